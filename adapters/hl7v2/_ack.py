@@ -1,0 +1,87 @@
+"""ACK messages (AA/AE/AR with ERR), built with hl7apy. MSA-2 echoes MSH-10; the ACK's MSH
+mirrors the sender's (our application answers as the receiving one)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from ._encoding import Delimiters
+from ._errors import HL7Error
+from ._parse import Message, parse
+
+__all__ = ["build_ack"]
+
+_HL7APY_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8", "2.8.1", "2.8.2")
+_ESC = Delimiters()
+
+
+def _incoming(message: Message | str | bytes | None) -> Message | None:
+    if message is None or isinstance(message, Message):
+        return message
+    try:
+        return parse(message)
+    except HL7Error:
+        return None  # unusable message: answer with a generic header
+
+
+def build_ack(
+    message: Message | str | bytes | None,
+    code: str = "AA",
+    *,
+    error: HL7Error | None = None,
+    control_id: str | None = None,
+    timestamp: datetime | None = None,
+    text: str = "",
+) -> str:
+    """An ER7 ACK (segments ended by CR). ``error`` adds an ERR segment and defaults the code
+    to the error's own (AR for message-level rejections, AE otherwise)."""
+    from hl7apy.core import Message as HL7Message
+
+    if error is not None and code == "AA":
+        code = error.ack_code
+    if code not in ("AA", "AE", "AR", "CA", "CE", "CR"):
+        raise ValueError(f"ACK code {code!r} is not one of table 0008")
+    msg = _incoming(message)
+    version = msg.version if msg is not None and msg.version in _HL7APY_VERSIONS else "2.5"
+    ack = HL7Message("ACK", version=version)
+    _header(ack, msg, control_id, timestamp)
+    ack.msa.msa_1 = code
+    ack.msa.msa_2 = _ESC.escape_text(msg.control_id) if msg is not None else ""
+    if text or error is not None:
+        ack.msa.msa_3 = _ESC.escape_text((text or error.reason if error else text)[:80])
+    if error is not None:
+        _err(ack, error, version)
+    return ack.to_er7() + "\r"
+
+
+def _header(ack, msg: Message | None, control_id: str | None, timestamp: datetime | None) -> None:  # type: ignore[no-untyped-def]
+    when = (timestamp or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S%z")
+    ack.msh.msh_7 = when
+    ack.msh.msh_10 = control_id or uuid.uuid4().hex[:20]
+    if msg is None:
+        ack.msh.msh_9 = "ACK"
+        ack.msh.msh_11 = "P"
+        return
+    src = msg.msh
+    for mine, theirs in ((3, 5), (4, 6), (5, 3), (6, 4)):
+        raw = src[theirs]
+        if raw:
+            setattr(ack.msh, f"msh_{mine}", raw.replace(msg.d.component, "^").replace(msg.d.subcomponent, "&"))
+    event = src.one(9)(2)
+    ack.msh.msh_9 = f"ACK^{event}^ACK" if event else "ACK"
+    ack.msh.msh_11 = src.value(11) or "P"
+
+
+def _err(ack, error: HL7Error, version: str) -> None:  # type: ignore[no-untyped-def]
+    err = ack.add_segment("ERR")
+    code = f"{error.code}^{_ESC.escape_text(error.text)}^HL70357"
+    if version in ("2.3", "2.3.1", "2.4"):
+        loc = [error.segment or "", str(error.sequence or 1) if error.segment else "", str(error.field or "")]
+        err.err_1 = "^".join(loc) + f"^{error.code}&{_ESC.escape_text(error.text)}&HL70357"
+        return
+    if error.segment:
+        err.err_2 = error.location
+    err.err_3 = code
+    err.err_4 = "E"
+    err.err_8 = _ESC.escape_text(error.reason)

@@ -1,0 +1,3 @@
+"""The care-coordination FHIR gateway."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,150 @@
+"""The FHIR RESTful interactions on types and instances: read, vread, create, update, patch,
+delete, history and search. Thin: each route parses HTTP and calls one service function."""
+
+from __future__ import annotations
+
+from email.utils import format_datetime
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from fhir_gateway.api.deps import (
+    FORM_TYPE,
+    BaseUrlDep,
+    CallerDep,
+    DatabaseDep,
+    JsonBody,
+    RawBody,
+    SettingsDep,
+    if_match,
+    media_type,
+    prefer,
+    search_params_of,
+)
+from fhir_gateway.api.responses import fhir_json, resource_response, result_response
+from fhir_gateway.errors import Gone, InvalidRequest, InvalidSearch, NotFound, UnsupportedMediaType
+from fhir_gateway.services import history as history_svc
+from fhir_gateway.services import resources as svc
+from fhir_gateway.services.search import search
+from fhir_gateway.store import repository as repo
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["resources"])
+
+
+# --- type level --------------------------------------------------------------------------------
+
+
+@router.get("/{res_type}/_history")
+def type_history(res_type: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep, settings: SettingsDep) -> Response:
+    svc.check_type(res_type)
+    return fhir_json(db.read(history_svc.history_bundle, request.query_params.multi_items(), caller=caller,
+                             base_url=base, settings=settings, res_type=res_type))
+
+
+@router.post("/{res_type}/_search")
+async def search_post(res_type: str, request: Request, body: RawBody, db: DatabaseDep, caller: CallerDep,
+                      base: BaseUrlDep, settings: SettingsDep) -> Response:
+    svc.check_type(res_type)
+    ctype = media_type(request)
+    if ctype and ctype != FORM_TYPE:
+        raise UnsupportedMediaType(f"POST _search takes {FORM_TYPE}, not {ctype}")
+    try:
+        form = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError as exc:
+        raise InvalidSearch("The form body is not UTF-8") from exc
+    params = search_params_of(request) + form
+    return fhir_json(await run_in_threadpool(
+        search, db, res_type, params, caller=caller, base_url=base, settings=settings,
+        strict=prefer(request, "handling") == "strict"))
+
+
+@router.get("/{res_type}")
+def search_get(res_type: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep, settings: SettingsDep) -> Response:
+    svc.check_type(res_type)
+    return fhir_json(search(db, res_type, search_params_of(request), caller=caller, base_url=base,
+                            settings=settings, strict=prefer(request, "handling") == "strict"))
+
+
+@router.post("/{res_type}")
+def create(res_type: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
+    result = db.write(svc.create, res_type, body, caller, if_none_exist=request.headers.get("if-none-exist"))
+    return result_response(result, request, base)
+
+
+@router.put("/{res_type}")
+def conditional_update(res_type: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
+    params = _criteria(request)
+    result = db.write(svc.conditional_update, res_type, params, body, caller, if_match=if_match(request))
+    return result_response(result, request, base)
+
+
+@router.patch("/{res_type}")
+def conditional_patch(res_type: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
+    params = _criteria(request)
+    result = db.write(svc.conditional_patch, res_type, params, body, media_type(request), caller, if_match=if_match(request))
+    return result_response(result, request, base)
+
+
+@router.delete("/{res_type}")
+def conditional_delete(res_type: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
+    result = db.write(svc.conditional_delete, res_type, _criteria(request), caller)
+    return result_response(result, request, base)
+
+
+def _criteria(request: Request) -> list[tuple[str, str]]:
+    params = search_params_of(request)
+    if not params:
+        raise InvalidRequest("A conditional interaction on a type needs search criteria")
+    return params
+
+
+# --- instance level ----------------------------------------------------------------------------
+
+
+@router.get("/{res_type}/{res_id}/_history/{version}")
+def vread(res_type: str, res_id: str, version: str, db: DatabaseDep, caller: CallerDep) -> Response:
+    return resource_response(db.read(svc.vread, res_type, res_id, version, caller))
+
+
+@router.get("/{res_type}/{res_id}/_history")
+def instance_history(res_type: str, res_id: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep, settings: SettingsDep) -> Response:
+    svc.check_type(res_type)
+    return fhir_json(db.read(history_svc.history_bundle, request.query_params.multi_items(), caller=caller,
+                             base_url=base, settings=settings, res_type=res_type, res_id=res_id))
+
+
+@router.get("/{res_type}/{res_id}")
+def read(res_type: str, res_id: str, request: Request, db: DatabaseDep, caller: CallerDep) -> Response:
+    svc.check_type(res_type)
+    if not caller.can(res_type, "r"):
+        db.read(svc.read, res_type, res_id, caller)  # raises the refusal
+    raw = db.read(repo.read_raw, res_type, res_id)
+    if raw is None:
+        raise NotFound(f"{res_type}/{res_id} is not known")
+    etag = f'W/"{raw.version_id}"'
+    if raw.deleted:
+        raise Gone(f"{res_type}/{res_id} was deleted", headers={"ETag": etag})
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return fhir_json(raw.body, 200, {"ETag": etag, "Last-Modified": format_datetime(raw.last_updated, usegmt=True)})
+
+
+@router.put("/{res_type}/{res_id}")
+def update(res_type: str, res_id: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
+    result = db.write(svc.update, res_type, res_id, body, caller, if_match=if_match(request))
+    return result_response(result, request, base)
+
+
+@router.patch("/{res_type}/{res_id}")
+def patch(res_type: str, res_id: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
+    result = db.write(svc.patch, res_type, res_id, body, media_type(request), caller, if_match=if_match(request))
+    return result_response(result, request, base)
+
+
+@router.delete("/{res_type}/{res_id}")
+def delete(res_type: str, res_id: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
+    return result_response(db.write(svc.delete, res_type, res_id, caller), request, base)

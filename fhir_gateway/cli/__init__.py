@@ -1,0 +1,80 @@
+"""The ``fhir-gateway`` command: thin commands that parse arguments and call services."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fhir_gateway.cli.convert import convert_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(no_args_is_help=True, help="FHIR care-coordination gateway")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema")
+app.add_typer(db_app, name="db")
+app.command("convert")(convert_command)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8080,
+    workers: Annotated[int, typer.Option(help="Server processes (PostgreSQL for more than one)")] = 1,
+    migrate: Annotated[bool, typer.Option(help="Bring the schema up to date first")] = True,
+) -> None:
+    """Run the FHIR server (uvicorn) on FHIR_GATEWAY_DATABASE_URL."""
+    import uvicorn
+
+    from fhir_gateway.settings import get_settings
+
+    settings = get_settings()
+    if migrate:
+        _upgrade(settings.database_url)
+    typer.echo(f"fhir-gateway on http://{host}:{port}/  (database: {_safe_url(settings.database_url)})")
+    typer.echo(f"  capability statement: http://{host}:{port}/metadata")
+    uvicorn.run("fhir_gateway.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the Alembic migrations to FHIR_GATEWAY_DATABASE_URL."""
+    from fhir_gateway.settings import get_settings
+
+    _upgrade(get_settings().database_url, revision)
+    typer.echo("schema up to date")
+
+
+@app.command()
+def reindex(
+    resource_type: Annotated[str | None, typer.Option("--type", help="Only this resource type")] = None,
+) -> None:
+    """Rebuild the search index from the stored resources (after adding a search parameter)."""
+    from fhir_gateway.settings import get_settings
+    from fhir_gateway.store.db import Database
+    from fhir_gateway.store.index import reindex as run_reindex
+
+    database = Database(get_settings().database_url)
+    count = run_reindex(database, resource_type=resource_type)
+    typer.echo(f"reindexed {count} resources")
+
+
+def _upgrade(url: str, revision: str = "head") -> None:
+    from fhir_gateway.store.db import make_engine
+    from fhir_gateway.store.migrate import upgrade
+
+    engine = make_engine(url)
+    try:
+        upgrade(engine, revision)
+    finally:
+        engine.dispose()
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    app()

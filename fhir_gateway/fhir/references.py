@@ -1,0 +1,85 @@
+"""FHIR references as values: ``Type/id`` parsed once, not re-split everywhere.
+
+    >>> Reference.parse("http://ehr.example/fhir/Patient/123/_history/2")
+    Reference(type='Patient', id='123', version='2', base='http://ehr.example/fhir/')
+    >>> Reference.parse("Patient/123").relative
+    'Patient/123'
+
+``iter_references`` finds every ``reference`` string in a resource, so that a transaction can
+rewrite ``urn:uuid:`` references in place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Reference", "iter_references"]
+
+# The FHIR R4 reference regex (http.html#general), with any capitalised type name allowed.
+_ID = r"[A-Za-z0-9\-.]{1,64}"
+_LITERAL = re.compile(
+    rf"(?P<base>(?:https?://[^/?#\s]+/(?:[^/?#\s]+/)*?)?)"
+    rf"(?P<type>[A-Z][A-Za-z]+)/(?P<id>{_ID})(?:/_history/(?P<version>{_ID}))?"
+)
+_URN = re.compile(r"urn:(?:uuid|oid):[^\s]+")  # lenient: the id of a Bundle entry, not checked
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A literal reference. ``type`` is None only for a ``urn:uuid:``/``urn:oid:`` one, whose
+    ``id`` is then the whole URN (it names a Bundle entry, not a server resource)."""
+
+    type: str | None
+    id: str
+    version: str | None = None
+    base: str | None = None
+
+    @classmethod
+    def parse(cls, text: Any) -> Reference | None:
+        """``Type/id``, ``Type/id/_history/v``, ``http(s)://…/Type/id[/_history/v]`` or a URN.
+
+        None for what is not a literal reference to a resource: ``#contained``, conditional
+        references (``Patient?identifier=…``), empty or malformed text.
+        """
+        if not isinstance(text, str):
+            return None
+        if text.startswith("urn:"):
+            return cls(None, text) if _URN.fullmatch(text) else None
+        match = _LITERAL.fullmatch(text)
+        if match is None:
+            return None
+        return cls(match["type"], match["id"], match["version"], match["base"] or None)
+
+    @property
+    def is_urn(self) -> bool:
+        return self.type is None
+
+    @property
+    def relative(self) -> str:
+        """``Type/id`` without base or version (the URN itself for a URN)."""
+        return self.id if self.type is None else f"{self.type}/{self.id}"
+
+    def __str__(self) -> str:
+        text = f"{self.base or ''}{self.relative}"
+        return f"{text}/_history/{self.version}" if self.version else text
+
+
+def iter_references(resource: Any) -> Iterator[tuple[dict[str, Any], str]]:
+    """Yield (object, key) for every ``reference`` string in ``resource``, however deep: in
+    contained resources, Bundle entries and Parameters values and parts alike.
+
+    Set ``obj[key] = new`` to rewrite one in place; the walk tolerates that. Iterative, so a deep
+    document does not exhaust the Python stack.
+    """
+    stack: list[Any] = [resource]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("reference"), str):
+                yield node, "reference"
+            stack.extend(reversed([v for v in node.values() if isinstance(v, dict | list)]))
+        elif isinstance(node, list):
+            stack.extend(reversed([v for v in node if isinstance(v, dict | list)]))

@@ -1,0 +1,259 @@
+"""Parsing and validating inbound FHIR JSON, once, on the way in.
+
+``parse_json`` turns request bytes into Python values (orjson) and refuses hostile nesting;
+``validate_resource`` checks a resource against the fhir.resources R4B model of its type. Both
+raise ``InvalidRequest`` (400) whose issues name the failing element as a FHIRPath-like expression
+(``Patient.name[0].given``). pydantic's ``ValidationError`` is translated here and nowhere else.
+
+Besides the model, a cheap pass over the JSON enforces rules of FHIR's JSON format that the models
+let through: no empty objects or arrays, no null outside arrays, every nested ``resourceType``
+(contained, Bundle.entry.resource, Parameters.parameter.resource) a known R4 type, resource ids of
+at most 64 characters.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from fhir_gateway.errors import InvalidRequest, Issue
+
+__all__ = ["parse_json", "validate_resource"]
+
+# Resource types R4B added and R4 (the wire version) does not have, and the abstract ones:
+# refused as unknown. (R4 types R4B dropped, MedicinalProduct* and a few Substance*, are unknown
+# to the models anyway; none is used here.)
+_NOT_R4 = frozenset(
+    {
+        "DomainResource",
+        "Resource",
+        "SubstanceDefinition",
+        "AdministrableProductDefinition",
+        "Citation",
+        "ClinicalUseDefinition",
+        "EvidenceReport",
+        "Ingredient",
+        "ManufacturedItemDefinition",
+        "MedicinalProductDefinition",
+        "NutritionProduct",
+        "PackagedProductDefinition",
+        "RegulatedAuthorization",
+        "SubscriptionStatus",
+        "SubscriptionTopic",
+    }
+)
+_MAX_ID_LENGTH = 64
+_MAX_ISSUES = 50  # a hostile document could produce thousands; the first ones are enough
+
+
+# --------------------------------------------------------------------------------------------
+# parse_json
+# --------------------------------------------------------------------------------------------
+
+
+def parse_json(body: bytes | bytearray | memoryview | str, *, max_depth: int) -> Any:
+    """Parse a JSON body; InvalidRequest if it is not JSON or nests deeper than ``max_depth``."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in exc.msg or "recursion" in exc.msg:  # orjson's own limit (1024)
+            raise _too_deep(max_depth) from exc
+        raise InvalidRequest(
+            f"Invalid JSON at line {exc.lineno}, column {exc.colno} "
+            f"(character {exc.pos}): {exc.msg}"
+        ) from exc
+    if _depth_exceeds(value, max_depth):
+        raise _too_deep(max_depth)
+    return value
+
+
+def _too_deep(max_depth: int) -> InvalidRequest:
+    return InvalidRequest(f"The JSON document nests deeper than {max_depth} levels")
+
+
+def _depth_exceeds(value: Any, max_depth: int) -> bool:
+    """Level by level, iteratively, so that a hostile document cannot exhaust the stack."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > max_depth:
+            return True
+        below: list[Any] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            below.extend([child for child in children if isinstance(child, dict | list)])
+        level = below
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# validate_resource
+# --------------------------------------------------------------------------------------------
+
+
+def validate_resource(resource: Any, *, expected_type: str | None = None) -> None:
+    """Raise InvalidRequest unless ``resource`` is a valid R4 resource (of ``expected_type``)."""
+    if not isinstance(resource, dict):
+        raise InvalidRequest("A resource must be a JSON object")
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str) or not resource_type:
+        raise InvalidRequest("The resource has no resourceType", expression=["resourceType"])
+    if expected_type is not None and resource_type != expected_type:
+        raise InvalidRequest(
+            f"resourceType is {resource_type!r}, expected {expected_type!r}",
+            expression=["resourceType"],
+        )
+    model = _model_class(resource_type)
+    if model is None:
+        raise InvalidRequest(f"Unknown resourceType {resource_type!r}", expression=["resourceType"])
+    _check_json_rules(resource, resource_type)
+    try:
+        model.model_validate(resource)
+    except ValidationError as exc:
+        issues = _issues(resource_type, exc)
+        raise InvalidRequest(_summary(resource_type, issues), issues=issues) from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # fhir.resources raises these, not ValidationError, for a few malformed shapes.
+        raise InvalidRequest(f"{resource_type} is not a valid resource: {exc}") from exc
+
+
+@functools.cache
+def _model_class(resource_type: str) -> Any:
+    if resource_type in _NOT_R4:
+        return None
+    try:
+        model = get_fhir_model_class(resource_type)
+    except (KeyError, ValueError, ImportError, AttributeError):
+        return None
+    # get_fhir_model_class also knows data types (HumanName); only resources have a type here.
+    return model if model.has_resource_base() else None
+
+
+def _summary(resource_type: str, issues: list[Issue]) -> str:
+    first = issues[0]
+    where = first.expression[0] if first.expression else resource_type
+    more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+    return f"Invalid {resource_type}: {where}: {first.diagnostics}{more}"
+
+
+# --------------------------------------------------------------------------------------------
+# Translating pydantic errors
+# --------------------------------------------------------------------------------------------
+
+_ISSUE_CODES = {
+    "missing": "required",
+    "model_field_validation.missing": "required",
+    "extra_forbidden": "structure",
+    "list_type": "structure",
+    "model_type": "structure",
+    "json_invalid": "structure",
+}
+
+
+def _issues(resource_type: str, exc: ValidationError) -> list[Issue]:
+    issues = []
+    for error in exc.errors(include_url=False)[:_MAX_ISSUES]:
+        expression = _expression(resource_type, error["loc"])
+        issues.append(
+            Issue(
+                _message(error),
+                code=_ISSUE_CODES.get(error["type"], "value"),
+                expression=[expression],
+            )
+        )
+    return issues
+
+
+def _expression(resource_type: str, loc: tuple[int | str, ...]) -> str:
+    """('name', 0, 'given') → Patient.name[0].given."""
+    out = resource_type
+    previous: int | str = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "root" and isinstance(previous, str) and previous.startswith("_"):
+            pass  # pydantic's name for the inside of a primitive's extension (`_birthDate`)
+        elif part == "resource_type":
+            out += ".resourceType"
+        elif part.replace("_", "").isalnum():
+            out += f".{part}"
+        # anything else (union tags like "function-after[…]") is pydantic's, not an element
+        previous = part
+    return out
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind in ("missing", "model_field_validation.missing"):
+        return "a required element is missing"
+    if kind == "extra_forbidden":
+        return "unknown element"
+    if kind == "json_invalid":
+        return "must be a JSON object"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    given = error.get("input")
+    if not isinstance(given, str | int | float | bool):
+        return message  # a whole object or list would swamp the message
+    shown = repr(given)
+    return f"{message} (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
+
+
+# --------------------------------------------------------------------------------------------
+# FHIR JSON rules the models do not check
+# --------------------------------------------------------------------------------------------
+
+
+def _check_json_rules(resource: dict[str, Any], resource_type: str) -> None:
+    for reason, path in _json_rule_violations(resource):
+        raise InvalidRequest(
+            f"Invalid {resource_type}: {_render(resource_type, path)}: {reason}",
+            expression=[_render(resource_type, path)],
+        )
+
+
+_Path = tuple[Any, ...]  # a linked list (parent, key): built per node without joining strings
+
+
+def _json_rule_violations(resource: dict[str, Any]) -> Iterator[tuple[str, _Path]]:
+    stack: list[tuple[Any, _Path]] = [(resource, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            if not node:
+                yield "empty objects are not allowed in FHIR JSON", path
+            if "resourceType" in node and path:
+                yield from _nested_resource_violations(node, path)
+            if "fhir_comments" in node:
+                yield "unknown element", (path, "fhir_comments")
+            for key, child in node.items():
+                if child is None:
+                    yield "null is only allowed inside arrays", (path, key)
+                stack.append((child, (path, key)))
+        elif isinstance(node, list):
+            if not node:
+                yield "empty arrays are not allowed in FHIR JSON", path
+            stack.extend((child, (path, index)) for index, child in enumerate(node))
+    if isinstance(resource.get("id"), str) and len(resource["id"]) > _MAX_ID_LENGTH:
+        yield f"an id has at most {_MAX_ID_LENGTH} characters", ((), "id")
+
+
+def _nested_resource_violations(node: dict[str, Any], path: _Path) -> Iterator[tuple[str, _Path]]:
+    nested_type = node["resourceType"]
+    if not isinstance(nested_type, str) or _model_class(nested_type) is None:
+        yield f"unknown resourceType {nested_type!r}", (path, "resourceType")
+    elif isinstance(node.get("id"), str) and len(node["id"]) > _MAX_ID_LENGTH:
+        yield f"an id has at most {_MAX_ID_LENGTH} characters", (path, "id")
+
+
+def _render(resource_type: str, path: _Path) -> str:
+    keys: list[Any] = []
+    while path:
+        path, key = path
+        keys.append(key)
+    return _expression(resource_type, tuple(reversed(keys)))

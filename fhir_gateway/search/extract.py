@@ -1,0 +1,272 @@
+"""Resource dict → search-index rows, one list of row dicts per index table.
+
+Pure: no database. Each search parameter's compiled FHIRPath gives typed nodes (fhirpathpy keeps
+the FHIR type of each node, e.g. ``Period`` or ``Identifier``); the node's type decides the rows.
+``_id`` and ``_lastUpdated`` are not indexed: they are columns of ``resources``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fhirpathpy.engine.nodes import ResourceNode
+
+from fhir_gateway.search import values as v
+from fhir_gateway.search.registry import Registry, SearchParam, get_registry, split_union
+
+__all__ = ["IndexRows", "extract", "TABLE_COLUMNS", "NOT_INDEXED", "identifier_param"]
+
+IndexRows = dict[str, list[dict[str, Any]]]
+
+# Every row of a table carries the same keys (executemany needs uniform rows).
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "string": ("param", "value", "exact"),
+    "token": ("param", "system", "code", "text"),
+    "reference": ("param", "target_type", "target_id", "url"),
+    "date": ("param", "low", "high"),
+    "number": ("param", "value", "low", "high"),
+    "quantity": ("param", "value", "low", "high", "system", "code", "unit"),
+    "uri": ("param", "value"),
+}
+NOT_INDEXED = frozenset({"_id", "_lastUpdated"})
+_CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
+_QUANTITY_TYPES = frozenset(
+    {"Quantity", "SimpleQuantity", "Age", "Duration", "Distance", "Count", "Money", "MoneyQuantity"}
+)
+_FIRST_STEP = re.compile(r"^\(*\s*[A-Za-z]+\.([A-Za-z]+)")
+
+
+def identifier_param(code: str) -> str:
+    """Where a reference parameter's ``Reference.identifier`` goes (idx_token), for :identifier."""
+    return f"{code}:identifier"
+
+
+def extract(resource: Mapping[str, Any], registry: Registry | None = None) -> IndexRows:
+    """All index rows for ``resource``, keyed by index table kind (string, token, …)."""
+    registry = registry or get_registry()
+    rows: IndexRows = {}
+    keys = tuple(resource)
+    for param in registry.for_type(str(resource.get("resourceType"))).values():
+        if param.code in NOT_INDEXED or not param.supported or param.type == "composite":
+            continue
+        if not _may_have_values(param, keys):
+            continue
+        for node in param.evaluate(resource):
+            for kind, row in _rows(param, node):
+                rows.setdefault(kind, []).append(row)
+    return rows
+
+
+def _first_steps(param: SearchParam) -> frozenset[str] | None:
+    steps = set()
+    for part in split_union(param.expression or ""):
+        match = _FIRST_STEP.match(part)
+        if not match:
+            return None  # no simple first step: always evaluate
+        steps.add(match.group(1))
+    return frozenset(steps)
+
+
+_STEPS_CACHE: dict[tuple[str, str, str | None], frozenset[str] | None] = {}
+
+
+def _may_have_values(param: SearchParam, keys: tuple[str, ...]) -> bool:
+    # Skip FHIRPath evaluation when no top-level element the expression starts from is present;
+    # a prefix test covers choice types (value → valueQuantity).
+    cache_key = (param.resource_type, param.code, param.expression)
+    if cache_key not in _STEPS_CACHE:
+        _STEPS_CACHE[cache_key] = _first_steps(param)
+    steps = _STEPS_CACHE[cache_key]
+    if steps is None:
+        return True
+    return any(key.startswith(step) for step in steps for key in keys)
+
+
+def _unwrap(node: Any) -> tuple[str | None, Any]:
+    if isinstance(node, ResourceNode):
+        data = node.data
+        if isinstance(data, Mapping) and list(data) == ["extension"]:
+            return None, None
+        return node.path, data
+    return None, node
+
+
+def _rows(param: SearchParam, node: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    ftype, data = _unwrap(node)
+    if data is None:
+        return
+    builder = _BUILDERS[param.type]
+    for row in builder(param.code, ftype, data):
+        row.setdefault("param", param.code)
+        yield row.pop("_kind", param.type), row
+
+
+# -- strings -------------------------------------------------------------------------------------
+
+_NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
+_ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
+
+
+def _strings(code: str, ftype: str | None, data: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(data, str):
+        texts: list[str] = [data]
+    elif isinstance(data, Mapping):
+        parts = _ADDRESS_PARTS if ftype == "Address" or "city" in data or "line" in data else _NAME_PARTS
+        texts = []
+        for part in parts:
+            value = data.get(part)
+            if isinstance(value, str):
+                texts.append(value)
+            elif isinstance(value, list):
+                texts.extend(x for x in value if isinstance(x, str))
+    else:
+        return
+    for text in texts:
+        if text:
+            yield {"value": v.normalize(text)[: v.STRING_LEN], "exact": text[: v.STRING_LEN]}
+
+
+# -- tokens --------------------------------------------------------------------------------------
+
+
+def _token(system: Any, code: Any, text: Any = None) -> dict[str, Any]:
+    return {
+        "system": v.clip(system, v.TOKEN_SYSTEM_LEN) if isinstance(system, str) else None,
+        "code": v.clip(code, v.TOKEN_CODE_LEN) if isinstance(code, str) else None,
+        "text": v.normalize(text)[: v.STRING_LEN] if isinstance(text, str) and text else None,
+    }
+
+
+def _tokens(code: str, ftype: str | None, data: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(data, bool):
+        yield _token(None, "true" if data else "false")
+    elif isinstance(data, str | int | Decimal):
+        yield _token(None, str(data))
+    elif isinstance(data, Mapping):
+        if ftype == "CodeableConcept" or "coding" in data:
+            for coding in data.get("coding") or ():
+                if isinstance(coding, Mapping):
+                    yield _token(coding.get("system"), coding.get("code"), coding.get("display"))
+            if data.get("text"):
+                yield _token(None, None, data["text"])
+        elif ftype == "ContactPoint" or (
+            ftype is None and data.get("system") in _CONTACT_SYSTEMS and "value" in data
+        ):
+            yield _token(data.get("system"), data.get("value"))
+        elif ftype == "Identifier" or ("value" in data and "code" not in data):
+            type_text = (data.get("type") or {}).get("text") if isinstance(data.get("type"), Mapping) else None
+            yield _token(data.get("system"), data.get("value"), type_text)
+        elif "code" in data or "system" in data:  # Coding, Quantity-like
+            yield _token(data.get("system"), data.get("code"), data.get("display"))
+
+
+# -- references ----------------------------------------------------------------------------------
+
+
+def _references(code: str, ftype: str | None, data: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(data, str):  # canonical or uri
+        yield _reference(None, None, data.split("|", 1)[0])
+        return
+    if not isinstance(data, Mapping):
+        return
+    ref = data.get("reference")
+    if isinstance(ref, str) and ref and not ref.startswith("#"):
+        target_type, target_id = v.split_reference(ref)
+        if target_type:
+            yield _reference(target_type, target_id, None)
+        elif "://" in ref or ref.startswith("urn:"):
+            yield _reference(None, None, ref)
+    identifier = data.get("identifier")
+    if isinstance(identifier, Mapping) and identifier.get("value"):
+        row = _token(identifier.get("system"), identifier.get("value"))
+        row["_kind"] = "token"
+        row["param"] = identifier_param(code)
+        yield row
+
+
+def _reference(target_type: str | None, target_id: str | None, url: str | None) -> dict[str, Any]:
+    return {
+        "target_type": v.clip(target_type, v.TYPE_LEN),
+        "target_id": v.clip(target_id, v.ID_LEN),
+        "url": v.clip(url, v.URI_LEN),
+    }
+
+
+# -- dates ---------------------------------------------------------------------------------------
+
+
+def _dates(code: str, ftype: str | None, data: Any) -> Iterator[dict[str, Any]]:
+    for low, high in _date_ranges(ftype, data):
+        yield {"low": low, "high": high}
+
+
+def _date_ranges(ftype: str | None, data: Any) -> Iterator[tuple[datetime, datetime]]:
+    if isinstance(data, Mapping):
+        if "event" in data or "repeat" in data:  # Timing
+            for event in data.get("event") or ():
+                yield from _date_ranges(None, event)
+            bounds = (data.get("repeat") or {}).get("boundsPeriod")
+            if bounds:
+                yield from _date_ranges("Period", bounds)
+            return
+        if "start" in data or "end" in data:  # Period
+            low = _bound(data.get("start"), 0) or v.MIN_TIME
+            high = _bound(data.get("end"), 1) or v.MAX_TIME
+            yield low, high
+        return
+    try:
+        yield v.date_range(str(data).lstrip("@"))
+    except (ValueError, OverflowError):
+        return
+
+
+def _bound(value: Any, which: int) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return v.date_range(value)[which]
+    except (ValueError, OverflowError):
+        return None
+
+
+# -- numbers and quantities ----------------------------------------------------------------------
+
+
+def _numbers(code: str, ftype: str | None, data: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(data, bool) or not isinstance(data, int | float | Decimal | str):
+        return
+    try:
+        value, low, high = v.number_range(str(data))
+    except ValueError:
+        return
+    yield {"value": float(value), "low": float(low), "high": float(high)}
+
+
+def _quantities(code: str, ftype: str | None, data: Any) -> Iterator[dict[str, Any]]:
+    if not isinstance(data, Mapping) or (ftype and ftype not in _QUANTITY_TYPES):
+        return
+    for row in _numbers(code, None, data.get("value")):
+        row["system"] = v.clip(data.get("system"), v.TOKEN_SYSTEM_LEN)
+        row["code"] = v.clip(data.get("code") or data.get("currency"), 128)
+        row["unit"] = v.clip(data.get("unit"), 128)
+        yield row
+
+
+def _uris(code: str, ftype: str | None, data: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(data, str) and data:
+        yield {"value": data[: v.URI_LEN]}
+
+
+_BUILDERS = {
+    "string": _strings,
+    "token": _tokens,
+    "reference": _references,
+    "date": _dates,
+    "number": _numbers,
+    "quantity": _quantities,
+    "uri": _uris,
+}

@@ -1,0 +1,362 @@
+"""batch and transaction Bundles (FHIR R4 http.html#transaction).
+
+A transaction is one database transaction: entries run in the order the specification gives
+(DELETE, POST, PUT/PATCH, GET), ``urn:uuid:`` and conditional references are resolved before any
+write, and the first failure rolls everything back. A batch runs each entry on its own, in a
+savepoint, and reports each outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from sqlalchemy.orm import Session
+
+from fhir_gateway import clock
+from fhir_gateway.context import Caller
+from fhir_gateway.errors import GatewayError, InvalidRequest, Issue, PreconditionFailed
+from fhir_gateway.services import resources as svc
+from fhir_gateway.services.resources import Result
+from fhir_gateway.settings import Settings
+from fhir_gateway.store import repository as repo
+from fhir_gateway.store.search import match_ids, search_bundle
+
+__all__ = ["process_bundle", "EntryRequest", "parse_entry_url"]
+
+_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+_REASONS = {200: "OK", 201: "Created", 204: "No Content"}
+
+
+@dataclass(slots=True)
+class EntryRequest:
+    index: int
+    method: str
+    res_type: str | None
+    res_id: str | None
+    version: str | None
+    query: str
+    full_url: str | None
+    resource: Any
+    if_none_exist: str | None
+    if_match: int | None
+
+
+def parse_entry_url(url: str, base_url: str) -> tuple[str | None, str | None, str | None, str]:
+    """'Patient/1/_history/2?x=y' (relative or under our base) → (type, id, version, query)."""
+    if base_url and url.startswith(base_url):
+        url = url[len(base_url) :]
+    elif "://" in url:
+        url = urlsplit(url).path + ("?" + urlsplit(url).query if urlsplit(url).query else "")
+    path, _, query = url.lstrip("/").partition("?")
+    parts = [p for p in path.split("/") if p]
+    res_type = parts[0] if parts else None
+    res_id = parts[1] if len(parts) > 1 else None
+    version = parts[3] if len(parts) > 3 and parts[2] == "_history" else None
+    return res_type, res_id, version, query
+
+
+def _parse_if_match(value: str | None, where: str) -> int | None:
+    if not value:
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise InvalidRequest(f"ifMatch must be an ETag like W/\"3\", not {value!r}", expression=[where])
+    return int(text)
+
+
+def _entry_requests(bundle: dict[str, Any], base_url: str) -> list[EntryRequest]:
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise InvalidRequest("Bundle.entry must be an array", expression=["Bundle.entry"])
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"Bundle.entry[{i}]"
+        request = entry.get("request") if isinstance(entry, dict) else None
+        if not isinstance(request, dict) or not request.get("method") or not request.get("url"):
+            raise InvalidRequest("Each entry needs request.method and request.url", expression=[f"{where}.request"])
+        method = str(request["method"]).upper()
+        if method not in _ORDER:
+            raise InvalidRequest(f"Unsupported method {method}", expression=[f"{where}.request.method"])
+        res_type, res_id, version, query = parse_entry_url(str(request["url"]), base_url)
+        out.append(
+            EntryRequest(
+                index=i,
+                method=method,
+                res_type=res_type,
+                res_id=res_id,
+                version=version,
+                query=query,
+                full_url=entry.get("fullUrl"),
+                resource=entry.get("resource"),
+                if_none_exist=request.get("ifNoneExist"),
+                if_match=_parse_if_match(request.get("ifMatch"), f"{where}.request.ifMatch"),
+            )
+        )
+    return out
+
+
+def process_bundle(
+    session: Session,
+    bundle: Any,
+    caller: Caller,
+    *,
+    base_url: str,
+    settings: Settings,
+    prefer_representation: bool = False,
+) -> dict[str, Any]:
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise InvalidRequest("POST to the base takes a Bundle of type batch or transaction")
+    kind = bundle.get("type")
+    if kind not in ("batch", "transaction"):
+        raise InvalidRequest(f"Bundle.type must be batch or transaction, not {kind!r}", expression=["Bundle.type"])
+    requests = _entry_requests(bundle, base_url)
+    runner = _Runner(session, caller, base_url, settings, prefer_representation)
+    responses = runner.transaction(requests) if kind == "transaction" else runner.batch(requests)
+    return {
+        "resourceType": "Bundle",
+        "type": f"{kind}-response",
+        "timestamp": clock.to_instant(clock.now()),
+        "entry": responses,
+    }
+
+
+class _Runner:
+    def __init__(
+        self, session: Session, caller: Caller, base_url: str, settings: Settings, representation: bool
+    ) -> None:
+        self.session = session
+        self.caller = caller
+        self.base_url = base_url
+        self.settings = settings
+        self.representation = representation
+        self.resolved: dict[str, str] = {}  # fullUrl → Type/id
+
+    # -- transaction ------------------------------------------------------------------------
+
+    def transaction(self, requests: list[EntryRequest]) -> list[dict[str, Any]]:
+        self._check_unique_targets(requests)
+        for req in requests:
+            try:
+                self._assign_identity(req)
+            except GatewayError as exc:
+                raise _at_entry(exc, req.index) from exc
+        for req in requests:
+            self._rewrite_references(req)
+        responses: list[dict[str, Any] | None] = [None] * len(requests)
+        for req in sorted(requests, key=lambda r: (_ORDER[r.method], r.index)):
+            try:
+                responses[req.index] = self._run(req)
+            except GatewayError as exc:
+                raise _at_entry(exc, req.index) from exc
+        return [r for r in responses if r is not None]
+
+    def _check_unique_targets(self, requests: list[EntryRequest]) -> None:
+        seen: dict[str, int] = {}
+        for req in requests:
+            if req.method in ("PUT", "DELETE") and req.res_id and not req.query:
+                key = f"{req.res_type}/{req.res_id}"
+                if key in seen:
+                    raise InvalidRequest(
+                        f"Entries {seen[key]} and {req.index} both change {key}",
+                        expression=[f"Bundle.entry[{req.index}]"],
+                    )
+                seen[key] = req.index
+
+    def _assign_identity(self, req: EntryRequest) -> None:
+        """Fix the id each POST/PUT entry will have, so references can point at it before writing."""
+        if not req.full_url or req.res_type is None:
+            return
+        if req.method == "POST":
+            target = None
+            if req.if_none_exist:
+                req.if_none_exist = self._resolve_in_query(req.if_none_exist)
+                ids = match_ids(self.session, req.res_type, svc.search_params(req.if_none_exist), caller=self.caller, limit=2)
+                if len(ids) > 1:
+                    raise PreconditionFailed(f"ifNoneExist matches more than one {req.res_type}")
+                target = ids[0] if ids else None
+            self.resolved[req.full_url] = f"{req.res_type}/{target or repo.new_id()}"
+        elif req.method == "PUT":
+            if req.query:
+                req.query = self._resolve_in_query(req.query)
+                ids = match_ids(self.session, req.res_type, svc.search_params(req.query), caller=self.caller, limit=2)
+                body_id = req.resource.get("id") if isinstance(req.resource, dict) else None
+                if len(ids) == 1:
+                    self.resolved[req.full_url] = f"{req.res_type}/{ids[0]}"
+                elif not ids:
+                    self.resolved[req.full_url] = f"{req.res_type}/{body_id or repo.new_id()}"
+            elif req.res_id:
+                self.resolved[req.full_url] = f"{req.res_type}/{req.res_id}"
+
+    def _resolve_in_query(self, query: str) -> str:
+        for full_url, target in self.resolved.items():
+            if full_url in query:
+                query = query.replace(full_url, target)
+        return query
+
+    def _rewrite_references(self, req: EntryRequest) -> None:
+        if req.query:
+            req.query = self._resolve_in_query(req.query)
+        if req.resource is not None:
+            req.resource = self._rewrite(req.resource, req.index)
+
+    def _rewrite(self, node: Any, index: int) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "reference" and isinstance(value, str):
+                    out[key] = self._resolve_reference(value, index)
+                else:
+                    out[key] = self._rewrite(value, index)
+            return out
+        if isinstance(node, list):
+            return [self._rewrite(v, index) for v in node]
+        return node
+
+    def _resolve_reference(self, ref: str, index: int) -> str:
+        if ref in self.resolved:
+            return self.resolved[ref]
+        if ref.startswith("urn:uuid:") or ref.startswith("urn:oid:"):
+            raise InvalidRequest(
+                f"Reference {ref} names no entry of this Bundle",
+                expression=[f"Bundle.entry[{index}].resource"],
+            )
+        if "?" in ref and "/" not in ref.split("?", 1)[0]:  # conditional reference: Type?criteria
+            res_type, _, query = ref.partition("?")
+            svc.check_type(res_type)
+            ids = match_ids(self.session, res_type, svc.search_params(query), caller=self.caller, limit=2)
+            if len(ids) != 1:
+                raise PreconditionFailed(
+                    f"Conditional reference {ref} matches {len(ids)} resources, not exactly one"
+                )
+            return f"{res_type}/{ids[0]}"
+        return ref
+
+    # -- batch ------------------------------------------------------------------------------
+
+    def batch(self, requests: list[EntryRequest]) -> list[dict[str, Any]]:
+        responses = []
+        for req in requests:
+            try:
+                with self.session.begin_nested():
+                    responses.append(self._run(req))
+            except GatewayError as exc:
+                responses.append(_error_entry(exc))
+        return responses
+
+    # -- one entry --------------------------------------------------------------------------
+
+    def _run(self, req: EntryRequest) -> dict[str, Any]:
+        if req.res_type is None:
+            raise InvalidRequest("request.url names no resource type", expression=[f"Bundle.entry[{req.index}].request.url"])
+        if req.method in ("GET", "HEAD"):
+            return self._get(req)
+        svc.check_type(req.res_type)
+        result = self._write(req)
+        return self._response_entry(result, req)
+
+    def _write(self, req: EntryRequest) -> Result:
+        s, c, t = self.session, self.caller, req.res_type
+        assert t is not None
+        params = svc.search_params(req.query) if req.query else []
+        if req.method == "POST":
+            target = self.resolved.get(req.full_url or "")
+            res_id = target.split("/", 1)[1] if target else None
+            result = svc.create(s, t, req.resource, c, if_none_exist=req.if_none_exist, res_id=res_id)
+            if target and result.stored and result.stored.relative != target:
+                raise PreconditionFailed(f"{t} was created concurrently by another request; retry")
+            return result
+        if req.method == "PUT":
+            if params:
+                return svc.conditional_update(s, t, params, req.resource, c, if_match=req.if_match)
+            if not req.res_id:
+                raise InvalidRequest("PUT needs Type/id or Type?criteria")
+            return svc.update(s, t, req.res_id, req.resource, c, if_match=req.if_match)
+        if req.method == "PATCH":
+            body, ctype = _patch_body(req.resource)
+            if params:
+                return svc.conditional_patch(s, t, params, body, ctype, c, if_match=req.if_match)
+            if not req.res_id:
+                raise InvalidRequest("PATCH needs Type/id or Type?criteria")
+            return svc.patch(s, t, req.res_id, body, ctype, c, if_match=req.if_match)
+        if params:
+            return svc.conditional_delete(s, t, params, c)
+        if not req.res_id:
+            raise InvalidRequest("DELETE needs Type/id or Type?criteria")
+        return svc.delete(s, t, req.res_id, c)
+
+    def _get(self, req: EntryRequest) -> dict[str, Any]:
+        assert req.res_type is not None
+        if req.res_id and not req.query:
+            if req.version:
+                stored = svc.vread(self.session, req.res_type, req.res_id, req.version, self.caller)
+            else:
+                stored = svc.read(self.session, req.res_type, req.res_id, self.caller)
+            return {
+                "resource": stored.content,
+                "response": {
+                    "status": "200 OK",
+                    "etag": stored.etag,
+                    "lastModified": clock.to_instant(stored.last_updated),
+                },
+            }
+        svc.check_type(req.res_type)
+        body = search_bundle(
+            self.session,
+            req.res_type,
+            svc.search_params(req.query),
+            caller=self.caller,
+            base_url=self.base_url,
+            settings=self.settings,
+        )
+        return {"resource": orjson.loads(body), "response": {"status": "200 OK"}}
+
+    def _response_entry(self, result: Result, req: EntryRequest) -> dict[str, Any]:
+        response: dict[str, Any] = {"status": f"{result.status} {_REASONS.get(result.status, '')}".strip()}
+        entry: dict[str, Any] = {}
+        stored = result.stored
+        if stored is not None:
+            entry["fullUrl"] = f"{self.base_url}/{stored.relative}"
+            response["location"] = f"{stored.relative}/_history/{stored.version_id}"
+            response["etag"] = stored.etag
+            response["lastModified"] = clock.to_instant(stored.last_updated)
+            if self.representation and not stored.deleted:
+                entry["resource"] = stored.content
+        if result.issues:
+            response["outcome"] = {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in result.issues]}
+        entry["response"] = response
+        return entry
+
+
+def _patch_body(resource: Any) -> tuple[Any, str]:
+    """A PATCH entry carries a FHIRPath Patch Parameters, or a Binary holding a JSON Patch."""
+    if isinstance(resource, dict) and resource.get("resourceType") == "Binary":
+        import base64
+
+        try:
+            ops = orjson.loads(base64.b64decode(resource.get("data") or ""))
+        except (ValueError, orjson.JSONDecodeError) as exc:
+            raise InvalidRequest("The Binary of a PATCH entry must hold a JSON Patch") from exc
+        return ops, svc.JSON_PATCH
+    return resource, "application/fhir+json"
+
+
+def _at_entry(exc: GatewayError, index: int) -> GatewayError:
+    """Prefix the failing entry so the client knows which one rolled the transaction back."""
+    issues = [
+        Issue(
+            f"Bundle.entry[{index}]: {i.diagnostics}",
+            code=i.code,
+            severity=i.severity,
+            expression=i.expression or [f"Bundle.entry[{index}]"],
+        )
+        for i in exc.issues
+    ]
+    clone = type(exc)(f"Bundle.entry[{index}]: {exc.message}", issues=issues, headers=exc.headers)
+    return clone
+
+
+def _error_entry(exc: GatewayError) -> dict[str, Any]:
+    return {"response": {"status": str(exc.status), "outcome": exc.outcome()}}

@@ -1,0 +1,287 @@
+"""FHIR interactions on one resource: the rules of create, update, patch and delete, including
+their conditional forms. Used by the REST routes and by batch/transaction processing alike; each
+function works inside the caller's session and leaves committing to whoever owns the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from sqlalchemy.orm import Session
+
+from fhir_gateway.context import Caller
+from fhir_gateway.errors import (
+    Forbidden,
+    Gone,
+    InvalidRequest,
+    Issue,
+    NotFound,
+    PreconditionFailed,
+    UnknownType,
+)
+from fhir_gateway.fhir.patch import apply_fhirpath_patch, apply_json_patch
+from fhir_gateway.fhir.types import is_supported
+from fhir_gateway.fhir.validation import validate_resource
+from fhir_gateway.store import repository as repo
+from fhir_gateway.store.repository import StoredResource
+from fhir_gateway.store.search import match_ids
+
+__all__ = [
+    "Result",
+    "check_type",
+    "read",
+    "vread",
+    "create",
+    "update",
+    "conditional_update",
+    "patch",
+    "conditional_patch",
+    "delete",
+    "conditional_delete",
+    "search_params",
+]
+
+JSON_PATCH = "application/json-patch+json"
+
+
+@dataclass(slots=True)
+class Result:
+    status: int
+    stored: StoredResource | None = None
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def created(self) -> bool:
+        return self.status == 201
+
+
+def check_type(res_type: str) -> None:
+    if not is_supported(res_type):
+        raise UnknownType(f"Resource type '{res_type}' is not supported by this server")
+
+
+def _require(caller: Caller, res_type: str, action: str) -> None:
+    if not caller.can(res_type, action):
+        raise Forbidden(f"Not permitted: {action} on {res_type}")
+
+
+def search_params(query: str) -> list[tuple[str, str]]:
+    return parse_qsl(query, keep_blank_values=True)
+
+
+def _prepare(resource: Any, res_type: str) -> dict[str, Any]:
+    if not isinstance(resource, dict):
+        raise InvalidRequest("The body must be a FHIR resource (a JSON object)")
+    validate_resource(resource, expected_type=res_type)
+    return resource
+
+
+# --- read -------------------------------------------------------------------------------------
+
+
+def read(session: Session, res_type: str, res_id: str, caller: Caller) -> StoredResource:
+    check_type(res_type)
+    _require(caller, res_type, "r")
+    stored = repo.read(session, res_type, res_id)
+    if stored is None:
+        raise NotFound(f"{res_type}/{res_id} is not known")
+    if stored.deleted:
+        raise Gone(f"{res_type}/{res_id} was deleted", headers={"ETag": stored.etag})
+    return stored
+
+
+def vread(session: Session, res_type: str, res_id: str, version: str, caller: Caller) -> StoredResource:
+    check_type(res_type)
+    _require(caller, res_type, "r")
+    if not version.isdigit():
+        raise NotFound(f"{res_type}/{res_id} has no version '{version}'")
+    stored = repo.vread(session, res_type, res_id, int(version))
+    if stored is None:
+        raise NotFound(f"{res_type}/{res_id} has no version {version}")
+    if stored.deleted:
+        raise Gone(f"Version {version} of {res_type}/{res_id} is a deletion")
+    return stored
+
+
+# --- create -----------------------------------------------------------------------------------
+
+
+def create(
+    session: Session,
+    res_type: str,
+    resource: Any,
+    caller: Caller,
+    *,
+    if_none_exist: str | None = None,
+    res_id: str | None = None,
+) -> Result:
+    """POST, with ``If-None-Exist`` made race-safe by a unique key (see claim_conditional_key)."""
+    check_type(res_type)
+    _require(caller, res_type, "c")
+    doc = _prepare(resource, res_type)
+    doc = {k: v for k, v in doc.items() if k != "id"}  # the server assigns ids on create
+    if not if_none_exist:
+        return Result(201, repo.create_resource(session, doc, res_id=res_id))
+    params = search_params(if_none_exist.lstrip("?"))
+    if not params:
+        raise InvalidRequest("If-None-Exist has no search parameters")
+    existing = _single_match(session, res_type, params, caller, "If-None-Exist")
+    if existing is not None:
+        return Result(200, existing)
+    criteria = urlencode(sorted(params))
+    new_id = res_id or repo.new_id()
+    owner = repo.claim_conditional_key(session, res_type, criteria, new_id)
+    if owner != new_id:
+        stored = repo.read(session, res_type, owner)
+        if stored is not None and not stored.deleted:
+            return Result(200, stored)
+        if not repo.release_conditional_key(session, res_type, criteria, owner, new_id):
+            return create(session, res_type, resource, caller, if_none_exist=if_none_exist)
+    return Result(201, repo.create_resource(session, doc, res_id=new_id))
+
+
+def _single_match(
+    session: Session, res_type: str, params: list[tuple[str, str]], caller: Caller, what: str
+) -> StoredResource | None:
+    ids = match_ids(session, res_type, params, caller=caller, limit=2)
+    if len(ids) > 1:
+        raise PreconditionFailed(f"{what} matches more than one {res_type}")
+    return repo.read(session, res_type, ids[0]) if ids else None
+
+
+# --- update -----------------------------------------------------------------------------------
+
+
+def update(
+    session: Session,
+    res_type: str,
+    res_id: str,
+    resource: Any,
+    caller: Caller,
+    *,
+    if_match: int | None = None,
+) -> Result:
+    check_type(res_type)
+    _require(caller, res_type, "u")
+    doc = _prepare(resource, res_type)
+    body_id = doc.get("id")
+    if body_id is None:
+        raise InvalidRequest("An update must carry the resource id in the body", expression=[f"{res_type}.id"])
+    if body_id != res_id:
+        raise InvalidRequest(
+            f"The id in the body ({body_id}) differs from the id in the URL ({res_id})",
+            expression=[f"{res_type}.id"],
+        )
+    existing = repo.read(session, res_type, res_id)
+    if existing is None or existing.deleted:
+        _require(caller, res_type, "c")
+    stored, created = repo.update_resource(session, doc, res_id, if_match=if_match)
+    return Result(201 if created else 200, stored)
+
+
+def conditional_update(
+    session: Session,
+    res_type: str,
+    params: list[tuple[str, str]],
+    resource: Any,
+    caller: Caller,
+    *,
+    if_match: int | None = None,
+) -> Result:
+    """PUT Type?criteria: none → create (with the body's id, if any), one → update it, more → 412."""
+    check_type(res_type)
+    doc = _prepare(resource, res_type)
+    existing = _single_match(session, res_type, params, caller, "The conditional update")
+    if existing is None:
+        if doc.get("id"):
+            return update(session, res_type, doc["id"], doc, caller, if_match=if_match)
+        return create(session, res_type, doc, caller)
+    if doc.get("id") and doc["id"] != existing.res_id:
+        raise InvalidRequest(
+            f"The body's id ({doc['id']}) differs from the matched resource ({existing.res_id})",
+            expression=[f"{res_type}.id"],
+        )
+    return update(session, res_type, existing.res_id, {**doc, "id": existing.res_id}, caller, if_match=if_match)
+
+
+# --- patch ------------------------------------------------------------------------------------
+
+
+def patch(
+    session: Session,
+    res_type: str,
+    res_id: str,
+    body: Any,
+    content_type: str,
+    caller: Caller,
+    *,
+    if_match: int | None = None,
+) -> Result:
+    check_type(res_type)
+    _require(caller, res_type, "u")
+    current = read(session, res_type, res_id, caller)
+    if if_match is not None and current.version_id != if_match:
+        raise PreconditionFailed(
+            f"If-Match version {if_match} does not match current version {current.version_id}"
+        )
+    patched = _apply_patch(current.content, body, content_type)
+    if patched.get("resourceType") != res_type or patched.get("id") != res_id:
+        raise InvalidRequest("A patch may not change resourceType or id")
+    validate_resource(patched, expected_type=res_type)
+    stored, _ = repo.update_resource(session, patched, res_id, if_match=current.version_id, method="PATCH")
+    return Result(200, stored)
+
+
+def _apply_patch(content: dict[str, Any], body: Any, content_type: str) -> dict[str, Any]:
+    if content_type.startswith(JSON_PATCH):
+        if not isinstance(body, list):
+            raise InvalidRequest("A JSON Patch body must be an array of operations")
+        return apply_json_patch(content, body)
+    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+        return apply_fhirpath_patch(content, body)
+    raise InvalidRequest(
+        "PATCH takes a JSON Patch (application/json-patch+json) or a FHIRPath Patch Parameters resource"
+    )
+
+
+def conditional_patch(
+    session: Session,
+    res_type: str,
+    params: list[tuple[str, str]],
+    body: Any,
+    content_type: str,
+    caller: Caller,
+    *,
+    if_match: int | None = None,
+) -> Result:
+    check_type(res_type)
+    existing = _single_match(session, res_type, params, caller, "The conditional patch")
+    if existing is None:
+        raise NotFound(f"No {res_type} matches the conditional patch")
+    return patch(session, res_type, existing.res_id, body, content_type, caller, if_match=if_match)
+
+
+# --- delete -----------------------------------------------------------------------------------
+
+
+def delete(session: Session, res_type: str, res_id: str, caller: Caller) -> Result:
+    """Versioned tombstone; deleting something absent or already deleted is fine (204/200)."""
+    check_type(res_type)
+    _require(caller, res_type, "d")
+    stored = repo.delete_resource(session, res_type, res_id)
+    return Result(200 if stored else 204, stored)
+
+
+def conditional_delete(
+    session: Session, res_type: str, params: list[tuple[str, str]], caller: Caller
+) -> Result:
+    check_type(res_type)
+    _require(caller, res_type, "d")
+    if not params:
+        raise PreconditionFailed("A conditional delete needs search criteria")
+    existing = _single_match(session, res_type, params, caller, "The conditional delete")
+    if existing is None:
+        return Result(204)
+    return delete(session, res_type, existing.res_id, caller)

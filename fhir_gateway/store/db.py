@@ -1,0 +1,102 @@
+"""Engine, sessions and the unit of work, for SQLite (embedded default) and PostgreSQL.
+
+Database errors are translated here, where they enter: a unique-key race becomes 409, a busy or
+unreachable database 503; nothing from SQLAlchemy leaks past ``Database``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import orjson
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from fhir_gateway.errors import Conflict, Unavailable
+
+__all__ = ["Database", "make_engine", "is_postgres"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _json_dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **common)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **common)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers run beside the one writer
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    # A writer takes the lock up front (BEGIN IMMEDIATE), so two writers queue instead of one
+    # failing with "database is locked" when it upgrades a read; readers begin deferred.
+    if conn.get_execution_options().get("readonly"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+class Database:
+    """The unit of work: ``write``/``read`` run a function in one transaction."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size)
+        self._writer = sessionmaker(self.engine, expire_on_commit=False)
+        self._reader = sessionmaker(
+            self.engine.execution_options(readonly=True), expire_on_commit=False
+        )
+
+    @property
+    def is_postgres(self) -> bool:
+        return is_postgres(self.engine)
+
+    @contextmanager
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        factory = self._reader if readonly else self._writer
+        try:
+            with factory() as session, session.begin():
+                yield session
+        except IntegrityError as exc:
+            raise Conflict("The change conflicts with a concurrent one; retry") from exc
+        except OperationalError as exc:
+            raise Unavailable(f"The database is unavailable: {exc.orig.__class__.__name__}") from exc
+        except DBAPIError as exc:
+            if getattr(exc, "connection_invalidated", False):
+                raise Unavailable("The database connection was lost; retry") from exc
+            raise
+
+    def write(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        with self.session() as session:
+            return fn(session, *args, **kwargs)
+
+    def read(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        with self.session(readonly=True) as session:
+            return fn(session, *args, **kwargs)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,340 @@
+"""Current resources and their versions: create, read, update, delete, history.
+
+Only SQLAlchemy here. Every write stores a new version row, keeps ``meta`` true and refreshes the
+search index in the caller's transaction; committing is the service's business.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Text, and_, delete, func, insert, select, type_coerce, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fhir_gateway import clock
+from fhir_gateway.errors import Conflict, PreconditionFailed
+from fhir_gateway.store import index as search_index
+from fhir_gateway.store.tables import conditional_keys, resource_versions, resources
+
+__all__ = [
+    "StoredResource",
+    "RawResource",
+    "new_id",
+    "read",
+    "read_raw",
+    "vread",
+    "create_resource",
+    "update_resource",
+    "delete_resource",
+    "history",
+    "claim_conditional_key",
+    "same_content",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResource:
+    res_type: str
+    res_id: str
+    version_id: int
+    last_updated: datetime  # aware UTC
+    deleted: bool
+    content: dict[str, Any]
+    method: str = "PUT"
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version_id}"'
+
+    @property
+    def relative(self) -> str:
+        return f"{self.res_type}/{self.res_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class RawResource:
+    """A current resource as stored bytes: the read path never parses or re-validates."""
+
+    version_id: int
+    last_updated: datetime
+    deleted: bool
+    body: bytes
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _row_to_stored(row: Any, method: str = "PUT") -> StoredResource:
+    return StoredResource(
+        res_type=row.res_type,
+        res_id=row.res_id,
+        version_id=row.version_id,
+        last_updated=clock.from_db(row.last_updated),
+        deleted=row.deleted,
+        content=row.content,
+        method=getattr(row, "method", method),
+    )
+
+
+def read(session: Session, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
+    stmt = select(resources).where(resources.c.res_type == res_type, resources.c.res_id == res_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).first()
+    return _row_to_stored(row) if row else None
+
+
+def read_raw(session: Session, res_type: str, res_id: str) -> RawResource | None:
+    body = type_coerce(resources.c.content, Text)  # JSON text as stored, no parse
+    row = session.execute(
+        select(resources.c.version_id, resources.c.last_updated, resources.c.deleted, body).where(
+            resources.c.res_type == res_type, resources.c.res_id == res_id
+        )
+    ).first()
+    if row is None:
+        return None
+    text = row[3]
+    raw = text.encode() if isinstance(text, str) else orjson.dumps(text)
+    return RawResource(row.version_id, clock.from_db(row.last_updated), row.deleted, raw)
+
+
+def vread(session: Session, res_type: str, res_id: str, version_id: int) -> StoredResource | None:
+    row = session.execute(
+        select(resource_versions).where(
+            resource_versions.c.res_type == res_type,
+            resource_versions.c.res_id == res_id,
+            resource_versions.c.version_id == version_id,
+        )
+    ).first()
+    return _row_to_stored(row) if row else None
+
+
+def _stamp(resource: dict[str, Any], res_id: str, version_id: int, when: datetime) -> dict[str, Any]:
+    doc = dict(resource)
+    doc["id"] = res_id
+    meta = dict(doc.get("meta") or {})
+    meta["versionId"] = str(version_id)
+    meta["lastUpdated"] = clock.to_instant(when)
+    doc["meta"] = meta
+    return doc
+
+
+def _without_version_meta(resource: dict[str, Any]) -> dict[str, Any]:
+    doc = dict(resource)
+    meta = {k: v for k, v in (doc.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    if meta:
+        doc["meta"] = meta
+    else:
+        doc.pop("meta", None)
+    return doc
+
+
+def same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal but for meta.versionId/lastUpdated: such an update makes no new version."""
+    return _without_version_meta(a) == _without_version_meta(b)
+
+
+def _write_version(session: Session, stored: StoredResource) -> None:
+    session.execute(
+        insert(resource_versions).values(
+            res_type=stored.res_type,
+            res_id=stored.res_id,
+            version_id=stored.version_id,
+            last_updated=clock.to_db(stored.last_updated),
+            deleted=stored.deleted,
+            method=stored.method,
+            content=stored.content,
+        )
+    )
+
+
+def create_resource(
+    session: Session,
+    resource: dict[str, Any],
+    *,
+    res_id: str | None = None,
+    method: str = "POST",
+) -> StoredResource:
+    """Insert a new resource (server id unless ``res_id`` is given); 409 if that id exists."""
+    res_type = resource["resourceType"]
+    res_id = res_id or new_id()
+    when = clock.now()
+    doc = _stamp(resource, res_id, 1, when)
+    try:
+        with session.begin_nested():
+            session.execute(
+                insert(resources).values(
+                    res_type=res_type,
+                    res_id=res_id,
+                    version_id=1,
+                    last_updated=clock.to_db(when),
+                    deleted=False,
+                    content=doc,
+                )
+            )
+    except IntegrityError as exc:
+        raise Conflict(f"{res_type}/{res_id} already exists") from exc
+    stored = StoredResource(res_type, res_id, 1, when, False, doc, method)
+    _write_version(session, stored)
+    search_index.write_index(session, res_type, res_id, doc)
+    return stored
+
+
+def update_resource(
+    session: Session,
+    resource: dict[str, Any],
+    res_id: str,
+    *,
+    if_match: int | None = None,
+    method: str = "PUT",
+) -> tuple[StoredResource, bool]:
+    """Replace a resource; create it under ``res_id`` if absent. Returns (stored, created).
+
+    An update that changes nothing but meta's version fields keeps the current version, so a
+    re-sent message or an idempotent PATCH leaves history alone.
+    """
+    res_type = resource["resourceType"]
+    current = read(session, res_type, res_id, for_update=True)
+    if if_match is not None and (current is None or current.deleted or current.version_id != if_match):
+        have = "none" if current is None or current.deleted else current.version_id
+        raise PreconditionFailed(
+            f"If-Match version {if_match} does not match current version {have} of {res_type}/{res_id}"
+        )
+    if current is None:
+        return create_resource(session, resource, res_id=res_id, method=method), True
+    if not current.deleted and same_content(current.content, resource):
+        return current, False
+    version = current.version_id + 1
+    when = clock.now()
+    doc = _stamp(resource, res_id, version, when)
+    result = session.execute(
+        update(resources)
+        .where(
+            resources.c.res_type == res_type,
+            resources.c.res_id == res_id,
+            resources.c.version_id == current.version_id,
+        )
+        .values(version_id=version, last_updated=clock.to_db(when), deleted=False, content=doc)
+    )
+    if result.rowcount != 1:  # a concurrent writer won (SQLite has no row locks to wait on)
+        raise Conflict(f"{res_type}/{res_id} was changed concurrently; retry")
+    stored = StoredResource(res_type, res_id, version, when, False, doc, method)
+    _write_version(session, stored)
+    search_index.write_index(session, res_type, res_id, doc)
+    return stored, current.deleted
+
+
+def delete_resource(session: Session, res_type: str, res_id: str) -> StoredResource | None:
+    """Write a tombstone version. Returns None when there was nothing (live) to delete."""
+    current = read(session, res_type, res_id, for_update=True)
+    if current is None or current.deleted:
+        return None
+    version = current.version_id + 1
+    when = clock.now()
+    doc = _stamp({"resourceType": res_type}, res_id, version, when)
+    session.execute(
+        update(resources)
+        .where(resources.c.res_type == res_type, resources.c.res_id == res_id)
+        .values(version_id=version, last_updated=clock.to_db(when), deleted=True, content=doc)
+    )
+    stored = StoredResource(res_type, res_id, version, when, True, doc, "DELETE")
+    _write_version(session, stored)
+    search_index.clear_index(session, res_type, res_id)
+    session.execute(
+        delete(conditional_keys).where(
+            conditional_keys.c.res_type == res_type, conditional_keys.c.res_id == res_id
+        )
+    )
+    return stored
+
+
+def history(
+    session: Session,
+    *,
+    res_type: str | None = None,
+    res_id: str | None = None,
+    since: datetime | None = None,
+    before: datetime | None = None,
+    count: int = 20,
+    offset: int = 0,
+) -> tuple[list[StoredResource], int]:
+    """Versions newest first, and how many match in all. History is append-only, so a page bounded
+    by ``before`` (the first page's time) stays stable while new versions arrive."""
+    conds = []
+    if res_type:
+        conds.append(resource_versions.c.res_type == res_type)
+    if res_id:
+        conds.append(resource_versions.c.res_id == res_id)
+    if since:
+        conds.append(resource_versions.c.last_updated >= clock.to_db(since))
+    if before:
+        conds.append(resource_versions.c.last_updated <= clock.to_db(before))
+    where = and_(*conds) if conds else None
+    base = select(resource_versions)
+    counter = select(func.count()).select_from(resource_versions)
+    if where is not None:
+        base, counter = base.where(where), counter.where(where)
+    rows = session.execute(
+        base.order_by(
+            resource_versions.c.last_updated.desc(),
+            resource_versions.c.res_type,
+            resource_versions.c.res_id,
+            resource_versions.c.version_id.desc(),
+        )
+        .limit(count)
+        .offset(offset)
+    ).all()
+    total = session.execute(counter).scalar_one()
+    return [_row_to_stored(r) for r in rows], total
+
+
+def _criteria_hash(res_type: str, criteria: str) -> str:
+    return hashlib.sha256(f"{res_type}?{criteria}".encode()).hexdigest()
+
+
+def claim_conditional_key(session: Session, res_type: str, criteria: str, res_id: str) -> str:
+    """Reserve ``criteria`` for a new resource ``res_id``; returns the id that owns it.
+
+    The unique key makes concurrent identical conditional creates meet in the database: the
+    slower one waits on the index, then sees the winner's id. A key left by a resource that was
+    deleted since (or no longer matches) is taken over by compare-and-swap.
+    """
+    key = _criteria_hash(res_type, criteria)
+    try:
+        with session.begin_nested():
+            session.execute(
+                insert(conditional_keys).values(
+                    res_type=res_type, key_hash=key, criteria=criteria, res_id=res_id
+                )
+            )
+        return res_id
+    except IntegrityError:
+        pass
+    owner = session.execute(
+        select(conditional_keys.c.res_id).where(
+            conditional_keys.c.res_type == res_type, conditional_keys.c.key_hash == key
+        )
+    ).scalar_one_or_none()
+    return owner if owner is not None else res_id
+
+
+def release_conditional_key(session: Session, res_type: str, criteria: str, stale_id: str, res_id: str) -> bool:
+    """Move a stale key from ``stale_id`` to ``res_id``; False if someone else moved it first."""
+    key = _criteria_hash(res_type, criteria)
+    result = session.execute(
+        update(conditional_keys)
+        .where(
+            conditional_keys.c.res_type == res_type,
+            conditional_keys.c.key_hash == key,
+            conditional_keys.c.res_id == stale_id,
+        )
+        .values(res_id=res_id)
+    )
+    return result.rowcount == 1

@@ -1,0 +1,601 @@
+"""Run a search plan as SQL (SQLAlchemy Core) and build the ``searchset`` Bundle.
+
+Every criterion becomes ``res_id IN (SELECT res_id FROM idx_* WHERE res_type = … AND param = …
+AND <value test>)`` on the (res_type, param, value) indexes; chains and ``_has`` nest such
+subqueries. Paging is keyset (seek) paging: a page token carries the sort key values and the
+(res_type, res_id) of the last (or first) row shown, and the next page starts strictly after
+it, so rows created or deleted meanwhile neither shift nor repeat the others and deep pages cost
+no OFFSET scan. Entries are the stored JSON text, embedded without parsing (``orjson.Fragment``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    cast,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import Alias
+
+from fhir_gateway import clock
+from fhir_gateway.context import Caller
+from fhir_gateway.errors import Issue
+from fhir_gateway.search import plan as p
+from fhir_gateway.search.extract import identifier_param
+from fhir_gateway.search.shape import shape_resource
+from fhir_gateway.search.values import MAX_TIME, MIN_TIME
+from fhir_gateway.settings import Settings
+from fhir_gateway.store.tables import INDEX_TABLES, idx_reference, idx_token, resources
+
+__all__ = ["search_bundle", "match_ids", "execute"]
+
+_MAX_ITERATE = 4  # rounds of _include:iterate / _revinclude:iterate
+
+
+# -- public --------------------------------------------------------------------------------------
+
+
+def search_bundle(
+    session: Session,
+    resource_type: str | None,
+    params: list[tuple[str, str]],
+    *,
+    caller: Caller,
+    base_url: str,
+    settings: Settings,
+    strict: bool = False,
+) -> bytes:
+    """The complete ``searchset`` Bundle, as JSON bytes."""
+    base_url = base_url.rstrip("/")
+    plan = p.parse(
+        resource_type,
+        params,
+        strict=strict,
+        base_url=base_url,
+        default_count=settings.default_page_size,
+        max_count=settings.max_page_size,
+    )
+    return _Search(session, plan, caller, base_url, resource_type).bundle()
+
+
+def match_ids(
+    session: Session,
+    resource_type: str,
+    params: list[tuple[str, str]],
+    *,
+    caller: Caller,
+    limit: int | None = None,
+) -> list[str]:
+    """Ids of the current resources matching ``params`` (for conditional interactions).
+
+    Unknown parameters are an error here: ignoring one would widen the match.
+    """
+    criteria = [(n, val) for n, val in params if n not in p.RESULT_PARAMS]
+    plan = p.parse(resource_type, criteria, strict=True)
+    r = resources.alias("r")
+    query = select(r.c.res_id).where(_where(plan, r, caller)).order_by(r.c.res_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.execute(query).scalars())
+
+
+def execute(session: Session, plan: p.SearchPlan, caller: Caller) -> list[tuple[str, str]]:
+    """(res_type, res_id) of every match of ``plan`` in sort order (no paging); for tools and tests."""
+    r = resources.alias("r")
+    keys = _sort_exprs(plan, r)
+    query = select(r.c.res_type, r.c.res_id).where(_where(plan, r, caller))
+    query = query.order_by(*_order_by(keys, r, forward=True))
+    return [(t, i) for t, i in session.execute(query)]
+
+
+# -- WHERE ---------------------------------------------------------------------------------------
+
+
+def _where(plan: p.SearchPlan, r: Alias, caller: Caller) -> ColumnElement[bool]:
+    per_type = []
+    for res_type in plan.types:
+        conds: list[ColumnElement[bool]] = [r.c.res_type == res_type]
+        for criterion in plan.criteria:
+            node = dict(criterion.by_type).get(res_type)
+            conds.append(_cond(res_type, r, node) if node is not None else false())
+        per_type.append(and_(*conds))
+    visible = _visible(caller, r)
+    return and_(r.c.deleted.is_(False), or_(*per_type), visible)
+
+
+def _visible(caller: Caller, r: Alias) -> ColumnElement[bool]:
+    # The seam for the security issue: per-caller filtering of what a search may return.
+    return true()
+
+
+def _cond(res_type: str, r: Alias, node: p.Node) -> ColumnElement[bool]:
+    if isinstance(node, p.AllOf):
+        return and_(*(_cond(res_type, r, n) for n in node.nodes))
+    if isinstance(node, p.AnyOf):
+        return or_(*(_cond(res_type, r, n) for n in node.nodes))
+    if isinstance(node, p.Chain):
+        return r.c.res_id.in_(_chain_ids(res_type, node))
+    if isinstance(node, p.Has):
+        return r.c.res_id.in_(_has_ids(res_type, node))
+    return _test_cond(res_type, r, node)
+
+
+def _test_cond(res_type: str, r: Alias, test: p.Test) -> ColumnElement[bool]:
+    code = test.param.code
+    if code == "_id":
+        ids = [val.code for val in test.values if isinstance(val, p.TokenValue) and val.code]
+        cond = r.c.res_id.in_(ids)
+        return not_(cond) if test.modifier == "not" else cond
+    if code == "_lastUpdated":
+        return or_(*(_date_cond(val, r.c.last_updated, r.c.last_updated, point=True) for val in test.values))  # type: ignore[arg-type]
+    if test.modifier == "missing":
+        table = _table_of(test)
+        present = select(table.c.res_id).where(table.c.res_type == res_type, table.c.param == _param_name(test))
+        return r.c.res_id.not_in(present) if test.missing else r.c.res_id.in_(present)
+    ids = _index_ids(res_type, test)
+    return r.c.res_id.not_in(ids) if test.modifier == "not" else r.c.res_id.in_(ids)
+
+
+def _id_set(res_type: str, node: p.Node) -> Select[Any]:
+    """``SELECT res_id`` of the current resources of ``res_type`` matching ``node``."""
+    if isinstance(node, p.Test) and not node.negated and node.param.code not in ("_id", "_lastUpdated"):
+        return _index_ids(res_type, node)  # deleted resources have no index rows
+    if isinstance(node, p.Chain):
+        return _chain_ids(res_type, node)
+    if isinstance(node, p.Has):
+        return _has_ids(res_type, node)
+    r2 = resources.alias()
+    return select(r2.c.res_id).where(
+        r2.c.res_type == res_type, r2.c.deleted.is_(False), _cond(res_type, r2, node)
+    )
+
+
+def _chain_ids(res_type: str, chain: p.Chain) -> Select[Any]:
+    ref = idx_reference.alias()
+    targets = [
+        and_(ref.c.target_type == target, ref.c.target_id.in_(_id_set(target, inner)))
+        for target, inner in chain.targets
+    ]
+    return select(ref.c.res_id).where(
+        ref.c.res_type == res_type, ref.c.param == chain.param.code, or_(*targets)
+    )
+
+
+def _has_ids(res_type: str, has: p.Has) -> Select[Any]:
+    ref = idx_reference.alias()
+    return select(ref.c.target_id).where(
+        ref.c.res_type == has.source_type,
+        ref.c.param == has.param.code,
+        ref.c.target_type == res_type,
+        ref.c.res_id.in_(_id_set(has.source_type, has.inner)),
+    )
+
+
+def _table_of(test: p.Test) -> Any:
+    if test.modifier == "identifier":
+        return idx_token
+    return INDEX_TABLES[test.param.type]
+
+
+def _param_name(test: p.Test) -> str:
+    return identifier_param(test.param.code) if test.modifier == "identifier" else test.param.code
+
+
+def _index_ids(res_type: str, test: p.Test) -> Select[Any]:
+    table = _table_of(test).alias()
+    kind = "token" if test.modifier == "identifier" else test.param.type
+    matcher = _MATCHERS[kind]
+    values = or_(*(matcher(table, test.modifier, val) for val in test.values))
+    return select(table.c.res_id).where(
+        table.c.res_type == res_type, table.c.param == _param_name(test), values
+    )
+
+
+# -- value tests, one per parameter type ---------------------------------------------------------
+
+
+def _string_match(t: Any, modifier: str | None, val: p.StringValue) -> ColumnElement[bool]:
+    if modifier == "exact":
+        return t.c.exact == val.text
+    if modifier == "contains":
+        return t.c.value.contains(val.folded, autoescape=True)
+    return t.c.value.startswith(val.folded, autoescape=True)
+
+
+def _token_match(t: Any, modifier: str | None, val: p.TokenValue) -> ColumnElement[bool]:
+    if modifier == "text":
+        return t.c.text.startswith(val.code or "", autoescape=True)
+    conds = []
+    if val.code is not None:
+        conds.append(t.c.code == val.code)
+    if val.system_given:
+        conds.append(t.c.system == val.system if val.system is not None else t.c.system.is_(None))
+    return and_(*conds)
+
+
+def _reference_match(t: Any, modifier: str | None, val: p.ReferenceValue) -> ColumnElement[bool]:
+    if val.url is not None:
+        return t.c.url == val.url
+    cond = t.c.target_id == val.id
+    if len(val.types) == 1:
+        return and_(cond, t.c.target_type == val.types[0])
+    return cond
+
+
+def _date_match(t: Any, modifier: str | None, val: p.DateValue) -> ColumnElement[bool]:
+    return _date_cond(val, t.c.low, t.c.high, point=False)
+
+
+def _date_cond(val: p.DateValue, low: Any, high: Any, *, point: bool) -> ColumnElement[bool]:
+    """FHIR's date comparison of a stored ``[low, high)`` range with the value's range.
+
+    A point in time (``_lastUpdated``) is ``[t, t]``: "high above x" becomes ``t >= x``.
+    """
+    sl, sh = val.low, val.high
+
+    def high_gt(x: datetime) -> ColumnElement[bool]:
+        return high >= x if point else high > x
+
+    def high_le(x: datetime) -> ColumnElement[bool]:
+        return high < x if point else high <= x
+
+    within = and_(low >= sl, high_le(sh))
+    prefix = val.prefix
+    if prefix == "eq":
+        return within
+    if prefix == "ne":
+        return not_(within)
+    if prefix == "gt":
+        return high_gt(sh)
+    if prefix == "lt":
+        return low < sl
+    if prefix == "ge":
+        return or_(high_gt(sh), within)
+    if prefix == "le":
+        return or_(low < sl, within)
+    if prefix == "sa":
+        return low >= sh
+    if prefix == "eb":
+        return high_le(sl)
+    # ap: overlap with the value widened by 10% of its distance from now (at least a day)
+    now = clock.to_db(clock.now())
+    gap = max(abs(now - sl) / 10, timedelta(days=1))
+    wide_low = sl - gap if sl - MIN_TIME > gap else MIN_TIME
+    wide_high = sh + gap if MAX_TIME - sh > gap else MAX_TIME
+    return and_(low < wide_high, high_gt(wide_low) if point else high > wide_low)
+
+
+def _number_match(t: Any, modifier: str | None, val: p.NumberValue) -> ColumnElement[bool]:
+    cond = _number_cond(val, t.c.value)
+    if not val.system_given:
+        return cond
+    extra = []
+    if val.system is not None:
+        extra.append(t.c.system == val.system)
+    if val.code is not None:
+        extra.append(t.c.code == val.code if val.system is not None else or_(t.c.code == val.code, t.c.unit == val.code))
+    return and_(cond, *extra)
+
+
+def _number_cond(val: p.NumberValue, col: Any) -> ColumnElement[bool]:
+    prefix = val.prefix
+    if prefix == "eq":
+        return and_(col >= val.low, col < val.high)
+    if prefix == "ne":
+        return or_(col < val.low, col >= val.high)
+    if prefix in ("gt", "sa"):
+        return col > val.value
+    if prefix in ("lt", "eb"):
+        return col < val.value
+    if prefix == "ge":
+        return col >= val.value
+    if prefix == "le":
+        return col <= val.value
+    margin = abs(val.value) / 10 or (val.high - val.low)
+    return and_(col >= val.value - margin, col <= val.value + margin)
+
+
+def _uri_match(t: Any, modifier: str | None, val: p.UriValue) -> ColumnElement[bool]:
+    if modifier == "below":
+        return t.c.value.startswith(val.text, autoescape=True)
+    if modifier == "above":
+        prefixes = [val.text[: i + 1] for i, ch in enumerate(val.text) if ch == "/"] + [val.text]
+        return t.c.value.in_(prefixes)
+    return t.c.value == val.text
+
+
+_MATCHERS: dict[str, Any] = {
+    "string": _string_match,
+    "token": _token_match,
+    "reference": _reference_match,
+    "date": _date_match,
+    "number": _number_match,
+    "quantity": _number_match,
+    "uri": _uri_match,
+}
+
+
+# -- ORDER BY and keyset paging ------------------------------------------------------------------
+
+_SORT_COLUMN = {
+    "string": "value",
+    "token": "code",
+    "date": "low",
+    "number": "value",
+    "quantity": "value",
+    "uri": "value",
+    "reference": "target_id",
+}
+
+
+SortExpr = tuple[Any, bool, bool]  # (expression, descending, may be NULL)
+
+
+def _sort_exprs(plan: p.SearchPlan, r: Alias) -> list[SortExpr]:
+    """One ORDER BY expression per ``_sort`` key (the (res_type, res_id) tie-breaker comes last)."""
+    keys: list[SortExpr] = []
+    for key in plan.sort:
+        if key.type == "id":
+            keys.append((r.c.res_id, key.descending, False))
+        elif key.type == "lastUpdated":
+            keys.append((r.c.last_updated, key.descending, False))
+        else:
+            # A parameter with several values sorts by its lowest (ascending) or highest value.
+            table = INDEX_TABLES[key.type].alias()
+            column = table.c[_SORT_COLUMN[key.type]]
+            agg = func.max(column) if key.descending else func.min(column)
+            value = (
+                select(agg)
+                .where(table.c.res_type == r.c.res_type, table.c.res_id == r.c.res_id, table.c.param == key.code)
+                .scalar_subquery()
+            )
+            keys.append((value, key.descending, True))
+    return keys
+
+
+def _order_by(keys: list[SortExpr], r: Alias, *, forward: bool) -> list[Any]:
+    # Missing values sort last in both directions, the same on both databases: (expr IS NULL)
+    # is an explicit first component instead of the dialects' differing NULL ordering.
+    order: list[Any] = []
+    for expr, desc, nullable in keys:
+        if nullable:
+            order.append(_direction(expr.is_(None), False, forward))
+        order.append(_direction(expr, desc, forward))
+    return order + [_direction(r.c.res_type, False, forward), _direction(r.c.res_id, False, forward)]
+
+
+def _direction(expr: Any, desc: bool, forward: bool) -> Any:
+    return expr.desc() if desc == forward else expr.asc()
+
+
+def _after(keys: list[SortExpr], r: Alias, values: Sequence[Any], forward: bool) -> ColumnElement[bool]:
+    """Rows strictly after (``forward``) or before the cursor row in the sort order.
+
+    The order is lexicographic over components, so "after" is
+    ``c1 > v1 OR (c1 = v1 AND c2 > v2) OR …``; a nullable key contributes its IS NULL flag first.
+    """
+    steps: list[tuple[ColumnElement[bool], ColumnElement[bool]]] = []  # (beyond, equal)
+    for (expr, desc, nullable), value in zip(keys, values, strict=False):
+        if nullable:
+            if value is None:
+                steps.append((false() if forward else expr.is_not(None), expr.is_(None)))
+                continue
+            steps.append((expr.is_(None) if forward else false(), expr.is_not(None)))
+        beyond = (expr > value) if desc != forward else (expr < value)
+        steps.append((beyond, expr == value))
+    for column, value in ((r.c.res_type, values[-2]), (r.c.res_id, values[-1])):
+        steps.append(((column > value) if forward else (column < value), column == value))
+    alternatives = []
+    equal_so_far: list[ColumnElement[bool]] = []
+    for beyond, equal in steps:
+        alternatives.append(and_(*equal_so_far, beyond))
+        equal_so_far.append(equal)
+    return or_(*alternatives)
+
+
+# -- the search ----------------------------------------------------------------------------------
+
+
+class _Search:
+    def __init__(self, session: Session, plan: p.SearchPlan, caller: Caller, base_url: str, resource_type: str | None) -> None:
+        self.session = session
+        self.plan = plan
+        self.caller = caller
+        self.base_url = base_url
+        self.resource_type = resource_type
+        self.r = resources.alias("r")
+        self.where = _where(plan, self.r, caller)
+
+    def bundle(self) -> bytes:
+        plan = self.plan
+        out: dict[str, Any] = {
+            "resourceType": "Bundle",
+            "id": str(uuid.uuid4()),
+            "meta": {"lastUpdated": clock.to_instant(clock.now())},
+            "type": "searchset",
+        }
+        entries: list[dict[str, Any]] = []
+        links: list[dict[str, str]] = [{"relation": "self", "url": self.link(plan.params, plan.cursor)}]
+        if plan.summary == "count":
+            out["total"] = self.count()
+        else:
+            rows, more_before, more_after = self.page()
+            total = self.total(len(rows), more_after)
+            if total is not None:
+                out["total"] = total
+            links += self.page_links(rows, more_before, more_after)
+            entries = [self.entry(row, "match") for row in rows]
+            entries += [self.entry(row, "include") for row in self.included(rows)]
+        if plan.warnings:
+            entries.append(self.outcome_entry())
+        out["link"] = links
+        if entries:
+            out["entry"] = entries
+        return orjson.dumps(out)
+
+    # counting --------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        query = select(func.count()).select_from(self.r).where(self.where)
+        return int(self.session.execute(query).scalar_one())
+
+    def total(self, shown: int, more_after: bool) -> int | None:
+        mode = self.plan.total
+        if mode == "none":
+            return None
+        if mode in ("accurate", "estimate"):
+            return self.count()
+        if self.plan.cursor is None and not more_after:
+            return shown  # known for free: everything fits on the first page
+        return None
+
+    # the page --------------------------------------------------------------------------------
+
+    def page(self) -> tuple[list[Any], bool, bool]:
+        """Rows of this page, and whether rows exist before and after it."""
+        plan = self.plan
+        keys = _sort_exprs(plan, self.r)
+        cursor = plan.cursor
+        forward = cursor is None or cursor.forward
+        if plan.count == 0:
+            return [], False, self.count() > 0 if cursor is None else True
+        labelled = [expr.label(f"k{i}") for i, (expr, _, _) in enumerate(keys)]
+        query = select(
+            self.r.c.res_type, self.r.c.res_id, cast(self.r.c.content, Text).label("body"), *labelled
+        ).where(self.where)
+        if cursor is not None:
+            query = query.where(_after(keys, self.r, cursor.keys, forward))
+        query = query.order_by(*_order_by(keys, self.r, forward=forward)).limit(plan.count + 1)
+        rows = list(self.session.execute(query))
+        more = len(rows) > plan.count
+        rows = rows[: plan.count]
+        if forward:
+            return rows, cursor is not None, more
+        rows.reverse()
+        return rows, more, True
+
+    def page_links(self, rows: list[Any], more_before: bool, more_after: bool) -> list[dict[str, str]]:
+        links = []
+        params = self.plan.params
+        if self.plan.cursor is not None:
+            links.append({"relation": "first", "url": self.link(params, None)})
+        if more_before and rows:
+            links.append({"relation": "previous", "url": self.link(params, self.cursor_of(rows[0], False))})
+        if more_after and rows:
+            links.append({"relation": "next", "url": self.link(params, self.cursor_of(rows[-1], True))})
+        return links
+
+    def cursor_of(self, row: Any, forward: bool) -> p.Cursor:
+        n = len(self.plan.sort)
+        values = tuple(row[3 + i] for i in range(n))
+        return p.Cursor(forward, (*values, row[0], row[1]))
+
+    def link(self, params: Iterable[tuple[str, str]], cursor: p.Cursor | None) -> str:
+        pairs = list(params)
+        if cursor is not None:
+            pairs.append(("_cursor", p.encode_cursor(cursor)))
+        path = f"{self.base_url}/{self.resource_type}" if self.resource_type else self.base_url
+        query = urlencode(pairs, safe=":,|$/")
+        return f"{path}?{query}" if query else path
+
+    # includes --------------------------------------------------------------------------------
+
+    def included(self, rows: list[Any]) -> list[Any]:
+        if not self.plan.includes or not rows:
+            return []
+        seen = {(row[0], row[1]) for row in rows}
+        found: list[Any] = []
+        frontier = list(seen)
+        for round_ in range(_MAX_ITERATE + 1):
+            specs = [i for i in self.plan.includes if i.iterate or round_ == 0]
+            new = [
+                row
+                for spec in specs
+                for row in self.include_rows(spec, frontier)
+                if (row[0], row[1]) not in seen
+            ]
+            frontier = []
+            for row in new:
+                if (row[0], row[1]) not in seen:
+                    seen.add((row[0], row[1]))
+                    found.append(row)
+                    frontier.append((row[0], row[1]))
+            if not frontier or not any(i.iterate for i in self.plan.includes):
+                break
+        return found
+
+    def include_rows(self, spec: p.Include, frontier: list[tuple[str, str]]) -> list[Any]:
+        by_type: dict[str, list[str]] = {}
+        for res_type, res_id in frontier:
+            by_type.setdefault(res_type, []).append(res_id)
+        out: list[Any] = []
+        for res_type, ids in by_type.items():
+            out += self.session.execute(self.include_query(spec, res_type, ids)).all()
+        return out
+
+    def include_query(self, spec: p.Include, res_type: str, ids: list[str]) -> Select[Any]:
+        ref = idx_reference.alias("i")
+        r = resources.alias("inc")
+        body = cast(r.c.content, Text).label("body")
+        if not spec.reverse:
+            conds = [ref.c.res_type == res_type, ref.c.res_id.in_(ids)]
+            if spec.source_type not in ("*", res_type):
+                conds.append(false())
+            join = and_(r.c.res_type == ref.c.target_type, r.c.res_id == ref.c.target_id)
+            if spec.target_type:
+                conds.append(ref.c.target_type == spec.target_type)
+        else:
+            conds = [ref.c.target_type == res_type, ref.c.target_id.in_(ids)]
+            if spec.source_type != "*":
+                conds.append(ref.c.res_type == spec.source_type)
+            if spec.target_type not in (None, res_type):
+                conds.append(false())
+            join = and_(r.c.res_type == ref.c.res_type, r.c.res_id == ref.c.res_id)
+        if spec.param is not None:
+            conds.append(ref.c.param == spec.param)
+        return (
+            select(r.c.res_type, r.c.res_id, body)
+            .select_from(ref.join(r, join))
+            .where(*conds, r.c.deleted.is_(False), _visible(self.caller, r))
+            .distinct()
+        )
+
+    # entries ---------------------------------------------------------------------------------
+
+    def entry(self, row: Any, mode: str) -> dict[str, Any]:
+        res_type, res_id, body = row[0], row[1], row[2]
+        if not isinstance(body, str | bytes):
+            body = orjson.dumps(body)
+        if self.plan.summary or (self.plan.elements and mode == "match"):
+            resource: Any = shape_resource(orjson.loads(body), self.plan.summary, self.plan.elements)
+        else:
+            resource = orjson.Fragment(body)
+        return {
+            "fullUrl": f"{self.base_url}/{res_type}/{res_id}",
+            "resource": resource,
+            "search": {"mode": mode},
+        }
+
+    def outcome_entry(self) -> dict[str, Any]:
+        issues = [Issue(w, code="not-supported", severity="warning").to_fhir() for w in self.plan.warnings]
+        return {
+            "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+            "resource": {"resourceType": "OperationOutcome", "issue": issues},
+            "search": {"mode": "outcome"},
+        }

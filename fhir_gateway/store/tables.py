@@ -1,0 +1,176 @@
+"""SQLAlchemy Core tables: current resources, every version, typed search-index tables.
+
+Timestamps are stored as naive UTC on both databases (SQLite has no zone type); the store converts
+at its edges. Resource JSON is JSONB on PostgreSQL and JSON text on SQLite.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+__all__ = [
+    "metadata",
+    "JsonDoc",
+    "resources",
+    "resource_versions",
+    "conditional_keys",
+    "idx_string",
+    "idx_token",
+    "idx_reference",
+    "idx_date",
+    "idx_number",
+    "idx_quantity",
+    "idx_uri",
+    "INDEX_TABLES",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    }
+)
+
+JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+RowId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+UtcTime = DateTime(timezone=False)
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("res_type", String(64), primary_key=True),
+    Column("res_id", String(64), primary_key=True),
+    Column("version_id", Integer, nullable=False),
+    Column("last_updated", UtcTime, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("content", JsonDoc, nullable=False),
+    Index("ix_resources_type_updated", "res_type", "last_updated"),
+)
+
+resource_versions = Table(
+    "resource_versions",
+    metadata,
+    Column("res_type", String(64), primary_key=True),
+    Column("res_id", String(64), primary_key=True),
+    Column("version_id", Integer, primary_key=True),
+    Column("last_updated", UtcTime, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("method", String(8), nullable=False),  # POST | PUT | PATCH | DELETE
+    Column("content", JsonDoc, nullable=False),
+    Index("ix_resource_versions_type_updated", "res_type", "last_updated"),
+    Index("ix_resource_versions_updated", "last_updated"),
+)
+
+# Conditional create is race-safe through this unique key, never through read-then-write.
+conditional_keys = Table(
+    "conditional_keys",
+    metadata,
+    Column("res_type", String(64), primary_key=True),
+    Column("key_hash", String(64), primary_key=True),
+    Column("criteria", Text, nullable=False),
+    Column("res_id", String(64), nullable=False),
+)
+
+
+def _index_table(name: str, *columns: Column, indexes: tuple[tuple[str, ...], ...]) -> Table:
+    table = Table(
+        name,
+        metadata,
+        Column("row_id", RowId, primary_key=True, autoincrement=True),
+        Column("res_type", String(64), nullable=False),
+        Column("res_id", String(64), nullable=False),
+        Column("param", String(64), nullable=False),
+        *columns,
+    )
+    Index(f"ix_{name}_resource", table.c.res_type, table.c.res_id)
+    for cols in indexes:
+        Index(
+            f"ix_{name}_{'_'.join(cols)}",
+            table.c.res_type,
+            table.c.param,
+            *(table.c[c] for c in cols),
+        )
+    return table
+
+
+idx_string = _index_table(
+    "idx_string",
+    Column("value", String(256), nullable=False),  # normalised: case and accents folded
+    Column("exact", String(256), nullable=False),  # as written, for :exact
+    indexes=(("value",),),
+)
+
+idx_token = _index_table(
+    "idx_token",
+    Column("system", String(512), nullable=True),
+    Column("code", String(256), nullable=True),
+    Column("text", String(256), nullable=True),  # normalised display / text, for :text
+    indexes=(("code", "system"),),
+)
+
+idx_reference = _index_table(
+    "idx_reference",
+    Column("target_type", String(64), nullable=True),
+    Column("target_id", String(64), nullable=True),
+    Column("url", String(1024), nullable=True),  # absolute or canonical references
+    indexes=(("target_id", "target_type"), ("url",)),
+)
+
+idx_date = _index_table(
+    "idx_date",
+    Column("low", UtcTime, nullable=False),
+    Column("high", UtcTime, nullable=False),
+    indexes=(("low", "high"),),
+)
+
+idx_number = _index_table(
+    "idx_number",
+    Column("value", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    indexes=(("value",),),
+)
+
+idx_quantity = _index_table(
+    "idx_quantity",
+    Column("value", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    Column("system", String(512), nullable=True),
+    Column("code", String(128), nullable=True),
+    Column("unit", String(128), nullable=True),
+    indexes=(("value",),),
+)
+
+idx_uri = _index_table(
+    "idx_uri",
+    Column("value", String(1024), nullable=False),
+    indexes=(("value",),),
+)
+
+INDEX_TABLES = {
+    "string": idx_string,
+    "token": idx_token,
+    "reference": idx_reference,
+    "date": idx_date,
+    "number": idx_number,
+    "quantity": idx_quantity,
+    "uri": idx_uri,
+}

@@ -1,0 +1,100 @@
+"""Shared fixtures: the database the suite runs on (FHIR_GATEWAY_DATABASE_URL, else a fresh SQLite
+file), migrated once per run and emptied between tests, and the real app over it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from fhir_gateway import clock
+from fhir_gateway.app import create_app
+from fhir_gateway.settings import Settings
+from fhir_gateway.store.db import Database
+from fhir_gateway.store.migrate import upgrade
+from fhir_gateway.store.tables import metadata
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("FHIR_GATEWAY_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'gateway.db'}"
+
+
+@pytest.fixture(scope="session")
+def _migrated(database_url: str) -> Iterator[Database]:
+    database = Database(database_url, pool_size=20)
+    upgrade(database.engine)
+    yield database
+    database.dispose()
+
+
+def _empty(database: Database) -> None:
+    names = [t.name for t in reversed(metadata.sorted_tables)]
+    with database.engine.begin() as conn:
+        if database.is_postgres:
+            conn.execute(text(f"TRUNCATE {', '.join(names)}"))
+        else:
+            for name in names:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def database(_migrated: Database) -> Iterator[Database]:
+    """The migrated database, empty at the start of each test."""
+    _empty(_migrated)
+    yield _migrated
+    clock.reset_clock()
+
+
+@pytest.fixture
+def session_factory(database: Database):  # type: ignore[no-untyped-def]
+    return database.session
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, base_url=None)
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database):  # type: ignore[no-untyped-def]
+    return create_app(settings, database=database)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def live_server(app):  # type: ignore[no-untyped-def]
+    """The real app under uvicorn on a loopback port, for clients no one here wrote."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

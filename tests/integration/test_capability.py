@@ -1,0 +1,44 @@
+"""GET /metadata is generated from what is served, and what it claims works."""
+
+from __future__ import annotations
+
+import pytest
+
+from fhir_gateway.fhir.types import RESOURCE_TYPES
+
+SAMPLE = {"string": "x", "token": "x", "reference": "Patient/x", "date": "2020", "number": "1",
+          "quantity": "1", "uri": "http://x", "composite": None, "special": None}
+
+
+def test_capability_statement_lists_every_type_with_its_interactions(client):
+    body = client.get("/metadata").json()
+    assert body["resourceType"] == "CapabilityStatement"
+    assert body["fhirVersion"] == "4.0.1"
+    rest = body["rest"][0]
+    assert sorted(r["type"] for r in rest["resource"]) == sorted(RESOURCE_TYPES)
+    codes = {i["code"] for i in rest["resource"][0]["interaction"]}
+    assert codes == {"read", "vread", "update", "patch", "delete", "history-instance",
+                     "history-type", "create", "search-type"}
+    assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch", "history-system", "search-system"}
+
+
+@pytest.mark.parametrize("res_type", ["Patient", "Task", "CarePlan", "Encounter", "ServiceRequest"])
+def test_every_advertised_search_parameter_is_accepted(client, res_type):
+    body = client.get("/metadata").json()
+    resource = next(r for r in body["rest"][0]["resource"] if r["type"] == res_type)
+    assert resource["searchParam"], res_type
+    for param in resource["searchParam"]:
+        value = SAMPLE.get(param["type"])
+        if value is None:
+            continue
+        response = client.get(f"/{res_type}", params={param["name"]: value}, headers={"Prefer": "handling=strict"})
+        assert response.status_code == 200, (param, response.text)
+
+
+def test_advertised_includes_are_accepted(client):
+    body = client.get("/metadata").json()
+    careplan = next(r for r in body["rest"][0]["resource"] if r["type"] == "CarePlan")
+    assert "CarePlan:goal" in careplan["searchInclude"]
+    for include in careplan["searchInclude"]:
+        response = client.get("/CarePlan", params={"_include": include})
+        assert response.status_code == 200, (include, response.text)
