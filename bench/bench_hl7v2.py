@@ -38,7 +38,9 @@ def _rate(fn: Callable[[], object], budget: float = 1.0) -> float:
 def _er7(text: str) -> str:
     """hl7apy and python-hl7 want CR-separated segments and no BOM."""
     text = text.lstrip("\ufeff")
-    return "\r".join(line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line)
+    return "\r".join(
+        line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line
+    )
 
 
 def run(budget: float = 1.0) -> dict[str, dict[str, float]]:
@@ -51,9 +53,9 @@ def run(budget: float = 1.0) -> dict[str, dict[str, float]]:
     for label, name in SAMPLES.items():
         text = (DATA / name).read_text(encoding="utf-8-sig")
         er7 = _er7(text)
-        ours = _rate(lambda: convert(text), budget)
-        apy = _rate(lambda: parse_message(er7, find_groups=False), budget)
-        py = _rate(lambda: hl7.parse(er7), budget)
+        ours = _rate(lambda t=text: convert(t), budget)
+        apy = _rate(lambda e=er7: parse_message(e, find_groups=False), budget)
+        py = _rate(lambda e=er7: hl7.parse(e), budget)
         out[label] = {
             "convert_per_s": ours,
             "hl7apy_parse_per_s": apy,
@@ -66,7 +68,9 @@ def run(budget: float = 1.0) -> dict[str, dict[str, float]]:
 
 def main() -> None:
     results = run()
-    print(f"{'message':<20} {'convert/s':>10} {'hl7apy/s':>10} {'hl7/s':>10} {'x hl7apy':>9} {'x hl7':>7}")
+    print(
+        f"{'message':<20} {'convert/s':>10} {'hl7apy/s':>10} {'hl7/s':>10} {'x hl7apy':>9} {'x hl7':>7}"
+    )
     for label, r in results.items():
         print(
             f"{label:<20} {r['convert_per_s']:>10.0f} {r['hl7apy_parse_per_s']:>10.0f} "

@@ -16,7 +16,7 @@ from fhir_gateway.app import create_app
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.migrate import upgrade
-from fhir_gateway.store.tables import metadata
+from fhir_gateway.store.schema import metadata
 
 DATA = Path(__file__).parent / "data"
 

@@ -1,8 +1,8 @@
 """HL7 v2 ADT → FHIR R4 transaction Bundles. Pure: text in, a Bundle or a typed error out.
 
-    result = convert(text, options=ConvertOptions(default_sender=SenderProfile(zone="America/New_York")))
-    result.bundle          # transaction Bundle: POST ifNoneExist + conditional FHIRPath PATCH
-    build_ack(result.message, "AA")
+result = convert(text, options=ConvertOptions(default_sender=SenderProfile(zone="America/New_York")))
+result.bundle          # transaction Bundle: POST ifNoneExist + conditional FHIRPath PATCH
+build_ack(result.message, "AA")
 """
 
 from __future__ import annotations

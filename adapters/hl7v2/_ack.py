@@ -4,7 +4,7 @@ mirrors the sender's (our application answers as the receiving one)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ._encoding import Delimiters
 from ._errors import HL7Error
@@ -56,7 +56,7 @@ def build_ack(
 
 
 def _header(ack, msg: Message | None, control_id: str | None, timestamp: datetime | None) -> None:  # type: ignore[no-untyped-def]
-    when = (timestamp or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S%z")
+    when = (timestamp or datetime.now(UTC)).strftime("%Y%m%d%H%M%S%z")
     ack.msh.msh_7 = when
     ack.msh.msh_10 = control_id or uuid.uuid4().hex[:20]
     if msg is None:
@@ -67,7 +67,11 @@ def _header(ack, msg: Message | None, control_id: str | None, timestamp: datetim
     for mine, theirs in ((3, 5), (4, 6), (5, 3), (6, 4)):
         raw = src[theirs]
         if raw:
-            setattr(ack.msh, f"msh_{mine}", raw.replace(msg.d.component, "^").replace(msg.d.subcomponent, "&"))
+            setattr(
+                ack.msh,
+                f"msh_{mine}",
+                raw.replace(msg.d.component, "^").replace(msg.d.subcomponent, "&"),
+            )
     event = src.one(9)(2)
     ack.msh.msh_9 = f"ACK^{event}^ACK" if event else "ACK"
     ack.msh.msh_11 = src.value(11) or "P"
@@ -77,7 +81,11 @@ def _err(ack, error: HL7Error, version: str) -> None:  # type: ignore[no-untyped
     err = ack.add_segment("ERR")
     code = f"{error.code}^{_ESC.escape_text(error.text)}^HL70357"
     if version in ("2.3", "2.3.1", "2.4"):
-        loc = [error.segment or "", str(error.sequence or 1) if error.segment else "", str(error.field or "")]
+        loc = [
+            error.segment or "",
+            str(error.sequence or 1) if error.segment else "",
+            str(error.field or ""),
+        ]
         err.err_1 = "^".join(loc) + f"^{error.code}&{_ESC.escape_text(error.text)}&HL70357"
         return
     if error.segment:

@@ -140,7 +140,9 @@ def _read_dir(directory: Path, maps: dict[str, _Map]) -> None:
 
 
 @lru_cache(maxsize=16)
-def load_code_maps(user_dir: str | None = None, local_base: str = "urn:fhir-gateway:hl7v2:") -> CodeMaps:
+def load_code_maps(
+    user_dir: str | None = None, local_base: str = "urn:fhir-gateway:hl7v2:"
+) -> CodeMaps:
     """Built-in maps, then the user's directory on top (cached per directory)."""
     maps: dict[str, _Map] = {}
     _read_dir(builtin_mappings_dir(), maps)

@@ -39,7 +39,30 @@ SUPPORTED_VERSIONS = frozenset(
 )
 _DEFAULT_OPTIONS = ConvertOptions()
 # Segments mapped here, or carried by ADT messages and knowingly left out (no warning).
-_PATIENT_SEGMENTS = frozenset({"NK1", "AL1", "IAM", "IN1", "IN2", "IN3", "GT1", "DB1", "ROL", "ARV", "PDA", "ACC", "UB1", "UB2", "SFT", "NTE", "DRG", "RF1", "NPU", "OBR"})
+_PATIENT_SEGMENTS = frozenset(
+    {
+        "NK1",
+        "AL1",
+        "IAM",
+        "IN1",
+        "IN2",
+        "IN3",
+        "GT1",
+        "DB1",
+        "ROL",
+        "ARV",
+        "PDA",
+        "ACC",
+        "UB1",
+        "UB2",
+        "SFT",
+        "NTE",
+        "DRG",
+        "RF1",
+        "NPU",
+        "OBR",
+    }
+)
 
 
 @dataclass(slots=True)
@@ -110,18 +133,26 @@ def _check_header(msg: Message) -> str:
         evn = msg.first("EVN")
         event = evn.value(1) if evn else ""
         if not event:
-            raise RequiredFieldMissing("MSH-9.2 trigger event is empty", segment="MSH", field=9, component=2)
+            raise RequiredFieldMissing(
+                "MSH-9.2 trigger event is empty", segment="MSH", field=9, component=2
+            )
         msg.warnings.append(f"MSH-9.2 empty: event {event} taken from EVN-1")
     if event not in ADT_TRIGGERS:
-        raise UnsupportedEvent(f"ADT^{event} is not an ADT trigger", segment="MSH", field=9, component=2)
+        raise UnsupportedEvent(
+            f"ADT^{event} is not an ADT trigger", segment="MSH", field=9, component=2
+        )
     version = msh.value(12)
     if not version:
         raise RequiredFieldMissing("MSH-12 version is empty", segment="MSH", field=12)
     if version not in SUPPORTED_VERSIONS:
-        raise UnsupportedVersion(f"HL7 version {version!r} is not 2.3 to 2.8", segment="MSH", field=12)
+        raise UnsupportedVersion(
+            f"HL7 version {version!r} is not 2.3 to 2.8", segment="MSH", field=12
+        )
     processing = msh.value(11)
     if processing and processing not in ("P", "T", "D"):
-        raise UnsupportedProcessing(f"processing id {processing!r} is not P, T or D", segment="MSH", field=11)
+        raise UnsupportedProcessing(
+            f"processing id {processing!r} is not P, T or D", segment="MSH", field=11
+        )
     if not msh.value(10):
         raise RequiredFieldMissing("MSH-10 message control id is empty", segment="MSH", field=10)
     return event
@@ -193,13 +224,18 @@ def _map_body(
     if not patients:
         skipped = sorted({s.name for s in segs[1:] if s.name not in ("EVN", "SFT")})
         ctx.warnings.append(
-            "no PID segment: no patient resources" + (f"; {', '.join(skipped)} not mapped" if skipped else "")
+            "no PID segment: no patient resources"
+            + (f"; {', '.join(skipped)} not mapped" if skipped else "")
         )
     return patients, encounters
 
 
 def _flush(
-    ctx: Context, plans: Plans, groups: dict[str, list[Segment]], patient: Plan | None, encounter: Plan | None
+    ctx: Context,
+    plans: Plans,
+    groups: dict[str, list[Segment]],
+    patient: Plan | None,
+    encounter: Plan | None,
 ) -> None:
     """Map the segments collected for the current patient/visit, then start afresh."""
     if patient is not None and groups:

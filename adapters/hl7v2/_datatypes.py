@@ -81,13 +81,17 @@ def hd_system(ctx: Context, namespace: str, universal: str, kind: str) -> str | 
             return f"urn:uuid:{universal.lower()}"
         if kind in ("URI", "URL") or "://" in universal:
             return universal
+    if namespace and _OID.match(namespace):  # an OID sent as the namespace id
+        return f"urn:oid:{namespace}"
     name = namespace or universal
     if name:
         return f"{ctx.codes.local_base}assigning-authority:{quote(name, safe='')}"
     return None
 
 
-def identifier(ctx: Context, c: Composite, where: str, *, type_code: str = "") -> dict[str, Any] | None:
+def identifier(
+    ctx: Context, c: Composite, where: str, *, type_code: str = ""
+) -> dict[str, Any] | None:
     """CX → Identifier with system (from CX.4), type (CX.5, table 0203) and period (CX.7/8)."""
     value = c(1)
     if not value:
@@ -233,7 +237,9 @@ def codeable(ctx: Context, c: Composite, table: str = "") -> dict[str, Any] | No
     return out or None
 
 
-def xcn(ctx: Context, c: Composite, where: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def xcn(
+    ctx: Context, c: Composite, where: str
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """XCN → (Identifier, HumanName) of a practitioner."""
     ident = None
     if c(1):

@@ -23,10 +23,20 @@ _CONDITION_CATEGORY = {
     ]
 }
 _ACTIVE_ALLERGY = {
-    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+            "code": "active",
+        }
+    ]
 }
 _INACTIVE_ALLERGY = {
-    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "inactive"}]
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+            "code": "inactive",
+        }
+    ]
 }
 _NUMBER = re.compile(r"\s*([<>]=?|=)?\s*(-?\d+(?:\.\d+)?)\s*\Z")
 
@@ -35,7 +45,11 @@ def _code_key(concept: dict[str, Any] | None) -> str:
     if not concept:
         return ""
     coding = (concept.get("coding") or [{}])[0]
-    return f"{coding.get('system', '')}|{coding.get('code', '')}" if coding else concept.get("text", "")
+    return (
+        f"{coding.get('system', '')}|{coding.get('code', '')}"
+        if coding
+        else concept.get("text", "")
+    )
 
 
 def _diagnosis_code(ctx: Context, dg1: Segment) -> dict[str, Any] | None:
@@ -58,7 +72,11 @@ def map_diagnoses(
             ctx.warnings.append(f"DG1 (line {dg1.position}): no diagnosis code; skipped")
             continue
         key = derived_identifier("Condition", patient.key["value"], visit, _code_key(code))
-        base = {"identifier": [key], "category": [_CONDITION_CATEGORY], "subject": patient.reference}
+        base = {
+            "identifier": [key],
+            "category": [_CONDITION_CATEGORY],
+            "subject": patient.reference,
+        }
         plan = Plan("Condition", key, base=base)
         plan.add("code", "CodeableConcept", code)
         if encounter is not None:
@@ -91,13 +109,19 @@ def map_allergies(ctx: Context, plans: Plans, segs: list[Segment], patient: Plan
             ctx.warnings.append(f"{seg.name} (line {seg.position}): no allergen; skipped")
             continue
         key = derived_identifier("AllergyIntolerance", patient.key["value"], _code_key(code))
-        plan = Plan("AllergyIntolerance", key, base={"identifier": [key], "patient": patient.reference})
+        plan = Plan(
+            "AllergyIntolerance", key, base={"identifier": [key], "patient": patient.reference}
+        )
         plan.add("code", "CodeableConcept", code)
         deleted = seg.name == "IAM" and seg.value(6) == "D"
-        plan.add("clinicalStatus", "CodeableConcept", _INACTIVE_ALLERGY if deleted else _ACTIVE_ALLERGY)
+        plan.add(
+            "clinicalStatus", "CodeableConcept", _INACTIVE_ALLERGY if deleted else _ACTIVE_ALLERGY
+        )
         category = ctx.codes.translate("0127", seg.value(2))
         if seg.value(2) and not category:
-            ctx.warnings.append(f"{seg.name}-2: allergen type {seg.value(2)!r} has no FHIR category")
+            ctx.warnings.append(
+                f"{seg.name}-2: allergen type {seg.value(2)!r} has no FHIR category"
+            )
         plan.add("category", "code", [category] if category else None, many=True)
         _reaction(ctx, plan, seg)
         onset = seg.value(6 if seg.name == "AL1" else 11)
@@ -144,7 +168,11 @@ def _payor(ctx: Context, plans: Plans, in1: Segment) -> dict[str, str] | None:
     name = in1.value(4)
     if ident is None and not name:
         return None
-    key = {k: ident[k] for k in ("system", "value") if k in ident} if ident else derived_identifier("Organization", name)
+    key = (
+        {k: ident[k] for k in ("system", "value") if k in ident}
+        if ident
+        else derived_identifier("Organization", name)
+    )
     plan = Plan("Organization", key, base={"identifier": [ident or key]})
     plan.add("name", "string", name or None)
     return plans.put(plan).reference
@@ -170,7 +198,14 @@ def map_coverages(ctx: Context, plans: Plans, in1s: list[Segment], patient: Plan
         plan = Plan("Coverage", key, base=base)
         if plan_id(1):
             klass = {
-                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "plan"}]},
+                "type": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/coverage-class",
+                            "code": "plan",
+                        }
+                    ]
+                },
                 "value": plan_id(1),
             }
             if plan_id(2):
@@ -216,7 +251,9 @@ def _observation_value(ctx: Context, plan: Plan, obx: Segment) -> None:
         raw = reps[0](1) + (reps[0](2) if kind == "SN" else "")
         m = _NUMBER.match(raw)
         if m:
-            qty: dict[str, Any] = {"value": float(m.group(2)) if "." in m.group(2) else int(m.group(2))}
+            qty: dict[str, Any] = {
+                "value": float(m.group(2)) if "." in m.group(2) else int(m.group(2))
+            }
             if m.group(1) in ("<", "<=", ">", ">="):
                 qty["comparator"] = m.group(1)
             unit = obx.one(6)
@@ -225,7 +262,9 @@ def _observation_value(ctx: Context, plan: Plan, obx: Segment) -> None:
                 if unit(3) in ("UCUM", "ISO+", "ANS+") or not unit(3):
                     qty["system"], qty["code"] = "http://unitsofmeasure.org", unit(1)
             if len(reps) > 1:
-                ctx.warnings.append(f"OBX-5 (line {obx.position}): only the first of {len(reps)} values kept")
+                ctx.warnings.append(
+                    f"OBX-5 (line {obx.position}): only the first of {len(reps)} values kept"
+                )
             plan.add("value", "Quantity", qty, json="valueQuantity")
             return
     if kind in ("CE", "CWE", "CNE", "CF"):

@@ -94,7 +94,12 @@ def provenance(
         "target": [{"reference": t} for t in targets],
         "recorded": recorded,
         "activity": {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": "UPDATE"}]
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                    "code": "UPDATE",
+                }
+            ]
         },
         "agent": [
             {
@@ -114,7 +119,10 @@ def provenance(
                 "role": "source",
                 "what": {
                     "reference": header_url,
-                    "identifier": {"system": endpoint(ctx, msh, 3, "application"), "value": msh.value(10)},
+                    "identifier": {
+                        "system": endpoint(ctx, msh, 3, "application"),
+                        "value": msh.value(10),
+                    },
                     "display": f"HL7 v2 message {msh.value(10)}",
                 },
             }

@@ -22,7 +22,9 @@ def _identifiers(ctx: Context, pid: Segment) -> list[dict[str, Any]]:
             if ident:
                 out.append(ident)
     if pid.value(19):
-        out.append({"system": _SSN, "value": pid.value(19), "type": ctx.codes.concept("0203", "SS")})
+        out.append(
+            {"system": _SSN, "value": pid.value(19), "type": ctx.codes.concept("0203", "SS")}
+        )
     dl = pid.one(20)
     if dl(1):
         ident = {"value": dl(1), "type": ctx.codes.concept("0203", "DL")}

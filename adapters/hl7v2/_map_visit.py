@@ -13,7 +13,12 @@ from ._patch import DELETE, Plan, Plans, derived_identifier
 __all__ = ["map_encounter"]
 
 _PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
-_PARTICIPANTS = ((7, "ATND", "attender"), (8, "REF", "referrer"), (9, "CON", "consultant"), (17, "ADM", "admitter"))
+_PARTICIPANTS = (
+    (7, "ATND", "attender"),
+    (8, "REF", "referrer"),
+    (9, "CON", "consultant"),
+    (17, "ADM", "admitter"),
+)
 _UNKNOWN_CLASS = {"system": "http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "code": "UNK"}
 
 
@@ -133,7 +138,14 @@ def _location(ctx: Context, plans: Plans, pv1: Segment, n: int) -> dict[str, Any
     plan.add(
         "physicalType",
         "CodeableConcept",
-        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/location-physical-type", "code": kind}]},
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/location-physical-type",
+                    "code": kind,
+                }
+            ]
+        },
     )
     if c(4):
         plan.add("description", "string", f"{name} at {c(4)}" if c(1) else c(4))
@@ -155,4 +167,10 @@ def _locations(ctx: Context, plans: Plans, plan: Plan, pv1: Segment, rule: Event
         value = current["identifier"]["value"]
         status = "completed" if rule.discharge else "active"
         match = f"status='active' or location.identifier.value='{value}'"
-        plan.add("location", "backbone", [{"location": current, "status": status}], many=True, match=match)
+        plan.add(
+            "location",
+            "backbone",
+            [{"location": current, "status": status}],
+            many=True,
+            match=match,
+        )

@@ -296,7 +296,9 @@ def parse(text: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Message:
         name = fields[0].strip()
         if not _SEGMENT_ID.match(name):
             raise SegmentSequenceError(
-                f"line {pos} is not a segment: {line[:20]!r}", segment=name[:3] or None, position=pos
+                f"line {pos} is not a segment: {line[:20]!r}",
+                segment=name[:3] or None,
+                position=pos,
             )
         if esc == "\\" and line.endswith(("\\r", '\\r"', "\\n")):
             fields[-1] = fields[-1][: fields[-1].rfind("\\")]

@@ -40,8 +40,16 @@ _BACKBONE: dict[str, dict[str, str]] = {
     },
     "Patient.communication": {"language": "CodeableConcept", "preferred": "boolean"},
     "Patient.link": {"other": "Reference", "type": "code"},
-    "Encounter.participant": {"type": "CodeableConcept", "period": "Period", "individual": "Reference"},
-    "Encounter.diagnosis": {"condition": "Reference", "use": "CodeableConcept", "rank": "positiveInt"},
+    "Encounter.participant": {
+        "type": "CodeableConcept",
+        "period": "Period",
+        "individual": "Reference",
+    },
+    "Encounter.diagnosis": {
+        "condition": "Reference",
+        "use": "CodeableConcept",
+        "rank": "positiveInt",
+    },
     "Encounter.location": {"location": "Reference", "status": "code", "period": "Period"},
     "Encounter.hospitalization": {
         "preAdmissionIdentifier": "Identifier",
@@ -112,8 +120,9 @@ class Plan:
 
     @property
     def search(self) -> str:
-        system = self.key.get("system")
-        token = f"{system}|{self.key['value']}" if system else self.key["value"]
+        # `|value` is FHIR's "no system": a bare value would also match the same value under
+        # any other system (an insurer "1" would find the facility "1").
+        token = f"{self.key.get('system') or ''}|{self.key['value']}"
         return "identifier=" + quote(token, safe="|:/.-_~")
 
     def add(self, name: str, type_: str, value: Any, **kw: Any) -> None:
@@ -174,11 +183,15 @@ def _child_ops(t: str, e: Element) -> list[dict[str, Any]]:
     else:
         wrapper = _value(f"{t}.{p}", parent_type, {c: e.value})
     ops.append(_op("add", f"{t}.where({p}.empty())", p, wrapper))
-    ops.append(_op("add", f"{t}.{p}.where({c}.empty())", c, _value(f"{t}.{p}.{c}", e.type, e.value)))
+    ops.append(
+        _op("add", f"{t}.{p}.where({c}.empty())", c, _value(f"{t}.{p}.{c}", e.type, e.value))
+    )
     return ops
 
 
-def _op(kind: str, path: str, name: str | None = None, value: dict[str, Any] | None = None) -> dict[str, Any]:
+def _op(
+    kind: str, path: str, name: str | None = None, value: dict[str, Any] | None = None
+) -> dict[str, Any]:
     parts: list[dict[str, Any]] = [
         {"name": "type", "valueCode": kind},
         {"name": "path", "valueString": path},

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from fhir_gateway.cli.convert import convert_command
+from fhir_gateway.cli.intake import enable_mllp_in_serve, inbox_app, mllp_command
 
 __all__ = ["app", "main"]
 
@@ -14,6 +15,8 @@ app = typer.Typer(no_args_is_help=True, help="FHIR care-coordination gateway")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema")
 app.add_typer(db_app, name="db")
 app.command("convert")(convert_command)
+app.command("mllp")(mllp_command)
+app.add_typer(inbox_app, name="inbox")
 
 
 @app.command()
@@ -22,12 +25,16 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8080,
     workers: Annotated[int, typer.Option(help="Server processes (PostgreSQL for more than one)")] = 1,
     migrate: Annotated[bool, typer.Option(help="Bring the schema up to date first")] = True,
+    mllp: Annotated[bool, typer.Option("--mllp", help="Also run the MLLP listener")] = False,
+    mllp_port: Annotated[int | None, typer.Option(help="MLLP port (implies --mllp)")] = None,
 ) -> None:
     """Run the FHIR server (uvicorn) on FHIR_GATEWAY_DATABASE_URL."""
     import uvicorn
 
     from fhir_gateway.settings import get_settings
 
+    if mllp or mllp_port is not None:
+        enable_mllp_in_serve(mllp_port)
     settings = get_settings()
     if migrate:
         _upgrade(settings.database_url)
@@ -55,7 +62,7 @@ def reindex(
     from fhir_gateway.store.index import reindex as run_reindex
 
     database = Database(get_settings().database_url)
-    count = run_reindex(database, resource_type=resource_type)
+    count = run_reindex(database.session, resource_type=resource_type)
     typer.echo(f"reindexed {count} resources")
 
 

@@ -64,14 +64,18 @@ def _folder(path: Path, options: ConvertOptions, pretty: bool, validate: bool) -
                     converted += 1
             except (HL7Error, ValueError) as exc:
                 failed.append((file, str(exc)))
-    typer.echo(f"{converted} bundles from {len(files) - len(failed)} files; {len(failed)} failed", err=True)
+    typer.echo(
+        f"{converted} bundles from {len(files) - len(failed)} files; {len(failed)} failed", err=True
+    )
     for file, reason in failed:
         typer.echo(f"  {file}: {reason}", err=True)
     return 1 if failed else 0
 
 
 def convert_command(
-    source: Annotated[str, typer.Argument(help="An HL7 v2 file, a folder of them, or - for stdin.")],
+    source: Annotated[
+        str, typer.Argument(help="An HL7 v2 file, a folder of them, or - for stdin.")
+    ],
     pretty: Annotated[bool, typer.Option("--pretty/--compact", help="Indent the JSON.")] = True,
     validate: Annotated[
         bool, typer.Option("--validate", help="Check every resource with fhir.resources (R4B).")
@@ -80,7 +84,8 @@ def convert_command(
         str, typer.Option("--zone", help="IANA zone for times sent without an offset.")
     ] = "UTC",
     mappings: Annotated[
-        Path | None, typer.Option("--mappings", help="Folder of ConceptMaps overriding the built-in maps.")
+        Path | None,
+        typer.Option("--mappings", help="Folder of ConceptMaps overriding the built-in maps."),
     ] = None,
 ) -> None:
     """Convert HL7 v2 ADT messages to FHIR R4 transaction Bundles."""

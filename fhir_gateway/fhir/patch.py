@@ -546,13 +546,12 @@ def _read_operations(parameters: Any) -> list[_Operation]:
 
 
 def _read_operation(number: int, entry: Any) -> _Operation:
-    where = f"Parameters.parameter[{number}]"
-
     try:
         return _parse_operation(number, entry)
     except _Syntax as exc:
         raise InvalidRequest(
-            f"FHIRPath Patch operation {number}: {exc}", expression=[where]
+            f"FHIRPath Patch operation {number}: {exc}",
+            expression=[f"Parameters.parameter[{number}]"],
         ) from None
 
 
@@ -578,10 +577,15 @@ def _parse_operation(number: int, entry: Any) -> _Operation:
         raise _Syntax(f"{op_type} needs the part(s) {', '.join(missing)}")
     if "value" in by_name:
         _value_kind(by_name["value"])
+    path = _required_str(by_name, "path")
+    try:
+        _parse_path(path)  # a malformed path is a 400 even behind an op that fails first
+    except _Syntax as exc:
+        raise _Syntax(f"path {path!r}: {exc}") from None
     return _Operation(
         number=number,
         type=op_type,
-        path=_required_str(by_name, "path"),
+        path=path,
         name=_optional_str(by_name, "name"),
         value=by_name.get("value"),
         index=_optional_int(by_name, "index"),
@@ -709,7 +713,12 @@ def _single(locations: list[_Loc], op_type: str) -> _Loc:
 
 
 def _op_fp_add(doc: dict[str, Any], op: _Operation, steps: tuple[_Step, ...]) -> None:
-    target = _single(_evaluate(doc, steps), "add")
+    # An add whose path matches nothing does nothing, as in HAPI: senders rely on it to set a child
+    # of an optional parent with `add X.where(p.empty()) p {…}` beside `add X.p c value`.
+    locations = _evaluate(doc, steps)
+    if not locations:
+        return
+    target = _single(locations, "add")
     if not isinstance(target.value, dict):
         raise _Fail("the path points to a primitive value, which cannot hold elements")
     assert op.name is not None and op.value is not None

@@ -46,6 +46,7 @@ RESOURCE_TYPES: tuple[str, ...] = (
     "Questionnaire",
     "QuestionnaireResponse",
     "RelatedPerson",
+    "SearchParameter",
     "ServiceRequest",
     "Subscription",
     "Task",

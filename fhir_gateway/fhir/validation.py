@@ -5,6 +5,10 @@
 raise ``InvalidRequest`` (400) whose issues name the failing element as a FHIRPath-like expression
 (``Patient.name[0].given``). pydantic's ``ValidationError`` is translated here and nowhere else.
 
+The models let wrong JSON types and codes outside required value sets through (``"active": 1``,
+``"gender": "bogus"``), so a resource the model accepts is also checked against the official FHIR
+R4 JSON schema of its type (``fhir_gateway/data/fhir.schema.json``), compiled once per type.
+
 Besides the model, a cheap pass over the JSON enforces rules of FHIR's JSON format that the models
 let through: no empty objects or arrays, no null outside arrays, every nested ``resourceType``
 (contained, Bundle.entry.resource, Parameters.parameter.resource) a known R4 type, resource ids of
@@ -15,9 +19,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
+from jsonschema import Draft6Validator
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
@@ -121,6 +127,57 @@ def validate_resource(resource: Any, *, expected_type: str | None = None) -> Non
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # fhir.resources raises these, not ValidationError, for a few malformed shapes.
         raise InvalidRequest(f"{resource_type} is not a valid resource: {exc}") from exc
+    issues = _schema_issues(resource, resource_type)
+    if issues:
+        raise InvalidRequest(_summary(resource_type, issues), issues=issues)
+
+
+_SCHEMA_FILE = Path(__file__).resolve().parent.parent / "data" / "fhir.schema.json"
+
+
+@functools.cache
+def _schema_definitions() -> dict[str, Any]:
+    definitions = orjson.loads(_SCHEMA_FILE.read_bytes())["definitions"]
+    # The schema checks a nested resource (contained, Bundle.entry.resource) with a oneOf over all
+    # 146 types: seconds per Bundle. Nested resources are checked one by one instead (below).
+    definitions["ResourceList"] = {"type": "object"}
+    return definitions  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _schema_validator(resource_type: str) -> Draft6Validator | None:
+    definitions = _schema_definitions()
+    if resource_type not in definitions:
+        return None
+    return Draft6Validator({"$ref": f"#/definitions/{resource_type}", "definitions": definitions})
+
+
+def _schema_issues(resource: dict[str, Any], resource_type: str) -> list[Issue]:
+    issues: list[Issue] = []
+    for node, path in _resources_within(resource):
+        validator = _schema_validator(node["resourceType"])
+        if validator is None:
+            continue
+        for error in validator.iter_errors(node):
+            message = error.message if len(error.message) <= 200 else error.message[:197] + "..."
+            where = _expression(resource_type, path + tuple(error.absolute_path))
+            issues.append(Issue(message, code="value", expression=[where]))
+            if len(issues) >= _MAX_ISSUES:
+                return issues
+    return issues
+
+
+def _resources_within(resource: dict[str, Any]) -> Iterator[tuple[dict[str, Any], tuple[Any, ...]]]:
+    """The resource and every resource nested in it, with its path from the top."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(resource, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("resourceType"), str):
+                yield node, path
+            stack.extend((child, (*path, key)) for key, child in node.items())
+        elif isinstance(node, list):
+            stack.extend((child, (*path, i)) for i, child in enumerate(node))
 
 
 @functools.cache

@@ -55,7 +55,11 @@ def extract(resource: Mapping[str, Any], registry: Registry | None = None) -> In
             continue
         if not _may_have_values(param, keys):
             continue
-        for node in param.evaluate(resource):
+        try:
+            nodes = param.evaluate(resource)
+        except Exception:  # noqa: BLE001 - one odd expression must not block a valid write
+            continue
+        for node in nodes:
             for kind, row in _rows(param, node):
                 rows.setdefault(kind, []).append(row)
     return rows
@@ -115,7 +119,11 @@ def _strings(code: str, ftype: str | None, data: Any) -> Iterator[dict[str, Any]
     if isinstance(data, str):
         texts: list[str] = [data]
     elif isinstance(data, Mapping):
-        parts = _ADDRESS_PARTS if ftype == "Address" or "city" in data or "line" in data else _NAME_PARTS
+        parts = (
+            _ADDRESS_PARTS
+            if ftype == "Address" or "city" in data or "line" in data
+            else _NAME_PARTS
+        )
         texts = []
         for part in parts:
             value = data.get(part)
@@ -158,7 +166,11 @@ def _tokens(code: str, ftype: str | None, data: Any) -> Iterator[dict[str, Any]]
         ):
             yield _token(data.get("system"), data.get("value"))
         elif ftype == "Identifier" or ("value" in data and "code" not in data):
-            type_text = (data.get("type") or {}).get("text") if isinstance(data.get("type"), Mapping) else None
+            type_text = (
+                (data.get("type") or {}).get("text")
+                if isinstance(data.get("type"), Mapping)
+                else None
+            )
             yield _token(data.get("system"), data.get("value"), type_text)
         elif "code" in data or "system" in data:  # Coding, Quantity-like
             yield _token(data.get("system"), data.get("code"), data.get("display"))

@@ -17,7 +17,7 @@ import binascii
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 import orjson
 
@@ -38,6 +38,7 @@ __all__ = [
     "AllOf",
     "AnyOf",
     "Node",
+    "Value",
     "Criterion",
     "SortKey",
     "Include",
@@ -121,7 +122,7 @@ class UriValue:
     text: str
 
 
-Value = Union[StringValue, TokenValue, ReferenceValue, DateValue, NumberValue, UriValue]
+Value: TypeAlias = StringValue | TokenValue | ReferenceValue | DateValue | NumberValue | UriValue
 
 
 # -- nodes ---------------------------------------------------------------------------------------
@@ -168,7 +169,7 @@ class AnyOf:
     nodes: tuple[Node, ...]
 
 
-Node = Union[Test, Chain, Has, AllOf, AnyOf]
+Node: TypeAlias = Test | Chain | Has | AllOf | AnyOf
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +315,9 @@ def decode_cursor(token: str, sort: tuple[SortKey, ...]) -> Cursor:
             raise ValueError
         typed = [_cursor_value(key, value) for key, value in zip(sort, keys, strict=False)]
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
-        raise InvalidSearch("_cursor is not a page token of this search", expression=["_cursor"]) from exc
+        raise InvalidSearch(
+            "_cursor is not a page token of this search", expression=["_cursor"]
+        ) from exc
     return Cursor(direction == "n", (*typed, keys[-2], keys[-1]))
 
 
@@ -358,7 +361,9 @@ class _Parser:
             return known
         unknown = [t for t in wanted if t not in known]
         if unknown:
-            raise InvalidSearch(f"_type names unknown resource types: {', '.join(unknown)}", expression=["_type"])
+            raise InvalidSearch(
+                f"_type names unknown resource types: {', '.join(unknown)}", expression=["_type"]
+            )
         return tuple(dict.fromkeys(wanted))
 
     # criteria --------------------------------------------------------------------------------
@@ -368,23 +373,24 @@ class _Parser:
         if base in _UNSUPPORTED:
             self.unknown(f"Search parameter {base} is not supported", name)
             return None
+        if len(types) > 1 and base != "_has":
+            # Across types, only the types that define the parameter can match it.
+            types = tuple(t for t in types if self.registry.get(t, base) is not None)
+            if not types:
+                self.unknown(f"Unknown search parameter {base} for the searched types", name)
+                return None
         by_type = []
         for res_type in types:
             node = self.node(res_type, name, value, depth=0)
-            if node is None:
-                if len(types) > 1 and self.strict:
-                    raise InvalidSearch(f"Search parameter {name} is not defined for {res_type}", expression=[name])
-                if len(types) == 1:
-                    return None
-                continue
-            by_type.append((res_type, node))
-        if not by_type:
-            return None
-        return Criterion(name, tuple(by_type))
+            if node is not None:
+                by_type.append((res_type, node))
+        return Criterion(name, tuple(by_type)) if by_type else None
 
     def node(self, res_type: str, name: str, value: str, depth: int) -> Node | None:
         if depth > _MAX_CHAIN:
-            raise InvalidSearch(f"{name}: chains and _has nest at most {_MAX_CHAIN} levels", expression=[name])
+            raise InvalidSearch(
+                f"{name}: chains and _has nest at most {_MAX_CHAIN} levels", expression=[name]
+            )
         if name.startswith("_has:"):
             return self.has(res_type, name, value, depth)
         head, dot, rest = name.partition(".")
@@ -400,24 +406,38 @@ class _Parser:
     def has(self, res_type: str, name: str, value: str, depth: int) -> Node | None:
         parts = name.split(":", 3)
         if len(parts) != 4 or not all(parts[1:]):
-            raise InvalidSearch(f"{name}: _has takes _has:Type:reference:parameter", expression=[name])
+            raise InvalidSearch(
+                f"{name}: _has takes _has:Type:reference:parameter", expression=[name]
+            )
         _, source, ref_code, inner_name = parts
         if source not in self.registry.types:
             raise InvalidSearch(f"{name}: unknown resource type {source}", expression=[name])
         param = self.registry.get(source, ref_code)
         if param is None or param.type != "reference":
-            raise InvalidSearch(f"{name}: {source}.{ref_code} is not a reference parameter", expression=[name])
+            raise InvalidSearch(
+                f"{name}: {source}.{ref_code} is not a reference parameter", expression=[name]
+            )
         if param.targets and res_type not in param.targets:
-            raise InvalidSearch(f"{name}: {source}.{ref_code} never points at {res_type}", expression=[name])
+            raise InvalidSearch(
+                f"{name}: {source}.{ref_code} never points at {res_type}", expression=[name]
+            )
         inner = self.node(source, inner_name, value, depth + 1)
         return None if inner is None else Has(source, param, inner)
 
     def chain(
-        self, res_type: str, param: SearchParam, modifier: str | None, rest: str, value: str,
-        name: str, depth: int,
+        self,
+        res_type: str,
+        param: SearchParam,
+        modifier: str | None,
+        rest: str,
+        value: str,
+        name: str,
+        depth: int,
     ) -> Node | None:
         if param.type != "reference":
-            raise InvalidSearch(f"{name}: only reference parameters can be chained", expression=[name])
+            raise InvalidSearch(
+                f"{name}: only reference parameters can be chained", expression=[name]
+            )
         if modifier:
             if modifier not in self.registry.types:
                 raise InvalidSearch(f"{name}: unknown resource type {modifier}", expression=[name])
@@ -450,7 +470,10 @@ class _Parser:
             if modifier not in self.registry.types:
                 raise InvalidSearch(f"{name}: unknown resource type {modifier}", expression=[name])
         elif modifier is not None and modifier not in _MODIFIERS[param.type]:
-            raise InvalidSearch(f"{name}: modifier :{modifier} is not supported on {param.type} parameters", expression=[name])
+            raise InvalidSearch(
+                f"{name}: modifier :{modifier} is not supported on {param.type} parameters",
+                expression=[name],
+            )
         if param.type == "composite":
             return self.composite(param, value, name)
         parsed = tuple(self.value(param, modifier, part, name) for part in split_values(value))
@@ -460,15 +483,21 @@ class _Parser:
         # Only composites over the resource itself (e.g. Observation code-value-quantity): their
         # components can then be matched as separate parameters of the same resource.
         if param.expression != param.resource_type:
-            raise InvalidSearch(f"{name}: this composite parameter is not supported", expression=[name])
+            raise InvalidSearch(
+                f"{name}: this composite parameter is not supported", expression=[name]
+            )
         components = [self.registry.component_param(param, url) for url, _ in param.components]
         if not components or any(c is None or not c.supported for c in components):
-            raise InvalidSearch(f"{name}: this composite parameter is not supported", expression=[name])
+            raise InvalidSearch(
+                f"{name}: this composite parameter is not supported", expression=[name]
+            )
         alternatives: list[Node] = []
         for alternative in split_values(value):
             parts = _split_unescaped(alternative, "$")
             if len(parts) != len(components):
-                raise InvalidSearch(f"{name}: expected {len(components)} $-separated parts", expression=[name])
+                raise InvalidSearch(
+                    f"{name}: expected {len(components)} $-separated parts", expression=[name]
+                )
             tests: list[Node] = []
             for component, part in zip(components, parts, strict=True):
                 assert component is not None
@@ -493,7 +522,9 @@ class _Parser:
                 return UriValue(_unescape(raw)[: v.URI_LEN])
         except ValueError as exc:
             raise InvalidSearch(f"{name}: {exc}", expression=[name]) from exc
-        raise InvalidSearch(f"{name}: parameter type {param.type} is not supported", expression=[name])
+        raise InvalidSearch(
+            f"{name}: parameter type {param.type} is not supported", expression=[name]
+        )
 
     def reference_value(self, param: SearchParam, modifier: str | None, raw: str) -> ReferenceValue:
         forced = (modifier,) if modifier else ()
@@ -527,11 +558,15 @@ class _Parser:
             state["sort"] = self.sort(value, types)
         elif base == "_total":
             if value not in TOTAL_MODES:
-                raise InvalidSearch("_total takes accurate, estimate or none", expression=["_total"])
+                raise InvalidSearch(
+                    "_total takes accurate, estimate or none", expression=["_total"]
+                )
             state["total"] = value
         elif base == "_summary":
             if value not in SUMMARY_MODES:
-                raise InvalidSearch("_summary takes true, false, text, data or count", expression=["_summary"])
+                raise InvalidSearch(
+                    "_summary takes true, false, text, data or count", expression=["_summary"]
+                )
             state["summary"] = None if value == "false" else value
         elif base == "_elements":
             names = [e.strip().split(".")[-1] for e in value.split(",") if e.strip()]
@@ -569,7 +604,9 @@ class _Parser:
             return Include("*", None, None, iterate, base == "_revinclude")
         parts = value.split(":")
         if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-            raise InvalidSearch(f"{base} takes Type:parameter[:targetType], not {value!r}", expression=[base])
+            raise InvalidSearch(
+                f"{base} takes Type:parameter[:targetType], not {value!r}", expression=[base]
+            )
         source, code = parts[0], parts[1]
         target = parts[2] if len(parts) == 3 else None
         if source not in self.registry.types or (target and target not in self.registry.types):
@@ -577,8 +614,12 @@ class _Parser:
         if code != "*":
             param = self.registry.get(source, code)
             if param is None or param.type != "reference":
-                raise InvalidSearch(f"{base}: {source}.{code} is not a reference parameter", expression=[base])
-        return Include(source, None if code == "*" else code, target, iterate, base == "_revinclude")
+                raise InvalidSearch(
+                    f"{base}: {source}.{code} is not a reference parameter", expression=[base]
+                )
+        return Include(
+            source, None if code == "*" else code, target, iterate, base == "_revinclude"
+        )
 
 
 def _prefix(raw: str) -> tuple[str, str]:

@@ -30,7 +30,9 @@ def _summary_elements() -> dict[str, frozenset[str]]:
     return {res_type: frozenset(names) for res_type, names in raw.items()}
 
 
-def shape_resource(resource: dict[str, Any], summary: str | None, elements: Iterable[str]) -> dict[str, Any]:
+def shape_resource(
+    resource: dict[str, Any], summary: str | None, elements: Iterable[str]
+) -> dict[str, Any]:
     """The resource as ``_summary`` (true|text|data) or ``_elements`` asks; unchanged otherwise."""
     elements = tuple(elements)
     if summary in ("true", "text"):

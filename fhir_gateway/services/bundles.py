@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 from sqlalchemy.orm import Session
@@ -133,6 +133,7 @@ class _Runner:
         self.settings = settings
         self.representation = representation
         self.resolved: dict[str, str] = {}  # fullUrl → Type/id
+        self.conditional: dict[tuple[str, str], str] = {}  # (type, criteria) → Type/id of a POST
 
     # -- transaction ------------------------------------------------------------------------
 
@@ -170,14 +171,18 @@ class _Runner:
         if not req.full_url or req.res_type is None:
             return
         if req.method == "POST":
-            target = None
-            if req.if_none_exist:
-                req.if_none_exist = self._resolve_in_query(req.if_none_exist)
-                ids = match_ids(self.session, req.res_type, svc.search_params(req.if_none_exist), caller=self.caller, limit=2)
+            if not req.if_none_exist:
+                self.resolved[req.full_url] = f"{req.res_type}/{repo.new_id()}"
+                return
+            req.if_none_exist = self._resolve_in_query(req.if_none_exist)
+            params = svc.search_params(req.if_none_exist)
+            key = (req.res_type, urlencode(sorted(params)))
+            if key not in self.conditional:  # two entries with the same criteria are one resource
+                ids = match_ids(self.session, req.res_type, params, caller=self.caller, limit=2)
                 if len(ids) > 1:
                     raise PreconditionFailed(f"ifNoneExist matches more than one {req.res_type}")
-                target = ids[0] if ids else None
-            self.resolved[req.full_url] = f"{req.res_type}/{target or repo.new_id()}"
+                self.conditional[key] = f"{req.res_type}/{ids[0] if ids else repo.new_id()}"
+            self.resolved[req.full_url] = self.conditional[key]
         elif req.method == "PUT":
             if req.query:
                 req.query = self._resolve_in_query(req.query)

@@ -24,6 +24,7 @@ from fhir_gateway.errors import (
 from fhir_gateway.fhir.patch import apply_fhirpath_patch, apply_json_patch
 from fhir_gateway.fhir.types import is_supported
 from fhir_gateway.fhir.validation import validate_resource
+from fhir_gateway.search.registry import get_registry
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.search import match_ids
@@ -75,7 +76,17 @@ def _prepare(resource: Any, res_type: str) -> dict[str, Any]:
     if not isinstance(resource, dict):
         raise InvalidRequest("The body must be a FHIR resource (a JSON object)")
     validate_resource(resource, expected_type=res_type)
+    if res_type == "SearchParameter":
+        _register_search_parameter(resource)
     return resource
+
+
+def _register_search_parameter(resource: dict[str, Any]) -> None:
+    """A stored SearchParameter is searchable at once (existing data after ``reindex``)."""
+    try:
+        get_registry().add(resource)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidRequest(f"The SearchParameter cannot be used: {exc}", expression=["SearchParameter.expression"]) from exc
 
 
 # --- read -------------------------------------------------------------------------------------
@@ -270,7 +281,10 @@ def delete(session: Session, res_type: str, res_id: str, caller: Caller) -> Resu
     """Versioned tombstone; deleting something absent or already deleted is fine (204/200)."""
     check_type(res_type)
     _require(caller, res_type, "d")
+    previous = repo.read(session, res_type, res_id) if res_type == "SearchParameter" else None
     stored = repo.delete_resource(session, res_type, res_id)
+    if previous is not None and stored is not None:
+        get_registry().remove(previous.content)
     return Result(200 if stored else 204, stored)
 
 

@@ -17,7 +17,12 @@ __all__ = ["write_index", "clear_index", "reindex", "load_custom_parameters"]
 
 
 def write_index(
-    session: Session, res_type: str, res_id: str, resource: Mapping[str, Any], *, replace: bool = True
+    session: Session,
+    res_type: str,
+    res_id: str,
+    resource: Mapping[str, Any],
+    *,
+    replace: bool = True,
 ) -> None:
     """Replace the index rows of one resource: a DELETE per table the type can use (none with
     ``replace=False``, for a resource just created), then one executemany per table."""

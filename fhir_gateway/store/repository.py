@@ -183,7 +183,7 @@ def create_resource(
         raise Conflict(f"{res_type}/{res_id} already exists") from exc
     stored = StoredResource(res_type, res_id, 1, when, False, doc, method)
     _write_version(session, stored)
-    search_index.write_index(session, res_type, res_id, doc)
+    search_index.write_index(session, res_type, res_id, doc, replace=False)  # nothing to replace
     return stored
 
 

@@ -43,7 +43,7 @@ from fhir_gateway.search.values import MAX_TIME, MIN_TIME
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.tables import INDEX_TABLES, idx_reference, idx_token, resources
 
-__all__ = ["search_bundle", "match_ids", "execute"]
+__all__ = ["search_bundle", "match_ids"]
 
 _MAX_ITERATE = 4  # rounds of _include:iterate / _revinclude:iterate
 
@@ -95,15 +95,6 @@ def match_ids(
     return list(session.execute(query).scalars())
 
 
-def execute(session: Session, plan: p.SearchPlan, caller: Caller) -> list[tuple[str, str]]:
-    """(res_type, res_id) of every match of ``plan`` in sort order (no paging); for tools and tests."""
-    r = resources.alias("r")
-    keys = _sort_exprs(plan, r)
-    query = select(r.c.res_type, r.c.res_id).where(_where(plan, r, caller))
-    query = query.order_by(*_order_by(keys, r, forward=True))
-    return [(t, i) for t, i in session.execute(query)]
-
-
 # -- WHERE ---------------------------------------------------------------------------------------
 
 
@@ -138,15 +129,24 @@ def _cond(res_type: str, r: Alias, node: p.Node) -> ColumnElement[bool]:
 
 def _test_cond(res_type: str, r: Alias, test: p.Test) -> ColumnElement[bool]:
     code = test.param.code
+    if code in ("_id", "_lastUpdated") and test.modifier == "missing":
+        return false() if test.missing else true()  # every resource has both
     if code == "_id":
         ids = [val.code for val in test.values if isinstance(val, p.TokenValue) and val.code]
         cond = r.c.res_id.in_(ids)
         return not_(cond) if test.modifier == "not" else cond
     if code == "_lastUpdated":
-        return or_(*(_date_cond(val, r.c.last_updated, r.c.last_updated, point=True) for val in test.values))  # type: ignore[arg-type]
+        return or_(
+            *(
+                _date_cond(val, r.c.last_updated, r.c.last_updated, point=True)
+                for val in test.values
+            )
+        )  # type: ignore[arg-type]
     if test.modifier == "missing":
         table = _table_of(test)
-        present = select(table.c.res_id).where(table.c.res_type == res_type, table.c.param == _param_name(test))
+        present = select(table.c.res_id).where(
+            table.c.res_type == res_type, table.c.param == _param_name(test)
+        )
         return r.c.res_id.not_in(present) if test.missing else r.c.res_id.in_(present)
     ids = _index_ids(res_type, test)
     return r.c.res_id.not_in(ids) if test.modifier == "not" else r.c.res_id.in_(ids)
@@ -154,7 +154,11 @@ def _test_cond(res_type: str, r: Alias, test: p.Test) -> ColumnElement[bool]:
 
 def _id_set(res_type: str, node: p.Node) -> Select[Any]:
     """``SELECT res_id`` of the current resources of ``res_type`` matching ``node``."""
-    if isinstance(node, p.Test) and not node.negated and node.param.code not in ("_id", "_lastUpdated"):
+    if (
+        isinstance(node, p.Test)
+        and not node.negated
+        and node.param.code not in ("_id", "_lastUpdated")
+    ):
         return _index_ids(res_type, node)  # deleted resources have no index rows
     if isinstance(node, p.Chain):
         return _chain_ids(res_type, node)
@@ -289,7 +293,11 @@ def _number_match(t: Any, modifier: str | None, val: p.NumberValue) -> ColumnEle
     if val.system is not None:
         extra.append(t.c.system == val.system)
     if val.code is not None:
-        extra.append(t.c.code == val.code if val.system is not None else or_(t.c.code == val.code, t.c.unit == val.code))
+        extra.append(
+            t.c.code == val.code
+            if val.system is not None
+            else or_(t.c.code == val.code, t.c.unit == val.code)
+        )
     return and_(cond, *extra)
 
 
@@ -362,7 +370,11 @@ def _sort_exprs(plan: p.SearchPlan, r: Alias) -> list[SortExpr]:
             agg = func.max(column) if key.descending else func.min(column)
             value = (
                 select(agg)
-                .where(table.c.res_type == r.c.res_type, table.c.res_id == r.c.res_id, table.c.param == key.code)
+                .where(
+                    table.c.res_type == r.c.res_type,
+                    table.c.res_id == r.c.res_id,
+                    table.c.param == key.code,
+                )
                 .scalar_subquery()
             )
             keys.append((value, key.descending, True))
@@ -377,14 +389,19 @@ def _order_by(keys: list[SortExpr], r: Alias, *, forward: bool) -> list[Any]:
         if nullable:
             order.append(_direction(expr.is_(None), False, forward))
         order.append(_direction(expr, desc, forward))
-    return order + [_direction(r.c.res_type, False, forward), _direction(r.c.res_id, False, forward)]
+    return order + [
+        _direction(r.c.res_type, False, forward),
+        _direction(r.c.res_id, False, forward),
+    ]
 
 
 def _direction(expr: Any, desc: bool, forward: bool) -> Any:
     return expr.desc() if desc == forward else expr.asc()
 
 
-def _after(keys: list[SortExpr], r: Alias, values: Sequence[Any], forward: bool) -> ColumnElement[bool]:
+def _after(
+    keys: list[SortExpr], r: Alias, values: Sequence[Any], forward: bool
+) -> ColumnElement[bool]:
     """Rows strictly after (``forward``) or before the cursor row in the sort order.
 
     The order is lexicographic over components, so "after" is
@@ -413,7 +430,14 @@ def _after(keys: list[SortExpr], r: Alias, values: Sequence[Any], forward: bool)
 
 
 class _Search:
-    def __init__(self, session: Session, plan: p.SearchPlan, caller: Caller, base_url: str, resource_type: str | None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        plan: p.SearchPlan,
+        caller: Caller,
+        base_url: str,
+        resource_type: str | None,
+    ) -> None:
         self.session = session
         self.plan = plan
         self.caller = caller
@@ -431,8 +455,10 @@ class _Search:
             "type": "searchset",
         }
         entries: list[dict[str, Any]] = []
-        links: list[dict[str, str]] = [{"relation": "self", "url": self.link(plan.params, plan.cursor)}]
-        if plan.summary == "count":
+        links: list[dict[str, str]] = [
+            {"relation": "self", "url": self.link(plan.params, plan.cursor)}
+        ]
+        if plan.summary == "count" or plan.count == 0:
             out["total"] = self.count()
         else:
             rows, more_before, more_after = self.page()
@@ -477,7 +503,10 @@ class _Search:
             return [], False, self.count() > 0 if cursor is None else True
         labelled = [expr.label(f"k{i}") for i, (expr, _, _) in enumerate(keys)]
         query = select(
-            self.r.c.res_type, self.r.c.res_id, cast(self.r.c.content, Text).label("body"), *labelled
+            self.r.c.res_type,
+            self.r.c.res_id,
+            cast(self.r.c.content, Text).label("body"),
+            *labelled,
         ).where(self.where)
         if cursor is not None:
             query = query.where(_after(keys, self.r, cursor.keys, forward))
@@ -490,15 +519,21 @@ class _Search:
         rows.reverse()
         return rows, more, True
 
-    def page_links(self, rows: list[Any], more_before: bool, more_after: bool) -> list[dict[str, str]]:
+    def page_links(
+        self, rows: list[Any], more_before: bool, more_after: bool
+    ) -> list[dict[str, str]]:
         links = []
         params = self.plan.params
         if self.plan.cursor is not None:
             links.append({"relation": "first", "url": self.link(params, None)})
         if more_before and rows:
-            links.append({"relation": "previous", "url": self.link(params, self.cursor_of(rows[0], False))})
+            links.append(
+                {"relation": "previous", "url": self.link(params, self.cursor_of(rows[0], False))}
+            )
         if more_after and rows:
-            links.append({"relation": "next", "url": self.link(params, self.cursor_of(rows[-1], True))})
+            links.append(
+                {"relation": "next", "url": self.link(params, self.cursor_of(rows[-1], True))}
+            )
         return links
 
     def cursor_of(self, row: Any, forward: bool) -> p.Cursor:
@@ -583,7 +618,9 @@ class _Search:
         if not isinstance(body, str | bytes):
             body = orjson.dumps(body)
         if self.plan.summary or (self.plan.elements and mode == "match"):
-            resource: Any = shape_resource(orjson.loads(body), self.plan.summary, self.plan.elements)
+            resource: Any = shape_resource(
+                orjson.loads(body), self.plan.summary, self.plan.elements
+            )
         else:
             resource = orjson.Fragment(body)
         return {
@@ -593,7 +630,9 @@ class _Search:
         }
 
     def outcome_entry(self) -> dict[str, Any]:
-        issues = [Issue(w, code="not-supported", severity="warning").to_fhir() for w in self.plan.warnings]
+        issues = [
+            Issue(w, code="not-supported", severity="warning").to_fhir() for w in self.plan.warnings
+        ]
         return {
             "fullUrl": f"urn:uuid:{uuid.uuid4()}",
             "resource": {"resourceType": "OperationOutcome", "issue": issues},

@@ -28,7 +28,9 @@ def ticking_clock():  # type: ignore[no-untyped-def]
 
 
 def put(client, resource: dict[str, Any]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    response = client.put(f"/{resource['resourceType']}/{resource['id']}", json=resource, headers=FHIR)
+    response = client.put(
+        f"/{resource['resourceType']}/{resource['id']}", json=resource, headers=FHIR
+    )
     assert response.status_code in (200, 201), response.text
     return response.json()
 
@@ -55,7 +57,9 @@ def link(bundle: dict[str, Any], relation: str) -> str | None:
     return None
 
 
-def task(tid: str, status: str = "requested", owner: str = "Organization/o1", **extra: Any) -> dict[str, Any]:
+def task(
+    tid: str, status: str = "requested", owner: str = "Organization/o1", **extra: Any
+) -> dict[str, Any]:
     return {
         "resourceType": "Task",
         "id": tid,
@@ -70,33 +74,81 @@ def task(tid: str, status: str = "requested", owner: str = "Organization/o1", **
 def referral_world(client):  # type: ignore[no-untyped-def]
     put(client, {"resourceType": "Organization", "id": "o1", "name": "Food Bank"})
     put(client, {"resourceType": "Organization", "id": "o2", "name": "Housing Hub"})
-    put(client, {
-        "resourceType": "Patient", "id": "p1",
-        "identifier": [{"system": "urn:mrn", "value": "MRN-1"}],
-        "name": [{"family": "Müller", "given": ["Zoë"]}],
-        "birthDate": "1980-05-17",
-    })
-    put(client, {
-        "resourceType": "Patient", "id": "p2",
-        "identifier": [{"system": "urn:mrn", "value": "MRN-2"}],
-        "name": [{"family": "Mullins", "given": ["Al"]}],
-        "birthDate": "1992",
-    })
+    put(
+        client,
+        {
+            "resourceType": "Patient",
+            "id": "p1",
+            "identifier": [{"system": "urn:mrn", "value": "MRN-1"}],
+            "name": [{"family": "Müller", "given": ["Zoë"]}],
+            "birthDate": "1980-05-17",
+        },
+    )
+    put(
+        client,
+        {
+            "resourceType": "Patient",
+            "id": "p2",
+            "identifier": [{"system": "urn:mrn", "value": "MRN-2"}],
+            "name": [{"family": "Mullins", "given": ["Al"]}],
+            "birthDate": "1992",
+        },
+    )
     for sid, patient, code in (("sr1", "p1", "410606002"), ("sr2", "p2", "464131000124100")):
-        put(client, {
-            "resourceType": "ServiceRequest", "id": sid, "status": "active", "intent": "order",
-            "subject": {"reference": f"Patient/{patient}"},
-            "category": [{"coding": [{"system": "http://snomed.info/sct", "code": code}]}],
-        })
-    put(client, task("t1", focus={"reference": "ServiceRequest/sr1"}, **{"for": {"reference": "Patient/p1"}},
-                     authoredOn="2024-03-05T10:00:00Z"))
-    put(client, task("t2", "accepted", focus={"reference": "ServiceRequest/sr1"}, **{"for": {"reference": "Patient/p1"}},
-                     authoredOn="2024-03-06T10:00:00Z"))
-    put(client, task("t3", owner="Organization/o2", focus={"reference": "ServiceRequest/sr2"},
-                     **{"for": {"reference": "Patient/p2"}}, authoredOn="2024-04-01"))
-    put(client, task("t4", "cancelled", meta={"tag": [{"system": "urn:tags", "code": "vip"}],
-                                              "security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}],
-                                              "profile": ["http://example.org/sdoh-task"]}))
+        put(
+            client,
+            {
+                "resourceType": "ServiceRequest",
+                "id": sid,
+                "status": "active",
+                "intent": "order",
+                "subject": {"reference": f"Patient/{patient}"},
+                "category": [{"coding": [{"system": "http://snomed.info/sct", "code": code}]}],
+            },
+        )
+    put(
+        client,
+        task(
+            "t1",
+            focus={"reference": "ServiceRequest/sr1"},
+            **{"for": {"reference": "Patient/p1"}},
+            authoredOn="2024-03-05T10:00:00Z",
+        ),
+    )
+    put(
+        client,
+        task(
+            "t2",
+            "accepted",
+            focus={"reference": "ServiceRequest/sr1"},
+            **{"for": {"reference": "Patient/p1"}},
+            authoredOn="2024-03-06T10:00:00Z",
+        ),
+    )
+    put(
+        client,
+        task(
+            "t3",
+            owner="Organization/o2",
+            focus={"reference": "ServiceRequest/sr2"},
+            **{"for": {"reference": "Patient/p2"}},
+            authoredOn="2024-04-01",
+        ),
+    )
+    put(
+        client,
+        task(
+            "t4",
+            "cancelled",
+            meta={
+                "tag": [{"system": "urn:tags", "code": "vip"}],
+                "security": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}
+                ],
+                "profile": ["http://example.org/sdoh-task"],
+            },
+        ),
+    )
     return client
 
 
@@ -105,15 +157,24 @@ def referral_world(client):  # type: ignore[no-untyped-def]
 
 def test_owner_and_status_together(referral_world):
     assert ids(search(referral_world, "Task?owner=Organization/o1&status=requested")) == ["Task/t1"]
-    assert ids(search(referral_world, "Task?owner=o1&status=requested,accepted")) == ["Task/t1", "Task/t2"]
-    assert ids(search(referral_world, "Task?owner=http://testserver/Organization/o2")) == ["Task/t3"]
+    assert ids(search(referral_world, "Task?owner=o1&status=requested,accepted")) == [
+        "Task/t1",
+        "Task/t2",
+    ]
+    assert ids(search(referral_world, "Task?owner=http://testserver/Organization/o2")) == [
+        "Task/t3"
+    ]
     assert ids(search(referral_world, "Task?owner:Organization=o2")) == ["Task/t3"]
 
 
 def test_token_modifiers_and_meta_parameters(referral_world):
     assert ids(search(referral_world, "Task?status:not=requested")) == ["Task/t2", "Task/t4"]
     assert ids(search(referral_world, "Task?focus:missing=true")) == ["Task/t4"]
-    assert ids(search(referral_world, "Task?focus:missing=false")) == ["Task/t1", "Task/t2", "Task/t3"]
+    assert ids(search(referral_world, "Task?focus:missing=false")) == [
+        "Task/t1",
+        "Task/t2",
+        "Task/t3",
+    ]
     assert ids(search(referral_world, "Task?_tag=urn:tags|vip")) == ["Task/t4"]
     assert ids(search(referral_world, "Task?_tag=other|vip")) == []
     assert ids(search(referral_world, "Task?_security=PSY")) == ["Task/t4"]
@@ -122,12 +183,29 @@ def test_token_modifiers_and_meta_parameters(referral_world):
     assert ids(search(referral_world, "Patient?identifier=urn:mrn|MRN-2")) == ["Patient/p2"]
     assert ids(search(referral_world, "Patient?identifier=|MRN-2")) == []  # has a system
     assert ids(search(referral_world, "ServiceRequest?category=http://snomed.info/sct|")) == [
-        "ServiceRequest/sr1", "ServiceRequest/sr2"]
+        "ServiceRequest/sr1",
+        "ServiceRequest/sr2",
+    ]
 
 
 def test_token_text(client):
-    put(client, {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
-                 "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F32.9", "display": "Major depressive disorder"}]}})
+    put(
+        client,
+        {
+            "resourceType": "Condition",
+            "id": "c1",
+            "subject": {"reference": "Patient/p1"},
+            "code": {
+                "coding": [
+                    {
+                        "system": "http://hl7.org/fhir/sid/icd-10-cm",
+                        "code": "F32.9",
+                        "display": "Major depressive disorder",
+                    }
+                ]
+            },
+        },
+    )
     assert ids(search(client, "Condition?code:text=major depr")) == ["Condition/c1"]
     assert ids(search(client, "Condition?code:text=anxiety")) == []
 
@@ -164,10 +242,28 @@ def test_date_prefixes_with_precision(referral_world, query, expected):
 
 
 def test_period_overlaps_and_open_ends(client):
-    put(client, {"resourceType": "CarePlan", "id": "closed", "status": "active", "intent": "plan",
-                 "subject": {"reference": "Patient/p1"}, "period": {"start": "2024-01-10", "end": "2024-02-10"}})
-    put(client, {"resourceType": "CarePlan", "id": "open", "status": "active", "intent": "plan",
-                 "subject": {"reference": "Patient/p1"}, "period": {"start": "2024-02-01"}})
+    put(
+        client,
+        {
+            "resourceType": "CarePlan",
+            "id": "closed",
+            "status": "active",
+            "intent": "plan",
+            "subject": {"reference": "Patient/p1"},
+            "period": {"start": "2024-01-10", "end": "2024-02-10"},
+        },
+    )
+    put(
+        client,
+        {
+            "resourceType": "CarePlan",
+            "id": "open",
+            "status": "active",
+            "intent": "plan",
+            "subject": {"reference": "Patient/p1"},
+            "period": {"start": "2024-02-01"},
+        },
+    )
     assert ids(search(client, "CarePlan?date=2024-01")) == []  # neither lies within January
     assert ids(search(client, "CarePlan?date=ge2024-02-05")) == ["CarePlan/closed", "CarePlan/open"]
     assert ids(search(client, "CarePlan?date=gt2030-01-01")) == ["CarePlan/open"]
@@ -183,80 +279,182 @@ def _at(when: str) -> None:
 
 def test_last_updated(client):
     try:
-        for tid, when, owner in (("t1", "2024-01-01T08:00:00", "o1"), ("t2", "2024-01-01T09:00:00", "o1"),
-                                 ("t3", "2024-01-01T09:30:00", "o2"), ("t4", "2024-01-01T10:00:00.250", "o1")):
+        for tid, when, owner in (
+            ("t1", "2024-01-01T08:00:00", "o1"),
+            ("t2", "2024-01-01T09:00:00", "o1"),
+            ("t3", "2024-01-01T09:30:00", "o2"),
+            ("t4", "2024-01-01T10:00:00.250", "o1"),
+        ):
             _at(when)
             put(client, task(tid, owner=f"Organization/{owner}"))
     finally:
         clock.reset_clock()
-    assert ids(search(client, "Task?owner=o1&_lastUpdated=gt2024-01-01T08:30:00Z")) == ["Task/t2", "Task/t4"]
+    assert ids(search(client, "Task?owner=o1&_lastUpdated=gt2024-01-01T08:30:00Z")) == [
+        "Task/t2",
+        "Task/t4",
+    ]
     assert ids(search(client, "Task?owner=o1&_lastUpdated=gt2024-01-01T09:00:00Z")) == ["Task/t4"]
-    assert ids(search(client, "Task?_lastUpdated=ge2024-01-01T09:00:00Z&_lastUpdated=lt2024-01-01T10:00:00Z")) == [
-        "Task/t2", "Task/t3"]
-    assert client.get("/Task?_lastUpdated=2024-01-01T09").status_code == 400  # hour-only is not a FHIR date
-    assert ids(search(client, "Task?_lastUpdated=2024-01-01T10:00")) == ["Task/t4"]  # within that minute
+    assert ids(
+        search(
+            client, "Task?_lastUpdated=ge2024-01-01T09:00:00Z&_lastUpdated=lt2024-01-01T10:00:00Z"
+        )
+    ) == ["Task/t2", "Task/t3"]
+    assert (
+        client.get("/Task?_lastUpdated=2024-01-01T09").status_code == 400
+    )  # hour-only is not a FHIR date
+    assert ids(search(client, "Task?_lastUpdated=2024-01-01T10:00")) == [
+        "Task/t4"
+    ]  # within that minute
     assert ids(search(client, "Task?_lastUpdated=eb2024-01-01T09:00:00Z")) == ["Task/t1"]
     assert ids(search(client, "Task?_lastUpdated=le2024-01-01T09:00:00Z")) == ["Task/t1", "Task/t2"]
 
 
 def test_quantity_number_and_composite(client):
     for oid, value in (("bp1", 118), ("bp2", 142.5)):
-        put(client, {"resourceType": "Observation", "id": oid, "status": "final",
-                     "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
-                     "valueQuantity": {"value": value, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}})
-    put(client, {"resourceType": "Observation", "id": "hr", "status": "final",
-                 "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-                 "valueQuantity": {"value": 142, "unit": "/min"}})
-    assert ids(search(client, "Observation?value-quantity=gt140")) == ["Observation/bp2", "Observation/hr"]
-    assert ids(search(client, "Observation?value-quantity=gt140|http://unitsofmeasure.org|mm[Hg]")) == ["Observation/bp2"]
+        put(
+            client,
+            {
+                "resourceType": "Observation",
+                "id": oid,
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                "valueQuantity": {
+                    "value": value,
+                    "unit": "mmHg",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mm[Hg]",
+                },
+            },
+        )
+    put(
+        client,
+        {
+            "resourceType": "Observation",
+            "id": "hr",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "valueQuantity": {"value": 142, "unit": "/min"},
+        },
+    )
+    assert ids(search(client, "Observation?value-quantity=gt140")) == [
+        "Observation/bp2",
+        "Observation/hr",
+    ]
+    assert ids(
+        search(client, "Observation?value-quantity=gt140|http://unitsofmeasure.org|mm[Hg]")
+    ) == ["Observation/bp2"]
     assert ids(search(client, "Observation?value-quantity=142||/min")) == ["Observation/hr"]
     assert ids(search(client, "Observation?value-quantity=118")) == ["Observation/bp1"]
     assert ids(search(client, "Observation?value-quantity=le118")) == ["Observation/bp1"]
-    assert ids(search(client, "Observation?code-value-quantity=http://loinc.org|8480-6$gt140")) == ["Observation/bp2"]
-    assert ids(search(client, "Observation?code-value-quantity=http://loinc.org|8867-4$lt100")) == []
+    assert ids(search(client, "Observation?code-value-quantity=http://loinc.org|8480-6$gt140")) == [
+        "Observation/bp2"
+    ]
+    assert (
+        ids(search(client, "Observation?code-value-quantity=http://loinc.org|8867-4$lt100")) == []
+    )
 
 
 def test_uri_and_canonical_references(client):
-    put(client, {"resourceType": "PlanDefinition", "id": "pd", "status": "active",
-                 "url": "http://example.org/fhir/PlanDefinition/discharge"})
-    put(client, {"resourceType": "CarePlan", "id": "cp", "status": "active", "intent": "plan",
-                 "subject": {"reference": "Patient/p1"},
-                 "instantiatesCanonical": ["http://example.org/fhir/PlanDefinition/discharge|1.0"]})
-    assert ids(search(client, "PlanDefinition?url=http://example.org/fhir/PlanDefinition/discharge")) == ["PlanDefinition/pd"]
+    put(
+        client,
+        {
+            "resourceType": "PlanDefinition",
+            "id": "pd",
+            "status": "active",
+            "url": "http://example.org/fhir/PlanDefinition/discharge",
+        },
+    )
+    put(
+        client,
+        {
+            "resourceType": "CarePlan",
+            "id": "cp",
+            "status": "active",
+            "intent": "plan",
+            "subject": {"reference": "Patient/p1"},
+            "instantiatesCanonical": ["http://example.org/fhir/PlanDefinition/discharge|1.0"],
+        },
+    )
+    assert ids(
+        search(client, "PlanDefinition?url=http://example.org/fhir/PlanDefinition/discharge")
+    ) == ["PlanDefinition/pd"]
     assert ids(search(client, "PlanDefinition?url=http://example.org/fhir/PlanDefinition")) == []
-    assert ids(search(client, "PlanDefinition?url:below=http://example.org/fhir/")) == ["PlanDefinition/pd"]
-    assert ids(search(client, "CarePlan?instantiates-canonical=http://example.org/fhir/PlanDefinition/discharge")) == ["CarePlan/cp"]
+    assert ids(search(client, "PlanDefinition?url:below=http://example.org/fhir/")) == [
+        "PlanDefinition/pd"
+    ]
+    assert ids(
+        search(
+            client,
+            "CarePlan?instantiates-canonical=http://example.org/fhir/PlanDefinition/discharge",
+        )
+    ) == ["CarePlan/cp"]
 
 
 def test_reference_identifier_modifier(client):
     put(client, task("t1", owner="Organization/o1"))
-    put(client, {"resourceType": "Task", "id": "t2", "status": "requested", "intent": "order",
-                 "owner": {"identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}}})
-    assert ids(search(client, "Task?owner:identifier=http://hl7.org/fhir/sid/us-npi|1234567893")) == ["Task/t2"]
+    put(
+        client,
+        {
+            "resourceType": "Task",
+            "id": "t2",
+            "status": "requested",
+            "intent": "order",
+            "owner": {
+                "identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}
+            },
+        },
+    )
+    assert ids(
+        search(client, "Task?owner:identifier=http://hl7.org/fhir/sid/us-npi|1234567893")
+    ) == ["Task/t2"]
 
 
 # -- chains and _has -----------------------------------------------------------------------------
 
 
 def test_chained_parameters(referral_world):
-    put(referral_world, {"resourceType": "CarePlan", "id": "cp1", "status": "active", "intent": "plan",
-                         "subject": {"reference": "Patient/p1"}})
-    assert ids(search(referral_world, "Task?focus:ServiceRequest.category=http://snomed.info/sct|410606002")) == [
-        "Task/t1", "Task/t2"]
-    assert ids(search(referral_world, "CarePlan?subject:Patient.identifier=urn:mrn|MRN-1")) == ["CarePlan/cp1"]
+    put(
+        referral_world,
+        {
+            "resourceType": "CarePlan",
+            "id": "cp1",
+            "status": "active",
+            "intent": "plan",
+            "subject": {"reference": "Patient/p1"},
+        },
+    )
+    assert ids(
+        search(
+            referral_world, "Task?focus:ServiceRequest.category=http://snomed.info/sct|410606002"
+        )
+    ) == ["Task/t1", "Task/t2"]
+    assert ids(search(referral_world, "CarePlan?subject:Patient.identifier=urn:mrn|MRN-1")) == [
+        "CarePlan/cp1"
+    ]
     assert ids(search(referral_world, "CarePlan?subject:Patient.identifier=urn:mrn|MRN-2")) == []
-    assert ids(search(referral_world, "Task?focus:ServiceRequest.subject:Patient.name=mullins")) == ["Task/t3"]
+    assert ids(
+        search(referral_world, "Task?focus:ServiceRequest.subject:Patient.name=mullins")
+    ) == ["Task/t3"]
     assert ids(search(referral_world, "Task?patient.birthdate=lt1990")) == ["Task/t1", "Task/t2"]
 
 
 def test_reverse_chaining(referral_world):
     assert ids(search(referral_world, "ServiceRequest?_has:Task:focus:status=requested")) == [
-        "ServiceRequest/sr1", "ServiceRequest/sr2"]
-    assert ids(search(referral_world, "ServiceRequest?_has:Task:focus:status=accepted")) == ["ServiceRequest/sr1"]
-    assert ids(search(referral_world, "Patient?_has:Task:patient:owner=Organization/o2")) == ["Patient/p2"]
+        "ServiceRequest/sr1",
+        "ServiceRequest/sr2",
+    ]
+    assert ids(search(referral_world, "ServiceRequest?_has:Task:focus:status=accepted")) == [
+        "ServiceRequest/sr1"
+    ]
+    assert ids(search(referral_world, "Patient?_has:Task:patient:owner=Organization/o2")) == [
+        "Patient/p2"
+    ]
     # nested: patients with a service request that has an accepted task
-    assert ids(search(referral_world, "Patient?_has:ServiceRequest:subject:_has:Task:focus:status=accepted")) == [
-        "Patient/p1"]
+    assert ids(
+        search(
+            referral_world, "Patient?_has:ServiceRequest:subject:_has:Task:focus:status=accepted"
+        )
+    ) == ["Patient/p1"]
 
 
 # -- _include and _revinclude --------------------------------------------------------------------
@@ -265,14 +463,49 @@ def test_reverse_chaining(referral_world):
 def _care_plan_world(client):  # type: ignore[no-untyped-def]
     put(client, {"resourceType": "Patient", "id": "p1"})
     for gid in ("g1", "g2"):
-        put(client, {"resourceType": "Goal", "id": gid, "lifecycleStatus": "active",
-                     "description": {"text": gid}, "subject": {"reference": "Patient/p1"}})
-    put(client, {"resourceType": "CarePlan", "id": "cp1", "status": "active", "intent": "plan",
-                 "subject": {"reference": "Patient/p1"}, "goal": [{"reference": "Goal/g1"}, {"reference": "Goal/g2"}]})
-    put(client, {"resourceType": "CarePlan", "id": "cp2", "status": "active", "intent": "plan",
-                 "subject": {"reference": "Patient/other"}, "goal": [{"reference": "Goal/g2"}]})
-    put(client, {"resourceType": "Task", "id": "t1", "status": "requested", "intent": "order",
-                 "basedOn": [{"reference": "CarePlan/cp1"}], "for": {"reference": "Patient/p1"}})
+        put(
+            client,
+            {
+                "resourceType": "Goal",
+                "id": gid,
+                "lifecycleStatus": "active",
+                "description": {"text": gid},
+                "subject": {"reference": "Patient/p1"},
+            },
+        )
+    put(
+        client,
+        {
+            "resourceType": "CarePlan",
+            "id": "cp1",
+            "status": "active",
+            "intent": "plan",
+            "subject": {"reference": "Patient/p1"},
+            "goal": [{"reference": "Goal/g1"}, {"reference": "Goal/g2"}],
+        },
+    )
+    put(
+        client,
+        {
+            "resourceType": "CarePlan",
+            "id": "cp2",
+            "status": "active",
+            "intent": "plan",
+            "subject": {"reference": "Patient/other"},
+            "goal": [{"reference": "Goal/g2"}],
+        },
+    )
+    put(
+        client,
+        {
+            "resourceType": "Task",
+            "id": "t1",
+            "status": "requested",
+            "intent": "order",
+            "basedOn": [{"reference": "CarePlan/cp1"}],
+            "for": {"reference": "Patient/p1"},
+        },
+    )
 
 
 def test_include_and_revinclude(client):
@@ -312,30 +545,68 @@ def test_deleted_resources_never_match_nor_are_included(client):
 
 def test_sort_on_several_keys(referral_world):
     assert ids(search(referral_world, "Task?_sort=status,-authored-on")) == [
-        "Task/t2", "Task/t4", "Task/t3", "Task/t1"]
+        "Task/t2",
+        "Task/t4",
+        "Task/t3",
+        "Task/t1",
+    ]
     # t4 has no authoredOn: missing values go last in both directions
-    assert ids(search(referral_world, "Task?_sort=authored-on")) == ["Task/t1", "Task/t2", "Task/t3", "Task/t4"]
-    assert ids(search(referral_world, "Task?_sort=-authored-on")) == ["Task/t3", "Task/t2", "Task/t1", "Task/t4"]
-    assert ids(search(referral_world, "Task?_sort=-_id")) == ["Task/t4", "Task/t3", "Task/t2", "Task/t1"]
+    assert ids(search(referral_world, "Task?_sort=authored-on")) == [
+        "Task/t1",
+        "Task/t2",
+        "Task/t3",
+        "Task/t4",
+    ]
+    assert ids(search(referral_world, "Task?_sort=-authored-on")) == [
+        "Task/t3",
+        "Task/t2",
+        "Task/t1",
+        "Task/t4",
+    ]
+    assert ids(search(referral_world, "Task?_sort=-_id")) == [
+        "Task/t4",
+        "Task/t3",
+        "Task/t2",
+        "Task/t1",
+    ]
     assert ids(search(referral_world, "Patient?_sort=family")) == ["Patient/p1", "Patient/p2"]
 
 
-def _walk(client, query: str) -> list[str]:  # type: ignore[no-untyped-def]
-    seen, page = [], query
+def _walk(client, query: str) -> tuple[list[str], list[str]]:  # type: ignore[no-untyped-def]
+    """Every match following next links, then again following previous links back."""
+    forward: list[str] = []
+    page: str | None = query
+    bundle: dict[str, Any] = {}
     while page:
         bundle = search(client, page)
-        seen += ids(bundle)
-        page = link(bundle, "next")  # type: ignore[assignment]
-    return seen
+        forward += ids(bundle)
+        page = link(bundle, "next")
+    backward = ids(bundle)
+    page = link(bundle, "previous")
+    while page:
+        bundle = search(client, page)
+        backward = ids(bundle) + backward
+        page = link(bundle, "previous")
+    return forward, backward
 
 
-@pytest.mark.parametrize("sort", ["", "&_sort=-authored-on", "&_sort=status,_id", "&_sort=-_lastUpdated"])
-def test_paging_visits_every_match_once(client, ticking_clock, sort):
-    for i in range(7):
-        put(client, task(f"t{i}", "requested" if i % 3 else "accepted", authoredOn=f"2024-03-0{1 + i % 4}"))
+@pytest.mark.parametrize(
+    "sort",
+    [
+        "",
+        "&_sort=-authored-on",
+        "&_sort=authored-on",
+        "&_sort=status,-authored-on,_id",
+        "&_sort=-_lastUpdated",
+    ],
+)
+def test_paging_visits_every_match_once_both_ways(client, ticking_clock, sort):
+    for i in range(8):
+        dated = {"authoredOn": f"2024-03-0{1 + i % 3}"} if i % 4 else {}  # some have no date
+        put(client, task(f"t{i}", "requested" if i % 3 else "accepted", **dated))
     expected = ids(search(client, f"Task?_count=100{sort}"))
-    assert len(expected) == 7
-    assert _walk(client, f"Task?_count=3{sort}") == expected
+    assert len(expected) == 8
+    assert _walk(client, f"Task?_count=3{sort}") == (expected, expected)
 
 
 def test_pages_stay_stable_while_resources_come_and_go(client):
@@ -362,8 +633,13 @@ def test_pages_stay_stable_while_resources_come_and_go(client):
 
 def test_links_keep_the_query_and_base(referral_world):
     bundle = search(referral_world, "Task?status=requested&_count=1")
-    assert bundle["link"][0] == {"relation": "self", "url": "http://testserver/Task?status=requested&_count=1"}
-    assert urlsplit(link(bundle, "next") or "").query.startswith("status=requested&_count=1&_cursor=")
+    assert bundle["link"][0] == {
+        "relation": "self",
+        "url": "http://testserver/Task?status=requested&_count=1",
+    }
+    assert urlsplit(link(bundle, "next") or "").query.startswith(
+        "status=requested&_count=1&_cursor="
+    )
 
 
 def test_count_total_and_summary(referral_world):
@@ -374,14 +650,18 @@ def test_count_total_and_summary(referral_world):
     assert search(referral_world, "Task?_count=10")["total"] == 4
     counted = search(referral_world, "Task?status=requested&_summary=count")
     assert counted["total"] == 2 and "entry" not in counted
-    assert ids(search(referral_world, "Task?_count=0")) == []
+    zero = search(referral_world, "Task?_count=0")
+    assert ids(zero) == [] and zero["total"] == 4
 
 
 def test_elements_and_summary_subset_and_tag(referral_world):
     bundle = search(referral_world, "Task?_id=t1&_elements=status,owner")
     resource = bundle["entry"][0]["resource"]
     assert set(resource) == {"resourceType", "id", "meta", "status", "owner"}
-    assert {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}.items() <= resource["meta"]["tag"][-1].items()
+    assert {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+        "code": "SUBSETTED",
+    }.items() <= resource["meta"]["tag"][-1].items()
     summary = search(referral_world, "Task?_id=t1&_summary=true")["entry"][0]["resource"]
     assert "status" in summary and "authoredOn" not in summary
     assert summary["meta"]["tag"][-1]["code"] == "SUBSETTED"
@@ -406,11 +686,23 @@ def test_unknown_parameter_strict_and_lenient(referral_world):
 @pytest.mark.parametrize(
     "query",
     [
-        "Task?authored-on=2024-99", "Task?authored-on=zz2024", "Task?_count=lots", "Task?_sort=nope",
-        "Task?owner=Nope/1", "Task?_include=Task:nope", "Task?status:exact=x", "Task?_cursor=%00%01",
-        "Task?_has:Task", "Task?focus.nothing=1", "Observation?value-quantity=abc", "Task?_summary=all",
-        "Task?_total=maybe", "Task?status:missing=perhaps", f"Task?_id={'x' * 5000}",
-        "Patient?birthdate=0001-01-01T00:00:00%2B14:00", "Task?authored-on=ap9999-12-31",
+        "Task?authored-on=2024-99",
+        "Task?authored-on=zz2024",
+        "Task?_count=lots",
+        "Task?_sort=nope",
+        "Task?owner=Nope/1",
+        "Task?_include=Task:nope",
+        "Task?status:exact=x",
+        "Task?_cursor=%00%01",
+        "Task?_has:Task",
+        "Task?focus.nothing=1",
+        "Observation?value-quantity=abc",
+        "Task?_summary=all",
+        "Task?_total=maybe",
+        "Task?status:missing=perhaps",
+        f"Task?_id={'x' * 5000}",
+        "Patient?birthdate=0001-01-01T00:00:00%2B14:00",
+        "Task?authored-on=ap9999-12-31",
     ],
 )
 def test_bad_input_is_a_400_never_a_500(client, query):
@@ -421,7 +713,8 @@ def test_bad_input_is_a_400_never_a_500(client, query):
 
 def test_search_by_post_form(referral_world):
     response = referral_world.post(
-        "/Task/_search", content="owner=Organization/o1&status=accepted",
+        "/Task/_search",
+        content="owner=Organization/o1&status=accepted",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert response.status_code == 200
@@ -431,5 +724,14 @@ def test_search_by_post_form(referral_world):
 def test_system_search_across_types(referral_world):
     bundle = search(referral_world, "?_type=Patient,Organization&_id=p1,o2")
     assert ids(bundle) == ["Organization/o2", "Patient/p1"]
-    assert search(referral_world, "?_type=Patient,Organization&_id=p1,o2")["link"][0]["url"].startswith(
-        "http://testserver?_type=")
+    assert search(referral_world, "?_type=Patient,Organization&_id=p1,o2")["link"][0][
+        "url"
+    ].startswith("http://testserver?_type=")
+
+
+def test_system_search_keeps_types_that_define_the_parameter(referral_world):
+    bundle = search(referral_world, "?_type=Patient,Organization&name=food")
+    assert ids(bundle) == ["Organization/o1"]
+    bundle = search(referral_world, "?_type=Patient,Organization&family=mullins")
+    assert ids(bundle) == ["Patient/p2"]
+    assert not [e for e in bundle.get("entry", []) if e["search"]["mode"] == "outcome"]

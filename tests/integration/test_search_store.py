@@ -43,7 +43,9 @@ def test_match_ids_for_conditional_interactions(session_factory):
     assert _matches(session_factory, "Patient", [("identifier", "urn:mrn|1")], limit=1) == ["a"]
     assert _matches(session_factory, "Patient", [("identifier", "urn:mrn|3")]) == []
     # paging and format parameters do not change what matches
-    assert _matches(session_factory, "Patient", [("identifier", "urn:mrn|2"), ("_count", "0")]) == ["c"]
+    assert _matches(session_factory, "Patient", [("identifier", "urn:mrn|2"), ("_count", "0")]) == [
+        "c"
+    ]
 
 
 def test_match_ids_refuses_unknown_parameters(session_factory):
@@ -61,7 +63,12 @@ def test_update_replaces_index_rows_and_delete_removes_them(session_factory):
     assert _matches(session_factory, "Task", [("authored-on:missing", "true")]) == ["t1"]
     with session_factory() as session:
         repository.delete_resource(session, "Task", "t1")
-        assert session.execute(select(func.count()).select_from(idx_token).where(idx_token.c.res_id == "t1")).scalar() == 0
+        assert (
+            session.execute(
+                select(func.count()).select_from(idx_token).where(idx_token.c.res_id == "t1")
+            ).scalar()
+            == 0
+        )
     assert _matches(session_factory, "Task", [("status", "accepted")]) == []
 
 
@@ -86,18 +93,28 @@ def test_a_new_search_parameter_works_after_reindex(session_factory, settings):
     registry.add(definition)
     try:
         with session_factory() as session:
-            rows = session.execute(select(func.count()).select_from(idx_date).where(idx_date.c.param == "deadline"))
+            rows = session.execute(
+                select(func.count()).select_from(idx_date).where(idx_date.c.param == "deadline")
+            )
             assert rows.scalar() == 0  # indexed before the parameter existed
         assert reindex(session_factory, resource_type="Task", batch=2) == 3
         assert _matches(session_factory, "Task", [("deadline", "lt2024-05")]) == ["soon"]
         with session_factory() as session:
-            body = search_bundle(session, "Task", [("_sort", "-deadline")], caller=SYSTEM,
-                                 base_url="http://h", settings=settings)
+            body = search_bundle(
+                session,
+                "Task",
+                [("_sort", "-deadline")],
+                caller=SYSTEM,
+                base_url="http://h",
+                settings=settings,
+            )
         order = [e["resource"]["id"] for e in orjson.loads(body)["entry"]]
         assert order == ["later", "soon", "none"]
     finally:
         registry.remove(definition)
         reindex(session_factory, resource_type="Task")
     with session_factory() as session:
-        rows = session.execute(select(func.count()).select_from(idx_date).where(idx_date.c.param == "deadline"))
+        rows = session.execute(
+            select(func.count()).select_from(idx_date).where(idx_date.c.param == "deadline")
+        )
         assert rows.scalar() == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from fhir_gateway.store.tables import metadata
+from fhir_gateway.store.schema import metadata
 
 config = context.config
 

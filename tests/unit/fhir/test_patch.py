@@ -734,15 +734,6 @@ def test_move_checks_source_and_destination(patient: dict[str, Any]) -> None:
             "the path is for Observation, the resource is a Patient",
         ),
         (op("add", "Patient.name", name="text", value={"valueString": "x"}), "matches 2 elements"),
-        (
-            op(
-                "add",
-                "Patient.identifier.where(system='urn:none')",
-                name="use",
-                value={"valueCode": "old"},
-            ),
-            "matches no element",
-        ),
         (op("add", "Patient.gender", name="id", value={"valueString": "x"}), "primitive value"),
         (
             op("add", "Patient", name="deceased", value={"part": [part("x", valueString="y")]}),
@@ -963,3 +954,33 @@ def test_list_edits_keep_the_primitive_extension_array_aligned() -> None:
     name = result["name"][0]
     assert name["given"] == ["Z", "A", "C", "B"]
     assert name["_given"] == [None, None, None, {"id": "b"}]
+
+
+def test_a_malformed_path_is_reported_before_any_operation_runs(patient: dict[str, Any]) -> None:
+    parameters = patch(
+        op("replace", "Patient.deceased", value={"valueBoolean": True}),  # would be a 422
+        op("delete", "Patient.name.where(use = 'x'"),
+    )
+    with pytest.raises(InvalidRequest, match="operation 1: path .*unbalanced parentheses"):
+        apply_fhirpath_patch(patient, parameters)
+
+
+def test_add_whose_path_matches_nothing_changes_nothing(patient: dict[str, Any]) -> None:
+    """The HL7 adapter sets a child of an optional parent with two adds, one of which selects
+    nothing; as in HAPI, that one is a no-op rather than an error."""
+    encounter = {"resourceType": "Encounter", "status": "finished", "class": {"code": "IMP"},
+                 "period": {"start": "2026-01-01"}}
+    result = apply_fhirpath_patch(
+        encounter,
+        patch(
+            op("add", "Encounter.where(period.empty())", name="period",
+               value={"part": [part("end", valueDateTime="2026-01-05")]}),
+            op("add", "Encounter.period.where(end.empty())", name="end", value={"valueDateTime": "2026-01-05"}),
+        ),
+    )
+    assert result["period"] == {"start": "2026-01-01", "end": "2026-01-05"}
+    untouched = apply_fhirpath_patch(
+        patient,
+        patch(op("add", "Patient.identifier.where(system='urn:none')", name="use", value={"valueCode": "old"})),
+    )
+    assert untouched == patient

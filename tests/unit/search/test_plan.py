@@ -39,11 +39,17 @@ def test_token_forms(raw: str, expected: p.TokenValue) -> None:
 
 
 def test_reference_forms_and_local_absolute_urls() -> None:
-    parse = lambda value, name="owner": _node(p.parse("Task", [(name, value)], base_url="http://h/fhir")).values[0]  # noqa: E731
+    def parse(value: str, name: str = "owner") -> p.Value:
+        node = _node(p.parse("Task", [(name, value)], base_url="http://h/fhir"))
+        assert isinstance(node, p.Test)
+        return node.values[0]
+
     assert parse("o1") == p.ReferenceValue((), "o1", None)
     assert parse("Organization/o1") == p.ReferenceValue(("Organization",), "o1", None)
     assert parse("http://h/fhir/Organization/o1") == p.ReferenceValue(("Organization",), "o1", None)
-    assert parse("http://elsewhere/Organization/o1") == p.ReferenceValue((), None, "http://elsewhere/Organization/o1")
+    assert parse("http://elsewhere/Organization/o1") == p.ReferenceValue(
+        (), None, "http://elsewhere/Organization/o1"
+    )
     assert parse("o1", "owner:Organization") == p.ReferenceValue(("Organization",), "o1", None)
 
 
@@ -89,7 +95,9 @@ def test_multi_level_chain_and_has() -> None:
         ([("_cursor", "garbage!")], "_cursor"),
     ],
 )
-def test_malformed_parameters_raise_naming_the_parameter(params: list[tuple[str, str]], named: str) -> None:
+def test_malformed_parameters_raise_naming_the_parameter(
+    params: list[tuple[str, str]], named: str
+) -> None:
     with pytest.raises(InvalidSearch) as caught:
         p.parse("Task", params)
     assert caught.value.issues[0].expression == [named]
@@ -107,7 +115,14 @@ def test_unknown_parameter_is_an_error_when_strict_and_a_warning_when_lenient() 
 def test_result_parameters() -> None:
     plan = p.parse(
         "CarePlan",
-        [("_sort", "-date,_id"), ("_count", "5000"), ("_include:iterate", "CarePlan:goal:Goal"), ("_revinclude", "Task:focus"), ("_total", "accurate"), ("_elements", "CarePlan.status,subject")],
+        [
+            ("_sort", "-date,_id"),
+            ("_count", "5000"),
+            ("_include:iterate", "CarePlan:goal:Goal"),
+            ("_revinclude", "Task:focus"),
+            ("_total", "accurate"),
+            ("_elements", "CarePlan.status,subject"),
+        ],
         max_count=100,
     )
     assert plan.sort == (p.SortKey("date", True, "date"), p.SortKey("_id", False, "id"))

@@ -18,14 +18,20 @@ from fhir_gateway.search.values import date_range, normalize, number_range, spli
         ("2024-03-05T10:00", datetime(2024, 3, 5, 10), datetime(2024, 3, 5, 10, 1)),
         ("2024-03-05T10:00:00Z", datetime(2024, 3, 5, 10), datetime(2024, 3, 5, 10, 0, 1)),
         ("2024-03-05T10:00:00+02:00", datetime(2024, 3, 5, 8), datetime(2024, 3, 5, 8, 0, 1)),
-        ("2024-03-05T10:00:00.5-01:00", datetime(2024, 3, 5, 11, 0, 0, 500000), datetime(2024, 3, 5, 11, 0, 0, 600000)),
+        (
+            "2024-03-05T10:00:00.5-01:00",
+            datetime(2024, 3, 5, 11, 0, 0, 500000),
+            datetime(2024, 3, 5, 11, 0, 0, 600000),
+        ),
     ],
 )
 def test_date_range_honours_precision_and_offset(text: str, low: datetime, high: datetime) -> None:
     assert date_range(text) == (low, high)
 
 
-@pytest.mark.parametrize("text", ["", "24-01-01", "2024-13", "2024-02-30", "yesterday", "2024-01-01T25:00"])
+@pytest.mark.parametrize(
+    "text", ["", "24-01-01", "2024-13", "2024-02-30", "yesterday", "2024-01-01T25:00"]
+)
 def test_date_range_rejects_what_is_not_a_fhir_date(text: str) -> None:
     with pytest.raises(ValueError):
         date_range(text)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DATA, ms_message
-from hl7v2_helpers import adt, resources
+from hl7v2_helpers import DATA, adt, ms_message, resources
 
 from adapters.hl7v2 import Delimiters, convert, parse, split_batch
 
@@ -27,7 +26,10 @@ def test_quirk_msh9_decides_not_evn1():
 def test_quirk_t_escape_repeats_subcomponents_and_offsets():
     result = convert(ms_message("ADT-A03-01"))
     enc = resources(result.bundle, "Encounter")[0]
-    assert enc["hospitalization"]["admitSource"]["coding"][0]["code"] == "NHS Provider-General (inc.A&E-this Hosp)"
+    assert (
+        enc["hospitalization"]["admitSource"]["coding"][0]["code"]
+        == "NHS Provider-General (inc.A&E-this Hosp)"
+    )
     patient = resources(result.bundle, "Patient")[0]
     assert [n["family"] for n in patient["name"]] == ["EVERYMAN", "Josh"]  # repeated field
     assert patient["identifier"][0]["system"] == "urn:oid:2.16.840.1.113883.19" or any(
@@ -50,7 +52,12 @@ def test_quirk_linuxforhealth_double_backslash_in_msh2(name):
     raw = (DATA / "linuxforhealth" / name).read_bytes()
     assert b"^~\\\\&" in raw
     msg = parse(raw)
-    assert (msg.d.component, msg.d.repetition, msg.d.escape, msg.d.subcomponent) == ("^", "~", "\\", "&")
+    assert (msg.d.component, msg.d.repetition, msg.d.escape, msg.d.subcomponent) == (
+        "^",
+        "~",
+        "\\",
+        "&",
+    )
     result = convert(raw)
     assert result.patient_key.endswith("|PID1234")
     allergy = resources(result.bundle, "AllergyIntolerance")[1]

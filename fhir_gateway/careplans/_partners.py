@@ -1,0 +1,196 @@
+"""The partner directory and the choice of a referral's owner.
+
+A partner is a HealthcareService of an active Organization. One is eligible for a referral when
+it offers the service (a ``type`` coding equal to one of the activity's codings), covers the
+patient's area (a coverage-area Location whose address state, city and postal-code prefix agree
+with the patient's home address; no coverage area means anywhere; a patient without an address is
+not filtered by area), speaks the patient's language (``communication``; a service that lists none
+is taken to work in English), is accepting new clients (Plan-Net ``newpatients``) and is not
+``notAvailable`` on the discharge date. Eligible partners are ranked by how closely their area fits
+the patient, then by name: the first is the owner, the rest are who a re-route would try next.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fhir_gateway.careplans._templates import fingerprint
+from fhir_gateway.store.tables import resources
+
+__all__ = ["Partner", "Directory", "directory", "eligible", "patient_language", "patient_address"]
+
+_NEW_PATIENTS = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/newpatients"
+_DIRECTORY_TYPES = ("Organization", "HealthcareService", "Location", "Endpoint")
+
+
+@dataclass(frozen=True, slots=True)
+class Partner:
+    organization: str  # Organization/id
+    service: str  # HealthcareService/id
+    name: str
+    services: frozenset[tuple[str, str]]
+    areas: tuple[dict[str, Any], ...]  # coverage-area addresses
+    languages: frozenset[str]
+    accepting: bool
+    not_available: tuple[tuple[str | None, str | None], ...]
+    endpoint: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    partners: tuple[Partner, ...]
+
+
+def _base_language(code: str | None) -> str | None:
+    return code.split("-")[0].lower() if code else None
+
+
+def _codes(concepts: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(c.get("system", ""), c.get("code", "")) for cc in concepts for c in cc.get("coding", [])}
+
+
+def _accepting(service: dict[str, Any]) -> bool:
+    for ext in service.get("extension", []):
+        if ext.get("url") != _NEW_PATIENTS:
+            continue
+        for sub in ext.get("extension", []):
+            if sub.get("url") == "acceptingPatients":
+                codes = {c.get("code") for c in (sub.get("valueCodeableConcept") or {}).get("coding", [])}
+                return "yes" in codes  # nopt / existptonly / existptofm: not for a new referral
+    return True
+
+
+def _partner(service: dict[str, Any], orgs: dict[str, dict[str, Any]], locations: dict[str, dict[str, Any]]) -> Partner | None:
+    org_ref = (service.get("providedBy") or {}).get("reference")
+    org = orgs.get(org_ref or "")
+    if org is None or org.get("active") is False or service.get("active") is False:
+        return None
+    areas = tuple(
+        locations[a["reference"]].get("address") or {}
+        for a in service.get("coverageArea", [])
+        if a.get("reference") in locations
+    )
+    endpoints = service.get("endpoint") or org.get("endpoint") or []
+    return Partner(
+        organization=org_ref or "",
+        service=f"HealthcareService/{service['id']}",
+        name=org.get("name") or service.get("name") or org_ref or "",
+        services=frozenset(_codes(service.get("type", []))),
+        areas=areas,
+        languages=frozenset(filter(None, (_base_language(c[1]) for c in _codes(service.get("communication", []))))),
+        accepting=_accepting(service),
+        not_available=tuple(
+            ((n.get("during") or {}).get("start"), (n.get("during") or {}).get("end"))
+            for n in service.get("notAvailable", [])
+        ),
+        endpoint=endpoints[0].get("reference") if endpoints else None,
+    )
+
+
+def _load(session: Session) -> Directory:
+    rows = session.execute(
+        select(resources.c.res_type, resources.c.content).where(
+            resources.c.res_type.in_(_DIRECTORY_TYPES), resources.c.deleted.is_(False)
+        )
+    ).all()
+    by_type: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in _DIRECTORY_TYPES}
+    for res_type, content in rows:
+        doc = content if isinstance(content, dict) else orjson.loads(content)
+        by_type[res_type][f"{res_type}/{doc['id']}"] = doc
+    partners = (
+        _partner(s, by_type["Organization"], by_type["Location"]) for s in by_type["HealthcareService"].values()
+    )
+    return Directory(tuple(p for p in partners if p is not None))
+
+
+_cache: dict[str, tuple[tuple[Any, ...], Directory]] = {}
+_lock = threading.Lock()
+
+
+def directory(session: Session) -> Directory:
+    key = str(session.get_bind().url)
+    stamp = fingerprint(session, _DIRECTORY_TYPES)
+    with _lock:
+        cached = _cache.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+    loaded = _load(session)
+    with _lock:
+        _cache[key] = (stamp, loaded)
+    return loaded
+
+
+# -- matching (pure) ----------------------------------------------------------------------------
+
+
+def patient_language(patient: dict[str, Any]) -> str | None:
+    comms = patient.get("communication", [])
+    chosen = next((c for c in comms if c.get("preferred")), comms[0] if comms else None)
+    codings = ((chosen or {}).get("language") or {}).get("coding", [])
+    return _base_language(codings[0].get("code")) if codings else None
+
+
+def patient_address(patient: dict[str, Any]) -> dict[str, Any] | None:
+    usable = [a for a in patient.get("address", []) if a.get("use") not in ("old", "billing", "work")]
+    return next((a for a in usable if a.get("use") == "home"), usable[0] if usable else None)
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return (a or "").strip().casefold() == (b or "").strip().casefold()
+
+
+def _covers(area: dict[str, Any], address: dict[str, Any]) -> int | None:
+    """How closely one coverage area fits the address (higher is closer); None: not covered."""
+    score = 0
+    for key in ("state", "city"):
+        if area.get(key):
+            if not _same(area[key], address.get(key)):
+                return None
+            score += 1
+    postal = area.get("postalCode")
+    if postal:
+        if not str(address.get("postalCode", "")).startswith(str(postal)):
+            return None
+        score += 2
+    return score
+
+
+def _area_score(areas: tuple[dict[str, Any], ...], address: dict[str, Any] | None) -> int | None:
+    if not areas or address is None:
+        return 0
+    scores = [s for s in (_covers(a, address) for a in areas) if s is not None]
+    return max(scores) if scores else None
+
+
+def _available(partner: Partner, on: date) -> bool:
+    day = on.isoformat()
+    return partner.accepting and not any(
+        (start is None or start[:10] <= day) and (end is None or day <= end[:10]) for start, end in partner.not_available
+    )
+
+
+def eligible(
+    directory: Directory,
+    service_codes: set[tuple[str, str]],
+    *,
+    address: dict[str, Any] | None,
+    language: str | None,
+    on: date,
+) -> list[Partner]:
+    ranked: list[tuple[int, str, Partner]] = []
+    for partner in directory.partners:
+        if not partner.services & service_codes or not _available(partner, on):
+            continue
+        if language and language not in (partner.languages or {"en"}):
+            continue
+        score = _area_score(partner.areas, address)
+        if score is not None:
+            ranked.append((-score, partner.name, partner))
+    return [p for _, _, p in sorted(ranked, key=lambda r: (r[0], r[1], r[2].service))]

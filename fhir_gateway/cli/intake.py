@@ -1,0 +1,111 @@
+"""`fhir-gateway mllp` and `fhir-gateway inbox list|show|replay`: thin, they call the intake."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Annotated
+
+import orjson
+import typer
+
+__all__ = ["inbox_app", "mllp_command", "enable_mllp_in_serve"]
+
+inbox_app = typer.Typer(no_args_is_help=True, help="The durable inbox of received messages")
+
+
+def _intake():  # type: ignore[no-untyped-def]
+    from fhir_gateway.services import discharge
+    from fhir_gateway.services.ingest import Intake
+    from fhir_gateway.settings import get_settings
+    from fhir_gateway.store.db import Database
+
+    settings = get_settings()
+    discharge.install()
+    return Intake(Database(settings.database_url, pool_size=settings.db_pool_size), settings), settings
+
+
+def mllp_command(
+    host: Annotated[str | None, typer.Option(help="Interface (default: FHIR_GATEWAY_MLLP_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default: FHIR_GATEWAY_MLLP_PORT, 2575)")] = None,
+    migrate: Annotated[bool, typer.Option(help="Bring the schema up to date first")] = True,
+) -> None:
+    """Run the MLLP listener alone (HL7 v2 over TCP, TLS when configured)."""
+    import logging
+
+    from fhir_gateway.cli import _upgrade
+    from fhir_gateway.workers.mllp import start_listener
+
+    intake, settings = _intake()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if migrate:
+        _upgrade(settings.database_url)
+
+    async def run() -> None:
+        listener = await start_listener(intake, settings, host=host, port=port)
+        typer.echo(f"MLLP listening on {listener.config.host}:{listener.port}", err=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await listener.close()
+
+    asyncio.run(run())
+
+
+def enable_mllp_in_serve(port: int | None) -> None:
+    """Tell the app factory (re-read by uvicorn) to run the MLLP listener too."""
+    from fhir_gateway.settings import get_settings
+
+    os.environ["FHIR_GATEWAY_MLLP_ENABLED"] = "true"
+    if port is not None:
+        os.environ["FHIR_GATEWAY_MLLP_PORT"] = str(port)
+    get_settings.cache_clear()
+
+
+@inbox_app.command("list")
+def inbox_list(
+    status: Annotated[str | None, typer.Option(help="received | processed | duplicate | failed")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first")] = 50,
+) -> None:
+    """List messages (newest first)."""
+    intake, _ = _intake()
+    rows = intake.listing(status=status, limit=limit)
+    for row in rows:
+        reason = (row.error or {}).get("reason", "")
+        typer.echo(f"{row.id:>8}  {row.status:<9} {row.answer_code or '-':<11} {row.channel:<5} "
+                   f"{row.event or '-':<24} {row.sender or '-'} {row.control_id or '-'}  {reason}")
+    if not rows:
+        typer.echo("no messages", err=True)
+
+
+@inbox_app.command("show")
+def inbox_show(message_id: int) -> None:
+    """One message: its record, the raw text and the answer sent."""
+    intake, _ = _intake()
+    row = intake.show(message_id)
+    detail = {**row.summary(), "warnings": row.warnings}
+    typer.echo(orjson.dumps(detail, option=orjson.OPT_INDENT_2).decode())
+    typer.echo("--- raw")
+    typer.echo(row.raw.decode("utf-8", "replace").replace("\r", "\n"))
+    typer.echo("--- answer")
+    typer.echo((row.answer or b"").decode("utf-8", "replace").replace("\r", "\n"))
+
+
+@inbox_app.command("replay")
+def inbox_replay(
+    message_id: Annotated[int | None, typer.Argument(help="The message to apply again")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Replay every failed message, oldest first")] = False,
+) -> None:
+    """Convert and apply stored messages again (after a mapping fix); idempotent, and never
+    overwriting newer data."""
+    if (message_id is None) == (not failed):
+        raise typer.BadParameter("give a message ID or --failed (not both)")
+    intake, _ = _intake()
+    answers = intake.replay_failed() if failed else [intake.replay(message_id)]  # type: ignore[arg-type]
+    for answer in answers:
+        typer.echo(f"{answer.message_id:>8}  {answer.status:<9} {answer.code}")
+    if any(a.status == "failed" for a in answers):
+        raise typer.Exit(1)

@@ -1,0 +1,161 @@
+"""Discharge events and the hook the care-plan engine fills: ``on_discharge(session, context)``.
+
+A discharge is an Encounter that reaches ``finished`` from another status in a transaction:
+through the intake (an ADT^A03 or a Da Vinci ``notification-discharge``: any encounter class),
+or through the REST API or a transaction Bundle (an inpatient encounter only). Every hook runs
+inside that same transaction, so a plan is stored together with the discharge or not at all.
+
+Until the care-plan engine registers itself, the registry is empty and a discharge does nothing
+more than being detected:
+
+    unregister = register(my_hook)      # my_hook(session, context) -> None
+
+Detection watches the Encounter versions the session writes (the store writes every version
+through ``resource_versions``) and, at commit, announces the ones nobody announced yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from fhir_gateway.store import repository as repo
+from fhir_gateway.store.tables import resource_versions
+
+__all__ = [
+    "DischargeContext",
+    "DischargeHook",
+    "INPATIENT_CLASSES",
+    "register",
+    "hooks",
+    "on_discharge",
+    "announce",
+    "forget_writes",
+    "install",
+]
+
+log = logging.getLogger("fhir_gateway.discharge")
+
+# v3 ActCode classes that are inpatient stays (IMP and its specialisations).
+INPATIENT_CLASSES = frozenset({"IMP", "ACUTE", "NONAC"})
+_WRITES = "discharge.encounter_writes"
+
+
+@dataclass(frozen=True, slots=True)
+class DischargeContext:
+    patient: str | None  # "Patient/id"
+    encounter: str  # "Encounter/id"
+    encounter_resource: dict[str, Any]
+    source: str  # hl7v2 | fhir-message | rest
+    event: str  # A03 | notification-discharge | encounter-finished
+    message_id: int | None = None  # inbox row, for intake discharges
+    sender: str | None = None
+    zone: str = "UTC"  # the discharging facility's zone (deadlines count its calendar days)
+
+
+DischargeHook = Callable[[Session, DischargeContext], None]
+_hooks: list[DischargeHook] = []
+
+
+def register(hook: DischargeHook) -> Callable[[], None]:
+    """Add a hook; returns a function that removes it again."""
+    _hooks.append(hook)
+    return lambda: _hooks.remove(hook) if hook in _hooks else None
+
+
+def hooks() -> tuple[DischargeHook, ...]:
+    return tuple(_hooks)
+
+
+def on_discharge(session: Session, context: DischargeContext) -> None:
+    """Hand one discharge to every registered hook (none yet: a documented no-op)."""
+    log.info("discharge %s of %s (%s %s)", context.encounter, context.patient, context.source, context.event)
+    for hook in tuple(_hooks):
+        hook(session, context)
+
+
+def forget_writes(session: Session) -> None:
+    session.info.pop(_WRITES, None)
+
+
+def announce(
+    session: Session,
+    *,
+    source: str,
+    event: str,
+    any_class: bool = False,
+    message_id: int | None = None,
+    sender: str | None = None,
+    zone: str = "UTC",
+) -> list[DischargeContext]:
+    """Fire ``on_discharge`` for each Encounter this session brought to ``finished``."""
+    fired = []
+    for res_id, version in session.info.pop(_WRITES, []):
+        encounter = _finished_now(session, res_id, version, any_class)
+        if encounter is None:
+            continue
+        context = DischargeContext(
+            patient=(encounter.get("subject") or {}).get("reference"),
+            encounter=f"Encounter/{res_id}",
+            encounter_resource=encounter,
+            source=source,
+            event=event,
+            message_id=message_id,
+            sender=sender,
+            zone=zone,
+        )
+        on_discharge(session, context)
+        fired.append(context)
+    return fired
+
+
+def _finished_now(session: Session, res_id: str, version: int, any_class: bool) -> dict[str, Any] | None:
+    stored = repo.vread(session, "Encounter", res_id, version)
+    if stored is None or stored.deleted or stored.content.get("status") != "finished":
+        return None  # rolled back with a savepoint, or not a discharge
+    if not any_class and (stored.content.get("class") or {}).get("code") not in INPATIENT_CLASSES:
+        return None
+    before = repo.vread(session, "Encounter", res_id, version - 1) if version > 1 else None
+    if before is not None and not before.deleted and before.content.get("status") == "finished":
+        return None
+    return stored.content
+
+
+# --- watching the writes of every session ---------------------------------------------------
+
+
+def _record_write(state: ORMExecuteState) -> None:
+    statement = state.statement
+    if not state.is_insert or getattr(statement, "table", None) is not resource_versions:
+        return
+    params = statement.compile().params
+    if params.get("res_type") == "Encounter":
+        state.session.info.setdefault(_WRITES, []).append((params["res_id"], params["version_id"]))
+
+
+def _announce_rest(session: Session) -> None:
+    if session.info.get(_WRITES):
+        announce(session, source="rest", event="encounter-finished")
+
+
+def _forget(session: Session, *_: Any) -> None:
+    forget_writes(session)
+
+
+_installed = False
+
+
+def install() -> None:
+    """Watch every Session (idempotent). The composition root calls this once."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "do_orm_execute", _record_write)
+    event.listen(Session, "before_commit", _announce_rest)
+    event.listen(Session, "after_rollback", _forget)
+    _installed = True

@@ -1,0 +1,307 @@
+"""The intake: every inbound message stored, applied once, in order, and answered truthfully.
+
+Two transactions per message:
+
+1. **receive** — the raw message is stored (status ``received``) and its idempotency key claimed
+   (``inbox_keys``, a primary key: sender application + facility + MSH-10 for HL7 v2;
+   Bundle.identifier, else MessageHeader.source.endpoint + MessageHeader.id, for FHIR). A message
+   that cannot be accepted is stored as ``failed`` with its AR answer right here; a re-send gets
+   the original answer and is stored as ``duplicate``.
+2. **apply** — under the patient's lock (a PostgreSQL advisory lock; SQLite's single writer), the
+   earliest ``received`` message of that patient is converted, its Bundle applied through
+   ``process_bundle``, the merge completed, the discharge handed to ``on_discharge``, and the
+   status set to ``processed`` (or ``failed`` with AE) — all in one transaction. Until the
+   message's own turn comes, earlier messages of the same patient go first: order of receipt.
+
+The answer (AA, or the FHIR response) is returned only after step 2 commits. A crash between the
+two steps leaves the message ``received``: the sender's re-send (its key is already claimed)
+applies it, and so does ``recover()`` at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from adapters.hl7v2 import HL7Error
+from adapters.notifications import NotificationError
+from fhir_gateway.context import SYSTEM
+from fhir_gateway.errors import Conflict, GatewayError, NotFound, Unavailable
+from fhir_gateway.services import discharge, intake_fhir, intake_hl7, merge, source_guard
+from fhir_gateway.services.bundles import process_bundle
+from fhir_gateway.settings import Settings
+from fhir_gateway.store import inbox
+from fhir_gateway.store.db import Database
+from fhir_gateway.store.inbox import InboxMessage
+
+__all__ = ["Answer", "Intake", "HTTP_STATUS"]
+
+log = logging.getLogger("fhir_gateway.intake")
+T = TypeVar("T")
+
+HTTP_STATUS = {"AA": 200, "ok": 200, "AE": 422, "fatal-error": 422, "AR": 400, "rejected": 400}
+_RETRIES = 8
+
+Identified = intake_hl7.Identified | intake_fhir.Identified
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    message_id: int
+    status: str  # processed | failed | duplicate
+    code: str  # AA | AE | AR, or ok | fatal-error | rejected
+    body: bytes
+    duplicate: bool = False
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS.get(self.code, 500)
+
+
+@dataclass(slots=True)
+class _Recorded:
+    message_id: int
+    owner: int | None = None  # the row to apply (ours, or the original of a re-send in flight)
+    terminal: InboxMessage | None = None  # already answered
+    duplicate: bool = False
+
+
+class Intake:
+    """The intake service over one database; safe to call from many threads at once."""
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.db = database
+        self.settings = settings
+        self.options = intake_hl7.options_from(settings)
+        self.base_url = (settings.base_url or "").rstrip("/")
+        self._prepared: dict[int, Identified] = {}  # converted at receipt, reused when applied
+
+    # --- receiving ------------------------------------------------------------------------------
+
+    def receive_hl7(self, raw: bytes, *, channel: str = "mllp", peer: str | None = None) -> Answer:
+        ident = intake_hl7.identify(raw, self.options, self.settings)
+        return self._receive(raw, "hl7v2", channel, peer, ident)
+
+    def receive_fhir(self, raw: bytes, *, peer: str | None = None) -> Answer:
+        ident = intake_fhir.identify(raw, self.settings)
+        return self._receive(raw, "fhir-message", "fhir", peer, ident)
+
+    def _receive(self, raw: bytes, kind: str, channel: str, peer: str | None, ident: Identified) -> Answer:
+        recorded = self._write(self._record, raw, kind, channel, peer, ident)
+        if recorded.terminal is not None:
+            return _answer(recorded.terminal, recorded.duplicate)
+        assert recorded.owner is not None
+        if recorded.owner == recorded.message_id:
+            self._prepared[recorded.owner] = ident
+        return _answer(self._apply_until(recorded.owner), recorded.duplicate)
+
+    def _record(self, session: Session, raw: bytes, kind: str, channel: str, peer: str | None, ident: Identified) -> _Recorded:
+        key = inbox.key_hash(ident.key_text) if ident.key_text else None
+        mid = inbox.add(
+            session, raw=raw, channel=channel, kind=kind, sender=ident.sender, control_id=ident.control_id,
+            message_key=key, patient_key=ident.patient_key, event=ident.event, peer=peer,
+            source_time=ident.source_time,
+        )
+        if ident.rejected:
+            self._fail(session, mid, kind, raw, ident, ident.error)
+            return _Recorded(mid, terminal=inbox.get(session, mid))
+        if key is not None and ident.key_text is not None:
+            owner = inbox.claim_key(session, key, ident.key_text, mid)
+            if owner != mid:
+                return self._duplicate(session, mid, owner)
+        if ident.error is not None:  # parsed but unusable: AE, and a re-send gets that AE again
+            self._fail(session, mid, kind, raw, ident, ident.error)
+            return _Recorded(mid, terminal=inbox.get(session, mid))
+        return _Recorded(mid, owner=mid)
+
+    def _duplicate(self, session: Session, mid: int, owner: int) -> _Recorded:
+        original = inbox.get(session, owner)
+        assert original is not None
+        inbox.mark_duplicate(session, mid, original)
+        log.info("inbox %s: re-send of message %s (%s %s)", mid, owner, original.sender, original.control_id)
+        if original.status != "received":
+            return _Recorded(mid, terminal=original, duplicate=True)
+        return _Recorded(mid, owner=owner, duplicate=True)  # in flight, or orphaned by a crash
+
+    # --- applying, in order ---------------------------------------------------------------------
+
+    def _apply_until(self, target: int) -> InboxMessage:
+        conflicts = 0
+        while True:
+            try:
+                row = self._write(self._step, target)
+            except Conflict:
+                conflicts += 1
+                if conflicts > _RETRIES:
+                    raise Unavailable("Concurrent changes kept conflicting; retry") from None
+                time.sleep(0.005 * conflicts)
+                continue
+            if row is not None:
+                self._prepared.pop(target, None)
+                return row
+
+    def _step(self, session: Session, target: int) -> InboxMessage | None:
+        """Apply the patient's earliest waiting message; the target's row once it is done."""
+        row = inbox.get(session, target)
+        if row is None:
+            raise NotFound(f"inbox message {target} is not known")
+        if row.status != "received":
+            return row
+        inbox.lock_patient(session, row.patient_key or row.message_key or f"message:{row.id}")
+        row = inbox.lock(session, target)
+        assert row is not None
+        if row.status != "received":
+            return row
+        first_id = inbox.next_pending(session, row.patient_key, row.id) or row.id
+        first = row if first_id == row.id else inbox.lock(session, first_id)
+        assert first is not None
+        self._process(session, first)
+        return inbox.get(session, target) if first.id == target else None
+
+    def _process(self, session: Session, row: InboxMessage) -> None:
+        ident = self._prepared.pop(row.id, None) or self._identify(row)
+        discharge.forget_writes(session)
+        try:
+            with session.begin_nested():
+                code, body, notes = self._apply(session, row, ident)
+                inbox.finish(session, row.id, status="processed", answer_code=code, answer=body, warnings=notes)
+        except (Conflict, Unavailable, DBAPIError):
+            raise  # transient: the whole step is retried
+        except Exception as exc:  # noqa: BLE001 - every other failure is the message's, kept visible
+            if not isinstance(exc, HL7Error | GatewayError | NotificationError):
+                log.exception("inbox %s: unexpected error while applying", row.id)
+            self._fail(session, row.id, row.kind, row.raw, ident, exc)
+
+    def _apply(self, session: Session, row: InboxMessage, ident: Identified) -> tuple[str, bytes, list[str]]:
+        if ident.error is not None:
+            raise ident.error
+        if isinstance(ident, intake_hl7.Identified):
+            assert ident.result is not None
+            any_class = ident.event in intake_hl7.DISCHARGE_EVENTS
+            notes = self._apply_bundle(session, row, ident, ident.result.bundle, "hl7v2", any_class)
+            return "AA", intake_hl7.ack(ident), ident.warnings + notes
+        assert ident.note is not None
+        any_class = ident.event in intake_fhir.DISCHARGE_EVENTS
+        notes = self._apply_bundle(session, row, ident, ident.note.transaction, "fhir-message", any_class)
+        return "ok", intake_fhir.ok_answer(ident.note), ident.warnings + notes
+
+    def _apply_bundle(
+        self, session: Session, row: InboxMessage, ident: Identified, bundle: dict[str, Any], source: str, any_class: bool
+    ) -> list[str]:
+        bundle, notes = source_guard.drop_stale(session, bundle, ident.source_time)
+        bundle = merge.prepare(session, bundle)
+        response = process_bundle(session, bundle, SYSTEM, base_url=self.base_url, settings=self.settings)
+        written = source_guard.written(response)
+        source_guard.record(session, written, ident.source_time, row.id)
+        notes += merge.complete(session, written)
+        discharge.announce(
+            session, source=source, event=ident.event or "", any_class=any_class,
+            message_id=row.id, sender=row.sender, zone=ident.zone,
+        )
+        return notes
+
+    def _identify(self, row: InboxMessage) -> Identified:
+        if row.kind == "hl7v2":
+            return intake_hl7.identify(row.raw, self.options, self.settings)
+        return intake_fhir.identify(row.raw, self.settings)
+
+    def _fail(self, session: Session, mid: int, kind: str, raw: bytes, ident: Identified | None, exc: BaseException | None) -> None:
+        code, body, error = _failure(kind, raw, ident, exc)
+        log.warning("inbox %s: %s %s from %s refused (%s): %s", mid, kind,
+                    ident.control_id if ident else None, ident.sender if ident else None, code, error.get("reason"))
+        inbox.finish(session, mid, status="failed", answer_code=code, answer=body, error=error,
+                     warnings=ident.warnings if ident else None)
+
+    # --- recovery and replay --------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Apply every message left ``received`` (by a crash); returns how many."""
+        ids = self.db.read(inbox.pending_ids)
+        for mid in ids:
+            self._apply_until(mid)
+        return len(ids)
+
+    def replay(self, message_id: int) -> Answer:
+        """Convert and apply a stored message again (after a mapping fix). Idempotent, and never
+        overwrites data newer than the message."""
+        row = self.db.read(inbox.get, message_id)
+        if row is None:
+            raise NotFound(f"inbox message {message_id} is not known")
+        if row.status == "duplicate" and row.duplicate_of:
+            message_id = row.duplicate_of
+        recorded = self._write(self._reopen, message_id)
+        if recorded.terminal is not None:
+            return _answer(recorded.terminal, recorded.duplicate)
+        assert recorded.owner is not None
+        return _answer(self._apply_until(recorded.owner), recorded.duplicate)
+
+    def replay_failed(self) -> list[Answer]:
+        return [self.replay(mid) for mid in self.db.read(inbox.ids_with_status, "failed")]
+
+    def _reopen(self, session: Session, mid: int) -> _Recorded:
+        row = inbox.lock(session, mid)
+        assert row is not None
+        if row.status == "received":
+            return _Recorded(mid, owner=mid)
+        ident = self._identify(row)
+        if ident.rejected:
+            self._fail(session, mid, row.kind, row.raw, ident, ident.error)
+            return _Recorded(mid, terminal=inbox.get(session, mid))
+        key = inbox.key_hash(ident.key_text) if ident.key_text else None
+        if key is not None and ident.key_text is not None:
+            owner = inbox.claim_key(session, key, ident.key_text, mid)
+            if owner != mid:
+                return self._duplicate(session, mid, owner)
+        inbox.reopen(session, mid, sender=ident.sender, control_id=ident.control_id, message_key=key,
+                     patient_key=ident.patient_key, event=ident.event, source_time=ident.source_time)
+        self._prepared[mid] = ident
+        return _Recorded(mid, owner=mid)
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def listing(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> list[InboxMessage]:
+        return self.db.read(inbox.listing, status=status, limit=limit, offset=offset)
+
+    def show(self, message_id: int) -> InboxMessage:
+        row = self.db.read(inbox.get, message_id)
+        if row is None:
+            raise NotFound(f"inbox message {message_id} is not known")
+        return row
+
+    def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        return self.db.write(fn, *args)
+
+
+def _answer(row: InboxMessage, duplicate: bool) -> Answer:
+    return Answer(row.id, "duplicate" if duplicate else row.status, row.answer_code or "", row.answer or b"", duplicate)
+
+
+def _failure(kind: str, raw: bytes, ident: Identified | None, exc: BaseException | None) -> tuple[str, bytes, dict[str, Any]]:
+    """(answer code, answer body, error detail) for a message that is refused or not applied."""
+    reason = _reason(exc)
+    if kind == "hl7v2":
+        error = exc if isinstance(exc, HL7Error) else HL7Error(reason)
+        hl7_ident = ident if isinstance(ident, intake_hl7.Identified) else None
+        return error.ack_code, intake_hl7.failure_ack(raw, hl7_ident, error), error.to_dict()
+    if isinstance(exc, NotificationError):
+        body = intake_fhir.outcome_answer(exc.reason, code=exc.code, expression=exc.expression)
+        return "rejected", body, {"reason": exc.reason, "code": exc.code}
+    body = intake_fhir.outcome_answer(reason)
+    if isinstance(exc, GatewayError):
+        body = orjson.dumps(exc.outcome())
+    return "fatal-error", body, {"reason": reason}
+
+
+def _reason(exc: BaseException | None) -> str:
+    if isinstance(exc, HL7Error | NotificationError):
+        return exc.reason
+    if isinstance(exc, GatewayError):
+        return exc.message
+    return f"internal error ({exc.__class__.__name__}); the server log has the details"

@@ -1,0 +1,138 @@
+"""HL7 v2 for the intake: identify a raw message (key, sender, patient, source time), apply its
+Bundle, and word its ACK. Uses only the public API of ``adapters.hl7v2``.
+
+Adapter gap filled here: the adapter has no notion of a sender allow-list, so an unknown sender
+is refused with ``UnknownSender`` (a ``MessageRejected``: the ACK is AR).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from adapters.hl7v2 import (
+    ConversionResult,
+    ConvertOptions,
+    HL7Error,
+    Message,
+    MessageRejected,
+    SenderProfile,
+    build_ack,
+    convert,
+    parse,
+    to_fhir_instant,
+)
+from fhir_gateway.settings import Settings
+
+__all__ = ["UnknownSender", "Identified", "options_from", "identify", "ack", "failure_ack", "source_time", "sender_allowed"]
+
+DISCHARGE_EVENTS = frozenset({"A03"})
+
+
+class UnknownSender(MessageRejected):
+    code = 207
+    text = "Application internal error"
+
+
+@dataclass(slots=True)
+class Identified:
+    """What the inbox needs to know about a message before it is applied."""
+
+    key_text: str | None
+    sender: str | None
+    control_id: str | None
+    patient_key: str | None
+    event: str | None
+    source_time: datetime | None
+    result: ConversionResult | None = None
+    error: HL7Error | None = None  # AE when parsed, AR when a MessageRejected
+    zone: str = "UTC"
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> bool:
+        return isinstance(self.error, MessageRejected)
+
+
+def options_from(settings: Settings) -> ConvertOptions:
+    return ConvertOptions(
+        default_sender=SenderProfile(zone=settings.default_sender_zone),
+        senders={key: SenderProfile(zone=zone) for key, zone in settings.sender_zones.items()},
+        mappings_dir=settings.hl7_mappings_dir,
+        max_bytes=settings.mllp_max_frame_bytes,
+    )
+
+
+def sender_allowed(settings: Settings, application: str, facility: str) -> bool:
+    allow = settings.sender_allowlist
+    return not allow or f"{application}|{facility}" in allow or facility in allow
+
+
+def identify(raw: bytes, options: ConvertOptions, settings: Settings) -> Identified:
+    try:
+        result = convert(raw, options=options)
+    except HL7Error as exc:
+        return _unconverted(raw, exc, options, settings)
+    app, facility = result.sending_application, result.sending_facility
+    zone = options.sender(app, facility).zone
+    ident = Identified(
+        key_text=f"hl7v2|{app}|{facility}|{result.message_control_id}",
+        sender=f"{app}|{facility}",
+        control_id=result.message_control_id,
+        patient_key=result.patient_key,
+        event=result.event,
+        source_time=source_time(result.message, zone),
+        result=result,
+        zone=zone,
+        warnings=list(result.warnings),
+    )
+    if not sender_allowed(settings, app, facility):
+        ident.error = UnknownSender(f"sender {app}|{facility} is not registered", segment="MSH", field=4)
+    return ident
+
+
+def _unconverted(raw: bytes, error: HL7Error, options: ConvertOptions, settings: Settings) -> Identified:
+    """A message that did not convert: keep what its header still says (for the key and the ACK)."""
+    try:
+        msg = parse(raw, max_bytes=options.max_bytes)
+    except HL7Error:
+        return Identified(None, None, None, None, None, None, error=error)
+    msh = msg.msh
+    app, facility, control = msh.value(3), msh.value(4), msh.value(10)
+    if not error.ack_code == "AR" and not sender_allowed(settings, app, facility):
+        error = UnknownSender(f"sender {app}|{facility} is not registered", segment="MSH", field=4)
+    return Identified(
+        key_text=f"hl7v2|{app}|{facility}|{control}" if control else None,
+        sender=f"{app}|{facility}",
+        control_id=control or None,
+        patient_key=None,
+        event=msh.one(9)(2) or None,
+        source_time=None,
+        error=error,
+    )
+
+
+def source_time(message: Message | None, zone: str) -> datetime | None:
+    """When the event happened: EVN-2, else MSH-7 (None when neither is a usable time)."""
+    if message is None:
+        return None
+    evn = message.first("EVN")
+    for raw in (evn.value(2) if evn is not None else "", message.msh.value(7)):
+        if not raw:
+            continue
+        try:
+            return datetime.fromisoformat(to_fhir_instant(raw, zone))
+        except ValueError:
+            continue
+    return None
+
+
+def ack(ident: Identified) -> bytes:
+    assert ident.result is not None
+    return build_ack(ident.result.message, "AA").encode()
+
+
+def failure_ack(raw: bytes, ident: Identified | None, error: HL7Error) -> bytes:
+    message: Any = ident.result.message if ident is not None and ident.result is not None else raw
+    return build_ack(message, error=error).encode()

@@ -1,0 +1,78 @@
+"""Replays never overwrite newer data.
+
+The intake remembers, per resource, the newest message time it applied (the ``source_times``
+side table: EVN-2, else MSH-7, for HL7 v2; Bundle.timestamp for FHIR messages). Before a Bundle
+is applied, each update entry (PATCH/PUT) whose target already holds a newer time is dropped: an
+older message may still create what does not exist, never change what a newer one wrote.
+Stored resources stay untouched (no tag or extension to strip on the way out).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from fhir_gateway.context import SYSTEM
+from fhir_gateway.errors import GatewayError
+from fhir_gateway.services.bundles import parse_entry_url
+from fhir_gateway.services.resources import search_params
+from fhir_gateway.store import source_times
+from fhir_gateway.store.search import match_ids
+
+__all__ = ["drop_stale", "record", "written"]
+
+_NOT_TRACKED = frozenset({"MessageHeader", "Provenance"})  # one per message, never updated
+
+
+def drop_stale(session: Session, bundle: dict[str, Any], when: datetime | None) -> tuple[dict[str, Any], list[str]]:
+    """The Bundle without the updates older than the stored data, and a note for each."""
+    if when is None:
+        return bundle, []
+    kept, notes = [], []
+    for entry in bundle.get("entry") or []:
+        target = _update_target(session, entry)
+        stored = source_times.get(session, *target) if target else None
+        if stored is not None and stored > when:
+            notes.append(f"{target[0]}/{target[1]} holds data from {stored.isoformat()}, newer than "
+                         f"this message ({when.isoformat()}): not updated")
+            continue
+        kept.append(entry)
+    return {**bundle, "entry": kept}, notes
+
+
+def _update_target(session: Session, entry: dict[str, Any]) -> tuple[str, str] | None:
+    request = entry.get("request") or {}
+    if request.get("method") not in ("PATCH", "PUT"):
+        return None
+    res_type, res_id, _, query = parse_entry_url(str(request.get("url") or ""), "")
+    if not res_type or res_type in _NOT_TRACKED:
+        return None
+    if res_id and not query:
+        return res_type, res_id
+    if "urn:" in query:
+        return None  # criteria naming entries of this Bundle: the target is new or resolved later
+    try:
+        ids = match_ids(session, res_type, search_params(query), caller=SYSTEM, limit=2)
+    except GatewayError:
+        return None  # the transaction itself will report unusable criteria
+    return (res_type, ids[0]) if len(ids) == 1 else None
+
+
+def written(response: dict[str, Any]) -> list[tuple[str, str]]:
+    """(type, id) of each resource a transaction-response says was written or matched."""
+    out = []
+    for entry in response.get("entry") or []:
+        location = (entry.get("response") or {}).get("location") or ""
+        parts = location.split("/")
+        if len(parts) >= 2 and parts[0] not in _NOT_TRACKED:
+            out.append((parts[0], parts[1]))
+    return out
+
+
+def record(session: Session, targets: list[tuple[str, str]], when: datetime | None, message_id: int | None) -> None:
+    if when is None:
+        return
+    for res_type, res_id in targets:
+        source_times.advance(session, res_type, res_id, when, message_id)

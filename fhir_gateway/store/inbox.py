@@ -1,0 +1,229 @@
+"""The durable inbox: raw message rows, idempotency keys, per-patient ordering locks.
+
+Only SQLAlchemy here; every function works in the caller's transaction. Duplicates meet in the
+database (the ``inbox_keys`` primary key), never in a read-then-write: a second process inserting
+the same key waits on the index until the first commits, then sees it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fhir_gateway import clock
+from fhir_gateway.store.inbox_tables import inbox_keys, inbox_messages
+
+__all__ = [
+    "InboxMessage",
+    "key_hash",
+    "add",
+    "claim_key",
+    "get",
+    "lock",
+    "finish",
+    "mark_duplicate",
+    "next_pending",
+    "pending_ids",
+    "listing",
+    "count",
+    "lock_patient",
+    "ids_with_status",
+    "reopen",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class InboxMessage:
+    id: int
+    channel: str
+    kind: str
+    sender: str | None
+    control_id: str | None
+    message_key: str | None
+    patient_key: str | None
+    event: str | None
+    peer: str | None
+    received_at: datetime
+    source_time: datetime | None
+    status: str
+    answer_code: str | None
+    answer: bytes | None
+    error: dict[str, Any] | None
+    warnings: list[str] | None
+    duplicate_of: int | None
+    attempts: int
+    processed_at: datetime | None
+    raw: bytes
+
+    def summary(self) -> dict[str, Any]:
+        """The row without its raw bytes and answer, for listings."""
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "kind": self.kind,
+            "sender": self.sender,
+            "control_id": self.control_id,
+            "patient_key": self.patient_key,
+            "event": self.event,
+            "status": self.status,
+            "answer_code": self.answer_code,
+            "received_at": clock.to_instant(self.received_at),
+            "processed_at": clock.to_instant(self.processed_at) if self.processed_at else None,
+            "source_time": clock.to_instant(self.source_time) if self.source_time else None,
+            "duplicate_of": self.duplicate_of,
+            "attempts": self.attempts,
+            "error": self.error,
+        }
+
+
+def key_hash(key_text: str) -> str:
+    return hashlib.sha256(key_text.encode()).hexdigest()
+
+
+def _row(row: Any) -> InboxMessage:
+    return InboxMessage(
+        id=row.id, channel=row.channel, kind=row.kind, sender=row.sender, control_id=row.control_id,
+        message_key=row.message_key, patient_key=row.patient_key, event=row.event, peer=row.peer,
+        received_at=clock.from_db(row.received_at),
+        source_time=clock.from_db(row.source_time) if row.source_time else None,
+        status=row.status, answer_code=row.answer_code, answer=row.answer, error=row.error,
+        warnings=row.warnings, duplicate_of=row.duplicate_of, attempts=row.attempts,
+        processed_at=clock.from_db(row.processed_at) if row.processed_at else None, raw=row.raw,
+    )
+
+
+def add(session: Session, *, raw: bytes, channel: str, kind: str, status: str = "received", **fields: Any) -> int:
+    """Store a message as received (or already terminal); returns its id, the receipt order."""
+    source_time = fields.pop("source_time", None)
+    values = {
+        "raw": raw, "channel": channel, "kind": kind, "status": status, "attempts": 0,
+        "received_at": clock.to_db(clock.now()),
+        "source_time": clock.to_db(source_time) if source_time else None,
+        **fields,
+    }
+    return int(session.execute(insert(inbox_messages).values(**values).returning(inbox_messages.c.id)).scalar_one())
+
+
+def claim_key(session: Session, message_key: str, key_text: str, message_id: int) -> int:
+    """Make ``message_id`` the owner of ``message_key``; returns the owner (another id: a re-send)."""
+    try:
+        with session.begin_nested():
+            session.execute(insert(inbox_keys).values(message_key=message_key, key_text=key_text, message_id=message_id))
+        return message_id
+    except IntegrityError:
+        pass
+    owner = session.execute(
+        select(inbox_keys.c.message_id).where(inbox_keys.c.message_key == message_key)
+    ).scalar_one()
+    return int(owner)
+
+
+def get(session: Session, message_id: int) -> InboxMessage | None:
+    row = session.execute(select(inbox_messages).where(inbox_messages.c.id == message_id)).first()
+    return _row(row) if row else None
+
+
+def lock(session: Session, message_id: int) -> InboxMessage | None:
+    """Read a row for update (PostgreSQL row lock; SQLite's writer holds the database)."""
+    stmt = select(inbox_messages).where(inbox_messages.c.id == message_id).with_for_update()
+    row = session.execute(stmt).first()
+    return _row(row) if row else None
+
+
+def finish(
+    session: Session,
+    message_id: int,
+    *,
+    status: str,
+    answer_code: str | None,
+    answer: bytes | None,
+    error: dict[str, Any] | None = None,
+    warnings: list[str] | None = None,
+    **fields: Any,
+) -> None:
+    session.execute(
+        update(inbox_messages)
+        .where(inbox_messages.c.id == message_id)
+        .values(
+            status=status, answer_code=answer_code, answer=answer, error=error, warnings=warnings or None,
+            processed_at=clock.to_db(clock.now()), attempts=inbox_messages.c.attempts + 1, **fields,
+        )
+    )
+
+
+def mark_duplicate(session: Session, message_id: int, original: InboxMessage) -> None:
+    session.execute(
+        update(inbox_messages)
+        .where(inbox_messages.c.id == message_id)
+        .values(status="duplicate", duplicate_of=original.id, answer_code=original.answer_code,
+                answer=original.answer, processed_at=clock.to_db(clock.now()))
+    )
+
+
+def next_pending(session: Session, patient_key: str | None, up_to: int) -> int | None:
+    """The earliest message still ``received`` for this patient, received no later than ``up_to``."""
+    if patient_key is None:
+        return up_to
+    return session.execute(
+        select(func.min(inbox_messages.c.id)).where(
+            inbox_messages.c.patient_key == patient_key,
+            inbox_messages.c.status == "received",
+            inbox_messages.c.id <= up_to,
+        )
+    ).scalar_one_or_none()
+
+
+def pending_ids(session: Session, *, before: datetime | None = None) -> list[int]:
+    stmt = select(inbox_messages.c.id).where(inbox_messages.c.status == "received")
+    if before is not None:
+        stmt = stmt.where(inbox_messages.c.received_at < clock.to_db(before))
+    return [int(i) for i in session.execute(stmt.order_by(inbox_messages.c.id)).scalars()]
+
+
+def listing(session: Session, *, status: str | None = None, limit: int = 50, offset: int = 0) -> list[InboxMessage]:
+    stmt = select(inbox_messages)
+    if status:
+        stmt = stmt.where(inbox_messages.c.status == status)
+    rows = session.execute(stmt.order_by(inbox_messages.c.id.desc()).limit(limit).offset(offset)).all()
+    return [_row(r) for r in rows]
+
+
+def count(session: Session, *, status: str | None = None) -> int:
+    stmt = select(func.count()).select_from(inbox_messages)
+    if status:
+        stmt = stmt.where(inbox_messages.c.status == status)
+    return int(session.execute(stmt).scalar_one())
+
+
+def ids_with_status(session: Session, status: str) -> list[int]:
+    stmt = select(inbox_messages.c.id).where(inbox_messages.c.status == status).order_by(inbox_messages.c.id)
+    return [int(i) for i in session.execute(stmt).scalars()]
+
+
+def lock_patient(session: Session, patient_key: str) -> None:
+    """Serialise the intake of one patient until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on the key's hash. SQLite: nothing to do, its
+    single writer (BEGIN IMMEDIATE) already serialises every writing transaction.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(patient_key.encode()).digest()
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)})
+
+
+def reopen(session: Session, message_id: int, **fields: Any) -> None:
+    """Put a message back to ``received`` (a replay), with what re-identifying it found."""
+    source_time = fields.pop("source_time", None)
+    session.execute(
+        update(inbox_messages)
+        .where(inbox_messages.c.id == message_id)
+        .values(status="received", duplicate_of=None,
+                source_time=clock.to_db(source_time) if source_time else None, **fields)
+    )

@@ -1,0 +1,61 @@
+"""The MLLP listener wired to the intake: the only place transport meets meaning.
+
+The listener (adapters.mllp) frames; the handler here hands each message to ``Intake`` in a
+worker thread (the database work is synchronous) and frames its ACK. When the database cannot
+take the message at all, no ACK is sent and the connection is closed, so the sender retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from adapters.mllp import Handler, ListenerConfig, MLLPListener, Peer, server_context
+from fhir_gateway.errors import Unavailable
+from fhir_gateway.services.ingest import Intake
+from fhir_gateway.settings import Settings
+
+__all__ = ["listener_config", "make_handler", "make_listener", "start_listener"]
+
+log = logging.getLogger("fhir_gateway.mllp")
+
+
+def listener_config(settings: Settings, *, host: str | None = None, port: int | None = None) -> ListenerConfig:
+    context = None
+    if settings.mllp_tls_cert:
+        context = server_context(settings.mllp_tls_cert, settings.mllp_tls_key, client_ca=settings.mllp_tls_client_ca)
+    return ListenerConfig(
+        host=host or settings.mllp_host,
+        port=settings.mllp_port if port is None else port,
+        ssl=context,
+        idle_timeout=settings.mllp_idle_timeout,
+        frame_timeout=settings.mllp_frame_timeout,
+        max_frame=settings.mllp_max_frame_bytes,
+        reuse_port=True,  # several server processes may share the port
+    )
+
+
+def make_handler(intake: Intake) -> Handler:
+    async def handle(message: bytes, peer: Peer) -> bytes | None:
+        try:
+            answer = await asyncio.to_thread(intake.receive_hl7, message, channel="mllp", peer=str(peer))
+        except Unavailable as exc:
+            log.warning("MLLP %s: message not stored (%s); no ACK", peer, exc.message)
+            return None
+        return answer.body
+
+    return handle
+
+
+def make_listener(intake: Intake, settings: Settings, *, host: str | None = None, port: int | None = None) -> MLLPListener:
+    return MLLPListener(make_handler(intake), listener_config(settings, host=host, port=port))
+
+
+async def start_listener(intake: Intake, settings: Settings, *, host: str | None = None, port: int | None = None) -> MLLPListener:
+    """Apply what a crash left half-done, then listen."""
+    recovered = await asyncio.to_thread(intake.recover)
+    if recovered:
+        log.info("intake: %d messages left received by an earlier run applied", recovered)
+    listener = make_listener(intake, settings, host=host, port=port)
+    await listener.start()
+    return listener
