@@ -139,6 +139,9 @@ def _record_write(state: ORMExecuteState) -> None:
 
 
 def _announce_rest(session: Session) -> None:
+    # before_commit also fires when a savepoint is released: wait for the real commit
+    if session.in_nested_transaction() or not session.info.get(_WRITES):
+        return
     if session.info.get(_WRITES):
         announce(session, source="rest", event="encounter-finished")
 

@@ -25,6 +25,8 @@ from fhir_gateway.fhir.patch import apply_fhirpath_patch, apply_json_patch
 from fhir_gateway.fhir.types import is_supported
 from fhir_gateway.fhir.validation import validate_resource
 from fhir_gateway.search.registry import get_registry
+from fhir_gateway.services import hooks
+from fhir_gateway.services.hooks import WriteEvent
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.search import match_ids
@@ -134,7 +136,7 @@ def create(
     doc = _prepare(resource, res_type)
     doc = {k: v for k, v in doc.items() if k != "id"}  # the server assigns ids on create
     if not if_none_exist:
-        return Result(201, repo.create_resource(session, doc, res_id=res_id))
+        return _store_new(session, caller, doc, res_id)
     params = search_params(if_none_exist.lstrip("?"))
     if not params:
         raise InvalidRequest("If-None-Exist has no search parameters")
@@ -150,7 +152,35 @@ def create(
             return Result(200, stored)
         if not repo.release_conditional_key(session, res_type, criteria, owner, new_id):
             return create(session, res_type, resource, caller, if_none_exist=if_none_exist)
-    return Result(201, repo.create_resource(session, doc, res_id=new_id))
+    return _store_new(session, caller, doc, new_id)
+
+
+def _store_new(session: Session, caller: Caller, doc: dict[str, Any], res_id: str | None) -> Result:
+    event = WriteEvent(session, caller, doc["resourceType"], "create", None, doc)
+    warnings = hooks.run_checks(event)
+    stored = repo.create_resource(session, doc, res_id=res_id)
+    hooks.run_consequences(event, stored)
+    return Result(201, stored, warnings)
+
+
+def _store_change(
+    session: Session,
+    caller: Caller,
+    doc: dict[str, Any],
+    res_id: str,
+    current: StoredResource | None,
+    *,
+    if_match: int | None,
+    interaction: str,
+) -> Result:
+    live = current if current is not None and not current.deleted else None
+    event = WriteEvent(session, caller, doc["resourceType"], interaction if live else "create", live, doc)
+    warnings = hooks.run_checks(event)
+    method = "PATCH" if interaction == "patch" else "PUT"
+    stored, created = repo.update_resource(session, doc, res_id, if_match=if_match, method=method)
+    if live is None or stored.version_id != live.version_id:  # an unchanged update has no effects
+        hooks.run_consequences(event, stored)
+    return Result(201 if created else 200, stored, warnings)
 
 
 def _single_match(
@@ -185,11 +215,10 @@ def update(
             f"The id in the body ({body_id}) differs from the id in the URL ({res_id})",
             expression=[f"{res_type}.id"],
         )
-    existing = repo.read(session, res_type, res_id)
+    existing = repo.read(session, res_type, res_id, for_update=True)
     if existing is None or existing.deleted:
         _require(caller, res_type, "c")
-    stored, created = repo.update_resource(session, doc, res_id, if_match=if_match)
-    return Result(201 if created else 200, stored)
+    return _store_change(session, caller, doc, res_id, existing, if_match=if_match, interaction="update")
 
 
 def conditional_update(
@@ -241,8 +270,9 @@ def patch(
     if patched.get("resourceType") != res_type or patched.get("id") != res_id:
         raise InvalidRequest("A patch may not change resourceType or id")
     validate_resource(patched, expected_type=res_type)
-    stored, _ = repo.update_resource(session, patched, res_id, if_match=current.version_id, method="PATCH")
-    return Result(200, stored)
+    return _store_change(
+        session, caller, patched, res_id, current, if_match=current.version_id, interaction="patch"
+    )
 
 
 def _apply_patch(content: dict[str, Any], body: Any, content_type: str) -> dict[str, Any]:
@@ -281,11 +311,16 @@ def delete(session: Session, res_type: str, res_id: str, caller: Caller) -> Resu
     """Versioned tombstone; deleting something absent or already deleted is fine (204/200)."""
     check_type(res_type)
     _require(caller, res_type, "d")
-    previous = repo.read(session, res_type, res_id) if res_type == "SearchParameter" else None
+    previous = repo.read(session, res_type, res_id, for_update=True)
+    if previous is None or previous.deleted:
+        return Result(204)
+    event = WriteEvent(session, caller, res_type, "delete", previous, None)
+    warnings = hooks.run_checks(event)
     stored = repo.delete_resource(session, res_type, res_id)
-    if previous is not None and stored is not None:
+    if res_type == "SearchParameter":
         get_registry().remove(previous.content)
-    return Result(200 if stored else 204, stored)
+    hooks.run_consequences(event, stored)
+    return Result(200, stored, warnings)
 
 
 def conditional_delete(
