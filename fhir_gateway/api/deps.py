@@ -21,21 +21,21 @@ JSON_TYPES = ("application/fhir+json", "application/json", "application/json-pat
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.database  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_caller(request: Request) -> Caller:
+async def get_caller(request: Request) -> Caller:
     # The security layer puts an authenticated Caller here; without it the gateway acts as itself.
     caller = getattr(request.state, "caller", None)
     return caller if caller is not None else SYSTEM
 
 
-def get_base_url(request: Request) -> str:
+async def get_base_url(request: Request) -> str:
     configured = request.app.state.settings.base_url
     return (configured or str(request.base_url)).rstrip("/")
 

@@ -7,8 +7,8 @@ from email.utils import format_datetime
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from fhir_gateway.api.deps import (
     FORM_TYPE,
@@ -24,11 +24,10 @@ from fhir_gateway.api.deps import (
     search_params_of,
 )
 from fhir_gateway.api.responses import fhir_json, resource_response, result_response
-from fhir_gateway.errors import Gone, InvalidRequest, InvalidSearch, NotFound, UnsupportedMediaType
+from fhir_gateway.errors import InvalidRequest, InvalidSearch, UnsupportedMediaType
 from fhir_gateway.services import history as history_svc
 from fhir_gateway.services import resources as svc
 from fhir_gateway.services.search import search
-from fhir_gateway.store import repository as repo
 
 __all__ = ["router"]
 
@@ -119,18 +118,12 @@ def instance_history(res_type: str, res_id: str, request: Request, db: DatabaseD
 
 @router.get("/{res_type}/{res_id}")
 def read(res_type: str, res_id: str, request: Request, db: DatabaseDep, caller: CallerDep) -> Response:
-    svc.check_type(res_type)
-    if not caller.can(res_type, "r"):
-        db.read(svc.read, res_type, res_id, caller)  # raises the refusal
-    raw = db.read(repo.read_raw, res_type, res_id)
-    if raw is None:
-        raise NotFound(f"{res_type}/{res_id} is not known")
+    raw = svc.read_raw(db, res_type, res_id, caller)
     etag = f'W/"{raw.version_id}"'
-    if raw.deleted:
-        raise Gone(f"{res_type}/{res_id} was deleted", headers={"ETag": etag})
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
-    return fhir_json(raw.body, 200, {"ETag": etag, "Last-Modified": format_datetime(raw.last_updated, usegmt=True)})
+    headers = {"ETag": etag, "Last-Modified": format_datetime(raw.last_updated, usegmt=True)}
+    return fhir_json(raw.body, 200, headers)
 
 
 @router.put("/{res_type}/{res_id}")

@@ -5,7 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from fhir_gateway.api.deps import BaseUrlDep, CallerDep, DatabaseDep, JsonBody, SettingsDep, prefer, search_params_of
+from fhir_gateway.api.deps import (
+    BaseUrlDep,
+    CallerDep,
+    DatabaseDep,
+    JsonBody,
+    SettingsDep,
+    prefer,
+    search_params_of,
+)
 from fhir_gateway.api.responses import fhir_json
 from fhir_gateway.errors import MethodNotAllowed
 from fhir_gateway.services import history as history_svc

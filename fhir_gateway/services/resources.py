@@ -28,13 +28,15 @@ from fhir_gateway.search.registry import get_registry
 from fhir_gateway.services import hooks
 from fhir_gateway.services.hooks import WriteEvent
 from fhir_gateway.store import repository as repo
-from fhir_gateway.store.repository import StoredResource
+from fhir_gateway.store.db import Database
+from fhir_gateway.store.repository import RawResource, StoredResource
 from fhir_gateway.store.search import match_ids
 
 __all__ = [
     "Result",
     "check_type",
     "read",
+    "read_raw",
     "vread",
     "create",
     "update",
@@ -103,6 +105,19 @@ def read(session: Session, res_type: str, res_id: str, caller: Caller) -> Stored
     if stored.deleted:
         raise Gone(f"{res_type}/{res_id} was deleted", headers={"ETag": stored.etag})
     return stored
+
+
+def read_raw(db: Database, res_type: str, res_id: str, caller: Caller) -> RawResource:
+    """The hottest path: the stored bytes, with no parse, no validation and no ORM session."""
+    check_type(res_type)
+    _require(caller, res_type, "r")
+    with db.connection() as conn:
+        raw = repo.read_raw(conn, res_type, res_id)
+    if raw is None:
+        raise NotFound(f"{res_type}/{res_id} is not known")
+    if raw.deleted:
+        raise Gone(f"{res_type}/{res_id} was deleted", headers={"ETag": f'W/"{raw.version_id}"'})
+    return raw
 
 
 def vread(session: Session, res_type: str, res_id: str, version: str, caller: Caller) -> StoredResource:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -67,9 +67,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
-        self._reader = sessionmaker(
-            self.engine.execution_options(readonly=True), expire_on_commit=False
-        )
+        self._readonly_engine = self.engine.execution_options(readonly=True)
+        self._reader = sessionmaker(self._readonly_engine, expire_on_commit=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -89,6 +88,15 @@ class Database:
             if getattr(exc, "connection_invalidated", False):
                 raise Unavailable("The database connection was lost; retry") from exc
             raise
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A bare read-only connection for the hottest reads: no ORM session to set up."""
+        try:
+            with self._readonly_engine.connect() as conn, conn.begin():
+                yield conn
+        except OperationalError as exc:
+            raise Unavailable(f"The database is unavailable: {exc.orig.__class__.__name__}") from exc
 
     def write(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         with self.session() as session:

@@ -13,7 +13,18 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, and_, delete, func, insert, select, type_coerce, update
+from sqlalchemy import (
+    Connection,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -91,13 +102,18 @@ def read(session: Session, res_type: str, res_id: str, *, for_update: bool = Fal
     return _row_to_stored(row) if row else None
 
 
-def read_raw(session: Session, res_type: str, res_id: str) -> RawResource | None:
-    body = type_coerce(resources.c.content, Text)  # JSON text as stored, no parse
-    row = session.execute(
-        select(resources.c.version_id, resources.c.last_updated, resources.c.deleted, body).where(
-            resources.c.res_type == res_type, resources.c.res_id == res_id
-        )
-    ).first()
+# Built once: the read-by-id path is the hottest there is. The body comes back as the stored
+# JSON text (no parse).
+_READ_RAW = select(
+    resources.c.version_id,
+    resources.c.last_updated,
+    resources.c.deleted,
+    type_coerce(resources.c.content, Text),
+).where(resources.c.res_type == bindparam("res_type"), resources.c.res_id == bindparam("res_id"))
+
+
+def read_raw(session: Session | Connection, res_type: str, res_id: str) -> RawResource | None:
+    row = session.execute(_READ_RAW, {"res_type": res_type, "res_id": res_id}).first()
     if row is None:
         return None
     text = row[3]
