@@ -40,6 +40,7 @@ class Context:
         self.identifier_system = f"urn:uuid:{self.run_uuid}"
         self._counter = 0
         self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
         self._created: list[str] = []
         self._cache: dict[str, Any] = {}
 
@@ -152,6 +153,8 @@ class Context:
     def cached(self, key: str, build: Callable[[], Any]) -> Any:
         """Data several checks share (built once per run; a failure to build fails each user)."""
         with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # one builder per key; checks in other threads wait only for the same key
             if key not in self._cache:
                 try:
                     self._cache[key] = build()

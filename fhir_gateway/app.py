@@ -8,14 +8,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from fhir_gateway.api import intake, resources, system
+from fhir_gateway import careplans
+from fhir_gateway.api import intake, operations, resources, system
+from fhir_gateway.api import auth
 from fhir_gateway.api.errors import install_error_handlers
+from fhir_gateway.security import SecurityMiddleware, SecurityService, install_policy
+from fhir_gateway.security.logs import redact_secrets_in_logs
 from fhir_gateway.services import discharge
 from fhir_gateway.services.ingest import Intake
 from fhir_gateway.settings import Settings, get_settings
 from fhir_gateway.store.db import Database
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "install_workflow"]
 
 log = logging.getLogger("fhir_gateway")
 
@@ -28,16 +32,48 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         from fhir_gateway.workers.mllp import start_listener
 
         listener = await start_listener(app.state.intake, settings)
+    delivery = _start_delivery(app) if settings.outbox_worker else None
     try:
         yield
     finally:
+        app.state.security.close()  # store the audit events still queued
         if listener is not None:
             await listener.close()
+        if delivery is not None:
+            delivery()
+
+
+def _start_delivery(app: FastAPI):  # type: ignore[no-untyped-def]
+    """The outbox worker in a background thread (``serve --worker``); returns its stop function."""
+    import threading
+
+    from fhir_gateway.workers.delivery import DeliveryWorker
+
+    worker = DeliveryWorker(app.state.database, app.state.settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), name="outbox-worker", daemon=True)
+    thread.start()
+
+    def halt() -> None:
+        stop.set()
+        thread.join(timeout=30)
+        worker.close()
+
+    return halt
+
+
+def install_workflow(settings: Settings) -> None:
+    """Referral rules and notifications on every write (idempotent; CLI workers call it too)."""
+    from fhir_gateway import notifications, workflow
+
+    workflow.install(settings)
+    notifications.install(settings)
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     logging.basicConfig(level=settings.log_level.upper())
+    redact_secrets_in_logs()
     app = FastAPI(
         title="fhir-gateway",
         description="FHIR R4 care-coordination gateway",
@@ -49,6 +85,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.database = database or Database(settings.database_url, pool_size=settings.db_pool_size)
     discharge.install()  # REST and transaction writes that finish an inpatient Encounter
+    careplans.install(settings)  # discharge → plan, A13 → revoke, approval and consent rules
+    install_workflow(settings)  # referral state machine and consequences, subscriptions → outbox
+    install_policy(settings)  # who sees what, Part 2 labels and consents, append-only audit
+    app.state.security = SecurityService(settings, app.state.database)
     app.state.intake = Intake(app.state.database, settings)
     install_error_handlers(app)
 
@@ -56,8 +96,25 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    _install_gate(app, settings)
+    app.include_router(auth.router)  # /auth/token, /.well-known/smart-configuration
     # fixed paths before /{res_type}
-    app.state.fhir_routers = [system.router, intake.router, resources.router]
+    app.state.fhir_routers = [system.router, intake.router, operations.router, resources.router]
     for router in app.state.fhir_routers:
         app.include_router(router)
     return app
+
+
+def _install_gate(app: FastAPI, settings: Settings) -> None:
+    """Authentication, rate limits and audit on every request; CORS (outermost) when configured."""
+    app.add_middleware(SecurityMiddleware, service=app.state.security)
+    if settings.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Exist", "If-None-Match", "Prefer"],
+            expose_headers=["ETag", "Location", "Last-Modified", "Retry-After"],
+        )

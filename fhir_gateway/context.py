@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Caller", "SYSTEM"]
+__all__ = ["Caller", "SYSTEM", "scope_grants"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,18 +23,27 @@ class Caller:
         """SMART v2 style check: ``action`` is one of c, r, u, d, s."""
         if self.role in ("system", "admin"):
             return True
-        for scope in self.scopes:
-            context, _, rest = scope.partition("/")
-            rtype, _, perms = rest.partition(".")
-            if rtype not in ("*", resource_type):
-                continue
-            if perms in ("*", "write" if action in "cud" else "read"):
-                return True
-            if perms == "read" and action in "rs":
-                return True
-            if action in perms:
-                return True
+        return any(scope_grants(scope, resource_type, action) for scope in self.scopes)
+
+
+_V1 = {"read": "rs", "write": "cud", "*": "cruds"}
+
+
+def scope_grants(scope: str, resource_type: str, action: str) -> bool:
+    """Does one ``system/Type.perms`` scope allow ``action`` on ``resource_type``?
+
+    Only the ``system`` context counts (backend services act for no user or patient). Granular
+    scopes (``?param=value``) are not supported and grant nothing: honouring their letters alone
+    would widen them.
+    """
+    context, _, rest = scope.partition("/")
+    rtype, _, perms = rest.partition(".")
+    if context != "system" or rtype not in ("*", resource_type) or "?" in perms:
         return False
+    letters = _V1.get(perms, perms)
+    if not letters or any(ch not in "cruds" for ch in letters):
+        return False
+    return action in letters
 
 
 SYSTEM = Caller(client_id="fhir-gateway", role="system")

@@ -11,10 +11,12 @@
     ├── Conflict                    409 conflict      e.g. id mismatch, concurrent write
     ├── Gone                        410 deleted
     ├── PreconditionFailed          412 conflict      If-Match / conditional on many matches
+    ├── PreconditionRequired        428 business-rule a change that must be conditional (If-Match)
     ├── PayloadTooLarge             413 too-costly
     ├── UnsupportedMediaType        415 not-supported
     ├── BusinessRule                422 business-rule  (also processing errors on valid input)
     ├── PatchError                  422 processing    a patch that cannot be applied
+    ├── TooManyRequests             429 throttled     a client over its rate limit (Retry-After)
     └── Unavailable                 503 transient     database busy or unreachable; retry
 
 Foreign errors (SQLAlchemy, pydantic, httpx) are translated where they enter; nothing else raises
@@ -37,10 +39,12 @@ __all__ = [
     "Conflict",
     "Gone",
     "PreconditionFailed",
+    "PreconditionRequired",
     "PayloadTooLarge",
     "UnsupportedMediaType",
     "BusinessRule",
     "PatchError",
+    "TooManyRequests",
     "Unavailable",
     "Issue",
 ]
@@ -145,6 +149,11 @@ class PreconditionFailed(GatewayError):
     code = "conflict"
 
 
+class PreconditionRequired(GatewayError):
+    status = 428
+    code = "business-rule"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     code = "too-costly"
@@ -163,6 +172,11 @@ class BusinessRule(GatewayError):
 class PatchError(GatewayError):
     status = 422
     code = "processing"
+
+
+class TooManyRequests(GatewayError):
+    status = 429
+    code = "throttled"
 
 
 class Unavailable(GatewayError):

@@ -46,11 +46,6 @@ class Settings(BaseSettings):
     referral_requester: str = Field(
         "Organization/care-coordination", description="Task.requester / ServiceRequest.requester of referrals"
     )
-    facility_zone: str = Field("UTC", description="IANA zone of a discharging facility not in facility_zones")
-    facility_zones: dict[str, str] = Field(
-        default_factory=dict,
-        description="IANA zone by sending facility (MSH-4.1, or the sender Organization's identifier/name)",
-    )
     part2_senders: list[str] = Field(
         default_factory=lambda: ["*"],
         description="Senders whose substance-use diagnoses are 42 CFR Part 2 records ('*': all)",
@@ -84,6 +79,37 @@ class Settings(BaseSettings):
     )
     default_sender_zone: str = Field("UTC", description="Zone for senders without their own")
     hl7_mappings_dir: str | None = Field(None, description="User ConceptMaps overriding the HL7 v2 code maps")
+
+    # --- referrals and notifications (fhir_gateway.workflow, .notifications, workers.delivery) -----
+    outbox_worker: bool = Field(False, description="Run the outbox delivery worker inside `serve`")
+    outbox_max_age: float = Field(72 * 3600.0, description="Seconds a notification is retried before it is dead-lettered")
+    outbox_max_attempts: int | None = Field(None, description="Attempts before a notification is dead-lettered (none: only the age)")
+    outbox_backoff_base: float = Field(5.0, description="Seconds before the first retry; doubles each attempt (with jitter)")
+    outbox_backoff_max: float = Field(3600.0, description="Longest wait between two attempts, in seconds")
+    outbox_timeout: float = Field(10.0, description="Seconds a receiver has to answer one delivery")
+    outbox_batch_size: int = Field(50, description="Rows a worker claims at once")
+    outbox_concurrency: int = Field(8, description="Deliveries a worker makes at the same time")
+    outbox_lease: float = Field(300.0, description="Seconds a claimed row stays with its worker before others may retry it")
+    outbox_poll_interval: float = Field(1.0, description="Seconds an idle worker waits before looking again")
+    partner_poll_interval: float = Field(300.0, description="Seconds between two polls of partners' FHIR servers (0: never)")
+    partner_timeout: float = Field(10.0, description="Seconds a partner's FHIR server has to answer")
+
+
+    # --- security (fhir_gateway.security) ------------------------------------------------------
+    auth_enabled: bool = Field(
+        True, description="SMART backend-services tokens required; false only via `serve --insecure-dev`"
+    )
+    signing_key_file: Path | None = Field(
+        None, description="PEM file of the gateway's token-signing key (created if absent); default: in the database"
+    )
+    audit_enabled: bool = Field(True, description="Record an AuditEvent for every request and token")
+    rate_limit_per_minute: int = Field(
+        1200, description="Requests per minute per client and process (token bucket); 0: no limit"
+    )
+    rate_limit_burst: int = Field(200, description="Requests a client may send at once before the limit bites")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Browser origins allowed by CORS (empty: CORS off)"
+    )
 
 
 @lru_cache

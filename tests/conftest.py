@@ -20,6 +20,11 @@ from fhir_gateway.store.schema import metadata
 
 DATA = Path(__file__).parent / "data"
 
+# Tests that build their own Settings (helpers of other suites) get the same insecure-dev defaults
+# as the `settings` fixture; security tests pass auth_enabled=True / audit_enabled=True themselves.
+os.environ.setdefault("FHIR_GATEWAY_AUTH_ENABLED", "false")
+os.environ.setdefault("FHIR_GATEWAY_AUDIT_ENABLED", "false")
+
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -62,7 +67,9 @@ def session_factory(database: Database):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, base_url=None)
+    # The suite's tests predate authentication: they run as with `serve --insecure-dev` (no
+    # tokens, no audit trail). tests/integration/test_security*.py build apps with both on.
+    return Settings(database_url=database_url, base_url=None, auth_enabled=False, audit_enabled=False)
 
 
 @pytest.fixture
@@ -98,3 +105,38 @@ def live_server(app):  # type: ignore[no-untyped-def]
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+# --- conformance: every FHIR resource the app emits is valid ---------------------------------------
+# Each test that uses the app gets an ASGI middleware that checks every application/fhir+json body
+# against the official R4 JSON schema and the profile rules (conformance/profiles/rules.json) of
+# resources that claim a known profile or that the gateway wrote itself; a test whose responses
+# break them fails at teardown, naming the request. Opt out: @pytest.mark.no_fhir_validation, or
+# FHIR_GATEWAY_VALIDATE_EMITTED=0 for a whole run.
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "no_fhir_validation: do not check the FHIR this test's app emits (schema, profile rules)"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _validate_emitted_fhir(request: pytest.FixtureRequest) -> Iterator[None]:
+    wanted = (
+        "app" in request.fixturenames
+        and request.node.get_closest_marker("no_fhir_validation") is None
+        and os.environ.get("FHIR_GATEWAY_VALIDATE_EMITTED", "1") != "0"
+    )
+    if not wanted:
+        yield
+        return
+    from conformance.middleware import EmittedViolations, ValidatingMiddleware
+
+    violations = EmittedViolations()
+    request.getfixturevalue("app").add_middleware(ValidatingMiddleware, violations=violations)
+    yield
+    if violations.items:
+        shown = "\n  ".join(violations.items[:25])
+        more = f"\n  … and {len(violations.items) - 25} more" if len(violations.items) > 25 else ""
+        pytest.fail(f"the app emitted FHIR that breaks the R4 schema or profile rules:\n  {shown}{more}", pytrace=False)

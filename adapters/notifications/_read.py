@@ -1,9 +1,10 @@
 """A Da Vinci Unsolicited Notification (a FHIR ``message`` Bundle) → what the gateway applies.
 
-The message's resources become a ``transaction`` Bundle of conditional updates: a resource with a
-business identifier is matched by it (``PUT Type?identifier=system|value``), one without gets an
-id derived from the sender's endpoint and its own id, so a re-sent or updated notification about
-the same thing changes the same resource. ``urn:uuid`` fullUrls are kept for references.
+The message's resources become a ``transaction`` Bundle: a resource with a business identifier
+is matched by it (``POST`` with ``ifNoneExist`` then ``PUT Type?identifier=system|value``), one
+without gets an id derived from the sender's endpoint and its own id, so a re-sent or updated
+notification about the same thing changes the same resource. ``urn:uuid`` fullUrls are kept for
+references.
 """
 
 from __future__ import annotations
@@ -118,27 +119,31 @@ def _transaction(entries: list[dict[str, Any]], endpoint: str) -> dict[str, Any]
     out = []
     for entry in entries:
         resource = _rewrite_local(copy.deepcopy(entry["resource"]), local)
-        out.append(_entry(entry.get("fullUrl"), resource, endpoint))
+        out += _entries(entry.get("fullUrl"), resource, endpoint)
     return {"resourceType": "Bundle", "type": "transaction", "entry": out}
 
 
-def _entry(full_url: str | None, resource: dict[str, Any], endpoint: str) -> dict[str, Any]:
+def _entries(full_url: str | None, resource: dict[str, Any], endpoint: str) -> list[dict[str, Any]]:
+    """A resource with a business identifier: a conditional create (which fixes the id that
+    references to its fullUrl resolve to) plus a conditional update with the message's content.
+    One without: an update of a stable id derived from the sender and its own id."""
     rtype = resource.get("resourceType", "")
     original_id = resource.pop("id", None)
     meta = {k: v for k, v in (resource.pop("meta", None) or {}).items() if k not in ("versionId", "lastUpdated")}
     if meta:
         resource["meta"] = meta
     ident = _match_identifier(resource)
-    if ident is not None:
-        url = f"{rtype}?identifier={quote(ident['system'], safe=':/')}|{quote(str(ident['value']), safe='')}"
-    else:
+    if ident is None:
         stable = str(uuid.uuid5(_NAMESPACE, f"{endpoint}|{rtype}|{original_id or full_url}"))
-        resource["id"] = stable
-        url = f"{rtype}/{stable}"
-    entry: dict[str, Any] = {"resource": resource, "request": {"method": "PUT", "url": url}}
+        entry: dict[str, Any] = {"resource": {**resource, "id": stable},
+                                 "request": {"method": "PUT", "url": f"{rtype}/{stable}"}}
+        return [{"fullUrl": full_url, **entry} if full_url else entry]
+    criteria = f"identifier={quote(ident['system'], safe=':/')}|{quote(str(ident['value']), safe='')}"
+    create: dict[str, Any] = {"resource": resource, "request": {"method": "POST", "url": rtype, "ifNoneExist": criteria}}
     if full_url:
-        entry["fullUrl"] = full_url
-    return entry
+        create["fullUrl"] = full_url
+    update = {"resource": copy.deepcopy(resource), "request": {"method": "PUT", "url": f"{rtype}?{criteria}"}}
+    return [create, update]
 
 
 def _rewrite_local(node: Any, local: dict[str, str | None]) -> Any:

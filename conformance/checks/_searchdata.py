@@ -30,10 +30,14 @@ class SearchData:
         return {getattr(self, n)["id"] for n in names}
 
 
+def _system(ctx: Context) -> str:
+    return f"http://kit.invalid/{ctx.run_id}/search-ids"  # only the search data uses it
+
+
 def _patient(ctx: Context, prefix: str, family: str, value: str, **extra: Any) -> dict[str, Any]:
     resource = {
         "resourceType": "Patient",
-        "identifier": [{"system": ctx.identifier_system, "value": value}],
+        "identifier": [{"system": _system(ctx), "value": value}],
         "name": [{"family": f"{prefix}{family}", "given": [family[::-1].capitalize()]}],
         **extra,
     }
@@ -57,7 +61,7 @@ def _observation(ctx: Context, prefix: str, subject: dict[str, Any], encounter: 
     resource: dict[str, Any] = {
         "resourceType": "Observation",
         "status": "final",
-        "code": {"coding": [{"system": ctx.identifier_system, "code": "glucose", "display": f"Glucose {prefix} level"}]},
+        "code": {"coding": [{"system": _system(ctx), "code": "glucose", "display": f"Glucose {prefix} level"}]},
         "subject": {"reference": f"Patient/{subject['id']}"},
         "valueQuantity": {"value": value, "unit": "mg/dL", "system": UCUM, "code": "mg/dL"},
     }
@@ -76,7 +80,7 @@ def _build(ctx: Context) -> SearchData:
     e2 = _encounter(ctx, p2, "in-progress")
     o1 = _observation(ctx, prefix, p1, e1, 5.4)
     o2 = _observation(ctx, prefix, p1, None, 7.2)
-    return SearchData(prefix, ctx.identifier_system, p1, p2, p3, e1, e2, o1, o2)
+    return SearchData(prefix, _system(ctx), p1, p2, p3, e1, e2, o1, o2)
 
 
 def search_data(ctx: Context) -> SearchData:

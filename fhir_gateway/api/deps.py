@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from fhir_gateway.context import SYSTEM, Caller
-from fhir_gateway.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from fhir_gateway.errors import InvalidRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from fhir_gateway.fhir.validation import parse_json
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
@@ -30,9 +30,14 @@ async def get_settings(request: Request) -> Settings:
 
 
 async def get_caller(request: Request) -> Caller:
-    # The security layer puts an authenticated Caller here; without it the gateway acts as itself.
+    # The security middleware puts the authenticated Caller here. Without one, the gateway acts as
+    # itself only when authentication is off; otherwise a route missed by the gate fails closed.
     caller = getattr(request.state, "caller", None)
-    return caller if caller is not None else SYSTEM
+    if caller is not None:
+        return caller  # type: ignore[no-any-return]
+    if request.app.state.settings.auth_enabled:
+        raise Unauthorized("This request carries no authenticated caller")
+    return SYSTEM
 
 
 async def get_base_url(request: Request) -> str:

@@ -8,7 +8,11 @@ from fastapi.responses import Response
 
 from fhir_gateway.api.deps import CallerDep, DatabaseDep, JsonBody, SettingsDep, search_params_of
 from fhir_gateway.api.responses import fhir_json
-from fhir_gateway.careplans import apply_plan_definition, parameters_from_query, parameters_from_resource
+from fhir_gateway.careplans import (
+    apply_plan_definition,
+    parameters_from_query,
+    parameters_from_resource,
+)
 from fhir_gateway.errors import Forbidden
 
 __all__ = ["router"]

@@ -28,6 +28,7 @@ from fhir_gateway.errors import InvalidRequest, InvalidSearch, UnsupportedMediaT
 from fhir_gateway.services import history as history_svc
 from fhir_gateway.services import resources as svc
 from fhir_gateway.services.search import search
+from fhir_gateway.store import visibility
 
 __all__ = ["router"]
 
@@ -71,27 +72,27 @@ def search_get(res_type: str, request: Request, db: DatabaseDep, caller: CallerD
 @router.post("/{res_type}")
 def create(res_type: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
     result = db.write(svc.create, res_type, body, caller, if_none_exist=request.headers.get("if-none-exist"))
-    return result_response(result, request, base)
+    return result_response(result, request, base, caller)
 
 
 @router.put("/{res_type}")
 def conditional_update(res_type: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
     params = _criteria(request)
     result = db.write(svc.conditional_update, res_type, params, body, caller, if_match=if_match(request))
-    return result_response(result, request, base)
+    return result_response(result, request, base, caller)
 
 
 @router.patch("/{res_type}")
 def conditional_patch(res_type: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
     params = _criteria(request)
     result = db.write(svc.conditional_patch, res_type, params, body, media_type(request), caller, if_match=if_match(request))
-    return result_response(result, request, base)
+    return result_response(result, request, base, caller)
 
 
 @router.delete("/{res_type}")
 def conditional_delete(res_type: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
     result = db.write(svc.conditional_delete, res_type, _criteria(request), caller)
-    return result_response(result, request, base)
+    return result_response(result, request, base, caller)
 
 
 def _criteria(request: Request) -> list[tuple[str, str]]:
@@ -106,7 +107,7 @@ def _criteria(request: Request) -> list[tuple[str, str]]:
 
 @router.get("/{res_type}/{res_id}/_history/{version}")
 def vread(res_type: str, res_id: str, version: str, db: DatabaseDep, caller: CallerDep) -> Response:
-    return resource_response(db.read(svc.vread, res_type, res_id, version, caller))
+    return resource_response(db.read(svc.vread_served, res_type, res_id, version, caller))
 
 
 @router.get("/{res_type}/{res_id}/_history")
@@ -118,6 +119,11 @@ def instance_history(res_type: str, res_id: str, request: Request, db: DatabaseD
 
 @router.get("/{res_type}/{res_id}")
 def read(res_type: str, res_id: str, request: Request, db: DatabaseDep, caller: CallerDep) -> Response:
+    if visibility.current().restricted(caller):  # row checked, copy shaped for this caller
+        stored = db.read(svc.read_served, res_type, res_id, caller)
+        if request.headers.get("if-none-match") == stored.etag:
+            return Response(status_code=304, headers={"ETag": stored.etag})
+        return resource_response(stored)
     raw = svc.read_raw(db, res_type, res_id, caller)
     etag = f'W/"{raw.version_id}"'
     if request.headers.get("if-none-match") == etag:
@@ -129,15 +135,15 @@ def read(res_type: str, res_id: str, request: Request, db: DatabaseDep, caller: 
 @router.put("/{res_type}/{res_id}")
 def update(res_type: str, res_id: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
     result = db.write(svc.update, res_type, res_id, body, caller, if_match=if_match(request))
-    return result_response(result, request, base)
+    return result_response(result, request, base, caller)
 
 
 @router.patch("/{res_type}/{res_id}")
 def patch(res_type: str, res_id: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
     result = db.write(svc.patch, res_type, res_id, body, media_type(request), caller, if_match=if_match(request))
-    return result_response(result, request, base)
+    return result_response(result, request, base, caller)
 
 
 @router.delete("/{res_type}/{res_id}")
 def delete(res_type: str, res_id: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
-    return result_response(db.write(svc.delete, res_type, res_id, caller), request, base)
+    return result_response(db.write(svc.delete, res_type, res_id, caller), request, base, caller)

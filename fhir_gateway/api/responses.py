@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from email.utils import format_datetime
 from typing import Any
 
@@ -9,13 +11,18 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
+from fhir_gateway.context import Caller
 from fhir_gateway.errors import Issue
 from fhir_gateway.services.resources import Result
+from fhir_gateway.store import visibility
 from fhir_gateway.store.repository import StoredResource
 
-__all__ = ["FHIR_JSON", "fhir_json", "resource_response", "result_response", "outcome"]
+__all__ = ["FHIR_JSON", "OUTCOME_HEADER", "fhir_json", "resource_response", "result_response", "outcome"]
 
 FHIR_JSON = "application/fhir+json"
+# Warnings of a write answered with the resource (or nothing): the OperationOutcome, compact JSON.
+# Prefer: return=OperationOutcome puts it in the body instead.
+OUTCOME_HEADER = "X-FHIR-OperationOutcome"
 
 
 def fhir_json(body: bytes | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -35,6 +42,10 @@ def outcome(issues: list[Issue]) -> dict[str, Any]:
     return {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]}
 
 
+def _compact(body: dict[str, Any]) -> str:
+    return json.dumps(body, ensure_ascii=True, separators=(",", ":"))  # header values are ASCII
+
+
 def _information(result: Result) -> dict[str, Any]:
     issues = result.issues or [
         Issue("Done" if result.stored is None else f"{result.stored.relative} version {result.stored.version_id}",
@@ -43,11 +54,14 @@ def _information(result: Result) -> dict[str, Any]:
     return outcome(issues)
 
 
-def result_response(result: Result, request: Request, base_url: str) -> Response:
+def result_response(result: Result, request: Request, base_url: str, caller: Caller | None = None) -> Response:
     """Answer a write as ``Prefer: return=`` asks: representation (default), minimal, OperationOutcome."""
     from fhir_gateway.api.deps import prefer
 
     stored = result.stored
+    policy = visibility.current()
+    if stored is not None and caller is not None and policy.restricted(caller) and not stored.deleted:
+        stored = replace(stored, content=policy.serve(caller, stored.content))  # what it may receive
     headers: dict[str, str] = {}
     if stored is not None:
         headers = version_headers(stored)
@@ -56,6 +70,8 @@ def result_response(result: Result, request: Request, base_url: str) -> Response
     if stored is None or result.status == 204:
         return Response(status_code=result.status, headers=headers)
     wanted = prefer(request, "return") or "representation"
+    if result.issues and wanted != "operationoutcome":
+        headers[OUTCOME_HEADER] = _compact(outcome(result.issues))  # the body is the resource: warnings ride here
     if wanted == "minimal":
         return Response(status_code=result.status, headers=headers)
     if wanted == "operationoutcome":

@@ -34,13 +34,14 @@ ICD10_SYSTEMS = (
 class DischargeEvent:
     """What the intake hands over: the discharge Encounter, and who sent it.
 
-    ``facility`` (MSH-4.1, or the sender Organization's identifier) picks the local zone;
-    ``sender`` (MSH-3^MSH-4, or MessageHeader.source.endpoint) picks the 42 CFR Part 2 rule.
+    ``zone`` is the discharging facility's IANA zone (else ``sender_zones[sender]``, else
+    ``default_sender_zone``); ``sender`` ('APP|FACILITY' or a FHIR source endpoint) also picks
+    the 42 CFR Part 2 rule (``part2_senders``).
     """
 
     encounter: str
-    facility: str | None = None
     sender: str | None = None
+    zone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +94,15 @@ class DischargeContext:
 # -- time -------------------------------------------------------------------------------------
 
 
-def facility_zone(settings: Settings, *keys: str | None) -> ZoneInfo:
-    name = next((settings.facility_zones[k] for k in keys if k and k in settings.facility_zones), None)
+def facility_zone(settings: Settings, *, zone: str | None = None, sender: str | None = None) -> ZoneInfo:
+    """The zone given by the intake, else the sender's (``sender_zones``), else the default."""
+    facility = (sender or "").rpartition("|")[2]
+    name = zone or settings.sender_zones.get(sender or "") or settings.sender_zones.get(facility)
+    name = name or settings.default_sender_zone
     try:
-        return ZoneInfo(name or settings.facility_zone)
+        return ZoneInfo(name)
     except ZoneInfoNotFoundError as exc:
-        raise InvalidRequest(f"Unknown time zone {name or settings.facility_zone!r} in settings") from exc
+        raise InvalidRequest(f"Unknown time zone {name!r}") from exc
 
 
 def parse_fhir_datetime(text: str, zone: ZoneInfo) -> datetime:
@@ -162,9 +166,8 @@ def load_context(session: Session, event: DischargeEvent, settings: Settings) ->
     patient = _read(session, (encounter.get("subject") or {}).get("reference"))
     if patient is None or patient.get("resourceType") != "Patient":
         raise InvalidRequest(f"{event.encounter} has no Patient subject")
-    provider = _read(session, (encounter.get("serviceProvider") or {}).get("reference")) or {}
-    keys = [event.facility, provider.get("name"), *(i.get("value") for i in provider.get("identifier", []))]
-    zone = facility_zone(settings, *keys)
+    facility = (event.sender or "").rpartition("|")[2] or None
+    zone = facility_zone(settings, zone=event.zone, sender=event.sender)
     end = (encounter.get("period") or {}).get("end")
     discharged = parse_fhir_datetime(end, zone) if end else clock.now().astimezone(zone)
     conditions, principal = _ordered_conditions(session, encounter)
@@ -175,7 +178,7 @@ def load_context(session: Session, event: DischargeEvent, settings: Settings) ->
         principal=principal,
         related_persons=_related_persons(session, f"Patient/{patient['id']}"),
         discharged_at=discharged,
-        facility=event.facility,
+        facility=facility,
         sender=event.sender,
     )
 

@@ -4,8 +4,8 @@ A partner is a HealthcareService of an active Organization. One is eligible for 
 it offers the service (a ``type`` coding equal to one of the activity's codings), covers the
 patient's area (a coverage-area Location whose address state, city and postal-code prefix agree
 with the patient's home address; no coverage area means anywhere; a patient without an address is
-not filtered by area), speaks the patient's language (``communication``; a service that lists none
-is taken to work in English), is accepting new clients (Plan-Net ``newpatients``) and is not
+not filtered by area), speaks the patient's language (``communication``; a service that lists none,
+or a patient who states none, is taken to be English), is accepting new clients (Plan-Net ``newpatients``) and is not
 ``notAvailable`` on the discharge date. Eligible partners are ranked by how closely their area fits
 the patient, then by name: the first is the owner, the rest are who a re-route would try next.
 """
@@ -130,11 +130,12 @@ def directory(session: Session) -> Directory:
 # -- matching (pure) ----------------------------------------------------------------------------
 
 
-def patient_language(patient: dict[str, Any]) -> str | None:
+def patient_language(patient: dict[str, Any]) -> str:
+    """The preferred language's base subtag; English when none is recorded (as for services)."""
     comms = patient.get("communication", [])
     chosen = next((c for c in comms if c.get("preferred")), comms[0] if comms else None)
     codings = ((chosen or {}).get("language") or {}).get("coding", [])
-    return _base_language(codings[0].get("code")) if codings else None
+    return _base_language(codings[0].get("code")) or "en" if codings else "en"
 
 
 def patient_address(patient: dict[str, Any]) -> dict[str, Any] | None:

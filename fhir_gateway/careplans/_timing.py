@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from fhir_gateway.careplans._fhirpath import TemplateError
@@ -50,9 +50,14 @@ def _local_day(day: date, at: time, zone: Any) -> datetime:
 def _bound(discharged: datetime, quantity: dict[str, Any], *, end: bool) -> datetime:
     unit, n = _unit(quantity), _value(quantity)
     if unit in ("h", "hours", "hour"):
-        return discharged + timedelta(hours=n)
+        return _elapsed(discharged, n)
     day = _add(discharged.date(), n, unit)
     return _local_day(day, _END_OF_DAY if end else time(0), discharged.tzinfo)
+
+
+def _elapsed(start: datetime, hours: int) -> datetime:
+    # Hours elapsed, not wall-clock: aware arithmetic in one zone ignores a DST change between.
+    return (start.astimezone(UTC) + timedelta(hours=hours)).astimezone(start.tzinfo)
 
 
 def _add(day: date, n: int, unit: str) -> date:
@@ -83,5 +88,5 @@ def due_date(discharged: datetime, duration: dict[str, Any]) -> date:
     """A Goal's target date: the discharge's local date plus the duration."""
     unit = _unit(duration)
     if unit in ("h", "hours", "hour"):
-        return (discharged + timedelta(hours=_value(duration))).date()
+        return _elapsed(discharged, _value(duration)).date()
     return _add(discharged.date(), _value(duration), unit)

@@ -6,8 +6,11 @@ from typing import Annotated
 
 import typer
 
+from fhir_gateway.cli.clients import apply_insecure_dev, auth_banner, clients_app
 from fhir_gateway.cli.convert import convert_command
+from fhir_gateway.cli.demo import demo_command, seed_at_start
 from fhir_gateway.cli.intake import enable_mllp_in_serve, inbox_app, mllp_command
+from fhir_gateway.cli.workflow import enable_worker_in_serve, outbox_app, referral_app, worker_command
 
 __all__ = ["app", "main"]
 
@@ -16,7 +19,12 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema")
 app.add_typer(db_app, name="db")
 app.command("convert")(convert_command)
 app.command("mllp")(mllp_command)
+app.command("demo")(demo_command)
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(clients_app, name="clients")
+app.command("worker")(worker_command)
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(referral_app, name="referral")
 
 
 @app.command()
@@ -27,6 +35,10 @@ def serve(
     migrate: Annotated[bool, typer.Option(help="Bring the schema up to date first")] = True,
     mllp: Annotated[bool, typer.Option("--mllp", help="Also run the MLLP listener")] = False,
     mllp_port: Annotated[int | None, typer.Option(help="MLLP port (implies --mllp)")] = None,
+    worker: Annotated[bool, typer.Option("--worker", help="Also run the outbox delivery worker")] = False,
+    insecure_dev: Annotated[bool, typer.Option("--insecure-dev", help="No authentication (loopback only)")] = False,
+    ssl_certfile: Annotated[str | None, typer.Option(help="PEM certificate: serve HTTPS")] = None,
+    ssl_keyfile: Annotated[str | None, typer.Option(help="PEM private key of --ssl-certfile")] = None,
 ) -> None:
     """Run the FHIR server (uvicorn) on FHIR_GATEWAY_DATABASE_URL."""
     import uvicorn
@@ -35,12 +47,18 @@ def serve(
 
     if mllp or mllp_port is not None:
         enable_mllp_in_serve(mllp_port)
+    if worker:
+        enable_worker_in_serve()
+    apply_insecure_dev(host, insecure_dev)
     settings = get_settings()
     if migrate:
         _upgrade(settings.database_url)
+    seed_at_start(settings)  # shipped care-plan templates and partner directory (idempotent)
     typer.echo(f"fhir-gateway on http://{host}:{port}/  (database: {_safe_url(settings.database_url)})")
     typer.echo(f"  capability statement: http://{host}:{port}/metadata")
-    uvicorn.run("fhir_gateway.app:create_app", factory=True, host=host, port=port, workers=workers)
+    typer.echo(auth_banner(settings.auth_enabled, f"http{'s' if ssl_certfile else ''}://{host}:{port}"))
+    uvicorn.run("fhir_gateway.app:create_app", factory=True, host=host, port=port, workers=workers,
+                ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
 
 
 @db_app.command("upgrade")

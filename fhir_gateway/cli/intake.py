@@ -16,6 +16,7 @@ inbox_app = typer.Typer(no_args_is_help=True, help="The durable inbox of receive
 
 
 def _intake():  # type: ignore[no-untyped-def]
+    from fhir_gateway import careplans
     from fhir_gateway.services import discharge
     from fhir_gateway.services.ingest import Intake
     from fhir_gateway.settings import get_settings
@@ -23,6 +24,7 @@ def _intake():  # type: ignore[no-untyped-def]
 
     settings = get_settings()
     discharge.install()
+    careplans.install(settings)  # a discharge makes its care plan
     return Intake(Database(settings.database_url, pool_size=settings.db_pool_size), settings), settings
 
 

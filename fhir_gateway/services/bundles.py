@@ -296,9 +296,9 @@ class _Runner:
         assert req.res_type is not None
         if req.res_id and not req.query:
             if req.version:
-                stored = svc.vread(self.session, req.res_type, req.res_id, req.version, self.caller)
+                stored = svc.vread_served(self.session, req.res_type, req.res_id, req.version, self.caller)
             else:
-                stored = svc.read(self.session, req.res_type, req.res_id, self.caller)
+                stored = svc.read_served(self.session, req.res_type, req.res_id, self.caller)
             return {
                 "resource": stored.content,
                 "response": {
@@ -328,7 +328,7 @@ class _Runner:
             response["etag"] = stored.etag
             response["lastModified"] = clock.to_instant(stored.last_updated)
             if self.representation and not stored.deleted:
-                entry["resource"] = stored.content
+                entry["resource"] = svc.served(self.session, self.caller, stored).content
         if result.issues:
             response["outcome"] = {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in result.issues]}
         entry["response"] = response

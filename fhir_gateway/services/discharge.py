@@ -10,8 +10,9 @@ more than being detected:
 
     unregister = register(my_hook)      # my_hook(session, context) -> None
 
-Detection watches the Encounter versions the session writes (the store writes every version
-through ``resource_versions``) and, at commit, announces the ones nobody announced yet.
+Detection is a write consequence (``services.hooks``) on Encounter: each finished version a
+session writes is remembered; the intake announces them after its Bundle, and a commit announces
+the ones nobody announced yet (REST, transaction Bundles).
 """
 
 from __future__ import annotations
@@ -22,17 +23,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import Session
 
+from fhir_gateway.services import hooks
 from fhir_gateway.store import repository as repo
-from fhir_gateway.store.tables import resource_versions
+from fhir_gateway.store.repository import StoredResource
 
 __all__ = [
     "DischargeContext",
     "DischargeHook",
     "INPATIENT_CLASSES",
     "register",
-    "hooks",
+    "registered",
     "on_discharge",
     "announce",
     "forget_writes",
@@ -68,7 +70,7 @@ def register(hook: DischargeHook) -> Callable[[], None]:
     return lambda: _hooks.remove(hook) if hook in _hooks else None
 
 
-def hooks() -> tuple[DischargeHook, ...]:
+def registered() -> tuple[DischargeHook, ...]:
     return tuple(_hooks)
 
 
@@ -129,21 +131,18 @@ def _finished_now(session: Session, res_id: str, version: int, any_class: bool) 
 # --- watching the writes of every session ---------------------------------------------------
 
 
-def _record_write(state: ORMExecuteState) -> None:
-    statement = state.statement
-    if not state.is_insert or getattr(statement, "table", None) is not resource_versions:
-        return
-    params = statement.compile().params
-    if params.get("res_type") == "Encounter":
-        state.session.info.setdefault(_WRITES, []).append((params["res_id"], params["version_id"]))
+def _record_write(event: hooks.WriteEvent, stored: StoredResource | None) -> None:
+    """A consequence of every Encounter write: remember it; announce at the end of the Bundle
+    (the intake) or at commit (REST), when the Conditions written beside it are stored too."""
+    if stored is not None and not stored.deleted and stored.content.get("status") == "finished":
+        event.session.info.setdefault(_WRITES, []).append((stored.res_id, stored.version_id))
 
 
 def _announce_rest(session: Session) -> None:
     # before_commit also fires when a savepoint is released: wait for the real commit
     if session.in_nested_transaction() or not session.info.get(_WRITES):
         return
-    if session.info.get(_WRITES):
-        announce(session, source="rest", event="encounter-finished")
+    announce(session, source="rest", event="encounter-finished")
 
 
 def _forget(session: Session, *_: Any) -> None:
@@ -154,11 +153,12 @@ _installed = False
 
 
 def install() -> None:
-    """Watch every Session (idempotent). The composition root calls this once."""
+    """Watch Encounter writes (through the write hooks) and commits (idempotent). The
+    composition root calls this once."""
     global _installed
     if _installed:
         return
-    event.listen(Session, "do_orm_execute", _record_write)
+    hooks.on_stored("Encounter")(_record_write)
     event.listen(Session, "before_commit", _announce_rest)
     event.listen(Session, "after_rollback", _forget)
     _installed = True

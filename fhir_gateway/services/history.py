@@ -18,6 +18,7 @@ from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden, InvalidRequest
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
+from fhir_gateway.store import visibility
 from fhir_gateway.store.repository import StoredResource
 
 __all__ = ["history_bundle", "parse_instant"]
@@ -61,8 +62,10 @@ def history_bundle(
     offset = _int(params, "_offset", 0, 10**9)
     since = parse_instant(params["_since"], "_since") if "_since" in params else None
     before = parse_instant(params["_before"], "_before") if "_before" in params else clock.now()
+    policy = visibility.current()
     versions, total = repo.history(
-        session, res_type=res_type, res_id=res_id, since=since, before=before, count=count, offset=offset
+        session, res_type=res_type, res_id=res_id, since=since, before=before, count=count, offset=offset,
+        visible=lambda r: policy.where(caller, r),
     )
     path = "/".join(p for p in (base_url, res_type, res_id, "_history") if p)
     paging = {k: v for k, v in params.items() if k in ("_since", "_count")}
@@ -81,16 +84,19 @@ def history_bundle(
         "type": "history",
         "total": total,
         "link": links,
-        "entry": [_entry(v, base_url) for v in versions],
+        "entry": [e for e in (_entry(session, caller, v, base_url) for v in versions) if e is not None],
     }
     return orjson.dumps(bundle)
 
 
-def _entry(version: StoredResource, base_url: str) -> dict[str, Any]:
+def _entry(session: Session, caller: Caller, version: StoredResource, base_url: str) -> dict[str, Any] | None:
     url = version.relative
     entry: dict[str, Any] = {"fullUrl": f"{base_url}/{url}"}
     if not version.deleted:
-        entry["resource"] = version.content
+        served = visibility.current().serve_version(session, caller, version)
+        if served is None:
+            return None  # a version this caller may not receive (the count stays an upper bound)
+        entry["resource"] = served
     method = version.method if version.method in _STATUS else "PUT"
     entry["request"] = {"method": method, "url": url if method != "POST" else version.res_type}
     entry["response"] = {

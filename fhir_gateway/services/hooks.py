@@ -32,6 +32,7 @@ class WriteEvent:
     interaction: str  # create | update | patch | delete
     before: StoredResource | None  # the current version, None for a create (or a deleted one)
     after: dict[str, Any] | None  # the proposed content, None for a delete
+    if_match: int | None = None  # the version the client made the change conditional on (If-Match)
 
 
 Check = Callable[[WriteEvent], list[Issue] | None]

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from adapters.hl7v2 import HL7Error
 from adapters.notifications import NotificationError
 from fhir_gateway.context import SYSTEM
-from fhir_gateway.errors import Conflict, GatewayError, NotFound, Unavailable
+from fhir_gateway.errors import Conflict, GatewayError, NotFound, PreconditionFailed, Unavailable
 from fhir_gateway.services import discharge, intake_fhir, intake_hl7, merge, source_guard
 from fhir_gateway.services.bundles import process_bundle
 from fhir_gateway.settings import Settings
@@ -136,7 +136,7 @@ class Intake:
         conflicts = 0
         while True:
             try:
-                row = self._write(self._step, target)
+                row = self._write(self._step, target, conflicts >= _RETRIES)
             except Conflict:
                 conflicts += 1
                 if conflicts > _RETRIES:
@@ -147,7 +147,7 @@ class Intake:
                 self._prepared.pop(target, None)
                 return row
 
-    def _step(self, session: Session, target: int) -> InboxMessage | None:
+    def _step(self, session: Session, target: int, last_try: bool = False) -> InboxMessage | None:
         """Apply the patient's earliest waiting message; the target's row once it is done."""
         row = inbox.get(session, target)
         if row is None:
@@ -162,10 +162,10 @@ class Intake:
         first_id = inbox.next_pending(session, row.patient_key, row.id) or row.id
         first = row if first_id == row.id else inbox.lock(session, first_id)
         assert first is not None
-        self._process(session, first)
+        self._process(session, first, last_try)
         return inbox.get(session, target) if first.id == target else None
 
-    def _process(self, session: Session, row: InboxMessage) -> None:
+    def _process(self, session: Session, row: InboxMessage, last_try: bool = False) -> None:
         ident = self._prepared.pop(row.id, None) or self._identify(row)
         discharge.forget_writes(session)
         try:
@@ -174,6 +174,12 @@ class Intake:
                 inbox.finish(session, row.id, status="processed", answer_code=code, answer=body, warnings=notes)
         except (Conflict, Unavailable, DBAPIError):
             raise  # transient: the whole step is retried
+        except PreconditionFailed as exc:
+            # e.g. another gateway created the same Organization a moment ago: retry, which
+            # then finds it; only a lasting failure (criteria matching several) is the message's
+            if not last_try:
+                raise Conflict(exc.message) from exc
+            self._fail(session, row.id, row.kind, row.raw, ident, exc)
         except Exception as exc:  # noqa: BLE001 - every other failure is the message's, kept visible
             if not isinstance(exc, HL7Error | GatewayError | NotificationError):
                 log.exception("inbox %s: unexpected error while applying", row.id)

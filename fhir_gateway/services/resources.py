@@ -5,7 +5,7 @@ function works inside the caller's session and leaves committing to whoever owns
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -28,6 +28,7 @@ from fhir_gateway.search.registry import get_registry
 from fhir_gateway.services import hooks
 from fhir_gateway.services.hooks import WriteEvent
 from fhir_gateway.store import repository as repo
+from fhir_gateway.store import visibility
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.repository import RawResource, StoredResource
 from fhir_gateway.store.search import match_ids
@@ -46,6 +47,9 @@ __all__ = [
     "delete",
     "conditional_delete",
     "search_params",
+    "served",
+    "read_served",
+    "vread_served",
 ]
 
 JSON_PATCH = "application/json-patch+json"
@@ -100,11 +104,37 @@ def read(session: Session, res_type: str, res_id: str, caller: Caller) -> Stored
     check_type(res_type)
     _require(caller, res_type, "r")
     stored = repo.read(session, res_type, res_id)
-    if stored is None:
+    if stored is None or _hidden(session, caller, res_type, res_id, stored.deleted):
         raise NotFound(f"{res_type}/{res_id} is not known")
     if stored.deleted:
         raise Gone(f"{res_type}/{res_id} was deleted", headers={"ETag": stored.etag})
     return stored
+
+
+def _hidden(session: Session, caller: Caller, res_type: str, res_id: str, deleted: bool) -> bool:
+    # What a caller may not see does not exist for it (404, not 403: no hint that it exists).
+    if not visibility.current().restricted(caller):
+        return False
+    return deleted or not visibility.is_visible(session, caller, res_type, res_id)
+
+
+def served(session: Session, caller: Caller, stored: StoredResource) -> StoredResource:
+    """The copy of ``stored`` this caller receives (the row policy's redaction and obligations)."""
+    policy = visibility.current()
+    if not policy.restricted(caller) or stored.deleted:
+        return stored
+    content = policy.serve_version(session, caller, stored)
+    if content is None:
+        raise NotFound(f"{stored.relative} has no version {stored.version_id} for you")
+    return replace(stored, content=content)
+
+
+def read_served(session: Session, res_type: str, res_id: str, caller: Caller) -> StoredResource:
+    return served(session, caller, read(session, res_type, res_id, caller))
+
+
+def vread_served(session: Session, res_type: str, res_id: str, version: str, caller: Caller) -> StoredResource:
+    return served(session, caller, vread(session, res_type, res_id, version, caller))
 
 
 def read_raw(db: Database, res_type: str, res_id: str, caller: Caller) -> RawResource:
@@ -126,7 +156,7 @@ def vread(session: Session, res_type: str, res_id: str, version: str, caller: Ca
     if not version.isdigit():
         raise NotFound(f"{res_type}/{res_id} has no version '{version}'")
     stored = repo.vread(session, res_type, res_id, int(version))
-    if stored is None:
+    if stored is None or _hidden(session, caller, res_type, res_id, False):
         raise NotFound(f"{res_type}/{res_id} has no version {version}")
     if stored.deleted:
         raise Gone(f"Version {version} of {res_type}/{res_id} is a deletion")
@@ -187,9 +217,15 @@ def _store_change(
     *,
     if_match: int | None,
     interaction: str,
+    client_if_match: int | None = None,
 ) -> Result:
     live = current if current is not None and not current.deleted else None
-    event = WriteEvent(session, caller, doc["resourceType"], interaction if live else "create", live, doc)
+    if if_match is not None and (live is None or live.version_id != if_match):
+        # a stale precondition fails first (412), before any rule looks at a change that is moot
+        have = "none" if live is None else live.version_id
+        raise PreconditionFailed(f"If-Match version {if_match} does not match current version {have}")
+    asked = if_match if interaction != "patch" else client_if_match  # a patch is always applied conditionally
+    event = WriteEvent(session, caller, doc["resourceType"], interaction if live else "create", live, doc, asked)
     warnings = hooks.run_checks(event)
     method = "PATCH" if interaction == "patch" else "PUT"
     stored, created = repo.update_resource(session, doc, res_id, if_match=if_match, method=method)
@@ -286,7 +322,8 @@ def patch(
         raise InvalidRequest("A patch may not change resourceType or id")
     validate_resource(patched, expected_type=res_type)
     return _store_change(
-        session, caller, patched, res_id, current, if_match=current.version_id, interaction="patch"
+        session, caller, patched, res_id, current, if_match=current.version_id, interaction="patch",
+        client_if_match=if_match,
     )
 
 

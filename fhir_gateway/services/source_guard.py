@@ -51,7 +51,7 @@ def _update_target(session: Session, entry: dict[str, Any]) -> tuple[str, str] |
         return None
     if res_id and not query:
         return res_type, res_id
-    if "urn:" in query:
+    if "urn:uuid:" in query:
         return None  # criteria naming entries of this Bundle: the target is new or resolved later
     try:
         ids = match_ids(session, res_type, search_params(query), caller=SYSTEM, limit=2)

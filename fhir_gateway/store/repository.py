@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Text,
     and_,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     select,
@@ -280,10 +283,24 @@ def history(
     before: datetime | None = None,
     count: int = 20,
     offset: int = 0,
+    visible: Callable[[Any], ColumnElement[bool] | None] | None = None,
 ) -> tuple[list[StoredResource], int]:
     """Versions newest first, and how many match in all. History is append-only, so a page bounded
-    by ``before`` (the first page's time) stays stable while new versions arrive."""
+    by ``before`` (the first page's time) stays stable while new versions arrive.
+
+    ``visible(r)``, a condition on a ``resources`` alias (the caller's row policy), keeps the
+    versions of the resources whose current row satisfies it."""
     conds = []
+    current = resources.alias("r")
+    row_filter = visible(current) if visible is not None else None
+    if row_filter is not None:
+        conds.append(
+            exists().where(
+                current.c.res_type == resource_versions.c.res_type,
+                current.c.res_id == resource_versions.c.res_id,
+                row_filter,
+            )
+        )
     if res_type:
         conds.append(resource_versions.c.res_type == res_type)
     if res_id:

@@ -35,12 +35,13 @@ from sqlalchemy.sql.selectable import Alias
 
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
-from fhir_gateway.errors import Issue
+from fhir_gateway.errors import Forbidden, Issue
 from fhir_gateway.search import plan as p
 from fhir_gateway.search.extract import identifier_param
 from fhir_gateway.search.shape import shape_resource
 from fhir_gateway.search.values import MAX_TIME, MIN_TIME
 from fhir_gateway.settings import Settings
+from fhir_gateway.store import visibility
 from fhir_gateway.store.tables import INDEX_TABLES, idx_reference, idx_token, resources
 
 __all__ = ["search_bundle", "match_ids"]
@@ -71,6 +72,7 @@ def search_bundle(
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
     )
+    _require_search(caller, resource_type, plan)
     return _Search(session, plan, caller, base_url, resource_type).bundle()
 
 
@@ -95,6 +97,15 @@ def match_ids(
     return list(session.execute(query).scalars())
 
 
+def _require_search(caller: Caller, resource_type: str | None, plan: p.SearchPlan) -> None:
+    # A search names its types (the path or _type): each must be searchable by the caller. A
+    # system search without _type spans every type; the row filter keeps the permitted ones.
+    named = [resource_type] if resource_type else [t for n, v in plan.params if n == "_type" for t in v.split(",")]
+    for res_type in named:
+        if res_type and not caller.can(res_type, "s"):
+            raise Forbidden(f"Not permitted: search on {res_type}")
+
+
 # -- WHERE ---------------------------------------------------------------------------------------
 
 
@@ -104,26 +115,39 @@ def _where(plan: p.SearchPlan, r: Alias, caller: Caller) -> ColumnElement[bool]:
         conds: list[ColumnElement[bool]] = [r.c.res_type == res_type]
         for criterion in plan.criteria:
             node = dict(criterion.by_type).get(res_type)
-            conds.append(_cond(res_type, r, node) if node is not None else false())
+            conds.append(_cond(res_type, r, node, caller) if node is not None else false())
         per_type.append(and_(*conds))
     visible = _visible(caller, r)
     return and_(r.c.deleted.is_(False), or_(*per_type), visible)
 
 
 def _visible(caller: Caller, r: Alias) -> ColumnElement[bool]:
-    # The seam for the security issue: per-caller filtering of what a search may return.
-    return true()
+    # Per-caller row filtering (store.visibility): matches, includes, chains, _has alike.
+    cond = visibility.current().where(caller, r)
+    return true() if cond is None else cond
 
 
-def _cond(res_type: str, r: Alias, node: p.Node) -> ColumnElement[bool]:
+def _visible_ids(res_type: str, ids: Select[Any], caller: Caller) -> Select[Any]:
+    """``ids`` of ``res_type`` narrowed to the rows the caller may see (chains and _has must not
+    reveal, through what matches, resources the caller could not read)."""
+    r2 = resources.alias()
+    cond = visibility.current().where(caller, r2)
+    if cond is None:
+        return ids
+    return select(r2.c.res_id).where(
+        r2.c.res_type == res_type, r2.c.res_id.in_(ids), r2.c.deleted.is_(False), cond
+    )
+
+
+def _cond(res_type: str, r: Alias, node: p.Node, caller: Caller) -> ColumnElement[bool]:
     if isinstance(node, p.AllOf):
-        return and_(*(_cond(res_type, r, n) for n in node.nodes))
+        return and_(*(_cond(res_type, r, n, caller) for n in node.nodes))
     if isinstance(node, p.AnyOf):
-        return or_(*(_cond(res_type, r, n) for n in node.nodes))
+        return or_(*(_cond(res_type, r, n, caller) for n in node.nodes))
     if isinstance(node, p.Chain):
-        return r.c.res_id.in_(_chain_ids(res_type, node))
+        return r.c.res_id.in_(_chain_ids(res_type, node, caller))
     if isinstance(node, p.Has):
-        return r.c.res_id.in_(_has_ids(res_type, node))
+        return r.c.res_id.in_(_has_ids(res_type, node, caller))
     return _test_cond(res_type, r, node)
 
 
@@ -152,7 +176,7 @@ def _test_cond(res_type: str, r: Alias, test: p.Test) -> ColumnElement[bool]:
     return r.c.res_id.not_in(ids) if test.modifier == "not" else r.c.res_id.in_(ids)
 
 
-def _id_set(res_type: str, node: p.Node) -> Select[Any]:
+def _id_set(res_type: str, node: p.Node, caller: Caller) -> Select[Any]:
     """``SELECT res_id`` of the current resources of ``res_type`` matching ``node``."""
     if (
         isinstance(node, p.Test)
@@ -161,19 +185,22 @@ def _id_set(res_type: str, node: p.Node) -> Select[Any]:
     ):
         return _index_ids(res_type, node)  # deleted resources have no index rows
     if isinstance(node, p.Chain):
-        return _chain_ids(res_type, node)
+        return _chain_ids(res_type, node, caller)
     if isinstance(node, p.Has):
-        return _has_ids(res_type, node)
+        return _has_ids(res_type, node, caller)
     r2 = resources.alias()
     return select(r2.c.res_id).where(
-        r2.c.res_type == res_type, r2.c.deleted.is_(False), _cond(res_type, r2, node)
+        r2.c.res_type == res_type, r2.c.deleted.is_(False), _cond(res_type, r2, node, caller)
     )
 
 
-def _chain_ids(res_type: str, chain: p.Chain) -> Select[Any]:
+def _chain_ids(res_type: str, chain: p.Chain, caller: Caller) -> Select[Any]:
     ref = idx_reference.alias()
     targets = [
-        and_(ref.c.target_type == target, ref.c.target_id.in_(_id_set(target, inner)))
+        and_(
+            ref.c.target_type == target,
+            ref.c.target_id.in_(_visible_ids(target, _id_set(target, inner, caller), caller)),
+        )
         for target, inner in chain.targets
     ]
     return select(ref.c.res_id).where(
@@ -181,13 +208,14 @@ def _chain_ids(res_type: str, chain: p.Chain) -> Select[Any]:
     )
 
 
-def _has_ids(res_type: str, has: p.Has) -> Select[Any]:
+def _has_ids(res_type: str, has: p.Has, caller: Caller) -> Select[Any]:
     ref = idx_reference.alias()
+    sources = _visible_ids(has.source_type, _id_set(has.source_type, has.inner, caller), caller)
     return select(ref.c.target_id).where(
         ref.c.res_type == has.source_type,
         ref.c.param == has.param.code,
         ref.c.target_type == res_type,
-        ref.c.res_id.in_(_id_set(has.source_type, has.inner)),
+        ref.c.res_id.in_(sources),
     )
 
 
@@ -617,6 +645,9 @@ class _Search:
         res_type, res_id, body = row[0], row[1], row[2]
         if not isinstance(body, str | bytes):
             body = orjson.dumps(body)
+        policy = visibility.current()
+        if policy.restricted(self.caller):  # this caller gets its own copy (redacted, obligations)
+            body = orjson.dumps(policy.serve(self.caller, orjson.loads(body)))
         if self.plan.summary or (self.plan.elements and mode == "match"):
             resource: Any = shape_resource(
                 orjson.loads(body), self.plan.summary, self.plan.elements

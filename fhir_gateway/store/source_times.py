@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
@@ -24,20 +25,13 @@ def get(session: Session, res_type: str, res_id: str) -> datetime | None:
 
 
 def advance(session: Session, res_type: str, res_id: str, when: datetime, message_id: int | None) -> None:
-    """Record ``when`` unless a newer time is already recorded (a conditional update, so two
-    writers of a shared resource, e.g. one Organization, never move its time backwards)."""
-    stamp = clock.to_db(when)
-    if get(session, res_type, res_id) is None:
-        try:
-            with session.begin_nested():
-                session.execute(insert(source_times).values(
-                    res_type=res_type, res_id=res_id, source_time=stamp, message_id=message_id))
-            return
-        except IntegrityError:
-            pass  # a concurrent first writer: fall through to the conditional update
-    session.execute(
-        update(source_times)
-        .where(source_times.c.res_type == res_type, source_times.c.res_id == res_id,
-               source_times.c.source_time < stamp)
-        .values(source_time=stamp, message_id=message_id)
-    )
+    """Record ``when`` unless a newer time is already recorded: one upsert whose update only
+    moves forward, so two writers of a shared resource (one Organization) never race it back."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(source_times).values(
+        res_type=res_type, res_id=res_id, source_time=clock.to_db(when), message_id=message_id)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=[source_times.c.res_type, source_times.c.res_id],
+        set_={"source_time": stmt.excluded.source_time, "message_id": stmt.excluded.message_id},
+        where=source_times.c.source_time < stmt.excluded.source_time,
+    ))

@@ -1,0 +1,74 @@
+"""The care-plan engine: a discharge becomes a continuum-of-care plan every party can act on.
+
+Inbound → store → outbound:
+
+    DischargeEvent (from the intake)          templates (PlanDefinition/ActivityDefinition, stored)
+            └── load_context ──► DischargeContext ──► draft_plan (FHIRPath, pure) ──► PlanDraft
+                                                   partners (directory) ─┘                │
+                              render: CarePlan, Goals, ServiceRequests, Tasks, CareTeam ◄─┘
+                 stored as separate resources (apply_discharge)  |  contained ($apply)
+
+What the intake calls, inside its transaction, after applying the converted Bundle:
+
+    apply_discharge(session, DischargeEvent("Encounter/1", sender="EPIC|STMARYS", zone="America/Chicago"), settings)
+    revoke_for_cancelled_discharge(session, DischargeEvent("Encounter/1"), settings)   # A13
+
+``install()`` plugs both into the gateway (idempotent; called by the composition roots): the
+intake's discharge hook (``services.discharge.register``) calls ``apply_discharge``; a write that
+takes a finished Encounter back to another status (an A13, or the same through the API) calls
+``revoke_for_cancelled_discharge``; a CarePlan approved through the API and a Consent recorded
+release referrals (``services.hooks.on_stored``). ``seed`` stores the shipped templates and
+partner directory.
+"""
+
+from __future__ import annotations
+
+from fhir_gateway.careplans._context import DischargeContext, DischargeEvent, load_context
+from fhir_gateway.careplans._events import discharged_encounters
+from fhir_gateway.careplans._fhirpath import TemplateError
+from fhir_gateway.careplans._labels import disclosure_labels
+from fhir_gateway.careplans._operation import (
+    ApplyParameters,
+    apply_plan_definition,
+    parameters_from_query,
+    parameters_from_resource,
+)
+from fhir_gateway.careplans._partners import Partner, directory, eligible
+from fhir_gateway.careplans._planner import PlanDraft, draft_plan
+from fhir_gateway.careplans._rules import install
+from fhir_gateway.careplans._seed import seed
+from fhir_gateway.careplans._service import (
+    PlanResult,
+    apply_discharge,
+    revoke_for_cancelled_discharge,
+)
+from fhir_gateway.careplans._templates import template_set
+
+on_discharge = apply_discharge
+on_discharge_cancelled = revoke_for_cancelled_discharge
+
+__all__ = [
+    "ApplyParameters",
+    "DischargeContext",
+    "DischargeEvent",
+    "Partner",
+    "PlanDraft",
+    "PlanResult",
+    "TemplateError",
+    "apply_discharge",
+    "apply_plan_definition",
+    "directory",
+    "disclosure_labels",
+    "discharged_encounters",
+    "draft_plan",
+    "eligible",
+    "install",
+    "load_context",
+    "on_discharge",
+    "on_discharge_cancelled",
+    "parameters_from_query",
+    "parameters_from_resource",
+    "revoke_for_cancelled_discharge",
+    "seed",
+    "template_set",
+]

@@ -1,0 +1,151 @@
+"""How the engine plugs into the gateway's writes (``install``, idempotent):
+
+- the intake's discharge hook (``services.discharge``): a discharge makes its plan;
+- an Encounter that leaves ``finished`` (an A13 cancel-discharge, or the same change through the
+  API) revokes the plan of that discharge;
+- a case manager approves a plan made in review mode by changing its CarePlan from ``draft`` to
+  ``active`` (PUT, PATCH or a transaction entry): its proposed goals and care team become active,
+  its draft ServiceRequests active and its draft Tasks ``requested``, except a referral that needs
+  the patient's consent to share with its partner (42 CFR Part 2) and has none: that Task stays
+  ``draft``, its businessStatus "awaiting-consent";
+- recording such a consent (an active Consent whose permit names the partner) releases the Tasks
+  waiting for it, once their plan is active.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from fhir_gateway import clock
+from fhir_gateway.careplans._consent import consented_organizations, permits
+from fhir_gateway.careplans._context import DischargeEvent
+from fhir_gateway.careplans._render import AWAITING_CONSENT
+from fhir_gateway.careplans._service import apply_discharge, revoke_for_cancelled_discharge
+from fhir_gateway.careplans._store import is_engine_plan, own_requests, read, save, tasks_for
+from fhir_gateway.careplans._templates import template_set
+from fhir_gateway.context import SYSTEM
+from fhir_gateway.services import discharge, hooks
+from fhir_gateway.services.hooks import WriteEvent
+from fhir_gateway.settings import Settings, get_settings
+from fhir_gateway.store import repository as repo
+from fhir_gateway.store.repository import StoredResource
+from fhir_gateway.store.search import match_ids
+
+__all__ = ["install", "approve", "release_waiting"]
+
+_EXT_CONSENT = "http://fhir-gateway.org/fhir/StructureDefinition/requires-consent"
+_state: dict[str, Any] = {"settings": None, "installed": False}
+
+
+def install(settings: Settings | None = None) -> None:
+    """Register the engine's hooks once per process; the settings of the latest call are used."""
+    _state["settings"] = settings or _state["settings"]
+    if _state["installed"]:
+        return
+    discharge.register(_on_discharge)
+    hooks.on_stored("Encounter")(_on_encounter)
+    hooks.on_stored("CarePlan")(_on_careplan)
+    hooks.on_stored("Consent")(_on_consent)
+    _state["installed"] = True
+
+
+def _settings() -> Settings:
+    return _state["settings"] or get_settings()
+
+
+def _on_discharge(session: Session, context: discharge.DischargeContext) -> None:
+    event = DischargeEvent(context.encounter, sender=context.sender, zone=context.zone)
+    apply_discharge(session, event, _settings())
+
+
+def _on_encounter(event: WriteEvent, stored: StoredResource | None) -> None:
+    before = event.before.content if event.before is not None else {}
+    after = stored.content if stored is not None and not stored.deleted else {}
+    if before.get("status") == "finished" and after.get("status") != "finished":
+        revoke_for_cancelled_discharge(event.session, DischargeEvent(f"Encounter/{before['id']}"), _settings())
+
+
+def _on_careplan(event: WriteEvent, stored: StoredResource | None) -> None:
+    if stored is None or stored.deleted or event.before is None:
+        return
+    plan = stored.content
+    if event.before.content.get("status") == "draft" and plan.get("status") == "active" and is_engine_plan(plan):
+        approve(event.session, plan)
+
+
+def _on_consent(event: WriteEvent, stored: StoredResource | None) -> None:
+    if stored is None or stored.deleted:
+        return
+    consent = stored.content
+    patient = (consent.get("patient") or {}).get("reference")
+    orgs = permits(consent, clock.now().date())
+    if patient and orgs:
+        release_waiting(event.session, patient, orgs)
+
+
+def release_waiting(session: Session, patient: str, orgs: set[str]) -> None:
+    for task_id in match_ids(session, "Task", [("patient", patient), ("status", "draft")], caller=SYSTEM):
+        task = repo.read(session, "Task", task_id)
+        if task is None or task.deleted:
+            continue
+        doc = task.content
+        if _waiting(doc) and _owner(doc) in orgs and _plan_active(session, doc):
+            save(session, _released(doc))
+
+
+def approve(session: Session, plan: dict[str, Any]) -> None:
+    patient = (plan.get("subject") or {}).get("reference", "")
+    consented = consented_organizations(session, patient, clock.now().date())
+    for goal_ref in plan.get("goal", []):
+        _promote(session, goal_ref.get("reference"), "lifecycleStatus", "proposed", "active")
+    for team_ref in plan.get("careTeam", []):
+        _promote(session, team_ref.get("reference"), "status", "proposed", "active")
+    for ref in own_requests(session, plan):
+        request = _promote(session, ref, "status", "draft", "active")
+        for task in tasks_for(session, ref):
+            if task.get("status") != "draft":
+                continue
+            gated = _waiting(task) or _requires_consent(session, request or {})
+            if gated and _owner(task) not in consented:
+                save(session, {**task, "businessStatus": AWAITING_CONSENT})
+            else:
+                save(session, _released(task))
+
+
+def _promote(session: Session, ref: str | None, field: str, old: str, new: str) -> dict[str, Any] | None:
+    doc = read(session, ref)
+    if doc is not None and doc.get(field) == old:
+        doc = {**doc, field: new}
+        save(session, doc)
+    return doc
+
+
+def _released(task: dict[str, Any]) -> dict[str, Any]:
+    doc = {k: v for k, v in task.items() if k != "businessStatus"}
+    return {**doc, "status": "requested", "lastModified": clock.to_instant(clock.now())}
+
+
+def _waiting(task: dict[str, Any]) -> bool:
+    codes = {c.get("code") for c in (task.get("businessStatus") or {}).get("coding", [])}
+    return "awaiting-consent" in codes
+
+
+def _owner(task: dict[str, Any]) -> str | None:
+    return (task.get("owner") or {}).get("reference")
+
+
+def _requires_consent(session: Session, request: dict[str, Any]) -> bool:
+    templates = template_set(session)
+    for canonical in request.get("instantiatesCanonical", []):
+        definition = templates.by_url.get(canonical.split("|", 1)[0]) or {}
+        if any(e.get("url") == _EXT_CONSENT and e.get("valueBoolean") for e in definition.get("extension", [])):
+            return True
+    return False
+
+
+def _plan_active(session: Session, task: dict[str, Any]) -> bool:
+    request = read(session, (task.get("focus") or {}).get("reference")) or {}
+    plans = (read(session, b.get("reference")) for b in request.get("basedOn", []))
+    return any(p is not None and p.get("status") == "active" for p in plans)

@@ -1,0 +1,122 @@
+"""Plan resources in the store: find a patient's plans and referrals, save, revoke, close."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from fhir_gateway.careplans._ids import IDENTIFIER_SYSTEM
+from fhir_gateway.context import SYSTEM
+from fhir_gateway.fhir.references import Reference
+from fhir_gateway.services import resources as svc
+from fhir_gateway.store import repository as repo
+from fhir_gateway.store.search import match_ids
+
+__all__ = [
+    "OPEN_TASK",
+    "ACCEPTED_TASK",
+    "NOT_YET_ACCEPTED",
+    "is_engine_plan",
+    "read",
+    "save",
+    "plans_of_encounter",
+    "live_plans_of_patient",
+    "tasks_for",
+    "activity_requests",
+    "own_requests",
+    "close_referrals",
+    "retire_plan",
+]
+
+OPEN_TASK = frozenset({"draft", "requested", "received", "ready", "accepted", "in-progress", "on-hold"})
+ACCEPTED_TASK = frozenset({"accepted", "in-progress", "on-hold"})  # a partner took it on
+NOT_YET_ACCEPTED = OPEN_TASK - ACCEPTED_TASK
+_DONE_REQUEST = frozenset({"completed", "revoked", "entered-in-error"})
+
+
+def is_engine_plan(plan: dict[str, Any]) -> bool:
+    return any(i.get("system") == IDENTIFIER_SYSTEM for i in plan.get("identifier", []))
+
+
+def read(session: Session, ref: str | None) -> dict[str, Any] | None:
+    parsed = Reference.parse(ref)
+    if parsed is None or parsed.type is None:
+        return None
+    stored = repo.read(session, parsed.type, parsed.id)
+    return None if stored is None or stored.deleted else stored.content
+
+
+def _search(session: Session, res_type: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    found = (repo.read(session, res_type, i) for i in match_ids(session, res_type, params, caller=SYSTEM))
+    return [s.content for s in found if s is not None and not s.deleted]
+
+
+def save(session: Session, doc: dict[str, Any]) -> str:
+    """Store through the FHIR service (validated once, indexed, versioned); returns ``Type/id``."""
+    svc.update(session, doc["resourceType"], doc["id"], doc, SYSTEM)
+    return f"{doc['resourceType']}/{doc['id']}"
+
+
+def plans_of_encounter(session: Session, encounter: str) -> list[dict[str, Any]]:
+    return [p for p in _search(session, "CarePlan", [("encounter", encounter)]) if is_engine_plan(p)]
+
+
+def live_plans_of_patient(session: Session, patient: str) -> list[dict[str, Any]]:
+    plans = _search(session, "CarePlan", [("subject", patient), ("status", "draft,active,on-hold")])
+    return [p for p in plans if is_engine_plan(p)]
+
+
+def activity_requests(plan: dict[str, Any]) -> list[str]:
+    """The ServiceRequests a plan's activities reference (its own and carried-over ones)."""
+    return [
+        a["reference"]["reference"]
+        for a in plan.get("activity", [])
+        if (a.get("reference") or {}).get("reference", "").startswith("ServiceRequest/")
+    ]
+
+
+def own_requests(session: Session, plan: dict[str, Any]) -> list[str]:
+    """The requests this plan issued: carried-over ones keep the basedOn of their first plan."""
+    me = f"CarePlan/{plan['id']}"
+    out = []
+    for ref in activity_requests(plan):
+        request = read(session, ref)
+        if request is not None and any(b.get("reference") == me for b in request.get("basedOn", [])):
+            out.append(ref)
+    return out
+
+
+def tasks_for(session: Session, request_ref: str) -> list[dict[str, Any]]:
+    return _search(session, "Task", [("focus", request_ref)])
+
+
+def _reason(text: str) -> dict[str, str]:
+    return {"text": text}
+
+
+def close_referrals(session: Session, request_refs: list[str], reason: str) -> list[str]:
+    """Cancel the open Tasks of these requests and revoke the requests (unless completed)."""
+    written = []
+    for ref in request_refs:
+        for task in tasks_for(session, ref):
+            if task.get("status") in OPEN_TASK:
+                written.append(save(session, {**task, "status": "cancelled", "statusReason": _reason(reason)}))
+        request = read(session, ref)
+        if request is not None and request.get("status") not in _DONE_REQUEST:
+            written.append(save(session, {**request, "status": "revoked"}))
+    return written
+
+
+def retire_plan(session: Session, plan: dict[str, Any], reason: str) -> list[str]:
+    """The plan revoked, its goals cancelled and its care team inactive (referrals: see above)."""
+    written = [save(session, {**plan, "status": "revoked", "note": [*plan.get("note", []), {"text": reason}]})]
+    for goal_ref in plan.get("goal", []):
+        goal = read(session, goal_ref.get("reference"))
+        if goal is not None and goal.get("lifecycleStatus") in ("proposed", "planned", "accepted", "active", "on-hold"):
+            written.append(save(session, {**goal, "lifecycleStatus": "cancelled"}))
+    for team_ref in plan.get("careTeam", []):
+        team = read(session, team_ref.get("reference"))
+        if team is not None and team.get("status") in ("proposed", "active", "suspended"):
+            written.append(save(session, {**team, "status": "inactive"}))
+    return written

@@ -1,0 +1,152 @@
+"""`fhir-gateway clients add|list|remove|keygen`: register SMART backend-services clients."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["clients_app"]
+
+clients_app = typer.Typer(no_args_is_help=True, help="SMART backend-services clients (who may call the API)")
+
+
+def _database():  # type: ignore[no-untyped-def]
+    from fhir_gateway.settings import get_settings
+    from fhir_gateway.store.db import Database
+
+    return Database(get_settings().database_url)
+
+
+def _split(scopes: list[str]) -> list[str]:
+    return [s for item in scopes for s in item.split() if s]
+
+
+@clients_app.command("add")
+def add(
+    role: Annotated[str, typer.Option(help="hospital | ehr | partner | case-manager | admin")],
+    scope: Annotated[list[str], typer.Option(help="SMART scope, e.g. system/Task.rus (repeat, or space-separated)")],
+    jwks: Annotated[Path | None, typer.Option(help="File with the client's public JWKS")] = None,
+    jwks_url: Annotated[str | None, typer.Option(help="URL where the client publishes its JWKS")] = None,
+    organization: Annotated[str | None, typer.Option(help="Organization/ID the client acts for")] = None,
+    client_id: Annotated[str | None, typer.Option(help="Client id (default: a new UUID)")] = None,
+    sender: Annotated[list[str] | None, typer.Option(help="HL7 sender APP|FACILITY a hospital speaks for")] = None,
+) -> None:
+    """Register a client: its public keys, role, organization and scopes."""
+    from fhir_gateway.errors import GatewayError
+    from fhir_gateway.security import add_client
+
+    try:
+        keys = json.loads(jwks.read_text()) if jwks is not None else None
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"cannot read the JWKS file: {exc}") from exc
+    database = _database()
+    try:
+        with database.session() as session:
+            client = add_client(session, role=role, scopes=_split(scope), organization=organization, jwks=keys,
+                                jwks_url=jwks_url, client_id=client_id, senders=sender or [])
+    except GatewayError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        database.dispose()
+    typer.echo(f"client_id: {client.client_id}")
+    typer.echo(f"  role {client.role}, organization {client.organization or '-'}, scopes {' '.join(client.scopes)}")
+
+
+@clients_app.command("list")
+def list_command() -> None:
+    """The registered clients."""
+    from fhir_gateway.security import list_clients
+
+    database = _database()
+    try:
+        with database.session(readonly=True) as session:
+            clients = list_clients(session)
+    finally:
+        database.dispose()
+    for client in clients:
+        s = client.summary()
+        typer.echo(f"{s['client_id']}\t{s['role']}\t{s['organization'] or '-'}\t{s['scopes']}\t{s['keys']}")
+
+
+@clients_app.command("remove")
+def remove(client_id: Annotated[str, typer.Argument(help="The client to remove")]) -> None:
+    """Remove a client: it gets no new token (tokens already issued lapse within five minutes)."""
+    from fhir_gateway.security import remove_client
+
+    database = _database()
+    try:
+        with database.session() as session:
+            removed = remove_client(session, client_id)
+    finally:
+        database.dispose()
+    if not removed:
+        typer.echo(f"error: no client {client_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"removed {client_id}")
+
+
+@clients_app.command("keygen")
+def keygen(
+    out: Annotated[Path, typer.Argument(help="Prefix: writes PREFIX.private.jwk.json and PREFIX.jwks.json")],
+    alg: Annotated[str, typer.Option(help="ES384 or RS384")] = "ES384",
+) -> None:
+    """Make a key pair for a client: keep the private JWK, register the public JWKS."""
+    from joserfc.jwk import ECKey, RSAKey
+
+    if alg not in ("ES384", "RS384"):
+        raise typer.BadParameter("alg must be ES384 or RS384")
+    key = ECKey.generate_key("P-384", private=True) if alg == "ES384" else RSAKey.generate_key(2048, private=True)
+    key.ensure_kid()
+    private = out.with_name(out.name + ".private.jwk.json")
+    public = out.with_name(out.name + ".jwks.json")
+    private.write_text(json.dumps({**key.as_dict(private=True), "alg": alg}))
+    private.chmod(0o600)
+    public.write_text(json.dumps({"keys": [{**key.as_dict(private=False), "alg": alg}]}))
+    typer.echo(f"private key: {private}  (keep it secret)\npublic JWKS: {public}  (register it: clients add --jwks)")
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def apply_insecure_dev(host: str, insecure_dev: bool) -> None:
+    """``serve --insecure-dev``: authentication off, for the factory uvicorn re-reads; loopback only."""
+    import os
+
+    from fhir_gateway.settings import get_settings
+
+    if insecure_dev:
+        if not _loopback(host):
+            typer.echo("error: --insecure-dev only binds to loopback (127.0.0.1, ::1, localhost)", err=True)
+            raise typer.Exit(2)
+        os.environ["FHIR_GATEWAY_AUTH_ENABLED"] = "false"
+        get_settings.cache_clear()
+    settings = get_settings()
+    if not settings.auth_enabled and not _loopback(host):
+        typer.echo("error: authentication is off (FHIR_GATEWAY_AUTH_ENABLED=false): refusing to bind to a "
+                   f"non-loopback interface ({host})", err=True)
+        raise typer.Exit(2)
+
+
+def auth_banner(auth_enabled: bool, base: str) -> str:
+    if not auth_enabled:
+        return ("WARNING: --insecure-dev: authentication and access control are OFF; "
+                "every request acts as the gateway itself. Never expose this server.")
+    return "\n".join([
+        "  authentication: SMART backend services (token endpoint " + base + "/auth/token). A demo client:",
+        "    fhir-gateway clients keygen demo",
+        "    fhir-gateway clients add --client-id demo --jwks demo.jwks.json --role case-manager \\",
+        "        --organization Organization/care-coordination --scope 'system/*.cruds'",
+        "    then sign a client assertion with demo.private.jwk.json (RS384/ES384) and POST it to /auth/token",
+    ])

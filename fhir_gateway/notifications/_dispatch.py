@@ -1,0 +1,111 @@
+"""Matching at write time: every stored change is tested against the active Subscriptions, and each
+match becomes an outbox row in the same transaction (the transactional outbox). Matching uses the
+search index the store has just written, so criteria mean exactly what the same search means."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fhir_gateway import clock
+from fhir_gateway.context import SYSTEM
+from fhir_gateway.errors import GatewayError
+from fhir_gateway.notifications._payloads import Delivery, notification_bundle, rest_hook
+from fhir_gateway.notifications._subscriptions import Spec, SubscriptionError, parse_subscription
+from fhir_gateway.notifications._visibility import caller_from_json, visible_copy
+from fhir_gateway.services.hooks import WriteEvent
+from fhir_gateway.store import outbox
+from fhir_gateway.store.repository import StoredResource
+from fhir_gateway.store.search import match_ids
+from fhir_gateway.store.tables import resources
+
+__all__ = ["configure", "active_specs", "forget_specs", "matches", "on_write", "base_url"]
+
+log = logging.getLogger("fhir_gateway.notifications")
+_CACHE = "notifications.specs"
+_state: dict[str, Any] = {"base_url": ""}
+FHIR_JSON = "application/fhir+json"
+
+
+def configure(url: str | None) -> None:
+    _state["base_url"] = (url or "").rstrip("/")
+
+
+def base_url() -> str:
+    return str(_state["base_url"])
+
+
+def active_specs(session: Session) -> list[Spec]:
+    """The active Subscriptions, parsed once per transaction (a Subscription write forgets them)."""
+    cached = session.info.get(_CACHE)
+    if cached is not None:
+        return list(cached)
+    rows = session.execute(
+        select(resources.c.content).where(resources.c.res_type == "Subscription", resources.c.deleted.is_(False))
+    ).scalars()
+    now = clock.to_instant(clock.now())
+    specs = []
+    for content in rows:
+        doc = content if isinstance(content, dict) else orjson.loads(content)
+        try:
+            spec = parse_subscription(doc)
+        except SubscriptionError:
+            continue
+        if spec.status == "active" and not (spec.end and spec.end < now):
+            specs.append(spec)
+    session.info[_CACHE] = specs
+    return list(specs)
+
+
+def forget_specs(session: Session) -> None:
+    session.info.pop(_CACHE, None)
+
+
+def matches(session: Session, spec: Spec, res_type: str, res_id: str) -> bool:
+    try:
+        return bool(match_ids(session, res_type, [*spec.all_params(), ("_id", res_id)], caller=SYSTEM, limit=1))
+    except GatewayError as exc:  # criteria that stopped making sense (a search parameter removed)
+        log.warning("Subscription/%s: criteria not usable: %s", spec.id, exc.message)
+        return False
+
+
+def on_write(event: WriteEvent, stored: StoredResource | None) -> None:
+    # Deletes notify nobody: the index of a deleted resource is gone, and no topic here expects them.
+    if stored is None or stored.deleted or stored.res_type == "Subscription":
+        return
+    interaction = "create" if event.before is None else "update"
+    for spec in active_specs(event.session):
+        if spec.kind == "message" or spec.resource_type != stored.res_type:
+            continue
+        if spec.topic is not None and interaction not in spec.topic.interactions:
+            continue
+        if matches(event.session, spec, stored.res_type, stored.res_id):
+            _enqueue(event.session, spec, stored, interaction)
+
+
+def _enqueue(session: Session, spec: Spec, stored: StoredResource, interaction: str) -> None:
+    viewer = caller_from_json(outbox.viewer_of(session, spec.id))
+    resource = visible_copy(session, viewer, stored.content)
+    if resource is None:
+        return  # the subscriber may not see this resource: no notification about it either
+    number = outbox.next_event_number(session, spec.id)
+    delivery = _delivery(spec, resource, interaction, number)
+    outbox.enqueue(
+        session, channel="rest-hook", method=delivery.method, url=delivery.url, body=delivery.body,
+        content_type=delivery.content_type, headers=spec.headers, subscription=spec.id, event_number=number,
+        focus=f"{stored.relative}/_history/{stored.version_id}",
+    )
+
+
+def _delivery(spec: Spec, resource: dict[str, Any], interaction: str, number: int) -> Delivery:
+    if spec.kind == "search":
+        return rest_hook(spec, resource, orjson.dumps(resource))
+    bundle = notification_bundle(
+        spec, resource=resource, interaction=interaction, event_number=number,
+        timestamp=clock.to_instant(clock.now()), base_url=base_url(),
+    )
+    return Delivery("POST", spec.endpoint, orjson.dumps(bundle), FHIR_JSON)

@@ -1,0 +1,75 @@
+"""Da Vinci Unsolicited Notifications to the EHRs that subscribed to admissions and discharges (a
+Subscription with ``channel.type = message`` and Encounter criteria): when the intake or the
+care-plan engine applies an admit or a discharge, it calls ``notify_encounter_event`` inside its
+transaction, and each matching EHR gets a message Bundle at its ``$process-message`` endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+from fhir_gateway import clock
+from fhir_gateway.notifications._dispatch import active_specs, base_url, matches
+from fhir_gateway.notifications._payloads import DAVINCI_EVENTS, davinci_message
+from fhir_gateway.notifications._subscriptions import Spec
+from fhir_gateway.notifications._visibility import caller_from_json, visible_copy
+from fhir_gateway.store import outbox
+from fhir_gateway.workflow._referrals import read
+
+__all__ = ["notify_encounter_event", "on_discharge", "process_message_url"]
+
+FHIR_JSON = "application/fhir+json"
+
+
+def process_message_url(endpoint: str) -> str:
+    endpoint = endpoint.rstrip("/")
+    return endpoint if endpoint.endswith("$process-message") else f"{endpoint}/$process-message"
+
+
+def _context(session: Session, encounter: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the receiver needs to understand the event: Patient, diagnoses, facility, attending."""
+    refs = [(encounter.get("subject") or {}).get("reference"), (encounter.get("serviceProvider") or {}).get("reference")]
+    refs += [(d.get("condition") or {}).get("reference") for d in encounter.get("diagnosis", [])]
+    refs += [(p.get("individual") or {}).get("reference") for p in encounter.get("participant", [])]
+    found = (read(session, r) for r in dict.fromkeys(r for r in refs if r))
+    return [doc for doc in found if doc is not None]
+
+
+def notify_encounter_event(session: Session, event: str, encounter_ref: str) -> list[int]:
+    """Queue ``event`` (notification-admit | notification-discharge) about ``encounter_ref`` for
+    every EHR subscribed to it; returns the outbox row ids."""
+    if event not in DAVINCI_EVENTS:
+        raise ValueError(f"{event!r} is not one of {', '.join(DAVINCI_EVENTS)}")
+    encounter = read(session, encounter_ref)
+    if encounter is None:
+        return []
+    subscribed = [s for s in active_specs(session) if s.kind == "message"]
+    targets = [s for s in subscribed if matches(session, s, "Encounter", encounter["id"])]
+    others = _context(session, encounter) if targets else []
+    return [row for row in (_enqueue(session, spec, event, encounter, others) for spec in targets) if row is not None]
+
+
+def _enqueue(session: Session, spec: Spec, event: str, encounter: dict[str, Any], others: list[dict[str, Any]]) -> int | None:
+    viewer = caller_from_json(outbox.viewer_of(session, spec.id))
+    shown = visible_copy(session, viewer, encounter)
+    if shown is None:
+        return None
+    context = [c for c in (visible_copy(session, viewer, doc) for doc in others) if c is not None]
+    destination = process_message_url(spec.endpoint)
+    bundle = davinci_message(
+        event, encounter=shown, others=context, source_endpoint=base_url() or "urn:fhir-gateway",
+        destination=destination, timestamp=clock.to_instant(clock.now()),
+    )
+    number = outbox.next_event_number(session, spec.id)
+    return outbox.enqueue(
+        session, channel="message", method="POST", url=destination, body=orjson.dumps(bundle),
+        content_type=FHIR_JSON, headers=spec.headers, subscription=spec.id, event_number=number,
+        focus=f"Encounter/{encounter['id']}",
+    )
+
+
+def on_discharge(session: Session, context: Any) -> None:
+    """The ``services.discharge`` hook: every discharge the gateway detects is announced."""
+    notify_encounter_event(session, "notification-discharge", context.encounter)

@@ -1,0 +1,131 @@
+"""The gate every HTTP request passes: authentication, rate limit, route roles, audit.
+
+A pure ASGI middleware (no per-request task or body buffering): it reads the ``Authorization``
+header, puts the Caller where ``api.deps.get_caller`` finds it (``request.state.caller``), and
+records one AuditEvent when the response has started. Public paths (the CapabilityStatement, the
+SMART configuration, the token endpoint, health and API docs) need no token; the token endpoint
+audits itself, since only it knows which client asked.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fhir_gateway.api.responses import fhir_json
+from fhir_gateway.context import Caller
+from fhir_gateway.errors import Forbidden, GatewayError, TooManyRequests, Unauthorized
+from fhir_gateway.security._audit import request_event
+from fhir_gateway.security._roles import ROUTE_ROLES
+
+if TYPE_CHECKING:
+    from fhir_gateway.security._service import SecurityService
+
+__all__ = ["SecurityMiddleware", "PUBLIC_PATHS", "TOKEN_PATH"]
+
+TOKEN_PATH = "/auth/token"
+PUBLIC_PATHS = frozenset(
+    {"/metadata", "/.well-known/smart-configuration", TOKEN_PATH, "/_health", "/_docs", "/_openapi.json"}
+)
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers") or []:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
+    return None
+
+
+def _route_roles(path: str) -> frozenset[str] | None:
+    for prefix, roles in ROUTE_ROLES.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return roles
+    return None
+
+
+class SecurityMiddleware:
+    def __init__(self, app: ASGIApp, service: SecurityService) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        address = (scope.get("client") or (None,))[0]
+        if path in PUBLIC_PATHS:
+            if path == TOKEN_PATH:
+                await self._limited(f"address:{address}", scope, receive, send, None)
+            else:
+                await self.app(scope, receive, send)
+            return
+        try:
+            caller = self._caller(scope, address)
+        except GatewayError as exc:
+            await self._refuse(exc, scope, receive, send, None, address)
+            return
+        await self._limited(caller.client_id, scope, receive, send, caller)
+
+    def _caller(self, scope: Scope, address: str | None) -> Caller:
+        service = self.service
+        if not service.settings.auth_enabled:
+            return service.insecure_caller(address)
+        token = _bearer(scope)
+        if not token:
+            raise Unauthorized(
+                "This server needs a SMART backend-services access token (Authorization: Bearer …); "
+                "see /.well-known/smart-configuration",
+                headers={"WWW-Authenticate": 'Bearer realm="fhir-gateway"'},
+            )
+        caller = service.tokens.authenticate(token, address)
+        roles = _route_roles(scope["path"])
+        if roles is not None and caller.role not in roles and caller.role != "system":
+            raise Forbidden(f"A {caller.role} client may not use {scope['path']}")
+        return caller
+
+    async def _limited(self, key: str, scope: Scope, receive: Receive, send: Send, caller: Caller | None) -> None:
+        address = (scope.get("client") or (None,))[0]
+        wait = self.service.limiter.take(key)
+        if wait is not None:
+            retry = str(max(1, int(wait + 0.999)))
+            exc = TooManyRequests(f"Too many requests; retry after {retry} s", headers={"Retry-After": retry})
+            await self._refuse(exc, scope, receive, send, caller, address)
+            return
+        if caller is None:
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})["caller"] = caller
+        status = {"code": 500}
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            self._audit(scope, status["code"], caller, address)
+
+    async def _refuse(
+        self, exc: GatewayError, scope: Scope, receive: Receive, send: Send, caller: Caller | None, address: str | None
+    ) -> None:
+        self._audit(scope, exc.status, caller, address)
+        response = fhir_json(exc.outcome(), exc.status, exc.headers)
+        await response(scope, receive, send)
+
+    def _audit(self, scope: Scope, status: int, caller: Caller | None, address: str | None) -> None:
+        query: Any = scope.get("query_string") or b""
+        self.service.auditor.record(
+            request_event(
+                method=scope["method"],
+                path=scope["path"],
+                query=query.decode("latin-1"),
+                status=status,
+                caller=caller,
+                address=address,
+            )
+        )

@@ -1,0 +1,302 @@
+"""Who sees which rows, and which copy of them: the row policy behind ``store.visibility``.
+
+Rows (SQL over the search index, so that search, ``_include``/``_revinclude``, chains, ``_has``,
+history and conditional interactions agree):
+
+* Every caller sees only the types its scopes (within its role) let it read or search.
+* system, admin, case-manager: every row of those types.
+* ehr, hospital: every row, except ETH/42CFRPart2-labelled ones whose patient has not consented
+  to the caller's organisation (see ``_consent``).
+* partner (an organisation of the partner directory):
+  - a Task it owns (``owner`` = its Organization) that is no longer a ``draft``, or an unassigned
+    ``requested`` Task it is *eligible* for: the Task's ServiceRequest (``focus``) has a ``code``
+    that one of the organisation's active HealthcareServices offers (``HealthcareService.type``,
+    ``providedBy`` = the organisation). That is the same service match the care-plan engine uses
+    to pick owners;
+  - the ServiceRequest (``focus``) and the Patient (``for``) of such a Task;
+  - the partner directory (Organization, HealthcareService, Location, Endpoint, Practitioner,
+    PractitionerRole);
+  - and, like ehr, nothing ETH/42CFRPart2-labelled without the patient's Consent — a Task hidden
+    that way also hides its ServiceRequest and Patient.
+
+Copies: a partner receives the minimum of a Patient (name, birth date, telecom, address,
+communication language), tagged SUBSETTED; every ETH/42CFRPart2 resource disclosed outside the
+care-coordination team (partner, ehr, hospital) carries the NORDSCLCD obligation.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select
+from sqlalchemy.orm import Session
+
+from fhir_gateway import clock
+from fhir_gateway.context import Caller
+from fhir_gateway.fhir.types import RESOURCE_TYPES
+from fhir_gateway.security._labels import ACT_CODE, NORDSCLCD, SENSITIVE, is_sensitive, labels_of, merge_labels
+from fhir_gateway.store import repository as repo
+from fhir_gateway.store import visibility
+from fhir_gateway.store.security_tables import consent_grants
+from fhir_gateway.store.tables import idx_reference, idx_token, resources
+
+__all__ = ["RowPolicy", "visible_to", "redact_for", "partner_caller", "SUBSETTED", "OUTSIDERS"]
+
+SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+    "display": "subsetted",
+}
+OUTSIDERS = frozenset({"partner", "ehr", "hospital"})  # outside the care-coordination team
+DIRECTORY = ("Organization", "HealthcareService", "Location", "Endpoint", "Practitioner", "PractitionerRole")
+_PATIENT_MINIMUM = ("resourceType", "id", "meta", "name", "birthDate", "telecom", "address")
+_PATIENT_PARAMS = ("patient", "subject")
+
+
+@lru_cache(maxsize=1024)
+def _readable(role: str, scopes: frozenset[str]) -> tuple[str, ...] | None:
+    """The types this caller may read or search; None when that is every type."""
+    probe = bounded(Caller(client_id="-", role=role, scopes=scopes))
+    types = tuple(t for t in sorted(RESOURCE_TYPES) if probe.can(t, "r") or probe.can(t, "s"))
+    return None if len(types) == len(RESOURCE_TYPES) else types
+
+
+def _org_id(caller: Caller) -> str | None:
+    org = caller.organization or ""
+    return org.split("/", 1)[1] if org.startswith("Organization/") else None
+
+
+# -- SQL building blocks -------------------------------------------------------------------------
+
+
+def _sensitive(r: Any) -> ColumnElement[bool]:
+    t = idx_token.alias()
+    return exists().where(
+        t.c.res_type == r.c.res_type,
+        t.c.res_id == r.c.res_id,
+        t.c.param == "_security",
+        t.c.system == ACT_CODE,
+        t.c.code.in_(sorted(SENSITIVE)),
+    )
+
+
+def _consented(r: Any, organization: str) -> ColumnElement[bool]:
+    """An in-force grant of the row's patient (the Patient itself, or its patient/subject)."""
+    g = consent_grants.alias()
+    ref = idx_reference.alias()
+    now = clock.to_db(clock.now())
+    patients = select(ref.c.target_id).where(
+        ref.c.res_type == r.c.res_type,
+        ref.c.res_id == r.c.res_id,
+        ref.c.param.in_(_PATIENT_PARAMS),
+        ref.c.target_type == "Patient",
+    )
+    return exists().where(
+        g.c.organization == organization,
+        or_(and_(r.c.res_type == "Patient", g.c.patient_id == r.c.res_id), g.c.patient_id.in_(patients)),
+        or_(g.c.starts.is_(None), g.c.starts <= now),
+        or_(g.c.ends.is_(None), g.c.ends > now),
+    )
+
+
+def _label_rule(r: Any, caller: Caller) -> ColumnElement[bool]:
+    if caller.organization is None:
+        return not_(_sensitive(r))
+    return or_(not_(_sensitive(r)), _consented(r, caller.organization))
+
+
+def _task_ids(param: str, **match: str) -> Any:
+    ref = idx_reference.alias()
+    conds = [ref.c.res_type == "Task", ref.c.param == param]
+    conds += [ref.c[k] == v for k, v in match.items()]
+    return select(ref.c.res_id).where(*conds)
+
+
+def _task_status(code: str) -> Any:
+    tok = idx_token.alias()
+    return select(tok.c.res_id).where(tok.c.res_type == "Task", tok.c.param == "status", tok.c.code == code)
+
+
+def _eligible_tasks(org_id: str) -> Any:
+    """Tasks whose ServiceRequest asks for a service the organisation offers."""
+    focus, sr_code, offer = idx_reference.alias(), idx_token.alias(), idx_token.alias()
+    provider, inactive = idx_reference.alias(), idx_token.alias()
+    services = select(provider.c.res_id).where(
+        provider.c.res_type == "HealthcareService",
+        provider.c.param == "organization",
+        provider.c.target_type == "Organization",
+        provider.c.target_id == org_id,
+    )
+    retired = select(inactive.c.res_id).where(
+        inactive.c.res_type == "HealthcareService", inactive.c.param == "active", inactive.c.code == "false"
+    )
+    joined = focus.join(
+        sr_code,
+        and_(sr_code.c.res_type == "ServiceRequest", sr_code.c.param == "code", sr_code.c.res_id == focus.c.target_id),
+    ).join(
+        offer,
+        and_(
+            offer.c.res_type == "HealthcareService",
+            offer.c.param == "service-type",
+            offer.c.code == sr_code.c.code,
+            offer.c.system == sr_code.c.system,
+        ),
+    )
+    return (
+        select(focus.c.res_id)
+        .select_from(joined)
+        .where(
+            focus.c.res_type == "Task",
+            focus.c.param == "focus",
+            focus.c.target_type == "ServiceRequest",
+            offer.c.res_id.in_(services),
+            offer.c.res_id.not_in(retired),
+        )
+    )
+
+
+def _partner_task(t: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
+    owned = and_(
+        t.c.res_id.in_(_task_ids("owner", target_type="Organization", target_id=org_id)),
+        t.c.res_id.not_in(_task_status("draft")),
+    )
+    open_for_claim = and_(
+        t.c.res_id.not_in(_task_ids("owner")),
+        t.c.res_id.in_(_task_status("requested")),
+        t.c.res_id.in_(_eligible_tasks(org_id)),
+    )
+    return and_(t.c.res_type == "Task", or_(owned, open_for_claim), _label_rule(t, caller))
+
+
+def _via_visible_task(r: Any, caller: Caller, org_id: str, param: str) -> ColumnElement[bool]:
+    """The row is what a visible Task points at through ``param`` (focus, patient)."""
+    t = resources.alias()
+    link = idx_reference.alias()
+    return exists().where(
+        link.c.res_type == "Task",
+        link.c.param == param,
+        link.c.target_type == r.c.res_type,
+        link.c.target_id == r.c.res_id,
+        t.c.res_type == "Task",
+        t.c.res_id == link.c.res_id,
+        t.c.deleted.is_(False),
+        _partner_task(t, caller, org_id),
+    )
+
+
+def _partner_rows(r: Any, caller: Caller) -> ColumnElement[bool]:
+    org_id = _org_id(caller)
+    if org_id is None:
+        return false()
+    return or_(
+        r.c.res_type.in_(DIRECTORY),
+        _partner_task(r, caller, org_id),
+        and_(r.c.res_type == "ServiceRequest", _via_visible_task(r, caller, org_id, "focus"), _label_rule(r, caller)),
+        and_(r.c.res_type == "Patient", _via_visible_task(r, caller, org_id, "patient"), _label_rule(r, caller)),
+    )
+
+
+# -- the policy ----------------------------------------------------------------------------------
+
+
+class RowPolicy:
+    """Implements ``store.visibility.Policy``."""
+
+    def restricted(self, caller: Caller) -> bool:
+        return caller.role in OUTSIDERS
+
+    def where(self, caller: Caller, r: Any) -> ColumnElement[bool] | None:
+        if caller.role == "system":
+            return None
+        conds: list[ColumnElement[bool]] = []
+        types = _readable(caller.role, caller.scopes)
+        if types is not None:
+            conds.append(r.c.res_type.in_(types) if types else false())
+        if caller.role == "partner":
+            conds.append(_partner_rows(r, caller))
+        elif caller.role in OUTSIDERS:
+            conds.append(_label_rule(r, caller))
+        if not conds:
+            return None
+        return and_(*conds) if len(conds) > 1 else conds[0]
+
+    def serve(self, caller: Caller, resource: dict[str, Any]) -> dict[str, Any]:
+        if caller.role not in OUTSIDERS:
+            return resource
+        if caller.role == "partner" and resource.get("resourceType") == "Patient":
+            resource = _minimal_patient(resource)
+        if is_sensitive(resource):
+            meta = {**(resource.get("meta") or {}), "security": merge_labels(labels_of(resource), [dict(NORDSCLCD)])}
+            resource = {**resource, "meta": meta}
+        return resource
+
+    def serve_version(
+        self, session: Session, caller: Caller, version: repo.StoredResource
+    ) -> dict[str, Any] | None:
+        # An older, labelled version of something now unlabelled stays with the team: the row
+        # rule (checked on the current version) could not have asked for the Consent.
+        if caller.role in OUTSIDERS and is_sensitive(version.content):
+            if not _current_sensitive(session, version.res_type, version.res_id):
+                return None
+        return self.serve(caller, version.content)
+
+
+def _minimal_patient(patient: dict[str, Any]) -> dict[str, Any]:
+    out = {k: patient[k] for k in _PATIENT_MINIMUM if k in patient}
+    languages = [{"language": c["language"], **({"preferred": c["preferred"]} if "preferred" in c else {})}
+                 for c in patient.get("communication") or [] if isinstance(c, dict) and c.get("language")]
+    if languages:
+        out["communication"] = languages
+    meta = dict(out.get("meta") or {})
+    meta["tag"] = merge_labels(meta.get("tag") or [], [dict(SUBSETTED)])
+    out["meta"] = meta
+    return out
+
+
+# -- for other modules (notifications, workflow) -------------------------------------------------
+
+
+def bounded(caller: Caller) -> Caller:
+    """The caller with its role's ceiling applied, however it was built (e.g. a plain Caller kept
+    beside a Subscription): only the gateway itself is unbounded."""
+    from fhir_gateway.security._roles import TokenCaller
+
+    if caller.role == "system" or isinstance(caller, TokenCaller):
+        return caller
+    return TokenCaller(caller.client_id, caller.role, caller.organization, caller.scopes, caller.address)
+
+
+def visible_to(session: Session, caller: Caller, res_type: str, res_id: str) -> bool:
+    """May ``caller`` receive the current ``res_type/res_id`` (by any path)?"""
+    caller = bounded(caller)
+    if not caller.can(res_type, "r") and not caller.can(res_type, "s"):
+        return False
+    return visibility.is_visible(session, caller, res_type, res_id)
+
+
+def redact_for(session: Session, caller: Caller, resource: dict[str, Any]) -> dict[str, Any] | None:
+    """The copy of a stored resource ``caller`` may receive (e.g. in a notification), or None.
+
+    Visibility is decided on the stored current version; the copy is made from ``resource``.
+    """
+    caller = bounded(caller)
+    res_type, res_id = resource.get("resourceType"), resource.get("id")
+    if not res_type or not res_id or not visible_to(session, caller, res_type, res_id):
+        return None
+    if is_sensitive(resource) and not _current_sensitive(session, res_type, res_id):
+        return None  # an older, labelled version of something now unlabelled: not for outsiders
+    return visibility.current().serve(caller, resource)
+
+
+def _current_sensitive(session: Session, res_type: str, res_id: str) -> bool:
+    stored = repo.read(session, res_type, res_id)
+    return stored is not None and is_sensitive(stored.content)
+
+
+def partner_caller(organization: str) -> Caller:
+    """The rights of a partner organisation as such, for pushing notifications to it."""
+    from fhir_gateway.security._roles import TokenCaller
+
+    scopes = frozenset({"system/Task.rs", "system/ServiceRequest.rs", "system/Patient.rs"})
+    return TokenCaller(client_id=f"partner:{organization}", role="partner", organization=organization, scopes=scopes)

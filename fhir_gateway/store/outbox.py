@@ -1,0 +1,322 @@
+"""Outbox rows: enqueue (inside the caller's transaction), claim for delivery, record attempts,
+list and replay dead letters; and the per-subscription secret and event counter.
+
+Claiming is safe with any number of workers. On PostgreSQL the due rows are selected
+``FOR UPDATE SKIP LOCKED``, so concurrent claimers never block on or take the same row; on SQLite
+the claim runs under ``BEGIN IMMEDIATE`` (the single writer), which serialises claimers. Either
+way a claimed row carries a lease (owner and expiry): a worker that dies mid-delivery gives its
+rows back when the lease runs out, and a result is only recorded by the lease holder.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from fhir_gateway import clock
+from fhir_gateway.store.outbox_tables import outbox, outbox_attempts, subscription_state
+
+__all__ = [
+    "OutboxRow",
+    "Attempt",
+    "enqueue",
+    "claim",
+    "finish",
+    "release",
+    "get",
+    "attempts_of",
+    "list_rows",
+    "replay",
+    "counts",
+    "ensure_subscription",
+    "set_secret",
+    "secret_of",
+    "set_viewer",
+    "viewer_of",
+    "secrets_of",
+    "next_event_number",
+    "forget_subscription",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    created_at: datetime
+    retry_since: datetime
+    channel: str
+    subscription: str | None
+    event_number: int | None
+    focus: str | None
+    method: str
+    url: str
+    headers: dict[str, str]
+    content_type: str | None
+    body: bytes
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_status: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    dead_at: datetime | None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "channel": self.channel,
+            "subscription": self.subscription,
+            "event": self.event_number,
+            "focus": self.focus,
+            "url": self.url,
+            "attempts": self.attempts,
+            "next_attempt_at": clock.to_instant(self.next_attempt_at),
+            "last_status": self.last_status,
+            "last_error": self.last_error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    number: int
+    at: datetime
+    worker: str
+    http_status: int | None
+    error: str | None
+    outcome: str
+
+
+def _opt(value: datetime | None) -> datetime | None:
+    return clock.from_db(value) if value is not None else None
+
+
+def _row(r: Any) -> OutboxRow:
+    return OutboxRow(
+        id=r.id, created_at=clock.from_db(r.created_at), retry_since=clock.from_db(r.retry_since),
+        channel=r.channel, subscription=r.subscription, event_number=r.event_number, focus=r.focus,
+        method=r.method, url=r.url, headers=dict(r.headers or {}), content_type=r.content_type,
+        body=bytes(r.body), status=r.status, attempts=r.attempts,
+        next_attempt_at=clock.from_db(r.next_attempt_at), last_status=r.last_status, last_error=r.last_error,
+        delivered_at=_opt(r.delivered_at), dead_at=_opt(r.dead_at),
+    )
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+def enqueue(
+    session: Session,
+    *,
+    channel: str,
+    method: str,
+    url: str,
+    body: bytes,
+    content_type: str | None,
+    headers: dict[str, str] | None = None,
+    subscription: str | None = None,
+    event_number: int | None = None,
+    focus: str | None = None,
+) -> int:
+    """Add a pending row in the caller's transaction; returns its id."""
+    now = clock.to_db(clock.now())
+    result = session.execute(
+        insert(outbox).values(
+            created_at=now, retry_since=now, channel=channel, subscription=subscription,
+            event_number=event_number, focus=focus, method=method, url=url, headers=headers or {},
+            content_type=content_type, body=body, status="pending", attempts=0, next_attempt_at=now,
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def claim(session: Session, *, worker: str, limit: int, lease: timedelta, postgres: bool) -> list[OutboxRow]:
+    """Take up to ``limit`` due rows for ``worker`` until the lease runs out."""
+    now = clock.now()
+    due = (
+        select(outbox.c.id)
+        .where(
+            outbox.c.status == "pending",
+            outbox.c.next_attempt_at <= clock.to_db(now),
+            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < clock.to_db(now)),
+        )
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(limit)
+    )
+    if postgres:
+        due = due.with_for_update(skip_locked=True)
+    ids = list(session.execute(due).scalars())
+    if not ids:
+        return []
+    session.execute(
+        update(outbox).where(outbox.c.id.in_(ids))
+        .values(lease_owner=worker, lease_until=clock.to_db(now + lease))
+    )
+    rows = session.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id)).all()
+    return [_row(r) for r in rows]
+
+
+def finish(
+    session: Session,
+    row_id: int,
+    *,
+    worker: str,
+    outcome: str,
+    http_status: int | None,
+    error: str | None,
+    next_attempt_at: datetime | None = None,
+) -> bool:
+    """Record one attempt and its outcome (delivered | retry | dead). False when the lease was lost
+    (another worker has the row now): the attempt is still recorded, the row left alone."""
+    now = clock.now()
+    current = session.execute(
+        select(outbox.c.attempts, outbox.c.lease_owner).where(outbox.c.id == row_id)
+    ).first()
+    if current is None:
+        return False
+    number = current.attempts + 1
+    session.execute(
+        insert(outbox_attempts).values(
+            outbox_id=row_id, number=number, at=clock.to_db(now), worker=worker,
+            http_status=http_status, error=error, outcome=outcome,
+        )
+    )
+    values: dict[str, Any] = {
+        "attempts": number, "last_status": http_status, "last_error": error,
+        "lease_owner": None, "lease_until": None,
+    }
+    if outcome == "delivered":
+        values.update(status="delivered", delivered_at=clock.to_db(now))
+    elif outcome == "dead":
+        values.update(status="dead", dead_at=clock.to_db(now))
+    else:
+        values.update(next_attempt_at=clock.to_db(next_attempt_at or now))
+    result = session.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.lease_owner == worker, outbox.c.status == "pending")
+        .values(**values)
+    )
+    return result.rowcount == 1
+
+
+def release(session: Session, row_ids: list[int], *, worker: str) -> None:
+    """Give claimed rows back untouched (a worker stopping before it tried them)."""
+    if row_ids:
+        session.execute(
+            update(outbox).where(outbox.c.id.in_(row_ids), outbox.c.lease_owner == worker)
+            .values(lease_owner=None, lease_until=None)
+        )
+
+
+# -- reading and operating -----------------------------------------------------------------------
+
+
+def get(session: Session, row_id: int) -> OutboxRow | None:
+    row = session.execute(select(outbox).where(outbox.c.id == row_id)).first()
+    return _row(row) if row else None
+
+
+def attempts_of(session: Session, row_id: int) -> list[Attempt]:
+    rows = session.execute(
+        select(outbox_attempts).where(outbox_attempts.c.outbox_id == row_id).order_by(outbox_attempts.c.number)
+    ).all()
+    return [Attempt(r.number, clock.from_db(r.at), r.worker, r.http_status, r.error, r.outcome) for r in rows]
+
+
+def list_rows(session: Session, *, status: str | None = None, limit: int = 50, offset: int = 0) -> list[OutboxRow]:
+    query = select(outbox).order_by(outbox.c.id).limit(limit).offset(offset)
+    if status is not None:
+        query = query.where(outbox.c.status == status)
+    return [_row(r) for r in session.execute(query).all()]
+
+
+def replay(session: Session, row_ids: list[int] | None = None) -> int:
+    """Dead letters (all, or these ids) back to pending, with a fresh retry window."""
+    now = clock.to_db(clock.now())
+    cond = outbox.c.status == "dead"
+    if row_ids is not None:
+        cond = and_(cond, outbox.c.id.in_(row_ids))
+    result = session.execute(
+        update(outbox).where(cond).values(
+            status="pending", retry_since=now, next_attempt_at=now, dead_at=None, lease_owner=None, lease_until=None,
+        )
+    )
+    return int(result.rowcount)
+
+
+def counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).all()
+    return {status: int(n) for status, n in rows}
+
+
+# -- subscription state ---------------------------------------------------------------------------
+
+
+def ensure_subscription(session: Session, subscription: str) -> None:
+    """A state row with a fresh random secret, unless the subscription has one."""
+    exists = session.execute(
+        select(subscription_state.c.subscription).where(subscription_state.c.subscription == subscription)
+    ).first()
+    if exists is None:
+        session.execute(
+            insert(subscription_state).values(subscription=subscription, secret=secrets.token_urlsafe(32), events=0)
+        )
+
+
+def set_viewer(session: Session, subscription: str, viewer: dict[str, Any]) -> None:
+    ensure_subscription(session, subscription)
+    session.execute(
+        update(subscription_state).where(subscription_state.c.subscription == subscription).values(viewer=viewer)
+    )
+
+
+def viewer_of(session: Session, subscription: str) -> dict[str, Any] | None:
+    value = session.execute(
+        select(subscription_state.c.viewer).where(subscription_state.c.subscription == subscription)
+    ).scalar()
+    return dict(value) if value else None
+
+
+def set_secret(session: Session, subscription: str, secret: str) -> None:
+    ensure_subscription(session, subscription)
+    session.execute(
+        update(subscription_state).where(subscription_state.c.subscription == subscription).values(secret=secret)
+    )
+
+
+def secret_of(session: Session, subscription: str) -> str | None:
+    return session.execute(
+        select(subscription_state.c.secret).where(subscription_state.c.subscription == subscription)
+    ).scalar()
+
+
+def secrets_of(session: Session, subscriptions: set[str]) -> dict[str, str]:
+    if not subscriptions:
+        return {}
+    rows = session.execute(
+        select(subscription_state.c.subscription, subscription_state.c.secret)
+        .where(subscription_state.c.subscription.in_(sorted(subscriptions)))
+    ).all()
+    return {s: secret for s, secret in rows}
+
+
+def next_event_number(session: Session, subscription: str) -> int:
+    """The subscription's event counter, advanced in the caller's transaction (the row lock on
+    PostgreSQL keeps concurrent writers from handing out the same number)."""
+    ensure_subscription(session, subscription)
+    session.execute(
+        update(subscription_state).where(subscription_state.c.subscription == subscription)
+        .values(events=subscription_state.c.events + 1)
+    )
+    return int(session.execute(
+        select(subscription_state.c.events).where(subscription_state.c.subscription == subscription)
+    ).scalar_one())
+
+
+def forget_subscription(session: Session, subscription: str) -> None:
+    session.execute(delete(subscription_state).where(subscription_state.c.subscription == subscription))

@@ -1,0 +1,60 @@
+"""Tables of the security concern (fhir_gateway.security).
+
+    auth_clients     registered SMART backend-service clients: role, organization, scopes, JWKS
+    auth_jti         every client-assertion ``jti`` accepted, unique per client: a replay fails on
+                     the key, also when several gateway processes see it at once
+    gateway_keys     the gateway's own token-signing key (unless a key file is configured), shared
+                     by every process so tokens survive restarts
+    consent_grants   who may receive a patient's 42 CFR Part 2 data: one row per (Consent,
+                     organisation), derived from active Consents at write time
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Column, Index, String, Table, Text
+
+from fhir_gateway.store.tables import UtcTime, metadata
+
+__all__ = ["auth_clients", "auth_jti", "gateway_keys", "consent_grants"]
+
+auth_clients = Table(
+    "auth_clients",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("role", String(32), nullable=False),
+    Column("organization", String(128), nullable=True),  # Organization/ID
+    Column("scopes", Text, nullable=False),  # space-separated SMART scopes
+    Column("jwks", JSON, nullable=True),
+    Column("jwks_url", String(1024), nullable=True),
+    Column("senders", JSON, nullable=True),  # HL7 senders ('APP|FACILITY') a hospital speaks for
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UtcTime, nullable=False),
+)
+
+auth_jti = Table(
+    "auth_jti",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("jti", String(256), primary_key=True),
+    Column("expires_at", UtcTime, nullable=False),
+    Index("ix_auth_jti_expires_at", "expires_at"),
+)
+
+gateway_keys = Table(
+    "gateway_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("private_jwk", Text, nullable=False),
+    Column("created_at", UtcTime, nullable=False),
+)
+
+consent_grants = Table(
+    "consent_grants",
+    metadata,
+    Column("consent_id", String(64), primary_key=True),
+    Column("organization", String(128), primary_key=True),  # Organization/ID
+    Column("patient_id", String(64), nullable=False),
+    Column("starts", UtcTime, nullable=True),
+    Column("ends", UtcTime, nullable=True),  # exclusive
+    Index("ix_consent_grants_patient_org", "patient_id", "organization"),
+)

@@ -1,0 +1,73 @@
+"""Per-caller visibility: the seam between the store and the access policy.
+
+The store knows SQL, not who may see what. A ``Policy`` (the security package installs one)
+answers three questions; until one is installed every caller sees everything as stored.
+
+* ``where(caller, r)``: a condition on a ``resources`` alias ``r`` that keeps the rows this caller
+  may see, or None for no restriction. Search, includes, chains, ``_has``, history and the
+  conditional interactions all apply it.
+* ``restricted(caller)``: whether rows must be checked and served copies shaped for this caller
+  (False keeps the fast path: stored bytes out as they are).
+* ``serve(caller, resource)``: the copy this caller receives (e.g. a redacted Patient, a
+  disclosure obligation added to the labels); ``serve_version`` the same for a past version
+  (history, vread), or None when that version must not reach this caller.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from fhir_gateway.context import Caller
+from fhir_gateway.store.repository import StoredResource
+from fhir_gateway.store.tables import resources
+
+__all__ = ["Policy", "install", "current", "is_visible"]
+
+
+class Policy(Protocol):
+    def where(self, caller: Caller, r: Any) -> ColumnElement[bool] | None: ...
+
+    def restricted(self, caller: Caller) -> bool: ...
+
+    def serve(self, caller: Caller, resource: dict[str, Any]) -> dict[str, Any]: ...
+
+    def serve_version(self, session: Session, caller: Caller, version: StoredResource) -> dict[str, Any] | None: ...
+
+
+class _Open:
+    def where(self, caller: Caller, r: Any) -> ColumnElement[bool] | None:
+        return None
+
+    def restricted(self, caller: Caller) -> bool:
+        return False
+
+    def serve(self, caller: Caller, resource: dict[str, Any]) -> dict[str, Any]:
+        return resource
+
+    def serve_version(self, session: Session, caller: Caller, version: StoredResource) -> dict[str, Any] | None:
+        return version.content
+
+
+_policy: Policy = _Open()
+
+
+def install(policy: Policy) -> None:
+    global _policy
+    _policy = policy
+
+
+def current() -> Policy:
+    return _policy
+
+
+def is_visible(session: Session, caller: Caller, res_type: str, res_id: str) -> bool:
+    """May ``caller`` see the current, live ``res_type/res_id``?"""
+    r = resources.alias("r")
+    cond = _policy.where(caller, r)
+    query = select(r.c.res_id).where(r.c.res_type == res_type, r.c.res_id == res_id, r.c.deleted.is_(False))
+    if cond is not None:
+        query = query.where(cond)
+    return session.execute(query.limit(1)).first() is not None

@@ -1,0 +1,159 @@
+"""The outbox delivery worker: claims due rows, sends each with httpx (signed), and records every
+attempt and its outcome. Run it alone (``fhir-gateway worker``), inside ``serve --worker``, or as
+many processes as you like on PostgreSQL (``SKIP LOCKED`` keeps them off each other's rows).
+
+``transport`` is the seam for tests and benchmarks (an ``httpx.MockTransport``, or nothing for the
+network); ``rng`` makes the jitter reproducible; time comes from ``fhir_gateway.clock``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+
+from fhir_gateway import clock
+from fhir_gateway.notifications import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from fhir_gateway.settings import Settings
+from fhir_gateway.store import outbox
+from fhir_gateway.store.db import Database
+from fhir_gateway.store.outbox import OutboxRow
+from fhir_gateway.workers.retry import Decision, Policy, decide
+
+__all__ = ["DeliveryWorker", "Result", "policy_from"]
+
+log = logging.getLogger("fhir_gateway.workers.delivery")
+USER_AGENT = "fhir-gateway-notifications/1"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    row_id: int
+    outcome: str
+    http_status: int | None
+    error: str | None
+
+
+def policy_from(settings: Settings) -> Policy:
+    return Policy(settings.outbox_backoff_base, settings.outbox_backoff_max, settings.outbox_max_age,
+                  settings.outbox_max_attempts)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        name: str | None = None,
+        rng: random.Random | None = None,
+        partner_transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.db = database
+        self.settings = settings
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.policy = policy_from(settings)
+        self.rng = rng or random.Random()
+        self._rng_lock = threading.Lock()
+        self._partner_transport = partner_transport if partner_transport is not None else transport
+        self._http = httpx.Client(transport=transport, timeout=settings.outbox_timeout,
+                                  headers={"User-Agent": USER_AGENT}, follow_redirects=False)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, settings.outbox_concurrency), thread_name_prefix="outbox")
+        self._last_poll: float | None = None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._http.close()
+
+    # -- one round -------------------------------------------------------------------------------
+
+    def run_once(self) -> list[Result]:
+        """Claim one batch of due rows, deliver them, record the results."""
+        rows = self.db.write(
+            outbox.claim, worker=self.name, limit=self.settings.outbox_batch_size,
+            lease=timedelta(seconds=self.settings.outbox_lease), postgres=self.db.is_postgres,
+        )
+        if not rows:
+            return []
+        secrets = self.db.read(outbox.secrets_of, {r.subscription for r in rows if r.subscription})
+        return list(self._pool.map(lambda row: self._deliver(row, secrets.get(row.subscription or "")), rows))
+
+    def drain(self, *, max_rounds: int = 10_000) -> list[Result]:
+        """Rounds until nothing is due now (rows waiting for a later retry stay pending)."""
+        results: list[Result] = []
+        for _ in range(max_rounds):
+            batch = self.run_once()
+            if not batch:
+                break
+            results += batch
+        return results
+
+    def _deliver(self, row: OutboxRow, secret: str | None) -> Result:
+        status, error, retry_after = self._send(row, secret)
+        attempt = row.attempts + 1
+        with self._rng_lock:
+            decision = decide(self.policy, status=status, attempt=attempt, retry_since=row.retry_since,
+                              now=clock.now(), rng=self.rng, retry_after_header=retry_after)
+        self._record(row, decision, status, error)
+        return Result(row.id, decision.outcome, status, error or decision.reason)
+
+    def _send(self, row: OutboxRow, secret: str | None) -> tuple[int | None, str | None, str | None]:
+        headers = {**row.headers, DELIVERY_HEADER: str(row.id)}
+        if row.content_type:
+            headers["Content-Type"] = row.content_type
+        if secret:
+            headers[SIGNATURE_HEADER] = sign(secret, row.body, int(clock.now().timestamp()))
+        try:
+            response = self._http.request(row.method, row.url, content=row.body, headers=headers)
+        except httpx.TimeoutException:
+            return None, f"timed out after {self.settings.outbox_timeout:g} s", None
+        except httpx.TransportError as exc:
+            return None, f"{exc.__class__.__name__}: {exc}"[:500], None
+        error = None if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
+        return response.status_code, error, response.headers.get("retry-after")
+
+    def _record(self, row: OutboxRow, decision: Decision, status: int | None, error: str | None) -> None:
+        detail = error if decision.reason is None else f"{error or ''} ({decision.reason})".strip()
+        kept = self.db.write(outbox.finish, row.id, worker=self.name, outcome=decision.outcome, http_status=status,
+                             error=detail, next_attempt_at=decision.next_attempt_at)
+        if not kept:
+            log.warning("outbox %s: lease lost while delivering; another worker has it", row.id)
+        elif decision.outcome == "dead":
+            log.warning("outbox %s dead-lettered: %s", row.id, detail)
+
+    # -- forever ---------------------------------------------------------------------------------
+
+    def poll_partners_if_due(self) -> None:
+        interval = self.settings.partner_poll_interval
+        now = clock.now().timestamp()
+        if interval <= 0 or (self._last_poll is not None and now - self._last_poll < interval):
+            return
+        self._last_poll = now
+        from fhir_gateway.workflow import poll_partners
+
+        try:
+            poll_partners(self.db, self.settings, transport=self._partner_transport)
+        except Exception:  # a partner poll must never stop deliveries
+            log.exception("polling partners failed")
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver until ``stop`` is set; an idle worker looks again every poll interval."""
+        log.info("outbox worker %s started", self.name)
+        while not stop.is_set():
+            try:
+                self.poll_partners_if_due()
+                busy = bool(self.run_once())
+            except Exception:  # the database away for a moment: wait and try again
+                log.exception("outbox round failed")
+                busy = False
+            if not busy:
+                stop.wait(self.settings.outbox_poll_interval)
+        log.info("outbox worker %s stopped", self.name)

@@ -1,0 +1,52 @@
+"""Closed-loop referrals: the referral Task state machine and its rights, what a transition sets
+off (ServiceRequest and CarePlan status, re-routing, the "direct" push to a partner's server), and
+the history of every transition.
+
+    install(settings)                 # once, by the composition root: registers the write hooks
+    allowed_next("requested")         # → accepted, cancelled, entered-in-error, rejected
+    time_in_states(session, "task-id")  # → [StateSpan(status, start, end, version)]
+    poll_partners(database, settings) # mirror partner-server changes (the worker calls it)
+
+Every create, update, patch and delete of a Task, ServiceRequest or CarePlan, through the REST API,
+a transaction Bundle or the gateway's own services, passes through ``services.hooks``; nothing
+here edits the write path.
+"""
+
+from __future__ import annotations
+
+from fhir_gateway.services import hooks
+from fhir_gateway.settings import Settings
+from fhir_gateway.workflow._consequences import configure, on_careplan, on_outcome, on_service_request, on_task
+from fhir_gateway.workflow._direct import partner_caller, poll_partners, push_bundle
+from fhir_gateway.workflow._history import StateSpan, durations, time_in_states
+from fhir_gateway.workflow._progress import PROGRESS_EXT
+from fhir_gateway.workflow._rules import check_task
+from fhir_gateway.workflow._states import OPEN, OWNER_FIELDS, TERMINAL, TRANSITIONS, allowed_next, is_legal
+
+__all__ = [
+    "OPEN",
+    "OWNER_FIELDS",
+    "PROGRESS_EXT",
+    "StateSpan",
+    "TERMINAL",
+    "TRANSITIONS",
+    "allowed_next",
+    "durations",
+    "install",
+    "is_legal",
+    "partner_caller",
+    "poll_partners",
+    "push_bundle",
+    "time_in_states",
+]
+
+
+def install(settings: Settings) -> None:
+    """Register the workflow's checks and consequences (idempotent; the latest settings win)."""
+    configure(settings)
+    hooks.on_check("Task")(check_task)
+    hooks.on_stored("Task")(on_task)
+    hooks.on_stored("ServiceRequest")(on_service_request)
+    hooks.on_stored("CarePlan")(on_careplan)
+    hooks.on_stored("Procedure")(on_outcome)
+    hooks.on_stored("Observation")(on_outcome)

@@ -1,0 +1,139 @@
+"""What a referral change sets off, in the same transaction, as the requester (the gateway owns the
+ServiceRequests and CarePlans):
+
+- every Task transition gets a Provenance;
+- a completed Task completes its ServiceRequest;
+- a rejected Task goes to the next eligible partner, or (none left) its ServiceRequest goes on hold;
+  so does a failed one, and one the partner cancelled: the case manager decides what next;
+- a Task the requester sends to (or changes at) a partner with its own FHIR server is pushed there;
+- a revoked ServiceRequest cancels its open Tasks; any ServiceRequest change refreshes the progress
+  of the plans that reference it (and may complete them);
+- a revoked CarePlan revokes the ServiceRequests it issued that no other live plan carries on;
+- a Procedure or Observation posted for a ServiceRequest becomes an outcome of its plan activity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_gateway.context import SYSTEM
+from fhir_gateway.services.hooks import WriteEvent
+from fhir_gateway.settings import Settings
+from fhir_gateway.store.repository import StoredResource
+from fhir_gateway.workflow import _direct, _history, _progress, _routing
+from fhir_gateway.workflow._referrals import is_referral, read, ref, save, search, status_reason, tasks_for
+from fhir_gateway.workflow._rules import actor_of
+from fhir_gateway.workflow._states import OPEN
+
+__all__ = ["on_task", "on_service_request", "on_careplan", "on_outcome", "configure"]
+
+_state: dict[str, Any] = {"base_url": ""}
+NO_PARTNER_LEFT = "No eligible partner is left for this referral; the case manager decides what next"
+_LIVE_PLAN = "draft,active,on-hold"
+
+
+def configure(settings: Settings) -> None:
+    _state["base_url"] = (settings.base_url or "").rstrip("/")
+
+
+def _changed(event: WriteEvent, stored: StoredResource | None, field: str) -> tuple[Any, Any] | None:
+    """(before, after) of a field when this write changed it; None when it did not."""
+    if stored is None or stored.deleted:
+        return None
+    old = event.before.content.get(field) if event.before is not None else None
+    new = stored.content.get(field)
+    return (old, new) if old != new else None
+
+
+# -- Task -----------------------------------------------------------------------------------------
+
+
+def on_task(event: WriteEvent, stored: StoredResource | None) -> None:
+    if stored is None or stored.deleted or not is_referral(stored.content):
+        return
+    status = _changed(event, stored, "status")
+    owner = _changed(event, stored, "owner")
+    if status is None and owner is None:
+        return
+    previous = event.before.content.get("status") if event.before is not None else None
+    _history.record_transition(event.session, event.caller, stored, previous)
+    if status is not None:
+        _after_transition(event, stored, status[1])
+
+
+def _after_transition(event: WriteEvent, stored: StoredResource, status: str) -> None:
+    session, task = event.session, stored.content
+    request_ref = ref(task, "focus")
+    if status == "completed":
+        _complete_request(event, request_ref)
+    elif status == "rejected":
+        if _routing.reroute(session, task) is None:
+            _routing.hold_request(session, request_ref, NO_PARTNER_LEFT)
+    elif status == "failed" or (status == "cancelled" and actor_of(event.caller).organization):
+        _routing.hold_request(session, request_ref, f"The partner's Task ended {status}; the case manager decides what next")
+    if status != "draft" and ref(task, "owner") and not actor_of(event.caller).organization:
+        _direct.push(session, stored, _state["base_url"])  # the requester's changes reach a partner's own server
+
+
+def _complete_request(event: WriteEvent, request_ref: str | None) -> None:
+    request = read(event.session, request_ref)
+    if request is not None and request.get("status") in ("active", "on-hold"):
+        save(event.session, {**request, "status": "completed"})
+
+
+# -- ServiceRequest -------------------------------------------------------------------------------
+
+
+def on_service_request(event: WriteEvent, stored: StoredResource | None) -> None:
+    change = _changed(event, stored, "status")
+    if change is None or stored is None:
+        return
+    if change[1] == "revoked":
+        _cancel_open_tasks(event, stored.relative)
+    _progress.refresh_plans_of(event.session, stored.relative)
+
+
+def _cancel_open_tasks(event: WriteEvent, request_ref: str) -> None:
+    for task in tasks_for(event.session, request_ref):
+        if task.get("status") in OPEN:
+            reason = task.get("statusReason") if task.get("status") == "cancelled" else None
+            save(event.session, {**task, "status": "cancelled",
+                                 "statusReason": reason or status_reason("The referral was revoked")}, SYSTEM)
+
+
+# -- CarePlan -------------------------------------------------------------------------------------
+
+
+def on_careplan(event: WriteEvent, stored: StoredResource | None) -> None:
+    change = _changed(event, stored, "status")
+    if change is None or stored is None or change[1] != "revoked":
+        return
+    plan = stored.content
+    me = stored.relative
+    for activity in plan.get("activity", []):
+        request_ref = (activity.get("reference") or {}).get("reference", "")
+        if request_ref.startswith("ServiceRequest/"):
+            _revoke_if_own(event, me, request_ref)
+
+
+def _revoke_if_own(event: WriteEvent, plan_ref: str, request_ref: str) -> None:
+    request = read(event.session, request_ref)
+    if request is None or request.get("status") in ("completed", "revoked", "entered-in-error"):
+        return
+    if not any(b.get("reference") == plan_ref for b in request.get("basedOn", [])):
+        return  # carried over from an earlier plan: not this plan's to revoke
+    others = [p for p in search(event.session, "CarePlan", [("activity-reference", request_ref), ("status", _LIVE_PLAN)])
+              if f"CarePlan/{p['id']}" != plan_ref]
+    if not others:  # a newer plan that carries the referral on keeps it alive
+        save(event.session, {**request, "status": "revoked"})
+
+
+# -- outcomes -------------------------------------------------------------------------------------
+
+
+def on_outcome(event: WriteEvent, stored: StoredResource | None) -> None:
+    if stored is None or stored.deleted or event.before is not None:
+        return
+    for based in stored.content.get("basedOn", []):
+        if (based.get("reference") or "").startswith("ServiceRequest/"):
+            _progress.refresh_plans_of(event.session, based["reference"])

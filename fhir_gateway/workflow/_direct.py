@@ -1,0 +1,153 @@
+"""The IG's "direct" pattern, for partners that run their own FHIR server (an Endpoint in the
+directory): a Task that becomes ``requested`` for such a partner is pushed there with its
+ServiceRequest (a transaction Bundle, through the outbox, so the push is as durable as the change),
+and the partner's status changes are followed by polling its server and mirrored back here as
+that partner, through the same state machine and rights as a change made on the gateway's API.
+Partners without a server use the gateway's API ("light" pattern) and need nothing from here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy.orm import Session
+
+from adapters.partners import PartnerClient, PartnerError
+from fhir_gateway.context import Caller
+from fhir_gateway.errors import GatewayError
+from fhir_gateway.fhir.references import iter_references
+from fhir_gateway.services import resources as svc
+from fhir_gateway.settings import Settings
+from fhir_gateway.store import outbox
+from fhir_gateway.store import repository as repo
+from fhir_gateway.store.db import Database
+from fhir_gateway.store.repository import StoredResource
+from fhir_gateway.workflow._partners import endpoint_of
+from fhir_gateway.workflow._referrals import read, ref, search
+from fhir_gateway.workflow._states import OWNER_FIELDS, Side, allowed_next, who_sets
+
+__all__ = ["push_bundle", "push", "poll_partners", "partner_caller", "steps_between"]
+
+log = logging.getLogger("fhir_gateway.workflow.direct")
+_FOLLOWED = "requested,accepted,in-progress,on-hold"
+
+
+def partner_caller(organization: str) -> Caller:
+    """The partner as the gateway acts for it when mirroring its server's changes (Task updates only)."""
+    scopes = frozenset({"system/Task.rus", "system/ServiceRequest.rs", "system/Patient.rs"})
+    return Caller(client_id=f"partner-sync:{organization}", role="partner", organization=organization, scopes=scopes)
+
+
+def _absolute(doc: dict[str, Any], base_url: str, keep: set[str]) -> dict[str, Any]:
+    """References the partner cannot resolve on its own server point back at the gateway."""
+    copy = orjson.loads(orjson.dumps(doc))
+    copy.pop("meta", None)
+    if base_url:
+        for node, key in iter_references(copy):
+            if "/" in node[key] and "://" not in node[key] and node[key] not in keep:
+                node[key] = f"{base_url}/{node[key]}"
+    return copy
+
+
+def push_bundle(task: dict[str, Any], request: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """A transaction Bundle that creates or replaces the Task and its ServiceRequest at the partner."""
+    request_ref = f"ServiceRequest/{request['id']}"
+    entries = [
+        {"resource": _absolute(doc, base_url, {request_ref}),
+         "request": {"method": "PUT", "url": f"{doc['resourceType']}/{doc['id']}"}}
+        for doc in (request, task)
+    ]
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def push(session: Session, stored: StoredResource, base_url: str) -> int | None:
+    """Queue the push of a requested Task to its owner's FHIR server; None if it has none."""
+    task = stored.content
+    endpoint = endpoint_of(session, ref(task, "owner"))
+    request = read(session, ref(task, "focus"))
+    if endpoint is None or request is None:
+        return None
+    return outbox.enqueue(
+        session, channel="partner-push", method="POST", url=endpoint,
+        body=orjson.dumps(push_bundle(task, request, base_url)), content_type="application/fhir+json",
+        focus=f"Task/{stored.res_id}/_history/{stored.version_id}",
+    )
+
+
+# -- following the partner's changes --------------------------------------------------------------
+
+
+def _followed(session: Session) -> list[tuple[dict[str, Any], int, str]]:
+    out = []
+    for task in search(session, "Task", [("status", _FOLLOWED), ("owner:missing", "false")]):
+        endpoint = endpoint_of(session, ref(task, "owner"))
+        stored = repo.read(session, "Task", task["id"])
+        if endpoint and stored is not None:
+            out.append((task, stored.version_id, endpoint))
+    return out
+
+
+def steps_between(old: str | None, new: str) -> list[str]:
+    """The owner's shortest legal path from ``old`` to ``new``: a poll sees only where the partner
+    is now (requested → completed is accepted, then completed)."""
+    frontier: list[list[str]] = [[]]
+    seen = {old}
+    while frontier:
+        path = frontier.pop(0)
+        here = path[-1] if path else old
+        for nxt in sorted(allowed_next(here)):
+            if nxt in seen or Side.OWNER not in who_sets(nxt):
+                continue
+            if nxt == new:
+                return [*path, nxt]
+            seen.add(nxt)
+            frontier.append([*path, nxt])
+    return [new]  # no legal path: let the state machine refuse it
+
+
+def _mirror(session: Session, task_id: str, version: int, remote: dict[str, Any]) -> bool:
+    current = repo.read(session, "Task", task_id)
+    if current is None or current.deleted or current.version_id != version:
+        return False  # changed here meanwhile: look again at the next poll
+    caller = partner_caller(ref(current.content, "owner") or "")
+    base = {k: v for k, v in current.content.items() if k not in OWNER_FIELDS}
+    steps = steps_between(current.content.get("status"), remote.get("status", current.content.get("status")))
+    for status in steps[:-1]:  # the states the partner passed through, status only
+        current = svc.update(session, "Task", task_id, {**current.content, "status": status}, caller,
+                             if_match=current.version_id).stored  # type: ignore[assignment]
+        assert current is not None
+    doc = {**base, **{k: remote[k] for k in OWNER_FIELDS if k in remote}}
+    result = svc.update(session, "Task", task_id, doc, caller, if_match=current.version_id)
+    return result.stored is not None and result.stored.version_id != version
+
+
+def poll_partners(database: Database, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> int:
+    """Read each followed Task from its partner's server and mirror what changed; returns how many."""
+    followed = database.read(_followed)
+    changed = 0
+    clients: dict[str, PartnerClient] = {}
+    try:
+        for task, version, endpoint in followed:
+            client = clients.setdefault(endpoint, PartnerClient(endpoint, transport=transport, timeout=settings.partner_timeout))
+            changed += _poll_one(database, client, task, version)
+    finally:
+        for client in clients.values():
+            client.close()
+    return changed
+
+
+def _poll_one(database: Database, client: PartnerClient, task: dict[str, Any], version: int) -> int:
+    try:
+        remote = client.read("Task", task["id"])
+    except PartnerError as exc:
+        log.warning("partner %s: Task/%s not read: %s", client.base_url, task["id"], exc)
+        return 0
+    if remote is None or all(remote.get(k) == task.get(k) for k in OWNER_FIELDS):
+        return 0
+    try:
+        return int(database.write(_mirror, task["id"], version, remote))
+    except GatewayError as exc:  # an illegal change on the partner's side is not mirrored
+        log.warning("partner %s: Task/%s change not mirrored: %s", client.base_url, task["id"], exc.message)
+        return 0

@@ -1,0 +1,58 @@
+"""Which partners may take a referral, and where a partner's own FHIR server is: both read from
+the partner directory (Organization, HealthcareService, Endpoint) of the care-plan engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from fhir_gateway import clock
+from fhir_gateway.careplans import directory, eligible
+from fhir_gateway.careplans._partners import patient_address, patient_language
+from fhir_gateway.workflow._referrals import read, ref, search
+
+__all__ = ["eligible_organizations", "endpoint_of"]
+
+
+def _service_codes(request: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(c.get("system", ""), c.get("code", "")) for c in (request.get("code") or {}).get("coding", [])}
+
+
+def eligible_organizations(session: Session, request: dict[str, Any]) -> list[tuple[str, str]]:
+    """(Organization reference, name) of the partners eligible for this ServiceRequest, best first."""
+    patient = read(session, ref(request, "subject")) or {}
+    partners = eligible(
+        directory(session),
+        _service_codes(request),
+        address=patient_address(patient),
+        language=patient_language(patient),
+        on=clock.now().date(),
+    )
+    seen: dict[str, str] = {}
+    for partner in partners:
+        seen.setdefault(partner.organization, partner.name)
+    return list(seen.items())
+
+
+def endpoint_of(session: Session, organization: str | None) -> str | None:
+    """The FHIR base URL of the organisation's own server (the "direct" pattern), if it has one."""
+    if not organization:
+        return None
+    for partner in directory(session).partners:
+        if partner.organization == organization and partner.endpoint:
+            address = _address(read(session, partner.endpoint))
+            if address:
+                return address
+    for endpoint in search(session, "Endpoint", [("organization", organization), ("status", "active")]):
+        address = _address(endpoint)
+        if address:
+            return address
+    return None
+
+
+def _address(endpoint: dict[str, Any] | None) -> str | None:
+    if not endpoint or endpoint.get("status", "active") != "active":
+        return None
+    code = (endpoint.get("connectionType") or {}).get("code")
+    return str(endpoint["address"]).rstrip("/") if code == "hl7-fhir-rest" and endpoint.get("address") else None

@@ -1,0 +1,185 @@
+"""The durable inbox: exactly once, in order, never older over newer, failures kept and
+replayable, A40 merges, and the HTTP channel for raw HL7."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from intake_helpers import ack_fields, adt, intake, recorded_discharges  # noqa: E402,F401
+
+from fhir_gateway.errors import BusinessRule  # noqa: E402
+from fhir_gateway.services import discharge  # noqa: E402
+from fhir_gateway.services.ingest import Intake  # noqa: E402
+from fhir_gateway.store import inbox  # noqa: E402
+from fhir_gateway.store.db import Database  # noqa: E402
+
+MRN_SYSTEM = "urn:fhir-gateway:hl7v2:assigning-authority:HOSP"
+
+
+def _patient(client, mrn: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [e["resource"] for e in client.get("/Patient", params={"identifier": f"{MRN_SYSTEM}|{mrn}"}).json().get("entry", [])]
+
+
+def _encounter(client, visit: str = "V1") -> dict:  # type: ignore[no-untyped-def]
+    found = client.get("/Encounter", params={"identifier": f"{MRN_SYSTEM}|{visit}"}).json()["entry"]
+    assert len(found) == 1
+    return found[0]["resource"]  # type: ignore[no-any-return]
+
+
+def test_two_gateways_receiving_the_same_discharge_at_once_apply_it_once(
+    database, database_url, settings, recorded_discharges  # type: ignore[no-untyped-def]
+) -> None:
+    other = Database(database_url, pool_size=4)  # a second gateway process: its own connections
+    gateways = [Intake(database, settings), Intake(other, settings)]
+    message = adt("A03", "SAME-1")
+    start = threading.Barrier(2)
+    answers = [None, None]
+
+    def receive(i: int) -> None:
+        start.wait()
+        answers[i] = gateways[i].receive_hl7(message)  # type: ignore[call-overload]
+
+    threads = [threading.Thread(target=receive, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    other.dispose()
+    assert [ack_fields(a.body)["code"] for a in answers] == ["AA", "AA"]  # type: ignore[union-attr]
+    assert answers[0].body == answers[1].body  # type: ignore[union-attr]  # the original answer, twice
+    assert sorted(a.status for a in answers) == ["duplicate", "processed"]  # type: ignore[union-attr]
+    assert len(recorded_discharges) == 1  # one discharge, so one care plan later
+
+
+def test_a_resend_gets_the_original_answer_and_is_recorded_as_duplicate(intake, database) -> None:  # type: ignore[no-untyped-def]
+    first = intake.receive_hl7(adt("A01", "R-1"))
+    again = intake.receive_hl7(adt("A01", "R-1"))
+    assert again.body == first.body and again.duplicate
+    rows = database.read(inbox.listing)
+    assert [r.status for r in rows] == ["duplicate", "processed"]
+    assert rows[0].duplicate_of == rows[1].id
+
+
+def test_messages_of_one_patient_apply_in_the_order_received(intake, database, client) -> None:  # type: ignore[no-untyped-def]
+    # The admit was received first but its connection stalled (or its process died) before it
+    # was applied; the discharge arrives on another connection. The admit must go first.
+    admit = adt("A01", "ORD-1", when="20240101080000")
+    key = intake.receive_hl7  # noqa: F841 - same service, two channels
+    database.write(inbox.add, raw=admit, channel="mllp", kind="hl7v2", sender="ADT1|GOOD", control_id="ORD-1",
+                   message_key=inbox.key_hash("hl7v2|ADT1|GOOD|ORD-1"),
+                   patient_key=f"{MRN_SYSTEM}|MRN1", event="A01")
+    answer = intake.receive_hl7(adt("A03", "ORD-2", when="20240101080000"))  # same time: only order decides
+    assert ack_fields(answer.body)["code"] == "AA"
+    assert _encounter(client)["status"] == "finished"
+    history = client.get(f"/Encounter/{_encounter(client)['id']}/_history").json()["entry"]
+    assert [e["resource"]["status"] for e in reversed(history)] == ["in-progress", "finished"]
+    assert database.read(inbox.count, status="received") == 0
+    # the admit's own re-send now gets its (already sent) answer
+    assert ack_fields(intake.receive_hl7(admit).body)["code"] == "AA"
+
+
+def test_an_older_message_never_overwrites_newer_data(intake, client, database) -> None:  # type: ignore[no-untyped-def]
+    intake.receive_hl7(adt("A08", "NEW", family="NEWER", when="20240105000000"))
+    old = intake.receive_hl7(adt("A08", "OLD", family="OLDER", when="20240101000000"))
+    assert ack_fields(old.body)["code"] == "AA"  # accepted and kept, just not applied over newer data
+    [patient] = _patient(client, "MRN1")
+    assert patient["name"][0]["family"] == "NEWER"
+    assert any("newer than this message" in w for w in database.read(inbox.get, old.message_id).warnings)
+    # a replay of the old message changes nothing either
+    intake.replay(old.message_id)
+    assert _patient(client, "MRN1")[0]["name"][0]["family"] == "NEWER"
+    # while an older message about someone unknown still creates them
+    intake.receive_hl7(adt("A01", "OLD-OTHER", mrn="MRN2", visit="V2", when="20200101000000"))
+    assert len(_patient(client, "MRN2")) == 1
+
+
+def _broken_care_plan_engine(session, context) -> None:  # type: ignore[no-untyped-def]
+    raise BusinessRule("care-plan template missing")
+
+
+def test_failed_message_is_listed_and_replays_once_fixed(intake, client, database, monkeypatch, database_url) -> None:  # type: ignore[no-untyped-def]
+    unregister = discharge.register(_broken_care_plan_engine)
+    try:
+        answer = intake.receive_hl7(adt("A03", "FAIL-1"))
+    finally:
+        unregister()
+    ack = ack_fields(answer.body)
+    assert (ack["code"], ack["err"], ack["control_id"]) == ("AE", True, "FAIL-1")
+    assert _patient(client, "MRN1") == []  # nothing half-applied
+    listed = client.get("/inbox", params={"status": "failed"}).json()["messages"]
+    assert [m["control_id"] for m in listed] == ["FAIL-1"]
+    assert "care-plan template missing" in listed[0]["error"]["reason"]
+    assert "AE" in client.get(f"/inbox/{answer.message_id}").json()["answer"]
+
+    from fhir_gateway.cli import app as cli
+    from fhir_gateway.settings import get_settings
+
+    monkeypatch.setenv("FHIR_GATEWAY_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        listing = runner.invoke(cli, ["inbox", "list", "--status", "failed"])
+        assert "FAIL-1" in listing.output
+        assert "FAIL-1" in runner.invoke(cli, ["inbox", "show", str(answer.message_id)]).output
+        replayed = runner.invoke(cli, ["inbox", "replay", "--failed"])
+        assert replayed.exit_code == 0, replayed.output
+        assert "processed" in replayed.output
+        assert runner.invoke(cli, ["inbox", "replay", str(answer.message_id)]).exit_code == 0
+    finally:
+        get_settings.cache_clear()
+    assert _encounter(client)["status"] == "finished"
+    assert client.get("/inbox", params={"status": "failed"}).json()["messages"] == []
+    # replaying twice made no second version
+    assert client.get(f"/Encounter/{_encounter(client)['id']}/_history").json()["total"] == 1
+    # and the re-send of the original message now gets the new answer
+    assert ack_fields(intake.receive_hl7(adt("A03", "FAIL-1")).body)["code"] == "AA"
+
+
+def test_a40_merge_keeps_everything_on_the_survivor(intake, client) -> None:  # type: ignore[no-untyped-def]
+    intake.receive_hl7(adt("A01", "M-1", mrn="OLD", visit="VOLD", family="SMITH"))
+    intake.receive_hl7(adt("A01", "M-2", mrn="NEW", visit="VNEW", family="SMITH"))
+    merge = adt("A40", "M-3", mrn="NEW", family="SMITH", extra="MRG|OLD^^^HOSP^MR", when="20240102000000")
+    assert ack_fields(intake.receive_hl7(merge).body)["code"] == "AA"
+
+    [survivor] = _patient(client, "NEW")
+    assert _patient(client, "OLD") == [survivor]  # either identifier finds the survivor, only it
+    old_id = next(link["other"]["reference"] for link in survivor["link"] if link["type"] == "replaces")
+    old = client.get(f"/{old_id}").json()
+    assert old["active"] is False
+    assert [link["type"] for link in old["link"]] == ["replaced-by"]
+    assert old["link"][0]["other"]["reference"] == f"Patient/{survivor['id']}"
+    # the old patient's visit now belongs to the survivor
+    assert _encounter(client, "VOLD")["subject"]["reference"] == f"Patient/{survivor['id']}"
+    assert client.get("/Encounter", params={"subject": old_id}).json().get("entry", []) == []
+
+    # a later update of the survivor keeps the old identifier; a replay of the merge breaks nothing
+    intake.receive_hl7(adt("A08", "M-4", mrn="NEW", family="SMITH-JONES", when="20240103000000"))
+    intake.replay(intake.receive_hl7(merge).message_id)
+    [survivor] = _patient(client, "OLD")
+    assert survivor.get("active") is not False and survivor["name"][0]["family"] == "SMITH-JONES"
+    assert {i["value"] for i in survivor["identifier"]} >= {"NEW", "OLD"}
+
+
+def test_raw_hl7_over_http_answers_with_the_ack_and_a_matching_status(client) -> None:  # type: ignore[no-untyped-def]
+    headers = {"content-type": "x-application/hl7-v2+er7"}
+    ok = client.post("/hl7v2", content=adt("A01", "H-1"), headers=headers)
+    assert ok.status_code == 200 and ack_fields(ok.text)["code"] == "AA"
+    assert ok.headers["content-type"].startswith("x-application/hl7-v2+er7")
+    again = client.post("/hl7v2", content=adt("A01", "H-1"), headers={"content-type": "text/plain"})
+    assert (again.status_code, again.text) == (200, ok.text)
+    rejected = client.post("/hl7v2", content=b"hello", headers=headers)
+    assert rejected.status_code == 400 and ack_fields(rejected.text)["code"] == "AR"
+    unusable = client.post("/hl7v2", content=adt("A01", "H-2").replace(b"|20240101120000+0000||ADT", b"|||ADT"), headers=headers)
+    assert unusable.status_code == 422 and ack_fields(unusable.text)["code"] == "AE"
+    assert client.post("/hl7v2", content=adt("A01", "H-3"), headers={"content-type": "image/png"}).status_code == 415
+
+
+def test_inbox_listing_refuses_an_unknown_status(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/inbox", params={"status": "lost"}).status_code == 400
