@@ -275,7 +275,12 @@ class _Runner:
             return result
         if req.method == "PUT":
             if params:
-                return svc.conditional_update(s, t, params, req.resource, c, if_match=req.if_match)
+                target = self.resolved.get(req.full_url or "")
+                new_id = target.split("/", 1)[1] if target else None
+                result = svc.conditional_update(s, t, params, req.resource, c, if_match=req.if_match, new_id=new_id)
+                if target and result.stored and result.stored.relative != target:
+                    raise PreconditionFailed(f"{t} was created concurrently by another request; retry")
+                return result
             if not req.res_id:
                 raise InvalidRequest("PUT needs Type/id or Type?criteria")
             return svc.update(s, t, req.res_id, req.resource, c, if_match=req.if_match)

@@ -280,15 +280,17 @@ def conditional_update(
     caller: Caller,
     *,
     if_match: int | None = None,
+    new_id: str | None = None,
 ) -> Result:
-    """PUT Type?criteria: none → create (with the body's id, if any), one → update it, more → 412."""
+    """PUT Type?criteria: none → create (with the body's id, else ``new_id``, else a fresh one),
+    one → update it, more → 412."""
     check_type(res_type)
     doc = _prepare(resource, res_type)
     existing = _single_match(session, res_type, params, caller, "The conditional update")
     if existing is None:
         if doc.get("id"):
             return update(session, res_type, doc["id"], doc, caller, if_match=if_match)
-        return create(session, res_type, doc, caller)
+        return create(session, res_type, doc, caller, res_id=new_id)
     if doc.get("id") and doc["id"] != existing.res_id:
         raise InvalidRequest(
             f"The body's id ({doc['id']}) differs from the matched resource ({existing.res_id})",

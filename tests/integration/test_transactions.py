@@ -171,3 +171,19 @@ def test_two_entries_changing_the_same_resource_is_400(client):
         entry("DELETE", "Patient/same"),
     )
     assert client.post("/", json=tx, headers=FHIR).status_code == 400
+
+
+def test_references_to_a_conditional_put_that_creates_point_at_the_created_resource(client):
+    org = "urn:uuid:0f000000-0000-4000-8000-000000000001"
+    tx = bundle(
+        "transaction",
+        entry("PUT", "Organization?identifier=urn:org|H1",
+              {"resourceType": "Organization", "identifier": [{"system": "urn:org", "value": "H1"}]}, org),
+        entry("POST", "Patient", {"resourceType": "Patient", "managingOrganization": {"reference": org}},
+              "urn:uuid:0f000000-0000-4000-8000-000000000002"),
+    )
+    body = client.post("/", json=tx, headers=FHIR).json()
+    org_location = body["entry"][0]["response"]["location"]
+    patient = client.get("/" + "/".join(body["entry"][1]["response"]["location"].split("/")[:2])).json()
+    assert patient["managingOrganization"]["reference"] == "/".join(org_location.split("/")[:2])
+    assert client.get("/" + patient["managingOrganization"]["reference"]).status_code == 200
