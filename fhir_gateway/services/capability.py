@@ -33,6 +33,33 @@ _SYSTEM_ROUTES = {
 }
 
 
+# Operations this server defines through routes: name → the official OperationDefinition.
+_OPERATION_DEFINITIONS = {
+    "process-message": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
+    "apply": "http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply",
+}
+
+
+def served_operations(mounted: set[tuple[str, str]]) -> tuple[list[str], dict[str, list[str]]]:
+    """Operations from the mounted ``$`` routes: system-level names, and names per type."""
+    system: set[str] = set()
+    per_type: dict[str, set[str]] = {}
+    for path, _ in mounted:
+        parts = path.strip("/").split("/")
+        if not parts[-1].startswith("$"):
+            continue
+        name = parts[-1][1:]
+        if len(parts) == 1:
+            system.add(name)
+        else:
+            per_type.setdefault(parts[0], set()).add(name)
+    return sorted(system), {t: sorted(names) for t, names in per_type.items()}
+
+
+def _operation(name: str) -> dict[str, str]:
+    return {"name": name, "definition": _OPERATION_DEFINITIONS.get(name, f"urn:fhir-gateway:operation:{name}")}
+
+
 def served_interactions(app: FastAPI) -> tuple[list[str], list[str], set[tuple[str, str]]]:
     routes = [r for router in app.state.fhir_routers for r in router.routes]
     mounted = {(r.path, m) for r in routes if isinstance(r, APIRoute) for m in r.methods}
@@ -41,7 +68,9 @@ def served_interactions(app: FastAPI) -> tuple[list[str], list[str], set[tuple[s
     return type_level, system, mounted
 
 
-def _resource_entry(res_type: str, interactions: list[str], mounted: set[tuple[str, str]]) -> dict[str, Any]:
+def _resource_entry(
+    res_type: str, interactions: list[str], mounted: set[tuple[str, str]], operations: list[str]
+) -> dict[str, Any]:
     registry = get_registry()
     params = registry.params_for(res_type)
     references = [p for p in params if p.type == "reference"]
@@ -62,11 +91,13 @@ def _resource_entry(res_type: str, interactions: list[str], mounted: set[tuple[s
             for p in sorted(params, key=lambda p: p.code)
             if p.url
         ],
+        **({"operation": [_operation(name) for name in operations]} if operations else {}),
     }
 
 
 def capability_statement(app: FastAPI, base_url: str) -> dict[str, Any]:
     type_level, system, mounted = served_interactions(app)
+    system_operations, type_operations = served_operations(mounted)
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -80,8 +111,12 @@ def capability_statement(app: FastAPI, base_url: str) -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
-                "resource": [_resource_entry(t, type_level, mounted) for t in RESOURCE_TYPES],
+                "resource": [
+                    _resource_entry(t, type_level, mounted, type_operations.get(t, []))
+                    for t in RESOURCE_TYPES
+                ],
                 "interaction": [{"code": code} for code in system],
+                "operation": [_operation(name) for name in system_operations],
                 "searchParam": [
                     {"name": "_id", "type": "token"},
                     {"name": "_lastUpdated", "type": "date"},

@@ -42,3 +42,13 @@ def test_advertised_includes_are_accepted(client):
     for include in careplan["searchInclude"]:
         response = client.get("/CarePlan", params={"_include": include})
         assert response.status_code == 200, (include, response.text)
+
+
+def test_operations_are_advertised_where_they_are_served(client):
+    rest = client.get("/metadata").json()["rest"][0]
+    assert {"name": "process-message",
+            "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message"} in rest["operation"]
+    plan_definition = next(r for r in rest["resource"] if r["type"] == "PlanDefinition")
+    assert [op["name"] for op in plan_definition["operation"]] == ["apply"]
+    patient = next(r for r in rest["resource"] if r["type"] == "Patient")
+    assert "operation" not in patient
