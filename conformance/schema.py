@@ -1,4 +1,4 @@
-"""Validation against the official FHIR R4 JSON schema (``data/fhir.schema.json``, draft-06).
+"""Validation against the official FHIR R4 JSON schema (``fhir_gateway/data/fhir.schema.json``, draft-06).
 
 One compiled validator per resource type, built on first use and cached: the schema is 3.6 MB and
 the root ``oneOf`` over every resource type is slow, so each type is validated against its own
@@ -23,7 +23,8 @@ from referencing.jsonschema import DRAFT6
 
 __all__ = ["SchemaIssue", "validate_resource", "schema_issues", "resource_types"]
 
-SCHEMA_PATH = Path(__file__).parent / "data" / "fhir.schema.json"
+# The official schema ships once, with the server package (fhir_gateway/data/).
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "fhir_gateway" / "data" / "fhir.schema.json"
 _SCHEMA_URI = "http://hl7.org/fhir/json-schema/4.0"
 _MAX_MESSAGE = 240
 
