@@ -6,22 +6,11 @@ Revises: 0004
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
-
-def _previous() -> str:
-    # Chained to 0004 (care plans). Until 0004 lands, chain to the newest revision below 0005 so
-    # the history keeps a single head; becomes plain "0004" once that file exists.
-    here = Path(__file__).parent
-    numbers = sorted(p.name[:4] for p in here.glob("000[0-9]_*.py") if p.name[:4] < "0005")
-    return "0004" if "0004" in numbers else numbers[-1]
-
-
 revision = "0005"
-down_revision = _previous()
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -6,24 +6,12 @@ Revises: 0005
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-
-def _previous() -> str:
-    # Chained to 0005 (security). While 0004/0005 are still being written, chain to the newest
-    # revision present so that the history keeps a single head; replace by "0005" once it lands.
-    numbers = sorted(
-        p.name[:4] for p in Path(__file__).parent.glob("000[0-9]_*.py") if p.name[:4].isdigit() and p.name[:4] < "0006"
-    )
-    return "0005" if "0005" in numbers else numbers[-1]
-
-
 revision = "0006"
-down_revision = _previous()
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
