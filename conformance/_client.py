@@ -7,6 +7,7 @@ body) to judge them, so nothing here interprets or retries.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -14,6 +15,8 @@ import httpx
 __all__ = ["FHIR_JSON", "FhirClient", "body_of"]
 
 FHIR_JSON = "application/fhir+json"
+_RETRIES_429 = 8
+_MAX_WAIT = 10.0
 
 
 def body_of(response: httpx.Response) -> Any:
@@ -69,7 +72,13 @@ class FhirClient:
         if content is not None:
             all_headers.setdefault("Content-Type", content_type)
         url = path if path.startswith(("http://", "https://")) else path.lstrip("/")
-        return self._http.request(method, url, content=content, params=params, headers=all_headers)
+        for _ in range(_RETRIES_429):  # a polite client waits out a rate limit instead of failing
+            response = self._http.request(method, url, content=content, params=params, headers=all_headers)
+            if response.status_code != 429:
+                return response
+            time.sleep(_retry_after(response))
+        return response
+
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", path, **kwargs)
@@ -85,3 +94,10 @@ class FhirClient:
 
     def delete(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("DELETE", path, **kwargs)
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return min(_MAX_WAIT, max(0.05, float(response.headers.get("retry-after", "1"))))
+    except ValueError:
+        return 1.0

@@ -48,7 +48,7 @@ class Check:
 @dataclass(frozen=True, slots=True)
 class Family:
     category: str
-    expand: Callable[["Context"], Iterator[Check]]
+    expand: Callable[[Context], Iterator[Check]]
 
 
 _CHECKS: list[Check] = []
@@ -65,8 +65,8 @@ def check(
     return register
 
 
-def family(category: str) -> Callable[[Callable[["Context"], Iterator[Check]]], Any]:
-    def register(func: Callable[["Context"], Iterator[Check]]) -> Any:
+def family(category: str) -> Callable[[Callable[[Context], Iterator[Check]]], Any]:
+    def register(func: Callable[[Context], Iterator[Check]]) -> Any:
         _FAMILIES.append(Family(category, func))
         return func
 

@@ -53,7 +53,7 @@ class Report:
 
     def table(self, *, verbose: bool = False, width: int = 100) -> str:
         """One line per check (passes folded into a per-category count unless ``verbose``)."""
-        lines = [f"{'status':<6}  {'check':<44}  detail", f"{'-' * 6}  {'-' * 44}  {'-' * 40}"]
+        lines: list[str] = []
         passed: Counter[str] = Counter()
         for result in self.results:
             if result.status == PASS and not verbose:
@@ -63,6 +63,8 @@ class Report:
             detail = " ".join(detail.split())
             room = max(20, width - 54)
             lines.append(f"{result.status:<6}  {result.id[:44]:<44}  {detail[:room] + ('…' if len(detail) > room else '')}")
+        if lines:
+            lines[:0] = [f"{'status':<6}  {'check':<44}  detail", f"{'-' * 6}  {'-' * 44}  {'-' * 40}"]
         if passed:
             lines.append("")
             lines.append("passed: " + ", ".join(f"{cat} {n}" for cat, n in sorted(passed.items())))

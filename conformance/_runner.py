@@ -17,7 +17,13 @@ import httpx
 from conformance._capability import Claims, parse_claims
 from conformance._client import FhirClient, body_of
 from conformance._context import Context
-from conformance._registry import Check, CheckFailed, CheckSkipped, registered_checks, registered_families
+from conformance._registry import (
+    Check,
+    CheckFailed,
+    CheckSkipped,
+    registered_checks,
+    registered_families,
+)
 from conformance._report import ERROR, FAIL, PASS, SKIP, WARN, CheckResult, Report
 
 __all__ = ["KitSession", "ServerUnusable", "run_kit", "list_checks"]

@@ -8,16 +8,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from fhir_gateway import careplans
-from fhir_gateway.api import intake, operations, resources, system
-from fhir_gateway.api import auth
+from fhir_gateway import careplans, monitors
+from fhir_gateway.api import auth, intake, operations, resources, system
 from fhir_gateway.api.errors import install_error_handlers
+from fhir_gateway.monitors import api as monitors_api
 from fhir_gateway.security import SecurityMiddleware, SecurityService, install_policy
 from fhir_gateway.security.logs import redact_secrets_in_logs
 from fhir_gateway.services import discharge
 from fhir_gateway.services.ingest import Intake
 from fhir_gateway.settings import Settings, get_settings
 from fhir_gateway.store.db import Database
+from fhir_gateway.web import install_web
 
 __all__ = ["create_app", "install_workflow"]
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     careplans.install(settings)  # discharge → plan, A13 → revoke, approval and consent rules
     install_workflow(settings)  # referral state machine and consequences, subscriptions → outbox
     install_policy(settings)  # who sees what, Part 2 labels and consents, append-only audit
+    monitors.install(settings)  # readmission and crisis alerts at the Encounter write
     app.state.security = SecurityService(settings, app.state.database)
     app.state.intake = Intake(app.state.database, settings)
     install_error_handlers(app)
@@ -99,7 +101,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     _install_gate(app, settings)
     app.include_router(auth.router)  # /auth/token, /.well-known/smart-configuration
     # fixed paths before /{res_type}
-    app.state.fhir_routers = [system.router, intake.router, operations.router, resources.router]
+    app.state.fhir_routers = [system.router, intake.router, operations.router, monitors_api.router, resources.router]
+    install_web(app)  # people's pages under /web: partner inbox, case-manager dashboard
     for router in app.state.fhir_routers:
         app.include_router(router)
     return app

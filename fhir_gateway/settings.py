@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     default_page_size: int = Field(20, description="_count when a search gives none")
     max_page_size: int = Field(1000, description="Largest _count honoured")
     db_pool_size: int = Field(10, description="Connections per process (PostgreSQL)")
-    log_level: str = Field("INFO")
+    log_level: str = Field("INFO", description="Python log level (DEBUG, INFO, WARNING, ERROR)")
 
     # -- care plans (fhir_gateway.careplans) ------------------------------------------------------
     careplans: Path | None = Field(
@@ -94,6 +94,36 @@ class Settings(BaseSettings):
     partner_poll_interval: float = Field(300.0, description="Seconds between two polls of partners' FHIR servers (0: never)")
     partner_timeout: float = Field(10.0, description="Seconds a partner's FHIR server has to answer")
 
+
+    # --- case-manager monitors (fhir_gateway.monitors) ------------------------------------------
+    monitor_interval: float = Field(300.0, description="Seconds between two scheduled monitor runs (all workers together)")
+    monitor_ack_hours: float = Field(
+        48.0, description="Hours a requested referral may wait for its partner to accept it before it is overdue"
+    )
+    monitor_escalate_hours: float = Field(
+        72.0, description="Hours an overdue referral stays overdue before it is escalated"
+    )
+    monitor_readmission_days: int = Field(
+        30, description="Days after a discharge (the discharge day is day 0) in which an admission is a readmission"
+    )
+    monitor_mh_services: list[str] = Field(
+        default_factory=lambda: ["PSY", "PSYCH", "PSYCHIATRY", "BH", "MH", "394587001"],
+        description="Encounter serviceType/type codes of a mental-health provider (FUH follow-up visits)",
+    )
+    monitor_fuh_activities: list[str] = Field(
+        default_factory=lambda: [
+            "http://fhir-gateway.org/fhir/ActivityDefinition/psychiatry-follow-up",
+            "http://fhir-gateway.org/fhir/ActivityDefinition/therapy-intake",
+            "http://fhir-gateway.org/fhir/ActivityDefinition/crisis-follow-up-call",
+        ],
+        description="ActivityDefinitions whose completed referral is a follow-up with a mental-health provider (FUH)",
+    )
+    monitor_reminder_hours: float = Field(
+        48.0, description="Hours before a booked appointment that the family (with consent) is reminded"
+    )
+
+    # --- web pages for people (fhir_gateway.web) --------------------------------------------------
+    web_session_hours: float = Field(8.0, description="Hours a web sign-in lasts before the user signs in again")
 
     # --- security (fhir_gateway.security) ------------------------------------------------------
     auth_enabled: bool = Field(

@@ -134,7 +134,9 @@ def _validate_emitted_fhir(request: pytest.FixtureRequest) -> Iterator[None]:
     from conformance.middleware import EmittedViolations, ValidatingMiddleware
 
     violations = EmittedViolations()
-    request.getfixturevalue("app").add_middleware(ValidatingMiddleware, violations=violations)
+    app = request.getfixturevalue("app")
+    app.add_middleware(ValidatingMiddleware, violations=violations)
+    app.state.emitted_violations = violations  # tests may look (tests/integration/test_emitted_fhir.py)
     yield
     if violations.items:
         shown = "\n  ".join(violations.items[:25])

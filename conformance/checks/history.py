@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from conformance._context import Context
@@ -74,8 +74,8 @@ def system(ctx: Context) -> None:
 
 def _since(resource: dict[str, Any], offset_seconds: int) -> str:
     stamp = (resource.get("meta") or {}).get("lastUpdated")
-    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else datetime.now(timezone.utc)
-    return (moment + timedelta(seconds=offset_seconds)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else datetime.now(UTC)
+    return (moment + timedelta(seconds=offset_seconds)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _in_later_pages(bundle: dict[str, Any]) -> bool:

@@ -7,9 +7,12 @@ from typing import Annotated
 import typer
 
 from fhir_gateway.cli.clients import apply_insecure_dev, auth_banner, clients_app
+from fhir_gateway.cli.conformance import conformance_command
 from fhir_gateway.cli.convert import convert_command
 from fhir_gateway.cli.demo import demo_command, seed_at_start
 from fhir_gateway.cli.intake import enable_mllp_in_serve, inbox_app, mllp_command
+from fhir_gateway.cli.monitors import monitors_app, report_app
+from fhir_gateway.cli.users import users_app
 from fhir_gateway.cli.workflow import enable_worker_in_serve, outbox_app, referral_app, worker_command
 
 __all__ = ["app", "main"]
@@ -18,6 +21,7 @@ app = typer.Typer(no_args_is_help=True, help="FHIR care-coordination gateway")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema")
 app.add_typer(db_app, name="db")
 app.command("convert")(convert_command)
+app.command("conformance")(conformance_command)
 app.command("mllp")(mllp_command)
 app.command("demo")(demo_command)
 app.add_typer(inbox_app, name="inbox")
@@ -25,6 +29,9 @@ app.add_typer(clients_app, name="clients")
 app.command("worker")(worker_command)
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(referral_app, name="referral")
+app.add_typer(monitors_app, name="monitors")
+app.add_typer(report_app, name="report")
+app.add_typer(users_app, name="users")
 
 
 @app.command()

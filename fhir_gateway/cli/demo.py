@@ -89,6 +89,9 @@ def demo_command(
     database.write(careplans.seed, settings)
     discharge.install()
     careplans.install(settings)
+    from fhir_gateway.security import install_policy
+
+    install_policy(settings)
     answer = Intake(database, settings).receive_hl7(SAMPLE_A03.encode(), channel="demo")
     typer.echo(f"ADT^A03 DEMO-0001 → {answer.code} ({answer.status})\n")
     encounters = database.read(_demo_encounter)

@@ -44,6 +44,9 @@ def worker_command(
     if migrate:
         _upgrade(settings.database_url)
     install_workflow(settings)  # partner changes mirrored by the worker run the workflow rules
+    from fhir_gateway.security import install_policy
+
+    install_policy(settings)  # labels on what the worker writes; redaction of payloads
     worker = DeliveryWorker(database, settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

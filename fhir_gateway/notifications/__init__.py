@@ -18,7 +18,11 @@ Each delivery is signed (``SIGNATURE_HEADER``, HMAC-SHA256 with the subscription
 from __future__ import annotations
 
 from fhir_gateway.notifications._dispatch import configure
-from fhir_gateway.notifications._encounters import notify_encounter_event, on_discharge, process_message_url
+from fhir_gateway.notifications._encounters import (
+    notify_encounter_event,
+    on_discharge,
+    process_message_url,
+)
 from fhir_gateway.notifications._payloads import davinci_message, notification_bundle
 from fhir_gateway.notifications._rules import check_subscription, on_subscription
 from fhir_gateway.notifications._signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign, verify

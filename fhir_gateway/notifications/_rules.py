@@ -9,7 +9,11 @@ from typing import Any
 
 from fhir_gateway.errors import InvalidRequest, InvalidSearch, Issue
 from fhir_gateway.notifications._dispatch import forget_specs
-from fhir_gateway.notifications._subscriptions import SECRET_EXT, SubscriptionError, parse_subscription
+from fhir_gateway.notifications._subscriptions import (
+    SECRET_EXT,
+    SubscriptionError,
+    parse_subscription,
+)
 from fhir_gateway.notifications._visibility import caller_to_json
 from fhir_gateway.search import plan as search_plan
 from fhir_gateway.services.hooks import WriteEvent

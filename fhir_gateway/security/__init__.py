@@ -15,7 +15,13 @@ For other modules:
 
 from __future__ import annotations
 
-from fhir_gateway.security._clients import Client, add_client, get_client, list_clients, remove_client
+from fhir_gateway.security._clients import (
+    Client,
+    add_client,
+    get_client,
+    list_clients,
+    remove_client,
+)
 from fhir_gateway.security._install import install_policy
 from fhir_gateway.security._labels import (
     ETH,

@@ -4,12 +4,14 @@
   data: sensitivity ETH and PSY; when its sender's diagnoses are 42 CFR Part 2 records (the
   per-sender setting ``part2_senders``), also confidentiality R and policy 42CFRPart2.
 * Any other F code (mental and behavioural disorders) is mental-health data: PSY.
-* A resource that references a labelled Condition (``Encounter.diagnosis``, ``CarePlan.addresses``,
-  ``ServiceRequest.reasonReference``, …) is derived from it and inherits R/ETH/42CFRPart2; a Task
-  inherits them from the ServiceRequest it fulfils (``focus``). When a Condition becomes labelled
-  after such resources were stored (a transaction may write the Encounter first), they are
-  labelled then. One level only: labelling everything that references a labelled Encounter would
-  hide a whole stay.
+* A resource that comes without labels and references a labelled Condition
+  (``Encounter.diagnosis``, ``ServiceRequest.reasonReference``, …) is derived from it and inherits
+  R/ETH/42CFRPart2; a Task inherits them from the ServiceRequest it fulfils (``focus``). When a
+  Condition becomes labelled after such resources were stored (a transaction may write the
+  Encounter first), they are labelled then. One level only: labelling everything that references
+  a labelled Encounter would hide a whole stay. A resource its producer labelled keeps the
+  producer's judgement (the care-plan engine labels each activity by what it is for: a psychiatry
+  follow-up that also lists a substance-use diagnosis among its reasons is PSY, not Part 2).
 * Labels are sticky: an update keeps the labels of the version it replaces, unless a case manager
   or an administrator sends it (they may correct a wrong label).
 
@@ -159,7 +161,8 @@ def label_write(event: WriteEvent) -> None:
         sender = event.session.info.get(_SENDER_KEY)
         part2 = _is_part2_sender(sender, *_client_senders(event))
         computed = condition_labels(doc, part2=part2)
-    computed += _inherited(event.session, doc)
+    if not labels_of(doc):
+        computed += _inherited(event.session, doc)
     kept = labels_of(event.before.content) if event.before and event.caller.role not in _LABEL_EDITORS else []
     merged = merge_labels(labels_of(doc), computed, kept)
     if merged != labels_of(doc):
@@ -175,7 +178,8 @@ def _client_senders(event: WriteEvent) -> list[str]:
 
 def _inherited(session: Session, doc: dict[str, Any]) -> list[dict[str, Any]]:
     """R/ETH/42CFRPart2 of the labelled Conditions (and, for a Task, ServiceRequest) it references."""
-    sources = {("Condition", ref.split("/", 1)[1]) for _, ref in iter_references(doc) if _is_ref(ref, "Condition")}
+    refs = [str(node[key]) for node, key in iter_references(doc)]
+    sources = {("Condition", ref.split("/", 1)[1]) for ref in refs if _is_ref(ref, "Condition")}
     if doc.get("resourceType") == "Task":
         focus = (doc.get("focus") or {}).get("reference") or ""
         if _is_ref(focus, "ServiceRequest"):
@@ -209,15 +213,16 @@ def label_referrers(event: WriteEvent, stored: repo.StoredResource | None) -> No
         .distinct()
     ).all()
     for res_type, res_id in refs:
-        _relabel(session, res_type, res_id, inherited)
+        if res_type != "Condition":
+            _relabel(session, res_type, res_id, inherited)
 
 
 def _relabel(session: Session, res_type: str, res_id: str, labels: list[dict[str, Any]]) -> None:
     """A new version with the labels added (history stays append-only; the older, unlabelled
     versions are only served to callers who may see the labelled current one)."""
     current = repo.read(session, res_type, res_id, for_update=True)
-    if current is None or current.deleted:
-        return
+    if current is None or current.deleted or labels_of(current.content):
+        return  # gone, or labelled by its producer
     merged = merge_labels(labels_of(current.content), labels)
     if merged == labels_of(current.content):
         return

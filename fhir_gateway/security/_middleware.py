@@ -22,9 +22,10 @@ from fhir_gateway.security._roles import ROUTE_ROLES
 if TYPE_CHECKING:
     from fhir_gateway.security._service import SecurityService
 
-__all__ = ["SecurityMiddleware", "PUBLIC_PATHS", "TOKEN_PATH"]
+__all__ = ["SecurityMiddleware", "PUBLIC_PATHS", "TOKEN_PATH", "WEB_PREFIX"]
 
 TOKEN_PATH = "/auth/token"
+WEB_PREFIX = "/web"
 PUBLIC_PATHS = frozenset(
     {"/metadata", "/.well-known/smart-configuration", TOKEN_PATH, "/_health", "/_docs", "/_openapi.json"}
 )
@@ -36,6 +37,12 @@ def _bearer(scope: Scope) -> str | None:
             scheme, _, token = value.decode("latin-1").partition(" ")
             return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
     return None
+
+
+def _is_web(path: str) -> bool:
+    # People's pages (fhir_gateway.web) sign in with a session cookie, not a token: they
+    # authenticate, check roles and audit themselves; here they are rate-limited by address.
+    return path == WEB_PREFIX or path.startswith(WEB_PREFIX + "/")
 
 
 def _route_roles(path: str) -> frozenset[str] | None:
@@ -56,8 +63,8 @@ class SecurityMiddleware:
             return
         path: str = scope["path"]
         address = (scope.get("client") or (None,))[0]
-        if path in PUBLIC_PATHS:
-            if path == TOKEN_PATH:
+        if path in PUBLIC_PATHS or _is_web(path):
+            if path == TOKEN_PATH or _is_web(path):
                 await self._limited(f"address:{address}", scope, receive, send, None)
             else:
                 await self.app(scope, receive, send)

@@ -35,7 +35,14 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
 from fhir_gateway.fhir.types import RESOURCE_TYPES
-from fhir_gateway.security._labels import ACT_CODE, NORDSCLCD, SENSITIVE, is_sensitive, labels_of, merge_labels
+from fhir_gateway.security._labels import (
+    ACT_CODE,
+    NORDSCLCD,
+    SENSITIVE,
+    is_sensitive,
+    labels_of,
+    merge_labels,
+)
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store import visibility
 from fhir_gateway.store.security_tables import consent_grants
@@ -197,6 +204,13 @@ def _partner_rows(r: Any, caller: Caller) -> ColumnElement[bool]:
     )
 
 
+def _type_filter(r: Any, types: tuple[str, ...]) -> ColumnElement[bool]:
+    if not types:
+        return false()
+    excluded = sorted(set(RESOURCE_TYPES) - set(types))
+    return r.c.res_type.not_in(excluded) if len(excluded) < len(types) else r.c.res_type.in_(types)
+
+
 # -- the policy ----------------------------------------------------------------------------------
 
 
@@ -212,7 +226,7 @@ class RowPolicy:
         conds: list[ColumnElement[bool]] = []
         types = _readable(caller.role, caller.scopes)
         if types is not None:
-            conds.append(r.c.res_type.in_(types) if types else false())
+            conds.append(_type_filter(r, types))
         if caller.role == "partner":
             conds.append(_partner_rows(r, caller))
         elif caller.role in OUTSIDERS:

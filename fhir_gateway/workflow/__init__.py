@@ -16,12 +16,25 @@ from __future__ import annotations
 
 from fhir_gateway.services import hooks
 from fhir_gateway.settings import Settings
-from fhir_gateway.workflow._consequences import configure, on_careplan, on_outcome, on_service_request, on_task
+from fhir_gateway.workflow._consequences import (
+    configure,
+    on_careplan,
+    on_outcome,
+    on_service_request,
+    on_task,
+)
 from fhir_gateway.workflow._direct import partner_caller, poll_partners, push_bundle
 from fhir_gateway.workflow._history import StateSpan, durations, time_in_states
 from fhir_gateway.workflow._progress import PROGRESS_EXT
 from fhir_gateway.workflow._rules import check_task
-from fhir_gateway.workflow._states import OPEN, OWNER_FIELDS, TERMINAL, TRANSITIONS, allowed_next, is_legal
+from fhir_gateway.workflow._states import (
+    OPEN,
+    OWNER_FIELDS,
+    TERMINAL,
+    TRANSITIONS,
+    allowed_next,
+    is_legal,
+)
 
 __all__ = [
     "OPEN",

@@ -21,7 +21,15 @@ from fhir_gateway.services.hooks import WriteEvent
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.workflow import _direct, _history, _progress, _routing
-from fhir_gateway.workflow._referrals import is_referral, read, ref, save, search, status_reason, tasks_for
+from fhir_gateway.workflow._referrals import (
+    is_referral,
+    read,
+    ref,
+    save,
+    search,
+    status_reason,
+    tasks_for,
+)
 from fhir_gateway.workflow._rules import actor_of
 from fhir_gateway.workflow._states import OPEN
 

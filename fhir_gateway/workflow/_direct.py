@@ -64,10 +64,16 @@ def push_bundle(task: dict[str, Any], request: dict[str, Any], base_url: str) ->
 
 def push(session: Session, stored: StoredResource, base_url: str) -> int | None:
     """Queue the push of a requested Task to its owner's FHIR server; None if it has none."""
-    task = stored.content
-    endpoint = endpoint_of(session, ref(task, "owner"))
-    request = read(session, ref(task, "focus"))
-    if endpoint is None or request is None:
+    from fhir_gateway import security
+
+    owner = ref(stored.content, "owner")
+    endpoint = endpoint_of(session, owner)
+    found = read(session, ref(stored.content, "focus"))
+    if endpoint is None or found is None or owner is None:
+        return None
+    viewer = security.partner_caller(owner)  # the partner gets what it could read here, no more
+    task, request = security.redact_for(session, viewer, stored.content), security.redact_for(session, viewer, found)
+    if task is None or request is None:
         return None
     return outbox.enqueue(
         session, channel="partner-push", method="POST", url=endpoint,

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
-from fhir_gateway.services import resources as svc
 from fhir_gateway.context import SYSTEM
+from fhir_gateway.services import resources as svc
 from fhir_gateway.workflow._partners import eligible_organizations
 from fhir_gateway.workflow._referrals import read, ref, save, tasks_for
 

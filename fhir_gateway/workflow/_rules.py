@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir_gateway.context import Caller
-from fhir_gateway.errors import BusinessRule, Forbidden, Issue, PreconditionFailed, PreconditionRequired
+from fhir_gateway.errors import (
+    BusinessRule,
+    Forbidden,
+    Issue,
+    PreconditionFailed,
+    PreconditionRequired,
+)
 from fhir_gateway.services.hooks import WriteEvent
 from fhir_gateway.workflow._partners import eligible_organizations
 from fhir_gateway.workflow._referrals import is_referral, read, ref

@@ -53,7 +53,8 @@ def _task(res_id: str, request: str, patient: str, status: str, owner: str | Non
 def _service(res_id: str, organization: str, code: str) -> dict[str, Any]:
     return {"resourceType": "HealthcareService", "id": res_id, "active": True,
             "providedBy": {"reference": organization},
-            "type": [{"coding": [{"system": SERVICE, "code": code}]}]}
+            "type": [{"coding": [{"system": SERVICE, "code": code}]}],
+            "communication": [{"coding": [{"system": "urn:ietf:bcp:47", "code": c}]} for c in ("en", "es")]}
 
 
 RESOURCES: list[dict[str, Any]] = [

@@ -7,7 +7,6 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,7 +70,6 @@ def test_messages_of_one_patient_apply_in_the_order_received(intake, database, c
     # The admit was received first but its connection stalled (or its process died) before it
     # was applied; the discharge arrives on another connection. The admit must go first.
     admit = adt("A01", "ORD-1", when="20240101080000")
-    key = intake.receive_hl7  # noqa: F841 - same service, two channels
     database.write(inbox.add, raw=admit, channel="mllp", kind="hl7v2", sender="ADT1|GOOD", control_id="ORD-1",
                    message_key=inbox.key_hash("hl7v2|ADT1|GOOD|ORD-1"),
                    patient_key=f"{MRN_SYSTEM}|MRN1", event="A01")

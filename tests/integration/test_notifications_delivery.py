@@ -31,8 +31,9 @@ SECRET = "receiver-shared-secret"
 
 @pytest.fixture
 def gw(database, database_url):  # type: ignore[no-untyped-def]
-    settings = Settings(database_url=database_url, base_url="http://gw.test/fhir", outbox_timeout=0.3,
-                        outbox_backoff_base=10, outbox_backoff_max=600, outbox_batch_size=20, outbox_concurrency=4,
+    # the timeout is generous: a busy machine must not turn a 200 into a timeout (and a duplicate)
+    settings = Settings(database_url=database_url, base_url="http://gw.test/fhir", outbox_timeout=2.0,
+                        outbox_backoff_base=10, outbox_backoff_max=600, outbox_batch_size=20, outbox_concurrency=6,
                         partner_poll_interval=0)
     app = create_app(settings, database=database)
     with TestClient(app, base_url="http://testserver") as client:
@@ -42,7 +43,7 @@ def gw(database, database_url):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def receiver():  # type: ignore[no-untyped-def]
-    rec = Receiver().start()
+    rec = Receiver(hold=3.0).start()  # a request it holds outlasts the worker's timeout
     yield rec
     rec.stop()
 
@@ -245,3 +246,45 @@ def test_an_ehr_subscribed_to_discharges_gets_a_davinci_message(gw, receiver) ->
     assert [r.path for r in receiver.received] == ["/fhir/$process-message"] * 2
     events = sorted(read_notification(orjson.loads(r.body)).event for r in receiver.received)
     assert events == ["notification-admit", "notification-discharge"]
+
+
+def test_serve_with_the_worker_flag_delivers_in_the_background(database, database_url, receiver) -> None:
+    import time
+
+    settings = Settings(database_url=database_url, outbox_worker=True, outbox_poll_interval=0.05,
+                        partner_poll_interval=0)
+    with TestClient(create_app(settings, database=database), base_url="http://testserver") as client:
+        subscribe(client, f"{receiver.url}/hook")
+        referral(client, owner=None, status="accepted")
+        deadline = time.monotonic() + 20
+        while not receiver.successes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert len(receiver.successes()) == 1
+    assert database.read(outbox.counts) == {"delivered": 1}
+
+
+def test_outbox_commands_list_dead_letters_and_replay_them(gw, monkeypatch, database_url) -> None:
+    from typer.testing import CliRunner
+
+    from fhir_gateway.cli import app as cli
+    from fhir_gateway.settings import get_settings
+
+    ManualClock()
+    subscribe(gw, "http://127.0.0.1:9/hook")
+    referral(gw, owner=None, status="accepted")
+    [row] = rows(gw)
+    gw.app.state.database.write(outbox.claim, worker="w", limit=1, lease=timedelta(minutes=1), postgres=False)
+    gw.app.state.database.write(outbox.finish, row.id, worker="w", outcome="dead", http_status=410, error="gone")
+    monkeypatch.setenv("FHIR_GATEWAY_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        listed = runner.invoke(cli, ["outbox", "list", "--status", "dead"])
+        assert listed.exit_code == 0 and f"{row.id}" in listed.output and "dead" in listed.output
+        secret = runner.invoke(cli, ["outbox", "secret", "s1"])
+        assert secret.output.strip() == SECRET
+        replayed = runner.invoke(cli, ["outbox", "replay", str(row.id)])
+        assert replayed.exit_code == 0 and "1 notification" in replayed.output
+    finally:
+        get_settings.cache_clear()
+    assert rows(gw)[0].status == "pending"

@@ -226,7 +226,7 @@ def test_two_partners_claiming_at_once_one_wins_one_gets_412(wf_server) -> None:
             barrier = threading.Barrier(2)
             codes: dict[str, int] = {}
 
-            def claim(org: str) -> None:
+            def claim(org: str, task=task, version=version, barrier=barrier, codes=codes) -> None:  # type: ignore[no-untyped-def]
                 with httpx.Client(base_url=wf_server) as own:
                     barrier.wait()
                     codes[org] = _claim(own, org, task, version=version).status_code

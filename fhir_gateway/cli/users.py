@@ -1,0 +1,81 @@
+"""`fhir-gateway users add|list|remove`: people who sign in to the web pages."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+__all__ = ["users_app"]
+
+users_app = typer.Typer(no_args_is_help=True, help="People who sign in to the web inbox and dashboard")
+
+
+def _database():  # type: ignore[no-untyped-def]
+    from fhir_gateway.settings import get_settings
+    from fhir_gateway.store.db import Database
+
+    return Database(get_settings().database_url)
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@users_app.command("add")
+def add(
+    username: Annotated[str, typer.Argument(help="The name the person signs in with")],
+    role: Annotated[str, typer.Option(help="partner | case-manager | admin | ehr | hospital")],
+    organization: Annotated[str | None, typer.Option(help="Organization/ID the person acts for")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
+) -> None:
+    """Create a user with a role and an Organization (as an API client); the password is hashed (argon2)."""
+    from fhir_gateway.errors import GatewayError
+    from fhir_gateway.web import add_user
+
+    password = _password(password_stdin)
+    database = _database()
+    try:
+        with database.session() as session:
+            user = add_user(session, username, password, role, organization)
+    except GatewayError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        database.dispose()
+    typer.echo(f"user {user.username}: role {user.role}, organization {user.organization or '-'}")
+
+
+@users_app.command("list")
+def list_command() -> None:
+    """The users (never their password hashes)."""
+    from fhir_gateway.web import list_users
+
+    database = _database()
+    try:
+        with database.session(readonly=True) as session:
+            users = list_users(session)
+    finally:
+        database.dispose()
+    for user in users:
+        typer.echo(f"{user.username}\t{user.role}\t{user.organization or '-'}")
+
+
+@users_app.command("remove")
+def remove(username: Annotated[str, typer.Argument(help="The user to remove")]) -> None:
+    """Remove a user: their open sessions end at their next page."""
+    from fhir_gateway.web import remove_user
+
+    database = _database()
+    try:
+        with database.session() as session:
+            removed = remove_user(session, username)
+    finally:
+        database.dispose()
+    if not removed:
+        typer.echo(f"error: no user {username}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"removed {username}")

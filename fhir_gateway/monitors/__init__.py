@@ -1,0 +1,77 @@
+"""Case-manager monitors: the gateway notices early so that case managers can prevent relapse.
+
+- **Overdue referrals** (scheduled): a referral Task not accepted within ``monitor_ack_hours`` of
+  becoming requested, or open past ``restriction.period.end``, gets the tag
+  ``MONITOR_FLAGS|overdue`` (``Task?_tag=http://fhir-gateway.org/fhir/CodeSystem/monitor-flags|overdue``),
+  a Flag on the Patient, a Communication to the care team and one to the owner; ``escalated``
+  after ``monitor_escalate_hours`` more.
+- **Readmission and crisis** (at the Encounter write, inside the intake's transaction): see
+  ``_admissions``.
+- **FUH** (on demand): ``Measure/fuh/$evaluate-measure``, ``fhir-gateway report fuh``.
+- **Family** (scheduled): education and appointment reminders to consenting family caregivers.
+
+    install(settings)                  # once, by the composition root: the Encounter hook
+    run_all(database, settings)        # every scheduled monitor, now
+    run_due(database, settings)        # the same if due (shared schedule); what a worker calls
+    database.read(fuh_summary, settings, date(2025, 3, 1), date(2025, 3, 31))
+"""
+
+from __future__ import annotations
+
+from fhir_gateway.monitors._admissions import configure as _configure_admissions
+from fhir_gateway.monitors._admissions import on_encounter, withdraw
+from fhir_gateway.monitors._codes import MONITOR_FLAGS, codesystem
+from fhir_gateway.monitors._fuh import Outcome, evaluate
+from fhir_gateway.monitors._measure import MEASURE_URL, measure, rates
+from fhir_gateway.monitors._overdue import candidate_tasks, check_task, conditions
+from fhir_gateway.monitors._report import (
+    fuh_individual,
+    fuh_outcomes,
+    fuh_summary,
+    store_fuh_reports,
+)
+from fhir_gateway.monitors._schedule import (
+    RunSummary,
+    last_run,
+    run_all,
+    run_due,
+    run_forever,
+    seed,
+)
+from fhir_gateway.monitors._views import OverdueRow, alerts, overdue_referrals
+from fhir_gateway.services import hooks
+from fhir_gateway.settings import Settings
+
+__all__ = [
+    "MEASURE_URL",
+    "MONITOR_FLAGS",
+    "Outcome",
+    "OverdueRow",
+    "RunSummary",
+    "alerts",
+    "candidate_tasks",
+    "check_task",
+    "codesystem",
+    "conditions",
+    "evaluate",
+    "fuh_individual",
+    "fuh_outcomes",
+    "fuh_summary",
+    "install",
+    "last_run",
+    "measure",
+    "overdue_referrals",
+    "rates",
+    "run_all",
+    "run_due",
+    "run_forever",
+    "seed",
+    "store_fuh_reports",
+    "withdraw",
+]
+
+
+def install(settings: Settings) -> None:
+    """Register the event-driven rules (idempotent; the latest settings win)."""
+    _configure_admissions(settings)
+    hooks.on_stored("Encounter")(on_encounter)

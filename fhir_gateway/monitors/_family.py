@@ -1,0 +1,139 @@
+"""Family: when a care team (active: the plan was approved) holds a RelatedPerson and the patient
+has consented to share with that person (an active Consent whose permit provision names the
+RelatedPerson as an actor, in force today), the family caregiver receives, once each,
+
+- family education about the plan (crisis signs, the 7-day follow-up, 988), and
+- a reminder of each booked Appointment of the patient starting within ``monitor_reminder_hours``,
+
+each as a CommunicationRequest (what the case-management service asks to be communicated) and the
+Communication that carries it (based on the request; Subscriptions deliver it to the family's
+channel). Without consent nothing goes out."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from fhir_gateway import clock
+from fhir_gateway.monitors._codes import APPOINTMENT_REMINDER, FAMILY_EDUCATION, coding, tag
+from fhir_gateway.monitors._days import parse
+from fhir_gateway.monitors._fhir import create_once, labels_of, lock, read, ref, search
+from fhir_gateway.monitors._ids import monitor_id
+from fhir_gateway.settings import Settings
+
+__all__ = ["candidate_teams", "check_team", "consented_people"]
+
+EDUCATION = (
+    "Family education: your relative has a care plan after a psychiatric hospital stay. You can help by "
+    "supporting the first follow-up visit within 7 days, encouraging the medication as prescribed, and watching "
+    "for warning signs (talk of suicide, withdrawal, not sleeping, stopping medication). In a crisis call or text "
+    "988 (Suicide & Crisis Lifeline) or emergency services."
+)
+
+
+def candidate_teams(session: Session) -> list[str]:
+    teams = search(session, "CareTeam", [("status", "active")])
+    return [t["id"] for t in teams if _relatives(t)]
+
+
+def _relatives(team: dict[str, Any]) -> list[str]:
+    refs = ((p.get("member") or {}).get("reference", "") for p in team.get("participant", []))
+    return [r for r in refs if r.startswith("RelatedPerson/")]
+
+
+def _in_force(period: dict[str, Any] | None, today: date) -> bool:
+    period, day = period or {}, today.isoformat()
+    return (not period.get("start") or period["start"][:10] <= day) and (not period.get("end") or day <= period["end"][:10])
+
+
+def consented_people(session: Session, patient: str, today: date) -> set[str]:
+    """Actors an active Consent of the patient permits (top-level or nested permit provisions)."""
+    out: set[str] = set()
+    for consent in search(session, "Consent", [("patient", patient), ("status", "active")]):
+        stack = [(consent.get("provision") or {}, "permit")]
+        while stack:
+            provision, inherited = stack.pop()
+            kind = provision.get("type", inherited)
+            if kind == "permit" and _in_force(provision.get("period"), today):
+                out |= {(a.get("reference") or {}).get("reference", "") for a in provision.get("actor", [])}
+            stack.extend((p, kind) for p in provision.get("provision", []))
+    return out
+
+
+def _plan_of(session: Session, team_id: str) -> dict[str, Any] | None:
+    plans = search(session, "CarePlan", [("care-team", f"CareTeam/{team_id}"), ("status", "active,on-hold,draft")])
+    return plans[0] if plans else None
+
+
+def check_team(session: Session, settings: Settings, team_id: str) -> int:
+    """Send what is due to the consenting family of one care team; returns how many went out."""
+    lock(session, "monitor", "CareTeam", team_id)
+    team = read(session, f"CareTeam/{team_id}")
+    patient = ref(team, "subject")
+    if team is None or team.get("status") != "active" or not patient:
+        return 0
+    consented = consented_people(session, patient, clock.now().date())
+    people = [p for p in _relatives(team) if p in consented]
+    plan = _plan_of(session, team_id)
+    sent = 0
+    for person in people:
+        sent += _educate(session, settings, patient, person, plan, team_id)
+        for appointment in _upcoming(session, settings, patient):
+            sent += _remind(session, settings, patient, person, plan, appointment)
+    return sent
+
+
+def _upcoming(session: Session, settings: Settings, patient: str) -> list[dict[str, Any]]:
+    now = clock.now()
+    horizon = now + timedelta(hours=settings.monitor_reminder_hours)
+    out = []
+    for appointment in search(session, "Appointment", [("patient", patient), ("status", "booked")]):
+        start = parse(appointment.get("start"), now.tzinfo)  # type: ignore[arg-type]
+        if start is not None and now < start <= horizon:
+            out.append(appointment)
+    return out
+
+
+def _educate(session: Session, settings: Settings, patient: str, person: str, plan: dict[str, Any] | None,
+             team_id: str) -> int:
+    about = [f"CarePlan/{plan['id']}"] if plan else [f"CareTeam/{team_id}"]
+    key = (FAMILY_EDUCATION, f"CareTeam/{team_id}", person)
+    return _send(session, settings, key, patient, person, EDUCATION, about, labels_of(plan), None)
+
+
+def _remind(session: Session, settings: Settings, patient: str, person: str, plan: dict[str, Any] | None,
+            appointment: dict[str, Any]) -> int:
+    start = appointment["start"]
+    what = appointment.get("description") or "an appointment"
+    text = f"Appointment reminder: {what} on {start}. Please help your relative attend."
+    key = (APPOINTMENT_REMINDER, f"Appointment/{appointment['id']}", person)
+    return _send(session, settings, key, patient, person, text, [f"Appointment/{appointment['id']}"],
+                 labels_of(plan), start)
+
+
+def _send(session: Session, settings: Settings, key: tuple[str, str, str], patient: str, person: str, text: str,
+          about: list[str], labels: list[dict[str, Any]], when: str | None) -> int:
+    code = key[0]
+    meta: dict[str, Any] = {"tag": [tag(code)], **({"security": labels} if labels else {})}
+    now = clock.to_instant(clock.now())
+    request: dict[str, Any] = {
+        "resourceType": "CommunicationRequest", "id": monitor_id(*key, "request"), "meta": meta,
+        "status": "completed", "category": [{"coding": [coding(code)]}], "priority": "routine",
+        "subject": {"reference": patient}, "about": [{"reference": r} for r in about],
+        "payload": [{"contentString": text}], "authoredOn": now, "requester": {"reference": settings.case_manager},
+        "recipient": [{"reference": person}], "sender": {"reference": settings.referral_requester},
+    }
+    if when:
+        request["occurrenceDateTime"] = when
+    if not create_once(session, request):
+        return 0
+    create_once(session, {
+        "resourceType": "Communication", "id": monitor_id(*key, "communication"), "meta": meta,
+        "basedOn": [{"reference": f"CommunicationRequest/{request['id']}"}], "status": "completed",
+        "category": [{"coding": [coding(code)]}], "priority": "routine", "subject": {"reference": patient},
+        "about": [{"reference": r} for r in about], "sent": now, "recipient": [{"reference": person}],
+        "sender": {"reference": settings.referral_requester}, "payload": [{"contentString": text}],
+    })
+    return 1

@@ -1,0 +1,85 @@
+"""The monitors' reads and writes, as the gateway (the SYSTEM caller) through the FHIR service, so
+that validation, indexing, history, subscriptions (the outbox) and the other concerns' write hooks
+see every alert like any other change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from fhir_gateway.context import SYSTEM
+from fhir_gateway.fhir.references import Reference
+from fhir_gateway.monitors._ids import lock_key
+from fhir_gateway.services import resources as svc
+from fhir_gateway.store import repository as repo
+from fhir_gateway.store.search import match_ids
+
+__all__ = ["read", "search", "save", "create_once", "ref", "labels_of", "lock", "has_tag", "with_tags"]
+
+
+def ref(doc: dict[str, Any] | None, field: str) -> str | None:
+    value = (doc or {}).get(field)
+    return value.get("reference") if isinstance(value, dict) else None
+
+
+def read(session: Session, reference: str | None) -> dict[str, Any] | None:
+    parsed = Reference.parse(reference)
+    if parsed is None or parsed.type is None:
+        return None
+    stored = repo.read(session, parsed.type, parsed.id)
+    return None if stored is None or stored.deleted else stored.content
+
+
+def search(session: Session, res_type: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    found = (repo.read(session, res_type, i) for i in match_ids(session, res_type, params, caller=SYSTEM))
+    return [s.content for s in found if s is not None and not s.deleted]
+
+
+def save(session: Session, doc: dict[str, Any]) -> str:
+    svc.update(session, doc["resourceType"], doc["id"], doc, SYSTEM)
+    return f"{doc['resourceType']}/{doc['id']}"
+
+
+def create_once(session: Session, doc: dict[str, Any]) -> bool:
+    """Store ``doc`` under its deterministic id unless it exists; True when this call created it.
+    A concurrent creator meets the primary key (Conflict, the transaction retried), never a twin."""
+    existing = repo.read(session, doc["resourceType"], doc["id"])
+    if existing is not None and not existing.deleted:
+        return False
+    return svc.update(session, doc["resourceType"], doc["id"], doc, SYSTEM).created
+
+
+def labels_of(*docs: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The security labels of the resources an alert derives from (PSY, Part 2), without repeats."""
+    out: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for doc in docs:
+        for label in ((doc or {}).get("meta") or {}).get("security", []):
+            out.setdefault((label.get("system"), label.get("code")), label)
+    return list(out.values())
+
+
+def has_tag(doc: dict[str, Any], system: str, code: str) -> bool:
+    return any(t.get("system") == system and t.get("code") == code for t in (doc.get("meta") or {}).get("tag", []))
+
+
+def with_tags(doc: dict[str, Any], system: str, codes: set[str]) -> dict[str, Any]:
+    """``doc`` whose tags of ``system`` are exactly ``codes`` (other systems' tags untouched)."""
+    from fhir_gateway.monitors._codes import tag
+
+    meta = dict(doc.get("meta") or {})
+    kept = [t for t in meta.get("tag", []) if t.get("system") != system]
+    tags = kept + [tag(c) for c in sorted(codes)]
+    if tags:
+        meta["tag"] = tags
+    else:
+        meta.pop("tag", None)
+    return {**doc, "meta": meta}
+
+
+def lock(session: Session, *parts: str) -> None:
+    """Serialise work on one subject across workers: a PostgreSQL transaction-level advisory lock
+    (SQLite's single writer, BEGIN IMMEDIATE, already serialises)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(*parts)})
