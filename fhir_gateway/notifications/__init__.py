@@ -21,6 +21,7 @@ from fhir_gateway.notifications._dispatch import configure
 from fhir_gateway.notifications._encounters import (
     notify_encounter_event,
     on_discharge,
+    on_encounter_stored,
     process_message_url,
 )
 from fhir_gateway.notifications._payloads import davinci_message, notification_bundle
@@ -72,5 +73,6 @@ def install(settings: Settings) -> None:
     hooks.on_check("Subscription")(check_subscription)
     hooks.on_stored("Subscription")(on_subscription)
     hooks.on_stored(None)(on_write)
+    hooks.on_stored("Encounter")(on_encounter_stored)
     if "discharge" not in _installed:
         _installed["discharge"] = discharge.register(on_discharge)

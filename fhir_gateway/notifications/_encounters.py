@@ -18,7 +18,7 @@ from fhir_gateway.notifications._visibility import caller_from_json, visible_cop
 from fhir_gateway.store import outbox
 from fhir_gateway.workflow._referrals import read
 
-__all__ = ["notify_encounter_event", "on_discharge", "process_message_url"]
+__all__ = ["notify_encounter_event", "on_discharge", "on_encounter_stored", "process_message_url"]
 
 FHIR_JSON = "application/fhir+json"
 
@@ -73,3 +73,21 @@ def _enqueue(session: Session, spec: Spec, event: str, encounter: dict[str, Any]
 def on_discharge(session: Session, context: Any) -> None:
     """The ``services.discharge`` hook: every discharge the gateway detects is announced."""
     notify_encounter_event(session, "notification-discharge", context.encounter)
+
+
+_ADMITTED = "in-progress"
+_INPATIENT = {"IMP", "ACUTE", "NONAC"}
+
+
+def on_encounter_stored(event: Any, stored: Any) -> None:
+    """An inpatient Encounter that becomes in-progress (an A01, an A06 to inpatient, a FHIR admit
+    or a REST write) is an admission: the subscribed EHRs are told, once per transition."""
+    if stored is None or event.after is None:
+        return
+    encounter = event.after
+    if encounter.get("status") != _ADMITTED or (encounter.get("class") or {}).get("code") not in _INPATIENT:
+        return
+    before = event.before.content if event.before is not None else {}
+    if before.get("status") == _ADMITTED and (before.get("class") or {}).get("code") in _INPATIENT:
+        return  # already admitted: an update to a stay is not a new admission
+    notify_encounter_event(event.session, "notification-admit", stored.relative)

@@ -232,12 +232,11 @@ def test_an_ehr_subscribed_to_discharges_gets_a_davinci_message(gw, receiver) ->
              "identifier": [{"type": {"coding": [{"code": "MR"}]}, "system": "urn:mrn", "value": "7"}]})
     encounter = {"resourceType": "Encounter", "id": "e1", "status": "in-progress", "class": {
         "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"}, "subject": {"reference": "Patient/p1"}}
-    put(gw, encounter)
-    assert rows(gw) == []
+    put(gw, encounter)  # an inpatient stay begins: the admission is announced by itself
+    assert len(rows(gw)) == 1
+    put(gw, {**encounter, "participant": [{"type": [{"text": "attending"}]}]})  # same stay
+    assert len(rows(gw)) == 1
     put(gw, {**encounter, "status": "finished"})
-    from fhir_gateway.notifications import notify_encounter_event
-
-    gw.app.state.database.write(notify_encounter_event, "notification-admit", "Encounter/e1")
     delivery = worker(gw)
     try:
         delivery.drain()
