@@ -74,7 +74,7 @@ def _retry(database: Database, fn: Callable[..., T], *args: Any) -> T:
 def run_all(database: Database, settings: Settings) -> RunSummary:
     """Every scheduled monitor once, now."""
     summary = RunSummary()
-    database.write(seed)
+    _retry(database, seed)  # two workers seeding at once: the loser finds it stored
     for task_id in database.read(candidate_tasks):
         summary.tasks_checked += 1
         try:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from careplan_helpers import adt, validate_r4b  # noqa: E402
 from monitor_helpers import Monitored, monitored, reviewed, visit  # noqa: E402,F401
-
-from careplan_helpers import adt  # noqa: E402
 
 FLAG_PRIORITY = "http://hl7.org/fhir/StructureDefinition/flag-priority"
 
@@ -32,6 +31,8 @@ def test_inpatient_admission_on_day_30_flags_tells_the_care_team_and_holds_the_p
     assert message["about"][0]["reference"] == f"Flag/{flag['id']}"
     held = monitored.gw.read(f"CarePlan/{plan['id']}")
     assert held["status"] == "on-hold" and "Readmitted" in held["note"][-1]["text"]
+    for doc in (flag, message, held):
+        validate_r4b(doc)
 
 
 def test_admission_on_day_31_is_not_a_readmission(monitored: Monitored) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pytest  # noqa: E402
+from careplan_helpers import adt  # noqa: E402
 from monitor_helpers import Monitored, monitored, visit  # noqa: E402,F401
 from typer.testing import CliRunner  # noqa: E402
 
-from careplan_helpers import adt  # noqa: E402
 from fhir_gateway import monitors  # noqa: E402
 
 MARCH = (date(2025, 3, 1), date(2025, 3, 31))

@@ -11,6 +11,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from careplan_helpers import validate_r4b  # noqa: E402
 from monitor_helpers import Monitored, monitored  # noqa: E402,F401
 from typer.testing import CliRunner  # noqa: E402
 
@@ -71,7 +72,6 @@ def test_the_owner_with_its_own_server_gets_the_notice_pushed(monitored: Monitor
     notice = next(c for c in monitored.communications("unacknowledged")
                   if c["recipient"] == [{"reference": task["owner"]["reference"]}] and {"reference": f"Task/{task['id']}"} in c["about"])
     assert notice["payload"][0]["contentString"].startswith(f"Referral '{FOLLOW_UP}'")
-    rows = monitored.gw.database.read(outbox.list_rows, status=None, limit=1000)
 
     def pushes() -> list[Any]:
         rows = monitored.gw.database.read(outbox.list_rows, status=None, limit=1000)
@@ -125,6 +125,8 @@ def test_escalation_after_the_second_threshold(monitored: Monitored) -> None:
     assert tags(task) == {"overdue", "escalated"} and first.escalated >= 1
     [flag] = [f for f in monitored.flags("overdue") if f"Task/{task['id']}" in f["code"]["text"]]
     assert "ESCALATED" in flag["code"]["text"] and "PH" in str(flag["extension"])
+    validate_r4b(flag)
+    validate_r4b(task)
     escalations = [c for c in monitored.communications("escalated") if {"reference": f"Task/{task['id']}"} in c["about"]]
     assert len(escalations) == 2  # care team (with the case manager) and the owner
     assert run(monitored).escalated == 0

@@ -10,6 +10,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from careplan_helpers import validate_r4b  # noqa: E402
 from monitor_helpers import Monitored, monitored  # noqa: E402,F401
 
 from fhir_gateway import monitors  # noqa: E402
@@ -49,6 +50,7 @@ def test_two_workers_at_once_raise_each_alert_once(monitored: Monitored) -> None
     for thread in threads:
         thread.join()
     flags = monitored.flags("overdue")
+    assert len(results) == 3  # every worker finished its run
     assert flags and sum(r.flagged for r in results) == len(flags)
     assert sum(r.errors for r in results) == 0
     assert len({f["id"] for f in flags}) == len(flags)
@@ -101,6 +103,8 @@ def test_with_consent_the_family_gets_education_once_and_a_reminder(monitored: M
         [sent] = monitored.communications(code)
         assert sent["recipient"] == [{"reference": relative}]
         assert sent["basedOn"] == [{"reference": f"CommunicationRequest/{request['id']}"}]
+        validate_r4b(request)
+        validate_r4b(sent)
     assert "988" in monitored.communications("family-education")[0]["payload"][0]["contentString"]
 
 
