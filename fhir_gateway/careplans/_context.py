@@ -12,12 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
-from fhir_gateway.context import SYSTEM
 from fhir_gateway.errors import InvalidRequest, NotFound
-from fhir_gateway.fhir.references import Reference
+from fhir_gateway.services import lookup
 from fhir_gateway.settings import Settings
-from fhir_gateway.store import repository as repo
-from fhir_gateway.store.search import match_ids
 
 __all__ = ["DischargeEvent", "DischargeContext", "ICD10_SYSTEMS", "load_context", "load_subject_context",
            "facility_zone", "parse_fhir_datetime"]
@@ -118,21 +115,8 @@ def parse_fhir_datetime(text: str, zone: ZoneInfo) -> datetime:
 # -- loading ----------------------------------------------------------------------------------
 
 
-def _read(session: Session, ref: str | None) -> dict[str, Any] | None:
-    parsed = Reference.parse(ref)
-    if parsed is None or parsed.type is None:
-        return None
-    stored = repo.read(session, parsed.type, parsed.id)
-    return None if stored is None or stored.deleted else stored.content
-
-
-def _search(session: Session, res_type: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    out = []
-    for res_id in match_ids(session, res_type, params, caller=SYSTEM):
-        stored = repo.read(session, res_type, res_id)
-        if stored is not None and not stored.deleted:
-            out.append(stored.content)
-    return out
+_read = lookup.read
+_search = lookup.search
 
 
 def _ordered_conditions(

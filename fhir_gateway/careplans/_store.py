@@ -7,11 +7,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway.careplans._ids import IDENTIFIER_SYSTEM
-from fhir_gateway.context import SYSTEM
-from fhir_gateway.fhir.references import Reference
-from fhir_gateway.services import resources as svc
-from fhir_gateway.store import repository as repo
-from fhir_gateway.store.search import match_ids
+from fhir_gateway.services import lookup
+from fhir_gateway.services.lookup import read
 
 __all__ = [
     "OPEN_TASK",
@@ -39,22 +36,12 @@ def is_engine_plan(plan: dict[str, Any]) -> bool:
     return any(i.get("system") == IDENTIFIER_SYSTEM for i in plan.get("identifier", []))
 
 
-def read(session: Session, ref: str | None) -> dict[str, Any] | None:
-    parsed = Reference.parse(ref)
-    if parsed is None or parsed.type is None:
-        return None
-    stored = repo.read(session, parsed.type, parsed.id)
-    return None if stored is None or stored.deleted else stored.content
-
-
-def _search(session: Session, res_type: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    found = (repo.read(session, res_type, i) for i in match_ids(session, res_type, params, caller=SYSTEM))
-    return [s.content for s in found if s is not None and not s.deleted]
+_search = lookup.search
 
 
 def save(session: Session, doc: dict[str, Any]) -> str:
     """Store through the FHIR service (validated once, indexed, versioned); returns ``Type/id``."""
-    svc.update(session, doc["resourceType"], doc["id"], doc, SYSTEM)
+    lookup.save(session, doc)
     return f"{doc['resourceType']}/{doc['id']}"
 
 

@@ -7,12 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fhir_gateway.context import SYSTEM, Caller
-from fhir_gateway.fhir.references import Reference
-from fhir_gateway.services import resources as svc
-from fhir_gateway.store import repository as repo
-from fhir_gateway.store.repository import StoredResource
-from fhir_gateway.store.search import match_ids
+from fhir_gateway.services.lookup import read, save, search
 
 __all__ = ["TASK_CODE", "is_referral", "ref", "read", "search", "save", "tasks_for", "status_reason"]
 
@@ -30,24 +25,6 @@ def is_referral(task: dict[str, Any] | None) -> bool:
         return False
     codes = {(c.get("system"), c.get("code")) for c in (task.get("code") or {}).get("coding", [])}
     return (TASK_CODE, "fulfill") in codes or (ref(task, "focus") or "").startswith("ServiceRequest/")
-
-
-def read(session: Session, reference: str | None) -> dict[str, Any] | None:
-    parsed = Reference.parse(reference)
-    if parsed is None or parsed.type is None:
-        return None
-    stored = repo.read(session, parsed.type, parsed.id)
-    return None if stored is None or stored.deleted else stored.content
-
-
-def search(session: Session, res_type: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    found = (repo.read(session, res_type, i) for i in match_ids(session, res_type, params, caller=SYSTEM))
-    return [s.content for s in found if s is not None and not s.deleted]
-
-
-def save(session: Session, doc: dict[str, Any], caller: Caller = SYSTEM) -> StoredResource | None:
-    """Store a change through the FHIR service, so that its checks and consequences run too."""
-    return svc.update(session, doc["resourceType"], doc["id"], doc, caller).stored
 
 
 def tasks_for(session: Session, request_ref: str) -> list[dict[str, Any]]:

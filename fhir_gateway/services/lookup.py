@@ -1,0 +1,38 @@
+"""What the engines (care plans, referrals, monitors) need to read and store FHIR inside a
+transaction, as the gateway itself: by reference, by search, and through the FHIR service so that
+validation, the write hooks and the index all apply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from fhir_gateway.context import SYSTEM, Caller
+from fhir_gateway.fhir.references import Reference
+from fhir_gateway.services import resources as svc
+from fhir_gateway.store import repository as repo
+from fhir_gateway.store.repository import StoredResource
+from fhir_gateway.store.search import match_ids
+
+__all__ = ["read", "search", "save"]
+
+
+def read(session: Session, reference: str | None) -> dict[str, Any] | None:
+    """The current content behind ``Type/id`` (None when absent, deleted or not a reference)."""
+    parsed = Reference.parse(reference) if reference else None
+    if parsed is None or parsed.type is None:
+        return None
+    stored = repo.read(session, parsed.type, parsed.id)
+    return None if stored is None or stored.deleted else stored.content
+
+
+def search(session: Session, res_type: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Every current match of a search, unfiltered: the gateway's own view."""
+    found = (repo.read(session, res_type, i) for i in match_ids(session, res_type, params, caller=SYSTEM))
+    return [s.content for s in found if s is not None and not s.deleted]
+
+
+def save(session: Session, doc: dict[str, Any], caller: Caller = SYSTEM) -> StoredResource | None:
+    """Create or update ``doc`` (which carries its id) through the FHIR service."""
+    return svc.update(session, doc["resourceType"], doc["id"], doc, caller).stored
