@@ -96,7 +96,7 @@ class Settings(BaseSettings):
 
 
     # --- case-manager monitors (fhir_gateway.monitors) ------------------------------------------
-    monitor_interval: float = Field(300.0, description="Seconds between two scheduled monitor runs (all workers together)")
+    monitor_interval: float = Field(300.0, description="Seconds between two scheduled monitor runs, shared by all workers (0: workers do not run them)")
     monitor_ack_hours: float = Field(
         48.0, description="Hours a requested referral may wait for its partner to accept it before it is overdue"
     )

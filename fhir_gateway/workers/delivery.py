@@ -144,12 +144,24 @@ class DeliveryWorker:
         except Exception:  # a partner poll must never stop deliveries
             log.exception("polling partners failed")
 
+    def run_monitors_if_due(self) -> None:
+        """The case-manager monitors on their schedule; one worker of many takes each turn."""
+        if self.settings.monitor_interval <= 0:
+            return
+        from fhir_gateway.monitors import run_due
+
+        try:
+            run_due(self.db, self.settings, worker=self.name)
+        except Exception:  # a failed monitor run is recorded and retried; deliveries go on
+            log.exception("monitor run failed")
+
     def run(self, stop: threading.Event) -> None:
         """Deliver until ``stop`` is set; an idle worker looks again every poll interval."""
         log.info("outbox worker %s started", self.name)
         while not stop.is_set():
             try:
                 self.poll_partners_if_due()
+                self.run_monitors_if_due()
                 busy = bool(self.run_once())
             except Exception:  # the database away for a moment: wait and try again
                 log.exception("outbox round failed")

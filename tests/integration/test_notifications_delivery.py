@@ -287,3 +287,19 @@ def test_outbox_commands_list_dead_letters_and_replay_them(gw, monkeypatch, data
     finally:
         get_settings.cache_clear()
     assert rows(gw)[0].status == "pending"
+
+
+def test_the_delivery_worker_runs_the_monitors_on_their_schedule(gw) -> None:
+    clock = ManualClock()
+    referral(gw, owner="slow-partner", status="requested")
+    clock.advance(hours=49)  # past the 48 hours a partner has to acknowledge
+    delivery = worker(gw)
+    try:
+        delivery.run_monitors_if_due()
+        delivery.run_monitors_if_due()  # the same turn: nothing twice
+    finally:
+        delivery.close()
+    flags = gw.get("/Flag").json()
+    assert flags["total"] == 1
+    tasks = gw.get("/Task", params={"_tag": "http://fhir-gateway.org/fhir/CodeSystem/monitor-flags|overdue"}).json()
+    assert tasks["total"] == 1
