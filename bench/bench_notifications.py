@@ -95,7 +95,7 @@ def _outbox(database, settings) -> float:  # type: ignore[no-untyped-def]
 
 
 def run(count: int = 1000) -> dict[str, float]:
-    from fhir_gateway.app import install_workflow
+    from fhir_gateway.app import install_rules
     from fhir_gateway.settings import Settings
     from fhir_gateway.store.db import Database
     from fhir_gateway.store.migrate import upgrade
@@ -105,7 +105,7 @@ def run(count: int = 1000) -> dict[str, float]:
     settings = Settings(database_url=url, outbox_concurrency=CONCURRENCY, outbox_batch_size=100, log_level="WARNING")
     database = Database(url)
     upgrade(database.engine)
-    install_workflow(settings)
+    install_rules(settings)
     server, endpoint = _receiver()
     try:
         bare = _baseline(_queue(database, endpoint, count))

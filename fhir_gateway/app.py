@@ -20,7 +20,7 @@ from fhir_gateway.settings import Settings, get_settings
 from fhir_gateway.store.db import Database
 from fhir_gateway.web import install_web
 
-__all__ = ["create_app", "install_workflow"]
+__all__ = ["create_app", "install_rules"]
 
 log = logging.getLogger("fhir_gateway")
 
@@ -63,12 +63,17 @@ def _start_delivery(app: FastAPI):  # type: ignore[no-untyped-def]
     return halt
 
 
-def install_workflow(settings: Settings) -> None:
-    """Referral rules and notifications on every write (idempotent; CLI workers call it too)."""
+def install_rules(settings: Settings) -> None:
+    """Every rule that rides on resource writes, for any process that writes (the server, the
+    MLLP listener, the worker, the monitors, the demo). Idempotent; the latest settings win."""
     from fhir_gateway import notifications, workflow
 
-    workflow.install(settings)
-    notifications.install(settings)
+    discharge.install()  # REST and transaction writes that finish an inpatient Encounter
+    careplans.install(settings)  # discharge → plan, A13 → revoke, approval and consent rules
+    workflow.install(settings)  # referral state machine and consequences
+    notifications.install(settings)  # subscriptions and Da Vinci messages → outbox
+    install_policy(settings)  # who sees what, Part 2 labels and consents, append-only audit
+    monitors.install(settings)  # readmission and crisis alerts at the Encounter write
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -85,11 +90,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.database = database or Database(settings.database_url, pool_size=settings.db_pool_size)
-    discharge.install()  # REST and transaction writes that finish an inpatient Encounter
-    careplans.install(settings)  # discharge → plan, A13 → revoke, approval and consent rules
-    install_workflow(settings)  # referral state machine and consequences, subscriptions → outbox
-    install_policy(settings)  # who sees what, Part 2 labels and consents, append-only audit
-    monitors.install(settings)  # readmission and crisis alerts at the Encounter write
+    install_rules(settings)
     app.state.security = SecurityService(settings, app.state.database)
     app.state.intake = Intake(app.state.database, settings)
     install_error_handlers(app)

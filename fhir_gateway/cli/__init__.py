@@ -13,7 +13,12 @@ from fhir_gateway.cli.demo import demo_command, seed_at_start
 from fhir_gateway.cli.intake import enable_mllp_in_serve, inbox_app, mllp_command
 from fhir_gateway.cli.monitors import monitors_app, report_app
 from fhir_gateway.cli.users import users_app
-from fhir_gateway.cli.workflow import enable_worker_in_serve, outbox_app, referral_app, worker_command
+from fhir_gateway.cli.workflow import (
+    enable_worker_in_serve,
+    outbox_app,
+    referral_app,
+    worker_command,
+)
 
 __all__ = ["app", "main"]
 

@@ -73,8 +73,8 @@ def demo_command(
 ) -> None:
     """Send a sample psychiatric discharge through the intake and print the care plan it made."""
     from fhir_gateway import careplans
+    from fhir_gateway.app import install_rules
     from fhir_gateway.cli import _upgrade
-    from fhir_gateway.services import discharge
     from fhir_gateway.services.ingest import Intake
     from fhir_gateway.settings import get_settings
     from fhir_gateway.store.db import Database
@@ -87,11 +87,7 @@ def demo_command(
     _upgrade(settings.database_url)
     database = Database(settings.database_url)
     database.write(careplans.seed, settings)
-    discharge.install()
-    careplans.install(settings)
-    from fhir_gateway.security import install_policy
-
-    install_policy(settings)
+    install_rules(settings)
     answer = Intake(database, settings).receive_hl7(SAMPLE_A03.encode(), channel="demo")
     typer.echo(f"ADT^A03 DEMO-0001 → {answer.code} ({answer.status})\n")
     encounters = database.read(_demo_encounter)

@@ -16,19 +16,13 @@ inbox_app = typer.Typer(no_args_is_help=True, help="The durable inbox of receive
 
 
 def _intake():  # type: ignore[no-untyped-def]
-    from fhir_gateway import careplans, monitors
-    from fhir_gateway.services import discharge
+    from fhir_gateway.app import install_rules
     from fhir_gateway.services.ingest import Intake
     from fhir_gateway.settings import get_settings
     from fhir_gateway.store.db import Database
 
     settings = get_settings()
-    discharge.install()
-    careplans.install(settings)  # a discharge makes its care plan
-    monitors.install(settings)  # readmission and crisis alerts at the Encounter write
-    from fhir_gateway.security import install_policy
-
-    install_policy(settings)  # Part 2 labels and consents on what the intake stores
+    install_rules(settings)  # plans, referral rules, notifications, labels and alerts
     return Intake(Database(settings.database_url, pool_size=settings.db_pool_size), settings), settings
 
 

@@ -19,9 +19,7 @@ report_app = typer.Typer(no_args_is_help=True, help="Reports (FHIR MeasureReport
 
 
 def _gateway(migrate: bool = False):  # type: ignore[no-untyped-def]
-    from fhir_gateway import monitors
-    from fhir_gateway.app import install_workflow
-    from fhir_gateway.security import install_policy
+    from fhir_gateway.app import install_rules
     from fhir_gateway.settings import get_settings
     from fhir_gateway.store.db import Database
 
@@ -30,9 +28,7 @@ def _gateway(migrate: bool = False):  # type: ignore[no-untyped-def]
         from fhir_gateway.cli import _upgrade
 
         _upgrade(settings.database_url)
-    install_workflow(settings)  # a tagged Task passes the referral rules; alerts reach Subscriptions
-    install_policy(settings)
-    monitors.install(settings)
+    install_rules(settings)  # a tagged Task passes the referral rules; alerts reach Subscriptions
     return Database(settings.database_url, pool_size=settings.db_pool_size), settings
 
 

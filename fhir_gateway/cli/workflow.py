@@ -34,7 +34,7 @@ def worker_command(
     as you like on PostgreSQL."""
     import logging
 
-    from fhir_gateway.app import install_workflow
+    from fhir_gateway.app import install_rules
     from fhir_gateway.cli import _upgrade
     from fhir_gateway.store import outbox
     from fhir_gateway.workers.delivery import DeliveryWorker
@@ -43,10 +43,7 @@ def worker_command(
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if migrate:
         _upgrade(settings.database_url)
-    install_workflow(settings)  # partner changes mirrored by the worker run the workflow rules
-    from fhir_gateway.security import install_policy
-
-    install_policy(settings)  # labels on what the worker writes; redaction of payloads
+    install_rules(settings)  # mirrored partner changes and monitor runs follow every write rule
     worker = DeliveryWorker(database, settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
