@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from jsonschema import Draft6Validator
 from fhir.resources.R4B import get_fhir_model_class
+from jsonschema import Draft6Validator
 from pydantic import ValidationError
 
 from fhir_gateway.errors import InvalidRequest, Issue

@@ -4,7 +4,14 @@ whole schema is needed (Alembic, tests). A new concern's tables live in their ow
 
 from __future__ import annotations
 
-from fhir_gateway.store import inbox_tables, monitor_tables, outbox_tables, security_tables, tables, web_tables
+from fhir_gateway.store import (
+    inbox_tables,
+    monitor_tables,
+    outbox_tables,
+    security_tables,
+    tables,
+    web_tables,
+)
 from fhir_gateway.store.tables import metadata
 
 __all__ = ["metadata", "tables", "inbox_tables", "monitor_tables", "outbox_tables", "security_tables", "web_tables"]

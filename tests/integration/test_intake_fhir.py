@@ -12,7 +12,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from intake_helpers import DAVINCI, recorded_discharges  # noqa: E402,F401
+from intake_helpers import DAVINCI  # noqa: E402
 
 FHIR = {"content-type": "application/fhir+json"}
 

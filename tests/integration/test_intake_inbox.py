@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from intake_helpers import ack_fields, adt, intake, recorded_discharges  # noqa: E402,F401
+from intake_helpers import ack_fields, adt  # noqa: E402
 
 from fhir_gateway.errors import BusinessRule  # noqa: E402
 from fhir_gateway.services import discharge  # noqa: E402

@@ -15,13 +15,10 @@ from hl7.client import MLLPClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from intake_helpers import (  # noqa: E402,F401
+from intake_helpers import (  # noqa: E402
     ack_fields,
     adt,
-    intake,
     microsoft_messages,
-    mllp_factory,
-    recorded_discharges,
     with_control_id,
 )
 
