@@ -109,6 +109,46 @@ def keygen(
     typer.echo(f"private key: {private}  (keep it secret)\npublic JWKS: {public}  (register it: clients add --jwks)")
 
 
+@clients_app.command("token")
+def token(
+    client_id: Annotated[str, typer.Argument(help="The registered client id")],
+    key: Annotated[Path, typer.Option(help="The client's private JWK (from clients keygen)")],
+    url: Annotated[str, typer.Option(help="The gateway's base URL")] = "http://127.0.0.1:8080",
+    scope: Annotated[str, typer.Option(help="Scopes to ask for (default: all the client has)")] = "",
+) -> None:
+    """Get an access token as the client would (a signed assertion posted to /auth/token) and
+    print it, e.g. for curl -H "Authorization: Bearer $(fhir-gateway clients token demo --key …)"."""
+    import time
+    import uuid
+
+    import httpx
+    from joserfc import jwt
+    from joserfc.jwk import import_key
+
+    private = json.loads(key.read_text())
+    signing_key = import_key(private)
+    alg = private.get("alg") or ("ES384" if private.get("kty") == "EC" else "RS384")
+    token_url = url.rstrip("/") + "/auth/token"
+    claims = {"iss": client_id, "sub": client_id, "aud": token_url,
+              "exp": int(time.time()) + 240, "jti": str(uuid.uuid4())}
+    assertion = jwt.encode({"alg": alg, "kid": signing_key.kid}, claims, signing_key, algorithms=[alg])
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+        **({"scope": scope} if scope else {}),
+    }
+    try:
+        answer = httpx.post(token_url, data=form, timeout=30)
+    except httpx.HTTPError as exc:
+        typer.echo(f"cannot reach {token_url}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if answer.status_code != 200:
+        typer.echo(f"refused ({answer.status_code}): {answer.text}", err=True)
+        raise typer.Exit(1)
+    typer.echo(answer.json()["access_token"])
+
+
 def _loopback(host: str) -> bool:
     import ipaddress
 
@@ -148,5 +188,6 @@ def auth_banner(auth_enabled: bool, base: str) -> str:
         "    fhir-gateway clients keygen demo",
         "    fhir-gateway clients add --client-id demo --jwks demo.jwks.json --role case-manager \\",
         "        --organization Organization/care-coordination --scope 'system/*.cruds'",
-        "    then sign a client assertion with demo.private.jwk.json (RS384/ES384) and POST it to /auth/token",
+        "    curl -H \"Authorization: Bearer $(fhir-gateway clients token demo --key demo.private.jwk.json"
+        f" --url {base})\" {base}/CarePlan",
     ])

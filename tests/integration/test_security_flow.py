@@ -88,3 +88,49 @@ def test_clients_list_and_remove(database, database_url, tmp_path, monkeypatch):
         refused = client.post("/auth/token", data=token_form(assertion(ck)))
         assert refused.status_code == 401
         assert refused.json()["resourceType"] == "OperationOutcome"
+
+
+def test_readme_flow_keygen_add_and_token_from_the_command_line(database, database_url, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """What the README tells a new user to type, against a real server with authentication on."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from fhir_gateway.app import create_app
+    from security_helpers import secure_settings
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    app = create_app(secure_settings(database_url, base_url=base), database=database)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    monkeypatch.setenv("FHIR_GATEWAY_DATABASE_URL", database_url)
+    monkeypatch.chdir(tmp_path)
+    from fhir_gateway.settings import get_settings
+
+    runner = CliRunner()
+    get_settings.cache_clear()
+    try:
+        assert runner.invoke(cli, ["clients", "keygen", "demo"]).exit_code == 0
+        added = runner.invoke(cli, ["clients", "add", "--client-id", "demo", "--jwks", "demo.jwks.json",
+                                    "--role", "case-manager", "--organization", "Organization/care-coordination",
+                                    "--scope", "system/*.cruds"])
+        assert added.exit_code == 0, added.output
+        issued = runner.invoke(cli, ["clients", "token", "demo", "--key", "demo.private.jwk.json", "--url", base])
+        assert issued.exit_code == 0, issued.output
+        answer = httpx.get(f"{base}/CarePlan", headers={"Authorization": f"Bearer {issued.output.strip()}"})
+        assert answer.status_code == 200 and answer.json()["resourceType"] == "Bundle"
+        wrong = runner.invoke(cli, ["clients", "token", "nobody", "--key", "demo.private.jwk.json", "--url", base])
+        assert wrong.exit_code == 1 and "refused (401)" in wrong.output
+    finally:
+        get_settings.cache_clear()
+        server.should_exit = True
+        thread.join(timeout=10)
