@@ -98,9 +98,9 @@ def test_readme_flow_keygen_add_and_token_from_the_command_line(database, databa
 
     import httpx
     import uvicorn
+    from security_helpers import secure_settings
 
     from fhir_gateway.app import create_app
-    from security_helpers import secure_settings
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
