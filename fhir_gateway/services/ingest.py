@@ -34,6 +34,7 @@ from adapters.hl7v2 import HL7Error
 from adapters.notifications import NotificationError
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.errors import Conflict, GatewayError, NotFound, PreconditionFailed, Unavailable
+from fhir_gateway.security import for_sender
 from fhir_gateway.services import discharge, intake_fhir, intake_hl7, merge, source_guard
 from fhir_gateway.services.bundles import process_bundle
 from fhir_gateway.settings import Settings
@@ -203,6 +204,7 @@ class Intake:
     ) -> list[str]:
         bundle, notes = source_guard.drop_stale(session, bundle, ident.source_time)
         bundle = merge.prepare(session, bundle)
+        for_sender(session, row.sender)  # whether its substance-use data are Part 2 records is per sender
         response = process_bundle(session, bundle, SYSTEM, base_url=self.base_url, settings=self.settings)
         written = source_guard.written(response)
         source_guard.record(session, written, ident.source_time, row.id)

@@ -14,7 +14,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from intake_helpers import ack_fields, adt  # noqa: E402
 
 from fhir_gateway.errors import BusinessRule  # noqa: E402
-from fhir_gateway.services import discharge  # noqa: E402
+from fhir_gateway.services import (
+    discharge,  # noqa: E402
+    lookup,  # noqa: E402
+)
 from fhir_gateway.services.ingest import Intake  # noqa: E402
 from fhir_gateway.store import inbox  # noqa: E402
 from fhir_gateway.store.db import Database  # noqa: E402
@@ -181,3 +184,38 @@ def test_raw_hl7_over_http_answers_with_the_ack_and_a_matching_status(client) ->
 
 def test_inbox_listing_refuses_an_unknown_status(client) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/inbox", params={"status": "lost"}).status_code == 400
+
+
+def _sud_discharge(sender: str, control_id: str, mrn: str) -> bytes:
+    app, facility = sender.split("|")
+    return "\r".join([
+        f"MSH|^~\\&|{app}|{facility}|GW|GW|20240101120000+0000||ADT^A03^ADT_A03|{control_id}|P|2.5",
+        "EVN|A03|20240101120000+0000",
+        f"PID|1||{mrn}^^^HOSP^MR||DOE^JOHN||19800101|M",
+        f"PV1|1|I|WARD^1^1||||||||||||||||V-{mrn}^^^HOSP^VN",
+        "DG1|1||F10.20^Alcohol dependence^I10|||F|||||||||1",
+    ]).encode()
+
+
+def test_whether_substance_use_data_are_part2_records_is_decided_per_sender(database, settings):  # type: ignore[no-untyped-def]
+    from fhir_gateway.app import install_rules
+    from fhir_gateway.services.ingest import Intake
+
+    configured = settings.model_copy(update={"part2_senders": ["SAMHSA|CLINIC"]})
+    install_rules(configured)
+    try:
+        intake = Intake(database, configured)
+        assert intake.receive_hl7(_sud_discharge("SAMHSA|CLINIC", "P2-1", "M-P2"), channel="test").code == "AA"
+        assert intake.receive_hl7(_sud_discharge("GENERAL|HOSP", "P2-2", "M-GEN"), channel="test").code == "AA"
+
+        def labels(mrn: str) -> set[str]:
+            with database.session() as session:
+                [patient] = lookup.search(session, "Patient", [("identifier", mrn)])
+                [condition] = lookup.search(session, "Condition", [("subject", f"Patient/{patient['id']}")])
+            return {s["code"] for s in condition.get("meta", {}).get("security", [])}
+
+        assert {"R", "ETH", "42CFRPart2"} <= labels("M-P2")
+        general = labels("M-GEN")
+        assert "42CFRPart2" not in general and "ETH" in general
+    finally:
+        install_rules(settings)
