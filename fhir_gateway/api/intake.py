@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from fhir_gateway.api.deps import RawBody, media_type
+from fhir_gateway.api.deps import CallerDep, RawBody, media_type
 from fhir_gateway.api.responses import FHIR_JSON
 from fhir_gateway.errors import InvalidRequest, UnsupportedMediaType
 from fhir_gateway.services.ingest import Intake
@@ -30,22 +30,22 @@ def _intake(request: Request) -> Intake:
 
 
 @router.post("/hl7v2")
-async def hl7v2(request: Request, body: RawBody) -> Response:
+async def hl7v2(request: Request, body: RawBody, caller: CallerDep) -> Response:
     if media_type(request) not in _HL7_TYPES:
         raise UnsupportedMediaType(f"POST /hl7v2 takes {HL7_MEDIA_TYPE} or text/plain")
     if not body.strip():
         raise InvalidRequest("The request has no HL7 message")
     peer = request.client.host if request.client else None
-    answer = await run_in_threadpool(_intake(request).receive_hl7, body, channel="http", peer=peer)
+    answer = await run_in_threadpool(_intake(request).receive_hl7, body, channel="http", peer=peer, caller=caller)
     return Response(answer.body, status_code=answer.http_status, media_type=HL7_MEDIA_TYPE)
 
 
 @router.post("/$process-message")
-async def process_message(request: Request, body: RawBody) -> Response:
+async def process_message(request: Request, body: RawBody, caller: CallerDep) -> Response:
     if media_type(request) not in _JSON_TYPES:
         raise UnsupportedMediaType("$process-message takes application/fhir+json")
     peer = request.client.host if request.client else None
-    answer = await run_in_threadpool(_intake(request).receive_fhir, body, peer=peer)
+    answer = await run_in_threadpool(_intake(request).receive_fhir, body, peer=peer, caller=caller)
     return Response(answer.body, status_code=answer.http_status, media_type=FHIR_JSON)
 
 

@@ -34,7 +34,8 @@ from adapters.hl7v2 import HL7Error
 from adapters.notifications import NotificationError
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.errors import Conflict, GatewayError, NotFound, PreconditionFailed, Unavailable
-from fhir_gateway.security import for_sender
+from fhir_gateway.context import Caller
+from fhir_gateway.security import for_sender, sender_permitted
 from fhir_gateway.services import discharge, intake_fhir, intake_hl7, merge, source_guard
 from fhir_gateway.services.bundles import process_bundle
 from fhir_gateway.settings import Settings
@@ -86,13 +87,28 @@ class Intake:
 
     # --- receiving ------------------------------------------------------------------------------
 
-    def receive_hl7(self, raw: bytes, *, channel: str = "mllp", peer: str | None = None) -> Answer:
+    def receive_hl7(
+        self, raw: bytes, *, channel: str = "mllp", peer: str | None = None, caller: Caller | None = None
+    ) -> Answer:
         ident = intake_hl7.identify(raw, self.options, self.settings)
+        self._check_sender(ident, caller)
         return self._receive(raw, "hl7v2", channel, peer, ident)
 
-    def receive_fhir(self, raw: bytes, *, peer: str | None = None) -> Answer:
+    def receive_fhir(self, raw: bytes, *, peer: str | None = None, caller: Caller | None = None) -> Answer:
         ident = intake_fhir.identify(raw, self.settings)
+        self._check_sender(ident, caller)
         return self._receive(raw, "fhir-message", "fhir", peer, ident)
+
+    def _check_sender(self, ident: Identified, caller: Caller | None) -> None:
+        """A hospital client may submit only for the senders registered to it (``clients add
+        --sender``): one hospital cannot send messages in another's name."""
+        if caller is None or ident.error is not None or not ident.sender:
+            return
+        application, _, facility = ident.sender.rpartition("|")
+        if not self.db.read(sender_permitted, caller, application, facility):
+            ident.error = intake_hl7.UnknownSender(
+                f"client {caller.client_id} is not registered to send for {ident.sender}", segment="MSH", field=4
+            )
 
     def _receive(self, raw: bytes, kind: str, channel: str, peer: str | None, ident: Identified) -> Answer:
         recorded = self._write(self._record, raw, kind, channel, peer, ident)

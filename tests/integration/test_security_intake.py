@@ -1,0 +1,27 @@
+"""A hospital client submits messages only in the name of the senders registered to it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from intake_helpers import ack_fields, adt  # noqa: E402
+from security_helpers import bearer, get_token, register, secure_client  # noqa: E402
+
+HL7 = {"Content-Type": "x-application/hl7-v2+er7"}
+
+
+def test_a_hospital_cannot_send_in_another_hospitals_name(database, database_url):  # type: ignore[no-untyped-def]
+    with secure_client(database, database_url) as client:
+        hospital = register(database, "hospital", ["system/*.cruds"], "Organization/st-marys",
+                            senders=["ADT1|GOOD"])
+        headers = {**bearer(get_token(client, hospital)), **HL7}
+        own = client.post("/hl7v2", content=adt("A01", "OWN-1", sender="ADT1^GOOD"), headers=headers)
+        assert own.status_code == 200 and ack_fields(own.content)["code"] == "AA"
+        forged = client.post("/hl7v2", content=adt("A01", "FORGED-1", sender="ADT9^OTHER"), headers=headers)
+        assert forged.status_code == 400
+        fields = ack_fields(forged.content)
+        assert fields["code"] == "AR" and fields["err"] and fields["control_id"] == "FORGED-1"
+        assert "not registered to send for ADT9" in forged.text
