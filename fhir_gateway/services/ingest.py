@@ -32,9 +32,8 @@ from sqlalchemy.orm import Session
 
 from adapters.hl7v2 import HL7Error
 from adapters.notifications import NotificationError
-from fhir_gateway.context import SYSTEM
+from fhir_gateway.context import SYSTEM, Caller
 from fhir_gateway.errors import Conflict, GatewayError, NotFound, PreconditionFailed, Unavailable
-from fhir_gateway.context import Caller
 from fhir_gateway.security import for_sender, sender_permitted
 from fhir_gateway.services import discharge, intake_fhir, intake_hl7, merge, source_guard
 from fhir_gateway.services.bundles import process_bundle
