@@ -10,11 +10,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from fhir_gateway.context import SYSTEM
-from fhir_gateway.fhir.references import Reference
 from fhir_gateway.monitors._ids import lock_key
+from fhir_gateway.services import lookup
 from fhir_gateway.services import resources as svc
+from fhir_gateway.services.lookup import read, search
 from fhir_gateway.store import repository as repo
-from fhir_gateway.store.search import match_ids
 
 __all__ = ["read", "search", "save", "create_once", "ref", "labels_of", "lock", "has_tag", "with_tags"]
 
@@ -24,21 +24,8 @@ def ref(doc: dict[str, Any] | None, field: str) -> str | None:
     return value.get("reference") if isinstance(value, dict) else None
 
 
-def read(session: Session, reference: str | None) -> dict[str, Any] | None:
-    parsed = Reference.parse(reference)
-    if parsed is None or parsed.type is None:
-        return None
-    stored = repo.read(session, parsed.type, parsed.id)
-    return None if stored is None or stored.deleted else stored.content
-
-
-def search(session: Session, res_type: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    found = (repo.read(session, res_type, i) for i in match_ids(session, res_type, params, caller=SYSTEM))
-    return [s.content for s in found if s is not None and not s.deleted]
-
-
 def save(session: Session, doc: dict[str, Any]) -> str:
-    svc.update(session, doc["resourceType"], doc["id"], doc, SYSTEM)
+    lookup.save(session, doc)
     return f"{doc['resourceType']}/{doc['id']}"
 
 
