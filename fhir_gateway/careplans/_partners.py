@@ -12,7 +12,6 @@ the patient, then by name: the first is the owner, the rest are who a re-route w
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -21,7 +20,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fhir_gateway.careplans._templates import fingerprint
+from fhir_gateway.careplans._cache import StoredDataCache
 from fhir_gateway.store.tables import resources
 
 __all__ = ["Partner", "Directory", "directory", "eligible", "patient_language", "patient_address"]
@@ -110,21 +109,11 @@ def _load(session: Session) -> Directory:
     return Directory(tuple(p for p in partners if p is not None))
 
 
-_cache: dict[str, tuple[tuple[Any, ...], Directory]] = {}
-_lock = threading.Lock()
+_directory = StoredDataCache(_DIRECTORY_TYPES, _load)
 
 
 def directory(session: Session) -> Directory:
-    key = str(session.get_bind().url)
-    stamp = fingerprint(session, _DIRECTORY_TYPES)
-    with _lock:
-        cached = _cache.get(key)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-    loaded = _load(session)
-    with _lock:
-        _cache[key] = (stamp, loaded)
-    return loaded
+    return _directory.get(session)
 
 
 # -- matching (pure) ----------------------------------------------------------------------------

@@ -7,15 +7,15 @@ engine always applies what is stored, compiled once per stored version (``templa
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fhir_gateway.careplans._cache import StoredDataCache
 from fhir_gateway.careplans._fhirpath import TemplateError, compiled
 from fhir_gateway.store.tables import resources
 
@@ -27,7 +27,6 @@ __all__ = [
     "template_set",
     "expressions",
     "is_discharge_plan",
-    "fingerprint",
 ]
 
 TEMPLATE_TYPES = ("PlanDefinition", "ActivityDefinition")
@@ -103,20 +102,6 @@ class TemplateSet:
         return sorted(plans, key=lambda d: d["id"])
 
 
-_cache: dict[str, tuple[tuple[Any, ...], TemplateSet]] = {}
-_lock = threading.Lock()
-
-
-def fingerprint(session: Session, types: tuple[str, ...]) -> tuple[Any, ...]:
-    """Changes whenever a resource of ``types`` is created, updated or deleted."""
-    row = session.execute(
-        select(func.count(), func.max(resources.c.last_updated), func.sum(resources.c.version_id)).where(
-            resources.c.res_type.in_(types)
-        )
-    ).one()
-    return tuple(row)
-
-
 def _load(session: Session) -> TemplateSet:
     templates = TemplateSet()
     rows = session.execute(
@@ -129,14 +114,8 @@ def _load(session: Session) -> TemplateSet:
     return templates
 
 
+_templates = StoredDataCache(TEMPLATE_TYPES, _load)
+
+
 def template_set(session: Session) -> TemplateSet:
-    key = str(session.get_bind().url)
-    stamp = fingerprint(session, TEMPLATE_TYPES)
-    with _lock:
-        cached = _cache.get(key)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-    templates = _load(session)
-    with _lock:
-        _cache[key] = (stamp, templates)
-    return templates
+    return _templates.get(session)

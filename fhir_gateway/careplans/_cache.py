@@ -1,0 +1,47 @@
+"""Data built from stored resources (the templates, the partner directory), kept per database and
+rebuilt only when a resource of its types is created, updated or deleted — through the API too."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fhir_gateway.store.tables import resources
+
+__all__ = ["StoredDataCache", "fingerprint"]
+
+T = TypeVar("T")
+
+
+def fingerprint(session: Session, types: tuple[str, ...]) -> tuple[Any, ...]:
+    """Changes whenever a resource of ``types`` is created, updated or deleted."""
+    row = session.execute(
+        select(func.count(), func.max(resources.c.last_updated), func.sum(resources.c.version_id)).where(
+            resources.c.res_type.in_(types)
+        )
+    ).one()
+    return tuple(row)
+
+
+class StoredDataCache(Generic[T]):
+    def __init__(self, types: tuple[str, ...], load: Callable[[Session], T]) -> None:
+        self._types = types
+        self._load = load
+        self._entries: dict[str, tuple[tuple[Any, ...], T]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session) -> T:
+        key = str(session.get_bind().url)
+        stamp = fingerprint(session, self._types)
+        with self._lock:
+            cached = self._entries.get(key)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+        value = self._load(session)
+        with self._lock:
+            self._entries[key] = (stamp, value)
+        return value
