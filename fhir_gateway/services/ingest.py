@@ -34,7 +34,7 @@ from adapters.hl7v2 import HL7Error
 from adapters.notifications import NotificationError
 from fhir_gateway.context import SYSTEM, Caller
 from fhir_gateway.errors import Conflict, GatewayError, NotFound, PreconditionFailed, Unavailable
-from fhir_gateway.security import for_sender, sender_permitted
+from fhir_gateway.security import for_sender, registered_senders, sender_permitted
 from fhir_gateway.services import discharge, intake_fhir, intake_hl7, merge, source_guard
 from fhir_gateway.services.bundles import process_bundle
 from fhir_gateway.settings import Settings
@@ -100,14 +100,29 @@ class Intake:
 
     def _check_sender(self, ident: Identified, caller: Caller | None) -> None:
         """A hospital client may submit only for the senders registered to it (``clients add
-        --sender``): one hospital cannot send messages in another's name."""
-        if caller is None or ident.error is not None or not ident.sender:
+        --sender``): one hospital cannot send messages in another's name. Without a caller (MLLP),
+        the senders registered to hospital clients join the allow-list of the settings."""
+        if not ident.sender:
+            return
+        if caller is None:
+            self._check_registered(ident)
+            return
+        if ident.error is not None:
             return
         application, _, facility = ident.sender.rpartition("|")
         if not self.db.read(sender_permitted, caller, application, facility):
             ident.error = intake_hl7.UnknownSender(
                 f"client {caller.client_id} is not registered to send for {ident.sender}", segment="MSH", field=4
             )
+
+    def _check_registered(self, ident: Identified) -> None:
+        registered = self.db.read(registered_senders)
+        facility = ident.sender.rpartition("|")[2] if ident.sender else ""
+        known = ident.sender in registered or facility in registered
+        if isinstance(ident.error, intake_hl7.UnknownSender) and known:
+            ident.error = None  # not in the settings' list, but registered to a hospital client
+        elif ident.error is None and registered and not self.settings.sender_allowlist and not known:
+            ident.error = intake_hl7.UnknownSender(f"sender {ident.sender} is not registered", segment="MSH", field=4)
 
     def _receive(self, raw: bytes, kind: str, channel: str, peer: str | None, ident: Identified) -> Answer:
         recorded = self._write(self._record, raw, kind, channel, peer, ident)

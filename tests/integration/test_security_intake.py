@@ -25,3 +25,23 @@ def test_a_hospital_cannot_send_in_another_hospitals_name(database, database_url
         fields = ack_fields(forged.content)
         assert fields["code"] == "AR" and fields["err"] and fields["control_id"] == "FORGED-1"
         assert "not registered to send for ADT9" in forged.text
+
+
+def test_over_mllp_the_senders_of_registered_hospitals_form_the_allow_list(database, settings):  # type: ignore[no-untyped-def]
+    from fhir_gateway.services.ingest import Intake
+
+    intake = Intake(database, settings)
+    assert intake.receive_hl7(adt("A01", "ANY-1", sender="ADT7^ANY"), channel="mllp").code == "AA"  # no list yet
+    register(database, "hospital", ["system/*.cruds"], "Organization/st-marys", senders=["ADT1|GOOD"])
+    assert intake.receive_hl7(adt("A01", "GOOD-1", sender="ADT1^GOOD"), channel="mllp").code == "AA"
+    refused = intake.receive_hl7(adt("A01", "ANY-2", sender="ADT7^ANY"), channel="mllp")
+    assert refused.code == "AR" and b"is not registered" in refused.body
+
+
+def test_a_sender_registered_to_a_hospital_passes_the_settings_allow_list(database, settings):  # type: ignore[no-untyped-def]
+    from fhir_gateway.services.ingest import Intake
+
+    intake = Intake(database, settings.model_copy(update={"sender_allowlist": {"ADT2|LISTED": "Organization/x"}}))
+    assert intake.receive_hl7(adt("A01", "REG-1", sender="ADT1^GOOD"), channel="mllp").code == "AR"
+    register(database, "hospital", ["system/*.cruds"], "Organization/st-marys", senders=["ADT1|GOOD"])
+    assert intake.receive_hl7(adt("A01", "REG-2", sender="ADT1^GOOD"), channel="mllp").code == "AA"
