@@ -64,6 +64,29 @@ def _sign_in_with_keyboard(driver, base: str, username: str) -> None:  # type: i
     driver.switch_to.active_element.send_keys(username, Keys.TAB, PASSWORD, Keys.ENTER)
 
 
+def _shown(driver, css: str, expected: str) -> str:  # type: ignore[no-untyped-def]
+    """The text of ``css`` once it contains ``expected``: a click or Enter submits a form without
+    waiting for the next page, so read the new page only when it is there (else the old one's)."""
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def text() -> str:
+        return driver.find_element(By.CSS_SELECTOR, css).text
+
+    try:
+        WebDriverWait(driver, 20, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+            lambda _: expected in text()
+        )
+    except TimeoutException:
+        pass  # the assertion that follows shows what the page says instead
+    return text()
+
+
 def _sign_out(driver) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
 
@@ -85,19 +108,19 @@ def test_partner_takes_a_referral_through_to_completion_and_pages_refuse_the_oth
     shots = _shots()
     driver = browser
     _sign_in_with_keyboard(driver, live_server, "ann")
-    assert driver.find_element(By.TAG_NAME, "h1").text == "Referral inbox"
+    assert _shown(driver, "h1", "Referral inbox") == "Referral inbox"
     assert "Jane Doe" in driver.page_source and "MRN-SECRET-42" not in driver.page_source
     driver.save_screenshot(str(shots / "1-inbox.png"))
 
     _form(driver, "t1", "accept").find_element(By.TAG_NAME, "button").click()
-    assert "Referral accepted." in driver.find_element(By.CSS_SELECTOR, "[role=status]").text
+    assert "Referral accepted." in _shown(driver, "[role=status]", "Referral accepted.")
     _form(driver, "t1", "start").find_element(By.TAG_NAME, "button").click()
-    assert "Referral marked in progress." in driver.find_element(By.CSS_SELECTOR, "[role=status]").text
+    assert "Referral marked in progress." in _shown(driver, "[role=status]", "Referral marked in progress.")
     complete = _form(driver, "t1", "complete")
     complete.find_element(By.TAG_NAME, "textarea").send_keys("Housing found; moved in on day 9")
     driver.save_screenshot(str(shots / "2-in-progress.png"))
     complete.find_element(By.TAG_NAME, "button").click()
-    assert "Referral completed." in driver.find_element(By.CSS_SELECTOR, "[role=status]").text
+    assert "Referral completed." in _shown(driver, "[role=status]", "Referral completed.")
     closed = driver.find_element(By.CSS_SELECTOR, "section[aria-labelledby=closed-h]").text
     assert "completed" in closed and "Housing found; moved in on day 9" in closed
 
@@ -108,8 +131,9 @@ def test_partner_takes_a_referral_through_to_completion_and_pages_refuse_the_oth
 
     driver.get(f"{live_server}/web/inbox")
     _sign_out(driver)
+    _shown(driver, "h1", "Sign in")
     _sign_in_with_keyboard(driver, live_server, "cm")
-    assert driver.find_element(By.TAG_NAME, "h1").text == "Caseload dashboard"
+    assert _shown(driver, "h1", "Caseload dashboard") == "Caseload dashboard"
     plans = driver.find_element(By.CSS_SELECTOR, "section[aria-labelledby=plans-h]").text
     assert "Aftercare plan" in plans and "completed" in plans
     driver.save_screenshot(str(shots / "4-dashboard.png"))
