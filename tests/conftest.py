@@ -83,28 +83,49 @@ def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
         yield test_client
 
 
-@pytest.fixture
-def live_server(app):  # type: ignore[no-untyped-def]
-    """The real app under uvicorn on a loopback port, for clients no one here wrote."""
+def free_port() -> int:
     import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def serve_app():  # type: ignore[no-untyped-def]
+    """Run apps under uvicorn on loopback ports: ``serve_app(app) -> base URL``; every
+    server started is stopped when the test ends."""
     import threading
     import time
 
     import uvicorn
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app=None, *, factory=None) -> str:  # type: ignore[no-untyped-def]
+        """``factory(base_url)`` builds an app that must know its own URL (a token audience)."""
+        port = free_port()
+        if factory is not None:
+            app = factory(f"http://127.0.0.1:{port}")
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app, serve_app):  # type: ignore[no-untyped-def]
+    """The real app under uvicorn on a loopback port, for clients no one here wrote."""
+    return serve_app(app)
 
 
 # --- conformance: every FHIR resource the app emits is valid ---------------------------------------

@@ -90,28 +90,14 @@ def test_clients_list_and_remove(database, database_url, tmp_path, monkeypatch):
         assert refused.json()["resourceType"] == "OperationOutcome"
 
 
-def test_readme_flow_keygen_add_and_token_from_the_command_line(database, database_url, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+def test_readme_flow_keygen_add_and_token_from_the_command_line(database, database_url, tmp_path, monkeypatch, serve_app):  # type: ignore[no-untyped-def]
     """What the README tells a new user to type, against a real server with authentication on."""
-    import socket
-    import threading
-    import time
-
     import httpx
-    import uvicorn
     from security_helpers import secure_settings
 
     from fhir_gateway.app import create_app
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    app = create_app(secure_settings(database_url, base_url=base), database=database)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
+    base = serve_app(factory=lambda url: create_app(secure_settings(database_url, base_url=url), database=database))
     monkeypatch.setenv("FHIR_GATEWAY_DATABASE_URL", database_url)
     monkeypatch.chdir(tmp_path)
     from fhir_gateway.settings import get_settings
@@ -132,5 +118,3 @@ def test_readme_flow_keygen_add_and_token_from_the_command_line(database, databa
         assert wrong.exit_code == 1 and "refused (401)" in wrong.output
     finally:
         get_settings.cache_clear()
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -5,15 +5,11 @@ gateway instance on loopback to which the Tasks are pushed and whose changes are
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,23 +29,13 @@ from fhir_gateway.workflow._partners import endpoint_of  # noqa: E402
 
 
 @pytest.fixture
-def partner_server(tmp_path):  # type: ignore[no-untyped-def]
+def partner_server(tmp_path, serve_app):  # type: ignore[no-untyped-def]
     """A second gateway instance with its own database: the partner's FHIR server."""
     url = f"sqlite:///{tmp_path / 'partner.db'}"
     database = Database(url)
     upgrade(database.engine)
     app = create_app(Settings(database_url=url, careplan_seed=False), database=database)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    yield serve_app(app)
     database.dispose()
 
 

@@ -192,24 +192,9 @@ def test_a_claim_must_be_conditional_set_owner_and_accepted_together_and_come_fr
 
 
 @pytest.fixture
-def wf_server(app):  # type: ignore[no-untyped-def]
-    import socket
-    import time
-
-    import uvicorn
-
+def wf_server(app, serve_app):  # type: ignore[no-untyped-def]
     install_test_callers(app)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    return serve_app(app)
 
 
 def test_two_partners_claiming_at_once_one_wins_one_gets_412(wf_server) -> None:
