@@ -103,8 +103,12 @@ def _depth_exceeds(value: Any, max_depth: int) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def validate_resource(resource: Any, *, expected_type: str | None = None) -> None:
-    """Raise InvalidRequest unless ``resource`` is a valid R4 resource (of ``expected_type``)."""
+def validate_resource(resource: Any, *, expected_type: str | None = None, schema: bool = True) -> None:
+    """Raise InvalidRequest unless ``resource`` is a valid R4 resource (of ``expected_type``).
+
+    ``schema=False`` leaves out the JSON-schema pass (the strictest and slowest part, which
+    catches what the models let through, e.g. ``"active": 1``), for resources the gateway's own
+    engines build from validated templates; what comes from outside always gets it."""
     if not isinstance(resource, dict):
         raise InvalidRequest("A resource must be a JSON object")
     resource_type = resource.get("resourceType")
@@ -127,7 +131,7 @@ def validate_resource(resource: Any, *, expected_type: str | None = None) -> Non
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # fhir.resources raises these, not ValidationError, for a few malformed shapes.
         raise InvalidRequest(f"{resource_type} is not a valid resource: {exc}") from exc
-    issues = _schema_issues(resource, resource_type)
+    issues = _schema_issues(resource, resource_type) if schema else []
     if issues:
         raise InvalidRequest(_summary(resource_type, issues), issues=issues)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select
+from sqlalchemy import ColumnElement, DateTime, and_, bindparam, exists, false, not_, or_, select
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
@@ -85,26 +85,31 @@ def _sensitive(r: Any) -> ColumnElement[bool]:
         t.c.param == "_security",
         t.c.system == ACT_CODE,
         t.c.code.in_(sorted(SENSITIVE)),
-    )
+    ).correlate_except(t)
+
+
+def _db_now() -> Any:
+    return clock.to_db(clock.now())
 
 
 def _consented(r: Any, organization: str) -> ColumnElement[bool]:
     """An in-force grant of the row's patient (the Patient itself, or its patient/subject)."""
     g = consent_grants.alias()
     ref = idx_reference.alias()
-    now = clock.to_db(clock.now())
+    # The time is bound when the query runs, so a built condition can be kept and reused.
+    now = bindparam("now", callable_=_db_now, type_=DateTime(), unique=True)
     patients = select(ref.c.target_id).where(
         ref.c.res_type == r.c.res_type,
         ref.c.res_id == r.c.res_id,
         ref.c.param.in_(_PATIENT_PARAMS),
         ref.c.target_type == "Patient",
-    )
+    ).correlate_except(ref)  # r is two levels up; uncorrelated, any patient's grant matched
     return exists().where(
         g.c.organization == organization,
         or_(and_(r.c.res_type == "Patient", g.c.patient_id == r.c.res_id), g.c.patient_id.in_(patients)),
         or_(g.c.starts.is_(None), g.c.starts <= now),
         or_(g.c.ends.is_(None), g.c.ends > now),
-    )
+    ).correlate_except(g)
 
 
 def _label_rule(r: Any, caller: Caller) -> ColumnElement[bool]:
@@ -113,66 +118,65 @@ def _label_rule(r: Any, caller: Caller) -> ColumnElement[bool]:
     return or_(not_(_sensitive(r)), _consented(r, caller.organization))
 
 
-def _task_ids(param: str, **match: str) -> Any:
+# The Task rules are correlated EXISTS on the row's own index entries: a check of one row, or of
+# the rows a search already narrowed, costs a few index probes whatever the size of the store
+# (sets of every owned or requested Task, built per query, grew with it).
+
+
+def _task_link(t: Any, param: str, **match: str) -> ColumnElement[bool]:
     ref = idx_reference.alias()
-    conds = [ref.c.res_type == "Task", ref.c.param == param]
+    conds = [ref.c.res_type == "Task", ref.c.res_id == t.c.res_id, ref.c.param == param]
     conds += [ref.c[k] == v for k, v in match.items()]
-    return select(ref.c.res_id).where(*conds)
+    return exists().where(*conds).correlate_except(ref)
 
 
-def _task_status(code: str) -> Any:
+def _task_status(t: Any, code: str) -> ColumnElement[bool]:
     tok = idx_token.alias()
-    return select(tok.c.res_id).where(tok.c.res_type == "Task", tok.c.param == "status", tok.c.code == code)
+    return exists().where(
+        tok.c.res_type == "Task", tok.c.res_id == t.c.res_id, tok.c.param == "status", tok.c.code == code
+    ).correlate_except(tok)
 
 
-def _eligible_tasks(org_id: str) -> Any:
-    """Tasks whose ServiceRequest asks for a service the organisation offers."""
+def _eligible(t: Any, org_id: str) -> ColumnElement[bool]:
+    """The Task's ServiceRequest asks for a service that an active HealthcareService of the
+    organisation offers."""
     focus, sr_code, offer = idx_reference.alias(), idx_token.alias(), idx_token.alias()
     provider, inactive = idx_reference.alias(), idx_token.alias()
-    services = select(provider.c.res_id).where(
+    provided = exists().where(
         provider.c.res_type == "HealthcareService",
+        provider.c.res_id == offer.c.res_id,
         provider.c.param == "organization",
         provider.c.target_type == "Organization",
         provider.c.target_id == org_id,
-    )
-    retired = select(inactive.c.res_id).where(
-        inactive.c.res_type == "HealthcareService", inactive.c.param == "active", inactive.c.code == "false"
-    )
-    joined = focus.join(
-        sr_code,
-        and_(sr_code.c.res_type == "ServiceRequest", sr_code.c.param == "code", sr_code.c.res_id == focus.c.target_id),
-    ).join(
-        offer,
-        and_(
-            offer.c.res_type == "HealthcareService",
-            offer.c.param == "service-type",
-            offer.c.code == sr_code.c.code,
-            offer.c.system == sr_code.c.system,
-        ),
-    )
-    return (
-        select(focus.c.res_id)
-        .select_from(joined)
-        .where(
-            focus.c.res_type == "Task",
-            focus.c.param == "focus",
-            focus.c.target_type == "ServiceRequest",
-            offer.c.res_id.in_(services),
-            offer.c.res_id.not_in(retired),
-        )
-    )
+    ).correlate_except(provider)
+    retired = exists().where(
+        inactive.c.res_type == "HealthcareService",
+        inactive.c.res_id == offer.c.res_id,
+        inactive.c.param == "active",
+        inactive.c.code == "false",
+    ).correlate_except(inactive)
+    return exists().where(
+        focus.c.res_type == "Task",
+        focus.c.res_id == t.c.res_id,
+        focus.c.param == "focus",
+        focus.c.target_type == "ServiceRequest",
+        sr_code.c.res_type == "ServiceRequest",
+        sr_code.c.res_id == focus.c.target_id,
+        sr_code.c.param == "code",
+        offer.c.res_type == "HealthcareService",
+        offer.c.param == "service-type",
+        offer.c.code == sr_code.c.code,
+        offer.c.system == sr_code.c.system,
+        provided,
+        not_(retired),
+    ).correlate_except(focus, sr_code, offer)
 
 
 def _partner_task(t: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
     owned = and_(
-        t.c.res_id.in_(_task_ids("owner", target_type="Organization", target_id=org_id)),
-        t.c.res_id.not_in(_task_status("draft")),
+        _task_link(t, "owner", target_type="Organization", target_id=org_id), not_(_task_status(t, "draft"))
     )
-    open_for_claim = and_(
-        t.c.res_id.not_in(_task_ids("owner")),
-        t.c.res_id.in_(_task_status("requested")),
-        t.c.res_id.in_(_eligible_tasks(org_id)),
-    )
+    open_for_claim = and_(not_(_task_link(t, "owner")), _task_status(t, "requested"), _eligible(t, org_id))
     return and_(t.c.res_type == "Task", or_(owned, open_for_claim), _label_rule(t, caller))
 
 
@@ -189,19 +193,27 @@ def _via_visible_task(r: Any, caller: Caller, org_id: str, param: str) -> Column
         t.c.res_id == link.c.res_id,
         t.c.deleted.is_(False),
         _partner_task(t, caller, org_id),
-    )
+    ).correlate_except(t, link)
 
 
-def _partner_rows(r: Any, caller: Caller) -> ColumnElement[bool]:
+def _partner_rows(r: Any, caller: Caller, res_type: str | None = None) -> ColumnElement[bool]:
+    """What a partner sees: the directory, its Tasks (and those open for it to claim), and the
+    ServiceRequest and Patient of those Tasks. Given ``res_type``, only that type's rule."""
     org_id = _org_id(caller)
     if org_id is None:
         return false()
-    return or_(
-        r.c.res_type.in_(DIRECTORY),
-        _partner_task(r, caller, org_id),
-        and_(r.c.res_type == "ServiceRequest", _via_visible_task(r, caller, org_id, "focus"), _label_rule(r, caller)),
-        and_(r.c.res_type == "Patient", _via_visible_task(r, caller, org_id, "patient"), _label_rule(r, caller)),
-    )
+    rules = {
+        "Task": lambda: _partner_task(r, caller, org_id),
+        "ServiceRequest": lambda: and_(
+            r.c.res_type == "ServiceRequest", _via_visible_task(r, caller, org_id, "focus"), _label_rule(r, caller)
+        ),
+        "Patient": lambda: and_(
+            r.c.res_type == "Patient", _via_visible_task(r, caller, org_id, "patient"), _label_rule(r, caller)
+        ),
+    }
+    if res_type is not None:
+        return r.c.res_type.in_(DIRECTORY) if res_type in DIRECTORY else rules.get(res_type, false)()
+    return or_(r.c.res_type.in_(DIRECTORY), *(rule() for rule in rules.values()))
 
 
 def _type_filter(r: Any, types: tuple[str, ...]) -> ColumnElement[bool]:
@@ -220,7 +232,7 @@ class RowPolicy:
     def restricted(self, caller: Caller) -> bool:
         return caller.role in OUTSIDERS
 
-    def where(self, caller: Caller, r: Any) -> ColumnElement[bool] | None:
+    def where(self, caller: Caller, r: Any, res_type: str | None = None) -> ColumnElement[bool] | None:
         if caller.role == "system":
             return None
         conds: list[ColumnElement[bool]] = []
@@ -228,7 +240,7 @@ class RowPolicy:
         if types is not None:
             conds.append(_type_filter(r, types))
         if caller.role == "partner":
-            conds.append(_partner_rows(r, caller))
+            conds.append(_partner_rows(r, caller, res_type))
         elif caller.role in OUTSIDERS:
             conds.append(_label_rule(r, caller))
         if not conds:

@@ -29,10 +29,12 @@ def read(session: Session, reference: str | None) -> dict[str, Any] | None:
 
 def search(session: Session, res_type: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Every current match of a search, unfiltered: the gateway's own view."""
-    found = (repo.read(session, res_type, i) for i in match_ids(session, res_type, params, caller=SYSTEM))
-    return [s.content for s in found if s is not None and not s.deleted]
+    found = repo.read_many(session, res_type, match_ids(session, res_type, params, caller=SYSTEM))
+    return [s.content for s in found if not s.deleted]
 
 
 def save(session: Session, doc: dict[str, Any], caller: Caller = SYSTEM) -> StoredResource | None:
-    """Create or update ``doc`` (which carries its id) through the FHIR service."""
-    return svc.update(session, doc["resourceType"], doc["id"], doc, caller).stored
+    """Create or update ``doc`` (which carries its id) through the FHIR service. The engines build
+    it from validated templates and stored resources: the models check it, the schema pass is
+    for input from outside (and the test suite holds engine output to the schema)."""
+    return svc.update(session, doc["resourceType"], doc["id"], doc, caller, schema=False).stored

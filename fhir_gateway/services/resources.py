@@ -80,10 +80,10 @@ def search_params(query: str) -> list[tuple[str, str]]:
     return parse_qsl(query, keep_blank_values=True)
 
 
-def _prepare(resource: Any, res_type: str) -> dict[str, Any]:
+def _prepare(resource: Any, res_type: str, *, schema: bool = True) -> dict[str, Any]:
     if not isinstance(resource, dict):
         raise InvalidRequest("The body must be a FHIR resource (a JSON object)")
-    validate_resource(resource, expected_type=res_type)
+    validate_resource(resource, expected_type=res_type, schema=schema)
     if res_type == "SearchParameter":
         _register_search_parameter(resource)
     return resource
@@ -228,7 +228,7 @@ def _store_change(
     event = WriteEvent(session, caller, doc["resourceType"], interaction if live else "create", live, doc, asked)
     warnings = hooks.run_checks(event)
     method = "PATCH" if interaction == "patch" else "PUT"
-    stored, created = repo.update_resource(session, doc, res_id, if_match=if_match, method=method)
+    stored, created = repo.update_resource(session, doc, res_id, if_match=if_match, method=method, current=current)
     if live is None or stored.version_id != live.version_id:  # an unchanged update has no effects
         hooks.run_consequences(event, stored)
     return Result(201 if created else 200, stored, warnings)
@@ -254,10 +254,12 @@ def update(
     caller: Caller,
     *,
     if_match: int | None = None,
+    schema: bool = True,
 ) -> Result:
+    """PUT Type/id. ``schema=False``: see ``validate_resource`` (the gateway's own writes)."""
     check_type(res_type)
     _require(caller, res_type, "u")
-    doc = _prepare(resource, res_type)
+    doc = _prepare(resource, res_type, schema=schema)
     body_id = doc.get("id")
     if body_id is None:
         raise InvalidRequest("An update must carry the resource id in the body", expression=[f"{res_type}.id"])

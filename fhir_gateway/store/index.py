@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from fhir_gateway.search.extract import extract
@@ -29,11 +29,12 @@ def write_index(
     rows = extract(resource)
     if replace:
         _clear(session, res_type, res_id, _kinds_for(res_type))
+    conn = session.connection()
     for kind, kind_rows in rows.items():
         for row in kind_rows:
             row["res_type"] = res_type
             row["res_id"] = res_id
-        session.execute(insert(INDEX_TABLES[kind]), kind_rows)
+        conn.execute(_INSERTS[kind], kind_rows)
 
 
 def clear_index(session: Session, res_type: str, res_id: str) -> None:
@@ -41,10 +42,18 @@ def clear_index(session: Session, res_type: str, res_id: str) -> None:
     _clear(session, res_type, res_id, INDEX_TABLES)
 
 
+# Built once (see repository: building statements per write cost more than running them).
+_INSERTS = {kind: insert(table) for kind, table in INDEX_TABLES.items()}
+_DELETES = {
+    kind: delete(table).where(table.c.res_type == bindparam("b_type"), table.c.res_id == bindparam("b_id"))
+    for kind, table in INDEX_TABLES.items()
+}
+
+
 def _clear(session: Session, res_type: str, res_id: str, kinds: Iterable[str]) -> None:
+    conn = session.connection()
     for kind in kinds:
-        table = INDEX_TABLES[kind]
-        session.execute(delete(table).where(table.c.res_type == res_type, table.c.res_id == res_id))
+        conn.execute(_DELETES[kind], {"b_type": res_type, "b_id": res_id})
 
 
 def _kinds_for(res_type: str) -> set[str]:

@@ -11,12 +11,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Table,
     Text,
     and_,
     bindparam,
@@ -28,7 +30,8 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
@@ -42,6 +45,7 @@ __all__ = [
     "new_id",
     "read",
     "read_raw",
+    "read_many",
     "vread",
     "create_resource",
     "update_resource",
@@ -81,6 +85,9 @@ class RawResource:
     body: bytes
 
 
+_UNREAD = object()  # update_resource: the caller did not read the current row
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -97,12 +104,26 @@ def _row_to_stored(row: Any, method: str = "PUT") -> StoredResource:
     )
 
 
+_READ = select(resources).where(resources.c.res_type == bindparam("res_type"), resources.c.res_id == bindparam("res_id"))
+_READ_FOR_UPDATE = _READ.with_for_update()
+
+
 def read(session: Session, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
-    stmt = select(resources).where(resources.c.res_type == res_type, resources.c.res_id == res_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = session.execute(stmt).first()
+    stmt = _READ_FOR_UPDATE if for_update else _READ
+    row = session.connection().execute(stmt, {"res_type": res_type, "res_id": res_id}).first()
     return _row_to_stored(row) if row else None
+
+
+def read_many(session: Session, res_type: str, res_ids: list[str]) -> list[StoredResource]:
+    """The current rows of ``res_ids`` (those that exist), in the order given: one query."""
+    by_id: dict[str, StoredResource] = {}
+    for start in range(0, len(res_ids), 1000):  # within any database's limit of bound values
+        chunk = res_ids[start : start + 1000]
+        rows = session.execute(
+            select(resources).where(resources.c.res_type == res_type, resources.c.res_id.in_(chunk))
+        ).all()
+        by_id.update((row.res_id, _row_to_stored(row)) for row in rows)
+    return [by_id[i] for i in res_ids if i in by_id]
 
 
 # Built once: the read-by-id path is the hottest there is. The body comes back as the stored
@@ -160,17 +181,51 @@ def same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return _without_version_meta(a) == _without_version_meta(b)
 
 
+# The write path's statements, built once: building SQLAlchemy statements per call cost more than
+# running them. Values travel as parameters.
+_INSERT_VERSION = insert(resource_versions)
+_UPDATE_CURRENT = (
+    update(resources)
+    .where(
+        resources.c.res_type == bindparam("b_type"),
+        resources.c.res_id == bindparam("b_id"),
+        resources.c.version_id == bindparam("b_version"),
+    )
+    .values(
+        version_id=bindparam("version_id"),
+        last_updated=bindparam("last_updated"),
+        deleted=bindparam("deleted"),
+        content=bindparam("content"),
+    )
+)
+
+
+@cache
+def _insert_new_statement(dialect: str, table: Table) -> Any:
+    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
+    # RETURNING says whether the row went in (psycopg's rowcount for this statement is -1)
+    return insert_for(table).on_conflict_do_nothing().returning(table.c.res_type)
+
+
+def _insert_new(session: Session, table: Table, row: dict[str, Any]) -> bool:
+    """INSERT unless the key exists (then False): ON CONFLICT DO NOTHING on both databases,
+    cheaper than a savepoint around an insert that may fail, and the transaction stays usable."""
+    stmt = _insert_new_statement(session.get_bind().dialect.name, table)
+    return session.connection().execute(stmt, row).first() is not None
+
+
 def _write_version(session: Session, stored: StoredResource) -> None:
-    session.execute(
-        insert(resource_versions).values(
-            res_type=stored.res_type,
-            res_id=stored.res_id,
-            version_id=stored.version_id,
-            last_updated=clock.to_db(stored.last_updated),
-            deleted=stored.deleted,
-            method=stored.method,
-            content=stored.content,
-        )
+    session.connection().execute(
+        _INSERT_VERSION,
+        {
+            "res_type": stored.res_type,
+            "res_id": stored.res_id,
+            "version_id": stored.version_id,
+            "last_updated": clock.to_db(stored.last_updated),
+            "deleted": stored.deleted,
+            "method": stored.method,
+            "content": stored.content,
+        },
     )
 
 
@@ -186,20 +241,10 @@ def create_resource(
     res_id = res_id or new_id()
     when = clock.now()
     doc = _stamp(resource, res_id, 1, when)
-    try:
-        with session.begin_nested():
-            session.execute(
-                insert(resources).values(
-                    res_type=res_type,
-                    res_id=res_id,
-                    version_id=1,
-                    last_updated=clock.to_db(when),
-                    deleted=False,
-                    content=doc,
-                )
-            )
-    except IntegrityError as exc:
-        raise Conflict(f"{res_type}/{res_id} already exists") from exc
+    row = {"res_type": res_type, "res_id": res_id, "version_id": 1, "last_updated": clock.to_db(when),
+           "deleted": False, "content": doc}
+    if not _insert_new(session, resources, row):
+        raise Conflict(f"{res_type}/{res_id} already exists")
     stored = StoredResource(res_type, res_id, 1, when, False, doc, method)
     _write_version(session, stored)
     search_index.write_index(session, res_type, res_id, doc, replace=False)  # nothing to replace
@@ -213,14 +258,19 @@ def update_resource(
     *,
     if_match: int | None = None,
     method: str = "PUT",
+    current: StoredResource | None | object = _UNREAD,
 ) -> tuple[StoredResource, bool]:
     """Replace a resource; create it under ``res_id`` if absent. Returns (stored, created).
 
     An update that changes nothing but meta's version fields keeps the current version, so a
-    re-sent message or an idempotent PATCH leaves history alone.
+    re-sent message or an idempotent PATCH leaves history alone. A caller that has just read the
+    current row passes it as ``current``: the write is still guarded (the UPDATE matches that
+    version only; the INSERT fails on an id taken meanwhile), so it need not be read twice.
     """
     res_type = resource["resourceType"]
-    current = read(session, res_type, res_id, for_update=True)
+    if current is _UNREAD:
+        current = read(session, res_type, res_id, for_update=True)
+    assert current is None or isinstance(current, StoredResource)
     if if_match is not None and (current is None or current.deleted or current.version_id != if_match):
         have = "none" if current is None or current.deleted else current.version_id
         raise PreconditionFailed(
@@ -233,14 +283,10 @@ def update_resource(
     version = current.version_id + 1
     when = clock.now()
     doc = _stamp(resource, res_id, version, when)
-    result = session.execute(
-        update(resources)
-        .where(
-            resources.c.res_type == res_type,
-            resources.c.res_id == res_id,
-            resources.c.version_id == current.version_id,
-        )
-        .values(version_id=version, last_updated=clock.to_db(when), deleted=False, content=doc)
+    result = session.connection().execute(
+        _UPDATE_CURRENT,
+        {"b_type": res_type, "b_id": res_id, "b_version": current.version_id, "version_id": version,
+         "last_updated": clock.to_db(when), "deleted": False, "content": doc},
     )
     if result.rowcount != 1:  # a concurrent writer won (SQLite has no row locks to wait on)
         raise Conflict(f"{res_type}/{res_id} was changed concurrently; retry")
@@ -340,16 +386,9 @@ def claim_conditional_key(session: Session, res_type: str, criteria: str, res_id
     deleted since (or no longer matches) is taken over by compare-and-swap.
     """
     key = _criteria_hash(res_type, criteria)
-    try:
-        with session.begin_nested():
-            session.execute(
-                insert(conditional_keys).values(
-                    res_type=res_type, key_hash=key, criteria=criteria, res_id=res_id
-                )
-            )
+    row = {"res_type": res_type, "key_hash": key, "criteria": criteria, "res_id": res_id}
+    if _insert_new(session, conditional_keys, row):
         return res_id
-    except IntegrityError:
-        pass
     owner = session.execute(
         select(conditional_keys.c.res_id).where(
             conditional_keys.c.res_type == res_type, conditional_keys.c.key_hash == key

@@ -3,8 +3,9 @@
 The store knows SQL, not who may see what. A ``Policy`` (the security package installs one)
 answers three questions; until one is installed every caller sees everything as stored.
 
-* ``where(caller, r)``: a condition on a ``resources`` alias ``r`` that keeps the rows this caller
-  may see, or None for no restriction. Search, includes, chains, ``_has``, history and the
+* ``where(caller, r, res_type=None)``: a condition on a ``resources`` alias ``r`` that keeps the
+  rows this caller may see, or None for no restriction; given ``res_type``, it may leave out the
+  rules of other types. Search, includes, chains, ``_has``, history and the
   conditional interactions all apply it.
 * ``restricted(caller)``: whether rows must be checked and served copies shaped for this caller
   (False keeps the fast path: stored bytes out as they are).
@@ -15,9 +16,10 @@ answers three questions; until one is installed every caller sees everything as 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from fhir_gateway.context import Caller
@@ -28,7 +30,7 @@ __all__ = ["Policy", "install", "current", "is_visible"]
 
 
 class Policy(Protocol):
-    def where(self, caller: Caller, r: Any) -> ColumnElement[bool] | None: ...
+    def where(self, caller: Caller, r: Any, res_type: str | None = None) -> ColumnElement[bool] | None: ...
 
     def restricted(self, caller: Caller) -> bool: ...
 
@@ -38,7 +40,7 @@ class Policy(Protocol):
 
 
 class _Open:
-    def where(self, caller: Caller, r: Any) -> ColumnElement[bool] | None:
+    def where(self, caller: Caller, r: Any, res_type: str | None = None) -> ColumnElement[bool] | None:
         return None
 
     def restricted(self, caller: Caller) -> bool:
@@ -57,6 +59,7 @@ _policy: Policy = _Open()
 def install(policy: Policy) -> None:
     global _policy
     _policy = policy
+    _visible_query.cache_clear()
 
 
 def current() -> Policy:
@@ -65,9 +68,14 @@ def current() -> Policy:
 
 def is_visible(session: Session, caller: Caller, res_type: str, res_id: str) -> bool:
     """May ``caller`` see the current, live ``res_type/res_id``?"""
+    return session.execute(_visible_query(caller, res_type), {"res_id": res_id}).first() is not None
+
+
+@lru_cache(maxsize=512)
+def _visible_query(caller: Caller, res_type: str) -> Select[Any]:
+    # Built once per caller and type: a partner's row rule is a large statement, and building
+    # it cost more than running it (the intake checks each referral it pushes to a partner).
     r = resources.alias("r")
-    cond = _policy.where(caller, r)
-    query = select(r.c.res_id).where(r.c.res_type == res_type, r.c.res_id == res_id, r.c.deleted.is_(False))
-    if cond is not None:
-        query = query.where(cond)
-    return session.execute(query.limit(1)).first() is not None
+    query = select(r.c.res_id).where(r.c.res_type == res_type, r.c.res_id == bindparam("res_id"), r.c.deleted.is_(False))
+    cond = _policy.where(caller, r, res_type)
+    return (query.where(cond) if cond is not None else query).limit(1)

@@ -118,6 +118,9 @@ def test_notification_payloads_go_through_the_row_policy(database, database_url)
             minimal = redact_for(session, hope, patient)
             assert minimal is not None and "identifier" not in minimal and "maritalStatus" not in minimal
         cm = bearer(get_token(client, register(database, *CLIENTS["case-manager"])))
+        assert client.post("/Consent", json=consent("pat-psy", "Organization/prairie"), headers=cm).status_code == 201
+        with database.session(readonly=True) as session:
+            assert redact_for(session, prairie, part2) is None  # another patient's consent opens nothing here
         assert client.post("/Consent", json=consent("pat-sud", "Organization/prairie"), headers=cm).status_code == 201
         with database.session(readonly=True) as session:
             copy = redact_for(session, prairie, part2)
