@@ -72,7 +72,5 @@ def written(response: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def record(session: Session, targets: list[tuple[str, str]], when: datetime | None, message_id: int | None) -> None:
-    if when is None:
-        return
-    for res_type, res_id in targets:
-        source_times.advance(session, res_type, res_id, when, message_id)
+    if when is not None:
+        source_times.advance_many(session, sorted(set(targets)), when, message_id)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -12,7 +14,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.store.inbox_tables import source_times
 
-__all__ = ["get", "advance"]
+__all__ = ["get", "advance_many"]
 
 
 def get(session: Session, res_type: str, res_id: str) -> datetime | None:
@@ -24,14 +26,22 @@ def get(session: Session, res_type: str, res_id: str) -> datetime | None:
     return clock.from_db(value) if value is not None else None
 
 
-def advance(session: Session, res_type: str, res_id: str, when: datetime, message_id: int | None) -> None:
-    """Record ``when`` unless a newer time is already recorded: one upsert whose update only
-    moves forward, so two writers of a shared resource (one Organization) never race it back."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(source_times).values(
-        res_type=res_type, res_id=res_id, source_time=clock.to_db(when), message_id=message_id)
-    session.execute(stmt.on_conflict_do_update(
+def advance_many(session: Session, targets: list[tuple[str, str]], when: datetime, message_id: int | None) -> None:
+    """Record ``when`` for each target unless a newer time is already recorded: an upsert whose
+    update only moves forward, so two writers of a shared resource (one Organization) never race
+    it back. One statement for all targets (each once)."""
+    if not targets:
+        return
+    at = clock.to_db(when)
+    rows = [{"res_type": t, "res_id": i, "source_time": at, "message_id": message_id} for t, i in targets]
+    session.connection().execute(_upsert(session.get_bind().dialect.name), rows)
+
+
+@cache
+def _upsert(dialect: str) -> Any:
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(source_times)
+    return stmt.on_conflict_do_update(
         index_elements=[source_times.c.res_type, source_times.c.res_id],
         set_={"source_time": stmt.excluded.source_time, "message_id": stmt.excluded.message_id},
         where=source_times.c.source_time < stmt.excluded.source_time,
-    ))
+    )
