@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from fhir_gateway.cli.bulk import import_command
 from fhir_gateway.cli.clients import apply_insecure_dev, auth_banner, clients_app
 from fhir_gateway.cli.conformance import conformance_command
 from fhir_gateway.cli.convert import convert_command
@@ -26,6 +27,7 @@ app = typer.Typer(no_args_is_help=True, help="FHIR care-coordination gateway")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema")
 app.add_typer(db_app, name="db")
 app.command("convert")(convert_command)
+app.command("import")(import_command)
 app.command("conformance")(conformance_command)
 app.command("mllp")(mllp_command)
 app.command("demo")(demo_command)
@@ -56,6 +58,7 @@ def serve(
     import uvicorn
 
     from fhir_gateway.settings import get_settings
+    from fhir_gateway.workers.http import NoDelayHTTP
 
     if mllp or mllp_port is not None:
         enable_mllp_in_serve(mllp_port)
@@ -70,7 +73,7 @@ def serve(
     typer.echo(f"  capability statement: http://{host}:{port}/metadata")
     typer.echo(auth_banner(settings.auth_enabled, f"http{'s' if ssl_certfile else ''}://{host}:{port}"))
     uvicorn.run("fhir_gateway.app:create_app", factory=True, host=host, port=port, workers=workers,
-                ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+                ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, http=NoDelayHTTP)
 
 
 @db_app.command("upgrade")

@@ -35,12 +35,14 @@ def mllp_command(
     import logging
 
     from fhir_gateway.cli import _upgrade
+    from fhir_gateway.cli.demo import seed_at_start
     from fhir_gateway.workers.mllp import start_listener
 
     intake, settings = _intake()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if migrate:
         _upgrade(settings.database_url)
+    seed_at_start(settings)  # as `serve` does: without templates a discharge makes no plan
 
     async def run() -> None:
         listener = await start_listener(intake, settings, host=host, port=port)

@@ -61,7 +61,8 @@ resources = Table(
     Column("last_updated", UtcTime, nullable=False),
     Column("deleted", Boolean, nullable=False, default=False),
     Column("content", JsonDoc, nullable=False),
-    Index("ix_resources_type_updated", "res_type", "last_updated"),
+    # res_id too: a _lastUpdated range is read from the index alone (migration 0009)
+    Index("ix_resources_type_updated_res_id", "res_type", "last_updated", "res_id"),
 )
 
 resource_versions = Table(
@@ -122,7 +123,9 @@ idx_token = _index_table(
     Column("system", String(512), nullable=True),
     Column("code", String(256), nullable=True),
     Column("text", String(256), nullable=True),  # normalised display / text, for :text
-    indexes=(("code", "system"),),
+    # res_id before system: one code's rows come in res_id order (system is still checked in the
+    # index), so criteria intersect by merging and a first page stops early (migration 0009).
+    indexes=(("code", "res_id", "system"),),
 )
 
 idx_reference = _index_table(
@@ -130,8 +133,11 @@ idx_reference = _index_table(
     Column("target_type", String(64), nullable=True),
     Column("target_id", String(64), nullable=True),
     Column("url", String(1024), nullable=True),  # absolute or canonical references
-    indexes=(("target_id", "target_type"), ("url",)),
+    indexes=(("target_id", "res_id", "target_type"), ("url",)),  # res_id order, as idx_token
 )
+# Everything that points at one resource, whatever its type or parameter (store.referrers: the
+# Part 2 labels a referenced resource passes on); without it, a scan of every reference.
+Index("ix_idx_reference_target", idx_reference.c.target_id, idx_reference.c.target_type)
 
 idx_date = _index_table(
     "idx_date",
