@@ -13,7 +13,7 @@ from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
 
 __all__ = [
-    "DatabaseDep", "SettingsDep", "CallerDep", "BaseUrlDep", "JsonBody", "RawBody",
+    "DatabaseDep", "SettingsDep", "CallerDep", "BaseUrlDep", "JsonBody", "RawBody", "request_caller",
     "prefer", "if_match", "media_type", "search_params_of",
 ]
 
@@ -29,7 +29,7 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-async def get_caller(request: Request) -> Caller:
+def request_caller(request: Request) -> Caller:
     # The security middleware puts the authenticated Caller here. Without one, the gateway acts as
     # itself only when authentication is off; otherwise a route missed by the gate fails closed.
     caller = getattr(request.state, "caller", None)
@@ -38,6 +38,10 @@ async def get_caller(request: Request) -> Caller:
     if request.app.state.settings.auth_enabled:
         raise Unauthorized("This request carries no authenticated caller")
     return SYSTEM
+
+
+async def get_caller(request: Request) -> Caller:
+    return request_caller(request)
 
 
 async def get_base_url(request: Request) -> str:

@@ -21,6 +21,7 @@ from fhir_gateway.api.deps import (
     if_match,
     media_type,
     prefer,
+    request_caller,
     search_params_of,
 )
 from fhir_gateway.api.responses import fhir_json, resource_response, result_response
@@ -29,10 +30,13 @@ from fhir_gateway.services import history as history_svc
 from fhir_gateway.services import resources as svc
 from fhir_gateway.services.search import search
 from fhir_gateway.store import visibility
+from fhir_gateway.store.db import Database
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["resources"])
+_PATH_PARAMS = {"parameters": [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                               for name in ("res_type", "res_id")]}
 
 
 # --- type level --------------------------------------------------------------------------------
@@ -43,6 +47,28 @@ def type_history(res_type: str, request: Request, db: DatabaseDep, caller: Calle
     svc.check_type(res_type)
     return fhir_json(db.read(history_svc.history_bundle, request.query_params.multi_items(), caller=caller,
                              base_url=base, settings=settings, res_type=res_type))
+
+
+# Read by id is the hottest route. It is matched right after the one path it must not shadow
+# (``/{res_type}/_history``): no route in between full-matches a two-segment GET. And it takes
+# the request alone: FastAPI's path-parameter and dependency machinery cost it ~50 µs, a tenth
+# of its time, for values at hand here.
+@router.get("/{res_type}/{res_id}", openapi_extra=_PATH_PARAMS)
+def read(request: Request) -> Response:
+    res_type, res_id = request.path_params["res_type"], request.path_params["res_id"]
+    db: Database = request.app.state.database
+    caller = request_caller(request)
+    if visibility.current().restricted(caller):  # row checked, copy shaped for this caller
+        stored = db.read(svc.read_served, res_type, res_id, caller)
+        if request.headers.get("if-none-match") == stored.etag:
+            return Response(status_code=304, headers={"ETag": stored.etag})
+        return resource_response(stored)
+    raw = svc.read_raw(db, res_type, res_id, caller)
+    etag = f'W/"{raw.version_id}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    headers = {"ETag": etag, "Last-Modified": format_datetime(raw.last_updated, usegmt=True)}
+    return fhir_json(raw.body, 200, headers)
 
 
 @router.post("/{res_type}/_search")
@@ -115,21 +141,6 @@ def instance_history(res_type: str, res_id: str, request: Request, db: DatabaseD
     svc.check_type(res_type)
     return fhir_json(db.read(history_svc.history_bundle, request.query_params.multi_items(), caller=caller,
                              base_url=base, settings=settings, res_type=res_type, res_id=res_id))
-
-
-@router.get("/{res_type}/{res_id}")
-def read(res_type: str, res_id: str, request: Request, db: DatabaseDep, caller: CallerDep) -> Response:
-    if visibility.current().restricted(caller):  # row checked, copy shaped for this caller
-        stored = db.read(svc.read_served, res_type, res_id, caller)
-        if request.headers.get("if-none-match") == stored.etag:
-            return Response(status_code=304, headers={"ETag": stored.etag})
-        return resource_response(stored)
-    raw = svc.read_raw(db, res_type, res_id, caller)
-    etag = f'W/"{raw.version_id}"'
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag})
-    headers = {"ETag": etag, "Last-Modified": format_datetime(raw.last_updated, usegmt=True)}
-    return fhir_json(raw.body, 200, headers)
 
 
 @router.put("/{res_type}/{res_id}")

@@ -16,7 +16,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fhir_gateway.api.responses import fhir_json
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden, GatewayError, TooManyRequests, Unauthorized
-from fhir_gateway.security._audit import request_event
 from fhir_gateway.security._roles import ROUTE_ROLES
 
 if TYPE_CHECKING:
@@ -126,13 +125,11 @@ class SecurityMiddleware:
 
     def _audit(self, scope: Scope, status: int, caller: Caller | None, address: str | None) -> None:
         query: Any = scope.get("query_string") or b""
-        self.service.auditor.record(
-            request_event(
-                method=scope["method"],
-                path=scope["path"],
-                query=query.decode("latin-1"),
-                status=status,
-                caller=caller,
-                address=address,
-            )
+        self.service.auditor.record_request(
+            method=scope["method"],
+            path=scope["path"],
+            query=query.decode("latin-1"),
+            status=status,
+            caller=caller,
+            address=address,
         )

@@ -204,10 +204,18 @@ class TokenService:
     # -- checking -------------------------------------------------------------------------------
 
     def authenticate(self, token: str, address: str | None) -> Caller:
-        """The caller an access token stands for; Unauthorized (never quoting it) otherwise."""
+        """The caller an access token stands for; Unauthorized (never quoting it) otherwise.
+
+        A signature check costs ~0.25 ms, so tokens already verified are remembered by their
+        exact text (any other string, a tampered one included, is verified afresh) until they
+        expire, for the last _CACHE_SIZE tokens used. As before, a token stays good until it
+        expires: removing a client stops new tokens, not those it holds.
+        """
         now = int(clock.now().timestamp())
         with self._lock:
             hit = self._verified.get(token)
+            if hit is not None:
+                self._verified.move_to_end(token)
         if hit is not None and hit[0] > now:
             return replace(hit[1], address=address)
         caller, exp = self._verify_access_token(token, now)

@@ -49,8 +49,12 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 
 def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
     # A writer takes the lock up front (BEGIN IMMEDIATE), so two writers queue instead of one
-    # failing with "database is locked" when it upgrades a read; readers begin deferred.
-    if conn.get_execution_options().get("readonly"):
+    # failing with "database is locked" when it upgrades a read; readers begin deferred; a
+    # single statement (Database.connection) reads its own snapshot without BEGIN … COMMIT.
+    options = conn.get_execution_options()
+    if options.get("single_statement"):
+        return
+    if options.get("readonly"):
         conn.exec_driver_sql("BEGIN")
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -69,6 +73,7 @@ class Database:
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._readonly_engine = self.engine.execution_options(readonly=True)
         self._reader = sessionmaker(self._readonly_engine, expire_on_commit=False)
+        self._statement_engine = self.engine.execution_options(readonly=True, single_statement=True)
 
     @property
     def is_postgres(self) -> bool:
@@ -91,9 +96,10 @@ class Database:
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        """A bare read-only connection for the hottest reads: no ORM session to set up."""
+        """A bare read-only connection for the hottest reads, of one statement each: no ORM
+        session to set up, and on SQLite no transaction around the statement."""
         try:
-            with self._readonly_engine.connect() as conn, conn.begin():
+            with self._statement_engine.connect() as conn:
                 yield conn
         except OperationalError as exc:
             raise Unavailable(f"The database is unavailable: {exc.orig.__class__.__name__}") from exc
