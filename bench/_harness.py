@@ -50,26 +50,34 @@ def server(app: str, env: dict[str, str] | None = None, *, factory: bool = True,
            "--log-level", "warning", "--workers", str(workers)]
     if factory:
         cmd.append("--factory")
+    with serving(cmd, port, env, name=app) as base:
+        yield base
+
+
+@contextmanager
+def serving(cmd: list[str], port: int, env: dict[str, str] | None = None, *, name: str = "the server",
+            timeout: float = 60) -> Iterator[str]:
+    """Run ``cmd`` (an HTTP server on ``port``) until the block ends, once ``/_health`` answers."""
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     _PROCESSES[base] = proc
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"{app} exited with {proc.returncode} before it served")
+                raise RuntimeError(f"{name} exited with {proc.returncode} before it served")
             try:
                 httpx.get(base + "/_health", timeout=1)
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
         else:
-            raise RuntimeError(f"{app} did not start")
+            raise RuntimeError(f"{name} did not start")
         yield base
     finally:
         _PROCESSES.pop(base, None)
         proc.terminate()
-        proc.wait(timeout=30)
+        proc.wait(timeout=60)
 
 
 _PROCESSES: dict[str, subprocess.Popen[bytes]] = {}
