@@ -78,6 +78,15 @@ class Settings(BaseSettings):
         description="Per sender ('APP|FACILITY' or 'FACILITY') IANA zone for times sent without an offset",
     )
     default_sender_zone: str = Field("UTC", description="Zone for senders without their own")
+    sender_countries: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Per sender ('APP|FACILITY', 'FACILITY' or a FHIR source endpoint) the facility's country "
+            "(ISO 3166 alpha-2): it decides the jurisdiction's defaults (US: ICD-10-CM, 42 CFR Part 2; "
+            "IN: WHO ICD-10, Mental Healthcare Act 2017)"
+        ),
+    )
+    default_country: str = Field("US", description="Country of senders without their own (ISO 3166 alpha-2)")
     hl7_mappings_dir: str | None = Field(None, description="User ConceptMaps overriding the HL7 v2 code maps")
 
     # --- referrals and notifications (fhir_gateway.workflow, .notifications, workers.delivery) -----

@@ -29,7 +29,7 @@ from ._errors import (
     UnsupportedProcessing,
     UnsupportedVersion,
 )
-from ._options import DEFAULT_ZONE, ConvertOptions, SenderProfile
+from ._options import DEFAULT_COUNTRY, DEFAULT_ZONE, ConvertOptions, SenderProfile
 from ._parse import Composite, Message, Segment, decode, parse, split_batch
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "Composite",
     "ConversionResult",
     "ConvertOptions",
+    "DEFAULT_COUNTRY",
     "DEFAULT_ZONE",
     "DataTypeError",
     "Delimiters",

@@ -4,6 +4,7 @@ mirrors the sender's (our application answers as the receiving one)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from ._encoding import Delimiters
@@ -33,9 +34,12 @@ def build_ack(
     control_id: str | None = None,
     timestamp: datetime | None = None,
     text: str = "",
+    warnings: Sequence[HL7Error] = (),
 ) -> str:
     """An ER7 ACK (segments ended by CR). ``error`` adds an ERR segment and defaults the code
-    to the error's own (AR for message-level rejections, AE otherwise)."""
+    to the error's own (AR for message-level rejections, AE otherwise). ``warnings`` (accepted
+    messages whose data was changed or partly left out) add ERR segments of severity W from
+    v2.5 on; v2.3/2.4 have no severity, so they are summed up in MSA-3 instead."""
     from hl7apy.core import Message as HL7Message
 
     if error is not None and code == "AA":
@@ -48,10 +52,16 @@ def build_ack(
     _header(ack, msg, control_id, timestamp)
     ack.msa.msa_1 = code
     ack.msa.msa_2 = _ESC.escape_text(msg.control_id) if msg is not None else ""
+    legacy = version in ("2.3", "2.3.1", "2.4")
+    if warnings and legacy and not text and error is None:
+        text = "; ".join(w.reason for w in warnings)
     if text or error is not None:
         ack.msa.msa_3 = _ESC.escape_text((text or error.reason if error else text)[:80])
     if error is not None:
         _err(ack, error, version)
+    if not legacy:
+        for warning in warnings:
+            _err(ack, warning, version, severity="W")
     return ack.to_er7() + "\r"
 
 
@@ -77,7 +87,7 @@ def _header(ack, msg: Message | None, control_id: str | None, timestamp: datetim
     ack.msh.msh_11 = src.value(11) or "P"
 
 
-def _err(ack, error: HL7Error, version: str) -> None:  # type: ignore[no-untyped-def]
+def _err(ack, error: HL7Error, version: str, severity: str = "E") -> None:  # type: ignore[no-untyped-def]
     err = ack.add_segment("ERR")
     code = f"{error.code}^{_ESC.escape_text(error.text)}^HL70357"
     if version in ("2.3", "2.3.1", "2.4"):
@@ -91,5 +101,5 @@ def _err(ack, error: HL7Error, version: str) -> None:  # type: ignore[no-untyped
     if error.segment:
         err.err_2 = error.location
     err.err_3 = code
-    err.err_4 = "E"
+    err.err_4 = severity
     err.err_8 = _ESC.escape_text(error.reason)

@@ -10,6 +10,7 @@ from ._codes import load_code_maps
 from ._datatypes import Context
 from ._datetime import to_fhir_instant
 from ._errors import (
+    HL7Error,
     DataTypeError,
     RequiredFieldMissing,
     UnsupportedEvent,
@@ -79,6 +80,8 @@ class ConversionResult:
     patient_key: str | None
     warnings: list[str] = field(default_factory=list)
     message: Message | None = field(default=None, repr=False)
+    # The warnings the ACK carries (ERR severity W): what was changed or left out of the data.
+    ack_warnings: list[HL7Error] = field(default_factory=list)
 
 
 def convert(text: str | bytes, *, options: ConvertOptions | None = None) -> ConversionResult:
@@ -95,7 +98,8 @@ def convert(text: str | bytes, *, options: ConvertOptions | None = None) -> Conv
     codes = load_code_maps(
         str(options.mappings_dir) if options.mappings_dir else None, options.local_base
     )
-    ctx = Context(codes, options.sender(app, facility).zone)
+    profile = options.sender(app, facility)
+    ctx = Context(codes, profile.zone, profile.country)
     ctx.warnings.extend(msg.warnings)
     _report_unknown_segments(ctx, msg)
     recorded = _recorded(ctx, msh)
@@ -115,6 +119,7 @@ def convert(text: str | bytes, *, options: ConvertOptions | None = None) -> Conv
         patient_key=(f"{key.get('system', '')}|{key['value']}" if key else None),
         warnings=ctx.warnings,
         message=msg,
+        ack_warnings=ctx.ack_warnings,
     )
 
 

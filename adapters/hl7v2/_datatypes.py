@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from ._codes import CodeMaps
 from ._datetime import to_fhir_date, to_fhir_datetime
+from ._errors import HL7Error
 from ._parse import Composite
 
 __all__ = [
@@ -32,12 +33,20 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 class Context:
     """What mappers share for one message: code maps, the sender's zone, collected warnings."""
 
-    __slots__ = ("codes", "zone", "warnings")
+    __slots__ = ("codes", "zone", "country", "warnings", "ack_warnings")
 
-    def __init__(self, codes: CodeMaps, zone: str) -> None:
+    def __init__(self, codes: CodeMaps, zone: str, country: str = "US") -> None:
         self.codes = codes
         self.zone = zone
+        self.country = country
         self.warnings: list[str] = []
+        # Warnings the sender must hear (ERR severity W in the AA): data changed or left out.
+        self.ack_warnings: list[HL7Error] = []
+
+    def warn_sender(self, warning: HL7Error) -> None:
+        """A change to what the sender sent, told in the ACK and in the conversion warnings."""
+        self.ack_warnings.append(warning)
+        self.warnings.append(str(warning))
 
     def dt(self, value: str, where: str) -> str | None:
         if not value:

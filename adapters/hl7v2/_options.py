@@ -8,9 +8,10 @@ from pathlib import Path
 
 from ._parse import DEFAULT_MAX_BYTES
 
-__all__ = ["ConvertOptions", "SenderProfile", "DEFAULT_ZONE", "DEFAULT_LOCAL_BASE"]
+__all__ = ["ConvertOptions", "SenderProfile", "DEFAULT_COUNTRY", "DEFAULT_ZONE", "DEFAULT_LOCAL_BASE"]
 
 DEFAULT_ZONE = "UTC"
+DEFAULT_COUNTRY = "US"
 DEFAULT_LOCAL_BASE = "urn:fhir-gateway:hl7v2:"
 
 
@@ -20,10 +21,12 @@ class SenderProfile:
 
     ``zone`` (an IANA name) gives an offset to times sent without one; FHIR requires an offset
     on any value with a time. The default is UTC: set the facility's zone for every sender
-    whose clocks are local.
+    whose clocks are local. ``country`` (ISO 3166 alpha-2) is the facility's jurisdiction: it
+    decides what ambiguous codes mean (``ICD10`` is ICD-10-CM in the US, WHO ICD-10 in India).
     """
 
     zone: str = DEFAULT_ZONE
+    country: str = DEFAULT_COUNTRY
 
 
 @dataclass(frozen=True, slots=True)

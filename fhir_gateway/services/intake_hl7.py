@@ -56,9 +56,16 @@ class Identified:
 
 
 def options_from(settings: Settings) -> ConvertOptions:
+    keys = set(settings.sender_zones) | set(settings.sender_countries)
     return ConvertOptions(
-        default_sender=SenderProfile(zone=settings.default_sender_zone),
-        senders={key: SenderProfile(zone=zone) for key, zone in settings.sender_zones.items()},
+        default_sender=SenderProfile(zone=settings.default_sender_zone, country=settings.default_country),
+        senders={
+            key: SenderProfile(
+                zone=settings.sender_zones.get(key, settings.default_sender_zone),
+                country=settings.sender_countries.get(key, settings.default_country),
+            )
+            for key in keys
+        },
         mappings_dir=settings.hl7_mappings_dir,
         max_bytes=settings.mllp_max_frame_bytes,
     )
@@ -130,7 +137,7 @@ def source_time(message: Message | None, zone: str) -> datetime | None:
 
 def ack(ident: Identified) -> bytes:
     assert ident.result is not None
-    return build_ack(ident.result.message, "AA").encode()
+    return build_ack(ident.result.message, "AA", warnings=ident.result.ack_warnings).encode()
 
 
 def failure_ack(raw: bytes, ident: Identified | None, error: HL7Error) -> bytes:
