@@ -54,15 +54,17 @@ def read_notification(bundle: Any) -> Notification:
         raise InvalidNotification("The message Bundle has no entries", expression="Bundle.entry")
     header = _header(entries)
     event = _event(header)
-    endpoint = str((header.get("source") or {}).get("endpoint") or "")
+    endpoint = str(_object(header.get("source"), "MessageHeader.source").get("endpoint") or "")
     if not endpoint:
         raise InvalidNotification("MessageHeader.source.endpoint is required", expression="MessageHeader.source.endpoint")
     message_id = str(header.get("id") or "")
-    ident = bundle.get("identifier") or {}
+    ident = _object(bundle.get("identifier"), "Bundle.identifier")
     bundle_identifier = f"{ident.get('system', '')}|{ident['value']}" if ident.get("value") else None
     if not message_id and not bundle_identifier:
         raise InvalidNotification("The message needs MessageHeader.id or Bundle.identifier", expression="MessageHeader.id")
     resources = [e for e in entries[1:] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    for index, entry in enumerate(resources, start=1):
+        _check_entry(entry, f"Bundle.entry[{index}]")
     return Notification(
         event=event,
         message_id=message_id,
@@ -75,6 +77,39 @@ def read_notification(bundle: Any) -> Notification:
     )
 
 
+def _object(value: Any, expression: str) -> dict[str, Any]:
+    """An optional JSON object: absent is empty; anything else but an object is refused."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidNotification(f"{expression} must be an object", expression=expression)
+    return value
+
+
+def _check_entry(entry: dict[str, Any], expression: str) -> None:
+    """Refuse shapes the reader would otherwise trip over (the transaction is validated later)."""
+    resource = entry["resource"]
+    if not isinstance(entry.get("fullUrl", ""), str):
+        raise InvalidNotification(f"{expression}.fullUrl must be a string", expression=f"{expression}.fullUrl")
+    for key in ("resourceType", "id"):
+        if not isinstance(resource.get(key, ""), str):
+            raise InvalidNotification(f"{expression}.resource.{key} must be a string",
+                                      expression=f"{expression}.resource.{key}")
+    if not isinstance(resource.get("meta", {}), dict | None):
+        raise InvalidNotification(f"{expression}.resource.meta must be an object",
+                                  expression=f"{expression}.resource.meta")
+    identifiers = resource.get("identifier") or []
+    if not isinstance(identifiers, list):
+        raise InvalidNotification(f"{expression}.resource.identifier must be an array",
+                                  expression=f"{expression}.resource.identifier")
+    for ident in identifiers:
+        if isinstance(ident, dict):
+            coding = _object(ident.get("type"), f"{expression}.resource.identifier.type").get("coding")
+            if not isinstance(coding or [], list) or not all(isinstance(c, dict) for c in coding or []):
+                raise InvalidNotification(f"{expression}.resource.identifier.type.coding must be an array of objects",
+                                          expression=f"{expression}.resource.identifier.type.coding")
+
+
 def _header(entries: list[Any]) -> dict[str, Any]:
     first = entries[0].get("resource") if isinstance(entries[0], dict) else None
     if not isinstance(first, dict) or first.get("resourceType") != "MessageHeader":
@@ -83,11 +118,11 @@ def _header(entries: list[Any]) -> dict[str, Any]:
 
 
 def _event(header: dict[str, Any]) -> str:
-    coding = header.get("eventCoding") or {}
+    coding = _object(header.get("eventCoding"), "MessageHeader.eventCoding")
     code = coding.get("code")
     if not code:
         raise InvalidNotification("MessageHeader.eventCoding.code is required", expression="MessageHeader.eventCoding")
-    if code not in EVENTS or coding.get("system") not in (None, EVENT_SYSTEM):
+    if not isinstance(code, str) or code not in EVENTS or coding.get("system") not in (None, EVENT_SYSTEM):
         raise UnsupportedNotification(f"Event {code!r} is not a Da Vinci admit, discharge or transfer notification",
                                       expression="MessageHeader.eventCoding")
     return str(code)
