@@ -30,7 +30,18 @@ _PATIENT = {
     "telecom": [{"system": "phone", "value": "080 1234"}],
 }
 _POINTERS = st.sampled_from(
-    ["/name/0/family", "/name/-", "/name/9", "/active", "/telecom/0", "", "/", "/~2", "/name/x", "/id"]
+    [
+        "/name/0/family",
+        "/name/-",
+        "/name/9",
+        "/active",
+        "/telecom/0",
+        "",
+        "/",
+        "/~2",
+        "/name/x",
+        "/id",
+    ]
 )
 _JSON_OPS = st.lists(
     st.fixed_dictionaries(
@@ -41,11 +52,22 @@ _JSON_OPS = st.lists(
 )
 _FHIRPATH_PARTS = st.lists(
     st.fixed_dictionaries(
-        {"name": st.sampled_from(["type", "path", "name", "value", "index", "source", "destination"])},
+        {
+            "name": st.sampled_from(
+                ["type", "path", "name", "value", "index", "source", "destination"]
+            )
+        },
         optional={
             "valueCode": st.sampled_from(["add", "insert", "delete", "replace", "move", "x"]),
             "valueString": st.sampled_from(
-                ["Patient", "Patient.name", "Patient.name[0]", "Patient.active", "Patient.(", "name"]
+                [
+                    "Patient",
+                    "Patient.name",
+                    "Patient.name[0]",
+                    "Patient.active",
+                    "Patient.(",
+                    "name",
+                ]
             ),
             "valueInteger": st.integers(-3, 3),
             "valueBoolean": st.booleans(),
@@ -78,7 +100,11 @@ def test_json_patch_raises_only_gateway_errors(operations) -> None:
 
 
 @_BOUNDED
-@given(st.lists(st.fixed_dictionaries({"name": st.just("operation"), "part": _FHIRPATH_PARTS}), max_size=3))
+@given(
+    st.lists(
+        st.fixed_dictionaries({"name": st.just("operation"), "part": _FHIRPATH_PARTS}), max_size=3
+    )
+)
 def test_fhirpath_patch_raises_only_gateway_errors(parameters) -> None:
     try:
         apply_fhirpath_patch(_copy(), {"resourceType": "Parameters", "parameter": parameters})

@@ -14,11 +14,30 @@ from adapters.notifications import NotificationError, read_notification
 _DATA = Path(__file__).parents[3] / "data" / "fhir"
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
-_KEYS = ["resourceType", "type", "entry", "resource", "fullUrl", "identifier", "value", "system",
-         "source", "endpoint", "eventCoding", "code", "focus", "reference", "id", "timestamp", "subject"]
+_KEYS = [
+    "resourceType",
+    "type",
+    "entry",
+    "resource",
+    "fullUrl",
+    "identifier",
+    "value",
+    "system",
+    "source",
+    "endpoint",
+    "eventCoding",
+    "code",
+    "focus",
+    "reference",
+    "id",
+    "timestamp",
+    "subject",
+]
 
 
 def _seeds() -> list[dict]:
