@@ -50,6 +50,7 @@ def _empty(database: Database) -> None:
         else:
             for name in names:
                 conn.execute(text(f"DELETE FROM {name}"))
+    database.search_parameters.forget()  # the stored SearchParameters went with the tables
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Search parameters per resource type, from the official R4 SearchParameter definitions.
 
 The shipped subset (``fhir_gateway/data/search-parameters.json``) is loaded once; a SearchParameter
-resource stored through the API can be added with :meth:`Registry.add` (``reindex`` then rebuilds
-the index). Each parameter keeps only the part of its FHIRPath expression that applies to its
+resource stored through the API counts once its transaction commits, in every process
+(``store/search_parameters.py`` keeps the registry at the database's version; ``reindex`` rebuilds
+the index for data stored before). Each parameter keeps only the part of its FHIRPath expression that applies to its
 resource type, compiled lazily and once with ``fhirpathpy.compile``.
 
 fhirpathpy has no ``resolve()``: we give it one that turns a Reference into a typed stub node, so
@@ -171,10 +172,26 @@ class Registry:
 
     def __init__(self, definitions: Iterable[Mapping[str, Any]], types: Iterable[str]) -> None:
         self._types = tuple(types)
+        self._builtin = tuple(definitions)
         self._by_type: dict[str, dict[str, SearchParam]] = {t: {} for t in self._types}
         self._by_url: dict[str, Mapping[str, Any]] = {}
-        for definition in definitions:
+        for definition in self._builtin:
             self.add(definition)
+
+    def replace_stored(self, stored: Iterable[Mapping[str, Any]]) -> None:
+        """The built-in definitions plus ``stored`` (the SearchParameters in the database), swapped
+        in at once so that a search running meanwhile sees either the old set or the new one."""
+        fresh = Registry(self._builtin, self._types)
+        for definition in stored:
+            try:
+                fresh.add(definition)
+            except (ValueError, KeyError, TypeError):
+                continue  # refused when it was written; a stored one that no longer parses is skipped
+        self._by_type, self._by_url = fresh._by_type, fresh._by_url
+
+    def check(self, definition: Mapping[str, Any]) -> None:
+        """Raise ValueError/KeyError/TypeError when ``definition`` could not be registered."""
+        Registry((), self._types).add(definition)
 
     @property
     def types(self) -> tuple[str, ...]:

@@ -90,9 +90,10 @@ def _prepare(resource: Any, res_type: str, *, schema: bool = True) -> dict[str, 
 
 
 def _register_search_parameter(resource: dict[str, Any]) -> None:
-    """A stored SearchParameter is searchable at once (existing data after ``reindex``)."""
+    """A SearchParameter that could not be used is refused; one that can counts once its
+    transaction commits (store/search_parameters.py), existing data after ``reindex``."""
     try:
-        get_registry().add(resource)
+        get_registry().check(resource)
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidRequest(f"The SearchParameter cannot be used: {exc}", expression=["SearchParameter.expression"]) from exc
 

@@ -31,6 +31,7 @@ from fhir_gateway.fhir.types import is_supported
 from fhir_gateway.fhir.validation import validate_resource
 from fhir_gateway.search.extract import TABLE_COLUMNS, IndexRows, extract
 from fhir_gateway.store.repository import new_id
+from fhir_gateway.store import search_parameters
 from fhir_gateway.store.tables import INDEX_TABLES, resource_versions, resources
 
 __all__ = ["BulkError", "BulkResult", "load", "load_labelled", "analyze"]
@@ -99,6 +100,8 @@ def load_labelled(
         for row in rows:
             result.by_type[row.res_type] += 1
             result.index_rows += sum(len(kind_rows) for kind_rows in row.index.values())
+    if result.by_type.get("SearchParameter"):
+        search_parameters.changed(session)  # every process loads them after commit
     return result
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fhir_gateway.errors import Conflict, Unavailable
+from fhir_gateway.store.search_parameters import CHANGED, RegistrySync
 
 __all__ = ["Database", "make_engine", "is_postgres"]
 
@@ -74,6 +75,17 @@ class Database:
         self._readonly_engine = self.engine.execution_options(readonly=True)
         self._reader = sessionmaker(self._readonly_engine, expire_on_commit=False)
         self._statement_engine = self.engine.execution_options(readonly=True, single_statement=True)
+        # Every transaction sees the SearchParameters committed before it began, in any process.
+        self.search_parameters = RegistrySync(self.engine)
+        event.listen(self._writer, "after_commit", self._after_commit)
+        event.listen(self._writer, "after_rollback", self._after_rollback)
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(CHANGED, False):
+            self.search_parameters.mark_stale()
+
+    def _after_rollback(self, session: Session) -> None:
+        session.info.pop(CHANGED, None)
 
     @property
     def is_postgres(self) -> bool:
@@ -84,6 +96,8 @@ class Database:
         factory = self._reader if readonly else self._writer
         try:
             with factory() as session, session.begin():
+                # Before anything is parsed against the registry, not at the first statement.
+                self.search_parameters.ensure_current(session.connection())
                 yield session
         except IntegrityError as exc:
             raise Conflict("The change conflicts with a concurrent one; retry") from exc
@@ -113,4 +127,5 @@ class Database:
             return fn(session, *args, **kwargs)
 
     def dispose(self) -> None:
+        self.search_parameters.stop()
         self.engine.dispose()

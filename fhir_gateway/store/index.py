@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway.search.extract import extract
 from fhir_gateway.search.registry import Registry, get_registry
+from fhir_gateway.store import search_parameters
+from fhir_gateway.store.search_parameters import stored_definitions
 from fhir_gateway.store.tables import INDEX_TABLES, resources
 
 __all__ = ["write_index", "clear_index", "reindex", "load_custom_parameters"]
@@ -27,6 +29,8 @@ def write_index(
     """Replace the index rows of one resource: a DELETE per table the type can use (none with
     ``replace=False``, for a resource just created), then one executemany per table."""
     rows = extract(resource)
+    if res_type == "SearchParameter":
+        search_parameters.changed(session)
     if replace:
         _clear(session, res_type, res_id, _kinds_for(res_type))
     conn = session.connection()
@@ -39,6 +43,8 @@ def write_index(
 
 def clear_index(session: Session, res_type: str, res_id: str) -> None:
     """Remove every index row of one resource (on delete)."""
+    if res_type == "SearchParameter":
+        search_parameters.changed(session)
     _clear(session, res_type, res_id, INDEX_TABLES)
 
 
@@ -65,20 +71,11 @@ def _kinds_for(res_type: str) -> set[str]:
 
 
 def load_custom_parameters(session: Session, registry: Registry | None = None) -> int:
-    """Add the SearchParameter resources stored through the API to the registry."""
-    registry = registry or get_registry()
-    rows = session.execute(
-        select(resources.c.content).where(
-            resources.c.res_type == "SearchParameter", resources.c.deleted.is_(False)
-        )
-    )
-    count = 0
-    for (content,) in rows:
-        try:
-            count += bool(registry.add(content))
-        except (ValueError, KeyError, TypeError):
-            continue  # a stored definition we cannot use must not stop the others
-    return count
+    """Put the registry at the SearchParameter resources stored through the API (those deleted
+    since are dropped); returns how many are stored."""
+    stored = stored_definitions(session.connection())
+    (registry or get_registry()).replace_stored(stored)
+    return len(stored)
 
 
 @contextmanager

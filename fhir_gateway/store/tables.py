@@ -36,6 +36,7 @@ __all__ = [
     "idx_quantity",
     "idx_uri",
     "INDEX_TABLES",
+    "search_parameter_state",
 ]
 
 metadata = MetaData(
@@ -77,6 +78,15 @@ resource_versions = Table(
     Column("content", JsonDoc, nullable=False),
     Index("ix_resource_versions_type_updated", "res_type", "last_updated"),
     Index("ix_resource_versions_updated", "last_updated"),
+)
+
+# One row: the version of the stored SearchParameters, bumped in the transaction that writes one
+# (store/search_parameters.py), so every process reloads its registry after that commit only.
+search_parameter_state = Table(
+    "search_parameter_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
 )
 
 # Conditional create is race-safe through this unique key, never through read-then-write.

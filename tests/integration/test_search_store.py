@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.errors import InvalidSearch
-from fhir_gateway.search.registry import get_registry
 from fhir_gateway.store import repository
 from fhir_gateway.store.index import reindex
 from fhir_gateway.store.search import match_ids, search_bundle
@@ -89,8 +88,8 @@ def test_a_new_search_parameter_works_after_reindex(session_factory, settings):
         "type": "date",
         "expression": "Task.restriction.period.end",
     }
-    registry = get_registry()
-    registry.add(definition)
+    with session_factory() as session:  # stored as the API stores it; counts from the commit on
+        repository.create_resource(session, definition, res_id="task-deadline", method="PUT")
     try:
         with session_factory() as session:
             rows = session.execute(
@@ -111,7 +110,8 @@ def test_a_new_search_parameter_works_after_reindex(session_factory, settings):
         order = [e["resource"]["id"] for e in orjson.loads(body)["entry"]]
         assert order == ["later", "soon", "none"]
     finally:
-        registry.remove(definition)
+        with session_factory() as session:
+            repository.delete_resource(session, "SearchParameter", "task-deadline")
         reindex(session_factory, resource_type="Task")
     with session_factory() as session:
         rows = session.execute(
