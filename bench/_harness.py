@@ -27,8 +27,20 @@ import httpx
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 __all__ = [
-    "ROOT", "LoadResult", "SmartClient", "UnexpectedStatus", "checked", "free_port", "load", "median",
-    "register_client", "server", "server_cpu", "server_pid", "settle", "table",
+    "ROOT",
+    "LoadResult",
+    "SmartClient",
+    "UnexpectedStatus",
+    "checked",
+    "free_port",
+    "load",
+    "median",
+    "register_client",
+    "server",
+    "server_cpu",
+    "server_pid",
+    "settle",
+    "table",
 ]
 
 
@@ -43,11 +55,25 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(app: str, env: dict[str, str] | None = None, *, factory: bool = True, workers: int = 1) -> Iterator[str]:
+def server(
+    app: str, env: dict[str, str] | None = None, *, factory: bool = True, workers: int = 1
+) -> Iterator[str]:
     """Run ``uvicorn app`` on a free loopback port until the block ends; yields the base URL."""
     port = free_port()
-    cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "warning", "--workers", str(workers)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--workers",
+        str(workers),
+    ]
     if factory:
         cmd.append("--factory")
     with serving(cmd, port, env, name=app) as base:
@@ -55,8 +81,14 @@ def server(app: str, env: dict[str, str] | None = None, *, factory: bool = True,
 
 
 @contextmanager
-def serving(cmd: list[str], port: int, env: dict[str, str] | None = None, *, name: str = "the server",
-            timeout: float = 60) -> Iterator[str]:
+def serving(
+    cmd: list[str],
+    port: int,
+    env: dict[str, str] | None = None,
+    *,
+    name: str = "the server",
+    timeout: float = 60,
+) -> Iterator[str]:
     """Run ``cmd`` (an HTTP server on ``port``) until the block ends, once ``/_health`` answers."""
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
@@ -141,7 +173,9 @@ def _wanted(expect: int | Collection[int] | None) -> Callable[[int], bool]:
     return allowed.__contains__
 
 
-def checked(response: httpx.Response, expect: int | Collection[int] | None = None) -> httpx.Response:
+def checked(
+    response: httpx.Response, expect: int | Collection[int] | None = None
+) -> httpx.Response:
     """The response, or UnexpectedStatus (with the start of its body) when its status is not wanted."""
     if not _wanted(expect)(response.status_code):
         raise UnexpectedStatus(
@@ -214,8 +248,10 @@ def load(
         failures = [f.exception() for f in futures]  # waits for every thread
         seconds = time.perf_counter() - t0
     if any(failures):  # the real error, not that of a thread the broken barrier let go
-        raise next((e for e in failures if e and not isinstance(e, threading.BrokenBarrierError)),
-                   next(e for e in failures if e))
+        raise next(
+            (e for e in failures if e and not isinstance(e, threading.BrokenBarrierError)),
+            next(e for e in failures if e),
+        )
     parts = [f.result() for f in futures]
     latencies = [x for lat, _ in parts for x in lat]
     errors = sum(e for _, e in parts)
@@ -228,7 +264,9 @@ def load(
     return LoadResult(len(latencies), seconds, latencies, errors)
 
 
-def _tally(response: httpx.Response, ok: Callable[[int], bool], first_bad: list[httpx.Response]) -> int:
+def _tally(
+    response: httpx.Response, ok: Callable[[int], bool], first_bad: list[httpx.Response]
+) -> int:
     if ok(response.status_code):
         return 0
     if not first_bad:
@@ -278,11 +316,21 @@ class SmartClient:
         from joserfc import jwt
 
         token_url = base.rstrip("/") + "/auth/token"
-        claims = {"iss": self.client_id, "sub": self.client_id, "aud": token_url,
-                  "exp": int(time.time()) + 240, "jti": str(uuid.uuid4())}
-        signed = jwt.encode({"alg": "ES384", "kid": self.key.kid}, claims, self.key, algorithms=["ES384"])
-        form = {"grant_type": "client_credentials", "client_assertion_type": _ASSERTION_TYPE,
-                "client_assertion": signed}
+        claims = {
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": token_url,
+            "exp": int(time.time()) + 240,
+            "jti": str(uuid.uuid4()),
+        }
+        signed = jwt.encode(
+            {"alg": "ES384", "kid": self.key.kid}, claims, self.key, algorithms=["ES384"]
+        )
+        form = {
+            "grant_type": "client_credentials",
+            "client_assertion_type": _ASSERTION_TYPE,
+            "client_assertion": signed,
+        }
         body = checked(httpx.post(token_url, data=form, timeout=30), 200).json()
         return str(body["access_token"]), time.time() + int(body["expires_in"])
 
@@ -306,8 +354,14 @@ def register_client(
     database = Database(database_url)
     try:
         with database.session() as session:
-            add_client(session, client_id=client_id, role=role, organization=organization, scopes=list(scopes),
-                       jwks={"keys": [{**key.as_dict(private=False), "alg": "ES384"}]})
+            add_client(
+                session,
+                client_id=client_id,
+                role=role,
+                organization=organization,
+                scopes=list(scopes),
+                jwks={"keys": [{**key.as_dict(private=False), "alg": "ES384"}]},
+            )
     finally:
         database.dispose()
     return SmartClient(client_id, key)

@@ -32,11 +32,18 @@ class Run:
         return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
     def figures(self) -> dict[str, float]:
-        return {"rps": self.rps, "p50_ms": self.pct(0.50), "p95_ms": self.pct(0.95), "p99_ms": self.pct(0.99),
-                "requests": float(len(self.latencies_ms))}
+        return {
+            "rps": self.rps,
+            "p50_ms": self.pct(0.50),
+            "p95_ms": self.pct(0.95),
+            "p99_ms": self.pct(0.99),
+            "requests": float(len(self.latencies_ms)),
+        }
 
 
-def _client(args: tuple[list[str], dict[str, str], bytes, float, float]) -> tuple[list[float], str | None]:
+def _client(
+    args: tuple[list[str], dict[str, str], bytes, float, float],
+) -> tuple[list[float], str | None]:
     import httpx
 
     urls, headers, must_contain, start_at, stop_at = args
@@ -53,13 +60,23 @@ def _client(args: tuple[list[str], dict[str, str], bytes, float, float]) -> tupl
             response = client.get(url)
             elapsed = (time.perf_counter() - t0) * 1000
             if response.status_code != 200 or must_contain not in response.content:
-                return latencies, f"GET {url} answered {response.status_code}: {response.text[:300]}"
+                return (
+                    latencies,
+                    f"GET {url} answered {response.status_code}: {response.text[:300]}",
+                )
             if now >= start_at:
                 latencies.append(elapsed)
 
 
-def run_load(urls: list[str], *, headers: dict[str, str], must_contain: bytes, clients: int, seconds: float,
-             pool: multiprocessing.pool.Pool) -> Run:
+def run_load(
+    urls: list[str],
+    *,
+    headers: dict[str, str],
+    must_contain: bytes,
+    clients: int,
+    seconds: float,
+    pool: multiprocessing.pool.Pool,
+) -> Run:
     """``clients`` processes of ``pool`` (at least that many) hammer ``urls`` for ``seconds``."""
     start_at = time.time() + _WARMUP + 0.5  # 0.5 s for the pool to hand out the work
     shares = [urls[i::clients] or urls for i in range(clients)]

@@ -20,7 +20,15 @@ __all__ = ["server"]
 def server(env: dict[str, str], *, workers: int) -> Iterator[str]:
     """The gateway on a free loopback port until the block ends; yields its base URL."""
     port = free_port()
-    cmd = [sys.executable, "-m", "bench._scale_serve", "--port", str(port), "--workers", str(workers)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench._scale_serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     with serving(cmd, port, env, name="the gateway", timeout=90) as base:
         yield base
 
@@ -34,8 +42,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    uvicorn.run("fhir_gateway.app:create_app", factory=True, host="127.0.0.1", port=args.port,
-                workers=args.workers, http=NoDelayHTTP, log_level="warning")
+    uvicorn.run(
+        "fhir_gateway.app:create_app",
+        factory=True,
+        host="127.0.0.1",
+        port=args.port,
+        workers=args.workers,
+        http=NoDelayHTTP,
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":

@@ -34,26 +34,69 @@ CODES = (("F32.2", "Z59.00"), ("F20.0", "F10.20"), ("F31.2", "Z56.0"), ("F43.10"
 
 def _discharge(i: int) -> dict[str, Any]:
     codes = CODES[i % len(CODES)]
-    return {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": "urn:uuid:p", "request": {"method": "POST", "url": "Patient"},
-         "resource": {"resourceType": "Patient", "name": [{"family": f"Bench{i}"}],
-                      "address": [{"city": "Springfield", "state": "IL", "postalCode": "62701"}]}},
-        {"fullUrl": "urn:uuid:r", "request": {"method": "POST", "url": "RelatedPerson"},
-         "resource": {"resourceType": "RelatedPerson", "patient": {"reference": "urn:uuid:p"}}},
-        {"fullUrl": "urn:uuid:e", "request": {"method": "POST", "url": "Encounter"},
-         "resource": {"resourceType": "Encounter", "status": "finished",
-                      # an observation stay: not announced as a discharge by the REST write path in
-                      # processes where the intake's hook is installed, so the engine is timed here
-                      "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OBSENC"},
-                      "subject": {"reference": "urn:uuid:p"},
-                      "period": {"start": "2025-03-01T09:00:00-06:00", "end": "2025-03-10T14:00:00-05:00"},
-                      "diagnosis": [{"condition": {"reference": f"urn:uuid:c{n}"}, "rank": n + 1} for n in range(len(codes))]}},
-        *({"fullUrl": f"urn:uuid:c{n}", "request": {"method": "POST", "url": "Condition"},
-           "resource": {"resourceType": "Condition", "subject": {"reference": "urn:uuid:p"},
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:p",
+                "request": {"method": "POST", "url": "Patient"},
+                "resource": {
+                    "resourceType": "Patient",
+                    "name": [{"family": f"Bench{i}"}],
+                    "address": [{"city": "Springfield", "state": "IL", "postalCode": "62701"}],
+                },
+            },
+            {
+                "fullUrl": "urn:uuid:r",
+                "request": {"method": "POST", "url": "RelatedPerson"},
+                "resource": {
+                    "resourceType": "RelatedPerson",
+                    "patient": {"reference": "urn:uuid:p"},
+                },
+            },
+            {
+                "fullUrl": "urn:uuid:e",
+                "request": {"method": "POST", "url": "Encounter"},
+                "resource": {
+                    "resourceType": "Encounter",
+                    "status": "finished",
+                    # an observation stay: not announced as a discharge by the REST write path in
+                    # processes where the intake's hook is installed, so the engine is timed here
+                    "class": {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                        "code": "OBSENC",
+                    },
+                    "subject": {"reference": "urn:uuid:p"},
+                    "period": {
+                        "start": "2025-03-01T09:00:00-06:00",
+                        "end": "2025-03-10T14:00:00-05:00",
+                    },
+                    "diagnosis": [
+                        {"condition": {"reference": f"urn:uuid:c{n}"}, "rank": n + 1}
+                        for n in range(len(codes))
+                    ],
+                },
+            },
+            *(
+                {
+                    "fullUrl": f"urn:uuid:c{n}",
+                    "request": {"method": "POST", "url": "Condition"},
+                    "resource": {
+                        "resourceType": "Condition",
+                        "subject": {"reference": "urn:uuid:p"},
                         "encounter": {"reference": "urn:uuid:e"},
-                        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}]}}}
-          for n, code in enumerate(codes)),
-    ]}
+                        "code": {
+                            "coding": [
+                                {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}
+                            ]
+                        },
+                    },
+                }
+                for n, code in enumerate(codes)
+            ),
+        ],
+    }
 
 
 def _encounter(session: Session, i: int, settings: Settings) -> str:
@@ -79,15 +122,24 @@ def _store_copy(session: Session, docs: list[dict[str, Any]]) -> None:
 
 
 def run(plans: int = 100, database_url: str | None = None) -> dict[str, float]:
-    url = database_url or os.environ.get("FHIR_GATEWAY_DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
-    settings = Settings(database_url=url, careplan_mode="auto", default_sender_zone="America/Chicago")
+    url = (
+        database_url
+        or os.environ.get("FHIR_GATEWAY_DATABASE_URL")
+        or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+    )
+    settings = Settings(
+        database_url=url, careplan_mode="auto", default_sender_zone="America/Chicago"
+    )
     database = Database(url)
     upgrade(database.engine)
     database.write(careplans.seed, settings)
     encounters = [database.write(_encounter, i, settings) for i in range(plans)]
 
     started = time.perf_counter()
-    results = [database.write(careplans.apply_discharge, careplans.DischargeEvent(e), settings) for e in encounters]
+    results = [
+        database.write(careplans.apply_discharge, careplans.DischargeEvent(e), settings)
+        for e in encounters
+    ]
     engine_seconds = time.perf_counter() - started
     assert all(r.outcome == "created" for r in results), {r.outcome for r in results}
 

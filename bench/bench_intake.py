@@ -50,11 +50,16 @@ _CLI = [sys.executable, "-c", "from fhir_gateway.cli import main; main()"]
 
 # Diagnosis mixes, each making the psychiatric-discharge plan plus its condition and social groups.
 _DIAGNOSES = (
-    (("F32.2", "Major depressive disorder, single episode, severe"),
-     ("F10.20", "Alcohol dependence, uncomplicated"), ("Z56.0", "Unemployment, unspecified")),
+    (
+        ("F32.2", "Major depressive disorder, single episode, severe"),
+        ("F10.20", "Alcohol dependence, uncomplicated"),
+        ("Z56.0", "Unemployment, unspecified"),
+    ),
     (("F20.0", "Paranoid schizophrenia"),),
-    (("F31.2", "Bipolar disorder, current episode manic severe with psychotic features"),
-     ("Z59.00", "Homelessness, unspecified")),
+    (
+        ("F31.2", "Bipolar disorder, current episode manic severe with psychotic features"),
+        ("Z59.00", "Homelessness, unspecified"),
+    ),
     (("F43.10", "Post-traumatic stress disorder, unspecified"),),
 )
 _MSH, _EVN, _PID, _NK1, _PV1 = SAMPLE_A03.split("\r")[:5]
@@ -62,6 +67,7 @@ _STRUCTURE = {"A01": "ADT_A01", "A08": "ADT_A01", "A03": "ADT_A03"}
 
 
 # --- messages ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Stay:
@@ -72,13 +78,16 @@ class Stay:
     diagnoses: tuple[tuple[str, str], ...]
 
 
-def stays(run: str, count: int | None = None, *, readmit: float = 0.15, gap: int = 32,
-          seed: int = 11) -> Iterator[Stay]:
+def stays(
+    run: str, count: int | None = None, *, readmit: float = 0.15, gap: int = 32, seed: int = 11
+) -> Iterator[Stay]:
     """Stays of new patients and, for a share ``readmit``, of earlier ones whose last stay is at
     least ``gap`` stays back (not still in flight on another connection). Bounded memory: only
     the latest 2,000 patients can come back, so a 100,000-message run holds no growing list."""
     rng = random.Random(seed)
-    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=400)
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+        days=400
+    )
     latest: OrderedDict[str, datetime] = OrderedDict()  # patient → last discharge, oldest first
     i = 0
     while count is None or i < count:
@@ -92,8 +101,15 @@ def stays(run: str, count: int | None = None, *, readmit: float = 0.15, gap: int
         i += 1
 
 
-def _patient(rng: random.Random, run: str, i: int, latest: OrderedDict[str, datetime], gap: int,
-             readmit: float, start: datetime) -> tuple[str, datetime]:
+def _patient(
+    rng: random.Random,
+    run: str,
+    i: int,
+    latest: OrderedDict[str, datetime],
+    gap: int,
+    readmit: float,
+    start: datetime,
+) -> tuple[str, datetime]:
     if len(latest) > gap and rng.random() < readmit:
         mrn = rng.choice(list(latest)[:-gap])
         admitted = latest[mrn] + timedelta(days=rng.randint(5, 40))
@@ -104,10 +120,17 @@ def _patient(rng: random.Random, run: str, i: int, latest: OrderedDict[str, date
 
 def adt(event: str, stay: Stay, control: str) -> bytes:
     """SAMPLE_A03 as ``event`` (A01, A08 or A03) for ``stay``; A08 adds a phone number."""
-    sent = {"A01": stay.admitted, "A08": stay.admitted + timedelta(hours=20), "A03": stay.discharged}[event]
+    sent = {
+        "A01": stay.admitted,
+        "A08": stay.admitted + timedelta(hours=20),
+        "A03": stay.discharged,
+    }[event]
     when = _hl7(sent)
-    msh = (_MSH.replace("20250310143000", when).replace("DEMO-0001", control)
-           .replace("ADT^A03^ADT_A03", f"ADT^{event}^{_STRUCTURE[event]}"))
+    msh = (
+        _MSH.replace("20250310143000", when)
+        .replace("DEMO-0001", control)
+        .replace("ADT^A03^ADT_A03", f"ADT^{event}^{_STRUCTURE[event]}")
+    )
     pid = _PID.replace("DEMO-MRN-1", stay.mrn)
     if not any(code.startswith("Z59") for code, _ in stay.diagnoses):
         pid = pid.replace("HOMELESS^^", "12 Elm St^^")
@@ -118,8 +141,10 @@ def adt(event: str, stay: Stay, control: str) -> bytes:
         pv1 = pv1.replace("20250310140000", "").replace("|01|", "||")
     pv1 = pv1.replace("20250310140000", _hl7(stay.discharged))
     kind = "A" if event == "A01" else "F"  # admitting, else final diagnoses
-    dg1 = [f"DG1|{n}||{code}^{text}^I10|||{kind}" + ("|||||||||1" if n == 1 else "")
-           for n, (code, text) in enumerate(stay.diagnoses, 1)]
+    dg1 = [
+        f"DG1|{n}||{code}^{text}^I10|||{kind}" + ("|||||||||1" if n == 1 else "")
+        for n, (code, text) in enumerate(stay.diagnoses, 1)
+    ]
     return "\r".join([msh, f"EVN|{event}|{when}", pid, _NK1, pv1, *dg1]).encode()
 
 
@@ -145,12 +170,18 @@ def admissions_mix(run: str, window: int = 4) -> Iterator[bytes]:
 
 # --- the database ------------------------------------------------------------------------------
 
+
 def prepare(url: str) -> None:
     """Create (PostgreSQL), migrate with ``fhir-gateway db upgrade``, seed templates and partners."""
     if url.startswith("postgresql"):
         _create_pg_database(url)
-    subprocess.run([*_CLI, "db", "upgrade"], cwd=ROOT, check=True, capture_output=True,
-                   env={**os.environ, "FHIR_GATEWAY_DATABASE_URL": url})
+    subprocess.run(
+        [*_CLI, "db", "upgrade"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "FHIR_GATEWAY_DATABASE_URL": url},
+    )
     from fhir_gateway import careplans
     from fhir_gateway.store.db import Database
 
@@ -167,9 +198,13 @@ def _create_pg_database(url: str) -> None:
     from sqlalchemy.engine import make_url
 
     target = make_url(url)
-    admin = target.set(drivername="postgresql", database="test").render_as_string(hide_password=False)
+    admin = target.set(drivername="postgresql", database="test").render_as_string(
+        hide_password=False
+    )
     with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)).fetchone():
+        if not conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)
+        ).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target.database)))
 
 
@@ -180,15 +215,21 @@ def _settings(url: str) -> Any:
 
 
 def _env(url: str) -> dict[str, str]:
-    return {"FHIR_GATEWAY_DATABASE_URL": url, "FHIR_GATEWAY_LOG_LEVEL": "WARNING",
-            "FHIR_GATEWAY_SENDER_ZONES": json.dumps(ZONES), "FHIR_GATEWAY_CAREPLAN_MODE": "auto"}
+    return {
+        "FHIR_GATEWAY_DATABASE_URL": url,
+        "FHIR_GATEWAY_LOG_LEVEL": "WARNING",
+        "FHIR_GATEWAY_SENDER_ZONES": json.dumps(ZONES),
+        "FHIR_GATEWAY_CAREPLAN_MODE": "auto",
+    }
 
 
 class Counter:
     """Rows in ``resources`` and ``resource_versions``, and CarePlans, counted with SQL."""
 
-    _SQL = ("SELECT (SELECT count(*) FROM resources), (SELECT count(*) FROM resource_versions), "
-            "(SELECT count(*) FROM resources WHERE res_type = 'CarePlan')")
+    _SQL = (
+        "SELECT (SELECT count(*) FROM resources), (SELECT count(*) FROM resource_versions), "
+        "(SELECT count(*) FROM resources WHERE res_type = 'CarePlan')"
+    )
 
     def __init__(self, url: str) -> None:
         from sqlalchemy import create_engine
@@ -205,8 +246,11 @@ class Counter:
 
 # --- processes ---------------------------------------------------------------------------------
 
+
 @contextmanager
-def _listening(args: list[str], port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+def _listening(
+    args: list[str], port: int, env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
     """A process that serves ``port`` (waited for) until the block ends."""
     proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
     try:
@@ -237,7 +281,8 @@ def gateways(url: str, k: int) -> Iterator[tuple[list[int], list[int]]]:
         for _ in range(k):
             port = free_port()
             proc = stack.enter_context(
-                _listening([*_CLI, "mllp", "--port", str(port), "--no-migrate"], port, _env(url)))
+                _listening([*_CLI, "mllp", "--port", str(port), "--no-migrate"], port, _env(url))
+            )
             ports.append(port)
             pids.append(proc.pid)
         yield ports, pids
@@ -253,6 +298,7 @@ def _cpu_seconds(pids: Iterable[int]) -> float:
 
 
 # --- the MLLP client ---------------------------------------------------------------------------
+
 
 @dataclass
 class Load:
@@ -271,8 +317,13 @@ class Load:
         return self.after[key] - self.before[key]
 
 
-def send(ports: list[int], messages: list[bytes], warmup: list[bytes], senders: int,
-         snapshot: Callable[[], dict[str, Any]] = dict) -> Load:
+def send(
+    ports: list[int],
+    messages: list[bytes],
+    warmup: list[bytes],
+    senders: int,
+    snapshot: Callable[[], dict[str, Any]] = dict,
+) -> Load:
     """Connection s (to port s mod K) sends messages s, s+S, … each after the previous ACK. The
     warm-up goes first on the same connections; ``snapshot`` runs just before and after the
     timed part (rows, CPU)."""
@@ -282,7 +333,9 @@ def send(ports: list[int], messages: list[bytes], warmup: list[bytes], senders: 
 
     def sender(s: int) -> None:
         try:
-            with socket.create_connection(("127.0.0.1", ports[s % len(ports)]), timeout=120) as sock:
+            with socket.create_connection(
+                ("127.0.0.1", ports[s % len(ports)]), timeout=120
+            ) as sock:
                 _exchange(sock, warmup[s::senders], [])
                 gate.wait()  # all warm: the main thread takes its snapshot
                 gate.wait()  # go
@@ -309,13 +362,21 @@ def send(ports: list[int], messages: list[bytes], warmup: list[bytes], senders: 
     seconds = time.perf_counter() - t0
     if errors:
         raise errors[0]
-    load = Load(len(messages), sum(p[1] for p in parts), seconds, [x for p in parts for x in p[0]],
-                before, snapshot())
+    load = Load(
+        len(messages),
+        sum(p[1] for p in parts),
+        seconds,
+        [x for p in parts for x in p[0]],
+        before,
+        snapshot(),
+    )
     _check_accepted(load, next((p[2] for p in parts if p[2]), ""))
     return load
 
 
-def _exchange(sock: socket.socket, messages: list[bytes], latencies: list[float]) -> tuple[int, str]:
+def _exchange(
+    sock: socket.socket, messages: list[bytes], latencies: list[float]
+) -> tuple[int, str]:
     """Send each message and wait for its ACK; (AA count, the first other answer)."""
     accepted, first_bad = 0, ""
     for raw in messages:
@@ -325,7 +386,9 @@ def _exchange(sock: socket.socket, messages: list[bytes], latencies: list[float]
         while not reply.endswith(END):
             chunk = sock.recv(65536)
             if not chunk:
-                raise RuntimeError("the gateway closed the connection without an ACK (database unavailable?)")
+                raise RuntimeError(
+                    "the gateway closed the connection without an ACK (database unavailable?)"
+                )
             reply += chunk
         latencies.append((time.perf_counter() - t0) * 1000)
         if b"MSA|AA|" in reply:
@@ -337,11 +400,14 @@ def _exchange(sock: socket.socket, messages: list[bytes], latencies: list[float]
 
 def _check_accepted(load: Load, first_bad: str) -> None:
     if load.accepted != load.sent or len(load.latencies_ms) != load.sent:
-        raise RuntimeError(f"only {load.accepted} of {load.sent} messages were accepted (AA); "
-                           f"a figure would measure refusals. First other answer: {first_bad[:400]}")
+        raise RuntimeError(
+            f"only {load.accepted} of {load.sent} messages were accepted (AA); "
+            f"a figure would measure refusals. First other answer: {first_bad[:400]}"
+        )
 
 
 # --- 1. discharge throughput -------------------------------------------------------------------
+
 
 def bare_listener(total: int, senders: int) -> float:
     """Discharges per second through a listener that answers a canned ACK (no database)."""
@@ -355,10 +421,14 @@ def through_gateways(url: str, k: int, total: int, senders: int, counter: Counte
     run = f"gw{k}-{uuid.uuid4().hex[:6]}"
     with gateways(url, k) as (ports, pids):
         snapshot = lambda: {**counter(), "cpu": _cpu_seconds(pids)}  # noqa: E731
-        load = send(ports, discharges(run, total), discharges(f"{run}-warm", senders), senders, snapshot)
+        load = send(
+            ports, discharges(run, total), discharges(f"{run}-warm", senders), senders, snapshot
+        )
     if load.delta("plans") != total:
-        raise RuntimeError(f"{load.delta('plans'):.0f} care plans for {total} discharges: the engine did not "
-                           "plan every discharge (templates not seeded?)")
+        raise RuntimeError(
+            f"{load.delta('plans'):.0f} care plans for {total} discharges: the engine did not "
+            "plan every discharge (templates not seeded?)"
+        )
     return load
 
 
@@ -367,9 +437,22 @@ def stored_directly(url: str, k: int, total: int, senders: int, counter: Counter
     as one transaction (``process_bundle``, SYSTEM caller), with no rules installed."""
     run = f"st{k}-{uuid.uuid4().hex[:6]}"
     threads = max(1, senders // k)
-    args = [sys.executable, os.path.abspath(__file__), "--store-worker", url, run, str(total), str(k), str(threads)]
-    procs = [subprocess.Popen([*args, str(w)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-             for w in range(k)]
+    args = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--store-worker",
+        url,
+        run,
+        str(total),
+        str(k),
+        str(threads),
+    ]
+    procs = [
+        subprocess.Popen(
+            [*args, str(w)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for w in range(k)
+    ]
     try:
         for proc in procs:
             _expect(proc, "ready")
@@ -455,8 +538,18 @@ def store_worker(url: str, run: str, total: int, workers: int, threads: int, wor
         thread.start()
     for thread in pool:
         thread.join()
-    print(json.dumps({"t0": t0, "t1": time.monotonic(), "cpu": time.process_time() - cpu0,
-                      "latencies": latencies, "retries": retries}), flush=True)
+    print(
+        json.dumps(
+            {
+                "t0": t0,
+                "t1": time.monotonic(),
+                "cpu": time.process_time() - cpu0,
+                "latencies": latencies,
+                "retries": retries,
+            }
+        ),
+        flush=True,
+    )
     database.dispose()
 
 
@@ -495,7 +588,8 @@ def _figures(gw: Load, base: Load, bare: float) -> dict[str, float]:
         "store_versions_per_discharge": base.delta("versions") / base.sent,
         "store_conflict_retries": base.delta("retries"),
         "store_cpu_ms_per_discharge": store_cpu,
-        "cpu_ratio_to_store": cpu / store_cpu,  # less disturbed than rates by other work on the machine
+        "cpu_ratio_to_store": cpu
+        / store_cpu,  # less disturbed than rates by other work on the machine
         "ratio_to_store": rate / (base.sent / base.seconds),
         "bare_listener_over_gateway": bare / rate,  # the inverse: bench/run shows 2 decimals
     }
@@ -503,10 +597,17 @@ def _figures(gw: Load, base: Load, bare: float) -> dict[str, float]:
 
 # --- 2. memory over many intakes ---------------------------------------------------------------
 
+
 def memory(messages: int, url: str | None = None, *, trace: bool = False) -> dict[str, Any]:
     """Run the memory part in a fresh process: its RSS is the intake's alone, and the rules it
     installs do not leak into benchmarks that run after this one."""
-    args = [sys.executable, os.path.abspath(__file__), "--memory-child", "--memory-messages", str(messages)]
+    args = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--memory-child",
+        "--memory-messages",
+        str(messages),
+    ]
     args += ["--memory-database-url", url] if url else []
     args += ["--tracemalloc"] if trace else []
     done = subprocess.run(args, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
@@ -556,10 +657,15 @@ def _sample(intake: Any, source: Iterator[bytes], messages: int, trace: bool) ->
     while (done := samples[-1][0]) < messages:
         _receive(intake, source, min(step, messages - done))
         samples.append((min(done + step, messages), _rss_kb(), len(gc.get_objects())))
-        print(f"memory: {samples[-1][0]}/{messages} messages, RSS {samples[-1][1] / 1024:.0f} MiB", file=sys.stderr)
+        print(
+            f"memory: {samples[-1][0]}/{messages} messages, RSS {samples[-1][1] / 1024:.0f} MiB",
+            file=sys.stderr,
+        )
     result = _summary(samples, time.perf_counter() - t0)
     if first is not None:
-        result["tracemalloc_top"] = [str(stat) for stat in tracemalloc.take_snapshot().compare_to(first, "lineno")[:10]]
+        result["tracemalloc_top"] = [
+            str(stat) for stat in tracemalloc.take_snapshot().compare_to(first, "lineno")[:10]
+        ]
     return result
 
 
@@ -569,10 +675,15 @@ def _summary(samples: list[tuple[int, int, int]], seconds: float) -> dict[str, A
     objects = [(n, count) for n, _, count in samples]
     half = lambda points: [(n, y) for n, y in points if n >= messages / 2]  # noqa: E731
     return {
-        "messages": messages, "messages_per_s": messages / seconds, "seconds": seconds,
-        "rss_start_mib": rss[0][1] / 1024, "rss_end_mib": rss[-1][1] / 1024,
-        "slope_kb_per_1000": 1000 * _slope(half(rss)), "slope_all_kb_per_1000": 1000 * _slope(rss),
-        "gc_objects_start": objects[0][1], "gc_objects_end": objects[-1][1],
+        "messages": messages,
+        "messages_per_s": messages / seconds,
+        "seconds": seconds,
+        "rss_start_mib": rss[0][1] / 1024,
+        "rss_end_mib": rss[-1][1] / 1024,
+        "slope_kb_per_1000": 1000 * _slope(half(rss)),
+        "slope_all_kb_per_1000": 1000 * _slope(rss),
+        "gc_objects_start": objects[0][1],
+        "gc_objects_end": objects[-1][1],
         "gc_objects_slope_per_1000": 1000 * _slope(half(objects)),
         "samples": [list(sample) for sample in samples],
     }
@@ -599,14 +710,24 @@ def _slope(points: list[tuple[int, int]]) -> float:
 _DETAIL = ("samples", "tracemalloc_top")
 
 
-def run(discharges_per_k: int = 50, ks: tuple[int, ...] = (1, 2, 4), senders: int = 8,
-        memory_messages: int = 1000, database_url: str | None = None,
-        memory_database_url: str | None = None, trace: bool = False, detail: bool = False) -> dict[str, Any]:
+def run(
+    discharges_per_k: int = 50,
+    ks: tuple[int, ...] = (1, 2, 4),
+    senders: int = 8,
+    memory_messages: int = 1000,
+    database_url: str | None = None,
+    memory_database_url: str | None = None,
+    trace: bool = False,
+    detail: bool = False,
+) -> dict[str, Any]:
     """The figures; ``detail`` adds the RSS samples and tracemalloc sites (lists, which bench/run's
     table would print as one long line)."""
     url = database_url or os.environ.get("FHIR_GATEWAY_BENCH_DATABASE_URL") or DEFAULT_URL
-    results: dict[str, Any] = {"database": url.split(":", 1)[0].split("+", 1)[0], "senders": senders,
-                               "discharges_per_k": discharges_per_k}
+    results: dict[str, Any] = {
+        "database": url.split(":", 1)[0].split("+", 1)[0],
+        "senders": senders,
+        "discharges_per_k": discharges_per_k,
+    }
     started = time.perf_counter()
     if discharges_per_k:
         results["throughput"] = throughput(url, ks, discharges_per_k, senders)
@@ -622,27 +743,52 @@ def report(r: dict[str, Any]) -> str:
     if "throughput" in r:
         t = r["throughput"]
         ks = sorted(int(key[1:]) for key in t if key.startswith("k"))
-        rows = [(str(k), f"{t[f'k{k}']['discharges_per_s']:.1f}", f"{t[f'k{k}']['versions_per_s']:.0f}",
-                 f"{t[f'k{k}']['p50_ms']:.0f}/{t[f'k{k}']['p95_ms']:.0f}",
-                 f"{t[f'k{k}']['gateway_cpu_ms_per_discharge']:.0f}/{t[f'k{k}']['store_cpu_ms_per_discharge']:.0f}",
-                 f"{t[f'k{k}']['store_per_s']:.1f}", f"{t[f'k{k}']['ratio_to_store']:.3f}",
-                 f"1/{t[f'k{k}']['bare_listener_over_gateway']:,.0f}",
-                 f"{t[f'k{k}']['aa']}/{t[f'k{k}']['sent']}") for k in ks]
+        rows = [
+            (
+                str(k),
+                f"{t[f'k{k}']['discharges_per_s']:.1f}",
+                f"{t[f'k{k}']['versions_per_s']:.0f}",
+                f"{t[f'k{k}']['p50_ms']:.0f}/{t[f'k{k}']['p95_ms']:.0f}",
+                f"{t[f'k{k}']['gateway_cpu_ms_per_discharge']:.0f}/{t[f'k{k}']['store_cpu_ms_per_discharge']:.0f}",
+                f"{t[f'k{k}']['store_per_s']:.1f}",
+                f"{t[f'k{k}']['ratio_to_store']:.3f}",
+                f"1/{t[f'k{k}']['bare_listener_over_gateway']:,.0f}",
+                f"{t[f'k{k}']['aa']}/{t[f'k{k}']['sent']}",
+            )
+            for k in ks
+        ]
         per = t[f"k{ks[0]}"]
-        out += [f"Discharge intake over MLLP, {r['discharges_per_k']} ADT^A03 per K, {r['senders']} senders, "
-                f"database: {r['database']}; {per['versions_per_discharge']:.1f} resource versions "
-                f"({per['new_resources_per_discharge']:.1f} new resources) per discharge, "
-                f"{per['store_versions_per_discharge']:.1f} when only the message's Bundle is stored; "
-                f"bare listener {t['bare_listener_per_s']:.0f} msg/s",
-                table(rows, ("K", "discharges/s", "versions/s", "p50/p95 ms", "CPU ms/msg gw/store",
-                             "store-only/s", "ratio", "ratio to bare", "AA")), ""]
+        out += [
+            f"Discharge intake over MLLP, {r['discharges_per_k']} ADT^A03 per K, {r['senders']} senders, "
+            f"database: {r['database']}; {per['versions_per_discharge']:.1f} resource versions "
+            f"({per['new_resources_per_discharge']:.1f} new resources) per discharge, "
+            f"{per['store_versions_per_discharge']:.1f} when only the message's Bundle is stored; "
+            f"bare listener {t['bare_listener_per_s']:.0f} msg/s",
+            table(
+                rows,
+                (
+                    "K",
+                    "discharges/s",
+                    "versions/s",
+                    "p50/p95 ms",
+                    "CPU ms/msg gw/store",
+                    "store-only/s",
+                    "ratio",
+                    "ratio to bare",
+                    "AA",
+                ),
+            ),
+            "",
+        ]
     if "memory" in r:
         m = r["memory"]
-        out.append(f"Memory over {m['messages']:,} intakes (A01/A08/A03, {m['database']}, after {m['warmup']} "
-                   f"warm-up; {m['messages_per_s']:.1f} msg/s): RSS {m['rss_start_mib']:.1f} → {m['rss_end_mib']:.1f} "
-                   f"MiB, second-half slope {m['slope_kb_per_1000']:.0f} KiB per 1,000 messages "
-                   f"(whole run {m['slope_all_kb_per_1000']:.0f}); gc objects {m['gc_objects_start']:,} → "
-                   f"{m['gc_objects_end']:,} (second half {m['gc_objects_slope_per_1000']:+.0f} per 1,000)")
+        out.append(
+            f"Memory over {m['messages']:,} intakes (A01/A08/A03, {m['database']}, after {m['warmup']} "
+            f"warm-up; {m['messages_per_s']:.1f} msg/s): RSS {m['rss_start_mib']:.1f} → {m['rss_end_mib']:.1f} "
+            f"MiB, second-half slope {m['slope_kb_per_1000']:.0f} KiB per 1,000 messages "
+            f"(whole run {m['slope_all_kb_per_1000']:.0f}); gc objects {m['gc_objects_start']:,} → "
+            f"{m['gc_objects_end']:,} (second half {m['gc_objects_slope_per_1000']:+.0f} per 1,000)"
+        )
         out += [f"  {line}" for line in m.get("tracemalloc_top", [])]
     return "\n".join(out)
 
@@ -656,18 +802,36 @@ def main() -> None:
     parser.add_argument("--discharges", type=int, default=50, help="discharges per K (0: skip)")
     parser.add_argument("--k", default="1,2,4", help="gateway processes, comma-separated")
     parser.add_argument("--senders", type=int, default=8)
-    parser.add_argument("--database-url", help=f"default: FHIR_GATEWAY_BENCH_DATABASE_URL, else {DEFAULT_URL}")
-    parser.add_argument("--memory-messages", type=int, default=1000, help="0: skip; 100000 for the full run")
+    parser.add_argument(
+        "--database-url", help=f"default: FHIR_GATEWAY_BENCH_DATABASE_URL, else {DEFAULT_URL}"
+    )
+    parser.add_argument(
+        "--memory-messages", type=int, default=1000, help="0: skip; 100000 for the full run"
+    )
     parser.add_argument("--memory-database-url", help="default: SQLite in a temp dir")
-    parser.add_argument("--tracemalloc", action="store_true", help="top growth sites (slows the memory run)")
+    parser.add_argument(
+        "--tracemalloc", action="store_true", help="top growth sites (slows the memory run)"
+    )
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     if args.memory_child:
-        print(json.dumps(memory_child(args.memory_messages, args.memory_database_url, args.tracemalloc)))
+        print(
+            json.dumps(
+                memory_child(args.memory_messages, args.memory_database_url, args.tracemalloc)
+            )
+        )
         return
-    results = run(args.discharges, tuple(int(k) for k in args.k.split(",")), args.senders, args.memory_messages,
-                  args.database_url, args.memory_database_url, args.tracemalloc, detail=True)
+    results = run(
+        args.discharges,
+        tuple(int(k) for k in args.k.split(",")),
+        args.senders,
+        args.memory_messages,
+        args.database_url,
+        args.memory_database_url,
+        args.tracemalloc,
+        detail=True,
+    )
     print(report(results))
     if args.json:
         with open(args.json, "w") as fh:

@@ -40,12 +40,14 @@ asyncio.run(main())
 
 def message(run: str, i: int) -> bytes:
     when = time.strftime("%Y%m%d%H%M%S", time.gmtime(1_700_000_000 + i))
-    return "\r".join([
-        f"MSH|^~\\&|BENCH|HOSP|GW|GW|{when}+0000||ADT^A01^ADT_A01|{run}-{i}|P|2.5",
-        f"EVN|A01|{when}+0000",
-        f"PID|1||{run}-{i}^^^HOSP^MR||DOE^JANE||19800101|F",
-        f"PV1|1|I|WARD^1^1||||||||PSY|||||||||V{run}-{i}^^^HOSP^VN",
-    ]).encode()
+    return "\r".join(
+        [
+            f"MSH|^~\\&|BENCH|HOSP|GW|GW|{when}+0000||ADT^A01^ADT_A01|{run}-{i}|P|2.5",
+            f"EVN|A01|{when}+0000",
+            f"PID|1||{run}-{i}^^^HOSP^MR||DOE^JANE||19800101|F",
+            f"PV1|1|I|WARD^1^1||||||||PSY|||||||||V{run}-{i}^^^HOSP^VN",
+        ]
+    ).encode()
 
 
 @contextmanager
@@ -69,10 +71,18 @@ def _process(args: list[str], port: int, env: dict[str, str]) -> Iterator[None]:
 
 def _gateway(url: str, port: int) -> Any:
     cli = [sys.executable, "-c", "from fhir_gateway.cli import main; main()"]
-    subprocess.run([*cli, "db", "upgrade"], cwd=ROOT, check=True, capture_output=True,
-                   env={**os.environ, "FHIR_GATEWAY_DATABASE_URL": url})
-    return _process([*cli, "mllp", "--port", str(port), "--no-migrate"], port,
-                    {"FHIR_GATEWAY_DATABASE_URL": url, "FHIR_GATEWAY_LOG_LEVEL": "WARNING"})
+    subprocess.run(
+        [*cli, "db", "upgrade"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "FHIR_GATEWAY_DATABASE_URL": url},
+    )
+    return _process(
+        [*cli, "mllp", "--port", str(port), "--no-migrate"],
+        port,
+        {"FHIR_GATEWAY_DATABASE_URL": url, "FHIR_GATEWAY_LOG_LEVEL": "WARNING"},
+    )
 
 
 def _send_all(port: int, messages: list[bytes]) -> int:
@@ -121,8 +131,13 @@ def run(total: int = 800, database_url: str | None = None) -> dict[str, Any]:
 def main() -> None:
     r = run(int(sys.argv[1]) if len(sys.argv) > 1 else 800)
     rows = [
-        (f"{s} sender{'s' if s > 1 else ''}", f"{r[f'gateway_{s}']:.0f}", f"{r[f'baseline_{s}']:.0f}",
-         f"{r[f'gateway_{s}'] / r[f'baseline_{s}']:.3f}", f"{r[f'accepted_{s}']}/{r['messages']}")
+        (
+            f"{s} sender{'s' if s > 1 else ''}",
+            f"{r[f'gateway_{s}']:.0f}",
+            f"{r[f'baseline_{s}']:.0f}",
+            f"{r[f'gateway_{s}'] / r[f'baseline_{s}']:.3f}",
+            f"{r[f'accepted_{s}']}/{r['messages']}",
+        )
         for s in (1, 8)
     ]
     print(f"MLLP intake, {r['messages']} ADT^A01 per case, database: {r['database']}")

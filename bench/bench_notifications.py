@@ -59,16 +59,37 @@ def _queue(database, endpoint: str, count: int) -> list[tuple[str, str, bytes]]:
     from fhir_gateway.store import outbox
 
     def seed(session) -> None:  # type: ignore[no-untyped-def]
-        svc.update(session, "Subscription", "bench", {
-            "resourceType": "Subscription", "id": "bench", "status": "requested", "reason": "bench",
-            "criteria": "Observation", "channel": {"type": "rest-hook", "endpoint": endpoint,
-                                                   "payload": "application/fhir+json"}}, SYSTEM)
+        svc.update(
+            session,
+            "Subscription",
+            "bench",
+            {
+                "resourceType": "Subscription",
+                "id": "bench",
+                "status": "requested",
+                "reason": "bench",
+                "criteria": "Observation",
+                "channel": {
+                    "type": "rest-hook",
+                    "endpoint": endpoint,
+                    "payload": "application/fhir+json",
+                },
+            },
+            SYSTEM,
+        )
         for i in range(count):
-            svc.create(session, "Observation", {"resourceType": "Observation", "status": "final",
-                                                "code": {"text": f"bench {i}"}}, SYSTEM)
+            svc.create(
+                session,
+                "Observation",
+                {"resourceType": "Observation", "status": "final", "code": {"text": f"bench {i}"}},
+                SYSTEM,
+            )
 
     database.write(seed)
-    return [(r.method, r.url, r.body) for r in database.read(outbox.list_rows, status="pending", limit=count)]
+    return [
+        (r.method, r.url, r.body)
+        for r in database.read(outbox.list_rows, status="pending", limit=count)
+    ]
 
 
 def _baseline(requests: list[tuple[str, str, bytes]]) -> float:
@@ -76,7 +97,9 @@ def _baseline(requests: list[tuple[str, str, bytes]]) -> float:
     headers = {"Content-Type": "application/fhir+json"}
     with httpx.Client(timeout=10) as client, ThreadPoolExecutor(CONCURRENCY) as pool:
         start = time.perf_counter()
-        list(pool.map(lambda r: client.request(r[0], r[1], content=r[2], headers=headers), requests))
+        list(
+            pool.map(lambda r: client.request(r[0], r[1], content=r[2], headers=headers), requests)
+        )
         return time.perf_counter() - start
 
 
@@ -102,7 +125,9 @@ def run(count: int = 1000) -> dict[str, float]:
 
     tmp = tempfile.mkdtemp(prefix="bench-notify-")
     url = os.environ.get("FHIR_GATEWAY_BENCH_DATABASE_URL", f"sqlite:///{tmp}/bench.db")
-    settings = Settings(database_url=url, outbox_concurrency=CONCURRENCY, outbox_batch_size=100, log_level="WARNING")
+    settings = Settings(
+        database_url=url, outbox_concurrency=CONCURRENCY, outbox_batch_size=100, log_level="WARNING"
+    )
     database = Database(url)
     upgrade(database.engine)
     install_rules(settings)

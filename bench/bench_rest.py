@@ -57,18 +57,38 @@ def _patient(family: str) -> dict[str, Any]:
 
 
 def _tasks(patient_id: str, start: int, stop: int) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"request": {"method": "POST", "url": "Task"}, "resource": {
-            "resourceType": "Task", "status": ["requested", "accepted", "completed"][i % 3],
-            "intent": "order", "for": {"reference": f"Patient/{patient_id}"},
-            "owner": {"reference": f"Organization/org-{i % 20}"},
-        }} for i in range(start, stop)]}
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "request": {"method": "POST", "url": "Task"},
+                "resource": {
+                    "resourceType": "Task",
+                    "status": ["requested", "accepted", "completed"][i % 3],
+                    "intent": "order",
+                    "for": {"reference": f"Patient/{patient_id}"},
+                    "owner": {"reference": f"Organization/org-{i % 20}"},
+                },
+            }
+            for i in range(start, stop)
+        ],
+    }
 
 
 def _transaction(n: int = 100) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "request": {"method": "POST", "url": "Patient"},
-         "resource": _patient("Transaction")} for _ in range(n)]}
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "request": {"method": "POST", "url": "Patient"},
+                "resource": _patient("Transaction"),
+            }
+            for _ in range(n)
+        ],
+    }
 
 
 def _all_created(response: httpx.Response) -> httpx.Response:
@@ -84,7 +104,9 @@ def _seed(base: str, headers: dict[str, str], tasks: int) -> tuple[str, str]:
     with httpx.Client(base_url=base, timeout=60, headers={**headers, **FHIR}) as client:
         patient = checked(client.post("/Patient", json=_patient("Bench")), 201).json()
         for start in range(0, tasks, 100):
-            _all_created(client.post("/", json=_tasks(patient["id"], start, min(tasks, start + 100))))
+            _all_created(
+                client.post("/", json=_tasks(patient["id"], start, min(tasks, start + 100)))
+            )
     return patient["id"], "Organization/org-7"
 
 
@@ -98,12 +120,20 @@ def _bare_env(tmp: str, name: str, body: bytes, status: int) -> dict[str, str]:
 Send = Callable[[httpx.Client, str], httpx.Response]  # (client, base URL) → response
 
 
-def _send(method: str, path: str, body: bytes | None, headers: dict[str, str], client: httpx.Client,
-          base: str) -> httpx.Response:
+def _send(
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    client: httpx.Client,
+    base: str,
+) -> httpx.Response:
     return client.request(method, base + path, content=body, headers=headers)
 
 
-def _compare(send: Send, gateway: str, bare: str, *, requests: int, expect: int, concurrency: int = 4) -> dict[str, float]:
+def _compare(
+    send: Send, gateway: str, bare: str, *, requests: int, expect: int, concurrency: int = 4
+) -> dict[str, float]:
     """Alternating rounds against the gateway and the baseline: medians of rps, p95 and the
     server's CPU per request; the ratio of the rps medians, and the lowest and highest ratio
     within a round.
@@ -119,13 +149,22 @@ def _compare(send: Send, gateway: str, bare: str, *, requests: int, expect: int,
         for name, base in (("gateway", gateway), ("bare", bare)):
             settle(base)
             used = server_cpu(base)
-            result = load(lambda c, b=base: send(c, b), requests=requests, concurrency=concurrency,
-                          expect=expect, warmup=WARMUP)
+            result = load(
+                lambda c, b=base: send(c, b),
+                requests=requests,
+                concurrency=concurrency,
+                expect=expect,
+                warmup=WARMUP,
+            )
             left = settle(base)  # CPU seconds of the work this load left queued
-            cpu[name].append((server_cpu(base) - used) * 1000 / (result.requests + WARMUP * concurrency))
+            cpu[name].append(
+                (server_cpu(base) - used) * 1000 / (result.requests + WARMUP * concurrency)
+            )
             if name == "gateway":
                 deferred.append(left)
-            runs[name].append(LoadResult(result.requests, result.seconds + left, result.latencies_ms))
+            runs[name].append(
+                LoadResult(result.requests, result.seconds + left, result.latencies_ms)
+            )
     rps = {name: median([r.rps for r in results]) for name, results in runs.items()}
     within = sorted(g.rps / b.rps for g, b in zip(runs["gateway"], runs["bare"], strict=True))
     return {
@@ -165,8 +204,12 @@ def _measure(
             answer = checked(send(client, base), status)
             if name == "transaction":
                 _all_created(answer)
-            with server("bench._bare:create_app", _bare_env(tmp, name, answer.content, status)) as bare:
-                figures[name] = _compare(send, base, bare, requests=n, expect=status, concurrency=concurrency)
+            with server(
+                "bench._bare:create_app", _bare_env(tmp, name, answer.content, status)
+            ) as bare:
+                figures[name] = _compare(
+                    send, base, bare, requests=n, expect=status, concurrency=concurrency
+                )
     figures["transaction"]["resources_per_s"] = figures["transaction"]["rps"] * 100
     return figures
 
@@ -188,7 +231,12 @@ def _run(tmp: str, requests: int, tasks: int) -> dict[str, Any]:
     ids: tuple[str, str] | None = None
     results: dict[str, Any] = {}
     for mode, overrides in MODES.items():
-        env = {"FHIR_GATEWAY_DATABASE_URL": url, "FHIR_GATEWAY_LOG_LEVEL": "WARNING", **UNLIMITED, **overrides}
+        env = {
+            "FHIR_GATEWAY_DATABASE_URL": url,
+            "FHIR_GATEWAY_LOG_LEVEL": "WARNING",
+            **UNLIMITED,
+            **overrides,
+        }
         with server("fhir_gateway.app:create_app", env) as base:
             auth = (lambda b=base: client.headers(b)) if mode == "on" else dict
             ids = ids or _seed(base, auth(), tasks)
@@ -199,8 +247,12 @@ def _run(tmp: str, requests: int, tasks: int) -> dict[str, Any]:
     return results
 
 
-_LABELS = {"read": "read by id", "search": "Task?owner&status", "create": "single create",
-           "transaction": "100-entry transaction"}
+_LABELS = {
+    "read": "read by id",
+    "search": "Task?owner&status",
+    "create": "single create",
+    "transaction": "100-entry transaction",
+}
 
 
 def main() -> None:
@@ -209,16 +261,37 @@ def main() -> None:
     for name, label in _LABELS.items():
         for mode in MODES:
             f = r[mode][name]
-            rows.append((label, f"auth+audit {mode}", f"{f['rps']:.0f}/s", f"{f['bare_rps']:.0f}/s",
-                         f"{f['ratio']:.2f} ({f['ratio_low']:.2f}–{f['ratio_high']:.2f})",
-                         f"{f['p95_ms']:.1f} / {f['bare_p95_ms']:.1f}",
-                         f"{f['cpu_ms']:.2f} / {f['bare_cpu_ms']:.2f}"))
-    print(table(rows, ("benchmark", "mode", "gateway", "bare FastAPI", "ratio (rounds)", "p95 ms (gw / bare)",
-                       "server CPU ms/request (gw / bare)")))
+            rows.append(
+                (
+                    label,
+                    f"auth+audit {mode}",
+                    f"{f['rps']:.0f}/s",
+                    f"{f['bare_rps']:.0f}/s",
+                    f"{f['ratio']:.2f} ({f['ratio_low']:.2f}–{f['ratio_high']:.2f})",
+                    f"{f['p95_ms']:.1f} / {f['bare_p95_ms']:.1f}",
+                    f"{f['cpu_ms']:.2f} / {f['bare_cpu_ms']:.2f}",
+                )
+            )
+    print(
+        table(
+            rows,
+            (
+                "benchmark",
+                "mode",
+                "gateway",
+                "bare FastAPI",
+                "ratio (rounds)",
+                "p95 ms (gw / bare)",
+                "server CPU ms/request (gw / bare)",
+            ),
+        )
+    )
     tx = r["on"]["transaction"]["resources_per_s"], r["off"]["transaction"]["resources_per_s"]
     print(f"100-entry transactions: {tx[0]:.0f} resources/s (auth+audit on), {tx[1]:.0f} (off)")
     met = "met" if r["read_target_met"] else "MISSED"
-    print(f"read by id, auth+audit on: {r['on']['read']['ratio']:.2f} of bare (target {TARGET_READ_RATIO}: {met})")
+    print(
+        f"read by id, auth+audit on: {r['on']['read']['ratio']:.2f} of bare (target {TARGET_READ_RATIO}: {met})"
+    )
     print(json.dumps(r))
 
 

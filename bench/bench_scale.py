@@ -41,7 +41,9 @@ from bench._scale_serve import server  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/fhir_bench_scale"
 TARGET_P95_MS = 25.0
-UNLIMITED = {"FHIR_GATEWAY_RATE_LIMIT_PER_MINUTE": str(10**9)}  # the limiter stays in the path, never bites
+UNLIMITED = {
+    "FHIR_GATEWAY_RATE_LIMIT_PER_MINUTE": str(10**9)
+}  # the limiter stays in the path, never bites
 MODES = {
     "on": {},  # production: authentication and audit on (the defaults)
     "off": {"FHIR_GATEWAY_AUTH_ENABLED": "false", "FHIR_GATEWAY_AUDIT_ENABLED": "false"},
@@ -69,7 +71,9 @@ def ensure_database(url: str) -> None:
     admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database})
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+            )
             if exists.first() is None:
                 conn.execute(text(f'CREATE DATABASE "{target.database}"'))
     finally:
@@ -86,7 +90,9 @@ def drop_audit_trail(url: str) -> int:
     database = Database(url)
     try:
         with database.session() as session:
-            removed = session.execute(delete(resources).where(resources.c.res_type == "AuditEvent")).rowcount
+            removed = session.execute(
+                delete(resources).where(resources.c.res_type == "AuditEvent")
+            ).rowcount
             for table_ in (resource_versions, *INDEX_TABLES.values()):
                 session.execute(delete(table_).where(table_.c.res_type == "AuditEvent"))
         return int(removed or 0)
@@ -104,25 +110,44 @@ def targets(url: str, anchor: datetime) -> dict[str, list[str]]:
     since = (anchor - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         with database.session(readonly=True) as session:
-            owners = list(session.execute(text(
-                "SELECT DISTINCT o.target_id FROM idx_reference o JOIN idx_token s"
-                " ON s.res_type = 'Task' AND s.res_id = o.res_id AND s.param = 'status' AND s.code = 'requested'"
-                " WHERE o.res_type = 'Task' AND o.param = 'owner' AND o.target_type = 'Organization'"
-                " ORDER BY 1")).scalars())
-            patients = list(session.execute(text(
-                "SELECT target_id FROM idx_reference WHERE res_type = 'CarePlan' AND param = 'patient'"
-                " ORDER BY md5(res_id) LIMIT 500")).scalars())
-            polled = list(session.execute(text(
-                "SELECT DISTINCT o.target_id FROM idx_reference o JOIN resources r"
-                " ON r.res_type = 'Task' AND r.res_id = o.res_id AND r.last_updated > :since"
-                " WHERE o.res_type = 'Task' AND o.param = 'owner' ORDER BY 1"),
-                {"since": anchor.replace(tzinfo=None) - timedelta(days=7)}).scalars())
+            owners = list(
+                session.execute(
+                    text(
+                        "SELECT DISTINCT o.target_id FROM idx_reference o JOIN idx_token s"
+                        " ON s.res_type = 'Task' AND s.res_id = o.res_id AND s.param = 'status' AND s.code = 'requested'"
+                        " WHERE o.res_type = 'Task' AND o.param = 'owner' AND o.target_type = 'Organization'"
+                        " ORDER BY 1"
+                    )
+                ).scalars()
+            )
+            patients = list(
+                session.execute(
+                    text(
+                        "SELECT target_id FROM idx_reference WHERE res_type = 'CarePlan' AND param = 'patient'"
+                        " ORDER BY md5(res_id) LIMIT 500"
+                    )
+                ).scalars()
+            )
+            polled = list(
+                session.execute(
+                    text(
+                        "SELECT DISTINCT o.target_id FROM idx_reference o JOIN resources r"
+                        " ON r.res_type = 'Task' AND r.res_id = o.res_id AND r.last_updated > :since"
+                        " WHERE o.res_type = 'Task' AND o.param = 'owner' ORDER BY 1"
+                    ),
+                    {"since": anchor.replace(tzinfo=None) - timedelta(days=7)},
+                ).scalars()
+            )
     finally:
         database.dispose()
     return {
         "task_owner_status": [f"/Task?owner=Organization/{o}&status=requested" for o in owners],
-        "careplan_include": [f"/CarePlan?patient=Patient/{p}&_include=CarePlan:goal" for p in patients],
-        "task_owner_updated": [f"/Task?owner=Organization/{o}&_lastUpdated=gt{quote(since)}" for o in polled],
+        "careplan_include": [
+            f"/CarePlan?patient=Patient/{p}&_include=CarePlan:goal" for p in patients
+        ],
+        "task_owner_updated": [
+            f"/Task?owner=Organization/{o}&_lastUpdated=gt{quote(since)}" for o in polled
+        ],
     }
 
 
@@ -146,8 +171,13 @@ def _count_resources(url: str) -> int:
     database = Database(url)
     try:
         with database.session(readonly=True) as session:
-            return int(session.execute(select(func.count()).select_from(resources).where(
-                resources.c.res_type != "AuditEvent")).scalar_one())
+            return int(
+                session.execute(
+                    select(func.count())
+                    .select_from(resources)
+                    .where(resources.c.res_type != "AuditEvent")
+                ).scalar_one()
+            )
     finally:
         database.dispose()
 
@@ -161,18 +191,37 @@ def _safe(url: str) -> str:
 # -- the measurements ------------------------------------------------------------------------------
 
 
-def measure(base: str, headers: dict[str, str], urls: dict[str, list[str]], *, clients: int, seconds: float,
-            pool: Any) -> dict[str, Any]:
+def measure(
+    base: str,
+    headers: dict[str, str],
+    urls: dict[str, list[str]],
+    *,
+    clients: int,
+    seconds: float,
+    pool: Any,
+) -> dict[str, Any]:
     """Per search: one client (latency), then ``clients`` at once (throughput). Beside them, what
     this machine takes now for a request that does nothing (``/_health``), and its load."""
-    floor = run_load([base + "/_health"], headers=headers, must_contain=b"ok", clients=1, seconds=2, pool=pool)
-    figures: dict[str, Any] = {"health_p50_ms": floor.pct(0.5), "health_p95_ms": floor.pct(0.95),
-                               "load_average": os.getloadavg()[0]}
+    floor = run_load(
+        [base + "/_health"], headers=headers, must_contain=b"ok", clients=1, seconds=2, pool=pool
+    )
+    figures: dict[str, Any] = {
+        "health_p50_ms": floor.pct(0.5),
+        "health_p95_ms": floor.pct(0.95),
+        "load_average": os.getloadavg()[0],
+    }
     for name, (_, must) in SEARCHES.items():
         full = [base + u for u in urls[name]]
-        single = run_load(full, headers=headers, must_contain=must, clients=1, seconds=seconds, pool=pool)
-        loaded = run_load(full, headers=headers, must_contain=must, clients=clients, seconds=seconds, pool=pool)
-        figures[name] = {**{f"single_{k}": v for k, v in single.figures().items()}, **loaded.figures()}
+        single = run_load(
+            full, headers=headers, must_contain=must, clients=1, seconds=seconds, pool=pool
+        )
+        loaded = run_load(
+            full, headers=headers, must_contain=must, clients=clients, seconds=seconds, pool=pool
+        )
+        figures[name] = {
+            **{f"single_{k}": v for k, v in single.figures().items()},
+            **loaded.figures(),
+        }
     return figures
 
 
@@ -181,7 +230,9 @@ def run() -> dict[str, Any]:
     target = _env_int("TARGET", 1_000_000)
     seconds = float(_env_int("SECONDS", 8))
     clients = _env_int("CLIENTS", 4)
-    workers = [int(w) for w in os.environ.get("FHIR_GATEWAY_BENCH_SCALE_WORKERS", "1,2,4").split(",")]
+    workers = [
+        int(w) for w in os.environ.get("FHIR_GATEWAY_BENCH_SCALE_WORKERS", "1,2,4").split(",")
+    ]
     results: dict[str, Any] = {"data_set": data_set(url, target)}
     anchor = datetime.fromisoformat(results["data_set"]["anchor"])
     urls = targets(url, anchor)
@@ -189,18 +240,27 @@ def run() -> dict[str, Any]:
     smart: SmartClient = register_client(url, role="case-manager", scopes=("system/*.rs",))
     with multiprocessing.get_context("spawn").Pool(max(clients, 1)) as pool:
         for mode, overrides in MODES.items():
-            env = {"FHIR_GATEWAY_DATABASE_URL": url, "FHIR_GATEWAY_LOG_LEVEL": "WARNING", **UNLIMITED, **overrides}
+            env = {
+                "FHIR_GATEWAY_DATABASE_URL": url,
+                "FHIR_GATEWAY_LOG_LEVEL": "WARNING",
+                **UNLIMITED,
+                **overrides,
+            }
             for n in workers:
                 with server(env, workers=n) as base:
                     time.sleep(2.0 if n > 1 else 0.5)  # every worker process up, not only the first
                     headers = smart.headers(base) if mode == "on" else {}
                     print(f"measuring: auth+audit {mode}, {n} gateway process(es)", file=sys.stderr)
                     results.setdefault(mode, {})[f"workers_{n}"] = measure(
-                        base, headers, urls, clients=clients, seconds=seconds, pool=pool)
+                        base, headers, urls, clients=clients, seconds=seconds, pool=pool
+                    )
                 smart.forget()
     results["target_p95_ms"] = TARGET_P95_MS
-    results["target_met"] = all(by_search[name]["single_p95_ms"] <= TARGET_P95_MS
-                                for by_search in results["on"].values() for name in SEARCHES)
+    results["target_met"] = all(
+        by_search[name]["single_p95_ms"] <= TARGET_P95_MS
+        for by_search in results["on"].values()
+        for name in SEARCHES
+    )
     results["clients"] = clients
     return results
 
@@ -211,22 +271,47 @@ def report(r: dict[str, Any]) -> str:
         for mode in MODES:
             for key, by_search in r[mode].items():
                 f = by_search[name]
-                rows.append((label, mode, key.removeprefix("workers_"),
-                             f"{f['single_p50_ms']:.1f}", f"{f['single_p95_ms']:.1f}", f"{f['single_p99_ms']:.1f}",
-                             f"{f['single_rps']:.0f}", f"{f['rps']:.0f}",
-                             f"{f['p50_ms']:.1f}", f"{f['p95_ms']:.1f}", f"{f['p99_ms']:.1f}"))
+                rows.append(
+                    (
+                        label,
+                        mode,
+                        key.removeprefix("workers_"),
+                        f"{f['single_p50_ms']:.1f}",
+                        f"{f['single_p95_ms']:.1f}",
+                        f"{f['single_p99_ms']:.1f}",
+                        f"{f['single_rps']:.0f}",
+                        f"{f['rps']:.0f}",
+                        f"{f['p50_ms']:.1f}",
+                        f"{f['p95_ms']:.1f}",
+                        f"{f['p99_ms']:.1f}",
+                    )
+                )
     clients = r["clients"]
-    head = ("search", "auth+audit", "procs", "1 client p50", "p95", "p99", "rps",
-            f"{clients} clients rps", "p50", "p95", "p99")
+    head = (
+        "search",
+        "auth+audit",
+        "procs",
+        "1 client p50",
+        "p95",
+        "p99",
+        "rps",
+        f"{clients} clients rps",
+        "p50",
+        "p95",
+        "p99",
+    )
     d = r["data_set"]
     lines = [
         f"data set: {d['resources']:,} resources ({d['patients']:,} patients); this run loaded {d['loaded']:,}"
         + (f" at {d['resources_per_s']:,.0f} resources/s" if d["loaded"] else ""),
         table(rows, head),
-        "no-op request (/_health), one client: " + ", ".join(
+        "no-op request (/_health), one client: "
+        + ", ".join(
             f"{mode} {key.removeprefix('workers_')} p50 {f['health_p50_ms']:.1f} ms"
             f" (load average {f['load_average']:.1f})"
-            for mode in MODES for key, f in r[mode].items()),
+            for mode in MODES
+            for key, f in r[mode].items()
+        ),
         f"target: p95 <= {TARGET_P95_MS:.0f} ms with one client, auth+audit on: "
         + ("met" if r["target_met"] else "MISSED"),
     ]

@@ -13,6 +13,13 @@ from conformance._report import CheckResult, Report
 from conformance._runner import KitSession, ServerUnusable, list_checks, run_kit
 
 __all__ = [
-    "Check", "CheckFailed", "CheckResult", "CheckSkipped", "KitSession", "Report", "ServerUnusable",
-    "list_checks", "run_kit",
+    "Check",
+    "CheckFailed",
+    "CheckResult",
+    "CheckSkipped",
+    "KitSession",
+    "Report",
+    "ServerUnusable",
+    "list_checks",
+    "run_kit",
 ]

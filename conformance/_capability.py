@@ -52,7 +52,9 @@ class Claims:
 
     def revincludes(self, res_type: str, revinclude: str) -> bool:
         claims = self.types.get(res_type)
-        return claims is not None and (revinclude in claims.revincludes or "*" in claims.revincludes)
+        return claims is not None and (
+            revinclude in claims.revincludes or "*" in claims.revincludes
+        )
 
 
 def _type_claims(entry: Mapping[str, Any]) -> TypeClaims:
@@ -71,7 +73,9 @@ def _type_claims(entry: Mapping[str, Any]) -> TypeClaims:
     claims.conditional_create = bool(entry.get("conditionalCreate", False))
     claims.conditional_update = bool(entry.get("conditionalUpdate", False))
     claims.conditional_delete = entry.get("conditionalDelete", "not-supported")
-    claims.profiles = set(entry.get("supportedProfile", [])) | ({entry["profile"]} if "profile" in entry else set())
+    claims.profiles = set(entry.get("supportedProfile", [])) | (
+        {entry["profile"]} if "profile" in entry else set()
+    )
     return claims
 
 
@@ -85,7 +89,9 @@ def parse_claims(statement: dict[str, Any]) -> Claims:
         for entry in rest.get("resource", []):
             if "type" in entry:
                 claims.types[entry["type"]] = _type_claims(entry)
-        claims.system_interactions |= {i.get("code") for i in rest.get("interaction", []) if i.get("code")}
+        claims.system_interactions |= {
+            i.get("code") for i in rest.get("interaction", []) if i.get("code")
+        }
         for param in rest.get("searchParam", []):
             if "name" in param:
                 claims.system_params[param["name"]] = param.get("type", "special")

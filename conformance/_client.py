@@ -73,12 +73,13 @@ class FhirClient:
             all_headers.setdefault("Content-Type", content_type)
         url = path if path.startswith(("http://", "https://")) else path.lstrip("/")
         for _ in range(_RETRIES_429):  # a polite client waits out a rate limit instead of failing
-            response = self._http.request(method, url, content=content, params=params, headers=all_headers)
+            response = self._http.request(
+                method, url, content=content, params=params, headers=all_headers
+            )
             if response.status_code != 429:
                 return response
             time.sleep(_retry_after(response))
         return response
-
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", path, **kwargs)

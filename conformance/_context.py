@@ -23,7 +23,10 @@ def _describe(response: httpx.Response) -> str:
     body = body_of(response)
     detail = ""
     if isinstance(body, Mapping) and body.get("resourceType") == "OperationOutcome":
-        texts = [i.get("diagnostics") or (i.get("details") or {}).get("text", "") for i in body.get("issue", [])]
+        texts = [
+            i.get("diagnostics") or (i.get("details") or {}).get("text", "")
+            for i in body.get("issue", [])
+        ]
         detail = f" ({'; '.join(t for t in texts if t)[:300]})"
     elif response.content and body is None:
         detail = f" (non-JSON body: {response.text[:120]!r})"
@@ -76,7 +79,9 @@ class Context:
     def require_param(self, res_type: str, *names: str) -> None:
         for name in names:
             if self.claims.param(res_type, name) is None:
-                raise CheckSkipped(f"the server does not claim the search parameter {res_type}.{name}")
+                raise CheckSkipped(
+                    f"the server does not claim the search parameter {res_type}.{name}"
+                )
 
     def require_system(self, interaction: str) -> None:
         if interaction not in self.claims.system_interactions:
@@ -93,10 +98,14 @@ class Context:
         """The body of ``response`` if its status is one of ``statuses``; else the check fails."""
         if response.status_code not in statuses:
             wanted = " or ".join(str(s) for s in statuses)
-            raise CheckFailed(f"{what + ': ' if what else ''}expected {wanted}, got {_describe(response)}")
+            raise CheckFailed(
+                f"{what + ': ' if what else ''}expected {wanted}, got {_describe(response)}"
+            )
         return body_of(response)
 
-    def expect_outcome(self, response: httpx.Response, *statuses: int, what: str = "") -> dict[str, Any]:
+    def expect_outcome(
+        self, response: httpx.Response, *statuses: int, what: str = ""
+    ) -> dict[str, Any]:
         """The status is one of ``statuses`` and the body an OperationOutcome with a coded issue."""
         body = self.expect_status(response, *statuses, what=what)
         self.expect(
@@ -116,12 +125,17 @@ class Context:
         with self._lock:
             self._created.append(f"{res_type}/{res_id}")
 
-    def create(self, resource: dict[str, Any], *, headers: dict[str, str] | None = None, what: str = "") -> dict[str, Any]:
+    def create(
+        self, resource: dict[str, Any], *, headers: dict[str, str] | None = None, what: str = ""
+    ) -> dict[str, Any]:
         """POST a stamped copy of ``resource``; the created resource (201) is returned and tracked."""
         res_type = resource["resourceType"]
         response = self.client.post(res_type, self.stamp(resource), headers=headers)
         body = self.expect_status(response, 201, what=what or f"create {res_type}")
-        self.expect(isinstance(body, Mapping) and body.get("id"), f"create {res_type}: the 201 has no resource with an id (send Prefer: return=representation)")
+        self.expect(
+            isinstance(body, Mapping) and body.get("id"),
+            f"create {res_type}: the 201 has no resource with an id (send Prefer: return=representation)",
+        )
         self.track(res_type, body["id"])
         return body  # type: ignore[no-any-return]
 
@@ -141,11 +155,17 @@ class Context:
 
     # -- searching -----------------------------------------------------------------------------
 
-    def search(self, path: str, params: Iterable[tuple[str, str]] | Mapping[str, str], *, what: str = "") -> dict[str, Any]:
-        response = self.client.get(path, params=list(params.items()) if isinstance(params, Mapping) else list(params))
+    def search(
+        self, path: str, params: Iterable[tuple[str, str]] | Mapping[str, str], *, what: str = ""
+    ) -> dict[str, Any]:
+        response = self.client.get(
+            path, params=list(params.items()) if isinstance(params, Mapping) else list(params)
+        )
         body = self.expect_status(response, 200, what=what or f"search {path}")
         self.expect(
-            isinstance(body, Mapping) and body.get("resourceType") == "Bundle" and body.get("type") == "searchset",
+            isinstance(body, Mapping)
+            and body.get("resourceType") == "Bundle"
+            and body.get("type") == "searchset",
             f"{_describe(response)}: expected a searchset Bundle",
         )
         return body  # type: ignore[no-any-return]

@@ -37,7 +37,9 @@ def _definitions() -> tuple[dict[str, ParamDef], dict[tuple[str, str], ParamDef]
     by_url: dict[str, ParamDef] = {}
     by_code: dict[tuple[str, str], ParamDef] = {}
     for raw in json.loads(_PATH.read_text(encoding="utf-8"))["parameters"]:
-        param = ParamDef(raw["code"], raw["type"], raw.get("expression", ""), tuple(raw.get("target", ())))
+        param = ParamDef(
+            raw["code"], raw["type"], raw.get("expression", ""), tuple(raw.get("target", ()))
+        )
         by_url[raw["url"]] = param
         for base in raw.get("base", ()):
             by_code[(base, raw["code"])] = param
@@ -48,7 +50,11 @@ def definition(res_type: str, code: str, url: str | None) -> ParamDef | None:
     by_url, by_code = _definitions()
     if url and url in by_url:
         return by_url[url]
-    return by_code.get((res_type, code)) or by_code.get(("Resource", code)) or by_code.get(("DomainResource", code))
+    return (
+        by_code.get((res_type, code))
+        or by_code.get(("Resource", code))
+        or by_code.get(("DomainResource", code))
+    )
 
 
 def _split_union(expression: str) -> Iterator[str]:
@@ -63,17 +69,26 @@ def _split_union(expression: str) -> Iterator[str]:
 
 
 @cache
-def _compiled(res_type: str, expression: str) -> tuple[tuple[Callable[..., list[Any]], str | None], ...]:
+def _compiled(
+    res_type: str, expression: str
+) -> tuple[tuple[Callable[..., list[Any]], str | None], ...]:
     parts = []
     for part in _split_union(expression):
         head = part.lstrip("(").strip()
-        if not head.startswith((f"{res_type}.", "Resource.", "DomainResource.")) and head != res_type:
+        if (
+            not head.startswith((f"{res_type}.", "Resource.", "DomainResource."))
+            and head != res_type
+        ):
             continue
         match = _RESOLVE.search(part)
         # the common parameters are written on the base types; fhirpathpy wants the real one
-        plain = re.sub(r"^(\(*)(Resource|DomainResource)\.", rf"\1{res_type}.", _RESOLVE.sub("", part))
+        plain = re.sub(
+            r"^(\(*)(Resource|DomainResource)\.", rf"\1{res_type}.", _RESOLVE.sub("", part)
+        )
         try:
-            parts.append((fhirpathpy.compile(plain, model=models["r4"]), match.group(1) if match else None))
+            parts.append(
+                (fhirpathpy.compile(plain, model=models["r4"]), match.group(1) if match else None)
+            )
         except Exception:  # noqa: BLE001 - an expression fhirpathpy cannot compile gives no probe
             continue
     return tuple(parts)
@@ -93,7 +108,11 @@ def _token(data: Any) -> str | None:
     if "coding" in data:
         return next((v for c in data["coding"] if (v := _token(c))), None)
     if "code" in data and isinstance(data["code"], str):
-        return f"{_escape(data['system'])}|{_escape(data['code'])}" if data.get("system") else _escape(data["code"])
+        return (
+            f"{_escape(data['system'])}|{_escape(data['code'])}"
+            if data.get("system")
+            else _escape(data["code"])
+        )
     if isinstance(data.get("value"), str):
         system = data.get("system")
         if system and system not in _CONTACT_SYSTEMS:
@@ -106,7 +125,18 @@ def _string(data: Any) -> str | None:
     if isinstance(data, str):
         return _escape(data)
     if isinstance(data, Mapping):
-        for key in ("family", "given", "text", "city", "line", "state", "postalCode", "country", "district", "display"):
+        for key in (
+            "family",
+            "given",
+            "text",
+            "city",
+            "line",
+            "state",
+            "postalCode",
+            "country",
+            "district",
+            "display",
+        ):
             value = data.get(key)
             if isinstance(value, list) and value and isinstance(value[0], str):
                 return _escape(value[0])
@@ -170,7 +200,14 @@ def probe_value(res_type: str, param: ParamDef, resource: Mapping[str, Any]) -> 
 def _derive(param_type: str, data: Any, target: str | None) -> str | None:
     if param_type == "reference":
         return _reference(data, target)
-    derive = {"token": _token, "string": _string, "date": _date, "quantity": _quantity, "number": _number, "uri": _uri}.get(param_type)
+    derive = {
+        "token": _token,
+        "string": _string,
+        "date": _date,
+        "quantity": _quantity,
+        "number": _number,
+        "uri": _uri,
+    }.get(param_type)
     return derive(data) if derive else None
 
 

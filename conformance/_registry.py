@@ -17,7 +17,13 @@ if TYPE_CHECKING:
     from conformance._context import Context
 
 __all__ = [
-    "Check", "CheckFailed", "CheckSkipped", "Family", "check", "family", "registered_checks",
+    "Check",
+    "CheckFailed",
+    "CheckSkipped",
+    "Family",
+    "check",
+    "family",
+    "registered_checks",
     "registered_families",
 ]
 

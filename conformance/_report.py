@@ -47,7 +47,17 @@ class Report:
 
     def summary(self) -> str:
         counts = self.counts()
-        parts = [f"{counts[s]} {name}" for s, name in ((PASS, "passed"), (FAIL, "failed"), (ERROR, "errors"), (WARN, "warnings"), (SKIP, "skipped")) if counts[s]]
+        parts = [
+            f"{counts[s]} {name}"
+            for s, name in (
+                (PASS, "passed"),
+                (FAIL, "failed"),
+                (ERROR, "errors"),
+                (WARN, "warnings"),
+                (SKIP, "skipped"),
+            )
+            if counts[s]
+        ]
         verdict = "CONFORMANT" if self.ok else "NOT CONFORMANT"
         return f"{verdict}: {', '.join(parts)} in {self.seconds:.1f}s against {self.base_url}"
 
@@ -62,9 +72,14 @@ class Report:
             detail = result.message if result.status != PASS else result.title
             detail = " ".join(detail.split())
             room = max(20, width - 54)
-            lines.append(f"{result.status:<6}  {result.id[:44]:<44}  {detail[:room] + ('…' if len(detail) > room else '')}")
+            lines.append(
+                f"{result.status:<6}  {result.id[:44]:<44}  {detail[:room] + ('…' if len(detail) > room else '')}"
+            )
         if lines:
-            lines[:0] = [f"{'status':<6}  {'check':<44}  detail", f"{'-' * 6}  {'-' * 44}  {'-' * 40}"]
+            lines[:0] = [
+                f"{'status':<6}  {'check':<44}  detail",
+                f"{'-' * 6}  {'-' * 44}  {'-' * 40}",
+            ]
         if passed:
             lines.append("")
             lines.append("passed: " + ", ".join(f"{cat} {n}" for cat, n in sorted(passed.items())))
@@ -75,7 +90,11 @@ class Report:
 
     def details(self) -> str:
         """Full messages of the failures and warnings (the table shortens them)."""
-        return "\n\n".join(f"{r.status} {r.id} — {r.title}\n  {r.message}" for r in self.results if r.status in (*_FAILING, WARN))
+        return "\n\n".join(
+            f"{r.status} {r.id} — {r.title}\n  {r.message}"
+            for r in self.results
+            if r.status in (*_FAILING, WARN)
+        )
 
     def junit_xml(self) -> str:
         counts = self.counts()
@@ -88,13 +107,25 @@ class Report:
             skipped=str(counts[SKIP]),
             time=f"{self.seconds:.3f}",
         )
-        ET.SubElement(ET.SubElement(suite, "properties"), "property", name="base_url", value=self.base_url)
+        ET.SubElement(
+            ET.SubElement(suite, "properties"), "property", name="base_url", value=self.base_url
+        )
         for result in self.results:
-            case = ET.SubElement(suite, "testcase", classname=f"conformance.{result.category}", name=result.id, time=f"{result.seconds:.3f}")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"conformance.{result.category}",
+                name=result.id,
+                time=f"{result.seconds:.3f}",
+            )
             if result.status == FAIL:
-                ET.SubElement(case, "failure", message=result.message[:500]).text = f"{result.title}\n{result.message}"
+                ET.SubElement(
+                    case, "failure", message=result.message[:500]
+                ).text = f"{result.title}\n{result.message}"
             elif result.status == ERROR:
-                ET.SubElement(case, "error", message=result.message[:500]).text = f"{result.title}\n{result.message}"
+                ET.SubElement(
+                    case, "error", message=result.message[:500]
+                ).text = f"{result.title}\n{result.message}"
             elif result.status == SKIP:
                 ET.SubElement(case, "skipped", message=result.message)
             elif result.status == WARN:  # a SHOULD not met: visible, not failing

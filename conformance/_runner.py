@@ -34,7 +34,9 @@ class ServerUnusable(Exception):
 
 
 def _hit(check_id: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatch(check_id, p) or check_id.startswith(p.rstrip(".*") + ".") for p in patterns)
+    return any(
+        fnmatch.fnmatch(check_id, p) or check_id.startswith(p.rstrip(".*") + ".") for p in patterns
+    )
 
 
 def _fetch_claims(client: FhirClient) -> Claims:
@@ -43,8 +45,14 @@ def _fetch_claims(client: FhirClient) -> Claims:
     except httpx.HTTPError as exc:
         raise ServerUnusable(f"GET {client.base_url}/metadata failed: {exc}") from exc
     body = body_of(response)
-    if response.status_code != 200 or not isinstance(body, dict) or body.get("resourceType") != "CapabilityStatement":
-        raise ServerUnusable(f"GET {client.base_url}/metadata → {response.status_code}: no CapabilityStatement")
+    if (
+        response.status_code != 200
+        or not isinstance(body, dict)
+        or body.get("resourceType") != "CapabilityStatement"
+    ):
+        raise ServerUnusable(
+            f"GET {client.base_url}/metadata → {response.status_code}: no CapabilityStatement"
+        )
     return parse_claims(body)
 
 
@@ -66,12 +74,20 @@ class KitSession:
             self.client.close()
             raise
 
-    def checks(self, select: Iterable[str] | None = None, exclude: Iterable[str] | None = None) -> list[Check]:
+    def checks(
+        self, select: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+    ) -> list[Check]:
         """Static checks plus those built from the server's claims, filtered by glob patterns
         on check ids (a bare category such as ``search`` selects all its checks)."""
-        every = registered_checks() + [c for fam in registered_families() for c in fam.expand(self.ctx)]
+        every = registered_checks() + [
+            c for fam in registered_families() for c in fam.expand(self.ctx)
+        ]
         select, exclude = list(select or ()), list(exclude or ())
-        return [c for c in every if (not select or _hit(c.id, select)) and not (exclude and _hit(c.id, exclude))]
+        return [
+            c
+            for c in every
+            if (not select or _hit(c.id, select)) and not (exclude and _hit(c.id, exclude))
+        ]
 
     def run(self, check: Check) -> CheckResult:
         start = time.perf_counter()
@@ -88,8 +104,13 @@ class KitSession:
             status, message = ERROR, f"transport error: {type(exc).__name__}: {exc}"
         except Exception as exc:  # noqa: BLE001 - a kit bug or a wild answer: report it, keep going
             frame = traceback.extract_tb(exc.__traceback__)[-1]
-            status, message = ERROR, f"{type(exc).__name__}: {exc} (at {frame.filename}:{frame.lineno})"
-        return CheckResult(check.id, check.title, status, message, time.perf_counter() - start, check.level)
+            status, message = (
+                ERROR,
+                f"{type(exc).__name__}: {exc} (at {frame.filename}:{frame.lineno})",
+            )
+        return CheckResult(
+            check.id, check.title, status, message, time.perf_counter() - start, check.level
+        )
 
     def close(self) -> list[str]:
         """Delete what the run created; the references that would not go."""
@@ -117,9 +138,15 @@ def run_kit(
     start = time.perf_counter()
     report = Report(base_url=base_url.rstrip("/"))
     try:
-        kit = KitSession(base_url, token=token, timeout=timeout, race_size=race_size, transport=transport)
+        kit = KitSession(
+            base_url, token=token, timeout=timeout, race_size=race_size, transport=transport
+        )
     except ServerUnusable as exc:
-        report.results.append(CheckResult("capability.fetch", "GET /metadata answers a CapabilityStatement", FAIL, str(exc)))
+        report.results.append(
+            CheckResult(
+                "capability.fetch", "GET /metadata answers a CapabilityStatement", FAIL, str(exc)
+            )
+        )
         report.seconds = time.perf_counter() - start
         return report
     try:

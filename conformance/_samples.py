@@ -44,7 +44,10 @@ def anchors(ctx: Context) -> dict[str, str]:
             values[res_type] = f"absent-{ctx.run_id}"  # until (or unless) it is created
         for res_type in _data()["anchors"]:
             if ctx.claims.has(res_type, "create"):
-                created = ctx.create(_fill(_data()["samples"][res_type], values), what=f"create the anchor {res_type}")
+                created = ctx.create(
+                    _fill(_data()["samples"][res_type], values),
+                    what=f"create the anchor {res_type}",
+                )
                 values[res_type] = created["id"]
         return values
 

@@ -33,9 +33,16 @@ class ConformanceFailure(Exception):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("fhir-conformance", "FHIR conformance kit")
-    group.addoption("--fhir-base-url", default=None, help="FHIR base URL to run the conformance kit against")
+    group.addoption(
+        "--fhir-base-url", default=None, help="FHIR base URL to run the conformance kit against"
+    )
     group.addoption("--fhir-token", default=None, help="bearer token for the FHIR server")
-    group.addoption("--fhir-race", type=int, default=20, help="concurrent creates in the conditional-create race")
+    group.addoption(
+        "--fhir-race",
+        type=int,
+        default=20,
+        help="concurrent creates in the conditional-create race",
+    )
 
 
 class ConformanceItem(pytest.Item):
@@ -63,15 +70,22 @@ class ConformanceItem(pytest.Item):
         return self.kit.base_url, None, f"{self.check.id}: {self.check.title}"
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     base_url = config.getoption("fhir_base_url")
     if not base_url:
         return
     try:
-        kit = KitSession(base_url, token=config.getoption("fhir_token"), race_size=config.getoption("fhir_race"))
+        kit = KitSession(
+            base_url, token=config.getoption("fhir_token"), race_size=config.getoption("fhir_race")
+        )
     except ServerUnusable as exc:
         raise pytest.UsageError(str(exc)) from exc
     config.add_cleanup(kit.close)
     if items:
         config.hook.pytest_deselected(items=list(items))
-    items[:] = [ConformanceItem.from_parent(session, name=check.id, kit=kit, check=check) for check in kit.checks()]
+    items[:] = [
+        ConformanceItem.from_parent(session, name=check.id, kit=kit, check=check)
+        for check in kit.checks()
+    ]

@@ -70,7 +70,9 @@ def resource_types() -> frozenset[str]:
 
 @cache
 def _validator(resource_type: str) -> Any:
-    return _FhirValidator({"$ref": f"{_SCHEMA_URI}#/definitions/{resource_type}"}, registry=_registry())
+    return _FhirValidator(
+        {"$ref": f"{_SCHEMA_URI}#/definitions/{resource_type}"}, registry=_registry()
+    )
 
 
 def _element_path(resource_type: str, error: ValidationError) -> str:

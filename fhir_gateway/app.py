@@ -89,7 +89,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         lifespan=_lifespan,
     )
     app.state.settings = settings
-    app.state.database = database or Database(settings.database_url, pool_size=settings.db_pool_size)
+    app.state.database = database or Database(
+        settings.database_url, pool_size=settings.db_pool_size
+    )
     install_rules(settings)
     app.state.security = SecurityService(settings, app.state.database)
     app.state.intake = Intake(app.state.database, settings)
@@ -102,7 +104,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     _install_gate(app, settings)
     app.include_router(auth.router)  # /auth/token, /.well-known/smart-configuration
     # fixed paths before /{res_type}
-    app.state.fhir_routers = [system.router, intake.router, operations.router, monitors_api.router, resources.router]
+    app.state.fhir_routers = [
+        system.router,
+        intake.router,
+        operations.router,
+        monitors_api.router,
+        resources.router,
+    ]
     install_web(app)  # people's pages under /web: partner inbox, case-manager dashboard
     for router in app.state.fhir_routers:
         app.include_router(router)
@@ -119,6 +127,13 @@ def _install_gate(app: FastAPI, settings: Settings) -> None:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Exist", "If-None-Match", "Prefer"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Exist",
+                "If-None-Match",
+                "Prefer",
+            ],
             expose_headers=["ETag", "Location", "Last-Modified", "Retry-After"],
         )

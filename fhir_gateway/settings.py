@@ -31,20 +31,27 @@ class Settings(BaseSettings):
 
     # -- care plans (fhir_gateway.careplans) ------------------------------------------------------
     careplans: Path | None = Field(
-        None, description="A directory of your own PlanDefinition/ActivityDefinition JSON (FHIR_GATEWAY_CAREPLANS)"
+        None,
+        description="A directory of your own PlanDefinition/ActivityDefinition JSON (FHIR_GATEWAY_CAREPLANS)",
     )
     careplan_mode: Literal["auto", "review"] = Field(
-        "review", description="auto: referrals go out at once; review: a case manager approves the plan first"
+        "review",
+        description="auto: referrals go out at once; review: a case manager approves the plan first",
     )
     careplan_seed: bool = Field(
-        True, description="Load the shipped templates and partner directory (and FHIR_GATEWAY_CAREPLANS) at start"
+        True,
+        description="Load the shipped templates and partner directory (and FHIR_GATEWAY_CAREPLANS) at start",
     )
-    partners: Path | None = Field(None, description="A directory of your own partner directory resources")
+    partners: Path | None = Field(
+        None, description="A directory of your own partner directory resources"
+    )
     case_manager: str = Field(
-        "Organization/care-coordination", description="Reference of the case manager (CareTeam, plan author)"
+        "Organization/care-coordination",
+        description="Reference of the case manager (CareTeam, plan author)",
     )
     referral_requester: str = Field(
-        "Organization/care-coordination", description="Task.requester / ServiceRequest.requester of referrals"
+        "Organization/care-coordination",
+        description="Task.requester / ServiceRequest.requester of referrals",
     )
     part2_senders: list[str] = Field(
         default_factory=lambda: ["*"],
@@ -63,7 +70,8 @@ class Settings(BaseSettings):
     mllp_tls_cert: str | None = Field(None, description="PEM certificate (chain): MLLP over TLS")
     mllp_tls_key: str | None = Field(None, description="PEM private key of mllp_tls_cert")
     mllp_tls_client_ca: str | None = Field(
-        None, description="PEM CA bundle: when set, MLLP clients must present a certificate it signed"
+        None,
+        description="PEM CA bundle: when set, MLLP clients must present a certificate it signed",
     )
     sender_allowlist: dict[str, str] = Field(
         default_factory=dict,
@@ -86,34 +94,58 @@ class Settings(BaseSettings):
             "IN: WHO ICD-10, Mental Healthcare Act 2017)"
         ),
     )
-    default_country: str = Field("US", description="Country of senders without their own (ISO 3166 alpha-2)")
-    hl7_mappings_dir: str | None = Field(None, description="User ConceptMaps overriding the HL7 v2 code maps")
+    default_country: str = Field(
+        "US", description="Country of senders without their own (ISO 3166 alpha-2)"
+    )
+    hl7_mappings_dir: str | None = Field(
+        None, description="User ConceptMaps overriding the HL7 v2 code maps"
+    )
 
     # --- referrals and notifications (fhir_gateway.workflow, .notifications, workers.delivery) -----
     outbox_worker: bool = Field(False, description="Run the outbox delivery worker inside `serve`")
-    outbox_max_age: float = Field(72 * 3600.0, description="Seconds a notification is retried before it is dead-lettered")
-    outbox_max_attempts: int | None = Field(None, description="Attempts before a notification is dead-lettered (none: only the age)")
-    outbox_backoff_base: float = Field(5.0, description="Seconds before the first retry; doubles each attempt (with jitter)")
-    outbox_backoff_max: float = Field(3600.0, description="Longest wait between two attempts, in seconds")
+    outbox_max_age: float = Field(
+        72 * 3600.0, description="Seconds a notification is retried before it is dead-lettered"
+    )
+    outbox_max_attempts: int | None = Field(
+        None, description="Attempts before a notification is dead-lettered (none: only the age)"
+    )
+    outbox_backoff_base: float = Field(
+        5.0, description="Seconds before the first retry; doubles each attempt (with jitter)"
+    )
+    outbox_backoff_max: float = Field(
+        3600.0, description="Longest wait between two attempts, in seconds"
+    )
     outbox_timeout: float = Field(10.0, description="Seconds a receiver has to answer one delivery")
     outbox_batch_size: int = Field(50, description="Rows a worker claims at once")
     outbox_concurrency: int = Field(8, description="Deliveries a worker makes at the same time")
-    outbox_lease: float = Field(300.0, description="Seconds a claimed row stays with its worker before others may retry it")
-    outbox_poll_interval: float = Field(1.0, description="Seconds an idle worker waits before looking again")
-    partner_poll_interval: float = Field(300.0, description="Seconds between two polls of partners' FHIR servers (0: never)")
-    partner_timeout: float = Field(10.0, description="Seconds a partner's FHIR server has to answer")
-
+    outbox_lease: float = Field(
+        300.0, description="Seconds a claimed row stays with its worker before others may retry it"
+    )
+    outbox_poll_interval: float = Field(
+        1.0, description="Seconds an idle worker waits before looking again"
+    )
+    partner_poll_interval: float = Field(
+        300.0, description="Seconds between two polls of partners' FHIR servers (0: never)"
+    )
+    partner_timeout: float = Field(
+        10.0, description="Seconds a partner's FHIR server has to answer"
+    )
 
     # --- case-manager monitors (fhir_gateway.monitors) ------------------------------------------
-    monitor_interval: float = Field(300.0, description="Seconds between two scheduled monitor runs, shared by all workers (0: workers do not run them)")
+    monitor_interval: float = Field(
+        300.0,
+        description="Seconds between two scheduled monitor runs, shared by all workers (0: workers do not run them)",
+    )
     monitor_ack_hours: float = Field(
-        48.0, description="Hours a requested referral may wait for its partner to accept it before it is overdue"
+        48.0,
+        description="Hours a requested referral may wait for its partner to accept it before it is overdue",
     )
     monitor_escalate_hours: float = Field(
         72.0, description="Hours an overdue referral stays overdue before it is escalated"
     )
     monitor_readmission_days: int = Field(
-        30, description="Days after a discharge (the discharge day is day 0) in which an admission is a readmission"
+        30,
+        description="Days after a discharge (the discharge day is day 0) in which an admission is a readmission",
     )
     monitor_mh_services: list[str] = Field(
         default_factory=lambda: ["PSY", "PSYCH", "PSYCHIATRY", "BH", "MH", "394587001"],
@@ -128,24 +160,33 @@ class Settings(BaseSettings):
         description="ActivityDefinitions whose completed referral is a follow-up with a mental-health provider (FUH)",
     )
     monitor_reminder_hours: float = Field(
-        48.0, description="Hours before a booked appointment that the family (with consent) is reminded"
+        48.0,
+        description="Hours before a booked appointment that the family (with consent) is reminded",
     )
 
     # --- web pages for people (fhir_gateway.web) --------------------------------------------------
-    web_session_hours: float = Field(8.0, description="Hours a web sign-in lasts before the user signs in again")
+    web_session_hours: float = Field(
+        8.0, description="Hours a web sign-in lasts before the user signs in again"
+    )
 
     # --- security (fhir_gateway.security) ------------------------------------------------------
     auth_enabled: bool = Field(
-        True, description="SMART backend-services tokens required; false only via `serve --insecure-dev`"
+        True,
+        description="SMART backend-services tokens required; false only via `serve --insecure-dev`",
     )
     signing_key_file: Path | None = Field(
-        None, description="PEM file of the gateway's token-signing key (created if absent); default: in the database"
+        None,
+        description="PEM file of the gateway's token-signing key (created if absent); default: in the database",
     )
-    audit_enabled: bool = Field(True, description="Record an AuditEvent for every request and token")
+    audit_enabled: bool = Field(
+        True, description="Record an AuditEvent for every request and token"
+    )
     rate_limit_per_minute: int = Field(
         1200, description="Requests per minute per client and process (token bucket); 0: no limit"
     )
-    rate_limit_burst: int = Field(200, description="Requests a client may send at once before the limit bites")
+    rate_limit_burst: int = Field(
+        200, description="Requests a client may send at once before the limit bites"
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Browser origins allowed by CORS (empty: CORS off)"
     )

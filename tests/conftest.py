@@ -70,7 +70,9 @@ def session_factory(database: Database):  # type: ignore[no-untyped-def]
 def settings(database_url: str) -> Settings:
     # The suite's tests predate authentication: they run as with `serve --insecure-dev` (no
     # tokens, no audit trail). tests/integration/test_security*.py build apps with both on.
-    return Settings(database_url=database_url, base_url=None, auth_enabled=False, audit_enabled=False)
+    return Settings(
+        database_url=database_url, base_url=None, auth_enabled=False, audit_enabled=False
+    )
 
 
 @pytest.fixture
@@ -108,7 +110,9 @@ def serve_app():  # type: ignore[no-untyped-def]
         port = free_port()
         if factory is not None:
             app = factory(f"http://127.0.0.1:{port}")
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         running.append((server, thread))
@@ -139,7 +143,8 @@ def live_server(app, serve_app):  # type: ignore[no-untyped-def]
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "no_fhir_validation: do not check the FHIR this test's app emits (schema, profile rules)"
+        "markers",
+        "no_fhir_validation: do not check the FHIR this test's app emits (schema, profile rules)",
     )
 
 
@@ -158,9 +163,14 @@ def _validate_emitted_fhir(request: pytest.FixtureRequest) -> Iterator[None]:
     violations = EmittedViolations()
     app = request.getfixturevalue("app")
     app.add_middleware(ValidatingMiddleware, violations=violations)
-    app.state.emitted_violations = violations  # tests may look (tests/integration/test_emitted_fhir.py)
+    app.state.emitted_violations = (
+        violations  # tests may look (tests/integration/test_emitted_fhir.py)
+    )
     yield
     if violations.items:
         shown = "\n  ".join(violations.items[:25])
         more = f"\n  … and {len(violations.items) - 25} more" if len(violations.items) > 25 else ""
-        pytest.fail(f"the app emitted FHIR that breaks the R4 schema or profile rules:\n  {shown}{more}", pytrace=False)
+        pytest.fail(
+            f"the app emitted FHIR that breaks the R4 schema or profile rules:\n  {shown}{more}",
+            pytrace=False,
+        )

@@ -10,8 +10,8 @@ from ._codes import load_code_maps
 from ._datatypes import Context
 from ._datetime import to_fhir_instant
 from ._errors import (
-    HL7Error,
     DataTypeError,
+    HL7Error,
     RequiredFieldMissing,
     UnsupportedEvent,
     UnsupportedMessage,

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from ._parse import DEFAULT_MAX_BYTES
 
-__all__ = ["ConvertOptions", "SenderProfile", "DEFAULT_COUNTRY", "DEFAULT_ZONE", "DEFAULT_LOCAL_BASE"]
+__all__ = [
+    "ConvertOptions",
+    "SenderProfile",
+    "DEFAULT_COUNTRY",
+    "DEFAULT_ZONE",
+    "DEFAULT_LOCAL_BASE",
+]
 
 DEFAULT_ZONE = "UTC"
 DEFAULT_COUNTRY = "US"

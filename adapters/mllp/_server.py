@@ -66,7 +66,11 @@ class MLLPListener:
     async def start(self) -> None:
         c = self.config
         self._server = await asyncio.start_server(
-            self._serve, c.host, c.port, ssl=c.ssl, limit=c.read_size,
+            self._serve,
+            c.host,
+            c.port,
+            ssl=c.ssl,
+            limit=c.read_size,
             reuse_port=c.reuse_port or None,
         )
         log.info("MLLP listening on %s:%s%s", c.host, self.port, " (TLS)" if c.ssl else "")
@@ -101,7 +105,11 @@ class MLLPListener:
 
 class _Connection:
     def __init__(
-        self, listener: MLLPListener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
+        self,
+        listener: MLLPListener,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: Peer,
     ) -> None:
         self.cfg = listener.config
         self.handler = listener.handler
@@ -124,7 +132,9 @@ class _Connection:
                 return
             if self._junk():
                 return
-            self.frame_started = (self.frame_started or loop.time()) if self.frames.in_frame else None
+            self.frame_started = (
+                (self.frame_started or loop.time()) if self.frames.in_frame else None
+            )
             for message in messages:
                 if not await self._answer(message):
                     return
@@ -137,15 +147,24 @@ class _Connection:
             data = await asyncio.wait_for(self.reader.read(self.cfg.read_size), max(timeout, 0.0))
         except TimeoutError:
             if self.frame_started is not None:
-                log.warning("MLLP %s: refused: frame not ended within %ss (%d bytes); connection closed",
-                            self.peer, self.cfg.frame_timeout, self.frames.buffered)
+                log.warning(
+                    "MLLP %s: refused: frame not ended within %ss (%d bytes); connection closed",
+                    self.peer,
+                    self.cfg.frame_timeout,
+                    self.frames.buffered,
+                )
             else:
-                log.info("MLLP %s: idle for %ss; connection closed", self.peer, self.cfg.idle_timeout)
+                log.info(
+                    "MLLP %s: idle for %ss; connection closed", self.peer, self.cfg.idle_timeout
+                )
             return None
         if not data:
             if self.frames.in_frame:
-                log.warning("MLLP %s: connection closed inside a frame (%d bytes dropped)",
-                            self.peer, self.frames.buffered)
+                log.warning(
+                    "MLLP %s: connection closed inside a frame (%d bytes dropped)",
+                    self.peer,
+                    self.frames.buffered,
+                )
             return None
         return data
 
@@ -153,7 +172,9 @@ class _Connection:
         """Log bytes found outside any frame; close when there is more junk than a frame may hold."""
         if not self.frames.discarded:
             return False
-        log.warning("MLLP %s: %d bytes outside any frame discarded", self.peer, self.frames.discarded)
+        log.warning(
+            "MLLP %s: %d bytes outside any frame discarded", self.peer, self.frames.discarded
+        )
         too_much = self.frames.discarded > self.cfg.max_frame
         self.frames.discarded = 0
         if too_much:
@@ -163,7 +184,10 @@ class _Connection:
     async def _answer(self, message: bytes) -> bool:
         reply = await self.handler(message, self.peer)
         if reply is None:
-            log.warning("MLLP %s: no answer for a message; connection closed so the sender retries", self.peer)
+            log.warning(
+                "MLLP %s: no answer for a message; connection closed so the sender retries",
+                self.peer,
+            )
             return False
         self.writer.write(frame(reply))
         await self.writer.drain()

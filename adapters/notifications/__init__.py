@@ -1,7 +1,7 @@
 """Da Vinci Unsolicited Notifications (admit, discharge, transfer message Bundles). Pure.
 
-    note = read_notification(bundle)      # → event, idempotency key, transaction Bundle
-    response_message(note, "ok", timestamp=..., receiver_endpoint=...)
+note = read_notification(bundle)      # → event, idempotency key, transaction Bundle
+response_message(note, "ok", timestamp=..., receiver_endpoint=...)
 """
 
 from __future__ import annotations

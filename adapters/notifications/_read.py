@@ -48,7 +48,9 @@ def read_notification(bundle: Any) -> Notification:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InvalidNotification("$process-message takes a Bundle")
     if bundle.get("type") != "message":
-        raise InvalidNotification(f"Bundle.type must be message, not {bundle.get('type')!r}", expression="Bundle.type")
+        raise InvalidNotification(
+            f"Bundle.type must be message, not {bundle.get('type')!r}", expression="Bundle.type"
+        )
     entries = bundle.get("entry")
     if not isinstance(entries, list) or not entries:
         raise InvalidNotification("The message Bundle has no entries", expression="Bundle.entry")
@@ -56,13 +58,21 @@ def read_notification(bundle: Any) -> Notification:
     event = _event(header)
     endpoint = str(_object(header.get("source"), "MessageHeader.source").get("endpoint") or "")
     if not endpoint:
-        raise InvalidNotification("MessageHeader.source.endpoint is required", expression="MessageHeader.source.endpoint")
+        raise InvalidNotification(
+            "MessageHeader.source.endpoint is required", expression="MessageHeader.source.endpoint"
+        )
     message_id = str(header.get("id") or "")
     ident = _object(bundle.get("identifier"), "Bundle.identifier")
-    bundle_identifier = f"{ident.get('system', '')}|{ident['value']}" if ident.get("value") else None
+    bundle_identifier = (
+        f"{ident.get('system', '')}|{ident['value']}" if ident.get("value") else None
+    )
     if not message_id and not bundle_identifier:
-        raise InvalidNotification("The message needs MessageHeader.id or Bundle.identifier", expression="MessageHeader.id")
-    resources = [e for e in entries[1:] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+        raise InvalidNotification(
+            "The message needs MessageHeader.id or Bundle.identifier", expression="MessageHeader.id"
+        )
+    resources = [
+        e for e in entries[1:] if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]
     for index, entry in enumerate(resources, start=1):
         _check_entry(entry, f"Bundle.entry[{index}]")
     return Notification(
@@ -90,30 +100,46 @@ def _check_entry(entry: dict[str, Any], expression: str) -> None:
     """Refuse shapes the reader would otherwise trip over (the transaction is validated later)."""
     resource = entry["resource"]
     if not isinstance(entry.get("fullUrl", ""), str):
-        raise InvalidNotification(f"{expression}.fullUrl must be a string", expression=f"{expression}.fullUrl")
+        raise InvalidNotification(
+            f"{expression}.fullUrl must be a string", expression=f"{expression}.fullUrl"
+        )
     for key in ("resourceType", "id"):
         if not isinstance(resource.get(key, ""), str):
-            raise InvalidNotification(f"{expression}.resource.{key} must be a string",
-                                      expression=f"{expression}.resource.{key}")
+            raise InvalidNotification(
+                f"{expression}.resource.{key} must be a string",
+                expression=f"{expression}.resource.{key}",
+            )
     if not isinstance(resource.get("meta", {}), dict | None):
-        raise InvalidNotification(f"{expression}.resource.meta must be an object",
-                                  expression=f"{expression}.resource.meta")
+        raise InvalidNotification(
+            f"{expression}.resource.meta must be an object",
+            expression=f"{expression}.resource.meta",
+        )
     identifiers = resource.get("identifier") or []
     if not isinstance(identifiers, list):
-        raise InvalidNotification(f"{expression}.resource.identifier must be an array",
-                                  expression=f"{expression}.resource.identifier")
+        raise InvalidNotification(
+            f"{expression}.resource.identifier must be an array",
+            expression=f"{expression}.resource.identifier",
+        )
     for ident in identifiers:
         if isinstance(ident, dict):
-            coding = _object(ident.get("type"), f"{expression}.resource.identifier.type").get("coding")
-            if not isinstance(coding or [], list) or not all(isinstance(c, dict) for c in coding or []):
-                raise InvalidNotification(f"{expression}.resource.identifier.type.coding must be an array of objects",
-                                          expression=f"{expression}.resource.identifier.type.coding")
+            coding = _object(ident.get("type"), f"{expression}.resource.identifier.type").get(
+                "coding"
+            )
+            if not isinstance(coding or [], list) or not all(
+                isinstance(c, dict) for c in coding or []
+            ):
+                raise InvalidNotification(
+                    f"{expression}.resource.identifier.type.coding must be an array of objects",
+                    expression=f"{expression}.resource.identifier.type.coding",
+                )
 
 
 def _header(entries: list[Any]) -> dict[str, Any]:
     first = entries[0].get("resource") if isinstance(entries[0], dict) else None
     if not isinstance(first, dict) or first.get("resourceType") != "MessageHeader":
-        raise InvalidNotification("The first entry of a message must be its MessageHeader", expression="Bundle.entry[0]")
+        raise InvalidNotification(
+            "The first entry of a message must be its MessageHeader", expression="Bundle.entry[0]"
+        )
     return first
 
 
@@ -121,10 +147,18 @@ def _event(header: dict[str, Any]) -> str:
     coding = _object(header.get("eventCoding"), "MessageHeader.eventCoding")
     code = coding.get("code")
     if not code:
-        raise InvalidNotification("MessageHeader.eventCoding.code is required", expression="MessageHeader.eventCoding")
-    if not isinstance(code, str) or code not in EVENTS or coding.get("system") not in (None, EVENT_SYSTEM):
-        raise UnsupportedNotification(f"Event {code!r} is not a Da Vinci admit, discharge or transfer notification",
-                                      expression="MessageHeader.eventCoding")
+        raise InvalidNotification(
+            "MessageHeader.eventCoding.code is required", expression="MessageHeader.eventCoding"
+        )
+    if (
+        not isinstance(code, str)
+        or code not in EVENTS
+        or coding.get("system") not in (None, EVENT_SYSTEM)
+    ):
+        raise UnsupportedNotification(
+            f"Event {code!r} is not a Da Vinci admit, discharge or transfer notification",
+            expression="MessageHeader.eventCoding",
+        )
     return str(code)
 
 
@@ -139,7 +173,11 @@ def _patient_key(entries: list[dict[str, Any]]) -> str | None:
 
 def _match_identifier(resource: dict[str, Any]) -> dict[str, Any] | None:
     """The identifier to match on: the MR-typed one for a Patient, else the first usable one."""
-    usable = [i for i in resource.get("identifier") or [] if isinstance(i, dict) and i.get("system") and i.get("value")]
+    usable = [
+        i
+        for i in resource.get("identifier") or []
+        if isinstance(i, dict) and i.get("system") and i.get("value")
+    ]
     if resource.get("resourceType") == "Patient":
         for ident in usable:
             codes = {c.get("code") for c in (ident.get("type") or {}).get("coding") or []}
@@ -149,8 +187,11 @@ def _match_identifier(resource: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _transaction(entries: list[dict[str, Any]], endpoint: str) -> dict[str, Any]:
-    local = {f"{e['resource'].get('resourceType')}/{e['resource'].get('id')}": e.get("fullUrl") for e in entries
-             if e['resource'].get("id") and e.get("fullUrl")}
+    local = {
+        f"{e['resource'].get('resourceType')}/{e['resource'].get('id')}": e.get("fullUrl")
+        for e in entries
+        if e["resource"].get("id") and e.get("fullUrl")
+    }
     out = []
     for entry in entries:
         resource = _rewrite_local(copy.deepcopy(entry["resource"]), local)
@@ -164,20 +205,34 @@ def _entries(full_url: str | None, resource: dict[str, Any], endpoint: str) -> l
     One without: an update of a stable id derived from the sender and its own id."""
     rtype = resource.get("resourceType", "")
     original_id = resource.pop("id", None)
-    meta = {k: v for k, v in (resource.pop("meta", None) or {}).items() if k not in ("versionId", "lastUpdated")}
+    meta = {
+        k: v
+        for k, v in (resource.pop("meta", None) or {}).items()
+        if k not in ("versionId", "lastUpdated")
+    }
     if meta:
         resource["meta"] = meta
     ident = _match_identifier(resource)
     if ident is None:
         stable = str(uuid.uuid5(_NAMESPACE, f"{endpoint}|{rtype}|{original_id or full_url}"))
-        entry: dict[str, Any] = {"resource": {**resource, "id": stable},
-                                 "request": {"method": "PUT", "url": f"{rtype}/{stable}"}}
+        entry: dict[str, Any] = {
+            "resource": {**resource, "id": stable},
+            "request": {"method": "PUT", "url": f"{rtype}/{stable}"},
+        }
         return [{"fullUrl": full_url, **entry} if full_url else entry]
-    criteria = f"identifier={quote(ident['system'], safe=':/')}|{quote(str(ident['value']), safe='')}"
-    create: dict[str, Any] = {"resource": resource, "request": {"method": "POST", "url": rtype, "ifNoneExist": criteria}}
+    criteria = (
+        f"identifier={quote(ident['system'], safe=':/')}|{quote(str(ident['value']), safe='')}"
+    )
+    create: dict[str, Any] = {
+        "resource": resource,
+        "request": {"method": "POST", "url": rtype, "ifNoneExist": criteria},
+    }
     if full_url:
         create["fullUrl"] = full_url
-    update = {"resource": copy.deepcopy(resource), "request": {"method": "PUT", "url": f"{rtype}?{criteria}"}}
+    update = {
+        "resource": copy.deepcopy(resource),
+        "request": {"method": "PUT", "url": f"{rtype}?{criteria}"},
+    }
     return [create, update]
 
 

@@ -30,13 +30,18 @@ def response_message(
         "eventCoding": request.header.get("eventCoding"),
         "destination": [{"endpoint": request.source_endpoint}],
         "source": {"endpoint": receiver_endpoint, "name": "fhir-gateway"},
-        "response": {"identifier": request.message_id or request.bundle_identifier or "", "code": code},
+        "response": {
+            "identifier": request.message_id or request.bundle_identifier or "",
+            "code": code,
+        },
     }
     entries: list[dict[str, Any]] = [{"fullUrl": f"urn:uuid:{header_id}", "resource": header}]
     if outcome is not None:
         outcome_id = str(uuid.uuid4())
         header["response"]["details"] = {"reference": f"urn:uuid:{outcome_id}"}
-        entries.append({"fullUrl": f"urn:uuid:{outcome_id}", "resource": {**outcome, "id": outcome_id}})
+        entries.append(
+            {"fullUrl": f"urn:uuid:{outcome_id}", "resource": {**outcome, "id": outcome_id}}
+        )
     return {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),

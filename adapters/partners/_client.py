@@ -76,8 +76,15 @@ class PartnerClient:
         found: list[dict[str, Any]] = []
         bundle = self._json(self._send("GET", res_type, params=params), f"GET {res_type}")
         while True:
-            found += [e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode", "match") == "match" and "resource" in e]
-            nxt = next((link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"), None)
+            found += [
+                e["resource"]
+                for e in bundle.get("entry", [])
+                if e.get("search", {}).get("mode", "match") == "match" and "resource" in e
+            ]
+            nxt = next(
+                (link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"),
+                None,
+            )
             if nxt is None:
                 return found
             bundle = self._json(self._send("GET", nxt), f"GET {nxt}")

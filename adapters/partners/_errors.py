@@ -1,8 +1,8 @@
 """Errors of talking to a partner's FHIR server.
 
-    PartnerError             anything that went wrong
-    ├── PartnerUnavailable   network error, timeout, 5xx, 429, 408: worth retrying later
-    └── PartnerRefused       another 4xx: the partner will not take this request as it is
+PartnerError             anything that went wrong
+├── PartnerUnavailable   network error, timeout, 5xx, 429, 408: worth retrying later
+└── PartnerRefused       another 4xx: the partner will not take this request as it is
 """
 
 from __future__ import annotations

@@ -47,21 +47,33 @@ def _patient(ctx: Context, prefix: str, family: str, value: str, **extra: Any) -
 def _encounter(ctx: Context, subject: dict[str, Any], status: str) -> dict[str, Any] | None:
     if not ctx.claims.has("Encounter", "create"):
         return None
-    return ctx.create({
-        "resourceType": "Encounter",
-        "status": status,
-        "class": {"system": ACT_CODE, "code": "IMP"},
-        "subject": {"reference": f"Patient/{subject['id']}"},
-    })
+    return ctx.create(
+        {
+            "resourceType": "Encounter",
+            "status": status,
+            "class": {"system": ACT_CODE, "code": "IMP"},
+            "subject": {"reference": f"Patient/{subject['id']}"},
+        }
+    )
 
 
-def _observation(ctx: Context, prefix: str, subject: dict[str, Any], encounter: dict[str, Any] | None, value: float) -> dict[str, Any] | None:
+def _observation(
+    ctx: Context,
+    prefix: str,
+    subject: dict[str, Any],
+    encounter: dict[str, Any] | None,
+    value: float,
+) -> dict[str, Any] | None:
     if not ctx.claims.has("Observation", "create"):
         return None
     resource: dict[str, Any] = {
         "resourceType": "Observation",
         "status": "final",
-        "code": {"coding": [{"system": _system(ctx), "code": "glucose", "display": f"Glucose {prefix} level"}]},
+        "code": {
+            "coding": [
+                {"system": _system(ctx), "code": "glucose", "display": f"Glucose {prefix} level"}
+            ]
+        },
         "subject": {"reference": f"Patient/{subject['id']}"},
         "valueQuantity": {"value": value, "unit": "mg/dL", "system": UCUM, "code": "mg/dL"},
     }
@@ -87,9 +99,14 @@ def search_data(ctx: Context) -> SearchData:
     return ctx.cached("search-data", lambda: _build(ctx))  # type: ignore[no-any-return]
 
 
-def expect_ids(ctx: Context, res_type: str, params: list[tuple[str, str]], expected: set[str], what: str = "") -> dict[str, Any]:
+def expect_ids(
+    ctx: Context, res_type: str, params: list[tuple[str, str]], expected: set[str], what: str = ""
+) -> dict[str, Any]:
     bundle = ctx.search(res_type, [*params, ("_count", "100")])
     got = set(match_ids(bundle, res_type))
     query = "&".join(f"{k}={v}" for k, v in params)
-    ctx.expect(got == expected, f"{what + ': ' if what else ''}{res_type}?{query} matched {sorted(got)}, expected {sorted(expected)}")
+    ctx.expect(
+        got == expected,
+        f"{what + ': ' if what else ''}{res_type}?{query} matched {sorted(got)}, expected {sorted(expected)}",
+    )
     return bundle

@@ -20,19 +20,33 @@ def _require_conditional_create(ctx: Context) -> None:
         raise CheckSkipped("the server does not claim conditionalCreate on Patient")
 
 
-@check("conditional.create", "If-None-Exist returns the existing match (200) instead of creating another")
+@check(
+    "conditional.create",
+    "If-None-Exist returns the existing match (200) instead of creating another",
+)
 def create(ctx: Context) -> None:
     _require_conditional_create(ctx)
     first = ctx.create(patient(ctx))
     headers = {"If-None-Exist": _criteria(first["identifier"][0])}
-    again = ctx.client.post("Patient", ctx.stamp(patient(ctx) | {"identifier": first["identifier"]}), headers=headers)
+    again = ctx.client.post(
+        "Patient", ctx.stamp(patient(ctx) | {"identifier": first["identifier"]}), headers=headers
+    )
     body = ctx.expect_status(again, 200, what="conditional create with one match")
-    ctx.expect(body is None or body.get("id") == first["id"], f"the conditional create answered {body and body.get('id')}, not the match {first['id']}")
+    ctx.expect(
+        body is None or body.get("id") == first["id"],
+        f"the conditional create answered {body and body.get('id')}, not the match {first['id']}",
+    )
     found = ctx.search("Patient", {"identifier": headers["If-None-Exist"].split("=", 1)[1]})
-    ctx.expect(len(found.get("entry") or []) == 1, f"{len(found.get('entry') or [])} Patients carry the identifier")
+    ctx.expect(
+        len(found.get("entry") or []) == 1,
+        f"{len(found.get('entry') or [])} Patients carry the identifier",
+    )
 
 
-@check("conditional.create_race", "concurrent identical If-None-Exist creates leave exactly one resource")
+@check(
+    "conditional.create_race",
+    "concurrent identical If-None-Exist creates leave exactly one resource",
+)
 def create_race(ctx: Context) -> None:
     _require_conditional_create(ctx)
     ident = ctx.identifier("race")
@@ -53,22 +67,39 @@ def create_race(ctx: Context) -> None:
     for res_id in ids:
         ctx.track("Patient", res_id)
     statuses = sorted(s for s, _ in results)
-    ctx.expect(len(ids) == 1, f"{ctx.race_size} concurrent conditional creates left {len(ids)} Patients (statuses {statuses})")
-    ctx.expect(statuses.count(201) == 1 and set(statuses) <= {200, 201}, f"expected one 201 and the rest 200, got {statuses}")
-    ctx.expect({i for _, i in results if i} == ids, "some answers named a resource other than the one stored")
+    ctx.expect(
+        len(ids) == 1,
+        f"{ctx.race_size} concurrent conditional creates left {len(ids)} Patients (statuses {statuses})",
+    )
+    ctx.expect(
+        statuses.count(201) == 1 and set(statuses) <= {200, 201},
+        f"expected one 201 and the rest 200, got {statuses}",
+    )
+    ctx.expect(
+        {i for _, i in results if i} == ids,
+        "some answers named a resource other than the one stored",
+    )
 
 
-@check("conditional.create_ambiguous", "If-None-Exist matching several resources is refused with 412")
+@check(
+    "conditional.create_ambiguous", "If-None-Exist matching several resources is refused with 412"
+)
 def create_ambiguous(ctx: Context) -> None:
     _require_conditional_create(ctx)
     ident = ctx.identifier("twice")
     ctx.create(patient(ctx) | {"identifier": [ident]})
     ctx.create(patient(ctx) | {"identifier": [ident]})
-    response = ctx.client.post("Patient", ctx.stamp(patient(ctx) | {"identifier": [ident]}), headers={"If-None-Exist": _criteria(ident)})
+    response = ctx.client.post(
+        "Patient",
+        ctx.stamp(patient(ctx) | {"identifier": [ident]}),
+        headers={"If-None-Exist": _criteria(ident)},
+    )
     ctx.expect_outcome(response, 412, what="conditional create with two matches")
 
 
-@check("conditional.update", "PUT Type?criteria creates when nothing matches, then updates the match")
+@check(
+    "conditional.update", "PUT Type?criteria creates when nothing matches, then updates the match"
+)
 def update(ctx: Context) -> None:
     ctx.require("Patient", "update")
     ctx.require_param("Patient", "identifier")
@@ -76,12 +107,19 @@ def update(ctx: Context) -> None:
         raise CheckSkipped("the server does not claim conditionalUpdate on Patient")
     ident = ctx.identifier("cond-update")
     url = f"Patient?{_criteria(ident)}"
-    created = ctx.client.put(url, ctx.stamp(patient(ctx) | {"identifier": [ident], "gender": "male"}))
+    created = ctx.client.put(
+        url, ctx.stamp(patient(ctx) | {"identifier": [ident], "gender": "male"})
+    )
     first = ctx.expect_status(created, 201, what="conditional update with no match")
     ctx.track("Patient", first["id"])
-    updated = ctx.client.put(url, ctx.stamp(patient(ctx) | {"identifier": [ident], "gender": "female"}))
+    updated = ctx.client.put(
+        url, ctx.stamp(patient(ctx) | {"identifier": [ident], "gender": "female"})
+    )
     second = ctx.expect_status(updated, 200, what="conditional update with one match")
-    ctx.expect(second.get("id") == first["id"] and second.get("gender") == "female", f"the conditional update answered {second}")
+    ctx.expect(
+        second.get("id") == first["id"] and second.get("gender") == "female",
+        f"the conditional update answered {second}",
+    )
 
 
 @check("conditional.delete", "DELETE Type?criteria deletes the match")
@@ -94,4 +132,6 @@ def delete(ctx: Context) -> None:
     ident = created["identifier"][0]
     response = ctx.client.delete(f"Patient?{_criteria(ident)}")
     ctx.expect_status(response, 200, 202, 204, what="conditional delete")
-    ctx.expect_status(ctx.client.get(f"Patient/{created['id']}"), 404, 410, what="read after conditional delete")
+    ctx.expect_status(
+        ctx.client.get(f"Patient/{created['id']}"), 404, 410, what="read after conditional delete"
+    )

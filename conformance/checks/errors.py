@@ -7,60 +7,123 @@ from conformance._registry import check
 from conformance.checks._data import patient
 
 
-@check("errors.not_found", "reading an unknown id answers 404 with an OperationOutcome", needs=(("Patient", "read"),))
+@check(
+    "errors.not_found",
+    "reading an unknown id answers 404 with an OperationOutcome",
+    needs=(("Patient", "read"),),
+)
 def not_found(ctx: Context) -> None:
-    ctx.expect_outcome(ctx.client.get(f"Patient/{ctx.unique('missing')}"), 404, what="read of an unknown id")
+    ctx.expect_outcome(
+        ctx.client.get(f"Patient/{ctx.unique('missing')}"), 404, what="read of an unknown id"
+    )
 
 
-@check("errors.unknown_type", "an unknown resource type answers 404 (or 400) with an OperationOutcome")
+@check(
+    "errors.unknown_type", "an unknown resource type answers 404 (or 400) with an OperationOutcome"
+)
 def unknown_type(ctx: Context) -> None:
-    ctx.expect_outcome(ctx.client.get("NotAResourceType/1"), 404, 400, what="read of an unknown type")
-    ctx.expect_outcome(ctx.client.get("NotAResourceType", params={"_count": "1"}), 404, 400, what="search of an unknown type")
+    ctx.expect_outcome(
+        ctx.client.get("NotAResourceType/1"), 404, 400, what="read of an unknown type"
+    )
+    ctx.expect_outcome(
+        ctx.client.get("NotAResourceType", params={"_count": "1"}),
+        404,
+        400,
+        what="search of an unknown type",
+    )
 
 
-@check("errors.invalid_json", "a body that is not JSON answers 400 with an OperationOutcome", needs=(("Patient", "create"),))
+@check(
+    "errors.invalid_json",
+    "a body that is not JSON answers 400 with an OperationOutcome",
+    needs=(("Patient", "create"),),
+)
 def invalid_json(ctx: Context) -> None:
     response = ctx.client.request("POST", "Patient", content=b'{"resourceType": "Patient", ')
     ctx.expect_outcome(response, 400, what="POST of broken JSON")
 
 
-@check("errors.invalid_resource", "an invalid resource answers 400 or 422 with an OperationOutcome", needs=(("Patient", "create"),))
+@check(
+    "errors.invalid_resource",
+    "an invalid resource answers 400 or 422 with an OperationOutcome",
+    needs=(("Patient", "create"),),
+)
 def invalid_resource(ctx: Context) -> None:
     bad = ctx.stamp(patient(ctx) | {"gender": "not-a-gender", "birthDate": "yesterday"})
     ctx.expect_outcome(ctx.client.post("Patient", bad), 400, 422, what="POST of an invalid Patient")
     unknown = ctx.stamp(patient(ctx) | {"colour": "blue"})
-    ctx.expect_outcome(ctx.client.post("Patient", unknown), 400, 422, what="POST of a Patient with an unknown element")
+    ctx.expect_outcome(
+        ctx.client.post("Patient", unknown),
+        400,
+        422,
+        what="POST of a Patient with an unknown element",
+    )
 
 
-@check("errors.names_element", "the OperationOutcome of an invalid resource names the element", level="should", needs=(("Patient", "create"),))
+@check(
+    "errors.names_element",
+    "the OperationOutcome of an invalid resource names the element",
+    level="should",
+    needs=(("Patient", "create"),),
+)
 def names_element(ctx: Context) -> None:
     bad = ctx.stamp(patient(ctx) | {"gender": "not-a-gender"})
-    outcome = ctx.expect_outcome(ctx.client.post("Patient", bad), 400, 422, what="POST of an invalid Patient")
+    outcome = ctx.expect_outcome(
+        ctx.client.post("Patient", bad), 400, 422, what="POST of an invalid Patient"
+    )
     text = str(outcome.get("issue"))
     ctx.expect("gender" in text, f"no issue names 'gender': {outcome.get('issue')}")
 
 
-@check("errors.wrong_type", "a body of another resource type than the URL's answers 400", needs=(("Patient", "create"),))
+@check(
+    "errors.wrong_type",
+    "a body of another resource type than the URL's answers 400",
+    needs=(("Patient", "create"),),
+)
 def wrong_type(ctx: Context) -> None:
     body = ctx.stamp({"resourceType": "Observation", "status": "final", "code": {"text": "x"}})
-    ctx.expect_outcome(ctx.client.post("Patient", body), 400, 422, what="POST of an Observation to /Patient")
+    ctx.expect_outcome(
+        ctx.client.post("Patient", body), 400, 422, what="POST of an Observation to /Patient"
+    )
 
 
-@check("errors.id_mismatch", "PUT whose body id differs from the URL's answers 400", needs=(("Patient", "update"),))
+@check(
+    "errors.id_mismatch",
+    "PUT whose body id differs from the URL's answers 400",
+    needs=(("Patient", "update"),),
+)
 def id_mismatch(ctx: Context) -> None:
     body = ctx.stamp(patient(ctx) | {"id": ctx.unique("body").lower()})
-    ctx.expect_outcome(ctx.client.put(f"Patient/{ctx.unique('url').lower()}", body), 400, what="PUT with mismatched ids")
+    ctx.expect_outcome(
+        ctx.client.put(f"Patient/{ctx.unique('url').lower()}", body),
+        400,
+        what="PUT with mismatched ids",
+    )
     no_id = ctx.stamp(patient(ctx))
-    ctx.expect_outcome(ctx.client.put(f"Patient/{ctx.unique('url').lower()}", no_id), 400, what="PUT without id in the body")
+    ctx.expect_outcome(
+        ctx.client.put(f"Patient/{ctx.unique('url').lower()}", no_id),
+        400,
+        what="PUT without id in the body",
+    )
 
 
-@check("errors.media_type", "an unsupported Content-Type answers 415 with an OperationOutcome", needs=(("Patient", "create"),))
+@check(
+    "errors.media_type",
+    "an unsupported Content-Type answers 415 with an OperationOutcome",
+    needs=(("Patient", "create"),),
+)
 def media_type(ctx: Context) -> None:
-    response = ctx.client.request("POST", "Patient", content=b"<Patient/>", content_type="text/plain")
+    response = ctx.client.request(
+        "POST", "Patient", content=b"<Patient/>", content_type="text/plain"
+    )
     ctx.expect_outcome(response, 415, what="POST text/plain")
 
 
-@check("errors.method", "a method the endpoint does not support answers 405 with an OperationOutcome", level="should")
+@check(
+    "errors.method",
+    "a method the endpoint does not support answers 405 with an OperationOutcome",
+    level="should",
+)
 def method(ctx: Context) -> None:
     ctx.expect_outcome(ctx.client.delete("metadata"), 405, what="DELETE /metadata")
 
@@ -68,14 +131,28 @@ def method(ctx: Context) -> None:
 @check("errors.bad_search", "an unparseable search value answers 400 with an OperationOutcome")
 def bad_search(ctx: Context) -> None:
     ctx.require_param("Patient", "birthdate")
-    ctx.expect_outcome(ctx.client.get("Patient", params={"birthdate": "not-a-date"}), 400, what="Patient?birthdate=not-a-date")
+    ctx.expect_outcome(
+        ctx.client.get("Patient", params={"birthdate": "not-a-date"}),
+        400,
+        what="Patient?birthdate=not-a-date",
+    )
 
 
-@check("errors.strict_unknown_param", "Prefer: handling=strict refuses an unknown search parameter with 400", needs=(("Patient", "search-type"),))
+@check(
+    "errors.strict_unknown_param",
+    "Prefer: handling=strict refuses an unknown search parameter with 400",
+    needs=(("Patient", "search-type"),),
+)
 def strict_unknown_param(ctx: Context) -> None:
-    response = ctx.client.get("Patient", params={"not-a-param": "x"}, headers={"Prefer": "handling=strict"})
+    response = ctx.client.get(
+        "Patient", params={"not-a-param": "x"}, headers={"Prefer": "handling=strict"}
+    )
     ctx.expect_outcome(response, 400, what="strict search with an unknown parameter")
-    lenient = ctx.client.get("Patient", params={"not-a-param": "x", "_count": "1"}, headers={"Prefer": "handling=lenient"})
+    lenient = ctx.client.get(
+        "Patient",
+        params={"not-a-param": "x", "_count": "1"},
+        headers={"Prefer": "handling=lenient"},
+    )
     ctx.expect_status(lenient, 200, what="lenient search with an unknown parameter")
 
 
@@ -99,7 +176,12 @@ _HOSTILE: list[tuple[str, str, dict[str, str] | None, bytes | None]] = [
     ("POST", "Patient", None, b'{"resourceType": "Patient", "name": "flat"}'),
     ("POST", "Patient", None, b"[" * 5000 + b"]" * 5000),
     ("POST", "Patient", None, b'{"resourceType": "Patient", "birthDate": "\\ud800"}'),
-    ("POST", "", None, b'{"resourceType": "Bundle", "type": "transaction", "entry": [{"request": {}}]}'),
+    (
+        "POST",
+        "",
+        None,
+        b'{"resourceType": "Bundle", "type": "transaction", "entry": [{"request": {}}]}',
+    ),
     ("POST", "", None, b'{"resourceType": "Bundle", "type": "transaction", "entry": "x"}'),
     ("POST", "", None, b'{"resourceType": "Patient"}'),
     ("PATCH", "Patient/x-does-not-exist", None, b'[{"op": "nope"}]'),
@@ -110,10 +192,16 @@ _HOSTILE: list[tuple[str, str, dict[str, str] | None, bytes | None]] = [
 def no_5xx(ctx: Context) -> None:
     bad = []
     for method_name, path, params, content in _HOSTILE:
-        content_type = "application/json-patch+json" if method_name == "PATCH" else "application/fhir+json"
-        response = ctx.client.request(method_name, path, params=params, content=content, content_type=content_type)
+        content_type = (
+            "application/json-patch+json" if method_name == "PATCH" else "application/fhir+json"
+        )
+        response = ctx.client.request(
+            method_name, path, params=params, content=content, content_type=content_type
+        )
         if response.status_code >= 500:
-            bad.append(f"{method_name} /{path} {params or (content or b'')[:60]!r} → {response.status_code}")
+            bad.append(
+                f"{method_name} /{path} {params or (content or b'')[:60]!r} → {response.status_code}"
+            )
         elif 200 <= response.status_code < 300 and method_name == "POST" and path == "Patient":
             ctx.expect(False, f"POST of {content[:60]!r} was accepted ({response.status_code})")  # type: ignore[index]
     ctx.expect(not bad, "5xx answers: " + "; ".join(bad))

@@ -104,7 +104,9 @@ class RuleSet:
             try:
                 ok = rule.holds(resource)
             except Exception as exc:  # noqa: BLE001 - a rule that cannot run is reported, not raised
-                yield Violation(self.name, rule.id, "error", f"rule could not be evaluated: {exc}", location)
+                yield Violation(
+                    self.name, rule.id, "error", f"rule could not be evaluated: {exc}", location
+                )
                 continue
             if not ok:
                 yield Violation(self.name, rule.id, rule.severity, rule.message, location)
@@ -122,7 +124,9 @@ def _rule(data: Mapping[str, Any]) -> Rule:
             path=_compile(binding["path"]),
             systems=frozenset(binding.get("systems", ())),
             codes=frozenset(binding.get("codes", ())),
-        ) if binding else None,
+        )
+        if binding
+        else None,
     )
 
 
@@ -163,7 +167,9 @@ class RuleEngine:
         emitted = self._emitted is not None and _is_true(self._emitted, resource)
         return [s for s in candidates if s.profiles & claimed or (s.gateway_emitted and emitted)]
 
-    def violations(self, resource: Mapping[str, Any], location: str | None = None) -> list[Violation]:
+    def violations(
+        self, resource: Mapping[str, Any], location: str | None = None
+    ) -> list[Violation]:
         """Every broken rule of ``resource`` and, for a Bundle, of its entries."""
         found: list[Violation] = []
         for where, item in _walk(resource, location):
@@ -175,7 +181,9 @@ class RuleEngine:
         return [v for v in self.violations(resource, location) if v.severity == "error"]
 
 
-def _walk(resource: Mapping[str, Any], location: str | None) -> Iterator[tuple[str, Mapping[str, Any]]]:
+def _walk(
+    resource: Mapping[str, Any], location: str | None
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
     label = location or f"{resource.get('resourceType')}/{resource.get('id', '(no id)')}"
     yield label, resource
     if resource.get("resourceType") != "Bundle":

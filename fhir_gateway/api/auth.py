@@ -28,9 +28,17 @@ TOKEN_PATH = "/auth/token"
 _MAX_FORM = 64 * 1024  # an assertion is a few kilobytes
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _SCOPES = [
-    "system/*.rs", "system/*.cruds", "system/Task.rus", "system/Task.rs", "system/ServiceRequest.rs",
-    "system/Patient.rs", "system/CarePlan.rs", "system/Consent.cruds", "system/AuditEvent.rs",
-    "system/*.read", "system/*.write",
+    "system/*.rs",
+    "system/*.cruds",
+    "system/Task.rus",
+    "system/Task.rs",
+    "system/ServiceRequest.rs",
+    "system/Patient.rs",
+    "system/CarePlan.rs",
+    "system/Consent.cruds",
+    "system/AuditEvent.rs",
+    "system/*.read",
+    "system/*.write",
 ]
 
 
@@ -62,10 +70,14 @@ async def token(request: Request, base: BaseUrlDep) -> Response:
         form = await _form(request)
         issued = await run_in_threadpool(service.tokens.issue, form, f"{base}{TOKEN_PATH}")
     except GatewayError as exc:
-        service.auditor.record(token_event(client_id=_claimed(form), caller=None, status=exc.status, address=address))
+        service.auditor.record(
+            token_event(client_id=_claimed(form), caller=None, status=exc.status, address=address)
+        )
         raise
     caller = service.tokens.authenticate(issued.response["access_token"], address)
-    service.auditor.record(token_event(client_id=issued.client.client_id, caller=caller, status=200, address=address))
+    service.auditor.record(
+        token_event(client_id=issued.client.client_id, caller=caller, status=200, address=address)
+    )
     return JSONResponse(issued.response, headers=_NO_STORE)
 
 

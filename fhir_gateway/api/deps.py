@@ -13,11 +13,25 @@ from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
 
 __all__ = [
-    "DatabaseDep", "SettingsDep", "CallerDep", "BaseUrlDep", "JsonBody", "RawBody", "request_caller",
-    "prefer", "if_match", "media_type", "search_params_of",
+    "DatabaseDep",
+    "SettingsDep",
+    "CallerDep",
+    "BaseUrlDep",
+    "JsonBody",
+    "RawBody",
+    "request_caller",
+    "prefer",
+    "if_match",
+    "media_type",
+    "search_params_of",
 ]
 
-JSON_TYPES = ("application/fhir+json", "application/json", "application/json-patch+json", "text/json")
+JSON_TYPES = (
+    "application/fhir+json",
+    "application/json",
+    "application/json-patch+json",
+    "text/json",
+)
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -71,7 +85,9 @@ async def get_json_body(request: Request) -> Any:
     raw = await get_raw_body(request)
     ctype = media_type(request)
     if ctype and ctype not in JSON_TYPES:
-        raise UnsupportedMediaType(f"Content-Type {ctype} is not supported; send application/fhir+json")
+        raise UnsupportedMediaType(
+            f"Content-Type {ctype} is not supported; send application/fhir+json"
+        )
     if not raw.strip():
         raise InvalidRequest("The request has no body")
     return parse_json(raw, max_depth=request.app.state.settings.max_json_depth)

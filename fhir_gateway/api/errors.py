@@ -19,7 +19,9 @@ log = logging.getLogger("fhir_gateway.api")
 _HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}
 
 
-def _outcome(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Response:
+def _outcome(
+    status: int, message: str, code: str, headers: dict[str, str] | None = None
+) -> Response:
     body = {"resourceType": "OperationOutcome", "issue": [Issue(message, code=code).to_fhir()]}
     return fhir_json(body, status, headers)
 
@@ -38,7 +40,9 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"No such endpoint: {request.method} {request.url.path}"
         if exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}"
-        return _outcome(exc.status_code, message, _HTTP_CODES.get(exc.status_code, "processing"), exc.headers)
+        return _outcome(
+            exc.status_code, message, _HTTP_CODES.get(exc.status_code, "processing"), exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:

@@ -36,7 +36,9 @@ async def hl7v2(request: Request, body: RawBody, caller: CallerDep) -> Response:
     if not body.strip():
         raise InvalidRequest("The request has no HL7 message")
     peer = request.client.host if request.client else None
-    answer = await run_in_threadpool(_intake(request).receive_hl7, body, channel="http", peer=peer, caller=caller)
+    answer = await run_in_threadpool(
+        _intake(request).receive_hl7, body, channel="http", peer=peer, caller=caller
+    )
     return Response(answer.body, status_code=answer.http_status, media_type=HL7_MEDIA_TYPE)
 
 
@@ -50,11 +52,17 @@ async def process_message(request: Request, body: RawBody, caller: CallerDep) ->
 
 
 @router.get("/inbox")
-async def inbox_list(request: Request, status: str | None = None, _count: int = 50, _offset: int = 0) -> Response:
+async def inbox_list(
+    request: Request, status: str | None = None, _count: int = 50, _offset: int = 0
+) -> Response:
     if status is not None and status not in STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}")
-    rows = await run_in_threadpool(_intake(request).listing, status=status, limit=min(_count, 1000), offset=_offset)
-    return JSONResponse({"status": status, "count": len(rows), "messages": [r.summary() for r in rows]})
+    rows = await run_in_threadpool(
+        _intake(request).listing, status=status, limit=min(_count, 1000), offset=_offset
+    )
+    return JSONResponse(
+        {"status": status, "count": len(rows), "messages": [r.summary() for r in rows]}
+    )
 
 
 @router.get("/inbox/{message_id}")

@@ -26,25 +26,37 @@ def _allowed(caller: CallerDep) -> None:
 
 
 @router.post("/PlanDefinition/$apply")
-def apply_type_post(body: JsonBody, db: DatabaseDep, settings: SettingsDep, caller: CallerDep) -> Response:
+def apply_type_post(
+    body: JsonBody, db: DatabaseDep, settings: SettingsDep, caller: CallerDep
+) -> Response:
     _allowed(caller)
     return fhir_json(db.read(apply_plan_definition, settings, parameters_from_resource(body)))
 
 
 @router.get("/PlanDefinition/$apply")
-def apply_type_get(request: Request, db: DatabaseDep, settings: SettingsDep, caller: CallerDep) -> Response:
+def apply_type_get(
+    request: Request, db: DatabaseDep, settings: SettingsDep, caller: CallerDep
+) -> Response:
     _allowed(caller)
-    return fhir_json(db.read(apply_plan_definition, settings, parameters_from_query(search_params_of(request))))
+    return fhir_json(
+        db.read(apply_plan_definition, settings, parameters_from_query(search_params_of(request)))
+    )
 
 
 @router.post("/PlanDefinition/{res_id}/$apply")
-def apply_post(res_id: str, body: JsonBody, db: DatabaseDep, settings: SettingsDep, caller: CallerDep) -> Response:
+def apply_post(
+    res_id: str, body: JsonBody, db: DatabaseDep, settings: SettingsDep, caller: CallerDep
+) -> Response:
     _allowed(caller)
-    return fhir_json(db.read(apply_plan_definition, settings, parameters_from_resource(body), res_id))
+    return fhir_json(
+        db.read(apply_plan_definition, settings, parameters_from_resource(body), res_id)
+    )
 
 
 @router.get("/PlanDefinition/{res_id}/$apply")
-def apply_get(res_id: str, request: Request, db: DatabaseDep, settings: SettingsDep, caller: CallerDep) -> Response:
+def apply_get(
+    res_id: str, request: Request, db: DatabaseDep, settings: SettingsDep, caller: CallerDep
+) -> Response:
     _allowed(caller)
     params = parameters_from_query(search_params_of(request))
     return fhir_json(db.read(apply_plan_definition, settings, params, res_id))

@@ -35,18 +35,37 @@ from fhir_gateway.store.db import Database
 __all__ = ["router"]
 
 router = APIRouter(tags=["resources"])
-_PATH_PARAMS = {"parameters": [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                               for name in ("res_type", "res_id")]}
+_PATH_PARAMS = {
+    "parameters": [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in ("res_type", "res_id")
+    ]
+}
 
 
 # --- type level --------------------------------------------------------------------------------
 
 
 @router.get("/{res_type}/_history")
-def type_history(res_type: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep, settings: SettingsDep) -> Response:
+def type_history(
+    res_type: str,
+    request: Request,
+    db: DatabaseDep,
+    caller: CallerDep,
+    base: BaseUrlDep,
+    settings: SettingsDep,
+) -> Response:
     svc.check_type(res_type)
-    return fhir_json(db.read(history_svc.history_bundle, request.query_params.multi_items(), caller=caller,
-                             base_url=base, settings=settings, res_type=res_type))
+    return fhir_json(
+        db.read(
+            history_svc.history_bundle,
+            request.query_params.multi_items(),
+            caller=caller,
+            base_url=base,
+            settings=settings,
+            res_type=res_type,
+        )
+    )
 
 
 # Read by id is the hottest route. It is matched right after the one path it must not shadow
@@ -72,8 +91,15 @@ def read(request: Request) -> Response:
 
 
 @router.post("/{res_type}/_search")
-async def search_post(res_type: str, request: Request, body: RawBody, db: DatabaseDep, caller: CallerDep,
-                      base: BaseUrlDep, settings: SettingsDep) -> Response:
+async def search_post(
+    res_type: str,
+    request: Request,
+    body: RawBody,
+    db: DatabaseDep,
+    caller: CallerDep,
+    base: BaseUrlDep,
+    settings: SettingsDep,
+) -> Response:
     svc.check_type(res_type)
     ctype = media_type(request)
     if ctype and ctype != FORM_TYPE:
@@ -83,40 +109,100 @@ async def search_post(res_type: str, request: Request, body: RawBody, db: Databa
     except UnicodeDecodeError as exc:
         raise InvalidSearch("The form body is not UTF-8") from exc
     params = search_params_of(request) + form
-    return fhir_json(await run_in_threadpool(
-        search, db, res_type, params, caller=caller, base_url=base, settings=settings,
-        strict=prefer(request, "handling") == "strict"))
+    return fhir_json(
+        await run_in_threadpool(
+            search,
+            db,
+            res_type,
+            params,
+            caller=caller,
+            base_url=base,
+            settings=settings,
+            strict=prefer(request, "handling") == "strict",
+        )
+    )
 
 
 @router.get("/{res_type}")
-def search_get(res_type: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep, settings: SettingsDep) -> Response:
+def search_get(
+    res_type: str,
+    request: Request,
+    db: DatabaseDep,
+    caller: CallerDep,
+    base: BaseUrlDep,
+    settings: SettingsDep,
+) -> Response:
     svc.check_type(res_type)
-    return fhir_json(search(db, res_type, search_params_of(request), caller=caller, base_url=base,
-                            settings=settings, strict=prefer(request, "handling") == "strict"))
+    return fhir_json(
+        search(
+            db,
+            res_type,
+            search_params_of(request),
+            caller=caller,
+            base_url=base,
+            settings=settings,
+            strict=prefer(request, "handling") == "strict",
+        )
+    )
 
 
 @router.post("/{res_type}")
-def create(res_type: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
-    result = db.write(svc.create, res_type, body, caller, if_none_exist=request.headers.get("if-none-exist"))
+def create(
+    res_type: str,
+    request: Request,
+    body: JsonBody,
+    db: DatabaseDep,
+    caller: CallerDep,
+    base: BaseUrlDep,
+) -> Response:
+    result = db.write(
+        svc.create, res_type, body, caller, if_none_exist=request.headers.get("if-none-exist")
+    )
     return result_response(result, request, base, caller)
 
 
 @router.put("/{res_type}")
-def conditional_update(res_type: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
+def conditional_update(
+    res_type: str,
+    request: Request,
+    body: JsonBody,
+    db: DatabaseDep,
+    caller: CallerDep,
+    base: BaseUrlDep,
+) -> Response:
     params = _criteria(request)
-    result = db.write(svc.conditional_update, res_type, params, body, caller, if_match=if_match(request))
+    result = db.write(
+        svc.conditional_update, res_type, params, body, caller, if_match=if_match(request)
+    )
     return result_response(result, request, base, caller)
 
 
 @router.patch("/{res_type}")
-def conditional_patch(res_type: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
+def conditional_patch(
+    res_type: str,
+    request: Request,
+    body: JsonBody,
+    db: DatabaseDep,
+    caller: CallerDep,
+    base: BaseUrlDep,
+) -> Response:
     params = _criteria(request)
-    result = db.write(svc.conditional_patch, res_type, params, body, media_type(request), caller, if_match=if_match(request))
+    result = db.write(
+        svc.conditional_patch,
+        res_type,
+        params,
+        body,
+        media_type(request),
+        caller,
+        if_match=if_match(request),
+    )
     return result_response(result, request, base, caller)
 
 
 @router.delete("/{res_type}")
-def conditional_delete(res_type: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
+def conditional_delete(
+    res_type: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep
+) -> Response:
     result = db.write(svc.conditional_delete, res_type, _criteria(request), caller)
     return result_response(result, request, base, caller)
 
@@ -137,24 +223,66 @@ def vread(res_type: str, res_id: str, version: str, db: DatabaseDep, caller: Cal
 
 
 @router.get("/{res_type}/{res_id}/_history")
-def instance_history(res_type: str, res_id: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep, settings: SettingsDep) -> Response:
+def instance_history(
+    res_type: str,
+    res_id: str,
+    request: Request,
+    db: DatabaseDep,
+    caller: CallerDep,
+    base: BaseUrlDep,
+    settings: SettingsDep,
+) -> Response:
     svc.check_type(res_type)
-    return fhir_json(db.read(history_svc.history_bundle, request.query_params.multi_items(), caller=caller,
-                             base_url=base, settings=settings, res_type=res_type, res_id=res_id))
+    return fhir_json(
+        db.read(
+            history_svc.history_bundle,
+            request.query_params.multi_items(),
+            caller=caller,
+            base_url=base,
+            settings=settings,
+            res_type=res_type,
+            res_id=res_id,
+        )
+    )
 
 
 @router.put("/{res_type}/{res_id}")
-def update(res_type: str, res_id: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
+def update(
+    res_type: str,
+    res_id: str,
+    request: Request,
+    body: JsonBody,
+    db: DatabaseDep,
+    caller: CallerDep,
+    base: BaseUrlDep,
+) -> Response:
     result = db.write(svc.update, res_type, res_id, body, caller, if_match=if_match(request))
     return result_response(result, request, base, caller)
 
 
 @router.patch("/{res_type}/{res_id}")
-def patch(res_type: str, res_id: str, request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
-    result = db.write(svc.patch, res_type, res_id, body, media_type(request), caller, if_match=if_match(request))
+def patch(
+    res_type: str,
+    res_id: str,
+    request: Request,
+    body: JsonBody,
+    db: DatabaseDep,
+    caller: CallerDep,
+    base: BaseUrlDep,
+) -> Response:
+    result = db.write(
+        svc.patch, res_type, res_id, body, media_type(request), caller, if_match=if_match(request)
+    )
     return result_response(result, request, base, caller)
 
 
 @router.delete("/{res_type}/{res_id}")
-def delete(res_type: str, res_id: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep) -> Response:
+def delete(
+    res_type: str,
+    res_id: str,
+    request: Request,
+    db: DatabaseDep,
+    caller: CallerDep,
+    base: BaseUrlDep,
+) -> Response:
     return result_response(db.write(svc.delete, res_type, res_id, caller), request, base, caller)

@@ -17,7 +17,14 @@ from fhir_gateway.services.resources import Result
 from fhir_gateway.store import visibility
 from fhir_gateway.store.repository import StoredResource
 
-__all__ = ["FHIR_JSON", "OUTCOME_HEADER", "fhir_json", "resource_response", "result_response", "outcome"]
+__all__ = [
+    "FHIR_JSON",
+    "OUTCOME_HEADER",
+    "fhir_json",
+    "resource_response",
+    "result_response",
+    "outcome",
+]
 
 FHIR_JSON = "application/fhir+json"
 # Warnings of a write answered with the resource (or nothing): the OperationOutcome, compact JSON.
@@ -25,7 +32,9 @@ FHIR_JSON = "application/fhir+json"
 OUTCOME_HEADER = "X-FHIR-OperationOutcome"
 
 
-def fhir_json(body: bytes | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def fhir_json(
+    body: bytes | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     content = body if isinstance(body, bytes) else orjson.dumps(body)
     return Response(content, status_code=status, media_type=FHIR_JSON, headers=headers)
 
@@ -48,20 +57,34 @@ def _compact(body: dict[str, Any]) -> str:
 
 def _information(result: Result) -> dict[str, Any]:
     issues = result.issues or [
-        Issue("Done" if result.stored is None else f"{result.stored.relative} version {result.stored.version_id}",
-              code="informational", severity="information")
+        Issue(
+            "Done"
+            if result.stored is None
+            else f"{result.stored.relative} version {result.stored.version_id}",
+            code="informational",
+            severity="information",
+        )
     ]
     return outcome(issues)
 
 
-def result_response(result: Result, request: Request, base_url: str, caller: Caller | None = None) -> Response:
+def result_response(
+    result: Result, request: Request, base_url: str, caller: Caller | None = None
+) -> Response:
     """Answer a write as ``Prefer: return=`` asks: representation (default), minimal, OperationOutcome."""
     from fhir_gateway.api.deps import prefer
 
     stored = result.stored
     policy = visibility.current()
-    if stored is not None and caller is not None and policy.restricted(caller) and not stored.deleted:
-        stored = replace(stored, content=policy.serve(caller, stored.content))  # what it may receive
+    if (
+        stored is not None
+        and caller is not None
+        and policy.restricted(caller)
+        and not stored.deleted
+    ):
+        stored = replace(
+            stored, content=policy.serve(caller, stored.content)
+        )  # what it may receive
     headers: dict[str, str] = {}
     if stored is not None:
         headers = version_headers(stored)
@@ -71,7 +94,9 @@ def result_response(result: Result, request: Request, base_url: str, caller: Cal
         return Response(status_code=result.status, headers=headers)
     wanted = prefer(request, "return") or "representation"
     if result.issues and wanted != "operationoutcome":
-        headers[OUTCOME_HEADER] = _compact(outcome(result.issues))  # the body is the resource: warnings ride here
+        headers[OUTCOME_HEADER] = _compact(
+            outcome(result.issues)
+        )  # the body is the resource: warnings ride here
     if wanted == "minimal":
         return Response(status_code=result.status, headers=headers)
     if wanted == "operationoutcome":

@@ -33,24 +33,59 @@ def metadata(request: Request, base: BaseUrlDep) -> Response:
 
 @router.api_route("/metadata", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 def metadata_is_read_only(request: Request) -> Response:
-    raise MethodNotAllowed(f"{request.method} is not allowed on /metadata", headers={"Allow": "GET"})
+    raise MethodNotAllowed(
+        f"{request.method} is not allowed on /metadata", headers={"Allow": "GET"}
+    )
 
 
 @router.get("/_history")
-def system_history(request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep, settings: SettingsDep) -> Response:
-    return fhir_json(db.read(history_svc.history_bundle, request.query_params.multi_items(), caller=caller,
-                             base_url=base, settings=settings))
+def system_history(
+    request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep, settings: SettingsDep
+) -> Response:
+    return fhir_json(
+        db.read(
+            history_svc.history_bundle,
+            request.query_params.multi_items(),
+            caller=caller,
+            base_url=base,
+            settings=settings,
+        )
+    )
 
 
 @router.get("/")
-def system_search(request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep, settings: SettingsDep) -> Response:
-    return fhir_json(search(db, None, search_params_of(request), caller=caller, base_url=base, settings=settings,
-                            strict=prefer(request, "handling") == "strict"))
+def system_search(
+    request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep, settings: SettingsDep
+) -> Response:
+    return fhir_json(
+        search(
+            db,
+            None,
+            search_params_of(request),
+            caller=caller,
+            base_url=base,
+            settings=settings,
+            strict=prefer(request, "handling") == "strict",
+        )
+    )
 
 
 @router.post("/")
-def batch_or_transaction(request: Request, body: JsonBody, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep, settings: SettingsDep) -> Response:
+def batch_or_transaction(
+    request: Request,
+    body: JsonBody,
+    db: DatabaseDep,
+    caller: CallerDep,
+    base: BaseUrlDep,
+    settings: SettingsDep,
+) -> Response:
     representation = prefer(request, "return") == "representation"
-    bundle = db.write(process_bundle, body, caller, base_url=base, settings=settings,
-                      prefer_representation=representation)
+    bundle = db.write(
+        process_bundle,
+        body,
+        caller,
+        base_url=base,
+        settings=settings,
+        prefer_representation=representation,
+    )
     return fhir_json(bundle)

@@ -20,9 +20,9 @@ T = TypeVar("T")
 def fingerprint(session: Session, types: tuple[str, ...]) -> tuple[Any, ...]:
     """Changes whenever a resource of ``types`` is created, updated or deleted."""
     row = session.execute(
-        select(func.count(), func.max(resources.c.last_updated), func.sum(resources.c.version_id)).where(
-            resources.c.res_type.in_(types)
-        )
+        select(
+            func.count(), func.max(resources.c.last_updated), func.sum(resources.c.version_id)
+        ).where(resources.c.res_type.in_(types))
     ).one()
     return tuple(row)
 

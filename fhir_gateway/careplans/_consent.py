@@ -18,7 +18,9 @@ __all__ = ["consented_organizations", "permits"]
 def _in_force(period: dict[str, Any] | None, today: date) -> bool:
     period = period or {}
     day = today.isoformat()
-    return (not period.get("start") or period["start"][:10] <= day) and (not period.get("end") or day <= period["end"][:10])
+    return (not period.get("start") or period["start"][:10] <= day) and (
+        not period.get("end") or day <= period["end"][:10]
+    )
 
 
 def permits(consent: dict[str, Any], today: date) -> set[str]:
@@ -31,14 +33,18 @@ def permits(consent: dict[str, Any], today: date) -> set[str]:
         provision, inherited = stack.pop()
         kind = provision.get("type", inherited)
         if kind == "permit" and _in_force(provision.get("period"), today):
-            out |= {(a.get("reference") or {}).get("reference", "") for a in provision.get("actor", [])}
+            out |= {
+                (a.get("reference") or {}).get("reference", "") for a in provision.get("actor", [])
+            }
         stack.extend((p, kind) for p in provision.get("provision", []))
     return {ref for ref in out if ref}
 
 
 def consented_organizations(session: Session, patient_ref: str, today: date) -> frozenset[str]:
     orgs: set[str] = set()
-    for res_id in match_ids(session, "Consent", [("patient", patient_ref), ("status", "active")], caller=SYSTEM):
+    for res_id in match_ids(
+        session, "Consent", [("patient", patient_ref), ("status", "active")], caller=SYSTEM
+    ):
         stored = repo.read(session, "Consent", res_id)
         if stored is not None and not stored.deleted:
             orgs |= permits(stored.content, today)

@@ -16,8 +16,15 @@ from fhir_gateway.errors import InvalidRequest, NotFound
 from fhir_gateway.services import lookup
 from fhir_gateway.settings import Settings
 
-__all__ = ["DischargeEvent", "DischargeContext", "ICD10_SYSTEMS", "load_context", "load_subject_context",
-           "facility_zone", "parse_fhir_datetime"]
+__all__ = [
+    "DischargeEvent",
+    "DischargeContext",
+    "ICD10_SYSTEMS",
+    "load_context",
+    "load_subject_context",
+    "facility_zone",
+    "parse_fhir_datetime",
+]
 
 ICD10_SYSTEMS = (
     "http://hl7.org/fhir/sid/icd-10",
@@ -91,7 +98,9 @@ class DischargeContext:
 # -- time -------------------------------------------------------------------------------------
 
 
-def facility_zone(settings: Settings, *, zone: str | None = None, sender: str | None = None) -> ZoneInfo:
+def facility_zone(
+    settings: Settings, *, zone: str | None = None, sender: str | None = None
+) -> ZoneInfo:
     """The zone given by the intake, else the sender's (``sender_zones``), else the default."""
     facility = (sender or "").rpartition("|")[2]
     name = zone or settings.sender_zones.get(sender or "") or settings.sender_zones.get(facility)
@@ -167,7 +176,9 @@ def load_context(session: Session, event: DischargeEvent, settings: Settings) ->
     )
 
 
-def load_subject_context(session: Session, patient_ref: str, settings: Settings) -> DischargeContext:
+def load_subject_context(
+    session: Session, patient_ref: str, settings: Settings
+) -> DischargeContext:
     """For ``$apply`` with a subject and no encounter: the patient's active Conditions, today."""
     patient = _read(session, patient_ref)
     if patient is None or patient.get("resourceType") != "Patient":

@@ -7,11 +7,15 @@ from typing import Any
 __all__ = ["discharged_encounters"]
 
 
-def discharged_encounters(request_bundle: dict[str, Any], response_bundle: dict[str, Any]) -> list[str]:
+def discharged_encounters(
+    request_bundle: dict[str, Any], response_bundle: dict[str, Any]
+) -> list[str]:
     """``Encounter/id`` of every Encounter the transaction left ``finished`` (request entry i →
     response entry i), for a converted A03 or a FHIR discharge Bundle alike."""
     out = []
-    for sent, answer in zip(request_bundle.get("entry", []), response_bundle.get("entry", []), strict=False):
+    for sent, answer in zip(
+        request_bundle.get("entry", []), response_bundle.get("entry", []), strict=False
+    ):
         resource = sent.get("resource") or {}
         if resource.get("resourceType") != "Encounter" or resource.get("status") != "finished":
             continue

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SUBSTANCE_USE", "security_labels", "disclosure_labels", "is_part2_sender", "merge_labels"]
+__all__ = [
+    "SUBSTANCE_USE",
+    "security_labels",
+    "disclosure_labels",
+    "is_part2_sender",
+    "merge_labels",
+]
 
 _CONF = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 _ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -15,7 +21,11 @@ PSY = {"system": _ACT, "code": "PSY", "display": "psychiatry information sensiti
 RESTRICTED = {"system": _CONF, "code": "R", "display": "restricted"}
 ETH = {"system": _ACT, "code": "ETH", "display": "substance abuse information sensitivity"}
 PART2 = {"system": _ACT, "code": "42CFRPart2", "display": "42 CFR Part2"}
-NORDSCLCD = {"system": _ACT, "code": "NORDSCLCD", "display": "no redisclosure without consent directive"}
+NORDSCLCD = {
+    "system": _ACT,
+    "code": "NORDSCLCD",
+    "display": "no redisclosure without consent directive",
+}
 
 SUBSTANCE_USE = "substance-use"  # the value of a template's sensitivity extension
 

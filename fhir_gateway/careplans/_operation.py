@@ -24,10 +24,26 @@ from fhir_gateway.errors import InvalidRequest, NotFound
 from fhir_gateway.fhir.validation import validate_resource
 from fhir_gateway.settings import Settings
 
-__all__ = ["ApplyParameters", "apply_plan_definition", "parameters_from_resource", "parameters_from_query"]
+__all__ = [
+    "ApplyParameters",
+    "apply_plan_definition",
+    "parameters_from_resource",
+    "parameters_from_query",
+]
 
-_SCALARS = ("subject", "encounter", "practitioner", "organization", "userType", "userLanguage",
-            "userTaskContext", "setting", "settingContext", "url", "planDefinition")
+_SCALARS = (
+    "subject",
+    "encounter",
+    "practitioner",
+    "organization",
+    "userType",
+    "userLanguage",
+    "userTaskContext",
+    "setting",
+    "settingContext",
+    "url",
+    "planDefinition",
+)
 
 
 @dataclass(slots=True)
@@ -83,7 +99,9 @@ def _parameters(pairs: list[tuple[Any, Any]]) -> ApplyParameters:
     return params
 
 
-def _roots(templates: TemplateSet, plan_id: str | None, params: ApplyParameters) -> list[dict[str, Any]]:
+def _roots(
+    templates: TemplateSet, plan_id: str | None, params: ApplyParameters
+) -> list[dict[str, Any]]:
     if plan_id:
         plan = templates.by_ref.get(f"PlanDefinition/{plan_id}")
         if plan is None:
@@ -141,13 +159,15 @@ def _request_group(rendered: Rendered) -> dict[str, Any]:
     plan = rendered.careplan
     actions = []
     for request, task in zip(rendered.requests, rendered.tasks, strict=True):
-        actions.append({
-            "title": (request.get("code") or {}).get("text"),
-            "code": [request["code"]] if request.get("code") else [],
-            "timingPeriod": request.get("occurrencePeriod"),
-            "resource": {"reference": f"#{request['id']}"},
-            "action": [{"title": "Referral", "resource": {"reference": f"#{task['id']}"}}],
-        })
+        actions.append(
+            {
+                "title": (request.get("code") or {}).get("text"),
+                "code": [request["code"]] if request.get("code") else [],
+                "timingPeriod": request.get("occurrencePeriod"),
+                "resource": {"reference": f"#{request['id']}"},
+                "action": [{"title": "Referral", "resource": {"reference": f"#{task['id']}"}}],
+            }
+        )
     group = {
         "resourceType": "RequestGroup",
         "id": "requestgroup",
@@ -173,11 +193,16 @@ def _contained(rendered: Rendered) -> dict[str, Any]:
 
 
 def _not_applicable(ctx: DischargeContext, roots: list[dict[str, Any]]) -> dict[str, Any]:
-    titles = ", ".join(str(r.get("title") or r.get("id")) for r in roots) or "no discharge template is stored"
+    titles = (
+        ", ".join(str(r.get("title") or r.get("id")) for r in roots)
+        or "no discharge template is stored"
+    )
     plan: dict[str, Any] = {
         "resourceType": "CarePlan",
-        "text": {"status": "generated",
-                 "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>No action applies ({titles}).</p></div>'},
+        "text": {
+            "status": "generated",
+            "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>No action applies ({titles}).</p></div>',
+        },
         "status": "draft",
         "intent": "proposal",
         "subject": {"reference": ctx.patient_ref},

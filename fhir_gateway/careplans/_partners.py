@@ -52,7 +52,9 @@ def _base_language(code: str | None) -> str | None:
 
 
 def _codes(concepts: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    return {(c.get("system", ""), c.get("code", "")) for cc in concepts for c in cc.get("coding", [])}
+    return {
+        (c.get("system", ""), c.get("code", "")) for cc in concepts for c in cc.get("coding", [])
+    }
 
 
 def _accepting(service: dict[str, Any]) -> bool:
@@ -61,12 +63,16 @@ def _accepting(service: dict[str, Any]) -> bool:
             continue
         for sub in ext.get("extension", []):
             if sub.get("url") == "acceptingPatients":
-                codes = {c.get("code") for c in (sub.get("valueCodeableConcept") or {}).get("coding", [])}
+                codes = {
+                    c.get("code") for c in (sub.get("valueCodeableConcept") or {}).get("coding", [])
+                }
                 return "yes" in codes  # nopt / existptonly / existptofm: not for a new referral
     return True
 
 
-def _partner(service: dict[str, Any], orgs: dict[str, dict[str, Any]], locations: dict[str, dict[str, Any]]) -> Partner | None:
+def _partner(
+    service: dict[str, Any], orgs: dict[str, dict[str, Any]], locations: dict[str, dict[str, Any]]
+) -> Partner | None:
     org_ref = (service.get("providedBy") or {}).get("reference")
     org = orgs.get(org_ref or "")
     if org is None or org.get("active") is False or service.get("active") is False:
@@ -83,7 +89,9 @@ def _partner(service: dict[str, Any], orgs: dict[str, dict[str, Any]], locations
         name=org.get("name") or service.get("name") or org_ref or "",
         services=frozenset(_codes(service.get("type", []))),
         areas=areas,
-        languages=frozenset(filter(None, (_base_language(c[1]) for c in _codes(service.get("communication", []))))),
+        languages=frozenset(
+            filter(None, (_base_language(c[1]) for c in _codes(service.get("communication", []))))
+        ),
         accepting=_accepting(service),
         not_available=tuple(
             ((n.get("during") or {}).get("start"), (n.get("during") or {}).get("end"))
@@ -104,7 +112,8 @@ def _load(session: Session) -> Directory:
         doc = content if isinstance(content, dict) else orjson.loads(content)
         by_type[res_type][f"{res_type}/{doc['id']}"] = doc
     partners = (
-        _partner(s, by_type["Organization"], by_type["Location"]) for s in by_type["HealthcareService"].values()
+        _partner(s, by_type["Organization"], by_type["Location"])
+        for s in by_type["HealthcareService"].values()
     )
     return Directory(tuple(p for p in partners if p is not None))
 
@@ -128,7 +137,9 @@ def patient_language(patient: dict[str, Any]) -> str:
 
 
 def patient_address(patient: dict[str, Any]) -> dict[str, Any] | None:
-    usable = [a for a in patient.get("address", []) if a.get("use") not in ("old", "billing", "work")]
+    usable = [
+        a for a in patient.get("address", []) if a.get("use") not in ("old", "billing", "work")
+    ]
     return next((a for a in usable if a.get("use") == "home"), usable[0] if usable else None)
 
 
@@ -162,7 +173,8 @@ def _area_score(areas: tuple[dict[str, Any], ...], address: dict[str, Any] | Non
 def _available(partner: Partner, on: date) -> bool:
     day = on.isoformat()
     return partner.accepting and not any(
-        (start is None or start[:10] <= day) and (end is None or day <= end[:10]) for start, end in partner.not_available
+        (start is None or start[:10] <= day) and (end is None or day <= end[:10])
+        for start, end in partner.not_available
     )
 
 

@@ -56,7 +56,10 @@ class ActivityDraft:
         return self.extension("requires-consent") is True
 
     def service_codes(self) -> set[tuple[str, str]]:
-        return {(c.get("system", ""), c.get("code", "")) for c in (self.definition.get("code") or {}).get("coding", [])}
+        return {
+            (c.get("system", ""), c.get("code", ""))
+            for c in (self.definition.get("code") or {}).get("coding", [])
+        }
 
 
 @dataclass(slots=True)
@@ -98,7 +101,11 @@ def applicable(action: dict[str, Any], variables: dict[str, Any]) -> bool:
 
 
 def _sensitivity(plan: dict[str, Any]) -> set[str]:
-    return {e["valueCode"] for e in plan.get("extension", []) if e.get("url") == f"{EXT}/sensitivity" and e.get("valueCode")}
+    return {
+        e["valueCode"]
+        for e in plan.get("extension", [])
+        if e.get("url") == f"{EXT}/sensitivity" and e.get("valueCode")
+    }
 
 
 def _dynamic(node: dict[str, Any], variables: dict[str, Any]) -> dict[str, list[Any]]:
@@ -130,9 +137,15 @@ class _Walker:
         for action in actions:
             if not applicable(action, self.variables):
                 continue
-            here = _Scope({**scope.dynamic, **_dynamic(action, self.variables)}, scope.sensitivities, scope.depth)
+            here = _Scope(
+                {**scope.dynamic, **_dynamic(action, self.variables)},
+                scope.sensitivities,
+                scope.depth,
+            )
             if action.get("definitionCanonical"):
-                target = self.templates.resolve(action["definitionCanonical"], plan.get("contained"))
+                target = self.templates.resolve(
+                    action["definitionCanonical"], plan.get("contained")
+                )
                 if target["resourceType"] == "PlanDefinition":
                     self.plan(target, here)
                 else:
@@ -141,7 +154,9 @@ class _Walker:
 
     def activity(self, definition: dict[str, Any], action: dict[str, Any], scope: _Scope) -> None:
         dynamic = {**scope.dynamic, **_dynamic(definition, self.variables)}
-        reasons = [r for r in dynamic.pop("reasonReference", []) if isinstance(r, dict) and r.get("id")]
+        reasons = [
+            r for r in dynamic.pop("reasonReference", []) if isinstance(r, dict) and r.get("id")
+        ]
         draft = self.draft.activities.get(definition["id"])
         if draft is None:
             draft = ActivityDraft(definition["id"], definition, dynamic=dynamic)
@@ -152,7 +167,9 @@ class _Walker:
         draft.reasons.extend(r for r in reasons if r["id"] not in known)
 
 
-def draft_plan(templates: TemplateSet, ctx: DischargeContext, roots: list[dict[str, Any]]) -> PlanDraft:
+def draft_plan(
+    templates: TemplateSet, ctx: DischargeContext, roots: list[dict[str, Any]]
+) -> PlanDraft:
     walker = _Walker(templates, ctx)
     for root in roots:
         walker.plan(root, _Scope({}, frozenset(), 0))

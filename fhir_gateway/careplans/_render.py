@@ -33,7 +33,12 @@ PROFILES = {
     "SdohTask": [f"{_SDOH}/SDOHCC-TaskForReferralManagement"],
 }
 AWAITING_CONSENT = {
-    "coding": [{"system": "http://fhir-gateway.org/fhir/CodeSystem/referral-status", "code": "awaiting-consent"}],
+    "coding": [
+        {
+            "system": "http://fhir-gateway.org/fhir/CodeSystem/referral-status",
+            "code": "awaiting-consent",
+        }
+    ],
     "text": "Awaiting the patient's consent to share with this partner (42 CFR Part 2)",
 }
 _PERTAINS_TO_GOAL = "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal"
@@ -101,7 +106,9 @@ def _meta(profiles: list[str], labels: list[dict[str, Any]]) -> dict[str, Any]:
 def _condition_ref(condition: dict[str, Any]) -> dict[str, Any]:
     ref: dict[str, Any] = {"reference": f"Condition/{condition['id']}"}
     code = condition.get("code") or {}
-    display = code.get("text") or next((c.get("display") for c in code.get("coding", []) if c.get("display")), None)
+    display = code.get("text") or next(
+        (c.get("display") for c in code.get("coding", []) if c.get("display")), None
+    )
     if display:
         ref["display"] = display
     return ref
@@ -114,10 +121,14 @@ def _labels(activity: ActivityDraft | None, options: RenderOptions) -> list[dict
 # -- goals --------------------------------------------------------------------------------------
 
 
-def _goal(goal: GoalDraft, ctx: DischargeContext, names: _Names, options: RenderOptions) -> dict[str, Any]:
+def _goal(
+    goal: GoalDraft, ctx: DischargeContext, names: _Names, options: RenderOptions
+) -> dict[str, Any]:
     d = goal.definition
     targets = [
-        {"dueDate": due_date(ctx.discharged_at, t["due"]).isoformat()} for t in d.get("target", []) if t.get("due")
+        {"dueDate": due_date(ctx.discharged_at, t["due"]).isoformat()}
+        for t in d.get("target", [])
+        if t.get("due")
     ]
     doc: dict[str, Any] = {
         "resourceType": "Goal",
@@ -125,7 +136,12 @@ def _goal(goal: GoalDraft, ctx: DischargeContext, names: _Names, options: Render
         "meta": _meta(PROFILES["Goal"], _labels(None, options)),
         "lifecycleStatus": "active" if options.mode == "auto" else "proposed",
         "achievementStatus": {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/goal-achievement", "code": "in-progress"}]
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/goal-achievement",
+                    "code": "in-progress",
+                }
+            ]
         },
         "category": [d["category"]] if d.get("category") else [],
         "priority": d.get("priority"),
@@ -151,11 +167,15 @@ def _set_path(doc: dict[str, Any], path: str, values: list[Any]) -> None:
             node = node[0] if node else {}
     if not values:
         return
-    node[leaf] = values if (leaf in doc and isinstance(doc[leaf], list)) or len(values) > 1 else values[0]
+    node[leaf] = (
+        values if (leaf in doc and isinstance(doc[leaf], list)) or len(values) > 1 else values[0]
+    )
 
 
 def _category(activity: ActivityDraft) -> dict[str, Any]:
-    return activity.extension("request-category") or {"coding": [{"system": _SCT, "code": "3457005", "display": "Patient referral"}]}
+    return activity.extension("request-category") or {
+        "coding": [{"system": _SCT, "code": "3457005", "display": "Patient referral"}]
+    }
 
 
 def _is_sdoh(activity: ActivityDraft) -> bool:
@@ -164,7 +184,11 @@ def _is_sdoh(activity: ActivityDraft) -> bool:
 
 
 def _request(
-    activity: ActivityDraft, ctx: DischargeContext, names: _Names, options: RenderOptions, span: Window | None,
+    activity: ActivityDraft,
+    ctx: DischargeContext,
+    names: _Names,
+    options: RenderOptions,
+    span: Window | None,
     goals: set[str],
 ) -> dict[str, Any]:
     d = activity.definition
@@ -175,9 +199,13 @@ def _request(
         "id": names.id("ServiceRequest", activity.key),
         "meta": _meta([profile] if profile else [], _labels(activity, options)),
         "extension": [
-            {"url": _PERTAINS_TO_GOAL, "valueReference": names.ref("Goal", g)} for g in activity.goals if g in goals
+            {"url": _PERTAINS_TO_GOAL, "valueReference": names.ref("Goal", g)}
+            for g in activity.goals
+            if g in goals
         ],
-        "instantiatesCanonical": [f"{activity.url}|{d['version']}" if d.get("version") else activity.url],
+        "instantiatesCanonical": [
+            f"{activity.url}|{d['version']}" if d.get("version") else activity.url
+        ],
         "basedOn": [names.ref("CarePlan")],
         "status": "active" if options.mode == "auto" else "draft",
         "intent": "order",
@@ -201,14 +229,20 @@ def _request(
 def _task_status(activity: ActivityDraft, options: RenderOptions) -> tuple[str, bool]:
     """(status, waiting for consent)."""
     owner = options.owners.get(activity.key)
-    waiting = activity.requires_consent and (owner is None or owner.organization not in options.consented)
+    waiting = activity.requires_consent and (
+        owner is None or owner.organization not in options.consented
+    )
     if options.mode == "review" or waiting:
         return "draft", waiting
     return "requested", False
 
 
 def _task(
-    activity: ActivityDraft, request: dict[str, Any], ctx: DischargeContext, names: _Names, options: RenderOptions,
+    activity: ActivityDraft,
+    request: dict[str, Any],
+    ctx: DischargeContext,
+    names: _Names,
+    options: RenderOptions,
     span: Window | None,
 ) -> dict[str, Any]:
     owner = options.owners.get(activity.key)
@@ -216,12 +250,16 @@ def _task(
     doc: dict[str, Any] = {
         "resourceType": "Task",
         "id": names.id("Task", activity.key),
-        "meta": _meta(PROFILES["SdohTask"] if _is_sdoh(activity) else [], _labels(activity, options)),
+        "meta": _meta(
+            PROFILES["SdohTask"] if _is_sdoh(activity) else [], _labels(activity, options)
+        ),
         "status": status,
         "businessStatus": AWAITING_CONSENT if waiting else None,
         "intent": "order",
         "priority": request.get("priority"),
-        "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
+        "code": {
+            "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]
+        },
         "description": activity.title,
         "focus": names.ref("ServiceRequest", activity.key),
         "for": {"reference": ctx.patient_ref},
@@ -253,13 +291,24 @@ def _careteam(ctx: DischargeContext, names: _Names, options: RenderOptions) -> d
         "id": names.id("CareTeam"),
         "meta": _meta(PROFILES["CareTeam"], _labels(None, options)),
         "status": "active" if options.mode == "auto" else "proposed",
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "LA28865-6",
-                                  "display": "Longitudinal care-coordination focused care team"}]}],
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://loinc.org",
+                        "code": "LA28865-6",
+                        "display": "Longitudinal care-coordination focused care team",
+                    }
+                ]
+            }
+        ],
         "name": f"Care team after discharge of {_patient_name(ctx.patient)}",
         "subject": {"reference": ctx.patient_ref},
         "encounter": {"reference": ctx.encounter_ref} if ctx.encounter_ref else None,
         "period": {"start": ctx.discharge_date.isoformat()},
-        "participant": [{"role": _role(role), "member": {"reference": ref}} for role, ref in members],
+        "participant": [
+            {"role": _role(role), "member": {"reference": ref}} for role, ref in members
+        ],
         "managingOrganization": [{"reference": org}] if org else [],
     }
     return _prune(doc)
@@ -267,20 +316,28 @@ def _careteam(ctx: DischargeContext, names: _Names, options: RenderOptions) -> d
 
 def _patient_name(patient: dict[str, Any]) -> str:
     for name in patient.get("name", []):
-        text = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
+        text = (
+            name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
+        )
         if text:
             return text
     return f"Patient/{patient.get('id')}"
 
 
-def _narrative(ctx: DischargeContext, goals: list[dict[str, Any]], requests: list[dict[str, Any]],
-               tasks: list[dict[str, Any]]) -> dict[str, str]:
+def _narrative(
+    ctx: DischargeContext,
+    goals: list[dict[str, Any]],
+    requests: list[dict[str, Any]],
+    tasks: list[dict[str, Any]],
+) -> dict[str, str]:
     e = html.escape
     goal_items = "".join(
         f"<li>{e(g['description'].get('text', ''))} (by {e(g['target'][0]['dueDate'] if g.get('target') else '-')})</li>"
         for g in goals
     )
-    owners = {t["focus"]["reference"]: t.get("owner", {}).get("display", "unassigned") for t in tasks}
+    owners = {
+        t["focus"]["reference"]: t.get("owner", {}).get("display", "unassigned") for t in tasks
+    }
     rows = "".join(
         f"<tr><td>{e((r.get('code') or {}).get('text', ''))}</td>"
         f"<td>{e(r.get('occurrencePeriod', {}).get('end', '')[:10])}</td>"
@@ -297,8 +354,13 @@ def _narrative(ctx: DischargeContext, goals: list[dict[str, Any]], requests: lis
 
 
 def _careplan(
-    draft: PlanDraft, ctx: DischargeContext, names: _Names, options: RenderOptions, goals: list[dict[str, Any]],
-    requests: list[dict[str, Any]], tasks: list[dict[str, Any]],
+    draft: PlanDraft,
+    ctx: DischargeContext,
+    names: _Names,
+    options: RenderOptions,
+    goals: list[dict[str, Any]],
+    requests: list[dict[str, Any]],
+    tasks: list[dict[str, Any]],
 ) -> dict[str, Any]:
     sensitivities = set().union(*(a.sensitivities for a in draft.activities.values()))
     root = draft.plans[0]
@@ -314,8 +376,16 @@ def _careplan(
         "replaces": [{"reference": ref} for ref in options.replaces],
         "status": "active" if options.mode == "auto" else "draft",
         "intent": "plan",
-        "category": [{"coding": [{"system": "http://hl7.org/fhir/us/core/CodeSystem/careplan-category",
-                                  "code": "assess-plan"}]}],
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://hl7.org/fhir/us/core/CodeSystem/careplan-category",
+                        "code": "assess-plan",
+                    }
+                ]
+            }
+        ],
         "title": root.get("title"),
         "description": root.get("description"),
         "subject": {"reference": ctx.patient_ref},

@@ -64,14 +64,20 @@ def _on_encounter(event: WriteEvent, stored: StoredResource | None) -> None:
     before = event.before.content if event.before is not None else {}
     after = stored.content if stored is not None and not stored.deleted else {}
     if before.get("status") == "finished" and after.get("status") != "finished":
-        revoke_for_cancelled_discharge(event.session, DischargeEvent(f"Encounter/{before['id']}"), _settings())
+        revoke_for_cancelled_discharge(
+            event.session, DischargeEvent(f"Encounter/{before['id']}"), _settings()
+        )
 
 
 def _on_careplan(event: WriteEvent, stored: StoredResource | None) -> None:
     if stored is None or stored.deleted or event.before is None:
         return
     plan = stored.content
-    if event.before.content.get("status") == "draft" and plan.get("status") == "active" and is_engine_plan(plan):
+    if (
+        event.before.content.get("status") == "draft"
+        and plan.get("status") == "active"
+        and is_engine_plan(plan)
+    ):
         approve(event.session, plan)
 
 
@@ -86,7 +92,9 @@ def _on_consent(event: WriteEvent, stored: StoredResource | None) -> None:
 
 
 def release_waiting(session: Session, patient: str, orgs: set[str]) -> None:
-    for task_id in match_ids(session, "Task", [("patient", patient), ("status", "draft")], caller=SYSTEM):
+    for task_id in match_ids(
+        session, "Task", [("patient", patient), ("status", "draft")], caller=SYSTEM
+    ):
         task = repo.read(session, "Task", task_id)
         if task is None or task.deleted:
             continue
@@ -114,7 +122,9 @@ def approve(session: Session, plan: dict[str, Any]) -> None:
                 save(session, _released(task))
 
 
-def _promote(session: Session, ref: str | None, field: str, old: str, new: str) -> dict[str, Any] | None:
+def _promote(
+    session: Session, ref: str | None, field: str, old: str, new: str
+) -> dict[str, Any] | None:
     doc = read(session, ref)
     if doc is not None and doc.get(field) == old:
         doc = {**doc, field: new}
@@ -140,7 +150,10 @@ def _requires_consent(session: Session, request: dict[str, Any]) -> bool:
     templates = template_set(session)
     for canonical in request.get("instantiatesCanonical", []):
         definition = templates.by_url.get(canonical.split("|", 1)[0]) or {}
-        if any(e.get("url") == _EXT_CONSENT and e.get("valueBoolean") for e in definition.get("extension", [])):
+        if any(
+            e.get("url") == _EXT_CONSENT and e.get("valueBoolean")
+            for e in definition.get("extension", [])
+        ):
             return True
     return False
 

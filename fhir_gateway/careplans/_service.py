@@ -39,8 +39,14 @@ from fhir_gateway.careplans._store import (
 from fhir_gateway.careplans._templates import template_set
 from fhir_gateway.settings import Settings
 
-__all__ = ["PlanResult", "apply_discharge", "revoke_for_cancelled_discharge", "choose_owners", "render_options",
-           "plan_for_context"]
+__all__ = [
+    "PlanResult",
+    "apply_discharge",
+    "revoke_for_cancelled_discharge",
+    "choose_owners",
+    "render_options",
+    "plan_for_context",
+]
 
 _DEAD_PLAN = ("revoked", "entered-in-error")
 REPLACED = "Replaced by the care plan of a new discharge"
@@ -59,18 +65,37 @@ class PlanResult:
     detail: str = ""
 
 
-def choose_owners(session: Session, draft: PlanDraft, ctx: DischargeContext) -> dict[str, Partner | None]:
+def choose_owners(
+    session: Session, draft: PlanDraft, ctx: DischargeContext
+) -> dict[str, Partner | None]:
     partners = directory(session)
     address, language = patient_address(ctx.patient), patient_language(ctx.patient)
     return {
-        key: next(iter(eligible(partners, a.service_codes(), address=address, language=language,
-                                on=ctx.discharge_date)), None)
+        key: next(
+            iter(
+                eligible(
+                    partners,
+                    a.service_codes(),
+                    address=address,
+                    language=language,
+                    on=ctx.discharge_date,
+                )
+            ),
+            None,
+        )
         for key, a in draft.activities.items()
     }
 
 
-def render_options(session: Session, ctx: DischargeContext, draft: PlanDraft, settings: Settings, *, key: str,
-                   contained: bool = False) -> RenderOptions:
+def render_options(
+    session: Session,
+    ctx: DischargeContext,
+    draft: PlanDraft,
+    settings: Settings,
+    *,
+    key: str,
+    contained: bool = False,
+) -> RenderOptions:
     return RenderOptions(
         key=key,
         mode=settings.careplan_mode,
@@ -84,12 +109,16 @@ def render_options(session: Session, ctx: DischargeContext, draft: PlanDraft, se
     )
 
 
-def plan_for_context(session: Session, ctx: DischargeContext, roots: list[dict[str, Any]] | None = None) -> PlanDraft:
+def plan_for_context(
+    session: Session, ctx: DischargeContext, roots: list[dict[str, Any]] | None = None
+) -> PlanDraft:
     templates = template_set(session)
     return draft_plan(templates, ctx, templates.discharge_plans() if roots is None else roots)
 
 
-def _carry_over(session: Session, previous: list[dict[str, Any]]) -> tuple[list[str], set[str], list[str]]:
+def _carry_over(
+    session: Session, previous: list[dict[str, Any]]
+) -> tuple[list[str], set[str], list[str]]:
     """(requests a partner accepted, their ActivityDefinition URLs, the other requests)."""
     carried, urls, others = [], set(), []
     for plan in previous:
@@ -100,7 +129,9 @@ def _carry_over(session: Session, previous: list[dict[str, Any]]) -> tuple[list[
                 request = read(session, ref) or {}
                 urls |= {c.split("|", 1)[0] for c in request.get("instantiatesCanonical", [])}
             elif statuses & NOT_YET_ACCEPTED:
-                others.append(ref)  # finished referrals (completed, rejected, …) are left as they are
+                others.append(
+                    ref
+                )  # finished referrals (completed, rejected, …) are left as they are
     return carried, urls, others
 
 
@@ -117,7 +148,9 @@ def apply_discharge(session: Session, event: DischargeEvent, settings: Settings)
     plans = plans_of_encounter(session, event.encounter)
     live = [p for p in plans if p.get("status") not in _DEAD_PLAN]
     if live:
-        return PlanResult("unchanged", careplan=f"CarePlan/{live[0]['id']}", detail="this discharge has a plan")
+        return PlanResult(
+            "unchanged", careplan=f"CarePlan/{live[0]['id']}", detail="this discharge has a plan"
+        )
     templates = template_set(session)
     roots = templates.discharge_plans()
     subject = (encounter.get("subject") or {}).get("reference", "")
@@ -126,12 +159,19 @@ def apply_discharge(session: Session, event: DischargeEvent, settings: Settings)
     ctx = load_context(session, event, settings)
     draft = draft_plan(templates, ctx, roots)
     if draft.empty:
-        return PlanResult("not-applicable", detail="no care-plan template applies to this discharge")
-    previous = [p for p in live_plans_of_patient(session, ctx.patient_ref)
-                if (p.get("encounter") or {}).get("reference") != event.encounter]
+        return PlanResult(
+            "not-applicable", detail="no care-plan template applies to this discharge"
+        )
+    previous = [
+        p
+        for p in live_plans_of_patient(session, ctx.patient_ref)
+        if (p.get("encounter") or {}).get("reference") != event.encounter
+    ]
     carried, covered, others = _carry_over(session, previous)
     _drop_covered(draft, covered)
-    options = render_options(session, ctx, draft, settings, key=plan_key(event.encounter, len(plans)))
+    options = render_options(
+        session, ctx, draft, settings, key=plan_key(event.encounter, len(plans))
+    )
     options.carried = carried
     options.replaces = [f"CarePlan/{p['id']}" for p in previous]
     rendered = render(draft, ctx, options)
@@ -139,13 +179,19 @@ def apply_discharge(session: Session, event: DischargeEvent, settings: Settings)
     written += close_referrals(session, others, REPLACED)
     for plan in previous:
         written += retire_plan(session, plan, REPLACED)
-    return PlanResult("created", careplan=_ref(rendered), written=tuple(written), replaced=tuple(options.replaces))
+    return PlanResult(
+        "created", careplan=_ref(rendered), written=tuple(written), replaced=tuple(options.replaces)
+    )
 
 
-def revoke_for_cancelled_discharge(session: Session, event: DischargeEvent, settings: Settings) -> PlanResult:
+def revoke_for_cancelled_discharge(
+    session: Session, event: DischargeEvent, settings: Settings
+) -> PlanResult:
     """A13: the plan of that discharge revoked and the referrals it issued cancelled. Referrals it
     carried over from an earlier plan stay with their partners."""
-    live = [p for p in plans_of_encounter(session, event.encounter) if p.get("status") not in _DEAD_PLAN]
+    live = [
+        p for p in plans_of_encounter(session, event.encounter) if p.get("status") not in _DEAD_PLAN
+    ]
     if not live:
         return PlanResult("nothing", detail=f"{event.encounter} has no plan to revoke")
     written: list[str] = []

@@ -26,7 +26,9 @@ __all__ = [
     "retire_plan",
 ]
 
-OPEN_TASK = frozenset({"draft", "requested", "received", "ready", "accepted", "in-progress", "on-hold"})
+OPEN_TASK = frozenset(
+    {"draft", "requested", "received", "ready", "accepted", "in-progress", "on-hold"}
+)
 ACCEPTED_TASK = frozenset({"accepted", "in-progress", "on-hold"})  # a partner took it on
 NOT_YET_ACCEPTED = OPEN_TASK - ACCEPTED_TASK
 _DONE_REQUEST = frozenset({"completed", "revoked", "entered-in-error"})
@@ -46,7 +48,9 @@ def save(session: Session, doc: dict[str, Any]) -> str:
 
 
 def plans_of_encounter(session: Session, encounter: str) -> list[dict[str, Any]]:
-    return [p for p in _search(session, "CarePlan", [("encounter", encounter)]) if is_engine_plan(p)]
+    return [
+        p for p in _search(session, "CarePlan", [("encounter", encounter)]) if is_engine_plan(p)
+    ]
 
 
 def live_plans_of_patient(session: Session, patient: str) -> list[dict[str, Any]]:
@@ -69,7 +73,9 @@ def own_requests(session: Session, plan: dict[str, Any]) -> list[str]:
     out = []
     for ref in activity_requests(plan):
         request = read(session, ref)
-        if request is not None and any(b.get("reference") == me for b in request.get("basedOn", [])):
+        if request is not None and any(
+            b.get("reference") == me for b in request.get("basedOn", [])
+        ):
             out.append(ref)
     return out
 
@@ -88,7 +94,9 @@ def close_referrals(session: Session, request_refs: list[str], reason: str) -> l
     for ref in request_refs:
         for task in tasks_for(session, ref):
             if task.get("status") in OPEN_TASK:
-                written.append(save(session, {**task, "status": "cancelled", "statusReason": _reason(reason)}))
+                written.append(
+                    save(session, {**task, "status": "cancelled", "statusReason": _reason(reason)})
+                )
         request = read(session, ref)
         if request is not None and request.get("status") not in _DONE_REQUEST:
             written.append(save(session, {**request, "status": "revoked"}))
@@ -97,10 +105,21 @@ def close_referrals(session: Session, request_refs: list[str], reason: str) -> l
 
 def retire_plan(session: Session, plan: dict[str, Any], reason: str) -> list[str]:
     """The plan revoked, its goals cancelled and its care team inactive (referrals: see above)."""
-    written = [save(session, {**plan, "status": "revoked", "note": [*plan.get("note", []), {"text": reason}]})]
+    written = [
+        save(
+            session,
+            {**plan, "status": "revoked", "note": [*plan.get("note", []), {"text": reason}]},
+        )
+    ]
     for goal_ref in plan.get("goal", []):
         goal = read(session, goal_ref.get("reference"))
-        if goal is not None and goal.get("lifecycleStatus") in ("proposed", "planned", "accepted", "active", "on-hold"):
+        if goal is not None and goal.get("lifecycleStatus") in (
+            "proposed",
+            "planned",
+            "accepted",
+            "active",
+            "on-hold",
+        ):
             written.append(save(session, {**goal, "lifecycleStatus": "cancelled"}))
     for team_ref in plan.get("careTeam", []):
         team = read(session, team_ref.get("reference"))

@@ -58,7 +58,11 @@ def expressions(node: Any) -> list[str]:
     found: list[str] = []
     if isinstance(node, dict):
         expr = node.get("expression")
-        if isinstance(expr, dict) and expr.get("language") == "text/fhirpath" and expr.get("expression"):
+        if (
+            isinstance(expr, dict)
+            and expr.get("language") == "text/fhirpath"
+            and expr.get("expression")
+        ):
             found.append(expr["expression"])
         for value in node.values():
             found.extend(expressions(value))
@@ -82,7 +86,9 @@ class TemplateSet:
         if doc.get("url"):
             self.by_url[doc["url"]] = doc
 
-    def resolve(self, canonical: str, contained: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def resolve(
+        self, canonical: str, contained: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         if canonical.startswith("#"):
             for doc in contained or []:
                 if doc.get("id") == canonical[1:]:
@@ -97,7 +103,9 @@ class TemplateSet:
         plans = [
             d
             for ref, d in self.by_ref.items()
-            if ref.startswith("PlanDefinition/") and d.get("status") == "active" and is_discharge_plan(d)
+            if ref.startswith("PlanDefinition/")
+            and d.get("status") == "active"
+            and is_discharge_plan(d)
         ]
         return sorted(plans, key=lambda d: d["id"])
 

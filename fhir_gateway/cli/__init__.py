@@ -45,14 +45,22 @@ app.add_typer(users_app, name="users")
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8080,
-    workers: Annotated[int, typer.Option(help="Server processes (PostgreSQL for more than one)")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Server processes (PostgreSQL for more than one)")
+    ] = 1,
     migrate: Annotated[bool, typer.Option(help="Bring the schema up to date first")] = True,
     mllp: Annotated[bool, typer.Option("--mllp", help="Also run the MLLP listener")] = False,
     mllp_port: Annotated[int | None, typer.Option(help="MLLP port (implies --mllp)")] = None,
-    worker: Annotated[bool, typer.Option("--worker", help="Also run the outbox delivery worker")] = False,
-    insecure_dev: Annotated[bool, typer.Option("--insecure-dev", help="No authentication (loopback only)")] = False,
+    worker: Annotated[
+        bool, typer.Option("--worker", help="Also run the outbox delivery worker")
+    ] = False,
+    insecure_dev: Annotated[
+        bool, typer.Option("--insecure-dev", help="No authentication (loopback only)")
+    ] = False,
     ssl_certfile: Annotated[str | None, typer.Option(help="PEM certificate: serve HTTPS")] = None,
-    ssl_keyfile: Annotated[str | None, typer.Option(help="PEM private key of --ssl-certfile")] = None,
+    ssl_keyfile: Annotated[
+        str | None, typer.Option(help="PEM private key of --ssl-certfile")
+    ] = None,
 ) -> None:
     """Run the FHIR server (uvicorn) on FHIR_GATEWAY_DATABASE_URL."""
     import uvicorn
@@ -69,11 +77,23 @@ def serve(
     if migrate:
         _upgrade(settings.database_url)
     seed_at_start(settings)  # shipped care-plan templates and partner directory (idempotent)
-    typer.echo(f"fhir-gateway on http://{host}:{port}/  (database: {_safe_url(settings.database_url)})")
+    typer.echo(
+        f"fhir-gateway on http://{host}:{port}/  (database: {_safe_url(settings.database_url)})"
+    )
     typer.echo(f"  capability statement: http://{host}:{port}/metadata")
-    typer.echo(auth_banner(settings.auth_enabled, f"http{'s' if ssl_certfile else ''}://{host}:{port}"))
-    uvicorn.run("fhir_gateway.app:create_app", factory=True, host=host, port=port, workers=workers,
-                ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, http=NoDelayHTTP)
+    typer.echo(
+        auth_banner(settings.auth_enabled, f"http{'s' if ssl_certfile else ''}://{host}:{port}")
+    )
+    uvicorn.run(
+        "fhir_gateway.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        http=NoDelayHTTP,
+    )
 
 
 @db_app.command("upgrade")
@@ -87,7 +107,9 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
 @app.command()
 def reindex(
-    resource_type: Annotated[str | None, typer.Option("--type", help="Only this resource type")] = None,
+    resource_type: Annotated[
+        str | None, typer.Option("--type", help="Only this resource type")
+    ] = None,
 ) -> None:
     """Rebuild the search index from the stored resources (after adding a search parameter)."""
     from fhir_gateway.settings import get_settings

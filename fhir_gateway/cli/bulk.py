@@ -39,12 +39,28 @@ def _open(path: Path) -> IO[bytes]:
 
 
 def import_command(
-    files: Annotated[list[Path], typer.Argument(help="NDJSON files (.ndjson, or .ndjson.gz): one resource a line",
-                                                exists=True, dir_okay=False, readable=True)],
-    validate: Annotated[bool, typer.Option("--validate/--no-validate",
-                                           help="Check each resource against the R4 models first")] = True,
-    keep_last_updated: Annotated[bool, typer.Option(
-        "--keep-last-updated", help="Keep each resource's meta.lastUpdated (default: the time of the import)")] = False,
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="NDJSON files (.ndjson, or .ndjson.gz): one resource a line",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    validate: Annotated[
+        bool,
+        typer.Option(
+            "--validate/--no-validate", help="Check each resource against the R4 models first"
+        ),
+    ] = True,
+    keep_last_updated: Annotated[
+        bool,
+        typer.Option(
+            "--keep-last-updated",
+            help="Keep each resource's meta.lastUpdated (default: the time of the import)",
+        ),
+    ] = False,
     migrate: Annotated[bool, typer.Option(help="Bring the schema up to date first")] = True,
 ) -> None:
     """Load resources in bulk into FHIR_GATEWAY_DATABASE_URL, as version 1 with their search index.
@@ -65,8 +81,9 @@ def import_command(
         if migrate:
             upgrade(database.engine)
         with database.session() as session:
-            result = bulk.load_labelled(session, read_ndjson(files), validate=validate,
-                                        keep_last_updated=keep_last_updated)
+            result = bulk.load_labelled(
+                session, read_ndjson(files), validate=validate, keep_last_updated=keep_last_updated
+            )
         with database.session() as session:
             bulk.analyze(session)
     except GatewayError as exc:
@@ -77,5 +94,7 @@ def import_command(
     seconds = time.perf_counter() - started
     for res_type, count in sorted(result.by_type.items()):
         typer.echo(f"{res_type:<24} {count:>10,}")
-    typer.echo(f"imported {result.total:,} resources ({result.index_rows:,} search-index rows) in {seconds:.1f}s"
-               f" ({result.total / max(seconds, 1e-9):,.0f}/s)")
+    typer.echo(
+        f"imported {result.total:,} resources ({result.index_rows:,} search-index rows) in {seconds:.1f}s"
+        f" ({result.total / max(seconds, 1e-9):,.0f}/s)"
+    )

@@ -10,7 +10,9 @@ import typer
 
 __all__ = ["clients_app"]
 
-clients_app = typer.Typer(no_args_is_help=True, help="SMART backend-services clients (who may call the API)")
+clients_app = typer.Typer(
+    no_args_is_help=True, help="SMART backend-services clients (who may call the API)"
+)
 
 
 def _database():  # type: ignore[no-untyped-def]
@@ -27,12 +29,21 @@ def _split(scopes: list[str]) -> list[str]:
 @clients_app.command("add")
 def add(
     role: Annotated[str, typer.Option(help="hospital | ehr | partner | case-manager | admin")],
-    scope: Annotated[list[str], typer.Option(help="SMART scope, e.g. system/Task.rus (repeat, or space-separated)")],
+    scope: Annotated[
+        list[str],
+        typer.Option(help="SMART scope, e.g. system/Task.rus (repeat, or space-separated)"),
+    ],
     jwks: Annotated[Path | None, typer.Option(help="File with the client's public JWKS")] = None,
-    jwks_url: Annotated[str | None, typer.Option(help="URL where the client publishes its JWKS")] = None,
-    organization: Annotated[str | None, typer.Option(help="Organization/ID the client acts for")] = None,
+    jwks_url: Annotated[
+        str | None, typer.Option(help="URL where the client publishes its JWKS")
+    ] = None,
+    organization: Annotated[
+        str | None, typer.Option(help="Organization/ID the client acts for")
+    ] = None,
     client_id: Annotated[str | None, typer.Option(help="Client id (default: a new UUID)")] = None,
-    sender: Annotated[list[str] | None, typer.Option(help="HL7 sender APP|FACILITY a hospital speaks for")] = None,
+    sender: Annotated[
+        list[str] | None, typer.Option(help="HL7 sender APP|FACILITY a hospital speaks for")
+    ] = None,
 ) -> None:
     """Register a client: its public keys, role, organization and scopes."""
     from fhir_gateway.errors import GatewayError
@@ -45,15 +56,25 @@ def add(
     database = _database()
     try:
         with database.session() as session:
-            client = add_client(session, role=role, scopes=_split(scope), organization=organization, jwks=keys,
-                                jwks_url=jwks_url, client_id=client_id, senders=sender or [])
+            client = add_client(
+                session,
+                role=role,
+                scopes=_split(scope),
+                organization=organization,
+                jwks=keys,
+                jwks_url=jwks_url,
+                client_id=client_id,
+                senders=sender or [],
+            )
     except GatewayError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from exc
     finally:
         database.dispose()
     typer.echo(f"client_id: {client.client_id}")
-    typer.echo(f"  role {client.role}, organization {client.organization or '-'}, scopes {' '.join(client.scopes)}")
+    typer.echo(
+        f"  role {client.role}, organization {client.organization or '-'}, scopes {' '.join(client.scopes)}"
+    )
 
 
 @clients_app.command("list")
@@ -69,7 +90,9 @@ def list_command() -> None:
         database.dispose()
     for client in clients:
         s = client.summary()
-        typer.echo(f"{s['client_id']}\t{s['role']}\t{s['organization'] or '-'}\t{s['scopes']}\t{s['keys']}")
+        typer.echo(
+            f"{s['client_id']}\t{s['role']}\t{s['organization'] or '-'}\t{s['scopes']}\t{s['keys']}"
+        )
 
 
 @clients_app.command("remove")
@@ -91,7 +114,9 @@ def remove(client_id: Annotated[str, typer.Argument(help="The client to remove")
 
 @clients_app.command("keygen")
 def keygen(
-    out: Annotated[Path, typer.Argument(help="Prefix: writes PREFIX.private.jwk.json and PREFIX.jwks.json")],
+    out: Annotated[
+        Path, typer.Argument(help="Prefix: writes PREFIX.private.jwk.json and PREFIX.jwks.json")
+    ],
     alg: Annotated[str, typer.Option(help="ES384 or RS384")] = "ES384",
 ) -> None:
     """Make a key pair for a client: keep the private JWK, register the public JWKS."""
@@ -99,14 +124,20 @@ def keygen(
 
     if alg not in ("ES384", "RS384"):
         raise typer.BadParameter("alg must be ES384 or RS384")
-    key = ECKey.generate_key("P-384", private=True) if alg == "ES384" else RSAKey.generate_key(2048, private=True)
+    key = (
+        ECKey.generate_key("P-384", private=True)
+        if alg == "ES384"
+        else RSAKey.generate_key(2048, private=True)
+    )
     key.ensure_kid()
     private = out.with_name(out.name + ".private.jwk.json")
     public = out.with_name(out.name + ".jwks.json")
     private.write_text(json.dumps({**key.as_dict(private=True), "alg": alg}))
     private.chmod(0o600)
     public.write_text(json.dumps({"keys": [{**key.as_dict(private=False), "alg": alg}]}))
-    typer.echo(f"private key: {private}  (keep it secret)\npublic JWKS: {public}  (register it: clients add --jwks)")
+    typer.echo(
+        f"private key: {private}  (keep it secret)\npublic JWKS: {public}  (register it: clients add --jwks)"
+    )
 
 
 @clients_app.command("token")
@@ -114,7 +145,9 @@ def token(
     client_id: Annotated[str, typer.Argument(help="The registered client id")],
     key: Annotated[Path, typer.Option(help="The client's private JWK (from clients keygen)")],
     url: Annotated[str, typer.Option(help="The gateway's base URL")] = "http://127.0.0.1:8080",
-    scope: Annotated[str, typer.Option(help="Scopes to ask for (default: all the client has)")] = "",
+    scope: Annotated[
+        str, typer.Option(help="Scopes to ask for (default: all the client has)")
+    ] = "",
 ) -> None:
     """Get an access token as the client would (a signed assertion posted to /auth/token) and
     print it, e.g. for curl -H "Authorization: Bearer $(fhir-gateway clients token demo --key …)"."""
@@ -129,9 +162,16 @@ def token(
     signing_key = import_key(private)
     alg = private.get("alg") or ("ES384" if private.get("kty") == "EC" else "RS384")
     token_url = url.rstrip("/") + "/auth/token"
-    claims = {"iss": client_id, "sub": client_id, "aud": token_url,
-              "exp": int(time.time()) + 240, "jti": str(uuid.uuid4())}
-    assertion = jwt.encode({"alg": alg, "kid": signing_key.kid}, claims, signing_key, algorithms=[alg])
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": token_url,
+        "exp": int(time.time()) + 240,
+        "jti": str(uuid.uuid4()),
+    }
+    assertion = jwt.encode(
+        {"alg": alg, "kid": signing_key.kid}, claims, signing_key, algorithms=[alg]
+    )
     form = {
         "grant_type": "client_credentials",
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -168,26 +208,37 @@ def apply_insecure_dev(host: str, insecure_dev: bool) -> None:
 
     if insecure_dev:
         if not _loopback(host):
-            typer.echo("error: --insecure-dev only binds to loopback (127.0.0.1, ::1, localhost)", err=True)
+            typer.echo(
+                "error: --insecure-dev only binds to loopback (127.0.0.1, ::1, localhost)", err=True
+            )
             raise typer.Exit(2)
         os.environ["FHIR_GATEWAY_AUTH_ENABLED"] = "false"
         get_settings.cache_clear()
     settings = get_settings()
     if not settings.auth_enabled and not _loopback(host):
-        typer.echo("error: authentication is off (FHIR_GATEWAY_AUTH_ENABLED=false): refusing to bind to a "
-                   f"non-loopback interface ({host})", err=True)
+        typer.echo(
+            "error: authentication is off (FHIR_GATEWAY_AUTH_ENABLED=false): refusing to bind to a "
+            f"non-loopback interface ({host})",
+            err=True,
+        )
         raise typer.Exit(2)
 
 
 def auth_banner(auth_enabled: bool, base: str) -> str:
     if not auth_enabled:
-        return ("WARNING: --insecure-dev: authentication and access control are OFF; "
-                "every request acts as the gateway itself. Never expose this server.")
-    return "\n".join([
-        "  authentication: SMART backend services (token endpoint " + base + "/auth/token). A demo client:",
-        "    fhir-gateway clients keygen demo",
-        "    fhir-gateway clients add --client-id demo --jwks demo.jwks.json --role case-manager \\",
-        "        --organization Organization/care-coordination --scope 'system/*.cruds'",
-        "    curl -H \"Authorization: Bearer $(fhir-gateway clients token demo --key demo.private.jwk.json"
-        f" --url {base})\" {base}/CarePlan",
-    ])
+        return (
+            "WARNING: --insecure-dev: authentication and access control are OFF; "
+            "every request acts as the gateway itself. Never expose this server."
+        )
+    return "\n".join(
+        [
+            "  authentication: SMART backend services (token endpoint "
+            + base
+            + "/auth/token). A demo client:",
+            "    fhir-gateway clients keygen demo",
+            "    fhir-gateway clients add --client-id demo --jwks demo.jwks.json --role case-manager \\",
+            "        --organization Organization/care-coordination --scope 'system/*.cruds'",
+            '    curl -H "Authorization: Bearer $(fhir-gateway clients token demo --key demo.private.jwk.json'
+            f' --url {base})" {base}/CarePlan',
+        ]
+    )

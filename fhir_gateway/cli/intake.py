@@ -23,12 +23,18 @@ def _intake():  # type: ignore[no-untyped-def]
 
     settings = get_settings()
     install_rules(settings)  # plans, referral rules, notifications, labels and alerts
-    return Intake(Database(settings.database_url, pool_size=settings.db_pool_size), settings), settings
+    return Intake(
+        Database(settings.database_url, pool_size=settings.db_pool_size), settings
+    ), settings
 
 
 def mllp_command(
-    host: Annotated[str | None, typer.Option(help="Interface (default: FHIR_GATEWAY_MLLP_HOST)")] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port (default: FHIR_GATEWAY_MLLP_PORT, 2575)")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Interface (default: FHIR_GATEWAY_MLLP_HOST)")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port (default: FHIR_GATEWAY_MLLP_PORT, 2575)")
+    ] = None,
     migrate: Annotated[bool, typer.Option(help="Bring the schema up to date first")] = True,
 ) -> None:
     """Run the MLLP listener alone (HL7 v2 over TCP, TLS when configured)."""
@@ -39,7 +45,9 @@ def mllp_command(
     from fhir_gateway.workers.mllp import start_listener
 
     intake, settings = _intake()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if migrate:
         _upgrade(settings.database_url)
     seed_at_start(settings)  # as `serve` does: without templates a discharge makes no plan
@@ -69,7 +77,9 @@ def enable_mllp_in_serve(port: int | None) -> None:
 
 @inbox_app.command("list")
 def inbox_list(
-    status: Annotated[str | None, typer.Option(help="received | processed | duplicate | failed")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="received | processed | duplicate | failed")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first")] = 50,
 ) -> None:
     """List messages (newest first)."""
@@ -77,8 +87,10 @@ def inbox_list(
     rows = intake.listing(status=status, limit=limit)
     for row in rows:
         reason = (row.error or {}).get("reason", "")
-        typer.echo(f"{row.id:>8}  {row.status:<9} {row.answer_code or '-':<11} {row.channel:<5} "
-                   f"{row.event or '-':<24} {row.sender or '-'} {row.control_id or '-'}  {reason}")
+        typer.echo(
+            f"{row.id:>8}  {row.status:<9} {row.answer_code or '-':<11} {row.channel:<5} "
+            f"{row.event or '-':<24} {row.sender or '-'} {row.control_id or '-'}  {reason}"
+        )
     if not rows:
         typer.echo("no messages", err=True)
 
@@ -99,7 +111,9 @@ def inbox_show(message_id: int) -> None:
 @inbox_app.command("replay")
 def inbox_replay(
     message_id: Annotated[int | None, typer.Argument(help="The message to apply again")] = None,
-    failed: Annotated[bool, typer.Option("--failed", help="Replay every failed message, oldest first")] = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Replay every failed message, oldest first")
+    ] = False,
 ) -> None:
     """Convert and apply stored messages again (after a mapping fix); idempotent, and never
     overwriting newer data."""

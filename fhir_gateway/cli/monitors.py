@@ -14,7 +14,9 @@ import typer
 
 __all__ = ["monitors_app", "report_app"]
 
-monitors_app = typer.Typer(invoke_without_command=True, help="Case-manager monitors: overdue referrals, alerts")
+monitors_app = typer.Typer(
+    invoke_without_command=True, help="Case-manager monitors: overdue referrals, alerts"
+)
 report_app = typer.Typer(no_args_is_help=True, help="Reports (FHIR MeasureReports)")
 
 
@@ -44,12 +46,16 @@ def monitors_list(ctx: typer.Context) -> None:
     typer.echo(f"overdue referrals: {len(rows)}")
     for row in rows:
         mark = "ESCALATED" if row.escalated else "overdue  "
-        typer.echo(f"  {mark} {row.task:<44} {row.status:<11} due {row.deadline or '-':<26} "
-                   f"{row.owner or 'unassigned':<36} {row.patient or ''}  {row.title}")
+        typer.echo(
+            f"  {mark} {row.task:<44} {row.status:<11} due {row.deadline or '-':<26} "
+            f"{row.owner or 'unassigned':<36} {row.patient or ''}  {row.title}"
+        )
     flags = database.read(monitors.alerts)
     typer.echo(f"active alerts: {len(flags)}")
     for doc in flags:
-        typer.echo(f"  {doc['period']['start'][:16]}  {doc['subject']['reference']:<44} {doc['code'].get('text', '')}")
+        typer.echo(
+            f"  {doc['period']['start'][:16]}  {doc['subject']['reference']:<44} {doc['code'].get('text', '')}"
+        )
 
 
 @monitors_app.command("run")
@@ -64,7 +70,9 @@ def monitors_run(
     from fhir_gateway import monitors
 
     database, settings = _gateway(migrate)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         if once:
             typer.echo(orjson.dumps(monitors.run_all(database, settings).as_dict()).decode())
@@ -86,10 +94,18 @@ def _day(value: str, name: str) -> date:
 
 @report_app.command("fuh")
 def report_fuh(
-    start: Annotated[str, typer.Option("--from", help="First discharge day (YYYY-MM-DD, facility-local)")],
-    end: Annotated[str, typer.Option("--to", help="Last discharge day (YYYY-MM-DD, facility-local)")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary MeasureReport")] = False,
-    store: Annotated[bool, typer.Option("--store", help="Store the summary and individual MeasureReports")] = False,
+    start: Annotated[
+        str, typer.Option("--from", help="First discharge day (YYYY-MM-DD, facility-local)")
+    ],
+    end: Annotated[
+        str, typer.Option("--to", help="Last discharge day (YYYY-MM-DD, facility-local)")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary MeasureReport")
+    ] = False,
+    store: Annotated[
+        bool, typer.Option("--store", help="Store the summary and individual MeasureReports")
+    ] = False,
 ) -> None:
     """Follow-up after hospitalisation for mental illness: 7- and 30-day rates for the discharges
     of a period, with each discharge's outcome."""
@@ -106,21 +122,34 @@ def report_fuh(
     if as_json:
         from fhir_gateway.monitors._measure import summary_report
 
-        typer.echo(orjson.dumps(summary_report(outcomes, first, last, settings.case_manager),
-                                option=orjson.OPT_INDENT_2).decode())
+        typer.echo(
+            orjson.dumps(
+                summary_report(outcomes, first, last, settings.case_manager),
+                option=orjson.OPT_INDENT_2,
+            ).decode()
+        )
         return
     _print_table(outcomes, monitors.rates(outcomes), first, last)
 
 
-def _print_table(outcomes: list[Any], rates: dict[str, dict[str, int]], first: date, last: date) -> None:
+def _print_table(
+    outcomes: list[Any], rates: dict[str, dict[str, int]], first: date, last: date
+) -> None:
     typer.echo(f"FUH {first} … {last}: {len(outcomes)} psychiatric discharge(s)")
     for code, counts in rates.items():
         eligible = counts["denominator"] - counts["denominator-exclusion"]
         rate = f"{100 * counts['numerator'] / eligible:.1f} %" if eligible else "n/a"
-        typer.echo(f"  {code:<7} {counts['numerator']}/{eligible} eligible ({counts['denominator-exclusion']} excluded): {rate}")
+        typer.echo(
+            f"  {code:<7} {counts['numerator']}/{eligible} eligible ({counts['denominator-exclusion']} excluded): {rate}"
+        )
     for o in outcomes:
         seven, thirty = o.within(7), o.within(30)
-        status = o.exclusion and f"excluded ({o.exclusion})" or (
-            f"7d {'yes (day ' + str(seven.day) + ')' if seven else 'no'}, "
-            f"30d {'yes (day ' + str(thirty.day) + ')' if thirty else 'no'}")
+        status = (
+            o.exclusion
+            and f"excluded ({o.exclusion})"
+            or (
+                f"7d {'yes (day ' + str(seven.day) + ')' if seven else 'no'}, "
+                f"30d {'yes (day ' + str(thirty.day) + ')' if thirty else 'no'}"
+            )
+        )
         typer.echo(f"  {o.local_date}  {o.discharge.patient:<44} {o.discharge.ref:<46} {status}")

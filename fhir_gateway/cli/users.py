@@ -9,7 +9,9 @@ import typer
 
 __all__ = ["users_app"]
 
-users_app = typer.Typer(no_args_is_help=True, help="People who sign in to the web inbox and dashboard")
+users_app = typer.Typer(
+    no_args_is_help=True, help="People who sign in to the web inbox and dashboard"
+)
 
 
 def _database():  # type: ignore[no-untyped-def]
@@ -29,8 +31,12 @@ def _password(from_stdin: bool) -> str:
 def add(
     username: Annotated[str, typer.Argument(help="The name the person signs in with")],
     role: Annotated[str, typer.Option(help="partner | case-manager | admin | ehr | hospital")],
-    organization: Annotated[str | None, typer.Option(help="Organization/ID the person acts for")] = None,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
+    organization: Annotated[
+        str | None, typer.Option(help="Organization/ID the person acts for")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin")
+    ] = False,
 ) -> None:
     """Create a user with a role and an Organization (as an API client); the password is hashed (argon2)."""
     from fhir_gateway.errors import GatewayError

@@ -27,7 +27,9 @@ def _database():  # type: ignore[no-untyped-def]
 
 
 def worker_command(
-    until_idle: Annotated[bool, typer.Option("--until-idle", help="Stop once no notification is pending")] = False,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Stop once no notification is pending")
+    ] = False,
     migrate: Annotated[bool, typer.Option(help="Bring the schema up to date first")] = True,
 ) -> None:
     """Deliver the outbox (rest-hooks, Da Vinci messages, partner pushes) until stopped; run as many
@@ -40,7 +42,9 @@ def worker_command(
     from fhir_gateway.workers.delivery import DeliveryWorker
 
     database, settings = _database()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if migrate:
         _upgrade(settings.database_url)
     install_rules(settings)  # mirrored partner changes and monitor runs follow every write rule
@@ -79,8 +83,10 @@ def outbox_list(
     database, _ = _database()
     rows = database.read(outbox.list_rows, status=status, limit=limit)
     for row in rows:
-        typer.echo(f"{row.id:>8}  {row.status:<9} {row.channel:<12} {row.attempts:>3}  "
-                   f"{row.last_status or '-':<4} {row.url}  {row.focus or ''}  {row.last_error or ''}")
+        typer.echo(
+            f"{row.id:>8}  {row.status:<9} {row.channel:<12} {row.attempts:>3}  "
+            f"{row.last_status or '-':<4} {row.url}  {row.focus or ''}  {row.last_error or ''}"
+        )
     if not rows:
         typer.echo("no notifications", err=True)
 
@@ -95,15 +101,28 @@ def outbox_show(row_id: int) -> None:
     if row is None:
         raise typer.BadParameter(f"no notification {row_id}")
     attempts = database.read(outbox.attempts_of, row_id)
-    detail = {**row.summary(), "attempts": [
-        {"n": a.number, "at": a.at.isoformat(), "worker": a.worker, "status": a.http_status,
-         "outcome": a.outcome, "error": a.error} for a in attempts]}
+    detail = {
+        **row.summary(),
+        "attempts": [
+            {
+                "n": a.number,
+                "at": a.at.isoformat(),
+                "worker": a.worker,
+                "status": a.http_status,
+                "outcome": a.outcome,
+                "error": a.error,
+            }
+            for a in attempts
+        ],
+    }
     typer.echo(orjson.dumps(detail, option=orjson.OPT_INDENT_2).decode())
 
 
 @outbox_app.command("replay")
 def outbox_replay(
-    row_ids: Annotated[list[int] | None, typer.Argument(help="Dead letters to deliver again")] = None,
+    row_ids: Annotated[
+        list[int] | None, typer.Argument(help="Dead letters to deliver again")
+    ] = None,
     all_dead: Annotated[bool, typer.Option("--all", help="Every dead letter")] = False,
 ) -> None:
     """Dead letters back to pending, with a fresh retry window."""

@@ -103,7 +103,9 @@ def _depth_exceeds(value: Any, max_depth: int) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def validate_resource(resource: Any, *, expected_type: str | None = None, schema: bool = True) -> None:
+def validate_resource(
+    resource: Any, *, expected_type: str | None = None, schema: bool = True
+) -> None:
     """Raise InvalidRequest unless ``resource`` is a valid R4 resource (of ``expected_type``).
 
     ``schema=False`` leaves out the JSON-schema pass (the strictest and slowest part, which

@@ -70,7 +70,9 @@ def on_encounter(event: WriteEvent, stored: StoredResource | None) -> None:
         admitted(event.session, _settings(), encounter, kind)
 
 
-def index_discharge(session: Session, settings: Settings, encounter: dict[str, Any]) -> Admission | None:
+def index_discharge(
+    session: Session, settings: Settings, encounter: dict[str, Any]
+) -> Admission | None:
     """The newest discharge with a live plan that this visit falls within the window of."""
     patient = ref(encounter, "subject")
     if not patient:
@@ -91,14 +93,22 @@ def _alert(kind: str, encounter: dict[str, Any], admission: Admission, held: boo
     when = admission.at.astimezone(d.zone).strftime("%Y-%m-%d %H:%M")
     since = f"day {admission.day} after the discharge of {d.at.date().isoformat()} ({d.ref})"
     if kind == ADMISSION:
-        text = f"Readmitted as an inpatient on {when}, {since}." + (" The care plan is on hold." if held else "")
+        text = f"Readmitted as an inpatient on {when}, {since}." + (
+            " The care plan is on hold." if held else ""
+        )
     else:
         text = f"CRISIS: emergency department visit on {when}, {since}. Contact the patient now."
     extensions = [{"url": HELD_PLAN, "valueReference": {"reference": d.plan_ref}}] if held else []
     return Alert(
-        codes=[_CODE[kind]], patient=d.patient, text=text, priority="PH" if kind == EMERGENCY else "PM",
-        category="safety" if kind == EMERGENCY else "admin", details=[d.plan_ref, d.ref],
-        encounter=f"Encounter/{encounter['id']}", labels=labels_of(d.plan), extensions=extensions,
+        codes=[_CODE[kind]],
+        patient=d.patient,
+        text=text,
+        priority="PH" if kind == EMERGENCY else "PM",
+        category="safety" if kind == EMERGENCY else "admin",
+        details=[d.plan_ref, d.ref],
+        encounter=f"Encounter/{encounter['id']}",
+        labels=labels_of(d.plan),
+        extensions=extensions,
     )
 
 
@@ -117,9 +127,16 @@ def admitted(session: Session, settings: Settings, encounter: dict[str, Any], ki
     recipients = care_team_of_plan(plan, settings.case_manager)
     if kind == EMERGENCY:
         recipients = list(dict.fromkeys([*recipients, settings.case_manager]))
-    create_once(session, communication(monitor_id(_CODE[kind], enc_ref, "care-team"), alert,
-                                       sender=settings.referral_requester, recipients=recipients,
-                                       about=[f"Flag/{flag_id}", enc_ref, admission.discharge.plan_ref]))
+    create_once(
+        session,
+        communication(
+            monitor_id(_CODE[kind], enc_ref, "care-team"),
+            alert,
+            sender=settings.referral_requester,
+            recipients=recipients,
+            about=[f"Flag/{flag_id}", enc_ref, admission.discharge.plan_ref],
+        ),
+    )
     if held:
         note = {"time": clock.to_instant(clock.now()), "text": f"On hold: {alert.text}"}
         save(session, {**plan, "status": "on-hold", "note": [*plan.get("note", []), note]})
@@ -147,20 +164,44 @@ def _resume_plans(session: Session, flag_doc: dict[str, Any]) -> None:
             continue
         plan = read(session, (ext.get("valueReference") or {}).get("reference"))
         if plan is not None and plan.get("status") == "on-hold":
-            note = {"time": clock.to_instant(clock.now()), "text": "Resumed: the admission was cancelled (A11)."}
+            note = {
+                "time": clock.to_instant(clock.now()),
+                "text": "Resumed: the admission was cancelled (A11).",
+            }
             save(session, {**plan, "status": "active", "note": [*plan.get("note", []), note]})
 
 
-def _tell_withdrawn(session: Session, settings: Settings, flag_doc: dict[str, Any], code: str, enc_ref: str) -> None:
-    plan_ref = next((e["valueReference"]["reference"] for e in flag_doc.get("extension", [])
-                     if e.get("url") == "http://hl7.org/fhir/StructureDefinition/flag-detail"
-                     and e["valueReference"]["reference"].startswith("CarePlan/")), None)
-    alert = Alert(codes=[WITHDRAWN, code], patient=ref(flag_doc, "subject") or "", priority="PL", category="admin",
-                  text=f"Withdrawn: {enc_ref} was cancelled (A11); the earlier alert no longer applies.",
-                  encounter=enc_ref, labels=flag_doc.get("meta", {}).get("security", []))
-    create_once(session, communication(monitor_id(WITHDRAWN, code, enc_ref), alert, sender=settings.referral_requester,
-                                       recipients=care_team_of_plan(read(session, plan_ref), settings.case_manager),
-                                       about=[f"Flag/{flag_doc['id']}", enc_ref]))
+def _tell_withdrawn(
+    session: Session, settings: Settings, flag_doc: dict[str, Any], code: str, enc_ref: str
+) -> None:
+    plan_ref = next(
+        (
+            e["valueReference"]["reference"]
+            for e in flag_doc.get("extension", [])
+            if e.get("url") == "http://hl7.org/fhir/StructureDefinition/flag-detail"
+            and e["valueReference"]["reference"].startswith("CarePlan/")
+        ),
+        None,
+    )
+    alert = Alert(
+        codes=[WITHDRAWN, code],
+        patient=ref(flag_doc, "subject") or "",
+        priority="PL",
+        category="admin",
+        text=f"Withdrawn: {enc_ref} was cancelled (A11); the earlier alert no longer applies.",
+        encounter=enc_ref,
+        labels=flag_doc.get("meta", {}).get("security", []),
+    )
+    create_once(
+        session,
+        communication(
+            monitor_id(WITHDRAWN, code, enc_ref),
+            alert,
+            sender=settings.referral_requester,
+            recipients=care_team_of_plan(read(session, plan_ref), settings.case_manager),
+            about=[f"Flag/{flag_doc['id']}", enc_ref],
+        ),
+    )
 
 
 def _end_flag(session: Session, flag_id: str) -> None:

@@ -51,8 +51,18 @@ def flag(flag_id: str, alert: Alert, author: str) -> dict[str, Any]:
         "id": flag_id,
         "meta": _meta(alert),
         "extension": [
-            {"url": FLAG_PRIORITY, "valueCodeableConcept": {"coding": [
-                {"system": _FLAG_PRIORITY_CS, "code": alert.priority, "display": _PRIORITY_DISPLAY[alert.priority]}]}},
+            {
+                "url": FLAG_PRIORITY,
+                "valueCodeableConcept": {
+                    "coding": [
+                        {
+                            "system": _FLAG_PRIORITY_CS,
+                            "code": alert.priority,
+                            "display": _PRIORITY_DISPLAY[alert.priority],
+                        }
+                    ]
+                },
+            },
             *({"url": FLAG_DETAIL, "valueReference": {"reference": r}} for r in alert.details),
             *alert.extensions,
         ],
@@ -72,7 +82,13 @@ _COMM_PRIORITY = {"PL": "routine", "PM": "urgent", "PH": "stat"}
 
 
 def communication(
-    comm_id: str, alert: Alert, *, sender: str, recipients: list[str], about: list[str], priority: str | None = None
+    comm_id: str,
+    alert: Alert,
+    *,
+    sender: str,
+    recipients: list[str],
+    about: list[str],
+    priority: str | None = None,
 ) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "resourceType": "Communication",
@@ -111,7 +127,12 @@ def _endpoint_of(session: Session, organization: str) -> str | None:
         refs += [e.get("reference") for e in service.get("endpoint", [])]
     for endpoint in (read(session, r) for r in dict.fromkeys(r for r in refs if r)):
         code = ((endpoint or {}).get("connectionType") or {}).get("code")
-        if endpoint and endpoint.get("status") == "active" and code == "hl7-fhir-rest" and endpoint.get("address"):
+        if (
+            endpoint
+            and endpoint.get("status") == "active"
+            and code == "hl7-fhir-rest"
+            and endpoint.get("address")
+        ):
             return str(endpoint["address"]).rstrip("/")
     return None
 
@@ -137,7 +158,15 @@ def push_to_owner(session: Session, owner: str, task: dict[str, Any], base_url: 
     tags = [t for t in (task.get("meta") or {}).get("tag", []) if t.get("system") == MONITOR_FLAGS]
     for entry in bundle["entry"]:
         if entry["resource"]["resourceType"] == "Task" and tags:
-            entry["resource"]["meta"] = {"tag": tags}  # push_bundle drops meta; the flag is the news
-    return outbox.enqueue(session, channel="partner-push", method="POST", url=endpoint, body=orjson.dumps(bundle),
-                          content_type="application/fhir+json", focus=f"Task/{task['id']}/_history/"
-                          f"{(task.get('meta') or {}).get('versionId', '')}")
+            entry["resource"]["meta"] = {
+                "tag": tags
+            }  # push_bundle drops meta; the flag is the news
+    return outbox.enqueue(
+        session,
+        channel="partner-push",
+        method="POST",
+        url=endpoint,
+        body=orjson.dumps(bundle),
+        content_type="application/fhir+json",
+        focus=f"Task/{task['id']}/_history/{(task.get('meta') or {}).get('versionId', '')}",
+    )

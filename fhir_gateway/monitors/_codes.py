@@ -33,7 +33,9 @@ __all__ = [
 
 MONITOR_FLAGS = "http://fhir-gateway.org/fhir/CodeSystem/monitor-flags"
 FLAG_DETAIL = "http://hl7.org/fhir/StructureDefinition/flag-detail"  # core R4 extension: what the flag is about
-FLAG_PRIORITY = "http://hl7.org/fhir/StructureDefinition/flag-priority"  # core R4 extension: PN | PL | PM | PH
+FLAG_PRIORITY = (
+    "http://hl7.org/fhir/StructureDefinition/flag-priority"  # core R4 extension: PN | PL | PM | PH
+)
 HELD_PLAN = "http://fhir-gateway.org/fhir/StructureDefinition/monitor-held-plan"  # the CarePlan a flag put on hold
 
 OVERDUE = "overdue"
@@ -49,24 +51,53 @@ FUH_7 = "fuh-7"
 FUH_30 = "fuh-30"
 
 _CONCEPTS: dict[str, tuple[str, str]] = {
-    OVERDUE: ("Overdue referral", "A referral Task not acknowledged in time or not completed by its deadline "
-              "(restriction.period.end); the tag stays while it is overdue."),
-    UNACKNOWLEDGED: ("Referral not acknowledged", "Requested, and not accepted by its partner within the "
-                     "configured time (monitor_ack_hours)."),
+    OVERDUE: (
+        "Overdue referral",
+        "A referral Task not acknowledged in time or not completed by its deadline "
+        "(restriction.period.end); the tag stays while it is overdue.",
+    ),
+    UNACKNOWLEDGED: (
+        "Referral not acknowledged",
+        "Requested, and not accepted by its partner within the "
+        "configured time (monitor_ack_hours).",
+    ),
     PAST_DEADLINE: ("Referral past its deadline", "Not completed by restriction.period.end."),
-    ESCALATED: ("Escalated", "Still overdue a second period (monitor_escalate_hours) after it became overdue."),
-    READMISSION: ("Readmission", "An inpatient admission within the readmission window (30 days) after a "
-                  "discharge with a care plan."),
-    CRISIS: ("Crisis: emergency visit", "An emergency department visit within the readmission window after a "
-             "discharge with a care plan; the highest priority."),
-    WITHDRAWN: ("Alert withdrawn", "The admission or visit that raised the alert was cancelled (A11)."),
-    FAMILY_EDUCATION: ("Family education", "Psychoeducation for a family caregiver the patient consented to."),
-    APPOINTMENT_REMINDER: ("Appointment reminder", "A reminder of a booked appointment to a consenting family "
-                           "caregiver."),
-    FUH_7: ("Follow-up within 7 days", "A follow-up with a mental-health provider on day 1 to 7 after a psychiatric "
-            "discharge (HEDIS FUH, 7-day rate)."),
-    FUH_30: ("Follow-up within 30 days", "A follow-up with a mental-health provider on day 1 to 30 after a "
-             "psychiatric discharge (HEDIS FUH, 30-day rate)."),
+    ESCALATED: (
+        "Escalated",
+        "Still overdue a second period (monitor_escalate_hours) after it became overdue.",
+    ),
+    READMISSION: (
+        "Readmission",
+        "An inpatient admission within the readmission window (30 days) after a "
+        "discharge with a care plan.",
+    ),
+    CRISIS: (
+        "Crisis: emergency visit",
+        "An emergency department visit within the readmission window after a "
+        "discharge with a care plan; the highest priority.",
+    ),
+    WITHDRAWN: (
+        "Alert withdrawn",
+        "The admission or visit that raised the alert was cancelled (A11).",
+    ),
+    FAMILY_EDUCATION: (
+        "Family education",
+        "Psychoeducation for a family caregiver the patient consented to.",
+    ),
+    APPOINTMENT_REMINDER: (
+        "Appointment reminder",
+        "A reminder of a booked appointment to a consenting family caregiver.",
+    ),
+    FUH_7: (
+        "Follow-up within 7 days",
+        "A follow-up with a mental-health provider on day 1 to 7 after a psychiatric "
+        "discharge (HEDIS FUH, 7-day rate).",
+    ),
+    FUH_30: (
+        "Follow-up within 30 days",
+        "A follow-up with a mental-health provider on day 1 to 30 after a "
+        "psychiatric discharge (HEDIS FUH, 30-day rate).",
+    ),
 }
 
 
@@ -90,10 +121,14 @@ def codesystem() -> dict[str, Any]:
         "experimental": False,
         "publisher": "fhir-gateway",
         "description": "What the gateway's case-manager monitors notice: meta.tag codes on overdue referral Tasks "
-                       "(search Task?_tag=" + MONITOR_FLAGS + "|overdue), Flag and Communication codes, and family "
-                       "message categories.",
+        "(search Task?_tag="
+        + MONITOR_FLAGS
+        + "|overdue), Flag and Communication codes, and family "
+        "message categories.",
         "caseSensitive": True,
         "content": "complete",
         "count": len(_CONCEPTS),
-        "concept": [{"code": c, "display": d, "definition": text} for c, (d, text) in _CONCEPTS.items()],
+        "concept": [
+            {"code": c, "display": d, "definition": text} for c, (d, text) in _CONCEPTS.items()
+        ],
     }

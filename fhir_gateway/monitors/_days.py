@@ -20,7 +20,11 @@ __all__ = ["zone_for", "zone_of_resource", "parse", "local_day", "day_number", "
 
 def zone_for(settings: Settings, sender: str | None) -> ZoneInfo:
     facility = (sender or "").rpartition("|")[2]
-    name = settings.sender_zones.get(sender or "") or settings.sender_zones.get(facility) or settings.default_sender_zone
+    name = (
+        settings.sender_zones.get(sender or "")
+        or settings.sender_zones.get(facility)
+        or settings.default_sender_zone
+    )
     try:
         return ZoneInfo(name)
     except ZoneInfoNotFoundError:
@@ -53,7 +57,11 @@ def end_of_day(value: str, zone: ZoneInfo) -> datetime | None:
     if "T" in value:
         return parse(value, zone)
     start = parse(value, zone)
-    return None if start is None else datetime.combine(start.date(), time(23, 59, 59, 999999), tzinfo=zone)
+    return (
+        None
+        if start is None
+        else datetime.combine(start.date(), time(23, 59, 59, 999999), tzinfo=zone)
+    )
 
 
 def local_day(value: datetime | None, zone: ZoneInfo) -> date:

@@ -60,13 +60,17 @@ def _newest_per_encounter(plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(by_encounter.values())
 
 
-def _collect(session: Session, settings: Settings, params: list[tuple[str, str]]) -> list[Discharge]:
+def _collect(
+    session: Session, settings: Settings, params: list[tuple[str, str]]
+) -> list[Discharge]:
     plans = search(session, "CarePlan", [("identifier", f"{PLAN_IDENTIFIER}|"), *params])
     found = (_discharge(session, settings, p) for p in _newest_per_encounter(plans))
     return sorted((d for d in found if d is not None), key=lambda d: d.at)
 
 
-def patient_discharges(session: Session, settings: Settings, patient: str, *, live: bool = True) -> list[Discharge]:
+def patient_discharges(
+    session: Session, settings: Settings, patient: str, *, live: bool = True
+) -> list[Discharge]:
     """The patient's discharges, oldest first (``live``: only those whose plan is draft, active or on-hold)."""
     params = [("subject", patient)] + ([("status", LIVE_PLAN)] if live else [])
     return _collect(session, settings, params)

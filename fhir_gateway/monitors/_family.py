@@ -45,7 +45,9 @@ def _relatives(team: dict[str, Any]) -> list[str]:
 
 def _in_force(period: dict[str, Any] | None, today: date) -> bool:
     period, day = period or {}, today.isoformat()
-    return (not period.get("start") or period["start"][:10] <= day) and (not period.get("end") or day <= period["end"][:10])
+    return (not period.get("start") or period["start"][:10] <= day) and (
+        not period.get("end") or day <= period["end"][:10]
+    )
 
 
 def consented_people(session: Session, patient: str, today: date) -> set[str]:
@@ -57,13 +59,20 @@ def consented_people(session: Session, patient: str, today: date) -> set[str]:
             provision, inherited = stack.pop()
             kind = provision.get("type", inherited)
             if kind == "permit" and _in_force(provision.get("period"), today):
-                out |= {(a.get("reference") or {}).get("reference", "") for a in provision.get("actor", [])}
+                out |= {
+                    (a.get("reference") or {}).get("reference", "")
+                    for a in provision.get("actor", [])
+                }
             stack.extend((p, kind) for p in provision.get("provision", []))
     return out
 
 
 def _plan_of(session: Session, team_id: str) -> dict[str, Any] | None:
-    plans = search(session, "CarePlan", [("care-team", f"CareTeam/{team_id}"), ("status", "active,on-hold,draft")])
+    plans = search(
+        session,
+        "CarePlan",
+        [("care-team", f"CareTeam/{team_id}"), ("status", "active,on-hold,draft")],
+    )
     return plans[0] if plans else None
 
 
@@ -96,44 +105,93 @@ def _upcoming(session: Session, settings: Settings, patient: str) -> list[dict[s
     return out
 
 
-def _educate(session: Session, settings: Settings, patient: str, person: str, plan: dict[str, Any] | None,
-             team_id: str) -> int:
+def _educate(
+    session: Session,
+    settings: Settings,
+    patient: str,
+    person: str,
+    plan: dict[str, Any] | None,
+    team_id: str,
+) -> int:
     about = [f"CarePlan/{plan['id']}"] if plan else [f"CareTeam/{team_id}"]
     key = (FAMILY_EDUCATION, f"CareTeam/{team_id}", person)
     return _send(session, settings, key, patient, person, EDUCATION, about, labels_of(plan), None)
 
 
-def _remind(session: Session, settings: Settings, patient: str, person: str, plan: dict[str, Any] | None,
-            appointment: dict[str, Any]) -> int:
+def _remind(
+    session: Session,
+    settings: Settings,
+    patient: str,
+    person: str,
+    plan: dict[str, Any] | None,
+    appointment: dict[str, Any],
+) -> int:
     start = appointment["start"]
     what = appointment.get("description") or "an appointment"
     text = f"Appointment reminder: {what} on {start}. Please help your relative attend."
     key = (APPOINTMENT_REMINDER, f"Appointment/{appointment['id']}", person)
-    return _send(session, settings, key, patient, person, text, [f"Appointment/{appointment['id']}"],
-                 labels_of(plan), start)
+    return _send(
+        session,
+        settings,
+        key,
+        patient,
+        person,
+        text,
+        [f"Appointment/{appointment['id']}"],
+        labels_of(plan),
+        start,
+    )
 
 
-def _send(session: Session, settings: Settings, key: tuple[str, str, str], patient: str, person: str, text: str,
-          about: list[str], labels: list[dict[str, Any]], when: str | None) -> int:
+def _send(
+    session: Session,
+    settings: Settings,
+    key: tuple[str, str, str],
+    patient: str,
+    person: str,
+    text: str,
+    about: list[str],
+    labels: list[dict[str, Any]],
+    when: str | None,
+) -> int:
     code = key[0]
     meta: dict[str, Any] = {"tag": [tag(code)], **({"security": labels} if labels else {})}
     now = clock.to_instant(clock.now())
     request: dict[str, Any] = {
-        "resourceType": "CommunicationRequest", "id": monitor_id(*key, "request"), "meta": meta,
-        "status": "completed", "category": [{"coding": [coding(code)]}], "priority": "routine",
-        "subject": {"reference": patient}, "about": [{"reference": r} for r in about],
-        "payload": [{"contentString": text}], "authoredOn": now, "requester": {"reference": settings.case_manager},
-        "recipient": [{"reference": person}], "sender": {"reference": settings.referral_requester},
+        "resourceType": "CommunicationRequest",
+        "id": monitor_id(*key, "request"),
+        "meta": meta,
+        "status": "completed",
+        "category": [{"coding": [coding(code)]}],
+        "priority": "routine",
+        "subject": {"reference": patient},
+        "about": [{"reference": r} for r in about],
+        "payload": [{"contentString": text}],
+        "authoredOn": now,
+        "requester": {"reference": settings.case_manager},
+        "recipient": [{"reference": person}],
+        "sender": {"reference": settings.referral_requester},
     }
     if when:
         request["occurrenceDateTime"] = when
     if not create_once(session, request):
         return 0
-    create_once(session, {
-        "resourceType": "Communication", "id": monitor_id(*key, "communication"), "meta": meta,
-        "basedOn": [{"reference": f"CommunicationRequest/{request['id']}"}], "status": "completed",
-        "category": [{"coding": [coding(code)]}], "priority": "routine", "subject": {"reference": patient},
-        "about": [{"reference": r} for r in about], "sent": now, "recipient": [{"reference": person}],
-        "sender": {"reference": settings.referral_requester}, "payload": [{"contentString": text}],
-    })
+    create_once(
+        session,
+        {
+            "resourceType": "Communication",
+            "id": monitor_id(*key, "communication"),
+            "meta": meta,
+            "basedOn": [{"reference": f"CommunicationRequest/{request['id']}"}],
+            "status": "completed",
+            "category": [{"coding": [coding(code)]}],
+            "priority": "routine",
+            "subject": {"reference": patient},
+            "about": [{"reference": r} for r in about],
+            "sent": now,
+            "recipient": [{"reference": person}],
+            "sender": {"reference": settings.referral_requester},
+            "payload": [{"contentString": text}],
+        },
+    )
     return 1

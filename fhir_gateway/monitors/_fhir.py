@@ -16,7 +16,17 @@ from fhir_gateway.services import resources as svc
 from fhir_gateway.services.lookup import read, search
 from fhir_gateway.store import repository as repo
 
-__all__ = ["read", "search", "save", "create_once", "ref", "labels_of", "lock", "has_tag", "with_tags"]
+__all__ = [
+    "read",
+    "search",
+    "save",
+    "create_once",
+    "ref",
+    "labels_of",
+    "lock",
+    "has_tag",
+    "with_tags",
+]
 
 
 def ref(doc: dict[str, Any] | None, field: str) -> str | None:
@@ -48,7 +58,10 @@ def labels_of(*docs: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 def has_tag(doc: dict[str, Any], system: str, code: str) -> bool:
-    return any(t.get("system") == system and t.get("code") == code for t in (doc.get("meta") or {}).get("tag", []))
+    return any(
+        t.get("system") == system and t.get("code") == code
+        for t in (doc.get("meta") or {}).get("tag", [])
+    )
 
 
 def with_tags(doc: dict[str, Any], system: str, codes: set[str]) -> dict[str, Any]:

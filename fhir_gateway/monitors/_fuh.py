@@ -29,7 +29,15 @@ from fhir_gateway.monitors._visits import VOID, is_inpatient, is_outpatient
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
 
-__all__ = ["Evidence", "Outcome", "evaluate", "evaluate_discharge", "DEATH", "HOSPICE", "READMISSION"]
+__all__ = [
+    "Evidence",
+    "Outcome",
+    "evaluate",
+    "evaluate_discharge",
+    "DEATH",
+    "HOSPICE",
+    "READMISSION",
+]
 
 DEATH, HOSPICE, READMISSION = "death", "hospice", "readmission"
 _V2_0112 = "http://terminology.hl7.org/CodeSystem/v2-0112"
@@ -58,7 +66,9 @@ class Outcome:
         return next((e for e in self.follow_ups if 1 <= e.day <= days), None)
 
 
-def evaluate(session: Session, settings: Settings, start: date, end: date, patient: str | None = None) -> list[Outcome]:
+def evaluate(
+    session: Session, settings: Settings, start: date, end: date, patient: str | None = None
+) -> list[Outcome]:
     """Every psychiatric discharge whose local date is in [start, end] (of ``patient``, if given)."""
     found = [d for d in all_discharges(session, settings) if start <= d.at.date() <= end]
     if patient:
@@ -68,8 +78,12 @@ def evaluate(session: Session, settings: Settings, start: date, end: date, patie
 
 def evaluate_discharge(session: Session, settings: Settings, discharge: Discharge) -> Outcome:
     outcome = Outcome(discharge, exclusion=_exclusion(session, settings, discharge))
-    evidence = _tasks_and_requests(session, settings, discharge) + _visits(session, settings, discharge)
-    outcome.follow_ups = sorted((e for e in evidence if 1 <= e.day <= WINDOW), key=lambda e: (e.at, e.reference))
+    evidence = _tasks_and_requests(session, settings, discharge) + _visits(
+        session, settings, discharge
+    )
+    outcome.follow_ups = sorted(
+        (e for e in evidence if 1 <= e.day <= WINDOW), key=lambda e: (e.at, e.reference)
+    )
     return outcome
 
 
@@ -84,7 +98,11 @@ def _codes(encounter: dict[str, Any]) -> set[tuple[str, str]]:
 def _exclusion(session: Session, settings: Settings, d: Discharge) -> str | None:
     codes = _codes(d.encounter)
     v2 = {c for s, c in codes if s == _V2_0112}
-    if _died(read(session, d.patient) or {}, d) or (_DISPOSITION, "exp") in codes or v2 & {"20", "40", "41", "42"}:
+    if (
+        _died(read(session, d.patient) or {}, d)
+        or (_DISPOSITION, "exp") in codes
+        or v2 & {"20", "40", "41", "42"}
+    ):
         return DEATH
     # v2 09 maps to FHIR "hosp" in the shipped ConceptMap, so "hosp" means hospice only alone
     if v2 & {"50", "51"} or (not v2 and (_DISPOSITION, "hosp") in codes):
@@ -103,7 +121,11 @@ def _died(patient: dict[str, Any], d: Discharge) -> bool:
 
 def _readmitted(session: Session, settings: Settings, d: Discharge) -> bool:
     for encounter in search(session, "Encounter", [("subject", d.patient)]):
-        if encounter["id"] == d.encounter["id"] or not is_inpatient(encounter) or encounter.get("status") in VOID:
+        if (
+            encounter["id"] == d.encounter["id"]
+            or not is_inpatient(encounter)
+            or encounter.get("status") in VOID
+        ):
             continue
         at = parse((encounter.get("period") or {}).get("start"), d.zone)
         if at is not None and at >= d.at and day_number(d.at, at, d.zone) <= WINDOW:
@@ -140,26 +162,43 @@ def _tasks_and_requests(session: Session, settings: Settings, d: Discharge) -> l
         if not _qualifies(read(session, ref(task, "focus")), settings):
             continue
         done = parse((task.get("executionPeriod") or {}).get("end"), d.zone)
-        out += _evidence(f"Task/{task['id']}", done or _became(session, "Task", task["id"], "completed"), d)
-    for request in search(session, "ServiceRequest", [("subject", d.patient), ("status", "completed")]):
+        out += _evidence(
+            f"Task/{task['id']}", done or _became(session, "Task", task["id"], "completed"), d
+        )
+    for request in search(
+        session, "ServiceRequest", [("subject", d.patient), ("status", "completed")]
+    ):
         if _qualifies(request, settings):
-            out += _evidence(f"ServiceRequest/{request['id']}",
-                             _became(session, "ServiceRequest", request["id"], "completed"), d)
+            out += _evidence(
+                f"ServiceRequest/{request['id']}",
+                _became(session, "ServiceRequest", request["id"], "completed"),
+                d,
+            )
     return out
 
 
 def _mental_health(encounter: dict[str, Any], settings: Settings) -> bool:
     wanted = {c.upper() for c in settings.monitor_mh_services}
     concepts = [encounter.get("serviceType") or {}, *encounter.get("type", [])]
-    return any((c.get("code") or "").upper() in wanted for concept in concepts for c in concept.get("coding", []))
+    return any(
+        (c.get("code") or "").upper() in wanted
+        for concept in concepts
+        for c in concept.get("coding", [])
+    )
 
 
 def _visits(session: Session, settings: Settings, d: Discharge) -> list[Evidence]:
     out: list[Evidence] = []
     for encounter in search(session, "Encounter", [("subject", d.patient)]):
-        if not is_outpatient(encounter) or encounter.get("status") in VOID or not _mental_health(encounter, settings):
+        if (
+            not is_outpatient(encounter)
+            or encounter.get("status") in VOID
+            or not _mental_health(encounter, settings)
+        ):
             continue
-        out += _evidence(f"Encounter/{encounter['id']}", parse((encounter.get("period") or {}).get("start"), d.zone), d)
+        out += _evidence(
+            f"Encounter/{encounter['id']}",
+            parse((encounter.get("period") or {}).get("start"), d.zone),
+            d,
+        )
     return out
-
-

@@ -20,25 +20,60 @@ _GROUPS = ((FUH_7, 7), (FUH_30, 30))
 
 def measure() -> dict[str, Any]:
     def population(code: str, text: str) -> dict[str, Any]:
-        return {"code": {"coding": [{"system": _POPULATION, "code": code}]}, "description": text,
-                "criteria": {"language": "text/plain", "expression": text}}
+        return {
+            "code": {"coding": [{"system": _POPULATION, "code": code}]},
+            "description": text,
+            "criteria": {"language": "text/plain", "expression": text},
+        }
 
     return {
-        "resourceType": "Measure", "id": "fuh", "url": MEASURE_URL, "version": "1", "name": "FUH",
-        "title": "Follow-up after hospitalisation for mental illness (7 and 30 days)", "status": "active",
+        "resourceType": "Measure",
+        "id": "fuh",
+        "url": MEASURE_URL,
+        "version": "1",
+        "name": "FUH",
+        "title": "Follow-up after hospitalisation for mental illness (7 and 30 days)",
+        "status": "active",
         "publisher": "fhir-gateway",
         "description": "Psychiatric discharges followed by a visit with a mental-health provider within 7 and "
-                       "within 30 days, counted in calendar days in the discharging facility's zone, the discharge "
-                       "day not counted. Exclusions: death, hospice, readmission within 30 days.",
-        "scoring": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/measure-scoring", "code": "proportion"}]},
-        "improvementNotation": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/measure-improvement-notation",
-                                            "code": "increase"}]},
-        "group": [{"code": {"coding": [coding(code)]}, "population": [
-            population("initial-population", "Psychiatric discharges (with a care plan) in the period"),
-            population("denominator", "The initial population"),
-            population("denominator-exclusion", "Died, discharged to hospice, or readmitted within 30 days"),
-            population("numerator", f"Followed up by a mental-health provider on day 1 to {days}"),
-        ]} for code, days in _GROUPS],
+        "within 30 days, counted in calendar days in the discharging facility's zone, the discharge "
+        "day not counted. Exclusions: death, hospice, readmission within 30 days.",
+        "scoring": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/measure-scoring",
+                    "code": "proportion",
+                }
+            ]
+        },
+        "improvementNotation": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/measure-improvement-notation",
+                    "code": "increase",
+                }
+            ]
+        },
+        "group": [
+            {
+                "code": {"coding": [coding(code)]},
+                "population": [
+                    population(
+                        "initial-population",
+                        "Psychiatric discharges (with a care plan) in the period",
+                    ),
+                    population("denominator", "The initial population"),
+                    population(
+                        "denominator-exclusion",
+                        "Died, discharged to hospice, or readmitted within 30 days",
+                    ),
+                    population(
+                        "numerator", f"Followed up by a mental-health provider on day 1 to {days}"
+                    ),
+                ],
+            }
+            for code, days in _GROUPS
+        ],
     }
 
 
@@ -62,8 +97,13 @@ def rates(outcomes: list[Outcome]) -> Rates:
 def _groups(outcomes: list[Outcome]) -> list[dict[str, Any]]:
     groups = []
     for code, counts in rates(outcomes).items():
-        group: dict[str, Any] = {"code": {"coding": [coding(code)]}, "population": [
-            {"code": {"coding": [{"system": _POPULATION, "code": name}]}, "count": n} for name, n in counts.items()]}
+        group: dict[str, Any] = {
+            "code": {"coding": [coding(code)]},
+            "population": [
+                {"code": {"coding": [{"system": _POPULATION, "code": name}]}, "count": n}
+                for name, n in counts.items()
+            ],
+        }
         eligible = counts["denominator"] - counts["denominator-exclusion"]
         if eligible:
             group["measureScore"] = {"value": round(counts["numerator"] / eligible, 4)}
@@ -72,17 +112,32 @@ def _groups(outcomes: list[Outcome]) -> list[dict[str, Any]]:
 
 
 def _evaluated(outcomes: list[Outcome]) -> list[dict[str, str]]:
-    refs = [o.discharge.ref for o in outcomes] + [e.reference for o in outcomes for e in o.follow_ups]
+    refs = [o.discharge.ref for o in outcomes] + [
+        e.reference for o in outcomes for e in o.follow_ups
+    ]
     return [{"reference": r} for r in dict.fromkeys(refs)]
 
 
-def _report(report_id: str, kind: str, outcomes: list[Outcome], start: date, end: date, reporter: str) -> dict[str, Any]:
+def _report(
+    report_id: str, kind: str, outcomes: list[Outcome], start: date, end: date, reporter: str
+) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "resourceType": "MeasureReport", "id": report_id, "status": "complete", "type": kind,
-        "measure": MEASURE_URL, "date": clock.to_instant(clock.now()), "reporter": {"reference": reporter},
+        "resourceType": "MeasureReport",
+        "id": report_id,
+        "status": "complete",
+        "type": kind,
+        "measure": MEASURE_URL,
+        "date": clock.to_instant(clock.now()),
+        "reporter": {"reference": reporter},
         "period": {"start": start.isoformat(), "end": end.isoformat()},
-        "improvementNotation": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/measure-improvement-notation",
-                                            "code": "increase"}]},
+        "improvementNotation": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/measure-improvement-notation",
+                    "code": "increase",
+                }
+            ]
+        },
         "group": _groups(outcomes),
     }
     if evaluated := _evaluated(outcomes):
@@ -90,14 +145,30 @@ def _report(report_id: str, kind: str, outcomes: list[Outcome], start: date, end
     return doc
 
 
-def summary_report(outcomes: list[Outcome], start: date, end: date, reporter: str) -> dict[str, Any]:
-    return _report(monitor_id("fuh", "summary", start.isoformat(), end.isoformat()), "summary", outcomes, start, end,
-                   reporter)
+def summary_report(
+    outcomes: list[Outcome], start: date, end: date, reporter: str
+) -> dict[str, Any]:
+    return _report(
+        monitor_id("fuh", "summary", start.isoformat(), end.isoformat()),
+        "summary",
+        outcomes,
+        start,
+        end,
+        reporter,
+    )
 
 
-def individual_report(patient: str, outcomes: list[Outcome], start: date, end: date, reporter: str) -> dict[str, Any]:
+def individual_report(
+    patient: str, outcomes: list[Outcome], start: date, end: date, reporter: str
+) -> dict[str, Any]:
     mine = [o for o in outcomes if o.discharge.patient == patient]
-    doc = _report(monitor_id("fuh", patient, start.isoformat(), end.isoformat()), "individual", mine, start, end,
-                  reporter)
+    doc = _report(
+        monitor_id("fuh", patient, start.isoformat(), end.isoformat()),
+        "individual",
+        mine,
+        start,
+        end,
+        reporter,
+    )
     doc["subject"] = {"reference": patient}
     return doc

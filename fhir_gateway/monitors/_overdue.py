@@ -75,11 +75,17 @@ class TaskResult:
 
 def is_referral(task: dict[str, Any]) -> bool:
     codes = {(c.get("system"), c.get("code")) for c in (task.get("code") or {}).get("coding", [])}
-    return (_TASK_CODE, "fulfill") in codes or (ref(task, "focus") or "").startswith("ServiceRequest/")
+    return (_TASK_CODE, "fulfill") in codes or (ref(task, "focus") or "").startswith(
+        "ServiceRequest/"
+    )
 
 
 def conditions(
-    task: dict[str, Any], requested_at: datetime | None, now: datetime, settings: Settings, zone: ZoneInfo
+    task: dict[str, Any],
+    requested_at: datetime | None,
+    now: datetime,
+    settings: Settings,
+    zone: ZoneInfo,
 ) -> dict[str, Overdue]:
     """Which overdue conditions hold for ``task`` at ``now`` (pure)."""
     status = task.get("status")
@@ -149,13 +155,17 @@ def _tag(session: Session, task: dict[str, Any], held: dict[str, Overdue]) -> di
     return read(session, f"Task/{task['id']}") or tagged
 
 
-def _context(session: Session, task: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _context(
+    session: Session, task: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     request = read(session, ref(task, "focus")) or {}
     plans = (read(session, b.get("reference")) for b in request.get("basedOn", []))
     return request, next((p for p in plans if p is not None), None)
 
 
-def _alert(task: dict[str, Any], request: dict[str, Any], cond: Overdue, settings: Settings) -> Alert:
+def _alert(
+    task: dict[str, Any], request: dict[str, Any], cond: Overdue, settings: Settings
+) -> Alert:
     title = (request.get("code") or {}).get("text") or "referral"
     owner = ref(task, "owner") or "no partner (unassigned)"
     when = cond.since.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC")
@@ -163,16 +173,26 @@ def _alert(task: dict[str, Any], request: dict[str, Any], cond: Overdue, setting
         what = f"not accepted within {settings.monitor_ack_hours:g} h of being requested (overdue since {when})"
     else:
         what = f"not completed by its deadline ({when})"
-    escalated = f" ESCALATED: still overdue {settings.monitor_escalate_hours:g} h later." if cond.escalated else ""
+    escalated = (
+        f" ESCALATED: still overdue {settings.monitor_escalate_hours:g} h later."
+        if cond.escalated
+        else ""
+    )
     codes = [OVERDUE, cond.reason] + ([ESCALATED] if cond.escalated else [])
     return Alert(
-        codes=codes, patient=ref(task, "for") or "", category="admin", priority="PH" if cond.escalated else "PM",
+        codes=codes,
+        patient=ref(task, "for") or "",
+        category="admin",
+        priority="PH" if cond.escalated else "PM",
         text=f"Referral '{title}' (Task/{task['id']}) to {owner}: {what}.{escalated}",
-        details=[f"Task/{task['id']}"], labels=labels_of(task),
+        details=[f"Task/{task['id']}"],
+        labels=labels_of(task),
     )
 
 
-def _raise(session: Session, settings: Settings, task: dict[str, Any], cond: Overdue, result: TaskResult) -> None:
+def _raise(
+    session: Session, settings: Settings, task: dict[str, Any], cond: Overdue, result: TaskResult
+) -> None:
     task_ref = f"Task/{task['id']}"
     request, plan = _context(session, task)
     alert = _alert(task, request, cond, settings)
@@ -182,42 +202,73 @@ def _raise(session: Session, settings: Settings, task: dict[str, Any], cond: Ove
         _notify(session, settings, task, plan, alert, (OVERDUE, cond.reason, task_ref))
     else:
         _refresh(session, flag_id, alert)
-    if cond.escalated and create_once(session, _escalation_marker(settings, task, plan, alert, cond)):
+    if cond.escalated and create_once(
+        session, _escalation_marker(settings, task, plan, alert, cond)
+    ):
         result.escalated += 1
         _notify_owner(session, settings, task, alert, (ESCALATED, cond.reason, task_ref))
 
 
 def _escalation_marker(
-    settings: Settings, task: dict[str, Any], plan: dict[str, Any] | None, alert: Alert, cond: Overdue
+    settings: Settings,
+    task: dict[str, Any],
+    plan: dict[str, Any] | None,
+    alert: Alert,
+    cond: Overdue,
 ) -> dict[str, Any]:
     """The escalation's Communication to the care team and the case manager: its id is the
     escalation's unique key."""
     task_ref = f"Task/{task['id']}"
-    recipients = list(dict.fromkeys([*care_team_of_plan(plan, settings.case_manager), settings.case_manager]))
+    recipients = list(
+        dict.fromkeys([*care_team_of_plan(plan, settings.case_manager), settings.case_manager])
+    )
     comm_id = monitor_id(ESCALATED, cond.reason, task_ref, "care-team")
     flag_ref = f"Flag/{monitor_id(OVERDUE, cond.reason, task_ref)}"
-    return communication(comm_id, alert, sender=settings.referral_requester, recipients=recipients,
-                         about=[task_ref, flag_ref])
+    return communication(
+        comm_id,
+        alert,
+        sender=settings.referral_requester,
+        recipients=recipients,
+        about=[task_ref, flag_ref],
+    )
 
 
 def _notify(
-    session: Session, settings: Settings, task: dict[str, Any], plan: dict[str, Any] | None, alert: Alert,
+    session: Session,
+    settings: Settings,
+    task: dict[str, Any],
+    plan: dict[str, Any] | None,
+    alert: Alert,
     key: tuple[str, ...],
 ) -> None:
     flag_ref = f"Flag/{monitor_id(*key)}"
-    team = communication(monitor_id(*key, "care-team"), alert, sender=settings.referral_requester,
-                         recipients=care_team_of_plan(plan, settings.case_manager), about=[f"Task/{task['id']}", flag_ref])
+    team = communication(
+        monitor_id(*key, "care-team"),
+        alert,
+        sender=settings.referral_requester,
+        recipients=care_team_of_plan(plan, settings.case_manager),
+        about=[f"Task/{task['id']}", flag_ref],
+    )
     create_once(session, team)
     _notify_owner(session, settings, task, alert, key)
 
 
-def _notify_owner(session: Session, settings: Settings, task: dict[str, Any], alert: Alert, key: tuple[str, ...]) -> None:
+def _notify_owner(
+    session: Session, settings: Settings, task: dict[str, Any], alert: Alert, key: tuple[str, ...]
+) -> None:
     owner = ref(task, "owner")
     if owner is None:
         return  # unassigned: the care team's message is the only one
-    doc = communication(monitor_id(*key, "owner"), alert, sender=settings.referral_requester, recipients=[owner],
-                        about=[f"Task/{task['id']}"])
-    if create_once(session, doc):  # the gateway's record of the notice; the owner sees the tagged Task
+    doc = communication(
+        monitor_id(*key, "owner"),
+        alert,
+        sender=settings.referral_requester,
+        recipients=[owner],
+        about=[f"Task/{task['id']}"],
+    )
+    if create_once(
+        session, doc
+    ):  # the gateway's record of the notice; the owner sees the tagged Task
         push_to_owner(session, owner, task, (settings.base_url or "").rstrip("/"))
 
 
@@ -227,7 +278,11 @@ def _refresh(session: Session, flag_id: str, alert: Alert) -> None:
     current = read(session, f"Flag/{flag_id}")
     if current is None:
         return
-    wanted = {**current, "status": "active", "code": {"coding": [coding(c) for c in alert.codes], "text": alert.text}}
+    wanted = {
+        **current,
+        "status": "active",
+        "code": {"coding": [coding(c) for c in alert.codes], "text": alert.text},
+    }
     wanted["extension"] = [_priority(e, alert.priority) for e in current.get("extension", [])]
     wanted["period"] = {"start": current["period"]["start"]}
     if wanted != current:
@@ -240,7 +295,10 @@ def _priority(extension: dict[str, Any], priority: str) -> dict[str, Any]:
     if extension.get("url") != FLAG_PRIORITY:
         return extension
     coding_ = dict(extension["valueCodeableConcept"]["coding"][0])
-    coding_.update(code=priority, display={"PM": "Medium priority", "PH": "High priority"}.get(priority, priority))
+    coding_.update(
+        code=priority,
+        display={"PM": "Medium priority", "PH": "High priority"}.get(priority, priority),
+    )
     return {"url": FLAG_PRIORITY, "valueCodeableConcept": {"coding": [coding_]}}
 
 

@@ -16,16 +16,24 @@ from fhir_gateway.settings import Settings
 __all__ = ["fuh_outcomes", "fuh_summary", "fuh_individual", "store_fuh_reports"]
 
 
-def fuh_outcomes(session: Session, settings: Settings, start: date, end: date, patient: str | None = None) -> list[Outcome]:
+def fuh_outcomes(
+    session: Session, settings: Settings, start: date, end: date, patient: str | None = None
+) -> list[Outcome]:
     return evaluate(session, settings, start, end, patient)
 
 
 def fuh_summary(session: Session, settings: Settings, start: date, end: date) -> dict[str, Any]:
-    return summary_report(evaluate(session, settings, start, end), start, end, settings.case_manager)
+    return summary_report(
+        evaluate(session, settings, start, end), start, end, settings.case_manager
+    )
 
 
-def fuh_individual(session: Session, settings: Settings, patient: str, start: date, end: date) -> dict[str, Any]:
-    return individual_report(patient, evaluate(session, settings, start, end, patient), start, end, settings.case_manager)
+def fuh_individual(
+    session: Session, settings: Settings, patient: str, start: date, end: date
+) -> dict[str, Any]:
+    return individual_report(
+        patient, evaluate(session, settings, start, end, patient), start, end, settings.case_manager
+    )
 
 
 def store_fuh_reports(session: Session, settings: Settings, start: date, end: date) -> list[str]:

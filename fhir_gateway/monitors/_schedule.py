@@ -102,7 +102,9 @@ def run_all(database: Database, settings: Settings) -> RunSummary:
 def _claim(session: Session, interval: float, worker: str) -> bool:
     now = clock.to_db(clock.now())
     dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(dialect_insert(monitor_runs).values(name=JOB, due_at=now).on_conflict_do_nothing())
+    session.execute(
+        dialect_insert(monitor_runs).values(name=JOB, due_at=now).on_conflict_do_nothing()
+    )
     claimed = session.execute(
         update(monitor_runs)
         .where(monitor_runs.c.name == JOB, monitor_runs.c.due_at <= now)
@@ -112,15 +114,20 @@ def _claim(session: Session, interval: float, worker: str) -> bool:
 
 
 def _finish(session: Session, result: dict[str, int] | None, error: str | None) -> None:
-    session.execute(update(monitor_runs).where(monitor_runs.c.name == JOB).values(
-        finished_at=clock.to_db(clock.now()), result=result, error=error))
+    session.execute(
+        update(monitor_runs)
+        .where(monitor_runs.c.name == JOB)
+        .values(finished_at=clock.to_db(clock.now()), result=result, error=error)
+    )
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_due(database: Database, settings: Settings, *, worker: str | None = None) -> RunSummary | None:
+def run_due(
+    database: Database, settings: Settings, *, worker: str | None = None
+) -> RunSummary | None:
     """Run the monitors if their interval has passed and no other worker took this turn; the
     function a worker loop calls as often as it likes. None: not this worker's turn."""
     if not database.write(_claim, settings.monitor_interval, worker or worker_name()):
@@ -134,7 +141,9 @@ def run_due(database: Database, settings: Settings, *, worker: str | None = None
     return summary
 
 
-def run_forever(database: Database, settings: Settings, stop: threading.Event, *, poll: float = 5.0) -> None:
+def run_forever(
+    database: Database, settings: Settings, stop: threading.Event, *, poll: float = 5.0
+) -> None:
     """``fhir-gateway monitors run``: look every ``poll`` seconds; run when due."""
     name = worker_name()
     log.info("monitors %s started (every %g s)", name, settings.monitor_interval)
@@ -151,5 +160,3 @@ def run_forever(database: Database, settings: Settings, stop: threading.Event, *
 def last_run(session: Session) -> dict[str, Any] | None:
     row = session.execute(select(monitor_runs).where(monitor_runs.c.name == JOB)).mappings().first()
     return dict(row) if row is not None else None
-
-

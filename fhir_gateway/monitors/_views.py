@@ -28,16 +28,24 @@ def overdue_referrals(session: Session) -> list[OverdueRow]:
     rows = []
     for task in search(session, "Task", [("_tag", f"{MONITOR_FLAGS}|{OVERDUE}")]):
         request = read(session, ref(task, "focus")) or {}
-        rows.append(OverdueRow(
-            task=f"Task/{task['id']}", patient=ref(task, "for"), owner=ref(task, "owner"), status=task.get("status", ""),
-            deadline=((task.get("restriction") or {}).get("period") or {}).get("end"),
-            title=(request.get("code") or {}).get("text") or "", escalated=has_tag(task, MONITOR_FLAGS, ESCALATED),
-        ))
+        rows.append(
+            OverdueRow(
+                task=f"Task/{task['id']}",
+                patient=ref(task, "for"),
+                owner=ref(task, "owner"),
+                status=task.get("status", ""),
+                deadline=((task.get("restriction") or {}).get("period") or {}).get("end"),
+                title=(request.get("code") or {}).get("text") or "",
+                escalated=has_tag(task, MONITOR_FLAGS, ESCALATED),
+            )
+        )
     return sorted(rows, key=lambda r: (not r.escalated, r.deadline or "", r.task))
 
 
 def alerts(session: Session) -> list[dict[str, Any]]:
     """The monitors' active Flags (readmission, crisis, overdue), newest first."""
     codes = ",".join(f"{MONITOR_FLAGS}|{c}" for c in (READMISSION, CRISIS, OVERDUE))
-    flags = [f for f in search(session, "Flag", [("_tag", codes)]) if f.get("status") == "active"]  # R4: no Flag?status
+    flags = [
+        f for f in search(session, "Flag", [("_tag", codes)]) if f.get("status") == "active"
+    ]  # R4: no Flag?status
     return sorted(flags, key=lambda f: (f.get("period") or {}).get("start", ""), reverse=True)

@@ -7,11 +7,24 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ADMISSION", "EMERGENCY", "CANCELLED", "DISCHARGED", "change", "is_inpatient", "is_emergency",
-           "is_outpatient", "is_open", "INPATIENT_CLASSES", "OUTPATIENT_CLASSES"]
+__all__ = [
+    "ADMISSION",
+    "EMERGENCY",
+    "CANCELLED",
+    "DISCHARGED",
+    "change",
+    "is_inpatient",
+    "is_emergency",
+    "is_outpatient",
+    "is_open",
+    "INPATIENT_CLASSES",
+    "OUTPATIENT_CLASSES",
+]
 
 ADMISSION, EMERGENCY, CANCELLED, DISCHARGED = "admission", "emergency", "cancelled", "discharged"
-INPATIENT_CLASSES = frozenset({"IMP", "ACUTE", "NONAC", "I"})  # v3 ActCode (and a v2 0004 code kept as is)
+INPATIENT_CLASSES = frozenset(
+    {"IMP", "ACUTE", "NONAC", "I"}
+)  # v3 ActCode (and a v2 0004 code kept as is)
 EMERGENCY_CLASSES = frozenset({"EMER", "E"})
 OUTPATIENT_CLASSES = frozenset({"AMB", "VR", "HH", "O"})
 OPEN = frozenset({"arrived", "triaged", "in-progress", "onleave"})
@@ -46,6 +59,10 @@ def change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str |
         return ADMISSION
     if is_emergency(after) and is_open(after) and not (is_emergency(before) and is_open(before)):
         return EMERGENCY
-    if is_inpatient(after) and after.get("status") == "finished" and (before or {}).get("status") != "finished":
+    if (
+        is_inpatient(after)
+        and after.get("status") == "finished"
+        and (before or {}).get("status") != "finished"
+    ):
         return DISCHARGED
     return None

@@ -36,11 +36,15 @@ def _day(params: dict[str, str], name: str) -> date:
         raise InvalidRequest(f"{name} is not a date: {value!r}") from exc
 
 
-def evaluate_measure(db: Database, settings: Settings, caller: Caller, measure_id: str, params: dict[str, str]) -> dict[str, Any]:
+def evaluate_measure(
+    db: Database, settings: Settings, caller: Caller, measure_id: str, params: dict[str, str]
+) -> dict[str, Any]:
     if measure_id not in _MEASURES:
         raise NotFound(f"Measure/{measure_id} is not known")
     if not (caller.can("MeasureReport", "r") and caller.can("Encounter", "r")):
-        raise Forbidden("Not permitted: $evaluate-measure reads Encounters and makes MeasureReports")
+        raise Forbidden(
+            "Not permitted: $evaluate-measure reads Encounters and makes MeasureReports"
+        )
     start, end = _day(params, "periodStart"), _day(params, "periodEnd")
     if end < start:
         raise InvalidRequest("periodEnd is before periodStart")
@@ -76,10 +80,16 @@ def fuh_definition(caller: CallerDep) -> Response:
 
 
 @router.get("/Measure/{measure_id}/$evaluate-measure")
-def evaluate_get(measure_id: str, request: Request, db: DatabaseDep, settings: SettingsDep, caller: CallerDep) -> Response:
-    return fhir_json(evaluate_measure(db, settings, caller, measure_id, dict(search_params_of(request))))
+def evaluate_get(
+    measure_id: str, request: Request, db: DatabaseDep, settings: SettingsDep, caller: CallerDep
+) -> Response:
+    return fhir_json(
+        evaluate_measure(db, settings, caller, measure_id, dict(search_params_of(request)))
+    )
 
 
 @router.post("/Measure/{measure_id}/$evaluate-measure")
-def evaluate_post(measure_id: str, body: JsonBody, db: DatabaseDep, settings: SettingsDep, caller: CallerDep) -> Response:
+def evaluate_post(
+    measure_id: str, body: JsonBody, db: DatabaseDep, settings: SettingsDep, caller: CallerDep
+) -> Response:
     return fhir_json(evaluate_measure(db, settings, caller, measure_id, _from_parameters(body)))

@@ -45,7 +45,9 @@ def active_specs(session: Session) -> list[Spec]:
     if cached is not None:
         return list(cached)
     rows = session.execute(
-        select(resources.c.content).where(resources.c.res_type == "Subscription", resources.c.deleted.is_(False))
+        select(resources.c.content).where(
+            resources.c.res_type == "Subscription", resources.c.deleted.is_(False)
+        )
     ).scalars()
     now = clock.to_instant(clock.now())
     specs = []
@@ -67,7 +69,11 @@ def forget_specs(session: Session) -> None:
 
 def matches(session: Session, spec: Spec, res_type: str, res_id: str) -> bool:
     try:
-        return bool(match_ids(session, res_type, [*spec.all_params(), ("_id", res_id)], caller=SYSTEM, limit=1))
+        return bool(
+            match_ids(
+                session, res_type, [*spec.all_params(), ("_id", res_id)], caller=SYSTEM, limit=1
+            )
+        )
     except GatewayError as exc:  # criteria that stopped making sense (a search parameter removed)
         log.warning("Subscription/%s: criteria not usable: %s", spec.id, exc.message)
         return False
@@ -95,8 +101,15 @@ def _enqueue(session: Session, spec: Spec, stored: StoredResource, interaction: 
     number = outbox.next_event_number(session, spec.id)
     delivery = _delivery(spec, resource, interaction, number)
     outbox.enqueue(
-        session, channel="rest-hook", method=delivery.method, url=delivery.url, body=delivery.body,
-        content_type=delivery.content_type, headers=spec.headers, subscription=spec.id, event_number=number,
+        session,
+        channel="rest-hook",
+        method=delivery.method,
+        url=delivery.url,
+        body=delivery.body,
+        content_type=delivery.content_type,
+        headers=spec.headers,
+        subscription=spec.id,
+        event_number=number,
         focus=f"{stored.relative}/_history/{stored.version_id}",
     )
 
@@ -105,7 +118,11 @@ def _delivery(spec: Spec, resource: dict[str, Any], interaction: str, number: in
     if spec.kind == "search":
         return rest_hook(spec, resource, orjson.dumps(resource))
     bundle = notification_bundle(
-        spec, resource=resource, interaction=interaction, event_number=number,
-        timestamp=clock.to_instant(clock.now()), base_url=base_url(),
+        spec,
+        resource=resource,
+        interaction=interaction,
+        event_number=number,
+        timestamp=clock.to_instant(clock.now()),
+        base_url=base_url(),
     )
     return Delivery("POST", spec.endpoint, orjson.dumps(bundle), FHIR_JSON)

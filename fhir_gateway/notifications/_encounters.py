@@ -30,7 +30,10 @@ def process_message_url(endpoint: str) -> str:
 
 def _context(session: Session, encounter: dict[str, Any]) -> list[dict[str, Any]]:
     """What the receiver needs to understand the event: Patient, diagnoses, facility, attending."""
-    refs = [(encounter.get("subject") or {}).get("reference"), (encounter.get("serviceProvider") or {}).get("reference")]
+    refs = [
+        (encounter.get("subject") or {}).get("reference"),
+        (encounter.get("serviceProvider") or {}).get("reference"),
+    ]
     refs += [(d.get("condition") or {}).get("reference") for d in encounter.get("diagnosis", [])]
     refs += [(p.get("individual") or {}).get("reference") for p in encounter.get("participant", [])]
     found = (read(session, r) for r in dict.fromkeys(r for r in refs if r))
@@ -48,10 +51,20 @@ def notify_encounter_event(session: Session, event: str, encounter_ref: str) -> 
     subscribed = [s for s in active_specs(session) if s.kind == "message"]
     targets = [s for s in subscribed if matches(session, s, "Encounter", encounter["id"])]
     others = _context(session, encounter) if targets else []
-    return [row for row in (_enqueue(session, spec, event, encounter, others) for spec in targets) if row is not None]
+    return [
+        row
+        for row in (_enqueue(session, spec, event, encounter, others) for spec in targets)
+        if row is not None
+    ]
 
 
-def _enqueue(session: Session, spec: Spec, event: str, encounter: dict[str, Any], others: list[dict[str, Any]]) -> int | None:
+def _enqueue(
+    session: Session,
+    spec: Spec,
+    event: str,
+    encounter: dict[str, Any],
+    others: list[dict[str, Any]],
+) -> int | None:
     viewer = caller_from_json(outbox.viewer_of(session, spec.id))
     shown = visible_copy(session, viewer, encounter)
     if shown is None:
@@ -59,13 +72,24 @@ def _enqueue(session: Session, spec: Spec, event: str, encounter: dict[str, Any]
     context = [c for c in (visible_copy(session, viewer, doc) for doc in others) if c is not None]
     destination = process_message_url(spec.endpoint)
     bundle = davinci_message(
-        event, encounter=shown, others=context, source_endpoint=base_url() or "urn:fhir-gateway",
-        destination=destination, timestamp=clock.to_instant(clock.now()),
+        event,
+        encounter=shown,
+        others=context,
+        source_endpoint=base_url() or "urn:fhir-gateway",
+        destination=destination,
+        timestamp=clock.to_instant(clock.now()),
     )
     number = outbox.next_event_number(session, spec.id)
     return outbox.enqueue(
-        session, channel="message", method="POST", url=destination, body=orjson.dumps(bundle),
-        content_type=FHIR_JSON, headers=spec.headers, subscription=spec.id, event_number=number,
+        session,
+        channel="message",
+        method="POST",
+        url=destination,
+        body=orjson.dumps(bundle),
+        content_type=FHIR_JSON,
+        headers=spec.headers,
+        subscription=spec.id,
+        event_number=number,
         focus=f"Encounter/{encounter['id']}",
     )
 
@@ -85,7 +109,10 @@ def on_encounter_stored(event: Any, stored: Any) -> None:
     if stored is None or event.after is None:
         return
     encounter = event.after
-    if encounter.get("status") != _ADMITTED or (encounter.get("class") or {}).get("code") not in _INPATIENT:
+    if (
+        encounter.get("status") != _ADMITTED
+        or (encounter.get("class") or {}).get("code") not in _INPATIENT
+    ):
         return
     before = event.before.content if event.before is not None else {}
     if before.get("status") == _ADMITTED and (before.get("class") or {}).get("code") in _INPATIENT:

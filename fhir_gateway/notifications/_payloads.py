@@ -9,12 +9,22 @@ from typing import Any
 
 from fhir_gateway.notifications._subscriptions import Spec
 
-__all__ = ["Delivery", "rest_hook", "notification_bundle", "davinci_message", "DAVINCI_EVENTS", "EVENT_SYSTEM"]
+__all__ = [
+    "Delivery",
+    "rest_hook",
+    "notification_bundle",
+    "davinci_message",
+    "DAVINCI_EVENTS",
+    "EVENT_SYSTEM",
+]
 
 FHIR_JSON = "application/fhir+json"
 _BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
 EVENT_SYSTEM = "http://hl7.org/fhir/us/davinci-alerts/CodeSystem/notification-event"
-DAVINCI_EVENTS = {"notification-admit": "Admit Notification", "notification-discharge": "Discharge Notification"}
+DAVINCI_EVENTS = {
+    "notification-admit": "Admit Notification",
+    "notification-discharge": "Discharge Notification",
+}
 _DAVINCI = "http://hl7.org/fhir/us/davinci-alerts/StructureDefinition"
 
 
@@ -72,17 +82,21 @@ def notification_bundle(
             {"name": "notification-event", "part": event},
         ],
     }
-    entries = [{
-        "fullUrl": f"urn:uuid:{status_id}",
-        "resource": status,
-        "request": {"method": "GET", "url": f"{subscription}/$status"},
-        "response": {"status": "200"},
-    }]
+    entries = [
+        {
+            "fullUrl": f"urn:uuid:{status_id}",
+            "resource": status,
+            "request": {"method": "GET", "url": f"{subscription}/$status"},
+            "response": {"status": "200"},
+        }
+    ]
     if spec.content != "empty":
         entry: dict[str, Any] = {
             "fullUrl": _absolute(base_url, focus),
-            "request": {"method": "POST" if interaction == "create" else "PUT",
-                        "url": resource["resourceType"] if interaction == "create" else focus},
+            "request": {
+                "method": "POST" if interaction == "create" else "PUT",
+                "url": resource["resourceType"] if interaction == "create" else focus,
+            },
             "response": {"status": "201" if interaction == "create" else "200"},
         }
         if spec.content == "full-resource":
@@ -111,11 +125,18 @@ def davinci_message(
     the Encounter and the resources it needs (Patient, Conditions, Organization, …)."""
     header_id = str(uuid.uuid4())
     resources = [encounter, *others]
-    full_urls = {f"{r['resourceType']}/{r['id']}": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, source_endpoint + '/' + r['resourceType'] + '/' + r['id'])}" for r in resources}
+    full_urls = {
+        f"{r['resourceType']}/{r['id']}": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, source_endpoint + '/' + r['resourceType'] + '/' + r['id'])}"
+        for r in resources
+    }
     header = {
         "resourceType": "MessageHeader",
         "id": header_id,
-        "meta": {"profile": [f"{_DAVINCI}/{event.removeprefix('notification-')}-notification-messageheader"]},
+        "meta": {
+            "profile": [
+                f"{_DAVINCI}/{event.removeprefix('notification-')}-notification-messageheader"
+            ]
+        },
         "eventCoding": {"system": EVENT_SYSTEM, "code": event, "display": DAVINCI_EVENTS[event]},
         "destination": [{"endpoint": destination}],
         "source": {"name": "fhir-gateway", "endpoint": source_endpoint},
@@ -125,7 +146,13 @@ def davinci_message(
     if provider in full_urls:
         header["sender"] = header["responsible"] = {"reference": full_urls[provider]}
     entries = [{"fullUrl": f"urn:uuid:{header_id}", "resource": header}]
-    entries += [{"fullUrl": full_urls[f"{r['resourceType']}/{r['id']}"], "resource": _relinked(r, full_urls)} for r in resources]
+    entries += [
+        {
+            "fullUrl": full_urls[f"{r['resourceType']}/{r['id']}"],
+            "resource": _relinked(r, full_urls),
+        }
+        for r in resources
+    ]
     return {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
@@ -138,9 +165,13 @@ def davinci_message(
 
 def _relinked(resource: dict[str, Any], full_urls: dict[str, str]) -> dict[str, Any]:
     """References between the message's resources point at their fullUrls; ``meta`` stays home."""
+
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: (full_urls.get(v, v) if k == "reference" and isinstance(v, str) else walk(v)) for k, v in node.items()}
+            return {
+                k: (full_urls.get(v, v) if k == "reference" and isinstance(v, str) else walk(v))
+                for k, v in node.items()
+            }
         if isinstance(node, list):
             return [walk(v) for v in node]
         return node

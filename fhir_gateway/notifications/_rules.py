@@ -47,10 +47,14 @@ def check_subscription(event: WriteEvent) -> list[Issue]:
         spec = parse_subscription(doc)
         search_plan.parse(spec.resource_type, spec.all_params(), strict=True)
     except SubscriptionError as exc:
-        raise InvalidRequest(f"The Subscription cannot be served: {exc}", expression=[exc.expression]) from exc
+        raise InvalidRequest(
+            f"The Subscription cannot be served: {exc}", expression=[exc.expression]
+        ) from exc
     except InvalidSearch as exc:
-        raise InvalidRequest(f"The Subscription criteria are not a search this server runs: {exc.message}",
-                             expression=["Subscription.criteria"]) from exc
+        raise InvalidRequest(
+            f"The Subscription criteria are not a search this server runs: {exc.message}",
+            expression=["Subscription.criteria"],
+        ) from exc
     if doc.get("status") == "requested":
         doc["status"] = "active"
     if secret:

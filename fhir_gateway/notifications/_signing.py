@@ -21,7 +21,14 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={_mac(secret, timestamp, body)}"
 
 
-def verify(secret: str, header: str | None, body: bytes, *, now: int | None = None, tolerance: int | None = 300) -> bool:
+def verify(
+    secret: str,
+    header: str | None,
+    body: bytes,
+    *,
+    now: int | None = None,
+    tolerance: int | None = 300,
+) -> bool:
     """True when ``header`` signs ``body`` with ``secret`` (and, given ``now``, is recent enough)."""
     if not header:
         return False

@@ -22,12 +22,17 @@ class Topic:
 
 TOPICS = {
     TASK_TOPIC: Topic(
-        TASK_TOPIC, "Task", frozenset({"create", "update", "delete"}),
+        TASK_TOPIC,
+        "Task",
+        frozenset({"create", "update", "delete"}),
         (("status:not", "draft"), ("intent", "order")),
         frozenset({"_lastUpdated", "code", "owner", "requester", "status", "_id"}),
     ),
     SERVICE_REQUEST_TOPIC: Topic(
-        SERVICE_REQUEST_TOPIC, "ServiceRequest", frozenset({"update", "delete"}), (),
+        SERVICE_REQUEST_TOPIC,
+        "ServiceRequest",
+        frozenset({"update", "delete"}),
+        (),
         frozenset({"_lastUpdated", "_id"}),
     ),
 }

@@ -18,18 +18,28 @@ __all__ = ["caller_to_json", "caller_from_json", "visible_copy"]
 
 
 def caller_to_json(caller: Caller) -> dict[str, Any]:
-    return {"client_id": caller.client_id, "role": caller.role, "organization": caller.organization,
-            "scopes": sorted(caller.scopes)}
+    return {
+        "client_id": caller.client_id,
+        "role": caller.role,
+        "organization": caller.organization,
+        "scopes": sorted(caller.scopes),
+    }
 
 
 def caller_from_json(data: dict[str, Any] | None) -> Caller:
     if not data:
         return SYSTEM
-    return Caller(client_id=data["client_id"], role=data["role"], organization=data.get("organization"),
-                  scopes=frozenset(data.get("scopes", [])))
+    return Caller(
+        client_id=data["client_id"],
+        role=data["role"],
+        organization=data.get("organization"),
+        scopes=frozenset(data.get("scopes", [])),
+    )
 
 
-def visible_copy(session: Session, viewer: Caller, resource: dict[str, Any]) -> dict[str, Any] | None:
+def visible_copy(
+    session: Session, viewer: Caller, resource: dict[str, Any]
+) -> dict[str, Any] | None:
     from fhir_gateway.security import redact_for
 
     return redact_for(session, viewer, resource)

@@ -34,13 +34,23 @@ __all__ = ["Auditor", "Interaction", "interaction_of", "request_event", "token_e
 log = logging.getLogger("fhir_gateway.audit")
 
 _BALP = "https://profiles.ihe.net/ITI/BALP/StructureDefinition/"
-_REST = {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"}
-_LOGIN = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110114", "display": "User Authentication"}
+_REST = {
+    "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+    "code": "rest",
+    "display": "RESTful Operation",
+}
+_LOGIN = {
+    "system": "http://dicom.nema.org/resources/ontology/DCM",
+    "code": "110114",
+    "display": "User Authentication",
+}
 _INTERACTION = "http://hl7.org/fhir/restful-interaction"
 _CLIENT_ID = "urn:ietf:params:oauth:client-id"
 _PATIENT_PARAMS = ("patient", "subject", "for", "beneficiary")
 _BATCH = 500
-_LINGER = 0.2  # seconds the writer gathers events before it stores them (flush and close cut it short)
+_LINGER = (
+    0.2  # seconds the writer gathers events before it stores them (flush and close cut it short)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +61,13 @@ class Interaction:
     profile: str
 
 
-_PROFILES = {"C": "IHE.BasicAudit.Create", "R": "IHE.BasicAudit.Read", "U": "IHE.BasicAudit.Update",
-             "D": "IHE.BasicAudit.Delete", "E": "IHE.BasicAudit.Query"}
+_PROFILES = {
+    "C": "IHE.BasicAudit.Create",
+    "R": "IHE.BasicAudit.Read",
+    "U": "IHE.BasicAudit.Update",
+    "D": "IHE.BasicAudit.Delete",
+    "E": "IHE.BasicAudit.Query",
+}
 
 
 def interaction_of(method: str, path: str) -> Interaction:
@@ -66,8 +81,13 @@ def interaction_of(method: str, path: str) -> Interaction:
     elif parts[0] == "_history":
         code, action = "history-system", "R"
     elif n == 1:
-        code, action = {"GET": ("search-type", "E"), "POST": ("create", "C"), "PUT": ("update", "U"),
-                        "PATCH": ("patch", "U"), "DELETE": ("delete", "D")}.get(method, (method.lower(), "E"))
+        code, action = {
+            "GET": ("search-type", "E"),
+            "POST": ("create", "C"),
+            "PUT": ("update", "U"),
+            "PATCH": ("patch", "U"),
+            "DELETE": ("delete", "D"),
+        }.get(method, (method.lower(), "E"))
     elif parts[1] == "_search":
         code, action = "search-type", "E"
     elif parts[1] == "_history":
@@ -75,8 +95,12 @@ def interaction_of(method: str, path: str) -> Interaction:
     elif n >= 3 and parts[2] == "_history":
         code, action = ("vread", "R") if n >= 4 else ("history-instance", "R")
     else:
-        code, action = {"GET": ("read", "R"), "PUT": ("update", "U"), "PATCH": ("patch", "U"),
-                        "DELETE": ("delete", "D")}.get(method, (method.lower(), "E"))
+        code, action = {
+            "GET": ("read", "R"),
+            "PUT": ("update", "U"),
+            "PATCH": ("patch", "U"),
+            "DELETE": ("delete", "D"),
+        }.get(method, (method.lower(), "E"))
     target = "/".join(parts[:2]) if n >= 1 and not parts[0].startswith(("$", "_")) else None
     return Interaction(code, action, target, _BALP + _PROFILES[action])
 
@@ -96,13 +120,22 @@ def _outcome(status: int) -> str:
     return "0" if status < 400 else "4" if status < 500 else "8"
 
 
-def _agents(caller: Caller | None, claimed: str | None, address: str | None) -> list[dict[str, Any]]:
+def _agents(
+    caller: Caller | None, claimed: str | None, address: str | None
+) -> list[dict[str, Any]]:
     client_id = caller.client_id if caller is not None else claimed
     who: dict[str, Any] = {"display": client_id or "unauthenticated"}
     if client_id:
         who["identifier"] = {"system": _CLIENT_ID, "value": client_id}
     agent: dict[str, Any] = {
-        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                    "code": "IRCP",
+                }
+            ]
+        },
         "who": who,
         "requestor": True,
     }
@@ -119,7 +152,12 @@ def _agents(caller: Caller | None, claimed: str | None, address: str | None) -> 
 
 
 def _event(
-    kind: dict[str, str], subtype: str, action: str, profile: str, status: int, recorded: datetime | None = None
+    kind: dict[str, str],
+    subtype: str,
+    action: str,
+    profile: str,
+    status: int,
+    recorded: datetime | None = None,
 ) -> dict[str, Any]:
     return {
         "resourceType": "AuditEvent",
@@ -132,13 +170,24 @@ def _event(
         "outcomeDesc": str(status),
         "source": {
             "observer": {"display": "fhir-gateway"},
-            "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4"}],
+            "type": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                    "code": "4",
+                }
+            ],
         },
     }
 
 
 def request_event(
-    *, method: str, path: str, query: str, status: int, caller: Caller | None, address: str | None,
+    *,
+    method: str,
+    path: str,
+    query: str,
+    status: int,
+    caller: Caller | None,
+    address: str | None,
     recorded: datetime | None = None,
 ) -> dict[str, Any]:
     what = interaction_of(method, path)
@@ -147,26 +196,61 @@ def request_event(
     entities: list[dict[str, Any]] = []
     patient = _patient_of(what.target, query)
     if patient:
-        entities.append({"what": {"reference": patient},
-                         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1"},
-                         "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1"}})
+        entities.append(
+            {
+                "what": {"reference": patient},
+                "type": {
+                    "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                    "code": "1",
+                },
+                "role": {
+                    "system": "http://terminology.hl7.org/CodeSystem/object-role",
+                    "code": "1",
+                },
+            }
+        )
     if what.target and what.target != patient and "/" in what.target:
-        entities.append({"what": {"reference": what.target},
-                         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2"}})
+        entities.append(
+            {
+                "what": {"reference": what.target},
+                "type": {
+                    "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                    "code": "2",
+                },
+            }
+        )
     if query or what.action == "E":
         # A query as text, never base64 of secrets: tokens travel in headers, not in URLs.
-        entities.append({"type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2"},
-                         "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "24"},
-                         "description": f"{method} {path}" + (f"?{query}" if query else "")})
+        entities.append(
+            {
+                "type": {
+                    "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                    "code": "2",
+                },
+                "role": {
+                    "system": "http://terminology.hl7.org/CodeSystem/object-role",
+                    "code": "24",
+                },
+                "description": f"{method} {path}" + (f"?{query}" if query else ""),
+            }
+        )
     if entities:
         event["entity"] = entities
     return event
 
 
-def token_event(*, client_id: str | None, caller: Caller | None, status: int, address: str | None) -> dict[str, Any]:
-    event = _event(_LOGIN, "token", "E", _BALP + "IHE.BasicAudit.SAMLaccessTokenUse.Minimal", status)
-    event["subtype"] = [{"system": "http://fhir-gateway.org/fhir/CodeSystem/audit-subtype", "code": "token-issued"
-                         if status < 400 else "token-refused"}]
+def token_event(
+    *, client_id: str | None, caller: Caller | None, status: int, address: str | None
+) -> dict[str, Any]:
+    event = _event(
+        _LOGIN, "token", "E", _BALP + "IHE.BasicAudit.SAMLaccessTokenUse.Minimal", status
+    )
+    event["subtype"] = [
+        {
+            "system": "http://fhir-gateway.org/fhir/CodeSystem/audit-subtype",
+            "code": "token-issued" if status < 400 else "token-refused",
+        }
+    ]
     event["agent"] = _agents(caller, client_id, address)
     return event
 
@@ -194,12 +278,29 @@ class Auditor:
         self._queue.put(event)
 
     def record_request(
-        self, *, method: str, path: str, query: str, status: int, caller: Caller | None, address: str | None
+        self,
+        *,
+        method: str,
+        path: str,
+        query: str,
+        status: int,
+        caller: Caller | None,
+        address: str | None,
     ) -> None:
         """The request's event, built on the writer thread: the request only notes the time."""
         if self.enabled:
-            self.record(partial(request_event, method=method, path=path, query=query, status=status,
-                                caller=caller, address=address, recorded=clock.now()))
+            self.record(
+                partial(
+                    request_event,
+                    method=method,
+                    path=path,
+                    query=query,
+                    status=status,
+                    caller=caller,
+                    address=address,
+                    recorded=clock.now(),
+                )
+            )
 
     def flush(self, timeout: float = 30.0) -> None:
         if self._thread is None:
@@ -223,7 +324,9 @@ class Auditor:
             return
         with self._start_lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="fhir-gateway-audit", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="fhir-gateway-audit", daemon=True
+                )
                 self._thread.start()
 
     def _run(self) -> None:
@@ -242,7 +345,11 @@ class Auditor:
         one commit for many events costs less than one each."""
         batch: list[Queued] = []
         item = self._queue.get()
-        if item is not None and not isinstance(item, threading.Event) and self._queue.qsize() < _BATCH:
+        if (
+            item is not None
+            and not isinstance(item, threading.Event)
+            and self._queue.qsize() < _BATCH
+        ):
             self._hurry.wait(_LINGER)
         self._hurry.clear()
         while True:

@@ -74,8 +74,14 @@ class EventRows:
         for event in events:
             res_id, when = new_id(), clock.now()
             doc = _stamp(event, res_id, when)
-            row = {"res_type": doc["resourceType"], "res_id": res_id, "version_id": 1,
-                   "last_updated": clock.to_db(when), "deleted": False, "content": doc}
+            row = {
+                "res_type": doc["resourceType"],
+                "res_id": res_id,
+                "version_id": 1,
+                "last_updated": clock.to_db(when),
+                "deleted": False,
+                "content": doc,
+            }
             current.append(row)
             versions.append({**row, "method": "POST"})
             for kind, rows in self.index_rows(doc).items():
@@ -117,7 +123,9 @@ class EventRows:
     def _follow_registry(self) -> None:
         # A SearchParameter added or removed changes what a shape's rows are: start afresh.
         params = tuple(get_registry().for_type("AuditEvent").values())
-        if len(params) != len(self._params) or any(a is not b for a, b in zip(params, self._params, strict=True)):
+        if len(params) != len(self._params) or any(
+            a is not b for a, b in zip(params, self._params, strict=True)
+        ):
             self._shapes.clear()
             self._params = params
 
@@ -128,7 +136,10 @@ def new_id() -> str:
     random ids every event dirtied a page per index, the WAL and its checkpoints grew with the
     store, and the writer spent as long in the kernel as in Python."""
     millis = time.time_ns() // 1_000_000
-    rand_a, rand_b = int.from_bytes(os.urandom(2), "big") & 0xFFF, int.from_bytes(os.urandom(8), "big") >> 2
+    rand_a, rand_b = (
+        int.from_bytes(os.urandom(2), "big") & 0xFFF,
+        int.from_bytes(os.urandom(8), "big") >> 2,
+    )
     return str(uuid.UUID(int=(millis << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b))
 
 
@@ -147,11 +158,17 @@ def _shape(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str | None], 
         when = datetime.fromisoformat(recorded)
     except ValueError:
         raise _Irregular from None
-    if when.tzinfo is None or clock.to_instant(when) != recorded:  # not an instant as the clock writes
+    if (
+        when.tzinfo is None or clock.to_instant(when) != recorded
+    ):  # not an instant as the clock writes
         raise _Irregular
     slots: dict[str, str | None] = {}
-    shape = {**doc, "id": _slot(slots, doc.get("id")), "recorded": _ANCHOR_TEXT,
-             "meta": {**meta, "lastUpdated": _ELSEWHEN}}
+    shape = {
+        **doc,
+        "id": _slot(slots, doc.get("id")),
+        "recorded": _ANCHOR_TEXT,
+        "meta": {**meta, "lastUpdated": _ELSEWHEN},
+    }
     if "entity" in doc:
         shape["entity"] = [_entity_shape(slots, entity) for entity in doc["entity"]]
     return shape, slots, clock.to_db(when)

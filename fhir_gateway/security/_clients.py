@@ -26,7 +26,15 @@ from fhir_gateway.errors import Conflict, InvalidRequest
 from fhir_gateway.security._roles import ROLES, ceiling_text, scope_within_role
 from fhir_gateway.store.security_tables import auth_clients
 
-__all__ = ["Client", "add_client", "get_client", "list_clients", "remove_client", "JwksResolver", "parse_jwks"]
+__all__ = [
+    "Client",
+    "add_client",
+    "get_client",
+    "list_clients",
+    "remove_client",
+    "JwksResolver",
+    "parse_jwks",
+]
 
 _SCOPE = re.compile(r"^system/(\*|[A-Z][A-Za-z]+)\.(\*|read|write|c?r?u?d?s?)$")
 _ORG = re.compile(r"^Organization/[A-Za-z0-9\-.]{1,64}$")
@@ -63,25 +71,33 @@ def parse_jwks(data: Any) -> KeySet:
         raise InvalidRequest("A JWKS is a JSON object with a non-empty 'keys' array")
     for key in keys:
         if not isinstance(key, dict) or _PRIVATE_MEMBERS & set(key):
-            raise InvalidRequest("The JWKS holds private key material: register the public keys only")
+            raise InvalidRequest(
+                "The JWKS holds private key material: register the public keys only"
+            )
     try:
         return KeySet.import_key_set(data)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise InvalidRequest(f"The JWKS cannot be read: {exc.__class__.__name__}") from exc
 
 
-def _validate(role: str, organization: str | None, scopes: list[str], jwks: Any, jwks_url: str | None) -> None:
+def _validate(
+    role: str, organization: str | None, scopes: list[str], jwks: Any, jwks_url: str | None
+) -> None:
     if role not in ROLES:
         raise InvalidRequest(f"role must be one of {', '.join(ROLES)}")
     if organization is not None and not _ORG.match(organization):
         raise InvalidRequest("organization must look like Organization/ID")
     if role in _NEEDS_ORG and organization is None:
-        raise InvalidRequest(f"a {role} client acts for an organization: give --organization Organization/ID")
+        raise InvalidRequest(
+            f"a {role} client acts for an organization: give --organization Organization/ID"
+        )
     if not scopes:
         raise InvalidRequest("give at least one scope, e.g. system/Task.rs")
     for scope in scopes:
         if not _SCOPE.match(scope):
-            raise InvalidRequest(f"{scope!r} is not a SMART system scope (system/Type.cruds or .read/.write)")
+            raise InvalidRequest(
+                f"{scope!r} is not a SMART system scope (system/Type.cruds or .read/.write)"
+            )
         if not scope_within_role(role, scope):
             raise InvalidRequest(f"{scope} grants nothing a {role} may do ({ceiling_text(role)})")
     if (jwks is None) == (jwks_url is None):
@@ -105,7 +121,13 @@ def add_client(
 ) -> Client:
     _validate(role, organization, scopes, jwks, jwks_url)
     client = Client(
-        client_id or str(uuid.uuid4()), role, organization, tuple(scopes), jwks, jwks_url, tuple(senders or ())
+        client_id or str(uuid.uuid4()),
+        role,
+        organization,
+        tuple(scopes),
+        jwks,
+        jwks_url,
+        tuple(senders or ()),
     )
     if get_client(session, client.client_id) is not None:
         raise Conflict(f"client {client.client_id} is already registered")
@@ -127,8 +149,14 @@ def add_client(
 
 def _client(row: Any) -> Client:
     return Client(
-        row.client_id, row.role, row.organization, tuple(row.scopes.split()), row.jwks, row.jwks_url,
-        tuple(row.senders or ()), bool(row.active),
+        row.client_id,
+        row.role,
+        row.organization,
+        tuple(row.scopes.split()),
+        row.jwks,
+        row.jwks_url,
+        tuple(row.senders or ()),
+        bool(row.active),
     )
 
 
@@ -138,11 +166,16 @@ def get_client(session: Session, client_id: str) -> Client | None:
 
 
 def list_clients(session: Session) -> list[Client]:
-    return [_client(r) for r in session.execute(select(auth_clients).order_by(auth_clients.c.client_id))]
+    return [
+        _client(r) for r in session.execute(select(auth_clients).order_by(auth_clients.c.client_id))
+    ]
 
 
 def remove_client(session: Session, client_id: str) -> bool:
-    return session.execute(delete(auth_clients).where(auth_clients.c.client_id == client_id)).rowcount == 1
+    return (
+        session.execute(delete(auth_clients).where(auth_clients.c.client_id == client_id)).rowcount
+        == 1
+    )
 
 
 Fetch = Callable[[str], Any]
@@ -186,5 +219,7 @@ class JwksResolver:
         try:
             data = self.fetch(url)
         except (httpx.HTTPError, ValueError) as exc:
-            raise InvalidRequest(f"the client's JWKS URL could not be read ({exc.__class__.__name__})") from exc
+            raise InvalidRequest(
+                f"the client's JWKS URL could not be read ({exc.__class__.__name__})"
+            ) from exc
         return parse_jwks(data)

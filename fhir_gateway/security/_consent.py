@@ -51,7 +51,11 @@ def _bound(value: str | None, *, end: bool) -> datetime | None:
             start = datetime(parts[0], parts[1] if len(value) == 7 else 1, 1)
             if not end:
                 return start
-            return datetime(start.year + 1, 1, 1) if len(value) == 4 else (start + timedelta(days=32)).replace(day=1)
+            return (
+                datetime(start.year + 1, 1, 1)
+                if len(value) == 4
+                else (start + timedelta(days=32)).replace(day=1)
+            )
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
     except ValueError:
@@ -64,7 +68,10 @@ def _purposes_ok(provision: dict[str, Any]) -> bool:
 
 
 def _actors(provision: dict[str, Any]) -> set[str]:
-    refs = {((a or {}).get("reference") or {}).get("reference") or "" for a in provision.get("actor") or []}
+    refs = {
+        ((a or {}).get("reference") or {}).get("reference") or ""
+        for a in provision.get("actor") or []
+    }
     return {r for r in refs if r.startswith("Organization/")}
 
 
@@ -86,7 +93,10 @@ def grants_of(consent: dict[str, Any]) -> list[Grant]:
             period = provision.get("period") or {}
             for org in _actors(provision):
                 permitted[org] = Grant(
-                    org, patient, _bound(period.get("start"), end=False), _bound(period.get("end"), end=True)
+                    org,
+                    patient,
+                    _bound(period.get("start"), end=False),
+                    _bound(period.get("end"), end=True),
                 )
         stack.extend((p, kind) for p in provision.get("provision") or [] if isinstance(p, dict))
     return [g for org, g in sorted(permitted.items()) if org not in denied]
@@ -94,7 +104,9 @@ def grants_of(consent: dict[str, Any]) -> list[Grant]:
 
 def refresh_grants(event: WriteEvent, stored: StoredResource | None) -> None:
     """on_stored('Consent'): rewrite the grants of this Consent (deleted or revoked: none)."""
-    consent_id = (stored.res_id if stored is not None else None) or (event.before.res_id if event.before else None)
+    consent_id = (stored.res_id if stored is not None else None) or (
+        event.before.res_id if event.before else None
+    )
     if consent_id is None:
         return
     session: Session = event.session
@@ -102,8 +114,13 @@ def refresh_grants(event: WriteEvent, stored: StoredResource | None) -> None:
     if stored is None or stored.deleted:
         return
     rows = [
-        {"consent_id": consent_id, "organization": g.organization, "patient_id": g.patient_id,
-         "starts": g.starts, "ends": g.ends}
+        {
+            "consent_id": consent_id,
+            "organization": g.organization,
+            "patient_id": g.patient_id,
+            "starts": g.starts,
+            "ends": g.ends,
+        }
         for g in grants_of(stored.content)
     ]
     if rows:

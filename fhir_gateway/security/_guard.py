@@ -27,7 +27,9 @@ def guard_write(event: WriteEvent) -> None:
     if not visibility.current().restricted(caller):
         return None
     before = event.before
-    if before is not None and not visibility.is_visible(event.session, caller, before.res_type, before.res_id):
+    if before is not None and not visibility.is_visible(
+        event.session, caller, before.res_type, before.res_id
+    ):
         raise Forbidden(f"Not permitted: {event.interaction} on {event.res_type}")
     if caller.role == "partner" and event.res_type == "Task" and event.after is not None:
         _owner_stays(event.after, caller.organization)
@@ -37,4 +39,6 @@ def guard_write(event: WriteEvent) -> None:
 def _owner_stays(task: dict[str, Any], organization: str | None) -> None:
     owner = (task.get("owner") or {}).get("reference")
     if owner not in (None, organization):
-        raise Forbidden("A partner may not assign a Task to another organization", expression=["Task.owner"])
+        raise Forbidden(
+            "A partner may not assign a Task to another organization", expression=["Task.owner"]
+        )

@@ -62,11 +62,17 @@ PSY = {"system": ACT_CODE, "code": "PSY", "display": "psychiatry information sen
 RESTRICTED = {"system": CONFIDENTIALITY, "code": "R", "display": "restricted"}
 ETH = {"system": ACT_CODE, "code": "ETH", "display": "substance abuse information sensitivity"}
 PART2 = {"system": ACT_CODE, "code": "42CFRPart2", "display": "42 CFR Part2"}
-NORDSCLCD = {"system": ACT_CODE, "code": "NORDSCLCD", "display": "no redisclosure without consent directive"}
+NORDSCLCD = {
+    "system": ACT_CODE,
+    "code": "NORDSCLCD",
+    "display": "no redisclosure without consent directive",
+}
 
 SENSITIVE = frozenset({"ETH", "42CFRPart2"})  # never to a partner without the patient's Consent
 _INHERITED = frozenset({"R", "ETH", "42CFRPart2"})
-_ICD10 = re.compile(r"^(http://hl7\.org/fhir/sid/icd-10.*|urn:oid:2\.16\.840\.1\.113883\.6\.(3|90))$")
+_ICD10 = re.compile(
+    r"^(http://hl7\.org/fhir/sid/icd-10.*|urn:oid:2\.16\.840\.1\.113883\.6\.(3|90))$"
+)
 _SUBSTANCE = re.compile(r"^F1[0-9]")
 _SENDER_KEY = "security.sender"
 _LABEL_EDITORS = frozenset({"case-manager", "admin"})
@@ -112,7 +118,11 @@ def is_substance_use(code: str) -> bool:
 def condition_labels(condition: dict[str, Any], *, part2: bool) -> list[dict[str, Any]]:
     codes = _icd10_codes(condition)
     if any(is_substance_use(c) for c in codes):
-        return [dict(RESTRICTED), dict(ETH), dict(PART2), dict(PSY)] if part2 else [dict(ETH), dict(PSY)]
+        return (
+            [dict(RESTRICTED), dict(ETH), dict(PART2), dict(PSY)]
+            if part2
+            else [dict(ETH), dict(PSY)]
+        )
     if any(c.startswith("F") for c in codes):
         return [dict(PSY)]
     return []
@@ -163,7 +173,11 @@ def label_write(event: WriteEvent) -> None:
         computed = condition_labels(doc, part2=part2)
     if not labels_of(doc):
         computed += _inherited(event.session, doc)
-    kept = labels_of(event.before.content) if event.before and event.caller.role not in _LABEL_EDITORS else []
+    kept = (
+        labels_of(event.before.content)
+        if event.before and event.caller.role not in _LABEL_EDITORS
+        else []
+    )
     merged = merge_labels(labels_of(doc), computed, kept)
     if merged != labels_of(doc):
         _set_labels(doc, merged)
@@ -209,7 +223,9 @@ def label_referrers(event: WriteEvent, stored: repo.StoredResource | None) -> No
     session = event.session
     refs = session.execute(
         select(idx_reference.c.res_type, idx_reference.c.res_id)
-        .where(idx_reference.c.target_type == "Condition", idx_reference.c.target_id == stored.res_id)
+        .where(
+            idx_reference.c.target_type == "Condition", idx_reference.c.target_id == stored.res_id
+        )
         .distinct()
     ).all()
     for res_type, res_id in refs:

@@ -26,7 +26,14 @@ __all__ = ["SecurityMiddleware", "PUBLIC_PATHS", "TOKEN_PATH", "WEB_PREFIX"]
 TOKEN_PATH = "/auth/token"
 WEB_PREFIX = "/web"
 PUBLIC_PATHS = frozenset(
-    {"/metadata", "/.well-known/smart-configuration", TOKEN_PATH, "/_health", "/_docs", "/_openapi.json"}
+    {
+        "/metadata",
+        "/.well-known/smart-configuration",
+        TOKEN_PATH,
+        "/_health",
+        "/_docs",
+        "/_openapi.json",
+    }
 )
 
 
@@ -92,12 +99,16 @@ class SecurityMiddleware:
             raise Forbidden(f"A {caller.role} client may not use {scope['path']}")
         return caller
 
-    async def _limited(self, key: str, scope: Scope, receive: Receive, send: Send, caller: Caller | None) -> None:
+    async def _limited(
+        self, key: str, scope: Scope, receive: Receive, send: Send, caller: Caller | None
+    ) -> None:
         address = (scope.get("client") or (None,))[0]
         wait = self.service.limiter.take(key)
         if wait is not None:
             retry = str(max(1, int(wait + 0.999)))
-            exc = TooManyRequests(f"Too many requests; retry after {retry} s", headers={"Retry-After": retry})
+            exc = TooManyRequests(
+                f"Too many requests; retry after {retry} s", headers={"Retry-After": retry}
+            )
             await self._refuse(exc, scope, receive, send, caller, address)
             return
         if caller is None:
@@ -117,7 +128,13 @@ class SecurityMiddleware:
             self._audit(scope, status["code"], caller, address)
 
     async def _refuse(
-        self, exc: GatewayError, scope: Scope, receive: Receive, send: Send, caller: Caller | None, address: str | None
+        self,
+        exc: GatewayError,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        caller: Caller | None,
+        address: str | None,
     ) -> None:
         self._audit(scope, exc.status, caller, address)
         response = fhir_json(exc.outcome(), exc.status, exc.headers)

@@ -56,7 +56,14 @@ SUBSETTED = {
     "display": "subsetted",
 }
 OUTSIDERS = frozenset({"partner", "ehr", "hospital"})  # outside the care-coordination team
-DIRECTORY = ("Organization", "HealthcareService", "Location", "Endpoint", "Practitioner", "PractitionerRole")
+DIRECTORY = (
+    "Organization",
+    "HealthcareService",
+    "Location",
+    "Endpoint",
+    "Practitioner",
+    "PractitionerRole",
+)
 _PATIENT_MINIMUM = ("resourceType", "id", "meta", "name", "birthDate", "telecom", "address")
 _PATIENT_PARAMS = ("patient", "subject")
 
@@ -79,13 +86,17 @@ def _org_id(caller: Caller) -> str | None:
 
 def _sensitive(r: Any) -> ColumnElement[bool]:
     t = idx_token.alias()
-    return exists().where(
-        t.c.res_type == r.c.res_type,
-        t.c.res_id == r.c.res_id,
-        t.c.param == "_security",
-        t.c.system == ACT_CODE,
-        t.c.code.in_(sorted(SENSITIVE)),
-    ).correlate_except(t)
+    return (
+        exists()
+        .where(
+            t.c.res_type == r.c.res_type,
+            t.c.res_id == r.c.res_id,
+            t.c.param == "_security",
+            t.c.system == ACT_CODE,
+            t.c.code.in_(sorted(SENSITIVE)),
+        )
+        .correlate_except(t)
+    )
 
 
 def _db_now() -> Any:
@@ -98,18 +109,29 @@ def _consented(r: Any, organization: str) -> ColumnElement[bool]:
     ref = idx_reference.alias()
     # The time is bound when the query runs, so a built condition can be kept and reused.
     now = bindparam("now", callable_=_db_now, type_=DateTime(), unique=True)
-    patients = select(ref.c.target_id).where(
-        ref.c.res_type == r.c.res_type,
-        ref.c.res_id == r.c.res_id,
-        ref.c.param.in_(_PATIENT_PARAMS),
-        ref.c.target_type == "Patient",
-    ).correlate_except(ref)  # r is two levels up; uncorrelated, any patient's grant matched
-    return exists().where(
-        g.c.organization == organization,
-        or_(and_(r.c.res_type == "Patient", g.c.patient_id == r.c.res_id), g.c.patient_id.in_(patients)),
-        or_(g.c.starts.is_(None), g.c.starts <= now),
-        or_(g.c.ends.is_(None), g.c.ends > now),
-    ).correlate_except(g)
+    patients = (
+        select(ref.c.target_id)
+        .where(
+            ref.c.res_type == r.c.res_type,
+            ref.c.res_id == r.c.res_id,
+            ref.c.param.in_(_PATIENT_PARAMS),
+            ref.c.target_type == "Patient",
+        )
+        .correlate_except(ref)
+    )  # r is two levels up; uncorrelated, any patient's grant matched
+    return (
+        exists()
+        .where(
+            g.c.organization == organization,
+            or_(
+                and_(r.c.res_type == "Patient", g.c.patient_id == r.c.res_id),
+                g.c.patient_id.in_(patients),
+            ),
+            or_(g.c.starts.is_(None), g.c.starts <= now),
+            or_(g.c.ends.is_(None), g.c.ends > now),
+        )
+        .correlate_except(g)
+    )
 
 
 def _label_rule(r: Any, caller: Caller) -> ColumnElement[bool]:
@@ -132,9 +154,16 @@ def _task_link(t: Any, param: str, **match: str) -> ColumnElement[bool]:
 
 def _task_status(t: Any, code: str) -> ColumnElement[bool]:
     tok = idx_token.alias()
-    return exists().where(
-        tok.c.res_type == "Task", tok.c.res_id == t.c.res_id, tok.c.param == "status", tok.c.code == code
-    ).correlate_except(tok)
+    return (
+        exists()
+        .where(
+            tok.c.res_type == "Task",
+            tok.c.res_id == t.c.res_id,
+            tok.c.param == "status",
+            tok.c.code == code,
+        )
+        .correlate_except(tok)
+    )
 
 
 def _eligible(t: Any, org_id: str) -> ColumnElement[bool]:
@@ -142,41 +171,56 @@ def _eligible(t: Any, org_id: str) -> ColumnElement[bool]:
     organisation offers."""
     focus, sr_code, offer = idx_reference.alias(), idx_token.alias(), idx_token.alias()
     provider, inactive = idx_reference.alias(), idx_token.alias()
-    provided = exists().where(
-        provider.c.res_type == "HealthcareService",
-        provider.c.res_id == offer.c.res_id,
-        provider.c.param == "organization",
-        provider.c.target_type == "Organization",
-        provider.c.target_id == org_id,
-    ).correlate_except(provider)
-    retired = exists().where(
-        inactive.c.res_type == "HealthcareService",
-        inactive.c.res_id == offer.c.res_id,
-        inactive.c.param == "active",
-        inactive.c.code == "false",
-    ).correlate_except(inactive)
-    return exists().where(
-        focus.c.res_type == "Task",
-        focus.c.res_id == t.c.res_id,
-        focus.c.param == "focus",
-        focus.c.target_type == "ServiceRequest",
-        sr_code.c.res_type == "ServiceRequest",
-        sr_code.c.res_id == focus.c.target_id,
-        sr_code.c.param == "code",
-        offer.c.res_type == "HealthcareService",
-        offer.c.param == "service-type",
-        offer.c.code == sr_code.c.code,
-        offer.c.system == sr_code.c.system,
-        provided,
-        not_(retired),
-    ).correlate_except(focus, sr_code, offer)
+    provided = (
+        exists()
+        .where(
+            provider.c.res_type == "HealthcareService",
+            provider.c.res_id == offer.c.res_id,
+            provider.c.param == "organization",
+            provider.c.target_type == "Organization",
+            provider.c.target_id == org_id,
+        )
+        .correlate_except(provider)
+    )
+    retired = (
+        exists()
+        .where(
+            inactive.c.res_type == "HealthcareService",
+            inactive.c.res_id == offer.c.res_id,
+            inactive.c.param == "active",
+            inactive.c.code == "false",
+        )
+        .correlate_except(inactive)
+    )
+    return (
+        exists()
+        .where(
+            focus.c.res_type == "Task",
+            focus.c.res_id == t.c.res_id,
+            focus.c.param == "focus",
+            focus.c.target_type == "ServiceRequest",
+            sr_code.c.res_type == "ServiceRequest",
+            sr_code.c.res_id == focus.c.target_id,
+            sr_code.c.param == "code",
+            offer.c.res_type == "HealthcareService",
+            offer.c.param == "service-type",
+            offer.c.code == sr_code.c.code,
+            offer.c.system == sr_code.c.system,
+            provided,
+            not_(retired),
+        )
+        .correlate_except(focus, sr_code, offer)
+    )
 
 
 def _partner_task(t: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
     owned = and_(
-        _task_link(t, "owner", target_type="Organization", target_id=org_id), not_(_task_status(t, "draft"))
+        _task_link(t, "owner", target_type="Organization", target_id=org_id),
+        not_(_task_status(t, "draft")),
     )
-    open_for_claim = and_(not_(_task_link(t, "owner")), _task_status(t, "requested"), _eligible(t, org_id))
+    open_for_claim = and_(
+        not_(_task_link(t, "owner")), _task_status(t, "requested"), _eligible(t, org_id)
+    )
     return and_(t.c.res_type == "Task", or_(owned, open_for_claim), _label_rule(t, caller))
 
 
@@ -184,16 +228,20 @@ def _via_visible_task(r: Any, caller: Caller, org_id: str, param: str) -> Column
     """The row is what a visible Task points at through ``param`` (focus, patient)."""
     t = resources.alias()
     link = idx_reference.alias()
-    return exists().where(
-        link.c.res_type == "Task",
-        link.c.param == param,
-        link.c.target_type == r.c.res_type,
-        link.c.target_id == r.c.res_id,
-        t.c.res_type == "Task",
-        t.c.res_id == link.c.res_id,
-        t.c.deleted.is_(False),
-        _partner_task(t, caller, org_id),
-    ).correlate_except(t, link)
+    return (
+        exists()
+        .where(
+            link.c.res_type == "Task",
+            link.c.param == param,
+            link.c.target_type == r.c.res_type,
+            link.c.target_id == r.c.res_id,
+            t.c.res_type == "Task",
+            t.c.res_id == link.c.res_id,
+            t.c.deleted.is_(False),
+            _partner_task(t, caller, org_id),
+        )
+        .correlate_except(t, link)
+    )
 
 
 def _partner_rows(r: Any, caller: Caller, res_type: str | None = None) -> ColumnElement[bool]:
@@ -205,14 +253,20 @@ def _partner_rows(r: Any, caller: Caller, res_type: str | None = None) -> Column
     rules = {
         "Task": lambda: _partner_task(r, caller, org_id),
         "ServiceRequest": lambda: and_(
-            r.c.res_type == "ServiceRequest", _via_visible_task(r, caller, org_id, "focus"), _label_rule(r, caller)
+            r.c.res_type == "ServiceRequest",
+            _via_visible_task(r, caller, org_id, "focus"),
+            _label_rule(r, caller),
         ),
         "Patient": lambda: and_(
-            r.c.res_type == "Patient", _via_visible_task(r, caller, org_id, "patient"), _label_rule(r, caller)
+            r.c.res_type == "Patient",
+            _via_visible_task(r, caller, org_id, "patient"),
+            _label_rule(r, caller),
         ),
     }
     if res_type is not None:
-        return r.c.res_type.in_(DIRECTORY) if res_type in DIRECTORY else rules.get(res_type, false)()
+        return (
+            r.c.res_type.in_(DIRECTORY) if res_type in DIRECTORY else rules.get(res_type, false)()
+        )
     return or_(r.c.res_type.in_(DIRECTORY), *(rule() for rule in rules.values()))
 
 
@@ -232,7 +286,9 @@ class RowPolicy:
     def restricted(self, caller: Caller) -> bool:
         return caller.role in OUTSIDERS
 
-    def where(self, caller: Caller, r: Any, res_type: str | None = None) -> ColumnElement[bool] | None:
+    def where(
+        self, caller: Caller, r: Any, res_type: str | None = None
+    ) -> ColumnElement[bool] | None:
         if caller.role == "system":
             return None
         conds: list[ColumnElement[bool]] = []
@@ -253,7 +309,10 @@ class RowPolicy:
         if caller.role == "partner" and resource.get("resourceType") == "Patient":
             resource = _minimal_patient(resource)
         if is_sensitive(resource):
-            meta = {**(resource.get("meta") or {}), "security": merge_labels(labels_of(resource), [dict(NORDSCLCD)])}
+            meta = {
+                **(resource.get("meta") or {}),
+                "security": merge_labels(labels_of(resource), [dict(NORDSCLCD)]),
+            }
             resource = {**resource, "meta": meta}
         return resource
 
@@ -270,8 +329,11 @@ class RowPolicy:
 
 def _minimal_patient(patient: dict[str, Any]) -> dict[str, Any]:
     out = {k: patient[k] for k in _PATIENT_MINIMUM if k in patient}
-    languages = [{"language": c["language"], **({"preferred": c["preferred"]} if "preferred" in c else {})}
-                 for c in patient.get("communication") or [] if isinstance(c, dict) and c.get("language")]
+    languages = [
+        {"language": c["language"], **({"preferred": c["preferred"]} if "preferred" in c else {})}
+        for c in patient.get("communication") or []
+        if isinstance(c, dict) and c.get("language")
+    ]
     if languages:
         out["communication"] = languages
     meta = dict(out.get("meta") or {})
@@ -290,7 +352,9 @@ def bounded(caller: Caller) -> Caller:
 
     if caller.role == "system" or isinstance(caller, TokenCaller):
         return caller
-    return TokenCaller(caller.client_id, caller.role, caller.organization, caller.scopes, caller.address)
+    return TokenCaller(
+        caller.client_id, caller.role, caller.organization, caller.scopes, caller.address
+    )
 
 
 def visible_to(session: Session, caller: Caller, res_type: str, res_id: str) -> bool:
@@ -325,4 +389,9 @@ def partner_caller(organization: str) -> Caller:
     from fhir_gateway.security._roles import TokenCaller
 
     scopes = frozenset({"system/Task.rs", "system/ServiceRequest.rs", "system/Patient.rs"})
-    return TokenCaller(client_id=f"partner:{organization}", role="partner", organization=organization, scopes=scopes)
+    return TokenCaller(
+        client_id=f"partner:{organization}",
+        role="partner",
+        organization=organization,
+        scopes=scopes,
+    )

@@ -14,7 +14,9 @@ _MAX_BUCKETS = 10_000
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, burst: int, *, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, per_minute: int, burst: int, *, now: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = per_minute / 60.0
         self.burst = max(1, burst)
         self.now = now  # the seam tests replace

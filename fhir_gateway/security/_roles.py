@@ -17,15 +17,43 @@ from dataclasses import dataclass
 
 from fhir_gateway.context import Caller, scope_grants
 
-__all__ = ["ROLES", "ROUTE_ROLES", "TokenCaller", "role_allows", "scope_within_role", "ceiling_text"]
+__all__ = [
+    "ROLES",
+    "ROUTE_ROLES",
+    "TokenCaller",
+    "role_allows",
+    "scope_within_role",
+    "ceiling_text",
+]
 
 _CLINICAL_INTAKE = (
-    "Patient", "Encounter", "Condition", "Observation", "RelatedPerson", "Practitioner",
-    "PractitionerRole", "Organization", "Location", "AllergyIntolerance", "MedicationStatement",
-    "MedicationRequest", "Procedure", "Coverage", "DocumentReference", "EpisodeOfCare", "Flag",
+    "Patient",
+    "Encounter",
+    "Condition",
+    "Observation",
+    "RelatedPerson",
+    "Practitioner",
+    "PractitionerRole",
+    "Organization",
+    "Location",
+    "AllergyIntolerance",
+    "MedicationStatement",
+    "MedicationRequest",
+    "Procedure",
+    "Coverage",
+    "DocumentReference",
+    "EpisodeOfCare",
+    "Flag",
     "Provenance",
 )
-_DIRECTORY = ("Organization", "HealthcareService", "Location", "Endpoint", "PractitionerRole", "Practitioner")
+_DIRECTORY = (
+    "Organization",
+    "HealthcareService",
+    "Location",
+    "Endpoint",
+    "PractitionerRole",
+    "Practitioner",
+)
 
 # role → {resource type or "*": allowed letters}; a type listed overrides "*"
 _CEILINGS: dict[str, dict[str, str]] = {
@@ -33,7 +61,12 @@ _CEILINGS: dict[str, dict[str, str]] = {
     "case-manager": {"*": "cruds", "AuditEvent": ""},
     "ehr": {"*": "rs", "AuditEvent": ""},
     "hospital": {t: "crus" for t in _CLINICAL_INTAKE},
-    "partner": {**{t: "rs" for t in _DIRECTORY}, "Task": "rus", "ServiceRequest": "rs", "Patient": "rs"},
+    "partner": {
+        **{t: "rs" for t in _DIRECTORY},
+        "Task": "rus",
+        "ServiceRequest": "rs",
+        "Patient": "rs",
+    },
 }
 ROLES = tuple(_CEILINGS)
 
@@ -57,7 +90,8 @@ def scope_within_role(role: str, scope: str) -> bool:
     rtype = rest.partition(".")[0]
     types = [rtype] if rtype != "*" else list(_CEILINGS.get(role, {}))
     return any(
-        scope_grants(scope, t if t != "*" else "Patient", a) and role_allows(role, t if t != "*" else "Patient", a)
+        scope_grants(scope, t if t != "*" else "Patient", a)
+        and role_allows(role, t if t != "*" else "Patient", a)
         for t in types
         for a in "cruds"
     )

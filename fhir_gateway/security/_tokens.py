@@ -57,12 +57,15 @@ _HOUR = timedelta(hours=1)
 
 
 def _refuse(reason: str) -> Unauthorized:
-    return Unauthorized(f"invalid_client: {reason}", headers={"WWW-Authenticate": 'Bearer error="invalid_client"'})
+    return Unauthorized(
+        f"invalid_client: {reason}", headers={"WWW-Authenticate": 'Bearer error="invalid_client"'}
+    )
 
 
 def _invalid_token(reason: str) -> Unauthorized:
     return Unauthorized(
-        f"invalid_token: {reason}", headers={"WWW-Authenticate": 'Bearer realm="fhir-gateway", error="invalid_token"'}
+        f"invalid_token: {reason}",
+        headers={"WWW-Authenticate": 'Bearer realm="fhir-gateway", error="invalid_token"'},
     )
 
 
@@ -80,12 +83,18 @@ def _covered(requested: str, registered: str) -> bool:
     _, _, rest = requested.partition("/")
     rtype, _, perms = rest.partition(".")
     letters = _letters(perms)
-    if not letters or any(ch not in "cruds" for ch in letters) or not requested.startswith("system/"):
+    if (
+        not letters
+        or any(ch not in "cruds" for ch in letters)
+        or not requested.startswith("system/")
+    ):
         return False
     probe = rtype if rtype != "*" else "\0every"
     if rtype == "*" and not registered.startswith("system/*."):
         return False
-    return all(scope_grants(registered, probe, ch) or scope_grants(registered, rtype, ch) for ch in letters)
+    return all(
+        scope_grants(registered, probe, ch) or scope_grants(registered, rtype, ch) for ch in letters
+    )
 
 
 def granted_scopes(requested: str | None, registered: tuple[str, ...]) -> list[str]:
@@ -116,7 +125,9 @@ class TokenService:
         self._spend_jti(client.client_id, str(claims["jti"]), int(claims["exp"]))
         scopes = granted_scopes(form.get("scope"), client.scopes)
         if not scopes:
-            raise InvalidRequest("invalid_scope: none of the requested scopes is registered for this client")
+            raise InvalidRequest(
+                "invalid_scope: none of the requested scopes is registered for this client"
+            )
         return Issued(client, self._access_token(client, scopes))
 
     def _verify_assertion(self, assertion: str, token_url: str) -> tuple[Client, dict[str, Any]]:
@@ -132,7 +143,9 @@ class TokenService:
         try:
             token = jwt.decode(assertion, keys, algorithms=[alg])
         except (JoseError, ValueError, TypeError, KeyError):
-            raise _refuse("the assertion's signature does not verify with the client's registered keys") from None
+            raise _refuse(
+                "the assertion's signature does not verify with the client's registered keys"
+            ) from None
         self._check_claims(token.claims, client_id, token_url)
         return client, token.claims
 
@@ -176,7 +189,9 @@ class TokenService:
             with self.database.session() as session:
                 _forget_expired(session)
                 with session.begin_nested():
-                    session.execute(insert(auth_jti).values(client_id=client_id, jti=jti, expires_at=expires))
+                    session.execute(
+                        insert(auth_jti).values(client_id=client_id, jti=jti, expires_at=expires)
+                    )
         except IntegrityError:
             raise _refuse("this jti was already used") from None
         except GatewayError as exc:
@@ -198,8 +213,15 @@ class TokenService:
             "role": client.role,
             "organization": client.organization,
         }
-        token = jwt.encode({"alg": ACCESS_TOKEN_ALG, "kid": key.kid}, claims, key, algorithms=[ACCESS_TOKEN_ALG])
-        return {"access_token": token, "token_type": "bearer", "expires_in": LIFETIME, "scope": claims["scope"]}
+        token = jwt.encode(
+            {"alg": ACCESS_TOKEN_ALG, "kid": key.kid}, claims, key, algorithms=[ACCESS_TOKEN_ALG]
+        )
+        return {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": LIFETIME,
+            "scope": claims["scope"],
+        }
 
     # -- checking -------------------------------------------------------------------------------
 
@@ -229,7 +251,9 @@ class TokenService:
         try:
             decoded = jwt.decode(token, self.keys.public_set(), algorithms=[ACCESS_TOKEN_ALG])
         except (JoseError, ValueError, TypeError, KeyError):
-            raise _invalid_token("the access token is malformed or its signature does not verify") from None
+            raise _invalid_token(
+                "the access token is malformed or its signature does not verify"
+            ) from None
         claims = decoded.claims
         if claims.get("iss") != ISSUER or claims.get("aud") != ISSUER:
             raise _invalid_token("the access token was not issued for this gateway")
@@ -267,4 +291,3 @@ def _forget_expired(session: Session) -> None:
     # An expired assertion is refused on exp alone, so its jti need not be kept any longer.
     cutoff = clock.to_db(clock.now()) - _HOUR
     session.execute(delete(auth_jti).where(auth_jti.c.expires_at < cutoff))
-

@@ -63,7 +63,9 @@ def _parse_if_match(value: str | None, where: str) -> int | None:
         return None
     text = value.strip().removeprefix("W/").strip('"')
     if not text.isdigit():
-        raise InvalidRequest(f"ifMatch must be an ETag like W/\"3\", not {value!r}", expression=[where])
+        raise InvalidRequest(
+            f'ifMatch must be an ETag like W/"3", not {value!r}', expression=[where]
+        )
     return int(text)
 
 
@@ -76,10 +78,14 @@ def _entry_requests(bundle: dict[str, Any], base_url: str) -> list[EntryRequest]
         where = f"Bundle.entry[{i}]"
         request = entry.get("request") if isinstance(entry, dict) else None
         if not isinstance(request, dict) or not request.get("method") or not request.get("url"):
-            raise InvalidRequest("Each entry needs request.method and request.url", expression=[f"{where}.request"])
+            raise InvalidRequest(
+                "Each entry needs request.method and request.url", expression=[f"{where}.request"]
+            )
         method = str(request["method"]).upper()
         if method not in _ORDER:
-            raise InvalidRequest(f"Unsupported method {method}", expression=[f"{where}.request.method"])
+            raise InvalidRequest(
+                f"Unsupported method {method}", expression=[f"{where}.request.method"]
+            )
         res_type, res_id, version, query = parse_entry_url(str(request["url"]), base_url)
         out.append(
             EntryRequest(
@@ -111,7 +117,9 @@ def process_bundle(
         raise InvalidRequest("POST to the base takes a Bundle of type batch or transaction")
     kind = bundle.get("type")
     if kind not in ("batch", "transaction"):
-        raise InvalidRequest(f"Bundle.type must be batch or transaction, not {kind!r}", expression=["Bundle.type"])
+        raise InvalidRequest(
+            f"Bundle.type must be batch or transaction, not {kind!r}", expression=["Bundle.type"]
+        )
     requests = _entry_requests(bundle, base_url)
     runner = _Runner(session, caller, base_url, settings, prefer_representation)
     responses = runner.transaction(requests) if kind == "transaction" else runner.batch(requests)
@@ -125,7 +133,12 @@ def process_bundle(
 
 class _Runner:
     def __init__(
-        self, session: Session, caller: Caller, base_url: str, settings: Settings, representation: bool
+        self,
+        session: Session,
+        caller: Caller,
+        base_url: str,
+        settings: Settings,
+        representation: bool,
     ) -> None:
         self.session = session
         self.caller = caller
@@ -186,7 +199,13 @@ class _Runner:
         elif req.method == "PUT":
             if req.query:
                 req.query = self._resolve_in_query(req.query)
-                ids = match_ids(self.session, req.res_type, svc.search_params(req.query), caller=self.caller, limit=2)
+                ids = match_ids(
+                    self.session,
+                    req.res_type,
+                    svc.search_params(req.query),
+                    caller=self.caller,
+                    limit=2,
+                )
                 body_id = req.resource.get("id") if isinstance(req.resource, dict) else None
                 if len(ids) == 1:
                     self.resolved[req.full_url] = f"{req.res_type}/{ids[0]}"
@@ -231,7 +250,9 @@ class _Runner:
         if "?" in ref and "/" not in ref.split("?", 1)[0]:  # conditional reference: Type?criteria
             res_type, _, query = ref.partition("?")
             svc.check_type(res_type)
-            ids = match_ids(self.session, res_type, svc.search_params(query), caller=self.caller, limit=2)
+            ids = match_ids(
+                self.session, res_type, svc.search_params(query), caller=self.caller, limit=2
+            )
             if len(ids) != 1:
                 raise PreconditionFailed(
                     f"Conditional reference {ref} matches {len(ids)} resources, not exactly one"
@@ -255,7 +276,10 @@ class _Runner:
 
     def _run(self, req: EntryRequest) -> dict[str, Any]:
         if req.res_type is None:
-            raise InvalidRequest("request.url names no resource type", expression=[f"Bundle.entry[{req.index}].request.url"])
+            raise InvalidRequest(
+                "request.url names no resource type",
+                expression=[f"Bundle.entry[{req.index}].request.url"],
+            )
         if req.method in ("GET", "HEAD"):
             return self._get(req)
         svc.check_type(req.res_type)
@@ -269,7 +293,9 @@ class _Runner:
         if req.method == "POST":
             target = self.resolved.get(req.full_url or "")
             res_id = target.split("/", 1)[1] if target else None
-            result = svc.create(s, t, req.resource, c, if_none_exist=req.if_none_exist, res_id=res_id)
+            result = svc.create(
+                s, t, req.resource, c, if_none_exist=req.if_none_exist, res_id=res_id
+            )
             if target and result.stored and result.stored.relative != target:
                 raise PreconditionFailed(f"{t} was created concurrently by another request; retry")
             return result
@@ -277,9 +303,13 @@ class _Runner:
             if params:
                 target = self.resolved.get(req.full_url or "")
                 new_id = target.split("/", 1)[1] if target else None
-                result = svc.conditional_update(s, t, params, req.resource, c, if_match=req.if_match, new_id=new_id)
+                result = svc.conditional_update(
+                    s, t, params, req.resource, c, if_match=req.if_match, new_id=new_id
+                )
                 if target and result.stored and result.stored.relative != target:
-                    raise PreconditionFailed(f"{t} was created concurrently by another request; retry")
+                    raise PreconditionFailed(
+                        f"{t} was created concurrently by another request; retry"
+                    )
                 return result
             if not req.res_id:
                 raise InvalidRequest("PUT needs Type/id or Type?criteria")
@@ -301,7 +331,9 @@ class _Runner:
         assert req.res_type is not None
         if req.res_id and not req.query:
             if req.version:
-                stored = svc.vread_served(self.session, req.res_type, req.res_id, req.version, self.caller)
+                stored = svc.vread_served(
+                    self.session, req.res_type, req.res_id, req.version, self.caller
+                )
             else:
                 stored = svc.read_served(self.session, req.res_type, req.res_id, self.caller)
             return {
@@ -324,7 +356,9 @@ class _Runner:
         return {"resource": orjson.loads(body), "response": {"status": "200 OK"}}
 
     def _response_entry(self, result: Result, req: EntryRequest) -> dict[str, Any]:
-        response: dict[str, Any] = {"status": f"{result.status} {_REASONS.get(result.status, '')}".strip()}
+        response: dict[str, Any] = {
+            "status": f"{result.status} {_REASONS.get(result.status, '')}".strip()
+        }
         entry: dict[str, Any] = {}
         stored = result.stored
         if stored is not None:
@@ -335,7 +369,10 @@ class _Runner:
             if self.representation and not stored.deleted:
                 entry["resource"] = svc.served(self.session, self.caller, stored).content
         if result.issues:
-            response["outcome"] = {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in result.issues]}
+            response["outcome"] = {
+                "resourceType": "OperationOutcome",
+                "issue": [i.to_fhir() for i in result.issues],
+            }
         entry["response"] = response
         return entry
 

@@ -57,7 +57,10 @@ def served_operations(mounted: set[tuple[str, str]]) -> tuple[list[str], dict[st
 
 
 def _operation(name: str) -> dict[str, str]:
-    return {"name": name, "definition": _OPERATION_DEFINITIONS.get(name, f"urn:fhir-gateway:operation:{name}")}
+    return {
+        "name": name,
+        "definition": _OPERATION_DEFINITIONS.get(name, f"urn:fhir-gateway:operation:{name}"),
+    }
 
 
 def served_interactions(app: FastAPI) -> tuple[list[str], list[str], set[tuple[str, str]]]:

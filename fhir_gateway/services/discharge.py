@@ -76,7 +76,13 @@ def registered() -> tuple[DischargeHook, ...]:
 
 def on_discharge(session: Session, context: DischargeContext) -> None:
     """Hand one discharge to every registered hook (none yet: a documented no-op)."""
-    log.info("discharge %s of %s (%s %s)", context.encounter, context.patient, context.source, context.event)
+    log.info(
+        "discharge %s of %s (%s %s)",
+        context.encounter,
+        context.patient,
+        context.source,
+        context.event,
+    )
     for hook in tuple(_hooks):
         hook(session, context)
 
@@ -116,7 +122,9 @@ def announce(
     return fired
 
 
-def _finished_now(session: Session, res_id: str, version: int, any_class: bool) -> dict[str, Any] | None:
+def _finished_now(
+    session: Session, res_id: str, version: int, any_class: bool
+) -> dict[str, Any] | None:
     stored = repo.vread(session, "Encounter", res_id, version)
     if stored is None or stored.deleted or stored.content.get("status") != "finished":
         return None  # rolled back with a savepoint, or not a discharge

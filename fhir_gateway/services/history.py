@@ -30,7 +30,9 @@ def parse_instant(value: str, name: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise InvalidRequest(f"{name} must be an instant like 2026-01-01T00:00:00Z, not {value!r}") from exc
+        raise InvalidRequest(
+            f"{name} must be an instant like 2026-01-01T00:00:00Z, not {value!r}"
+        ) from exc
     if parsed.tzinfo is None:
         raise InvalidRequest(f"{name} needs a time zone offset: {value!r}")
     return parsed
@@ -64,7 +66,13 @@ def history_bundle(
     before = parse_instant(params["_before"], "_before") if "_before" in params else clock.now()
     policy = visibility.current()
     versions, total = repo.history(
-        session, res_type=res_type, res_id=res_id, since=since, before=before, count=count, offset=offset,
+        session,
+        res_type=res_type,
+        res_id=res_id,
+        since=since,
+        before=before,
+        count=count,
+        offset=offset,
         visible=lambda r: policy.where(caller, r),
     )
     path = "/".join(p for p in (base_url, res_type, res_id, "_history") if p)
@@ -84,12 +92,16 @@ def history_bundle(
         "type": "history",
         "total": total,
         "link": links,
-        "entry": [e for e in (_entry(session, caller, v, base_url) for v in versions) if e is not None],
+        "entry": [
+            e for e in (_entry(session, caller, v, base_url) for v in versions) if e is not None
+        ],
     }
     return orjson.dumps(bundle)
 
 
-def _entry(session: Session, caller: Caller, version: StoredResource, base_url: str) -> dict[str, Any] | None:
+def _entry(
+    session: Session, caller: Caller, version: StoredResource, base_url: str
+) -> dict[str, Any] | None:
     url = version.relative
     entry: dict[str, Any] = {"fullUrl": f"{base_url}/{url}"}
     if not version.deleted:

@@ -21,7 +21,15 @@ from fhir_gateway.context import Caller
 from fhir_gateway.errors import Issue
 from fhir_gateway.store.repository import StoredResource
 
-__all__ = ["WriteEvent", "Check", "Consequence", "on_check", "on_stored", "run_checks", "run_consequences"]
+__all__ = [
+    "WriteEvent",
+    "Check",
+    "Consequence",
+    "on_check",
+    "on_stored",
+    "run_checks",
+    "run_consequences",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,13 +87,20 @@ class Intake:
     # --- receiving ------------------------------------------------------------------------------
 
     def receive_hl7(
-        self, raw: bytes, *, channel: str = "mllp", peer: str | None = None, caller: Caller | None = None
+        self,
+        raw: bytes,
+        *,
+        channel: str = "mllp",
+        peer: str | None = None,
+        caller: Caller | None = None,
     ) -> Answer:
         ident = intake_hl7.identify(raw, self.options, self.settings)
         self._check_sender(ident, caller)
         return self._receive(raw, "hl7v2", channel, peer, ident)
 
-    def receive_fhir(self, raw: bytes, *, peer: str | None = None, caller: Caller | None = None) -> Answer:
+    def receive_fhir(
+        self, raw: bytes, *, peer: str | None = None, caller: Caller | None = None
+    ) -> Answer:
         ident = intake_fhir.identify(raw, self.settings)
         self._check_sender(ident, caller)
         return self._receive(raw, "fhir-message", "fhir", peer, ident)
@@ -112,7 +119,9 @@ class Intake:
         application, _, facility = ident.sender.rpartition("|")
         if not self.db.read(sender_permitted, caller, application, facility):
             ident.error = intake_hl7.UnknownSender(
-                f"client {caller.client_id} is not registered to send for {ident.sender}", segment="MSH", field=4
+                f"client {caller.client_id} is not registered to send for {ident.sender}",
+                segment="MSH",
+                field=4,
             )
 
     def _check_registered(self, ident: Identified) -> None:
@@ -121,10 +130,16 @@ class Intake:
         known = ident.sender in registered or facility in registered
         if isinstance(ident.error, intake_hl7.UnknownSender) and known:
             ident.error = None  # not in the settings' list, but registered to a hospital client
-        elif ident.error is None and registered and not self.settings.sender_allowlist and not known:
-            ident.error = intake_hl7.UnknownSender(f"sender {ident.sender} is not registered", segment="MSH", field=4)
+        elif (
+            ident.error is None and registered and not self.settings.sender_allowlist and not known
+        ):
+            ident.error = intake_hl7.UnknownSender(
+                f"sender {ident.sender} is not registered", segment="MSH", field=4
+            )
 
-    def _receive(self, raw: bytes, kind: str, channel: str, peer: str | None, ident: Identified) -> Answer:
+    def _receive(
+        self, raw: bytes, kind: str, channel: str, peer: str | None, ident: Identified
+    ) -> Answer:
         recorded = self._write(self._record, raw, kind, channel, peer, ident)
         if recorded.terminal is not None:
             return _answer(recorded.terminal, recorded.duplicate)
@@ -133,11 +148,27 @@ class Intake:
             self._prepared[recorded.owner] = ident
         return _answer(self._apply_until(recorded.owner), recorded.duplicate)
 
-    def _record(self, session: Session, raw: bytes, kind: str, channel: str, peer: str | None, ident: Identified) -> _Recorded:
+    def _record(
+        self,
+        session: Session,
+        raw: bytes,
+        kind: str,
+        channel: str,
+        peer: str | None,
+        ident: Identified,
+    ) -> _Recorded:
         key = inbox.key_hash(ident.key_text) if ident.key_text else None
         mid = inbox.add(
-            session, raw=raw, channel=channel, kind=kind, sender=ident.sender, control_id=ident.control_id,
-            message_key=key, patient_key=ident.patient_key, event=ident.event, peer=peer,
+            session,
+            raw=raw,
+            channel=channel,
+            kind=kind,
+            sender=ident.sender,
+            control_id=ident.control_id,
+            message_key=key,
+            patient_key=ident.patient_key,
+            event=ident.event,
+            peer=peer,
             source_time=ident.source_time,
         )
         if ident.rejected:
@@ -156,7 +187,13 @@ class Intake:
         original = inbox.get(session, owner)
         assert original is not None
         inbox.mark_duplicate(session, mid, original)
-        log.info("inbox %s: re-send of message %s (%s %s)", mid, owner, original.sender, original.control_id)
+        log.info(
+            "inbox %s: re-send of message %s (%s %s)",
+            mid,
+            owner,
+            original.sender,
+            original.control_id,
+        )
         if original.status != "received":
             return _Recorded(mid, terminal=original, duplicate=True)
         return _Recorded(mid, owner=owner, duplicate=True)  # in flight, or orphaned by a crash
@@ -202,7 +239,14 @@ class Intake:
         try:
             with session.begin_nested():
                 code, body, notes = self._apply(session, row, ident)
-                inbox.finish(session, row.id, status="processed", answer_code=code, answer=body, warnings=notes)
+                inbox.finish(
+                    session,
+                    row.id,
+                    status="processed",
+                    answer_code=code,
+                    answer=body,
+                    warnings=notes,
+                )
         except (Conflict, Unavailable, DBAPIError):
             raise  # transient: the whole step is retried
         except PreconditionFailed as exc:
@@ -216,7 +260,9 @@ class Intake:
                 log.exception("inbox %s: unexpected error while applying", row.id)
             self._fail(session, row.id, row.kind, row.raw, ident, exc)
 
-    def _apply(self, session: Session, row: InboxMessage, ident: Identified) -> tuple[str, bytes, list[str]]:
+    def _apply(
+        self, session: Session, row: InboxMessage, ident: Identified
+    ) -> tuple[str, bytes, list[str]]:
         if ident.error is not None:
             raise ident.error
         if isinstance(ident, intake_hl7.Identified):
@@ -226,22 +272,39 @@ class Intake:
             return "AA", intake_hl7.ack(ident), ident.warnings + notes
         assert ident.note is not None
         any_class = ident.event in intake_fhir.DISCHARGE_EVENTS
-        notes = self._apply_bundle(session, row, ident, ident.note.transaction, "fhir-message", any_class)
+        notes = self._apply_bundle(
+            session, row, ident, ident.note.transaction, "fhir-message", any_class
+        )
         return "ok", intake_fhir.ok_answer(ident.note), ident.warnings + notes
 
     def _apply_bundle(
-        self, session: Session, row: InboxMessage, ident: Identified, bundle: dict[str, Any], source: str, any_class: bool
+        self,
+        session: Session,
+        row: InboxMessage,
+        ident: Identified,
+        bundle: dict[str, Any],
+        source: str,
+        any_class: bool,
     ) -> list[str]:
         bundle, notes = source_guard.drop_stale(session, bundle, ident.source_time)
         bundle = merge.prepare(session, bundle)
-        for_sender(session, row.sender)  # whether its substance-use data are Part 2 records is per sender
-        response = process_bundle(session, bundle, SYSTEM, base_url=self.base_url, settings=self.settings)
+        for_sender(
+            session, row.sender
+        )  # whether its substance-use data are Part 2 records is per sender
+        response = process_bundle(
+            session, bundle, SYSTEM, base_url=self.base_url, settings=self.settings
+        )
         written = source_guard.written(response)
         source_guard.record(session, written, ident.source_time, row.id)
         notes += merge.complete(session, written)
         discharge.announce(
-            session, source=source, event=ident.event or "", any_class=any_class,
-            message_id=row.id, sender=row.sender, zone=ident.zone,
+            session,
+            source=source,
+            event=ident.event or "",
+            any_class=any_class,
+            message_id=row.id,
+            sender=row.sender,
+            zone=ident.zone,
         )
         return notes
 
@@ -250,12 +313,34 @@ class Intake:
             return intake_hl7.identify(row.raw, self.options, self.settings)
         return intake_fhir.identify(row.raw, self.settings)
 
-    def _fail(self, session: Session, mid: int, kind: str, raw: bytes, ident: Identified | None, exc: BaseException | None) -> None:
+    def _fail(
+        self,
+        session: Session,
+        mid: int,
+        kind: str,
+        raw: bytes,
+        ident: Identified | None,
+        exc: BaseException | None,
+    ) -> None:
         code, body, error = _failure(kind, raw, ident, exc)
-        log.warning("inbox %s: %s %s from %s refused (%s): %s", mid, kind,
-                    ident.control_id if ident else None, ident.sender if ident else None, code, error.get("reason"))
-        inbox.finish(session, mid, status="failed", answer_code=code, answer=body, error=error,
-                     warnings=ident.warnings if ident else None)
+        log.warning(
+            "inbox %s: %s %s from %s refused (%s): %s",
+            mid,
+            kind,
+            ident.control_id if ident else None,
+            ident.sender if ident else None,
+            code,
+            error.get("reason"),
+        )
+        inbox.finish(
+            session,
+            mid,
+            status="failed",
+            answer_code=code,
+            answer=body,
+            error=error,
+            warnings=ident.warnings if ident else None,
+        )
 
     # --- recovery and replay --------------------------------------------------------------------
 
@@ -297,14 +382,24 @@ class Intake:
             owner = inbox.claim_key(session, key, ident.key_text, mid)
             if owner != mid:
                 return self._duplicate(session, mid, owner)
-        inbox.reopen(session, mid, sender=ident.sender, control_id=ident.control_id, message_key=key,
-                     patient_key=ident.patient_key, event=ident.event, source_time=ident.source_time)
+        inbox.reopen(
+            session,
+            mid,
+            sender=ident.sender,
+            control_id=ident.control_id,
+            message_key=key,
+            patient_key=ident.patient_key,
+            event=ident.event,
+            source_time=ident.source_time,
+        )
         self._prepared[mid] = ident
         return _Recorded(mid, owner=mid)
 
     # --- reading --------------------------------------------------------------------------------
 
-    def listing(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> list[InboxMessage]:
+    def listing(
+        self, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[InboxMessage]:
         return self.db.read(inbox.listing, status=status, limit=limit, offset=offset)
 
     def show(self, message_id: int) -> InboxMessage:
@@ -318,10 +413,18 @@ class Intake:
 
 
 def _answer(row: InboxMessage, duplicate: bool) -> Answer:
-    return Answer(row.id, "duplicate" if duplicate else row.status, row.answer_code or "", row.answer or b"", duplicate)
+    return Answer(
+        row.id,
+        "duplicate" if duplicate else row.status,
+        row.answer_code or "",
+        row.answer or b"",
+        duplicate,
+    )
 
 
-def _failure(kind: str, raw: bytes, ident: Identified | None, exc: BaseException | None) -> tuple[str, bytes, dict[str, Any]]:
+def _failure(
+    kind: str, raw: bytes, ident: Identified | None, exc: BaseException | None
+) -> tuple[str, bytes, dict[str, Any]]:
     """(answer code, answer body, error detail) for a message that is refused or not applied."""
     reason = _reason(exc)
     if kind == "hl7v2":

@@ -69,8 +69,10 @@ def identify(raw: bytes, settings: Settings) -> Identified:
     )
     allow = settings.sender_allowlist
     if allow and note.source_endpoint not in allow:
-        ident.error = InvalidNotification(f"sender {note.source_endpoint} is not registered",
-                                          expression="MessageHeader.source.endpoint")
+        ident.error = InvalidNotification(
+            f"sender {note.source_endpoint} is not registered",
+            expression="MessageHeader.source.endpoint",
+        )
     return ident
 
 
@@ -89,11 +91,15 @@ def _timestamp(value: str | None) -> datetime | None:
 
 
 def ok_answer(note: Notification) -> bytes:
-    body = response_message(note, "ok", timestamp=clock.to_instant(clock.now()), receiver_endpoint=RECEIVER)
+    body = response_message(
+        note, "ok", timestamp=clock.to_instant(clock.now()), receiver_endpoint=RECEIVER
+    )
     return orjson.dumps(body)
 
 
-def outcome_answer(reason: str, *, code: str = "processing", expression: str | None = None) -> bytes:
+def outcome_answer(
+    reason: str, *, code: str = "processing", expression: str | None = None
+) -> bytes:
     issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": reason}
     if expression:
         issue["expression"] = [expression]

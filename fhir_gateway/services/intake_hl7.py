@@ -25,7 +25,16 @@ from adapters.hl7v2 import (
 )
 from fhir_gateway.settings import Settings
 
-__all__ = ["UnknownSender", "Identified", "options_from", "identify", "ack", "failure_ack", "source_time", "sender_allowed"]
+__all__ = [
+    "UnknownSender",
+    "Identified",
+    "options_from",
+    "identify",
+    "ack",
+    "failure_ack",
+    "source_time",
+    "sender_allowed",
+]
 
 DISCHARGE_EVENTS = frozenset({"A03"})
 
@@ -58,7 +67,9 @@ class Identified:
 def options_from(settings: Settings) -> ConvertOptions:
     keys = set(settings.sender_zones) | set(settings.sender_countries)
     return ConvertOptions(
-        default_sender=SenderProfile(zone=settings.default_sender_zone, country=settings.default_country),
+        default_sender=SenderProfile(
+            zone=settings.default_sender_zone, country=settings.default_country
+        ),
         senders={
             key: SenderProfile(
                 zone=settings.sender_zones.get(key, settings.default_sender_zone),
@@ -95,11 +106,15 @@ def identify(raw: bytes, options: ConvertOptions, settings: Settings) -> Identif
         warnings=list(result.warnings),
     )
     if not sender_allowed(settings, app, facility):
-        ident.error = UnknownSender(f"sender {app}|{facility} is not registered", segment="MSH", field=4)
+        ident.error = UnknownSender(
+            f"sender {app}|{facility} is not registered", segment="MSH", field=4
+        )
     return ident
 
 
-def _unconverted(raw: bytes, error: HL7Error, options: ConvertOptions, settings: Settings) -> Identified:
+def _unconverted(
+    raw: bytes, error: HL7Error, options: ConvertOptions, settings: Settings
+) -> Identified:
     """A message that did not convert: keep what its header still says (for the key and the ACK)."""
     try:
         msg = parse(raw, max_bytes=options.max_bytes)

@@ -45,7 +45,11 @@ def prepare(session: Session, bundle: dict[str, Any]) -> dict[str, Any]:
     for entry in bundle.get("entry") or []:
         resource = entry.get("resource") or {}
         request = entry.get("request") or {}
-        if resource.get("resourceType") == "Patient" and request.get("method") == "POST" and _links(resource, "replaced-by"):
+        if (
+            resource.get("resourceType") == "Patient"
+            and request.get("method") == "POST"
+            and _links(resource, "replaced-by")
+        ):
             old_id = _merged_away(session, request.get("ifNoneExist") or "")
             if old_id:
                 done[request["ifNoneExist"]] = old_id
@@ -95,13 +99,19 @@ def complete(session: Session, written: list[tuple[str, str]]) -> list[str]:
         for link in _links(survivor.content, "replaces"):
             ref = (link.get("other") or {}).get("reference") or ""
             if ref.startswith("Patient/"):
-                notes += _merge(session, res_id, ref.split("/", 1)[1], link["other"].get("identifier"))
+                notes += _merge(
+                    session, res_id, ref.split("/", 1)[1], link["other"].get("identifier")
+                )
     return notes
 
 
-def _merge(session: Session, survivor_id: str, old_id: str, old_identifier: dict[str, Any] | None) -> list[str]:
+def _merge(
+    session: Session, survivor_id: str, old_id: str, old_identifier: dict[str, Any] | None
+) -> list[str]:
     old = repo.read(session, "Patient", old_id)
-    moved = list((old.content.get("identifier") or []) if old is not None and not old.deleted else [])
+    moved = list(
+        (old.content.get("identifier") or []) if old is not None and not old.deleted else []
+    )
     if old_identifier and old_identifier.get("value"):
         moved.append(old_identifier)
     _adopt_identifiers(session, survivor_id, moved)
@@ -109,10 +119,16 @@ def _merge(session: Session, survivor_id: str, old_id: str, old_identifier: dict
         content = {k: v for k, v in old.content.items() if k != "identifier"}
         svc.update(session, "Patient", old_id, content, SYSTEM)
     count = _move_references(session, old_id, survivor_id)
-    return [f"Patient/{old_id} merged into Patient/{survivor_id}; {count} references moved"] if count else []
+    return (
+        [f"Patient/{old_id} merged into Patient/{survivor_id}; {count} references moved"]
+        if count
+        else []
+    )
 
 
-def _adopt_identifiers(session: Session, survivor_id: str, identifiers: list[dict[str, Any]]) -> None:
+def _adopt_identifiers(
+    session: Session, survivor_id: str, identifiers: list[dict[str, Any]]
+) -> None:
     survivor = repo.read(session, "Patient", survivor_id)
     assert survivor is not None
     have = list(survivor.content.get("identifier") or [])
@@ -122,14 +138,18 @@ def _adopt_identifiers(session: Session, survivor_id: str, identifiers: list[dic
             have.append({**ident, "use": "old"})
             added = True
     if added:
-        svc.update(session, "Patient", survivor_id, {**survivor.content, "identifier": have}, SYSTEM)
+        svc.update(
+            session, "Patient", survivor_id, {**survivor.content, "identifier": have}, SYSTEM
+        )
 
 
 def _move_references(session: Session, old_id: str, survivor_id: str) -> int:
     old_ref, new_ref = f"Patient/{old_id}", f"Patient/{survivor_id}"
     moved = 0
     for res_type, res_id in referencing(session, "Patient", old_id):
-        if res_type in _KEEP_REFERENCES or (res_type == "Patient" and res_id in (old_id, survivor_id)):
+        if res_type in _KEEP_REFERENCES or (
+            res_type == "Patient" and res_id in (old_id, survivor_id)
+        ):
             continue
         stored = repo.read(session, res_type, res_id)
         if stored is None or stored.deleted:

@@ -95,7 +95,9 @@ def _register_search_parameter(resource: dict[str, Any]) -> None:
     try:
         get_registry().check(resource)
     except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidRequest(f"The SearchParameter cannot be used: {exc}", expression=["SearchParameter.expression"]) from exc
+        raise InvalidRequest(
+            f"The SearchParameter cannot be used: {exc}", expression=["SearchParameter.expression"]
+        ) from exc
 
 
 # --- read -------------------------------------------------------------------------------------
@@ -134,7 +136,9 @@ def read_served(session: Session, res_type: str, res_id: str, caller: Caller) ->
     return served(session, caller, read(session, res_type, res_id, caller))
 
 
-def vread_served(session: Session, res_type: str, res_id: str, version: str, caller: Caller) -> StoredResource:
+def vread_served(
+    session: Session, res_type: str, res_id: str, version: str, caller: Caller
+) -> StoredResource:
     return served(session, caller, vread(session, res_type, res_id, version, caller))
 
 
@@ -151,7 +155,9 @@ def read_raw(db: Database, res_type: str, res_id: str, caller: Caller) -> RawRes
     return raw
 
 
-def vread(session: Session, res_type: str, res_id: str, version: str, caller: Caller) -> StoredResource:
+def vread(
+    session: Session, res_type: str, res_id: str, version: str, caller: Caller
+) -> StoredResource:
     check_type(res_type)
     _require(caller, res_type, "r")
     if not version.isdigit():
@@ -224,12 +230,20 @@ def _store_change(
     if if_match is not None and (live is None or live.version_id != if_match):
         # a stale precondition fails first (412), before any rule looks at a change that is moot
         have = "none" if live is None else live.version_id
-        raise PreconditionFailed(f"If-Match version {if_match} does not match current version {have}")
-    asked = if_match if interaction != "patch" else client_if_match  # a patch is always applied conditionally
-    event = WriteEvent(session, caller, doc["resourceType"], interaction if live else "create", live, doc, asked)
+        raise PreconditionFailed(
+            f"If-Match version {if_match} does not match current version {have}"
+        )
+    asked = (
+        if_match if interaction != "patch" else client_if_match
+    )  # a patch is always applied conditionally
+    event = WriteEvent(
+        session, caller, doc["resourceType"], interaction if live else "create", live, doc, asked
+    )
     warnings = hooks.run_checks(event)
     method = "PATCH" if interaction == "patch" else "PUT"
-    stored, created = repo.update_resource(session, doc, res_id, if_match=if_match, method=method, current=current)
+    stored, created = repo.update_resource(
+        session, doc, res_id, if_match=if_match, method=method, current=current
+    )
     if live is None or stored.version_id != live.version_id:  # an unchanged update has no effects
         hooks.run_consequences(event, stored)
     return Result(201 if created else 200, stored, warnings)
@@ -263,7 +277,9 @@ def update(
     doc = _prepare(resource, res_type, schema=schema)
     body_id = doc.get("id")
     if body_id is None:
-        raise InvalidRequest("An update must carry the resource id in the body", expression=[f"{res_type}.id"])
+        raise InvalidRequest(
+            "An update must carry the resource id in the body", expression=[f"{res_type}.id"]
+        )
     if body_id != res_id:
         raise InvalidRequest(
             f"The id in the body ({body_id}) differs from the id in the URL ({res_id})",
@@ -272,7 +288,9 @@ def update(
     existing = repo.read(session, res_type, res_id, for_update=True)
     if existing is None or existing.deleted:
         _require(caller, res_type, "c")
-    return _store_change(session, caller, doc, res_id, existing, if_match=if_match, interaction="update")
+    return _store_change(
+        session, caller, doc, res_id, existing, if_match=if_match, interaction="update"
+    )
 
 
 def conditional_update(
@@ -299,7 +317,14 @@ def conditional_update(
             f"The body's id ({doc['id']}) differs from the matched resource ({existing.res_id})",
             expression=[f"{res_type}.id"],
         )
-    return update(session, res_type, existing.res_id, {**doc, "id": existing.res_id}, caller, if_match=if_match)
+    return update(
+        session,
+        res_type,
+        existing.res_id,
+        {**doc, "id": existing.res_id},
+        caller,
+        if_match=if_match,
+    )
 
 
 # --- patch ------------------------------------------------------------------------------------
@@ -327,7 +352,13 @@ def patch(
         raise InvalidRequest("A patch may not change resourceType or id")
     validate_resource(patched, expected_type=res_type)
     return _store_change(
-        session, caller, patched, res_id, current, if_match=current.version_id, interaction="patch",
+        session,
+        caller,
+        patched,
+        res_id,
+        current,
+        if_match=current.version_id,
+        interaction="patch",
         client_if_match=if_match,
     )
 

@@ -21,5 +21,11 @@ def search(
     strict: bool = False,
 ) -> bytes:
     return db.read(
-        search_bundle, res_type, params, caller=caller, base_url=base_url, settings=settings, strict=strict
+        search_bundle,
+        res_type,
+        params,
+        caller=caller,
+        base_url=base_url,
+        settings=settings,
+        strict=strict,
     )

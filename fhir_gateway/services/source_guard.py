@@ -26,7 +26,9 @@ __all__ = ["drop_stale", "record", "written"]
 _NOT_TRACKED = frozenset({"MessageHeader", "Provenance"})  # one per message, never updated
 
 
-def drop_stale(session: Session, bundle: dict[str, Any], when: datetime | None) -> tuple[dict[str, Any], list[str]]:
+def drop_stale(
+    session: Session, bundle: dict[str, Any], when: datetime | None
+) -> tuple[dict[str, Any], list[str]]:
     """The Bundle without the updates older than the stored data, and a note for each."""
     if when is None:
         return bundle, []
@@ -35,8 +37,10 @@ def drop_stale(session: Session, bundle: dict[str, Any], when: datetime | None) 
         target = _update_target(session, entry)
         stored = source_times.get(session, *target) if target else None
         if stored is not None and stored > when:
-            notes.append(f"{target[0]}/{target[1]} holds data from {stored.isoformat()}, newer than "
-                         f"this message ({when.isoformat()}): not updated")
+            notes.append(
+                f"{target[0]}/{target[1]} holds data from {stored.isoformat()}, newer than "
+                f"this message ({when.isoformat()}): not updated"
+            )
             continue
         kept.append(entry)
     return {**bundle, "entry": kept}, notes
@@ -71,6 +75,8 @@ def written(response: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def record(session: Session, targets: list[tuple[str, str]], when: datetime | None, message_id: int | None) -> None:
+def record(
+    session: Session, targets: list[tuple[str, str]], when: datetime | None, message_id: int | None
+) -> None:
     if when is not None:
         source_times.advance_many(session, sorted(set(targets)), when, message_id)

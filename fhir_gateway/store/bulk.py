@@ -30,8 +30,8 @@ from fhir_gateway.errors import InvalidRequest
 from fhir_gateway.fhir.types import is_supported
 from fhir_gateway.fhir.validation import validate_resource
 from fhir_gateway.search.extract import TABLE_COLUMNS, IndexRows, extract
-from fhir_gateway.store.repository import new_id
 from fhir_gateway.store import search_parameters
+from fhir_gateway.store.repository import new_id
 from fhir_gateway.store.tables import INDEX_TABLES, resource_versions, resources
 
 __all__ = ["BulkError", "BulkResult", "load", "load_labelled", "analyze"]
@@ -116,7 +116,12 @@ def analyze(session: Session) -> None:
 
 
 def _chunks(
-    items: Iterable[tuple[str, Mapping[str, Any]]], size: int, *, validate: bool, keep: bool, now: datetime
+    items: Iterable[tuple[str, Mapping[str, Any]]],
+    size: int,
+    *,
+    validate: bool,
+    keep: bool,
+    now: datetime,
 ) -> Iterator[list[_Row]]:
     rows: list[_Row] = []
     for label, resource in items:
@@ -189,7 +194,9 @@ def _refuse_existing(session: Session, rows: list[_Row]) -> None:
         (res_type, res_id)
         for res_type, ids in by_type.items()
         for res_id in session.execute(
-            select(resources.c.res_id).where(resources.c.res_type == res_type, resources.c.res_id.in_(list(ids)))
+            select(resources.c.res_id).where(
+                resources.c.res_type == res_type, resources.c.res_id.in_(list(ids))
+            )
         ).scalars()
     }
     for row in rows:
@@ -212,12 +219,21 @@ def _index_rows(rows: list[_Row]) -> dict[str, list[dict[str, Any]]]:
 
 def _sqlite_write(session: Session, rows: list[_Row]) -> None:
     current = [
-        {"res_type": r.res_type, "res_id": r.res_id, "version_id": 1, "last_updated": r.last_updated,
-         "deleted": False, "content": r.doc}
+        {
+            "res_type": r.res_type,
+            "res_id": r.res_id,
+            "version_id": 1,
+            "last_updated": r.last_updated,
+            "deleted": False,
+            "content": r.doc,
+        }
         for r in rows
     ]
     session.execute(insert(resources), current)
-    session.execute(insert(resource_versions), [{**c, "method": r.method} for c, r in zip(current, rows, strict=True)])
+    session.execute(
+        insert(resource_versions),
+        [{**c, "method": r.method} for c, r in zip(current, rows, strict=True)],
+    )
     for kind, kind_rows in _index_rows(rows).items():
         session.execute(insert(INDEX_TABLES[kind]), kind_rows)
 
@@ -225,17 +241,31 @@ def _sqlite_write(session: Session, rows: list[_Row]) -> None:
 def _pg_write(session: Session, rows: list[_Row]) -> None:
     driver = session.connection().connection.driver_connection  # psycopg, in this transaction
     bodies = [orjson.dumps(r.doc).decode() for r in rows]
-    current = [(r.res_type, r.res_id, 1, r.last_updated, False, body) for r, body in zip(rows, bodies, strict=True)]
+    current = [
+        (r.res_type, r.res_id, 1, r.last_updated, False, body)
+        for r, body in zip(rows, bodies, strict=True)
+    ]
     try:
         with driver.cursor() as cursor:  # type: ignore[union-attr]
             _copy(cursor, resources.name, _RESOURCE_COLUMNS, current)
-            _copy(cursor, resource_versions.name, _VERSION_COLUMNS,
-                  [(*c, r.method) for c, r in zip(current, rows, strict=True)])
+            _copy(
+                cursor,
+                resource_versions.name,
+                _VERSION_COLUMNS,
+                [(*c, r.method) for c, r in zip(current, rows, strict=True)],
+            )
             for kind, kind_rows in _index_rows(rows).items():
                 columns = ("res_type", "res_id", *TABLE_COLUMNS[kind])
-                _copy(cursor, INDEX_TABLES[kind].name, columns, [tuple(ir[c] for c in columns) for ir in kind_rows])
+                _copy(
+                    cursor,
+                    INDEX_TABLES[kind].name,
+                    columns,
+                    [tuple(ir[c] for c in columns) for ir in kind_rows],
+                )
     except psycopg.Error as exc:  # e.g. a \u0000 that jsonb refuses: name the chunk, not psycopg
-        raise BulkError(f"{rows[0].label} to {rows[-1].label}: the database refused a row: {exc}") from exc
+        raise BulkError(
+            f"{rows[0].label} to {rows[-1].label}: the database refused a row: {exc}"
+        ) from exc
 
 
 def _copy(cursor: Any, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:

@@ -32,11 +32,15 @@ def _json_dumps(value: object) -> str:
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **common)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **common
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **common)
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **common
+    )
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +106,9 @@ class Database:
         except IntegrityError as exc:
             raise Conflict("The change conflicts with a concurrent one; retry") from exc
         except OperationalError as exc:
-            raise Unavailable(f"The database is unavailable: {exc.orig.__class__.__name__}") from exc
+            raise Unavailable(
+                f"The database is unavailable: {exc.orig.__class__.__name__}"
+            ) from exc
         except DBAPIError as exc:
             if getattr(exc, "connection_invalidated", False):
                 raise Unavailable("The database connection was lost; retry") from exc
@@ -116,13 +122,19 @@ class Database:
             with self._statement_engine.connect() as conn:
                 yield conn
         except OperationalError as exc:
-            raise Unavailable(f"The database is unavailable: {exc.orig.__class__.__name__}") from exc
+            raise Unavailable(
+                f"The database is unavailable: {exc.orig.__class__.__name__}"
+            ) from exc
 
-    def write(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    def write(
+        self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         with self.session() as session:
             return fn(session, *args, **kwargs)
 
-    def read(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    def read(
+        self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         with self.session(readonly=True) as session:
             return fn(session, *args, **kwargs)
 

@@ -88,33 +88,66 @@ def key_hash(key_text: str) -> str:
 
 def _row(row: Any) -> InboxMessage:
     return InboxMessage(
-        id=row.id, channel=row.channel, kind=row.kind, sender=row.sender, control_id=row.control_id,
-        message_key=row.message_key, patient_key=row.patient_key, event=row.event, peer=row.peer,
+        id=row.id,
+        channel=row.channel,
+        kind=row.kind,
+        sender=row.sender,
+        control_id=row.control_id,
+        message_key=row.message_key,
+        patient_key=row.patient_key,
+        event=row.event,
+        peer=row.peer,
         received_at=clock.from_db(row.received_at),
         source_time=clock.from_db(row.source_time) if row.source_time else None,
-        status=row.status, answer_code=row.answer_code, answer=row.answer, error=row.error,
-        warnings=row.warnings, duplicate_of=row.duplicate_of, attempts=row.attempts,
-        processed_at=clock.from_db(row.processed_at) if row.processed_at else None, raw=row.raw,
+        status=row.status,
+        answer_code=row.answer_code,
+        answer=row.answer,
+        error=row.error,
+        warnings=row.warnings,
+        duplicate_of=row.duplicate_of,
+        attempts=row.attempts,
+        processed_at=clock.from_db(row.processed_at) if row.processed_at else None,
+        raw=row.raw,
     )
 
 
-def add(session: Session, *, raw: bytes, channel: str, kind: str, status: str = "received", **fields: Any) -> int:
+def add(
+    session: Session,
+    *,
+    raw: bytes,
+    channel: str,
+    kind: str,
+    status: str = "received",
+    **fields: Any,
+) -> int:
     """Store a message as received (or already terminal); returns its id, the receipt order."""
     source_time = fields.pop("source_time", None)
     values = {
-        "raw": raw, "channel": channel, "kind": kind, "status": status, "attempts": 0,
+        "raw": raw,
+        "channel": channel,
+        "kind": kind,
+        "status": status,
+        "attempts": 0,
         "received_at": clock.to_db(clock.now()),
         "source_time": clock.to_db(source_time) if source_time else None,
         **fields,
     }
-    return int(session.execute(insert(inbox_messages).values(**values).returning(inbox_messages.c.id)).scalar_one())
+    return int(
+        session.execute(
+            insert(inbox_messages).values(**values).returning(inbox_messages.c.id)
+        ).scalar_one()
+    )
 
 
 def claim_key(session: Session, message_key: str, key_text: str, message_id: int) -> int:
     """Make ``message_id`` the owner of ``message_key``; returns the owner (another id: a re-send)."""
     try:
         with session.begin_nested():
-            session.execute(insert(inbox_keys).values(message_key=message_key, key_text=key_text, message_id=message_id))
+            session.execute(
+                insert(inbox_keys).values(
+                    message_key=message_key, key_text=key_text, message_id=message_id
+                )
+            )
         return message_id
     except IntegrityError:
         pass
@@ -151,8 +184,14 @@ def finish(
         update(inbox_messages)
         .where(inbox_messages.c.id == message_id)
         .values(
-            status=status, answer_code=answer_code, answer=answer, error=error, warnings=warnings or None,
-            processed_at=clock.to_db(clock.now()), attempts=inbox_messages.c.attempts + 1, **fields,
+            status=status,
+            answer_code=answer_code,
+            answer=answer,
+            error=error,
+            warnings=warnings or None,
+            processed_at=clock.to_db(clock.now()),
+            attempts=inbox_messages.c.attempts + 1,
+            **fields,
         )
     )
 
@@ -161,8 +200,13 @@ def mark_duplicate(session: Session, message_id: int, original: InboxMessage) ->
     session.execute(
         update(inbox_messages)
         .where(inbox_messages.c.id == message_id)
-        .values(status="duplicate", duplicate_of=original.id, answer_code=original.answer_code,
-                answer=original.answer, processed_at=clock.to_db(clock.now()))
+        .values(
+            status="duplicate",
+            duplicate_of=original.id,
+            answer_code=original.answer_code,
+            answer=original.answer,
+            processed_at=clock.to_db(clock.now()),
+        )
     )
 
 
@@ -186,11 +230,15 @@ def pending_ids(session: Session, *, before: datetime | None = None) -> list[int
     return [int(i) for i in session.execute(stmt.order_by(inbox_messages.c.id)).scalars()]
 
 
-def listing(session: Session, *, status: str | None = None, limit: int = 50, offset: int = 0) -> list[InboxMessage]:
+def listing(
+    session: Session, *, status: str | None = None, limit: int = 50, offset: int = 0
+) -> list[InboxMessage]:
     stmt = select(inbox_messages)
     if status:
         stmt = stmt.where(inbox_messages.c.status == status)
-    rows = session.execute(stmt.order_by(inbox_messages.c.id.desc()).limit(limit).offset(offset)).all()
+    rows = session.execute(
+        stmt.order_by(inbox_messages.c.id.desc()).limit(limit).offset(offset)
+    ).all()
     return [_row(r) for r in rows]
 
 
@@ -202,7 +250,11 @@ def count(session: Session, *, status: str | None = None) -> int:
 
 
 def ids_with_status(session: Session, status: str) -> list[int]:
-    stmt = select(inbox_messages.c.id).where(inbox_messages.c.status == status).order_by(inbox_messages.c.id)
+    stmt = (
+        select(inbox_messages.c.id)
+        .where(inbox_messages.c.status == status)
+        .order_by(inbox_messages.c.id)
+    )
     return [int(i) for i in session.execute(stmt).scalars()]
 
 
@@ -215,7 +267,10 @@ def lock_patient(session: Session, patient_key: str) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
     digest = hashlib.sha256(patient_key.encode()).digest()
-    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)})
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:k)"),
+        {"k": int.from_bytes(digest[:8], "big", signed=True)},
+    )
 
 
 def reopen(session: Session, message_id: int, **fields: Any) -> None:
@@ -224,6 +279,10 @@ def reopen(session: Session, message_id: int, **fields: Any) -> None:
     session.execute(
         update(inbox_messages)
         .where(inbox_messages.c.id == message_id)
-        .values(status="received", duplicate_of=None,
-                source_time=clock.to_db(source_time) if source_time else None, **fields)
+        .values(
+            status="received",
+            duplicate_of=None,
+            source_time=clock.to_db(source_time) if source_time else None,
+            **fields,
+        )
     )

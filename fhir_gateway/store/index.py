@@ -51,7 +51,9 @@ def clear_index(session: Session, res_type: str, res_id: str) -> None:
 # Built once (see repository: building statements per write cost more than running them).
 _INSERTS = {kind: insert(table) for kind, table in INDEX_TABLES.items()}
 _DELETES = {
-    kind: delete(table).where(table.c.res_type == bindparam("b_type"), table.c.res_id == bindparam("b_id"))
+    kind: delete(table).where(
+        table.c.res_type == bindparam("b_type"), table.c.res_id == bindparam("b_id")
+    )
     for kind, table in INDEX_TABLES.items()
 }
 

@@ -98,12 +98,25 @@ def _opt(value: datetime | None) -> datetime | None:
 
 def _row(r: Any) -> OutboxRow:
     return OutboxRow(
-        id=r.id, created_at=clock.from_db(r.created_at), retry_since=clock.from_db(r.retry_since),
-        channel=r.channel, subscription=r.subscription, event_number=r.event_number, focus=r.focus,
-        method=r.method, url=r.url, headers=dict(r.headers or {}), content_type=r.content_type,
-        body=bytes(r.body), status=r.status, attempts=r.attempts,
-        next_attempt_at=clock.from_db(r.next_attempt_at), last_status=r.last_status, last_error=r.last_error,
-        delivered_at=_opt(r.delivered_at), dead_at=_opt(r.dead_at),
+        id=r.id,
+        created_at=clock.from_db(r.created_at),
+        retry_since=clock.from_db(r.retry_since),
+        channel=r.channel,
+        subscription=r.subscription,
+        event_number=r.event_number,
+        focus=r.focus,
+        method=r.method,
+        url=r.url,
+        headers=dict(r.headers or {}),
+        content_type=r.content_type,
+        body=bytes(r.body),
+        status=r.status,
+        attempts=r.attempts,
+        next_attempt_at=clock.from_db(r.next_attempt_at),
+        last_status=r.last_status,
+        last_error=r.last_error,
+        delivered_at=_opt(r.delivered_at),
+        dead_at=_opt(r.dead_at),
     )
 
 
@@ -127,15 +140,28 @@ def enqueue(
     now = clock.to_db(clock.now())
     result = session.execute(
         insert(outbox).values(
-            created_at=now, retry_since=now, channel=channel, subscription=subscription,
-            event_number=event_number, focus=focus, method=method, url=url, headers=headers or {},
-            content_type=content_type, body=body, status="pending", attempts=0, next_attempt_at=now,
+            created_at=now,
+            retry_since=now,
+            channel=channel,
+            subscription=subscription,
+            event_number=event_number,
+            focus=focus,
+            method=method,
+            url=url,
+            headers=headers or {},
+            content_type=content_type,
+            body=body,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
         )
     )
     return int(result.inserted_primary_key[0])
 
 
-def claim(session: Session, *, worker: str, limit: int, lease: timedelta, postgres: bool) -> list[OutboxRow]:
+def claim(
+    session: Session, *, worker: str, limit: int, lease: timedelta, postgres: bool
+) -> list[OutboxRow]:
     """Take up to ``limit`` due rows for ``worker`` until the lease runs out."""
     now = clock.now()
     due = (
@@ -154,7 +180,8 @@ def claim(session: Session, *, worker: str, limit: int, lease: timedelta, postgr
     if not ids:
         return []
     session.execute(
-        update(outbox).where(outbox.c.id.in_(ids))
+        update(outbox)
+        .where(outbox.c.id.in_(ids))
         .values(lease_owner=worker, lease_until=clock.to_db(now + lease))
     )
     rows = session.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id)).all()
@@ -182,13 +209,21 @@ def finish(
     number = current.attempts + 1
     session.execute(
         insert(outbox_attempts).values(
-            outbox_id=row_id, number=number, at=clock.to_db(now), worker=worker,
-            http_status=http_status, error=error, outcome=outcome,
+            outbox_id=row_id,
+            number=number,
+            at=clock.to_db(now),
+            worker=worker,
+            http_status=http_status,
+            error=error,
+            outcome=outcome,
         )
     )
     values: dict[str, Any] = {
-        "attempts": number, "last_status": http_status, "last_error": error,
-        "lease_owner": None, "lease_until": None,
+        "attempts": number,
+        "last_status": http_status,
+        "last_error": error,
+        "lease_owner": None,
+        "lease_until": None,
     }
     if outcome == "delivered":
         values.update(status="delivered", delivered_at=clock.to_db(now))
@@ -208,7 +243,8 @@ def release(session: Session, row_ids: list[int], *, worker: str) -> None:
     """Give claimed rows back untouched (a worker stopping before it tried them)."""
     if row_ids:
         session.execute(
-            update(outbox).where(outbox.c.id.in_(row_ids), outbox.c.lease_owner == worker)
+            update(outbox)
+            .where(outbox.c.id.in_(row_ids), outbox.c.lease_owner == worker)
             .values(lease_owner=None, lease_until=None)
         )
 
@@ -223,12 +259,19 @@ def get(session: Session, row_id: int) -> OutboxRow | None:
 
 def attempts_of(session: Session, row_id: int) -> list[Attempt]:
     rows = session.execute(
-        select(outbox_attempts).where(outbox_attempts.c.outbox_id == row_id).order_by(outbox_attempts.c.number)
+        select(outbox_attempts)
+        .where(outbox_attempts.c.outbox_id == row_id)
+        .order_by(outbox_attempts.c.number)
     ).all()
-    return [Attempt(r.number, clock.from_db(r.at), r.worker, r.http_status, r.error, r.outcome) for r in rows]
+    return [
+        Attempt(r.number, clock.from_db(r.at), r.worker, r.http_status, r.error, r.outcome)
+        for r in rows
+    ]
 
 
-def list_rows(session: Session, *, status: str | None = None, limit: int = 50, offset: int = 0) -> list[OutboxRow]:
+def list_rows(
+    session: Session, *, status: str | None = None, limit: int = 50, offset: int = 0
+) -> list[OutboxRow]:
     query = select(outbox).order_by(outbox.c.id).limit(limit).offset(offset)
     if status is not None:
         query = query.where(outbox.c.status == status)
@@ -242,8 +285,15 @@ def replay(session: Session, row_ids: list[int] | None = None) -> int:
     if row_ids is not None:
         cond = and_(cond, outbox.c.id.in_(row_ids))
     result = session.execute(
-        update(outbox).where(cond).values(
-            status="pending", retry_since=now, next_attempt_at=now, dead_at=None, lease_owner=None, lease_until=None,
+        update(outbox)
+        .where(cond)
+        .values(
+            status="pending",
+            retry_since=now,
+            next_attempt_at=now,
+            dead_at=None,
+            lease_owner=None,
+            lease_until=None,
         )
     )
     return int(result.rowcount)
@@ -260,18 +310,24 @@ def counts(session: Session) -> dict[str, int]:
 def ensure_subscription(session: Session, subscription: str) -> None:
     """A state row with a fresh random secret, unless the subscription has one."""
     exists = session.execute(
-        select(subscription_state.c.subscription).where(subscription_state.c.subscription == subscription)
+        select(subscription_state.c.subscription).where(
+            subscription_state.c.subscription == subscription
+        )
     ).first()
     if exists is None:
         session.execute(
-            insert(subscription_state).values(subscription=subscription, secret=secrets.token_urlsafe(32), events=0)
+            insert(subscription_state).values(
+                subscription=subscription, secret=secrets.token_urlsafe(32), events=0
+            )
         )
 
 
 def set_viewer(session: Session, subscription: str, viewer: dict[str, Any]) -> None:
     ensure_subscription(session, subscription)
     session.execute(
-        update(subscription_state).where(subscription_state.c.subscription == subscription).values(viewer=viewer)
+        update(subscription_state)
+        .where(subscription_state.c.subscription == subscription)
+        .values(viewer=viewer)
     )
 
 
@@ -285,7 +341,9 @@ def viewer_of(session: Session, subscription: str) -> dict[str, Any] | None:
 def set_secret(session: Session, subscription: str, secret: str) -> None:
     ensure_subscription(session, subscription)
     session.execute(
-        update(subscription_state).where(subscription_state.c.subscription == subscription).values(secret=secret)
+        update(subscription_state)
+        .where(subscription_state.c.subscription == subscription)
+        .values(secret=secret)
     )
 
 
@@ -299,8 +357,9 @@ def secrets_of(session: Session, subscriptions: set[str]) -> dict[str, str]:
     if not subscriptions:
         return {}
     rows = session.execute(
-        select(subscription_state.c.subscription, subscription_state.c.secret)
-        .where(subscription_state.c.subscription.in_(sorted(subscriptions)))
+        select(subscription_state.c.subscription, subscription_state.c.secret).where(
+            subscription_state.c.subscription.in_(sorted(subscriptions))
+        )
     ).all()
     return {s: secret for s, secret in rows}
 
@@ -310,13 +369,20 @@ def next_event_number(session: Session, subscription: str) -> int:
     PostgreSQL keeps concurrent writers from handing out the same number)."""
     ensure_subscription(session, subscription)
     session.execute(
-        update(subscription_state).where(subscription_state.c.subscription == subscription)
+        update(subscription_state)
+        .where(subscription_state.c.subscription == subscription)
         .values(events=subscription_state.c.events + 1)
     )
-    return int(session.execute(
-        select(subscription_state.c.events).where(subscription_state.c.subscription == subscription)
-    ).scalar_one())
+    return int(
+        session.execute(
+            select(subscription_state.c.events).where(
+                subscription_state.c.subscription == subscription
+            )
+        ).scalar_one()
+    )
 
 
 def forget_subscription(session: Session, subscription: str) -> None:
-    session.execute(delete(subscription_state).where(subscription_state.c.subscription == subscription))
+    session.execute(
+        delete(subscription_state).where(subscription_state.c.subscription == subscription)
+    )

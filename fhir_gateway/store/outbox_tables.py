@@ -64,5 +64,7 @@ subscription_state = Table(
     Column("subscription", String(64), primary_key=True),
     Column("secret", String(256), nullable=False),
     Column("events", BigInteger, nullable=False),
-    Column("viewer", JsonDoc, nullable=True),  # who created it: notifications show what they may see
+    Column(
+        "viewer", JsonDoc, nullable=True
+    ),  # who created it: notifications show what they may see
 )

@@ -104,11 +104,15 @@ def _row_to_stored(row: Any, method: str = "PUT") -> StoredResource:
     )
 
 
-_READ = select(resources).where(resources.c.res_type == bindparam("res_type"), resources.c.res_id == bindparam("res_id"))
+_READ = select(resources).where(
+    resources.c.res_type == bindparam("res_type"), resources.c.res_id == bindparam("res_id")
+)
 _READ_FOR_UPDATE = _READ.with_for_update()
 
 
-def read(session: Session, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
+def read(
+    session: Session, res_type: str, res_id: str, *, for_update: bool = False
+) -> StoredResource | None:
     stmt = _READ_FOR_UPDATE if for_update else _READ
     row = session.connection().execute(stmt, {"res_type": res_type, "res_id": res_id}).first()
     return _row_to_stored(row) if row else None
@@ -156,7 +160,9 @@ def vread(session: Session, res_type: str, res_id: str, version_id: int) -> Stor
     return _row_to_stored(row) if row else None
 
 
-def _stamp(resource: dict[str, Any], res_id: str, version_id: int, when: datetime) -> dict[str, Any]:
+def _stamp(
+    resource: dict[str, Any], res_id: str, version_id: int, when: datetime
+) -> dict[str, Any]:
     doc = dict(resource)
     doc["id"] = res_id
     meta = dict(doc.get("meta") or {})
@@ -168,7 +174,9 @@ def _stamp(resource: dict[str, Any], res_id: str, version_id: int, when: datetim
 
 def _without_version_meta(resource: dict[str, Any]) -> dict[str, Any]:
     doc = dict(resource)
-    meta = {k: v for k, v in (doc.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    meta = {
+        k: v for k, v in (doc.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")
+    }
     if meta:
         doc["meta"] = meta
     else:
@@ -241,8 +249,14 @@ def create_resource(
     res_id = res_id or new_id()
     when = clock.now()
     doc = _stamp(resource, res_id, 1, when)
-    row = {"res_type": res_type, "res_id": res_id, "version_id": 1, "last_updated": clock.to_db(when),
-           "deleted": False, "content": doc}
+    row = {
+        "res_type": res_type,
+        "res_id": res_id,
+        "version_id": 1,
+        "last_updated": clock.to_db(when),
+        "deleted": False,
+        "content": doc,
+    }
     if not _insert_new(session, resources, row):
         raise Conflict(f"{res_type}/{res_id} already exists")
     stored = StoredResource(res_type, res_id, 1, when, False, doc, method)
@@ -271,7 +285,9 @@ def update_resource(
     if current is _UNREAD:
         current = read(session, res_type, res_id, for_update=True)
     assert current is None or isinstance(current, StoredResource)
-    if if_match is not None and (current is None or current.deleted or current.version_id != if_match):
+    if if_match is not None and (
+        current is None or current.deleted or current.version_id != if_match
+    ):
         have = "none" if current is None or current.deleted else current.version_id
         raise PreconditionFailed(
             f"If-Match version {if_match} does not match current version {have} of {res_type}/{res_id}"
@@ -285,8 +301,15 @@ def update_resource(
     doc = _stamp(resource, res_id, version, when)
     result = session.connection().execute(
         _UPDATE_CURRENT,
-        {"b_type": res_type, "b_id": res_id, "b_version": current.version_id, "version_id": version,
-         "last_updated": clock.to_db(when), "deleted": False, "content": doc},
+        {
+            "b_type": res_type,
+            "b_id": res_id,
+            "b_version": current.version_id,
+            "version_id": version,
+            "last_updated": clock.to_db(when),
+            "deleted": False,
+            "content": doc,
+        },
     )
     if result.rowcount != 1:  # a concurrent writer won (SQLite has no row locks to wait on)
         raise Conflict(f"{res_type}/{res_id} was changed concurrently; retry")
@@ -397,7 +420,9 @@ def claim_conditional_key(session: Session, res_type: str, criteria: str, res_id
     return owner if owner is not None else res_id
 
 
-def release_conditional_key(session: Session, res_type: str, criteria: str, stale_id: str, res_id: str) -> bool:
+def release_conditional_key(
+    session: Session, res_type: str, criteria: str, stale_id: str, res_id: str
+) -> bool:
     """Move a stale key from ``stale_id`` to ``res_id``; False if someone else moved it first."""
     key = _criteria_hash(res_type, criteria)
     result = session.execute(

@@ -14,4 +14,12 @@ from fhir_gateway.store import (
 )
 from fhir_gateway.store.tables import metadata
 
-__all__ = ["metadata", "tables", "inbox_tables", "monitor_tables", "outbox_tables", "security_tables", "web_tables"]
+__all__ = [
+    "metadata",
+    "tables",
+    "inbox_tables",
+    "monitor_tables",
+    "outbox_tables",
+    "security_tables",
+    "web_tables",
+]

@@ -119,7 +119,11 @@ def match_ids(
 def _require_search(caller: Caller, resource_type: str | None, plan: p.SearchPlan) -> None:
     # A search names its types (the path or _type): each must be searchable by the caller. A
     # system search without _type spans every type; the row filter keeps the permitted ones.
-    named = [resource_type] if resource_type else [t for n, v in plan.params if n == "_type" for t in v.split(",")]
+    named = (
+        [resource_type]
+        if resource_type
+        else [t for n, v in plan.params if n == "_type" for t in v.split(",")]
+    )
     for res_type in named:
         if res_type and not caller.can(res_type, "s"):
             raise Forbidden(f"Not permitted: search on {res_type}")
@@ -145,7 +149,9 @@ def _where(plan: p.SearchPlan, r: Alias, caller: Caller) -> ColumnElement[bool]:
         # rows need no visit to find out (the first page of a large match stays index-only).
         conds.append(r.c.res_id.in_(_intersect(indexed)) if indexed else r.c.deleted.is_(False))
         per_type.append(and_(*conds))
-    only = plan.types[0] if len(plan.types) == 1 else None  # then the policy may leave out other types' rules
+    only = (
+        plan.types[0] if len(plan.types) == 1 else None
+    )  # then the policy may leave out other types' rules
     return and_(or_(*per_type), _visible(caller, r, only))
 
 
@@ -585,7 +591,9 @@ class _Search:
         rows.reverse()
         return rows, more, True
 
-    def page_query(self, keys: list[SortExpr], cursor: p.Cursor | None, forward: bool) -> Select[Any]:
+    def page_query(
+        self, keys: list[SortExpr], cursor: p.Cursor | None, forward: bool
+    ) -> Select[Any]:
         """The page's keys first, its bodies after: only the rows shown are fetched whole and
         turned into JSON text, not every candidate the sort and the limit pass over."""
         labelled = [expr.label(f"k{i}") for i, (expr, _, _) in enumerate(keys)]
@@ -595,7 +603,9 @@ class _Search:
         order = _order_by(keys, self.r, forward=forward)
         page = inner.order_by(*order).limit(self.plan.count + 1).subquery("page")
         body = resources.alias("body")
-        page_keys = [(page.c[f"k{i}"], desc, nullable) for i, (_, desc, nullable) in enumerate(keys)]
+        page_keys = [
+            (page.c[f"k{i}"], desc, nullable) for i, (_, desc, nullable) in enumerate(keys)
+        ]
         return (
             select(
                 page.c.res_type,
@@ -603,7 +613,9 @@ class _Search:
                 cast(body.c.content, Text).label("body"),
                 *(page.c[f"k{i}"] for i in range(len(keys))),
             )
-            .join_from(page, body, and_(body.c.res_type == page.c.res_type, body.c.res_id == page.c.res_id))
+            .join_from(
+                page, body, and_(body.c.res_type == page.c.res_type, body.c.res_id == page.c.res_id)
+            )
             .order_by(*_order_by(page_keys, page, forward=forward))
         )
 

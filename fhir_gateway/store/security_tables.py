@@ -1,12 +1,12 @@
 """Tables of the security concern (fhir_gateway.security).
 
-    auth_clients     registered SMART backend-service clients: role, organization, scopes, JWKS
-    auth_jti         every client-assertion ``jti`` accepted, unique per client: a replay fails on
-                     the key, also when several gateway processes see it at once
-    gateway_keys     the gateway's own token-signing key (unless a key file is configured), shared
-                     by every process so tokens survive restarts
-    consent_grants   who may receive a patient's 42 CFR Part 2 data: one row per (Consent,
-                     organisation), derived from active Consents at write time
+auth_clients     registered SMART backend-service clients: role, organization, scopes, JWKS
+auth_jti         every client-assertion ``jti`` accepted, unique per client: a replay fails on
+                 the key, also when several gateway processes see it at once
+gateway_keys     the gateway's own token-signing key (unless a key file is configured), shared
+                 by every process so tokens survive restarts
+consent_grants   who may receive a patient's 42 CFR Part 2 data: one row per (Consent,
+                 organisation), derived from active Consents at write time
 """
 
 from __future__ import annotations

@@ -26,14 +26,19 @@ def get(session: Session, res_type: str, res_id: str) -> datetime | None:
     return clock.from_db(value) if value is not None else None
 
 
-def advance_many(session: Session, targets: list[tuple[str, str]], when: datetime, message_id: int | None) -> None:
+def advance_many(
+    session: Session, targets: list[tuple[str, str]], when: datetime, message_id: int | None
+) -> None:
     """Record ``when`` for each target unless a newer time is already recorded: an upsert whose
     update only moves forward, so two writers of a shared resource (one Organization) never race
     it back. One statement for all targets (each once)."""
     if not targets:
         return
     at = clock.to_db(when)
-    rows = [{"res_type": t, "res_id": i, "source_time": at, "message_id": message_id} for t, i in targets]
+    rows = [
+        {"res_type": t, "res_id": i, "source_time": at, "message_id": message_id}
+        for t, i in targets
+    ]
     session.connection().execute(_upsert(session.get_bind().dialect.name), rows)
 
 

@@ -30,17 +30,23 @@ __all__ = ["Policy", "install", "current", "is_visible"]
 
 
 class Policy(Protocol):
-    def where(self, caller: Caller, r: Any, res_type: str | None = None) -> ColumnElement[bool] | None: ...
+    def where(
+        self, caller: Caller, r: Any, res_type: str | None = None
+    ) -> ColumnElement[bool] | None: ...
 
     def restricted(self, caller: Caller) -> bool: ...
 
     def serve(self, caller: Caller, resource: dict[str, Any]) -> dict[str, Any]: ...
 
-    def serve_version(self, session: Session, caller: Caller, version: StoredResource) -> dict[str, Any] | None: ...
+    def serve_version(
+        self, session: Session, caller: Caller, version: StoredResource
+    ) -> dict[str, Any] | None: ...
 
 
 class _Open:
-    def where(self, caller: Caller, r: Any, res_type: str | None = None) -> ColumnElement[bool] | None:
+    def where(
+        self, caller: Caller, r: Any, res_type: str | None = None
+    ) -> ColumnElement[bool] | None:
         return None
 
     def restricted(self, caller: Caller) -> bool:
@@ -49,7 +55,9 @@ class _Open:
     def serve(self, caller: Caller, resource: dict[str, Any]) -> dict[str, Any]:
         return resource
 
-    def serve_version(self, session: Session, caller: Caller, version: StoredResource) -> dict[str, Any] | None:
+    def serve_version(
+        self, session: Session, caller: Caller, version: StoredResource
+    ) -> dict[str, Any] | None:
         return version.content
 
 
@@ -76,6 +84,8 @@ def _visible_query(caller: Caller, res_type: str) -> Select[Any]:
     # Built once per caller and type: a partner's row rule is a large statement, and building
     # it cost more than running it (the intake checks each referral it pushes to a partner).
     r = resources.alias("r")
-    query = select(r.c.res_id).where(r.c.res_type == res_type, r.c.res_id == bindparam("res_id"), r.c.deleted.is_(False))
+    query = select(r.c.res_id).where(
+        r.c.res_type == res_type, r.c.res_id == bindparam("res_id"), r.c.deleted.is_(False)
+    )
     cond = _policy.where(caller, r, res_type)
     return (query.where(cond) if cond is not None else query).limit(1)

@@ -1,11 +1,11 @@
 """Tables of the web pages for people (fhir_gateway.web).
 
-    web_users   people who sign in to the partner inbox or the case-manager dashboard: each mapped
-                to a role and an Organization exactly as an API client is; argon2 password hash;
-                consecutive failed sign-ins and the lock they cause (login throttling that holds
-                across every gateway process)
-    web_keys    the secret that signs session cookies and CSRF tokens, shared by every process so
-                that sessions survive restarts and any process can serve any page
+web_users   people who sign in to the partner inbox or the case-manager dashboard: each mapped
+            to a role and an Organization exactly as an API client is; argon2 password hash;
+            consecutive failed sign-ins and the lock they cause (login throttling that holds
+            across every gateway process)
+web_keys    the secret that signs session cookies and CSRF tokens, shared by every process so
+            that sessions survive restarts and any process can serve any page
 """
 
 from __future__ import annotations

@@ -18,5 +18,10 @@ _ALL = frozenset({"system/*.cruds"})
 
 
 def caller_of(user: User, address: str | None) -> Caller:
-    return TokenCaller(client_id=f"user:{user.username}", role=user.role, organization=user.organization,
-                       scopes=_ALL, address=address)
+    return TokenCaller(
+        client_id=f"user:{user.username}",
+        role=user.role,
+        organization=user.organization,
+        scopes=_ALL,
+        address=address,
+    )

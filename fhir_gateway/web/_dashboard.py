@@ -76,11 +76,22 @@ def dashboard(session: Session, caller: Caller, settings: Settings) -> Dashboard
     in_plans = [r for p in plans for r in p.referrals if r.overdue]
     overdue = {r.task_id: r for r in in_plans}
     for task_id in overdue_ids:
-        if task_id not in overdue and (view := referral_view(session, caller, task_id)) and view.overdue:
+        if (
+            task_id not in overdue
+            and (view := referral_view(session, caller, task_id))
+            and view.overdue
+        ):
             overdue[task_id] = view
-    rejected = _views(session, caller, visible_ids(session, caller, "Task", [("status", "rejected")]))
-    return Dashboard(plans, sorted(overdue.values(), key=lambda r: r.deadline or ""), rejected,
-                     _alerts(session, caller), _follow_ups(session, caller, settings))
+    rejected = _views(
+        session, caller, visible_ids(session, caller, "Task", [("status", "rejected")])
+    )
+    return Dashboard(
+        plans,
+        sorted(overdue.values(), key=lambda r: r.deadline or ""),
+        rejected,
+        _alerts(session, caller),
+        _follow_ups(session, caller, settings),
+    )
 
 
 def _views(session: Session, caller: Caller, ids: list[str]) -> list[Referral]:
@@ -94,9 +105,20 @@ def _plans(session: Session, caller: Caller, params: list[tuple[str, str]]) -> l
         if plan is None:
             continue
         patient_ref = ref_id(plan, "subject") or ""
-        view = PlanView(plan_id, plan.get("status", ""), plan.get("title") or "Care plan",
-                        patient_ref.partition("/")[2], patient_name(served(session, caller, patient_ref)))
-        view.goals = [g for g in (served(session, caller, (x or {}).get("reference")) for x in plan.get("goal") or []) if g]
+        view = PlanView(
+            plan_id,
+            plan.get("status", ""),
+            plan.get("title") or "Care plan",
+            patient_ref.partition("/")[2],
+            patient_name(served(session, caller, patient_ref)),
+        )
+        view.goals = [
+            g
+            for g in (
+                served(session, caller, (x or {}).get("reference")) for x in plan.get("goal") or []
+            )
+            if g
+        ]
         view.referrals = _plan_referrals(session, caller, plan)
         out.append(view)
     return sorted(out, key=lambda p: (p.patient, p.plan_id))
@@ -107,28 +129,50 @@ def _plan_referrals(session: Session, caller: Caller, plan: dict[str, Any]) -> l
     tasks = {r.partition("/")[2] for r in refs if r.startswith("Task/")}
     for sr in (r for r in refs if r.startswith("ServiceRequest/")):
         tasks.update(visible_ids(session, caller, "Task", [("focus", sr)]))
-    return sorted(_views(session, caller, sorted(tasks)), key=lambda r: (r.deadline or "9999", r.task_id))
+    return sorted(
+        _views(session, caller, sorted(tasks)), key=lambda r: (r.deadline or "9999", r.task_id)
+    )
 
 
 def _alerts(session: Session, caller: Caller) -> list[dict[str, Any]]:
     codes = ",".join(f"{monitors.MONITOR_FLAGS}|{c}" for c in _ALERT_CODES)
-    flags = [served(session, caller, f"Flag/{i}") for i in visible_ids(session, caller, "Flag", [("_tag", codes)])]
+    flags = [
+        served(session, caller, f"Flag/{i}")
+        for i in visible_ids(session, caller, "Flag", [("_tag", codes)])
+    ]
     active = [f for f in flags if f and f.get("status") == "active"]
     for flag in active:
         flag["_patient"] = patient_name(served(session, caller, ref_id(flag, "subject")))
-        flag["_kind"] = next((t["code"] for t in (flag.get("meta") or {}).get("tag") or []
-                              if t.get("system") == monitors.MONITOR_FLAGS and t.get("code") in _ALERT_CODES), "alert")
-    return sorted(active, key=lambda f: (f["_kind"] != "crisis", (f.get("period") or {}).get("start", "")))
+        flag["_kind"] = next(
+            (
+                t["code"]
+                for t in (flag.get("meta") or {}).get("tag") or []
+                if t.get("system") == monitors.MONITOR_FLAGS and t.get("code") in _ALERT_CODES
+            ),
+            "alert",
+        )
+    return sorted(
+        active, key=lambda f: (f["_kind"] != "crisis", (f.get("period") or {}).get("start", ""))
+    )
 
 
 def _follow_ups(session: Session, caller: Caller, settings: Settings) -> list[FollowUp]:
     end = today()
-    outcomes = monitors.fuh_outcomes(session, settings, end - timedelta(days=FUH_LOOKBACK_DAYS), end)
+    outcomes = monitors.fuh_outcomes(
+        session, settings, end - timedelta(days=FUH_LOOKBACK_DAYS), end
+    )
     rows = []
     for o in outcomes:
         patient = o.discharge.patient
-        rows.append(FollowUp(patient.partition("/")[2], patient_name(served(session, caller, patient)),
-                             o.local_date.isoformat(), _fuh_state(o, 7, end), _fuh_state(o, 30, end)))
+        rows.append(
+            FollowUp(
+                patient.partition("/")[2],
+                patient_name(served(session, caller, patient)),
+                o.local_date.isoformat(),
+                _fuh_state(o, 7, end),
+                _fuh_state(o, 30, end),
+            )
+        )
     return sorted(rows, key=lambda r: r.discharged, reverse=True)
 
 
@@ -144,7 +188,9 @@ def _fuh_state(outcome: Any, days: int, now: Any) -> str:
 # -- the patient page ------------------------------------------------------------------------------
 
 
-def patient_page(session: Session, caller: Caller, patient_id: str) -> tuple[dict[str, Any], list[PlanView], list[TimelineEntry]] | None:
+def patient_page(
+    session: Session, caller: Caller, patient_id: str
+) -> tuple[dict[str, Any], list[PlanView], list[TimelineEntry]] | None:
     patient = served(session, caller, f"Patient/{patient_id}")
     if patient is None:
         return None
@@ -160,7 +206,9 @@ def _timeline(session: Session, caller: Caller, plans: list[PlanView]) -> list[T
         entries.append(TimelineEntry(str(start), "Plan started", plan.title))
         for r in plan.referrals:
             for span in workflow.time_in_states(session, r.task_id):
-                entries.append(TimelineEntry(_iso(span.start), f"Referral {span.status}", r.service))
+                entries.append(
+                    TimelineEntry(_iso(span.start), f"Referral {span.status}", r.service)
+                )
             if r.deadline:
                 entries.append(TimelineEntry(str(r.deadline), "Referral deadline", r.service))
     return sorted(entries, key=lambda e: e.at)

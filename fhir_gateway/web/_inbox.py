@@ -44,7 +44,10 @@ def inbox(session: Session, caller: Caller) -> Inbox:
 def _referrals(session: Session, caller: Caller, statuses: tuple[str, ...]) -> list[Referral]:
     ids = visible_ids(session, caller, "Task", [("status", ",".join(statuses))])
     views = [referral_view(session, caller, task_id) for task_id in ids]
-    return sorted((v for v in views if v is not None), key=lambda r: (not r.overdue, r.deadline or "9999", r.task_id))
+    return sorted(
+        (v for v in views if v is not None),
+        key=lambda r: (not r.overdue, r.deadline or "9999", r.task_id),
+    )
 
 
 # -- actions: each one change of the Task, as the user ---------------------------------------------
@@ -58,11 +61,19 @@ def accept(session: Session, caller: Caller, task_id: str, version: int) -> None
     _change(session, caller, task, version, status="accepted")
 
 
-def reject(session: Session, caller: Caller, task_id: str, version: int, reason: str, note: str) -> None:
+def reject(
+    session: Session, caller: Caller, task_id: str, version: int, reason: str, note: str
+) -> None:
     if reason not in REJECT_REASONS:
         raise InvalidRequest("Choose a reason for rejecting the referral.")
-    _change(session, caller, _current(session, caller, task_id), version, status="rejected",
-            statusReason=reject_reason(reason, note.strip()))
+    _change(
+        session,
+        caller,
+        _current(session, caller, task_id),
+        version,
+        status="rejected",
+        statusReason=reject_reason(reason, note.strip()),
+    )
 
 
 def start(session: Session, caller: Caller, task_id: str, version: int) -> None:
@@ -82,7 +93,9 @@ def _current(session: Session, caller: Caller, task_id: str) -> dict[str, Any]:
     return dict(resources.read(session, "Task", task_id, caller).content)
 
 
-def _change(session: Session, caller: Caller, task: dict[str, Any], version: int, **changes: Any) -> None:
+def _change(
+    session: Session, caller: Caller, task: dict[str, Any], version: int, **changes: Any
+) -> None:
     # If-Match with the version the page showed: a change made meanwhile (another user, the API,
     # a competing claim) makes this one fail with 412 instead of overwriting it.
     resources.update(session, "Task", task["id"], {**task, **changes}, caller, if_match=version)

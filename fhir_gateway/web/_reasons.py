@@ -26,6 +26,8 @@ REJECT_REASONS: dict[str, str] = {
 def reject_reason(code: str, note: str = "") -> dict[str, Any]:
     """The CodeableConcept for ``code`` (KeyError for an unknown one)."""
     display = REJECT_REASONS[code]
-    concept: dict[str, Any] = {"coding": [{"system": REJECT_SYSTEM, "code": code, "display": display}]}
+    concept: dict[str, Any] = {
+        "coding": [{"system": REJECT_SYSTEM, "code": code, "display": display}]
+    }
     concept["text"] = f"{display}: {note}" if note else display
     return concept

@@ -32,13 +32,18 @@ def keys(request: Request) -> SessionKeys:
     return request.app.state.web_keys  # type: ignore[no-any-return]
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200) -> Response:
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200
+) -> Response:
     nonce = request.cookies.get(CSRF_COOKIE)
     fresh = nonce is None
     if nonce is None:
         nonce = SessionKeys.new_nonce()
-    ctx = {"user": getattr(request.state, "web_user", None), "csrf_token": keys(request).csrf_token(nonce),
-           **(context or {})}
+    ctx = {
+        "user": getattr(request.state, "web_user", None),
+        "csrf_token": keys(request).csrf_token(nonce),
+        **(context or {}),
+    }
     response = _templates.TemplateResponse(request, name, ctx, status_code=status, headers=_HEADERS)
     if fresh:
         set_cookie(request, response, CSRF_COOKIE, nonce, max_age=None)
@@ -46,12 +51,32 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
-    titles = {400: "The request could not be used", 403: "Not allowed", 404: "Not found", 409: "Conflict",
-              412: "Changed meanwhile", 422: "Not possible", 429: "Too many attempts"}
-    return render(request, "error.html", {"title": titles.get(status, "Something went wrong"), "message": message,
-                                          "status": status}, status=status)
+    titles = {
+        400: "The request could not be used",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        412: "Changed meanwhile",
+        422: "Not possible",
+        429: "Too many attempts",
+    }
+    return render(
+        request,
+        "error.html",
+        {"title": titles.get(status, "Something went wrong"), "message": message, "status": status},
+        status=status,
+    )
 
 
-def set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int | None) -> None:
-    response.set_cookie(name, value, max_age=max_age, path="/web", httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https")
+def set_cookie(
+    request: Request, response: Response, name: str, value: str, *, max_age: int | None
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/web",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )

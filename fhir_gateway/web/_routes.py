@@ -31,8 +31,12 @@ __all__ = ["router"]
 
 log = logging.getLogger("fhir_gateway.web")
 _ACTIONS = ("accept", "reject", "start", "complete")
-_DONE = {"accept": "Referral accepted.", "reject": "Referral rejected.", "start": "Referral marked in progress.",
-         "complete": "Referral completed."}
+_DONE = {
+    "accept": "Referral accepted.",
+    "reject": "Referral rejected.",
+    "start": "Referral marked in progress.",
+    "complete": "Referral completed.",
+}
 
 
 class _SignInRequired(Exception):
@@ -54,8 +58,12 @@ class WebRoute(APIRoute):
                 response = error_page(request, exc.status_code, str(exc.detail))
             except Exception:
                 log.exception("web page %s failed", request.url.path)
-                response = error_page(request, 500, "Something went wrong on our side. Please try again; "
-                                                    "if it keeps happening, tell your administrator.")
+                response = error_page(
+                    request,
+                    500,
+                    "Something went wrong on our side. Please try again; "
+                    "if it keeps happening, tell your administrator.",
+                )
             _audit(request, response.status_code)
             return response
 
@@ -67,10 +75,16 @@ router = APIRouter(prefix="/web", route_class=WebRoute, include_in_schema=False)
 
 def _audit(request: Request, status: int) -> None:
     caller: Caller | None = getattr(request.state, "web_caller", None)
-    request.app.state.security.auditor.record(request_event(
-        method=request.method, path=request.url.path, query=request.url.query, status=status, caller=caller,
-        address=request.client.host if request.client else None,
-    ))
+    request.app.state.security.auditor.record(
+        request_event(
+            method=request.method,
+            path=request.url.path,
+            query=request.url.query,
+            status=status,
+            caller=caller,
+            address=request.client.host if request.client else None,
+        )
+    )
 
 
 # -- who is asking -----------------------------------------------------------------------------------
@@ -106,9 +120,13 @@ async def _form(request: Request) -> dict[str, str]:
     """The posted form, after the CSRF check (every POST here goes through this)."""
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raise InvalidRequest("This page accepts only its own forms.")
-    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+    form = dict(
+        parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    )
     if not keys(request).csrf_ok(request.cookies.get(CSRF_COOKIE), form.get("csrf_token")):
-        raise Forbidden("This form has expired or did not come from this site. Reload the page and try again.")
+        raise Forbidden(
+            "This form has expired or did not come from this site. Reload the page and try again."
+        )
     return form
 
 
@@ -119,7 +137,9 @@ async def _form(request: Request) -> dict[str, str]:
 @router.get("/")
 def home(request: Request) -> Response:
     caller = _signed_in(request)
-    return RedirectResponse("/web/inbox" if caller.role in PARTNER else "/web/dashboard", status_code=303)
+    return RedirectResponse(
+        "/web/inbox" if caller.role in PARTNER else "/web/dashboard", status_code=303
+    )
 
 
 @router.get("/login")
@@ -133,17 +153,34 @@ async def login(request: Request) -> Response:
     address = request.client.host if request.client else None
     throttle = request.app.state.web_throttle
     if throttle.blocked(address):
-        raise TooManyRequests("Too many failed sign-ins from your network; wait a few minutes and try again.")
+        raise TooManyRequests(
+            "Too many failed sign-ins from your network; wait a few minutes and try again."
+        )
     user: User | None = await run_in_threadpool(
-        request.app.state.database.write, sign_in, form.get("username", "").strip(), form.get("password", ""))
+        request.app.state.database.write,
+        sign_in,
+        form.get("username", "").strip(),
+        form.get("password", ""),
+    )
     if user is None:
         throttle.failed(address)
-        return render(request, "login.html", {"error": "Wrong user name or password.",
-                                              "username": form.get("username", "")}, status=401)
+        return render(
+            request,
+            "login.html",
+            {"error": "Wrong user name or password.", "username": form.get("username", "")},
+            status=401,
+        )
     response = RedirectResponse("/web/", status_code=303)
-    set_cookie(request, response, SESSION_COOKIE, keys(request).session_cookie(user.username, user.fingerprint),
-               max_age=keys(request).max_age)
-    set_cookie(request, response, CSRF_COOKIE, keys(request).new_nonce(), max_age=None)  # new session, new nonce
+    set_cookie(
+        request,
+        response,
+        SESSION_COOKIE,
+        keys(request).session_cookie(user.username, user.fingerprint),
+        max_age=keys(request).max_age,
+    )
+    set_cookie(
+        request, response, CSRF_COOKIE, keys(request).new_nonce(), max_age=None
+    )  # new session, new nonce
     return response
 
 
@@ -171,8 +208,13 @@ async def inbox_action(request: Request, task_id: str, action: str, caller: Part
         raise NotFound(f"There is no action {action!r}.")
     version = _version(form)
     run: Callable[..., Any] = getattr(_inbox, action)
-    extra = {"reject": (form.get("reason", ""), form.get("note", "")), "complete": (form.get("outcome", ""),)}
-    await run_in_threadpool(request.app.state.database.write, run, caller, task_id, version, *extra.get(action, ()))
+    extra = {
+        "reject": (form.get("reason", ""), form.get("note", "")),
+        "complete": (form.get("outcome", ""),),
+    }
+    await run_in_threadpool(
+        request.app.state.database.write, run, caller, task_id, version, *extra.get(action, ())
+    )
     return RedirectResponse(f"/web/inbox?done={action}", status_code=303)
 
 
@@ -188,7 +230,9 @@ def _version(form: dict[str, str]) -> int:
 
 @router.get("/dashboard")
 def dashboard_page(request: Request, caller: CaseTeamDep) -> Response:
-    board = request.app.state.database.read(_dashboard.dashboard, caller, request.app.state.settings)
+    board = request.app.state.database.read(
+        _dashboard.dashboard, caller, request.app.state.settings
+    )
     return render(request, "dashboard.html", {"board": board})
 
 
@@ -198,4 +242,6 @@ def patient_page(request: Request, patient_id: str, caller: CaseTeamDep) -> Resp
     if found is None:
         raise NotFound(f"There is no patient {patient_id}.")
     patient, plans, timeline = found
-    return render(request, "patient.html", {"patient": patient, "plans": plans, "timeline": timeline})
+    return render(
+        request, "patient.html", {"patient": patient, "plans": plans, "timeline": timeline}
+    )

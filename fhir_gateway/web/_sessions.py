@@ -55,7 +55,11 @@ class SessionKeys:
             data: Any = self._serializer().loads(cookie, max_age=self._max_age)
         except BadSignature:  # also SignatureExpired
             return None
-        if not isinstance(data, dict) or not isinstance(data.get("u"), str) or not isinstance(data.get("f"), str):
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("u"), str)
+            or not isinstance(data.get("f"), str)
+        ):
             return None
         return data["u"], data["f"]
 
@@ -67,7 +71,9 @@ class SessionKeys:
         return hmac.new(self._key().encode(), b"csrf:" + nonce.encode(), hashlib.sha256).hexdigest()
 
     def csrf_ok(self, nonce: str | None, token: str | None) -> bool:
-        return bool(nonce and token) and hmac.compare_digest(self.csrf_token(nonce or ""), token or "")
+        return bool(nonce and token) and hmac.compare_digest(
+            self.csrf_token(nonce or ""), token or ""
+        )
 
     def _serializer(self) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(self._key(), salt="fhir-gateway-web-session")
@@ -84,8 +90,13 @@ class SessionKeys:
         if stored is None:
             try:
                 with self._database.engine.begin() as conn:
-                    conn.execute(insert(web_keys).values(
-                        name=_KEY_NAME, secret=secrets.token_urlsafe(48), created_at=clock.to_db(clock.now())))
+                    conn.execute(
+                        insert(web_keys).values(
+                            name=_KEY_NAME,
+                            secret=secrets.token_urlsafe(48),
+                            created_at=clock.to_db(clock.now()),
+                        )
+                    )
             except IntegrityError:
                 pass  # another process made it first: use theirs
             stored = self._stored()
@@ -94,4 +105,6 @@ class SessionKeys:
 
     def _stored(self) -> str | None:
         with self._database.engine.connect() as conn:
-            return conn.execute(select(web_keys.c.secret).where(web_keys.c.name == _KEY_NAME)).scalar()
+            return conn.execute(
+                select(web_keys.c.secret).where(web_keys.c.name == _KEY_NAME)
+            ).scalar()

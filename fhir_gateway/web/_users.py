@@ -24,7 +24,16 @@ from fhir_gateway.errors import Conflict, InvalidRequest, TooManyRequests
 from fhir_gateway.security import ROLES
 from fhir_gateway.store.web_tables import web_users
 
-__all__ = ["User", "add_user", "list_users", "remove_user", "get_user", "sign_in", "MAX_FAILURES", "LOCK_MINUTES"]
+__all__ = [
+    "User",
+    "add_user",
+    "list_users",
+    "remove_user",
+    "get_user",
+    "sign_in",
+    "MAX_FAILURES",
+    "LOCK_MINUTES",
+]
 
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
@@ -48,7 +57,9 @@ def _user(row: object) -> User:
     return User(row.username, row.role, row.organization, row.password_hash[-16:])  # type: ignore[attr-defined]
 
 
-def add_user(session: Session, username: str, password: str, role: str, organization: str | None) -> User:
+def add_user(
+    session: Session, username: str, password: str, role: str, organization: str | None
+) -> User:
     if not _NAME.match(username):
         raise InvalidRequest("A user name has 1–128 letters, digits or . _ @ -")
     if role not in ROLES:
@@ -59,13 +70,23 @@ def add_user(session: Session, username: str, password: str, role: str, organiza
         raise InvalidRequest(f"A {role} user needs --organization Organization/ID")
     if len(password) < MIN_PASSWORD:
         raise InvalidRequest(f"A password needs at least {MIN_PASSWORD} characters")
-    if session.execute(select(web_users.c.username).where(web_users.c.username == username)).first():
+    if session.execute(
+        select(web_users.c.username).where(web_users.c.username == username)
+    ).first():
         raise Conflict(f"User {username} exists already")
     hashed = _HASHER.hash(password)
-    session.execute(insert(web_users).values(
-        username=username, password_hash=hashed, role=role, organization=organization, active=True,
-        failed_logins=0, locked_until=None, created_at=clock.to_db(clock.now()),
-    ))
+    session.execute(
+        insert(web_users).values(
+            username=username,
+            password_hash=hashed,
+            role=role,
+            organization=organization,
+            active=True,
+            failed_logins=0,
+            locked_until=None,
+            created_at=clock.to_db(clock.now()),
+        )
+    )
     return User(username, role, organization, hashed[-16:])
 
 
@@ -87,13 +108,17 @@ def get_user(session: Session, username: str) -> User | None:
 def sign_in(session: Session, username: str, password: str) -> User | None:
     """The user; None for a wrong name or password (the failure is counted, so it returns rather
     than raises: raising would roll the count back); TooManyRequests while the account is locked."""
-    row = session.execute(select(web_users).where(web_users.c.username == username).with_for_update()).first()
+    row = session.execute(
+        select(web_users).where(web_users.c.username == username).with_for_update()
+    ).first()
     now = clock.now()
     if row is None or not row.active:
         _verify(_DUMMY, password)
         return None
     if row.locked_until is not None and clock.to_db(now) < row.locked_until:
-        raise TooManyRequests(f"Too many failed sign-ins for this account; try again in {LOCK_MINUTES} minutes.")
+        raise TooManyRequests(
+            f"Too many failed sign-ins for this account; try again in {LOCK_MINUTES} minutes."
+        )
     if not _verify(row.password_hash, password):
         _failed(session, username, row.failed_logins + 1, now)
         return None
@@ -101,8 +126,11 @@ def sign_in(session: Session, username: str, password: str) -> User | None:
     if _HASHER.check_needs_rehash(row.password_hash):
         values["password_hash"] = _HASHER.hash(password)
     session.execute(update(web_users).where(web_users.c.username == username).values(**values))
-    return _user(row) if "password_hash" not in values else User(row.username, row.role, row.organization,
-                                                                    str(values["password_hash"])[-16:])
+    return (
+        _user(row)
+        if "password_hash" not in values
+        else User(row.username, row.role, row.organization, str(values["password_hash"])[-16:])
+    )
 
 
 def _verify(hashed: str, password: str) -> bool:
@@ -113,6 +141,11 @@ def _verify(hashed: str, password: str) -> bool:
 
 
 def _failed(session: Session, username: str, failures: int, now: object) -> None:
-    locked = clock.to_db(now + timedelta(minutes=LOCK_MINUTES)) if failures >= MAX_FAILURES else None  # type: ignore[operator]
-    session.execute(update(web_users).where(web_users.c.username == username)
-                    .values(failed_logins=failures, locked_until=locked))
+    locked = (
+        clock.to_db(now + timedelta(minutes=LOCK_MINUTES)) if failures >= MAX_FAILURES else None
+    )  # type: ignore[operator]
+    session.execute(
+        update(web_users)
+        .where(web_users.c.username == username)
+        .values(failed_logins=failures, locked_until=locked)
+    )

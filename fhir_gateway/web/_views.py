@@ -16,7 +16,15 @@ from fhir_gateway.monitors import MONITOR_FLAGS
 from fhir_gateway.services import resources
 from fhir_gateway.store.search import match_ids
 
-__all__ = ["Referral", "referral_view", "visible_ids", "served", "ref_id", "patient_name", "OVERDUE_TAG"]
+__all__ = [
+    "Referral",
+    "referral_view",
+    "visible_ids",
+    "served",
+    "ref_id",
+    "patient_name",
+    "OVERDUE_TAG",
+]
 
 OVERDUE_TAG = (MONITOR_FLAGS, "overdue")
 _TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "entered-in-error"})
@@ -37,7 +45,9 @@ class Referral:
     service_request: str | None
 
 
-def visible_ids(session: Session, caller: Caller, res_type: str, params: list[tuple[str, str]]) -> list[str]:
+def visible_ids(
+    session: Session, caller: Caller, res_type: str, params: list[tuple[str, str]]
+) -> list[str]:
     return match_ids(session, res_type, params, caller=caller)
 
 
@@ -94,13 +104,20 @@ def referral_view(session: Session, caller: Caller, task_id: str) -> Referral | 
         return None
     request = served(session, caller, ref_id(task, "focus")) or {}
     code = request.get("code") or {}
-    service = code.get("text") or next((c.get("display") or c.get("code") for c in code.get("coding") or []), "")
+    service = code.get("text") or next(
+        (c.get("display") or c.get("code") for c in code.get("coding") or []), ""
+    )
     return Referral(
-        task_id=task_id, version=int((task.get("meta") or {}).get("versionId") or 0),
-        status=task.get("status", ""), service=service or "(service not named)",
-        patient=served(session, caller, ref_id(task, "for")) or {}, owner=ref_id(task, "owner"),
-        deadline=_deadline(task), overdue=is_overdue(task),
-        reason=(task.get("statusReason") or {}).get("text"), outcome=_outcome(task),
+        task_id=task_id,
+        version=int((task.get("meta") or {}).get("versionId") or 0),
+        status=task.get("status", ""),
+        service=service or "(service not named)",
+        patient=served(session, caller, ref_id(task, "for")) or {},
+        owner=ref_id(task, "owner"),
+        deadline=_deadline(task),
+        overdue=is_overdue(task),
+        reason=(task.get("statusReason") or {}).get("text"),
+        outcome=_outcome(task),
         service_request=ref_id(task, "focus"),
     )
 

@@ -42,8 +42,12 @@ class Result:
 
 
 def policy_from(settings: Settings) -> Policy:
-    return Policy(settings.outbox_backoff_base, settings.outbox_backoff_max, settings.outbox_max_age,
-                  settings.outbox_max_attempts)
+    return Policy(
+        settings.outbox_backoff_base,
+        settings.outbox_backoff_max,
+        settings.outbox_max_age,
+        settings.outbox_max_attempts,
+    )
 
 
 class DeliveryWorker:
@@ -64,9 +68,15 @@ class DeliveryWorker:
         self.rng = rng or random.Random()
         self._rng_lock = threading.Lock()
         self._partner_transport = partner_transport if partner_transport is not None else transport
-        self._http = httpx.Client(transport=transport, timeout=settings.outbox_timeout,
-                                  headers={"User-Agent": USER_AGENT}, follow_redirects=False)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, settings.outbox_concurrency), thread_name_prefix="outbox")
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=settings.outbox_timeout,
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=False,
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, settings.outbox_concurrency), thread_name_prefix="outbox"
+        )
         self._last_poll: float | None = None
 
     def close(self) -> None:
@@ -78,13 +88,20 @@ class DeliveryWorker:
     def run_once(self) -> list[Result]:
         """Claim one batch of due rows, deliver them, record the results."""
         rows = self.db.write(
-            outbox.claim, worker=self.name, limit=self.settings.outbox_batch_size,
-            lease=timedelta(seconds=self.settings.outbox_lease), postgres=self.db.is_postgres,
+            outbox.claim,
+            worker=self.name,
+            limit=self.settings.outbox_batch_size,
+            lease=timedelta(seconds=self.settings.outbox_lease),
+            postgres=self.db.is_postgres,
         )
         if not rows:
             return []
         secrets = self.db.read(outbox.secrets_of, {r.subscription for r in rows if r.subscription})
-        return list(self._pool.map(lambda row: self._deliver(row, secrets.get(row.subscription or "")), rows))
+        return list(
+            self._pool.map(
+                lambda row: self._deliver(row, secrets.get(row.subscription or "")), rows
+            )
+        )
 
     def drain(self, *, max_rounds: int = 10_000) -> list[Result]:
         """Rounds until nothing is due now (rows waiting for a later retry stay pending)."""
@@ -100,12 +117,21 @@ class DeliveryWorker:
         status, error, retry_after = self._send(row, secret)
         attempt = row.attempts + 1
         with self._rng_lock:
-            decision = decide(self.policy, status=status, attempt=attempt, retry_since=row.retry_since,
-                              now=clock.now(), rng=self.rng, retry_after_header=retry_after)
+            decision = decide(
+                self.policy,
+                status=status,
+                attempt=attempt,
+                retry_since=row.retry_since,
+                now=clock.now(),
+                rng=self.rng,
+                retry_after_header=retry_after,
+            )
         self._record(row, decision, status, error)
         return Result(row.id, decision.outcome, status, error or decision.reason)
 
-    def _send(self, row: OutboxRow, secret: str | None) -> tuple[int | None, str | None, str | None]:
+    def _send(
+        self, row: OutboxRow, secret: str | None
+    ) -> tuple[int | None, str | None, str | None]:
         headers = {**row.headers, DELIVERY_HEADER: str(row.id)}
         if row.content_type:
             headers["Content-Type"] = row.content_type
@@ -117,13 +143,24 @@ class DeliveryWorker:
             return None, f"timed out after {self.settings.outbox_timeout:g} s", None
         except httpx.TransportError as exc:
             return None, f"{exc.__class__.__name__}: {exc}"[:500], None
-        error = None if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
+        error = (
+            None if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
+        )
         return response.status_code, error, response.headers.get("retry-after")
 
-    def _record(self, row: OutboxRow, decision: Decision, status: int | None, error: str | None) -> None:
+    def _record(
+        self, row: OutboxRow, decision: Decision, status: int | None, error: str | None
+    ) -> None:
         detail = error if decision.reason is None else f"{error or ''} ({decision.reason})".strip()
-        kept = self.db.write(outbox.finish, row.id, worker=self.name, outcome=decision.outcome, http_status=status,
-                             error=detail, next_attempt_at=decision.next_attempt_at)
+        kept = self.db.write(
+            outbox.finish,
+            row.id,
+            worker=self.name,
+            outcome=decision.outcome,
+            http_status=status,
+            error=detail,
+            next_attempt_at=decision.next_attempt_at,
+        )
         if not kept:
             log.warning("outbox %s: lease lost while delivering; another worker has it", row.id)
         elif decision.outcome == "dead":

@@ -20,10 +20,14 @@ __all__ = ["listener_config", "make_handler", "make_listener", "start_listener"]
 log = logging.getLogger("fhir_gateway.mllp")
 
 
-def listener_config(settings: Settings, *, host: str | None = None, port: int | None = None) -> ListenerConfig:
+def listener_config(
+    settings: Settings, *, host: str | None = None, port: int | None = None
+) -> ListenerConfig:
     context = None
     if settings.mllp_tls_cert:
-        context = server_context(settings.mllp_tls_cert, settings.mllp_tls_key, client_ca=settings.mllp_tls_client_ca)
+        context = server_context(
+            settings.mllp_tls_cert, settings.mllp_tls_key, client_ca=settings.mllp_tls_client_ca
+        )
     return ListenerConfig(
         host=host or settings.mllp_host,
         port=settings.mllp_port if port is None else port,
@@ -38,7 +42,9 @@ def listener_config(settings: Settings, *, host: str | None = None, port: int | 
 def make_handler(intake: Intake) -> Handler:
     async def handle(message: bytes, peer: Peer) -> bytes | None:
         try:
-            answer = await asyncio.to_thread(intake.receive_hl7, message, channel="mllp", peer=str(peer))
+            answer = await asyncio.to_thread(
+                intake.receive_hl7, message, channel="mllp", peer=str(peer)
+            )
         except Unavailable as exc:
             log.warning("MLLP %s: message not stored (%s); no ACK", peer, exc.message)
             return None
@@ -47,11 +53,15 @@ def make_handler(intake: Intake) -> Handler:
     return handle
 
 
-def make_listener(intake: Intake, settings: Settings, *, host: str | None = None, port: int | None = None) -> MLLPListener:
+def make_listener(
+    intake: Intake, settings: Settings, *, host: str | None = None, port: int | None = None
+) -> MLLPListener:
     return MLLPListener(make_handler(intake), listener_config(settings, host=host, port=port))
 
 
-async def start_listener(intake: Intake, settings: Settings, *, host: str | None = None, port: int | None = None) -> MLLPListener:
+async def start_listener(
+    intake: Intake, settings: Settings, *, host: str | None = None, port: int | None = None
+) -> MLLPListener:
     """Apply what a crash left half-done, then listen."""
     recovered = await asyncio.to_thread(intake.recover)
     if recovered:

@@ -70,5 +70,7 @@ def decide(
     if policy.max_attempts is not None and attempt >= policy.max_attempts:
         return Decision("dead", reason=f"gave up after {attempt} attempts")
     if at > retry_since + timedelta(seconds=policy.max_age):
-        return Decision("dead", reason=f"gave up after {attempt} attempts over {policy.max_age / 3600:g} h")
+        return Decision(
+            "dead", reason=f"gave up after {attempt} attempts over {policy.max_age / 3600:g} h"
+        )
     return Decision("retry", next_attempt_at=at)

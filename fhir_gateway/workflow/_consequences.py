@@ -36,7 +36,9 @@ from fhir_gateway.workflow._states import OPEN
 __all__ = ["on_task", "on_service_request", "on_careplan", "on_outcome", "configure"]
 
 _state: dict[str, Any] = {"base_url": ""}
-NO_PARTNER_LEFT = "No eligible partner is left for this referral; the case manager decides what next"
+NO_PARTNER_LEFT = (
+    "No eligible partner is left for this referral; the case manager decides what next"
+)
 _LIVE_PLAN = "draft,active,on-hold"
 
 
@@ -44,7 +46,9 @@ def configure(settings: Settings) -> None:
     _state["base_url"] = (settings.base_url or "").rstrip("/")
 
 
-def _changed(event: WriteEvent, stored: StoredResource | None, field: str) -> tuple[Any, Any] | None:
+def _changed(
+    event: WriteEvent, stored: StoredResource | None, field: str
+) -> tuple[Any, Any] | None:
     """(before, after) of a field when this write changed it; None when it did not."""
     if stored is None or stored.deleted:
         return None
@@ -78,9 +82,15 @@ def _after_transition(event: WriteEvent, stored: StoredResource, status: str) ->
         if _routing.reroute(session, task) is None:
             _routing.hold_request(session, request_ref, NO_PARTNER_LEFT)
     elif status == "failed" or (status == "cancelled" and actor_of(event.caller).organization):
-        _routing.hold_request(session, request_ref, f"The partner's Task ended {status}; the case manager decides what next")
+        _routing.hold_request(
+            session,
+            request_ref,
+            f"The partner's Task ended {status}; the case manager decides what next",
+        )
     if status != "draft" and ref(task, "owner") and not actor_of(event.caller).organization:
-        _direct.push(session, stored, _state["base_url"])  # the requester's changes reach a partner's own server
+        _direct.push(
+            session, stored, _state["base_url"]
+        )  # the requester's changes reach a partner's own server
 
 
 def _complete_request(event: WriteEvent, request_ref: str | None) -> None:
@@ -105,8 +115,15 @@ def _cancel_open_tasks(event: WriteEvent, request_ref: str) -> None:
     for task in tasks_for(event.session, request_ref):
         if task.get("status") in OPEN:
             reason = task.get("statusReason") if task.get("status") == "cancelled" else None
-            save(event.session, {**task, "status": "cancelled",
-                                 "statusReason": reason or status_reason("The referral was revoked")}, SYSTEM)
+            save(
+                event.session,
+                {
+                    **task,
+                    "status": "cancelled",
+                    "statusReason": reason or status_reason("The referral was revoked"),
+                },
+                SYSTEM,
+            )
 
 
 # -- CarePlan -------------------------------------------------------------------------------------
@@ -130,8 +147,13 @@ def _revoke_if_own(event: WriteEvent, plan_ref: str, request_ref: str) -> None:
         return
     if not any(b.get("reference") == plan_ref for b in request.get("basedOn", [])):
         return  # carried over from an earlier plan: not this plan's to revoke
-    others = [p for p in search(event.session, "CarePlan", [("activity-reference", request_ref), ("status", _LIVE_PLAN)])
-              if f"CarePlan/{p['id']}" != plan_ref]
+    others = [
+        p
+        for p in search(
+            event.session, "CarePlan", [("activity-reference", request_ref), ("status", _LIVE_PLAN)]
+        )
+        if f"CarePlan/{p['id']}" != plan_ref
+    ]
     if not others:  # a newer plan that carries the referral on keeps it alive
         save(event.session, {**request, "status": "revoked"})
 

@@ -37,7 +37,12 @@ _FOLLOWED = "requested,accepted,in-progress,on-hold"
 def partner_caller(organization: str) -> Caller:
     """The partner as the gateway acts for it when mirroring its server's changes (Task updates only)."""
     scopes = frozenset({"system/Task.rus", "system/ServiceRequest.rs", "system/Patient.rs"})
-    return Caller(client_id=f"partner-sync:{organization}", role="partner", organization=organization, scopes=scopes)
+    return Caller(
+        client_id=f"partner-sync:{organization}",
+        role="partner",
+        organization=organization,
+        scopes=scopes,
+    )
 
 
 def _absolute(doc: dict[str, Any], base_url: str, keep: set[str]) -> dict[str, Any]:
@@ -55,8 +60,10 @@ def push_bundle(task: dict[str, Any], request: dict[str, Any], base_url: str) ->
     """A transaction Bundle that creates or replaces the Task and its ServiceRequest at the partner."""
     request_ref = f"ServiceRequest/{request['id']}"
     entries = [
-        {"resource": _absolute(doc, base_url, {request_ref}),
-         "request": {"method": "PUT", "url": f"{doc['resourceType']}/{doc['id']}"}}
+        {
+            "resource": _absolute(doc, base_url, {request_ref}),
+            "request": {"method": "PUT", "url": f"{doc['resourceType']}/{doc['id']}"},
+        }
         for doc in (request, task)
     ]
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
@@ -72,12 +79,19 @@ def push(session: Session, stored: StoredResource, base_url: str) -> int | None:
     if endpoint is None or found is None or owner is None:
         return None
     viewer = security.partner_caller(owner)  # the partner gets what it could read here, no more
-    task, request = security.redact_for(session, viewer, stored.content), security.redact_for(session, viewer, found)
+    task, request = (
+        security.redact_for(session, viewer, stored.content),
+        security.redact_for(session, viewer, found),
+    )
     if task is None or request is None:
         return None
     return outbox.enqueue(
-        session, channel="partner-push", method="POST", url=endpoint,
-        body=orjson.dumps(push_bundle(task, request, base_url)), content_type="application/fhir+json",
+        session,
+        channel="partner-push",
+        method="POST",
+        url=endpoint,
+        body=orjson.dumps(push_bundle(task, request, base_url)),
+        content_type="application/fhir+json",
         focus=f"Task/{stored.res_id}/_history/{stored.version_id}",
     )
 
@@ -119,24 +133,37 @@ def _mirror(session: Session, task_id: str, version: int, remote: dict[str, Any]
         return False  # changed here meanwhile: look again at the next poll
     caller = partner_caller(ref(current.content, "owner") or "")
     base = {k: v for k, v in current.content.items() if k not in OWNER_FIELDS}
-    steps = steps_between(current.content.get("status"), remote.get("status", current.content.get("status")))
+    steps = steps_between(
+        current.content.get("status"), remote.get("status", current.content.get("status"))
+    )
     for status in steps[:-1]:  # the states the partner passed through, status only
-        current = svc.update(session, "Task", task_id, {**current.content, "status": status}, caller,
-                             if_match=current.version_id).stored  # type: ignore[assignment]
+        current = svc.update(
+            session,
+            "Task",
+            task_id,
+            {**current.content, "status": status},
+            caller,
+            if_match=current.version_id,
+        ).stored  # type: ignore[assignment]
         assert current is not None
     doc = {**base, **{k: remote[k] for k in OWNER_FIELDS if k in remote}}
     result = svc.update(session, "Task", task_id, doc, caller, if_match=current.version_id)
     return result.stored is not None and result.stored.version_id != version
 
 
-def poll_partners(database: Database, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> int:
+def poll_partners(
+    database: Database, settings: Settings, *, transport: httpx.BaseTransport | None = None
+) -> int:
     """Read each followed Task from its partner's server and mirror what changed; returns how many."""
     followed = database.read(_followed)
     changed = 0
     clients: dict[str, PartnerClient] = {}
     try:
         for task, version, endpoint in followed:
-            client = clients.setdefault(endpoint, PartnerClient(endpoint, transport=transport, timeout=settings.partner_timeout))
+            client = clients.setdefault(
+                endpoint,
+                PartnerClient(endpoint, transport=transport, timeout=settings.partner_timeout),
+            )
             changed += _poll_one(database, client, task, version)
     finally:
         for client in clients.values():
@@ -155,5 +182,7 @@ def _poll_one(database: Database, client: PartnerClient, task: dict[str, Any], v
     try:
         return int(database.write(_mirror, task["id"], version, remote))
     except GatewayError as exc:  # an illegal change on the partner's side is not mirrored
-        log.warning("partner %s: Task/%s change not mirrored: %s", client.base_url, task["id"], exc.message)
+        log.warning(
+            "partner %s: Task/%s change not mirrored: %s", client.base_url, task["id"], exc.message
+        )
         return 0

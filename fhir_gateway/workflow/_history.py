@@ -25,7 +25,9 @@ _PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-typ
 
 
 def _agent(caller: Caller) -> dict[str, Any]:
-    who = {"reference": caller.organization} if caller.organization else {"display": caller.client_id}
+    who = (
+        {"reference": caller.organization} if caller.organization else {"display": caller.client_id}
+    )
     return {
         "type": {"coding": [{"system": _PARTICIPANT, "code": "author"}]},
         "who": who,
@@ -33,7 +35,9 @@ def _agent(caller: Caller) -> dict[str, Any]:
     }
 
 
-def record_transition(session: Session, caller: Caller, stored: StoredResource, previous: str | None) -> None:
+def record_transition(
+    session: Session, caller: Caller, stored: StoredResource, previous: str | None
+) -> None:
     """A Provenance for the Task version ``stored``: who moved it from ``previous`` to its status."""
     status = stored.content.get("status")
     parts = [{"url": "to", "valueCode": status}]
@@ -69,8 +73,12 @@ class StateSpan:
 def time_in_states(session: Session, task_id: str) -> list[StateSpan]:
     """The Task's states in order, each from the version that entered it to the one that left it."""
     rows = session.execute(
-        select(resource_versions.c.version_id, resource_versions.c.last_updated, resource_versions.c.content,
-               resource_versions.c.deleted)
+        select(
+            resource_versions.c.version_id,
+            resource_versions.c.last_updated,
+            resource_versions.c.content,
+            resource_versions.c.deleted,
+        )
         .where(resource_versions.c.res_type == "Task", resource_versions.c.res_id == task_id)
         .order_by(resource_versions.c.version_id)
     ).all()
@@ -93,6 +101,12 @@ def durations(spans: list[StateSpan], until: datetime | None = None) -> dict[str
     until = until or clock.now()
     out: dict[str, timedelta] = defaultdict(timedelta)
     for span in spans:
-        final = span.end is None and span.status in ("completed", "failed", "rejected", "cancelled", "entered-in-error")
+        final = span.end is None and span.status in (
+            "completed",
+            "failed",
+            "rejected",
+            "cancelled",
+            "entered-in-error",
+        )
         out[span.status] += timedelta(0) if final else span.duration(until)
     return dict(out)

@@ -16,7 +16,10 @@ __all__ = ["eligible_organizations", "endpoint_of"]
 
 
 def _service_codes(request: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(c.get("system", ""), c.get("code", "")) for c in (request.get("code") or {}).get("coding", [])}
+    return {
+        (c.get("system", ""), c.get("code", ""))
+        for c in (request.get("code") or {}).get("coding", [])
+    }
 
 
 def eligible_organizations(session: Session, request: dict[str, Any]) -> list[tuple[str, str]]:
@@ -44,7 +47,9 @@ def endpoint_of(session: Session, organization: str | None) -> str | None:
             address = _address(read(session, partner.endpoint))
             if address:
                 return address
-    for endpoint in search(session, "Endpoint", [("organization", organization), ("status", "active")]):
+    for endpoint in search(
+        session, "Endpoint", [("organization", organization), ("status", "active")]
+    ):
         address = _address(endpoint)
         if address:
             return address
@@ -55,4 +60,8 @@ def _address(endpoint: dict[str, Any] | None) -> str | None:
     if not endpoint or endpoint.get("status", "active") != "active":
         return None
     code = (endpoint.get("connectionType") or {}).get("code")
-    return str(endpoint["address"]).rstrip("/") if code == "hl7-fhir-rest" and endpoint.get("address") else None
+    return (
+        str(endpoint["address"]).rstrip("/")
+        if code == "hl7-fhir-rest" and endpoint.get("address")
+        else None
+    )

@@ -27,7 +27,9 @@ def _request_refs(plan: dict[str, Any]) -> list[str]:
     return [r for r in refs if r.startswith("ServiceRequest/")]
 
 
-def derive(plan: dict[str, Any], statuses: dict[str, str], outcomes: dict[str, list[str]], today: date) -> dict[str, Any]:
+def derive(
+    plan: dict[str, Any], statuses: dict[str, str], outcomes: dict[str, list[str]], today: date
+) -> dict[str, Any]:
     """The plan with its progress extension, activity outcomes and (maybe) status brought up to date. Pure."""
     refs = _request_refs(plan)
     counts = Counter(statuses.get(r, "unknown") for r in refs)
@@ -48,17 +50,24 @@ def _with_outcomes(activity: dict[str, Any], outcomes: dict[str, list[str]]) -> 
     found = outcomes.get((activity.get("reference") or {}).get("reference", ""), [])
     known = [o.get("reference") for o in activity.get("outcomeReference", [])]
     merged = list(dict.fromkeys([*known, *found]))
-    return {**activity, "outcomeReference": [{"reference": r} for r in merged]} if merged else activity
+    return (
+        {**activity, "outcomeReference": [{"reference": r} for r in merged]} if merged else activity
+    )
 
 
 def _outcomes(session: Session, request_ref: str) -> list[str]:
     out = []
     for task in tasks_for(session, request_ref):
         if task.get("status") == "completed":
-            out += [o["valueReference"]["reference"] for o in task.get("output", [])
-                    if (o.get("valueReference") or {}).get("reference")]
+            out += [
+                o["valueReference"]["reference"]
+                for o in task.get("output", [])
+                if (o.get("valueReference") or {}).get("reference")
+            ]
     for res_type in ("Procedure", "Observation"):
-        out += [f"{res_type}/{d['id']}" for d in search(session, res_type, [("based-on", request_ref)])]
+        out += [
+            f"{res_type}/{d['id']}" for d in search(session, res_type, [("based-on", request_ref)])
+        ]
     return out
 
 

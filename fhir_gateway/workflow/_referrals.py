@@ -9,7 +9,16 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway.services.lookup import read, save, search
 
-__all__ = ["TASK_CODE", "is_referral", "ref", "read", "search", "save", "tasks_for", "status_reason"]
+__all__ = [
+    "TASK_CODE",
+    "is_referral",
+    "ref",
+    "read",
+    "search",
+    "save",
+    "tasks_for",
+    "status_reason",
+]
 
 TASK_CODE = "http://hl7.org/fhir/CodeSystem/task-code"
 
@@ -24,7 +33,9 @@ def is_referral(task: dict[str, Any] | None) -> bool:
     if not task:
         return False
     codes = {(c.get("system"), c.get("code")) for c in (task.get("code") or {}).get("coding", [])}
-    return (TASK_CODE, "fulfill") in codes or (ref(task, "focus") or "").startswith("ServiceRequest/")
+    return (TASK_CODE, "fulfill") in codes or (ref(task, "focus") or "").startswith(
+        "ServiceRequest/"
+    )
 
 
 def tasks_for(session: Session, request_ref: str) -> list[dict[str, Any]]:

@@ -16,16 +16,33 @@ from fhir_gateway.workflow._referrals import read, ref, save, tasks_for
 
 __all__ = ["reroute", "hold_request", "next_partner"]
 
-_NOT_COPIED = frozenset({
-    "id", "meta", "status", "statusReason", "businessStatus", "output", "owner", "partOf", "lastModified",
-    "authoredOn", "executionPeriod", "text",
-})
+_NOT_COPIED = frozenset(
+    {
+        "id",
+        "meta",
+        "status",
+        "statusReason",
+        "businessStatus",
+        "output",
+        "owner",
+        "partOf",
+        "lastModified",
+        "authoredOn",
+        "executionPeriod",
+        "text",
+    }
+)
 
 
-def next_partner(session: Session, request: dict[str, Any], request_ref: str) -> tuple[str, str] | None:
+def next_partner(
+    session: Session, request: dict[str, Any], request_ref: str
+) -> tuple[str, str] | None:
     """The best eligible partner that has not had this referral yet."""
     tried = {ref(t, "owner") for t in tasks_for(session, request_ref)}
-    return next(((org, name) for org, name in eligible_organizations(session, request) if org not in tried), None)
+    return next(
+        ((org, name) for org, name in eligible_organizations(session, request) if org not in tried),
+        None,
+    )
 
 
 def reroute(session: Session, task: dict[str, Any]) -> str | None:
@@ -40,7 +57,9 @@ def reroute(session: Session, task: dict[str, Any]) -> str | None:
     organization, name = partner
     now = clock.to_instant(clock.now())
     root = (task.get("partOf") or [{"reference": f"Task/{task['id']}"}])[0]
-    meta = {k: v for k, v in (task.get("meta") or {}).items() if k in ("profile", "security", "tag")}
+    meta = {
+        k: v for k, v in (task.get("meta") or {}).items() if k in ("profile", "security", "tag")
+    }
     new = {
         **{k: v for k, v in task.items() if k not in _NOT_COPIED},
         "status": "requested",

@@ -84,7 +84,9 @@ def check_task(event: WriteEvent) -> list[Issue]:
 
 def _check_delete(actor: Actor) -> None:
     if not (actor.trusted or actor.requester):
-        raise Forbidden("Only the requester may delete a referral Task; mark it entered-in-error instead")
+        raise Forbidden(
+            "Only the requester may delete a referral Task; mark it entered-in-error instead"
+        )
 
 
 def _check_create(actor: Actor, after: dict[str, Any]) -> None:
@@ -100,7 +102,9 @@ def _check_create(actor: Actor, after: dict[str, Any]) -> None:
         raise Forbidden("Only the requester creates referral Tasks")
 
 
-def _check_change(event: WriteEvent, actor: Actor, before: dict[str, Any], after: dict[str, Any]) -> None:
+def _check_change(
+    event: WriteEvent, actor: Actor, before: dict[str, Any], after: dict[str, Any]
+) -> None:
     old, new = before.get("status"), after.get("status")
     if old != new and not is_legal(old, new):
         allowed = allowed_next(old)
@@ -128,10 +132,14 @@ def _check_change(event: WriteEvent, actor: Actor, before: dict[str, Any], after
 def _require_side(side: Side, old: str | None, new: str | None) -> None:
     if old != new and side not in who_sets(str(new)):
         who = "owner (the partner)" if side is Side.REQUESTER else "requester"
-        raise Forbidden(f"Only the {who} may set a referral Task to {new}", expression=["Task.status"])
+        raise Forbidden(
+            f"Only the {who} may set a referral Task to {new}", expression=["Task.status"]
+        )
 
 
-def _check_owner_change(before: dict[str, Any], after: dict[str, Any], old: str | None, new: str | None) -> None:
+def _check_owner_change(
+    before: dict[str, Any], after: dict[str, Any], old: str | None, new: str | None
+) -> None:
     extra = sorted(changed_fields(before, after) - OWNER_FIELDS)
     if extra:
         raise Forbidden(
@@ -142,9 +150,15 @@ def _check_owner_change(before: dict[str, Any], after: dict[str, Any], old: str 
     _require_side(Side.OWNER, old, new)
 
 
-def _check_claim(event: WriteEvent, organization: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+def _check_claim(
+    event: WriteEvent, organization: str, before: dict[str, Any], after: dict[str, Any]
+) -> None:
     """An unassigned Task is claimed with one change: owner = the claimant and status accepted."""
-    if ref(after, "owner") != organization or after.get("status") != "accepted" or before.get("status") != "requested":
+    if (
+        ref(after, "owner") != organization
+        or after.get("status") != "accepted"
+        or before.get("status") != "requested"
+    ):
         raise Forbidden(
             "An unassigned referral can only be claimed: set owner to your organisation and status "
             "accepted in one change, while it is requested",
@@ -152,23 +166,35 @@ def _check_claim(event: WriteEvent, organization: str, before: dict[str, Any], a
         )
     extra = sorted(changed_fields(before, after) - OWNER_FIELDS - {"owner"})
     if extra:
-        raise Forbidden("A claim may change only owner, status, statusReason, businessStatus and output, not "
-                        + ", ".join(extra), expression=[f"Task.{f}" for f in extra])
+        raise Forbidden(
+            "A claim may change only owner, status, statusReason, businessStatus and output, not "
+            + ", ".join(extra),
+            expression=[f"Task.{f}" for f in extra],
+        )
     if event.if_match is None:
-        raise PreconditionRequired("A claim must be conditional: send If-Match with the version you read")
+        raise PreconditionRequired(
+            "A claim must be conditional: send If-Match with the version you read"
+        )
     request = read(event.session, ref(before, "focus")) or {}
     if organization not in {org for org, _ in eligible_organizations(event.session, request)}:
-        raise Forbidden(f"{organization} is not an eligible partner for this referral", expression=["Task.owner"])
+        raise Forbidden(
+            f"{organization} is not an eligible partner for this referral",
+            expression=["Task.owner"],
+        )
 
 
 def _warnings(before: dict[str, Any] | None, after: dict[str, Any]) -> list[Issue]:
     status = after.get("status")
     changed = before is None or before.get("status") != status
     if changed and status in REASON_EXPECTED and not after.get("statusReason"):
-        return [Issue(
-            f"A referral Task that is {status} should say why (statusReason), as the SDOH Clinical Care IG asks",
-            code="business-rule", severity="warning", expression=["Task.statusReason"],
-        )]
+        return [
+            Issue(
+                f"A referral Task that is {status} should say why (statusReason), as the SDOH Clinical Care IG asks",
+                code="business-rule",
+                severity="warning",
+                expression=["Task.statusReason"],
+            )
+        ]
     return []
 
 

@@ -52,7 +52,10 @@ OWNER_FIELDS = frozenset({"status", "statusReason", "businessStatus", "output"})
 
 _SETTERS: dict[str, frozenset[Side]] = {
     **{s: frozenset({Side.REQUESTER}) for s in ("draft", "requested", "entered-in-error")},
-    **{s: frozenset({Side.OWNER}) for s in ("accepted", "rejected", "in-progress", "on-hold", "completed", "failed")},
+    **{
+        s: frozenset({Side.OWNER})
+        for s in ("accepted", "rejected", "in-progress", "on-hold", "completed", "failed")
+    },
     "cancelled": frozenset({Side.REQUESTER, Side.OWNER}),
 }
 

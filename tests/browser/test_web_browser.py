@@ -32,14 +32,25 @@ def settings(database_url):  # type: ignore[no-untyped-def]  # the conftest's ap
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[object]:
-    webdriver = pytest.importorskip("selenium.webdriver", reason="browser tests need the selenium package")
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="browser tests need the selenium package"
+    )
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,1000", f"--user-data-dir={tmp_path / 'profile'}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1000",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(5)  # waits for elements, never asserts on time
@@ -60,7 +71,9 @@ def _sign_in_with_keyboard(driver, base: str, username: str) -> None:  # type: i
     from selenium.webdriver.common.keys import Keys
 
     driver.get(f"{base}/web/login")
-    driver.find_element(By.CSS_SELECTOR, "label[for=username]").click()  # the label focuses its field
+    driver.find_element(
+        By.CSS_SELECTOR, "label[for=username]"
+    ).click()  # the label focuses its field
     driver.switch_to.active_element.send_keys(username, Keys.TAB, PASSWORD, Keys.ENTER)
 
 
@@ -79,9 +92,9 @@ def _shown(driver, css: str, expected: str) -> str:  # type: ignore[no-untyped-d
         return driver.find_element(By.CSS_SELECTOR, css).text
 
     try:
-        WebDriverWait(driver, 20, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
-            lambda _: expected in text()
-        )
+        WebDriverWait(
+            driver, 20, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+        ).until(lambda _: expected in text())
     except TimeoutException:
         pass  # the assertion that follows shows what the page says instead
     return text()
@@ -115,7 +128,9 @@ def test_partner_takes_a_referral_through_to_completion_and_pages_refuse_the_oth
     _form(driver, "t1", "accept").find_element(By.TAG_NAME, "button").click()
     assert "Referral accepted." in _shown(driver, "[role=status]", "Referral accepted.")
     _form(driver, "t1", "start").find_element(By.TAG_NAME, "button").click()
-    assert "Referral marked in progress." in _shown(driver, "[role=status]", "Referral marked in progress.")
+    assert "Referral marked in progress." in _shown(
+        driver, "[role=status]", "Referral marked in progress."
+    )
     complete = _form(driver, "t1", "complete")
     complete.find_element(By.TAG_NAME, "textarea").send_keys("Housing found; moved in on day 9")
     driver.save_screenshot(str(shots / "2-in-progress.png"))
@@ -141,5 +156,9 @@ def test_partner_takes_a_referral_through_to_completion_and_pages_refuse_the_oth
     assert driver.find_element(By.TAG_NAME, "h1").text == "Not allowed"
     driver.get(f"{live_server}/web/patients/p1")
     timeline = driver.find_element(By.CSS_SELECTOR, "ol.timeline").text
-    assert "Referral accepted" in timeline and "Referral in-progress" in timeline and "Referral completed" in timeline
+    assert (
+        "Referral accepted" in timeline
+        and "Referral in-progress" in timeline
+        and "Referral completed" in timeline
+    )
     driver.save_screenshot(str(shots / "5-patient.png"))

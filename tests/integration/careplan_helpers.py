@@ -51,15 +51,43 @@ def adt(
     sent = sent or discharged or admitted  # MSH-7: a later message must be sent later
     msh = f"MSH|^~\\&|EPIC|STMARYS^1.2.3^ISO|GW|GW|{sent}||ADT^{event}^ADT_A03|{control}|P|2.5.1"
     evn = segment("EVN", {1: event, 2: sent})
-    pid = segment("PID", {1: "1", 3: f"{mrn}^^^STMARYS&1.2.3&ISO^MR", 5: f"{family}^Jane^Q", 7: "19850214",
-                          8: "F", 11: address, 15: language, 30: deceased})
+    pid = segment(
+        "PID",
+        {
+            1: "1",
+            3: f"{mrn}^^^STMARYS&1.2.3&ISO^MR",
+            5: f"{family}^Jane^Q",
+            7: "19850214",
+            8: "F",
+            11: address,
+            15: language,
+            30: deceased,
+        },
+    )
     segs = [msh, evn, pid]
     if next_of_kin:
-        segs.append(segment("NK1", {1: "1", 2: f"{family}^John", 3: "SPO^Spouse^HL70063",
-                                    5: "^PRN^PH^^^217^5559876"}))
-    segs.append(segment("PV1", {1: "1", 2: "I", 3: f"{service}^301^A^STMARYS", 7: "1234^Smith^Alan^^^Dr^MD",
-                                10: service, 19: f"{visit}^^^STMARYS^VN", 36: disposition if discharged else "",
-                                44: admitted, 45: discharged}))
+        segs.append(
+            segment(
+                "NK1",
+                {1: "1", 2: f"{family}^John", 3: "SPO^Spouse^HL70063", 5: "^PRN^PH^^^217^5559876"},
+            )
+        )
+    segs.append(
+        segment(
+            "PV1",
+            {
+                1: "1",
+                2: "I",
+                3: f"{service}^301^A^STMARYS",
+                7: "1234^Smith^Alan^^^Dr^MD",
+                10: service,
+                19: f"{visit}^^^STMARYS^VN",
+                36: disposition if discharged else "",
+                44: admitted,
+                45: discharged,
+            },
+        )
+    )
     for i, (code, text) in enumerate(diagnoses, start=1):
         rank = ranks[i - 1] if ranks else ("1" if i == 1 else "")
         segs.append(segment("DG1", {1: str(i), 3: f"{code}^{text}^I10", 6: "F", 15: rank}))
@@ -117,8 +145,12 @@ class Gateway:
 
 
 def make_gateway(database: Database, database_url: str, mode: str) -> Iterator[Gateway]:
-    settings = Settings(database_url=database_url, base_url=None, careplan_mode=mode,  # type: ignore[arg-type]
-                        sender_zones={"STMARYS": ZONE})
+    settings = Settings(
+        database_url=database_url,
+        base_url=None,
+        careplan_mode=mode,  # type: ignore[arg-type]
+        sender_zones={"STMARYS": ZONE},
+    )
     app = create_app(settings, database=database)
     database.write(careplans.seed, settings)
     with TestClient(app, base_url="http://testserver") as client:

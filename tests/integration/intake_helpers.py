@@ -40,8 +40,18 @@ def with_control_id(raw: bytes, control_id: str) -> bytes:
     return ("|".join(fields) + sep + rest).encode("utf-8")
 
 
-def adt(event: str, control_id: str, *, mrn: str = "MRN1", visit: str = "V1", when: str = "20240101120000",
-        patient_class: str = "I", family: str = "DOE", sender: str = "ADT1^GOOD", extra: str = "") -> bytes:
+def adt(
+    event: str,
+    control_id: str,
+    *,
+    mrn: str = "MRN1",
+    visit: str = "V1",
+    when: str = "20240101120000",
+    patient_class: str = "I",
+    family: str = "DOE",
+    sender: str = "ADT1^GOOD",
+    extra: str = "",
+) -> bytes:
     app, facility = sender.split("^")
     structure = {"A03": "ADT_A03", "A40": "ADT_A39", "A08": "ADT_A01"}.get(event, "ADT_A01")
     segments = [
@@ -67,8 +77,12 @@ def ack_fields(ack: bytes | str) -> dict[str, str]:
     text = ack.decode() if isinstance(ack, bytes) else ack
     segments = {s.split("|", 1)[0]: s.split("|") for s in text.replace("\n", "\r").split("\r") if s}
     msa = segments.get("MSA", [])
-    return {"code": msa[1] if len(msa) > 1 else "", "control_id": msa[2] if len(msa) > 2 else "",
-            "err": "ERR" in segments, "msh": "|".join(segments.get("MSH", []))}
+    return {
+        "code": msa[1] if len(msa) > 1 else "",
+        "control_id": msa[2] if len(msa) > 2 else "",
+        "err": "ERR" in segments,
+        "msh": "|".join(segments.get("MSH", [])),
+    }
 
 
 class ListenerThread:

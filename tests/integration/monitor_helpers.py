@@ -30,15 +30,37 @@ def local(text: str) -> datetime:
     return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=CHICAGO).astimezone(UTC)
 
 
-def visit(event: str, patient_class: str, *, when: str, control: str, visit_no: str = "V200", mrn: str = "MRN100",
-          service: str = "PSY", start: str = "", end: str = "") -> bytes:
+def visit(
+    event: str,
+    patient_class: str,
+    *,
+    when: str,
+    control: str,
+    visit_no: str = "V200",
+    mrn: str = "MRN100",
+    service: str = "PSY",
+    start: str = "",
+    end: str = "",
+) -> bytes:
     """An ADT for a new visit: A01/A06 (PV1-2 I), A04 (E or O), A11 or A03 of that visit."""
     msh = f"MSH|^~\\&|EPIC|STMARYS^1.2.3^ISO|GW|GW|{when}||ADT^{event}^ADT_A01|{control}|P|2.5.1"
     evn = segment("EVN", {1: event, 2: when})
-    pid = segment("PID", {1: "1", 3: f"{mrn}^^^STMARYS&1.2.3&ISO^MR", 5: "Doe^Jane^Q", 7: "19850214", 8: "F"})
-    pv1 = segment("PV1", {1: "1", 2: patient_class, 3: f"{service}^101^A^STMARYS", 10: service,
-                          19: f"{visit_no}^^^STMARYS^VN", 36: "01" if end else "", 44: start or when,
-                          45: end})
+    pid = segment(
+        "PID", {1: "1", 3: f"{mrn}^^^STMARYS&1.2.3&ISO^MR", 5: "Doe^Jane^Q", 7: "19850214", 8: "F"}
+    )
+    pv1 = segment(
+        "PV1",
+        {
+            1: "1",
+            2: patient_class,
+            3: f"{service}^101^A^STMARYS",
+            10: service,
+            19: f"{visit_no}^^^STMARYS^VN",
+            36: "01" if end else "",
+            44: start or when,
+            45: end,
+        },
+    )
     return "\r".join([msh, evn, pid, pv1]).encode()
 
 
@@ -69,8 +91,15 @@ class Monitored:
         return self.gw.all("Flag", *params)
 
     def communications(self, code: str) -> list[dict[str, Any]]:
-        return [c for c in self.gw.all("Communication")
-                if any(cd.get("code") == code for cat in c.get("category", []) for cd in cat.get("coding", []))]
+        return [
+            c
+            for c in self.gw.all("Communication")
+            if any(
+                cd.get("code") == code
+                for cat in c.get("category", [])
+                for cd in cat.get("coding", [])
+            )
+        ]
 
     def patient(self) -> str:
         return f"Patient/{self.gw.all('Patient')[0]['id']}"

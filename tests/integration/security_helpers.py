@@ -36,29 +36,56 @@ class ClientKey:
 
 
 def make_key(client_id: str | None = None, alg: str = "ES384") -> ClientKey:
-    key = ECKey.generate_key("P-384", private=True) if alg == "ES384" else RSAKey.generate_key(2048, private=True)
+    key = (
+        ECKey.generate_key("P-384", private=True)
+        if alg == "ES384"
+        else RSAKey.generate_key(2048, private=True)
+    )
     key.ensure_kid()
     return ClientKey(client_id or f"client-{uuid.uuid4().hex[:8]}", key, alg)
 
 
-def assertion(ck: ClientKey, *, header: dict[str, Any] | None = None, key: Any = None, **claims: Any) -> str:
+def assertion(
+    ck: ClientKey, *, header: dict[str, Any] | None = None, key: Any = None, **claims: Any
+) -> str:
     now = int(time.time())
-    body = {"iss": ck.client_id, "sub": ck.client_id, "aud": TOKEN_URL, "exp": now + 240,
-            "jti": str(uuid.uuid4()), **claims}
+    body = {
+        "iss": ck.client_id,
+        "sub": ck.client_id,
+        "aud": TOKEN_URL,
+        "exp": now + 240,
+        "jti": str(uuid.uuid4()),
+        **claims,
+    }
     head = {"alg": ck.alg, "kid": ck.key.kid, **(header or {})}
-    return jwt.encode(head, {k: v for k, v in body.items() if v is not None}, key or ck.key, algorithms=[head["alg"]])
+    return jwt.encode(
+        head,
+        {k: v for k, v in body.items() if v is not None},
+        key or ck.key,
+        algorithms=[head["alg"]],
+    )
 
 
 def token_form(signed: str, scope: str | None = None) -> dict[str, str]:
-    form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": signed}
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": signed,
+    }
     if scope is not None:
         form["scope"] = scope
     return form
 
 
 def secure_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"database_url": database_url, "base_url": None, "auth_enabled": True,
-                              "audit_enabled": True, "careplan_seed": False, **overrides}
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "base_url": None,
+        "auth_enabled": True,
+        "audit_enabled": True,
+        "careplan_seed": False,
+        **overrides,
+    }
     return Settings(**values)
 
 
@@ -69,12 +96,25 @@ def secure_client(database: Database, database_url: str, **overrides: Any) -> It
         yield client
 
 
-def register(database: Database, role: str, scopes: list[str], organization: str | None = None,
-             ck: ClientKey | None = None, **extra: Any) -> ClientKey:
+def register(
+    database: Database,
+    role: str,
+    scopes: list[str],
+    organization: str | None = None,
+    ck: ClientKey | None = None,
+    **extra: Any,
+) -> ClientKey:
     ck = ck or make_key()
     with database.session() as session:
-        add_client(session, client_id=ck.client_id, role=role, organization=organization, scopes=scopes,
-                   jwks=ck.public_jwks, **extra)
+        add_client(
+            session,
+            client_id=ck.client_id,
+            role=role,
+            organization=organization,
+            scopes=scopes,
+            jwks=ck.public_jwks,
+            **extra,
+        )
     return ck
 
 

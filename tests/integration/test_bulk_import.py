@@ -28,18 +28,46 @@ def _group(prefix: str) -> list[dict[str, Any]]:
     p = prefix
     return [
         {"resourceType": "Organization", "id": f"{p}org", "name": "Hope Housing", "active": True},
-        {"resourceType": "Patient", "id": f"{p}pat", "identifier": [{"system": "urn:oid:1.2.3", "value": f"{p}MRN1"}],
-         "name": [{"family": "Müller", "given": ["Ana"]}], "gender": "female", "birthDate": "1980-02-03",
-         "address": [{"line": ["1 Main St"], "city": "Springfield", "postalCode": "62701"}]},
-        {"resourceType": "Goal", "id": f"{p}goal", "lifecycleStatus": "active",
-         "description": {"text": "Stable housing"}, "subject": {"reference": f"Patient/{p}pat"}},
-        {"resourceType": "CarePlan", "id": f"{p}plan", "status": "active", "intent": "plan",
-         "subject": {"reference": f"Patient/{p}pat"}, "goal": [{"reference": f"Goal/{p}goal"}],
-         "period": {"start": "2024-04-30"}},
-        {"resourceType": "Task", "id": f"{p}task", "status": "requested", "intent": "order",
-         "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
-         "for": {"reference": f"Patient/{p}pat"}, "owner": {"reference": f"Organization/{p}org"},
-         "authoredOn": "2024-04-30T10:00:00Z", "restriction": {"period": {"end": "2024-05-14"}}},
+        {
+            "resourceType": "Patient",
+            "id": f"{p}pat",
+            "identifier": [{"system": "urn:oid:1.2.3", "value": f"{p}MRN1"}],
+            "name": [{"family": "Müller", "given": ["Ana"]}],
+            "gender": "female",
+            "birthDate": "1980-02-03",
+            "address": [{"line": ["1 Main St"], "city": "Springfield", "postalCode": "62701"}],
+        },
+        {
+            "resourceType": "Goal",
+            "id": f"{p}goal",
+            "lifecycleStatus": "active",
+            "description": {"text": "Stable housing"},
+            "subject": {"reference": f"Patient/{p}pat"},
+        },
+        {
+            "resourceType": "CarePlan",
+            "id": f"{p}plan",
+            "status": "active",
+            "intent": "plan",
+            "subject": {"reference": f"Patient/{p}pat"},
+            "goal": [{"reference": f"Goal/{p}goal"}],
+            "period": {"start": "2024-04-30"},
+        },
+        {
+            "resourceType": "Task",
+            "id": f"{p}task",
+            "status": "requested",
+            "intent": "order",
+            "code": {
+                "coding": [
+                    {"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}
+                ]
+            },
+            "for": {"reference": f"Patient/{p}pat"},
+            "owner": {"reference": f"Organization/{p}org"},
+            "authoredOn": "2024-04-30T10:00:00Z",
+            "restriction": {"period": {"end": "2024-05-14"}},
+        },
     ]
 
 
@@ -57,14 +85,18 @@ def _index_of(session: Any, res_type: str, prefix: str, res_id: str) -> Counter[
 def _search_ids(client: Any, query: str, prefix: str) -> list[str]:
     response = client.get(f"/{query}")
     assert response.status_code == 200, response.text
-    return sorted(f"{e['search']['mode']} {e['resource']['resourceType']}/{e['resource']['id'].removeprefix(prefix)}"
-                  for e in response.json().get("entry", []))
+    return sorted(
+        f"{e['search']['mode']} {e['resource']['resourceType']}/{e['resource']['id'].removeprefix(prefix)}"
+        for e in response.json().get("entry", [])
+    )
 
 
 def test_bulk_rows_are_those_of_a_create_through_the_api(client, database):  # type: ignore[no-untyped-def]
     clock.set_clock(lambda: T0)
     for resource in _group("api-"):
-        created = client.put(f"/{resource['resourceType']}/{resource['id']}", json=resource, headers=FHIR)
+        created = client.put(
+            f"/{resource['resourceType']}/{resource['id']}", json=resource, headers=FHIR
+        )
         assert created.status_code == 201, created.text
     with database.session() as session:
         result = bulk.load(session, _group("bulk-"))
@@ -75,12 +107,19 @@ def test_bulk_rows_are_those_of_a_create_through_the_api(client, database):  # t
             res_type, res_id = resource["resourceType"], resource["id"]
             mine = _index_of(session, res_type, "bulk-", res_id)
             assert mine and mine == _index_of(session, res_type, "api-", res_id), res_type
-            [version] = session.execute(select(resource_versions).where(
-                resource_versions.c.res_type == res_type, resource_versions.c.res_id == f"bulk-{res_id}")).all()
+            [version] = session.execute(
+                select(resource_versions).where(
+                    resource_versions.c.res_type == res_type,
+                    resource_versions.c.res_id == f"bulk-{res_id}",
+                )
+            ).all()
             assert (version.version_id, version.deleted, version.method) == (1, False, "PUT")
 
     read = client.get("/Task/bulk-task").json()
-    assert read["meta"]["versionId"] == "1" and read["meta"]["lastUpdated"] == "2024-05-01T12:00:00.000000Z"
+    assert (
+        read["meta"]["versionId"] == "1"
+        and read["meta"]["lastUpdated"] == "2024-05-01T12:00:00.000000Z"
+    )
     assert read["owner"] == {"reference": "Organization/bulk-org"}
     history = client.get("/Task/bulk-task/_history").json()
     assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["1"]
@@ -99,15 +138,31 @@ def test_bulk_rows_are_those_of_a_create_through_the_api(client, database):  # t
 
 def test_ids_are_assigned_and_last_updated_kept_on_request(client, database):  # type: ignore[no-untyped-def]
     clock.set_clock(lambda: T0)
-    old = {"resourceType": "Patient", "meta": {"lastUpdated": "2024-01-02T03:04:05Z"}, "name": [{"family": "Old"}]}
-    future = {"resourceType": "Patient", "meta": {"lastUpdated": "2030-01-01T00:00:00Z"}, "name": [{"family": "Late"}]}
+    old = {
+        "resourceType": "Patient",
+        "meta": {"lastUpdated": "2024-01-02T03:04:05Z"},
+        "name": [{"family": "Old"}],
+    }
+    future = {
+        "resourceType": "Patient",
+        "meta": {"lastUpdated": "2030-01-01T00:00:00Z"},
+        "name": [{"family": "Late"}],
+    }
     with database.session() as session:
-        bulk.load(session, [old, future, {"resourceType": "Patient", "name": [{"family": "Now"}]}],
-                  keep_last_updated=True)
-    times = {e["resource"]["name"][0]["family"]: e["resource"]["meta"]["lastUpdated"]
-             for e in client.get("/Patient").json()["entry"]}
-    assert times == {"Old": "2024-01-02T03:04:05.000000Z", "Late": "2024-05-01T12:00:00.000000Z",
-                     "Now": "2024-05-01T12:00:00.000000Z"}
+        bulk.load(
+            session,
+            [old, future, {"resourceType": "Patient", "name": [{"family": "Now"}]}],
+            keep_last_updated=True,
+        )
+    times = {
+        e["resource"]["name"][0]["family"]: e["resource"]["meta"]["lastUpdated"]
+        for e in client.get("/Patient").json()["entry"]
+    }
+    assert times == {
+        "Old": "2024-01-02T03:04:05.000000Z",
+        "Late": "2024-05-01T12:00:00.000000Z",
+        "Now": "2024-05-01T12:00:00.000000Z",
+    }
     recent = client.get("/Patient?_lastUpdated=gt2024-03-01").json()
     assert sorted(e["resource"]["name"][0]["family"] for e in recent["entry"]) == ["Late", "Now"]
     with database.session() as session:  # new ids were assigned, created as a POST
@@ -121,7 +176,10 @@ def test_chunks_on_both_databases_and_duplicates_are_named(database):  # type: i
         assert bulk.load(session, patients, chunk=10).total == 25
     with pytest.raises(bulk.BulkError, match=r"resource 2: Patient/p3 already exists"):
         with database.session() as session:
-            bulk.load(session, [{"resourceType": "Patient", "id": "new"}, {"resourceType": "Patient", "id": "p3"}])
+            bulk.load(
+                session,
+                [{"resourceType": "Patient", "id": "new"}, {"resourceType": "Patient", "id": "p3"}],
+            )
     with pytest.raises(bulk.BulkError, match=r"resource 3: Patient/x appears twice"):
         with database.session() as session:
             bulk.load(session, [{"resourceType": "Patient", "id": i} for i in ("x", "y", "x")])

@@ -6,8 +6,17 @@ import pytest
 
 from fhir_gateway.fhir.types import RESOURCE_TYPES
 
-SAMPLE = {"string": "x", "token": "x", "reference": "Patient/x", "date": "2020", "number": "1",
-          "quantity": "1", "uri": "http://x", "composite": None, "special": None}
+SAMPLE = {
+    "string": "x",
+    "token": "x",
+    "reference": "Patient/x",
+    "date": "2020",
+    "number": "1",
+    "quantity": "1",
+    "uri": "http://x",
+    "composite": None,
+    "special": None,
+}
 
 
 def test_capability_statement_lists_every_type_with_its_interactions(client):
@@ -17,9 +26,23 @@ def test_capability_statement_lists_every_type_with_its_interactions(client):
     rest = body["rest"][0]
     assert sorted(r["type"] for r in rest["resource"]) == sorted(RESOURCE_TYPES)
     codes = {i["code"] for i in rest["resource"][0]["interaction"]}
-    assert codes == {"read", "vread", "update", "patch", "delete", "history-instance",
-                     "history-type", "create", "search-type"}
-    assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch", "history-system", "search-system"}
+    assert codes == {
+        "read",
+        "vread",
+        "update",
+        "patch",
+        "delete",
+        "history-instance",
+        "history-type",
+        "create",
+        "search-type",
+    }
+    assert {i["code"] for i in rest["interaction"]} == {
+        "transaction",
+        "batch",
+        "history-system",
+        "search-system",
+    }
 
 
 @pytest.mark.parametrize("res_type", ["Patient", "Task", "CarePlan", "Encounter", "ServiceRequest"])
@@ -31,7 +54,9 @@ def test_every_advertised_search_parameter_is_accepted(client, res_type):
         value = SAMPLE.get(param["type"])
         if value is None:
             continue
-        response = client.get(f"/{res_type}", params={param["name"]: value}, headers={"Prefer": "handling=strict"})
+        response = client.get(
+            f"/{res_type}", params={param["name"]: value}, headers={"Prefer": "handling=strict"}
+        )
         assert response.status_code == 200, (param, response.text)
 
 
@@ -46,8 +71,10 @@ def test_advertised_includes_are_accepted(client):
 
 def test_operations_are_advertised_where_they_are_served(client):
     rest = client.get("/metadata").json()["rest"][0]
-    assert {"name": "process-message",
-            "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message"} in rest["operation"]
+    assert {
+        "name": "process-message",
+        "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
+    } in rest["operation"]
     plan_definition = next(r for r in rest["resource"] if r["type"] == "PlanDefinition")
     assert [op["name"] for op in plan_definition["operation"]] == ["apply"]
     patient = next(r for r in rest["resource"] if r["type"] == "Patient")

@@ -13,7 +13,9 @@ from fhir_gateway.settings import get_settings
 from fhir_gateway.store.db import Database
 
 
-def test_demo_prints_the_plan_and_is_idempotent(database: Database, database_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_demo_prints_the_plan_and_is_idempotent(
+    database: Database, database_url: str, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("FHIR_GATEWAY_DATABASE_URL", database_url)
     get_settings.cache_clear()
     try:
@@ -25,10 +27,20 @@ def test_demo_prints_the_plan_and_is_idempotent(database: Database, database_url
     assert "AA (processed)" in first.output and "AA (duplicate)" in second.output
     assert "Alex J Rivera, discharged 2025-03-10" in first.output
     assert "First follow-up appointment attended  2025-03-17" in first.output
-    row = next(line for line in first.output.splitlines() if line.startswith("Addiction treatment programme"))
-    assert "Prairie Recovery Services" in row and "2025-03-24T23:59:59-05:00" in row and "42 CFR Part 2" in row
+    row = next(
+        line
+        for line in first.output.splitlines()
+        if line.startswith("Addiction treatment programme")
+    )
+    assert (
+        "Prairie Recovery Services" in row
+        and "2025-03-24T23:59:59-05:00" in row
+        and "42 CFR Part 2" in row
+    )
     plan_line = [line for line in first.output.splitlines() if line.startswith("Care plan")]
-    assert plan_line == [line for line in second.output.splitlines() if line.startswith("Care plan")]
+    assert plan_line == [
+        line for line in second.output.splitlines() if line.startswith("Care plan")
+    ]
 
 
 def test_bench_run_reports_both_rates(database: Database, database_url: str) -> None:

@@ -24,7 +24,9 @@ def labels(resource: dict) -> set[str]:
 
 
 def test_psychiatric_discharge_makes_one_linked_plan_in_review(gateway: Gateway) -> None:
-    gateway.send(adt(diagnoses=(("F32.2", "Major depressive disorder"), ("Z59.00", "Homelessness"))))
+    gateway.send(
+        adt(diagnoses=(("F32.2", "Major depressive disorder"), ("Z59.00", "Homelessness")))
+    )
     plan = gateway.plan()
     encounter = gateway.all("Encounter")[0]
     patient = gateway.all("Patient")[0]
@@ -36,15 +38,23 @@ def test_psychiatric_discharge_makes_one_linked_plan_in_review(gateway: Gateway)
     assert "Jane Q Doe" in plan["text"]["div"]
     requests = gateway.requests_of(plan)
     assert set(requests) == {
-        "Psychiatry follow-up visit within 7 days", "Medication reconciliation and adherence support",
-        "Safety and crisis plan review", "Psychotherapy intake within 14 days",
-        "Depression symptom monitoring (PHQ-9)", "Housing support", "Family psychoeducation", "Peer support group",
+        "Psychiatry follow-up visit within 7 days",
+        "Medication reconciliation and adherence support",
+        "Safety and crisis plan review",
+        "Psychotherapy intake within 14 days",
+        "Depression symptom monitoring (PHQ-9)",
+        "Housing support",
+        "Family psychoeducation",
+        "Peer support group",
     }
     goals = [gateway.read(g["reference"]) for g in plan["goal"]]
     assert {g["description"]["text"]: g["target"][0]["dueDate"] for g in goals} == {
-        "Symptoms stabilised": "2025-04-09", "Medication taken as prescribed": "2025-04-09",
-        "First follow-up appointment attended": "2025-03-17", "Back to work or study": "2025-09-10",
-        "Stable housing": "2025-09-10", "Relationships rebuilt": "2026-03-10",
+        "Symptoms stabilised": "2025-04-09",
+        "Medication taken as prescribed": "2025-04-09",
+        "First follow-up appointment attended": "2025-03-17",
+        "Back to work or study": "2025-09-10",
+        "Stable housing": "2025-09-10",
+        "Relationships rebuilt": "2026-03-10",
     }
     assert {g["lifecycleStatus"] for g in goals} == {"proposed"}
     for request in requests.values():
@@ -63,8 +73,14 @@ def test_deadlines_count_calendar_days_in_the_facility_zone(gateway: Gateway) ->
     gateway.send(adt())
     requests = gateway.requests_of(gateway.plan())
     follow_up = requests["Psychiatry follow-up visit within 7 days"]
-    assert follow_up["occurrencePeriod"] == {"start": "2025-03-11T00:00:00-05:00", "end": "2025-03-17T23:59:59-05:00"}
-    assert requests["Psychotherapy intake within 14 days"]["occurrencePeriod"]["end"] == "2025-03-24T23:59:59-05:00"
+    assert follow_up["occurrencePeriod"] == {
+        "start": "2025-03-11T00:00:00-05:00",
+        "end": "2025-03-17T23:59:59-05:00",
+    }
+    assert (
+        requests["Psychotherapy intake within 14 days"]["occurrencePeriod"]["end"]
+        == "2025-03-24T23:59:59-05:00"
+    )
     assert gateway.task_of(follow_up)["restriction"]["period"]["end"] == "2025-03-17T23:59:59-05:00"
 
 
@@ -79,42 +95,64 @@ def test_goals_pursued_by_each_request(gateway: Gateway) -> None:
     gateway.send(adt())
     plan = gateway.plan()
     follow_up = gateway.requests_of(plan)["Psychiatry follow-up visit within 7 days"]
-    linked = {gateway.read(e["valueReference"]["reference"])["description"]["text"] for e in follow_up["extension"]}
+    linked = {
+        gateway.read(e["valueReference"]["reference"])["description"]["text"]
+        for e in follow_up["extension"]
+    }
     assert linked == {"First follow-up appointment attended", "Symptoms stabilised"}
-    reasons = [gateway.read(r["reference"])["code"]["coding"][0]["code"] for r in follow_up["reasonReference"]]
+    reasons = [
+        gateway.read(r["reference"])["code"]["coding"][0]["code"]
+        for r in follow_up["reasonReference"]
+    ]
     assert reasons == ["F32.2"]
-    assert {a["reference"] for a in plan["addresses"]} == {r["reference"] for r in follow_up["reasonReference"]}
+    assert {a["reference"] for a in plan["addresses"]} == {
+        r["reference"] for r in follow_up["reasonReference"]
+    }
 
 
 def test_care_team_holds_patient_case_manager_psychiatrist_and_family(gateway: Gateway) -> None:
     gateway.send(adt())
     plan = gateway.plan()
     team = gateway.read(plan["careTeam"][0]["reference"])
-    members = {p["role"][0]["coding"][0]["display"]: p["member"]["reference"] for p in team["participant"]}
+    members = {
+        p["role"][0]["coding"][0]["display"]: p["member"]["reference"] for p in team["participant"]
+    }
     practitioner = gateway.all("Practitioner")[0]
     relative = gateway.all("RelatedPerson")[0]
     assert members == {
-        "Patient": plan["subject"]["reference"], "Case manager": "Organization/care-coordination",
-        "Psychiatrist": f"Practitioner/{practitioner['id']}", "Caregiver": f"RelatedPerson/{relative['id']}",
+        "Patient": plan["subject"]["reference"],
+        "Case manager": "Organization/care-coordination",
+        "Psychiatrist": f"Practitioner/{practitioner['id']}",
+        "Caregiver": f"RelatedPerson/{relative['id']}",
     }
 
 
 def test_owners_are_chosen_by_service_area_language_and_availability(gateway: Gateway) -> None:
     gateway.send(adt())
     requests = gateway.requests_of(gateway.plan())
-    owners = {title: gateway.task_of(r).get("owner", {}).get("reference") for title, r in requests.items()}
+    owners = {
+        title: gateway.task_of(r).get("owner", {}).get("reference") for title, r in requests.items()
+    }
     assert owners["Psychiatry follow-up visit within 7 days"] == "Organization/springfield-cmhc"
     # Lincoln Therapy is not accepting new clients and Clinica Esperanza works in Spanish only.
     assert owners["Psychotherapy intake within 14 days"] == "Organization/springfield-cmhc"
     assert owners["Peer support group"] == "Organization/nami-central-il"
-    assert requests["Peer support group"]["performer"][0]["reference"] == "Organization/nami-central-il"
+    assert (
+        requests["Peer support group"]["performer"][0]["reference"]
+        == "Organization/nami-central-il"
+    )
 
 
 def test_spanish_speaking_patient_gets_spanish_speaking_partners(gateway: Gateway) -> None:
     gateway.send(adt(language="es^Spanish^ISO6391"))
     requests = gateway.requests_of(gateway.plan())
-    owners = {title: gateway.task_of(r).get("owner", {}).get("reference") for title, r in requests.items()}
-    assert owners["Psychotherapy intake within 14 days"] in ("Organization/clinica-esperanza", "Organization/springfield-cmhc")
+    owners = {
+        title: gateway.task_of(r).get("owner", {}).get("reference") for title, r in requests.items()
+    }
+    assert owners["Psychotherapy intake within 14 days"] in (
+        "Organization/clinica-esperanza",
+        "Organization/springfield-cmhc",
+    )
     assert owners["Peer support group"] is None  # NAMI runs its groups in English only
     assert "performer" not in requests["Peer support group"]
 
@@ -124,12 +162,23 @@ def test_patient_outside_every_coverage_area_gets_tasks_without_owner(gateway: G
     requests = gateway.requests_of(gateway.plan())
     follow_up = gateway.task_of(requests["Psychiatry follow-up visit within 7 days"])
     assert "owner" not in follow_up  # Springfield only: the case manager sees it unassigned
-    assert gateway.task_of(requests["Peer support group"])["owner"]["reference"] == "Organization/nami-central-il"
+    assert (
+        gateway.task_of(requests["Peer support group"])["owner"]["reference"]
+        == "Organization/nami-central-il"
+    )
 
 
 def test_every_emitted_resource_validates_as_r4b(gateway: Gateway) -> None:
-    gateway.send(adt(diagnoses=(("F20.0", "Paranoid schizophrenia"), ("F10.20", "Alcohol dependence"),
-                                ("X78.0XXA", "Self-harm by sharp glass"), ("Z56.0", "Unemployment"))))
+    gateway.send(
+        adt(
+            diagnoses=(
+                ("F20.0", "Paranoid schizophrenia"),
+                ("F10.20", "Alcohol dependence"),
+                ("X78.0XXA", "Self-harm by sharp glass"),
+                ("Z56.0", "Unemployment"),
+            )
+        )
+    )
     for res_type in ("CarePlan", "Goal", "ServiceRequest", "Task", "CareTeam"):
         for resource in gateway.all(res_type):
             validate_r4b(resource)
@@ -147,23 +196,35 @@ def test_every_emitted_resource_validates_as_r4b(gateway: Gateway) -> None:
         ("R45.851", {"Follow-up call within 72 hours", "Counselling on access to lethal means"}),
     ],
 )
-def test_condition_groups_add_their_referrals(gateway: Gateway, code: str, expected: set[str]) -> None:
+def test_condition_groups_add_their_referrals(
+    gateway: Gateway, code: str, expected: set[str]
+) -> None:
     gateway.send(adt(diagnoses=((code, "diagnosis"),), next_of_kin=False))
     titles = set(gateway.requests_of(gateway.plan()))
-    base = {"Psychiatry follow-up visit within 7 days", "Medication reconciliation and adherence support",
-            "Safety and crisis plan review", "Psychotherapy intake within 14 days", "Peer support group"}
+    base = {
+        "Psychiatry follow-up visit within 7 days",
+        "Medication reconciliation and adherence support",
+        "Safety and crisis plan review",
+        "Psychotherapy intake within 14 days",
+        "Peer support group",
+    }
     assert titles == base | expected
 
 
 def test_self_harm_follow_up_call_is_due_72_hours_after_discharge(gateway: Gateway) -> None:
     gateway.send(adt(diagnoses=(("T39.012A", "Poisoning by aspirin, intentional self-harm"),)))
     call = gateway.requests_of(gateway.plan())["Follow-up call within 72 hours"]
-    assert call["occurrencePeriod"] == {"start": "2025-03-10T14:00:00-05:00", "end": "2025-03-13T14:00:00-05:00"}
+    assert call["occurrencePeriod"] == {
+        "start": "2025-03-10T14:00:00-05:00",
+        "end": "2025-03-13T14:00:00-05:00",
+    }
     assert call["priority"] == "urgent"
 
 
 def test_social_needs_from_codes_and_next_of_kin(gateway: Gateway) -> None:
-    gateway.send(adt(diagnoses=(("F32.1", "Depression"), ("Z56.0", "Unemployment")), next_of_kin=False))
+    gateway.send(
+        adt(diagnoses=(("F32.1", "Depression"), ("Z56.0", "Unemployment")), next_of_kin=False)
+    )
     titles = set(gateway.requests_of(gateway.plan()))
     assert "Vocational training" in titles
     assert "Family psychoeducation" not in titles and "Housing support" not in titles
@@ -173,30 +234,48 @@ def test_an_address_marked_homeless_calls_for_housing_support(gateway: Gateway) 
     gateway.send(adt(address="HOMELESS^^Springfield^IL^62701^USA"))
     housing = gateway.requests_of(gateway.plan())["Housing support"]
     assert housing["category"][0]["coding"][0]["code"] == "homelessness"
-    assert housing["meta"]["profile"] == ["http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-ServiceRequest"]
+    assert housing["meta"]["profile"] == [
+        "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-ServiceRequest"
+    ]
     task = gateway.task_of(housing)
-    assert task["meta"]["profile"] == ["http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-TaskForReferralManagement"]
+    assert task["meta"]["profile"] == [
+        "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-TaskForReferralManagement"
+    ]
     assert task["owner"]["reference"] == "Organization/hope-housing"
 
 
 @pytest.mark.parametrize(
     "message",
     [
-        pytest.param(adt(diagnoses=(("J18.9", "Pneumonia"),), service="MED"), id="pneumonia-medical-ward"),
-        pytest.param(adt(diagnoses=(("J18.9", "Pneumonia"), ("F32.1", "Depression")), service="MED"),
-                     id="depression-not-principal"),
+        pytest.param(
+            adt(diagnoses=(("J18.9", "Pneumonia"),), service="MED"), id="pneumonia-medical-ward"
+        ),
+        pytest.param(
+            adt(diagnoses=(("J18.9", "Pneumonia"), ("F32.1", "Depression")), service="MED"),
+            id="depression-not-principal",
+        ),
         pytest.param(adt(disposition="20"), id="expired-disposition"),
         pytest.param(adt(deceased="Y"), id="pid-30-deceased"),
-        pytest.param(adt(diagnoses=(("F17.210", "Nicotine dependence"),), service="MED"), id="tobacco-only"),
+        pytest.param(
+            adt(diagnoses=(("F17.210", "Nicotine dependence"),), service="MED"), id="tobacco-only"
+        ),
     ],
 )
 def test_no_plan(gateway: Gateway, message: bytes) -> None:
     gateway.send(message)
-    assert gateway.counts() == dict.fromkeys(("CarePlan", "Goal", "ServiceRequest", "Task", "CareTeam"), 0)
+    assert gateway.counts() == dict.fromkeys(
+        ("CarePlan", "Goal", "ServiceRequest", "Task", "CareTeam"), 0
+    )
 
 
 def test_principal_diagnosis_is_rank_1_not_the_first_dg1(gateway: Gateway) -> None:
-    gateway.send(adt(diagnoses=(("J18.9", "Pneumonia"), ("F32.1", "Depression")), ranks=("2", "1"), service="MED"))
+    gateway.send(
+        adt(
+            diagnoses=(("J18.9", "Pneumonia"), ("F32.1", "Depression")),
+            ranks=("2", "1"),
+            service="MED",
+        )
+    )
     assert gateway.plan()["addresses"][0]["display"] == "Depression"
 
 
@@ -231,29 +310,48 @@ def test_a13_revokes_the_plan_and_cancels_its_referrals(gateway: Gateway) -> Non
         task = gateway.task_of(request)
         assert task["status"] == "cancelled"
         assert task["statusReason"]["text"] == "Discharge cancelled (A13)"
-    assert {gateway.read(g["reference"])["lifecycleStatus"] for g in revoked["goal"]} == {"cancelled"}
+    assert {gateway.read(g["reference"])["lifecycleStatus"] for g in revoked["goal"]} == {
+        "cancelled"
+    }
     # discharged again after all: a new plan, with new resources
     gateway.send(adt(control="MSG-3", discharged="20250312100000"))
     assert gateway.plan()["id"] != plan["id"]
 
 
 def test_readmission_plan_replaces_the_previous_one(gateway: Gateway) -> None:
-    gateway.send(adt(control="MSG-1", visit="V1", diagnoses=(("F32.2", "Depression"), ("Z59.00", "Homeless"))))
+    gateway.send(
+        adt(
+            control="MSG-1", visit="V1", diagnoses=(("F32.2", "Depression"), ("Z59.00", "Homeless"))
+        )
+    )
     first = gateway.plan()
-    gateway.client.put(f"/CarePlan/{first['id']}", json={**first, "status": "active"}).raise_for_status()
+    gateway.client.put(
+        f"/CarePlan/{first['id']}", json={**first, "status": "active"}
+    ).raise_for_status()
     first_requests = gateway.requests_of(gateway.read(f"CarePlan/{first['id']}"))
     accepted = gateway.task_of(first_requests["Psychiatry follow-up visit within 7 days"])
-    gateway.client.put(f"/Task/{accepted['id']}", json={**accepted, "status": "accepted"}).raise_for_status()
+    gateway.client.put(
+        f"/Task/{accepted['id']}", json={**accepted, "status": "accepted"}
+    ).raise_for_status()
     housing_task = gateway.task_of(first_requests["Housing support"])
 
-    gateway.send(adt(control="MSG-2", visit="V2", admitted="20250401090000", discharged="20250405110000",
-                     diagnoses=(("F32.2", "Depression"),)))
+    gateway.send(
+        adt(
+            control="MSG-2",
+            visit="V2",
+            admitted="20250401090000",
+            discharged="20250405110000",
+            diagnoses=(("F32.2", "Depression"),),
+        )
+    )
     second = gateway.plan()
     old = gateway.read(f"CarePlan/{first['id']}")
     assert old["status"] == "revoked"
     assert second["replaces"] == [{"reference": f"CarePlan/{first['id']}"}]
     activities = {a["reference"]["reference"] for a in second["activity"]}
-    follow_up_ref = f"ServiceRequest/{first_requests['Psychiatry follow-up visit within 7 days']['id']}"
+    follow_up_ref = (
+        f"ServiceRequest/{first_requests['Psychiatry follow-up visit within 7 days']['id']}"
+    )
     assert follow_up_ref in activities  # accepted: carried over, not issued again
     assert gateway.read(f"Task/{accepted['id']}")["status"] == "accepted"
     titles = [gateway.read(r)["code"]["text"] for r in activities]
@@ -278,7 +376,9 @@ def test_approving_the_plan_sends_its_referrals(gateway: Gateway) -> None:
     assert response.status_code == 200
     requests = gateway.requests_of(gateway.read(f"CarePlan/{plan['id']}"))
     statuses = {title: gateway.task_of(r)["status"] for title, r in requests.items()}
-    assert statuses.pop("Addiction treatment programme") == "draft"  # waits for the patient's consent
+    assert (
+        statuses.pop("Addiction treatment programme") == "draft"
+    )  # waits for the patient's consent
     assert statuses.pop("Peer recovery support") == "draft"
     assert set(statuses.values()) == {"requested"}
     assert {r["status"] for r in requests.values()} == {"active"}
@@ -291,8 +391,11 @@ def test_approval_by_json_patch_works_too(gateway: Gateway) -> None:
     gateway.send(adt())
     plan = gateway.plan()
     patch = [{"op": "replace", "path": "/status", "value": "active"}]
-    response = gateway.client.patch(f"/CarePlan/{plan['id']}", json=patch,
-                                    headers={"content-type": "application/json-patch+json"})
+    response = gateway.client.patch(
+        f"/CarePlan/{plan['id']}",
+        json=patch,
+        headers={"content-type": "application/json-patch+json"},
+    )
     assert response.status_code == 200
     follow_up = gateway.requests_of(plan)["Psychiatry follow-up visit within 7 days"]
     assert gateway.task_of(follow_up)["status"] == "requested"
@@ -303,7 +406,9 @@ def test_substance_use_resources_carry_part2_labels(gateway: Gateway) -> None:
     plan = gateway.plan()
     requests = gateway.requests_of(plan)
     for title in ("Addiction treatment programme", "Peer recovery support"):
-        assert PART2 <= labels(requests[title]) and PART2 <= labels(gateway.task_of(requests[title]))
+        assert PART2 <= labels(requests[title]) and PART2 <= labels(
+            gateway.task_of(requests[title])
+        )
     assert not PART2 & labels(requests["Psychiatry follow-up visit within 7 days"])
     assert PART2 <= labels(plan)  # its narrative names the addiction referral
 
@@ -314,16 +419,43 @@ def test_consent_releases_the_addiction_referral(auto_gateway: Gateway) -> None:
     assert plan["status"] == "active"
     requests = auto_gateway.requests_of(plan)
     addiction = auto_gateway.task_of(requests["Addiction treatment programme"])
-    assert addiction["status"] == "draft" and addiction["owner"]["reference"] == "Organization/prairie-recovery"
-    assert auto_gateway.task_of(requests["Psychiatry follow-up visit within 7 days"])["status"] == "requested"
+    assert (
+        addiction["status"] == "draft"
+        and addiction["owner"]["reference"] == "Organization/prairie-recovery"
+    )
+    assert (
+        auto_gateway.task_of(requests["Psychiatry follow-up visit within 7 days"])["status"]
+        == "requested"
+    )
     consent = {
-        "resourceType": "Consent", "status": "active",
-        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy",
+                }
+            ]
+        },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
         "patient": plan["subject"],
-        "provision": {"type": "permit", "actor": [{
-            "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
-            "reference": {"reference": "Organization/prairie-recovery"}}]},
+        "provision": {
+            "type": "permit",
+            "actor": [
+                {
+                    "role": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                "code": "IRCP",
+                            }
+                        ]
+                    },
+                    "reference": {"reference": "Organization/prairie-recovery"},
+                }
+            ],
+        },
     }
     assert auto_gateway.client.post("/Consent", json=consent).status_code == 201
     released = auto_gateway.read(f"Task/{addiction['id']}")

@@ -12,8 +12,12 @@ def patient(mrn: str, **extra):  # type: ignore[no-untyped-def]
 
 
 def test_if_none_exist_creates_once_then_returns_the_match(client):
-    first = client.post("/Patient", json=patient("A1"), headers={**FHIR, "If-None-Exist": "identifier=urn:mrn|A1"})
-    second = client.post("/Patient", json=patient("A1"), headers={**FHIR, "If-None-Exist": "identifier=urn:mrn|A1"})
+    first = client.post(
+        "/Patient", json=patient("A1"), headers={**FHIR, "If-None-Exist": "identifier=urn:mrn|A1"}
+    )
+    second = client.post(
+        "/Patient", json=patient("A1"), headers={**FHIR, "If-None-Exist": "identifier=urn:mrn|A1"}
+    )
     assert first.status_code == 201
     assert second.status_code == 200
     assert second.json()["id"] == first.json()["id"]
@@ -23,7 +27,9 @@ def test_if_none_exist_creates_once_then_returns_the_match(client):
 def test_if_none_exist_with_several_matches_is_412(client):
     client.post("/Patient", json=patient("dup"), headers=FHIR)
     client.post("/Patient", json=patient("dup"), headers=FHIR)
-    response = client.post("/Patient", json=patient("dup"), headers={**FHIR, "If-None-Exist": "identifier=urn:mrn|dup"})
+    response = client.post(
+        "/Patient", json=patient("dup"), headers={**FHIR, "If-None-Exist": "identifier=urn:mrn|dup"}
+    )
     assert response.status_code == 412
 
 
@@ -53,9 +59,13 @@ def test_conditional_create_after_the_match_was_deleted_creates_again(client):
 
 
 def test_conditional_update_creates_then_updates_the_match(client):
-    created = client.put("/Patient?identifier=urn:mrn|C1", json=patient("C1", gender="male"), headers=FHIR)
+    created = client.put(
+        "/Patient?identifier=urn:mrn|C1", json=patient("C1", gender="male"), headers=FHIR
+    )
     assert created.status_code == 201
-    updated = client.put("/Patient?identifier=urn:mrn|C1", json=patient("C1", gender="female"), headers=FHIR)
+    updated = client.put(
+        "/Patient?identifier=urn:mrn|C1", json=patient("C1", gender="female"), headers=FHIR
+    )
     assert updated.status_code == 200
     assert updated.json()["id"] == created.json()["id"]
     assert updated.json()["gender"] == "female"
@@ -80,7 +90,10 @@ def test_json_patch(client):
     created = client.post("/Patient", json=patient("P", gender="male"), headers=FHIR).json()
     response = client.patch(
         f"/Patient/{created['id']}",
-        json=[{"op": "replace", "path": "/gender", "value": "female"}, {"op": "add", "path": "/active", "value": True}],
+        json=[
+            {"op": "replace", "path": "/gender", "value": "female"},
+            {"op": "add", "path": "/active", "value": True},
+        ],
         headers={"Content-Type": "application/json-patch+json"},
     )
     assert response.status_code == 200
@@ -132,5 +145,7 @@ def test_fhirpath_patch_conditional(client):
 
 
 def test_patch_of_unknown_resource_is_404(client):
-    response = client.patch("/Patient/none", json=[], headers={"Content-Type": "application/json-patch+json"})
+    response = client.patch(
+        "/Patient/none", json=[], headers={"Content-Type": "application/json-patch+json"}
+    )
     assert response.status_code == 404

@@ -51,17 +51,28 @@ class PromiseBreaker:
             scope = dict(scope)
             scope["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"if-match"]
             query = parse_qsl(scope["query_string"].decode(), keep_blank_values=True)
-            scope["query_string"] = urlencode([(k, v) for k, v in query if k != "birthdate"]).encode()
+            scope["query_string"] = urlencode(
+                [(k, v) for k, v in query if k != "birthdate"]
+            ).encode()
 
         async def without_etag(message):  # type: ignore[no-untyped-def]
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [(k, v) for k, v in message["headers"] if k.lower() != b"etag"]}
+                message = {
+                    **message,
+                    "headers": [(k, v) for k, v in message["headers"] if k.lower() != b"etag"],
+                }
             await send(message)
 
         await self.app(scope, receive, without_etag)
 
 
-BROKEN_SELECTION = ["crud.create", "versioning.*", "search.date", "capability.Patient.search_params", "errors.not_found"]
+BROKEN_SELECTION = [
+    "crud.create",
+    "versioning.*",
+    "search.date",
+    "capability.Patient.search_params",
+    "errors.not_found",
+]
 
 
 def test_the_kit_fails_a_server_that_breaks_its_promises(app, request):
@@ -75,10 +86,24 @@ def test_the_kit_fails_a_server_that_breaks_its_promises(app, request):
     assert statuses["versioning.if_match"] == FAIL and "412" in messages["versioning.if_match"]
     assert statuses["search.date"] == FAIL and "birthdate=" in messages["search.date"]
     assert statuses["capability.Patient.search_params"] == FAIL
-    assert "birthdate (date)" in messages["capability.Patient.search_params"] and "ignored" in messages["capability.Patient.search_params"]
+    assert (
+        "birthdate (date)" in messages["capability.Patient.search_params"]
+        and "ignored" in messages["capability.Patient.search_params"]
+    )
     assert statuses["errors.not_found"] not in (FAIL, ERROR)  # what still works still passes
 
-    result = CliRunner().invoke(cli_app, ["conformance", "--base-url", base_url, "-k", "search.date", "--junit", str(request.getfixturevalue("tmp_path") / "k.xml")])
+    result = CliRunner().invoke(
+        cli_app,
+        [
+            "conformance",
+            "--base-url",
+            base_url,
+            "-k",
+            "search.date",
+            "--junit",
+            str(request.getfixturevalue("tmp_path") / "k.xml"),
+        ],
+    )
     assert result.exit_code == 1, result.output
     assert "FAIL" in result.output and "search.date" in result.output
     assert "NOT CONFORMANT" in result.output
@@ -86,17 +111,46 @@ def test_the_kit_fails_a_server_that_breaks_its_promises(app, request):
 
 def test_the_cli_exits_zero_on_a_conformant_server(live_server, tmp_path):
     junit = tmp_path / "crud.xml"
-    result = CliRunner().invoke(cli_app, ["conformance", "--base-url", live_server, "-k", "crud", "-k", "errors", "--junit", str(junit)])
+    result = CliRunner().invoke(
+        cli_app,
+        [
+            "conformance",
+            "--base-url",
+            live_server,
+            "-k",
+            "crud",
+            "-k",
+            "errors",
+            "--junit",
+            str(junit),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "CONFORMANT" in result.output and "crud 6" in result.output
     assert ET.parse(junit).getroot().get("failures") == "0"
 
 
 def test_the_pytest_plugin_runs_one_item_per_check(live_server, tmp_path):
-    command = [sys.executable, "-m", "pytest", "-p", "conformance.pytest_plugin", "--fhir-base-url", live_server,
-               "-k", "crud or versioning", "-p", "no:cacheprovider", "-q", "--junitxml", str(tmp_path / "plugin.xml")]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "conformance.pytest_plugin",
+        "--fhir-base-url",
+        live_server,
+        "-k",
+        "crud or versioning",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--junitxml",
+        str(tmp_path / "plugin.xml"),
+    ]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "10 passed" in done.stdout
-    names = {case.get("name") for case in ET.parse(tmp_path / "plugin.xml").getroot().iter("testcase")}
+    names = {
+        case.get("name") for case in ET.parse(tmp_path / "plugin.xml").getroot().iter("testcase")
+    }
     assert {"crud.create", "versioning.if_match"} <= names

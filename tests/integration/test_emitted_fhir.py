@@ -5,12 +5,17 @@ from __future__ import annotations
 import pytest
 from fastapi.responses import Response
 
-SDOH_TASK = "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-TaskForReferralManagement"
+SDOH_TASK = (
+    "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-TaskForReferralManagement"
+)
 
 
 def test_what_the_app_serves_is_checked(app, client):
     def broken() -> Response:
-        task = b'{"resourceType":"Task","meta":{"profile":["%s"]},"status":"ready","intent":"order"}' % SDOH_TASK.encode()
+        task = (
+            b'{"resourceType":"Task","meta":{"profile":["%s"]},"status":"ready","intent":"order"}'
+            % SDOH_TASK.encode()
+        )
         return Response(task, media_type="application/fhir+json")
 
     app.add_api_route("/_test_broken_task", broken)

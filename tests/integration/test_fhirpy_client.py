@@ -30,7 +30,11 @@ def test_fhirpy_referral_round_trip(live_server):
             "Task",
             status="requested",
             intent="order",
-            code={"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
+            code={
+                "coding": [
+                    {"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}
+                ]
+            },
             **{"for": patient.to_reference()},
             owner={"reference": "Organization/housing-first"},
             description=f"referral {i}",

@@ -16,9 +16,15 @@ def at(minute: int) -> None:
 
 def test_instance_history_newest_first(client):
     at(0)
-    client.put("/Patient/h1", json={"resourceType": "Patient", "id": "h1", "gender": "male"}, headers=FHIR)
+    client.put(
+        "/Patient/h1", json={"resourceType": "Patient", "id": "h1", "gender": "male"}, headers=FHIR
+    )
     at(1)
-    client.put("/Patient/h1", json={"resourceType": "Patient", "id": "h1", "gender": "female"}, headers=FHIR)
+    client.put(
+        "/Patient/h1",
+        json={"resourceType": "Patient", "id": "h1", "gender": "female"},
+        headers=FHIR,
+    )
     body = client.get("/Patient/h1/_history").json()
     assert body["type"] == "history"
     assert [e["resource"]["meta"]["versionId"] for e in body["entry"]] == ["2", "1"]
@@ -30,8 +36,11 @@ def test_type_history_since(client):
     client.post("/Patient", json={"resourceType": "Patient"}, headers=FHIR)
     at(10)
     client.post("/Patient", json={"resourceType": "Patient", "gender": "male"}, headers=FHIR)
-    client.post("/Observation", json={
-        "resourceType": "Observation", "status": "final", "code": {"text": "x"}}, headers=FHIR)
+    client.post(
+        "/Observation",
+        json={"resourceType": "Observation", "status": "final", "code": {"text": "x"}},
+        headers=FHIR,
+    )
     since = clock.to_instant(datetime(2026, 1, 1, 12, 5, tzinfo=UTC))
     body = client.get("/Patient/_history", params={"_since": since}).json()
     assert body["total"] == 1

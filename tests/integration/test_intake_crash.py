@@ -42,15 +42,28 @@ def _free_port() -> int:
 class Gateway:
     def __init__(self, database_url: str, port: int, log: Path) -> None:
         self.port = port
-        self.env = {**os.environ, "FHIR_GATEWAY_DATABASE_URL": database_url, "FHIR_GATEWAY_LOG_LEVEL": "WARNING"}
+        self.env = {
+            **os.environ,
+            "FHIR_GATEWAY_DATABASE_URL": database_url,
+            "FHIR_GATEWAY_LOG_LEVEL": "WARNING",
+        }
         self.log = log.open("ab")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from fhir_gateway.cli import main; main()", "mllp",
-             "--port", str(self.port), "--no-migrate"],
-            env=self.env, stdout=self.log, stderr=self.log,
+            [
+                sys.executable,
+                "-c",
+                "from fhir_gateway.cli import main; main()",
+                "mllp",
+                "--port",
+                str(self.port),
+                "--no-migrate",
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -76,8 +89,14 @@ class Gateway:
 def _message(i: int) -> bytes:
     # message i is newer than every earlier message of its patient
     when = time.strftime("%Y%m%d%H%M%S", time.gmtime(1_700_000_000 + i * 60))
-    return adt("A08" if i >= PATIENTS else "A01", f"CRASH-{i:05d}", mrn=f"P{i % PATIENTS:04d}",
-               visit=f"V{i % PATIENTS:04d}", family=f"F{i:05d}", when=when)
+    return adt(
+        "A08" if i >= PATIENTS else "A01",
+        f"CRASH-{i:05d}",
+        mrn=f"P{i % PATIENTS:04d}",
+        visit=f"V{i % PATIENTS:04d}",
+        family=f"F{i:05d}",
+        when=when,
+    )
 
 
 def _sender(port: int, indexes: list[int], acked: dict[str, str], problems: list[str]) -> None:
@@ -111,7 +130,10 @@ def _sender(port: int, indexes: list[int], acked: dict[str, str], problems: list
 
 @pytest.mark.slow
 def test_sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice(
-    database, database_url, client, tmp_path  # type: ignore[no-untyped-def]
+    database,
+    database_url,
+    client,
+    tmp_path,  # type: ignore[no-untyped-def]
 ) -> None:
     seed = random.randrange(1_000_000)
     rng = random.Random(seed)
@@ -120,7 +142,10 @@ def test_sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice(
     acked: dict[str, str] = {}
     problems: list[str] = []
     senders = [
-        threading.Thread(target=_sender, args=(gateway.port, list(range(c, MESSAGES, CONNECTIONS)), acked, problems))
+        threading.Thread(
+            target=_sender,
+            args=(gateway.port, list(range(c, MESSAGES, CONNECTIONS)), acked, problems),
+        )
         for c in range(CONNECTIONS)
     ]
     for t in senders:
@@ -141,11 +166,16 @@ def test_sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice(
     assert len(acked) == MESSAGES
 
     def rows(session):  # type: ignore[no-untyped-def]
-        by_status = dict(session.execute(
-            select(inbox_messages.c.status, func.count()).group_by(inbox_messages.c.status)).all())
+        by_status = dict(
+            session.execute(
+                select(inbox_messages.c.status, func.count()).group_by(inbox_messages.c.status)
+            ).all()
+        )
         per_key = session.execute(
-            select(inbox_messages.c.control_id, func.count()).where(inbox_messages.c.status == "processed")
-            .group_by(inbox_messages.c.control_id)).all()
+            select(inbox_messages.c.control_id, func.count())
+            .where(inbox_messages.c.status == "processed")
+            .group_by(inbox_messages.c.control_id)
+        ).all()
         return by_status, dict(per_key)
 
     by_status, processed = database.read(rows)
@@ -155,5 +185,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice(
     patients = client.get("/Patient", params={"_count": 1000}).json()
     assert patients["total"] == PATIENTS  # no patient created twice
     newest = {f"P{p:04d}": f"F{max(range(p, MESSAGES, PATIENTS)):05d}" for p in range(PATIENTS)}
-    names = {e["resource"]["identifier"][0]["value"]: e["resource"]["name"][0]["family"] for e in patients["entry"]}
+    names = {
+        e["resource"]["identifier"][0]["value"]: e["resource"]["name"][0]["family"]
+        for e in patients["entry"]
+    }
     assert names == newest  # re-sent older messages never overwrote newer data

@@ -26,7 +26,12 @@ MRN_SYSTEM = "urn:fhir-gateway:hl7v2:assigning-authority:HOSP"
 
 
 def _patient(client, mrn: str) -> list[dict]:  # type: ignore[no-untyped-def]
-    return [e["resource"] for e in client.get("/Patient", params={"identifier": f"{MRN_SYSTEM}|{mrn}"}).json().get("entry", [])]
+    return [
+        e["resource"]
+        for e in client.get("/Patient", params={"identifier": f"{MRN_SYSTEM}|{mrn}"})
+        .json()
+        .get("entry", [])
+    ]
 
 
 def _encounter(client, visit: str = "V1") -> dict:  # type: ignore[no-untyped-def]
@@ -36,7 +41,10 @@ def _encounter(client, visit: str = "V1") -> dict:  # type: ignore[no-untyped-de
 
 
 def test_two_gateways_receiving_the_same_discharge_at_once_apply_it_once(
-    database, database_url, settings, recorded_discharges  # type: ignore[no-untyped-def]
+    database,
+    database_url,
+    settings,
+    recorded_discharges,  # type: ignore[no-untyped-def]
 ) -> None:
     other = Database(database_url, pool_size=4)  # a second gateway process: its own connections
     gateways = [Intake(database, settings), Intake(other, settings)]
@@ -73,10 +81,20 @@ def test_messages_of_one_patient_apply_in_the_order_received(intake, database, c
     # The admit was received first but its connection stalled (or its process died) before it
     # was applied; the discharge arrives on another connection. The admit must go first.
     admit = adt("A01", "ORD-1", when="20240101080000")
-    database.write(inbox.add, raw=admit, channel="mllp", kind="hl7v2", sender="ADT1|GOOD", control_id="ORD-1",
-                   message_key=inbox.key_hash("hl7v2|ADT1|GOOD|ORD-1"),
-                   patient_key=f"{MRN_SYSTEM}|MRN1", event="A01")
-    answer = intake.receive_hl7(adt("A03", "ORD-2", when="20240101080000"))  # same time: only order decides
+    database.write(
+        inbox.add,
+        raw=admit,
+        channel="mllp",
+        kind="hl7v2",
+        sender="ADT1|GOOD",
+        control_id="ORD-1",
+        message_key=inbox.key_hash("hl7v2|ADT1|GOOD|ORD-1"),
+        patient_key=f"{MRN_SYSTEM}|MRN1",
+        event="A01",
+    )
+    answer = intake.receive_hl7(
+        adt("A03", "ORD-2", when="20240101080000")
+    )  # same time: only order decides
     assert ack_fields(answer.body)["code"] == "AA"
     assert _encounter(client)["status"] == "finished"
     history = client.get(f"/Encounter/{_encounter(client)['id']}/_history").json()["entry"]
@@ -89,10 +107,14 @@ def test_messages_of_one_patient_apply_in_the_order_received(intake, database, c
 def test_an_older_message_never_overwrites_newer_data(intake, client, database) -> None:  # type: ignore[no-untyped-def]
     intake.receive_hl7(adt("A08", "NEW", family="NEWER", when="20240105000000"))
     old = intake.receive_hl7(adt("A08", "OLD", family="OLDER", when="20240101000000"))
-    assert ack_fields(old.body)["code"] == "AA"  # accepted and kept, just not applied over newer data
+    assert (
+        ack_fields(old.body)["code"] == "AA"
+    )  # accepted and kept, just not applied over newer data
     [patient] = _patient(client, "MRN1")
     assert patient["name"][0]["family"] == "NEWER"
-    assert any("newer than this message" in w for w in database.read(inbox.get, old.message_id).warnings)
+    assert any(
+        "newer than this message" in w for w in database.read(inbox.get, old.message_id).warnings
+    )
     # a replay of the old message changes nothing either
     intake.replay(old.message_id)
     assert _patient(client, "MRN1")[0]["name"][0]["family"] == "NEWER"
@@ -105,7 +127,9 @@ def _broken_care_plan_engine(session, context) -> None:  # type: ignore[no-untyp
     raise BusinessRule("care-plan template missing")
 
 
-def test_failed_message_is_listed_and_replays_once_fixed(intake, client, database, monkeypatch, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_failed_message_is_listed_and_replays_once_fixed(
+    intake, client, database, monkeypatch, database_url
+) -> None:  # type: ignore[no-untyped-def]
     unregister = discharge.register(_broken_care_plan_engine)
     try:
         answer = intake.receive_hl7(adt("A03", "FAIL-1"))
@@ -146,12 +170,16 @@ def test_failed_message_is_listed_and_replays_once_fixed(intake, client, databas
 def test_a40_merge_keeps_everything_on_the_survivor(intake, client) -> None:  # type: ignore[no-untyped-def]
     intake.receive_hl7(adt("A01", "M-1", mrn="OLD", visit="VOLD", family="SMITH"))
     intake.receive_hl7(adt("A01", "M-2", mrn="NEW", visit="VNEW", family="SMITH"))
-    merge = adt("A40", "M-3", mrn="NEW", family="SMITH", extra="MRG|OLD^^^HOSP^MR", when="20240102000000")
+    merge = adt(
+        "A40", "M-3", mrn="NEW", family="SMITH", extra="MRG|OLD^^^HOSP^MR", when="20240102000000"
+    )
     assert ack_fields(intake.receive_hl7(merge).body)["code"] == "AA"
 
     [survivor] = _patient(client, "NEW")
     assert _patient(client, "OLD") == [survivor]  # either identifier finds the survivor, only it
-    old_id = next(link["other"]["reference"] for link in survivor["link"] if link["type"] == "replaces")
+    old_id = next(
+        link["other"]["reference"] for link in survivor["link"] if link["type"] == "replaces"
+    )
     old = client.get(f"/{old_id}").json()
     assert old["active"] is False
     assert [link["type"] for link in old["link"]] == ["replaced-by"]
@@ -177,9 +205,18 @@ def test_raw_hl7_over_http_answers_with_the_ack_and_a_matching_status(client) ->
     assert (again.status_code, again.text) == (200, ok.text)
     rejected = client.post("/hl7v2", content=b"hello", headers=headers)
     assert rejected.status_code == 400 and ack_fields(rejected.text)["code"] == "AR"
-    unusable = client.post("/hl7v2", content=adt("A01", "H-2").replace(b"|20240101120000+0000||ADT", b"|||ADT"), headers=headers)
+    unusable = client.post(
+        "/hl7v2",
+        content=adt("A01", "H-2").replace(b"|20240101120000+0000||ADT", b"|||ADT"),
+        headers=headers,
+    )
     assert unusable.status_code == 422 and ack_fields(unusable.text)["code"] == "AE"
-    assert client.post("/hl7v2", content=adt("A01", "H-3"), headers={"content-type": "image/png"}).status_code == 415
+    assert (
+        client.post(
+            "/hl7v2", content=adt("A01", "H-3"), headers={"content-type": "image/png"}
+        ).status_code
+        == 415
+    )
 
 
 def test_inbox_listing_refuses_an_unknown_status(client) -> None:  # type: ignore[no-untyped-def]
@@ -188,13 +225,15 @@ def test_inbox_listing_refuses_an_unknown_status(client) -> None:  # type: ignor
 
 def _sud_discharge(sender: str, control_id: str, mrn: str) -> bytes:
     app, facility = sender.split("|")
-    return "\r".join([
-        f"MSH|^~\\&|{app}|{facility}|GW|GW|20240101120000+0000||ADT^A03^ADT_A03|{control_id}|P|2.5",
-        "EVN|A03|20240101120000+0000",
-        f"PID|1||{mrn}^^^HOSP^MR||DOE^JOHN||19800101|M",
-        f"PV1|1|I|WARD^1^1||||||||||||||||V-{mrn}^^^HOSP^VN",
-        "DG1|1||F10.20^Alcohol dependence^I10|||F|||||||||1",
-    ]).encode()
+    return "\r".join(
+        [
+            f"MSH|^~\\&|{app}|{facility}|GW|GW|20240101120000+0000||ADT^A03^ADT_A03|{control_id}|P|2.5",
+            "EVN|A03|20240101120000+0000",
+            f"PID|1||{mrn}^^^HOSP^MR||DOE^JOHN||19800101|M",
+            f"PV1|1|I|WARD^1^1||||||||||||||||V-{mrn}^^^HOSP^VN",
+            "DG1|1||F10.20^Alcohol dependence^I10|||F|||||||||1",
+        ]
+    ).encode()
 
 
 def test_whether_substance_use_data_are_part2_records_is_decided_per_sender(database, settings):  # type: ignore[no-untyped-def]
@@ -205,13 +244,21 @@ def test_whether_substance_use_data_are_part2_records_is_decided_per_sender(data
     install_rules(configured)
     try:
         intake = Intake(database, configured)
-        assert intake.receive_hl7(_sud_discharge("SAMHSA|CLINIC", "P2-1", "M-P2"), channel="test").code == "AA"
-        assert intake.receive_hl7(_sud_discharge("GENERAL|HOSP", "P2-2", "M-GEN"), channel="test").code == "AA"
+        assert (
+            intake.receive_hl7(_sud_discharge("SAMHSA|CLINIC", "P2-1", "M-P2"), channel="test").code
+            == "AA"
+        )
+        assert (
+            intake.receive_hl7(_sud_discharge("GENERAL|HOSP", "P2-2", "M-GEN"), channel="test").code
+            == "AA"
+        )
 
         def labels(mrn: str) -> set[str]:
             with database.session() as session:
                 [patient] = lookup.search(session, "Patient", [("identifier", mrn)])
-                [condition] = lookup.search(session, "Condition", [("subject", f"Patient/{patient['id']}")])
+                [condition] = lookup.search(
+                    session, "Condition", [("subject", f"Patient/{patient['id']}")]
+                )
             return {s["code"] for s in condition.get("meta", {}).get("security", [])}
 
         assert {"R", "ETH", "42CFRPart2"} <= labels("M-P2")

@@ -39,10 +39,16 @@ def _history_size(client) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_every_microsoft_message_is_answered_and_resends_are_not_reapplied(
-    mllp_factory, client, database, recorded_discharges  # type: ignore[no-untyped-def]
+    mllp_factory,
+    client,
+    database,
+    recorded_discharges,  # type: ignore[no-untyped-def]
 ) -> None:
     server = mllp_factory()
-    messages = [(p.stem, with_control_id(p.read_bytes().lstrip(b"\xef\xbb\xbf"), p.stem)) for p in microsoft_messages()]
+    messages = [
+        (p.stem, with_control_id(p.read_bytes().lstrip(b"\xef\xbb\xbf"), p.stem))
+        for p in microsoft_messages()
+    ]
     assert len(messages) == 57
     with MLLPClient("127.0.0.1", server.port) as mllp:
         for name, raw in messages:
@@ -56,7 +62,9 @@ def test_every_microsoft_message_is_answered_and_resends_are_not_reapplied(
     assert database.read(inbox.count, status="processed") == 57
     assert database.read(inbox.count, status="duplicate") == 57
     # ADT-A03-01 finishes visit 40007716 (later samples re-open and cancel it: the history keeps it)
-    enc = client.get("/Encounter", params={"identifier": "urn:oid:1.2|40007716"}).json()["entry"][0]["resource"]
+    enc = client.get("/Encounter", params={"identifier": "urn:oid:1.2|40007716"}).json()["entry"][
+        0
+    ]["resource"]
     history = client.get(f"/Encounter/{enc['id']}/_history", params={"_count": 100}).json()["entry"]
     assert "finished" in {e["resource"].get("status") for e in history}
     assert [d.event for d in recorded_discharges] == ["A03"]
@@ -94,7 +102,9 @@ def test_ack_mirrors_the_sender_and_answers_ae_with_err_for_unusable_message(mll
     ],
     ids=["no-msh", "junk", "unsupported-message", "unsupported-event"],
 )
-def test_unacceptable_messages_get_ar_and_the_connection_keeps_serving(mllp_factory, raw, caplog, database) -> None:  # type: ignore[no-untyped-def]
+def test_unacceptable_messages_get_ar_and_the_connection_keeps_serving(
+    mllp_factory, raw, caplog, database
+) -> None:  # type: ignore[no-untyped-def]
     server = mllp_factory()
     caplog.set_level(logging.WARNING)
     with MLLPClient("127.0.0.1", server.port) as mllp:
@@ -105,7 +115,9 @@ def test_unacceptable_messages_get_ar_and_the_connection_keeps_serving(mllp_fact
 
 
 def test_unknown_sender_gets_ar_when_the_allow_list_is_on(mllp_factory, settings) -> None:  # type: ignore[no-untyped-def]
-    server = mllp_factory(settings.model_copy(update={"sender_allowlist": {"ADT1|GOOD": "Good Hospital"}}))
+    server = mllp_factory(
+        settings.model_copy(update={"sender_allowlist": {"ADT1|GOOD": "Good Hospital"}})
+    )
     with MLLPClient("127.0.0.1", server.port) as mllp:
         assert _exchange(mllp, adt("A01", "R-1", sender="ROGUE^ELSEWHERE"))["code"] == "AR"
         assert _exchange(mllp, adt("A01", "G-1"))["code"] == "AA"
@@ -179,30 +191,76 @@ def test_junk_outside_frames_is_logged_and_dropped(mllp_factory, caplog) -> None
 
 def _certificates(tmp: Path) -> dict[str, Path]:
     """A CA, a server and a client certificate made with the openssl command."""
+
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test-ca")
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+    )
     for name, cn in (("server", "localhost"), ("client", "hospital-a")):
-        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
+        run(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            f"/CN={cn}",
+        )
         ext = tmp / f"{name}.ext"
         ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", f"{name}.pem", "-days", "2", "-extfile", str(ext))
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.pem",
+            "-days",
+            "2",
+            "-extfile",
+            str(ext),
+        )
     return {n: tmp / n for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
 
 
 def test_mllp_over_tls_requires_a_client_certificate(mllp_factory, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     certs = _certificates(tmp_path)
-    tls = settings.model_copy(update={
-        "mllp_tls_cert": str(certs["server.pem"]), "mllp_tls_key": str(certs["server.key"]),
-        "mllp_tls_client_ca": str(certs["ca.pem"]),
-    })
+    tls = settings.model_copy(
+        update={
+            "mllp_tls_cert": str(certs["server.pem"]),
+            "mllp_tls_key": str(certs["server.key"]),
+            "mllp_tls_client_ca": str(certs["ca.pem"]),
+        }
+    )
     server = mllp_factory(tls)
     context = ssl.create_default_context(cafile=str(certs["ca.pem"]))
     context.load_cert_chain(str(certs["client.pem"]), str(certs["client.key"]))
-    with socket.create_connection(("127.0.0.1", server.port)) as raw_sock, \
-            context.wrap_socket(raw_sock, server_hostname="localhost") as sock:
+    with (
+        socket.create_connection(("127.0.0.1", server.port)) as raw_sock,
+        context.wrap_socket(raw_sock, server_hostname="localhost") as sock,
+    ):
         sock.sendall(SB + adt("A01", "TLS-1") + EB + CR)
         reply = b""
         while not reply.endswith(EB + CR):

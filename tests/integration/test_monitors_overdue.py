@@ -37,8 +37,11 @@ def tags(task: dict[str, Any]) -> set[str]:
 
 
 def accept(m: Monitored, task: dict[str, Any]) -> None:
-    response = m.gw.client.put(f"/Task/{task['id']}", json={**task, "status": "accepted"},
-                               headers={"Content-Type": "application/fhir+json"})
+    response = m.gw.client.put(
+        f"/Task/{task['id']}",
+        json={**task, "status": "accepted"},
+        headers={"Content-Type": "application/fhir+json"},
+    )
     assert response.status_code == 200, response.text
 
 
@@ -50,16 +53,24 @@ def test_a_referral_not_accepted_within_48_hours_is_flagged_once(monitored: Moni
     monitored.at("20250312140100")
     first = run(monitored)
     task = referral(monitored, FOLLOW_UP)
-    assert tags(task) == {"overdue"} and task["status"] == "requested" and "businessStatus" not in task
+    assert (
+        tags(task) == {"overdue"} and task["status"] == "requested" and "businessStatus" not in task
+    )
     flag = next(f for f in monitored.flags("overdue") if f"Task/{task['id']}" in f["code"]["text"])
     assert flag["subject"] == task["for"] and "not accepted within 48 h" in flag["code"]["text"]
-    messages = [c for c in monitored.communications("unacknowledged") if {"reference": f"Task/{task['id']}"} in c["about"]]
+    messages = [
+        c
+        for c in monitored.communications("unacknowledged")
+        if {"reference": f"Task/{task['id']}"} in c["about"]
+    ]
     assert sorted(r["reference"] for c in messages for r in c["recipient"]) == sorted(
-        [task["owner"]["reference"], monitored.plan()["careTeam"][0]["reference"]])
+        [task["owner"]["reference"], monitored.plan()["careTeam"][0]["reference"]]
+    )
     second = run(monitored)  # the same condition, looked at again
     assert second.flagged == 0 and first.flagged == len(monitored.flags("overdue"))
     assert len(monitored.communications("unacknowledged")) == len(
-        [c for c in monitored.gw.all("Communication") if "unacknowledged" in str(c["category"])])
+        [c for c in monitored.gw.all("Communication") if "unacknowledged" in str(c["category"])]
+    )
     found = monitored.gw.client.get(f"/Task?_tag={MONITOR_FLAGS}|overdue&_count=100").json()
     assert f"Task/{task['id']}" in {f"Task/{e['resource']['id']}" for e in found.get("entry", [])}
 
@@ -69,14 +80,23 @@ def test_the_owner_with_its_own_server_gets_the_notice_pushed(monitored: Monitor
     monitored.at("20250312140100")
     run(monitored)
     task = referral(monitored, FOLLOW_UP)
-    notice = next(c for c in monitored.communications("unacknowledged")
-                  if c["recipient"] == [{"reference": task["owner"]["reference"]}] and {"reference": f"Task/{task['id']}"} in c["about"])
+    notice = next(
+        c
+        for c in monitored.communications("unacknowledged")
+        if c["recipient"] == [{"reference": task["owner"]["reference"]}]
+        and {"reference": f"Task/{task['id']}"} in c["about"]
+    )
     assert notice["payload"][0]["contentString"].startswith(f"Referral '{FOLLOW_UP}'")
 
     def pushes() -> list[Any]:
         rows = monitored.gw.database.read(outbox.list_rows, status=None, limit=1000)
-        return [r for r in rows if r.channel == "partner-push" and b"monitor-flags" in r.body
-                and (r.focus or "").startswith(f"Task/{task['id']}/")]
+        return [
+            r
+            for r in rows
+            if r.channel == "partner-push"
+            and b"monitor-flags" in r.body
+            and (r.focus or "").startswith(f"Task/{task['id']}/")
+        ]
 
     [row] = pushes()  # the tagged Task, once
     assert b'"code":"overdue"' in row.body and row.url.startswith("http")
@@ -107,8 +127,11 @@ def test_deadline_on_day_7_against_day_8(monitored: Monitored) -> None:
     run(monitored)
     task = referral(monitored, FOLLOW_UP)
     assert tags(task) == {"overdue"} and task["status"] == "accepted"
-    assert any(f"Task/{task['id']}" in f["code"]["text"] for f in monitored.flags("overdue")
-               if "past-deadline" in str(f["code"]["coding"]))
+    assert any(
+        f"Task/{task['id']}" in f["code"]["text"]
+        for f in monitored.flags("overdue")
+        if "past-deadline" in str(f["code"]["coding"])
+    )
 
 
 def test_escalation_after_the_second_threshold(monitored: Monitored) -> None:
@@ -127,7 +150,11 @@ def test_escalation_after_the_second_threshold(monitored: Monitored) -> None:
     assert "ESCALATED" in flag["code"]["text"] and "PH" in str(flag["extension"])
     validate_r4b(flag)
     validate_r4b(task)
-    escalations = [c for c in monitored.communications("escalated") if {"reference": f"Task/{task['id']}"} in c["about"]]
+    escalations = [
+        c
+        for c in monitored.communications("escalated")
+        if {"reference": f"Task/{task['id']}"} in c["about"]
+    ]
     assert len(escalations) == 2  # care team (with the case manager) and the owner
     assert run(monitored).escalated == 0
 
@@ -138,8 +165,11 @@ def test_a_completed_referral_is_never_overdue(monitored: Monitored) -> None:
     task = referral(monitored, THERAPY)
     accept(monitored, task)
     task = referral(monitored, THERAPY)
-    response = monitored.gw.client.put(f"/Task/{task['id']}", json={**task, "status": "completed"},
-                                       headers={"Content-Type": "application/fhir+json"})
+    response = monitored.gw.client.put(
+        f"/Task/{task['id']}",
+        json={**task, "status": "completed"},
+        headers={"Content-Type": "application/fhir+json"},
+    )
     assert response.status_code == 200
     monitored.at("20250501090000")
     run(monitored)
@@ -147,7 +177,9 @@ def test_a_completed_referral_is_never_overdue(monitored: Monitored) -> None:
     assert not any(f"Task/{task['id']}" in f["code"]["text"] for f in monitored.flags("overdue"))
 
 
-def test_the_monitors_command_lists_overdue_referrals(monitored: Monitored, monkeypatch: Any) -> None:
+def test_the_monitors_command_lists_overdue_referrals(
+    monitored: Monitored, monkeypatch: Any
+) -> None:
     from fhir_gateway.cli import app
     from fhir_gateway.settings import get_settings
 

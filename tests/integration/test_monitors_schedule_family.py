@@ -54,8 +54,11 @@ def test_two_workers_at_once_raise_each_alert_once(monitored: Monitored) -> None
     assert flags and sum(r.flagged for r in results) == len(flags)
     assert sum(r.errors for r in results) == 0
     assert len({f["id"] for f in flags}) == len(flags)
-    care_team = [c for c in monitored.communications("unacknowledged")
-                 if c["recipient"][0]["reference"].startswith("CareTeam/")]
+    care_team = [
+        c
+        for c in monitored.communications("unacknowledged")
+        if c["recipient"][0]["reference"].startswith("CareTeam/")
+    ]
     assert len(care_team) == len(flags)
 
 
@@ -63,20 +66,54 @@ def _family(m: Monitored) -> tuple[str, str]:
     """Jane's care team (active: auto mode) holds her husband John from NK1."""
     m.discharge()
     team = m.gw.all("CareTeam")[0]
-    relative = next(p["member"]["reference"] for p in team["participant"]
-                    if p["member"]["reference"].startswith("RelatedPerson/"))
+    relative = next(
+        p["member"]["reference"]
+        for p in team["participant"]
+        if p["member"]["reference"].startswith("RelatedPerson/")
+    )
     return m.patient(), relative
 
 
 def consent(m: Monitored, patient: str, actor: str) -> None:
-    put(m, {"resourceType": "Consent", "id": "family", "status": "active",
-            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+    put(
+        m,
+        {
+            "resourceType": "Consent",
+            "id": "family",
+            "status": "active",
+            "scope": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                        "code": "patient-privacy",
+                    }
+                ]
+            },
             "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
             "patient": {"reference": patient},
-            "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
-            "provision": {"type": "permit", "actor": [{"role": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
-                "reference": {"reference": actor}}]}})
+            "policyRule": {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}
+                ]
+            },
+            "provision": {
+                "type": "permit",
+                "actor": [
+                    {
+                        "role": {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                    "code": "IRCP",
+                                }
+                            ]
+                        },
+                        "reference": {"reference": actor},
+                    }
+                ],
+            },
+        },
+    )
 
 
 def test_without_consent_the_family_hears_nothing(monitored: Monitored) -> None:
@@ -88,15 +125,25 @@ def test_without_consent_the_family_hears_nothing(monitored: Monitored) -> None:
 def test_with_consent_the_family_gets_education_once_and_a_reminder(monitored: Monitored) -> None:
     patient, relative = _family(monitored)
     consent(monitored, patient, relative)
-    put(monitored, {"resourceType": "Appointment", "id": "follow-up", "status": "booked",
-                    "description": "Psychiatry follow-up at Springfield CMHC",
-                    "start": "2025-03-12T10:00:00-05:00", "end": "2025-03-12T10:30:00-05:00",
-                    "participant": [{"actor": {"reference": patient}, "status": "accepted"}]})
+    put(
+        monitored,
+        {
+            "resourceType": "Appointment",
+            "id": "follow-up",
+            "status": "booked",
+            "description": "Psychiatry follow-up at Springfield CMHC",
+            "start": "2025-03-12T10:00:00-05:00",
+            "end": "2025-03-12T10:30:00-05:00",
+            "participant": [{"actor": {"reference": patient}, "status": "accepted"}],
+        },
+    )
     monitored.at("20250311090000")  # 25 h before the appointment: within the 48 h
     first = monitors.run_all(monitored.gw.database, monitored.gw.settings)
     second = monitors.run_all(monitored.gw.database, monitored.gw.settings)
     assert (first.family_messages, second.family_messages) == (2, 0)
-    requests = {r["category"][0]["coding"][0]["code"]: r for r in monitored.gw.all("CommunicationRequest")}
+    requests = {
+        r["category"][0]["coding"][0]["code"]: r for r in monitored.gw.all("CommunicationRequest")
+    }
     assert set(requests) == {"family-education", "appointment-reminder"}
     assert requests["appointment-reminder"]["occurrenceDateTime"] == "2025-03-12T10:00:00-05:00"
     for code, request in requests.items():
@@ -111,9 +158,17 @@ def test_with_consent_the_family_gets_education_once_and_a_reminder(monitored: M
 def test_a_reminder_waits_until_the_appointment_is_near(monitored: Monitored) -> None:
     patient, relative = _family(monitored)
     consent(monitored, patient, relative)
-    put(monitored, {"resourceType": "Appointment", "id": "later", "status": "booked",
-                    "start": "2025-03-20T10:00:00-05:00", "end": "2025-03-20T10:30:00-05:00",
-                    "participant": [{"actor": {"reference": patient}, "status": "accepted"}]})
+    put(
+        monitored,
+        {
+            "resourceType": "Appointment",
+            "id": "later",
+            "status": "booked",
+            "start": "2025-03-20T10:00:00-05:00",
+            "end": "2025-03-20T10:30:00-05:00",
+            "participant": [{"actor": {"reference": patient}, "status": "accepted"}],
+        },
+    )
     monitored.at("20250311090000")
     monitors.run_all(monitored.gw.database, monitored.gw.settings)
     assert monitored.communications("appointment-reminder") == []

@@ -32,9 +32,16 @@ SECRET = "receiver-shared-secret"
 @pytest.fixture
 def gw(database, database_url):  # type: ignore[no-untyped-def]
     # the timeout is generous: a busy machine must not turn a 200 into a timeout (and a duplicate)
-    settings = Settings(database_url=database_url, base_url="http://gw.test/fhir", outbox_timeout=2.0,
-                        outbox_backoff_base=10, outbox_backoff_max=600, outbox_batch_size=20, outbox_concurrency=6,
-                        partner_poll_interval=0)
+    settings = Settings(
+        database_url=database_url,
+        base_url="http://gw.test/fhir",
+        outbox_timeout=2.0,
+        outbox_backoff_base=10,
+        outbox_backoff_max=600,
+        outbox_batch_size=20,
+        outbox_concurrency=6,
+        partner_poll_interval=0,
+    )
     app = create_app(settings, database=database)
     with TestClient(app, base_url="http://testserver") as client:
         client.settings = settings  # type: ignore[attr-defined]
@@ -48,12 +55,27 @@ def receiver():  # type: ignore[no-untyped-def]
     rec.stop()
 
 
-def subscribe(client, endpoint: str, criteria: str = "Task?status=accepted,completed", sub_id: str = "s1",
-              **channel: Any) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    body = {"resourceType": "Subscription", "id": sub_id, "status": "requested", "reason": "referrals",
-            "criteria": criteria,
-            "channel": {"type": "rest-hook", "endpoint": endpoint, "header": ["X-Tenant: county"],
-                        "extension": [{"url": SECRET_EXT, "valueString": SECRET}], **channel}}
+def subscribe(
+    client,
+    endpoint: str,
+    criteria: str = "Task?status=accepted,completed",
+    sub_id: str = "s1",
+    **channel: Any,
+) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    body = {
+        "resourceType": "Subscription",
+        "id": sub_id,
+        "status": "requested",
+        "reason": "referrals",
+        "criteria": criteria,
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": endpoint,
+            "header": ["X-Tenant: county"],
+            "extension": [{"url": SECRET_EXT, "valueString": SECRET}],
+            **channel,
+        },
+    }
     return put(client, body)
 
 
@@ -73,7 +95,10 @@ def rows(client) -> list[outbox.OutboxRow]:  # type: ignore[no-untyped-def]
 def test_a_subscription_is_activated_and_its_secret_never_served(gw) -> None:
     stored = subscribe(gw, "http://127.0.0.1:9/hook")
     assert stored["status"] == "active"
-    assert "extension" not in stored["channel"] and SECRET not in orjson.dumps(read(gw, "Subscription/s1")).decode()
+    assert (
+        "extension" not in stored["channel"]
+        and SECRET not in orjson.dumps(read(gw, "Subscription/s1")).decode()
+    )
     bad = {**stored, "id": "s2", "criteria": "Task?no-such-param=1"}
     assert gw.put("/Subscription/s2", json=bad, headers=FHIR).status_code == 400
 
@@ -83,18 +108,35 @@ def test_the_outbox_row_is_written_with_the_change_or_not_at_all(gw) -> None:
     referral(gw, owner=None, status="requested")
     assert rows(gw) == []  # requested does not match the criteria
     task = {k: v for k, v in read(gw, "Task/t1").items() if k != "meta"}
-    failing = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": {**task, "status": "accepted"}, "request": {"method": "PUT", "url": "Task/t1"}},
-        {"resource": {"resourceType": "Patient", "id": "p1", "birthDate": "not a date"},
-         "request": {"method": "PUT", "url": "Patient/p1"}}]}
+    failing = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {**task, "status": "accepted"},
+                "request": {"method": "PUT", "url": "Task/t1"},
+            },
+            {
+                "resource": {"resourceType": "Patient", "id": "p1", "birthDate": "not a date"},
+                "request": {"method": "PUT", "url": "Patient/p1"},
+            },
+        ],
+    }
     assert gw.post("/", json=failing, headers=FHIR).status_code == 400
     assert rows(gw) == []  # rolled back together
     set_status(gw, "Task/t1", "accepted")
     [row] = rows(gw)
-    assert (row.status, row.subscription, row.event_number, row.focus) == ("pending", "s1", 1, "Task/t1/_history/2")
+    assert (row.status, row.subscription, row.event_number, row.focus) == (
+        "pending",
+        "s1",
+        1,
+        "Task/t1/_history/2",
+    )
 
 
-def test_every_notification_arrives_once_signed_through_failures_timeouts_429_500_and_an_hour_down(gw, receiver) -> None:
+def test_every_notification_arrives_once_signed_through_failures_timeouts_429_500_and_an_hour_down(
+    gw, receiver
+) -> None:
     clock = ManualClock()
     answers = {0: (500, {}), 1: None, 2: (429, {"Retry-After": "30"})}  # then 200
     receiver.script = lambda request, nth: answers.get(nth, (200, {})) if nth < 3 else (200, {})
@@ -123,7 +165,9 @@ def test_every_notification_arrives_once_signed_through_failures_timeouts_429_50
     by_delivery: dict[str, list[Any]] = defaultdict(list)
     for request in receiver.received:
         by_delivery[request.delivery].append(request)
-        assert verify(SECRET, request.headers.get("x-fhir-gateway-signature"), request.body, now=None)
+        assert verify(
+            SECRET, request.headers.get("x-fhir-gateway-signature"), request.body, now=None
+        )
         assert request.headers["x-tenant"] == "county"
         assert request.method == "PUT" and request.path.startswith("/hook/Task/t")
     assert sorted(by_delivery) == sorted(str(r.id) for r in final)
@@ -194,11 +238,25 @@ def test_a_receiver_that_never_recovers_is_dead_lettered_after_72_hours(gw, rece
 
 def test_backport_topic_notifications_carry_the_subscription_status_first(gw, receiver) -> None:
     ManualClock()
-    put(gw, {"resourceType": "Subscription", "id": "topic1", "status": "requested", "reason": "my tasks",
-             "criteria": TASK_TOPIC,
-             "_criteria": {"extension": [{"url": FILTER_EXT, "valueString": "Task?owner=Organization/alpha"}]},
-             "channel": {"type": "rest-hook", "endpoint": f"{receiver.url}/notify", "payload": "application/fhir+json",
-                         "_payload": {"extension": [{"url": CONTENT_EXT, "valueCode": "id-only"}]}}})
+    put(
+        gw,
+        {
+            "resourceType": "Subscription",
+            "id": "topic1",
+            "status": "requested",
+            "reason": "my tasks",
+            "criteria": TASK_TOPIC,
+            "_criteria": {
+                "extension": [{"url": FILTER_EXT, "valueString": "Task?owner=Organization/alpha"}]
+            },
+            "channel": {
+                "type": "rest-hook",
+                "endpoint": f"{receiver.url}/notify",
+                "payload": "application/fhir+json",
+                "_payload": {"extension": [{"url": CONTENT_EXT, "valueCode": "id-only"}]},
+            },
+        },
+    )
     referral(gw, owner="alpha", status="draft")  # drafts are not in the topic
     referral(gw, owner="beta", status="requested", task="t2", sr="sr2")  # not ours
     set_status(gw, "Task/t1", "requested")
@@ -208,8 +266,10 @@ def test_backport_topic_notifications_carry_the_subscription_status_first(gw, re
         delivery.drain()
     finally:
         delivery.close()
-    bundles = sorted((orjson.loads(r.body) for r in receiver.received),
-                     key=lambda b: int(b["entry"][0]["resource"]["parameter"][4]["valueString"]))
+    bundles = sorted(
+        (orjson.loads(r.body) for r in receiver.received),
+        key=lambda b: int(b["entry"][0]["resource"]["parameter"][4]["valueString"]),
+    )
     assert [b["type"] for b in bundles] == ["history", "history"]
     focus = []
     for n, bundle in enumerate(bundles, start=1):
@@ -220,18 +280,46 @@ def test_backport_topic_notifications_carry_the_subscription_status_first(gw, re
         assert "resource" not in bundle["entry"][1]  # id-only
     assert focus == ["http://gw.test/fhir/Task/t1", "http://gw.test/fhir/Task/t3"]
     secret = gw.app.state.database.read(outbox.secret_of, "topic1")
-    assert all(verify(secret, r.headers["x-fhir-gateway-signature"], r.body) for r in receiver.received)
+    assert all(
+        verify(secret, r.headers["x-fhir-gateway-signature"], r.body) for r in receiver.received
+    )
 
 
 def test_an_ehr_subscribed_to_discharges_gets_a_davinci_message(gw, receiver) -> None:
     ManualClock()
-    put(gw, {"resourceType": "Subscription", "id": "ehr1", "status": "requested", "reason": "discharges",
-             "criteria": "Encounter?subject=Patient/p1",
-             "channel": {"type": "message", "endpoint": f"{receiver.url}/fhir", "payload": "application/fhir+json"}})
-    put(gw, {"resourceType": "Patient", "id": "p1", "name": [{"family": "Doe"}],
-             "identifier": [{"type": {"coding": [{"code": "MR"}]}, "system": "urn:mrn", "value": "7"}]})
-    encounter = {"resourceType": "Encounter", "id": "e1", "status": "in-progress", "class": {
-        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"}, "subject": {"reference": "Patient/p1"}}
+    put(
+        gw,
+        {
+            "resourceType": "Subscription",
+            "id": "ehr1",
+            "status": "requested",
+            "reason": "discharges",
+            "criteria": "Encounter?subject=Patient/p1",
+            "channel": {
+                "type": "message",
+                "endpoint": f"{receiver.url}/fhir",
+                "payload": "application/fhir+json",
+            },
+        },
+    )
+    put(
+        gw,
+        {
+            "resourceType": "Patient",
+            "id": "p1",
+            "name": [{"family": "Doe"}],
+            "identifier": [
+                {"type": {"coding": [{"code": "MR"}]}, "system": "urn:mrn", "value": "7"}
+            ],
+        },
+    )
+    encounter = {
+        "resourceType": "Encounter",
+        "id": "e1",
+        "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "subject": {"reference": "Patient/p1"},
+    }
     put(gw, encounter)  # an inpatient stay begins: the admission is announced by itself
     assert len(rows(gw)) == 1
     put(gw, {**encounter, "participant": [{"type": [{"text": "attending"}]}]})  # same stay
@@ -247,12 +335,20 @@ def test_an_ehr_subscribed_to_discharges_gets_a_davinci_message(gw, receiver) ->
     assert events == ["notification-admit", "notification-discharge"]
 
 
-def test_serve_with_the_worker_flag_delivers_in_the_background(database, database_url, receiver) -> None:
+def test_serve_with_the_worker_flag_delivers_in_the_background(
+    database, database_url, receiver
+) -> None:
     import time
 
-    settings = Settings(database_url=database_url, outbox_worker=True, outbox_poll_interval=0.05,
-                        partner_poll_interval=0)
-    with TestClient(create_app(settings, database=database), base_url="http://testserver") as client:
+    settings = Settings(
+        database_url=database_url,
+        outbox_worker=True,
+        outbox_poll_interval=0.05,
+        partner_poll_interval=0,
+    )
+    with TestClient(
+        create_app(settings, database=database), base_url="http://testserver"
+    ) as client:
         subscribe(client, f"{receiver.url}/hook")
         referral(client, owner=None, status="accepted")
         deadline = time.monotonic() + 20
@@ -272,8 +368,12 @@ def test_outbox_commands_list_dead_letters_and_replay_them(gw, monkeypatch, data
     subscribe(gw, "http://127.0.0.1:9/hook")
     referral(gw, owner=None, status="accepted")
     [row] = rows(gw)
-    gw.app.state.database.write(outbox.claim, worker="w", limit=1, lease=timedelta(minutes=1), postgres=False)
-    gw.app.state.database.write(outbox.finish, row.id, worker="w", outcome="dead", http_status=410, error="gone")
+    gw.app.state.database.write(
+        outbox.claim, worker="w", limit=1, lease=timedelta(minutes=1), postgres=False
+    )
+    gw.app.state.database.write(
+        outbox.finish, row.id, worker="w", outcome="dead", http_status=410, error="gone"
+    )
     monkeypatch.setenv("FHIR_GATEWAY_DATABASE_URL", database_url)
     get_settings.cache_clear()
     try:
@@ -301,5 +401,7 @@ def test_the_delivery_worker_runs_the_monitors_on_their_schedule(gw) -> None:
         delivery.close()
     flags = gw.get("/Flag").json()
     assert flags["total"] == 1
-    tasks = gw.get("/Task", params={"_tag": "http://fhir-gateway.org/fhir/CodeSystem/monitor-flags|overdue"}).json()
+    tasks = gw.get(
+        "/Task", params={"_tag": "http://fhir-gateway.org/fhir/CodeSystem/monitor-flags|overdue"}
+    ).json()
     assert tasks["total"] == 1

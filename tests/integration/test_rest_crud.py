@@ -84,9 +84,13 @@ def test_update_with_mismatched_id_is_400(client):
 def test_if_match_mismatch_is_412_and_match_succeeds(client):
     created = create(client).json()
     url = f"/Patient/{created['id']}"
-    stale = client.put(url, json={**created, "gender": "female"}, headers={**FHIR, "If-Match": 'W/"7"'})
+    stale = client.put(
+        url, json={**created, "gender": "female"}, headers={**FHIR, "If-Match": 'W/"7"'}
+    )
     assert stale.status_code == 412
-    fresh = client.put(url, json={**created, "gender": "female"}, headers={**FHIR, "If-Match": 'W/"1"'})
+    fresh = client.put(
+        url, json={**created, "gender": "female"}, headers={**FHIR, "If-Match": 'W/"1"'}
+    )
     assert fresh.status_code == 200
     assert client.get(url).json()["gender"] == "female"
 
@@ -142,7 +146,9 @@ def test_wrong_resource_type_for_the_url_is_400(client):
 
 
 def test_xml_content_type_is_415(client):
-    response = client.post("/Patient", content=b"<Patient/>", headers={"Content-Type": "application/fhir+xml"})
+    response = client.post(
+        "/Patient", content=b"<Patient/>", headers={"Content-Type": "application/fhir+xml"}
+    )
     assert response.status_code == 415
     assert response.json()["resourceType"] == "OperationOutcome"
 

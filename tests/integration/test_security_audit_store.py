@@ -20,7 +20,9 @@ from fhir_gateway.store import repository as repo
 from fhir_gateway.store.schema import metadata
 from fhir_gateway.store.tables import resources
 
-CM = TokenCaller("cm-app", "case-manager", "Organization/care-coordination", frozenset({"system/*.cruds"}))
+CM = TokenCaller(
+    "cm-app", "case-manager", "Organization/care-coordination", frozenset({"system/*.cruds"})
+)
 PARTNER = TokenCaller("partner-app", "partner", "Organization/hope", frozenset({"system/Task.rus"}))
 _ROW_IDS = {"row_id", "res_id"}
 
@@ -46,10 +48,14 @@ def _events() -> list[dict[str, Any]]:
         ("GET", "/Observation", "patient=Patient/with/slashes", 200, CM, "10.0.0.1"),
         ("GET", "/Patient/p1", "", 200, CM, "10.0.0.1"),
     ]
-    events = [request_event(method=m, path=p, query=q, status=s, caller=c, address=a)
-              for m, p, q, s, c, a in requests]
+    events = [
+        request_event(method=m, path=p, query=q, status=s, caller=c, address=a)
+        for m, p, q, s, c, a in requests
+    ]
     events.append(token_event(client_id="cm-app", caller=CM, status=200, address="10.0.0.1"))
-    events.append(token_event(client_id="Nobody Known", caller=None, status=401, address="10.0.0.3"))
+    events.append(
+        token_event(client_id="Nobody Known", caller=None, status=401, address="10.0.0.3")
+    )
     events.append(token_event(client_id=None, caller=None, status=401, address=None))
     return events
 
@@ -100,8 +106,12 @@ def test_index_rows_of_a_known_shape_equal_a_full_extraction(seconds):  # type: 
     start = datetime(2030, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
     for n, event in enumerate(_events() * 2):  # the second time round every shape is known
         when = start + timedelta(seconds=seconds * n)
-        doc = {**event, "id": f"e{n}", "recorded": clock.to_instant(when),
-               "meta": {**event["meta"], "versionId": "1", "lastUpdated": clock.to_instant(when)}}
+        doc = {
+            **event,
+            "id": f"e{n}",
+            "recorded": clock.to_instant(when),
+            "meta": {**event["meta"], "versionId": "1", "lastUpdated": clock.to_instant(when)},
+        }
         assert writer.index_rows(doc) == extract(doc), event["subtype"]
 
 
@@ -109,13 +119,23 @@ def test_a_search_parameter_added_later_is_indexed(database):  # type: ignore[no
     from fhir_gateway.search.registry import get_registry
 
     writer = EventRows()
-    event = request_event(method="GET", path="/Patient/p1", query="", status=200, caller=CM, address=None)
-    doc = {**event, "id": "e1", "meta": {**event["meta"], "versionId": "1", "lastUpdated": event["recorded"]}}
+    event = request_event(
+        method="GET", path="/Patient/p1", query="", status=200, caller=CM, address=None
+    )
+    doc = {
+        **event,
+        "id": "e1",
+        "meta": {**event["meta"], "versionId": "1", "lastUpdated": event["recorded"]},
+    }
     with database.session() as session:
         writer.store(session, [event])  # the shape is known now
     definition = {
-        "resourceType": "SearchParameter", "url": "http://example.org/sp/audit-description", "status": "active",
-        "code": "description-text", "base": ["AuditEvent"], "type": "string",
+        "resourceType": "SearchParameter",
+        "url": "http://example.org/sp/audit-description",
+        "status": "active",
+        "code": "description-text",
+        "base": ["AuditEvent"],
+        "type": "string",
         "expression": "AuditEvent.entity.description",
     }
     registry = get_registry()
@@ -124,10 +144,14 @@ def test_a_search_parameter_added_later_is_indexed(database):  # type: ignore[no
         with database.session() as session:
             writer.store(session, [event])
         assert writer.index_rows(doc) == extract(doc)
-        described = request_event(method="GET", path="/Condition", query="patient=p1", status=200, caller=CM,
-                                  address=None)
-        described_doc = {**described, "id": "e2",
-                         "meta": {**described["meta"], "versionId": "1", "lastUpdated": described["recorded"]}}
+        described = request_event(
+            method="GET", path="/Condition", query="patient=p1", status=200, caller=CM, address=None
+        )
+        described_doc = {
+            **described,
+            "id": "e2",
+            "meta": {**described["meta"], "versionId": "1", "lastUpdated": described["recorded"]},
+        }
         rows = writer.index_rows(described_doc)
         assert rows == extract(described_doc)
         assert any(r["param"] == "description-text" for r in rows.get("string", []))
@@ -137,14 +161,18 @@ def test_a_search_parameter_added_later_is_indexed(database):  # type: ignore[no
 
 def _stored(database) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     with database.session(readonly=True) as session:
-        rows = session.execute(select(resources.c.content).where(resources.c.res_type == "AuditEvent")).all()
+        rows = session.execute(
+            select(resources.c.content).where(resources.c.res_type == "AuditEvent")
+        ).all()
     return [r[0] for r in rows]
 
 
 def test_the_writer_gathers_events_and_flush_and_close_cut_the_wait_short(database, caplog):  # type: ignore[no-untyped-def]
     auditor = Auditor(database)
     for n in range(3):
-        auditor.record_request(method="GET", path=f"/Patient/p{n}", query="", status=200, caller=CM, address=None)
+        auditor.record_request(
+            method="GET", path=f"/Patient/p{n}", query="", status=200, caller=CM, address=None
+        )
     started = time.monotonic()
     auditor.flush()
     assert time.monotonic() - started < _audit._LINGER  # flush does not wait out the linger
@@ -154,16 +182,26 @@ def test_the_writer_gathers_events_and_flush_and_close_cut_the_wait_short(databa
     auditor.flush()
     assert "could not build an audit event" in caplog.text
     assert len(_stored(database)) == 4
-    auditor.record_request(method="DELETE", path="/Patient/p1", query="", status=204, caller=CM, address=None)
+    auditor.record_request(
+        method="DELETE", path="/Patient/p1", query="", status=204, caller=CM, address=None
+    )
     auditor.close()  # stores what is queued
     assert len(_stored(database)) == 5
 
 
-@pytest.mark.parametrize("recorded", ["2031-05-06T07:08:09Z", "2031-05-06T09:08:09.123456+02:00", "2031-05-06", "soon"])
+@pytest.mark.parametrize(
+    "recorded", ["2031-05-06T07:08:09Z", "2031-05-06T09:08:09.123456+02:00", "2031-05-06", "soon"]
+)
 def test_an_event_recorded_otherwise_is_extracted_in_full(recorded):  # type: ignore[no-untyped-def]
-    event = request_event(method="GET", path="/Patient/p1", query="", status=200, caller=CM, address=None)
-    doc = {**event, "id": "e1", "recorded": recorded,
-           "meta": {**event["meta"], "versionId": "1", "lastUpdated": event["recorded"]}}
+    event = request_event(
+        method="GET", path="/Patient/p1", query="", status=200, caller=CM, address=None
+    )
+    doc = {
+        **event,
+        "id": "e1",
+        "recorded": recorded,
+        "meta": {**event["meta"], "versionId": "1", "lastUpdated": event["recorded"]},
+    }
     assert EventRows().index_rows(doc) == extract(doc)
 
 

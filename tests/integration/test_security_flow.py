@@ -23,10 +23,23 @@ def test_key_pair_registration_token_and_api_call(database, database_url, tmp_pa
     from fhir_gateway.settings import get_settings
 
     get_settings.cache_clear()
-    result = CliRunner().invoke(cli, [
-        "clients", "add", "--client-id", ck.client_id, "--jwks", str(jwks_file), "--role", "case-manager",
-        "--organization", "Organization/care-coordination", "--scope", "system/*.cruds",
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "clients",
+            "add",
+            "--client-id",
+            ck.client_id,
+            "--jwks",
+            str(jwks_file),
+            "--role",
+            "case-manager",
+            "--organization",
+            "Organization/care-coordination",
+            "--scope",
+            "system/*.cruds",
+        ],
+    )
     get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert ck.client_id in result.output
@@ -38,7 +51,9 @@ def test_key_pair_registration_token_and_api_call(database, database_url, tmp_pa
 
         assert client.get("/Patient").status_code == 401  # nothing without a token
 
-        answer = client.post(config["token_endpoint"], data=token_form(assertion(ck), "system/Patient.cruds"))
+        answer = client.post(
+            config["token_endpoint"], data=token_form(assertion(ck), "system/Patient.cruds")
+        )
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["token_type"] == "bearer" and body["expires_in"] == 300
@@ -46,7 +61,11 @@ def test_key_pair_registration_token_and_api_call(database, database_url, tmp_pa
         assert answer.headers["cache-control"] == "no-store"
 
         headers = bearer(body["access_token"])
-        created = client.post("/Patient", json={"resourceType": "Patient", "name": [{"family": "Flow"}]}, headers=headers)
+        created = client.post(
+            "/Patient",
+            json={"resourceType": "Patient", "name": [{"family": "Flow"}]},
+            headers=headers,
+        )
         assert created.status_code == 201, created.text
         read = client.get(f"/Patient/{created.json()['id']}", headers=headers)
         assert read.status_code == 200 and read.json()["name"][0]["family"] == "Flow"
@@ -64,19 +83,61 @@ def test_clients_list_and_remove(database, database_url, tmp_path, monkeypatch):
     runner = CliRunner()
     get_settings.cache_clear()
     try:
-        add = runner.invoke(cli, ["clients", "add", "--client-id", ck.client_id, "--jwks", str(jwks_file),
-                                  "--role", "partner", "--organization", "Organization/hope",
-                                  "--scope", "system/Task.rus", "--scope", "system/Patient.rs"])
+        add = runner.invoke(
+            cli,
+            [
+                "clients",
+                "add",
+                "--client-id",
+                ck.client_id,
+                "--jwks",
+                str(jwks_file),
+                "--role",
+                "partner",
+                "--organization",
+                "Organization/hope",
+                "--scope",
+                "system/Task.rus",
+                "--scope",
+                "system/Patient.rs",
+            ],
+        )
         assert add.exit_code == 0, add.output
         listed = runner.invoke(cli, ["clients", "list"])
         assert "partner-app" in listed.output and "Organization/hope" in listed.output
-        too_much = runner.invoke(cli, ["clients", "add", "--jwks", str(jwks_file), "--role", "partner",
-                                       "--organization", "Organization/hope", "--scope", "system/Condition.rs"])
+        too_much = runner.invoke(
+            cli,
+            [
+                "clients",
+                "add",
+                "--jwks",
+                str(jwks_file),
+                "--role",
+                "partner",
+                "--organization",
+                "Organization/hope",
+                "--scope",
+                "system/Condition.rs",
+            ],
+        )
         assert too_much.exit_code != 0 and "partner" in too_much.output
         private = tmp_path / "private.json"
         private.write_text(json.dumps({"keys": [ck.key.as_dict(private=True)]}))
-        leaked = runner.invoke(cli, ["clients", "add", "--jwks", str(private), "--role", "partner",
-                                     "--organization", "Organization/hope", "--scope", "system/Task.rs"])
+        leaked = runner.invoke(
+            cli,
+            [
+                "clients",
+                "add",
+                "--jwks",
+                str(private),
+                "--role",
+                "partner",
+                "--organization",
+                "Organization/hope",
+                "--scope",
+                "system/Task.rs",
+            ],
+        )
         assert leaked.exit_code != 0 and "private" in leaked.output
         removed = runner.invoke(cli, ["clients", "remove", ck.client_id])
         assert removed.exit_code == 0
@@ -90,14 +151,20 @@ def test_clients_list_and_remove(database, database_url, tmp_path, monkeypatch):
         assert refused.json()["resourceType"] == "OperationOutcome"
 
 
-def test_readme_flow_keygen_add_and_token_from_the_command_line(database, database_url, tmp_path, monkeypatch, serve_app):  # type: ignore[no-untyped-def]
+def test_readme_flow_keygen_add_and_token_from_the_command_line(
+    database, database_url, tmp_path, monkeypatch, serve_app
+):  # type: ignore[no-untyped-def]
     """What the README tells a new user to type, against a real server with authentication on."""
     import httpx
     from security_helpers import secure_settings
 
     from fhir_gateway.app import create_app
 
-    base = serve_app(factory=lambda url: create_app(secure_settings(database_url, base_url=url), database=database))
+    base = serve_app(
+        factory=lambda url: create_app(
+            secure_settings(database_url, base_url=url), database=database
+        )
+    )
     monkeypatch.setenv("FHIR_GATEWAY_DATABASE_URL", database_url)
     monkeypatch.chdir(tmp_path)
     from fhir_gateway.settings import get_settings
@@ -106,15 +173,35 @@ def test_readme_flow_keygen_add_and_token_from_the_command_line(database, databa
     get_settings.cache_clear()
     try:
         assert runner.invoke(cli, ["clients", "keygen", "demo"]).exit_code == 0
-        added = runner.invoke(cli, ["clients", "add", "--client-id", "demo", "--jwks", "demo.jwks.json",
-                                    "--role", "case-manager", "--organization", "Organization/care-coordination",
-                                    "--scope", "system/*.cruds"])
+        added = runner.invoke(
+            cli,
+            [
+                "clients",
+                "add",
+                "--client-id",
+                "demo",
+                "--jwks",
+                "demo.jwks.json",
+                "--role",
+                "case-manager",
+                "--organization",
+                "Organization/care-coordination",
+                "--scope",
+                "system/*.cruds",
+            ],
+        )
         assert added.exit_code == 0, added.output
-        issued = runner.invoke(cli, ["clients", "token", "demo", "--key", "demo.private.jwk.json", "--url", base])
+        issued = runner.invoke(
+            cli, ["clients", "token", "demo", "--key", "demo.private.jwk.json", "--url", base]
+        )
         assert issued.exit_code == 0, issued.output
-        answer = httpx.get(f"{base}/CarePlan", headers={"Authorization": f"Bearer {issued.output.strip()}"})
+        answer = httpx.get(
+            f"{base}/CarePlan", headers={"Authorization": f"Bearer {issued.output.strip()}"}
+        )
         assert answer.status_code == 200 and answer.json()["resourceType"] == "Bundle"
-        wrong = runner.invoke(cli, ["clients", "token", "nobody", "--key", "demo.private.jwk.json", "--url", base])
+        wrong = runner.invoke(
+            cli, ["clients", "token", "nobody", "--key", "demo.private.jwk.json", "--url", base]
+        )
         assert wrong.exit_code == 1 and "refused (401)" in wrong.output
     finally:
         get_settings.cache_clear()

@@ -21,7 +21,9 @@ from fhir_gateway.store import repository as repo  # noqa: E402
 
 
 def test_a_client_over_its_rate_gets_429_with_retry_after(database, database_url):  # type: ignore[no-untyped-def]
-    with secure_client(database, database_url, rate_limit_per_minute=6, rate_limit_burst=3) as client:
+    with secure_client(
+        database, database_url, rate_limit_per_minute=6, rate_limit_burst=3
+    ) as client:
         key = register(database, "ehr", ["system/*.rs"], "Organization/ehr-clinic")
         other = register(database, "ehr", ["system/*.rs"], "Organization/ehr-clinic")
         token, other_token = get_token(client, key), get_token(client, other)
@@ -38,7 +40,10 @@ def test_cors_is_off_unless_origins_are_configured(database, database_url):  # t
     with secure_client(database, database_url) as client:
         answer = client.get("/metadata", headers={"Origin": "https://app.example"})
         assert "access-control-allow-origin" not in answer.headers
-        assert "access-control-allow-origin" not in client.options("/Patient", headers=preflight).headers
+        assert (
+            "access-control-allow-origin"
+            not in client.options("/Patient", headers=preflight).headers
+        )
     with secure_client(database, database_url, cors_origins=["https://app.example"]) as client:
         answer = client.options("/Patient", headers=preflight)
         assert answer.headers["access-control-allow-origin"] == "https://app.example"
@@ -58,8 +63,14 @@ def test_body_size_and_depth_limits_hold_with_authentication(database, database_
             node["extension"].append(child)
             node = child
         assert client.post("/Patient", json=deep, headers=cm).status_code == 400
-        assert client.post("/auth/token", content=b"a=" + b"x" * 70000,
-                           headers={"Content-Type": "application/x-www-form-urlencoded"}).status_code == 413
+        assert (
+            client.post(
+                "/auth/token",
+                content=b"a=" + b"x" * 70000,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            ).status_code
+            == 413
+        )
 
 
 def test_insecure_dev_refuses_anything_but_loopback(monkeypatch):  # type: ignore[no-untyped-def]
@@ -68,7 +79,9 @@ def test_insecure_dev_refuses_anything_but_loopback(monkeypatch):  # type: ignor
     monkeypatch.setenv("FHIR_GATEWAY_AUTH_ENABLED", "true")
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(cli, ["serve", "--insecure-dev", "--host", "0.0.0.0", "--no-migrate"])
+        result = CliRunner().invoke(
+            cli, ["serve", "--insecure-dev", "--host", "0.0.0.0", "--no-migrate"]
+        )
         assert result.exit_code == 2 and "loopback" in result.output
         monkeypatch.setenv("FHIR_GATEWAY_AUTH_ENABLED", "false")
         get_settings.cache_clear()
@@ -92,7 +105,9 @@ def test_no_token_reaches_the_log_even_at_debug(database, database_url, caplog):
         client.get("/Nonsense/1", headers=bearer(token))
         client.get("/Patient", headers=bearer(token + "x"))
     assert token not in caplog.text and token.split(".")[2] not in caplog.text
-    redacted = logging.LogRecord("x", logging.INFO, "", 0, "Authorization: Bearer %s", (token,), None)
+    redacted = logging.LogRecord(
+        "x", logging.INFO, "", 0, "Authorization: Bearer %s", (token,), None
+    )
     from fhir_gateway.security.logs import SecretFilter
 
     SecretFilter().filter(redacted)
@@ -104,7 +119,9 @@ def test_notification_payloads_go_through_the_row_policy(database, database_url)
         seed(database)
         hope, prairie = partner_caller("Organization/hope"), partner_caller("Organization/prairie")
         # a plain Caller (as kept beside a Subscription) is bounded by its role just the same
-        stored_viewer = Caller("sub-owner", "partner", "Organization/hope", frozenset({"system/*.rs"}))
+        stored_viewer = Caller(
+            "sub-owner", "partner", "Organization/hope", frozenset({"system/*.rs"})
+        )
         with database.session(readonly=True) as session:
             task = repo.read(session, "Task", "t-hope").content
             part2 = repo.read(session, "Task", "t-prairie").content
@@ -116,12 +133,28 @@ def test_notification_payloads_go_through_the_row_policy(database, database_url)
             assert redact_for(session, prairie, part2) is None  # no consent yet
             assert redact_for(session, stored_viewer, condition) is None
             minimal = redact_for(session, hope, patient)
-            assert minimal is not None and "identifier" not in minimal and "maritalStatus" not in minimal
+            assert (
+                minimal is not None
+                and "identifier" not in minimal
+                and "maritalStatus" not in minimal
+            )
         cm = bearer(get_token(client, register(database, *CLIENTS["case-manager"])))
-        assert client.post("/Consent", json=consent("pat-psy", "Organization/prairie"), headers=cm).status_code == 201
+        assert (
+            client.post(
+                "/Consent", json=consent("pat-psy", "Organization/prairie"), headers=cm
+            ).status_code
+            == 201
+        )
         with database.session(readonly=True) as session:
-            assert redact_for(session, prairie, part2) is None  # another patient's consent opens nothing here
-        assert client.post("/Consent", json=consent("pat-sud", "Organization/prairie"), headers=cm).status_code == 201
+            assert (
+                redact_for(session, prairie, part2) is None
+            )  # another patient's consent opens nothing here
+        assert (
+            client.post(
+                "/Consent", json=consent("pat-sud", "Organization/prairie"), headers=cm
+            ).status_code
+            == 201
+        )
         with database.session(readonly=True) as session:
             copy = redact_for(session, prairie, part2)
             assert copy is not None and "NORDSCLCD" in {s["code"] for s in copy["meta"]["security"]}

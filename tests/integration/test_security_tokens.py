@@ -54,7 +54,7 @@ def _claims_of(token: str) -> dict[str, object]:
 
 def _tamper(token: str) -> str:
     head, payload, signature = token.split(".")
-    flipped = ("A" if signature[5] != "A" else "B")
+    flipped = "A" if signature[5] != "A" else "B"
     return f"{head}.{payload}.{signature[:5]}{flipped}{signature[6:]}"
 
 
@@ -91,22 +91,37 @@ ASSERTIONS: dict[str, Callable[[ClientKey], str]] = {
     "no jti": lambda ck: assertion(ck, jti=None),
     "unknown client": lambda ck: assertion(ClientKey("never-registered", ck.key, ck.alg)),
     "unknown key": lambda ck: assertion(ck, key=make_key(alg="ES384").key),
-    "unknown kid": lambda ck: assertion(ck, header={"kid": "not-a-registered-kid"}, key=make_key(alg="ES384").key),
+    "unknown kid": lambda ck: assertion(
+        ck, header={"kid": "not-a-registered-kid"}, key=make_key(alg="ES384").key
+    ),
     "alg none": lambda ck: _unsigned(
         {"alg": "none", "kid": ck.key.kid},
-        {"iss": ck.client_id, "sub": ck.client_id, "aud": "http://testserver/auth/token",
-         "exp": int(time.time()) + 200, "jti": "none-1"},
+        {
+            "iss": ck.client_id,
+            "sub": ck.client_id,
+            "aud": "http://testserver/auth/token",
+            "exp": int(time.time()) + 200,
+            "jti": "none-1",
+        },
     ),
     "HS256 with the public key as secret": lambda ck: _hs256(
         {"alg": "HS256", "kid": ck.key.kid},
-        {"iss": ck.client_id, "sub": ck.client_id, "aud": "http://testserver/auth/token",
-         "exp": int(time.time()) + 200, "jti": "hs-1"},
+        {
+            "iss": ck.client_id,
+            "sub": ck.client_id,
+            "aud": "http://testserver/auth/token",
+            "exp": int(time.time()) + 200,
+            "jti": "hs-1",
+        },
         ck.key.as_pem(private=False),
     ),
     "tampered signature": lambda ck: _tamper(assertion(ck)),
     "tampered claims": lambda ck: ".".join(
-        [assertion(ck).split(".")[0], _b64(json.dumps({**_claims_of(assertion(ck)), "sub": "x"}).encode()),
-         assertion(ck).split(".")[2]]
+        [
+            assertion(ck).split(".")[0],
+            _b64(json.dumps({**_claims_of(assertion(ck)), "sub": "x"}).encode()),
+            assertion(ck).split(".")[2],
+        ]
     ),
     "not a JWT": lambda ck: "not-a-jwt-at-all",
 }
@@ -130,7 +145,9 @@ def test_a_good_assertion_works_once_and_its_jti_never_again(client, ck, caplog)
     _assert_refused(again, signed, caplog)
     assert "already used" in again.json()["issue"][0]["diagnostics"]
     fresh_but_same_jti = assertion(ck, jti="once-only", exp=int(time.time()) + 250)
-    _assert_refused(client.post("/auth/token", data=token_form(fresh_but_same_jti)), fresh_but_same_jti, caplog)
+    _assert_refused(
+        client.post("/auth/token", data=token_form(fresh_but_same_jti)), fresh_but_same_jti, caplog
+    )
     assert first.json()["access_token"] not in caplog.text
 
 
@@ -155,8 +172,14 @@ def test_a_jwks_url_client_gets_its_keys_from_the_url(database, client):  # type
 
     remote = make_key("remote-client")
     with database.session() as session:
-        add_client(session, client_id=remote.client_id, role="ehr", organization="Organization/ehr-2",
-                   scopes=["system/*.rs"], jwks_url="https://keys.example/jwks.json")
+        add_client(
+            session,
+            client_id=remote.client_id,
+            role="ehr",
+            organization="Organization/ehr-2",
+            scopes=["system/*.rs"],
+            jwks_url="https://keys.example/jwks.json",
+        )
     fetched: list[str] = []
 
     def fetch(url: str) -> object:
@@ -180,10 +203,17 @@ def _forged_tokens(good: str, client: TestClient) -> dict[str, str]:
     kid = json.loads(base64.urlsafe_b64decode(good.split(".")[0] + "==="))["kid"]
     return {
         "alg none": _unsigned({"alg": "none", "kid": kid}, claims),
-        "HS256 with the gateway's public key as secret": _hs256({"alg": "HS256", "kid": kid}, claims, public_pem),
+        "HS256 with the gateway's public key as secret": _hs256(
+            {"alg": "HS256", "kid": kid}, claims, public_pem
+        ),
         "tampered signature": _tamper(good),
-        "elevated role": ".".join([good.split(".")[0], _b64(json.dumps({**claims, "role": "admin"}).encode()),
-                                   good.split(".")[2]]),
+        "elevated role": ".".join(
+            [
+                good.split(".")[0],
+                _b64(json.dumps({**claims, "role": "admin"}).encode()),
+                good.split(".")[2],
+            ]
+        ),
         "garbage": "abc.def.ghi",
     }
 

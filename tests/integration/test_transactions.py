@@ -26,23 +26,31 @@ def discharge_bundle(mrn: str = "T1"):  # type: ignore[no-untyped-def]
     return bundle(
         "transaction",
         entry(
-            "POST", "Patient",
+            "POST",
+            "Patient",
             {"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": mrn}]},
-            PAT_URN, ifNoneExist=f"identifier=urn:mrn|{mrn}",
+            PAT_URN,
+            ifNoneExist=f"identifier=urn:mrn|{mrn}",
         ),
         entry(
-            "POST", "Encounter",
+            "POST",
+            "Encounter",
             {
                 "resourceType": "Encounter",
                 "status": "finished",
-                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+                "class": {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "IMP",
+                },
                 "subject": {"reference": PAT_URN},
                 "identifier": [{"system": "urn:visit", "value": f"V-{mrn}"}],
             },
-            ENC_URN, ifNoneExist=f"identifier=urn:visit|V-{mrn}",
+            ENC_URN,
+            ifNoneExist=f"identifier=urn:visit|V-{mrn}",
         ),
         entry(
-            "POST", "Condition",
+            "POST",
+            "Condition",
             {
                 "resourceType": "Condition",
                 "subject": {"reference": PAT_URN},
@@ -78,7 +86,9 @@ def test_resent_transaction_creates_nothing_new(client):
 
 def test_transaction_failing_half_way_leaves_nothing(client):
     failing = discharge_bundle("T3")
-    failing["entry"].append(entry("PUT", "Patient/x", {"resourceType": "Patient", "id": "x", "birthDate": "bad"}))
+    failing["entry"].append(
+        entry("PUT", "Patient/x", {"resourceType": "Patient", "id": "x", "birthDate": "bad"})
+    )
     response = client.post("/", json=failing, headers=FHIR)
     assert response.status_code == 400
     assert "Bundle.entry[3]" in response.json()["issue"][0]["diagnostics"]
@@ -92,13 +102,20 @@ def test_transaction_runs_delete_before_post_before_put_before_get(client):
         "transaction",
         entry("GET", "Patient?_id=old"),
         entry("PUT", "Patient/p1", {"resourceType": "Patient", "id": "p1", "gender": "other"}),
-        entry("POST", "Patient", {"resourceType": "Patient", "gender": "female"}, "urn:uuid:aa000000-0000-4000-8000-000000000000"),
+        entry(
+            "POST",
+            "Patient",
+            {"resourceType": "Patient", "gender": "female"},
+            "urn:uuid:aa000000-0000-4000-8000-000000000000",
+        ),
         entry("DELETE", "Patient/old"),
     )
     body = client.post("/", json=tx, headers=FHIR).json()
     get_result = body["entry"][0]["resource"]
     assert get_result["resourceType"] == "Bundle"
-    assert get_result.get("total", len(get_result.get("entry", []))) == 0  # deleted before the GET ran
+    assert (
+        get_result.get("total", len(get_result.get("entry", []))) == 0
+    )  # deleted before the GET ran
     assert body["entry"][1]["response"]["status"] == "201 Created"
     assert body["entry"][3]["response"]["status"].startswith("20")
 
@@ -106,11 +123,19 @@ def test_transaction_runs_delete_before_post_before_put_before_get(client):
 def test_transaction_with_unknown_urn_reference_is_400(client):
     tx = bundle(
         "transaction",
-        entry("POST", "Encounter", {
-            "resourceType": "Encounter", "status": "planned",
-            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-            "subject": {"reference": "urn:uuid:00000000-0000-4000-8000-0000000000ff"},
-        }),
+        entry(
+            "POST",
+            "Encounter",
+            {
+                "resourceType": "Encounter",
+                "status": "planned",
+                "class": {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "AMB",
+                },
+                "subject": {"reference": "urn:uuid:00000000-0000-4000-8000-0000000000ff"},
+            },
+        ),
     )
     response = client.post("/", json=tx, headers=FHIR)
     assert response.status_code == 400
@@ -120,21 +145,34 @@ def test_transaction_with_unknown_urn_reference_is_400(client):
 def test_transaction_conditional_put_and_patch(client):
     tx = bundle(
         "transaction",
-        entry("PUT", "Patient?identifier=urn:mrn|CP", {"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "CP"}]}),
+        entry(
+            "PUT",
+            "Patient?identifier=urn:mrn|CP",
+            {"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "CP"}]},
+        ),
     )
     first = client.post("/", json=tx, headers=FHIR).json()
     assert first["entry"][0]["response"]["status"] == "201 Created"
     patch = bundle(
         "transaction",
-        entry("PATCH", "Patient?identifier=urn:mrn|CP", {
-            "resourceType": "Parameters",
-            "parameter": [{"name": "operation", "part": [
-                {"name": "type", "valueCode": "add"},
-                {"name": "path", "valueString": "Patient"},
-                {"name": "name", "valueString": "gender"},
-                {"name": "value", "valueCode": "female"},
-            ]}],
-        }),
+        entry(
+            "PATCH",
+            "Patient?identifier=urn:mrn|CP",
+            {
+                "resourceType": "Parameters",
+                "parameter": [
+                    {
+                        "name": "operation",
+                        "part": [
+                            {"name": "type", "valueCode": "add"},
+                            {"name": "path", "valueString": "Patient"},
+                            {"name": "name", "valueString": "gender"},
+                            {"name": "value", "valueCode": "female"},
+                        ],
+                    }
+                ],
+            },
+        ),
     )
     second = client.post("/", json=patch, headers=FHIR)
     assert second.status_code == 200, second.text
@@ -177,13 +215,23 @@ def test_references_to_a_conditional_put_that_creates_point_at_the_created_resou
     org = "urn:uuid:0f000000-0000-4000-8000-000000000001"
     tx = bundle(
         "transaction",
-        entry("PUT", "Organization?identifier=urn:org|H1",
-              {"resourceType": "Organization", "identifier": [{"system": "urn:org", "value": "H1"}]}, org),
-        entry("POST", "Patient", {"resourceType": "Patient", "managingOrganization": {"reference": org}},
-              "urn:uuid:0f000000-0000-4000-8000-000000000002"),
+        entry(
+            "PUT",
+            "Organization?identifier=urn:org|H1",
+            {"resourceType": "Organization", "identifier": [{"system": "urn:org", "value": "H1"}]},
+            org,
+        ),
+        entry(
+            "POST",
+            "Patient",
+            {"resourceType": "Patient", "managingOrganization": {"reference": org}},
+            "urn:uuid:0f000000-0000-4000-8000-000000000002",
+        ),
     )
     body = client.post("/", json=tx, headers=FHIR).json()
     org_location = body["entry"][0]["response"]["location"]
-    patient = client.get("/" + "/".join(body["entry"][1]["response"]["location"].split("/")[:2])).json()
+    patient = client.get(
+        "/" + "/".join(body["entry"][1]["response"]["location"].split("/")[:2])
+    ).json()
     assert patient["managingOrganization"]["reference"] == "/".join(org_location.split("/")[:2])
     assert client.get("/" + patient["managingOrganization"]["reference"]).status_code == 200

@@ -12,7 +12,11 @@ from fhir_gateway.web._users import MAX_FAILURES
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from web_helpers import PASSWORD, csrf, seed_caseload, sign_in, web_client  # noqa: E402
 
-PAGES = {"/web/inbox": {"partner"}, "/web/dashboard": {"case-manager"}, "/web/patients/p1": {"case-manager"}}
+PAGES = {
+    "/web/inbox": {"partner"},
+    "/web/dashboard": {"case-manager"},
+    "/web/patients/p1": {"case-manager"},
+}
 ROLE_OF = {"ann": "partner", "cm": "case-manager", "eve": "ehr"}
 
 
@@ -28,7 +32,11 @@ def test_pages_send_a_stranger_to_the_sign_in_page(web):
         response = web.get(page)
         assert response.status_code == 303 and response.headers["location"] == "/web/login"
     login = web.get("/web/login")
-    assert login.status_code == 200 and 'lang="en"' in login.text and '<label for="password">' in login.text
+    assert (
+        login.status_code == 200
+        and 'lang="en"' in login.text
+        and '<label for="password">' in login.text
+    )
 
 
 def test_the_api_still_wants_a_token_while_pages_use_the_cookie(web):

@@ -37,7 +37,12 @@ def _act(web, task_id: str, action: str, **fields: str):  # type: ignore[no-unty
 def test_a_partner_sees_only_the_minimum_of_the_patient(web):
     sign_in(web, "ann")
     page = web.get("/web/inbox").text
-    assert "New referrals (2)" in page and "Jane Doe" in page and "1980-02-03" in page and "555-0100" in page
+    assert (
+        "New referrals (2)" in page
+        and "Jane Doe" in page
+        and "1980-02-03" in page
+        and "555-0100" in page
+    )
     assert "MRN-SECRET-42" not in page and "female" not in page
 
 
@@ -48,12 +53,19 @@ def test_accept_in_progress_complete_updates_the_task_and_closes_the_loop(web, d
     assert "Referral accepted." in web.get("/web/inbox?done=accept").text
     assert _act(web, "t1", "start").status_code == 303
     assert _task(database, "t1")["status"] == "in-progress"
-    assert _act(web, "t1", "complete", outcome="Housing found; moved in on day 9").status_code == 303
+    assert (
+        _act(web, "t1", "complete", outcome="Housing found; moved in on day 9").status_code == 303
+    )
     task = _task(database, "t1")
     assert task["status"] == "completed"
     assert task["output"][0]["valueString"] == "Housing found; moved in on day 9"
-    with database.session(readonly=True) as session:  # the workflow's consequence, as through the API
-        assert resources.read(session, "ServiceRequest", "sr1", SYSTEM).content["status"] == "completed"
+    with database.session(
+        readonly=True
+    ) as session:  # the workflow's consequence, as through the API
+        assert (
+            resources.read(session, "ServiceRequest", "sr1", SYSTEM).content["status"]
+            == "completed"
+        )
     closed = web.get("/web/inbox").text
     assert "Housing found; moved in on day 9" in closed
 
@@ -80,17 +92,24 @@ def test_reject_needs_a_coded_reason_and_stores_it(web, database):
     missing = _act(web, "t1", "reject", reason="")
     assert missing.status_code == 400 and "Choose a reason" in missing.text
     assert _task(database, "t1")["status"] == "requested"
-    assert _act(web, "t1", "reject", reason="no-capacity", note="waiting list full").status_code == 303
+    assert (
+        _act(web, "t1", "reject", reason="no-capacity", note="waiting list full").status_code == 303
+    )
     task = _task(database, "t1")
     assert task["status"] == "rejected"
-    assert task["statusReason"]["coding"][0] == {"system": REJECT_SYSTEM, "code": "no-capacity",
-                                                 "display": "No capacity to take the referral"}
+    assert task["statusReason"]["coding"][0] == {
+        "system": REJECT_SYSTEM,
+        "code": "no-capacity",
+        "display": "No capacity to take the referral",
+    }
     assert "waiting list full" in task["statusReason"]["text"]
 
 
 def test_an_illegal_transition_is_refused_by_the_workflow_with_a_readable_message(web, database):
     sign_in(web, "ann")
-    response = _act(web, "t1", "complete", outcome="done already")  # requested → completed is not allowed
+    response = _act(
+        web, "t1", "complete", outcome="done already"
+    )  # requested → completed is not allowed
     assert response.status_code == 422
     assert "is not allowed" in response.text and "Traceback" not in response.text
     assert _task(database, "t1")["status"] == "requested"
@@ -122,10 +141,16 @@ def test_the_dashboard_shows_plans_goals_referrals_and_rejections(web):
     board = web.get("/web/dashboard").text
     assert "Patients with active plans (1)" in board and "Aftercare plan" in board
     assert "Stable housing within 30 days" in board
-    assert "Rejected referrals (1)" in board and "The patient is not eligible for the service" in board
+    assert (
+        "Rejected referrals (1)" in board and "The patient is not eligible for the service" in board
+    )
     assert "Overdue referrals (0)" in board
     patient = web.get("/web/patients/p1").text
-    assert "Referral requested" in patient and "Referral rejected" in patient and "Plan started" in patient
+    assert (
+        "Referral requested" in patient
+        and "Referral rejected" in patient
+        and "Plan started" in patient
+    )
     missing = web.get("/web/patients/nobody")
     assert missing.status_code == 404 and "There is no patient nobody." in missing.text
 
@@ -135,11 +160,24 @@ def test_the_dashboard_shows_readmission_and_crisis_alerts(web, database):
 
     with database.session() as session:
         for fid, kind in (("f1", "crisis"), ("f2", "readmission")):
-            resources.update(session, "Flag", fid, {
-                "resourceType": "Flag", "id": fid, "status": "active", "meta": {"tag": [{"system": MONITOR_FLAGS, "code": kind}]},
-                "code": {"text": f"{kind} after discharge"}, "subject": {"reference": "Patient/p1"},
-                "period": {"start": "2025-03-12T08:00:00Z"}}, SYSTEM)
+            resources.update(
+                session,
+                "Flag",
+                fid,
+                {
+                    "resourceType": "Flag",
+                    "id": fid,
+                    "status": "active",
+                    "meta": {"tag": [{"system": MONITOR_FLAGS, "code": kind}]},
+                    "code": {"text": f"{kind} after discharge"},
+                    "subject": {"reference": "Patient/p1"},
+                    "period": {"start": "2025-03-12T08:00:00Z"},
+                },
+                SYSTEM,
+            )
     sign_in(web, "cm")
     board = web.get("/web/dashboard").text
     assert "Readmission and crisis alerts (2)" in board
-    assert board.index("crisis after discharge") < board.index("readmission after discharge")  # crisis first
+    assert board.index("crisis after discharge") < board.index(
+        "readmission after discharge"
+    )  # crisis first

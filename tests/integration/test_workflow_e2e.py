@@ -41,36 +41,56 @@ def partner_server(tmp_path, serve_app):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def gateway(partner_server, database, database_url):  # type: ignore[no-untyped-def]
-    settings = Settings(database_url=database_url, base_url="http://gateway.test", careplan_mode="auto",
-                        sender_zones={"STMARYS": ZONE}, partner_poll_interval=0)
-    app = create_app(settings, database=database)  # after the partner's: its settings are the live ones
+    settings = Settings(
+        database_url=database_url,
+        base_url="http://gateway.test",
+        careplan_mode="auto",
+        sender_zones={"STMARYS": ZONE},
+        partner_poll_interval=0,
+    )
+    app = create_app(
+        settings, database=database
+    )  # after the partner's: its settings are the live ones
     install_test_callers(app)
     database.write(careplans.seed, settings)
     with TestClient(app, base_url="http://testserver") as client:
         for endpoint in search(client, "Endpoint"):  # the demo partners' servers: the loopback one
-            put(client, {**{k: v for k, v in endpoint.items() if k != "meta"}, "address": partner_server})
+            put(
+                client,
+                {**{k: v for k, v in endpoint.items() if k != "meta"}, "address": partner_server},
+            )
         client.settings = settings  # type: ignore[attr-defined]
         yield client
 
 
-def _advance(http: httpx.Client | TestClient, ref: str, statuses: list[str], headers: dict[str, str]) -> None:
+def _advance(
+    http: httpx.Client | TestClient, ref: str, statuses: list[str], headers: dict[str, str]
+) -> None:
     for status in statuses:
         doc = {k: v for k, v in read(http, ref).items() if k != "meta"}
         response = http.put(f"/{ref}", json={**doc, "status": status}, headers=headers)
         assert response.status_code == 200, response.text
 
 
-def test_a_discharge_becomes_a_plan_partners_complete_and_the_plan_completes(gateway, partner_server, database) -> None:
-    answer = gateway.post("/hl7v2", content=adt(), headers={"Content-Type": "x-application/hl7-v2+er7"})
+def test_a_discharge_becomes_a_plan_partners_complete_and_the_plan_completes(
+    gateway, partner_server, database
+) -> None:
+    answer = gateway.post(
+        "/hl7v2", content=adt(), headers={"Content-Type": "x-application/hl7-v2+er7"}
+    )
     assert answer.status_code == 200 and b"MSA|AA" in answer.content
     [plan] = search(gateway, "CarePlan")
     assert plan["status"] == "active"
     tasks = search(gateway, "Task?_count=100")
     assert tasks and all(t["status"] == "requested" for t in tasks)
-    direct = {t["id"] for t in tasks if database.read(endpoint_of, t.get("owner", {}).get("reference"))}
+    direct = {
+        t["id"] for t in tasks if database.read(endpoint_of, t.get("owner", {}).get("reference"))
+    }
     light = {t["id"] for t in tasks if t.get("owner")} - direct
     assert direct and light, "the demo directory has partners of both kinds"
-    assert len(database.read(outbox.list_rows, status="pending")) >= len(direct)  # pushes queued with the plan
+    assert len(database.read(outbox.list_rows, status="pending")) >= len(
+        direct
+    )  # pushes queued with the plan
 
     worker = DeliveryWorker(database, gateway.settings)
     try:
@@ -83,15 +103,22 @@ def test_a_discharge_becomes_a_plan_partners_complete_and_the_plan_completes(gat
             _advance(remote, f"Task/{task_id}", ["accepted", "in-progress", "completed"], FHIR)
     for task in tasks:
         if task["id"] in light:  # the partner works in the gateway
-            _advance(gateway, f"Task/{task['id']}", ["accepted", "completed"],
-                     partner(task["owner"]["reference"].split("/")[1]))
+            _advance(
+                gateway,
+                f"Task/{task['id']}",
+                ["accepted", "completed"],
+                partner(task["owner"]["reference"].split("/")[1]),
+            )
         elif task["id"] not in direct:  # nobody eligible: the case manager withdraws it
             _advance(gateway, task["focus"]["reference"], ["revoked"], FHIR)
 
     assert poll_partners(database, gateway.settings) == len(direct)
     assert all(read(gateway, f"Task/{t}")["status"] == "completed" for t in direct)
     mirrored = search(gateway, f"Provenance?target=Task/{sorted(direct)[0]}&_count=50")
-    assert {p["activity"]["text"] for p in mirrored} >= {"requested → accepted", "accepted → completed"}
+    assert {p["activity"]["text"] for p in mirrored} >= {
+        "requested → accepted",
+        "accepted → completed",
+    }
     requests = [read(gateway, a["reference"]["reference"]) for a in plan["activity"]]
     assert {r["status"] for r in requests} <= {"completed", "revoked"}
     final = read(gateway, f"CarePlan/{plan['id']}")

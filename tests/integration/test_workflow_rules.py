@@ -28,8 +28,18 @@ from workflow_helpers import (  # noqa: E402
 
 from fhir_gateway.workflow._states import Side, is_legal, who_sets  # noqa: E402
 
-STATUSES = ["draft", "requested", "accepted", "in-progress", "on-hold", "completed", "failed", "rejected",
-            "cancelled", "entered-in-error"]
+STATUSES = [
+    "draft",
+    "requested",
+    "accepted",
+    "in-progress",
+    "on-hold",
+    "completed",
+    "failed",
+    "rejected",
+    "cancelled",
+    "entered-in-error",
+]
 PARTNERS = {"alpha": "Alpha Housing", "beta": "Beta Shelter", "gamma": "Gamma Homes"}
 
 
@@ -59,8 +69,11 @@ ILLEGAL = [(a, b) for a, b in itertools.permutations(STATUSES, 2) if not is_lega
 def test_a_legal_transition_is_stored_for_the_side_that_may_make_it(wf, before, after) -> None:
     task = referral(wf, owner="alpha", status=before)
     for side in (Side.REQUESTER, Side.OWNER):
-        response = wf.put("/Task/t1", json=_change(task, status=after, statusReason={"text": "why"}),
-                          headers=_headers_for(side))
+        response = wf.put(
+            "/Task/t1",
+            json=_change(task, status=after, statusReason={"text": "why"}),
+            headers=_headers_for(side),
+        )
         if side in who_sets(after):
             assert response.status_code == 200, response.text
             assert read(wf, "Task/t1")["status"] == after
@@ -87,27 +100,47 @@ def test_a_case_manager_creates_referrals_only_as_draft_or_requested(wf) -> None
     referral(wf, owner="alpha")
     task = {**read(wf, "Task/t1"), "id": "t2"}
     task.pop("meta")
-    assert wf.put("/Task/t2", json={**task, "status": "accepted"}, headers=CASE_MANAGER).status_code == 422
+    assert (
+        wf.put("/Task/t2", json={**task, "status": "accepted"}, headers=CASE_MANAGER).status_code
+        == 422
+    )
     assert wf.put("/Task/t2", json=task, headers=CASE_MANAGER).status_code == 201
-    assert wf.put("/Task/t3", json={**task, "id": "t3"}, headers=partner("alpha")).status_code == 403
+    assert (
+        wf.put("/Task/t3", json={**task, "id": "t3"}, headers=partner("alpha")).status_code == 403
+    )
 
 
 def test_the_owner_may_change_only_status_reason_business_status_and_output(wf) -> None:
     task = referral(wf, owner="alpha", status="accepted")
-    refused = wf.put("/Task/t1", json=_change(task, description="mine now", priority="urgent"), headers=partner("alpha"))
+    refused = wf.put(
+        "/Task/t1",
+        json=_change(task, description="mine now", priority="urgent"),
+        headers=partner("alpha"),
+    )
     assert refused.status_code == 403
     assert refused.json()["issue"][0]["expression"] == ["Task.description", "Task.priority"]
-    allowed = _change(task, status="in-progress", businessStatus={"text": "first visit booked"},
-                      output=[{"type": {"text": "appointment"}, "valueString": "2025-03-12 10:00"}])
+    allowed = _change(
+        task,
+        status="in-progress",
+        businessStatus={"text": "first visit booked"},
+        output=[{"type": {"text": "appointment"}, "valueString": "2025-03-12 10:00"}],
+    )
     assert wf.put("/Task/t1", json=allowed, headers=partner("alpha")).status_code == 200
     assert read(wf, "Task/t1")["businessStatus"]["text"] == "first visit booked"
 
 
 def test_a_partner_that_does_not_own_the_task_cannot_touch_it(wf) -> None:
     task = referral(wf, owner="alpha", status="requested")
-    assert wf.put("/Task/t1", json=_change(task, status="rejected"), headers=partner("beta")).status_code == 403
+    assert (
+        wf.put(
+            "/Task/t1", json=_change(task, status="rejected"), headers=partner("beta")
+        ).status_code
+        == 403
+    )
     ehr = {**FHIR, "X-Test-Role": "ehr"}
-    assert wf.put("/Task/t1", json=_change(task, status="cancelled"), headers=ehr).status_code == 403
+    assert (
+        wf.put("/Task/t1", json=_change(task, status="cancelled"), headers=ehr).status_code == 403
+    )
     assert wf.delete("/Task/t1", headers=partner("alpha")).status_code == 403
     assert read(wf, "Task/t1")["status"] == "requested"
 
@@ -115,11 +148,23 @@ def test_a_partner_that_does_not_own_the_task_cannot_touch_it(wf) -> None:
 def test_patch_and_transaction_entries_pass_the_same_rules(wf) -> None:
     referral(wf, owner="alpha", status="requested")
     patch = [{"op": "replace", "path": "/status", "value": "completed"}]
-    response = wf.patch("/Task/t1", json=patch, headers={**partner("alpha"), "Content-Type": "application/json-patch+json"})
+    response = wf.patch(
+        "/Task/t1",
+        json=patch,
+        headers={**partner("alpha"), "Content-Type": "application/json-patch+json"},
+    )
     assert response.status_code == 422
     task = read(wf, "Task/t1")
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": _change(task, status="in-progress"), "request": {"method": "PUT", "url": "Task/t1"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": _change(task, status="in-progress"),
+                "request": {"method": "PUT", "url": "Task/t1"},
+            }
+        ],
+    }
     assert wf.post("/", json=bundle, headers=FHIR).status_code == 422
     assert read(wf, "Task/t1")["status"] == "requested"
 
@@ -129,8 +174,11 @@ def test_patch_and_transaction_entries_pass_the_same_rules(wf) -> None:
 
 def test_a_rejection_without_a_reason_is_accepted_with_a_warning_everywhere(wf) -> None:
     task = referral(wf, owner="alpha", status="requested")
-    response = wf.put("/Task/t1", json=_change(task, status="rejected"),
-                      headers={**partner("alpha"), "Prefer": "return=OperationOutcome"})
+    response = wf.put(
+        "/Task/t1",
+        json=_change(task, status="rejected"),
+        headers={**partner("alpha"), "Prefer": "return=OperationOutcome"},
+    )
     assert response.status_code == 200
     issue = response.json()["issue"][0]
     assert (issue["severity"], issue["expression"]) == ("warning", ["Task.statusReason"])
@@ -138,20 +186,35 @@ def test_a_rejection_without_a_reason_is_accepted_with_a_warning_everywhere(wf) 
     referral(wf, owner="alpha", status="accepted", task="t2", sr="sr2")
     task2 = read(wf, "Task/t2")
     plain = wf.put("/Task/t2", json=_change(task2, status="on-hold"), headers=partner("alpha"))
-    assert plain.status_code == 200 and plain.json()["status"] == "on-hold"  # the body stays the resource
+    assert (
+        plain.status_code == 200 and plain.json()["status"] == "on-hold"
+    )  # the body stays the resource
     header = json.loads(plain.headers["X-FHIR-OperationOutcome"])
     assert header["issue"][0]["severity"] == "warning"
 
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": _change(read(wf, "Task/t2"), status="failed"), "request": {"method": "PUT", "url": "Task/t2"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": _change(read(wf, "Task/t2"), status="failed"),
+                "request": {"method": "PUT", "url": "Task/t2"},
+            }
+        ],
+    }
     answer = wf.post("/", json=bundle, headers=partner("alpha")).json()
-    assert answer["entry"][0]["response"]["outcome"]["issue"][0]["expression"] == ["Task.statusReason"]
+    assert answer["entry"][0]["response"]["outcome"]["issue"][0]["expression"] == [
+        "Task.statusReason"
+    ]
 
 
 def test_a_reason_given_means_no_warning(wf) -> None:
     task = referral(wf, owner="alpha", status="requested")
-    response = wf.put("/Task/t1", json=_change(task, status="rejected", statusReason={"text": "no capacity"}),
-                      headers=partner("alpha"))
+    response = wf.put(
+        "/Task/t1",
+        json=_change(task, status="rejected", statusReason={"text": "no capacity"}),
+        headers=partner("alpha"),
+    )
     assert response.status_code == 200
     assert "X-FHIR-OperationOutcome" not in response.headers
 
@@ -159,7 +222,7 @@ def test_a_reason_given_means_no_warning(wf) -> None:
 # -- claiming an unassigned Task ------------------------------------------------------------------
 
 
-def _claim(client, org: str, task: dict, version: str | None = '1', method: str = "put"):  # type: ignore[no-untyped-def,type-arg]
+def _claim(client, org: str, task: dict, version: str | None = "1", method: str = "put"):  # type: ignore[no-untyped-def,type-arg]
     headers = partner(org)
     if version is not None:
         headers["If-Match"] = f'W/"{version}"'
@@ -176,19 +239,38 @@ def test_the_first_claimant_wins_and_the_slower_gets_412(wf) -> None:
     assert (stored["owner"]["reference"], stored["status"]) == ("Organization/alpha", "accepted")
 
 
-def test_a_claim_must_be_conditional_set_owner_and_accepted_together_and_come_from_an_eligible_partner(wf) -> None:
+def test_a_claim_must_be_conditional_set_owner_and_accepted_together_and_come_from_an_eligible_partner(
+    wf,
+) -> None:
     task = referral(wf, owner=None)
     assert _claim(wf, "alpha", task, version=None).status_code == 428
     owner_only = _change(task, owner={"reference": "Organization/alpha"})
-    assert wf.put("/Task/t1", json=owner_only, headers={**partner("alpha"), "If-Match": 'W/"1"'}).status_code == 403
+    assert (
+        wf.put(
+            "/Task/t1", json=owner_only, headers={**partner("alpha"), "If-Match": 'W/"1"'}
+        ).status_code
+        == 403
+    )
     put(wf, {"resourceType": "Organization", "id": "bakery", "name": "Bakery"})
     assert _claim(wf, "bakery", task).status_code == 403
     assert read(wf, "Task/t1").get("owner") is None
-    patch = [{"op": "add", "path": "/owner", "value": {"reference": "Organization/gamma"}},
-             {"op": "replace", "path": "/status", "value": "accepted"}]
-    response = wf.patch("/Task/t1", json=patch, headers={**partner("gamma"), "If-Match": 'W/"1"',
-                                                       "Content-Type": "application/json-patch+json"})
-    assert response.status_code == 200 and response.json()["owner"]["reference"] == "Organization/gamma"
+    patch = [
+        {"op": "add", "path": "/owner", "value": {"reference": "Organization/gamma"}},
+        {"op": "replace", "path": "/status", "value": "accepted"},
+    ]
+    response = wf.patch(
+        "/Task/t1",
+        json=patch,
+        headers={
+            **partner("gamma"),
+            "If-Match": 'W/"1"',
+            "Content-Type": "application/json-patch+json",
+        },
+    )
+    assert (
+        response.status_code == 200
+        and response.json()["owner"]["reference"] == "Organization/gamma"
+    )
 
 
 @pytest.fixture
@@ -206,7 +288,10 @@ def test_two_partners_claiming_at_once_one_wins_one_gets_412(wf_server) -> None:
                 current = read(client, "Task/t1")
                 task = {k: v for k, v in current.items() if k != "meta"}
                 client.delete("/Task/t1", headers=FHIR)
-                task = put(client, {**{k: v for k, v in task.items() if k != "owner"}, "status": "requested"})
+                task = put(
+                    client,
+                    {**{k: v for k, v in task.items() if k != "owner"}, "status": "requested"},
+                )
             version = read(client, "Task/t1")["meta"]["versionId"]
             barrier = threading.Barrier(2)
             codes: dict[str, int] = {}

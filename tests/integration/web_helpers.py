@@ -28,8 +28,14 @@ USERS = {  # name → (role, organization)
 
 
 def web_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"database_url": database_url, "base_url": None, "auth_enabled": True,
-                              "audit_enabled": False, "careplan_seed": False, **overrides}
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "base_url": None,
+        "auth_enabled": True,
+        "audit_enabled": False,
+        "careplan_seed": False,
+        **overrides,
+    }
     return Settings(**values)
 
 
@@ -50,34 +56,90 @@ def seed_caseload(database: Database, *, deadline: str = "2099-01-31") -> None:
     with database.session() as session:
         for org, name in (("harbor", "Harbor Housing"), ("elsewhere", "Elsewhere Services")):
             _put(session, {"resourceType": "Organization", "id": org, "active": True, "name": name})
-            _put(session, {"resourceType": "HealthcareService", "id": f"{org}-hs", "active": True,
-                           "providedBy": {"reference": f"Organization/{org}"},
-                           "type": [{"coding": [{"system": SERVICE, "code": "housing-support"}]}]})
-        _put(session, {"resourceType": "Patient", "id": "p1", "name": [{"given": ["Jane"], "family": "Doe"}],
-                       "birthDate": "1980-02-03", "gender": "female",
-                       "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-SECRET-42"}],
-                       "telecom": [{"system": "phone", "value": "555-0100"}]})
-        _put(session, {"resourceType": "Goal", "id": "g1", "lifecycleStatus": "active",
-                       "description": {"text": "Stable housing within 30 days"}, "subject": {"reference": "Patient/p1"}})
+            _put(
+                session,
+                {
+                    "resourceType": "HealthcareService",
+                    "id": f"{org}-hs",
+                    "active": True,
+                    "providedBy": {"reference": f"Organization/{org}"},
+                    "type": [{"coding": [{"system": SERVICE, "code": "housing-support"}]}],
+                },
+            )
+        _put(
+            session,
+            {
+                "resourceType": "Patient",
+                "id": "p1",
+                "name": [{"given": ["Jane"], "family": "Doe"}],
+                "birthDate": "1980-02-03",
+                "gender": "female",
+                "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-SECRET-42"}],
+                "telecom": [{"system": "phone", "value": "555-0100"}],
+            },
+        )
+        _put(
+            session,
+            {
+                "resourceType": "Goal",
+                "id": "g1",
+                "lifecycleStatus": "active",
+                "description": {"text": "Stable housing within 30 days"},
+                "subject": {"reference": "Patient/p1"},
+            },
+        )
         for sr, task, owner in (("sr1", "t1", "Organization/harbor"), ("sr2", "t2", None)):
-            _put(session, {"resourceType": "ServiceRequest", "id": sr, "status": "active", "intent": "order",
-                           "code": {"coding": [{"system": SERVICE, "code": "housing-support"}], "text": "Housing support"},
-                           "subject": {"reference": "Patient/p1"},
-                           "requester": {"reference": "Organization/care-coordination"}})
+            _put(
+                session,
+                {
+                    "resourceType": "ServiceRequest",
+                    "id": sr,
+                    "status": "active",
+                    "intent": "order",
+                    "code": {
+                        "coding": [{"system": SERVICE, "code": "housing-support"}],
+                        "text": "Housing support",
+                    },
+                    "subject": {"reference": "Patient/p1"},
+                    "requester": {"reference": "Organization/care-coordination"},
+                },
+            )
             doc: dict[str, Any] = {
-                "resourceType": "Task", "id": task, "status": "requested", "intent": "order",
-                "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
-                "focus": {"reference": f"ServiceRequest/{sr}"}, "for": {"reference": "Patient/p1"},
+                "resourceType": "Task",
+                "id": task,
+                "status": "requested",
+                "intent": "order",
+                "code": {
+                    "coding": [
+                        {"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}
+                    ]
+                },
+                "focus": {"reference": f"ServiceRequest/{sr}"},
+                "for": {"reference": "Patient/p1"},
                 "requester": {"reference": "Organization/care-coordination"},
-                "authoredOn": "2025-03-10T12:00:00Z", "restriction": {"period": {"end": deadline}}}
+                "authoredOn": "2025-03-10T12:00:00Z",
+                "restriction": {"period": {"end": deadline}},
+            }
             if owner:
                 doc["owner"] = {"reference": owner}
             _put(session, doc)
-        _put(session, {"resourceType": "CarePlan", "id": "cp1", "status": "active", "intent": "plan",
-                       "title": "Aftercare plan", "subject": {"reference": "Patient/p1"},
-                       "period": {"start": "2025-03-10"}, "goal": [{"reference": "Goal/g1"}],
-                       "activity": [{"reference": {"reference": "ServiceRequest/sr1"}},
-                                    {"reference": {"reference": "ServiceRequest/sr2"}}]})
+        _put(
+            session,
+            {
+                "resourceType": "CarePlan",
+                "id": "cp1",
+                "status": "active",
+                "intent": "plan",
+                "title": "Aftercare plan",
+                "subject": {"reference": "Patient/p1"},
+                "period": {"start": "2025-03-10"},
+                "goal": [{"reference": "Goal/g1"}],
+                "activity": [
+                    {"reference": {"reference": "ServiceRequest/sr1"}},
+                    {"reference": {"reference": "ServiceRequest/sr2"}},
+                ],
+            },
+        )
         for name, (role, org) in USERS.items():
             add_user(session, name, PASSWORD, role, org)
 
@@ -89,11 +151,16 @@ def csrf(page: str) -> str:
 
 
 def version_of(page: str, task_id: str) -> str:
-    found = re.search(rf'action="/web/inbox/{task_id}/\w+"[^>]*>\s*<input[^>]*>\s*<input type="hidden" name="version" value="(\d+)"', page)
+    found = re.search(
+        rf'action="/web/inbox/{task_id}/\w+"[^>]*>\s*<input[^>]*>\s*<input type="hidden" name="version" value="(\d+)"',
+        page,
+    )
     assert found, f"no form for {task_id}"
     return found.group(1)
 
 
 def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> Any:
     token = csrf(client.get("/web/login").text)
-    return client.post("/web/login", data={"username": username, "password": password, "csrf_token": token})
+    return client.post(
+        "/web/login", data={"username": username, "password": password, "csrf_token": token}
+    )

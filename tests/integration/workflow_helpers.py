@@ -34,9 +34,12 @@ def install_test_callers(app: FastAPI) -> None:
     async def caller_from_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
         role = request.headers.get("x-test-role")
         if role:
-            request.state.caller = Caller(client_id=f"test-{role}", role=role,
-                                          organization=request.headers.get("x-test-org"),
-                                          scopes=frozenset({"system/*.*"}))
+            request.state.caller = Caller(
+                client_id=f"test-{role}",
+                role=role,
+                organization=request.headers.get("x-test-org"),
+                scopes=frozenset({"system/*.*"}),
+            )
         return await call_next(request)
 
     # innermost, so that it speaks after the security middleware (authentication off in tests)
@@ -53,49 +56,90 @@ CASE_MANAGER = {**FHIR, "X-Test-Role": "case-manager"}
 # -- a partner directory and a referral -----------------------------------------------------------
 
 
-def directory(client: Any, partners: dict[str, str], *, service: str = "housing-support",
-              endpoints: dict[str, str] | None = None) -> None:
+def directory(
+    client: Any,
+    partners: dict[str, str],
+    *,
+    service: str = "housing-support",
+    endpoints: dict[str, str] | None = None,
+) -> None:
     """Organizations offering ``service``, ranked by name (``partners``: id → name)."""
     for org, name in partners.items():
         put(client, {"resourceType": "Organization", "id": org, "active": True, "name": name})
         hs: dict[str, Any] = {
-            "resourceType": "HealthcareService", "id": f"{org}-service", "active": True,
-            "providedBy": {"reference": f"Organization/{org}"}, "name": f"{name} service",
+            "resourceType": "HealthcareService",
+            "id": f"{org}-service",
+            "active": True,
+            "providedBy": {"reference": f"Organization/{org}"},
+            "name": f"{name} service",
             "type": [{"coding": [{"system": SERVICE_SYSTEM, "code": service}]}],
         }
         if endpoints and org in endpoints:
-            put(client, {"resourceType": "Endpoint", "id": f"{org}-fhir", "status": "active",
-                         "connectionType": {"system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
-                                            "code": "hl7-fhir-rest"},
-                         "managingOrganization": {"reference": f"Organization/{org}"},
-                         "payloadType": [{"text": "any"}], "address": endpoints[org]})
+            put(
+                client,
+                {
+                    "resourceType": "Endpoint",
+                    "id": f"{org}-fhir",
+                    "status": "active",
+                    "connectionType": {
+                        "system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
+                        "code": "hl7-fhir-rest",
+                    },
+                    "managingOrganization": {"reference": f"Organization/{org}"},
+                    "payloadType": [{"text": "any"}],
+                    "address": endpoints[org],
+                },
+            )
             hs["endpoint"] = [{"reference": f"Endpoint/{org}-fhir"}]
         put(client, hs)
 
 
-def referral(client: Any, *, owner: str | None, status: str = "requested", sr: str = "sr1", task: str = "t1",
-             plan: str | None = None, service: str = "housing-support") -> dict[str, Any]:
+def referral(
+    client: Any,
+    *,
+    owner: str | None,
+    status: str = "requested",
+    sr: str = "sr1",
+    task: str = "t1",
+    plan: str | None = None,
+    service: str = "housing-support",
+) -> dict[str, Any]:
     put(client, {"resourceType": "Patient", "id": "p1", "name": [{"family": "Doe"}]})
-    request = {"resourceType": "ServiceRequest", "id": sr, "status": "active", "intent": "order",
-               "code": {"coding": [{"system": SERVICE_SYSTEM, "code": service}], "text": service},
-               "subject": {"reference": "Patient/p1"},
-               "requester": {"reference": "Organization/care-coordination"}}
+    request = {
+        "resourceType": "ServiceRequest",
+        "id": sr,
+        "status": "active",
+        "intent": "order",
+        "code": {"coding": [{"system": SERVICE_SYSTEM, "code": service}], "text": service},
+        "subject": {"reference": "Patient/p1"},
+        "requester": {"reference": "Organization/care-coordination"},
+    }
     if plan:
         request["basedOn"] = [{"reference": f"CarePlan/{plan}"}]
     put(client, request)
-    doc: dict[str, Any] = {"resourceType": "Task", "id": task, "status": status, "intent": "order",
-                           "code": TASK_CODE, "focus": {"reference": f"ServiceRequest/{sr}"},
-                           "for": {"reference": "Patient/p1"},
-                           "requester": {"reference": "Organization/care-coordination"},
-                           "authoredOn": "2025-03-10T12:00:00Z",
-                           "restriction": {"period": {"end": "2025-03-17"}}}
+    doc: dict[str, Any] = {
+        "resourceType": "Task",
+        "id": task,
+        "status": status,
+        "intent": "order",
+        "code": TASK_CODE,
+        "focus": {"reference": f"ServiceRequest/{sr}"},
+        "for": {"reference": "Patient/p1"},
+        "requester": {"reference": "Organization/care-coordination"},
+        "authoredOn": "2025-03-10T12:00:00Z",
+        "restriction": {"period": {"end": "2025-03-17"}},
+    }
     if owner:
         doc["owner"] = {"reference": f"Organization/{owner}"}
     return put(client, doc)
 
 
-def put(client: Any, resource: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
-    response = client.put(f"/{resource['resourceType']}/{resource['id']}", json=resource, headers=headers or FHIR)
+def put(
+    client: Any, resource: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    response = client.put(
+        f"/{resource['resourceType']}/{resource['id']}", json=resource, headers=headers or FHIR
+    )
     assert response.status_code in (200, 201), response.text
     return response.json()
 
@@ -109,7 +153,11 @@ def read(client: Any, ref: str) -> dict[str, Any]:
 def search(client: Any, query: str) -> list[dict[str, Any]]:
     response = client.get(f"/{query}")
     assert response.status_code == 200, response.text
-    return [e["resource"] for e in response.json().get("entry", []) if e.get("search", {}).get("mode") != "outcome"]
+    return [
+        e["resource"]
+        for e in response.json().get("entry", [])
+        if e.get("search", {}).get("mode") != "outcome"
+    ]
 
 
 # -- time -------------------------------------------------------------------------------------------
@@ -142,7 +190,9 @@ class Received:
         return self.headers.get("x-fhir-gateway-delivery")
 
 
-Script = Callable[[Received, int], tuple[int, dict[str, str]] | None]  # (request, nth for this delivery) → answer
+Script = Callable[
+    [Received, int], tuple[int, dict[str, str]] | None
+]  # (request, nth for this delivery) → answer
 
 
 @dataclass
@@ -171,9 +221,19 @@ class Receiver:
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                request = Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, None)
+                request = Received(
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                    None,
+                )
                 with receiver._lock:
-                    nth = sum(1 for r in receiver.received if r.delivery == request.delivery and r.delivery)
+                    nth = sum(
+                        1
+                        for r in receiver.received
+                        if r.delivery == request.delivery and r.delivery
+                    )
                     answer = receiver.script(request, nth)
                     request.answered = answer[0] if answer else None
                     receiver.received.append(request)

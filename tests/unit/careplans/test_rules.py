@@ -26,14 +26,28 @@ def templates() -> TemplateSet:
 
 
 def condition(code: str, system: str = CM, n: int = 0) -> dict[str, Any]:
-    return {"resourceType": "Condition", "id": f"c{n}-{code}", "code": {"coding": [{"system": system, "code": code}]}}
+    return {
+        "resourceType": "Condition",
+        "id": f"c{n}-{code}",
+        "code": {"coding": [{"system": system, "code": code}]},
+    }
 
 
-def context(*codes: str, service: str = "MED", system: str = CM, patient: dict[str, Any] | None = None,
-            disposition: str | None = None, related: bool = False) -> DischargeContext:
+def context(
+    *codes: str,
+    service: str = "MED",
+    system: str = CM,
+    patient: dict[str, Any] | None = None,
+    disposition: str | None = None,
+    related: bool = False,
+) -> DischargeContext:
     conditions = [condition(c, system, i) for i, c in enumerate(codes)]
-    encounter: dict[str, Any] = {"resourceType": "Encounter", "id": "e", "status": "finished",
-                                 "serviceType": {"coding": [{"code": service}]}}
+    encounter: dict[str, Any] = {
+        "resourceType": "Encounter",
+        "id": "e",
+        "status": "finished",
+        "serviceType": {"coding": [{"code": service}]},
+    }
     if disposition:
         encounter["hospitalization"] = {"dischargeDisposition": {"coding": [{"code": disposition}]}}
     return DischargeContext(
@@ -73,15 +87,34 @@ def test_a_mental_disorder_that_is_not_principal_does_not_apply(templates: Templ
 
 
 @pytest.mark.parametrize(
-    "code", ["X71.0XXA", "X78.9", "X83.8XXA", "T14.91XA", "T39.012A", "T36.0X2A", "T51.0X2A", "T65.822A", "R45.851"]
+    "code",
+    [
+        "X71.0XXA",
+        "X78.9",
+        "X83.8XXA",
+        "T14.91XA",
+        "T39.012A",
+        "T36.0X2A",
+        "T51.0X2A",
+        "T65.822A",
+        "R45.851",
+    ],
 )
-def test_any_self_harm_or_suicidality_code_applies_and_adds_the_72_hour_call(templates: TemplateSet, code: str) -> None:
+def test_any_self_harm_or_suicidality_code_applies_and_adds_the_72_hour_call(
+    templates: TemplateSet, code: str
+) -> None:
     # secondary to a medical principal diagnosis, from a medical ward: self-harm applies anywhere
     found = activities(templates, context("S61.419A", code))
-    assert {"psychiatry-follow-up", "crisis-follow-up-call", "means-restriction-counselling"} <= found
+    assert {
+        "psychiatry-follow-up",
+        "crisis-follow-up-call",
+        "means-restriction-counselling",
+    } <= found
 
 
-@pytest.mark.parametrize("code", ["X70", "X84", "T39.011A", "T39.013A", "T66", "T35.0X2A", "R45.85", "R45.86"])
+@pytest.mark.parametrize(
+    "code", ["X70", "X84", "T39.011A", "T39.013A", "T66", "T35.0X2A", "R45.85", "R45.86"]
+)
 def test_not_self_harm(templates: TemplateSet, code: str) -> None:
     assert activities(templates, context("S61.419A", code)) == set()
 
@@ -89,7 +122,11 @@ def test_not_self_harm(templates: TemplateSet, code: str) -> None:
 @pytest.mark.parametrize(
     ("code", "expected", "absent"),
     [
-        ("F20.0", {"long-acting-medication-review", "supported-employment"}, {"mood-stabiliser-monitoring"}),
+        (
+            "F20.0",
+            {"long-acting-medication-review", "supported-employment"},
+            {"mood-stabiliser-monitoring"},
+        ),
         ("F29", {"long-acting-medication-review"}, set()),
         ("F30.10", {"mood-stabiliser-monitoring"}, {"depression-monitoring"}),
         ("F31.9", {"mood-stabiliser-monitoring"}, set()),
@@ -103,7 +140,9 @@ def test_not_self_harm(templates: TemplateSet, code: str) -> None:
         ("F34.1", set(), {"depression-monitoring", "mood-stabiliser-monitoring"}),
     ],
 )
-def test_condition_groups(templates: TemplateSet, code: str, expected: set[str], absent: set[str]) -> None:
+def test_condition_groups(
+    templates: TemplateSet, code: str, expected: set[str], absent: set[str]
+) -> None:
     found = activities(templates, context(code))
     assert expected <= found and not absent & found
 
@@ -140,18 +179,27 @@ def test_unemployment_and_next_of_kin(templates: TemplateSet) -> None:
 
 @pytest.mark.parametrize("line", ["HOMELESS", "No fixed abode", "NFA", "unhoused shelter"])
 def test_an_address_marked_homeless(templates: TemplateSet, line: str) -> None:
-    patient = {"resourceType": "Patient", "id": "p", "address": [{"line": [line], "city": "Springfield"}]}
+    patient = {
+        "resourceType": "Patient",
+        "id": "p",
+        "address": [{"line": [line], "city": "Springfield"}],
+    }
     assert "housing-support" in activities(templates, context("F32.2", patient=patient))
 
 
 def test_an_old_homeless_address_does_not_count(templates: TemplateSet) -> None:
-    patient = {"resourceType": "Patient", "id": "p",
-               "address": [{"use": "old", "line": ["HOMELESS"]}, {"use": "home", "line": ["1 Elm St"]}]}
+    patient = {
+        "resourceType": "Patient",
+        "id": "p",
+        "address": [{"use": "old", "line": ["HOMELESS"]}, {"use": "home", "line": ["1 Elm St"]}],
+    }
     assert "housing-support" not in activities(templates, context("F32.2", patient=patient))
 
 
 @pytest.mark.parametrize("service", ["PSY", "psych", "BH"])
-def test_psychiatric_service_without_a_psychiatric_code(templates: TemplateSet, service: str) -> None:
+def test_psychiatric_service_without_a_psychiatric_code(
+    templates: TemplateSet, service: str
+) -> None:
     assert "psychiatry-follow-up" in activities(templates, context("R41.0", service=service))
 
 
@@ -159,16 +207,22 @@ def test_psychiatric_service_without_a_psychiatric_code(templates: TemplateSet, 
     ("patient", "disposition"),
     [
         ({"resourceType": "Patient", "id": "p", "deceasedBoolean": True}, None),
-        ({"resourceType": "Patient", "id": "p", "deceasedDateTime": "2025-03-10T13:00:00-05:00"}, None),
+        (
+            {"resourceType": "Patient", "id": "p", "deceasedDateTime": "2025-03-10T13:00:00-05:00"},
+            None,
+        ),
         (None, "exp"),
         (None, "20"),
     ],
 )
-def test_no_plan_for_a_patient_who_died(templates: TemplateSet, patient: dict[str, Any] | None, disposition: str | None) -> None:
+def test_no_plan_for_a_patient_who_died(
+    templates: TemplateSet, patient: dict[str, Any] | None, disposition: str | None
+) -> None:
     ctx = context("F32.2", patient=patient, disposition=disposition)
     if disposition == "20":
         ctx.encounter["hospitalization"]["dischargeDisposition"]["coding"][0]["system"] = (  # type: ignore[index]
-            "http://terminology.hl7.org/CodeSystem/v2-0112")
+            "http://terminology.hl7.org/CodeSystem/v2-0112"
+        )
     assert activities(templates, ctx) == set()
 
 
@@ -179,8 +233,16 @@ def test_a_living_patient_with_deceased_false_gets_a_plan(templates: TemplateSet
 
 def test_reasons_are_the_conditions_that_called_for_each_group(templates: TemplateSet) -> None:
     draft = draft_plan(templates, context("F32.2", "F10.20", "Z59.0"), templates.discharge_plans())
-    ids = {key: [c["code"]["coding"][0]["code"] for c in a.reasons] for key, a in draft.activities.items()}
+    ids = {
+        key: [c["code"]["coding"][0]["code"] for c in a.reasons]
+        for key, a in draft.activities.items()
+    }
     assert ids["addiction-treatment"] == ["F10.20"]
     assert ids["housing-support"] == ["Z59.0"]
     assert ids["psychiatry-follow-up"] == ["F32.2", "F10.20"]
-    assert [p["id"] for p in draft.plans] == ["psychiatric-discharge", "depression", "substance-use", "social-needs"]
+    assert [p["id"] for p in draft.plans] == [
+        "psychiatric-discharge",
+        "depression",
+        "substance-use",
+        "social-needs",
+    ]

@@ -19,7 +19,9 @@ TEMPLATES = read_directory(SHIPPED_TEMPLATES, TEMPLATE_TYPES)
 PARTNERS = read_directory(SHIPPED_PARTNERS, PARTNER_TYPES)
 
 
-@pytest.mark.parametrize("doc", TEMPLATES + PARTNERS, ids=lambda d: f"{d['resourceType']}/{d['id']}")
+@pytest.mark.parametrize(
+    "doc", TEMPLATES + PARTNERS, ids=lambda d: f"{d['resourceType']}/{d['id']}"
+)
 def test_shipped_resources_are_valid_r4(doc: dict) -> None:
     validate_resource(doc)
 
@@ -28,16 +30,34 @@ def test_every_definition_resolves_and_every_expression_compiles() -> None:
     templates = TemplateSet()
     for doc in TEMPLATES:
         templates.add(doc)  # compiles its FHIRPath
-    canonicals = [a["definitionCanonical"] for d in TEMPLATES for a in _actions(d) if "definitionCanonical" in a]
-    assert {templates.resolve(c)["id"] for c in canonicals} == {d["id"] for d in TEMPLATES} - {"psychiatric-discharge"}
+    canonicals = [
+        a["definitionCanonical"]
+        for d in TEMPLATES
+        for a in _actions(d)
+        if "definitionCanonical" in a
+    ]
+    assert {templates.resolve(c)["id"] for c in canonicals} == {d["id"] for d in TEMPLATES} - {
+        "psychiatric-discharge"
+    }
     assert sum(len(expressions(d)) for d in TEMPLATES) > 10
     assert [p["id"] for p in templates.discharge_plans()] == ["psychiatric-discharge"]
 
 
 def test_every_referral_service_has_a_partner_in_the_demo_directory() -> None:
-    offered = {c["code"] for d in PARTNERS if d["resourceType"] == "HealthcareService" for t in d["type"] for c in t["coding"]}
-    wanted = {c["code"] for d in TEMPLATES if d["resourceType"] == "ActivityDefinition" for c in d["code"]["coding"]
-              if c["system"].endswith("referral-service")}
+    offered = {
+        c["code"]
+        for d in PARTNERS
+        if d["resourceType"] == "HealthcareService"
+        for t in d["type"]
+        for c in t["coding"]
+    }
+    wanted = {
+        c["code"]
+        for d in TEMPLATES
+        if d["resourceType"] == "ActivityDefinition"
+        for c in d["code"]["coding"]
+        if c["system"].endswith("referral-service")
+    }
     assert wanted <= offered
 
 

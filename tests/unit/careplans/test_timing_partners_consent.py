@@ -18,14 +18,19 @@ CHICAGO = ZoneInfo("America/Chicago")
 
 
 def rng(low: int, high: int, unit: str = "d") -> dict:
-    return {"timingRange": {"low": {"value": low, "code": unit}, "high": {"value": high, "code": unit}}}
+    return {
+        "timingRange": {"low": {"value": low, "code": unit}, "high": {"value": high, "code": unit}}
+    }
 
 
 def test_day_windows_exclude_the_discharge_day_and_follow_dst() -> None:
     # 8 March 2025 is CST (-06:00); CDT (-05:00) starts on the 9th.
     span = window(datetime(2025, 3, 8, 22, 30, tzinfo=CHICAGO), rng(1, 7))
     assert span is not None
-    assert span.to_period() == {"start": "2025-03-09T00:00:00-06:00", "end": "2025-03-15T23:59:59-05:00"}
+    assert span.to_period() == {
+        "start": "2025-03-09T00:00:00-06:00",
+        "end": "2025-03-15T23:59:59-05:00",
+    }
 
 
 def test_hour_windows_count_from_the_discharge_instant() -> None:
@@ -36,8 +41,12 @@ def test_hour_windows_count_from_the_discharge_instant() -> None:
 
 
 def test_goal_due_dates_in_months_clamp_to_the_month_end() -> None:
-    assert due_date(datetime(2025, 8, 31, 9, tzinfo=CHICAGO), {"value": 6, "code": "mo"}) == date(2026, 2, 28)
-    assert due_date(datetime(2025, 3, 10, 9, tzinfo=CHICAGO), {"value": 30, "code": "d"}) == date(2025, 4, 9)
+    assert due_date(datetime(2025, 8, 31, 9, tzinfo=CHICAGO), {"value": 6, "code": "mo"}) == date(
+        2026, 2, 28
+    )
+    assert due_date(datetime(2025, 3, 10, 9, tzinfo=CHICAGO), {"value": 30, "code": "d"}) == date(
+        2025, 4, 9
+    )
 
 
 def test_unknown_units_are_a_template_error() -> None:
@@ -49,13 +58,26 @@ SERVICE = ("http://fhir-gateway.org/fhir/CodeSystem/referral-service", "therapy-
 SPRINGFIELD = {"city": "Springfield", "state": "IL"}
 
 
-def partner(name: str, *, areas=(SPRINGFIELD,), languages=("en",), accepting=True, away=()) -> Partner:
-    return Partner(f"Organization/{name}", f"HealthcareService/{name}", name, frozenset({SERVICE}), tuple(areas),
-                   frozenset(languages), accepting, tuple(away), None)
+def partner(
+    name: str, *, areas=(SPRINGFIELD,), languages=("en",), accepting=True, away=()
+) -> Partner:
+    return Partner(
+        f"Organization/{name}",
+        f"HealthcareService/{name}",
+        name,
+        frozenset({SERVICE}),
+        tuple(areas),
+        frozenset(languages),
+        accepting,
+        tuple(away),
+        None,
+    )
 
 
 def choose(*partners: Partner, address=None, language="en", on=date(2025, 3, 10)) -> list[str]:
-    found = eligible(Directory(tuple(partners)), {SERVICE}, address=address, language=language, on=on)
+    found = eligible(
+        Directory(tuple(partners)), {SERVICE}, address=address, language=language, on=on
+    )
     return [p.name for p in found]
 
 
@@ -67,7 +89,11 @@ def test_closer_coverage_ranks_first_and_other_areas_are_out() -> None:
     elsewhere = partner("b-ohio", areas=({"state": "OH"},))
     anywhere = partner("c-anywhere", areas=())
     assert choose(statewide, local, zip_area, elsewhere, anywhere, address=home) == [
-        "m-zip", "z-local", "a-statewide", "c-anywhere"]
+        "m-zip",
+        "z-local",
+        "a-statewide",
+        "c-anywhere",
+    ]
 
 
 def test_language_availability_and_closures() -> None:
@@ -80,8 +106,12 @@ def test_language_availability_and_closures() -> None:
 
 
 def test_patient_language_prefers_the_preferred_one() -> None:
-    patient = {"communication": [{"language": {"coding": [{"code": "en"}]}},
-                                 {"language": {"coding": [{"code": "es-MX"}]}, "preferred": True}]}
+    patient = {
+        "communication": [
+            {"language": {"coding": [{"code": "en"}]}},
+            {"language": {"coding": [{"code": "es-MX"}]}, "preferred": True},
+        ]
+    }
     assert patient_language(patient) == "es"
     assert patient_language({}) == "en"
 
@@ -91,7 +121,10 @@ def consent(provision: dict, status: str = "active") -> dict:
 
 
 def actor(org: str) -> dict:
-    return {"role": {"coding": [{"code": "IRCP"}]}, "reference": {"reference": f"Organization/{org}"}}
+    return {
+        "role": {"coding": [{"code": "IRCP"}]},
+        "reference": {"reference": f"Organization/{org}"},
+    }
 
 
 def test_consent_permits_named_actors_in_force() -> None:
@@ -107,7 +140,12 @@ def test_consent_permits_named_actors_in_force() -> None:
 
 def test_labels() -> None:
     assert [lb["code"] for lb in security_labels(set(), part2=True)] == ["PSY"]
-    assert [lb["code"] for lb in security_labels({"substance-use"}, part2=True)] == ["R", "ETH", "42CFRPart2", "PSY"]
+    assert [lb["code"] for lb in security_labels({"substance-use"}, part2=True)] == [
+        "R",
+        "ETH",
+        "42CFRPart2",
+        "PSY",
+    ]
     assert [lb["code"] for lb in security_labels({"substance-use"}, part2=False)] == ["ETH", "PSY"]
     assert is_part2_sender(["*"], None) and is_part2_sender(["EPIC|STMARYS"], "EPIC|STMARYS")
     assert not is_part2_sender(["OTHER"], "EPIC|STMARYS")

@@ -17,7 +17,14 @@ STATEMENT = {
     "kind": "instance",
     "fhirVersion": "4.0.1",
     "format": ["json"],
-    "rest": [{"mode": "server", "resource": [{"type": "Patient", "interaction": [{"code": "create"}, {"code": "read"}]}]}],
+    "rest": [
+        {
+            "mode": "server",
+            "resource": [
+                {"type": "Patient", "interaction": [{"code": "create"}, {"code": "read"}]}
+            ],
+        }
+    ],
 }
 
 
@@ -32,13 +39,23 @@ def tiny_server(create_status: int = 201) -> httpx.MockTransport:
             return httpx.Response(200, json=STATEMENT, headers=headers)
         if request.method == "POST" and path == "/Patient":
             body = json.loads(request.content)
-            body.update(id=str(len(store) + 1), meta={"versionId": "1", "lastUpdated": "2024-01-01T00:00:00Z"})
+            body.update(
+                id=str(len(store) + 1),
+                meta={"versionId": "1", "lastUpdated": "2024-01-01T00:00:00Z"},
+            )
             store[body["id"]] = body
-            loc = {"Location": f"http://fhir.test/Patient/{body['id']}/_history/1", "ETag": 'W/"1"', "Last-Modified": "Mon, 01 Jan 2024 00:00:00 GMT"}
+            loc = {
+                "Location": f"http://fhir.test/Patient/{body['id']}/_history/1",
+                "ETag": 'W/"1"',
+                "Last-Modified": "Mon, 01 Jan 2024 00:00:00 GMT",
+            }
             return httpx.Response(create_status, json=body, headers={**headers, **loc})
         if request.method == "DELETE":
             return httpx.Response(204)
-        outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "not-found"}],
+        }
         return httpx.Response(404, json=outcome, headers=headers)
 
     return httpx.MockTransport(handle)
@@ -55,7 +72,9 @@ def test_checks_pass_skip_or_fail_on_what_the_server_claims_and_does():
 
 
 def test_a_wrong_status_is_a_failure_naming_request_and_answer():
-    report = run_kit("http://fhir.test", transport=tiny_server(create_status=200), select=["crud.create"])
+    report = run_kit(
+        "http://fhir.test", transport=tiny_server(create_status=200), select=["crud.create"]
+    )
     [result] = report.results
     assert result.status == FAIL
     assert "POST http://fhir.test/Patient → 200" in result.message
@@ -64,7 +83,9 @@ def test_a_wrong_status_is_a_failure_naming_request_and_answer():
 
 def test_a_claim_that_fails_is_a_failure():
     # the server claims read, but reading what it just created answers 404
-    report = run_kit("http://fhir.test", transport=tiny_server(), select=["capability.Patient.interactions"])
+    report = run_kit(
+        "http://fhir.test", transport=tiny_server(), select=["capability.Patient.interactions"]
+    )
     [result] = report.results
     assert result.status == FAIL
     assert result.message.startswith("1 of ") and "read: " in result.message
@@ -80,19 +101,24 @@ def test_an_unreachable_server_is_one_clear_failure():
 
 
 def test_selection_by_category_and_glob():
-    report = run_kit("http://fhir.test", transport=tiny_server(), select=["errors"], exclude=["errors.no_*"])
+    report = run_kit(
+        "http://fhir.test", transport=tiny_server(), select=["errors"], exclude=["errors.no_*"]
+    )
     ids = {r.id for r in report.results}
     assert ids and all(i.startswith("errors.") for i in ids)
     assert "errors.no_5xx" not in ids
 
 
 def test_the_table_and_junit_xml_tell_the_same_story():
-    report = Report("http://fhir.test", [
-        CheckResult("crud.create", "create works", PASS),
-        CheckResult("crud.read", "read works", FAIL, "GET /Patient/1 → 500"),
-        CheckResult("search.sort", "sorting", WARN, "_sort ignored", level="should"),
-        CheckResult("patch.x", "patching", SKIP, "not claimed"),
-    ])
+    report = Report(
+        "http://fhir.test",
+        [
+            CheckResult("crud.create", "create works", PASS),
+            CheckResult("crud.read", "read works", FAIL, "GET /Patient/1 → 500"),
+            CheckResult("search.sort", "sorting", WARN, "_sort ignored", level="should"),
+            CheckResult("patch.x", "patching", SKIP, "not claimed"),
+        ],
+    )
     table = report.table()
     assert "FAIL    crud.read" in table and "GET /Patient/1 → 500" in table
     assert "NOT CONFORMANT: 1 passed, 1 failed, 1 warnings, 1 skipped" in table

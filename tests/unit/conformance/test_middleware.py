@@ -8,10 +8,14 @@ from fastapi.testclient import TestClient
 
 from conformance.middleware import EmittedViolations, ValidatingMiddleware
 
-SDOH_TASK = "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-TaskForReferralManagement"
+SDOH_TASK = (
+    "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-TaskForReferralManagement"
+)
 
 
-def app_sending(body: bytes, media_type: str = "application/fhir+json") -> tuple[FastAPI, EmittedViolations]:
+def app_sending(
+    body: bytes, media_type: str = "application/fhir+json"
+) -> tuple[FastAPI, EmittedViolations]:
     app = FastAPI()
 
     @app.get("/thing")
@@ -40,7 +44,10 @@ def test_schema_violations_are_recorded_with_the_request():
 
 
 def test_profile_rules_apply_to_resources_that_claim_them():
-    task = b'{"resourceType":"Task","id":"t","meta":{"profile":["%s"]},"status":"ready","intent":"order"}' % SDOH_TASK.encode()
+    task = (
+        b'{"resourceType":"Task","id":"t","meta":{"profile":["%s"]},"status":"ready","intent":"order"}'
+        % SDOH_TASK.encode()
+    )
     app, violations = app_sending(task)
     with TestClient(app) as client:
         client.get("/thing")

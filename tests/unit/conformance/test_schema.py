@@ -46,11 +46,21 @@ def test_bundle_entries_and_contained_resources_are_validated_by_their_own_type(
     bundle = {
         "resourceType": "Bundle",
         "type": "searchset",
-        "entry": [{"resource": PATIENT}, {"resource": {"resourceType": "Patient", "gender": 5}}, {"resource": {"resourceType": "Nope"}}],
+        "entry": [
+            {"resource": PATIENT},
+            {"resource": {"resourceType": "Patient", "gender": 5}},
+            {"resource": {"resourceType": "Nope"}},
+        ],
     }
     issues = schema_issues(bundle)
-    assert [i.path for i in issues] == ["Bundle.entry[1].resource.gender", "Bundle.entry[2].resource"]
-    contained = {"resourceType": "Patient", "contained": [{"resourceType": "Organization", "name": 3}]}
+    assert [i.path for i in issues] == [
+        "Bundle.entry[1].resource.gender",
+        "Bundle.entry[2].resource",
+    ]
+    contained = {
+        "resourceType": "Patient",
+        "contained": [{"resourceType": "Organization", "name": 3}],
+    }
     assert [i.path for i in schema_issues(contained)] == ["Patient.contained[0].name"]
 
 

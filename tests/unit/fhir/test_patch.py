@@ -968,19 +968,39 @@ def test_a_malformed_path_is_reported_before_any_operation_runs(patient: dict[st
 def test_add_whose_path_matches_nothing_changes_nothing(patient: dict[str, Any]) -> None:
     """The HL7 adapter sets a child of an optional parent with two adds, one of which selects
     nothing; as in HAPI, that one is a no-op rather than an error."""
-    encounter = {"resourceType": "Encounter", "status": "finished", "class": {"code": "IMP"},
-                 "period": {"start": "2026-01-01"}}
+    encounter = {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"code": "IMP"},
+        "period": {"start": "2026-01-01"},
+    }
     result = apply_fhirpath_patch(
         encounter,
         patch(
-            op("add", "Encounter.where(period.empty())", name="period",
-               value={"part": [part("end", valueDateTime="2026-01-05")]}),
-            op("add", "Encounter.period.where(end.empty())", name="end", value={"valueDateTime": "2026-01-05"}),
+            op(
+                "add",
+                "Encounter.where(period.empty())",
+                name="period",
+                value={"part": [part("end", valueDateTime="2026-01-05")]},
+            ),
+            op(
+                "add",
+                "Encounter.period.where(end.empty())",
+                name="end",
+                value={"valueDateTime": "2026-01-05"},
+            ),
         ),
     )
     assert result["period"] == {"start": "2026-01-01", "end": "2026-01-05"}
     untouched = apply_fhirpath_patch(
         patient,
-        patch(op("add", "Patient.identifier.where(system='urn:none')", name="use", value={"valueCode": "old"})),
+        patch(
+            op(
+                "add",
+                "Patient.identifier.where(system='urn:none')",
+                name="use",
+                value={"valueCode": "old"},
+            )
+        ),
     )
     assert untouched == patient

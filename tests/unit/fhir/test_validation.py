@@ -206,9 +206,7 @@ NOT_VALID_R4 = {
 }
 
 
-@pytest.mark.parametrize(
-    "path", _corpus_resources(), ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", _corpus_resources(), ids=lambda p: p.name)
 def test_corpus_resources(path: Path) -> None:
     resource = json.loads(path.read_text())
     if path.name in NOT_VALID_R4:

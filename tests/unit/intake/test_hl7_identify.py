@@ -43,9 +43,13 @@ def test_a_time_without_offset_takes_the_senders_zone() -> None:
 
 def test_unknown_sender_is_refused_when_the_allow_list_is_on() -> None:
     raw = adt("A01", "C1", sender="ROGUE^ELSEWHERE")
-    assert isinstance(_identify(raw, sender_allowlist={"GOOD": "Good Hospital"}).error, UnknownSender)
+    assert isinstance(
+        _identify(raw, sender_allowlist={"GOOD": "Good Hospital"}).error, UnknownSender
+    )
     assert _identify(raw).error is None
-    assert _identify(adt("A01", "C1"), sender_allowlist={"ADT1|GOOD": "Good Hospital"}).error is None
+    assert (
+        _identify(adt("A01", "C1"), sender_allowlist={"ADT1|GOOD": "Good Hospital"}).error is None
+    )
 
 
 def test_unparseable_text_has_no_key_and_is_rejected() -> None:

@@ -18,22 +18,30 @@ TASK_CODE = {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "
 
 
 def encounter(klass: str, status: str) -> dict:
-    return {"resourceType": "Encounter", "id": "e", "class": {"system": ACT, "code": klass}, "status": status}
+    return {
+        "resourceType": "Encounter",
+        "id": "e",
+        "class": {"system": ACT, "code": klass},
+        "status": status,
+    }
 
 
-@pytest.mark.parametrize(("before", "after", "event"), [
-    (None, encounter("IMP", "in-progress"), ADMISSION),  # A01
-    (encounter("AMB", "arrived"), encounter("IMP", "in-progress"), ADMISSION),  # A06
-    (encounter("EMER", "arrived"), encounter("IMP", "in-progress"), ADMISSION),  # ED → admitted
-    (None, encounter("EMER", "arrived"), EMERGENCY),  # A04 PV1-2 E
-    (None, encounter("AMB", "arrived"), None),  # A04 PV1-2 O: a follow-up
-    (encounter("IMP", "in-progress"), encounter("IMP", "in-progress"), None),  # A08 / re-send
-    (encounter("IMP", "in-progress"), encounter("IMP", "cancelled"), CANCELLED),  # A11
-    (encounter("IMP", "in-progress"), None, CANCELLED),  # deleted
-    (encounter("IMP", "cancelled"), encounter("IMP", "cancelled"), None),
-    (encounter("IMP", "in-progress"), encounter("IMP", "finished"), DISCHARGED),
-    (None, encounter("IMP", "finished"), DISCHARGED),  # an A03 without an A01
-])
+@pytest.mark.parametrize(
+    ("before", "after", "event"),
+    [
+        (None, encounter("IMP", "in-progress"), ADMISSION),  # A01
+        (encounter("AMB", "arrived"), encounter("IMP", "in-progress"), ADMISSION),  # A06
+        (encounter("EMER", "arrived"), encounter("IMP", "in-progress"), ADMISSION),  # ED → admitted
+        (None, encounter("EMER", "arrived"), EMERGENCY),  # A04 PV1-2 E
+        (None, encounter("AMB", "arrived"), None),  # A04 PV1-2 O: a follow-up
+        (encounter("IMP", "in-progress"), encounter("IMP", "in-progress"), None),  # A08 / re-send
+        (encounter("IMP", "in-progress"), encounter("IMP", "cancelled"), CANCELLED),  # A11
+        (encounter("IMP", "in-progress"), None, CANCELLED),  # deleted
+        (encounter("IMP", "cancelled"), encounter("IMP", "cancelled"), None),
+        (encounter("IMP", "in-progress"), encounter("IMP", "finished"), DISCHARGED),
+        (None, encounter("IMP", "finished"), DISCHARGED),  # an A03 without an A01
+    ],
+)
 def test_encounter_changes(before: dict | None, after: dict | None, event: str | None) -> None:
     assert change(before, after) == event
 
@@ -41,9 +49,13 @@ def test_encounter_changes(before: dict | None, after: dict | None, event: str |
 def test_days_count_in_the_facility_zone_from_the_discharge_day() -> None:
     discharged = parse("2025-03-10T23:30:00-05:00", CHICAGO)  # already 11 March in UTC
     assert discharged is not None
-    assert day_number(discharged, datetime(2025, 3, 11, 4, 59, tzinfo=UTC), CHICAGO) == 0  # still 10 March locally
+    assert (
+        day_number(discharged, datetime(2025, 3, 11, 4, 59, tzinfo=UTC), CHICAGO) == 0
+    )  # still 10 March locally
     assert day_number(discharged, datetime(2025, 3, 11, 5, 0, tzinfo=UTC), CHICAGO) == 1
-    assert day_number(discharged, parse("2025-04-09T23:59:00", CHICAGO), CHICAGO) == 30  # no offset: local
+    assert (
+        day_number(discharged, parse("2025-04-09T23:59:00", CHICAGO), CHICAGO) == 30
+    )  # no offset: local
 
 
 def test_day_counting_across_the_dst_change() -> None:
@@ -62,30 +74,47 @@ REQUESTED = datetime(2025, 3, 10, 19, 0, tzinfo=UTC)
 
 
 def task(status: str, deadline: str | None = "2025-03-17T23:59:59-05:00") -> dict:
-    doc = {"resourceType": "Task", "id": "t", "status": status, "intent": "order", "code": TASK_CODE}
+    doc = {
+        "resourceType": "Task",
+        "id": "t",
+        "status": status,
+        "intent": "order",
+        "code": TASK_CODE,
+    }
     if deadline:
         doc["restriction"] = {"period": {"end": deadline}}
     return doc
 
 
 def test_unacknowledged_after_the_configured_hours_and_escalated_after_the_second() -> None:
-    assert conditions(task("requested"), REQUESTED, REQUESTED + timedelta(hours=48), SETTINGS, CHICAGO) == {}
-    held = conditions(task("requested"), REQUESTED, REQUESTED + timedelta(hours=48, seconds=1), SETTINGS, CHICAGO)
+    assert (
+        conditions(task("requested"), REQUESTED, REQUESTED + timedelta(hours=48), SETTINGS, CHICAGO)
+        == {}
+    )
+    held = conditions(
+        task("requested"), REQUESTED, REQUESTED + timedelta(hours=48, seconds=1), SETTINGS, CHICAGO
+    )
     assert list(held) == ["unacknowledged"] and not held["unacknowledged"].escalated
-    later = conditions(task("requested"), REQUESTED, REQUESTED + timedelta(hours=120, seconds=1), SETTINGS, CHICAGO)
+    later = conditions(
+        task("requested"), REQUESTED, REQUESTED + timedelta(hours=120, seconds=1), SETTINGS, CHICAGO
+    )
     assert later["unacknowledged"].escalated
 
 
 def test_an_accepted_referral_is_overdue_only_after_its_deadline() -> None:
     deadline = datetime(2025, 3, 18, 4, 59, 59, tzinfo=UTC)
     assert conditions(task("accepted"), REQUESTED, deadline, SETTINGS, CHICAGO) == {}
-    held = conditions(task("accepted"), REQUESTED, deadline + timedelta(seconds=1), SETTINGS, CHICAGO)
+    held = conditions(
+        task("accepted"), REQUESTED, deadline + timedelta(seconds=1), SETTINGS, CHICAGO
+    )
     assert list(held) == ["past-deadline"] and held["past-deadline"].since == deadline
 
 
 @pytest.mark.parametrize("status", ["draft", "completed", "cancelled", "failed", "rejected"])
 def test_drafts_and_finished_referrals_are_never_overdue(status: str) -> None:
-    assert conditions(task(status), REQUESTED, REQUESTED + timedelta(days=60), SETTINGS, CHICAGO) == {}
+    assert (
+        conditions(task(status), REQUESTED, REQUESTED + timedelta(days=60), SETTINGS, CHICAGO) == {}
+    )
 
 
 def test_a_task_that_is_no_referral_is_not_watched() -> None:

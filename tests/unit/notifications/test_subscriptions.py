@@ -27,12 +27,26 @@ TASK = {"resourceType": "Task", "id": "t1", "status": "accepted", "intent": "ord
 
 
 def _sub(**fields):  # type: ignore[no-untyped-def]
-    return {"resourceType": "Subscription", "id": "s1", "status": "requested", "reason": "r", **fields}
+    return {
+        "resourceType": "Subscription",
+        "id": "s1",
+        "status": "requested",
+        "reason": "r",
+        **fields,
+    }
 
 
 def test_a_classic_subscription_is_a_search_with_headers_and_payload() -> None:
-    spec = parse_subscription(_sub(criteria="Task?owner=Organization/a&status=completed",
-                                   channel={**HOOK, "payload": "application/fhir+json", "header": ["Authorization: Bearer x"]}))
+    spec = parse_subscription(
+        _sub(
+            criteria="Task?owner=Organization/a&status=completed",
+            channel={
+                **HOOK,
+                "payload": "application/fhir+json",
+                "header": ["Authorization: Bearer x"],
+            },
+        )
+    )
     assert (spec.kind, spec.resource_type, spec.content) == ("search", "Task", "full-resource")
     assert spec.params == (("owner", "Organization/a"), ("status", "completed"))
     assert spec.headers == {"Authorization": "Bearer x"}
@@ -43,23 +57,59 @@ def test_a_classic_subscription_is_a_search_with_headers_and_payload() -> None:
 
 
 def test_a_topic_subscription_takes_the_topic_criteria_and_the_filters() -> None:
-    spec = parse_subscription(_sub(
-        criteria=TASK_TOPIC, _criteria={"extension": [{"url": FILTER_EXT, "valueString": "Task?owner=Organization/a"}]},
-        channel={**HOOK, "payload": "application/fhir+json",
-                 "_payload": {"extension": [{"url": CONTENT_EXT, "valueCode": "id-only"}]}}))
+    spec = parse_subscription(
+        _sub(
+            criteria=TASK_TOPIC,
+            _criteria={
+                "extension": [{"url": FILTER_EXT, "valueString": "Task?owner=Organization/a"}]
+            },
+            channel={
+                **HOOK,
+                "payload": "application/fhir+json",
+                "_payload": {"extension": [{"url": CONTENT_EXT, "valueCode": "id-only"}]},
+            },
+        )
+    )
     assert (spec.kind, spec.content) == ("topic", "id-only")
-    assert spec.all_params() == [("status:not", "draft"), ("intent", "order"), ("owner", "Organization/a")]
+    assert spec.all_params() == [
+        ("status:not", "draft"),
+        ("intent", "order"),
+        ("owner", "Organization/a"),
+    ]
 
 
-@pytest.mark.parametrize(("fields", "where"), [
-    ({"criteria": "Task", "channel": {**HOOK, "type": "email"}}, "Subscription.channel.type"),
-    ({"criteria": "Task", "channel": {**HOOK, "endpoint": "ftp://x"}}, "Subscription.channel.endpoint"),
-    ({"criteria": "Task", "channel": {**HOOK, "header": ["no colon"]}}, "Subscription.channel.header"),
-    ({"criteria": "http://example.org/topic/unknown", "channel": HOOK}, "Subscription.criteria"),
-    ({"criteria": "Patient?name=x", "channel": {**HOOK, "type": "message"}}, "Subscription.criteria"),
-    ({"criteria": TASK_TOPIC, "_criteria": {"extension": [{"url": FILTER_EXT, "valueString": "Task?patient=Patient/1"}]},
-      "channel": HOOK}, "Subscription.criteria.extension"),
-])
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"criteria": "Task", "channel": {**HOOK, "type": "email"}}, "Subscription.channel.type"),
+        (
+            {"criteria": "Task", "channel": {**HOOK, "endpoint": "ftp://x"}},
+            "Subscription.channel.endpoint",
+        ),
+        (
+            {"criteria": "Task", "channel": {**HOOK, "header": ["no colon"]}},
+            "Subscription.channel.header",
+        ),
+        (
+            {"criteria": "http://example.org/topic/unknown", "channel": HOOK},
+            "Subscription.criteria",
+        ),
+        (
+            {"criteria": "Patient?name=x", "channel": {**HOOK, "type": "message"}},
+            "Subscription.criteria",
+        ),
+        (
+            {
+                "criteria": TASK_TOPIC,
+                "_criteria": {
+                    "extension": [{"url": FILTER_EXT, "valueString": "Task?patient=Patient/1"}]
+                },
+                "channel": HOOK,
+            },
+            "Subscription.criteria.extension",
+        ),
+    ],
+)
 def test_what_cannot_be_served_says_where(fields, where) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SubscriptionError) as caught:
         parse_subscription(_sub(**fields))
@@ -71,18 +121,37 @@ def _status(bundle):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("content", ["empty", "id-only", "full-resource"])
-def test_a_backport_notification_is_a_history_bundle_led_by_the_subscription_status(content: str) -> None:
-    spec = parse_subscription(_sub(criteria=TASK_TOPIC, channel={
-        **HOOK, "payload": "application/fhir+json", "_payload": {"extension": [{"url": CONTENT_EXT, "valueCode": content}]}}))
-    bundle = notification_bundle(spec, resource=TASK, interaction="update", event_number=7,
-                                 timestamp="2025-03-10T12:00:00Z", base_url="https://gw.example/fhir")
+def test_a_backport_notification_is_a_history_bundle_led_by_the_subscription_status(
+    content: str,
+) -> None:
+    spec = parse_subscription(
+        _sub(
+            criteria=TASK_TOPIC,
+            channel={
+                **HOOK,
+                "payload": "application/fhir+json",
+                "_payload": {"extension": [{"url": CONTENT_EXT, "valueCode": content}]},
+            },
+        )
+    )
+    bundle = notification_bundle(
+        spec,
+        resource=TASK,
+        interaction="update",
+        event_number=7,
+        timestamp="2025-03-10T12:00:00Z",
+        base_url="https://gw.example/fhir",
+    )
     assert bundle["type"] == "history"
     status = _status(bundle)
     assert bundle["entry"][0]["resource"]["resourceType"] == "Parameters"
     assert status["type"]["valueCode"] == "event-notification"
     assert status["topic"]["valueCanonical"] == TASK_TOPIC
     assert status["events-since-subscription-start"]["valueString"] == "7"
-    assert status["subscription"]["valueReference"]["reference"] == "https://gw.example/fhir/Subscription/s1"
+    assert (
+        status["subscription"]["valueReference"]["reference"]
+        == "https://gw.example/fhir/Subscription/s1"
+    )
     parts = {p["name"]: p for p in status["notification-event"]["part"]}
     assert parts["event-number"]["valueString"] == "7"
     if content == "empty":
@@ -94,20 +163,36 @@ def test_a_backport_notification_is_a_history_bundle_led_by_the_subscription_sta
 
 
 def test_a_davinci_message_is_one_the_intake_of_another_gateway_reads() -> None:
-    encounter = {"resourceType": "Encounter", "id": "e1", "status": "finished", "class": {"code": "IMP"},
-                 "subject": {"reference": "Patient/p1"}, "serviceProvider": {"reference": "Organization/h1"}}
-    patient = {"resourceType": "Patient", "id": "p1", "identifier": [{"type": {"coding": [{"code": "MR"}]},
-                                                                      "system": "urn:mrn", "value": "42"}]}
+    encounter = {
+        "resourceType": "Encounter",
+        "id": "e1",
+        "status": "finished",
+        "class": {"code": "IMP"},
+        "subject": {"reference": "Patient/p1"},
+        "serviceProvider": {"reference": "Organization/h1"},
+    }
+    patient = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "identifier": [{"type": {"coding": [{"code": "MR"}]}, "system": "urn:mrn", "value": "42"}],
+    }
     org = {"resourceType": "Organization", "id": "h1", "name": "St Mary's"}
-    bundle = davinci_message("notification-discharge", encounter=encounter, others=[patient, org],
-                             source_endpoint="https://gw.example/fhir", destination="https://ehr.example/$process-message",
-                             timestamp="2025-03-10T12:00:00Z")
+    bundle = davinci_message(
+        "notification-discharge",
+        encounter=encounter,
+        others=[patient, org],
+        source_endpoint="https://gw.example/fhir",
+        destination="https://ehr.example/$process-message",
+        timestamp="2025-03-10T12:00:00Z",
+    )
     note = read_notification(bundle)
     assert note.event == "notification-discharge"
     header = bundle["entry"][0]["resource"]
     focus = next(e for e in bundle["entry"] if e["fullUrl"] == header["focus"][0]["reference"])
     assert focus["resource"]["resourceType"] == "Encounter"
-    patient_url = next(e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient_url = next(
+        e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
     assert focus["resource"]["subject"]["reference"] == patient_url
 
 
@@ -124,8 +209,15 @@ NOW = datetime(2025, 3, 10, 12, tzinfo=UTC)
 
 
 def _decide(status, attempt=1, since=NOW, retry=None, policy=Policy()):  # type: ignore[no-untyped-def]
-    return decide(policy, status=status, attempt=attempt, retry_since=since, now=NOW, rng=random.Random(1),
-                  retry_after_header=retry)
+    return decide(
+        policy,
+        status=status,
+        attempt=attempt,
+        retry_since=since,
+        now=NOW,
+        rng=random.Random(1),
+        retry_after_header=retry,
+    )
 
 
 def test_what_a_receiver_answers_decides_the_next_step() -> None:

@@ -11,7 +11,10 @@ ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 
 
 def _codes(code: str, *, part2: bool = True, system: str = ICD) -> set[str]:
-    condition = {"resourceType": "Condition", "code": {"coding": [{"system": system, "code": code}]}}
+    condition = {
+        "resourceType": "Condition",
+        "code": {"coding": [{"system": system, "code": code}]},
+    }
     return {lb["code"] for lb in condition_labels(condition, part2=part2)}
 
 
@@ -33,12 +36,25 @@ def test_tobacco_and_other_mental_health_codes_are_psy(code):  # type: ignore[no
 def test_non_mental_health_and_non_icd_codes_carry_no_label():  # type: ignore[no-untyped-def]
     assert _codes("I10") == set()
     assert _codes("F10.20", system="http://snomed.info/sct") == set()
-    assert _codes("F10.20", system="http://hl7.org/fhir/sid/icd-10") == {"R", "ETH", "42CFRPart2", "PSY"}
+    assert _codes("F10.20", system="http://hl7.org/fhir/sid/icd-10") == {
+        "R",
+        "ETH",
+        "42CFRPart2",
+        "PSY",
+    }
 
 
 def _consent(**provision: object) -> dict:
-    return {"resourceType": "Consent", "status": "active", "patient": {"reference": "Patient/p1"},
-            "provision": {"type": "permit", "actor": [{"reference": {"reference": "Organization/a"}}], **provision}}
+    return {
+        "resourceType": "Consent",
+        "status": "active",
+        "patient": {"reference": "Patient/p1"},
+        "provision": {
+            "type": "permit",
+            "actor": [{"reference": {"reference": "Organization/a"}}],
+            **provision,
+        },
+    }
 
 
 def test_an_active_permit_grants_its_organizations():  # type: ignore[no-untyped-def]
@@ -49,11 +65,17 @@ def test_an_active_permit_grants_its_organizations():  # type: ignore[no-untyped
 
 def test_inactive_denied_or_wrong_purpose_consents_grant_nothing():  # type: ignore[no-untyped-def]
     assert grants_of({**_consent(), "status": "inactive"}) == []
-    denied = _consent(provision=[{"type": "deny", "actor": [{"reference": {"reference": "Organization/a"}}]}])
+    denied = _consent(
+        provision=[{"type": "deny", "actor": [{"reference": {"reference": "Organization/a"}}]}]
+    )
     assert grants_of(denied) == []
-    research = _consent(purpose=[{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}])
+    research = _consent(
+        purpose=[{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}]
+    )
     assert grants_of(research) == []
-    treatment = _consent(purpose=[{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}])
+    treatment = _consent(
+        purpose=[{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}]
+    )
     assert len(grants_of(treatment)) == 1
 
 

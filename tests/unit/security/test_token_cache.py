@@ -16,7 +16,15 @@ from fhir_gateway.security._clients import Client, JwksResolver
 from fhir_gateway.security._keys import SigningKeys
 from fhir_gateway.security._tokens import TokenService
 
-CLIENT = Client("cm-app", "case-manager", "Organization/care-coordination", ("system/*.cruds",), {"keys": []}, None, ())
+CLIENT = Client(
+    "cm-app",
+    "case-manager",
+    "Organization/care-coordination",
+    ("system/*.cruds",),
+    {"keys": []},
+    None,
+    (),
+)
 
 
 @pytest.fixture
@@ -74,7 +82,9 @@ def test_the_caller_carries_this_request_s_address(tokens: TokenService) -> None
     assert tokens.authenticate(token, "10.0.0.2").address == "10.0.0.2"
 
 
-def test_memory_is_bounded_and_keeps_the_tokens_in_use(tokens: TokenService, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_memory_is_bounded_and_keeps_the_tokens_in_use(
+    tokens: TokenService, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(_tokens, "_CACHE_SIZE", 3)
     first, *others = [_token(tokens) for _ in range(4)]
     tokens.authenticate(first, None)

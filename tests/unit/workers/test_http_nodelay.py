@@ -19,7 +19,11 @@ class _Transport(asyncio.Transport):
         self._sock = sock
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"socket": self._sock, "peername": ("127.0.0.1", 1), "sockname": ("127.0.0.1", 2)}.get(name, default)
+        return {
+            "socket": self._sock,
+            "peername": ("127.0.0.1", 1),
+            "sockname": ("127.0.0.1", 2),
+        }.get(name, default)
 
 
 async def _app(scope: Any, receive: Any, send: Any) -> None:

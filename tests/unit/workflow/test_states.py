@@ -8,8 +8,18 @@ import pytest
 
 from fhir_gateway.workflow._states import Side, allowed_next, is_legal, who_sets
 
-STATUSES = ["draft", "requested", "accepted", "in-progress", "on-hold", "completed", "failed", "rejected",
-            "cancelled", "entered-in-error"]
+STATUSES = [
+    "draft",
+    "requested",
+    "accepted",
+    "in-progress",
+    "on-hold",
+    "completed",
+    "failed",
+    "rejected",
+    "cancelled",
+    "entered-in-error",
+]
 LEGAL = {
     "draft": {"requested", "cancelled"},
     "requested": {"accepted", "rejected", "cancelled"},
@@ -21,7 +31,9 @@ LEGAL = {
 
 @pytest.mark.parametrize(("before", "after"), [p for p in itertools.permutations(STATUSES, 2)])
 def test_every_pair_is_legal_exactly_as_designed(before: str, after: str) -> None:
-    expected = after in LEGAL.get(before, set()) or (after == "entered-in-error" and before != "entered-in-error")
+    expected = after in LEGAL.get(before, set()) or (
+        after == "entered-in-error" and before != "entered-in-error"
+    )
     assert is_legal(before, after) is expected
 
 
@@ -37,7 +49,17 @@ def test_final_states_lead_only_to_entered_in_error() -> None:
 
 
 def test_rights_follow_the_design() -> None:
-    assert {s for s in STATUSES if who_sets(s) == {Side.REQUESTER}} == {"draft", "requested", "entered-in-error"}
+    assert {s for s in STATUSES if who_sets(s) == {Side.REQUESTER}} == {
+        "draft",
+        "requested",
+        "entered-in-error",
+    }
     assert {s for s in STATUSES if who_sets(s) == {Side.OWNER}} == {
-        "accepted", "rejected", "in-progress", "on-hold", "completed", "failed"}
+        "accepted",
+        "rejected",
+        "in-progress",
+        "on-hold",
+        "completed",
+        "failed",
+    }
     assert who_sets("cancelled") == {Side.REQUESTER, Side.OWNER}

@@ -43,7 +43,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inbox_messages")),
     )
     op.create_index("ix_inbox_messages_status_id", "inbox_messages", ["status", "id"])
-    op.create_index("ix_inbox_messages_patient_status", "inbox_messages", ["patient_key", "status", "id"])
+    op.create_index(
+        "ix_inbox_messages_patient_status", "inbox_messages", ["patient_key", "status", "id"]
+    )
     op.create_index("ix_inbox_messages_message_key", "inbox_messages", ["message_key"])
     op.create_table(
         "inbox_keys",

@@ -53,7 +53,9 @@ def upgrade() -> None:
         sa.Column("ends", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("consent_id", "organization", name=op.f("pk_consent_grants")),
     )
-    op.create_index("ix_consent_grants_patient_org", "consent_grants", ["patient_id", "organization"])
+    op.create_index(
+        "ix_consent_grants_patient_org", "consent_grants", ["patient_id", "organization"]
+    )
 
 
 def downgrade() -> None:

@@ -34,9 +34,15 @@ _STATISTICS_TARGET = 1000  # room in the combination lists for every partner and
 
 def upgrade() -> None:
     op.drop_index("ix_resources_type_updated", table_name="resources")
-    op.create_index("ix_resources_type_updated_res_id", "resources", ["res_type", "last_updated", "res_id"])
+    op.create_index(
+        "ix_resources_type_updated_res_id", "resources", ["res_type", "last_updated", "res_id"]
+    )
     op.drop_index("ix_idx_token_code_system", table_name="idx_token")
-    op.create_index("ix_idx_token_code_res_id_system", "idx_token", ["res_type", "param", "code", "res_id", "system"])
+    op.create_index(
+        "ix_idx_token_code_res_id_system",
+        "idx_token",
+        ["res_type", "param", "code", "res_id", "system"],
+    )
     op.drop_index("ix_idx_reference_target_id_target_type", table_name="idx_reference")
     op.create_index(
         "ix_idx_reference_target_id_res_id_target_type",
@@ -56,9 +62,13 @@ def downgrade() -> None:
             op.execute(f"DROP STATISTICS IF EXISTS {name}")
     op.drop_index("ix_idx_reference_target_id_res_id_target_type", table_name="idx_reference")
     op.create_index(
-        "ix_idx_reference_target_id_target_type", "idx_reference", ["res_type", "param", "target_id", "target_type"]
+        "ix_idx_reference_target_id_target_type",
+        "idx_reference",
+        ["res_type", "param", "target_id", "target_type"],
     )
     op.drop_index("ix_idx_token_code_res_id_system", table_name="idx_token")
-    op.create_index("ix_idx_token_code_system", "idx_token", ["res_type", "param", "code", "system"])
+    op.create_index(
+        "ix_idx_token_code_system", "idx_token", ["res_type", "param", "code", "system"]
+    )
     op.drop_index("ix_resources_type_updated_res_id", table_name="resources")
     op.create_index("ix_resources_type_updated", "resources", ["res_type", "last_updated"])
