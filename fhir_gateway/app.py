@@ -6,11 +6,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from fhir_gateway import careplans, monitors
 from fhir_gateway.api import auth, intake, operations, resources, system
 from fhir_gateway.api.errors import install_error_handlers
+from fhir_gateway.api.unstorable import refuse_nul_in_url
 from fhir_gateway.monitors import api as monitors_api
 from fhir_gateway.security import SecurityMiddleware, SecurityService, install_policy
 from fhir_gateway.security.logs import redact_secrets_in_logs
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         redoc_url=None,
         openapi_url="/_openapi.json",
         lifespan=_lifespan,
+        dependencies=[Depends(refuse_nul_in_url)],
     )
     app.state.settings = settings
     app.state.database = database or Database(

@@ -67,6 +67,14 @@ class Settings(BaseSettings):
         60.0, description="Seconds a begun MLLP frame may take to end (defeats trickling senders)"
     )
     mllp_max_frame_bytes: int = Field(10 * 1024 * 1024, description="Largest MLLP frame accepted")
+    mllp_max_connections: int = Field(
+        100, ge=1, description="MLLP connections open at once; more are closed as they come"
+    )
+    mllp_max_junk_bytes: int = Field(
+        64 * 1024,
+        ge=0,
+        description="Bytes outside MLLP frames a connection may send before it is closed",
+    )
     mllp_tls_cert: str | None = Field(None, description="PEM certificate (chain): MLLP over TLS")
     mllp_tls_key: str | None = Field(None, description="PEM private key of mllp_tls_cert")
     mllp_tls_client_ca: str | None = Field(

@@ -30,7 +30,16 @@ from ._errors import (
     UnsupportedVersion,
 )
 from ._options import DEFAULT_COUNTRY, DEFAULT_ZONE, ConvertOptions, SenderProfile
-from ._parse import Composite, Message, Segment, decode, parse, split_batch
+from ._parse import (
+    Composite,
+    Message,
+    Segment,
+    decode,
+    empty_batch,
+    parse,
+    read_header,
+    split_batch,
+)
 
 __all__ = [
     "BadEncodingCharacters",
@@ -62,8 +71,10 @@ __all__ = [
     "build_ack",
     "convert",
     "decode",
+    "empty_batch",
     "load_code_maps",
     "parse",
+    "read_header",
     "split_batch",
     "to_fhir_date",
     "to_fhir_datetime",

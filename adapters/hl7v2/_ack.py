@@ -1,5 +1,6 @@
-"""ACK messages (AA/AE/AR with ERR), built with hl7apy. MSA-2 echoes MSH-10; the ACK's MSH
-mirrors the sender's (our application answers as the receiving one)."""
+"""ACK messages (AA/AE/AR with ERR), built with hl7apy. MSA-2 echoes MSH-10 whenever the header
+can be read, also for a message that does not parse (or BHS-11 for an empty batch); the ACK's
+MSH mirrors the sender's (our application answers as the receiving one)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import UTC, datetime
 
 from ._encoding import Delimiters
 from ._errors import HL7Error
-from ._parse import Message, parse
+from ._parse import Message, Segment, parse, read_header
 
 __all__ = ["build_ack"]
 
@@ -17,17 +18,29 @@ _HL7APY_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8", 
 _ESC = Delimiters()
 
 
-def _incoming(message: Message | str | bytes | None) -> Message | None:
-    if message is None or isinstance(message, Message):
+def _incoming(message: Message | Segment | str | bytes | None) -> Segment | None:
+    """The header the ACK answers: the MSH, or the BHS/FHS of a batch."""
+    if message is None or isinstance(message, Segment):
         return message
+    if isinstance(message, Message):
+        return message.msh
     try:
-        return parse(message)
+        return parse(message).msh
     except HL7Error:
-        return None  # unusable message: answer with a generic header
+        return read_header(message)  # None: no header at all, a generic one answers
+
+
+def _control_id(header: Segment) -> str:
+    return header.value(11) if header.name in ("BHS", "FHS") else header.value(10)
+
+
+def _version(header: Segment | None) -> str:
+    version = header.value(12) if header is not None and header.name == "MSH" else ""
+    return version if version in _HL7APY_VERSIONS else "2.5"
 
 
 def build_ack(
-    message: Message | str | bytes | None,
+    message: Message | Segment | str | bytes | None,
     code: str = "AA",
     *,
     error: HL7Error | None = None,
@@ -46,12 +59,12 @@ def build_ack(
         code = error.ack_code
     if code not in ("AA", "AE", "AR", "CA", "CE", "CR"):
         raise ValueError(f"ACK code {code!r} is not one of table 0008")
-    msg = _incoming(message)
-    version = msg.version if msg is not None and msg.version in _HL7APY_VERSIONS else "2.5"
+    header = _incoming(message)
+    version = _version(header)
     ack = HL7Message("ACK", version=version)
-    _header(ack, msg, control_id, timestamp)
+    _header(ack, header, control_id, timestamp)
     ack.msa.msa_1 = code
-    ack.msa.msa_2 = _ESC.escape_text(msg.control_id) if msg is not None else ""
+    ack.msa.msa_2 = _ESC.escape_text(_control_id(header)) if header is not None else ""
     legacy = version in ("2.3", "2.3.1", "2.4")
     if warnings and legacy and not text and error is None:
         text = "; ".join(w.reason for w in warnings)
@@ -65,23 +78,26 @@ def build_ack(
     return ack.to_er7() + "\r"
 
 
-def _header(ack, msg: Message | None, control_id: str | None, timestamp: datetime | None) -> None:  # type: ignore[no-untyped-def]
+def _header(ack, src: Segment | None, control_id: str | None, timestamp: datetime | None) -> None:  # type: ignore[no-untyped-def]
     when = (timestamp or datetime.now(UTC)).strftime("%Y%m%d%H%M%S%z")
     ack.msh.msh_7 = when
     ack.msh.msh_10 = control_id or uuid.uuid4().hex[:20]
-    if msg is None:
+    if src is None:
         ack.msh.msh_9 = "ACK"
         ack.msh.msh_11 = "P"
         return
-    src = msg.msh
     for mine, theirs in ((3, 5), (4, 6), (5, 3), (6, 4)):
         raw = src[theirs]
         if raw:
             setattr(
                 ack.msh,
                 f"msh_{mine}",
-                raw.replace(msg.d.component, "^").replace(msg.d.subcomponent, "&"),
+                raw.replace(src.d.component, "^").replace(src.d.subcomponent, "&"),
             )
+    if src.name != "MSH":  # a batch header: its fields 9-12 mean other things
+        ack.msh.msh_9 = "ACK"
+        ack.msh.msh_11 = "P"
+        return
     event = src.one(9)(2)
     ack.msh.msh_9 = f"ACK^{event}^ACK" if event else "ACK"
     ack.msh.msh_11 = src.value(11) or "P"

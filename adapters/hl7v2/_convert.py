@@ -101,6 +101,7 @@ def convert(text: str | bytes, *, options: ConvertOptions | None = None) -> Conv
     profile = options.sender(app, facility)
     ctx = Context(codes, profile.zone, profile.country)
     ctx.warnings.extend(msg.warnings)
+    _report_cleaned(ctx, msg)
     _report_unknown_segments(ctx, msg)
     recorded = _recorded(ctx, msh)
     plans = Plans()
@@ -171,6 +172,19 @@ def _recorded(ctx: Context, msh: Segment) -> str:
         return to_fhir_instant(raw, ctx.zone)
     except ValueError as exc:
         raise DataTypeError(f"MSH-7 {raw!r} is not a date/time", segment="MSH", field=7) from exc
+
+
+def _report_cleaned(ctx: Context, msg: Message) -> None:
+    """Characters no value may hold (NUL, other controls) were removed by the parser: say where."""
+    for segment, sequence, field_no in msg.cleaned:
+        ctx.warn_sender(
+            DataTypeError(
+                f"{segment}-{field_no} held NUL or other control characters; they were removed",
+                segment=segment,
+                sequence=sequence,
+                field=field_no,
+            )
+        )
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["Delimiters", "DEFAULT_DELIMITERS"]
+import re
+
+__all__ = ["Delimiters", "DEFAULT_DELIMITERS", "UNSTORABLE"]
+
+# Characters no mapped value may hold: FHIR strings allow no code point below 32 but tab, CR and
+# LF, and PostgreSQL text cannot hold NUL at all. A message may still carry them (raw, or as
+# ``\X00\``): the parser removes them from the values and says where (an ACK warning).
+UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 class Delimiters:
@@ -87,9 +94,10 @@ def _hex(digits: str) -> str:
     except ValueError:
         return ""
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return raw.decode("latin-1")
+        text = raw.decode("latin-1")
+    return UNSTORABLE.sub("", text)
 
 
 DEFAULT_DELIMITERS = Delimiters()

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from ._datatypes import Context, codeable, identifier
+from ._errors import DataTypeError
 from ._parse import Segment
 from ._patch import Plan, Plans, derived_identifier
 
@@ -38,6 +39,7 @@ _INACTIVE_ALLERGY = {
         }
     ]
 }
+_MAX_POSITIVE_INT = 2**31 - 1  # FHIR positiveInt
 _NUMBER = re.compile(r"\s*([<>]=?|=)?\s*(-?\d+(?:\.\d+)?)\s*\Z")
 
 
@@ -55,7 +57,8 @@ def _code_key(concept: dict[str, Any] | None) -> str:
 def _diagnosis_code(ctx: Context, dg1: Segment) -> dict[str, Any] | None:
     c = dg1.one(3)
     concept = codeable(ctx, c)
-    if concept and not c(3) and dg1.value(2):  # v2.3: the coding method sits in DG1-2
+    # v2.3: the coding method sits in DG1-2 (a text-only DG1-3 has no coding to give it to)
+    if concept and concept.get("coding") and not c(3) and dg1.value(2):
         concept["coding"][0]["system"] = ctx.codes.coding_system(dg1.value(2))
     if concept is None and dg1.value(4):
         concept = {"text": dg1.value(4)}
@@ -95,7 +98,11 @@ def _encounter_diagnosis(
     if kind:
         item["use"] = ctx.codes.concept("0052", kind)
     rank = dg1.value(15)
-    if rank.isdigit() and int(rank) > 0:
+    if rank.isascii() and rank.isdigit() and int(rank) > 0:
+        if int(rank) > _MAX_POSITIVE_INT:
+            raise DataTypeError(
+                f"DG1-15 priority {rank} is over {_MAX_POSITIVE_INT}", segment="DG1", field=15
+            )
         item["rank"] = int(rank)
     match = f"condition.identifier.value='{key['value']}'"
     encounter.add("diagnosis", "backbone", [item], many=True, match=match)

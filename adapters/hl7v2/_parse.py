@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ._encoding import Delimiters
+from ._encoding import UNSTORABLE, Delimiters
 from ._errors import (
     BadEncodingCharacters,
     CharacterSetError,
     EmptyMessage,
+    HL7Error,
     MessageTooLarge,
     NotHL7,
     SegmentSequenceError,
@@ -24,7 +25,9 @@ __all__ = [
     "Message",
     "Segment",
     "decode",
+    "empty_batch",
     "parse",
+    "read_header",
     "split_batch",
     "DEFAULT_MAX_BYTES",
 ]
@@ -152,12 +155,21 @@ class Segment:
 class Message:
     """A parsed message: its delimiters, its segments in order and what the parser noticed."""
 
-    __slots__ = ("segments", "d", "warnings", "_by_name")
+    __slots__ = ("segments", "d", "warnings", "cleaned", "_by_name")
 
-    def __init__(self, segments: list[Segment], d: Delimiters, warnings: list[str]) -> None:
+    def __init__(
+        self,
+        segments: list[Segment],
+        d: Delimiters,
+        warnings: list[str],
+        cleaned: list[tuple[str, int, int]] | None = None,
+    ) -> None:
         self.segments = segments
         self.d = d
         self.warnings = warnings
+        # (segment, sequence, field) of each field that held characters no value may hold
+        # (NUL and other controls, raw or escaped): removed from the values, told in the ACK
+        self.cleaned = cleaned or []
         by_name: dict[str, list[Segment]] = {}
         for s in segments:
             by_name.setdefault(s.name, []).append(s)
@@ -237,6 +249,8 @@ def _declared_charset(data: bytes) -> str:
     if not head.startswith(b"MSH") or len(head) < 8:
         return ""
     line = re.split(rb"[\r\n]", head, maxsplit=1)[0].decode("latin-1")
+    if len(line) < 5:
+        return ""  # `MSH` alone: no separators to read
     fields = line.split(line[3])
     if len(fields) < 18:
         return ""
@@ -256,7 +270,7 @@ def _delimiters(line: str) -> Delimiters:
             "MSH is too short to declare its encoding characters", segment="MSH", field=2
         )
     fs = line[3]
-    if fs.isalnum() or fs.isspace():
+    if fs.isalnum() or fs.isspace() or not fs.isprintable():
         raise BadEncodingCharacters(f"field separator {fs!r} is not usable", segment="MSH", field=1)
     end = line.find(fs, 4)
     enc = line[4:] if end < 0 else line[4:end]
@@ -267,7 +281,9 @@ def _delimiters(line: str) -> Delimiters:
             f"MSH-2 {enc!r} must hold 4 or 5 encoding characters", segment="MSH", field=2
         )
     chars = fs + enc
-    if len(set(chars)) != len(chars) or any(c.isalnum() or c.isspace() for c in enc):
+    if len(set(chars)) != len(chars) or any(
+        c.isalnum() or c.isspace() or not c.isprintable() for c in enc
+    ):
         raise BadEncodingCharacters(
             f"MSH-1/MSH-2 {chars!r} must be distinct punctuation", segment="MSH", field=2
         )
@@ -280,7 +296,10 @@ def parse(text: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Message:
     lines = [ln for ln in _lines(text) if ln.strip()]
     if not lines:
         raise EmptyMessage("the message is empty")
+    trailer = lines[-1].strip()[:3]
     lines = _unwrap_batch(lines)
+    if not lines:
+        raise EmptyMessage("the batch holds no message", segment=trailer or None)
     first = lines[0].lstrip()
     if not first.startswith("MSH"):
         if "\x00" in text or not text.isprintable() and not _mostly_text(text):
@@ -289,10 +308,15 @@ def parse(text: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Message:
     d = _delimiters(first)
     esc = d.escape
     segments: list[Segment] = []
+    cleaned: list[tuple[str, int, int]] = []
+    seen: dict[str, int] = {}
     for pos, line in enumerate(lines, 1):
         if pos == 1:
             line = first
         fields = line.split(d.field)
+        if pos == 1:
+            fields = ["MSH", d.field, *fields[1:]]
+        dirty = _clean_fields(fields, esc, line)
         name = fields[0].strip()
         if not _SEGMENT_ID.match(name):
             raise SegmentSequenceError(
@@ -303,17 +327,46 @@ def parse(text: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Message:
         if esc == "\\" and line.endswith(("\\r", '\\r"', "\\n")):
             fields[-1] = fields[-1][: fields[-1].rfind("\\")]
             warnings.append(f"{name} (line {pos}): literal '\\r' at the end removed")
-        if name == "MSH":
-            if pos != 1:
-                raise SegmentSequenceError(
-                    "a second MSH: this is a batch, split it with split_batch()",
-                    segment="MSH",
-                    sequence=2,
-                    position=pos,
-                )
-            fields = ["MSH", d.field, *fields[1:]]
+        if name == "MSH" and pos != 1:
+            raise SegmentSequenceError(
+                "a second MSH: this is a batch, split it with split_batch()",
+                segment="MSH",
+                sequence=2,
+                position=pos,
+            )
+        seen[name] = seen.get(name, 0) + 1
+        cleaned.extend((name, seen[name], n) for n in dirty)
         segments.append(Segment(name, fields, d, pos))
-    return Message(segments, d, warnings)
+    return Message(segments, d, warnings, cleaned)
+
+
+def _clean_fields(fields: list[str], esc: str, line: str) -> list[int]:
+    """Remove raw unstorable characters from the fields (in place); the numbers of the fields
+    that held them raw or as ``\\Xhh\\`` escapes (the unescaping drops those)."""
+    raw = UNSTORABLE.search(line) is not None
+    escaped = bool(esc) and esc + "X" in line
+    if not raw and not escaped:
+        return []
+    dirty: list[int] = []
+    for n, value in enumerate(fields):
+        found = False
+        if raw and UNSTORABLE.search(value):
+            fields[n] = UNSTORABLE.sub("", value)
+            found = True
+        if escaped and _escapes_unstorable(fields[n], esc):
+            found = True
+        if found:
+            dirty.append(n)
+    return dirty
+
+
+def _escapes_unstorable(value: str, esc: str) -> bool:
+    pattern = re.escape(esc) + "X([0-9A-Fa-f]*)" + re.escape(esc)
+    for match in re.finditer(pattern, value):
+        digits = match.group(1)
+        if len(digits) % 2 == 0 and UNSTORABLE.search(bytes.fromhex(digits).decode("latin-1")):
+            return True
+    return False
 
 
 def _mostly_text(text: str) -> bool:
@@ -344,7 +397,8 @@ def split_batch(data: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> lis
             messages.append([line.lstrip()])
         elif tag == "BTS":
             count = line[4:].split(line[3:4] or "|")[0] if len(line) > 4 else ""
-            declared = int(count) if count.strip().isdigit() else None
+            count = count.strip()
+            declared = int(count) if count.isascii() and count.isdigit() else None
         elif tag in _BATCH_SEGMENTS:
             continue
         elif messages:
@@ -360,3 +414,53 @@ def split_batch(data: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> lis
             field=1,
         )
     return ["\r".join(m) + "\r" for m in messages]
+
+
+def read_header(data: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Segment | None:
+    """The header of a message that may not parse (bytes not in its character set, a second
+    MSH, junk lines), read leniently so that its ACK can still echo MSH-10: the MSH that follows
+    any batch header lines, else the BHS (or FHS) of a batch. None when there is no usable
+    header line."""
+    if isinstance(data, bytes):
+        data = data[:max_bytes].decode("utf-8", errors="replace")
+    headers: dict[str, str] = {}
+    for line in _lines(data[:max_bytes]):
+        line = UNSTORABLE.sub("", line).lstrip(_BOM + " \t")
+        if not line.strip():
+            continue
+        name = line[:3]
+        if name == "MSH" or name not in ("BHS", "FHS"):
+            headers.setdefault(name, line)
+            break
+        headers.setdefault(name, line)
+    for name in ("MSH", "BHS", "FHS"):
+        if name in headers:
+            return _header_segment(name, headers[name])
+    return None
+
+
+def _header_segment(name: str, line: str) -> Segment | None:
+    try:
+        d = _delimiters(line)
+    except HL7Error:
+        return None
+    return Segment(name, [name, d.field, *line.split(d.field)[1:]], d, 1)
+
+
+def empty_batch(data: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Segment | None:
+    """The header (BHS, else FHS) of a well-formed batch that holds no message — a sender's
+    keep-alive, to be acknowledged — or None for anything else."""
+    try:
+        if split_batch(data, max_bytes=max_bytes):
+            return None
+        text, _ = decode(data, max_bytes=max_bytes)
+    except HL7Error:
+        return None
+    lines = [ln.strip() for ln in _lines(text) if ln.strip()]
+    tags = [ln[:3] for ln in lines]
+    if not lines or "BTS" not in tags and "FTS" not in tags:
+        return None
+    for name in ("BHS", "FHS"):
+        if name in tags:
+            return _header_segment(name, lines[tags.index(name)])
+    return None

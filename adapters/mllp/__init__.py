@@ -9,7 +9,7 @@ frames whatever the handler answers.
 from __future__ import annotations
 
 from ._framing import CR, EB, SB, FrameError, FrameReader, FrameTooLarge, frame
-from ._server import Handler, ListenerConfig, MLLPListener, Peer
+from ._server import Handler, ListenerConfig, LogLimiter, MLLPListener, Peer
 from ._tls import server_context
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "FrameTooLarge",
     "Handler",
     "ListenerConfig",
+    "LogLimiter",
     "MLLPListener",
     "Peer",
     "frame",

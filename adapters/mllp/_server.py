@@ -5,8 +5,11 @@
     await listener.start()
 
 Each connection is served in order (original-mode ACKs: one answer per frame before the next is
-read); connections run concurrently. Every refusal (idle, a frame that never ends, a frame too
-large, junk, a failing handler) is one log line naming the peer, then the connection is closed.
+read); connections run concurrently, up to ``max_connections``. Every refusal (over the cap,
+idle, a frame that never ends, a frame too large, more junk than ``max_junk``, a failing handler)
+is one log line naming the peer, then the connection is closed. Repeated lines of one kind are
+held back (at most one per ``log_interval`` seconds, the next one says how many were held), so a
+flood of bad connections cannot flood the log.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as ssl_module
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ._framing import FrameReader, FrameTooLarge, frame
 
-__all__ = ["Peer", "Handler", "ListenerConfig", "MLLPListener"]
+__all__ = ["Peer", "Handler", "ListenerConfig", "LogLimiter", "MLLPListener"]
 
 log = logging.getLogger("adapters.mllp")
 
@@ -48,6 +52,35 @@ class ListenerConfig:
     max_frame: int = 10 * 1024 * 1024
     read_size: int = 64 * 1024
     reuse_port: bool = False  # several processes may share the port (Linux SO_REUSEPORT)
+    max_connections: int = 100  # open at once; more are closed as they come
+    max_junk: int = 64 * 1024  # bytes outside any frame over a connection's life
+    log_interval: float = 10.0  # at most one log line of a kind per interval
+
+
+class LogLimiter:
+    """One log line per kind of event per ``interval`` seconds; the lines held back in between
+    are counted and told by the next line of that kind. ``clock`` is a seam for tests."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def __call__(self, level: int, kind: str, message: str, *args: object) -> bool:
+        """Log (True) or hold back (False) one line."""
+        now = self.clock()
+        last = self._last.get(kind)
+        if last is not None and now - last < self.interval:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            return False
+        self._last[kind] = now
+        held = self._held.pop(kind, 0)
+        if held:
+            message += " (%d more like this held back)"
+            args = (*args, held)
+        log.log(level, message, *args)
+        return True
 
 
 class MLLPListener:
@@ -56,6 +89,7 @@ class MLLPListener:
         self.config = config or ListenerConfig()
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
+        self.log = LogLimiter(self.config.log_interval)
 
     @property
     def port(self) -> int:
@@ -91,11 +125,26 @@ class MLLPListener:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = _peer(writer)
+        limit = self.config.max_connections
+        if len(self._connections) >= limit:
+            self.log(
+                logging.WARNING,
+                "cap",
+                "MLLP %s: refused: %d connections open (limit %d, "
+                "max_connections); connection closed",
+                peer,
+                len(self._connections),
+                limit,
+            )
+            writer.close()
+            return
         self._connections.add(writer)
         try:
             await _Connection(self, reader, writer, peer).run()
         except (ConnectionError, ssl_module.SSLError) as exc:
-            log.info("MLLP %s: connection lost (%s)", peer, exc.__class__.__name__)
+            self.log(
+                logging.INFO, "lost", "MLLP %s: connection lost (%s)", peer, exc.__class__.__name__
+            )
         except Exception:  # a failing handler must not take the listener down
             log.exception("MLLP %s: handler failed; connection closed", peer)
         finally:
@@ -112,12 +161,14 @@ class _Connection:
         peer: Peer,
     ) -> None:
         self.cfg = listener.config
+        self.log = listener.log
         self.handler = listener.handler
         self.reader = reader
         self.writer = writer
         self.peer = peer
         self.frames = FrameReader(self.cfg.max_frame)
         self.frame_started: float | None = None
+        self.junk_told = False
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -128,7 +179,13 @@ class _Connection:
             try:
                 messages = self.frames.feed(data)
             except FrameTooLarge as exc:
-                log.warning("MLLP %s: refused: %s; connection closed", self.peer, exc)
+                self.log(
+                    logging.WARNING,
+                    "large",
+                    "MLLP %s: refused: %s; connection closed",
+                    self.peer,
+                    exc,
+                )
                 return
             if self._junk():
                 return
@@ -147,20 +204,28 @@ class _Connection:
             data = await asyncio.wait_for(self.reader.read(self.cfg.read_size), max(timeout, 0.0))
         except TimeoutError:
             if self.frame_started is not None:
-                log.warning(
+                self.log(
+                    logging.WARNING,
+                    "slow",
                     "MLLP %s: refused: frame not ended within %ss (%d bytes); connection closed",
                     self.peer,
                     self.cfg.frame_timeout,
                     self.frames.buffered,
                 )
             else:
-                log.info(
-                    "MLLP %s: idle for %ss; connection closed", self.peer, self.cfg.idle_timeout
+                self.log(
+                    logging.INFO,
+                    "idle",
+                    "MLLP %s: idle for %ss; connection closed",
+                    self.peer,
+                    self.cfg.idle_timeout,
                 )
             return None
         if not data:
             if self.frames.in_frame:
-                log.warning(
+                self.log(
+                    logging.WARNING,
+                    "cut",
                     "MLLP %s: connection closed inside a frame (%d bytes dropped)",
                     self.peer,
                     self.frames.buffered,
@@ -169,22 +234,37 @@ class _Connection:
         return data
 
     def _junk(self) -> bool:
-        """Log bytes found outside any frame; close when there is more junk than a frame may hold."""
-        if not self.frames.discarded:
-            return False
-        log.warning(
-            "MLLP %s: %d bytes outside any frame discarded", self.peer, self.frames.discarded
-        )
-        too_much = self.frames.discarded > self.cfg.max_frame
-        self.frames.discarded = 0
-        if too_much:
-            log.warning("MLLP %s: refused: junk stream; connection closed", self.peer)
-        return too_much
+        """Junk counts over the connection's life: told once when first seen, and past
+        ``max_junk`` the connection is closed with one line."""
+        junk = self.frames.discarded
+        if junk > self.cfg.max_junk:
+            self.log(
+                logging.WARNING,
+                "junk",
+                "MLLP %s: refused: %d bytes outside any frame (limit %d, "
+                "max_junk); connection closed",
+                self.peer,
+                junk,
+                self.cfg.max_junk,
+            )
+            return True
+        if junk and not self.junk_told:
+            self.junk_told = True
+            self.log(
+                logging.WARNING,
+                "junk-seen",
+                "MLLP %s: %d bytes outside any frame discarded",
+                self.peer,
+                junk,
+            )
+        return False
 
     async def _answer(self, message: bytes) -> bool:
         reply = await self.handler(message, self.peer)
         if reply is None:
-            log.warning(
+            self.log(
+                logging.WARNING,
+                "unanswered",
                 "MLLP %s: no answer for a message; connection closed so the sender retries",
                 self.peer,
             )

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from fhir_gateway.api.unstorable import refuse_nul_in_form, refuse_nul_in_json
 from fhir_gateway.context import SYSTEM, Caller
 from fhir_gateway.errors import InvalidRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from fhir_gateway.fhir.validation import parse_json
@@ -74,7 +75,10 @@ async def get_raw_body(request: Request) -> bytes:
         if size > limit:
             raise PayloadTooLarge(f"The body is larger than {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    if media_type(request) == FORM_TYPE:
+        refuse_nul_in_form(body)
+    return body
 
 
 def media_type(request: Request) -> str:
@@ -90,7 +94,9 @@ async def get_json_body(request: Request) -> Any:
         )
     if not raw.strip():
         raise InvalidRequest("The request has no body")
-    return parse_json(raw, max_depth=request.app.state.settings.max_json_depth)
+    value = parse_json(raw, max_depth=request.app.state.settings.max_json_depth)
+    refuse_nul_in_json(raw, value)
+    return value
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]

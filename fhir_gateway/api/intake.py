@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fhir_gateway.api.deps import CallerDep, RawBody, media_type
 from fhir_gateway.api.responses import FHIR_JSON
+from fhir_gateway.api.unstorable import refuse_nul_in_json_bytes
 from fhir_gateway.errors import InvalidRequest, UnsupportedMediaType
 from fhir_gateway.services.ingest import Intake
 from fhir_gateway.store.inbox_tables import STATUSES
@@ -23,6 +24,7 @@ router = APIRouter(tags=["intake"])
 HL7_MEDIA_TYPE = "x-application/hl7-v2+er7"
 _HL7_TYPES = (HL7_MEDIA_TYPE, "application/hl7-v2", "text/plain", "")
 _JSON_TYPES = ("application/fhir+json", "application/json", "")
+_MAX_OFFSET = 2**63 - 1  # what SQL OFFSET takes
 
 
 def _intake(request: Request) -> Intake:
@@ -46,6 +48,7 @@ async def hl7v2(request: Request, body: RawBody, caller: CallerDep) -> Response:
 async def process_message(request: Request, body: RawBody, caller: CallerDep) -> Response:
     if media_type(request) not in _JSON_TYPES:
         raise UnsupportedMediaType("$process-message takes application/fhir+json")
+    refuse_nul_in_json_bytes(body)
     peer = request.client.host if request.client else None
     answer = await run_in_threadpool(_intake(request).receive_fhir, body, peer=peer, caller=caller)
     return Response(answer.body, status_code=answer.http_status, media_type=FHIR_JSON)
@@ -57,6 +60,8 @@ async def inbox_list(
 ) -> Response:
     if status is not None and status not in STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}")
+    if not (0 <= _count and 0 <= _offset <= _MAX_OFFSET):
+        raise InvalidRequest(f"_count and _offset must be from 0 (_offset at most {_MAX_OFFSET})")
     rows = await run_in_threadpool(
         _intake(request).listing, status=status, limit=min(_count, 1000), offset=_offset
     )

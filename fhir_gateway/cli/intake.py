@@ -98,8 +98,14 @@ def inbox_list(
 @inbox_app.command("show")
 def inbox_show(message_id: int) -> None:
     """One message: its record, the raw text and the answer sent."""
+    from fhir_gateway.errors import NotFound
+
     intake, _ = _intake()
-    row = intake.show(message_id)
+    try:
+        row = intake.show(message_id)
+    except NotFound as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
     detail = {**row.summary(), "warnings": row.warnings}
     typer.echo(orjson.dumps(detail, option=orjson.OPT_INDENT_2).decode())
     typer.echo("--- raw")
@@ -119,8 +125,14 @@ def inbox_replay(
     overwriting newer data."""
     if (message_id is None) == (not failed):
         raise typer.BadParameter("give a message ID or --failed (not both)")
+    from fhir_gateway.errors import NotFound
+
     intake, _ = _intake()
-    answers = intake.replay_failed() if failed else [intake.replay(message_id)]  # type: ignore[arg-type]
+    try:
+        answers = intake.replay_failed() if failed else [intake.replay(message_id)]  # type: ignore[arg-type]
+    except NotFound as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
     for answer in answers:
         typer.echo(f"{answer.message_id:>8}  {answer.status:<9} {answer.code}")
     if any(a.status == "failed" for a in answers):

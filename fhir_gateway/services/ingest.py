@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 
 from adapters.hl7v2 import HL7Error
@@ -234,10 +234,11 @@ class Intake:
         return inbox.get(session, target) if first.id == target else None
 
     def _process(self, session: Session, row: InboxMessage, last_try: bool = False) -> None:
-        ident = self._prepared.pop(row.id, None) or self._identify(row)
+        ident: Identified | None = self._prepared.pop(row.id, None)
         discharge.forget_writes(session)
         try:
             with session.begin_nested():
+                ident = ident or self._identify(row)
                 code, body, notes = self._apply(session, row, ident)
                 inbox.finish(
                     session,
@@ -247,6 +248,11 @@ class Intake:
                     answer=body,
                     warnings=notes,
                 )
+        except DataError as exc:
+            # content the database refuses (e.g. a NUL in text on PostgreSQL): the message's
+            # failure, not a transient one; kept as failed so it never blocks the next message
+            log.warning("inbox %s: the database refused the message's data: %s", row.id, exc.orig)
+            self._fail(session, row.id, row.kind, row.raw, ident, exc)
         except (Conflict, Unavailable, DBAPIError):
             raise  # transient: the whole step is retried
         except PreconditionFailed as exc:
@@ -266,7 +272,8 @@ class Intake:
         if ident.error is not None:
             raise ident.error
         if isinstance(ident, intake_hl7.Identified):
-            assert ident.result is not None
+            if ident.result is None:  # an empty batch: nothing to apply
+                return "AA", intake_hl7.ack(ident), ident.warnings
             any_class = ident.event in intake_hl7.DISCHARGE_EVENTS
             notes = self._apply_bundle(session, row, ident, ident.result.bundle, "hl7v2", any_class)
             return "AA", intake_hl7.ack(ident), ident.warnings + notes
@@ -345,11 +352,24 @@ class Intake:
     # --- recovery and replay --------------------------------------------------------------------
 
     def recover(self) -> int:
-        """Apply every message left ``received`` (by a crash); returns how many."""
+        """Apply every message left ``received`` (by a crash); returns how many. One that still
+        cannot be applied is logged and marked failed (replayable); recovery goes on."""
         ids = self.db.read(inbox.pending_ids)
         for mid in ids:
-            self._apply_until(mid)
+            try:
+                self._apply_until(mid)
+            except Exception as exc:  # noqa: BLE001 - one bad message must not stop the start
+                log.exception("inbox %s: could not be applied at recovery; marked failed", mid)
+                try:
+                    self._write(self._fail_stuck, mid, exc)
+                except Exception:  # noqa: BLE001
+                    log.exception("inbox %s: could not be marked failed either", mid)
         return len(ids)
+
+    def _fail_stuck(self, session: Session, mid: int, exc: BaseException) -> None:
+        row = inbox.lock(session, mid)
+        if row is not None and row.status == "received":
+            self._fail(session, mid, row.kind, row.raw, None, exc)
 
     def replay(self, message_id: int) -> Answer:
         """Convert and apply a stored message again (after a mapping fix). Idempotent, and never

@@ -7,6 +7,7 @@ is refused with ``UnknownSender`` (a ``MessageRejected``: the ACK is AR).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,9 +18,11 @@ from adapters.hl7v2 import (
     HL7Error,
     Message,
     MessageRejected,
+    Segment,
     SenderProfile,
     build_ack,
     convert,
+    empty_batch,
     parse,
     to_fhir_instant,
 )
@@ -37,6 +40,8 @@ __all__ = [
 ]
 
 DISCHARGE_EVENTS = frozenset({"A03"})
+
+log = logging.getLogger("fhir_gateway.intake")
 
 
 class UnknownSender(MessageRejected):
@@ -58,6 +63,7 @@ class Identified:
     error: HL7Error | None = None  # AE when parsed, AR when a MessageRejected
     zone: str = "UTC"
     warnings: list[str] = field(default_factory=list)
+    batch: Segment | None = None  # the header of an empty batch: acknowledged, nothing to apply
 
     @property
     def rejected(self) -> bool:
@@ -92,6 +98,12 @@ def identify(raw: bytes, options: ConvertOptions, settings: Settings) -> Identif
         result = convert(raw, options=options)
     except HL7Error as exc:
         return _unconverted(raw, exc, options, settings)
+    except Exception as exc:  # noqa: BLE001 - an adapter defect: the message is kept and answered AE
+        log.exception("HL7 v2 message could not be converted (adapter defect)")
+        error = HL7Error(
+            f"internal error ({exc.__class__.__name__}); the server log has the details"
+        )
+        return _unconverted(raw, error, options, settings)
     app, facility = result.sending_application, result.sending_facility
     zone = options.sender(app, facility).zone
     ident = Identified(
@@ -116,6 +128,9 @@ def _unconverted(
     raw: bytes, error: HL7Error, options: ConvertOptions, settings: Settings
 ) -> Identified:
     """A message that did not convert: keep what its header still says (for the key and the ACK)."""
+    batch = empty_batch(raw, max_bytes=options.max_bytes)
+    if batch is not None:
+        return _empty_batch(batch, settings)
     try:
         msg = parse(raw, max_bytes=options.max_bytes)
     except HL7Error:
@@ -135,6 +150,26 @@ def _unconverted(
     )
 
 
+def _empty_batch(header: Segment, settings: Settings) -> Identified:
+    """A batch holding no message (a keep-alive): acknowledged AA; its control id is BHS-11."""
+    app, facility, control = header.value(3), header.value(4), header.value(11)
+    ident = Identified(
+        key_text=f"hl7v2-batch|{app}|{facility}|{control}" if control else None,
+        sender=f"{app}|{facility}",
+        control_id=control or None,
+        patient_key=None,
+        event=None,
+        source_time=None,
+        batch=header,
+        warnings=["the batch holds no message"],
+    )
+    if not sender_allowed(settings, app, facility):
+        ident.error = UnknownSender(
+            f"sender {app}|{facility} is not registered", segment=header.name, field=4
+        )
+    return ident
+
+
 def source_time(message: Message | None, zone: str) -> datetime | None:
     """When the event happened: EVN-2, else MSH-7 (None when neither is a usable time)."""
     if message is None:
@@ -151,7 +186,8 @@ def source_time(message: Message | None, zone: str) -> datetime | None:
 
 
 def ack(ident: Identified) -> bytes:
-    assert ident.result is not None
+    if ident.result is None:
+        return build_ack(ident.batch, "AA").encode()
     return build_ack(ident.result.message, "AA", warnings=ident.result.ack_warnings).encode()
 
 

@@ -82,6 +82,13 @@ class InboxMessage:
         }
 
 
+_MAX_ID = 2**63 - 1  # BIGINT: a larger id names no row (and would overflow the driver)
+
+
+def _storable_id(message_id: int) -> bool:
+    return 0 < message_id <= _MAX_ID
+
+
 def key_hash(key_text: str) -> str:
     return hashlib.sha256(key_text.encode()).hexdigest()
 
@@ -158,12 +165,16 @@ def claim_key(session: Session, message_key: str, key_text: str, message_id: int
 
 
 def get(session: Session, message_id: int) -> InboxMessage | None:
+    if not _storable_id(message_id):
+        return None
     row = session.execute(select(inbox_messages).where(inbox_messages.c.id == message_id)).first()
     return _row(row) if row else None
 
 
 def lock(session: Session, message_id: int) -> InboxMessage | None:
     """Read a row for update (PostgreSQL row lock; SQLite's writer holds the database)."""
+    if not _storable_id(message_id):
+        return None
     stmt = select(inbox_messages).where(inbox_messages.c.id == message_id).with_for_update()
     row = session.execute(stmt).first()
     return _row(row) if row else None

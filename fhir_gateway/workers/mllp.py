@@ -35,6 +35,8 @@ def listener_config(
         idle_timeout=settings.mllp_idle_timeout,
         frame_timeout=settings.mllp_frame_timeout,
         max_frame=settings.mllp_max_frame_bytes,
+        max_connections=settings.mllp_max_connections,
+        max_junk=settings.mllp_max_junk_bytes,
         reuse_port=True,  # several server processes may share the port
     )
 
