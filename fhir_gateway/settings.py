@@ -53,9 +53,13 @@ class Settings(BaseSettings):
         "Organization/care-coordination",
         description="Task.requester / ServiceRequest.requester of referrals",
     )
-    part2_senders: list[str] = Field(
-        default_factory=lambda: ["*"],
-        description="Senders whose substance-use diagnoses are 42 CFR Part 2 records ('*': all)",
+    part2_senders: list[str] | None = Field(
+        None,
+        description=(
+            "Senders ('APP|FACILITY', 'FACILITY' or a FHIR source endpoint) whose substance-use diagnoses "
+            "are 42 CFR Part 2 records ('*': all); unset: the senders of US facilities (sender_countries, "
+            "default_country)"
+        ),
     )
 
     # --- intake (HL7 v2 over MLLP/HTTP, FHIR notifications) ---------------------------------

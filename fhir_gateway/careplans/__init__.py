@@ -26,7 +26,6 @@ from __future__ import annotations
 from fhir_gateway.careplans._context import DischargeContext, DischargeEvent, load_context
 from fhir_gateway.careplans._events import discharged_encounters
 from fhir_gateway.careplans._fhirpath import TemplateError
-from fhir_gateway.careplans._labels import disclosure_labels
 from fhir_gateway.careplans._operation import (
     ApplyParameters,
     apply_plan_definition,
@@ -58,7 +57,6 @@ __all__ = [
     "apply_discharge",
     "apply_plan_definition",
     "directory",
-    "disclosure_labels",
     "discharged_encounters",
     "draft_plan",
     "eligible",

@@ -40,7 +40,7 @@ class DischargeEvent:
 
     ``zone`` is the discharging facility's IANA zone (else ``sender_zones[sender]``, else
     ``default_sender_zone``); ``sender`` ('APP|FACILITY' or a FHIR source endpoint) also picks
-    the 42 CFR Part 2 rule (``part2_senders``).
+    the 42 CFR Part 2 rule (``privacy.is_part2_sender``).
     """
 
     encounter: str

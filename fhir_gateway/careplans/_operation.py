@@ -15,13 +15,13 @@ from fhir_gateway.careplans._context import (
     load_context,
     load_subject_context,
 )
-from fhir_gateway.careplans._labels import merge_labels
 from fhir_gateway.careplans._planner import draft_plan
 from fhir_gateway.careplans._render import Rendered, render
 from fhir_gateway.careplans._service import render_options
 from fhir_gateway.careplans._templates import TemplateSet, template_set
 from fhir_gateway.errors import InvalidRequest, NotFound
 from fhir_gateway.fhir.validation import validate_resource
+from fhir_gateway.privacy import labels_of, merge_labels
 from fhir_gateway.settings import Settings
 
 __all__ = [
@@ -185,7 +185,7 @@ def _request_group(rendered: Rendered) -> dict[str, Any]:
 def _contained(rendered: Rendered) -> dict[str, Any]:
     plan = {k: v for k, v in rendered.careplan.items() if k not in ("id", "identifier")}
     others = [rendered.careteam, *rendered.goals, *rendered.requests, *rendered.tasks]
-    labels = merge_labels(*((d.get("meta") or {}).get("security", []) for d in [plan, *others]))
+    labels = merge_labels(*(labels_of(d) for d in [plan, *others]))
     plan["meta"] = {**plan.get("meta", {}), "security": labels}
     plan["contained"] = [*(_strip(d) for d in others), _request_group(rendered)]
     plan["activity"] = [{"reference": {"reference": "#requestgroup"}}]

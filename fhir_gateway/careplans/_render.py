@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from fhir_gateway.careplans._context import DischargeContext
 from fhir_gateway.careplans._ids import IDENTIFIER_SYSTEM, resource_id
-from fhir_gateway.careplans._labels import security_labels
 from fhir_gateway.careplans._partners import Partner
 from fhir_gateway.careplans._planner import ActivityDraft, GoalDraft, PlanDraft
 from fhir_gateway.careplans._timing import Window, due_date, window
+from fhir_gateway.privacy import activity_labels, evaluate_consent, needs_consent, reference_to
 
 __all__ = ["RenderOptions", "Rendered", "render", "AWAITING_CONSENT", "PROFILES"]
 
@@ -60,7 +61,8 @@ class RenderOptions:
     now: str  # FHIR instant of authoring
     contained: bool = False
     owners: dict[str, Partner | None] = field(default_factory=dict)  # activity key → owner
-    consented: frozenset[str] = frozenset()  # Organization refs the patient consented to
+    consents: tuple[dict[str, Any], ...] = ()  # the patient's active Consents
+    at: datetime | None = None  # when the consents are evaluated (None: ``now``)
     carried: list[str] = field(default_factory=list)  # ServiceRequest refs carried over
     replaces: list[str] = field(default_factory=list)
 
@@ -103,19 +105,19 @@ def _meta(profiles: list[str], labels: list[dict[str, Any]]) -> dict[str, Any]:
     return meta
 
 
-def _condition_ref(condition: dict[str, Any]) -> dict[str, Any]:
-    ref: dict[str, Any] = {"reference": f"Condition/{condition['id']}"}
+def _condition_ref(
+    condition: dict[str, Any], holder_labels: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The diagnosis's words go only where its labels go (else the reference alone)."""
     code = condition.get("code") or {}
     display = code.get("text") or next(
         (c.get("display") for c in code.get("coding", []) if c.get("display")), None
     )
-    if display:
-        ref["display"] = display
-    return ref
+    return reference_to({"resourceType": "Condition", **condition}, display, holder_labels)
 
 
 def _labels(activity: ActivityDraft | None, options: RenderOptions) -> list[dict[str, Any]]:
-    return security_labels(activity.sensitivities if activity else set(), options.part2)
+    return activity_labels(activity.sensitivities if activity else set(), part2=options.part2)
 
 
 # -- goals --------------------------------------------------------------------------------------
@@ -218,7 +220,9 @@ def _request(
         "authoredOn": options.now,
         "requester": {"reference": options.requester},
         "performer": [{"reference": owner.organization, "display": owner.name}] if owner else [],
-        "reasonReference": [_condition_ref(c) for c in activity.reasons],
+        "reasonReference": [
+            _condition_ref(c, _labels(activity, options)) for c in activity.reasons
+        ],
         "patientInstruction": d.get("description"),
     }
     for path, values in activity.dynamic.items():
@@ -226,12 +230,27 @@ def _request(
     return _prune(doc)
 
 
-def _task_status(activity: ActivityDraft, options: RenderOptions) -> tuple[str, bool]:
-    """(status, waiting for consent)."""
-    owner = options.owners.get(activity.key)
-    waiting = activity.requires_consent and (
-        owner is None or owner.organization not in options.consented
+def _released_to(owner: Partner | None, ctx: DischargeContext, options: RenderOptions) -> bool:
+    """May the referral go to its owner? ``privacy.evaluate_consent`` for Part 2 data, the question
+    the row policy's grants answer (they cannot tell a permit's labels apart)."""
+    if owner is None:
+        return False
+    at = options.at or datetime.fromisoformat(options.now.replace("Z", "+00:00"))
+    decision = evaluate_consent(
+        options.consents, patient=ctx.patient_ref, recipient=owner.organization, at=at
     )
+    return decision.permitted
+
+
+def _task_status(
+    activity: ActivityDraft, ctx: DischargeContext, options: RenderOptions
+) -> tuple[str, bool]:
+    """(status, waiting for consent): a referral whose labels (or template) need the patient's
+    consent waits until the owner is permitted."""
+    owner = options.owners.get(activity.key)
+    labels = _labels(activity, options)
+    gated = activity.requires_consent or needs_consent(labels)
+    waiting = gated and not _released_to(owner, ctx, options)
     if options.mode == "review" or waiting:
         return "draft", waiting
     return "requested", False
@@ -246,7 +265,7 @@ def _task(
     span: Window | None,
 ) -> dict[str, Any]:
     owner = options.owners.get(activity.key)
-    status, waiting = _task_status(activity, options)
+    status, waiting = _task_status(activity, ctx, options)
     doc: dict[str, Any] = {
         "resourceType": "Task",
         "id": names.id("Task", activity.key),
@@ -363,13 +382,14 @@ def _careplan(
     tasks: list[dict[str, Any]],
 ) -> dict[str, Any]:
     sensitivities = set().union(*(a.sensitivities for a in draft.activities.values()))
+    labels = activity_labels(sensitivities, part2=options.part2)
     root = draft.plans[0]
     activities = [names.ref("ServiceRequest", r_key) for r_key in draft.activities]
     activities += [{"reference": ref} for ref in options.carried]
     doc = {
         "resourceType": "CarePlan",
         "id": names.id("CarePlan"),
-        "meta": _meta(PROFILES["CarePlan"], security_labels(sensitivities, options.part2)),
+        "meta": _meta(PROFILES["CarePlan"], labels),
         "text": _narrative(ctx, goals, requests, tasks),
         "identifier": [{"system": IDENTIFIER_SYSTEM, "value": options.key}],
         "instantiatesCanonical": [p.get("url") or f"PlanDefinition/{p['id']}" for p in draft.plans],
@@ -394,7 +414,7 @@ def _careplan(
         "created": options.now,
         "author": {"reference": options.case_manager},
         "careTeam": [names.ref("CareTeam")],
-        "addresses": [_condition_ref(c) for c in draft.addresses()],
+        "addresses": [_condition_ref(c, labels) for c in draft.addresses()],
         "goal": [names.ref("Goal", g.key) for g in draft.used_goals()],
         "activity": [{"reference": ref} for ref in activities],
     }

@@ -8,8 +8,13 @@
   its draft ServiceRequests active and its draft Tasks ``requested``, except a referral that needs
   the patient's consent to share with its partner (42 CFR Part 2) and has none: that Task stays
   ``draft``, its businessStatus "awaiting-consent";
-- recording such a consent (an active Consent whose permit names the partner) releases the Tasks
-  waiting for it, once their plan is active.
+- recording such a consent releases the Tasks waiting for it, once their plan is active; revoking
+  it (or its expiry being recorded) withholds the referrals already sent to that partner
+  (businessStatus "awaiting-consent": the row policy hides them from the partner meanwhile).
+
+Whether the patient's consents permit a partner is ``privacy.evaluate_consent``'s answer, the same
+reading the row policy applies (nested denials, purposes, periods); a referral whose labels need
+consent (ETH/42CFRPart2) waits for it even when its template does not say so.
 """
 
 from __future__ import annotations
@@ -19,13 +24,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
-from fhir_gateway.careplans._consent import consented_organizations, permits
 from fhir_gateway.careplans._context import DischargeEvent
 from fhir_gateway.careplans._render import AWAITING_CONSENT
 from fhir_gateway.careplans._service import apply_discharge, revoke_for_cancelled_discharge
 from fhir_gateway.careplans._store import is_engine_plan, own_requests, read, save, tasks_for
 from fhir_gateway.careplans._templates import template_set
 from fhir_gateway.context import SYSTEM
+from fhir_gateway.privacy import consents_of, evaluate_consent, labels_of, needs_consent
 from fhir_gateway.services import discharge, hooks
 from fhir_gateway.services.hooks import WriteEvent
 from fhir_gateway.settings import Settings, get_settings
@@ -33,7 +38,7 @@ from fhir_gateway.store import repository as repo
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.search import match_ids
 
-__all__ = ["install", "approve", "release_waiting"]
+__all__ = ["install", "approve", "follow_consents"]
 
 _EXT_CONSENT = "http://fhir-gateway.org/fhir/StructureDefinition/requires-consent"
 _state: dict[str, Any] = {"settings": None, "installed": False}
@@ -82,41 +87,67 @@ def _on_careplan(event: WriteEvent, stored: StoredResource | None) -> None:
 
 
 def _on_consent(event: WriteEvent, stored: StoredResource | None) -> None:
-    if stored is None or stored.deleted:
-        return
-    consent = stored.content
+    live = stored is not None and not stored.deleted
+    consent = (
+        stored.content
+        if live and stored is not None
+        else (event.before.content if event.before else {})
+    )
     patient = (consent.get("patient") or {}).get("reference")
-    orgs = permits(consent, clock.now().date())
-    if patient and orgs:
-        release_waiting(event.session, patient, orgs)
+    if patient:
+        follow_consents(event.session, patient)
 
 
-def release_waiting(session: Session, patient: str, orgs: set[str]) -> None:
-    for task_id in match_ids(
-        session, "Task", [("patient", patient), ("status", "draft")], caller=SYSTEM
-    ):
-        task = repo.read(session, "Task", task_id)
-        if task is None or task.deleted:
+def follow_consents(session: Session, patient: str) -> None:
+    """After a change to the patient's Consents: release the Tasks waiting for a consent their
+    owner now has, and withhold (businessStatus awaiting-consent) the gated ones already sent to
+    an owner the consents no longer permit (revoked, expired, denied) until they do again."""
+    consents = consents_of(session, patient)
+    params = [("patient", patient), ("status", "draft,requested,accepted,in-progress,on-hold")]
+    for task_id in match_ids(session, "Task", params, caller=SYSTEM):
+        stored = repo.read(session, "Task", task_id)
+        if stored is None or stored.deleted:
             continue
-        doc = task.content
-        if _waiting(doc) and _owner(doc) in orgs and _plan_active(session, doc):
-            save(session, _released(doc))
+        task = stored.content
+        permitted = _permitted(consents, patient, task)
+        if task.get("status") == "draft":
+            if _waiting(task) and permitted and _plan_active(session, task):
+                save(session, _released(task))
+        elif _waiting(task) and permitted:
+            save(session, {k: v for k, v in task.items() if k != "businessStatus"})
+        elif not _waiting(task) and not permitted and _gated(session, task):
+            save(session, {**task, "businessStatus": AWAITING_CONSENT})
+
+
+def _gated(session: Session, task: dict[str, Any]) -> bool:
+    """Does the referral need the patient's consent to go to its owner?"""
+    request = read(session, (task.get("focus") or {}).get("reference")) or {}
+    return needs_consent(labels_of(task)) or _requires_consent(session, request)
+
+
+def _permitted(consents: list[dict[str, Any]], patient: str, task: dict[str, Any]) -> bool:
+    """The Task's owner permitted for Part 2 data now: what the row policy's grants say."""
+    owner = _owner(task)
+    if owner is None:
+        return False
+    return evaluate_consent(consents, patient=patient, recipient=owner, at=clock.now()).permitted
 
 
 def approve(session: Session, plan: dict[str, Any]) -> None:
     patient = (plan.get("subject") or {}).get("reference", "")
-    consented = consented_organizations(session, patient, clock.now().date())
+    consents = consents_of(session, patient)
     for goal_ref in plan.get("goal", []):
         _promote(session, goal_ref.get("reference"), "lifecycleStatus", "proposed", "active")
     for team_ref in plan.get("careTeam", []):
         _promote(session, team_ref.get("reference"), "status", "proposed", "active")
     for ref in own_requests(session, plan):
-        request = _promote(session, ref, "status", "draft", "active")
+        _promote(session, ref, "status", "draft", "active")
         for task in tasks_for(session, ref):
             if task.get("status") != "draft":
                 continue
-            gated = _waiting(task) or _requires_consent(session, request or {})
-            if gated and _owner(task) not in consented:
+            if (_waiting(task) or _gated(session, task)) and not _permitted(
+                consents, patient, task
+            ):
                 save(session, {**task, "businessStatus": AWAITING_CONSENT})
             else:
                 save(session, _released(task))

@@ -10,10 +10,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
-from fhir_gateway.careplans._consent import consented_organizations
 from fhir_gateway.careplans._context import DischargeContext, DischargeEvent, load_context
 from fhir_gateway.careplans._ids import plan_key
-from fhir_gateway.careplans._labels import is_part2_sender
 from fhir_gateway.careplans._partners import (
     Partner,
     directory,
@@ -37,6 +35,7 @@ from fhir_gateway.careplans._store import (
     tasks_for,
 )
 from fhir_gateway.careplans._templates import template_set
+from fhir_gateway.privacy import consents_of, is_part2_sender
 from fhir_gateway.settings import Settings
 
 __all__ = [
@@ -99,13 +98,14 @@ def render_options(
     return RenderOptions(
         key=key,
         mode=settings.careplan_mode,
-        part2=is_part2_sender(settings.part2_senders, ctx.sender, ctx.facility),
+        part2=is_part2_sender(settings, ctx.sender),
         requester=settings.referral_requester,
         case_manager=settings.case_manager,
         now=clock.to_instant(clock.now()),
         contained=contained,
         owners=choose_owners(session, draft, ctx),
-        consented=consented_organizations(session, ctx.patient_ref, ctx.discharge_date),
+        consents=tuple(consents_of(session, ctx.patient_ref)),
+        at=clock.now(),
     )
 
 

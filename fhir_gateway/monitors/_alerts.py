@@ -159,8 +159,9 @@ def push_to_owner(session: Session, owner: str, task: dict[str, Any], base_url: 
     for entry in bundle["entry"]:
         if entry["resource"]["resourceType"] == "Task" and tags:
             entry["resource"]["meta"] = {
-                "tag": tags
-            }  # push_bundle drops meta; the flag is the news
+                **entry["resource"].get("meta", {}),
+                "tag": tags,
+            }  # the flag is the news
     return outbox.enqueue(
         session,
         channel="partner-push",

@@ -1,29 +1,31 @@
 """Family: when a care team (active: the plan was approved) holds a RelatedPerson and the patient
-has consented to share with that person (an active Consent whose permit provision names the
-RelatedPerson as an actor, in force today), the family caregiver receives, once each,
+has consented to share with that person (``privacy.evaluate_consent``: the RelatedPerson
+permitted for care coordination, for data labelled like the plan, now), the family caregiver
+receives, once each,
 
 - family education about the plan (crisis signs, the 7-day follow-up, 988), and
 - a reminder of each booked Appointment of the patient starting within ``monitor_reminder_hours``,
 
 each as a CommunicationRequest (what the case-management service asks to be communicated) and the
 Communication that carries it (based on the request; Subscriptions deliver it to the family's
-channel). Without consent nothing goes out."""
+channel). Without consent nothing goes out. A message carries the labels of what it speaks of (the
+plan, the Appointment whose description it repeats)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fhir_gateway import clock
+from fhir_gateway import clock, privacy
 from fhir_gateway.monitors._codes import APPOINTMENT_REMINDER, FAMILY_EDUCATION, coding, tag
 from fhir_gateway.monitors._days import parse
 from fhir_gateway.monitors._fhir import create_once, labels_of, lock, read, ref, search
 from fhir_gateway.monitors._ids import monitor_id
 from fhir_gateway.settings import Settings
 
-__all__ = ["candidate_teams", "check_team", "consented_people"]
+__all__ = ["candidate_teams", "check_team", "consented"]
 
 EDUCATION = (
     "Family education: your relative has a care plan after a psychiatric hospital stay. You can help by "
@@ -43,28 +45,17 @@ def _relatives(team: dict[str, Any]) -> list[str]:
     return [r for r in refs if r.startswith("RelatedPerson/")]
 
 
-def _in_force(period: dict[str, Any] | None, today: date) -> bool:
-    period, day = period or {}, today.isoformat()
-    return (not period.get("start") or period["start"][:10] <= day) and (
-        not period.get("end") or day <= period["end"][:10]
-    )
-
-
-def consented_people(session: Session, patient: str, today: date) -> set[str]:
-    """Actors an active Consent of the patient permits (top-level or nested permit provisions)."""
-    out: set[str] = set()
-    for consent in search(session, "Consent", [("patient", patient), ("status", "active")]):
-        stack = [(consent.get("provision") or {}, "permit")]
-        while stack:
-            provision, inherited = stack.pop()
-            kind = provision.get("type", inherited)
-            if kind == "permit" and _in_force(provision.get("period"), today):
-                out |= {
-                    (a.get("reference") or {}).get("reference", "")
-                    for a in provision.get("actor", [])
-                }
-            stack.extend((p, kind) for p in provision.get("provision", []))
-    return out
+def consented(
+    consents: list[dict[str, Any]],
+    patient: str,
+    person: str,
+    labels: list[dict[str, Any]],
+    at: datetime,
+) -> bool:
+    """May ``person`` hear about data so labelled (the privacy module's consent evaluation)?"""
+    return privacy.evaluate_consent(
+        consents, patient=patient, recipient=person, labels=labels, at=at
+    ).permitted
 
 
 def _plan_of(session: Session, team_id: str) -> dict[str, Any] | None:
@@ -83,14 +74,15 @@ def check_team(session: Session, settings: Settings, team_id: str) -> int:
     patient = ref(team, "subject")
     if team is None or team.get("status") != "active" or not patient:
         return 0
-    consented = consented_people(session, patient, clock.now().date())
-    people = [p for p in _relatives(team) if p in consented]
+    consents, now = privacy.consents_of(session, patient), clock.now()
     plan = _plan_of(session, team_id)
     sent = 0
-    for person in people:
-        sent += _educate(session, settings, patient, person, plan, team_id)
+    for person in _relatives(team):
+        if consented(consents, patient, person, labels_of(plan), now):
+            sent += _educate(session, settings, patient, person, plan, team_id)
         for appointment in _upcoming(session, settings, patient):
-            sent += _remind(session, settings, patient, person, plan, appointment)
+            if consented(consents, patient, person, labels_of(plan, appointment), now):
+                sent += _remind(session, settings, patient, person, plan, appointment)
     return sent
 
 
@@ -138,7 +130,7 @@ def _remind(
         person,
         text,
         [f"Appointment/{appointment['id']}"],
-        labels_of(plan),
+        labels_of(plan, appointment),
         start,
     )
 

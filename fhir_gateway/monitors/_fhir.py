@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from fhir_gateway import privacy
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.monitors._ids import lock_key
 from fhir_gateway.services import lookup
@@ -49,12 +50,9 @@ def create_once(session: Session, doc: dict[str, Any]) -> bool:
 
 
 def labels_of(*docs: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The security labels of the resources an alert derives from (PSY, Part 2), without repeats."""
-    out: dict[tuple[Any, Any], dict[str, Any]] = {}
-    for doc in docs:
-        for label in ((doc or {}).get("meta") or {}).get("security", []):
-            out.setdefault((label.get("system"), label.get("code")), label)
-    return list(out.values())
+    """The security labels of the resources an alert derives from (PSY, Part 2), without repeats:
+    an alert that repeats their words goes only where their labels go."""
+    return privacy.merge_labels(*(privacy.labels_of(doc) for doc in docs))
 
 
 def has_tag(doc: dict[str, Any], system: str, code: str) -> bool:

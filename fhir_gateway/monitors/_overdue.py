@@ -186,7 +186,7 @@ def _alert(
         priority="PH" if cond.escalated else "PM",
         text=f"Referral '{title}' (Task/{task['id']}) to {owner}: {what}.{escalated}",
         details=[f"Task/{task['id']}"],
-        labels=labels_of(task),
+        labels=labels_of(task, request),  # its text names the request
     )
 
 

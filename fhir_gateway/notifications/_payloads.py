@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from fhir_gateway import privacy
 from fhir_gateway.notifications._subscriptions import Spec
 
 __all__ = [
@@ -164,7 +165,8 @@ def davinci_message(
 
 
 def _relinked(resource: dict[str, Any], full_urls: dict[str, str]) -> dict[str, Any]:
-    """References between the message's resources point at their fullUrls; ``meta`` stays home."""
+    """References between the message's resources point at their fullUrls; of ``meta`` only the
+    security labels travel (the receiver must know what it may do with the copy)."""
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
@@ -178,4 +180,7 @@ def _relinked(resource: dict[str, Any], full_urls: dict[str, str]) -> dict[str, 
 
     doc = walk(resource)
     doc.pop("meta", None)
+    labels = privacy.labels_of(resource)
+    if labels:
+        doc["meta"] = {"security": labels}
     return doc

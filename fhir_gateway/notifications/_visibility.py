@@ -3,7 +3,8 @@
 A notification carries what its subscriber could read through the API, no more: the copy comes
 from ``fhir_gateway.security.redact_for(session, caller, resource)`` (None: nothing may be sent,
 so the notification is not queued). The subscriber is the Caller that created the Subscription,
-kept beside it (``subscription_state.viewer``).
+kept beside it (``subscription_state.viewer``). The row policy asks ``fhir_gateway.privacy``
+(labels, consents), and the copy keeps its security labels in every payload (``_payloads``).
 """
 
 from __future__ import annotations

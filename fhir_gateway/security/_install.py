@@ -13,7 +13,7 @@ __all__ = ["install_policy"]
 
 def install_policy(settings: Settings) -> None:
     """Idempotent: the hooks registry ignores a function registered twice."""
-    _labels.configure(settings.part2_senders)
+    _labels.configure(settings)
     visibility.install(RowPolicy())
     hooks.on_check(None)(_guard.guard_write)
     hooks.on_check(None)(_labels.label_write)

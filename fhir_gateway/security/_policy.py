@@ -6,7 +6,7 @@ history and conditional interactions agree):
 * Every caller sees only the types its scopes (within its role) let it read or search.
 * system, admin, case-manager: every row of those types.
 * ehr, hospital: every row, except ETH/42CFRPart2-labelled ones whose patient has not consented
-  to the caller's organisation (see ``_consent``).
+  to the caller's organisation (``privacy.grants_of``, kept in ``consent_grants`` by ``_consent``).
 * partner (an organisation of the partner directory):
   - a Task it owns (``owner`` = its Organization) that is no longer a ``draft``, or an unassigned
     ``requested`` Task it is *eligible* for: the Task's ServiceRequest (``focus``) has a ``code``
@@ -35,14 +35,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
 from fhir_gateway.fhir.types import RESOURCE_TYPES
-from fhir_gateway.security._labels import (
-    ACT_CODE,
-    NORDSCLCD,
-    SENSITIVE,
-    is_sensitive,
-    labels_of,
-    merge_labels,
-)
+from fhir_gateway.privacy import ACT_CODE, SENSITIVE, disclosure_copy, is_sensitive, merge_labels
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store import visibility
 from fhir_gateway.store.security_tables import consent_grants
@@ -308,13 +301,7 @@ class RowPolicy:
             return resource
         if caller.role == "partner" and resource.get("resourceType") == "Patient":
             resource = _minimal_patient(resource)
-        if is_sensitive(resource):
-            meta = {
-                **(resource.get("meta") or {}),
-                "security": merge_labels(labels_of(resource), [dict(NORDSCLCD)]),
-            }
-            resource = {**resource, "meta": meta}
-        return resource
+        return disclosure_copy(resource)
 
     def serve_version(
         self, session: Session, caller: Caller, version: repo.StoredResource

@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from adapters.partners import PartnerClient, PartnerError
+from fhir_gateway import privacy
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import GatewayError
 from fhir_gateway.fhir.references import iter_references
@@ -46,9 +47,13 @@ def partner_caller(organization: str) -> Caller:
 
 
 def _absolute(doc: dict[str, Any], base_url: str, keep: set[str]) -> dict[str, Any]:
-    """References the partner cannot resolve on its own server point back at the gateway."""
+    """References the partner cannot resolve on its own server point back at the gateway. Of
+    ``meta`` only the security labels go along: they say what the partner may do with the copy."""
     copy = orjson.loads(orjson.dumps(doc))
     copy.pop("meta", None)
+    labels = privacy.labels_of(doc)
+    if labels:
+        copy["meta"] = {"security": labels}
     if base_url:
         for node, key in iter_references(copy):
             if "/" in node[key] and "://" not in node[key] and node[key] not in keep:

@@ -1,5 +1,5 @@
-"""Pure pieces: windows and due dates in the facility's zone, partner eligibility, consent,
-security labels."""
+"""Pure pieces: windows and due dates in the facility's zone, partner eligibility (consent and
+labels: tests/unit/privacy)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fhir_gateway.careplans._consent import permits
 from fhir_gateway.careplans._fhirpath import TemplateError
-from fhir_gateway.careplans._labels import disclosure_labels, is_part2_sender, security_labels
 from fhir_gateway.careplans._partners import Directory, Partner, eligible, patient_language
 from fhir_gateway.careplans._timing import due_date, window
 
@@ -114,42 +112,3 @@ def test_patient_language_prefers_the_preferred_one() -> None:
     }
     assert patient_language(patient) == "es"
     assert patient_language({}) == "en"
-
-
-def consent(provision: dict, status: str = "active") -> dict:
-    return {"resourceType": "Consent", "status": status, "provision": provision}
-
-
-def actor(org: str) -> dict:
-    return {
-        "role": {"coding": [{"code": "IRCP"}]},
-        "reference": {"reference": f"Organization/{org}"},
-    }
-
-
-def test_consent_permits_named_actors_in_force() -> None:
-    today = date(2025, 3, 10)
-    assert permits(consent({"type": "permit", "actor": [actor("a")]}), today) == {"Organization/a"}
-    assert permits(consent({"type": "permit", "actor": [actor("a")]}, "inactive"), today) == set()
-    assert permits(consent({"type": "deny", "actor": [actor("a")]}), today) == set()
-    expired = {"type": "permit", "period": {"end": "2025-01-01"}, "actor": [actor("a")]}
-    assert permits(consent(expired), today) == set()
-    nested = {"type": "deny", "provision": [{"type": "permit", "actor": [actor("b")]}]}
-    assert permits(consent(nested), today) == {"Organization/b"}
-
-
-def test_labels() -> None:
-    assert [lb["code"] for lb in security_labels(set(), part2=True)] == ["PSY"]
-    assert [lb["code"] for lb in security_labels({"substance-use"}, part2=True)] == [
-        "R",
-        "ETH",
-        "42CFRPart2",
-        "PSY",
-    ]
-    assert [lb["code"] for lb in security_labels({"substance-use"}, part2=False)] == ["ETH", "PSY"]
-    assert is_part2_sender(["*"], None) and is_part2_sender(["EPIC|STMARYS"], "EPIC|STMARYS")
-    assert not is_part2_sender(["OTHER"], "EPIC|STMARYS")
-    labelled = {"meta": {"security": security_labels({"substance-use"}, part2=True)}}
-    assert "NORDSCLCD" in {lb["code"] for lb in disclosure_labels(labelled)["meta"]["security"]}
-    plain = {"meta": {"security": security_labels(set(), part2=True)}}
-    assert disclosure_labels(plain) is plain
