@@ -13,6 +13,7 @@ from ._errors import (
     DataTypeError,
     HL7Error,
     RequiredFieldMissing,
+    SegmentSequenceError,
     UnsupportedEvent,
     UnsupportedMessage,
     UnsupportedProcessing,
@@ -82,6 +83,8 @@ class ConversionResult:
     message: Message | None = field(default=None, repr=False)
     # The warnings the ACK carries (ERR severity W): what was changed or left out of the data.
     ack_warnings: list[HL7Error] = field(default_factory=list)
+    # A visit event (A01, A03, …) without PV1: the patient was written, no Encounter was.
+    no_encounter: bool = False
 
 
 def convert(text: str | bytes, *, options: ConvertOptions | None = None) -> ConversionResult:
@@ -99,14 +102,24 @@ def convert(text: str | bytes, *, options: ConvertOptions | None = None) -> Conv
         str(options.mappings_dir) if options.mappings_dir else None, options.local_base
     )
     profile = options.sender(app, facility)
-    ctx = Context(codes, profile.zone, profile.country)
+    ctx = Context(
+        codes.scoped(profile.country, (f"{app}|{facility}", facility)),
+        profile.zone,
+        profile.country,
+    )
     ctx.warnings.extend(msg.warnings)
     _report_cleaned(ctx, msg)
     _report_unknown_segments(ctx, msg)
     recorded = _recorded(ctx, msh)
     plans = Plans()
     sender = map_sender(ctx, plans, msh)
-    patients, encounters = _map_body(ctx, plans, msg, rule_for(event))
+    rule = rule_for(event)
+    patients, encounters = _map_body(ctx, plans, msg, rule)
+    no_encounter = bool(rule.visit and patients and not encounters)
+    if no_encounter:
+        ctx.warn_sender(
+            SegmentSequenceError(f"no PV1 segment: ADT^{event} created no Encounter", segment="PV1")
+        )
     bundle = _bundle(ctx, msg, event, plans, sender, patients + encounters, recorded)
     key = patients[0].key if patients else None
     return ConversionResult(
@@ -121,6 +134,7 @@ def convert(text: str | bytes, *, options: ConvertOptions | None = None) -> Conv
         warnings=ctx.warnings,
         message=msg,
         ack_warnings=ctx.ack_warnings,
+        no_encounter=no_encounter,
     )
 
 

@@ -10,6 +10,8 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+from adapters.terminology import ICD10_SYSTEMS, icd10_code
+
 from ._codes import CodeMaps
 from ._datetime import to_fhir_date, to_fhir_datetime
 from ._errors import HL7Error
@@ -212,18 +214,28 @@ def _phone(c: Composite) -> str:
     return text + (f" x{ext}" if ext else "")
 
 
-def codeable(ctx: Context, c: Composite, table: str = "") -> dict[str, Any] | None:
-    """CE/CWE/CNE → CodeableConcept; an unknown coding system is kept as a local URI."""
+def codeable(
+    ctx: Context, c: Composite, table: str = "", *, default_system: str = ""
+) -> dict[str, Any] | None:
+    """CE/CWE/CNE → CodeableConcept; an unknown coding system is kept as a local URI.
+
+    ``default_system`` names the first code's system when CWE.3 is empty (DG1-2 in v2.3).
+    An ICD-10 code sent without its dot gets it (``F332`` → ``F33.2``); the code as sent is
+    kept after the others, under its system name as sent."""
     codings = []
+    originals = []
     for code_i, text_i, sys_i, ver_i in ((1, 2, 3, 7), (4, 5, 6, 8)):
         code = c(code_i)
         if not code:
             continue
-        sys_name = c(sys_i)
+        sys_name = c(sys_i) or (default_system if code_i == 1 else "")
         if sys_name:
-            coding: dict[str, Any] = {"system": ctx.codes.coding_system(sys_name), "code": code}
+            coding: dict[str, Any] = {"system": _coding_system(ctx, sys_name), "code": code}
             if c(text_i):
                 coding["display"] = c(text_i)
+            if coding["system"] in ICD10_SYSTEMS and icd10_code(code) != code:
+                originals.append({**coding, "system": ctx.codes.as_sent_system(sys_name)})
+                coding["code"] = icd10_code(code)
         elif table:
             coding = ctx.codes.v2_coding(table, code, c(text_i))
         else:
@@ -237,6 +249,7 @@ def codeable(ctx: Context, c: Composite, table: str = "") -> dict[str, Any] | No
         mapped = ctx.codes.coding(table, codings[0]["code"])
         if mapped and mapped["system"] != codings[0]["system"]:
             codings.insert(0, mapped)
+    codings.extend(originals)
     text = c(9) or c(2)
     out: dict[str, Any] = {}
     if codings:
@@ -244,6 +257,14 @@ def codeable(ctx: Context, c: Composite, table: str = "") -> dict[str, Any] | No
     if text:
         out["text"] = text
     return out or None
+
+
+def _coding_system(ctx: Context, name: str) -> str:
+    system = ctx.codes.known_system(name)
+    if system is None:
+        system = ctx.codes.as_sent_system(name)
+        ctx.warnings.append(f"coding system {name!r} has no URI for this sender; kept as {system}")
+    return system
 
 
 def xcn(

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from ._datatypes import Context, codeable, identifier
-from ._errors import DataTypeError
+from ._errors import DataTypeError, RequiredFieldMissing
 from ._parse import Segment
 from ._patch import Plan, Plans, derived_identifier
 
@@ -54,14 +54,22 @@ def _code_key(concept: dict[str, Any] | None) -> str:
     )
 
 
-def _diagnosis_code(ctx: Context, dg1: Segment) -> dict[str, Any] | None:
-    c = dg1.one(3)
-    concept = codeable(ctx, c)
-    # v2.3: the coding method sits in DG1-2 (a text-only DG1-3 has no coding to give it to)
-    if concept and concept.get("coding") and not c(3) and dg1.value(2):
-        concept["coding"][0]["system"] = ctx.codes.coding_system(dg1.value(2))
+def _diagnosis_code(ctx: Context, dg1: Segment, sequence: int) -> dict[str, Any] | None:
+    """DG1-3 (v2.3: its coding method in DG1-2), else the DG1-4 description as text alone."""
+    concept = codeable(ctx, dg1.one(3), default_system=dg1.value(2))
     if concept is None and dg1.value(4):
         concept = {"text": dg1.value(4)}
+    if concept is not None and "coding" not in concept:
+        ctx.warn_sender(
+            RequiredFieldMissing(
+                f"diagnosis {concept['text'][:40]!r} has no code: kept as text",
+                segment="DG1",
+                sequence=sequence,
+                field=3,
+                component=1,
+                position=dg1.position,
+            )
+        )
     return concept
 
 
@@ -69,8 +77,8 @@ def map_diagnoses(
     ctx: Context, plans: Plans, dg1s: list[Segment], patient: Plan, encounter: Plan | None
 ) -> None:
     visit = encounter.key["value"] if encounter else ""
-    for dg1 in dg1s:
-        code = _diagnosis_code(ctx, dg1)
+    for sequence, dg1 in enumerate(dg1s, start=1):
+        code = _diagnosis_code(ctx, dg1, sequence)
         if code is None:
             ctx.warnings.append(f"DG1 (line {dg1.position}): no diagnosis code; skipped")
             continue

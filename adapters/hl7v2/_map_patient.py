@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.terminology import normalise_language
+
 from ._datatypes import Context, address, codeable, contact_point, human_name, identifier, xcn
-from ._errors import RequiredFieldMissing
+from ._errors import RequiredFieldMissing, TableValueNotFound
 from ._parse import Segment
 from ._patch import DELETE, Plan, Plans, derived_identifier
 
@@ -123,9 +125,27 @@ def _simple(ctx: Context, plan: Plan, pid: Segment) -> None:
     elif pid.value(16):
         c = pid.one(16)
         plan.add("maritalStatus", "CodeableConcept", ctx.codes.concept("0002", c(1), c(2)))
-    lang = codeable(ctx, pid.one(15), "0296")
-    if lang:
-        plan.add("communication", "backbone", [{"language": lang, "preferred": True}], many=True)
+    _language(ctx, plan, pid)
+
+
+def _language(ctx: Context, plan: Plan, pid: Segment) -> None:
+    """PID-15 → communication: a BCP-47 coding first, the sender's code kept beside it."""
+    sent = codeable(ctx, pid.one(15), "0296")
+    if not sent:
+        return
+    lang = normalise_language(sent)
+    if lang.tag is None:
+        ctx.warn_sender(
+            TableValueNotFound(
+                f"language {pid.one(15)(1) or sent.get('text', '')!r} is no ISO 639 code or"
+                " language name: kept as text",
+                segment=pid.name,
+                field=15,
+                position=pid.position,
+            )
+        )
+    preferred = [{"language": lang.concept, "preferred": True}]
+    plan.add("communication", "backbone", preferred, many=True)
 
 
 def _telecom(ctx: Context, plan: Plan, pid: Segment) -> None:

@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adapters.terminology import concept_language, language_tag
 from fhir_gateway.careplans._cache import StoredDataCache
 from fhir_gateway.store.tables import resources
 
@@ -48,7 +49,8 @@ class Directory:
 
 
 def _base_language(code: str | None) -> str | None:
-    return code.split("-")[0].lower() if code else None
+    """The primary subtag of the normalised tag (``eng``, ``EN``, ``en-US`` → ``en``)."""
+    return (language_tag(code) or code).split("-")[0].lower() if code else None
 
 
 def _codes(concepts: list[dict[str, Any]]) -> set[tuple[str, str]]:
@@ -132,8 +134,9 @@ def patient_language(patient: dict[str, Any]) -> str:
     """The preferred language's base subtag; English when none is recorded (as for services)."""
     comms = patient.get("communication", [])
     chosen = next((c for c in comms if c.get("preferred")), comms[0] if comms else None)
-    codings = ((chosen or {}).get("language") or {}).get("coding", [])
-    return _base_language(codings[0].get("code")) or "en" if codings else "en"
+    language = (chosen or {}).get("language") or {}
+    codings = language.get("coding") or [{}]  # unrecognised: as sent, so no partner matches it
+    return _base_language(concept_language(language) or codings[0].get("code")) or "en"
 
 
 def patient_address(patient: dict[str, Any]) -> dict[str, Any] | None:

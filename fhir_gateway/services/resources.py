@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy.orm import Session
 
+from adapters.terminology import normalise_patient_languages
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import (
     Forbidden,
@@ -86,6 +87,14 @@ def _prepare(resource: Any, res_type: str, *, schema: bool = True) -> dict[str, 
     validate_resource(resource, expected_type=res_type, schema=schema)
     if res_type == "SearchParameter":
         _register_search_parameter(resource)
+    return _normalised(resource)
+
+
+def _normalised(resource: dict[str, Any]) -> dict[str, Any]:
+    """What every door stores in one form: a Patient's languages as BCP-47 tags (``eng`` → ``en``,
+    the sender's code kept), as the HL7 v2 mapping writes them."""
+    if resource.get("resourceType") == "Patient":
+        return normalise_patient_languages(resource)
     return resource
 
 
@@ -354,7 +363,7 @@ def patch(
     return _store_change(
         session,
         caller,
-        patched,
+        _normalised(patched),
         res_id,
         current,
         if_match=current.version_id,
