@@ -2,7 +2,9 @@
 
     GatewayError                    500 exception    (never raised for client input)
     ├── InvalidRequest              400 invalid      bad JSON, bad resource, bad parameter
-    │   └── InvalidSearch           400 invalid      unknown or malformed search parameter
+    │   ├── InvalidSearch           400 invalid      unknown or malformed search parameter
+    │   └── TooCostly               400 too-costly   over a configured bound (sort keys, repeats,
+    │                                                 entries, time budget); names the limit
     ├── Unauthorized                401 login
     ├── Forbidden                   403 forbidden
     ├── NotFound                    404 not-found
@@ -31,6 +33,7 @@ __all__ = [
     "GatewayError",
     "InvalidRequest",
     "InvalidSearch",
+    "TooCostly",
     "Unauthorized",
     "Forbidden",
     "NotFound",
@@ -108,6 +111,12 @@ class InvalidRequest(GatewayError):
 
 class InvalidSearch(InvalidRequest):
     pass
+
+
+class TooCostly(InvalidRequest):
+    """Over a bound of decision 15: a 400, not a 503, since retrying the same request cannot help."""
+
+    code = "too-costly"
 
 
 class Unauthorized(GatewayError):

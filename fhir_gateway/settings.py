@@ -203,6 +203,38 @@ class Settings(BaseSettings):
         default_factory=list, description="Browser origins allowed by CORS (empty: CORS off)"
     )
 
+    # --- bounds on what one request may cost (DESIGN decision 15; past one: 4xx naming it) --------
+    search_max_sort_keys: int = Field(5, description="Keys one _sort may name")
+    search_max_parameters: int = Field(
+        50, description="Parameters one search may give, repeats and result parameters included"
+    )
+    search_max_repeats: int = Field(
+        10, description="Times one search parameter may be repeated (AND)"
+    )
+    search_max_values: int = Field(
+        100, description="Comma-separated values (OR) one search parameter may give"
+    )
+    search_timeout: float = Field(
+        10.0,
+        description=(
+            "Seconds a search may run in the database (a statement timeout on PostgreSQL, a "
+            "progress handler on SQLite); over it: 400 too-costly. A client that leaves stops it too"
+        ),
+    )
+    batch_max_entries: int = Field(
+        500, description="Entries one batch or transaction Bundle may hold"
+    )
+    batch_max_response_bytes: int = Field(
+        32 * 1024 * 1024, description="Largest batch/transaction response (the sum of its entries)"
+    )
+    max_json_values: int = Field(
+        100_000,
+        description=(
+            "Values (objects, arrays, strings, numbers…) one JSON request body may hold; more: 413 "
+            "(each costs validation and indexing: about 1 s per 10,000)"
+        ),
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:

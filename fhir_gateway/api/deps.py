@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fhir_gateway.api.unstorable import refuse_nul_in_form, refuse_nul_in_json
 from fhir_gateway.context import SYSTEM, Caller
 from fhir_gateway.errors import InvalidRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from fhir_gateway.fhir.numbers import MAX_INT32, whole_number
 from fhir_gateway.fhir.validation import parse_json
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
@@ -94,7 +95,8 @@ async def get_json_body(request: Request) -> Any:
         )
     if not raw.strip():
         raise InvalidRequest("The request has no body")
-    value = parse_json(raw, max_depth=request.app.state.settings.max_json_depth)
+    settings = request.app.state.settings
+    value = parse_json(raw, max_depth=settings.max_json_depth, max_values=settings.max_json_values)
     refuse_nul_in_json(raw, value)
     return value
 
@@ -122,9 +124,10 @@ def if_match(request: Request) -> int | None:
     if not value:
         return None
     text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise InvalidRequest(f'If-Match must be an ETag like W/"3", not {value!r}')
-    return int(text)
+    version = whole_number(text, ceiling=MAX_INT32 + 1)  # past any version: it cannot match
+    if version is None:
+        raise InvalidRequest(f'If-Match must be an ETag like W/"3", not {value[:40]!r}')
+    return version
 
 
 _NOT_SEARCH = frozenset({"_format", "_pretty"})

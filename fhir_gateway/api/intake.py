@@ -4,9 +4,9 @@ route calls the intake service, which owns the transactions."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -14,6 +14,7 @@ from fhir_gateway.api.deps import CallerDep, RawBody, media_type
 from fhir_gateway.api.responses import FHIR_JSON
 from fhir_gateway.api.unstorable import refuse_nul_in_json_bytes
 from fhir_gateway.errors import InvalidRequest, UnsupportedMediaType
+from fhir_gateway.fhir.numbers import MAX_INT32
 from fhir_gateway.services.ingest import Intake
 from fhir_gateway.store.inbox_tables import STATUSES
 
@@ -56,7 +57,10 @@ async def process_message(request: Request, body: RawBody, caller: CallerDep) ->
 
 @router.get("/inbox")
 async def inbox_list(
-    request: Request, status: str | None = None, _count: int = 50, _offset: int = 0
+    request: Request,
+    status: str | None = None,
+    _count: Annotated[int, Query(ge=0)] = 50,
+    _offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
 ) -> Response:
     if status is not None and status not in STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}")

@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
+from fhir_gateway.api.cancel import until_disconnect
 from fhir_gateway.api.deps import (
     FORM_TYPE,
     BaseUrlDep,
@@ -25,11 +25,14 @@ from fhir_gateway.api.deps import (
     search_params_of,
 )
 from fhir_gateway.api.responses import fhir_json, resource_response, result_response
+from fhir_gateway.context import Caller
 from fhir_gateway.errors import InvalidRequest, InvalidSearch, UnsupportedMediaType
 from fhir_gateway.services import history as history_svc
 from fhir_gateway.services import resources as svc
 from fhir_gateway.services.search import search
+from fhir_gateway.settings import Settings
 from fhir_gateway.store import visibility
+from fhir_gateway.store.budget import Budget
 from fhir_gateway.store.db import Database
 
 __all__ = ["router"]
@@ -109,22 +112,13 @@ async def search_post(
     except UnicodeDecodeError as exc:
         raise InvalidSearch("The form body is not UTF-8") from exc
     params = search_params_of(request) + form
-    return fhir_json(
-        await run_in_threadpool(
-            search,
-            db,
-            res_type,
-            params,
-            caller=caller,
-            base_url=base,
-            settings=settings,
-            strict=prefer(request, "handling") == "strict",
-        )
+    return await run_search(
+        request, db, res_type, params, caller=caller, base_url=base, settings=settings
     )
 
 
 @router.get("/{res_type}")
-def search_get(
+async def search_get(
     res_type: str,
     request: Request,
     db: DatabaseDep,
@@ -133,15 +127,44 @@ def search_get(
     settings: SettingsDep,
 ) -> Response:
     svc.check_type(res_type)
+    return await run_search(
+        request,
+        db,
+        res_type,
+        search_params_of(request),
+        caller=caller,
+        base_url=base,
+        settings=settings,
+    )
+
+
+async def run_search(
+    request: Request,
+    db: Database,
+    res_type: str | None,
+    params: list[tuple[str, str]],
+    *,
+    caller: Caller,
+    base_url: str,
+    settings: Settings,
+) -> Response:
+    """The search on a worker thread, within its time budget, stopped if the client leaves."""
+    budget = Budget(settings.search_timeout)
+    strict = prefer(request, "handling") == "strict"
     return fhir_json(
-        search(
-            db,
-            res_type,
-            search_params_of(request),
-            caller=caller,
-            base_url=base,
-            settings=settings,
-            strict=prefer(request, "handling") == "strict",
+        await until_disconnect(
+            request,
+            budget,
+            lambda: search(
+                db,
+                res_type,
+                params,
+                caller=caller,
+                base_url=base_url,
+                settings=settings,
+                strict=strict,
+                budget=budget,
+            ),
         )
     )
 

@@ -14,12 +14,12 @@ from fhir_gateway.api.deps import (
     prefer,
     search_params_of,
 )
+from fhir_gateway.api.resources import run_search
 from fhir_gateway.api.responses import fhir_json
 from fhir_gateway.errors import MethodNotAllowed
 from fhir_gateway.services import history as history_svc
 from fhir_gateway.services.bundles import process_bundle
 from fhir_gateway.services.capability import capability_statement
-from fhir_gateway.services.search import search
 
 __all__ = ["router"]
 
@@ -54,19 +54,17 @@ def system_history(
 
 
 @router.get("/")
-def system_search(
+async def system_search(
     request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep, settings: SettingsDep
 ) -> Response:
-    return fhir_json(
-        search(
-            db,
-            None,
-            search_params_of(request),
-            caller=caller,
-            base_url=base,
-            settings=settings,
-            strict=prefer(request, "handling") == "strict",
-        )
+    return await run_search(
+        request,
+        db,
+        None,
+        search_params_of(request),
+        caller=caller,
+        base_url=base,
+        settings=settings,
     )
 
 

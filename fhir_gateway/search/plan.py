@@ -7,7 +7,8 @@ Pure: no I/O, no SQL. ``store/search.py`` turns a plan into SQL.
     results    _sort, _count, _include/_revinclude, _total, _summary, _elements, _cursor
 
 Malformed input raises ``InvalidSearch`` naming the parameter. Unknown parameters raise too when
-``strict``; otherwise they are skipped and reported in ``SearchPlan.warnings``.
+``strict``; otherwise they are skipped and reported in ``SearchPlan.warnings``. A query past one of
+its ``Limits`` (parameters, repeats, OR values, sort keys) raises ``TooCostly`` naming the limit.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
 
 import orjson
 
-from fhir_gateway.errors import InvalidSearch
+from fhir_gateway.errors import InvalidSearch, TooCostly
+from fhir_gateway.fhir.numbers import whole_number
 from fhir_gateway.search import values as v
 from fhir_gateway.search.registry import Registry, SearchParam, get_registry
 
@@ -44,6 +47,7 @@ __all__ = [
     "Include",
     "Cursor",
     "SearchPlan",
+    "Limits",
     "parse",
     "split_values",
     "encode_cursor",
@@ -215,6 +219,24 @@ class SearchPlan:
     params: tuple[tuple[str, str], ...] = field(default=())  # the query, for links
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much one query may ask for (DESIGN decision 15); the settings of the same names."""
+
+    search_max_parameters: int = 50
+    search_max_repeats: int = 10
+    search_max_values: int = 100
+    search_max_sort_keys: int = 5
+
+    def check(self, count: int, limit: str, what: str, expression: str | None) -> None:
+        allowed: int = getattr(self, limit)
+        if count > allowed:
+            raise TooCostly(
+                f"{what}: {count} given, at most {allowed} allowed (limit {limit})",
+                expression=[expression] if expression else None,
+            )
+
+
 # -- entry point ---------------------------------------------------------------------------------
 
 
@@ -227,9 +249,14 @@ def parse(
     default_count: int = 20,
     max_count: int = 1000,
     registry: Registry | None = None,
+    limits: Limits | None = None,
 ) -> SearchPlan:
     """The plan for ``params`` on ``resource_type`` (None: a system-wide search)."""
-    parser = _Parser(registry or get_registry(), strict, base_url.rstrip("/"))
+    limits = limits or Limits()
+    limits.check(len(params), "search_max_parameters", "Search parameters", None)
+    for name, times in Counter(name for name, _ in params).most_common(1):
+        limits.check(times, "search_max_repeats", f"Repeats of {name}", name)
+    parser = _Parser(registry or get_registry(), strict, base_url.rstrip("/"), limits)
     types = parser.types(resource_type, params)
     state: dict[str, Any] = {"count": default_count, "sort": (), "includes": []}
     criteria: list[Criterion] = []
@@ -339,8 +366,9 @@ def _cursor_value(key: SortKey, value: Any) -> Any:
 
 
 class _Parser:
-    def __init__(self, registry: Registry, strict: bool, base_url: str) -> None:
+    def __init__(self, registry: Registry, strict: bool, base_url: str, limits: Limits) -> None:
         self.registry = registry
+        self.limits = limits
         self.strict = strict
         self.base_url = base_url
         self.warnings: list[str] = []
@@ -476,8 +504,14 @@ class _Parser:
             )
         if param.type == "composite":
             return self.composite(param, value, name)
-        parsed = tuple(self.value(param, modifier, part, name) for part in split_values(value))
+        parts = self.split(value, name)
+        parsed = tuple(self.value(param, modifier, part, name) for part in parts)
         return Test(param, modifier, parsed)
+
+    def split(self, value: str, name: str) -> list[str]:
+        parts = split_values(value)
+        self.limits.check(len(parts), "search_max_values", f"Values of {name}", name)
+        return parts
 
     def composite(self, param: SearchParam, value: str, name: str) -> Node:
         # Only composites over the resource itself (e.g. Observation code-value-quantity): their
@@ -492,7 +526,7 @@ class _Parser:
                 f"{name}: this composite parameter is not supported", expression=[name]
             )
         alternatives: list[Node] = []
-        for alternative in split_values(value):
+        for alternative in self.split(value, name):
             parts = _split_unescaped(alternative, "$")
             if len(parts) != len(components):
                 raise InvalidSearch(
@@ -551,9 +585,10 @@ class _Parser:
     ) -> None:
         base, _, modifier = name.partition(":")
         if base == "_count":
-            if not value.isdigit():
+            count = whole_number(value, ceiling=max_count)
+            if count is None:
                 raise InvalidSearch("_count must be a non-negative integer", expression=["_count"])
-            state["count"] = min(int(value), max_count)
+            state["count"] = count
         elif base == "_sort":
             state["sort"] = self.sort(value, types)
         elif base == "_total":
@@ -578,7 +613,9 @@ class _Parser:
 
     def sort(self, value: str, types: tuple[str, ...]) -> tuple[SortKey, ...]:
         keys = []
-        for item in value.split(","):
+        items = value.split(",")
+        self.limits.check(len(items), "search_max_sort_keys", "Keys of _sort", "_sort")
+        for item in items:
             item = item.strip()
             if not item:
                 continue

@@ -12,7 +12,10 @@ Errors never quote the token or the assertion: only what was wrong with it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import math
 import threading
 import uuid
 from collections import OrderedDict
@@ -174,6 +177,8 @@ class TokenService:
         exp, now = claims.get("exp"), int(clock.now().timestamp())
         if not isinstance(exp, int | float) or isinstance(exp, bool):
             raise _refuse("the assertion has no exp")
+        if isinstance(exp, float) and not math.isfinite(exp):  # JSON as Python writes it: NaN
+            raise InvalidRequest("invalid_request: exp must be a finite NumericDate")
         if exp <= now:
             raise _refuse("the assertion has expired")
         if exp > now + LIFETIME + _SKEW:
@@ -273,6 +278,7 @@ class TokenService:
 
 def peek(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Header and claims before verification: only to find the client and its key."""
+    _require_object_header(assertion)
     try:
         obj = jws.extract_compact(assertion.encode())
         claims = json.loads(obj.payload or b"")
@@ -281,6 +287,20 @@ def peek(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(claims, dict):
         raise _refuse("client_assertion carries no claims")
     return obj.headers(), claims
+
+
+def _require_object_header(assertion: str) -> None:
+    """A compact JWT whose JOSE header is JSON but not an object (an array, a string) is a
+    malformed request (RFC 6749 invalid_request), which the JOSE library would not all refuse."""
+    head = assertion.split(".", 1)[0] if assertion.count(".") == 2 else ""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))) if head else {}
+    except (ValueError, binascii.Error, UnicodeError):
+        return  # not JSON at all: not a compact JWT (invalid_client, as before)
+    if not isinstance(header, dict):
+        raise InvalidRequest(
+            "invalid_request: the client_assertion's JOSE header is not a JSON object"
+        )
 
 
 def _utc(timestamp: int) -> datetime:

@@ -17,11 +17,19 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
-from fhir_gateway.errors import GatewayError, InvalidRequest, Issue, PreconditionFailed
+from fhir_gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    Issue,
+    PayloadTooLarge,
+    PreconditionFailed,
+)
+from fhir_gateway.fhir.numbers import MAX_INT32, whole_number
 from fhir_gateway.services import resources as svc
 from fhir_gateway.services.resources import Result
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
+from fhir_gateway.store.budget import Budget
 from fhir_gateway.store.search import match_ids, search_bundle
 
 __all__ = ["process_bundle", "EntryRequest", "parse_entry_url"]
@@ -62,11 +70,12 @@ def _parse_if_match(value: str | None, where: str) -> int | None:
     if not value:
         return None
     text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    version = whole_number(text, ceiling=MAX_INT32 + 1)  # past any version: it cannot match
+    if version is None:
         raise InvalidRequest(
-            f'ifMatch must be an ETag like W/"3", not {value!r}', expression=[where]
+            f'ifMatch must be an ETag like W/"3", not {value[:40]!r}', expression=[where]
         )
-    return int(text)
+    return version
 
 
 def _entry_requests(bundle: dict[str, Any], base_url: str) -> list[EntryRequest]:
@@ -120,6 +129,7 @@ def process_bundle(
         raise InvalidRequest(
             f"Bundle.type must be batch or transaction, not {kind!r}", expression=["Bundle.type"]
         )
+    _check_entry_count(bundle, settings)
     requests = _entry_requests(bundle, base_url)
     runner = _Runner(session, caller, base_url, settings, prefer_representation)
     responses = runner.transaction(requests) if kind == "transaction" else runner.batch(requests)
@@ -129,6 +139,16 @@ def process_bundle(
         "timestamp": clock.to_instant(clock.now()),
         "entry": responses,
     }
+
+
+def _check_entry_count(bundle: dict[str, Any], settings: Settings) -> None:
+    entries = bundle.get("entry")
+    limit = settings.batch_max_entries
+    if isinstance(entries, list) and len(entries) > limit:
+        raise PayloadTooLarge(
+            f"The Bundle has {len(entries)} entries, at most {limit} allowed (limit batch_max_entries)",
+            expression=["Bundle.entry"],
+        )
 
 
 class _Runner:
@@ -147,6 +167,8 @@ class _Runner:
         self.representation = representation
         self.resolved: dict[str, str] = {}  # fullUrl → Type/id
         self.conditional: dict[tuple[str, str], str] = {}  # (type, criteria) → Type/id of a POST
+        self.response_bytes = 0
+        self.search_budget = Budget(settings.search_timeout)  # shared by the Bundle's searches
 
     # -- transaction ------------------------------------------------------------------------
 
@@ -165,6 +187,7 @@ class _Runner:
                 responses[req.index] = self._run(req)
             except GatewayError as exc:
                 raise _at_entry(exc, req.index) from exc
+            self._spend(responses[req.index])
         return [r for r in responses if r is not None]
 
     def _check_unique_targets(self, requests: list[EntryRequest]) -> None:
@@ -267,10 +290,22 @@ class _Runner:
         for req in requests:
             try:
                 with self.session.begin_nested():
-                    responses.append(self._run(req))
+                    entry = self._run(req)
             except GatewayError as exc:
-                responses.append(_error_entry(exc))
+                entry = _error_entry(exc)
+            self._spend(entry)
+            responses.append(entry)
         return responses
+
+    def _spend(self, entry: dict[str, Any] | None) -> None:
+        """Count an entry into the response; past the limit the whole request is refused (and
+        rolled back), before the responses of many large searches fill the memory."""
+        self.response_bytes += len(orjson.dumps(entry))
+        limit = self.settings.batch_max_response_bytes
+        if self.response_bytes > limit:
+            raise PayloadTooLarge(
+                f"The response would be larger than {limit} bytes (limit batch_max_response_bytes)"
+            )
 
     # -- one entry --------------------------------------------------------------------------
 
@@ -352,6 +387,7 @@ class _Runner:
             caller=self.caller,
             base_url=self.base_url,
             settings=self.settings,
+            budget=self.search_budget,
         )
         return {"resource": orjson.loads(body), "response": {"status": "200 OK"}}
 

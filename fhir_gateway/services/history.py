@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden, InvalidRequest
+from fhir_gateway.fhir.numbers import whole_number
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store import visibility
+from fhir_gateway.store.budget import Budget
 from fhir_gateway.store.repository import StoredResource
 
 __all__ = ["history_bundle", "parse_instant"]
@@ -42,9 +44,10 @@ def _int(params: dict[str, str], name: str, default: int, maximum: int) -> int:
     value = params.get(name)
     if value is None:
         return default
-    if not value.isdigit():
-        raise InvalidRequest(f"{name} must be a whole number, not {value!r}")
-    return min(int(value), maximum)
+    number = whole_number(value, ceiling=maximum)
+    if number is None:
+        raise InvalidRequest(f"{name} must be a whole number, not {value[:20]!r}")
+    return number
 
 
 def history_bundle(
@@ -65,16 +68,17 @@ def history_bundle(
     since = parse_instant(params["_since"], "_since") if "_since" in params else None
     before = parse_instant(params["_before"], "_before") if "_before" in params else clock.now()
     policy = visibility.current()
-    versions, total = repo.history(
-        session,
-        res_type=res_type,
-        res_id=res_id,
-        since=since,
-        before=before,
-        count=count,
-        offset=offset,
-        visible=lambda r: policy.where(caller, r),
-    )
+    with Budget(settings.search_timeout).applied(session):  # its total counts every version
+        versions, total = repo.history(
+            session,
+            res_type=res_type,
+            res_id=res_id,
+            since=since,
+            before=before,
+            count=count,
+            offset=offset,
+            visible=lambda r: policy.where(caller, r),
+        )
     path = "/".join(p for p in (base_url, res_type, res_id, "_history") if p)
     paging = {k: v for k, v in params.items() if k in ("_since", "_count")}
     paging["_before"] = clock.to_instant(before)

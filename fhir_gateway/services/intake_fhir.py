@@ -52,7 +52,9 @@ class Identified:
 
 def identify(raw: bytes, settings: Settings) -> Identified:
     try:
-        note = read_notification(parse_json(raw, max_depth=settings.max_json_depth))
+        note = read_notification(
+            parse_json(raw, max_depth=settings.max_json_depth, max_values=settings.max_json_values)
+        )
     except GatewayError as exc:
         return _refused(InvalidNotification(exc.message))
     except NotificationError as exc:

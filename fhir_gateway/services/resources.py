@@ -22,6 +22,7 @@ from fhir_gateway.errors import (
     PreconditionFailed,
     UnknownType,
 )
+from fhir_gateway.fhir.numbers import MAX_INT32, whole_number
 from fhir_gateway.fhir.patch import apply_fhirpath_patch, apply_json_patch
 from fhir_gateway.fhir.types import is_supported
 from fhir_gateway.fhir.validation import validate_resource
@@ -169,9 +170,10 @@ def vread(
 ) -> StoredResource:
     check_type(res_type)
     _require(caller, res_type, "r")
-    if not version.isdigit():
-        raise NotFound(f"{res_type}/{res_id} has no version '{version}'")
-    stored = repo.vread(session, res_type, res_id, int(version))
+    number = whole_number(version, ceiling=MAX_INT32 + 1)
+    if number is None or number > MAX_INT32:  # no such version: the column holds none larger
+        raise NotFound(f"{res_type}/{res_id} has no version '{version[:20]}'")
+    stored = repo.vread(session, res_type, res_id, number)
     if stored is None or _hidden(session, caller, res_type, res_id, False):
         raise NotFound(f"{res_type}/{res_id} has no version {version}")
     if stored.deleted:

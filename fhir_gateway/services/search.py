@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fhir_gateway.context import Caller
 from fhir_gateway.settings import Settings
+from fhir_gateway.store.budget import Budget
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.search import search_bundle
 
@@ -19,6 +20,7 @@ def search(
     base_url: str,
     settings: Settings,
     strict: bool = False,
+    budget: Budget | None = None,
 ) -> bytes:
     return db.read(
         search_bundle,
@@ -28,4 +30,5 @@ def search(
         base_url=base_url,
         settings=settings,
         strict=strict,
+        budget=budget,
     )

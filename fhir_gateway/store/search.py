@@ -31,7 +31,6 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    text,
     true,
 )
 from sqlalchemy.orm import Session
@@ -46,9 +45,16 @@ from fhir_gateway.search.shape import shape_resource
 from fhir_gateway.search.values import MAX_TIME, MIN_TIME
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import visibility
-from fhir_gateway.store.tables import INDEX_TABLES, idx_reference, idx_token, resources
+from fhir_gateway.store.budget import Budget
+from fhir_gateway.store.tables import (
+    INDEX_TABLES,
+    SORT_COLUMNS,
+    idx_reference,
+    idx_token,
+    resources,
+)
 
-__all__ = ["search_bundle", "match_ids"]
+__all__ = ["search_bundle", "match_ids", "limits_of"]
 
 _MAX_ITERATE = 4  # rounds of _include:iterate / _revinclude:iterate
 
@@ -65,8 +71,12 @@ def search_bundle(
     base_url: str,
     settings: Settings,
     strict: bool = False,
+    budget: Budget | None = None,
 ) -> bytes:
-    """The complete ``searchset`` Bundle, as JSON bytes."""
+    """The complete ``searchset`` Bundle, as JSON bytes.
+
+    Past ``budget`` (default: ``settings.search_timeout`` from now) or a limit of the query, it
+    raises ``TooCostly``."""
     base_url = base_url.rstrip("/")
     plan = p.parse(
         resource_type,
@@ -75,24 +85,29 @@ def search_bundle(
         base_url=base_url,
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
+        limits=limits_of(settings),
     )
     _require_search(caller, resource_type, plan)
-    _short_queries(session)
-    return _Search(session, plan, caller, base_url, resource_type).bundle()
+    budget = budget or Budget(settings.search_timeout)
+    with budget.applied(session, local=_SHORT_QUERIES):
+        return _Search(session, plan, caller, base_url, resource_type, budget).bundle()
+
+
+def limits_of(settings: Settings) -> p.Limits:
+    return p.Limits(
+        search_max_parameters=settings.search_max_parameters,
+        search_max_repeats=settings.search_max_repeats,
+        search_max_values=settings.search_max_values,
+        search_max_sort_keys=settings.search_max_sort_keys,
+    )
 
 
 # A search reads index ranges and stops at the end of its page, yet PostgreSQL costs its plan by
 # whole ranges (a large partner's Tasks) and, past thresholds, starts parallel workers (ms) and
 # compiles it with LLVM JIT (seconds for a partner's row policy: 4.9 s measured at 1M). Neither
-# pays off for milliseconds of work: both off, for this transaction only, in one round trip.
-_SHORT_QUERIES = text(
-    "SELECT set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)"
-)
-
-
-def _short_queries(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_SHORT_QUERIES)
+# pays off for milliseconds of work: both off, for this transaction only, in the round trip that
+# sets the statement timeout (store.budget).
+_SHORT_QUERIES = {"max_parallel_workers_per_gather": "0", "jit": "off"}
 
 
 def match_ids(
@@ -423,17 +438,6 @@ _MATCHERS: dict[str, Any] = {
 
 # -- ORDER BY and keyset paging ------------------------------------------------------------------
 
-_SORT_COLUMN = {
-    "string": "value",
-    "token": "code",
-    "date": "low",
-    "number": "value",
-    "quantity": "value",
-    "uri": "value",
-    "reference": "target_id",
-}
-
-
 SortExpr = tuple[Any, bool, bool]  # (expression, descending, may be NULL)
 
 
@@ -448,7 +452,7 @@ def _sort_exprs(plan: p.SearchPlan, r: Alias) -> list[SortExpr]:
         else:
             # A parameter with several values sorts by its lowest (ascending) or highest value.
             table = INDEX_TABLES[key.type].alias()
-            column = table.c[_SORT_COLUMN[key.type]]
+            column = table.c[SORT_COLUMNS[key.type]]
             agg = func.max(column) if key.descending else func.min(column)
             value = (
                 select(agg)
@@ -519,8 +523,10 @@ class _Search:
         caller: Caller,
         base_url: str,
         resource_type: str | None,
+        budget: Budget,
     ) -> None:
         self.session = session
+        self.budget = budget
         self.plan = plan
         self.caller = caller
         self.base_url = base_url
@@ -557,11 +563,15 @@ class _Search:
             out["entry"] = entries
         return orjson.dumps(out)
 
+    def run(self, query: Select[Any]) -> Any:
+        self.budget.check()  # the deadline holds for the request, not only for each statement
+        return self.session.execute(query)
+
     # counting --------------------------------------------------------------------------------
 
     def count(self) -> int:
         query = select(func.count()).select_from(self.r).where(self.where)
-        return int(self.session.execute(query).scalar_one())
+        return int(self.run(query).scalar_one())
 
     def total(self, shown: int, more_after: bool) -> int | None:
         mode = self.plan.total
@@ -583,7 +593,7 @@ class _Search:
         forward = cursor is None or cursor.forward
         if plan.count == 0:
             return [], False, self.count() > 0 if cursor is None else True
-        rows = list(self.session.execute(self.page_query(keys, cursor, forward)))
+        rows = list(self.run(self.page_query(keys, cursor, forward)))
         more = len(rows) > plan.count
         rows = rows[: plan.count]
         if forward:
@@ -681,7 +691,7 @@ class _Search:
             by_type.setdefault(res_type, []).append(res_id)
         out: list[Any] = []
         for res_type, ids in by_type.items():
-            out += self.session.execute(self.include_query(spec, res_type, ids)).all()
+            out += self.run(self.include_query(spec, res_type, ids)).all()
         return out
 
     def include_query(self, spec: p.Include, res_type: str, ids: list[str]) -> Select[Any]:

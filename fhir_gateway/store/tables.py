@@ -37,6 +37,7 @@ __all__ = [
     "idx_uri",
     "INDEX_TABLES",
     "search_parameter_state",
+    "SORT_COLUMNS",
 ]
 
 metadata = MetaData(
@@ -100,7 +101,9 @@ conditional_keys = Table(
 )
 
 
-def _index_table(name: str, *columns: Column, indexes: tuple[tuple[str, ...], ...]) -> Table:
+def _index_table(
+    name: str, *columns: Column, sort: str, indexes: tuple[tuple[str, ...], ...]
+) -> Table:
     table = Table(
         name,
         metadata,
@@ -109,8 +112,12 @@ def _index_table(name: str, *columns: Column, indexes: tuple[tuple[str, ...], ..
         Column("res_id", String(64), nullable=False),
         Column("param", String(64), nullable=False),
         *columns,
+        info={"sort": sort},
     )
-    Index(f"ix_{name}_resource", table.c.res_type, table.c.res_id)
+    # One resource's rows (rewritten on every update) and, per parameter, its sort value: _sort
+    # looks up min/max(sort) of each match here, one index seek (migration 0013); without the
+    # param and sort columns the databases scanned a parameter's whole range once per match.
+    Index(f"ix_{name}_sort", table.c.res_type, table.c.res_id, table.c.param, table.c[sort])
     for cols in indexes:
         Index(
             f"ix_{name}_{'_'.join(cols)}",
@@ -125,6 +132,7 @@ idx_string = _index_table(
     "idx_string",
     Column("value", String(256), nullable=False),  # normalised: case and accents folded
     Column("exact", String(256), nullable=False),  # as written, for :exact
+    sort="value",
     indexes=(("value",),),
 )
 
@@ -135,6 +143,7 @@ idx_token = _index_table(
     Column("text", String(256), nullable=True),  # normalised display / text, for :text
     # res_id before system: one code's rows come in res_id order (system is still checked in the
     # index), so criteria intersect by merging and a first page stops early (migration 0009).
+    sort="code",
     indexes=(("code", "res_id", "system"),),
 )
 
@@ -143,6 +152,7 @@ idx_reference = _index_table(
     Column("target_type", String(64), nullable=True),
     Column("target_id", String(64), nullable=True),
     Column("url", String(1024), nullable=True),  # absolute or canonical references
+    sort="target_id",
     indexes=(("target_id", "res_id", "target_type"), ("url",)),  # res_id order, as idx_token
 )
 # Everything that points at one resource, whatever its type or parameter (store.referrers: the
@@ -153,6 +163,7 @@ idx_date = _index_table(
     "idx_date",
     Column("low", UtcTime, nullable=False),
     Column("high", UtcTime, nullable=False),
+    sort="low",
     indexes=(("low", "high"),),
 )
 
@@ -161,6 +172,7 @@ idx_number = _index_table(
     Column("value", Float, nullable=False),
     Column("low", Float, nullable=False),
     Column("high", Float, nullable=False),
+    sort="value",
     indexes=(("value",),),
 )
 
@@ -172,12 +184,14 @@ idx_quantity = _index_table(
     Column("system", String(512), nullable=True),
     Column("code", String(128), nullable=True),
     Column("unit", String(128), nullable=True),
+    sort="value",
     indexes=(("value",),),
 )
 
 idx_uri = _index_table(
     "idx_uri",
     Column("value", String(1024), nullable=False),
+    sort="value",
     indexes=(("value",),),
 )
 
@@ -190,3 +204,6 @@ INDEX_TABLES = {
     "quantity": idx_quantity,
     "uri": idx_uri,
 }
+
+# The column a _sort on a parameter of each type orders by (indexed per resource and parameter).
+SORT_COLUMNS = {kind: table.info["sort"] for kind, table in INDEX_TABLES.items()}
