@@ -6,7 +6,7 @@ write of one now bumps this version in its own transaction; every process reload
 when the version it loaded is no longer current (store/search_parameters.py).
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0010"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
