@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -46,6 +47,7 @@ class Context:
         self._key_locks: dict[str, threading.Lock] = {}
         self._created: list[str] = []
         self._cache: dict[str, Any] = {}
+        self._local = threading.local()  # checks run in parallel threads; sub-cases are per check
 
     # -- unique data ---------------------------------------------------------------------------
 
@@ -86,6 +88,32 @@ class Context:
     def require_system(self, interaction: str) -> None:
         if interaction not in self.claims.system_interactions:
             raise CheckSkipped(f"the server does not claim the system interaction {interaction}")
+
+    # -- sub-cases: one check, every failure ---------------------------------------------------
+
+    @contextmanager
+    def collecting(self) -> Iterator[list[str]]:
+        """While a check runs (on this thread), failed sub-cases are gathered here instead of
+        ending it; the runner reports them all."""
+        self._local.failures = failures = []
+        try:
+            yield failures
+        finally:
+            self._local.failures = None
+
+    @contextmanager
+    def subcase(self, label: str = "") -> Iterator[None]:
+        """One independent case of a check: its failure is recorded and the check goes on (outside
+        ``collecting``, it fails the check as before)."""
+        failures = getattr(self._local, "failures", None)
+        try:
+            yield
+        except CheckFailed as exc:
+            if failures is None:
+                raise
+            failures.append(
+                f"{label}: {exc}" if label and not str(exc).startswith(label) else str(exc)
+            )
 
     # -- judging -------------------------------------------------------------------------------
 

@@ -211,10 +211,30 @@ def _derive(param_type: str, data: Any, target: str | None) -> str | None:
     return derive(data) if derive else None
 
 
+def is_boolean(param: ParamDef) -> bool:
+    """Is the parameter a token over a boolean element (``Patient.active``)? Read from the R4 JSON
+    schema: such a parameter takes only ``true`` or ``false``, never ``system|code``."""
+    from conformance.schema import _schema
+
+    match = re.fullmatch(r"([A-Z][A-Za-z]+)\.([a-z][A-Za-z]*)", param.expression.strip())
+    if param.type != "token" or not match:
+        return False
+    element = (
+        _schema()["definitions"]
+        .get(match.group(1), {})
+        .get("properties", {})
+        .get(match.group(2), {})
+    )
+    return bool(element.get("$ref") == "#/definitions/boolean")
+
+
 def no_match_value(param: ParamDef, run_id: str, served: Collection[str] = ()) -> str | None:
     """A well-formed value that no resource of the run can match (None: type not probed).
 
-    A reference names a target type the server serves (a server may refuse the others)."""
+    A reference names a target type the server serves (a server may refuse the others); a
+    boolean has no value that matches nothing (and ``system|code`` is not a boolean)."""
+    if is_boolean(param):
+        return None
     if param.type == "reference":
         target = next((t for t in param.targets if t in served), None)
         return f"{target}/nomatch-{run_id}" if target else f"nomatch-{run_id}"

@@ -92,14 +92,23 @@ class KitSession:
     def run(self, check: Check) -> CheckResult:
         start = time.perf_counter()
         status, message = PASS, ""
+        failed_cases: list[str] = []
         try:
             for res_type, interaction in check.needs:
                 self.ctx.require(res_type, interaction)
-            check.run(self.ctx)
+            with self.ctx.collecting() as failed_cases:
+                check.run(self.ctx)
+            if failed_cases:
+                raise CheckFailed(_every(failed_cases))
         except CheckSkipped as exc:
             status, message = SKIP, str(exc)
         except CheckFailed as exc:
-            status, message = (WARN if check.level == "should" else FAIL), str(exc)
+            status = WARN if check.level == "should" else FAIL
+            message = (
+                str(exc)
+                if not failed_cases or str(exc) == _every(failed_cases)
+                else _every([*failed_cases, str(exc)])
+            )
         except httpx.HTTPError as exc:
             status, message = ERROR, f"transport error: {type(exc).__name__}: {exc}"
         except Exception as exc:  # noqa: BLE001 - a kit bug or a wild answer: report it, keep going
@@ -118,6 +127,15 @@ class KitSession:
             return self.ctx.cleanup()
         finally:
             self.client.close()
+
+
+def _every(failures: list[str]) -> str:
+    """All failed sub-cases of one check, numbered (not only the first)."""
+    if len(failures) == 1:
+        return failures[0]
+    return f"{len(failures)} sub-cases fail — " + " | ".join(
+        f"({n}) {f}" for n, f in enumerate(failures, 1)
+    )
 
 
 def run_kit(

@@ -13,6 +13,7 @@ from fhir_gateway.api import auth, intake, operations, resources, system
 from fhir_gateway.api.errors import install_error_handlers
 from fhir_gateway.api.unstorable import refuse_nul_in_url
 from fhir_gateway.monitors import api as monitors_api
+from fhir_gateway.observability import FASTAPI_TELEMETRY, install_observability
 from fhir_gateway.security import SecurityMiddleware, SecurityService, install_policy
 from fhir_gateway.security.logs import redact_secrets_in_logs
 from fhir_gateway.services import discharge
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         openapi_url="/_openapi.json",
         lifespan=_lifespan,
         dependencies=[Depends(refuse_nul_in_url)],
+        telemetry=FASTAPI_TELEMETRY,  # off: its spans carry query strings (PHI); observability.http traces
     )
     app.state.settings = settings
     app.state.database = database or Database(
@@ -104,6 +106,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         return {"status": "ok"}
 
     _install_gate(app, settings)
+    install_observability(app, settings)  # health, /metrics, traces, log format (outermost layer)
     app.include_router(auth.router)  # /auth/token, /.well-known/smart-configuration
     # fixed paths before /{res_type}
     app.state.fhir_routers = [

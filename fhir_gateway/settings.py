@@ -28,6 +28,25 @@ class Settings(BaseSettings):
     max_page_size: int = Field(1000, description="Largest _count honoured")
     db_pool_size: int = Field(10, description="Connections per process (PostgreSQL)")
     log_level: str = Field("INFO", description="Python log level (DEBUG, INFO, WARNING, ERROR)")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines as text, or as JSON lines with a correlation id and trace ids",
+    )
+
+    # --- operations (fhir_gateway.observability) ------------------------------------------------
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics")
+    metrics_port: int | None = Field(
+        None,
+        description="Serve /metrics on this port without a token (none: on the API port, admins only)",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Interface of metrics_port and of the --health-port of `worker` and `mllp`",
+    )
+    worker_heartbeat_max_age: float = Field(
+        120.0,
+        description="Seconds since its last loop after which a worker's /health/ready says not ready",
+    )
 
     # -- care plans (fhir_gateway.careplans) ------------------------------------------------------
     careplans: Path | None = Field(

@@ -102,11 +102,20 @@ def search_data(ctx: Context) -> SearchData:
 def expect_ids(
     ctx: Context, res_type: str, params: list[tuple[str, str]], expected: set[str], what: str = ""
 ) -> dict[str, Any]:
-    bundle = ctx.search(res_type, [*params, ("_count", "100")])
-    got = set(match_ids(bundle, res_type))
+    """One sub-case: the search matches exactly ``expected``. A failure (wrong matches or an
+    error answer) is recorded and the check goes on to its next case; the bundle ({} then) is
+    returned for further looks."""
     query = "&".join(f"{k}={v}" for k, v in params)
-    ctx.expect(
-        got == expected,
-        f"{what + ': ' if what else ''}{res_type}?{query} matched {sorted(got)}, expected {sorted(expected)}",
-    )
+    bundle: dict[str, Any] = {}
+    with ctx.subcase(what):
+        bundle = ctx.search(
+            res_type,
+            [*params, ("_count", "100")],
+            what=f"{what + ': ' if what else ''}{res_type}?{query}",
+        )
+        got = set(match_ids(bundle, res_type))
+        ctx.expect(
+            got == expected,
+            f"{what + ': ' if what else ''}{res_type}?{query} matched {sorted(got)}, expected {sorted(expected)}",
+        )
     return bundle

@@ -130,7 +130,9 @@ def atomic(ctx: Context) -> None:
         "type": "transaction",
         "entry": [
             _post_entry(ctx, _urn(), patient(ctx, "atomic2") | {"identifier": good["identifier"]}),
-            _post_entry(ctx, _urn(), patient(ctx) | {"gender": "robot"}),
+            _post_entry(
+                ctx, _urn(), patient(ctx) | {"active": "yes"}
+            ),  # invalid by structure, not by terminology
         ],
     }
     ctx.expect_outcome(

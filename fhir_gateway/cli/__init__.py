@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
@@ -13,6 +14,7 @@ from fhir_gateway.cli.convert import convert_command
 from fhir_gateway.cli.demo import demo_command, seed_at_start
 from fhir_gateway.cli.intake import enable_mllp_in_serve, inbox_app, mllp_command
 from fhir_gateway.cli.monitors import monitors_app, report_app
+from fhir_gateway.cli.operations import serve_metrics_port, share_metrics_between
 from fhir_gateway.cli.users import users_app
 from fhir_gateway.cli.workflow import (
     enable_worker_in_serve,
@@ -74,6 +76,7 @@ def serve(
         enable_worker_in_serve()
     apply_insecure_dev(host, insecure_dev)
     settings = get_settings()
+    metrics_dir = share_metrics_between(workers)  # before anything imports prometheus_client
     if migrate:
         _upgrade(settings.database_url)
     seed_at_start(settings)  # shipped care-plan templates and partner directory (idempotent)
@@ -84,16 +87,21 @@ def serve(
     typer.echo(
         auth_banner(settings.auth_enabled, f"http{'s' if ssl_certfile else ''}://{host}:{port}")
     )
-    uvicorn.run(
-        "fhir_gateway.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        ssl_certfile=ssl_certfile,
-        ssl_keyfile=ssl_keyfile,
-        http=NoDelayHTTP,
-    )
+    side_port = serve_metrics_port(settings)  # FHIR_GATEWAY_METRICS_PORT: /metrics without a token
+    try:
+        uvicorn.run(
+            "fhir_gateway.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+            http=NoDelayHTTP,
+        )
+    finally:
+        side_port()
+        metrics_dir()
 
 
 @db_app.command("upgrade")
@@ -112,13 +120,18 @@ def reindex(
     ] = None,
 ) -> None:
     """Rebuild the search index from the stored resources (after adding a search parameter)."""
+    from fhir_gateway.cli.progress import steps
     from fhir_gateway.settings import get_settings
     from fhir_gateway.store.db import Database
+    from fhir_gateway.store.depths import resource_count
     from fhir_gateway.store.index import reindex as run_reindex
 
     database = Database(get_settings().database_url)
-    count = run_reindex(database.session, resource_type=resource_type)
-    typer.echo(f"reindexed {count} resources")
+    total = database.read(resource_count, resource_type)
+    started = time.perf_counter()
+    with steps(f"Reindexing {total} resources", total=total) as bar:
+        count = run_reindex(database.session, resource_type=resource_type, on_batch=bar.advance)
+    typer.echo(f"reindexed {count} resources in {time.perf_counter() - started:.1f}s")
 
 
 def _upgrade(url: str, revision: str = "head") -> None:

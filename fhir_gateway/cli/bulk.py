@@ -15,6 +15,8 @@ from typing import IO, Annotated, Any
 import orjson
 import typer
 
+from fhir_gateway.cli.progress import Steps, steps
+
 __all__ = ["import_command", "read_ndjson"]
 
 
@@ -32,6 +34,18 @@ def read_ndjson(paths: list[Path]) -> Iterator[tuple[str, Any]]:
                     yield f"{path}:{number}", orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
                     raise BulkError(f"{path}:{number}: not valid JSON ({exc})") from exc
+
+
+def _counted(lines: Iterator[tuple[str, Any]], bar: Steps) -> Iterator[tuple[str, Any]]:
+    """The resources as they are read, each a step of the progress bar (named by its file)."""
+    current = ""
+    for where, resource in lines:
+        name = where.rpartition(":")[0]
+        if name != current:
+            current = name
+            bar.describe(f"Importing {name}")
+        yield where, resource
+        bar.advance()
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -80,9 +94,12 @@ def import_command(
     try:
         if migrate:
             upgrade(database.engine)
-        with database.session() as session:
+        with database.session() as session, steps(f"Importing {len(files)} file(s)") as bar:
             result = bulk.load_labelled(
-                session, read_ndjson(files), validate=validate, keep_last_updated=keep_last_updated
+                session,
+                _counted(read_ndjson(files), bar),
+                validate=validate,
+                keep_last_updated=keep_last_updated,
             )
         with database.session() as session:
             bulk.analyze(session)

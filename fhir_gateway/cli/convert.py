@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ import orjson
 import typer
 
 from adapters.hl7v2 import ConvertOptions, HL7Error, SenderProfile, convert, split_batch
+from fhir_gateway.cli.progress import steps
 
 __all__ = ["convert_command", "validate_bundle"]
 
@@ -35,15 +37,25 @@ def _dump(bundle: dict[str, Any], pretty: bool) -> str:
     return orjson.dumps(bundle, option=option).decode()
 
 
-def _convert_one(data: bytes, options: ConvertOptions, pretty: bool, validate: bool) -> list[str]:
+def _warn(line: str) -> None:
+    typer.echo(f"warning: {line}", err=True)
+
+
+def _convert_one(
+    data: bytes,
+    options: ConvertOptions,
+    pretty: bool,
+    validate: bool,
+    warn: Callable[[str], None] = _warn,
+) -> list[str]:
     """Bundles (as JSON text) for every message in ``data``; raises HL7Error or ValueError."""
     head = data.lstrip(b"\xef\xbb\xbf \r\n\t")[:3]
     texts: list[str | bytes] = list(split_batch(data)) if head in (b"FHS", b"BHS") else [data]
     out = []
-    for text in texts:
+    for number, text in enumerate(texts, 1):
         result = convert(text, options=options)
         for w in result.warnings:
-            typer.echo(f"warning: {w}", err=True)
+            warn(f"message {number}: {w}" if len(texts) > 1 else w)
         if validate:
             problems = validate_bundle(result.bundle)
             if problems:
@@ -55,17 +67,26 @@ def _convert_one(data: bytes, options: ConvertOptions, pretty: bool, validate: b
 def _folder(path: Path, options: ConvertOptions, pretty: bool, validate: bool) -> int:
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES)
     failed: list[tuple[Path, str]] = []
-    converted = 0
-    with typer.progressbar(files, label=f"Converting {len(files)} files", file=sys.stderr) as bar:
-        for file in bar:
+    converted = warned = 0
+    with steps(f"Converting {len(files)} files", total=len(files)) as bar:
+        for file in files:
+
+            def warn(line: str, file: Path = file) -> None:
+                nonlocal warned
+                warned += 1
+                bar.note(f"warning: {file}: {line}")  # which file, in a folder of hundreds
+
             try:
-                for text in _convert_one(file.read_bytes(), options, pretty, validate):
+                for text in _convert_one(file.read_bytes(), options, pretty, validate, warn):
                     typer.echo(text)
                     converted += 1
             except (HL7Error, ValueError) as exc:
                 failed.append((file, str(exc)))
+            bar.advance()
     typer.echo(
-        f"{converted} bundles from {len(files) - len(failed)} files; {len(failed)} failed", err=True
+        f"{converted} bundles from {len(files) - len(failed)} files; {len(failed)} failed; "
+        f"{warned} warnings",
+        err=True,
     )
     for file, reason in failed:
         typer.echo(f"  {file}: {reason}", err=True)

@@ -36,18 +36,21 @@ def mllp_command(
         int | None, typer.Option(help="TCP port (default: FHIR_GATEWAY_MLLP_PORT, 2575)")
     ] = None,
     migrate: Annotated[bool, typer.Option(help="Bring the schema up to date first")] = True,
+    health_port: Annotated[
+        int | None,
+        typer.Option(
+            "--health-port", help="Serve /health/live, /health/ready and /metrics on this port"
+        ),
+    ] = None,
 ) -> None:
     """Run the MLLP listener alone (HL7 v2 over TCP, TLS when configured)."""
-    import logging
-
     from fhir_gateway.cli import _upgrade
     from fhir_gateway.cli.demo import seed_at_start
+    from fhir_gateway.observability import observe_process
     from fhir_gateway.workers.mllp import start_listener
 
     intake, settings = _intake()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    stop_health = observe_process(intake.db, settings, health_port=health_port)
     if migrate:
         _upgrade(settings.database_url)
     seed_at_start(settings)  # as `serve` does: without templates a discharge makes no plan
@@ -62,7 +65,10 @@ def mllp_command(
         await stop.wait()
         await listener.close()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        stop_health()
 
 
 def enable_mllp_in_serve(port: int | None) -> None:
@@ -83,8 +89,18 @@ def inbox_list(
     limit: Annotated[int, typer.Option(help="At most this many, newest first")] = 50,
 ) -> None:
     """List messages (newest first)."""
+    from fhir_gateway.store.inbox_tables import STATUSES
+
+    if status is not None and status not in STATUSES:
+        raise typer.BadParameter(
+            f"{status!r} is not one of {', '.join(STATUSES)}", param_hint="--status"
+        )
     intake, _ = _intake()
     rows = intake.listing(status=status, limit=limit)
+    if rows:
+        typer.echo(
+            f"{'ID':>8}  {'STATUS':<9} {'ANSWER':<11} {'CHAN':<5} {'EVENT':<24} SENDER CONTROL-ID  REASON"
+        )
     for row in rows:
         reason = (row.error or {}).get("reason", "")
         typer.echo(
@@ -129,11 +145,31 @@ def inbox_replay(
 
     intake, _ = _intake()
     try:
-        answers = intake.replay_failed() if failed else [intake.replay(message_id)]  # type: ignore[arg-type]
+        answers = _replay_failed(intake) if failed else [intake.replay(message_id)]  # type: ignore[arg-type]
     except NotFound as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None
     for answer in answers:
         typer.echo(f"{answer.message_id:>8}  {answer.status:<9} {answer.code}")
+    if failed:
+        still = sum(a.status == "failed" for a in answers)
+        typer.echo(
+            f"replayed {len(answers)} failed message(s): {len(answers) - still} applied, {still} still failed",
+            err=True,
+        )
     if any(a.status == "failed" for a in answers):
         raise typer.Exit(1)
+
+
+def _replay_failed(intake):  # type: ignore[no-untyped-def]
+    """Every failed message, oldest first, with a progress bar (as ``Intake.replay_failed``)."""
+    from fhir_gateway.cli.progress import steps
+    from fhir_gateway.store import inbox
+
+    ids = intake.db.read(inbox.ids_with_status, "failed")
+    answers = []
+    with steps(f"Replaying {len(ids)} failed messages", total=len(ids)) as bar:
+        for message_id in ids:
+            answers.append(intake.replay(message_id))
+            bar.advance()
+    return answers

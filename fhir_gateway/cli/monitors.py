@@ -60,11 +60,14 @@ def monitors_list(ctx: typer.Context) -> None:
 
 @monitors_app.command("run")
 def monitors_run(
-    once: Annotated[bool, typer.Option("--once", help="Run every monitor now and stop")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run every monitor now, print the summary and exit")
+    ] = False,
     migrate: Annotated[bool, typer.Option(help="Bring the schema up to date first")] = True,
 ) -> None:
-    """The scheduled monitors: a loop that runs them every FHIR_GATEWAY_MONITOR_INTERVAL seconds
-    (one worker per turn, however many run), or once with --once."""
+    """Run the scheduled monitors. Without --once this LOOPS until stopped (Ctrl-C, SIGTERM),
+    running them every FHIR_GATEWAY_MONITOR_INTERVAL seconds (one process per turn, however many
+    run); with --once it runs them now, prints the summary and exits."""
     import logging
 
     from fhir_gateway import monitors

@@ -42,9 +42,10 @@ def add(
     from fhir_gateway.errors import GatewayError
     from fhir_gateway.web import add_user
 
-    password = _password(password_stdin)
     database = _database()
     try:
+        _must_exist(database, organization)
+        password = _password(password_stdin)
         with database.session() as session:
             user = add_user(session, username, password, role, organization)
     except GatewayError as exc:
@@ -53,6 +54,21 @@ def add(
     finally:
         database.dispose()
     typer.echo(f"user {user.username}: role {user.role}, organization {user.organization or '-'}")
+
+
+def _must_exist(database, organization: str | None) -> None:  # type: ignore[no-untyped-def]
+    """A user acting for an Organization the gateway does not hold would see nothing, silently."""
+    from fhir_gateway.errors import InvalidRequest
+    from fhir_gateway.store import repository
+
+    if organization is None or not organization.startswith("Organization/"):
+        return  # no organization, or a malformed one: add_user says what is wrong
+    with database.session(readonly=True) as session:
+        stored = repository.read(session, "Organization", organization.partition("/")[2])
+    if stored is None or stored.deleted:
+        raise InvalidRequest(
+            f"{organization} does not exist: load the partner directory or create it first"
+        )
 
 
 @users_app.command("list")

@@ -31,35 +31,44 @@ def worker_command(
         bool, typer.Option("--until-idle", help="Stop once no notification is pending")
     ] = False,
     migrate: Annotated[bool, typer.Option(help="Bring the schema up to date first")] = True,
+    health_port: Annotated[
+        int | None,
+        typer.Option(
+            "--health-port",
+            help="Serve /health/live, /health/ready (recent heartbeat) and /metrics on this port",
+        ),
+    ] = None,
 ) -> None:
     """Deliver the outbox (rest-hooks, Da Vinci messages, partner pushes) until stopped; run as many
     as you like on PostgreSQL."""
-    import logging
-
     from fhir_gateway.app import install_rules
     from fhir_gateway.cli import _upgrade
+    from fhir_gateway.observability import observe_process
+    from fhir_gateway.observability.health import Heartbeat
     from fhir_gateway.store import outbox
     from fhir_gateway.workers.delivery import DeliveryWorker
 
     database, settings = _database()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    heartbeat = Heartbeat(settings.worker_heartbeat_max_age)
+    stop_health = observe_process(database, settings, health_port=health_port, heartbeat=heartbeat)
     if migrate:
         _upgrade(settings.database_url)
     install_rules(settings)  # mirrored partner changes and monitor runs follow every write rule
     worker = DeliveryWorker(database, settings)
+    worker.heartbeat = heartbeat
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
         if until_idle:
             while not stop.is_set() and database.read(outbox.counts).get("pending", 0):
+                heartbeat.beat()
                 if not worker.run_once():
                     stop.wait(settings.outbox_poll_interval)
         else:
             worker.run(stop)
     finally:
+        stop_health()
         worker.close()
         database.dispose()
 
@@ -148,10 +157,20 @@ def outbox_secret(subscription_id: str) -> None:
 
 
 @referral_app.command("times")
-def referral_times(task_id: str) -> None:
+def referral_times(
+    task_id: Annotated[
+        str, typer.Argument(metavar="TASK_ID", help="The referral Task: ID or Task/ID")
+    ],
+) -> None:
     """How long a referral Task spent in each state."""
     from fhir_gateway.workflow import durations, time_in_states
 
+    res_type, _, bare = task_id.rpartition("/")
+    if res_type not in ("", "Task") or not bare:
+        raise typer.BadParameter(
+            f"{task_id!r} is not a Task: give ID or Task/ID", param_hint="TASK_ID"
+        )
+    task_id = bare
     database, _ = _database()
     spans = database.read(time_in_states, task_id)
     if not spans:

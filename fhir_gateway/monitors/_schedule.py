@@ -29,6 +29,7 @@ from fhir_gateway.monitors._codes import codesystem
 from fhir_gateway.monitors._family import candidate_teams, check_team
 from fhir_gateway.monitors._fhir import save
 from fhir_gateway.monitors._overdue import candidate_tasks, check_task
+from fhir_gateway.observability.metrics import record_monitor_run
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.monitor_tables import monitor_runs
@@ -93,6 +94,7 @@ def run_all(database: Database, settings: Settings) -> RunSummary:
         except Exception:
             log.exception("monitor: CareTeam/%s not checked", team_id)
             summary.errors += 1
+    record_monitor_run(summary.as_dict())  # metrics: runs and findings by kind
     return summary
 
 
@@ -135,6 +137,7 @@ def run_due(
     try:
         summary = run_all(database, settings)
     except Exception as exc:
+        record_monitor_run(None)
         database.write(_finish, None, f"{exc.__class__.__name__}: {exc}"[:500])
         raise
     database.write(_finish, summary.as_dict(), None)

@@ -34,6 +34,7 @@ from adapters.hl7v2 import HL7Error
 from adapters.notifications import NotificationError
 from fhir_gateway.context import SYSTEM, Caller
 from fhir_gateway.errors import Conflict, GatewayError, NotFound, PreconditionFailed, Unavailable
+from fhir_gateway.observability.events import observed_message
 from fhir_gateway.security import for_sender, registered_senders, sender_permitted
 from fhir_gateway.services import discharge, intake_fhir, intake_hl7, merge, source_guard
 from fhir_gateway.services.bundles import process_bundle
@@ -94,16 +95,18 @@ class Intake:
         peer: str | None = None,
         caller: Caller | None = None,
     ) -> Answer:
-        ident = intake_hl7.identify(raw, self.options, self.settings)
-        self._check_sender(ident, caller)
-        return self._receive(raw, "hl7v2", channel, peer, ident)
+        with observed_message(channel) as seen:  # span, MSH-10 correlation, metrics
+            ident = seen.identified(intake_hl7.identify(raw, self.options, self.settings))
+            self._check_sender(ident, caller)
+            return seen.answered(self._receive(raw, "hl7v2", channel, peer, ident))
 
     def receive_fhir(
         self, raw: bytes, *, peer: str | None = None, caller: Caller | None = None
     ) -> Answer:
-        ident = intake_fhir.identify(raw, self.settings)
-        self._check_sender(ident, caller)
-        return self._receive(raw, "fhir-message", "fhir", peer, ident)
+        with observed_message("fhir") as seen:
+            ident = seen.identified(intake_fhir.identify(raw, self.settings))
+            self._check_sender(ident, caller)
+            return seen.answered(self._receive(raw, "fhir-message", "fhir", peer, ident))
 
     def _check_sender(self, ident: Identified, caller: Caller | None) -> None:
         """A hospital client may submit only for the senders registered to it (``clients add

@@ -30,7 +30,12 @@ def _json_dumps(value: object) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+    # hide_parameters: a logged database error must not quote the values (PHI) it was writing
+    common: dict[str, Any] = {
+        "json_serializer": _json_dumps,
+        "json_deserializer": orjson.loads,
+        "hide_parameters": True,
+    }
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **common

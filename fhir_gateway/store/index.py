@@ -93,11 +93,16 @@ def _unit(session_factory: Callable[[], Any]) -> Iterator[Session]:
 
 
 def reindex(
-    session_factory: Callable[[], Any], *, resource_type: str | None = None, batch: int = 500
+    session_factory: Callable[[], Any],
+    *,
+    resource_type: str | None = None,
+    batch: int = 500,
+    on_batch: Callable[[int], None] | None = None,
 ) -> int:
     """Rebuild the index of every current resource (of one type); returns how many were indexed.
 
-    Works in keyset-ordered batches, one transaction each, so it can run beside a live server.
+    Works in keyset-ordered batches, one transaction each, so it can run beside a live server;
+    ``on_batch(n)`` hears of each batch done (a progress bar).
     """
     with _unit(session_factory) as session:
         load_custom_parameters(session)
@@ -124,4 +129,6 @@ def reindex(
         if not chunk:
             return done
         done += len(chunk)
+        if on_batch is not None:
+            on_batch(len(chunk))
         last = (chunk[-1][0], chunk[-1][1])

@@ -21,6 +21,9 @@ import httpx
 
 from fhir_gateway import clock
 from fhir_gateway.notifications import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from fhir_gateway.observability.events import observed_delivery
+from fhir_gateway.observability.health import Heartbeat
+from fhir_gateway.observability.tracing import inject_context
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import outbox
 from fhir_gateway.store.db import Database
@@ -78,6 +81,7 @@ class DeliveryWorker:
             max_workers=max(1, settings.outbox_concurrency), thread_name_prefix="outbox"
         )
         self._last_poll: float | None = None
+        self.heartbeat: Heartbeat | None = None
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -114,19 +118,22 @@ class DeliveryWorker:
         return results
 
     def _deliver(self, row: OutboxRow, secret: str | None) -> Result:
-        status, error, retry_after = self._send(row, secret)
-        attempt = row.attempts + 1
-        with self._rng_lock:
-            decision = decide(
-                self.policy,
-                status=status,
-                attempt=attempt,
-                retry_since=row.retry_since,
-                now=clock.now(),
-                rng=self.rng,
-                retry_after_header=retry_after,
-            )
-        self._record(row, decision, status, error)
+        with observed_delivery(row.id, row.channel) as seen:  # span, outbox-id correlation, metrics
+            status, error, retry_after = self._send(row, secret)
+            seen.sent()
+            attempt = row.attempts + 1
+            with self._rng_lock:
+                decision = decide(
+                    self.policy,
+                    status=status,
+                    attempt=attempt,
+                    retry_since=row.retry_since,
+                    now=clock.now(),
+                    rng=self.rng,
+                    retry_after_header=retry_after,
+                )
+            self._record(row, decision, status, error)
+            seen.done(decision.outcome, status)
         return Result(row.id, decision.outcome, status, error or decision.reason)
 
     def _send(
@@ -137,6 +144,7 @@ class DeliveryWorker:
             headers["Content-Type"] = row.content_type
         if secret:
             headers[SIGNATURE_HEADER] = sign(secret, row.body, int(clock.now().timestamp()))
+        inject_context(headers)  # W3C traceparent: the receiver's trace continues ours
         try:
             response = self._http.request(row.method, row.url, content=row.body, headers=headers)
         except httpx.TimeoutException:
@@ -164,7 +172,9 @@ class DeliveryWorker:
         if not kept:
             log.warning("outbox %s: lease lost while delivering; another worker has it", row.id)
         elif decision.outcome == "dead":
-            log.warning("outbox %s dead-lettered: %s", row.id, detail)
+            log.warning(
+                "outbox %s dead-lettered (%s)", row.id, decision.reason
+            )  # the receiver's text may echo PHI
 
     # -- forever ---------------------------------------------------------------------------------
 
@@ -196,6 +206,8 @@ class DeliveryWorker:
         """Deliver until ``stop`` is set; an idle worker looks again every poll interval."""
         log.info("outbox worker %s started", self.name)
         while not stop.is_set():
+            if self.heartbeat is not None:
+                self.heartbeat.beat()  # `worker --health-port`: ready while the loop turns
             try:
                 self.poll_partners_if_due()
                 self.run_monitors_if_due()

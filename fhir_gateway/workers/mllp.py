@@ -12,6 +12,7 @@ import logging
 
 from adapters.mllp import Handler, ListenerConfig, MLLPListener, Peer, server_context
 from fhir_gateway.errors import Unavailable
+from fhir_gateway.observability.tracing import SpanKind, span
 from fhir_gateway.services.ingest import Intake
 from fhir_gateway.settings import Settings
 
@@ -43,14 +44,17 @@ def listener_config(
 
 def make_handler(intake: Intake) -> Handler:
     async def handle(message: bytes, peer: Peer) -> bytes | None:
-        try:
-            answer = await asyncio.to_thread(
-                intake.receive_hl7, message, channel="mllp", peer=str(peer)
-            )
-        except Unavailable as exc:
-            log.warning("MLLP %s: message not stored (%s); no ACK", peer, exc.message)
-            return None
-        return answer.body
+        with span(
+            "mllp receive", kind=SpanKind.SERVER, attributes={"network.transport": "tcp"}
+        ):  # receive → ACK
+            try:
+                answer = await asyncio.to_thread(
+                    intake.receive_hl7, message, channel="mllp", peer=str(peer)
+                )
+            except Unavailable as exc:
+                log.warning("MLLP %s: message not stored (%s); no ACK", peer, exc.message)
+                return None
+            return answer.body
 
     return handle
 

@@ -54,3 +54,13 @@ def test_no_match_values_name_a_served_target_type():
     assert no_match_value(param, "r1", served={"Patient"}) == "Patient/nomatch-r1"
     assert no_match_value(param, "r1", served=set()) == "nomatch-r1"
     assert no_match_value(definition("Patient", "birthdate", None), "r1") == "lt1801-01-01"
+
+
+def test_a_boolean_parameter_gets_no_system_code_probe():
+    from conformance._probes import is_boolean
+
+    active, gender = definition("Patient", "active", None), definition("Patient", "gender", None)
+    assert active is not None and gender is not None
+    assert is_boolean(active) and not is_boolean(gender)
+    assert no_match_value(active, "run1") is None  # no value of a boolean matches nothing
+    assert no_match_value(gender, "run1") == "urn:kit:none|nomatch-run1"
