@@ -225,7 +225,14 @@ class Settings(BaseSettings):
     # --- bounds on what one request may cost (DESIGN decision 15; past one: 4xx naming it) --------
     search_max_sort_keys: int = Field(5, description="Keys one _sort may name")
     search_max_parameters: int = Field(
-        50, description="Parameters one search may give, repeats and result parameters included"
+        50,
+        description="Parameters one search may give, repeats and result parameters included "
+        "(_include and _revinclude count against search_max_includes instead)",
+    )
+    search_max_includes: int = Field(
+        200,
+        description="_include and _revinclude values one search may give (each is one bounded "
+        "query; a CapabilityStatement claims up to about 110 _revinclude values for Patient)",
     )
     search_max_repeats: int = Field(
         10, description="Times one search parameter may be repeated (AND)"

@@ -225,6 +225,7 @@ class Limits:
 
     search_max_parameters: int = 50
     search_max_repeats: int = 10
+    search_max_includes: int = 200
     search_max_values: int = 100
     search_max_sort_keys: int = 5
 
@@ -240,6 +241,10 @@ class Limits:
 # -- entry point ---------------------------------------------------------------------------------
 
 
+def _is_include(name: str) -> bool:
+    return name.split(":", 1)[0] in ("_include", "_revinclude")
+
+
 def parse(
     resource_type: str | None,
     params: list[tuple[str, str]],
@@ -253,8 +258,11 @@ def parse(
 ) -> SearchPlan:
     """The plan for ``params`` on ``resource_type`` (None: a system-wide search)."""
     limits = limits or Limits()
-    limits.check(len(params), "search_max_parameters", "Search parameters", None)
-    for name, times in Counter(name for name, _ in params).most_common(1):
+    includes = [name for name, _ in params if _is_include(name)]
+    others = [name for name, _ in params if not _is_include(name)]
+    limits.check(len(includes), "search_max_includes", "_include and _revinclude values", None)
+    limits.check(len(others), "search_max_parameters", "Search parameters", None)
+    for name, times in Counter(others).most_common(1):
         limits.check(times, "search_max_repeats", f"Repeats of {name}", name)
     parser = _Parser(registry or get_registry(), strict, base_url.rstrip("/"), limits)
     types = parser.types(resource_type, params)

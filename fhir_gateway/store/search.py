@@ -97,6 +97,7 @@ def limits_of(settings: Settings) -> p.Limits:
     return p.Limits(
         search_max_parameters=settings.search_max_parameters,
         search_max_repeats=settings.search_max_repeats,
+        search_max_includes=settings.search_max_includes,
         search_max_values=settings.search_max_values,
         search_max_sort_keys=settings.search_max_sort_keys,
     )

@@ -278,3 +278,18 @@ def test_the_budget_stops_a_statement_that_would_never_end(database):
         assert _leftover(database) == []
     with database.session(readonly=True) as session:  # the pooled connection works on, unbounded
         assert session.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_includes_count_against_their_own_limit(client) -> None:  # type: ignore[no-untyped-def]
+    """Every _revinclude a CapabilityStatement claims for Patient, at once, is one search (not
+    refused by the parameter or repeat limits); past search_max_includes it is too costly."""
+    claimed = next(
+        r["searchRevInclude"]
+        for r in client.get("/metadata").json()["rest"][0]["resource"]
+        if r["type"] == "Patient"
+    )
+    assert len(claimed) > 50
+    query = "&".join(f"_revinclude={value}" for value in claimed)
+    assert client.get(f"/Patient?{query}").status_code == 200
+    too_many = "&".join(f"_revinclude={claimed[0]}" for _ in range(201))
+    _too_costly(client.get(f"/Patient?{too_many}"), "search_max_includes")
