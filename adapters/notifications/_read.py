@@ -35,6 +35,12 @@ class Notification:
     patient_key: str | None  # "system|value" of the focus patient
     transaction: dict[str, Any]
     header: dict[str, Any] = field(repr=False, default_factory=dict)
+    sources: tuple[int, ...] = ()  # per transaction entry: the index of its message entry
+
+    def message_entry(self, transaction_index: int) -> int | None:
+        return (
+            self.sources[transaction_index] if 0 <= transaction_index < len(self.sources) else None
+        )
 
     @property
     def idempotency_key(self) -> str:
@@ -70,11 +76,15 @@ def read_notification(bundle: Any) -> Notification:
         raise InvalidNotification(
             "The message needs MessageHeader.id or Bundle.identifier", expression="MessageHeader.id"
         )
-    resources = [
-        e for e in entries[1:] if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    positions = [
+        i
+        for i, e in enumerate(entries)
+        if i and isinstance(e, dict) and isinstance(e.get("resource"), dict)
     ]
-    for index, entry in enumerate(resources, start=1):
+    resources = [entries[i] for i in positions]
+    for index, entry in zip(positions, resources, strict=True):
         _check_entry(entry, f"Bundle.entry[{index}]")
+    transaction, sources = _transaction(resources, positions, endpoint)
     return Notification(
         event=event,
         message_id=message_id,
@@ -82,8 +92,9 @@ def read_notification(bundle: Any) -> Notification:
         bundle_identifier=bundle_identifier,
         timestamp=bundle.get("timestamp"),
         patient_key=_patient_key(resources),
-        transaction=_transaction(resources, endpoint),
+        transaction=transaction,
         header=header,
+        sources=sources,
     )
 
 
@@ -186,17 +197,22 @@ def _match_identifier(resource: dict[str, Any]) -> dict[str, Any] | None:
     return usable[0] if usable else None
 
 
-def _transaction(entries: list[dict[str, Any]], endpoint: str) -> dict[str, Any]:
+def _transaction(
+    entries: list[dict[str, Any]], positions: list[int], endpoint: str
+) -> tuple[dict[str, Any], tuple[int, ...]]:
     local = {
         f"{e['resource'].get('resourceType')}/{e['resource'].get('id')}": e.get("fullUrl")
         for e in entries
         if e["resource"].get("id") and e.get("fullUrl")
     }
-    out = []
-    for entry in entries:
+    out: list[dict[str, Any]] = []
+    sources: list[int] = []
+    for position, entry in zip(positions, entries, strict=True):
         resource = _rewrite_local(copy.deepcopy(entry["resource"]), local)
-        out += _entries(entry.get("fullUrl"), resource, endpoint)
-    return {"resourceType": "Bundle", "type": "transaction", "entry": out}
+        made = _entries(entry.get("fullUrl"), resource, endpoint)
+        out += made
+        sources += [position] * len(made)
+    return {"resourceType": "Bundle", "type": "transaction", "entry": out}, tuple(sources)
 
 
 def _entries(full_url: str | None, resource: dict[str, Any], endpoint: str) -> list[dict[str, Any]]:

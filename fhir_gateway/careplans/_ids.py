@@ -1,9 +1,12 @@
 """Stable ids for stored plan resources: the same discharge always names the same resources, so a
-concurrent duplicate meets the primary key (409, retried) instead of making a second plan."""
+concurrent duplicate meets the primary key (409, retried) instead of making a second plan. Keyed
+with the installation's secret: a partner cannot derive the id of a referral hidden from it."""
 
 from __future__ import annotations
 
 import uuid
+
+from fhir_gateway.store.keyed_ids import keyed_id
 
 __all__ = ["plan_key", "resource_id", "IDENTIFIER_SYSTEM"]
 
@@ -17,4 +20,4 @@ def plan_key(encounter: str, generation: int) -> str:
 
 
 def resource_id(key: str, kind: str, local: str = "") -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"{key}|{kind}|{local}"))
+    return keyed_id(_NAMESPACE, f"{key}|{kind}|{local}")

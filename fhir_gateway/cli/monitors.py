@@ -125,12 +125,10 @@ def report_fuh(
     if as_json:
         from fhir_gateway.monitors._measure import summary_report
 
-        typer.echo(
-            orjson.dumps(
-                summary_report(outcomes, first, last, settings.case_manager),
-                option=orjson.OPT_INDENT_2,
-            ).decode()
-        )
+        report = database.read(
+            lambda _: summary_report(outcomes, first, last, settings.case_manager)
+        )  # keyed id
+        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return
     _print_table(outcomes, monitors.rates(outcomes), first, last)
 

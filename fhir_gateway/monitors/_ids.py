@@ -1,10 +1,13 @@
 """Deterministic ids: one condition always names the same Flag or Communication, so a monitor run
-twice, or two workers at once, meet the primary key instead of raising a second alert."""
+twice, or two workers at once, meet the primary key instead of raising a second alert. Keyed with
+the installation's secret, so that no client can derive them from ids it holds."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+
+from fhir_gateway.store.keyed_ids import keyed_id
 
 __all__ = ["monitor_id", "lock_key"]
 
@@ -13,7 +16,7 @@ _NAMESPACE = uuid.UUID("0b6f3c1e-2f4d-4e57-9d0a-8c1e5a7b9f21")
 
 def monitor_id(*parts: str) -> str:
     """``monitor_id("overdue", "past-deadline", "Task/1", "flag")`` → a stable UUID."""
-    return str(uuid.uuid5(_NAMESPACE, "|".join(parts)))
+    return keyed_id(_NAMESPACE, "|".join(parts))
 
 
 def lock_key(*parts: str) -> int:

@@ -10,7 +10,9 @@ For other modules:
   ``redact_for`` on every payload resource, with ``partner_caller(org)`` for a partner).
 * ``for_sender(session, sender)``: name the sender of what a session writes, so that its
   substance-use diagnoses are labelled Part 2 or not (``privacy.is_part2_sender``).
-* ``registered_senders(session)``: the HL7 senders registered hospital clients speak for.
+* ``registered_senders(session)``: the HL7 senders registered hospital clients speak for;
+  ``message_caller(session, sender)``: the rights of the client registered for a sender;
+  ``sending(caller, sender)``: a caller's rights while a message of that sender is applied.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ from fhir_gateway.security._labels import for_sender
 from fhir_gateway.security._middleware import SecurityMiddleware
 from fhir_gateway.security._policy import SUBSETTED, partner_caller, redact_for, visible_to
 from fhir_gateway.security._roles import ROLES, TokenCaller
-from fhir_gateway.security._senders import registered_senders, sender_permitted
+from fhir_gateway.security._senders import (
+    message_caller,
+    registered_senders,
+    sender_permitted,
+    sending,
+)
 from fhir_gateway.security._service import SecurityService
 
 __all__ = [
@@ -46,6 +53,8 @@ __all__ = [
     "visible_to",
     "ROLES",
     "TokenCaller",
+    "message_caller",
     "registered_senders",
     "sender_permitted",
+    "sending",
 ]

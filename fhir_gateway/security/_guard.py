@@ -6,15 +6,24 @@
   resource hidden from it is refused the same way whether it exists or not.
 * A partner may not hand a Task to another organisation (``owner`` stays its own or empty); which
   fields it may change is the referral workflow's business.
+* A caller outside the team may not change an Organization of the partner directory (one that
+  provides a HealthcareService or manages an Endpoint) or of another registered client: those
+  decide where referrals and notifications go. Its own Organization it may keep up to date.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session
+
+from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden
 from fhir_gateway.services.hooks import WriteEvent
 from fhir_gateway.store import visibility
+from fhir_gateway.store.security_tables import auth_clients
+from fhir_gateway.store.tables import idx_reference
 
 __all__ = ["guard_write"]
 
@@ -33,7 +42,29 @@ def guard_write(event: WriteEvent) -> None:
         raise Forbidden(f"Not permitted: {event.interaction} on {event.res_type}")
     if caller.role == "partner" and event.res_type == "Task" and event.after is not None:
         _owner_stays(event.after, caller.organization)
+    if event.res_type == "Organization" and _someone_elses(event, caller):
+        raise Forbidden(
+            f"Not permitted: {event.interaction} on an Organization of the partner directory"
+        )
     return None
+
+
+def _someone_elses(event: WriteEvent, caller: Caller) -> bool:
+    res_id = event.before.res_id if event.before is not None else (event.after or {}).get("id")
+    if not isinstance(res_id, str) or f"Organization/{res_id}" == caller.organization:
+        return False
+    return _directory_organization(event.session, res_id)
+
+
+def _directory_organization(session: Session, res_id: str) -> bool:
+    linked = exists().where(
+        idx_reference.c.res_type.in_(("HealthcareService", "Endpoint")),
+        idx_reference.c.param == "organization",
+        idx_reference.c.target_type == "Organization",
+        idx_reference.c.target_id == res_id,
+    )
+    client = exists().where(auth_clients.c.organization == f"Organization/{res_id}")
+    return bool(session.execute(select(or_(linked, client))).scalar())
 
 
 def _owner_stays(task: dict[str, Any], organization: str | None) -> None:

@@ -6,7 +6,9 @@ history and conditional interactions agree):
 * Every caller sees only the types its scopes (within its role) let it read or search.
 * system, admin, case-manager: every row of those types.
 * ehr, hospital: every row, except ETH/42CFRPart2-labelled ones whose patient has not consented
-  to the caller's organisation (``privacy.grants_of``, kept in ``consent_grants`` by ``_consent``).
+  to the caller's organisation (``privacy.grants_of``, kept in ``consent_grants`` by ``_consent``);
+  a hospital's message (``MessageSender``) also sees what earlier messages of the same sender last
+  wrote.
 * partner (an organisation of the partner directory):
   - a Task it owns (``owner`` = its Organization) that is no longer a ``draft``, or an unassigned
     ``requested`` Task it is *eligible* for: the Task's ServiceRequest (``focus``) has a ``code``
@@ -36,8 +38,10 @@ from fhir_gateway import clock
 from fhir_gateway.context import Caller
 from fhir_gateway.fhir.types import RESOURCE_TYPES
 from fhir_gateway.privacy import ACT_CODE, SENSITIVE, disclosure_copy, is_sensitive, merge_labels
+from fhir_gateway.security._roles import MessageSender
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store import visibility
+from fhir_gateway.store.inbox_tables import inbox_messages, source_times
 from fhir_gateway.store.security_tables import consent_grants
 from fhir_gateway.store.tables import idx_reference, idx_token, resources
 
@@ -128,9 +132,28 @@ def _consented(r: Any, organization: str) -> ColumnElement[bool]:
 
 
 def _label_rule(r: Any, caller: Caller) -> ColumnElement[bool]:
-    if caller.organization is None:
-        return not_(_sensitive(r))
-    return or_(not_(_sensitive(r)), _consented(r, caller.organization))
+    allowed = [not_(_sensitive(r))]
+    if caller.organization is not None:
+        allowed.append(_consented(r, caller.organization))
+    if isinstance(caller, MessageSender):
+        allowed.append(_sent_by(r, caller.sender))
+    return or_(*allowed)
+
+
+def _sent_by(r: Any, sender: str) -> ColumnElement[bool]:
+    """Last written by a message of ``sender``: a hospital's message may update the records its
+    own earlier messages brought (its Part 2 discharge after its admit), and only those."""
+    st, msg = source_times.alias(), inbox_messages.alias()
+    return (
+        exists()
+        .where(
+            st.c.res_type == r.c.res_type,
+            st.c.res_id == r.c.res_id,
+            msg.c.id == st.c.message_id,
+            msg.c.sender == sender,
+        )
+        .correlate_except(st, msg)
+    )
 
 
 # The Task rules are correlated EXISTS on the row's own index entries: a check of one row, or of

@@ -21,6 +21,7 @@ __all__ = [
     "ROLES",
     "ROUTE_ROLES",
     "TokenCaller",
+    "MessageSender",
     "role_allows",
     "scope_within_role",
     "ceiling_text",
@@ -44,8 +45,9 @@ _CLINICAL_INTAKE = (
     "DocumentReference",
     "EpisodeOfCare",
     "Flag",
-    "Provenance",
-)
+    "Device",
+    "MessageHeader",
+)  # not Provenance: the gateway's own account of who changed what
 _DIRECTORY = (
     "Organization",
     "HealthcareService",
@@ -109,3 +111,11 @@ class TokenCaller(Caller):
         if not role_allows(self.role, resource_type, action):
             return False
         return any(scope_grants(scope, resource_type, action) for scope in self.scopes)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSender(TokenCaller):
+    """A client's rights while the intake applies a message it sent for ``sender`` (the row
+    policy lets it reach what that sender's earlier messages wrote)."""
+
+    sender: str = ""

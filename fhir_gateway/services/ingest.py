@@ -33,9 +33,22 @@ from sqlalchemy.orm import Session
 from adapters.hl7v2 import HL7Error
 from adapters.notifications import NotificationError
 from fhir_gateway.context import SYSTEM, Caller
-from fhir_gateway.errors import Conflict, GatewayError, NotFound, PreconditionFailed, Unavailable
+from fhir_gateway.errors import (
+    Conflict,
+    Forbidden,
+    GatewayError,
+    NotFound,
+    PreconditionFailed,
+    Unavailable,
+)
 from fhir_gateway.observability.events import observed_message
-from fhir_gateway.security import for_sender, registered_senders, sender_permitted
+from fhir_gateway.security import (
+    for_sender,
+    message_caller,
+    registered_senders,
+    sender_permitted,
+    sending,
+)
 from fhir_gateway.services import discharge, intake_fhir, intake_hl7, merge, source_guard
 from fhir_gateway.services.bundles import process_bundle
 from fhir_gateway.settings import Settings
@@ -48,7 +61,15 @@ __all__ = ["Answer", "Intake", "HTTP_STATUS"]
 log = logging.getLogger("fhir_gateway.intake")
 T = TypeVar("T")
 
-HTTP_STATUS = {"AA": 200, "ok": 200, "AE": 422, "fatal-error": 422, "AR": 400, "rejected": 400}
+HTTP_STATUS = {
+    "AA": 200,
+    "ok": 200,
+    "AE": 422,
+    "fatal-error": 422,
+    "AR": 400,
+    "rejected": 400,
+    "forbidden": 403,
+}
 _RETRIES = 8
 
 Identified = intake_hl7.Identified | intake_fhir.Identified
@@ -105,6 +126,7 @@ class Intake:
     ) -> Answer:
         with observed_message("fhir") as seen:
             ident = seen.identified(intake_fhir.identify(raw, self.settings))
+            ident.caller = caller
             self._check_sender(ident, caller)
             return seen.answered(self._receive(raw, "fhir-message", "fhir", peer, ident))
 
@@ -278,13 +300,26 @@ class Intake:
             if ident.result is None:  # an empty batch: nothing to apply
                 return "AA", intake_hl7.ack(ident), ident.warnings
             any_class = ident.event in intake_hl7.DISCHARGE_EVENTS
-            notes = self._apply_bundle(session, row, ident, ident.result.bundle, "hl7v2", any_class)
+            intake_hl7.check_types(ident.result.bundle)
+            notes = self._apply_bundle(
+                session, row, ident, ident.result.bundle, "hl7v2", any_class, SYSTEM
+            )
             return "AA", intake_hl7.ack(ident), ident.warnings + notes
         assert ident.note is not None
         any_class = ident.event in intake_fhir.DISCHARGE_EVENTS
-        notes = self._apply_bundle(
-            session, row, ident, ident.note.transaction, "fhir-message", any_class
+        # The sender's own rights, also on a replay or a recovery (the hospital client registered
+        # for its endpoint); the gateway's only when no client is (authentication off).
+        caller = (
+            sending(ident.caller, row.sender)
+            if ident.caller
+            else message_caller(session, row.sender) or SYSTEM
         )
+        try:
+            notes = self._apply_bundle(
+                session, row, ident, ident.note.transaction, "fhir-message", any_class, caller
+            )
+        except GatewayError as exc:
+            raise intake_fhir.at_message_entry(exc, ident.note) from exc
         return "ok", intake_fhir.ok_answer(ident.note), ident.warnings + notes
 
     def _apply_bundle(
@@ -295,6 +330,7 @@ class Intake:
         bundle: dict[str, Any],
         source: str,
         any_class: bool,
+        caller: Caller,
     ) -> list[str]:
         bundle, notes = source_guard.drop_stale(session, bundle, ident.source_time)
         bundle = merge.prepare(session, bundle)
@@ -302,7 +338,7 @@ class Intake:
             session, row.sender
         )  # whether its substance-use data are Part 2 records is per sender
         response = process_bundle(
-            session, bundle, SYSTEM, base_url=self.base_url, settings=self.settings
+            session, bundle, caller, base_url=self.base_url, settings=self.settings
         )
         written = source_guard.written(response)
         source_guard.record(session, written, ident.source_time, row.id)
@@ -456,11 +492,12 @@ def _failure(
         return error.ack_code, intake_hl7.failure_ack(raw, hl7_ident, error), error.to_dict()
     if isinstance(exc, NotificationError):
         body = intake_fhir.outcome_answer(exc.reason, code=exc.code, expression=exc.expression)
-        return "rejected", body, {"reason": exc.reason, "code": exc.code}
+        code = "forbidden" if isinstance(exc, intake_fhir.ForbiddenEntry) else "rejected"
+        return code, body, {"reason": exc.reason, "code": exc.code}
     body = intake_fhir.outcome_answer(reason)
     if isinstance(exc, GatewayError):
         body = orjson.dumps(exc.outcome())
-    return "fatal-error", body, {"reason": reason}
+    return "forbidden" if isinstance(exc, Forbidden) else "fatal-error", body, {"reason": reason}
 
 
 def _reason(exc: BaseException | None) -> str:

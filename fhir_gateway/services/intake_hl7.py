@@ -37,9 +37,32 @@ __all__ = [
     "failure_ack",
     "source_time",
     "sender_allowed",
+    "check_types",
+    "APPLIED_TYPES",
 ]
 
 DISCHARGE_EVENTS = frozenset({"A03"})
+# What the adapter may write: the clinical types it maps, and its record of the message itself.
+# The HL7 intake writes as the gateway (the adapter, not the sender, picks types and ids), so an
+# entry of any other type is an adapter defect and is not applied.
+APPLIED_TYPES = frozenset(
+    {
+        "Patient",
+        "Encounter",
+        "Condition",
+        "Observation",
+        "AllergyIntolerance",
+        "Procedure",
+        "Coverage",
+        "RelatedPerson",
+        "Practitioner",
+        "PractitionerRole",
+        "Organization",
+        "Location",
+        "MessageHeader",
+        "Provenance",
+    }
+)
 
 log = logging.getLogger("fhir_gateway.intake")
 
@@ -194,3 +217,15 @@ def ack(ident: Identified) -> bytes:
 def failure_ack(raw: bytes, ident: Identified | None, error: HL7Error) -> bytes:
     message: Any = ident.result.message if ident is not None and ident.result is not None else raw
     return build_ack(message, error=error).encode()
+
+
+def check_types(bundle: dict[str, Any]) -> None:
+    """Refuse (AE) a converted Bundle with an entry of a type the HL7 intake does not write."""
+    for index, entry in enumerate(bundle.get("entry") or []):
+        url = str((entry.get("request") or {}).get("url") or "")
+        rtype = url.lstrip("/").split("?", 1)[0].split("/", 1)[0]
+        if rtype not in APPLIED_TYPES:
+            raise HL7Error(
+                f"the conversion produced a {rtype or 'typeless'} entry ({index}), which the HL7 intake "
+                "does not write; the message was not applied"
+            )

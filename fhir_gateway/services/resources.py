@@ -212,6 +212,8 @@ def create(
     if owner != new_id:
         stored = repo.read(session, res_type, owner)
         if stored is not None and not stored.deleted:
+            if _hidden(session, caller, res_type, owner, False):  # not its to see, nor to re-create
+                raise Forbidden(f"Not permitted: c on {res_type}")
             return Result(200, stored)
         if not repo.release_conditional_key(session, res_type, criteria, owner, new_id):
             return create(session, res_type, resource, caller, if_none_exist=if_none_exist)
@@ -297,8 +299,12 @@ def update(
             expression=[f"{res_type}.id"],
         )
     existing = repo.read(session, res_type, res_id, for_update=True)
-    if existing is None or existing.deleted:
-        _require(caller, res_type, "c")
+    if (
+        existing is None
+        or existing.deleted
+        or _hidden(session, caller, res_type, res_id, existing.deleted)
+    ):
+        _require(caller, res_type, "c")  # hidden: refused exactly as the create of a missing id
     return _store_change(
         session, caller, doc, res_id, existing, if_match=if_match, interaction="update"
     )
@@ -411,8 +417,12 @@ def delete(session: Session, res_type: str, res_id: str, caller: Caller) -> Resu
     check_type(res_type)
     _require(caller, res_type, "d")
     previous = repo.read(session, res_type, res_id, for_update=True)
-    if previous is None or previous.deleted:
-        return Result(204)
+    if (
+        previous is None
+        or previous.deleted
+        or _hidden(session, caller, res_type, res_id, previous.deleted)
+    ):
+        return Result(204)  # hidden: nothing to delete, as for a missing id
     event = WriteEvent(session, caller, res_type, "delete", previous, None)
     warnings = hooks.run_checks(event)
     stored = repo.delete_resource(session, res_type, res_id)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fhir_gateway.errors import Conflict, Unavailable
+from fhir_gateway.store.keyed_ids import unit_of_work
 from fhir_gateway.store.search_parameters import CHANGED, RegistrySync
 
 __all__ = ["Database", "make_engine", "is_postgres"]
@@ -104,7 +105,11 @@ class Database:
     def session(self, *, readonly: bool = False) -> Iterator[Session]:
         factory = self._reader if readonly else self._writer
         try:
-            with factory() as session, session.begin():
+            with (
+                factory() as session,
+                unit_of_work(session),
+                session.begin(),
+            ):  # ids derived on commit too
                 # Before anything is parsed against the registry, not at the first statement.
                 self.search_parameters.ensure_current(session.connection())
                 yield session
