@@ -9,7 +9,13 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "DEMO_SENDER_ZONES", "DEMO_SENDER_COUNTRIES"]
+
+# The two invented hospitals of `fhir-gateway demo` (mappings/partners/README.md). They are the
+# defaults of sender_zones and sender_countries, so a plain `serve` runs the demo in the right
+# zone and jurisdiction; setting either variable replaces them (keep them there to keep the demo).
+DEMO_SENDER_ZONES = {"DEMO-SPRINGFIELD": "America/Chicago", "DEMO-BENGALURU": "Asia/Kolkata"}
+DEMO_SENDER_COUNTRIES = {"DEMO-SPRINGFIELD": "US", "DEMO-BENGALURU": "IN"}
 
 
 class Settings(BaseSettings):
@@ -113,16 +119,19 @@ class Settings(BaseSettings):
         ),
     )
     sender_zones: dict[str, str] = Field(
-        default_factory=dict,
-        description="Per sender ('APP|FACILITY' or 'FACILITY') IANA zone for times sent without an offset",
+        default_factory=lambda: dict(DEMO_SENDER_ZONES),
+        description=(
+            "Per sender ('APP|FACILITY' or 'FACILITY') IANA zone for times sent without an offset and for "
+            "deadlines (default: the two demo hospitals)"
+        ),
     )
     default_sender_zone: str = Field("UTC", description="Zone for senders without their own")
     sender_countries: dict[str, str] = Field(
-        default_factory=dict,
+        default_factory=lambda: dict(DEMO_SENDER_COUNTRIES),
         description=(
             "Per sender ('APP|FACILITY', 'FACILITY' or a FHIR source endpoint) the facility's country "
             "(ISO 3166 alpha-2): it decides the jurisdiction's defaults (US: ICD-10-CM, 42 CFR Part 2; "
-            "IN: WHO ICD-10, Mental Healthcare Act 2017)"
+            "IN: WHO ICD-10, Mental Healthcare Act 2017); default: the two demo hospitals"
         ),
     )
     default_country: str = Field(

@@ -8,6 +8,7 @@ not filtered by area), speaks the patient's language (``communication``; a servi
 or a patient who states none, is taken to be English), is accepting new clients (Plan-Net ``newpatients``) and is not
 ``notAvailable`` on the discharge date. Eligible partners are ranked by how closely their area fits
 the patient, then by name: the first is the owner, the rest are who a re-route would try next.
+When none is eligible, ``no_partner_reason`` says which requirement no partner met, and names it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ from adapters.terminology import concept_language, language_tag
 from fhir_gateway.careplans._cache import StoredDataCache
 from fhir_gateway.store.tables import resources
 
-__all__ = ["Partner", "Directory", "directory", "eligible", "patient_language", "patient_address"]
+__all__ = [
+    "Partner",
+    "Directory",
+    "directory",
+    "eligible",
+    "no_partner_reason",
+    "patient_language",
+    "patient_address",
+]
 
 _NEW_PATIENTS = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/newpatients"
 _DIRECTORY_TYPES = ("Organization", "HealthcareService", "Location", "Endpoint")
@@ -173,12 +182,20 @@ def _area_score(areas: tuple[dict[str, Any], ...], address: dict[str, Any] | Non
     return max(scores) if scores else None
 
 
-def _available(partner: Partner, on: date) -> bool:
+def _open_on(partner: Partner, on: date) -> bool:
     day = on.isoformat()
-    return partner.accepting and not any(
+    return not any(
         (start is None or start[:10] <= day) and (end is None or day <= end[:10])
         for start, end in partner.not_available
     )
+
+
+def _available(partner: Partner, on: date) -> bool:
+    return partner.accepting and _open_on(partner, on)
+
+
+def _speaks(partner: Partner, language: str | None) -> bool:
+    return not language or language in (partner.languages or {"en"})
 
 
 def eligible(
@@ -193,9 +210,61 @@ def eligible(
     for partner in directory.partners:
         if not partner.services & service_codes or not _available(partner, on):
             continue
-        if language and language not in (partner.languages or {"en"}):
+        if not _speaks(partner, language):
             continue
         score = _area_score(partner.areas, address)
         if score is not None:
             ranked.append((-score, partner.name, partner))
     return [p for _, _, p in sorted(ranked, key=lambda r: (r[0], r[1], r[2].service))]
+
+
+def _names(partners: list[Partner]) -> str:
+    return ", ".join(sorted({p.name for p in partners}))
+
+
+def _where(address: dict[str, Any]) -> str:
+    parts = [
+        address.get("city"),
+        " ".join(filter(None, [address.get("state"), address.get("postalCode")])),
+    ]
+    return ", ".join(p for p in parts if p) or "no city, state or postal code"
+
+
+def no_partner_reason(
+    directory: Directory,
+    service_codes: set[tuple[str, str]],
+    *,
+    address: dict[str, Any] | None,
+    language: str | None,
+    on: date,
+) -> str:
+    """Why a referral has no owner: the first requirement (service, new clients, availability,
+    language, area) that leaves no partner, naming what was missing; or, when partners are
+    eligible, that it is open for them to claim (pure)."""
+    offering = [p for p in directory.partners if p.services & service_codes]
+    if not offering:
+        codes = ", ".join(sorted(code for _, code in service_codes)) or "none"
+        return f"no partner in the directory offers this service (code {codes})"
+    accepting = [p for p in offering if p.accepting]
+    if not accepting:
+        return f"no partner offering this service is accepting new clients (not accepting: {_names(offering)})"
+    open_ = [p for p in accepting if _open_on(p, on)]
+    if not open_:
+        return f"no partner offering this service is available on {on.isoformat()} (closed: {_names(accepting)})"
+    speaking = [p for p in open_ if _speaks(p, language)]
+    if not speaking:
+        spoken = ", ".join(sorted(set().union(*(p.languages or {"en"} for p in open_))))
+        return (
+            f"no partner offering this service speaks the patient's language ({language}); "
+            f"those offering it ({_names(open_)}) speak: {spoken}"
+        )
+    covering = [p for p in speaking if _area_score(p.areas, address) is not None]
+    if covering:  # eligible partners exist: the referral is open for one of them to claim
+        return (
+            f"no owner was chosen; it is open for an eligible partner to claim ({_names(covering)})"
+        )
+    assert address is not None  # without an address every area covers the patient
+    return (
+        f"no partner offering this service in the patient's language covers the patient's area "
+        f"({_where(address)}); those that would take it ({_names(speaking)}) cover other areas"
+    )

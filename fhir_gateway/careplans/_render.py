@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fhir_gateway.careplans._context import DischargeContext
@@ -20,7 +20,15 @@ from fhir_gateway.careplans._planner import ActivityDraft, GoalDraft, PlanDraft
 from fhir_gateway.careplans._timing import Window, due_date, window
 from fhir_gateway.privacy import activity_labels, evaluate_consent, needs_consent, reference_to
 
-__all__ = ["RenderOptions", "Rendered", "render", "AWAITING_CONSENT", "PROFILES"]
+__all__ = [
+    "RenderOptions",
+    "Rendered",
+    "render",
+    "AWAITING_CONSENT",
+    "PROFILES",
+    "UNASSIGNED_NOTE",
+    "is_late",
+]
 
 _SCT = "http://snomed.info/sct"
 _SDOH = "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition"
@@ -42,6 +50,7 @@ AWAITING_CONSENT = {
     ],
     "text": "Awaiting the patient's consent to share with this partner (42 CFR Part 2)",
 }
+UNASSIGNED_NOTE = "Unassigned: "  # the plan's own record of a referral no partner could take
 _PERTAINS_TO_GOAL = "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal"
 _ROLES = {
     "patient": ("116154003", "Patient"),
@@ -61,6 +70,7 @@ class RenderOptions:
     now: str  # FHIR instant of authoring
     contained: bool = False
     owners: dict[str, Partner | None] = field(default_factory=dict)  # activity key → owner
+    unassigned: dict[str, str] = field(default_factory=dict)  # activity key → why it has no owner
     consents: tuple[dict[str, Any], ...] = ()  # the patient's active Consents
     at: datetime | None = None  # when the consents are evaluated (None: ``now``)
     carried: list[str] = field(default_factory=list)  # ServiceRequest refs carried over
@@ -256,6 +266,16 @@ def _task_status(
     return "requested", False
 
 
+def is_late(task: dict[str, Any], now: datetime) -> bool:
+    """Whether the referral's clinical deadline (restriction.period.end) has already passed."""
+    end = ((task.get("restriction") or {}).get("period") or {}).get("end")
+    try:
+        deadline = datetime.fromisoformat(end if "T" in (end or "") else f"{end}T23:59:59")
+    except (TypeError, ValueError):
+        return False  # no deadline, or not one a clock can compare
+    return (deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)) < now
+
+
 def _task(
     activity: ActivityDraft,
     request: dict[str, Any],
@@ -266,6 +286,11 @@ def _task(
 ) -> dict[str, Any]:
     owner = options.owners.get(activity.key)
     status, waiting = _task_status(activity, ctx, options)
+    late = (
+        status == "requested"
+        and span is not None
+        and span.end < datetime.fromisoformat(options.now)
+    )
     doc: dict[str, Any] = {
         "resourceType": "Task",
         "id": names.id("Task", activity.key),
@@ -275,7 +300,9 @@ def _task(
         "status": status,
         "businessStatus": AWAITING_CONSENT if waiting else None,
         "intent": "order",
-        "priority": request.get("priority"),
+        "priority": "urgent"
+        if late
+        else request.get("priority"),  # sent after its deadline: at once
         "code": {
             "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]
         },
@@ -384,8 +411,11 @@ def _careplan(
     sensitivities = set().union(*(a.sensitivities for a in draft.activities.values()))
     labels = activity_labels(sensitivities, part2=options.part2)
     root = draft.plans[0]
-    activities = [names.ref("ServiceRequest", r_key) for r_key in draft.activities]
-    activities += [{"reference": ref} for ref in options.carried]
+    activities = [
+        _activity(names.ref("ServiceRequest", key), options.unassigned.get(key), options.now)
+        for key in draft.activities
+    ]
+    activities += [{"reference": {"reference": ref}} for ref in options.carried]
     doc = {
         "resourceType": "CarePlan",
         "id": names.id("CarePlan"),
@@ -416,9 +446,18 @@ def _careplan(
         "careTeam": [names.ref("CareTeam")],
         "addresses": [_condition_ref(c, labels) for c in draft.addresses()],
         "goal": [names.ref("Goal", g.key) for g in draft.used_goals()],
-        "activity": [{"reference": ref} for ref in activities],
+        "activity": activities,
     }
     return _prune(doc)
+
+
+def _activity(reference: dict[str, str], unassigned: str | None, now: str) -> dict[str, Any]:
+    """A plan activity; one no partner could take says why in its progress (an Annotation: the
+    activity's own record of how it stands, which the plan's readers see)."""
+    activity: dict[str, Any] = {"reference": reference}
+    if unassigned:
+        activity["progress"] = [{"time": now, "text": UNASSIGNED_NOTE + unassigned}]
+    return activity
 
 
 def render(draft: PlanDraft, ctx: DischargeContext, options: RenderOptions) -> Rendered:

@@ -5,9 +5,10 @@
   API) revokes the plan of that discharge;
 - a case manager approves a plan made in review mode by changing its CarePlan from ``draft`` to
   ``active`` (PUT, PATCH or a transaction entry): its proposed goals and care team become active,
-  its draft ServiceRequests active and its draft Tasks ``requested``, except a referral that needs
-  the patient's consent to share with its partner (42 CFR Part 2) and has none: that Task stays
-  ``draft``, its businessStatus "awaiting-consent";
+  its draft ServiceRequests active and its draft Tasks ``requested`` (``priority`` urgent when the
+  clinical deadline has already passed: they go out at once, the monitors flag them late), except
+  a referral that needs the patient's consent to share with its partner (42 CFR Part 2) and has
+  none: that Task stays ``draft``, its businessStatus "awaiting-consent";
 - recording such a consent releases the Tasks waiting for it, once their plan is active; revoking
   it (or its expiry being recorded) withholds the referrals already sent to that partner
   (businessStatus "awaiting-consent": the row policy hides them from the partner meanwhile).
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
 from fhir_gateway.careplans._context import DischargeEvent
-from fhir_gateway.careplans._render import AWAITING_CONSENT
+from fhir_gateway.careplans._render import AWAITING_CONSENT, is_late
 from fhir_gateway.careplans._service import apply_discharge, revoke_for_cancelled_discharge
 from fhir_gateway.careplans._store import is_engine_plan, own_requests, read, save, tasks_for
 from fhir_gateway.careplans._templates import template_set
@@ -165,7 +166,10 @@ def _promote(
 
 def _released(task: dict[str, Any]) -> dict[str, Any]:
     doc = {k: v for k, v in task.items() if k != "businessStatus"}
-    return {**doc, "status": "requested", "lastModified": clock.to_instant(clock.now())}
+    now = clock.now()
+    if is_late(task, now):
+        doc["priority"] = "urgent"
+    return {**doc, "status": "requested", "lastModified": clock.to_instant(now)}
 
 
 def _waiting(task: dict[str, Any]) -> bool:

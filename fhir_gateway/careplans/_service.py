@@ -16,6 +16,7 @@ from fhir_gateway.careplans._partners import (
     Partner,
     directory,
     eligible,
+    no_partner_reason,
     patient_address,
     patient_language,
 )
@@ -86,6 +87,21 @@ def choose_owners(
     }
 
 
+def unassigned_reasons(
+    session: Session, draft: PlanDraft, ctx: DischargeContext, owners: dict[str, Partner | None]
+) -> dict[str, str]:
+    """Why each activity without an owner has none (the plan records it; the monitors raise it)."""
+    partners = directory(session)
+    address, language = patient_address(ctx.patient), patient_language(ctx.patient)
+    return {
+        key: no_partner_reason(
+            partners, a.service_codes(), address=address, language=language, on=ctx.discharge_date
+        )
+        for key, a in draft.activities.items()
+        if owners.get(key) is None
+    }
+
+
 def render_options(
     session: Session,
     ctx: DischargeContext,
@@ -95,6 +111,7 @@ def render_options(
     key: str,
     contained: bool = False,
 ) -> RenderOptions:
+    owners = choose_owners(session, draft, ctx)
     return RenderOptions(
         key=key,
         mode=settings.careplan_mode,
@@ -103,7 +120,8 @@ def render_options(
         case_manager=settings.case_manager,
         now=clock.to_instant(clock.now()),
         contained=contained,
-        owners=choose_owners(session, draft, ctx),
+        owners=owners,
+        unassigned=unassigned_reasons(session, draft, ctx, owners),
         consents=tuple(consents_of(session, ctx.patient_ref)),
         at=clock.now(),
     )

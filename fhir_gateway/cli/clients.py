@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["clients_app"]
+__all__ = ["clients_app", "fetch_token", "TokenRefused"]
 
 clients_app = typer.Typer(
     no_args_is_help=True, help="SMART backend-services clients (who may call the API)"
@@ -151,6 +151,19 @@ def token(
 ) -> None:
     """Get an access token as the client would (a signed assertion posted to /auth/token) and
     print it, e.g. for curl -H "Authorization: Bearer $(fhir-gateway clients token demo --key …)"."""
+    try:
+        typer.echo(fetch_token(url, client_id, key, scope))
+    except TokenRefused as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+
+
+class TokenRefused(Exception):
+    """No token: the gateway did not answer, or refused the client (the message says which)."""
+
+
+def fetch_token(url: str, client_id: str, key: Path, scope: str = "") -> str:
+    """An access token for a registered client: its signed assertion posted to ``url``/auth/token."""
     import time
     import uuid
 
@@ -181,12 +194,10 @@ def token(
     try:
         answer = httpx.post(token_url, data=form, timeout=30)
     except httpx.HTTPError as exc:
-        typer.echo(f"cannot reach {token_url}: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        raise TokenRefused(f"cannot reach {token_url}: {exc}") from exc
     if answer.status_code != 200:
-        typer.echo(f"refused ({answer.status_code}): {answer.text}", err=True)
-        raise typer.Exit(1)
-    typer.echo(answer.json()["access_token"])
+        raise TokenRefused(f"refused ({answer.status_code}): {answer.text}")
+    return str(answer.json()["access_token"])
 
 
 def _loopback(host: str) -> bool:

@@ -7,10 +7,13 @@
   after ``monitor_escalate_hours`` more.
 - **Readmission and crisis** (at the Encounter write, inside the intake's transaction): see
   ``_admissions``.
+- **Work items** (at the referral Task write and the intake of each message, see ``_workitems``):
+  ``unassigned`` (with the reason), ``late`` at sending, ``deadline-at-risk``, ``rerouted`` twice,
+  ``no-encounter`` (an A01/A03 without PV1).
 - **FUH** (on demand): ``Measure/fuh/$evaluate-measure``, ``fhir-gateway report fuh``.
 - **Family** (scheduled): education and appointment reminders to consenting family caregivers.
 
-    install(settings)                  # once, by the composition root: the Encounter hook
+    install(settings)                  # once, by the composition root: the Encounter and Task hooks
     run_all(database, settings)        # every scheduled monitor, now
     run_due(database, settings)        # the same if due (shared schedule); what a worker calls
     database.read(fuh_summary, settings, date(2025, 3, 1), date(2025, 3, 31))
@@ -39,7 +42,9 @@ from fhir_gateway.monitors._schedule import (
     seed,
 )
 from fhir_gateway.monitors._views import OverdueRow, alerts, overdue_referrals
-from fhir_gateway.services import hooks
+from fhir_gateway.monitors._workitems import configure as _configure_workitems
+from fhir_gateway.monitors._workitems import on_message, on_request, on_task
+from fhir_gateway.services import applied, hooks
 from fhir_gateway.settings import Settings
 
 __all__ = [
@@ -74,4 +79,8 @@ __all__ = [
 def install(settings: Settings) -> None:
     """Register the event-driven rules (idempotent; the latest settings win)."""
     _configure_admissions(settings)
+    _configure_workitems(settings)
     hooks.on_stored("Encounter")(on_encounter)
+    hooks.on_stored("Task")(on_task)
+    hooks.on_stored("ServiceRequest")(on_request)
+    applied.register(on_message)

@@ -23,6 +23,12 @@ __all__ = [
     "APPOINTMENT_REMINDER",
     "FUH_7",
     "FUH_30",
+    "UNASSIGNED",
+    "LATE",
+    "DEADLINE_AT_RISK",
+    "REROUTED",
+    "NO_ENCOUNTER",
+    "WORK_ITEMS",
     "FLAG_DETAIL",
     "FLAG_PRIORITY",
     "HELD_PLAN",
@@ -49,6 +55,13 @@ FAMILY_EDUCATION = "family-education"
 APPOINTMENT_REMINDER = "appointment-reminder"
 FUH_7 = "fuh-7"
 FUH_30 = "fuh-30"
+# case-manager work items raised the moment a referral or a message shows the gap (see _workitems)
+UNASSIGNED = "unassigned"
+LATE = "late"
+DEADLINE_AT_RISK = "deadline-at-risk"
+REROUTED = "rerouted"
+NO_ENCOUNTER = "no-encounter"
+WORK_ITEMS = (UNASSIGNED, LATE, DEADLINE_AT_RISK, REROUTED, NO_ENCOUNTER)
 
 _CONCEPTS: dict[str, tuple[str, str]] = {
     OVERDUE: (
@@ -98,6 +111,33 @@ _CONCEPTS: dict[str, tuple[str, str]] = {
         "A follow-up with a mental-health provider on day 1 to 30 after a "
         "psychiatric discharge (HEDIS FUH, 30-day rate).",
     ),
+    UNASSIGNED: (
+        "Unassigned referral",
+        "A referral of an active plan that no partner could take; the Flag's text "
+        "says which requirement (service, new clients, availability, language, area) no partner met. "
+        "Inactive once a partner claims it or the case manager assigns it.",
+    ),
+    LATE: (
+        "Referral late when sent",
+        "The referral's clinical deadline (restriction.period.end, counted from the "
+        "discharge) had passed when it went to its partner, e.g. a plan approved after its deadline: sent at "
+        "once with priority urgent.",
+    ),
+    DEADLINE_AT_RISK: (
+        "Acknowledgement window past the deadline",
+        "The partner's acknowledgement window "
+        "(monitor_ack_hours from receiving the referral) ends after the clinical deadline.",
+    ),
+    REROUTED: (
+        "Referral re-routed again",
+        "A referral moved to a partner for the second time or more "
+        "(rejections or re-assignments): the case manager should follow it up.",
+    ),
+    NO_ENCOUNTER: (
+        "Message created no Encounter",
+        "An admission (A01) or discharge (A03) without a PV1 segment: "
+        "no visit was recorded, so no care plan or alert follows from it.",
+    ),
 }
 
 
@@ -114,7 +154,7 @@ def codesystem() -> dict[str, Any]:
         "resourceType": "CodeSystem",
         "id": "monitor-flags",
         "url": MONITOR_FLAGS,
-        "version": "1",
+        "version": "2",
         "name": "MonitorFlags",
         "title": "fhir-gateway case-manager monitor codes",
         "status": "active",

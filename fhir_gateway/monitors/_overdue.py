@@ -1,11 +1,13 @@
 """Overdue referrals. A referral Task is overdue when
 
-- it is ``requested`` and its partner has not accepted it within ``monitor_ack_hours`` of it
-  becoming requested (``unacknowledged``), or
-- it is open (requested, accepted, in-progress, on-hold) after ``restriction.period.end``
-  (``past-deadline``);
+- it is ``requested`` and its partner has not accepted it within ``monitor_ack_hours`` of
+  receiving it (``unacknowledged``; a re-routed or re-assigned referral's window starts when its
+  new partner received it), or
+- it is open (requested, accepted, in-progress, on-hold) after ``restriction.period.end``, the
+  clinical deadline counted from the discharge and never reset (``past-deadline``);
 
-and escalated when still so ``monitor_escalate_hours`` after it became overdue. Each condition
+and escalated when still so ``monitor_escalate_hours`` after it became overdue: a referral sent
+after its deadline became overdue when it was sent, so it is never escalated as it goes out. Each condition
 raises, once: a Flag on the Patient, a Communication to the plan's care team and one to the
 Task's owner; the Task carries the tag ``overdue`` (and ``escalated``) while it lasts. The
 partner's ``businessStatus`` and the Task's status are never touched. When the condition ends
@@ -82,37 +84,41 @@ def is_referral(task: dict[str, Any]) -> bool:
 
 def conditions(
     task: dict[str, Any],
-    requested_at: datetime | None,
+    received: datetime | None,
     now: datetime,
     settings: Settings,
     zone: ZoneInfo,
 ) -> dict[str, Overdue]:
-    """Which overdue conditions hold for ``task`` at ``now`` (pure)."""
+    """Which overdue conditions hold for ``task`` at ``now``, given when its owner ``received`` it (pure)."""
     status = task.get("status")
     if status not in WATCHED.split(",") or not is_referral(task):
         return {}
     escalate = timedelta(hours=settings.monitor_escalate_hours)
     found: dict[str, Overdue] = {}
-    if status == "requested" and requested_at is not None:
-        since = requested_at + timedelta(hours=settings.monitor_ack_hours)
+    if status == "requested" and received is not None:
+        since = received + timedelta(hours=settings.monitor_ack_hours)
         if now > since:
             found[UNACKNOWLEDGED] = Overdue(UNACKNOWLEDGED, since, now > since + escalate)
     deadline_text = ((task.get("restriction") or {}).get("period") or {}).get("end")
     deadline = end_of_day(deadline_text, zone) if deadline_text else None
     if deadline is not None and now > deadline:
-        found[PAST_DEADLINE] = Overdue(PAST_DEADLINE, deadline, now > deadline + escalate)
+        since = (
+            max(deadline, received) if received is not None else deadline
+        )  # late when sent: from then
+        found[PAST_DEADLINE] = Overdue(PAST_DEADLINE, since, now > since + escalate)
     return found
 
 
-def requested_at(session: Session, task: dict[str, Any], zone: ZoneInfo) -> datetime | None:
-    """When the Task last became ``requested``: its history (issue 6 keeps every version), else
-    ``lastModified``/``authoredOn``."""
-    from fhir_gateway.workflow import time_in_states
+def received_at(session: Session, task: dict[str, Any], zone: ZoneInfo) -> datetime | None:
+    """When the Task's current owner received it: its version history (issue 6 keeps every
+    version), else ``lastModified``/``authoredOn``."""
+    from fhir_gateway.workflow import received_at as from_history
 
-    spans = [s for s in time_in_states(session, task["id"]) if s.status == "requested"]
-    if spans:
-        return clock.from_db(spans[-1].start) if spans[-1].start.tzinfo is None else spans[-1].start
-    return parse(task.get("lastModified"), zone) or parse(task.get("authoredOn"), zone)
+    return (
+        from_history(session, task["id"])
+        or parse(task.get("lastModified"), zone)
+        or parse(task.get("authoredOn"), zone)
+    )
 
 
 def candidate_tasks(session: Session) -> list[str]:
@@ -134,7 +140,7 @@ def check_task(session: Session, settings: Settings, task_id: str) -> TaskResult
     task = stored.content
     zone = ZoneInfo(settings.default_sender_zone)
     now = clock.now()
-    held = conditions(task, requested_at(session, task, zone), now, settings, zone)
+    held = conditions(task, received_at(session, task, zone), now, settings, zone)
     task = _tag(session, task, held)  # first, so that what the owner is sent carries the tag
     for reason in REASONS:
         if reason in held:
@@ -170,9 +176,9 @@ def _alert(
     owner = ref(task, "owner") or "no partner (unassigned)"
     when = cond.since.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC")
     if cond.reason == UNACKNOWLEDGED:
-        what = f"not accepted within {settings.monitor_ack_hours:g} h of being requested (overdue since {when})"
+        what = f"not accepted within {settings.monitor_ack_hours:g} h of receiving it (overdue since {when})"
     else:
-        what = f"not completed by its deadline ({when})"
+        what = f"not completed by its deadline (overdue since {when})"
     escalated = (
         f" ESCALATED: still overdue {settings.monitor_escalate_hours:g} h later."
         if cond.escalated

@@ -7,7 +7,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fhir_gateway.monitors._codes import CRISIS, ESCALATED, MONITOR_FLAGS, OVERDUE, READMISSION
+from fhir_gateway.monitors._codes import (
+    CRISIS,
+    ESCALATED,
+    MONITOR_FLAGS,
+    OVERDUE,
+    READMISSION,
+    WORK_ITEMS,
+)
 from fhir_gateway.monitors._fhir import has_tag, read, ref, search
 
 __all__ = ["OverdueRow", "overdue_referrals", "alerts"]
@@ -43,8 +50,9 @@ def overdue_referrals(session: Session) -> list[OverdueRow]:
 
 
 def alerts(session: Session) -> list[dict[str, Any]]:
-    """The monitors' active Flags (readmission, crisis, overdue), newest first."""
-    codes = ",".join(f"{MONITOR_FLAGS}|{c}" for c in (READMISSION, CRISIS, OVERDUE))
+    """The monitors' active Flags (readmission, crisis, overdue, and the work items: unassigned,
+    late, deadline-at-risk, rerouted, no-encounter), newest first."""
+    codes = ",".join(f"{MONITOR_FLAGS}|{c}" for c in (READMISSION, CRISIS, OVERDUE, *WORK_ITEMS))
     flags = [
         f for f in search(session, "Flag", [("_tag", codes)]) if f.get("status") == "active"
     ]  # R4: no Flag?status

@@ -49,7 +49,7 @@ from fhir_gateway.security import (
     sender_permitted,
     sending,
 )
-from fhir_gateway.services import discharge, intake_fhir, intake_hl7, merge, source_guard
+from fhir_gateway.services import applied, discharge, intake_fhir, intake_hl7, merge, source_guard
 from fhir_gateway.services.bundles import process_bundle
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import inbox
@@ -332,6 +332,7 @@ class Intake:
         any_class: bool,
         caller: Caller,
     ) -> list[str]:
+        converted = bundle  # what the message said, before stale entries are dropped
         bundle, notes = source_guard.drop_stale(session, bundle, ident.source_time)
         bundle = merge.prepare(session, bundle)
         for_sender(
@@ -351,6 +352,18 @@ class Intake:
             message_id=row.id,
             sender=row.sender,
             zone=ident.zone,
+        )
+        applied.announce(
+            session,
+            applied.MessageApplied(
+                source=source,
+                event=ident.event or "",
+                sender=row.sender,
+                control_id=ident.control_id,
+                message_id=row.id,
+                bundle=converted,
+                written=tuple(written),
+            ),
         )
         return notes
 

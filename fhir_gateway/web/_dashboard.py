@@ -32,6 +32,7 @@ __all__ = ["PlanView", "Dashboard", "FollowUp", "TimelineEntry", "dashboard", "p
 
 FUH_LOOKBACK_DAYS = 60
 _ALERT_CODES = ("readmission", "crisis")
+_WORK_ITEM_CODES = ("unassigned", "late", "deadline-at-risk", "rerouted", "no-encounter")
 
 
 @dataclass(slots=True)
@@ -61,6 +62,7 @@ class Dashboard:
     rejected: list[Referral]
     alerts: list[dict[str, Any]]
     follow_ups: list[FollowUp]
+    work_items: list[dict[str, Any]] = field(default_factory=list)  # unassigned, late, … (monitors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,7 @@ def dashboard(session: Session, caller: Caller, settings: Settings) -> Dashboard
         rejected,
         _alerts(session, caller),
         _follow_ups(session, caller, settings),
+        _alerts(session, caller, _WORK_ITEM_CODES),
     )
 
 
@@ -134,8 +137,10 @@ def _plan_referrals(session: Session, caller: Caller, plan: dict[str, Any]) -> l
     )
 
 
-def _alerts(session: Session, caller: Caller) -> list[dict[str, Any]]:
-    codes = ",".join(f"{monitors.MONITOR_FLAGS}|{c}" for c in _ALERT_CODES)
+def _alerts(
+    session: Session, caller: Caller, kinds: tuple[str, ...] = _ALERT_CODES
+) -> list[dict[str, Any]]:
+    codes = ",".join(f"{monitors.MONITOR_FLAGS}|{c}" for c in kinds)
     flags = [
         served(session, caller, f"Flag/{i}")
         for i in visible_ids(session, caller, "Flag", [("_tag", codes)])
@@ -147,7 +152,7 @@ def _alerts(session: Session, caller: Caller) -> list[dict[str, Any]]:
             (
                 t["code"]
                 for t in (flag.get("meta") or {}).get("tag") or []
-                if t.get("system") == monitors.MONITOR_FLAGS and t.get("code") in _ALERT_CODES
+                if t.get("system") == monitors.MONITOR_FLAGS and t.get("code") in kinds
             ),
             "alert",
         )

@@ -5,6 +5,7 @@ the history of every transition.
     install(settings)                 # once, by the composition root: registers the write hooks
     allowed_next("requested")         # → accepted, cancelled, entered-in-error, rejected
     time_in_states(session, "task-id")  # → [StateSpan(status, start, end, version)]
+    received_at(session, "task-id")     # when its current owner received it (from its versions)
     poll_partners(database, settings) # mirror partner-server changes (the worker calls it)
 
 Every create, update, patch and delete of a Task, ServiceRequest or CarePlan, through the REST API,
@@ -24,7 +25,14 @@ from fhir_gateway.workflow._consequences import (
     on_task,
 )
 from fhir_gateway.workflow._direct import partner_caller, poll_partners, push_bundle
-from fhir_gateway.workflow._history import StateSpan, durations, time_in_states
+from fhir_gateway.workflow._history import (
+    StateSpan,
+    durations,
+    owners_over_time,
+    received_at,
+    time_in_states,
+)
+from fhir_gateway.workflow._partners import no_partner_reason
 from fhir_gateway.workflow._progress import PROGRESS_EXT
 from fhir_gateway.workflow._rules import check_task
 from fhir_gateway.workflow._states import (
@@ -47,9 +55,12 @@ __all__ = [
     "durations",
     "install",
     "is_legal",
+    "no_partner_reason",
+    "owners_over_time",
     "partner_caller",
     "poll_partners",
     "push_bundle",
+    "received_at",
     "time_in_states",
 ]
 

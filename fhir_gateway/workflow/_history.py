@@ -1,5 +1,6 @@
 """Every referral transition is kept twice: as a Task version (the store keeps them all) and as a
-Provenance naming who made it. From the versions, the time a Task spent in each state."""
+Provenance naming who made it. From the versions: the time a Task spent in each state, when its
+current owner received it, and every partner that has held a referral."""
 
 from __future__ import annotations
 
@@ -17,7 +18,15 @@ from fhir_gateway.services import resources as svc
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.tables import resource_versions
 
-__all__ = ["TRANSITION_EXT", "record_transition", "StateSpan", "time_in_states", "durations"]
+__all__ = [
+    "TRANSITION_EXT",
+    "record_transition",
+    "StateSpan",
+    "time_in_states",
+    "durations",
+    "received_at",
+    "owners_over_time",
+]
 
 TRANSITION_EXT = "http://fhir-gateway.org/fhir/StructureDefinition/task-transition"
 _OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
@@ -70,18 +79,60 @@ class StateSpan:
         return (self.end or until) - self.start
 
 
+def _versions(session: Session, task_id: str) -> list[Any]:
+    return list(
+        session.execute(
+            select(
+                resource_versions.c.version_id,
+                resource_versions.c.last_updated,
+                resource_versions.c.content,
+                resource_versions.c.deleted,
+            )
+            .where(resource_versions.c.res_type == "Task", resource_versions.c.res_id == task_id)
+            .order_by(resource_versions.c.version_id)
+        ).all()
+    )
+
+
+def _owner(content: dict[str, Any]) -> str | None:
+    return (content.get("owner") or {}).get("reference")
+
+
+def received_at(session: Session, task_id: str) -> datetime | None:
+    """When the Task's current owner received it: the version that sent it (draft → requested),
+    or that gave it to this owner (a case manager's re-assignment, a claim). None: never sent."""
+    start: datetime | None = None
+    previous: tuple[str | None, str | None] | None = None
+    for row in _versions(session, task_id):
+        status = None if row.deleted else row.content.get("status")
+        if status in (None, "draft"):
+            start, previous = None, None
+            continue
+        owner = _owner(row.content)
+        if (
+            previous is None
+            or previous[1] != owner
+            or (status == "requested" and previous[0] != "requested")
+        ):
+            start = clock.from_db(row.last_updated)
+        previous = (status, owner)
+    return start
+
+
+def owners_over_time(session: Session, task_ids: list[str]) -> list[str]:
+    """Every organisation that has owned one of these Tasks, first owner first, once each."""
+    seen: dict[str, datetime] = {}
+    for task_id in task_ids:
+        for row in _versions(session, task_id):
+            owner = None if row.deleted else _owner(row.content)
+            if owner and row.content.get("status") != "draft":
+                seen.setdefault(owner, clock.from_db(row.last_updated))
+    return sorted(seen, key=lambda o: seen[o])
+
+
 def time_in_states(session: Session, task_id: str) -> list[StateSpan]:
     """The Task's states in order, each from the version that entered it to the one that left it."""
-    rows = session.execute(
-        select(
-            resource_versions.c.version_id,
-            resource_versions.c.last_updated,
-            resource_versions.c.content,
-            resource_versions.c.deleted,
-        )
-        .where(resource_versions.c.res_type == "Task", resource_versions.c.res_id == task_id)
-        .order_by(resource_versions.c.version_id)
-    ).all()
+    rows = _versions(session, task_id)
     spans: list[StateSpan] = []
     for row in rows:
         when = clock.from_db(row.last_updated)

@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
 from fhir_gateway.careplans import directory, eligible
+from fhir_gateway.careplans._partners import no_partner_reason as explain
 from fhir_gateway.careplans._partners import patient_address, patient_language
 from fhir_gateway.workflow._referrals import read, ref, search
 
-__all__ = ["eligible_organizations", "endpoint_of"]
+__all__ = ["eligible_organizations", "endpoint_of", "no_partner_reason"]
 
 
 def _service_codes(request: dict[str, Any]) -> set[tuple[str, str]]:
@@ -64,4 +65,16 @@ def _address(endpoint: dict[str, Any] | None) -> str | None:
         str(endpoint["address"]).rstrip("/")
         if code == "hl7-fhir-rest" and endpoint.get("address")
         else None
+    )
+
+
+def no_partner_reason(session: Session, request: dict[str, Any]) -> str:
+    """Why no partner is eligible for this ServiceRequest today (see ``eligible_organizations``)."""
+    patient = read(session, ref(request, "subject")) or {}
+    return explain(
+        directory(session),
+        _service_codes(request),
+        address=patient_address(patient),
+        language=patient_language(patient),
+        on=clock.now().date(),
     )

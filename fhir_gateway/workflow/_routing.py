@@ -57,9 +57,9 @@ def reroute(session: Session, task: dict[str, Any]) -> str | None:
     organization, name = partner
     now = clock.to_instant(clock.now())
     root = (task.get("partOf") or [{"reference": f"Task/{task['id']}"}])[0]
-    meta = {
-        k: v for k, v in (task.get("meta") or {}).items() if k in ("profile", "security", "tag")
-    }
+    # not meta.tag: the monitors' overdue/escalated tags were the previous partner's, and the new
+    # partner's acknowledgement window starts now (its clinical deadline, restriction, is kept)
+    meta = {k: v for k, v in (task.get("meta") or {}).items() if k in ("profile", "security")}
     new = {
         **{k: v for k, v in task.items() if k not in _NOT_COPIED},
         "status": "requested",

@@ -279,8 +279,10 @@ def test_principal_diagnosis_is_rank_1_not_the_first_dg1(gateway: Gateway) -> No
     assert gateway.plan()["addresses"][0]["display"] == "Depression"
 
 
-def test_psychiatric_service_alone_makes_a_plan(gateway: Gateway) -> None:
-    gateway.send(adt(diagnoses=(("R41.0", "Disorientation"),), service="PSY", next_of_kin=False))
+@pytest.mark.parametrize("service", ["PSY", "BEH", "Behavioral Health", "psychiatric"])
+def test_psychiatric_service_alone_makes_a_plan(gateway: Gateway, service: str) -> None:
+    """PV1-10 as hospitals send it: codes of their own and plain text (the real-world corpus)."""
+    gateway.send(adt(diagnoses=(("R41.0", "Disorientation"),), service=service, next_of_kin=False))
     assert len(gateway.requests_of(gateway.plan())) == 5  # the base plan and a peer support group
 
 

@@ -181,3 +181,57 @@ def test_the_dashboard_shows_readmission_and_crisis_alerts(web, database):
     assert board.index("crisis after discharge") < board.index(
         "readmission after discharge"
     )  # crisis first
+
+
+def test_the_dashboard_lists_unassigned_referrals_with_the_reason(web, database):
+    with database.session() as session:  # a referral for a service no partner offers
+        resources.update(
+            session,
+            "ServiceRequest",
+            "sr3",
+            {
+                "resourceType": "ServiceRequest",
+                "id": "sr3",
+                "status": "active",
+                "intent": "order",
+                "code": {
+                    "coding": [
+                        {
+                            "system": "http://fhir-gateway.org/fhir/CodeSystem/referral-service",
+                            "code": "crisis-bed",
+                        }
+                    ],
+                    "text": "Crisis bed",
+                },
+                "subject": {"reference": "Patient/p1"},
+                "requester": {"reference": "Organization/care-coordination"},
+            },
+            SYSTEM,
+        )
+        resources.update(
+            session,
+            "Task",
+            "t3",
+            {
+                "resourceType": "Task",
+                "id": "t3",
+                "status": "requested",
+                "intent": "order",
+                "code": {
+                    "coding": [
+                        {"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}
+                    ]
+                },
+                "focus": {"reference": "ServiceRequest/sr3"},
+                "for": {"reference": "Patient/p1"},
+                "requester": {"reference": "Organization/care-coordination"},
+            },
+            SYSTEM,
+        )
+    sign_in(web, "cm")
+    board = web.get("/web/dashboard").text
+    assert "Work items (" in board and "<strong>Unassigned</strong>: Jane Doe" in board
+    assert (
+        "Referral &#39;Crisis bed&#39; (Task/t3) has no partner: no partner in the directory offers this "
+        "service (code crisis-bed)" in board
+    )

@@ -25,6 +25,7 @@ from workflow_helpers import (  # noqa: E402
     search,
 )
 
+from fhir_gateway.monitors import MONITOR_FLAGS  # noqa: E402
 from fhir_gateway.workflow import PROGRESS_EXT, durations, time_in_states  # noqa: E402
 
 PARTNERS = {"alpha": "Alpha Housing", "beta": "Beta Shelter", "gamma": "Gamma Homes"}
@@ -85,6 +86,32 @@ def test_a_rejected_referral_goes_to_the_next_partner_until_none_is_left(wf) -> 
     request = read(wf, "ServiceRequest/sr1")
     assert request["status"] == "on-hold"
     assert "case manager" in request["note"][-1]["text"]
+    [item] = search(wf, f"Flag?_tag={MONITOR_FLAGS}|unassigned")  # not a silent gap
+    assert (
+        "every eligible partner declined it (Organization/alpha, Organization/beta, Organization/gamma)"
+        in (item["code"]["text"])
+    )
+    assert item["status"] == "active"
+
+
+def test_the_second_reroute_of_a_referral_is_a_work_item_at_once(wf) -> None:
+    referral(wf, owner="alpha")
+    _set(wf, "Task/t1", partner("alpha"), status="rejected", statusReason={"text": "no capacity"})
+    assert search(wf, f"Flag?_tag={MONITOR_FLAGS}|rerouted") == []  # once is routine
+    second = next(t for t in _tasks_of(wf, "sr1") if t["id"] != "t1")
+    _set(
+        wf,
+        f"Task/{second['id']}",
+        partner("beta"),
+        status="rejected",
+        statusReason={"text": "out of area"},
+    )
+    [item] = search(wf, f"Flag?_tag={MONITOR_FLAGS}|rerouted")
+    assert item["status"] == "active" and item["subject"] == {"reference": "Patient/p1"}
+    assert (
+        "re-routed 2 times: Organization/alpha → Organization/beta → Organization/gamma"
+        in item["code"]["text"]
+    )
 
 
 def test_a_failed_referral_puts_its_request_on_hold_for_the_case_manager(wf) -> None:

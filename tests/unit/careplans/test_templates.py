@@ -61,6 +61,38 @@ def test_every_referral_service_has_a_partner_in_the_demo_directory() -> None:
     assert wanted <= offered
 
 
+def test_every_referral_service_is_offered_in_bengaluru_by_invented_partners() -> None:
+    """The Bengaluru demo directory (areas of country IN) serves every template, in Kannada, and
+    says on each resource that it is invented."""
+    areas = {
+        f"Location/{d['id']}"
+        for d in PARTNERS
+        if d["resourceType"] == "Location" and d["address"].get("country") == "IN"
+    }
+    services = [
+        d
+        for d in PARTNERS
+        if d["resourceType"] == "HealthcareService"
+        and {a["reference"] for a in d.get("coverageArea", [])} & areas
+    ]
+    offered = {c["code"] for d in services for t in d["type"] for c in t["coding"]}
+    wanted = {
+        c["code"]
+        for d in TEMPLATES
+        if d["resourceType"] == "ActivityDefinition"
+        for c in d["code"]["coding"]
+        if c["system"].endswith("referral-service")
+    }
+    assert wanted <= offered
+    assert all(
+        {"kn", "en", "hi"} <= {c["code"] for cc in d["communication"] for c in cc["coding"]}
+        for d in services
+    )
+    orgs = {d["providedBy"]["reference"] for d in services}
+    labelled = [d for d in PARTNERS if f"{d['resourceType']}/{d['id']}" in orgs | areas] + services
+    assert len(labelled) >= 17 and all("Demo — invented" in d["name"] for d in labelled)
+
+
 def test_readme_explains_every_template() -> None:
     readme = (Path(SHIPPED_TEMPLATES) / "README.md").read_text()
     assert all(f"`{d['id']}`" in readme for d in TEMPLATES)

@@ -9,7 +9,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fhir_gateway.careplans._fhirpath import TemplateError
-from fhir_gateway.careplans._partners import Directory, Partner, eligible, patient_language
+from fhir_gateway.careplans._partners import (
+    Directory,
+    Partner,
+    eligible,
+    no_partner_reason,
+    patient_language,
+)
 from fhir_gateway.careplans._timing import due_date, window
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -101,6 +107,35 @@ def test_language_availability_and_closures() -> None:
     open_later = partner("later", away=(("2025-04-01", None),))
     assert choose(spanish, full, closed, open_later) == ["later"]
     assert choose(spanish, full, closed, open_later, language="es") == ["spanish"]
+
+
+def why(*partners: Partner, address=None, language="en", on=date(2025, 3, 10)) -> str:
+    return no_partner_reason(
+        Directory(tuple(partners)), {SERVICE}, address=address, language=language, on=on
+    )
+
+
+def test_the_reason_for_no_partner_names_the_requirement_nobody_met() -> None:
+    home = {"city": "Chicago", "state": "IL", "postalCode": "60601"}
+    assert why() == "no partner in the directory offers this service (code therapy-intake)"
+    assert why(partner("Full", accepting=False)) == (
+        "no partner offering this service is accepting new clients (not accepting: Full)"
+    )
+    assert why(partner("Shut", away=(("2025-03-01", None),))) == (
+        "no partner offering this service is available on 2025-03-10 (closed: Shut)"
+    )
+    assert why(
+        partner("Anglo"), partner("Full", accepting=False, languages=("es",)), language="es"
+    ) == (
+        "no partner offering this service speaks the patient's language (es); those offering it (Anglo) speak: en"
+    )
+    assert why(partner("Local"), address=home) == (
+        "no partner offering this service in the patient's language covers the patient's area "
+        "(Chicago, IL 60601); those that would take it (Local) cover other areas"
+    )
+    assert why(partner("Local"), address={"city": "Springfield", "state": "IL"}) == (
+        "no owner was chosen; it is open for an eligible partner to claim (Local)"
+    )
 
 
 def test_patient_language_prefers_the_preferred_one() -> None:

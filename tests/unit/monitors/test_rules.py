@@ -120,3 +120,15 @@ def test_drafts_and_finished_referrals_are_never_overdue(status: str) -> None:
 def test_a_task_that_is_no_referral_is_not_watched() -> None:
     doc = {**task("requested"), "code": {"text": "call back"}}
     assert conditions(doc, REQUESTED, REQUESTED + timedelta(days=60), SETTINGS, CHICAGO) == {}
+
+
+def test_a_referral_sent_after_its_deadline_escalates_from_when_it_was_sent() -> None:
+    sent = datetime(
+        2025, 3, 25, 15, 0, tzinfo=UTC
+    )  # a week after the deadline (plan approved late)
+    held = conditions(task("requested"), sent, sent + timedelta(seconds=1), SETTINGS, CHICAGO)
+    assert held["past-deadline"].since == sent and not held["past-deadline"].escalated
+    later = conditions(
+        task("requested"), sent, sent + timedelta(hours=72, seconds=1), SETTINGS, CHICAGO
+    )
+    assert later["past-deadline"].escalated
