@@ -167,9 +167,10 @@ def test_concurrent_first_uses_agree_on_one_secret(database):  # type: ignore[no
 
     def derive(_: int) -> str:
         def inside(session: Any) -> str:
-            start.wait()
             return monitor_id("overdue", "past-deadline", "Task/9")
 
+        # All four begin their transactions at once (SQLite then queues them at BEGIN IMMEDIATE).
+        start.wait(timeout=60)
         return database.write(inside)
 
     with ThreadPoolExecutor(4) as pool:
