@@ -7,7 +7,7 @@ instead: every row of the parameter, once per match, quadratic (75 s at 12k pati
 (res_type, res_id, param, <sort column>) index answers each lookup with one seek, and still
 serves what the old one did (rewriting a resource's index rows).
 
-Revision ID: 0013
+Revision ID: 0011
 Revises: 0010
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0013"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None

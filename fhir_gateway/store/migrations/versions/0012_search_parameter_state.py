@@ -5,8 +5,8 @@ transaction committed: a rollback left it accepted, a restart or another process
 write of one now bumps this version in its own transaction; every process reloads its registry
 when the version it loaded is no longer current (store/search_parameters.py).
 
-Revision ID: 0015
-Revises: 0013
+Revision ID: 0012
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0013"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
