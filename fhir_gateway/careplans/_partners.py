@@ -238,33 +238,38 @@ def no_partner_reason(
     language: str | None,
     on: date,
 ) -> str:
-    """Why a referral has no owner: the first requirement (service, new clients, availability,
-    language, area) that leaves no partner, naming what was missing; or, when partners are
-    eligible, that it is open for them to claim (pure)."""
+    """Why a referral has no owner: the first requirement that leaves no partner, asked in the
+    order a case manager would (service, the patient's area, language, new clients, availability),
+    naming what was missing; or, when partners are eligible, that it is open for them to claim
+    (pure). Area comes before the rest, so a partner elsewhere never hides the local one's reason."""
     offering = [p for p in directory.partners if p.services & service_codes]
     if not offering:
         codes = ", ".join(sorted(code for _, code in service_codes)) or "none"
         return f"no partner in the directory offers this service (code {codes})"
-    accepting = [p for p in offering if p.accepting]
+    covering = [p for p in offering if _area_score(p.areas, address) is not None]
+    if not covering:
+        assert address is not None  # without an address every area covers the patient
+        return (
+            f"no partner offering this service covers the patient's area ({_where(address)}); "
+            f"those offering it ({_names(offering)}) cover other areas"
+        )
+    speaking = [p for p in covering if _speaks(p, language)]
+    if not speaking:
+        spoken = ", ".join(sorted(set().union(*(p.languages or {"en"} for p in covering))))
+        return (
+            f"no partner offering this service in the patient's area speaks the patient's language "
+            f"({language}); those there ({_names(covering)}) speak: {spoken}"
+        )
+    accepting = [p for p in speaking if p.accepting]
     if not accepting:
-        return f"no partner offering this service is accepting new clients (not accepting: {_names(offering)})"
+        return (
+            "no partner offering this service in the patient's area and language is accepting "
+            f"new clients (not accepting: {_names(speaking)})"
+        )
     open_ = [p for p in accepting if _open_on(p, on)]
     if not open_:
-        return f"no partner offering this service is available on {on.isoformat()} (closed: {_names(accepting)})"
-    speaking = [p for p in open_ if _speaks(p, language)]
-    if not speaking:
-        spoken = ", ".join(sorted(set().union(*(p.languages or {"en"} for p in open_))))
         return (
-            f"no partner offering this service speaks the patient's language ({language}); "
-            f"those offering it ({_names(open_)}) speak: {spoken}"
+            "no partner offering this service in the patient's area and language is available on "
+            f"{on.isoformat()} (closed: {_names(accepting)})"
         )
-    covering = [p for p in speaking if _area_score(p.areas, address) is not None]
-    if covering:  # eligible partners exist: the referral is open for one of them to claim
-        return (
-            f"no owner was chosen; it is open for an eligible partner to claim ({_names(covering)})"
-        )
-    assert address is not None  # without an address every area covers the patient
-    return (
-        f"no partner offering this service in the patient's language covers the patient's area "
-        f"({_where(address)}); those that would take it ({_names(speaking)}) cover other areas"
-    )
+    return f"no owner was chosen; it is open for an eligible partner to claim ({_names(open_)})"

@@ -101,7 +101,14 @@ CASES: list[tuple[str, Callable[[Monitored], None], dict[str, str], str, list[st
         PEER,
         ["is accepting new clients (not accepting: NAMI"],
     ),
-    ("service", nami_gone, {}, PEER, ["no partner in the directory offers this service (code "]),
+    # The only other peer-support partner is the Bengaluru demo one: the service exists, not here.
+    (
+        "service",
+        nami_gone,
+        {},
+        PEER,
+        ["no partner offering this service covers the patient's area (Springfield, IL 62701)"],
+    ),
 ]
 
 

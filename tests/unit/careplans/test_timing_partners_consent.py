@@ -119,22 +119,35 @@ def test_the_reason_for_no_partner_names_the_requirement_nobody_met() -> None:
     home = {"city": "Chicago", "state": "IL", "postalCode": "60601"}
     assert why() == "no partner in the directory offers this service (code therapy-intake)"
     assert why(partner("Full", accepting=False)) == (
-        "no partner offering this service is accepting new clients (not accepting: Full)"
+        "no partner offering this service in the patient's area and language is accepting new "
+        "clients (not accepting: Full)"
     )
     assert why(partner("Shut", away=(("2025-03-01", None),))) == (
-        "no partner offering this service is available on 2025-03-10 (closed: Shut)"
+        "no partner offering this service in the patient's area and language is available on "
+        "2025-03-10 (closed: Shut)"
     )
-    assert why(
-        partner("Anglo"), partner("Full", accepting=False, languages=("es",)), language="es"
-    ) == (
-        "no partner offering this service speaks the patient's language (es); those offering it (Anglo) speak: en"
+    assert why(partner("Anglo"), language="es") == (
+        "no partner offering this service in the patient's area speaks the patient's language "
+        "(es); those there (Anglo) speak: en"
     )
     assert why(partner("Local"), address=home) == (
-        "no partner offering this service in the patient's language covers the patient's area "
-        "(Chicago, IL 60601); those that would take it (Local) cover other areas"
+        "no partner offering this service covers the patient's area (Chicago, IL 60601); those "
+        "offering it (Local) cover other areas"
     )
     assert why(partner("Local"), address={"city": "Springfield", "state": "IL"}) == (
         "no owner was chosen; it is open for an eligible partner to claim (Local)"
+    )
+
+
+def test_a_partner_elsewhere_never_hides_the_reason_of_the_local_one() -> None:
+    """The Springfield partner is full; one in Bengaluru would take the patient: the reason is
+    the local partner's, not that the willing one is elsewhere."""
+    springfield = {"city": "Springfield", "state": "IL", "postalCode": "62701"}
+    local = partner("NAMI", accepting=False)
+    elsewhere = partner("Jothe", areas=({"city": "Bengaluru"},))
+    assert why(local, elsewhere, address=springfield) == (
+        "no partner offering this service in the patient's area and language is accepting new "
+        "clients (not accepting: NAMI)"
     )
 
 
