@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from fhir_gateway.services import resources as svc
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import search as store_search
 from fhir_gateway.store.db import Database
-from fhir_gateway.store.tables import idx_string
+from fhir_gateway.store.tables import idx_string, resources
 
 FHIR = {"Content-Type": "application/fhir+json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -80,8 +81,22 @@ def _long_names(database: Database, count: int) -> None:
         }
         for i in range(count)
     ]
+    # The resources too: with an empty resources table the planner may start there and end at once.
+    now = datetime(2026, 1, 1)
+    current = [
+        {
+            "res_type": "Patient",
+            "res_id": f"long-{i}",
+            "version_id": 1,
+            "last_updated": now,
+            "deleted": False,
+            "content": {"resourceType": "Patient", "id": f"long-{i}"},
+        }
+        for i in range(count)
+    ]
     with database.engine.begin() as conn:
         conn.execute(insert(idx_string), rows)
+        conn.execute(insert(resources), current)
 
 
 # -- string sort: index-backed -------------------------------------------------------------------
