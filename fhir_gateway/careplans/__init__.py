@@ -17,7 +17,7 @@ What the intake calls, inside its transaction, after applying the converted Bund
 intake's discharge hook (``services.discharge.register``) calls ``apply_discharge``; a write that
 takes a finished Encounter back to another status (an A13, or the same through the API) calls
 ``revoke_for_cancelled_discharge``; a CarePlan approved through the API and a Consent recorded
-release referrals (``services.hooks.on_stored``). ``seed`` stores the shipped templates and
+release referrals (``fhir_gateway.hooks.on_stored``). ``seed`` stores the shipped templates and
 partner directory.
 """
 

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+from fhir_gateway import hooks
 from fhir_gateway.monitors._admissions import configure as _configure_admissions
 from fhir_gateway.monitors._admissions import on_encounter, withdraw
 from fhir_gateway.monitors._codes import MONITOR_FLAGS, codesystem
@@ -39,7 +40,6 @@ from fhir_gateway.monitors._schedule import (
     seed,
 )
 from fhir_gateway.monitors._views import OverdueRow, alerts, overdue_referrals
-from fhir_gateway.services import hooks
 from fhir_gateway.settings import Settings
 
 __all__ = [

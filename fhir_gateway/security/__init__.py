@@ -24,9 +24,8 @@ from fhir_gateway.security._clients import (
 )
 from fhir_gateway.security._install import install_policy
 from fhir_gateway.security._labels import for_sender
-from fhir_gateway.security._middleware import SecurityMiddleware
 from fhir_gateway.security._policy import SUBSETTED, partner_caller, redact_for, visible_to
-from fhir_gateway.security._roles import ROLES, TokenCaller
+from fhir_gateway.security._roles import ROLES, ROUTE_ROLES, TokenCaller
 from fhir_gateway.security._senders import registered_senders, sender_permitted
 from fhir_gateway.security._service import SecurityService
 
@@ -39,12 +38,12 @@ __all__ = [
     "install_policy",
     "SUBSETTED",
     "for_sender",
-    "SecurityMiddleware",
     "SecurityService",
     "partner_caller",
     "redact_for",
     "visible_to",
     "ROLES",
+    "ROUTE_ROLES",
     "TokenCaller",
     "registered_senders",
     "sender_permitted",

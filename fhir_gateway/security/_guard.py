@@ -1,4 +1,4 @@
-"""Write rules of the security policy, as checks on the write hooks (services.hooks):
+"""Write rules of the security policy, as checks on the write hooks (fhir_gateway.hooks):
 
 * AuditEvents are append-only: no update, patch or delete through the API, for anyone (the
   gateway writes them itself, not through this path).
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_gateway.errors import Forbidden
-from fhir_gateway.services.hooks import WriteEvent
+from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.store import visibility
 
 __all__ = ["guard_write"]

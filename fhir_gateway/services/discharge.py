@@ -10,7 +10,7 @@ more than being detected:
 
     unregister = register(my_hook)      # my_hook(session, context) -> None
 
-Detection is a write consequence (``services.hooks``) on Encounter: each finished version a
+Detection is a write consequence (``fhir_gateway.hooks``) on Encounter: each finished version a
 session writes is remembered; the intake announces them after its Bundle, and a commit announces
 the ones nobody announced yet (REST, transaction Bundles).
 """
@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from fhir_gateway.services import hooks
+from fhir_gateway import hooks
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store.repository import StoredResource
 

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 from sqlalchemy.orm import Session
 
 from adapters.terminology import normalise_patient_languages
+from fhir_gateway import hooks
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import (
     Forbidden,
@@ -26,9 +27,8 @@ from fhir_gateway.fhir.numbers import MAX_INT32, whole_number
 from fhir_gateway.fhir.patch import apply_fhirpath_patch, apply_json_patch
 from fhir_gateway.fhir.types import is_supported
 from fhir_gateway.fhir.validation import validate_resource
+from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.search.registry import get_registry
-from fhir_gateway.services import hooks
-from fhir_gateway.services.hooks import WriteEvent
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store import visibility
 from fhir_gateway.store.db import Database
