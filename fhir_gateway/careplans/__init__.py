@@ -32,7 +32,13 @@ from fhir_gateway.careplans._operation import (
     parameters_from_query,
     parameters_from_resource,
 )
-from fhir_gateway.careplans._partners import Partner, directory, eligible
+from fhir_gateway.careplans._partners import (
+    Partner,
+    directory,
+    eligible,
+    patient_address,
+    patient_language,
+)
 from fhir_gateway.careplans._planner import PlanDraft, draft_plan
 from fhir_gateway.careplans._rules import install
 from fhir_gateway.careplans._seed import seed
@@ -41,6 +47,7 @@ from fhir_gateway.careplans._service import (
     apply_discharge,
     revoke_for_cancelled_discharge,
 )
+from fhir_gateway.careplans._store import activity_requests, plans_of_encounter, tasks_for
 from fhir_gateway.careplans._templates import template_set
 
 on_discharge = apply_discharge
@@ -69,4 +76,9 @@ __all__ = [
     "revoke_for_cancelled_discharge",
     "seed",
     "template_set",
+    "activity_requests",
+    "patient_address",
+    "patient_language",
+    "plans_of_encounter",
+    "tasks_for",
 ]

@@ -49,7 +49,8 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def _report(session: Any, encounter: str) -> str:
-    from fhir_gateway.careplans._store import plans_of_encounter, read, tasks_for
+    from fhir_gateway.careplans import plans_of_encounter, tasks_for
+    from fhir_gateway.services.lookup import read
 
     plans = [p for p in plans_of_encounter(session, encounter) if p["status"] != "revoked"]
     if not plans:

@@ -123,11 +123,9 @@ def report_fuh(
         typer.echo(f"stored {', '.join(refs)}", err=True)
     outcomes = database.read(monitors.fuh_outcomes, settings, first, last)
     if as_json:
-        from fhir_gateway.monitors._measure import summary_report
-
         typer.echo(
             orjson.dumps(
-                summary_report(outcomes, first, last, settings.case_manager),
+                monitors.summary_report(outcomes, first, last, settings.case_manager),
                 option=orjson.OPT_INDENT_2,
             ).decode()
         )

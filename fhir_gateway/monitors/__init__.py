@@ -23,7 +23,7 @@ from fhir_gateway.monitors._admissions import configure as _configure_admissions
 from fhir_gateway.monitors._admissions import on_encounter, withdraw
 from fhir_gateway.monitors._codes import MONITOR_FLAGS, codesystem
 from fhir_gateway.monitors._fuh import Outcome, evaluate
-from fhir_gateway.monitors._measure import MEASURE_URL, measure, rates
+from fhir_gateway.monitors._measure import MEASURE_URL, measure, rates, summary_report
 from fhir_gateway.monitors._overdue import candidate_tasks, check_task, conditions
 from fhir_gateway.monitors._report import (
     fuh_individual,
@@ -67,6 +67,7 @@ __all__ = [
     "run_forever",
     "seed",
     "store_fuh_reports",
+    "summary_report",
     "withdraw",
 ]
 

@@ -15,6 +15,7 @@ For other modules:
 
 from __future__ import annotations
 
+from fhir_gateway.security._audit import request_event, token_event
 from fhir_gateway.security._clients import (
     Client,
     add_client,
@@ -28,6 +29,7 @@ from fhir_gateway.security._policy import SUBSETTED, partner_caller, redact_for,
 from fhir_gateway.security._roles import ROLES, ROUTE_ROLES, TokenCaller
 from fhir_gateway.security._senders import registered_senders, sender_permitted
 from fhir_gateway.security._service import SecurityService
+from fhir_gateway.security._tokens import CLIENT_ALGS, peek
 
 __all__ = [
     "Client",
@@ -47,4 +49,8 @@ __all__ = [
     "TokenCaller",
     "registered_senders",
     "sender_permitted",
+    "request_event",
+    "token_event",
+    "CLIENT_ALGS",
+    "peek",
 ]
