@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Issue
-from fhir_gateway.services.resources import Result
+from fhir_gateway.services.resources import WriteResult
 from fhir_gateway.store import visibility
 from fhir_gateway.store.repository import StoredResource
 
@@ -55,7 +55,7 @@ def _compact(body: dict[str, Any]) -> str:
     return json.dumps(body, ensure_ascii=True, separators=(",", ":"))  # header values are ASCII
 
 
-def _information(result: Result) -> dict[str, Any]:
+def _information(result: WriteResult) -> dict[str, Any]:
     issues = result.issues or [
         Issue(
             "Done"
@@ -69,7 +69,7 @@ def _information(result: Result) -> dict[str, Any]:
 
 
 def result_response(
-    result: Result, request: Request, base_url: str, caller: Caller | None = None
+    result: WriteResult, request: Request, base_url: str, caller: Caller | None = None
 ) -> Response:
     """Answer a write as ``Prefer: return=`` asks: representation (default), minimal, OperationOutcome."""
     from fhir_gateway.api.deps import prefer

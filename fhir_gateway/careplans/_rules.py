@@ -60,7 +60,7 @@ def _settings() -> Settings:
     return _state["settings"] or get_settings()
 
 
-def _on_discharge(session: Session, context: discharge.DischargeContext) -> None:
+def _on_discharge(session: Session, context: discharge.DetectedDischarge) -> None:
     event = DischargeEvent(context.encounter, sender=context.sender, zone=context.zone)
     apply_discharge(session, event, _settings())
 

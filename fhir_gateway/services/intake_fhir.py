@@ -26,14 +26,21 @@ from fhir_gateway.errors import GatewayError
 from fhir_gateway.fhir.validation import parse_json
 from fhir_gateway.settings import Settings
 
-__all__ = ["Identified", "identify", "ok_answer", "outcome_answer", "DISCHARGE_EVENTS", "RECEIVER"]
+__all__ = [
+    "IdentifiedFhirMessage",
+    "identify",
+    "ok_answer",
+    "outcome_answer",
+    "DISCHARGE_EVENTS",
+    "RECEIVER",
+]
 
 DISCHARGE_EVENTS = frozenset({"notification-discharge"})
 RECEIVER = "urn:fhir-gateway:process-message"
 
 
 @dataclass(slots=True)
-class Identified:
+class IdentifiedFhirMessage:
     key_text: str | None
     sender: str | None
     control_id: str | None
@@ -50,7 +57,7 @@ class Identified:
         return self.error is not None
 
 
-def identify(raw: bytes, settings: Settings) -> Identified:
+def identify(raw: bytes, settings: Settings) -> IdentifiedFhirMessage:
     try:
         note = read_notification(
             parse_json(raw, max_depth=settings.max_json_depth, max_values=settings.max_json_values)
@@ -59,7 +66,7 @@ def identify(raw: bytes, settings: Settings) -> Identified:
         return _refused(InvalidNotification(exc.message))
     except NotificationError as exc:
         return _refused(exc)
-    ident = Identified(
+    ident = IdentifiedFhirMessage(
         key_text=note.idempotency_key,
         sender=note.source_endpoint,
         control_id=note.message_id or note.bundle_identifier,
@@ -78,8 +85,8 @@ def identify(raw: bytes, settings: Settings) -> Identified:
     return ident
 
 
-def _refused(error: NotificationError) -> Identified:
-    return Identified(None, None, None, None, None, None, error=error)
+def _refused(error: NotificationError) -> IdentifiedFhirMessage:
+    return IdentifiedFhirMessage(None, None, None, None, None, None, error=error)
 
 
 def _timestamp(value: str | None) -> datetime | None:

@@ -36,7 +36,7 @@ from fhir_gateway.store.repository import RawResource, StoredResource
 from fhir_gateway.store.search import match_ids
 
 __all__ = [
-    "Result",
+    "WriteResult",
     "check_type",
     "read",
     "read_raw",
@@ -58,7 +58,7 @@ JSON_PATCH = "application/json-patch+json"
 
 
 @dataclass(slots=True)
-class Result:
+class WriteResult:
     status: int
     stored: StoredResource | None = None
     issues: list[Issue] = field(default_factory=list)
@@ -192,7 +192,7 @@ def create(
     *,
     if_none_exist: str | None = None,
     res_id: str | None = None,
-) -> Result:
+) -> WriteResult:
     """POST, with ``If-None-Exist`` made race-safe by a unique key (see claim_conditional_key)."""
     check_type(res_type)
     _require(caller, res_type, "c")
@@ -205,25 +205,27 @@ def create(
         raise InvalidRequest("If-None-Exist has no search parameters")
     existing = _single_match(session, res_type, params, caller, "If-None-Exist")
     if existing is not None:
-        return Result(200, existing)
+        return WriteResult(200, existing)
     criteria = urlencode(sorted(params))
     new_id = res_id or repo.new_id()
     owner = repo.claim_conditional_key(session, res_type, criteria, new_id)
     if owner != new_id:
         stored = repo.read(session, res_type, owner)
         if stored is not None and not stored.deleted:
-            return Result(200, stored)
+            return WriteResult(200, stored)
         if not repo.release_conditional_key(session, res_type, criteria, owner, new_id):
             return create(session, res_type, resource, caller, if_none_exist=if_none_exist)
     return _store_new(session, caller, doc, new_id)
 
 
-def _store_new(session: Session, caller: Caller, doc: dict[str, Any], res_id: str | None) -> Result:
+def _store_new(
+    session: Session, caller: Caller, doc: dict[str, Any], res_id: str | None
+) -> WriteResult:
     event = WriteEvent(session, caller, doc["resourceType"], "create", None, doc)
     warnings = hooks.run_checks(event)
     stored = repo.create_resource(session, doc, res_id=res_id)
     hooks.run_consequences(event, stored)
-    return Result(201, stored, warnings)
+    return WriteResult(201, stored, warnings)
 
 
 def _store_change(
@@ -236,7 +238,7 @@ def _store_change(
     if_match: int | None,
     interaction: str,
     client_if_match: int | None = None,
-) -> Result:
+) -> WriteResult:
     live = current if current is not None and not current.deleted else None
     if if_match is not None and (live is None or live.version_id != if_match):
         # a stale precondition fails first (412), before any rule looks at a change that is moot
@@ -257,7 +259,7 @@ def _store_change(
     )
     if live is None or stored.version_id != live.version_id:  # an unchanged update has no effects
         hooks.run_consequences(event, stored)
-    return Result(201 if created else 200, stored, warnings)
+    return WriteResult(201 if created else 200, stored, warnings)
 
 
 def _single_match(
@@ -281,7 +283,7 @@ def update(
     *,
     if_match: int | None = None,
     schema: bool = True,
-) -> Result:
+) -> WriteResult:
     """PUT Type/id. ``schema=False``: see ``validate_resource`` (the gateway's own writes)."""
     check_type(res_type)
     _require(caller, res_type, "u")
@@ -313,7 +315,7 @@ def conditional_update(
     *,
     if_match: int | None = None,
     new_id: str | None = None,
-) -> Result:
+) -> WriteResult:
     """PUT Type?criteria: none → create (with the body's id, else ``new_id``, else a fresh one),
     one → update it, more → 412."""
     check_type(res_type)
@@ -350,7 +352,7 @@ def patch(
     caller: Caller,
     *,
     if_match: int | None = None,
-) -> Result:
+) -> WriteResult:
     check_type(res_type)
     _require(caller, res_type, "u")
     current = read(session, res_type, res_id, caller)
@@ -395,7 +397,7 @@ def conditional_patch(
     caller: Caller,
     *,
     if_match: int | None = None,
-) -> Result:
+) -> WriteResult:
     check_type(res_type)
     existing = _single_match(session, res_type, params, caller, "The conditional patch")
     if existing is None:
@@ -406,30 +408,30 @@ def conditional_patch(
 # --- delete -----------------------------------------------------------------------------------
 
 
-def delete(session: Session, res_type: str, res_id: str, caller: Caller) -> Result:
+def delete(session: Session, res_type: str, res_id: str, caller: Caller) -> WriteResult:
     """Versioned tombstone; deleting something absent or already deleted is fine (204/200)."""
     check_type(res_type)
     _require(caller, res_type, "d")
     previous = repo.read(session, res_type, res_id, for_update=True)
     if previous is None or previous.deleted:
-        return Result(204)
+        return WriteResult(204)
     event = WriteEvent(session, caller, res_type, "delete", previous, None)
     warnings = hooks.run_checks(event)
     stored = repo.delete_resource(session, res_type, res_id)
     if res_type == "SearchParameter":
         get_registry().remove(previous.content)
     hooks.run_consequences(event, stored)
-    return Result(200, stored, warnings)
+    return WriteResult(200, stored, warnings)
 
 
 def conditional_delete(
     session: Session, res_type: str, params: list[tuple[str, str]], caller: Caller
-) -> Result:
+) -> WriteResult:
     check_type(res_type)
     _require(caller, res_type, "d")
     if not params:
         raise PreconditionFailed("A conditional delete needs search criteria")
     existing = _single_match(session, res_type, params, caller, "The conditional delete")
     if existing is None:
-        return Result(204)
+        return WriteResult(204)
     return delete(session, res_type, existing.res_id, caller)
