@@ -29,7 +29,6 @@ from fhir_gateway.context import Caller
 from fhir_gateway.errors import InvalidRequest, InvalidSearch, UnsupportedMediaType
 from fhir_gateway.services import history as history_svc
 from fhir_gateway.services import resources as svc
-from fhir_gateway.services.search import search
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import visibility
 from fhir_gateway.store.budget import Budget
@@ -155,7 +154,7 @@ async def run_search(
         await until_disconnect(
             request,
             budget,
-            lambda: search(
+            lambda: svc.search(
                 db,
                 res_type,
                 params,

@@ -29,11 +29,13 @@ from fhir_gateway.fhir.types import is_supported
 from fhir_gateway.fhir.validation import validate_resource
 from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.search.registry import get_registry
+from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store import visibility
+from fhir_gateway.store.budget import Budget
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.repository import RawResource, StoredResource
-from fhir_gateway.store.search import match_ids
+from fhir_gateway.store.search import match_ids, search_bundle
 
 __all__ = [
     "WriteResult",
@@ -41,6 +43,7 @@ __all__ = [
     "read",
     "read_raw",
     "vread",
+    "search",
     "create",
     "update",
     "conditional_update",
@@ -179,6 +182,30 @@ def vread(
     if stored.deleted:
         raise Gone(f"Version {version} of {res_type}/{res_id} is a deletion")
     return stored
+
+
+def search(
+    db: Database,
+    res_type: str | None,
+    params: list[tuple[str, str]],
+    *,
+    caller: Caller,
+    base_url: str,
+    settings: Settings,
+    strict: bool = False,
+    budget: Budget | None = None,
+) -> bytes:
+    """A search, as the searchset Bundle's bytes, in one read transaction."""
+    return db.read(
+        search_bundle,
+        res_type,
+        params,
+        caller=caller,
+        base_url=base_url,
+        settings=settings,
+        strict=strict,
+        budget=budget,
+    )
 
 
 # --- create -----------------------------------------------------------------------------------
