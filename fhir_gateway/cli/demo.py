@@ -103,7 +103,7 @@ def demo_command(
     """Send a sample psychiatric discharge through the intake and print the care plan it made."""
     from fhir_gateway import careplans
     from fhir_gateway.app import install_rules
-    from fhir_gateway.cli import _upgrade
+    from fhir_gateway.cli.database import upgrade_schema
     from fhir_gateway.services.ingest import Intake
     from fhir_gateway.settings import get_settings
     from fhir_gateway.store.db import Database
@@ -115,7 +115,7 @@ def demo_command(
             **({"careplan_mode": mode} if mode else {}),
         }
     )
-    _upgrade(settings.database_url)
+    upgrade_schema(settings.database_url)
     database = Database(settings.database_url)
     database.write(careplans.seed, settings)
     install_rules(settings)
