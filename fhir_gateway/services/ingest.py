@@ -42,8 +42,9 @@ from fhir_gateway.settings import Settings
 from fhir_gateway.store import inbox
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.inbox import InboxMessage
+from fhir_gateway.store.inbox_tables import STATUSES as INBOX_STATUSES
 
-__all__ = ["Answer", "Intake", "HTTP_STATUS"]
+__all__ = ["Answer", "Intake", "HTTP_STATUS", "INBOX_STATUSES"]
 
 log = logging.getLogger("fhir_gateway.intake")
 T = TypeVar("T")

@@ -53,6 +53,9 @@ __all__ = [
     "conditional_delete",
     "search_params",
     "served",
+    "restricted",
+    "shaped_for",
+    "StoredResource",
     "read_served",
     "vread_served",
 ]
@@ -132,6 +135,19 @@ def _hidden(session: Session, caller: Caller, res_type: str, res_id: str, delete
     if not visibility.current().restricted(caller):
         return False
     return deleted or not visibility.is_visible(session, caller, res_type, res_id)
+
+
+def restricted(caller: Caller) -> bool:
+    """Whether the row policy checks rows and shapes copies for this caller."""
+    return visibility.current().restricted(caller)
+
+
+def shaped_for(caller: Caller, stored: StoredResource) -> StoredResource:
+    """The current version as this caller may receive it (a write's answer, say)."""
+    policy = visibility.current()
+    if not policy.restricted(caller) or stored.deleted:
+        return stored
+    return replace(stored, content=policy.serve(caller, stored.content))
 
 
 def served(session: Session, caller: Caller, stored: StoredResource) -> StoredResource:

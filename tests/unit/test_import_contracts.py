@@ -44,6 +44,16 @@ def test_a_forbidden_import_breaks_a_contract(tmp_path: Path) -> None:
     (tmp_path / "fhir_gateway" / "security" / "policy.py").write_text(
         "from fhir_gateway.api import responses\n"
     )
+    # The API holding the handles it passes on (allowed), and querying the store itself (not).
+    for module in ("db", "budget", "repository"):
+        (tmp_path / "fhir_gateway" / "store" / f"{module}.py").touch()
+    (tmp_path / "fhir_gateway" / "api" / "deps.py").write_text("import fhir_gateway.store.db\n")
+    (tmp_path / "fhir_gateway" / "api" / "cancel.py").write_text(
+        "import fhir_gateway.store.budget\n"
+    )
+    (tmp_path / "fhir_gateway" / "api" / "resources.py").write_text(
+        "from fhir_gateway.store import repository\n"
+    )
     # The privacy module asking the row policy above it.
     (tmp_path / "fhir_gateway" / "privacy" / "consent.py").write_text(
         "import fhir_gateway.security\n"
