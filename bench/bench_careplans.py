@@ -21,10 +21,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from sqlalchemy.orm import Session  # noqa: E402
 
 from fhir_gateway import careplans  # noqa: E402
-from fhir_gateway.careplans._store import activity_requests, read, tasks_for  # noqa: E402
+from fhir_gateway.careplans import activity_requests, tasks_for  # noqa: E402
 from fhir_gateway.context import SYSTEM  # noqa: E402
 from fhir_gateway.services import resources as svc  # noqa: E402
 from fhir_gateway.services.bundles import process_bundle  # noqa: E402
+from fhir_gateway.services.lookup import read  # noqa: E402
 from fhir_gateway.settings import Settings  # noqa: E402
 from fhir_gateway.store.db import Database  # noqa: E402
 from fhir_gateway.store.migrate import upgrade  # noqa: E402

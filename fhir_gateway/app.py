@@ -10,11 +10,12 @@ from fastapi import Depends, FastAPI
 
 from fhir_gateway import careplans, monitors
 from fhir_gateway.api import auth, intake, operations, resources, system
+from fhir_gateway.api import monitors as monitors_api
 from fhir_gateway.api.errors import install_error_handlers
+from fhir_gateway.api.gate import SecurityMiddleware
 from fhir_gateway.api.unstorable import refuse_nul_in_url
-from fhir_gateway.monitors import api as monitors_api
 from fhir_gateway.observability import FASTAPI_TELEMETRY, install_observability
-from fhir_gateway.security import SecurityMiddleware, SecurityService, install_policy
+from fhir_gateway.security import SecurityService, install_policy
 from fhir_gateway.security.logs import redact_secrets_in_logs
 from fhir_gateway.services import discharge
 from fhir_gateway.services.ingest import Intake

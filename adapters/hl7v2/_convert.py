@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from ._codes import load_code_maps
-from ._datatypes import Context
+from ._datatypes import MappingContext
 from ._datetime import to_fhir_instant
 from ._errors import (
     DataTypeError,
@@ -102,7 +102,7 @@ def convert(text: str | bytes, *, options: ConvertOptions | None = None) -> Conv
         str(options.mappings_dir) if options.mappings_dir else None, options.local_base
     )
     profile = options.sender(app, facility)
-    ctx = Context(
+    ctx = MappingContext(
         codes.scoped(profile.country, (f"{app}|{facility}", facility)),
         profile.zone,
         profile.country,
@@ -178,7 +178,7 @@ def _check_header(msg: Message) -> str:
     return event
 
 
-def _recorded(ctx: Context, msh: Segment) -> str:
+def _recorded(ctx: MappingContext, msh: Segment) -> str:
     raw = msh.value(7)
     if not raw:
         raise RequiredFieldMissing("MSH-7 date/time of message is empty", segment="MSH", field=7)
@@ -188,7 +188,7 @@ def _recorded(ctx: Context, msh: Segment) -> str:
         raise DataTypeError(f"MSH-7 {raw!r} is not a date/time", segment="MSH", field=7) from exc
 
 
-def _report_cleaned(ctx: Context, msg: Message) -> None:
+def _report_cleaned(ctx: MappingContext, msg: Message) -> None:
     """Characters no value may hold (NUL, other controls) were removed by the parser: say where."""
     for segment, sequence, field_no in msg.cleaned:
         ctx.warn_sender(
@@ -211,7 +211,7 @@ def _standard_segments() -> frozenset[str]:
     return frozenset(names)
 
 
-def _report_unknown_segments(ctx: Context, msg: Message) -> None:
+def _report_unknown_segments(ctx: MappingContext, msg: Message) -> None:
     known = _standard_segments()
     for seg in msg.segments:
         if seg.name.startswith("Z"):
@@ -221,7 +221,7 @@ def _report_unknown_segments(ctx: Context, msg: Message) -> None:
 
 
 def _map_body(
-    ctx: Context, plans: Plans, msg: Message, rule: EventRule
+    ctx: MappingContext, plans: Plans, msg: Message, rule: EventRule
 ) -> tuple[list[Plan], list[Plan]]:
     """Walk the segments in order: each PID opens a patient, each PV1 a visit of that patient."""
     patients: list[Plan] = []
@@ -264,7 +264,7 @@ def _map_body(
 
 
 def _flush(
-    ctx: Context,
+    ctx: MappingContext,
     plans: Plans,
     groups: dict[str, list[Segment]],
     patient: Plan | None,
@@ -283,7 +283,7 @@ def _flush(
 
 
 def _bundle(
-    ctx: Context,
+    ctx: MappingContext,
     msg: Message,
     event: str,
     plans: Plans,

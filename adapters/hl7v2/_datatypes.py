@@ -18,7 +18,7 @@ from ._errors import HL7Error
 from ._parse import Composite
 
 __all__ = [
-    "Context",
+    "MappingContext",
     "address",
     "codeable",
     "contact_point",
@@ -32,7 +32,7 @@ _OID = re.compile(r"[0-2](\.(0|[1-9]\d*))+\Z")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 
 
-class Context:
+class MappingContext:
     """What mappers share for one message: code maps, the sender's zone, collected warnings."""
 
     __slots__ = ("codes", "zone", "country", "warnings", "ack_warnings")
@@ -79,7 +79,7 @@ class Context:
         return out
 
 
-def hd_system(ctx: Context, namespace: str, universal: str, kind: str) -> str | None:
+def hd_system(ctx: MappingContext, namespace: str, universal: str, kind: str) -> str | None:
     """An assigning authority (HD) → identifier system: the map first, then OID/UUID/URI forms."""
     mapped = ctx.codes.authority_system(universal, namespace)
     if mapped:
@@ -101,7 +101,7 @@ def hd_system(ctx: Context, namespace: str, universal: str, kind: str) -> str | 
 
 
 def identifier(
-    ctx: Context, c: Composite, where: str, *, type_code: str = ""
+    ctx: MappingContext, c: Composite, where: str, *, type_code: str = ""
 ) -> dict[str, Any] | None:
     """CX → Identifier with system (from CX.4), type (CX.5, table 0203) and period (CX.7/8)."""
     value = c(1)
@@ -123,7 +123,7 @@ def identifier(
     return out
 
 
-def human_name(ctx: Context, c: Composite, where: str) -> dict[str, Any] | None:
+def human_name(ctx: MappingContext, c: Composite, where: str) -> dict[str, Any] | None:
     """XPN → HumanName (use from XPN.7 through table 0200)."""
     family = c(1)
     given = [g for g in (c(2), *c(3).split(" "), c(15)) if g]
@@ -150,7 +150,7 @@ def human_name(ctx: Context, c: Composite, where: str) -> dict[str, Any] | None:
     return out
 
 
-def address(ctx: Context, c: Composite, where: str) -> dict[str, Any] | None:
+def address(ctx: MappingContext, c: Composite, where: str) -> dict[str, Any] | None:
     """XAD → Address (use/type from XAD.7 through table 0190)."""
     street = c.sub(1)
     lines = [street(i) for i in range(1, len(street) + 1)]
@@ -182,7 +182,7 @@ def address(ctx: Context, c: Composite, where: str) -> dict[str, Any] | None:
     return out
 
 
-def contact_point(ctx: Context, c: Composite, where: str) -> dict[str, Any] | None:
+def contact_point(ctx: MappingContext, c: Composite, where: str) -> dict[str, Any] | None:
     """XTN → ContactPoint: system from XTN.3 (0202), use from XTN.2 (0201)."""
     equipment = c(3)
     system = ctx.codes.translate("0202", equipment) if equipment else None
@@ -215,7 +215,7 @@ def _phone(c: Composite) -> str:
 
 
 def codeable(
-    ctx: Context, c: Composite, table: str = "", *, default_system: str = ""
+    ctx: MappingContext, c: Composite, table: str = "", *, default_system: str = ""
 ) -> dict[str, Any] | None:
     """CE/CWE/CNE → CodeableConcept; an unknown coding system is kept as a local URI.
 
@@ -259,7 +259,7 @@ def codeable(
     return out or None
 
 
-def _coding_system(ctx: Context, name: str) -> str:
+def _coding_system(ctx: MappingContext, name: str) -> str:
     system = ctx.codes.known_system(name)
     if system is None:
         system = ctx.codes.as_sent_system(name)
@@ -268,7 +268,7 @@ def _coding_system(ctx: Context, name: str) -> str:
 
 
 def xcn(
-    ctx: Context, c: Composite, where: str
+    ctx: MappingContext, c: Composite, where: str
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """XCN → (Identifier, HumanName) of a practitioner."""
     ident = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._datatypes import Context, codeable, identifier
+from ._datatypes import MappingContext, codeable, identifier
 from ._errors import DataTypeError, RequiredFieldMissing
 from ._parse import Segment
 from ._patch import Plan, Plans, derived_identifier
@@ -54,7 +54,7 @@ def _code_key(concept: dict[str, Any] | None) -> str:
     )
 
 
-def _diagnosis_code(ctx: Context, dg1: Segment, sequence: int) -> dict[str, Any] | None:
+def _diagnosis_code(ctx: MappingContext, dg1: Segment, sequence: int) -> dict[str, Any] | None:
     """DG1-3 (v2.3: its coding method in DG1-2), else the DG1-4 description as text alone."""
     concept = codeable(ctx, dg1.one(3), default_system=dg1.value(2))
     if concept is None and dg1.value(4):
@@ -74,7 +74,7 @@ def _diagnosis_code(ctx: Context, dg1: Segment, sequence: int) -> dict[str, Any]
 
 
 def map_diagnoses(
-    ctx: Context, plans: Plans, dg1s: list[Segment], patient: Plan, encounter: Plan | None
+    ctx: MappingContext, plans: Plans, dg1s: list[Segment], patient: Plan, encounter: Plan | None
 ) -> None:
     visit = encounter.key["value"] if encounter else ""
     for sequence, dg1 in enumerate(dg1s, start=1):
@@ -99,7 +99,7 @@ def map_diagnoses(
 
 
 def _encounter_diagnosis(
-    ctx: Context, dg1: Segment, condition: Plan, key: dict[str, str], encounter: Plan
+    ctx: MappingContext, dg1: Segment, condition: Plan, key: dict[str, str], encounter: Plan
 ) -> None:
     item: dict[str, Any] = {"condition": {**condition.reference, "identifier": key}}
     kind = dg1.value(6)
@@ -116,7 +116,7 @@ def _encounter_diagnosis(
     encounter.add("diagnosis", "backbone", [item], many=True, match=match)
 
 
-def map_allergies(ctx: Context, plans: Plans, segs: list[Segment], patient: Plan) -> None:
+def map_allergies(ctx: MappingContext, plans: Plans, segs: list[Segment], patient: Plan) -> None:
     """AL1 and IAM (A60) share their first five fields' meaning."""
     for seg in segs:
         code = codeable(ctx, seg.one(3))
@@ -144,7 +144,7 @@ def map_allergies(ctx: Context, plans: Plans, segs: list[Segment], patient: Plan
         plans.put(plan)
 
 
-def _reaction(ctx: Context, plan: Plan, seg: Segment) -> None:
+def _reaction(ctx: MappingContext, plan: Plan, seg: Segment) -> None:
     severity_code = seg.value(4)
     severity = ctx.codes.translate("0128", severity_code)
     manifestations = [{"text": r(1) or r(2)} for r in seg.reps(5) if r(1) or r(2)]
@@ -158,7 +158,7 @@ def _reaction(ctx: Context, plan: Plan, seg: Segment) -> None:
 
 
 def map_procedures(
-    ctx: Context, plans: Plans, pr1s: list[Segment], patient: Plan, encounter: Plan | None
+    ctx: MappingContext, plans: Plans, pr1s: list[Segment], patient: Plan, encounter: Plan | None
 ) -> None:
     visit = encounter.key["value"] if encounter else ""
     for pr1 in pr1s:
@@ -178,7 +178,7 @@ def map_procedures(
         plans.put(plan)
 
 
-def _payor(ctx: Context, plans: Plans, in1: Segment) -> dict[str, str] | None:
+def _payor(ctx: MappingContext, plans: Plans, in1: Segment) -> dict[str, str] | None:
     ident = identifier(ctx, in1.one(3), "IN1-3")
     name = in1.value(4)
     if ident is None and not name:
@@ -193,7 +193,7 @@ def _payor(ctx: Context, plans: Plans, in1: Segment) -> dict[str, str] | None:
     return plans.put(plan).reference
 
 
-def map_coverages(ctx: Context, plans: Plans, in1s: list[Segment], patient: Plan) -> None:
+def map_coverages(ctx: MappingContext, plans: Plans, in1s: list[Segment], patient: Plan) -> None:
     for in1 in in1s:
         plan_id = in1.one(2)
         policy = in1.value(36)
@@ -231,7 +231,7 @@ def map_coverages(ctx: Context, plans: Plans, in1s: list[Segment], patient: Plan
 
 
 def map_observations(
-    ctx: Context, plans: Plans, obxs: list[Segment], patient: Plan, encounter: Plan | None
+    ctx: MappingContext, plans: Plans, obxs: list[Segment], patient: Plan, encounter: Plan | None
 ) -> None:
     visit = encounter.key["value"] if encounter else ""
     for obx in obxs:
@@ -257,7 +257,7 @@ def map_observations(
         plans.put(plan)
 
 
-def _observation_value(ctx: Context, plan: Plan, obx: Segment) -> None:
+def _observation_value(ctx: MappingContext, plan: Plan, obx: Segment) -> None:
     kind = obx.value(2)
     reps = obx.reps(5)
     if not reps:

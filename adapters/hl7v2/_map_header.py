@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from ._datatypes import Context, hd_system
+from ._datatypes import MappingContext, hd_system
 from ._parse import Segment
 from ._patch import Plan, Plans, uuid_for
 
@@ -15,7 +15,7 @@ __all__ = ["map_sender", "message_header", "provenance", "endpoint"]
 _V2_0003 = "http://terminology.hl7.org/CodeSystem/v2-0003"
 
 
-def endpoint(ctx: Context, seg: Segment, n: int, kind: str) -> str:
+def endpoint(ctx: MappingContext, seg: Segment, n: int, kind: str) -> str:
     """An HD (MSH-3/5) as a URI: its universal id when it has one, else a local URN."""
     c = seg.one(n)
     if c(2):
@@ -26,7 +26,7 @@ def endpoint(ctx: Context, seg: Segment, n: int, kind: str) -> str:
     return f"{ctx.codes.local_base}{kind}:{quote(name, safe='')}"
 
 
-def map_sender(ctx: Context, plans: Plans, msh: Segment) -> Plan | None:
+def map_sender(ctx: MappingContext, plans: Plans, msh: Segment) -> Plan | None:
     """MSH-4 → Organization keyed on the facility's universal id or namespace."""
     c = msh.one(4)
     if not (c(1) or c(2)):
@@ -50,7 +50,7 @@ def _put(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def message_header(
-    ctx: Context,
+    ctx: MappingContext,
     msh: Segment,
     event: str,
     sender: Plan | None,
@@ -78,7 +78,7 @@ def message_header(
 
 
 def provenance(
-    ctx: Context,
+    ctx: MappingContext,
     msh: Segment,
     evn: Segment | None,
     sender: Plan | None,

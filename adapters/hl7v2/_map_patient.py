@@ -6,7 +6,15 @@ from typing import Any
 
 from adapters.terminology import normalise_language
 
-from ._datatypes import Context, address, codeable, contact_point, human_name, identifier, xcn
+from ._datatypes import (
+    MappingContext,
+    address,
+    codeable,
+    contact_point,
+    human_name,
+    identifier,
+    xcn,
+)
 from ._errors import RequiredFieldMissing, TableValueNotFound
 from ._parse import Segment
 from ._patch import DELETE, Plan, Plans, derived_identifier
@@ -16,7 +24,7 @@ __all__ = ["map_patient", "map_related_persons", "map_merge", "patient_key", "pr
 _SSN = "http://hl7.org/fhir/sid/us-ssn"
 
 
-def _identifiers(ctx: Context, pid: Segment) -> list[dict[str, Any]]:
+def _identifiers(ctx: MappingContext, pid: Segment) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for n in (3, 2, 4):
         for rep in pid.reps(n):
@@ -47,7 +55,7 @@ def _unique(idents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def patient_key(ctx: Context, pid: Segment, field: int = 3) -> dict[str, Any]:
+def patient_key(ctx: MappingContext, pid: Segment, field: int = 3) -> dict[str, Any]:
     """The match key: the MR-typed repeat of PID-3, else its first repeat (then PID-2, PID-4)."""
     for n in (field, 2, 4) if field == 3 else (field,):
         reps = [identifier(ctx, r, f"{pid.name}-{n}") for r in pid.reps(n)]
@@ -76,7 +84,7 @@ def _q(s: str) -> str:
     return s.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def map_patient(ctx: Context, plans: Plans, pid: Segment, pd1: Segment | None) -> Plan:
+def map_patient(ctx: MappingContext, plans: Plans, pid: Segment, pd1: Segment | None) -> Plan:
     key = patient_key(ctx, pid)
     plan = Plan("Patient", _key_of(key))
     idents = _identifiers(ctx, pid)
@@ -93,7 +101,7 @@ def map_patient(ctx: Context, plans: Plans, pid: Segment, pd1: Segment | None) -
     return plans.put(plan)
 
 
-def _names(ctx: Context, plan: Plan, pid: Segment) -> None:
+def _names(ctx: MappingContext, plan: Plan, pid: Segment) -> None:
     if pid.is_null(5):
         plan.add("name", "HumanName", DELETE, many=True)
         return
@@ -101,7 +109,7 @@ def _names(ctx: Context, plan: Plan, pid: Segment) -> None:
     plan.add("name", "HumanName", names, many=True)
 
 
-def _simple(ctx: Context, plan: Plan, pid: Segment) -> None:
+def _simple(ctx: MappingContext, plan: Plan, pid: Segment) -> None:
     """Singletons and lists taken whole: birth date, gender, address, telecom, marital status."""
     if pid.is_null(7):
         plan.add("birthDate", "date", DELETE)
@@ -128,7 +136,7 @@ def _simple(ctx: Context, plan: Plan, pid: Segment) -> None:
     _language(ctx, plan, pid)
 
 
-def _language(ctx: Context, plan: Plan, pid: Segment) -> None:
+def _language(ctx: MappingContext, plan: Plan, pid: Segment) -> None:
     """PID-15 → communication: a BCP-47 coding first, the sender's code kept beside it."""
     sent = codeable(ctx, pid.one(15), "0296")
     if not sent:
@@ -148,7 +156,7 @@ def _language(ctx: Context, plan: Plan, pid: Segment) -> None:
     plan.add("communication", "backbone", preferred, many=True)
 
 
-def _telecom(ctx: Context, plan: Plan, pid: Segment) -> None:
+def _telecom(ctx: MappingContext, plan: Plan, pid: Segment) -> None:
     if pid.is_null(13) and pid.is_null(14):
         plan.add("telecom", "ContactPoint", DELETE, many=True)
         return
@@ -162,7 +170,7 @@ def _telecom(ctx: Context, plan: Plan, pid: Segment) -> None:
     plan.add("telecom", "ContactPoint", points, many=True)
 
 
-def _deceased(ctx: Context, plan: Plan, pid: Segment) -> None:
+def _deceased(ctx: MappingContext, plan: Plan, pid: Segment) -> None:
     when = ctx.dt(pid.value(29), "PID-29")
     flag = pid.value(30)
     if when:
@@ -173,7 +181,7 @@ def _deceased(ctx: Context, plan: Plan, pid: Segment) -> None:
         plan.add("deceased", "boolean", DELETE)
 
 
-def practitioner(ctx: Context, plans: Plans, c: Any, where: str) -> dict[str, Any] | None:
+def practitioner(ctx: MappingContext, plans: Plans, c: Any, where: str) -> dict[str, Any] | None:
     """XCN → a reference to a Practitioner keyed on its id; a bare name stays a display."""
     ident, name = xcn(ctx, c, where)
     if ident is None:
@@ -186,12 +194,14 @@ def practitioner(ctx: Context, plans: Plans, c: Any, where: str) -> dict[str, An
     return plans.put(plan).reference
 
 
-def _general_practitioner(ctx: Context, plans: Plans, plan: Plan, pd1: Segment) -> None:
+def _general_practitioner(ctx: MappingContext, plans: Plans, plan: Plan, pd1: Segment) -> None:
     refs = [r for r in (practitioner(ctx, plans, c, "PD1-4") for c in pd1.reps(4)) if r]
     plan.add("generalPractitioner", "Reference", refs, many=True)
 
 
-def map_related_persons(ctx: Context, plans: Plans, patient: Plan, nk1s: list[Segment]) -> None:
+def map_related_persons(
+    ctx: MappingContext, plans: Plans, patient: Plan, nk1s: list[Segment]
+) -> None:
     for nk1 in nk1s:
         names = [n for n in (human_name(ctx, r, "NK1-2") for r in nk1.reps(2)) if n]
         rel = nk1.one(3)
@@ -226,7 +236,7 @@ def map_related_persons(ctx: Context, plans: Plans, patient: Plan, nk1s: list[Se
         plans.put(plan)
 
 
-def map_merge(ctx: Context, plans: Plans, survivor: Plan, mrg: Segment) -> Plan:
+def map_merge(ctx: MappingContext, plans: Plans, survivor: Plan, mrg: Segment) -> Plan:
     """MRG-1 names the replaced patient: the survivor `replaces` it, it is `replaced-by`."""
     old_key = patient_key(ctx, mrg, 1)
     old = Plan("Patient", _key_of(old_key), base={"identifier": [old_key]})

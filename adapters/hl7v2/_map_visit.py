@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._datatypes import Context, codeable, identifier
+from ._datatypes import MappingContext, codeable, identifier
 from ._events import EventRule
 from ._map_patient import practitioner
 from ._parse import Segment
@@ -22,7 +22,7 @@ _PARTICIPANTS = (
 _UNKNOWN_CLASS = {"system": "http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "code": "UNK"}
 
 
-def _visit_key(ctx: Context, pv1: Segment, patient: Plan, control_id: str) -> dict[str, Any]:
+def _visit_key(ctx: MappingContext, pv1: Segment, patient: Plan, control_id: str) -> dict[str, Any]:
     visit = identifier(ctx, pv1.one(19), "PV1-19", type_code="VN")
     if visit:
         visit["type"] = ctx.codes.concept("0203", "VN")  # PV1-19 is the visit number
@@ -37,7 +37,7 @@ def _visit_key(ctx: Context, pv1: Segment, patient: Plan, control_id: str) -> di
 
 
 def map_encounter(
-    ctx: Context,
+    ctx: MappingContext,
     plans: Plans,
     pv1: Segment,
     pv2: Segment | None,
@@ -68,7 +68,7 @@ def map_encounter(
     return plans.put(plan)
 
 
-def _class_and_type(ctx: Context, plan: Plan, pv1: Segment) -> None:
+def _class_and_type(ctx: MappingContext, plan: Plan, pv1: Segment) -> None:
     code = pv1.value(2)
     if code:
         cls = ctx.codes.coding("0004", code) or ctx.codes.v2_coding("0004", code)
@@ -85,7 +85,7 @@ def _class_and_type(ctx: Context, plan: Plan, pv1: Segment) -> None:
         plan.add("serviceType", "CodeableConcept", service)
 
 
-def _period(ctx: Context, plan: Plan, pv1: Segment, rule: EventRule) -> None:
+def _period(ctx: MappingContext, plan: Plan, pv1: Segment, rule: EventRule) -> None:
     for n, child in ((44, "start"), (45, "end")):
         if pv1.is_null(n) or (child == "end" and rule.undo_discharge):
             plan.add(child, "dateTime", DELETE, parent="period", parent_type="Period")
@@ -94,7 +94,7 @@ def _period(ctx: Context, plan: Plan, pv1: Segment, rule: EventRule) -> None:
         plan.add(child, "dateTime", value, parent="period", parent_type="Period")
 
 
-def _hospitalization(ctx: Context, plan: Plan, pv1: Segment, rule: EventRule) -> None:
+def _hospitalization(ctx: MappingContext, plan: Plan, pv1: Segment, rule: EventRule) -> None:
     def child(name: str, value: Any) -> None:
         plan.add(name, "CodeableConcept", value, parent="hospitalization")
 
@@ -109,7 +109,7 @@ def _hospitalization(ctx: Context, plan: Plan, pv1: Segment, rule: EventRule) ->
         child("reAdmission", codeable(ctx, pv1.one(13), "0092"))
 
 
-def _participants(ctx: Context, plans: Plans, plan: Plan, pv1: Segment) -> None:
+def _participants(ctx: MappingContext, plans: Plans, plan: Plan, pv1: Segment) -> None:
     for n, code, display in _PARTICIPANTS:
         kind = {"coding": [{"system": _PARTICIPATION, "code": code, "display": display}]}
         match = f"type.coding.code='{code}'"
@@ -124,7 +124,7 @@ def _participants(ctx: Context, plans: Plans, plan: Plan, pv1: Segment) -> None:
         plan.add("participant", "backbone", items, many=True, match=match)
 
 
-def _location(ctx: Context, plans: Plans, pv1: Segment, n: int) -> dict[str, Any] | None:
+def _location(ctx: MappingContext, plans: Plans, pv1: Segment, n: int) -> dict[str, Any] | None:
     """PL → a Location keyed on facility/point of care/room/bed; named after them."""
     c = pv1.one(n)
     levels = [c(4), c(1), c(2), c(3)]  # facility, point of care, room, bed
@@ -153,7 +153,9 @@ def _location(ctx: Context, plans: Plans, pv1: Segment, n: int) -> dict[str, Any
     return {**ref, "identifier": key}
 
 
-def _locations(ctx: Context, plans: Plans, plan: Plan, pv1: Segment, rule: EventRule) -> None:
+def _locations(
+    ctx: MappingContext, plans: Plans, plan: Plan, pv1: Segment, rule: EventRule
+) -> None:
     prior = _location(ctx, plans, pv1, 6)
     if prior is not None:
         match = f"location.identifier.value='{prior['identifier']['value']}'"

@@ -16,9 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fhir_gateway.api.deps import FORM_TYPE, BaseUrlDep, media_type
 from fhir_gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from fhir_gateway.security._audit import token_event
-from fhir_gateway.security._service import SecurityService
-from fhir_gateway.security._tokens import CLIENT_ALGS, peek
+from fhir_gateway.security import CLIENT_ALGS, SecurityService, peek, token_event
 
 __all__ = ["router", "TOKEN_PATH"]
 

@@ -15,8 +15,7 @@ from fhir_gateway.api.responses import FHIR_JSON
 from fhir_gateway.api.unstorable import refuse_nul_in_json_bytes
 from fhir_gateway.errors import InvalidRequest, UnsupportedMediaType
 from fhir_gateway.fhir.numbers import MAX_INT32
-from fhir_gateway.services.ingest import Intake
-from fhir_gateway.store.inbox_tables import STATUSES
+from fhir_gateway.services.ingest import INBOX_STATUSES, Intake
 
 __all__ = ["router", "HL7_MEDIA_TYPE"]
 
@@ -62,8 +61,8 @@ async def inbox_list(
     _count: Annotated[int, Query(ge=0)] = 50,
     _offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
 ) -> Response:
-    if status is not None and status not in STATUSES:
-        raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}")
+    if status is not None and status not in INBOX_STATUSES:
+        raise InvalidRequest(f"status must be one of {', '.join(INBOX_STATUSES)}")
     if not (0 <= _count and 0 <= _offset <= _MAX_OFFSET):
         raise InvalidRequest(f"_count and _offset must be from 0 (_offset at most {_MAX_OFFSET})")
     rows = await run_in_threadpool(

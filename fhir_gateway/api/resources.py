@@ -29,9 +29,7 @@ from fhir_gateway.context import Caller
 from fhir_gateway.errors import InvalidRequest, InvalidSearch, UnsupportedMediaType
 from fhir_gateway.services import history as history_svc
 from fhir_gateway.services import resources as svc
-from fhir_gateway.services.search import search
 from fhir_gateway.settings import Settings
-from fhir_gateway.store import visibility
 from fhir_gateway.store.budget import Budget
 from fhir_gateway.store.db import Database
 
@@ -80,7 +78,7 @@ def read(request: Request) -> Response:
     res_type, res_id = request.path_params["res_type"], request.path_params["res_id"]
     db: Database = request.app.state.database
     caller = request_caller(request)
-    if visibility.current().restricted(caller):  # row checked, copy shaped for this caller
+    if svc.restricted(caller):  # row checked, copy shaped for this caller
         stored = db.read(svc.read_served, res_type, res_id, caller)
         if request.headers.get("if-none-match") == stored.etag:
             return Response(status_code=304, headers={"ETag": stored.etag})
@@ -155,7 +153,7 @@ async def run_search(
         await until_disconnect(
             request,
             budget,
-            lambda: search(
+            lambda: svc.search(
                 db,
                 res_type,
                 params,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from email.utils import format_datetime
 from typing import Any
 
@@ -13,9 +12,7 @@ from fastapi.responses import Response
 
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Issue
-from fhir_gateway.services.resources import Result
-from fhir_gateway.store import visibility
-from fhir_gateway.store.repository import StoredResource
+from fhir_gateway.services.resources import StoredResource, WriteResult, shaped_for
 
 __all__ = [
     "FHIR_JSON",
@@ -55,7 +52,7 @@ def _compact(body: dict[str, Any]) -> str:
     return json.dumps(body, ensure_ascii=True, separators=(",", ":"))  # header values are ASCII
 
 
-def _information(result: Result) -> dict[str, Any]:
+def _information(result: WriteResult) -> dict[str, Any]:
     issues = result.issues or [
         Issue(
             "Done"
@@ -69,22 +66,14 @@ def _information(result: Result) -> dict[str, Any]:
 
 
 def result_response(
-    result: Result, request: Request, base_url: str, caller: Caller | None = None
+    result: WriteResult, request: Request, base_url: str, caller: Caller | None = None
 ) -> Response:
     """Answer a write as ``Prefer: return=`` asks: representation (default), minimal, OperationOutcome."""
     from fhir_gateway.api.deps import prefer
 
     stored = result.stored
-    policy = visibility.current()
-    if (
-        stored is not None
-        and caller is not None
-        and policy.restricted(caller)
-        and not stored.deleted
-    ):
-        stored = replace(
-            stored, content=policy.serve(caller, stored.content)
-        )  # what it may receive
+    if stored is not None and caller is not None:
+        stored = shaped_for(caller, stored)  # what it may receive
     headers: dict[str, str] = {}
     if stored is not None:
         headers = version_headers(stored)

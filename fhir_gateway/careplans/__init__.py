@@ -17,7 +17,7 @@ What the intake calls, inside its transaction, after applying the converted Bund
 intake's discharge hook (``services.discharge.register``) calls ``apply_discharge``; a write that
 takes a finished Encounter back to another status (an A13, or the same through the API) calls
 ``revoke_for_cancelled_discharge``; a CarePlan approved through the API and a Consent recorded
-release referrals (``services.hooks.on_stored``). ``seed`` stores the shipped templates and
+release referrals (``fhir_gateway.hooks.on_stored``). ``seed`` stores the shipped templates and
 partner directory.
 """
 
@@ -32,7 +32,14 @@ from fhir_gateway.careplans._operation import (
     parameters_from_query,
     parameters_from_resource,
 )
-from fhir_gateway.careplans._partners import Partner, directory, eligible
+from fhir_gateway.careplans._partners import (
+    Partner,
+    directory,
+    eligible,
+    no_partner_reason,
+    patient_address,
+    patient_language,
+)
 from fhir_gateway.careplans._planner import PlanDraft, draft_plan
 from fhir_gateway.careplans._rules import install
 from fhir_gateway.careplans._seed import seed
@@ -41,6 +48,7 @@ from fhir_gateway.careplans._service import (
     apply_discharge,
     revoke_for_cancelled_discharge,
 )
+from fhir_gateway.careplans._store import activity_requests, plans_of_encounter, tasks_for
 from fhir_gateway.careplans._templates import template_set
 
 on_discharge = apply_discharge
@@ -69,4 +77,10 @@ __all__ = [
     "revoke_for_cancelled_discharge",
     "seed",
     "template_set",
+    "activity_requests",
+    "patient_address",
+    "patient_language",
+    "no_partner_reason",
+    "plans_of_encounter",
+    "tasks_for",
 ]

@@ -24,16 +24,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fhir_gateway import clock
+from fhir_gateway import clock, hooks
 from fhir_gateway.careplans._context import DischargeEvent
 from fhir_gateway.careplans._render import AWAITING_CONSENT, is_late
 from fhir_gateway.careplans._service import apply_discharge, revoke_for_cancelled_discharge
 from fhir_gateway.careplans._store import is_engine_plan, own_requests, read, save, tasks_for
 from fhir_gateway.careplans._templates import template_set
 from fhir_gateway.context import SYSTEM
+from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.privacy import consents_of, evaluate_consent, labels_of, needs_consent
-from fhir_gateway.services import discharge, hooks
-from fhir_gateway.services.hooks import WriteEvent
+from fhir_gateway.services import discharge
 from fhir_gateway.settings import Settings, get_settings
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store.repository import StoredResource
@@ -61,7 +61,7 @@ def _settings() -> Settings:
     return _state["settings"] or get_settings()
 
 
-def _on_discharge(session: Session, context: discharge.DischargeContext) -> None:
+def _on_discharge(session: Session, context: discharge.DetectedDischarge) -> None:
     event = DischargeEvent(context.encounter, sender=context.sender, zone=context.zone)
     apply_discharge(session, event, _settings())
 

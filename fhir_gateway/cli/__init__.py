@@ -11,6 +11,7 @@ from fhir_gateway.cli.bulk import import_command
 from fhir_gateway.cli.clients import apply_insecure_dev, auth_banner, clients_app
 from fhir_gateway.cli.conformance import conformance_command
 from fhir_gateway.cli.convert import convert_command
+from fhir_gateway.cli.database import open_database, upgrade_schema
 from fhir_gateway.cli.demo import demo_command, seed_at_start
 from fhir_gateway.cli.intake import enable_mllp_in_serve, inbox_app, mllp_command
 from fhir_gateway.cli.monitors import monitors_app, report_app
@@ -78,7 +79,7 @@ def serve(
     settings = get_settings()
     metrics_dir = share_metrics_between(workers)  # before anything imports prometheus_client
     if migrate:
-        _upgrade(settings.database_url)
+        upgrade_schema(settings.database_url)
     seed_at_start(settings)  # shipped care-plan templates and partner directory (idempotent)
     typer.echo(
         f"fhir-gateway on http://{host}:{port}/  (database: {_safe_url(settings.database_url)})"
@@ -109,7 +110,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply the Alembic migrations to FHIR_GATEWAY_DATABASE_URL."""
     from fhir_gateway.settings import get_settings
 
-    _upgrade(get_settings().database_url, revision)
+    upgrade_schema(get_settings().database_url, revision)
     typer.echo("schema up to date")
 
 
@@ -121,28 +122,15 @@ def reindex(
 ) -> None:
     """Rebuild the search index from the stored resources (after adding a search parameter)."""
     from fhir_gateway.cli.progress import steps
-    from fhir_gateway.settings import get_settings
-    from fhir_gateway.store.db import Database
     from fhir_gateway.store.depths import resource_count
     from fhir_gateway.store.index import reindex as run_reindex
 
-    database = Database(get_settings().database_url)
+    database, _ = open_database()
     total = database.read(resource_count, resource_type)
     started = time.perf_counter()
     with steps(f"Reindexing {total} resources", total=total) as bar:
         count = run_reindex(database.session, resource_type=resource_type, on_batch=bar.advance)
     typer.echo(f"reindexed {count} resources in {time.perf_counter() - started:.1f}s")
-
-
-def _upgrade(url: str, revision: str = "head") -> None:
-    from fhir_gateway.store.db import make_engine
-    from fhir_gateway.store.migrate import upgrade
-
-    engine = make_engine(url)
-    try:
-        upgrade(engine, revision)
-    finally:
-        engine.dispose()
 
 
 def _safe_url(url: str) -> str:

@@ -15,6 +15,7 @@ from typing import IO, Annotated, Any
 import orjson
 import typer
 
+from fhir_gateway.cli.database import command_database
 from fhir_gateway.cli.progress import Steps, steps
 
 __all__ = ["import_command", "read_ndjson"]
@@ -83,15 +84,11 @@ def import_command(
     derived security labels such as 42 CFR Part 2) do not run. Resources keep their ids (or get
     new ones); an id that exists already is an error.
     """
-    from fhir_gateway.errors import GatewayError
-    from fhir_gateway.settings import get_settings
     from fhir_gateway.store import bulk
-    from fhir_gateway.store.db import Database
     from fhir_gateway.store.migrate import upgrade
 
-    database = Database(get_settings().database_url)
     started = time.perf_counter()
-    try:
+    with command_database(after_error="\nnothing was imported") as (database, _):
         if migrate:
             upgrade(database.engine)
         with database.session() as session, steps(f"Importing {len(files)} file(s)") as bar:
@@ -103,11 +100,6 @@ def import_command(
             )
         with database.session() as session:
             bulk.analyze(session)
-    except GatewayError as exc:
-        typer.echo(f"error: {exc.message}\nnothing was imported", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        database.dispose()
     seconds = time.perf_counter() - started
     for res_type, count in sorted(result.by_type.items()):
         typer.echo(f"{res_type:<24} {count:>10,}")

@@ -8,18 +8,13 @@ from typing import Annotated
 
 import typer
 
+from fhir_gateway.cli.database import command_database, fail
+
 __all__ = ["clients_app", "fetch_token", "TokenRefused"]
 
 clients_app = typer.Typer(
     no_args_is_help=True, help="SMART backend-services clients (who may call the API)"
 )
-
-
-def _database():  # type: ignore[no-untyped-def]
-    from fhir_gateway.settings import get_settings
-    from fhir_gateway.store.db import Database
-
-    return Database(get_settings().database_url)
 
 
 def _split(scopes: list[str]) -> list[str]:
@@ -46,31 +41,23 @@ def add(
     ] = None,
 ) -> None:
     """Register a client: its public keys, role, organization and scopes."""
-    from fhir_gateway.errors import GatewayError
     from fhir_gateway.security import add_client
 
     try:
         keys = json.loads(jwks.read_text()) if jwks is not None else None
     except (OSError, ValueError) as exc:
         raise typer.BadParameter(f"cannot read the JWKS file: {exc}") from exc
-    database = _database()
-    try:
-        with database.session() as session:
-            client = add_client(
-                session,
-                role=role,
-                scopes=_split(scope),
-                organization=organization,
-                jwks=keys,
-                jwks_url=jwks_url,
-                client_id=client_id,
-                senders=sender or [],
-            )
-    except GatewayError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        database.dispose()
+    with command_database() as (database, _), database.session() as session:
+        client = add_client(
+            session,
+            role=role,
+            scopes=_split(scope),
+            organization=organization,
+            jwks=keys,
+            jwks_url=jwks_url,
+            client_id=client_id,
+            senders=sender or [],
+        )
     typer.echo(f"client_id: {client.client_id}")
     typer.echo(
         f"  role {client.role}, organization {client.organization or '-'}, scopes {' '.join(client.scopes)}"
@@ -82,12 +69,8 @@ def list_command() -> None:
     """The registered clients."""
     from fhir_gateway.security import list_clients
 
-    database = _database()
-    try:
-        with database.session(readonly=True) as session:
-            clients = list_clients(session)
-    finally:
-        database.dispose()
+    with command_database() as (database, _), database.session(readonly=True) as session:
+        clients = list_clients(session)
     for client in clients:
         s = client.summary()
         typer.echo(
@@ -100,15 +83,10 @@ def remove(client_id: Annotated[str, typer.Argument(help="The client to remove")
     """Remove a client: it gets no new token (tokens already issued lapse within five minutes)."""
     from fhir_gateway.security import remove_client
 
-    database = _database()
-    try:
-        with database.session() as session:
-            removed = remove_client(session, client_id)
-    finally:
-        database.dispose()
+    with command_database() as (database, _), database.session() as session:
+        removed = remove_client(session, client_id)
     if not removed:
-        typer.echo(f"error: no client {client_id}", err=True)
-        raise typer.Exit(1)
+        fail(f"no client {client_id}")
     typer.echo(f"removed {client_id}")
 
 

@@ -314,11 +314,12 @@ def _token(token: str | None, client_id: str | None, key: Path | None, base_url:
 def _local_app() -> tuple[Any, str]:
     """The gateway in this process, on FHIR_GATEWAY_DATABASE_URL, tokens off (nothing listens)."""
     from fhir_gateway.app import create_app
-    from fhir_gateway.cli import _safe_url, _upgrade
+    from fhir_gateway.cli import _safe_url
+    from fhir_gateway.cli.database import upgrade_schema
     from fhir_gateway.settings import get_settings
 
     settings = get_settings().model_copy(update={"auth_enabled": False, "log_level": "WARNING"})
-    _upgrade(settings.database_url)
+    upgrade_schema(settings.database_url)
     seed_at_start(settings)
     return create_app(settings), _safe_url(settings.database_url)
 

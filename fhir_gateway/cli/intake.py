@@ -10,22 +10,18 @@ from typing import Annotated
 import orjson
 import typer
 
+from fhir_gateway.cli.database import fail, open_database, upgrade_schema
+
 __all__ = ["inbox_app", "mllp_command", "enable_mllp_in_serve"]
 
 inbox_app = typer.Typer(no_args_is_help=True, help="The durable inbox of received messages")
 
 
 def _intake():  # type: ignore[no-untyped-def]
-    from fhir_gateway.app import install_rules
     from fhir_gateway.services.ingest import Intake
-    from fhir_gateway.settings import get_settings
-    from fhir_gateway.store.db import Database
 
-    settings = get_settings()
-    install_rules(settings)  # plans, referral rules, notifications, labels and alerts
-    return Intake(
-        Database(settings.database_url, pool_size=settings.db_pool_size), settings
-    ), settings
+    database, settings = open_database(rules=True)  # plans, referral rules, notifications, …
+    return Intake(database, settings), settings
 
 
 def mllp_command(
@@ -44,7 +40,6 @@ def mllp_command(
     ] = None,
 ) -> None:
     """Run the MLLP listener alone (HL7 v2 over TCP, TLS when configured)."""
-    from fhir_gateway.cli import _upgrade
     from fhir_gateway.cli.demo import seed_at_start
     from fhir_gateway.observability import observe_process
     from fhir_gateway.workers.mllp import start_listener
@@ -52,7 +47,7 @@ def mllp_command(
     intake, settings = _intake()
     stop_health = observe_process(intake.db, settings, health_port=health_port)
     if migrate:
-        _upgrade(settings.database_url)
+        upgrade_schema(settings.database_url)
     seed_at_start(settings)  # as `serve` does: without templates a discharge makes no plan
 
     async def run() -> None:
@@ -120,8 +115,7 @@ def inbox_show(message_id: int) -> None:
     try:
         row = intake.show(message_id)
     except NotFound as exc:
-        typer.echo(exc.message, err=True)
-        raise typer.Exit(1) from None
+        fail(exc.message)
     detail = {**row.summary(), "warnings": row.warnings}
     typer.echo(orjson.dumps(detail, option=orjson.OPT_INDENT_2).decode())
     typer.echo("--- raw")
@@ -147,8 +141,7 @@ def inbox_replay(
     try:
         answers = _replay_failed(intake) if failed else [intake.replay(message_id)]  # type: ignore[arg-type]
     except NotFound as exc:
-        typer.echo(exc.message, err=True)
-        raise typer.Exit(1) from None
+        fail(exc.message)
     for answer in answers:
         typer.echo(f"{answer.message_id:>8}  {answer.status:<9} {answer.code}")
     if failed:

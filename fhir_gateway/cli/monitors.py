@@ -12,26 +12,14 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from fhir_gateway.cli.database import open_database
+
 __all__ = ["monitors_app", "report_app"]
 
 monitors_app = typer.Typer(
     invoke_without_command=True, help="Case-manager monitors: overdue referrals, alerts"
 )
 report_app = typer.Typer(no_args_is_help=True, help="Reports (FHIR MeasureReports)")
-
-
-def _gateway(migrate: bool = False):  # type: ignore[no-untyped-def]
-    from fhir_gateway.app import install_rules
-    from fhir_gateway.settings import get_settings
-    from fhir_gateway.store.db import Database
-
-    settings = get_settings()
-    if migrate:
-        from fhir_gateway.cli import _upgrade
-
-        _upgrade(settings.database_url)
-    install_rules(settings)  # a tagged Task passes the referral rules; alerts reach Subscriptions
-    return Database(settings.database_url, pool_size=settings.db_pool_size), settings
 
 
 @monitors_app.callback()
@@ -41,7 +29,7 @@ def monitors_list(ctx: typer.Context) -> None:
         return
     from fhir_gateway import monitors
 
-    database, _ = _gateway()
+    database, _ = open_database(rules=True)
     rows = database.read(monitors.overdue_referrals)
     typer.echo(f"overdue referrals: {len(rows)}")
     for row in rows:
@@ -72,7 +60,7 @@ def monitors_run(
 
     from fhir_gateway import monitors
 
-    database, settings = _gateway(migrate)
+    database, settings = open_database(rules=True, migrate=migrate)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -117,17 +105,15 @@ def report_fuh(
     first, last = _day(start, "--from"), _day(end, "--to")
     if last < first:
         raise typer.BadParameter("--to is before --from")
-    database, settings = _gateway()
+    database, settings = open_database(rules=True)
     if store:
         refs = database.write(monitors.store_fuh_reports, settings, first, last)
         typer.echo(f"stored {', '.join(refs)}", err=True)
     outcomes = database.read(monitors.fuh_outcomes, settings, first, last)
     if as_json:
-        from fhir_gateway.monitors._measure import summary_report
-
         report = database.read(
-            lambda _: summary_report(outcomes, first, last, settings.case_manager)
-        )  # keyed id
+            lambda _: monitors.summary_report(outcomes, first, last, settings.case_manager)
+        )  # the report's id is keyed with the installation secret: derived inside a session
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return
     _print_table(outcomes, monitors.rates(outcomes), first, last)

@@ -7,18 +7,13 @@ from typing import Annotated
 
 import typer
 
+from fhir_gateway.cli.database import command_database, fail
+
 __all__ = ["users_app"]
 
 users_app = typer.Typer(
     no_args_is_help=True, help="People who sign in to the web inbox and dashboard"
 )
-
-
-def _database():  # type: ignore[no-untyped-def]
-    from fhir_gateway.settings import get_settings
-    from fhir_gateway.store.db import Database
-
-    return Database(get_settings().database_url)
 
 
 def _password(from_stdin: bool) -> str:
@@ -39,20 +34,13 @@ def add(
     ] = False,
 ) -> None:
     """Create a user with a role and an Organization (as an API client); the password is hashed (argon2)."""
-    from fhir_gateway.errors import GatewayError
     from fhir_gateway.web import add_user
 
-    database = _database()
-    try:
+    with command_database() as (database, _):
         _must_exist(database, organization)
         password = _password(password_stdin)
         with database.session() as session:
             user = add_user(session, username, password, role, organization)
-    except GatewayError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        database.dispose()
     typer.echo(f"user {user.username}: role {user.role}, organization {user.organization or '-'}")
 
 
@@ -76,12 +64,8 @@ def list_command() -> None:
     """The users (never their password hashes)."""
     from fhir_gateway.web import list_users
 
-    database = _database()
-    try:
-        with database.session(readonly=True) as session:
-            users = list_users(session)
-    finally:
-        database.dispose()
+    with command_database() as (database, _), database.session(readonly=True) as session:
+        users = list_users(session)
     for user in users:
         typer.echo(f"{user.username}\t{user.role}\t{user.organization or '-'}")
 
@@ -91,13 +75,8 @@ def remove(username: Annotated[str, typer.Argument(help="The user to remove")]) 
     """Remove a user: their open sessions end at their next page."""
     from fhir_gateway.web import remove_user
 
-    database = _database()
-    try:
-        with database.session() as session:
-            removed = remove_user(session, username)
-    finally:
-        database.dispose()
+    with command_database() as (database, _), database.session() as session:
+        removed = remove_user(session, username)
     if not removed:
-        typer.echo(f"error: no user {username}", err=True)
-        raise typer.Exit(1)
+        fail(f"no user {username}")
     typer.echo(f"removed {username}")

@@ -12,18 +12,12 @@ from typing import Annotated
 import orjson
 import typer
 
+from fhir_gateway.cli.database import open_database, upgrade_schema
+
 __all__ = ["worker_command", "outbox_app", "referral_app", "enable_worker_in_serve"]
 
 outbox_app = typer.Typer(no_args_is_help=True, help="The outbox of notifications to deliver")
 referral_app = typer.Typer(no_args_is_help=True, help="Referral Tasks")
-
-
-def _database():  # type: ignore[no-untyped-def]
-    from fhir_gateway.settings import get_settings
-    from fhir_gateway.store.db import Database
-
-    settings = get_settings()
-    return Database(settings.database_url, pool_size=settings.db_pool_size), settings
 
 
 def worker_command(
@@ -42,17 +36,16 @@ def worker_command(
     """Deliver the outbox (rest-hooks, Da Vinci messages, partner pushes) until stopped; run as many
     as you like on PostgreSQL."""
     from fhir_gateway.app import install_rules
-    from fhir_gateway.cli import _upgrade
     from fhir_gateway.observability import observe_process
     from fhir_gateway.observability.health import Heartbeat
     from fhir_gateway.store import outbox
     from fhir_gateway.workers.delivery import DeliveryWorker
 
-    database, settings = _database()
+    database, settings = open_database()
     heartbeat = Heartbeat(settings.worker_heartbeat_max_age)
     stop_health = observe_process(database, settings, health_port=health_port, heartbeat=heartbeat)
     if migrate:
-        _upgrade(settings.database_url)
+        upgrade_schema(settings.database_url)
     install_rules(settings)  # mirrored partner changes and monitor runs follow every write rule
     worker = DeliveryWorker(database, settings)
     worker.heartbeat = heartbeat
@@ -89,7 +82,7 @@ def outbox_list(
     """List notifications (dead letters: --status dead)."""
     from fhir_gateway.store import outbox
 
-    database, _ = _database()
+    database, _ = open_database()
     rows = database.read(outbox.list_rows, status=status, limit=limit)
     for row in rows:
         typer.echo(
@@ -105,7 +98,7 @@ def outbox_show(row_id: int) -> None:
     """One notification with every delivery attempt."""
     from fhir_gateway.store import outbox
 
-    database, _ = _database()
+    database, _ = open_database()
     row = database.read(outbox.get, row_id)
     if row is None:
         raise typer.BadParameter(f"no notification {row_id}")
@@ -139,7 +132,7 @@ def outbox_replay(
 
     if bool(row_ids) == all_dead:
         raise typer.BadParameter("give notification IDs or --all (not both)")
-    database, _ = _database()
+    database, _ = open_database()
     count = database.write(outbox.replay, None if all_dead else list(row_ids or []))
     typer.echo(f"{count} notification(s) queued again")
 
@@ -149,7 +142,7 @@ def outbox_secret(subscription_id: str) -> None:
     """The HMAC secret a Subscription's deliveries are signed with (for its receiver)."""
     from fhir_gateway.store import outbox
 
-    database, _ = _database()
+    database, _ = open_database()
     secret = database.read(outbox.secret_of, subscription_id)
     if secret is None:
         raise typer.BadParameter(f"Subscription/{subscription_id} has no secret (is it stored?)")
@@ -171,7 +164,7 @@ def referral_times(
             f"{task_id!r} is not a Task: give ID or Task/ID", param_hint="TASK_ID"
         )
     task_id = bare
-    database, _ = _database()
+    database, _ = open_database()
     spans = database.read(time_in_states, task_id)
     if not spans:
         raise typer.BadParameter(f"Task/{task_id} has no history")

@@ -21,11 +21,12 @@
 
 from __future__ import annotations
 
+from fhir_gateway import hooks
 from fhir_gateway.monitors._admissions import configure as _configure_admissions
 from fhir_gateway.monitors._admissions import on_encounter, withdraw
 from fhir_gateway.monitors._codes import MONITOR_FLAGS, codesystem
 from fhir_gateway.monitors._fuh import Outcome, evaluate
-from fhir_gateway.monitors._measure import MEASURE_URL, measure, rates
+from fhir_gateway.monitors._measure import MEASURE_URL, measure, rates, summary_report
 from fhir_gateway.monitors._overdue import candidate_tasks, check_task, conditions
 from fhir_gateway.monitors._report import (
     fuh_individual,
@@ -44,7 +45,7 @@ from fhir_gateway.monitors._schedule import (
 from fhir_gateway.monitors._views import OverdueRow, alerts, overdue_referrals
 from fhir_gateway.monitors._workitems import configure as _configure_workitems
 from fhir_gateway.monitors._workitems import on_message, on_request, on_task
-from fhir_gateway.services import applied, hooks
+from fhir_gateway.services import applied
 from fhir_gateway.settings import Settings
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "run_forever",
     "seed",
     "store_fuh_reports",
+    "summary_report",
     "withdraw",
 ]
 

@@ -1,5 +1,5 @@
 """Readmission and crisis, decided as the Encounter is written (inside the intake's transaction,
-through ``services.hooks``): for a patient with a live care plan (draft, active, or on hold)
+through ``fhir_gateway.hooks``): for a patient with a live care plan (draft, active, or on hold)
 whose discharge was at most ``monitor_readmission_days`` local calendar days before,
 
 - an inpatient admission raises a ``readmission`` Flag on the Patient, a Communication to the
@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
+from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.monitors._alerts import Alert, care_team_of_plan, communication, flag
 from fhir_gateway.monitors._codes import CRISIS, HELD_PLAN, READMISSION, WITHDRAWN
 from fhir_gateway.monitors._days import day_number, parse
@@ -29,7 +30,6 @@ from fhir_gateway.monitors._episodes import Discharge, patient_discharges
 from fhir_gateway.monitors._fhir import create_once, labels_of, read, ref, save
 from fhir_gateway.monitors._ids import monitor_id
 from fhir_gateway.monitors._visits import ADMISSION, CANCELLED, DISCHARGED, EMERGENCY, change
-from fhir_gateway.services.hooks import WriteEvent
 from fhir_gateway.settings import Settings, get_settings
 from fhir_gateway.store.repository import StoredResource
 

@@ -1,5 +1,5 @@
 """Case-manager work items, raised the moment a gap shows, inside the write that shows it (a
-consequence of every referral Task write and ServiceRequest activation, through ``services.hooks``,
+consequence of every referral Task write and ServiceRequest activation, through ``fhir_gateway.hooks``,
 and of every message the intake applies, through ``services.applied``). Each is a Flag on the Patient coded and tagged with
 the monitors' code system, its reason in ``code.text``:
 
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
 from fhir_gateway.careplans._render import UNASSIGNED_NOTE  # the words a new plan records too
+from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.monitors._alerts import Alert, flag
 from fhir_gateway.monitors._codes import (
     DEADLINE_AT_RISK,
@@ -43,7 +44,6 @@ from fhir_gateway.monitors._fhir import create_once, labels_of, read, ref, save,
 from fhir_gateway.monitors._ids import monitor_id
 from fhir_gateway.monitors._overdue import is_referral
 from fhir_gateway.services.applied import MessageApplied
-from fhir_gateway.services.hooks import WriteEvent
 from fhir_gateway.settings import Settings, get_settings
 from fhir_gateway.store.repository import StoredResource
 

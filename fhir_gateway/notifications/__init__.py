@@ -17,6 +17,7 @@ Each delivery is signed (``SIGNATURE_HEADER``, HMAC-SHA256 with the subscription
 
 from __future__ import annotations
 
+from fhir_gateway import hooks
 from fhir_gateway.notifications._dispatch import configure
 from fhir_gateway.notifications._encounters import (
     notify_encounter_event,
@@ -37,7 +38,7 @@ from fhir_gateway.notifications._subscriptions import (
     parse_subscription,
 )
 from fhir_gateway.notifications._topics import SERVICE_REQUEST_TOPIC, TASK_TOPIC, TOPICS
-from fhir_gateway.services import discharge, hooks
+from fhir_gateway.services import discharge
 from fhir_gateway.settings import Settings
 
 __all__ = [

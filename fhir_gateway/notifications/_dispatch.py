@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.errors import GatewayError
+from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.notifications._payloads import Delivery, notification_bundle, rest_hook
 from fhir_gateway.notifications._subscriptions import Spec, SubscriptionError, parse_subscription
 from fhir_gateway.notifications._visibility import caller_from_json, visible_copy
-from fhir_gateway.services.hooks import WriteEvent
 from fhir_gateway.store import outbox
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.search import match_ids

@@ -15,8 +15,8 @@ from fhir_gateway.notifications._dispatch import active_specs, base_url, matches
 from fhir_gateway.notifications._payloads import DAVINCI_EVENTS, davinci_message
 from fhir_gateway.notifications._subscriptions import Spec
 from fhir_gateway.notifications._visibility import caller_from_json, visible_copy
+from fhir_gateway.services.lookup import read
 from fhir_gateway.store import outbox
-from fhir_gateway.workflow._referrals import read
 
 __all__ = ["notify_encounter_event", "on_discharge", "on_encounter_stored", "process_message_url"]
 

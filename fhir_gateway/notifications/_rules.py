@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_gateway.errors import InvalidRequest, InvalidSearch, Issue
+from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.notifications._dispatch import forget_specs
 from fhir_gateway.notifications._subscriptions import (
     SECRET_EXT,
@@ -16,7 +17,6 @@ from fhir_gateway.notifications._subscriptions import (
 )
 from fhir_gateway.notifications._visibility import caller_to_json
 from fhir_gateway.search import plan as search_plan
-from fhir_gateway.services.hooks import WriteEvent
 from fhir_gateway.store import outbox
 from fhir_gateway.store.repository import StoredResource
 

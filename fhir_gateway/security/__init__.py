@@ -17,6 +17,7 @@ For other modules:
 
 from __future__ import annotations
 
+from fhir_gateway.security._audit import request_event, token_event
 from fhir_gateway.security._clients import (
     Client,
     add_client,
@@ -26,9 +27,8 @@ from fhir_gateway.security._clients import (
 )
 from fhir_gateway.security._install import install_policy
 from fhir_gateway.security._labels import for_sender
-from fhir_gateway.security._middleware import SecurityMiddleware
 from fhir_gateway.security._policy import SUBSETTED, partner_caller, redact_for, visible_to
-from fhir_gateway.security._roles import ROLES, TokenCaller
+from fhir_gateway.security._roles import ROLES, ROUTE_ROLES, TokenCaller
 from fhir_gateway.security._senders import (
     message_caller,
     registered_senders,
@@ -36,6 +36,7 @@ from fhir_gateway.security._senders import (
     sending,
 )
 from fhir_gateway.security._service import SecurityService
+from fhir_gateway.security._tokens import CLIENT_ALGS, peek
 
 __all__ = [
     "Client",
@@ -46,15 +47,19 @@ __all__ = [
     "install_policy",
     "SUBSETTED",
     "for_sender",
-    "SecurityMiddleware",
     "SecurityService",
     "partner_caller",
     "redact_for",
     "visible_to",
     "ROLES",
+    "ROUTE_ROLES",
     "TokenCaller",
     "message_caller",
     "registered_senders",
     "sender_permitted",
     "sending",
+    "request_event",
+    "token_event",
+    "CLIENT_ALGS",
+    "peek",
 ]

@@ -12,7 +12,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from fhir_gateway import privacy
-from fhir_gateway.services.hooks import WriteEvent
+from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.security_tables import consent_grants
 

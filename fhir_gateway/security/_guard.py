@@ -1,4 +1,4 @@
-"""Write rules of the security policy, as checks on the write hooks (services.hooks):
+"""Write rules of the security policy, as checks on the write hooks (fhir_gateway.hooks):
 
 * AuditEvents are append-only: no update, patch or delete through the API, for anyone (the
   gateway writes them itself, not through this path).
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden
-from fhir_gateway.services.hooks import WriteEvent
+from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.store import visibility
 from fhir_gateway.store.security_tables import auth_clients
 from fhir_gateway.store.tables import idx_reference

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from fhir_gateway import hooks
 from fhir_gateway.security import _consent, _guard, _labels
 from fhir_gateway.security._policy import RowPolicy
-from fhir_gateway.services import hooks
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import visibility
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import privacy
 from fhir_gateway.fhir.references import iter_references
-from fhir_gateway.services.hooks import WriteEvent
+from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.settings import Settings, get_settings
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store.tables import idx_reference

@@ -297,7 +297,7 @@ def _type_filter(r: Any, types: tuple[str, ...]) -> ColumnElement[bool]:
 
 
 class RowPolicy:
-    """Implements ``store.visibility.Policy``."""
+    """Implements ``store.visibility.VisibilityPolicy``."""
 
     def restricted(self, caller: Caller) -> bool:
         return caller.role in OUTSIDERS

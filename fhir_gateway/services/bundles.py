@@ -26,7 +26,7 @@ from fhir_gateway.errors import (
 )
 from fhir_gateway.fhir.numbers import MAX_INT32, whole_number
 from fhir_gateway.services import resources as svc
-from fhir_gateway.services.resources import Result
+from fhir_gateway.services.resources import WriteResult
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store.budget import Budget
@@ -321,7 +321,7 @@ class _Runner:
         result = self._write(req)
         return self._response_entry(result, req)
 
-    def _write(self, req: EntryRequest) -> Result:
+    def _write(self, req: EntryRequest) -> WriteResult:
         s, c, t = self.session, self.caller, req.res_type
         assert t is not None
         params = svc.search_params(req.query) if req.query else []
@@ -391,7 +391,7 @@ class _Runner:
         )
         return {"resource": orjson.loads(body), "response": {"status": "200 OK"}}
 
-    def _response_entry(self, result: Result, req: EntryRequest) -> dict[str, Any]:
+    def _response_entry(self, result: WriteResult, req: EntryRequest) -> dict[str, Any]:
         response: dict[str, Any] = {
             "status": f"{result.status} {_REASONS.get(result.status, '')}".strip()
         }

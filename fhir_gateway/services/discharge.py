@@ -10,7 +10,7 @@ more than being detected:
 
     unregister = register(my_hook)      # my_hook(session, context) -> None
 
-Detection is a write consequence (``services.hooks``) on Encounter: each finished version a
+Detection is a write consequence (``fhir_gateway.hooks``) on Encounter: each finished version a
 session writes is remembered; the intake announces them after its Bundle, and a commit announces
 the ones nobody announced yet (REST, transaction Bundles).
 """
@@ -25,12 +25,12 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from fhir_gateway.services import hooks
+from fhir_gateway import hooks
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store.repository import StoredResource
 
 __all__ = [
-    "DischargeContext",
+    "DetectedDischarge",
     "DischargeHook",
     "INPATIENT_CLASSES",
     "register",
@@ -49,7 +49,7 @@ _WRITES = "discharge.encounter_writes"
 
 
 @dataclass(frozen=True, slots=True)
-class DischargeContext:
+class DetectedDischarge:
     patient: str | None  # "Patient/id"
     encounter: str  # "Encounter/id"
     encounter_resource: dict[str, Any]
@@ -60,7 +60,7 @@ class DischargeContext:
     zone: str = "UTC"  # the discharging facility's zone (deadlines count its calendar days)
 
 
-DischargeHook = Callable[[Session, DischargeContext], None]
+DischargeHook = Callable[[Session, DetectedDischarge], None]
 _hooks: list[DischargeHook] = []
 
 
@@ -74,7 +74,7 @@ def registered() -> tuple[DischargeHook, ...]:
     return tuple(_hooks)
 
 
-def on_discharge(session: Session, context: DischargeContext) -> None:
+def on_discharge(session: Session, context: DetectedDischarge) -> None:
     """Hand one discharge to every registered hook (none yet: a documented no-op)."""
     log.info(
         "discharge %s of %s (%s %s)",
@@ -100,14 +100,14 @@ def announce(
     message_id: int | None = None,
     sender: str | None = None,
     zone: str = "UTC",
-) -> list[DischargeContext]:
+) -> list[DetectedDischarge]:
     """Fire ``on_discharge`` for each Encounter this session brought to ``finished``."""
     fired = []
     for res_id, version in session.info.pop(_WRITES, []):
         encounter = _finished_now(session, res_id, version, any_class)
         if encounter is None:
             continue
-        context = DischargeContext(
+        context = DetectedDischarge(
             patient=(encounter.get("subject") or {}).get("reference"),
             encounter=f"Encounter/{res_id}",
             encounter_resource=encounter,

@@ -55,8 +55,9 @@ from fhir_gateway.settings import Settings
 from fhir_gateway.store import inbox
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.inbox import InboxMessage
+from fhir_gateway.store.inbox_tables import STATUSES as INBOX_STATUSES
 
-__all__ = ["Answer", "Intake", "HTTP_STATUS"]
+__all__ = ["Answer", "Intake", "HTTP_STATUS", "INBOX_STATUSES"]
 
 log = logging.getLogger("fhir_gateway.intake")
 T = TypeVar("T")
@@ -72,7 +73,7 @@ HTTP_STATUS = {
 }
 _RETRIES = 8
 
-Identified = intake_hl7.Identified | intake_fhir.Identified
+Identified = intake_hl7.IdentifiedHL7Message | intake_fhir.IdentifiedFhirMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +297,7 @@ class Intake:
     ) -> tuple[str, bytes, list[str]]:
         if ident.error is not None:
             raise ident.error
-        if isinstance(ident, intake_hl7.Identified):
+        if isinstance(ident, intake_hl7.IdentifiedHL7Message):
             if ident.result is None:  # an empty batch: nothing to apply
                 return "AA", intake_hl7.ack(ident), ident.warnings
             any_class = ident.event in intake_hl7.DISCHARGE_EVENTS
@@ -501,7 +502,7 @@ def _failure(
     reason = _reason(exc)
     if kind == "hl7v2":
         error = exc if isinstance(exc, HL7Error) else HL7Error(reason)
-        hl7_ident = ident if isinstance(ident, intake_hl7.Identified) else None
+        hl7_ident = ident if isinstance(ident, intake_hl7.IdentifiedHL7Message) else None
         return error.ack_code, intake_hl7.failure_ack(raw, hl7_ident, error), error.to_dict()
     if isinstance(exc, NotificationError):
         body = intake_fhir.outcome_answer(exc.reason, code=exc.code, expression=exc.expression)

@@ -34,7 +34,7 @@ from fhir_gateway.fhir.validation import parse_json
 from fhir_gateway.settings import Settings
 
 __all__ = [
-    "Identified",
+    "IdentifiedFhirMessage",
     "identify",
     "ok_answer",
     "outcome_answer",
@@ -106,7 +106,7 @@ class ForbiddenEntry(NotificationError):
 
 
 @dataclass(slots=True)
-class Identified:
+class IdentifiedFhirMessage:
     key_text: str | None
     sender: str | None
     control_id: str | None
@@ -124,7 +124,7 @@ class Identified:
         return self.error is not None
 
 
-def identify(raw: bytes, settings: Settings) -> Identified:
+def identify(raw: bytes, settings: Settings) -> IdentifiedFhirMessage:
     warnings: list[str] = []
     try:
         note = read_notification(
@@ -139,7 +139,7 @@ def identify(raw: bytes, settings: Settings) -> Identified:
         return _refused(InvalidNotification(exc.message))
     except NotificationError as exc:
         return _refused(exc)
-    ident = Identified(
+    ident = IdentifiedFhirMessage(
         key_text=note.idempotency_key,
         sender=note.source_endpoint,
         control_id=note.message_id or note.bundle_identifier,
@@ -236,8 +236,8 @@ def at_message_entry(exc: GatewayError, note: Notification) -> GatewayError:
     return type(exc)(renumber(exc.message), issues=issues, headers=exc.headers)
 
 
-def _refused(error: NotificationError) -> Identified:
-    return Identified(None, None, None, None, None, None, error=error)
+def _refused(error: NotificationError) -> IdentifiedFhirMessage:
+    return IdentifiedFhirMessage(None, None, None, None, None, None, error=error)
 
 
 def _timestamp(value: str | None) -> datetime | None:

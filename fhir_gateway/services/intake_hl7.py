@@ -30,7 +30,7 @@ from fhir_gateway.settings import Settings
 
 __all__ = [
     "UnknownSender",
-    "Identified",
+    "IdentifiedHL7Message",
     "options_from",
     "identify",
     "ack",
@@ -73,7 +73,7 @@ class UnknownSender(MessageRejected):
 
 
 @dataclass(slots=True)
-class Identified:
+class IdentifiedHL7Message:
     """What the inbox needs to know about a message before it is applied."""
 
     key_text: str | None
@@ -116,7 +116,7 @@ def sender_allowed(settings: Settings, application: str, facility: str) -> bool:
     return not allow or f"{application}|{facility}" in allow or facility in allow
 
 
-def identify(raw: bytes, options: ConvertOptions, settings: Settings) -> Identified:
+def identify(raw: bytes, options: ConvertOptions, settings: Settings) -> IdentifiedHL7Message:
     try:
         result = convert(raw, options=options)
     except HL7Error as exc:
@@ -129,7 +129,7 @@ def identify(raw: bytes, options: ConvertOptions, settings: Settings) -> Identif
         return _unconverted(raw, error, options, settings)
     app, facility = result.sending_application, result.sending_facility
     zone = options.sender(app, facility).zone
-    ident = Identified(
+    ident = IdentifiedHL7Message(
         key_text=f"hl7v2|{app}|{facility}|{result.message_control_id}",
         sender=f"{app}|{facility}",
         control_id=result.message_control_id,
@@ -149,7 +149,7 @@ def identify(raw: bytes, options: ConvertOptions, settings: Settings) -> Identif
 
 def _unconverted(
     raw: bytes, error: HL7Error, options: ConvertOptions, settings: Settings
-) -> Identified:
+) -> IdentifiedHL7Message:
     """A message that did not convert: keep what its header still says (for the key and the ACK)."""
     batch = empty_batch(raw, max_bytes=options.max_bytes)
     if batch is not None:
@@ -157,12 +157,12 @@ def _unconverted(
     try:
         msg = parse(raw, max_bytes=options.max_bytes)
     except HL7Error:
-        return Identified(None, None, None, None, None, None, error=error)
+        return IdentifiedHL7Message(None, None, None, None, None, None, error=error)
     msh = msg.msh
     app, facility, control = msh.value(3), msh.value(4), msh.value(10)
     if not error.ack_code == "AR" and not sender_allowed(settings, app, facility):
         error = UnknownSender(f"sender {app}|{facility} is not registered", segment="MSH", field=4)
-    return Identified(
+    return IdentifiedHL7Message(
         key_text=f"hl7v2|{app}|{facility}|{control}" if control else None,
         sender=f"{app}|{facility}",
         control_id=control or None,
@@ -173,10 +173,10 @@ def _unconverted(
     )
 
 
-def _empty_batch(header: Segment, settings: Settings) -> Identified:
+def _empty_batch(header: Segment, settings: Settings) -> IdentifiedHL7Message:
     """A batch holding no message (a keep-alive): acknowledged AA; its control id is BHS-11."""
     app, facility, control = header.value(3), header.value(4), header.value(11)
-    ident = Identified(
+    ident = IdentifiedHL7Message(
         key_text=f"hl7v2-batch|{app}|{facility}|{control}" if control else None,
         sender=f"{app}|{facility}",
         control_id=control or None,
@@ -208,13 +208,13 @@ def source_time(message: Message | None, zone: str) -> datetime | None:
     return None
 
 
-def ack(ident: Identified) -> bytes:
+def ack(ident: IdentifiedHL7Message) -> bytes:
     if ident.result is None:
         return build_ack(ident.batch, "AA").encode()
     return build_ack(ident.result.message, "AA", warnings=ident.result.ack_warnings).encode()
 
 
-def failure_ack(raw: bytes, ident: Identified | None, error: HL7Error) -> bytes:
+def failure_ack(raw: bytes, ident: IdentifiedHL7Message | None, error: HL7Error) -> bytes:
     message: Any = ident.result.message if ident is not None and ident.result is not None else raw
     return build_ack(message, error=error).encode()
 

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 from sqlalchemy.orm import Session
 
 from adapters.terminology import normalise_patient_languages
+from fhir_gateway import hooks
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import (
     Forbidden,
@@ -26,21 +27,23 @@ from fhir_gateway.fhir.numbers import MAX_INT32, whole_number
 from fhir_gateway.fhir.patch import apply_fhirpath_patch, apply_json_patch
 from fhir_gateway.fhir.types import is_supported
 from fhir_gateway.fhir.validation import validate_resource
+from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.search.registry import get_registry
-from fhir_gateway.services import hooks
-from fhir_gateway.services.hooks import WriteEvent
+from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store import visibility
+from fhir_gateway.store.budget import Budget
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.repository import RawResource, StoredResource
-from fhir_gateway.store.search import match_ids
+from fhir_gateway.store.search import match_ids, search_bundle
 
 __all__ = [
-    "Result",
+    "WriteResult",
     "check_type",
     "read",
     "read_raw",
     "vread",
+    "search",
     "create",
     "update",
     "conditional_update",
@@ -50,6 +53,9 @@ __all__ = [
     "conditional_delete",
     "search_params",
     "served",
+    "restricted",
+    "shaped_for",
+    "StoredResource",
     "read_served",
     "vread_served",
 ]
@@ -58,7 +64,7 @@ JSON_PATCH = "application/json-patch+json"
 
 
 @dataclass(slots=True)
-class Result:
+class WriteResult:
     status: int
     stored: StoredResource | None = None
     issues: list[Issue] = field(default_factory=list)
@@ -131,6 +137,19 @@ def _hidden(session: Session, caller: Caller, res_type: str, res_id: str, delete
     return deleted or not visibility.is_visible(session, caller, res_type, res_id)
 
 
+def restricted(caller: Caller) -> bool:
+    """Whether the row policy checks rows and shapes copies for this caller."""
+    return visibility.current().restricted(caller)
+
+
+def shaped_for(caller: Caller, stored: StoredResource) -> StoredResource:
+    """The current version as this caller may receive it (a write's answer, say)."""
+    policy = visibility.current()
+    if not policy.restricted(caller) or stored.deleted:
+        return stored
+    return replace(stored, content=policy.serve(caller, stored.content))
+
+
 def served(session: Session, caller: Caller, stored: StoredResource) -> StoredResource:
     """The copy of ``stored`` this caller receives (the row policy's redaction and obligations)."""
     policy = visibility.current()
@@ -181,6 +200,30 @@ def vread(
     return stored
 
 
+def search(
+    db: Database,
+    res_type: str | None,
+    params: list[tuple[str, str]],
+    *,
+    caller: Caller,
+    base_url: str,
+    settings: Settings,
+    strict: bool = False,
+    budget: Budget | None = None,
+) -> bytes:
+    """A search, as the searchset Bundle's bytes, in one read transaction."""
+    return db.read(
+        search_bundle,
+        res_type,
+        params,
+        caller=caller,
+        base_url=base_url,
+        settings=settings,
+        strict=strict,
+        budget=budget,
+    )
+
+
 # --- create -----------------------------------------------------------------------------------
 
 
@@ -192,7 +235,7 @@ def create(
     *,
     if_none_exist: str | None = None,
     res_id: str | None = None,
-) -> Result:
+) -> WriteResult:
     """POST, with ``If-None-Exist`` made race-safe by a unique key (see claim_conditional_key)."""
     check_type(res_type)
     _require(caller, res_type, "c")
@@ -205,7 +248,7 @@ def create(
         raise InvalidRequest("If-None-Exist has no search parameters")
     existing = _single_match(session, res_type, params, caller, "If-None-Exist")
     if existing is not None:
-        return Result(200, existing)
+        return WriteResult(200, existing)
     criteria = urlencode(sorted(params))
     new_id = res_id or repo.new_id()
     owner = repo.claim_conditional_key(session, res_type, criteria, new_id)
@@ -214,18 +257,20 @@ def create(
         if stored is not None and not stored.deleted:
             if _hidden(session, caller, res_type, owner, False):  # not its to see, nor to re-create
                 raise Forbidden(f"Not permitted: c on {res_type}")
-            return Result(200, stored)
+            return WriteResult(200, stored)
         if not repo.release_conditional_key(session, res_type, criteria, owner, new_id):
             return create(session, res_type, resource, caller, if_none_exist=if_none_exist)
     return _store_new(session, caller, doc, new_id)
 
 
-def _store_new(session: Session, caller: Caller, doc: dict[str, Any], res_id: str | None) -> Result:
+def _store_new(
+    session: Session, caller: Caller, doc: dict[str, Any], res_id: str | None
+) -> WriteResult:
     event = WriteEvent(session, caller, doc["resourceType"], "create", None, doc)
     warnings = hooks.run_checks(event)
     stored = repo.create_resource(session, doc, res_id=res_id)
     hooks.run_consequences(event, stored)
-    return Result(201, stored, warnings)
+    return WriteResult(201, stored, warnings)
 
 
 def _store_change(
@@ -238,7 +283,7 @@ def _store_change(
     if_match: int | None,
     interaction: str,
     client_if_match: int | None = None,
-) -> Result:
+) -> WriteResult:
     live = current if current is not None and not current.deleted else None
     if if_match is not None and (live is None or live.version_id != if_match):
         # a stale precondition fails first (412), before any rule looks at a change that is moot
@@ -259,7 +304,7 @@ def _store_change(
     )
     if live is None or stored.version_id != live.version_id:  # an unchanged update has no effects
         hooks.run_consequences(event, stored)
-    return Result(201 if created else 200, stored, warnings)
+    return WriteResult(201 if created else 200, stored, warnings)
 
 
 def _single_match(
@@ -283,7 +328,7 @@ def update(
     *,
     if_match: int | None = None,
     schema: bool = True,
-) -> Result:
+) -> WriteResult:
     """PUT Type/id. ``schema=False``: see ``validate_resource`` (the gateway's own writes)."""
     check_type(res_type)
     _require(caller, res_type, "u")
@@ -319,7 +364,7 @@ def conditional_update(
     *,
     if_match: int | None = None,
     new_id: str | None = None,
-) -> Result:
+) -> WriteResult:
     """PUT Type?criteria: none → create (with the body's id, else ``new_id``, else a fresh one),
     one → update it, more → 412."""
     check_type(res_type)
@@ -356,7 +401,7 @@ def patch(
     caller: Caller,
     *,
     if_match: int | None = None,
-) -> Result:
+) -> WriteResult:
     check_type(res_type)
     _require(caller, res_type, "u")
     current = read(session, res_type, res_id, caller)
@@ -401,7 +446,7 @@ def conditional_patch(
     caller: Caller,
     *,
     if_match: int | None = None,
-) -> Result:
+) -> WriteResult:
     check_type(res_type)
     existing = _single_match(session, res_type, params, caller, "The conditional patch")
     if existing is None:
@@ -412,7 +457,7 @@ def conditional_patch(
 # --- delete -----------------------------------------------------------------------------------
 
 
-def delete(session: Session, res_type: str, res_id: str, caller: Caller) -> Result:
+def delete(session: Session, res_type: str, res_id: str, caller: Caller) -> WriteResult:
     """Versioned tombstone; deleting something absent or already deleted is fine (204/200)."""
     check_type(res_type)
     _require(caller, res_type, "d")
@@ -422,24 +467,24 @@ def delete(session: Session, res_type: str, res_id: str, caller: Caller) -> Resu
         or previous.deleted
         or _hidden(session, caller, res_type, res_id, previous.deleted)
     ):
-        return Result(204)  # hidden: nothing to delete, as for a missing id
+        return WriteResult(204)  # hidden: nothing to delete, as for a missing id
     event = WriteEvent(session, caller, res_type, "delete", previous, None)
     warnings = hooks.run_checks(event)
     stored = repo.delete_resource(session, res_type, res_id)
     if res_type == "SearchParameter":
         get_registry().remove(previous.content)
     hooks.run_consequences(event, stored)
-    return Result(200, stored, warnings)
+    return WriteResult(200, stored, warnings)
 
 
 def conditional_delete(
     session: Session, res_type: str, params: list[tuple[str, str]], caller: Caller
-) -> Result:
+) -> WriteResult:
     check_type(res_type)
     _require(caller, res_type, "d")
     if not params:
         raise PreconditionFailed("A conditional delete needs search criteria")
     existing = _single_match(session, res_type, params, caller, "The conditional delete")
     if existing is None:
-        return Result(204)
+        return WriteResult(204)
     return delete(session, res_type, existing.res_id, caller)

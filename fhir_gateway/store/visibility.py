@@ -1,6 +1,6 @@
 """Per-caller visibility: the seam between the store and the access policy.
 
-The store knows SQL, not who may see what. A ``Policy`` (the security package installs one)
+The store knows SQL, not who may see what. A ``VisibilityPolicy`` (the security package installs one)
 answers three questions; until one is installed every caller sees everything as stored.
 
 * ``where(caller, r, res_type=None)``: a condition on a ``resources`` alias ``r`` that keeps the
@@ -26,10 +26,10 @@ from fhir_gateway.context import Caller
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.tables import resources
 
-__all__ = ["Policy", "install", "current", "is_visible"]
+__all__ = ["VisibilityPolicy", "install", "current", "is_visible"]
 
 
-class Policy(Protocol):
+class VisibilityPolicy(Protocol):
     def where(
         self, caller: Caller, r: Any, res_type: str | None = None
     ) -> ColumnElement[bool] | None: ...
@@ -61,16 +61,16 @@ class _Open:
         return version.content
 
 
-_policy: Policy = _Open()
+_policy: VisibilityPolicy = _Open()
 
 
-def install(policy: Policy) -> None:
+def install(policy: VisibilityPolicy) -> None:
     global _policy
     _policy = policy
     _visible_query.cache_clear()
 
 
-def current() -> Policy:
+def current() -> VisibilityPolicy:
     return _policy
 
 

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden, GatewayError, InvalidRequest, NotFound, TooManyRequests
-from fhir_gateway.security._audit import request_event
+from fhir_gateway.security import request_event
 from fhir_gateway.web import _dashboard, _inbox
 from fhir_gateway.web._callers import CASE_TEAM, PARTNER, caller_of
 from fhir_gateway.web._render import error_page, keys, render, set_cookie

@@ -28,24 +28,24 @@ from fhir_gateway.settings import Settings
 from fhir_gateway.store import outbox
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.outbox import OutboxRow
-from fhir_gateway.workers.retry import Decision, Policy, decide
+from fhir_gateway.workers.retry import Decision, RetryPolicy, decide
 
-__all__ = ["DeliveryWorker", "Result", "policy_from"]
+__all__ = ["DeliveryWorker", "DeliveryResult", "policy_from"]
 
 log = logging.getLogger("fhir_gateway.workers.delivery")
 USER_AGENT = "fhir-gateway-notifications/1"
 
 
 @dataclass(frozen=True, slots=True)
-class Result:
+class DeliveryResult:
     row_id: int
     outcome: str
     http_status: int | None
     error: str | None
 
 
-def policy_from(settings: Settings) -> Policy:
-    return Policy(
+def policy_from(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
         settings.outbox_backoff_base,
         settings.outbox_backoff_max,
         settings.outbox_max_age,
@@ -89,7 +89,7 @@ class DeliveryWorker:
 
     # -- one round -------------------------------------------------------------------------------
 
-    def run_once(self) -> list[Result]:
+    def run_once(self) -> list[DeliveryResult]:
         """Claim one batch of due rows, deliver them, record the results."""
         rows = self.db.write(
             outbox.claim,
@@ -107,9 +107,9 @@ class DeliveryWorker:
             )
         )
 
-    def drain(self, *, max_rounds: int = 10_000) -> list[Result]:
+    def drain(self, *, max_rounds: int = 10_000) -> list[DeliveryResult]:
         """Rounds until nothing is due now (rows waiting for a later retry stay pending)."""
-        results: list[Result] = []
+        results: list[DeliveryResult] = []
         for _ in range(max_rounds):
             batch = self.run_once()
             if not batch:
@@ -117,7 +117,7 @@ class DeliveryWorker:
             results += batch
         return results
 
-    def _deliver(self, row: OutboxRow, secret: str | None) -> Result:
+    def _deliver(self, row: OutboxRow, secret: str | None) -> DeliveryResult:
         with observed_delivery(row.id, row.channel) as seen:  # span, outbox-id correlation, metrics
             status, error, retry_after = self._send(row, secret)
             seen.sent()
@@ -134,7 +134,7 @@ class DeliveryWorker:
                 )
             self._record(row, decision, status, error)
             seen.done(decision.outcome, status)
-        return Result(row.id, decision.outcome, status, error or decision.reason)
+        return DeliveryResult(row.id, decision.outcome, status, error or decision.reason)
 
     def _send(
         self, row: OutboxRow, secret: str | None

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-__all__ = ["Policy", "Decision", "decide", "backoff", "retry_after"]
+__all__ = ["RetryPolicy", "Decision", "decide", "backoff", "retry_after"]
 
 
 @dataclass(frozen=True, slots=True)
-class Policy:
+class RetryPolicy:
     base: float = 5.0  # seconds before the first retry
     cap: float = 3600.0  # longest wait
     max_age: float = 72 * 3600.0  # the retry window
@@ -27,7 +27,7 @@ class Decision:
     reason: str | None = None
 
 
-def backoff(policy: Policy, attempt: int, rng: random.Random) -> float:
+def backoff(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
     """Seconds to wait after failed attempt ``attempt`` (1-based): base·2^(n−1), capped, with
     "equal jitter" (half fixed, half random) so retries spread out but still grow."""
     delay = min(policy.cap, policy.base * 2 ** max(attempt - 1, 0))
@@ -49,7 +49,7 @@ def retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def decide(
-    policy: Policy,
+    policy: RetryPolicy,
     *,
     status: int | None,
     attempt: int,

@@ -9,13 +9,13 @@ the history of every transition.
     poll_partners(database, settings) # mirror partner-server changes (the worker calls it)
 
 Every create, update, patch and delete of a Task, ServiceRequest or CarePlan, through the REST API,
-a transaction Bundle or the gateway's own services, passes through ``services.hooks``; nothing
+a transaction Bundle or the gateway's own services, passes through ``fhir_gateway.hooks``; nothing
 here edits the write path.
 """
 
 from __future__ import annotations
 
-from fhir_gateway.services import hooks
+from fhir_gateway import hooks
 from fhir_gateway.settings import Settings
 from fhir_gateway.workflow._consequences import (
     configure,

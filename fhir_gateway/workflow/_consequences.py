@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_gateway.context import SYSTEM
-from fhir_gateway.services.hooks import WriteEvent
+from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.workflow import _direct, _history, _progress, _routing

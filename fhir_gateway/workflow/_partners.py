@@ -8,9 +8,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
-from fhir_gateway.careplans import directory, eligible
-from fhir_gateway.careplans._partners import no_partner_reason as explain
-from fhir_gateway.careplans._partners import patient_address, patient_language
+from fhir_gateway.careplans import directory, eligible, patient_address, patient_language
+from fhir_gateway.careplans import no_partner_reason as explain
 from fhir_gateway.workflow._referrals import read, ref, search
 
 __all__ = ["eligible_organizations", "endpoint_of", "no_partner_reason"]

@@ -26,7 +26,7 @@ from fhir_gateway.errors import (
     PreconditionFailed,
     PreconditionRequired,
 )
-from fhir_gateway.services.hooks import WriteEvent
+from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.workflow._partners import eligible_organizations
 from fhir_gateway.workflow._referrals import is_referral, read, ref
 from fhir_gateway.workflow._states import (

@@ -148,3 +148,19 @@ def test_import_ends_with_a_summary(tmp_path: Path, run) -> None:  # type: ignor
     result = run("import", str(ndjson))
     assert result.exit_code == 0, result.output
     assert "imported 2 resources" in result.stdout
+
+
+def test_database_commands_tell_a_refusal_the_same_way(client: TestClient, run) -> None:  # type: ignore[no-untyped-def]
+    """One wrapper: "error: …" on stderr, exit 1 for what does not exist, 2 for what is refused."""
+    refused = run("clients", "add", "--role", "janitor", "--scope", "system/Task.rs")
+    missing = [
+        run("clients", "remove", "nobody"),
+        run("users", "remove", "nobody"),
+        run("inbox", "show", "424242"),
+        run("inbox", "replay", "424242"),
+    ]
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.startswith("error: role must be one of")
+    for result in missing:
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith("error: "), result.stderr

@@ -20,7 +20,7 @@ from fhir_gateway.notifications import (
     verify,
 )
 from fhir_gateway.notifications._payloads import rest_hook
-from fhir_gateway.workers.retry import Policy, backoff, decide, retry_after
+from fhir_gateway.workers.retry import RetryPolicy, backoff, decide, retry_after
 
 HOOK = {"type": "rest-hook", "endpoint": "https://ehr.example/hook"}
 TASK = {"resourceType": "Task", "id": "t1", "status": "accepted", "intent": "order"}
@@ -208,7 +208,7 @@ def test_a_signature_verifies_only_for_the_same_secret_body_and_a_recent_time() 
 NOW = datetime(2025, 3, 10, 12, tzinfo=UTC)
 
 
-def _decide(status, attempt=1, since=NOW, retry=None, policy=Policy()):  # type: ignore[no-untyped-def]
+def _decide(status, attempt=1, since=NOW, retry=None, policy=RetryPolicy()):  # type: ignore[no-untyped-def]
     return decide(
         policy,
         status=status,
@@ -233,7 +233,7 @@ def test_what_a_receiver_answers_decides_the_next_step() -> None:
 
 
 def test_backoff_grows_with_jitter_and_the_window_ends_in_a_dead_letter() -> None:
-    policy = Policy(base=10, cap=3600)
+    policy = RetryPolicy(base=10, cap=3600)
     rng = random.Random(7)
     for attempt in range(1, 12):
         full = min(3600, 10 * 2 ** (attempt - 1))
@@ -241,4 +241,4 @@ def test_backoff_grows_with_jitter_and_the_window_ends_in_a_dead_letter() -> Non
         assert all(full / 2 <= w <= full for w in waits) and len(waits) > 1
     assert _decide(500, attempt=10, since=NOW - timedelta(hours=71, minutes=59)).outcome == "dead"
     assert _decide(500, since=NOW - timedelta(hours=1)).outcome == "retry"
-    assert _decide(500, attempt=3, policy=Policy(max_attempts=3)).outcome == "dead"
+    assert _decide(500, attempt=3, policy=RetryPolicy(max_attempts=3)).outcome == "dead"

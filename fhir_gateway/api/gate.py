@@ -16,10 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fhir_gateway.api.responses import fhir_json
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden, GatewayError, TooManyRequests, Unauthorized
-from fhir_gateway.security._roles import ROUTE_ROLES
+from fhir_gateway.security import ROUTE_ROLES
 
 if TYPE_CHECKING:
-    from fhir_gateway.security._service import SecurityService
+    from fhir_gateway.security import SecurityService
 
 __all__ = ["SecurityMiddleware", "PUBLIC_PATHS", "TOKEN_PATH", "WEB_PREFIX"]
 

@@ -15,8 +15,7 @@ from fhir_gateway.api.deps import CallerDep, DatabaseDep, JsonBody, SettingsDep,
 from fhir_gateway.api.responses import fhir_json
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden, InvalidRequest, NotFound
-from fhir_gateway.monitors._measure import measure
-from fhir_gateway.monitors._report import fuh_individual, fuh_summary
+from fhir_gateway.monitors import fuh_individual, fuh_summary, measure
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
 
