@@ -41,6 +41,7 @@ from fhir_gateway.careplans._partners import (
     patient_language,
 )
 from fhir_gateway.careplans._planner import PlanDraft, draft_plan
+from fhir_gateway.careplans._render import UNASSIGNED_NOTE
 from fhir_gateway.careplans._rules import install
 from fhir_gateway.careplans._seed import seed
 from fhir_gateway.careplans._service import (
@@ -81,6 +82,7 @@ __all__ = [
     "patient_address",
     "patient_language",
     "no_partner_reason",
+    "UNASSIGNED_NOTE",
     "plans_of_encounter",
     "tasks_for",
 ]

@@ -65,7 +65,7 @@ def seed_at_start(settings: Any) -> int:
 
 
 @dataclass(slots=True)
-class Referral:
+class RoutedReferral:
     service: str
     partner: str | None
     deadline: str | None  # Task.restriction.period.end as sent
@@ -79,7 +79,7 @@ class RoutedPlan:
     careplan: str
     status: str
     patient: str
-    referrals: list[Referral] = field(default_factory=list)
+    referrals: list[RoutedReferral] = field(default_factory=list)
 
 
 def _bundle(client: httpx.Client, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
@@ -145,7 +145,7 @@ def read_plan(client: httpx.Client, sent: DemoDischarge) -> RoutedPlan | None:
     for task in _bundle(client, "/Task", {"encounter": encounter}):
         request = requests.get((task.get("focus") or {}).get("reference", ""), {})
         routed.referrals.append(
-            Referral(
+            RoutedReferral(
                 service=(request.get("code") or {}).get("text") or task.get("description", "?"),
                 partner=(task.get("owner") or {}).get("display")
                 or (task.get("owner") or {}).get("reference"),

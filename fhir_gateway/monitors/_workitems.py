@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
-from fhir_gateway.careplans._render import UNASSIGNED_NOTE  # the words a new plan records too
+from fhir_gateway.careplans import UNASSIGNED_NOTE  # the words a new plan records too
 from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.monitors._alerts import Alert, flag
 from fhir_gateway.monitors._codes import (
