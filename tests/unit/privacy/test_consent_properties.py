@@ -68,5 +68,9 @@ def test_a_permit_needs_an_active_readable_consent_of_the_patient_without_a_deni
         assert consent["status"] == "active" and consent["patient"] == {"reference": "Patient/p"}
         assert consent["provision"].get("type") in ("permit", "deny")
         assert not _denies(consent["provision"], recipient)
-    in_force = [g for g in grants_of(consent) if g.recipient == recipient and g.in_force(AT)]
-    assert decision.permitted == bool(in_force)  # the row policy's grants say the same
+    in_force = [
+        g
+        for g in grants_of(consent)
+        if g.recipient == recipient and g.patient_id == "p" and g.in_force(AT)
+    ]
+    assert decision.permitted == bool(in_force)  # the row policy's grants (of this patient) agree
