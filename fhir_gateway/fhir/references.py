@@ -65,8 +65,9 @@ class Reference:
         return reference if res_type in (None, reference.type) else None
 
     @classmethod
-    def id_of(cls, text: Any, res_type: str) -> str | None:
-        """The id of a plain ``res_type/id`` reference, else None (see ``parse_relative``)."""
+    def id_of(cls, text: Any, res_type: str | None = None) -> str | None:
+        """The id of a plain ``Type/id`` (of ``res_type`` when given), else None (as
+        ``parse_relative``)."""
         reference = cls.parse_relative(text, res_type)
         return reference.id if reference is not None else None
 

@@ -110,6 +110,8 @@ def test_id_of_gives_the_id_of_the_named_type_only() -> None:
     assert Reference.id_of("Task/t.1", "Task") == "t.1"
     assert Reference.id_of("Organization/partner-1", "Patient") is None
     assert Reference.id_of("ServiceRequest/1", "Service") is None  # a whole type name, not a prefix
+    assert Reference.id_of("Group/g1") == "g1"  # any type when none is named
+    assert Reference.id_of("Group/g1/_history/1") is None
 
 
 def test_references_are_immutable_hashable_values() -> None:
