@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -107,3 +109,13 @@ def test_skipped_parameters_are_reported_in_an_outcome_entry() -> None:
     assert entry["search"] == {"mode": "outcome"}
     assert entry["resource"]["resourceType"] == "OperationOutcome"
     assert entry["resource"]["issue"][0]["severity"] == "warning"
+
+
+def test_the_assembly_is_pure_it_loads_no_database_code() -> None:
+    # Kept apart from the SQL (store/search.py), as HAPI keeps Bundle assembly from its predicates.
+    code = (
+        "import sys, fhir_gateway.search.bundle\n"
+        "loaded = [m for m in sys.modules if m.startswith(('sqlalchemy', 'fhir_gateway.store'))]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
