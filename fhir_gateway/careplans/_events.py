@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhir_gateway.fhir.references import Reference
+
 __all__ = ["discharged_encounters"]
 
 
@@ -20,7 +22,7 @@ def discharged_encounters(
         if resource.get("resourceType") != "Encounter" or resource.get("status") != "finished":
             continue
         location = (answer.get("response") or {}).get("location", "")
-        parts = location.split("/")
-        if len(parts) >= 2 and parts[0] == "Encounter":
-            out.append(f"Encounter/{parts[1]}")
+        ref = Reference.parse(location)
+        if ref is not None and ref.type == "Encounter":
+            out.append(ref.relative)
     return list(dict.fromkeys(out))

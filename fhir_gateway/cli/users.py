@@ -47,12 +47,14 @@ def add(
 def _must_exist(database, organization: str | None) -> None:  # type: ignore[no-untyped-def]
     """A user acting for an Organization the gateway does not hold would see nothing, silently."""
     from fhir_gateway.errors import InvalidRequest
+    from fhir_gateway.fhir.references import Reference
     from fhir_gateway.store import repository
 
-    if organization is None or not organization.startswith("Organization/"):
+    org_id = Reference.id_of(organization, "Organization")
+    if org_id is None:
         return  # no organization, or a malformed one: add_user says what is wrong
     with database.session(readonly=True) as session:
-        stored = repository.read(session, "Organization", organization.partition("/")[2])
+        stored = repository.read(session, "Organization", org_id)
     if stored is None or stored.deleted:
         raise InvalidRequest(
             f"{organization} does not exist: load the partner directory or create it first"

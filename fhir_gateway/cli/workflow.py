@@ -156,10 +156,11 @@ def referral_times(
     ],
 ) -> None:
     """How long a referral Task spent in each state."""
+    from fhir_gateway.fhir.references import Reference
     from fhir_gateway.workflow import durations, time_in_states
 
-    res_type, _, bare = task_id.rpartition("/")
-    if res_type not in ("", "Task") or not bare:
+    bare = Reference.id_of(task_id, "Task") if "/" in task_id else task_id
+    if not bare:
         raise typer.BadParameter(
             f"{task_id!r} is not a Task: give ID or Task/ID", param_hint="TASK_ID"
         )

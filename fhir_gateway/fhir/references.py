@@ -4,6 +4,8 @@
     Reference(type='Patient', id='123', version='2', base='http://ehr.example/fhir/')
     >>> Reference.parse("Patient/123").relative
     'Patient/123'
+    >>> Reference.id_of("Patient/123", "Patient")
+    '123'
 
 ``iter_references`` finds every ``reference`` string in a resource, so that a transaction can
 rewrite ``urn:uuid:`` references in place.
@@ -52,6 +54,22 @@ class Reference:
         if match is None:
             return None
         return cls(match["type"], match["id"], match["version"], match["base"] or None)
+
+    @classmethod
+    def parse_relative(cls, text: Any, res_type: str | None = None) -> Reference | None:
+        """A plain ``Type/id`` (of ``res_type`` when given); None for anything else: a base, a
+        version, a URN, another type, malformed text. Where code expects a local reference."""
+        reference = cls.parse(text)
+        if reference is None or reference.base or reference.version or reference.is_urn:
+            return None
+        return reference if res_type in (None, reference.type) else None
+
+    @classmethod
+    def id_of(cls, text: Any, res_type: str | None = None) -> str | None:
+        """The id of a plain ``Type/id`` (of ``res_type`` when given), else None (as
+        ``parse_relative``)."""
+        reference = cls.parse_relative(text, res_type)
+        return reference.id if reference is not None else None
 
     @property
     def is_urn(self) -> bool:

@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from fhir_gateway.fhir.references import Reference
 from fhir_gateway.privacy._labels import SENSITIVE, label_codes
 
 __all__ = [
@@ -139,8 +140,7 @@ def _actors(provision: dict[str, Any]) -> set[str]:
 
 def patient_of(consent: dict[str, Any]) -> str | None:
     """The id of the Consent's patient (a plain ``Patient/ID`` reference), else None."""
-    patient = ((consent.get("patient") or {}).get("reference") or "").removeprefix("Patient/")
-    return patient if patient and "/" not in patient else None
+    return Reference.id_of((consent.get("patient") or {}).get("reference"), "Patient")
 
 
 def grants_of(

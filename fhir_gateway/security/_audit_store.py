@@ -28,6 +28,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
+from fhir_gateway.fhir.references import Reference
 from fhir_gateway.search.extract import IndexRows, extract
 from fhir_gateway.search.registry import get_registry
 from fhir_gateway.store.tables import INDEX_TABLES, resource_versions, resources
@@ -178,8 +179,10 @@ def _entity_shape(slots: dict[str, str | None], entity: dict[str, Any]) -> dict[
     shaped = dict(entity)
     reference = (entity.get("what") or {}).get("reference")
     if isinstance(reference, str):
-        res_type, _, res_id = reference.partition("/")
-        shaped["what"] = {**entity["what"], "reference": f"{res_type}/{_slot(slots, res_id)}"}
+        ref = Reference.parse_relative(reference)
+        if ref is None:
+            raise _Irregular  # shaped the long way, as any other value it cannot place
+        shaped["what"] = {**entity["what"], "reference": f"{ref.type}/{_slot(slots, ref.id)}"}
     if isinstance(entity.get("description"), str):
         shaped["description"] = _slot(slots, entity["description"], plain=False)
     return shaped

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_gateway import privacy
-from fhir_gateway.fhir.references import iter_references
+from fhir_gateway.fhir.references import Reference, iter_references
 from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.settings import Settings, get_settings
 from fhir_gateway.store import repository as repo
@@ -96,11 +96,11 @@ def _client_senders(event: WriteEvent) -> list[str]:
 def _inherited(session: Session, doc: dict[str, Any]) -> list[dict[str, Any]]:
     """R/ETH/42CFRPart2 of the labelled Conditions (and, for a Task, ServiceRequest) it references."""
     refs = [str(node[key]) for node, key in iter_references(doc)]
-    sources = {("Condition", ref.split("/", 1)[1]) for ref in refs if _is_ref(ref, "Condition")}
+    sources = {("Condition", i) for ref in refs if (i := Reference.id_of(ref, "Condition"))}
     if doc.get("resourceType") == "Task":
-        focus = (doc.get("focus") or {}).get("reference") or ""
-        if _is_ref(focus, "ServiceRequest"):
-            sources.add(("ServiceRequest", focus.split("/", 1)[1]))
+        focus = Reference.id_of((doc.get("focus") or {}).get("reference"), "ServiceRequest")
+        if focus is not None:
+            sources.add(("ServiceRequest", focus))
     if not sources:
         return []
     found: list[dict[str, Any]] = []
@@ -113,11 +113,6 @@ def _inherited(session: Session, doc: dict[str, Any]) -> list[dict[str, Any]]:
                 if lb.get("code") in privacy.INHERITED
             ]
     return privacy.merge_labels(found)
-
-
-def _is_ref(ref: str, res_type: str) -> bool:
-    head, _, rest = ref.partition("/")
-    return head == res_type and bool(rest) and "/" not in rest
 
 
 def label_referrers(event: WriteEvent, stored: repo.StoredResource | None) -> None:

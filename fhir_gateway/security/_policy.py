@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
+from fhir_gateway.fhir.references import Reference
 from fhir_gateway.fhir.types import RESOURCE_TYPES
 from fhir_gateway.privacy import ACT_CODE, SENSITIVE, disclosure_copy, is_sensitive, merge_labels
 from fhir_gateway.security._roles import MessageSender
@@ -74,8 +75,7 @@ def _readable(role: str, scopes: frozenset[str]) -> tuple[str, ...] | None:
 
 
 def _org_id(caller: Caller) -> str | None:
-    org = caller.organization or ""
-    return org.split("/", 1)[1] if org.startswith("Organization/") else None
+    return Reference.id_of(caller.organization, "Organization")
 
 
 # -- SQL building blocks -------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from fhir_gateway.errors import (
     PreconditionFailed,
 )
 from fhir_gateway.fhir.numbers import MAX_INT32, whole_number
+from fhir_gateway.fhir.references import Reference
 from fhir_gateway.services import resources as svc
 from fhir_gateway.services.resources import WriteResult
 from fhir_gateway.settings import Settings
@@ -327,7 +328,7 @@ class _Runner:
         params = svc.search_params(req.query) if req.query else []
         if req.method == "POST":
             target = self.resolved.get(req.full_url or "")
-            res_id = target.split("/", 1)[1] if target else None
+            res_id = Reference.id_of(target, t) if target else None  # a server-made id
             result = svc.create(
                 s, t, req.resource, c, if_none_exist=req.if_none_exist, res_id=res_id
             )

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway.context import SYSTEM
+from fhir_gateway.fhir.references import Reference
 from fhir_gateway.services import resources as svc
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store.referrers import referencing
@@ -81,7 +82,7 @@ def _merged_away(session: Session, criteria: str) -> str | None:
         other = link.get("other") or {}
         if _same_identifier(other.get("identifier") or {}, {"system": system, "value": value}):
             ref = other.get("reference") or ""
-            return ref.split("/", 1)[1] if ref.startswith("Patient/") else None
+            return Reference.id_of(ref, "Patient")
     return None
 
 
@@ -97,11 +98,9 @@ def complete(session: Session, written: list[tuple[str, str]]) -> list[str]:
         if survivor is None or survivor.deleted:
             continue
         for link in _links(survivor.content, "replaces"):
-            ref = (link.get("other") or {}).get("reference") or ""
-            if ref.startswith("Patient/"):
-                notes += _merge(
-                    session, res_id, ref.split("/", 1)[1], link["other"].get("identifier")
-                )
+            other_id = Reference.id_of((link.get("other") or {}).get("reference"), "Patient")
+            if other_id is not None:
+                notes += _merge(session, res_id, other_id, link["other"].get("identifier"))
     return notes
 
 

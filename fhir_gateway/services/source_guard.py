@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.errors import GatewayError
+from fhir_gateway.fhir.references import Reference
 from fhir_gateway.services.bundles import parse_entry_url
 from fhir_gateway.services.resources import search_params
 from fhir_gateway.store import source_times
@@ -69,9 +70,9 @@ def written(response: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
     for entry in response.get("entry") or []:
         location = (entry.get("response") or {}).get("location") or ""
-        parts = location.split("/")
-        if len(parts) >= 2 and parts[0] not in _NOT_TRACKED:
-            out.append((parts[0], parts[1]))
+        ref = Reference.parse(location)
+        if ref is not None and ref.type is not None and ref.type not in _NOT_TRACKED:
+            out.append((ref.type, ref.id))
     return out
 
 

@@ -1,4 +1,4 @@
-"""Run a search plan as SQL (SQLAlchemy Core) and build the ``searchset`` Bundle.
+"""Run a search plan as SQL (SQLAlchemy Core); ``search/bundle.py`` assembles the Bundle.
 
 Every criterion becomes ``res_id IN (SELECT res_id FROM idx_* WHERE res_type = … AND param = …
 AND <value test>)`` on the (res_type, param, value) indexes; chains and ``_has`` nest such
@@ -8,18 +8,16 @@ DISTINCT subquery), so that a large match is paged without visiting every curren
 Paging is keyset (seek) paging: a page token carries the sort key values and the (res_type,
 res_id) of the last (or first) row shown, and the next page starts strictly after it, so rows
 created or deleted meanwhile neither shift nor repeat the others and deep pages cost no OFFSET
-scan. Entries are the stored JSON text, embedded without parsing (``orjson.Fragment``).
+scan. The rows come with their stored JSON text, served as they are or redacted for the caller.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard
-from urllib.parse import urlencode
 
-import orjson
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -38,10 +36,10 @@ from sqlalchemy.sql.selectable import Alias
 
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
-from fhir_gateway.errors import Forbidden, Issue
+from fhir_gateway.errors import Forbidden
 from fhir_gateway.search import plan as p
+from fhir_gateway.search.bundle import Page, Redact, searchset
 from fhir_gateway.search.extract import identifier_param
-from fhir_gateway.search.shape import shape_resource
 from fhir_gateway.search.values import MAX_TIME, MIN_TIME
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import visibility
@@ -536,33 +534,27 @@ class _Search:
         self.where = _where(plan, self.r, caller)
 
     def bundle(self) -> bytes:
-        plan = self.plan
-        out: dict[str, Any] = {
-            "resourceType": "Bundle",
-            "id": str(uuid.uuid4()),
-            "meta": {"lastUpdated": clock.to_instant(clock.now())},
-            "type": "searchset",
-        }
-        entries: list[dict[str, Any]] = []
-        links: list[dict[str, str]] = [
-            {"relation": "self", "url": self.link(plan.params, plan.cursor)}
-        ]
-        if plan.summary == "count" or plan.count == 0:
-            out["total"] = self.count()
-        else:
-            rows, more_before, more_after = self.page()
-            total = self.total(len(rows), more_after)
-            if total is not None:
-                out["total"] = total
-            links += self.page_links(rows, more_before, more_after)
-            entries = [self.entry(row, "match") for row in rows]
-            entries += [self.entry(row, "include") for row in self.included(rows)]
-        if plan.warnings:
-            entries.append(self.outcome_entry())
-        out["link"] = links
-        if entries:
-            out["entry"] = entries
-        return orjson.dumps(out)
+        if self.plan.summary == "count" or self.plan.count == 0:
+            return self.searchset(None, self.count())
+        rows, more_before, more_after = self.page()
+        total = self.total(len(rows), more_after)
+        return self.searchset(Page(rows, more_before, more_after, self.included(rows)), total)
+
+    def searchset(self, page: Page | None, total: int | None) -> bytes:
+        return searchset(
+            self.plan,
+            page,
+            total=total,
+            base_url=self.base_url,
+            resource_type=self.resource_type,
+            redact=self.redact(),
+        )
+
+    def redact(self) -> Redact | None:
+        policy = visibility.current()
+        if policy.restricted(self.caller):  # this caller gets its own copy (redacted, obligations)
+            return functools.partial(policy.serve, self.caller)
+        return None
 
     def run(self, query: Select[Any]) -> Any:
         self.budget.check()  # the deadline holds for the request, not only for each statement
@@ -630,36 +622,6 @@ class _Search:
             .order_by(*_order_by(page_keys, page, forward=forward))
         )
 
-    def page_links(
-        self, rows: list[Any], more_before: bool, more_after: bool
-    ) -> list[dict[str, str]]:
-        links = []
-        params = self.plan.params
-        if self.plan.cursor is not None:
-            links.append({"relation": "first", "url": self.link(params, None)})
-        if more_before and rows:
-            links.append(
-                {"relation": "previous", "url": self.link(params, self.cursor_of(rows[0], False))}
-            )
-        if more_after and rows:
-            links.append(
-                {"relation": "next", "url": self.link(params, self.cursor_of(rows[-1], True))}
-            )
-        return links
-
-    def cursor_of(self, row: Any, forward: bool) -> p.Cursor:
-        n = len(self.plan.sort)
-        values = tuple(row[3 + i] for i in range(n))
-        return p.Cursor(forward, (*values, row[0], row[1]))
-
-    def link(self, params: Iterable[tuple[str, str]], cursor: p.Cursor | None) -> str:
-        pairs = list(params)
-        if cursor is not None:
-            pairs.append(("_cursor", p.encode_cursor(cursor)))
-        path = f"{self.base_url}/{self.resource_type}" if self.resource_type else self.base_url
-        query = urlencode(pairs, safe=":,|$/")
-        return f"{path}?{query}" if query else path
-
     # includes --------------------------------------------------------------------------------
 
     def included(self, rows: list[Any]) -> list[Any]:
@@ -721,34 +683,3 @@ class _Search:
             .where(*conds, r.c.deleted.is_(False), _visible(self.caller, r))
             .distinct()
         )
-
-    # entries ---------------------------------------------------------------------------------
-
-    def entry(self, row: Any, mode: str) -> dict[str, Any]:
-        res_type, res_id, body = row[0], row[1], row[2]
-        if not isinstance(body, str | bytes):
-            body = orjson.dumps(body)
-        policy = visibility.current()
-        if policy.restricted(self.caller):  # this caller gets its own copy (redacted, obligations)
-            body = orjson.dumps(policy.serve(self.caller, orjson.loads(body)))
-        if self.plan.summary or (self.plan.elements and mode == "match"):
-            resource: Any = shape_resource(
-                orjson.loads(body), self.plan.summary, self.plan.elements
-            )
-        else:
-            resource = orjson.Fragment(body)
-        return {
-            "fullUrl": f"{self.base_url}/{res_type}/{res_id}",
-            "resource": resource,
-            "search": {"mode": mode},
-        }
-
-    def outcome_entry(self) -> dict[str, Any]:
-        issues = [
-            Issue(w, code="not-supported", severity="warning").to_fhir() for w in self.plan.warnings
-        ]
-        return {
-            "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-            "resource": {"resourceType": "OperationOutcome", "issue": issues},
-            "search": {"mode": "outcome"},
-        }

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import monitors, workflow
 from fhir_gateway.context import Caller
+from fhir_gateway.fhir.references import Reference
 from fhir_gateway.settings import Settings
 from fhir_gateway.web._views import (
     OVERDUE_TAG,
@@ -112,7 +113,7 @@ def _plans(session: Session, caller: Caller, params: list[tuple[str, str]]) -> l
             plan_id,
             plan.get("status", ""),
             plan.get("title") or "Care plan",
-            patient_ref.partition("/")[2],
+            Reference.id_of(patient_ref) or "",
             patient_name(served(session, caller, patient_ref)),
         )
         view.goals = [
@@ -129,7 +130,7 @@ def _plans(session: Session, caller: Caller, params: list[tuple[str, str]]) -> l
 
 def _plan_referrals(session: Session, caller: Caller, plan: dict[str, Any]) -> list[Referral]:
     refs = [(a.get("reference") or {}).get("reference") or "" for a in plan.get("activity") or []]
-    tasks = {r.partition("/")[2] for r in refs if r.startswith("Task/")}
+    tasks = {task_id for r in refs if (task_id := Reference.id_of(r, "Task"))}
     for sr in (r for r in refs if r.startswith("ServiceRequest/")):
         tasks.update(visible_ids(session, caller, "Task", [("focus", sr)]))
     return sorted(
@@ -171,7 +172,7 @@ def _follow_ups(session: Session, caller: Caller, settings: Settings) -> list[Fo
         patient = o.discharge.patient
         rows.append(
             FollowUp(
-                patient.partition("/")[2],
+                Reference.id_of(patient, "Patient") or "",
                 patient_name(served(session, caller, patient)),
                 o.local_date.isoformat(),
                 _fuh_state(o, 7, end),

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import GatewayError
+from fhir_gateway.fhir.references import Reference
 from fhir_gateway.monitors import MONITOR_FLAGS
 from fhir_gateway.services import resources
 from fhir_gateway.store.search import match_ids
@@ -53,11 +54,11 @@ def visible_ids(
 
 def served(session: Session, caller: Caller, reference: str | None) -> dict[str, Any] | None:
     """The copy of ``Type/id`` the caller may receive, or None when it may not see it."""
-    if not reference or "/" not in reference:
+    ref = Reference.parse_relative(reference)
+    if ref is None or ref.type is None:
         return None
-    res_type, _, res_id = reference.partition("/")
     try:
-        return resources.read_served(session, res_type, res_id, caller).content
+        return resources.read_served(session, ref.type, ref.id, caller).content
     except GatewayError:
         return None
 

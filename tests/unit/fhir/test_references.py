@@ -77,6 +77,43 @@ def test_a_urn_stays_as_it_is() -> None:
     assert reference.type is None and reference.version is None and reference.base is None
 
 
+def test_parse_relative_takes_only_a_plain_type_and_id() -> None:
+    assert Reference.parse_relative("Patient/123") == Reference("Patient", "123")
+    assert Reference.parse_relative("Patient/123", "Patient") == Reference("Patient", "123")
+    assert Reference.parse_relative("Patient/123", "Group") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patient/123/_history/2",  # a version: not the current resource
+        "http://ehr.example/fhir/Patient/123",  # another server's
+        UUID,
+        "#contained-1",
+        "Patient?identifier=urn:oid:1.2|123",
+        "Patient/",
+        "Patient/a/b",
+        "Patient/a_b",
+        "123",
+        "",
+        None,
+        {"reference": "Patient/1"},
+    ],
+)
+def test_parse_relative_refuses_anything_else_without_raising(text: Any) -> None:
+    assert Reference.parse_relative(text) is None
+    assert Reference.id_of(text, "Patient") is None
+
+
+def test_id_of_gives_the_id_of_the_named_type_only() -> None:
+    assert Reference.id_of("Organization/partner-1", "Organization") == "partner-1"
+    assert Reference.id_of("Task/t.1", "Task") == "t.1"
+    assert Reference.id_of("Organization/partner-1", "Patient") is None
+    assert Reference.id_of("ServiceRequest/1", "Service") is None  # a whole type name, not a prefix
+    assert Reference.id_of("Group/g1") == "g1"  # any type when none is named
+    assert Reference.id_of("Group/g1/_history/1") is None
+
+
 def test_references_are_immutable_hashable_values() -> None:
     reference = Reference("Patient", "1")
     with pytest.raises(dataclasses.FrozenInstanceError):
