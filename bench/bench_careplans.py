@@ -144,7 +144,7 @@ def run(plans: int = 100, database_url: str | None = None) -> dict[str, float]:
     engine_seconds = time.perf_counter() - started
     assert all(r.outcome == "created" for r in results), {r.outcome for r in results}
 
-    outputs = [database.read(_plan_resources, r.careplan) for r in results]
+    outputs = [database.read(_plan_resources, r.careplan) for r in results if r.careplan]
     started = time.perf_counter()
     for docs in outputs:
         database.write(_store_copy, docs)

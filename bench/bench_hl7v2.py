@@ -10,6 +10,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,9 +54,9 @@ def run(budget: float = 1.0) -> dict[str, dict[str, float]]:
     for label, name in SAMPLES.items():
         text = (DATA / name).read_text(encoding="utf-8-sig")
         er7 = _er7(text)
-        ours = _rate(lambda t=text: convert(t), budget)
-        apy = _rate(lambda e=er7: parse_message(e, find_groups=False), budget)
-        py = _rate(lambda e=er7: hl7.parse(e), budget)
+        ours = _rate(partial(convert, text), budget)
+        apy = _rate(partial(parse_message, er7, find_groups=False), budget)
+        py = _rate(partial(hl7.parse, er7), budget)
         out[label] = {
             "convert_per_s": ours,
             "hl7apy_parse_per_s": apy,

@@ -198,6 +198,8 @@ def _create_pg_database(url: str) -> None:
     from sqlalchemy.engine import make_url
 
     target = make_url(url)
+    if not target.database:
+        raise SystemExit(f"{url} names no database")
     admin = target.set(drivername="postgresql", database="test").render_as_string(
         hide_password=False
     )

@@ -149,8 +149,12 @@ def _compare(
         for name, base in (("gateway", gateway), ("bare", bare)):
             settle(base)
             used = server_cpu(base)
+
+            def send_to(client: httpx.Client, base: str = base) -> httpx.Response:
+                return send(client, base)
+
             result = load(
-                lambda c, b=base: send(c, b),
+                send_to,
                 requests=requests,
                 concurrency=concurrency,
                 expect=expect,

@@ -30,7 +30,7 @@ import os
 import sys
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -82,7 +82,7 @@ def ensure_database(url: str) -> None:
 
 def drop_audit_trail(url: str) -> int:
     """Remove the AuditEvents earlier runs left, so that every run starts from the same data."""
-    from sqlalchemy import delete
+    from sqlalchemy import CursorResult, delete
 
     from fhir_gateway.store.db import Database
     from fhir_gateway.store.tables import INDEX_TABLES, resource_versions, resources
@@ -90,9 +90,8 @@ def drop_audit_trail(url: str) -> int:
     database = Database(url)
     try:
         with database.session() as session:
-            removed = session.execute(
-                delete(resources).where(resources.c.res_type == "AuditEvent")
-            ).rowcount
+            result = session.execute(delete(resources).where(resources.c.res_type == "AuditEvent"))
+            removed = cast(CursorResult[Any], result).rowcount
             for table_ in (resource_versions, *INDEX_TABLES.values()):
                 session.execute(delete(table_).where(table_.c.res_type == "AuditEvent"))
         return int(removed or 0)

@@ -95,7 +95,8 @@ class Context:
     def collecting(self) -> Iterator[list[str]]:
         """While a check runs (on this thread), failed sub-cases are gathered here instead of
         ending it; the runner reports them all."""
-        self._local.failures = failures = []
+        failures: list[str] = []
+        self._local.failures = failures
         try:
             yield failures
         finally:
@@ -215,13 +216,16 @@ class Context:
 
 
 def match_ids(bundle: Mapping[str, Any], res_type: str | None = None) -> list[str]:
-    """Ids of the ``match`` entries of a searchset (entries without search.mode count as matches)."""
-    ids = []
+    """Ids of the ``match`` entries of a searchset (entries without search.mode count as matches;
+    a resource without an id has none to compare, so it is left out)."""
+    ids: list[str] = []
     for entry in bundle.get("entry") or []:
         resource = entry.get("resource") or {}
         mode = (entry.get("search") or {}).get("mode", "match")
-        if mode == "match" and (res_type is None or resource.get("resourceType") == res_type):
-            ids.append(resource.get("id"))
+        rid = resource.get("id")
+        if mode == "match" and isinstance(rid, str):
+            if res_type is None or resource.get("resourceType") == res_type:
+                ids.append(rid)
     return ids
 
 

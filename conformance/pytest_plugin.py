@@ -9,6 +9,7 @@ with a warning. The data the checks wrote is deleted when the session ends.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
@@ -82,7 +83,13 @@ def pytest_collection_modifyitems(
         )
     except ServerUnusable as exc:
         raise pytest.UsageError(str(exc)) from exc
-    config.add_cleanup(kit.close)
+
+    def close_kit() -> None:
+        left = kit.close()  # what the run created and could not delete
+        if left:
+            print(f"conformance kit could not delete: {', '.join(left[:10])}", file=sys.stderr)
+
+    config.add_cleanup(close_kit)
     if items:
         config.hook.pytest_deselected(items=list(items))
     items[:] = [

@@ -75,7 +75,8 @@ def build_ack(
     if not legacy:
         for warning in warnings:
             _err(ack, warning, version, severity="W")
-    return ack.to_er7() + "\r"
+    er7: str = ack.to_er7()
+    return er7 + "\r"
 
 
 def _header(ack, src: Segment | None, control_id: str | None, timestamp: datetime | None) -> None:  # type: ignore[no-untyped-def]

@@ -271,7 +271,7 @@ def xcn(
     ctx: MappingContext, c: Composite, where: str
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """XCN → (Identifier, HumanName) of a practitioner."""
-    ident = None
+    ident: dict[str, Any] | None = None
     if c(1):
         hd = c.sub(9)
         ident = {"value": c(1)}

@@ -183,7 +183,7 @@ def _payor(ctx: MappingContext, plans: Plans, in1: Segment) -> dict[str, str] | 
     name = in1.value(4)
     if ident is None and not name:
         return None
-    key = (
+    key: dict[str, str] = (
         {k: ident[k] for k in ("system", "value") if k in ident}
         if ident
         else derived_identifier("Organization", name)

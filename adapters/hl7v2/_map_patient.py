@@ -58,8 +58,8 @@ def _unique(idents: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def patient_key(ctx: MappingContext, pid: Segment, field: int = 3) -> dict[str, Any]:
     """The match key: the MR-typed repeat of PID-3, else its first repeat (then PID-2, PID-4)."""
     for n in (field, 2, 4) if field == 3 else (field,):
-        reps = [identifier(ctx, r, f"{pid.name}-{n}") for r in pid.reps(n)]
-        reps = [r for r in reps if r]
+        found = [identifier(ctx, r, f"{pid.name}-{n}") for r in pid.reps(n)]
+        reps = [r for r in found if r]
         for r in reps:
             if any(c.get("code") == "MR" for c in r.get("type", {}).get("coding", [])):
                 return r

@@ -46,7 +46,7 @@ def map_encounter(
     control_id: str,
 ) -> Plan:
     key = _visit_key(ctx, pv1, patient, control_id)
-    ident = {k: key[k] for k in ("system", "value") if k in key}
+    ident: dict[str, str] = {k: key[k] for k in ("system", "value") if k in key}
     base = {
         "identifier": [key],
         "status": rule.status or "unknown",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from conformance._context import Context, included, match_ids
@@ -275,7 +276,7 @@ def _search_params(ctx: Context, res_type: str) -> None:
     for name, param in params:
         fails.attempt(
             f"{name} ({param.type})",
-            lambda n=name, p=param: _probe_no_match(ctx, res_type, n, p, sample),
+            partial(_probe_no_match, ctx, res_type, name, param, sample),
         )
     if sample is not None:
         _probe_matches(ctx, res_type, params, sample, fails)
@@ -327,15 +328,16 @@ def _probe_matches(
     combined = ctx.client.get(res_type, params=[*values, *narrow])
     if combined.status_code == 200 and sample["id"] in match_ids(combined.json()):
         return
-    for name, value in values:
-        fails.attempt(
-            f"{name}={value}",
-            lambda n=name, v=value: ctx.expect(
-                sample["id"]
-                in match_ids(ctx.search(res_type, [(n, v), *narrow], what=f"{res_type}?{n}={v}")),
-                f"{res_type}?{n}={v} does not find the sample that has that value",
-            ),
+
+    def finds_sample(n: str, v: str) -> None:
+        ctx.expect(
+            sample["id"]
+            in match_ids(ctx.search(res_type, [(n, v), *narrow], what=f"{res_type}?{n}={v}")),
+            f"{res_type}?{n}={v} does not find the sample that has that value",
         )
+
+    for name, value in values:
+        fails.attempt(f"{name}={value}", partial(finds_sample, name, value))
 
 
 # -- _include / _revinclude --------------------------------------------------------------------
@@ -420,22 +422,22 @@ def per_type(ctx: Context) -> Iterator[Check]:
         yield Check(
             f"capability.{res_type}.interactions",
             f"every interaction claimed on {res_type} works",
-            lambda c, t=res_type: _interactions(c, t),
+            partial(_interactions, res_type=res_type),
         )
         yield Check(
             f"capability.{res_type}.search_params",
             f"every search parameter claimed on {res_type} is honoured",
-            lambda c, t=res_type: _search_params(c, t),
+            partial(_search_params, res_type=res_type),
         )
         yield Check(
             f"capability.{res_type}.includes",
             f"every _include claimed on {res_type} works",
-            lambda c, t=res_type: _includes(c, t),
+            partial(_includes, res_type=res_type),
         )
         yield Check(
             f"capability.{res_type}.revincludes",
             f"every _revinclude claimed on {res_type} is accepted",
-            lambda c, t=res_type: _revincludes(c, t),
+            partial(_revincludes, res_type=res_type),
         )
     yield Check("capability.system", "the claimed system interactions and formats work", _system)
 
@@ -455,7 +457,7 @@ def _system(ctx: Context) -> None:
     if "search-system" in have:
         fails.attempt("search-system", lambda: ctx.search("", {"_count": "1"}))
     for fmt in sorted(ctx.claims.formats):
-        fails.attempt(f"format {fmt}", lambda fmt=fmt: _format(ctx, fmt))
+        fails.attempt(f"format {fmt}", partial(_format, ctx, fmt))
     fails.raise_any(len(have) + len(ctx.claims.formats))
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from conformance._context import Context
-from conformance._registry import check
+from conformance._registry import CheckFailed, check
 from conformance.checks._data import patient, version_of
 
 
@@ -102,7 +102,8 @@ def count(ctx: Context) -> None:
     nxt = next(
         (link["url"] for link in page.get("link", []) if link.get("relation") == "next"), None
     )
-    ctx.expect(nxt, "no next link on the first of two history pages")
+    if nxt is None:
+        raise CheckFailed("no next link on the first of two history pages")
     second = ctx.expect_status(ctx.client.get(nxt), 200, what="history next page")
     ctx.expect(
         len(second.get("entry") or []) == 1,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping, Sequence
+
+import httpx
 
 from conformance._context import Context
 from conformance._registry import CheckSkipped, check
@@ -20,8 +23,11 @@ def _require(ctx: Context, fmt: str) -> None:
 
 
 def _json_patch(
-    ctx: Context, path: str, ops: list[dict[str, object]], headers: dict[str, str] | None = None
-):  # type: ignore[no-untyped-def]
+    ctx: Context,
+    path: str,
+    ops: Sequence[Mapping[str, object]],
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     return ctx.client.request(
         "PATCH", path, content=json.dumps(ops), content_type=JSON_PATCH, headers=headers
     )

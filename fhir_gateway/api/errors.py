@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,7 +21,7 @@ _HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "
 
 
 def _outcome(
-    status: int, message: str, code: str, headers: dict[str, str] | None = None
+    status: int, message: str, code: str, headers: Mapping[str, str] | None = None
 ) -> Response:
     body = {"resourceType": "OperationOutcome", "issue": [Issue(message, code=code).to_fhir()]}
     return fhir_json(body, status, headers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from email.utils import format_datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ OUTCOME_HEADER = "X-FHIR-OperationOutcome"
 
 
 def fhir_json(
-    body: bytes | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+    body: bytes | dict[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     content = body if isinstance(body, bytes) else orjson.dumps(body)
     return Response(content, status_code=status, media_type=FHIR_JSON, headers=headers)

@@ -35,7 +35,7 @@ class StoredDataCache(Generic[T]):
         self._lock = threading.Lock()
 
     def get(self, session: Session) -> T:
-        key = str(session.get_bind().url)
+        key = str(session.get_bind().engine.url)
         stamp = fingerprint(session, self._types)
         with self._lock:
             cached = self._entries.get(key)

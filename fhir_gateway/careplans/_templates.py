@@ -94,10 +94,10 @@ class TemplateSet:
                 if doc.get("id") == canonical[1:]:
                     return doc
         url = canonical.split("|", 1)[0]
-        doc = self.by_url.get(url) or self.by_ref.get(url)
-        if doc is None:
+        found = self.by_url.get(url) or self.by_ref.get(url)
+        if found is None:
             raise TemplateError(f"No stored PlanDefinition or ActivityDefinition has the URL {url}")
-        return doc
+        return found
 
     def discharge_plans(self) -> list[dict[str, Any]]:
         plans = [

@@ -7,10 +7,11 @@ leaves the database as it was.
 from __future__ import annotations
 
 import gzip
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -49,7 +50,7 @@ def _counted(lines: Iterator[tuple[str, Any]], bar: Steps) -> Iterator[tuple[str
         bar.advance()
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 

@@ -16,9 +16,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -112,7 +112,7 @@ def _claim(session: Session, interval: float, worker: str) -> bool:
         .where(monitor_runs.c.name == JOB, monitor_runs.c.due_at <= now)
         .values(due_at=now + timedelta(seconds=interval), started_at=now, worker=worker)
     )
-    return claimed.rowcount == 1
+    return cast(CursorResult[Any], claimed).rowcount == 1
 
 
 def _finish(session: Session, result: dict[str, int] | None, error: str | None) -> None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from fastapi import FastAPI
+    from fastapi.telemetry import TelemetryConfig
 
     from fhir_gateway.observability.health import Heartbeat
     from fhir_gateway.settings import Settings
@@ -23,7 +24,12 @@ __all__ = ["FASTAPI_TELEMETRY", "install_observability", "instrument_database", 
 
 # FastAPI's own OpenTelemetry (0.16x) records url.query on its spans and request-validation input
 # values in its log records: both PHI here. Off; ``observability.http`` traces by route template.
-FASTAPI_TELEMETRY = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+FASTAPI_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 
 def instrument_database(database: Database) -> None:

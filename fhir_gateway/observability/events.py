@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from opentelemetry.trace import Span, SpanKind
 
@@ -19,8 +19,13 @@ __all__ = ["MessageSeen", "DeliverySeen", "observed_message", "observed_delivery
 
 
 class _Answer(Protocol):
-    status: str
-    code: str
+    @property
+    def status(self) -> str: ...
+    @property
+    def code(self) -> str: ...
+
+
+_A = TypeVar("_A", bound=_Answer)
 
 
 class MessageSeen:
@@ -40,7 +45,7 @@ class MessageSeen:
         self.span.set_attribute("fhir_gateway.event", str(ident.event or "")[:32])
         return ident
 
-    def answered(self, answer: _Answer) -> _Answer:
+    def answered(self, answer: _A) -> _A:
         ident = self.ident
         registered = type(getattr(ident, "error", None)).__name__ != "UnknownSender"
         record_message(

@@ -677,10 +677,10 @@ def _ordered_value(ptype: str, raw: str, code: str) -> Value:
     prefix, rest = _prefix(raw.strip())
     if ptype == "date":
         try:
-            low, high = v.date_range(rest)
+            start, end = v.date_range(rest)
         except OverflowError as exc:
             raise ValueError(f"{rest!r} is out of range") from exc
-        return DateValue(prefix, low, high)
+        return DateValue(prefix, start, end)
     if ptype == "number":
         value, low, high = v.number_range(rest)
         return NumberValue(prefix, float(value), float(low), float(high))

@@ -68,6 +68,7 @@ def date_range(text: str) -> tuple[datetime, datetime]:
         raise ValueError(f"not a FHIR date: {text!r}")
     g = match.groupdict()
     year = int(g["y"])
+    step: tuple[str, object]
     if g["m"] is None:
         low, step = datetime(year, 1, 1), ("year", 1)
     elif g["d"] is None:

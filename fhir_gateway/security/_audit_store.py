@@ -71,7 +71,9 @@ class EventRows:
 
     def store(self, session: Session, events: Iterable[dict[str, Any]]) -> None:
         self._follow_registry()
-        current, versions, index = [], [], {kind: [] for kind in INDEX_TABLES}
+        current: list[dict[str, Any]] = []
+        versions: list[dict[str, Any]] = []
+        index: IndexRows = {kind: [] for kind in INDEX_TABLES}
         for event in events:
             res_id, when = new_id(), clock.now()
             doc = _stamp(event, res_id, when)

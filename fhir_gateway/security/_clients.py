@@ -13,12 +13,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import delete, insert, select
+from sqlalchemy import CursorResult, delete, insert, select
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
@@ -172,10 +172,8 @@ def list_clients(session: Session) -> list[Client]:
 
 
 def remove_client(session: Session, client_id: str) -> bool:
-    return (
-        session.execute(delete(auth_clients).where(auth_clients.c.client_id == client_id)).rowcount
-        == 1
-    )
+    result = session.execute(delete(auth_clients).where(auth_clients.c.client_id == client_id))
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 Fetch = Callable[[str], Any]

@@ -65,7 +65,7 @@ def _operation(name: str) -> dict[str, str]:
 
 def served_interactions(app: FastAPI) -> tuple[list[str], list[str], set[tuple[str, str]]]:
     routes = [r for router in app.state.fhir_routers for r in router.routes]
-    mounted = {(r.path, m) for r in routes if isinstance(r, APIRoute) for m in r.methods}
+    mounted = {(r.path, m) for r in routes if isinstance(r, APIRoute) for m in r.methods or ()}
     type_level = [code for key, code in _TYPE_ROUTES.items() if key in mounted]
     system = [code for key, codes in _SYSTEM_ROUTES.items() if key in mounted for code in codes]
     return type_level, system, mounted

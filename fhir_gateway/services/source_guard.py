@@ -37,7 +37,7 @@ def drop_stale(
     for entry in bundle.get("entry") or []:
         target = _update_target(session, entry)
         stored = source_times.get(session, *target) if target else None
-        if stored is not None and stored > when:
+        if target is not None and stored is not None and stored > when:
             notes.append(
                 f"{target[0]}/{target[1]} holds data from {stored.isoformat()}, newer than "
                 f"this message ({when.isoformat()}): not updated"

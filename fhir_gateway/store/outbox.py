@@ -13,9 +13,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import CursorResult, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
@@ -156,7 +156,9 @@ def enqueue(
             next_attempt_at=now,
         )
     )
-    return int(result.inserted_primary_key[0])
+    key = cast(CursorResult[Any], result).inserted_primary_key
+    assert key is not None  # a single-row INSERT always has one
+    return int(key[0])
 
 
 def claim(
@@ -236,7 +238,7 @@ def finish(
         .where(outbox.c.id == row_id, outbox.c.lease_owner == worker, outbox.c.status == "pending")
         .values(**values)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def release(session: Session, row_ids: list[int], *, worker: str) -> None:
@@ -296,7 +298,7 @@ def replay(session: Session, row_ids: list[int] | None = None) -> int:
             lease_until=None,
         )
     )
-    return int(result.rowcount)
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def counts(session: Session) -> dict[str, int]:

@@ -12,12 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    CursorResult,
     Table,
     Text,
     and_,
@@ -359,7 +360,7 @@ def history(
 
     ``visible(r)``, a condition on a ``resources`` alias (the caller's row policy), keeps the
     versions of the resources whose current row satisfies it."""
-    conds = []
+    conds: list[ColumnElement[bool]] = []
     current = resources.alias("r")
     row_filter = visible(current) if visible is not None else None
     if row_filter is not None:
@@ -434,4 +435,4 @@ def release_conditional_key(
         )
         .values(res_id=res_id)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1

@@ -21,6 +21,7 @@ from typing import Any, TypeGuard
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Table,
     Text,
     and_,
     cast,
@@ -32,7 +33,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.selectable import Alias
+from sqlalchemy.sql.selectable import NamedFromClause
 
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
@@ -146,7 +147,7 @@ def _require_search(caller: Caller, resource_type: str | None, plan: p.SearchPla
 # -- WHERE ---------------------------------------------------------------------------------------
 
 
-def _where(plan: p.SearchPlan, r: Alias, caller: Caller) -> ColumnElement[bool]:
+def _where(plan: p.SearchPlan, r: NamedFromClause, caller: Caller) -> ColumnElement[bool]:
     per_type = []
     for res_type in plan.types:
         conds: list[ColumnElement[bool]] = [r.c.res_type == res_type]
@@ -189,7 +190,9 @@ def _intersect(id_sets: list[Select[Any]]) -> Select[Any]:
     return first.where(*(res_id.in_(ids) for ids in rest)).distinct()
 
 
-def _visible(caller: Caller, r: Alias, res_type: str | None = None) -> ColumnElement[bool]:
+def _visible(
+    caller: Caller, r: NamedFromClause, res_type: str | None = None
+) -> ColumnElement[bool]:
     # Per-caller row filtering (store.visibility): matches, includes, chains, _has alike.
     cond = visibility.current().where(caller, r, res_type)
     return true() if cond is None else cond
@@ -207,7 +210,7 @@ def _visible_ids(res_type: str, ids: Select[Any], caller: Caller) -> Select[Any]
     )
 
 
-def _cond(res_type: str, r: Alias, node: p.Node, caller: Caller) -> ColumnElement[bool]:
+def _cond(res_type: str, r: NamedFromClause, node: p.Node, caller: Caller) -> ColumnElement[bool]:
     if isinstance(node, p.AllOf):
         return and_(*(_cond(res_type, r, n, caller) for n in node.nodes))
     if isinstance(node, p.AnyOf):
@@ -219,7 +222,7 @@ def _cond(res_type: str, r: Alias, node: p.Node, caller: Caller) -> ColumnElemen
     return _test_cond(res_type, r, node)
 
 
-def _test_cond(res_type: str, r: Alias, test: p.Test) -> ColumnElement[bool]:
+def _test_cond(res_type: str, r: NamedFromClause, test: p.Test) -> ColumnElement[bool]:
     code = test.param.code
     if code in ("_id", "_lastUpdated") and test.modifier == "missing":
         return false() if test.missing else true()  # every resource has both
@@ -232,16 +235,17 @@ def _test_cond(res_type: str, r: Alias, test: p.Test) -> ColumnElement[bool]:
             *(
                 _date_cond(val, r.c.last_updated, r.c.last_updated, point=True)
                 for val in test.values
+                if isinstance(val, p.DateValue)
             )
-        )  # type: ignore[arg-type]
+        )
     if test.modifier == "missing":
         table = _table_of(test)
         present = select(table.c.res_id).where(
             table.c.res_type == res_type, table.c.param == _param_name(test)
         )
         return r.c.res_id.not_in(present) if test.missing else r.c.res_id.in_(present)
-    ids = _index_ids(res_type, test)
-    return r.c.res_id.not_in(ids) if test.modifier == "not" else r.c.res_id.in_(ids)
+    found = _index_ids(res_type, test)
+    return r.c.res_id.not_in(found) if test.modifier == "not" else r.c.res_id.in_(found)
 
 
 def _id_set(res_type: str, node: p.Node, caller: Caller) -> Select[Any]:
@@ -310,7 +314,7 @@ def _index_ids(res_type: str, test: p.Test) -> Select[Any]:
 # -- value tests, one per parameter type ---------------------------------------------------------
 
 
-def _string_match(t: Any, modifier: str | None, val: p.StringValue) -> ColumnElement[bool]:
+def _string_match(t: Table, modifier: str | None, val: p.StringValue) -> ColumnElement[bool]:
     if modifier == "exact":
         return t.c.exact == val.text
     if modifier == "contains":
@@ -318,7 +322,7 @@ def _string_match(t: Any, modifier: str | None, val: p.StringValue) -> ColumnEle
     return t.c.value.startswith(val.folded, autoescape=True)
 
 
-def _token_match(t: Any, modifier: str | None, val: p.TokenValue) -> ColumnElement[bool]:
+def _token_match(t: Table, modifier: str | None, val: p.TokenValue) -> ColumnElement[bool]:
     if modifier == "text":
         return t.c.text.startswith(val.code or "", autoescape=True)
     conds = []
@@ -329,7 +333,7 @@ def _token_match(t: Any, modifier: str | None, val: p.TokenValue) -> ColumnEleme
     return and_(*conds)
 
 
-def _reference_match(t: Any, modifier: str | None, val: p.ReferenceValue) -> ColumnElement[bool]:
+def _reference_match(t: Table, modifier: str | None, val: p.ReferenceValue) -> ColumnElement[bool]:
     if val.url is not None:
         return t.c.url == val.url
     cond = t.c.target_id == val.id
@@ -338,11 +342,13 @@ def _reference_match(t: Any, modifier: str | None, val: p.ReferenceValue) -> Col
     return cond
 
 
-def _date_match(t: Any, modifier: str | None, val: p.DateValue) -> ColumnElement[bool]:
+def _date_match(t: Table, modifier: str | None, val: p.DateValue) -> ColumnElement[bool]:
     return _date_cond(val, t.c.low, t.c.high, point=False)
 
 
-def _date_cond(val: p.DateValue, low: Any, high: Any, *, point: bool) -> ColumnElement[bool]:
+def _date_cond(
+    val: p.DateValue, low: ColumnElement[Any], high: ColumnElement[Any], *, point: bool
+) -> ColumnElement[bool]:
     """FHIR's date comparison of a stored ``[low, high)`` range with the value's range.
 
     A point in time (``_lastUpdated``) is ``[t, t]``: "high above x" becomes ``t >= x``.
@@ -381,7 +387,7 @@ def _date_cond(val: p.DateValue, low: Any, high: Any, *, point: bool) -> ColumnE
     return and_(low < wide_high, high_gt(wide_low) if point else high > wide_low)
 
 
-def _number_match(t: Any, modifier: str | None, val: p.NumberValue) -> ColumnElement[bool]:
+def _number_match(t: Table, modifier: str | None, val: p.NumberValue) -> ColumnElement[bool]:
     cond = _number_cond(val, t.c.value)
     if not val.system_given:
         return cond
@@ -397,7 +403,7 @@ def _number_match(t: Any, modifier: str | None, val: p.NumberValue) -> ColumnEle
     return and_(cond, *extra)
 
 
-def _number_cond(val: p.NumberValue, col: Any) -> ColumnElement[bool]:
+def _number_cond(val: p.NumberValue, col: ColumnElement[Any]) -> ColumnElement[bool]:
     prefix = val.prefix
     if prefix == "eq":
         return and_(col >= val.low, col < val.high)
@@ -415,7 +421,7 @@ def _number_cond(val: p.NumberValue, col: Any) -> ColumnElement[bool]:
     return and_(col >= val.value - margin, col <= val.value + margin)
 
 
-def _uri_match(t: Any, modifier: str | None, val: p.UriValue) -> ColumnElement[bool]:
+def _uri_match(t: Table, modifier: str | None, val: p.UriValue) -> ColumnElement[bool]:
     if modifier == "below":
         return t.c.value.startswith(val.text, autoescape=True)
     if modifier == "above":
@@ -440,7 +446,7 @@ _MATCHERS: dict[str, Any] = {
 SortExpr = tuple[Any, bool, bool]  # (expression, descending, may be NULL)
 
 
-def _sort_exprs(plan: p.SearchPlan, r: Alias) -> list[SortExpr]:
+def _sort_exprs(plan: p.SearchPlan, r: NamedFromClause) -> list[SortExpr]:
     """One ORDER BY expression per ``_sort`` key (the (res_type, res_id) tie-breaker comes last)."""
     keys: list[SortExpr] = []
     for key in plan.sort:
@@ -485,7 +491,7 @@ def _direction(expr: Any, desc: bool, forward: bool) -> Any:
 
 
 def _after(
-    keys: list[SortExpr], r: Alias, values: Sequence[Any], forward: bool
+    keys: list[SortExpr], r: NamedFromClause, values: Sequence[Any], forward: bool
 ) -> ColumnElement[bool]:
     """Rows strictly after (``forward``) or before the cursor row in the sort order.
 

@@ -16,6 +16,7 @@ import secrets
 import threading
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -123,6 +124,8 @@ class RegistrySync:
         raw = self._engine.raw_connection()
         try:
             driver = raw.driver_connection
+            if not isinstance(driver, psycopg.Connection):  # LISTEN needs psycopg 3's notifies()
+                raise RuntimeError("search-parameter listener needs a psycopg connection")
             driver.autocommit = True
             driver.execute(f"LISTEN {CHANNEL}")
             self._listening.set()

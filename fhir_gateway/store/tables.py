@@ -6,6 +6,8 @@ at its edges. Resource JSON is JSONB on PostgreSQL and JSON text on SQLite.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -102,7 +104,7 @@ conditional_keys = Table(
 
 
 def _index_table(
-    name: str, *columns: Column, sort: str, indexes: tuple[tuple[str, ...], ...]
+    name: str, *columns: Column[Any], sort: str, indexes: tuple[tuple[str, ...], ...]
 ) -> Table:
     table = Table(
         name,

@@ -8,7 +8,7 @@ per request with the user as the agent, as the security middleware does for API 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -44,7 +44,7 @@ class _SignInRequired(Exception):
 
 
 class WebRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 
         async def route(request: Request) -> Response:

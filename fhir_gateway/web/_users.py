@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import CursorResult, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
@@ -95,7 +96,8 @@ def list_users(session: Session) -> list[User]:
 
 
 def remove_user(session: Session, username: str) -> bool:
-    return bool(session.execute(delete(web_users).where(web_users.c.username == username)).rowcount)
+    result = session.execute(delete(web_users).where(web_users.c.username == username))
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 def get_user(session: Session, username: str) -> User | None:
@@ -140,10 +142,10 @@ def _verify(hashed: str, password: str) -> bool:
         return False
 
 
-def _failed(session: Session, username: str, failures: int, now: object) -> None:
+def _failed(session: Session, username: str, failures: int, now: datetime) -> None:
     locked = (
         clock.to_db(now + timedelta(minutes=LOCK_MINUTES)) if failures >= MAX_FAILURES else None
-    )  # type: ignore[operator]
+    )
     session.execute(
         update(web_users)
         .where(web_users.c.username == username)

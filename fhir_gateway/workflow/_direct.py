@@ -139,7 +139,7 @@ def _mirror(session: Session, task_id: str, version: int, remote: dict[str, Any]
     caller = partner_caller(ref(current.content, "owner") or "")
     base = {k: v for k, v in current.content.items() if k not in OWNER_FIELDS}
     steps = steps_between(
-        current.content.get("status"), remote.get("status", current.content.get("status"))
+        current.content.get("status"), remote.get("status", current.content["status"])
     )
     for status in steps[:-1]:  # the states the partner passed through, status only
         current = svc.update(

@@ -69,7 +69,7 @@ def allowed_next(status: str | None) -> frozenset[str]:
     return TRANSITIONS.get(status, frozenset()) | _ANY
 
 
-def is_legal(before: str | None, after: str) -> bool:
+def is_legal(before: str | None, after: str | None) -> bool:
     return after in allowed_next(before)
 
 

@@ -15,7 +15,10 @@ def run() -> None:
     if connection is not None:
         _migrate(connection)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic needs a connection or a sqlalchemy.url to migrate")
+    engine = create_engine(url)
     with engine.begin() as conn:
         _migrate(conn)
     engine.dispose()
