@@ -269,9 +269,11 @@ def _task_status(
 def is_late(task: dict[str, Any], now: datetime) -> bool:
     """Whether the referral's clinical deadline (restriction.period.end) has already passed."""
     end = ((task.get("restriction") or {}).get("period") or {}).get("end")
+    if not isinstance(end, str):
+        return False  # no deadline
     try:
-        deadline = datetime.fromisoformat(end if "T" in (end or "") else f"{end}T23:59:59")
-    except (TypeError, ValueError):
+        deadline = datetime.fromisoformat(end if "T" in end else f"{end}T23:59:59")
+    except ValueError:
         return False  # no deadline, or not one a clock can compare
     return (deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)) < now
 
