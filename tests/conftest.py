@@ -20,6 +20,23 @@ from fhir_gateway.store.schema import metadata
 
 DATA = Path(__file__).parent / "data"
 
+# The helper modules (on sys.path through pyproject's `pythonpath`): their asserts get pytest's
+# messages, and the fixtures of the first three (intake, mllp_factory, recorded_discharges; gateway,
+# auto_gateway; monitored, reviewed) are available to every test without importing them.
+HELPERS = (
+    "careplan_helpers",
+    "hl7v2_helpers",
+    "intake_helpers",
+    "monitor_helpers",
+    "observability_helpers",
+    "security_data",
+    "security_helpers",
+    "web_helpers",
+    "workflow_helpers",
+)
+pytest.register_assert_rewrite(*HELPERS)
+pytest_plugins = ["intake_helpers", "careplan_helpers", "monitor_helpers"]
+
 # Tests that build their own Settings (helpers of other suites) get the same insecure-dev defaults
 # as the `settings` fixture; security tests pass auth_enabled=True / audit_enabled=True themselves.
 os.environ.setdefault("FHIR_GATEWAY_AUTH_ENABLED", "false")

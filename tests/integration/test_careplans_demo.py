@@ -3,9 +3,6 @@ the benchmark's run() gives figures from one run."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from typer.testing import CliRunner
 
 from fhir_gateway.cli import app
@@ -44,8 +41,7 @@ def test_demo_prints_the_plan_and_is_idempotent(
 
 
 def test_bench_run_reports_both_rates(database: Database, database_url: str) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-    import bench_careplans
+    from bench import bench_careplans
 
     figures = bench_careplans.run(plans=3, database_url=database_url)
     assert figures["plans"] == 3 and figures["resources_per_plan"] > 20

@@ -6,24 +6,20 @@ import logging
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from hl7.client import MLLPClient
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from intake_helpers import (  # noqa: E402
+from intake_helpers import (
     ack_fields,
     adt,
     microsoft_messages,
     with_control_id,
 )
 
-from adapters.mllp import CR, EB, SB  # noqa: E402
-from fhir_gateway.store import inbox  # noqa: E402
+from adapters.mllp import CR, EB, SB
+from fhir_gateway.store import inbox
 
 
 def _exchange(client: MLLPClient, raw: bytes) -> dict[str, str]:

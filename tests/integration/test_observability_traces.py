@@ -12,17 +12,14 @@ from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
+from intake_helpers import adt
+from observability_helpers import memory_spans
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from intake_helpers import adt  # noqa: E402
-from observability_helpers import memory_spans  # noqa: E402
-
-from fhir_gateway.observability import instrument_database  # noqa: E402
-from fhir_gateway.settings import Settings  # noqa: E402
-from fhir_gateway.store import outbox  # noqa: E402
-from fhir_gateway.store.db import Database  # noqa: E402
-from fhir_gateway.workers.delivery import DeliveryWorker  # noqa: E402
+from fhir_gateway.observability import instrument_database
+from fhir_gateway.settings import Settings
+from fhir_gateway.store import outbox
+from fhir_gateway.store.db import Database
+from fhir_gateway.workers.delivery import DeliveryWorker
 
 ROOT = Path(__file__).resolve().parents[2]
 
