@@ -16,10 +16,13 @@ from web_helpers import PASSWORD, seed_caseload, web_settings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-    reason="browser tests need Debian's chromium and chromium-driver: run .ci/browser-setup",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+        reason="browser tests need Debian's chromium and chromium-driver: run .ci/browser-setup",
+    ),
+]
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ the benchmark's run() gives figures from one run."""
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from fhir_gateway.cli import app
@@ -10,6 +11,7 @@ from fhir_gateway.settings import get_settings
 from fhir_gateway.store.db import Database
 
 
+@pytest.mark.slow  # the whole demo, twice
 def test_demo_prints_the_plan_and_is_idempotent(
     database: Database, database_url: str, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
@@ -40,6 +42,7 @@ def test_demo_prints_the_plan_and_is_idempotent(
     ]
 
 
+@pytest.mark.slow  # a benchmark run
 def test_bench_run_reports_both_rates(database: Database, database_url: str) -> None:
     from bench import bench_careplans
 

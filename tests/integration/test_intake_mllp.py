@@ -34,6 +34,7 @@ def _history_size(client) -> int:  # type: ignore[no-untyped-def]
     return int(client.get("/_history", params={"_count": 1}).json()["total"])
 
 
+@pytest.mark.slow  # every corpus message over MLLP, twice
 def test_every_microsoft_message_is_answered_and_resends_are_not_reapplied(
     mllp_factory,
     client,

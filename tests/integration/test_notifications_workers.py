@@ -51,6 +51,7 @@ def _seed(session, endpoint: str) -> None:  # type: ignore[no-untyped-def]
         )
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_two_worker_processes_deliver_each_notification_exactly_once(
     app, database, database_url
 ) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from intake_helpers import adt
 from monitor_helpers import Monitored
@@ -207,6 +208,7 @@ with TestClient(create_app(settings)) as client:
 """
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_separate_processes_add_up_in_multiprocess_mode(
     database: Database, database_url: str, tmp_path: Path
 ) -> None:
@@ -247,6 +249,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_serve_with_two_workers_aggregates(
     database: Database, database_url: str, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from intake_helpers import adt
 from observability_helpers import memory_spans
@@ -105,6 +106,7 @@ def test_a_delivery_hands_its_trace_to_the_receiver(database: Database, settings
     )
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_traces_are_exported_only_when_otel_variables_say_so(database_url: str) -> None:
     script = (
         "from fastapi.testclient import TestClient\n"
