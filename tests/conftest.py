@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import URL, create_engine, make_url, text
 
 from fhir_gateway import clock
 from fhir_gateway.app import create_app
@@ -20,6 +20,23 @@ from fhir_gateway.store.schema import metadata
 
 DATA = Path(__file__).parent / "data"
 
+# The helper modules (on sys.path through pyproject's `pythonpath`): their asserts get pytest's
+# messages, and the fixtures of the first three (intake, mllp_factory, recorded_discharges; gateway,
+# auto_gateway; monitored, reviewed) are available to every test without importing them.
+HELPERS = (
+    "careplan_helpers",
+    "hl7v2_helpers",
+    "intake_helpers",
+    "monitor_helpers",
+    "observability_helpers",
+    "security_data",
+    "security_helpers",
+    "web_helpers",
+    "workflow_helpers",
+)
+pytest.register_assert_rewrite(*HELPERS)
+pytest_plugins = ["intake_helpers", "careplan_helpers", "monitor_helpers"]
+
 # Tests that build their own Settings (helpers of other suites) get the same insecure-dev defaults
 # as the `settings` fixture; security tests pass auth_enabled=True / audit_enabled=True themselves.
 os.environ.setdefault("FHIR_GATEWAY_AUTH_ENABLED", "false")
@@ -27,11 +44,28 @@ os.environ.setdefault("FHIR_GATEWAY_AUDIT_ENABLED", "false")
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("FHIR_GATEWAY_DATABASE_URL")
-    if url:
-        return url
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'gateway.db'}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # `pytest -n 2`: each worker its own database
+    if not url:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'gateway.db'}"
+    elif worker is None or not url.startswith("postgresql"):
+        yield url
+    else:
+        yield from _worker_database(make_url(url), worker)
+
+
+def _worker_database(url: URL, worker: str) -> Iterator[str]:
+    """A fresh PostgreSQL database next to the configured one, dropped after the run."""
+    name = f"{url.database}_{worker}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")

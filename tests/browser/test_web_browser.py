@@ -7,22 +7,22 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from web_helpers import PASSWORD, seed_caseload, web_settings  # noqa: E402
+from web_helpers import PASSWORD, seed_caseload, web_settings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-    reason="browser tests need Debian's chromium and chromium-driver: run .ci/browser-setup",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+        reason="browser tests need Debian's chromium and chromium-driver: run .ci/browser-setup",
+    ),
+]
 
 
 @pytest.fixture

@@ -4,22 +4,17 @@ intake; the clock is the test's. Jane Doe (MRN100) is discharged from psychiatry
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from careplan_helpers import Gateway, adt, make_gateway, segment
+from workflow_helpers import ManualClock
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from careplan_helpers import Gateway, adt, make_gateway, segment  # noqa: E402
-from workflow_helpers import ManualClock  # noqa: E402
-
-from fhir_gateway.monitors import MONITOR_FLAGS  # noqa: E402
-from fhir_gateway.store.db import Database  # noqa: E402
+from fhir_gateway.monitors import MONITOR_FLAGS
+from fhir_gateway.store.db import Database
 
 CHICAGO = ZoneInfo("America/Chicago")
 DISCHARGED = "20250310140000"

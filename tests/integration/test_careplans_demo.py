@@ -5,7 +5,6 @@ The benchmark's run() gives figures from one run."""
 from __future__ import annotations
 
 import re
-import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -41,6 +40,7 @@ def demo_server(database: Database, settings: Settings, serve_app):  # type: ign
     return serve_app(create_app(settings, database=database))
 
 
+@pytest.mark.slow  # the whole demo against a live server, twice
 def test_demo_sends_todays_discharges_through_the_server_and_prints_the_routed_plans(
     database: Database, demo_server: str
 ) -> None:
@@ -174,9 +174,9 @@ def test_demo_local_says_which_database_it_writes(
     assert "writes to " in result.output and "Prairie Recovery Services" in result.output
 
 
+@pytest.mark.slow  # a benchmark run
 def test_bench_run_reports_both_rates(database: Database, database_url: str) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-    import bench_careplans
+    from bench import bench_careplans
 
     figures = bench_careplans.run(plans=3, database_url=database_url)
     assert figures["plans"] == 3 and figures["resources_per_plan"] > 20

@@ -1,18 +1,13 @@
 """The care-plan engine through FHIR: a discharge made with the REST API, ``PlanDefinition/$apply``
 (instance and type level, POST and GET; nothing stored), and templates edited through the API."""
 
-# ruff: noqa: F811  (the fixtures are imported from careplan_helpers, then used as arguments)
 from __future__ import annotations
 
 import copy
-import sys
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from careplan_helpers import Gateway, gateway, validate_r4b  # noqa: E402,F401
+from careplan_helpers import Gateway, validate_r4b
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 

@@ -4,17 +4,10 @@ St Mary's (zone America/Chicago) discharges Jane Doe on 2025-03-10 at 14:00 loca
 after discharge is 2025-03-17, so the HEDIS FUH window ends 2025-03-17T23:59:59-05:00 (CDT began
 on 2025-03-09)."""
 
-# ruff: noqa: F811  (the fixtures are imported from careplan_helpers, then used as arguments)
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from careplan_helpers import Gateway, adt, auto_gateway, gateway, validate_r4b  # noqa: E402,F401
+from careplan_helpers import Gateway, adt, validate_r4b
 
 PART2 = {"R", "ETH", "42CFRPart2"}
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from intake_helpers import adt
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from intake_helpers import adt  # noqa: E402
-
-from fhir_gateway.cli import app as cli  # noqa: E402
-from fhir_gateway.settings import get_settings  # noqa: E402
+from fhir_gateway.cli import app as cli
+from fhir_gateway.settings import get_settings
 
 FHIR = {"Content-Type": "application/fhir+json"}
 

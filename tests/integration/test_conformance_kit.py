@@ -22,6 +22,7 @@ def settings(settings):  # type: ignore[no-untyped-def]
     return settings.model_copy(update={"rate_limit_per_minute": 0})
 
 
+@pytest.mark.slow  # every check of the kit against a live server
 def test_the_gateway_passes_the_whole_kit(live_server, tmp_path):
     report = run_kit(live_server, jobs=4)
     assert report.ok, report.table() + "\n\n" + report.details()
@@ -109,6 +110,7 @@ def test_the_kit_fails_a_server_that_breaks_its_promises(app, request):
     assert "NOT CONFORMANT" in result.output
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_the_cli_exits_zero_on_a_conformant_server(live_server, tmp_path):
     junit = tmp_path / "crud.xml"
     result = CliRunner().invoke(
@@ -130,6 +132,7 @@ def test_the_cli_exits_zero_on_a_conformant_server(live_server, tmp_path):
     assert ET.parse(junit).getroot().get("failures") == "0"
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_the_pytest_plugin_runs_one_item_per_check(live_server, tmp_path):
     command = [
         sys.executable,

@@ -19,14 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
+from intake_helpers import ack_fields, adt
 from sqlalchemy import func, select
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from intake_helpers import ack_fields, adt  # noqa: E402
-
-from adapters.mllp import CR, EB, SB  # noqa: E402
-from fhir_gateway.store.inbox_tables import inbox_messages  # noqa: E402
+from adapters.mllp import CR, EB, SB
+from fhir_gateway.store.inbox_tables import inbox_messages
 
 MESSAGES = 800
 PATIENTS = 200

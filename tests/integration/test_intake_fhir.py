@@ -4,15 +4,10 @@ finished through the REST API or a transaction Bundle — all discharge events f
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 from typing import Any
 
 import orjson
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from intake_helpers import DAVINCI  # noqa: E402
+from intake_helpers import DAVINCI
 
 FHIR = {"content-type": "application/fhir+json"}
 

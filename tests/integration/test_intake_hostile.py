@@ -7,22 +7,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from intake_helpers import ack_fields, adt, microsoft_messages
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from intake_helpers import ack_fields, adt, microsoft_messages  # noqa: E402
-
-from adapters.mllp import CR, EB, SB, frame  # noqa: E402
-from fhir_gateway.services import intake_hl7  # noqa: E402
-from fhir_gateway.store import inbox  # noqa: E402
-from fhir_gateway.workers.mllp import start_listener  # noqa: E402
+from adapters.mllp import CR, EB, SB, frame
+from fhir_gateway.services import intake_hl7
+from fhir_gateway.store import inbox
+from fhir_gateway.workers.mllp import start_listener
 
 HL7 = {"content-type": "x-application/hl7-v2+er7"}
 NUL_FAMILIES = {"escaped": "DO\\X00\\E", "raw": "DO\x00E"}

@@ -3,24 +3,19 @@ replayable, A40 merges, and the HTTP channel for raw HL7."""
 
 from __future__ import annotations
 
-import sys
 import threading
-from pathlib import Path
 
+from intake_helpers import ack_fields, adt
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from intake_helpers import ack_fields, adt  # noqa: E402
-
-from fhir_gateway.errors import BusinessRule  # noqa: E402
+from fhir_gateway.errors import BusinessRule
 from fhir_gateway.services import (
-    discharge,  # noqa: E402
-    lookup,  # noqa: E402
+    discharge,
+    lookup,
 )
-from fhir_gateway.services.ingest import Intake  # noqa: E402
-from fhir_gateway.store import inbox  # noqa: E402
-from fhir_gateway.store.db import Database  # noqa: E402
+from fhir_gateway.services.ingest import Intake
+from fhir_gateway.store import inbox
+from fhir_gateway.store.db import Database
 
 MRN_SYSTEM = "urn:fhir-gateway:hl7v2:assigning-authority:HOSP"
 

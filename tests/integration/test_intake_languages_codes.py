@@ -4,22 +4,16 @@ are accepted with a warning in the ACK, and FHIR doors store languages in the sa
 
 The messages are shaped like Epic's ADT^A03 from Memorial Medical Center, Springfield, IL."""
 
-# ruff: noqa: F811  (the fixtures are imported from careplan_helpers, then used as arguments)
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 from typing import Any
 
 import orjson
+from careplan_helpers import Gateway
+from intake_helpers import DAVINCI
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from careplan_helpers import Gateway, gateway  # noqa: E402,F401
-from intake_helpers import DAVINCI  # noqa: E402
-
-from fhir_gateway.workflow._partners import eligible_organizations  # noqa: E402
+from fhir_gateway.workflow._partners import eligible_organizations
 
 HL7 = {"content-type": "x-application/hl7-v2+er7"}
 BCP47 = "urn:ietf:bcp:47"

@@ -6,24 +6,20 @@ import logging
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from hl7.client import MLLPClient
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from intake_helpers import (  # noqa: E402
+from intake_helpers import (
     ack_fields,
     adt,
     microsoft_messages,
     with_control_id,
 )
 
-from adapters.mllp import CR, EB, SB  # noqa: E402
-from fhir_gateway.store import inbox  # noqa: E402
+from adapters.mllp import CR, EB, SB
+from fhir_gateway.store import inbox
 
 
 def _exchange(client: MLLPClient, raw: bytes) -> dict[str, str]:
@@ -38,6 +34,7 @@ def _history_size(client) -> int:  # type: ignore[no-untyped-def]
     return int(client.get("/_history", params={"_count": 1}).json()["total"])
 
 
+@pytest.mark.slow  # every corpus message over MLLP, twice
 def test_every_microsoft_message_is_answered_and_resends_are_not_reapplied(
     mllp_factory,
     client,

@@ -1,16 +1,10 @@
 """Readmission and crisis alerts from real ADT messages through the intake (St Mary's, Chicago).
 Jane Doe is discharged on 2025-03-10 14:00 CDT with an active plan (auto mode)."""
 
-# ruff: noqa: F811  (fixtures imported from the helpers, then used as arguments)
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from careplan_helpers import adt, validate_r4b  # noqa: E402
-from monitor_helpers import Monitored, monitored, reviewed, visit  # noqa: E402,F401
+from careplan_helpers import adt, validate_r4b
+from monitor_helpers import Monitored, visit
 
 FLAG_PRIORITY = "http://hl7.org/fhir/StructureDefinition/flag-priority"
 

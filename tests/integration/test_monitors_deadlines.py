@@ -7,17 +7,13 @@ referral became overdue."""
 # ruff: noqa: F811
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from careplan_helpers import adt, validate_r4b
+from monitor_helpers import Monitored
 
-from careplan_helpers import adt, validate_r4b  # noqa: E402
-from monitor_helpers import Monitored, monitored, reviewed  # noqa: E402,F401
-
-from fhir_gateway import monitors  # noqa: E402
-from fhir_gateway.monitors import MONITOR_FLAGS  # noqa: E402
+from fhir_gateway import monitors
+from fhir_gateway.monitors import MONITOR_FLAGS
 
 FOLLOW_UP = "Psychiatry follow-up visit within 7 days"
 THERAPY = "Psychotherapy intake within 14 days"

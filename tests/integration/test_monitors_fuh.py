@@ -1,22 +1,17 @@
 """FUH from real discharges and visits through the intake (St Mary's, Chicago). Eight psychiatric
 discharges in March 2025; day 0 is the local discharge day, 10 March unless said otherwise."""
 
-# ruff: noqa: F811
 from __future__ import annotations
 
-import sys
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pytest
+from careplan_helpers import adt
+from monitor_helpers import Monitored, visit
+from typer.testing import CliRunner
 
-import pytest  # noqa: E402
-from careplan_helpers import adt  # noqa: E402
-from monitor_helpers import Monitored, monitored, visit  # noqa: E402,F401
-from typer.testing import CliRunner  # noqa: E402
-
-from fhir_gateway import monitors  # noqa: E402
+from fhir_gateway import monitors
 
 MARCH = (date(2025, 3, 1), date(2025, 3, 31))
 

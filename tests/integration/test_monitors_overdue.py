@@ -2,22 +2,17 @@
 The psychiatry follow-up goes to Springfield CMHC (which runs its own FHIR server); its deadline is
 the end of day 7, 2025-03-17T23:59:59-05:00. Acknowledgement is due within 48 h, escalation 72 h later."""
 
-# ruff: noqa: F811
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from careplan_helpers import validate_r4b
+from monitor_helpers import Monitored
+from typer.testing import CliRunner
 
-from careplan_helpers import validate_r4b  # noqa: E402
-from monitor_helpers import Monitored, monitored  # noqa: E402,F401
-from typer.testing import CliRunner  # noqa: E402
-
-from fhir_gateway import monitors  # noqa: E402
-from fhir_gateway.monitors import MONITOR_FLAGS  # noqa: E402
-from fhir_gateway.store import outbox  # noqa: E402
+from fhir_gateway import monitors
+from fhir_gateway.monitors import MONITOR_FLAGS
+from fhir_gateway.store import outbox
 
 FOLLOW_UP = "Psychiatry follow-up visit within 7 days"
 THERAPY = "Psychotherapy intake within 14 days"

@@ -1,19 +1,14 @@
 """The monitors' schedule (shared by every worker) and the family messages."""
 
-# ruff: noqa: F811
 from __future__ import annotations
 
-import sys
 import threading
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from careplan_helpers import validate_r4b
+from monitor_helpers import Monitored
 
-from careplan_helpers import validate_r4b  # noqa: E402
-from monitor_helpers import Monitored, monitored  # noqa: E402,F401
-
-from fhir_gateway import monitors  # noqa: E402
+from fhir_gateway import monitors
 
 FHIR = {"Content-Type": "application/fhir+json"}
 

@@ -5,26 +5,21 @@ answers 429 and 500, and is down for a simulated hour (the clock is moved, nobod
 from __future__ import annotations
 
 import random
-import sys
 from collections import defaultdict
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from workflow_helpers import FHIR, ManualClock, Receiver, put, read, referral
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from workflow_helpers import FHIR, ManualClock, Receiver, put, read, referral  # noqa: E402
-
-from adapters.notifications import read_notification  # noqa: E402
-from fhir_gateway.app import create_app  # noqa: E402
-from fhir_gateway.notifications import CONTENT_EXT, FILTER_EXT, SECRET_EXT, TASK_TOPIC, verify  # noqa: E402
-from fhir_gateway.settings import Settings  # noqa: E402
-from fhir_gateway.store import outbox  # noqa: E402
-from fhir_gateway.workers.delivery import DeliveryWorker  # noqa: E402
+from adapters.notifications import read_notification
+from fhir_gateway.app import create_app
+from fhir_gateway.notifications import CONTENT_EXT, FILTER_EXT, SECRET_EXT, TASK_TOPIC, verify
+from fhir_gateway.settings import Settings
+from fhir_gateway.store import outbox
+from fhir_gateway.workers.delivery import DeliveryWorker
 
 SECRET = "receiver-shared-secret"
 

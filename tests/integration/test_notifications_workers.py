@@ -10,16 +10,13 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from workflow_helpers import Receiver
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from workflow_helpers import Receiver  # noqa: E402
-
-from fhir_gateway.context import SYSTEM  # noqa: E402
-from fhir_gateway.notifications import SECRET_EXT, verify  # noqa: E402
-from fhir_gateway.services import resources as svc  # noqa: E402
-from fhir_gateway.store import outbox  # noqa: E402
-from fhir_gateway.store.outbox_tables import outbox_attempts  # noqa: E402
+from fhir_gateway.context import SYSTEM
+from fhir_gateway.notifications import SECRET_EXT, verify
+from fhir_gateway.services import resources as svc
+from fhir_gateway.store import outbox
+from fhir_gateway.store.outbox_tables import outbox_attempts
 
 COUNT = 120
 FHIR_GATEWAY = Path(sys.executable).with_name("fhir-gateway")
@@ -54,6 +51,7 @@ def _seed(session, endpoint: str) -> None:  # type: ignore[no-untyped-def]
         )
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_two_worker_processes_deliver_each_notification_exactly_once(
     app, database, database_url
 ) -> None:

@@ -111,6 +111,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize("command", [["worker"], ["mllp", "--port", "0"]])
+@pytest.mark.slow  # subprocesses or a live server
 def test_worker_and_mllp_serve_health_on_their_port(
     database: Database, database_url: str, command: list[str], tmp_path: Path
 ) -> None:

@@ -2,7 +2,6 @@
 a monitor run, a request), queues are read from the database, /metrics is for admins only, and
 separate processes add up in multiprocess mode."""
 
-# ruff: noqa: F811
 from __future__ import annotations
 
 import os
@@ -11,22 +10,20 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
+from intake_helpers import adt
+from monitor_helpers import Monitored
+from observability_helpers import sample
+from security_helpers import bearer, get_token, register, secure_client
 from sqlalchemy import text
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from intake_helpers import adt  # noqa: E402
-from monitor_helpers import Monitored, monitored  # noqa: E402,F401
-from observability_helpers import sample  # noqa: E402
-from security_helpers import bearer, get_token, register, secure_client  # noqa: E402
-
-from fhir_gateway import monitors  # noqa: E402
-from fhir_gateway.observability.metrics import render  # noqa: E402
-from fhir_gateway.settings import Settings  # noqa: E402
-from fhir_gateway.store import outbox  # noqa: E402
-from fhir_gateway.store.db import Database  # noqa: E402
-from fhir_gateway.workers.delivery import DeliveryWorker  # noqa: E402
+from fhir_gateway import monitors
+from fhir_gateway.observability.metrics import render
+from fhir_gateway.settings import Settings
+from fhir_gateway.store import outbox
+from fhir_gateway.store.db import Database
+from fhir_gateway.workers.delivery import DeliveryWorker
 
 ROOT = Path(__file__).resolve().parents[2]
 HL7 = {"Content-Type": "x-application/hl7-v2+er7"}
@@ -211,6 +208,7 @@ with TestClient(create_app(settings)) as client:
 """
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_separate_processes_add_up_in_multiprocess_mode(
     database: Database, database_url: str, tmp_path: Path
 ) -> None:
@@ -251,6 +249,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_serve_with_two_workers_aggregates(
     database: Database, database_url: str, tmp_path: Path
 ) -> None:

@@ -9,29 +9,24 @@ from __future__ import annotations
 import io
 import logging
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 import uvicorn
+from intake_helpers import adt
+from observability_helpers import memory_spans, span_texts
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from intake_helpers import adt  # noqa: E402
-from observability_helpers import memory_spans, span_texts  # noqa: E402
-
-from fhir_gateway import monitors  # noqa: E402
-from fhir_gateway.app import create_app  # noqa: E402
-from fhir_gateway.observability.logs import JsonFormatter, setup_logging  # noqa: E402
-from fhir_gateway.settings import Settings  # noqa: E402
-from fhir_gateway.store import outbox  # noqa: E402
-from fhir_gateway.store.db import Database  # noqa: E402
-from fhir_gateway.workers.delivery import DeliveryWorker  # noqa: E402
+from fhir_gateway import monitors
+from fhir_gateway.app import create_app
+from fhir_gateway.observability.logs import JsonFormatter, setup_logging
+from fhir_gateway.settings import Settings
+from fhir_gateway.store import outbox
+from fhir_gateway.store.db import Database
+from fhir_gateway.workers.delivery import DeliveryWorker
 
 FAMILY, MRN, BIRTH = "Hernandez", "MRN778899", "19800101"
 DIAGNOSIS = "DG1|1||F32.9^Major depressive disorder single episode^I10|||A"

@@ -11,18 +11,16 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
+from intake_helpers import adt
+from observability_helpers import memory_spans
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from intake_helpers import adt  # noqa: E402
-from observability_helpers import memory_spans  # noqa: E402
-
-from fhir_gateway.observability import instrument_database  # noqa: E402
-from fhir_gateway.settings import Settings  # noqa: E402
-from fhir_gateway.store import outbox  # noqa: E402
-from fhir_gateway.store.db import Database  # noqa: E402
-from fhir_gateway.workers.delivery import DeliveryWorker  # noqa: E402
+from fhir_gateway.observability import instrument_database
+from fhir_gateway.settings import Settings
+from fhir_gateway.store import outbox
+from fhir_gateway.store.db import Database
+from fhir_gateway.workers.delivery import DeliveryWorker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,6 +106,7 @@ def test_a_delivery_hands_its_trace_to_the_receiver(database: Database, settings
     )
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_traces_are_exported_only_when_otel_variables_say_so(database_url: str) -> None:
     script = (
         "from fastapi.testclient import TestClient\n"

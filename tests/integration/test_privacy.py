@@ -10,33 +10,28 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from careplan_helpers import ZONE, adt
 from fastapi.testclient import TestClient
+from monitor_helpers import DISCHARGED, local
+from security_data import PARTNER_SCOPES
+from security_helpers import bearer, get_token, register, secure_client
 from sqlalchemy import select
+from workflow_helpers import ManualClock
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from careplan_helpers import ZONE, adt  # noqa: E402
-from monitor_helpers import DISCHARGED, local  # noqa: E402
-from security_data import PARTNER_SCOPES  # noqa: E402
-from security_helpers import bearer, get_token, register, secure_client  # noqa: E402
-from workflow_helpers import ManualClock  # noqa: E402
-
-from fhir_gateway import careplans, monitors  # noqa: E402
-from fhir_gateway.context import SYSTEM  # noqa: E402
-from fhir_gateway.services import lookup  # noqa: E402
-from fhir_gateway.services import resources as svc  # noqa: E402
-from fhir_gateway.services.ingest import Intake  # noqa: E402
-from fhir_gateway.settings import Settings  # noqa: E402
-from fhir_gateway.store.db import Database  # noqa: E402
-from fhir_gateway.store.outbox_tables import outbox  # noqa: E402
+from fhir_gateway import careplans, monitors
+from fhir_gateway.context import SYSTEM
+from fhir_gateway.services import lookup
+from fhir_gateway.services import resources as svc
+from fhir_gateway.services.ingest import Intake
+from fhir_gateway.settings import Settings
+from fhir_gateway.store.db import Database
+from fhir_gateway.store.outbox_tables import outbox
 
 PRAIRIE = "Organization/prairie-recovery"  # the shipped directory's addiction-treatment partner
 ADDICTION = "Addiction treatment programme"

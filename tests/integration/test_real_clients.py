@@ -18,6 +18,7 @@ NODE_DIR = Path(__file__).parents[1] / "clients" / "node"
 TASK_CODE = {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]}
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_fhirclient_referral_scenario(live_server):
     from fhirclient import client
     from fhirclient.models.patient import Patient
@@ -97,6 +98,7 @@ def _node_ready() -> str | None:
     return None
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_fhir_kit_client_referral_scenario(live_server):
     reason = _node_ready()
     if reason:

@@ -8,6 +8,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 DEADLINE = {
     "resourceType": "SearchParameter",
     "url": "http://example.org/SearchParameter/task-deadline",
@@ -88,6 +90,7 @@ def test_a_search_parameter_in_a_rolled_back_transaction_stays_unknown(client) -
     assert client.get("/SearchParameter").json().get("total", 0) == 0
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_a_search_parameter_is_searchable_at_once_and_after_a_restart(client, database_url) -> None:
     assert client.post("/SearchParameter", json=DEADLINE).status_code == 201
     assert client.post("/Task", json=_TASK).status_code == 201
@@ -99,6 +102,7 @@ def test_a_search_parameter_is_searchable_at_once_and_after_a_restart(client, da
     assert '"total":1' in text.replace(" ", "")
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_a_search_parameter_stored_by_another_process_is_picked_up(client, database_url) -> None:
     assert _deadline_search(client) == 400  # loaded: this process does not know it yet
     status, text = _in_another_process(database_url, "POST", "/SearchParameter", _json(DEADLINE))
@@ -110,6 +114,7 @@ def test_a_search_parameter_stored_by_another_process_is_picked_up(client, datab
     assert _deadline_search(client) == 200
 
 
+@pytest.mark.slow  # subprocesses or a live server
 def test_a_deleted_search_parameter_is_forgotten_everywhere(client, database_url) -> None:
     created = client.post("/SearchParameter", json=DEADLINE).json()
     assert _deadline_search(client) == 200

@@ -3,12 +3,7 @@ searchable by administrators only."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from security_helpers import (  # noqa: E402
+from security_helpers import (
     assertion,
     bearer,
     flush_audit,

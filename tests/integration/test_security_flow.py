@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
+from security_helpers import TOKEN_URL, assertion, bearer, make_key, secure_client, token_form
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from security_helpers import TOKEN_URL, assertion, bearer, make_key, secure_client, token_form  # noqa: E402
-
-from fhir_gateway.cli import app as cli  # noqa: E402
+from fhir_gateway.cli import app as cli
 
 
 def test_key_pair_registration_token_and_api_call(database, database_url, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]

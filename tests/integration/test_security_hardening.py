@@ -4,20 +4,15 @@ insecure development mode on loopback only, and the payload seam notifications m
 from __future__ import annotations
 
 import logging
-import sys
-from pathlib import Path
 
+from security_data import CLIENTS, consent, seed
+from security_helpers import bearer, get_token, register, secure_client
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from security_data import CLIENTS, consent, seed  # noqa: E402
-from security_helpers import bearer, get_token, register, secure_client  # noqa: E402
-
-from fhir_gateway.cli import app as cli  # noqa: E402
-from fhir_gateway.context import Caller  # noqa: E402
-from fhir_gateway.security import partner_caller, redact_for, visible_to  # noqa: E402
-from fhir_gateway.store import repository as repo  # noqa: E402
+from fhir_gateway.cli import app as cli
+from fhir_gateway.context import Caller
+from fhir_gateway.security import partner_caller, redact_for, visible_to
+from fhir_gateway.store import repository as repo
 
 
 def test_a_client_over_its_rate_gets_429_with_retry_after(database, database_url):  # type: ignore[no-untyped-def]

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from intake_helpers import ack_fields, adt  # noqa: E402
-from security_helpers import bearer, get_token, register, secure_client  # noqa: E402
+from intake_helpers import ack_fields, adt
+from security_helpers import bearer, get_token, register, secure_client
 
 HL7 = {"Content-Type": "x-application/hl7-v2+er7"}
 

@@ -9,18 +9,13 @@ its scopes: 403). Then every read path must agree with that view — read, vread
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from security_data import CLIENTS, DATASET, LABELLED, consent, seed  # noqa: E402
-from security_helpers import bearer, get_token, register, secure_client  # noqa: E402
+from security_data import CLIENTS, DATASET, LABELLED, consent, seed
+from security_helpers import bearer, get_token, register, secure_client
 
 OK, HIDDEN, FORBIDDEN = "ok", "hidden", "forbidden"
 EVERYTHING = {ref: OK for ref in DATASET}

@@ -5,23 +5,19 @@ whole message (nothing stored), any other type is skipped with a warning."""
 from __future__ import annotations
 
 import copy
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from security_data import CLIENTS, consent, seed
+from security_helpers import bearer, get_token, register, secure_client
 from sqlalchemy import select
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from security_data import CLIENTS, consent, seed  # noqa: E402
-from security_helpers import bearer, get_token, register, secure_client  # noqa: E402
-
-from fhir_gateway.context import SYSTEM  # noqa: E402
-from fhir_gateway.services import resources as svc  # noqa: E402
-from fhir_gateway.store.tables import resources  # noqa: E402
+from fhir_gateway.context import SYSTEM
+from fhir_gateway.services import resources as svc
+from fhir_gateway.store.tables import resources
 
 ALERTS = Path(__file__).resolve().parents[1] / "data" / "fhir" / "davinci-alerts"
 ENDPOINT = (

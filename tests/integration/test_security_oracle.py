@@ -4,22 +4,17 @@ are keyed with the installation's secret, so they cannot be computed from ids a 
 
 from __future__ import annotations
 
-import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
+from security_data import CLIENTS, seed
+from security_helpers import bearer, get_token, register, secure_client
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from security_data import CLIENTS, seed  # noqa: E402
-from security_helpers import bearer, get_token, register, secure_client  # noqa: E402
-
-from fhir_gateway.careplans._ids import resource_id  # noqa: E402
-from fhir_gateway.monitors._ids import monitor_id  # noqa: E402
-from fhir_gateway.store.db import Database  # noqa: E402
-from fhir_gateway.store.migrate import upgrade  # noqa: E402
+from fhir_gateway.careplans._ids import resource_id
+from fhir_gateway.monitors._ids import monitor_id
+from fhir_gateway.store.db import Database
+from fhir_gateway.store.migrate import upgrade
 
 HIDDEN, MISSING = "t-prairie", "t-nowhere"  # t-prairie: owned by another partner, Part 2
 _PER_RESPONSE = {"date", "x-request-id", "content-length"}

@@ -8,18 +8,13 @@ import hashlib
 import hmac
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from security_helpers import (  # noqa: E402
+from security_helpers import (
     ClientKey,
     assertion,
     bearer,
@@ -30,7 +25,7 @@ from security_helpers import (  # noqa: E402
     token_form,
 )
 
-from fhir_gateway import clock  # noqa: E402
+from fhir_gateway import clock
 
 
 def _b64(data: bytes) -> str:

@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from security_helpers import ClientKey, assertion, register, secure_client, token_form  # noqa: E402
+from security_helpers import ClientKey, assertion, register, secure_client, token_form
 
 
 def _b64(data: bytes) -> str:

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from web_helpers import PASSWORD, csrf, seed_caseload, sign_in, web_client
 
 from fhir_gateway.web._users import MAX_FAILURES
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from web_helpers import PASSWORD, csrf, seed_caseload, sign_in, web_client  # noqa: E402
 
 PAGES = {
     "/web/inbox": {"partner"},

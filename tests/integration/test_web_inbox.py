@@ -3,17 +3,12 @@ and that every action is the same Task workflow as the API (rights, state machin
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from web_helpers import csrf, seed_caseload, sign_in, version_of, web_client
 
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.services import resources
 from fhir_gateway.web import REJECT_SYSTEM
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from web_helpers import csrf, seed_caseload, sign_in, version_of, web_client  # noqa: E402
 
 
 @pytest.fixture

@@ -4,16 +4,11 @@ every transition with the time spent in each state."""
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from workflow_helpers import (  # noqa: E402
+from workflow_helpers import (
     CASE_MANAGER,
     ManualClock,
     directory,
@@ -25,8 +20,8 @@ from workflow_helpers import (  # noqa: E402
     search,
 )
 
-from fhir_gateway.monitors import MONITOR_FLAGS  # noqa: E402
-from fhir_gateway.workflow import PROGRESS_EXT, durations, time_in_states  # noqa: E402
+from fhir_gateway.monitors import MONITOR_FLAGS
+from fhir_gateway.workflow import PROGRESS_EXT, durations, time_in_states
 
 PARTNERS = {"alpha": "Alpha Housing", "beta": "Beta Shelter", "gamma": "Gamma Homes"}
 

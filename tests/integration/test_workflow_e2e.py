@@ -5,27 +5,21 @@ gateway instance on loopback to which the Tasks are pushed and whose changes are
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import httpx
 import pytest
+from careplan_helpers import ZONE, adt
 from fastapi.testclient import TestClient
+from workflow_helpers import FHIR, install_test_callers, partner, put, read, search
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from careplan_helpers import ZONE, adt  # noqa: E402
-from workflow_helpers import FHIR, install_test_callers, partner, put, read, search  # noqa: E402
-
-from fhir_gateway import careplans  # noqa: E402
-from fhir_gateway.app import create_app  # noqa: E402
-from fhir_gateway.settings import Settings  # noqa: E402
-from fhir_gateway.store import outbox  # noqa: E402
-from fhir_gateway.store.db import Database  # noqa: E402
-from fhir_gateway.store.migrate import upgrade  # noqa: E402
-from fhir_gateway.workers.delivery import DeliveryWorker  # noqa: E402
-from fhir_gateway.workflow import poll_partners  # noqa: E402
-from fhir_gateway.workflow._partners import endpoint_of  # noqa: E402
+from fhir_gateway import careplans
+from fhir_gateway.app import create_app
+from fhir_gateway.settings import Settings
+from fhir_gateway.store import outbox
+from fhir_gateway.store.db import Database
+from fhir_gateway.store.migrate import upgrade
+from fhir_gateway.workers.delivery import DeliveryWorker
+from fhir_gateway.workflow import poll_partners
+from fhir_gateway.workflow._partners import endpoint_of
 
 
 @pytest.fixture

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import sys
 import threading
-from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from workflow_helpers import (  # noqa: E402
+from workflow_helpers import (
     CASE_MANAGER,
     FHIR,
     directory,
@@ -26,7 +21,7 @@ from workflow_helpers import (  # noqa: E402
     referral,
 )
 
-from fhir_gateway.workflow._states import Side, is_legal, who_sets  # noqa: E402
+from fhir_gateway.workflow._states import Side, is_legal, who_sets
 
 STATUSES = [
     "draft",

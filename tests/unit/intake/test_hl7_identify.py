@@ -3,16 +3,12 @@ and whether to refuse it."""
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration"))
+from intake_helpers import adt
 
-from intake_helpers import adt  # noqa: E402
-
-from fhir_gateway.services.intake_hl7 import UnknownSender, identify, options_from  # noqa: E402
-from fhir_gateway.settings import Settings  # noqa: E402
+from fhir_gateway.services.intake_hl7 import UnknownSender, identify, options_from
+from fhir_gateway.settings import Settings
 
 
 def _identify(raw: bytes, **settings: object):  # type: ignore[no-untyped-def]
