@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import weakref
 from typing import Any
 
 import psycopg
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "fhir_gateway_search_parameters"
 CHANGED = "search_parameters_changed"  # Session.info key
-_LISTEN_TIMEOUT = 5.0  # seconds a listener waits for a NOTIFY before it checks whether to stop
+_LISTEN_TIMEOUT = 1.0  # seconds a listener waits for a NOTIFY before it checks whether to stop
 _RECONNECT_DELAY = 5.0
 
 
@@ -105,38 +106,49 @@ class RegistrySync:
         with self._lock:
             if self._listener is not None:
                 return
+            # The thread holds the events and the engine, not this object: a Database dropped
+            # without dispose() still stops its listener (and closes its connection) when collected.
             self._listener = threading.Thread(
-                target=self._listen, name="search-parameter-listener", daemon=True
+                target=_listen,
+                args=(self._engine, self._stop, self._stale, self._listening),
+                name="search-parameter-listener",
+                daemon=True,
             )
+            weakref.finalize(self, self._stop.set)
             self._listener.start()
 
-    def _listen(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._listen_once()
-            except Exception as exc:  # noqa: BLE001 - any failure: fall back to version reads
-                log.warning("search-parameter listener: %s; reconnecting", exc.__class__.__name__)
-            self._listening.clear()
-            self._stale.set()
-            self._stop.wait(_RECONNECT_DELAY)
-
-    def _listen_once(self) -> None:
-        raw = self._engine.raw_connection()
-        try:
-            driver = raw.driver_connection
-            if not isinstance(driver, psycopg.Connection):  # LISTEN needs psycopg 3's notifies()
-                raise RuntimeError("search-parameter listener needs a psycopg connection")
-            driver.autocommit = True
-            driver.execute(f"LISTEN {CHANNEL}")
-            self._listening.set()
-            self._stale.set()  # anything committed before LISTEN took effect
-            while not self._stop.is_set():
-                for _ in driver.notifies(timeout=_LISTEN_TIMEOUT, stop_after=1):
-                    self._stale.set()
-        finally:
-            raw.invalidate()  # never hand a LISTENing connection back to the pool
-
     def stop(self) -> None:
+        """The listener ends within _LISTEN_TIMEOUT seconds; nothing waits for it."""
         self._stop.set()
-        if self._listener is not None:
-            self._listener.join(timeout=_LISTEN_TIMEOUT + 1)
+
+
+def _listen(
+    engine: Engine, stop: threading.Event, stale: threading.Event, listening: threading.Event
+) -> None:
+    while not stop.is_set():
+        try:
+            _listen_once(engine, stop, stale, listening)
+        except Exception as exc:  # noqa: BLE001 - any failure: fall back to version reads
+            log.warning("search-parameter listener: %s; reconnecting", exc.__class__.__name__)
+        listening.clear()
+        stale.set()
+        stop.wait(_RECONNECT_DELAY)
+
+
+def _listen_once(
+    engine: Engine, stop: threading.Event, stale: threading.Event, listening: threading.Event
+) -> None:
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        if not isinstance(driver, psycopg.Connection):  # LISTEN needs psycopg 3's notifies()
+            raise RuntimeError("search-parameter listener needs a psycopg connection")
+        driver.autocommit = True
+        driver.execute(f"LISTEN {CHANNEL}")
+        listening.set()
+        stale.set()  # anything committed before LISTEN took effect
+        while not stop.is_set():
+            for _ in driver.notifies(timeout=_LISTEN_TIMEOUT, stop_after=1):
+                stale.set()
+    finally:
+        raw.invalidate()  # never hand a LISTENing connection back to the pool
