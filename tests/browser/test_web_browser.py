@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,23 +81,30 @@ def _sign_in_with_keyboard(driver, base: str, username: str) -> None:  # type: i
 def _shown(driver, css: str, expected: str) -> str:  # type: ignore[no-untyped-def]
     """The text of ``css`` once it contains ``expected``: a click or Enter submits a form without
     waiting for the next page, so read the new page only when it is there (else the old one's)."""
-    from selenium.common.exceptions import (
-        NoSuchElementException,
-        StaleElementReferenceException,
-        TimeoutException,
-    )
+    from selenium.common.exceptions import TimeoutException, WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     def text() -> str:
         return driver.find_element(By.CSS_SELECTOR, css).text
 
+    def settled(_) -> bool:  # type: ignore[no-untyped-def]
+        # While the next page replaces this one, ChromeDriver may answer a read of the old node
+        # with "no such element", "stale element" or "Node … does not belong to the document".
+        try:
+            return expected in text()
+        except WebDriverException:
+            return False
+
     try:
-        WebDriverWait(
-            driver, 20, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
-        ).until(lambda _: expected in text())
+        WebDriverWait(driver, 20).until(settled)
     except TimeoutException:
         pass  # the assertion that follows shows what the page says instead
+    for _ in range(20):  # bounded: the page settles within a few reads
+        try:
+            return text()
+        except WebDriverException:
+            time.sleep(0.1)
     return text()
 
 
