@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import URL, create_engine, make_url, text
 
 from fhir_gateway import clock
@@ -36,6 +37,12 @@ HELPERS = (
 )
 pytest.register_assert_rewrite(*HELPERS)
 pytest_plugins = ["intake_helpers", "careplan_helpers", "monitor_helpers"]
+
+# Property tests draw the same examples on every CI run (a failure there replays here with CI=1);
+# locally they keep exploring new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 # Tests that build their own Settings (helpers of other suites) get the same insecure-dev defaults
 # as the `settings` fixture; security tests pass auth_enabled=True / audit_enabled=True themselves.
