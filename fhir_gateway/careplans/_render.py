@@ -242,12 +242,14 @@ def _request(
 
 def _released_to(owner: Partner | None, ctx: DischargeContext, options: RenderOptions) -> bool:
     """May the referral go to its owner? ``privacy.evaluate_consent`` for Part 2 data, the question
-    the row policy's grants answer (they cannot tell a permit's labels apart)."""
+    the row policy's grants answer (they cannot tell a permit's labels apart). The referral is
+    the owner's treating relationship with the patient: a consent to the class of treating
+    providers reaches it when the directory marks it one."""
     if owner is None:
         return False
     at = options.at or datetime.fromisoformat(options.now.replace("Z", "+00:00"))
     decision = evaluate_consent(
-        options.consents, patient=ctx.patient_ref, recipient=owner.organization, at=at
+        options.consents, patient=ctx.patient_ref, recipient=owner.recipient(), at=at
     )
     return decision.permitted
 

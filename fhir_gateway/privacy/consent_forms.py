@@ -41,7 +41,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from fhir_gateway.privacy._labels import ACT_CODE, ETH, PART2, PSYTHPN
+from fhir_gateway.privacy._labels import ACT_CODE, ETH, PART2, PSY, PSYTHPN, RESTRICTED
 
 __all__ = [
     "PART2_POLICY",
@@ -55,6 +55,7 @@ __all__ = [
     "revocation",
     "recipient_class",
     "describe",
+    "consent_labels",
 ]
 
 PART2_POLICY = "https://www.ecfr.gov/current/title-42/chapter-I/subchapter-A/part-2"
@@ -323,6 +324,28 @@ def describe(consent: Mapping[str, Any]) -> str:
     if status != "active":
         text += f" It is {status or 'without a status'}: it permits nothing now."
     return f"{text} {_REVOKE}"
+
+
+def consent_labels(consent: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A Part 2 consent says the patient is in a substance-use programme: it is Part 2 data itself
+    (R, ETH, 42CFRPart2, PSY; PSYTHPN when it is for counselling notes), so only its recipients
+    see it. Other consents carry no label."""
+    policies = {str(p.get("uri")) for p in consent.get("policy") or [] if isinstance(p, dict)}
+    rule = {
+        str(c.get("code"))
+        for c in (consent.get("policyRule") or {}).get("coding") or []
+        if isinstance(c, dict)
+    }
+    if PART2_POLICY not in policies and PART2["code"] not in rule:
+        return []
+    provision = consent.get("provision") or {}
+    listed = {
+        str(lb.get("code"))
+        for lb in (provision.get("securityLabel") or [] if isinstance(provision, dict) else [])
+        if isinstance(lb, dict)
+    }
+    notes = [dict(PSYTHPN)] if PSYTHPN["code"] in listed else []
+    return [dict(RESTRICTED), dict(ETH), dict(PART2), dict(PSY), *notes]
 
 
 def _div(text: str) -> str:
