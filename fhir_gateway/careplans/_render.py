@@ -18,7 +18,13 @@ from fhir_gateway.careplans._ids import IDENTIFIER_SYSTEM, resource_id
 from fhir_gateway.careplans._partners import Partner
 from fhir_gateway.careplans._planner import ActivityDraft, GoalDraft, PlanDraft
 from fhir_gateway.careplans._timing import Window, due_date, window
-from fhir_gateway.privacy import activity_labels, evaluate_consent, needs_consent, reference_to
+from fhir_gateway.privacy import (
+    activity_labels,
+    evaluate_consent,
+    needs_consent,
+    reference_to,
+    with_inline_labels,
+)
 
 __all__ = [
     "RenderOptions",
@@ -415,10 +421,17 @@ def _careplan(
     sensitivities = set().union(*(a.sensitivities for a in draft.activities.values()))
     labels = activity_labels(sensitivities, part2=options.part2)
     root = draft.plans[0]
+    own = {key: _labels(a, options) for key, a in draft.activities.items()}
+    mixed = len({needs_consent(lbs) for lbs in own.values()}) > 1  # Part 2 beside other care
     activities = [
         _activity(names.ref("ServiceRequest", key), options.unassigned.get(key), options.now)
         for key in draft.activities
     ]
+    if mixed:  # DS4P inline labels: which activities are Part 2 (the plan has the high-water mark)
+        activities = [
+            with_inline_labels(a, lbs) if needs_consent(lbs) else a
+            for a, lbs in zip(activities, own.values(), strict=True)
+        ]
     activities += [{"reference": {"reference": ref}} for ref in options.carried]
     doc = {
         "resourceType": "CarePlan",

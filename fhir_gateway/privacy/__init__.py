@@ -51,6 +51,7 @@ from fhir_gateway.privacy._disclosure import (
     disclosure_copy,
     inline_labels,
     travelling_meta,
+    with_inline_labels,
     without_unseen_elements,
 )
 from fhir_gateway.privacy._labels import (
@@ -109,6 +110,7 @@ __all__ = [
     "inline_labels",
     "recipient_marks",
     "travelling_meta",
+    "with_inline_labels",
     "without_unseen_elements",
     "CARE_COORDINATION",
     "CONFIDENTIALITY",

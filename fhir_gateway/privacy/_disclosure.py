@@ -16,7 +16,8 @@ Every copy of ETH/42CFRPart2 data that leaves the care team carries, in ``meta``
 
 Elements may carry labels of their own (DS4P ``extension-inline-sec-label``): an element whose
 inline labels the recipient may not see is left out of the copy, and with it those labels, so a
-label never tells anyone about data it may not see (``without_unseen_elements``).
+label never tells anyone about data it may not see (``without_unseen_elements``; the narrative,
+which may tell of them, goes too).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ __all__ = [
     "disclosure_copy",
     "travelling_meta",
     "inline_labels",
+    "with_inline_labels",
     "without_unseen_elements",
 ]
 
@@ -58,6 +60,7 @@ INLINE_LABEL = f"{DS4P}/extension-inline-sec-label"
 DISPLAY = f"{DS4P}/extension-display"
 RELATED_ARTIFACT = f"{DS4P}/extension-sec-label-related-artifact"
 LABEL_BASIS = f"{DS4P}/extension-sec-label-basis"
+_INLINE = frozenset({"R", "ETH", "42CFRPart2", "PSYTHPN"})
 CPLYCD = {"system": ACT_CODE, "code": "CPLYCD", "display": "comply with consent directive"}
 
 # 42 CFR 2.32(a)(1), as amended by the final rule of 16 February 2024.
@@ -191,6 +194,21 @@ def inline_labels(element: Any) -> frozenset[str]:
     )
 
 
+def with_inline_labels(element: dict[str, Any], labels: list[dict[str, Any]]) -> dict[str, Any]:
+    """The element with inline labels for what in ``labels`` needs a consent (R, ETH, 42CFRPart2,
+    PSYTHPN): for an element of a resource that also holds what needs none (a plan mixing a
+    substance-use referral with psychiatric ones), so a recipient knows which part is Part 2. The
+    resource itself keeps the high-water mark of its elements' labels."""
+    own = [dict(lb) for lb in labels if lb.get("code") in _INLINE]
+    if not own:
+        return element
+    kept = [e for e in element.get("extension") or [] if e.get("url") != INLINE_LABEL]
+    return {
+        **element,
+        "extension": [*kept, *({"url": INLINE_LABEL, "valueCoding": lb} for lb in own)],
+    }
+
+
 def without_unseen_elements(
     resource: dict[str, Any], may_see: Callable[[frozenset[str]], bool]
 ) -> dict[str, Any]:
@@ -216,7 +234,10 @@ def without_unseen_elements(
         return node
 
     copy = walk(resource)
-    return copy if changed else resource
+    if not changed:
+        return resource
+    copy.pop("text", None)  # the narrative may tell of what was left out
+    return copy
 
 
 def _unseen(element: Any, may_see: Callable[[frozenset[str]], bool]) -> bool:

@@ -99,6 +99,7 @@ _CATEGORY = [
     {"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]},
     {"coding": [{"system": ACT_CODE, "code": "IDSCL", "display": "information disclosure"}]},
 ]
+_OPT_IN = {"coding": [{"system": ACT_CODE, "code": "OPTIN", "display": "opt-in"}]}
 _REVOKE = (
     "The patient may revoke this consent at any time, in writing, except to the extent that "
     "action has already been taken in reliance on it."
@@ -145,6 +146,7 @@ def _consent(
     signed_by: str,
     document: Mapping[str, Any] | None,
     provision: dict[str, Any],
+    part2: bool,
 ) -> dict[str, Any]:
     doc: dict[str, Any] = {"resourceType": "Consent"}
     if consent_id:
@@ -156,7 +158,7 @@ def _consent(
         "patient": {"reference": patient},
         "dateTime": signed_on.isoformat(),
         "performer": [{"reference": signed_by}],
-        "policy": [{"uri": PART2_POLICY}],
+        **({"policy": [{"uri": PART2_POLICY}]} if part2 else {"policyRule": _OPT_IN}),
         "provision": provision,
     }
     if discloser:
@@ -210,6 +212,7 @@ def part2_consent(
         signed_by=signed_by,
         document=document,
         provision=provision,
+        part2=True,
     )
 
 
@@ -224,7 +227,8 @@ def family_involvement_consent(
     consent_id: str | None = None,
 ) -> dict[str, Any]:
     """The patient's consent to involve a family member or carer (``RelatedPerson/…``) in the
-    coordination of their care, signed by the patient."""
+    coordination of their care, signed by the patient: an opt-in (not itself Part 2 data) whose
+    provision lists no labels, so it covers what the family is told of, whatever its labels."""
     provision: dict[str, Any] = {
         "extension": [{"url": DATA_SCOPE_URL, "valueString": data_scope}],
         "type": "permit",
@@ -240,6 +244,7 @@ def family_involvement_consent(
         signed_by=patient,
         document=document,
         provision=provision,
+        part2=False,
     )
 
 

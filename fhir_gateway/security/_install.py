@@ -19,4 +19,5 @@ def install_policy(settings: Settings) -> None:
     hooks.on_check(None)(_guard.guard_write)
     hooks.on_check(None)(_labels.label_write)
     hooks.on_stored("Condition")(_labels.label_referrers)
-    hooks.on_stored("Consent")(_consent.refresh_grants)
+    # First: releasing referrals, pushes and notifications that follow a Consent ask the grants.
+    hooks.on_stored("Consent", first=True)(_consent.refresh_grants)

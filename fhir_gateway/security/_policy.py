@@ -6,7 +6,11 @@ history and conditional interactions agree):
 * Every caller sees only the types its scopes (within its role) let it read or search.
 * system, admin, case-manager: every row of those types.
 * ehr, hospital: every row, except ETH/42CFRPart2-labelled ones whose patient has not consented
-  to the caller's organisation (``privacy.grants_of``, kept in ``consent_grants`` by ``_consent``);
+  to the caller's organisation (``privacy.grants_of``, kept in ``consent_grants`` by ``_consent``:
+  a grant names the organisation, or is for the class of treating providers, which reaches an
+  organisation the directory marks ``treating-provider`` that has a treating relationship with
+  the patient, ``related``; SUD counselling notes, PSYTHPN, need a grant for them and other data
+  a grant for the rest);
   a hospital's message (``MessageSender``) also sees what earlier messages of the same sender last
   wrote.
 * partner (an organisation of the partner directory):
@@ -18,12 +22,17 @@ history and conditional interactions agree):
   - the ServiceRequest (``focus``) and the Patient (``for``) of such a Task;
   - the partner directory (Organization, HealthcareService, Location, Endpoint, Practitioner,
     PractitionerRole);
+  - the Consents it receives data under (a grant of that Consent reaches it now);
   - and, like ehr, nothing ETH/42CFRPart2-labelled without the patient's Consent — a Task hidden
     that way also hides its ServiceRequest and Patient.
 
 Copies: a partner receives the minimum of a Patient (name, birth date, telecom, address,
 communication language), tagged SUBSETTED; every ETH/42CFRPart2 resource disclosed outside the
-care-coordination team (partner, ehr, hospital) carries the NORDSCLCD obligation.
+care-coordination team (partner, ehr, hospital) is ``privacy.disclosure_copy``: under the consent
+that permits it (``_disclosures.basis``) the 2.32 notice, the consent, purposes and obligations,
+NORDSCLCD unless the recipient is a HIPAA covered entity or business associate (without a session,
+as for a write's answer: NORDSCLCD); elements whose inline labels the caller may not see are left
+out. Copies served under a consent are noted for the accounting of disclosures.
 """
 
 from __future__ import annotations
