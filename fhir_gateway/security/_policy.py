@@ -30,8 +30,8 @@ Copies: a partner receives the minimum of a Patient (name, birth date, telecom, 
 communication language), tagged SUBSETTED; every ETH/42CFRPart2 resource disclosed outside the
 care-coordination team (partner, ehr, hospital) is ``privacy.disclosure_copy``: under the consent
 that permits it (``_disclosures.basis``) the 2.32 notice, the consent, purposes and obligations,
-NORDSCLCD unless the recipient is a HIPAA covered entity or business associate (without a session,
-as for a write's answer: NORDSCLCD); elements whose inline labels the caller may not see are left
+NORDSCLCD unless the recipient is a HIPAA covered entity or business associate (without a session
+to find the consent: NORDSCLCD alone); elements whose inline labels the caller may not see are left
 out. Copies served under a consent are noted for the accounting of disclosures.
 """
 
@@ -476,7 +476,7 @@ class RowPolicy:
         resource = _without_unseen_elements(session, caller, resource)
         if not is_sensitive(resource):
             return resource
-        if session is None:  # a write's answer, after its transaction: the labels and NORDSCLCD
+        if session is None:  # no consent can be looked up: the labels and NORDSCLCD
             return privacy.disclosure_copy(resource)
         basis = _disclosures.basis(session, caller, resource)
         if basis is not None:

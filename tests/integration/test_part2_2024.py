@@ -332,6 +332,10 @@ def test_every_disclosure_path_carries_the_notice_the_consent_and_the_obligation
     assert {r["resourceType"] for r in pushed} == {"Task", "ServiceRequest"}
     for copy in pushed:
         _assert_disclosed(copy, consent, hipaa=True, where="partner push")
+    accepted = {k: v for k, v in read.items() if k != "meta"} | {"status": "accepted"}
+    answer = world.client.put(f"/Task/{task['id']}", json=accepted, headers=prairie)
+    assert answer.status_code == 200, answer.text
+    _assert_disclosed(answer.json(), consent, hipaa=True, where="the answer to a write")
     shown_consent = world.client.get(f"/Consent/{consent['id']}", headers=prairie).json()
     assert shown_consent["provision"] == consent["provision"]  # the consent itself, readable
 
@@ -442,7 +446,9 @@ def _accounted(world: World, patient: str) -> list[tuple[str, str, frozenset[str
     return out
 
 
-def test_the_accounting_lists_exactly_the_disclosures_made(world: World) -> None:
+def test_the_accounting_lists_exactly_the_disclosures_made(
+    world: World, monkeypatch: Any, database_url: str
+) -> None:
     _subscribe_prairie(world)
     world.send(adt(diagnoses=ALCOHOL))
     patient = world.patient()
@@ -476,3 +482,18 @@ def test_the_accounting_lists_exactly_the_disclosures_made(world: World) -> None
     assert (
         world.client.get(f"/{patient}/$disclosures", headers=world.as_(PRAIRIE)).status_code == 403
     )
+
+    from typer.testing import CliRunner
+
+    from fhir_gateway.cli import app as cli
+    from fhir_gateway.settings import get_settings
+
+    monkeypatch.setenv("FHIR_GATEWAY_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        printed = CliRunner().invoke(cli, ["report", "disclosures", patient])
+    finally:
+        get_settings.cache_clear()
+    assert printed.exit_code == 0, printed.output
+    assert f"4 disclosure(s) of {patient}" in printed.output
+    assert printed.output.count(f"to {PRAIRIE}  under {cid}") == 4
