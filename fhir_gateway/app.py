@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from fhir_gateway import careplans, monitors
 from fhir_gateway.api import auth, intake, operations, resources, system
 from fhir_gateway.api import monitors as monitors_api
+from fhir_gateway.api import privacy as privacy_api
 from fhir_gateway.api.errors import install_error_handlers
 from fhir_gateway.api.gate import SecurityMiddleware
 from fhir_gateway.api.unstorable import refuse_nul_in_url
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         intake.router,
         operations.router,
         monitors_api.router,
+        privacy_api.router,
         resources.router,
     ]
     install_web(app)  # people's pages under /web: partner inbox, case-manager dashboard

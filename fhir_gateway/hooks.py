@@ -59,10 +59,16 @@ def on_check(res_type: str | None) -> Callable[[Check], Check]:
     return register
 
 
-def on_stored(res_type: str | None) -> Callable[[Consequence], Consequence]:
+def on_stored(res_type: str | None, *, first: bool = False) -> Callable[[Consequence], Consequence]:
+    """``first``: before the consequences registered so far (what the others build on, such as
+    the consent grants every later rule's visibility check reads)."""
+
     def register(fn: Consequence) -> Consequence:
         if fn not in _consequences[res_type]:
-            _consequences[res_type].append(fn)
+            if first:
+                _consequences[res_type].insert(0, fn)
+            else:
+                _consequences[res_type].append(fn)
         return fn
 
     return register

@@ -87,6 +87,16 @@ class Settings(BaseSettings):
         ),
     )
 
+    counselling_note_types: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "*": ["http://fhir-gateway.org/fhir/CodeSystem/document-type|sud-counselling-note"]
+        },
+        description=(
+            "Per sender ('APP|FACILITY', 'FACILITY' or '*'): the DocumentReference types "
+            "('system|code') of its SUD counselling notes, disclosed only under a consent naming them"
+        ),
+    )
+
     # --- intake (HL7 v2 over MLLP/HTTP, FHIR notifications) ---------------------------------
     mllp_enabled: bool = Field(False, description="Run the MLLP listener inside `serve`")
     mllp_host: str = Field("127.0.0.1", description="Interface the MLLP listener binds")

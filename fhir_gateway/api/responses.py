@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Issue
-from fhir_gateway.services.resources import StoredResource, WriteResult, shaped_for
+from fhir_gateway.services.resources import StoredResource, WriteResult, answer_for, restricted
 
 __all__ = [
     "FHIR_JSON",
@@ -73,8 +73,9 @@ def result_response(
     from fhir_gateway.api.deps import prefer
 
     stored = result.stored
-    if stored is not None and caller is not None:
-        stored = shaped_for(caller, stored)  # what it may receive
+    if stored is not None and caller is not None and restricted(caller):
+        database = request.app.state.database  # what it may receive, and under which consent
+        stored = database.read(answer_for, caller, stored)
     headers: dict[str, str] = {}
     if stored is not None:
         headers = version_headers(stored)

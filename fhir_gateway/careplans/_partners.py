@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from adapters.terminology import concept_language, language_tag
 from fhir_gateway.careplans._cache import StoredDataCache
+from fhir_gateway.privacy import Recipient, recipient_marks
 from fhir_gateway.store.tables import resources
 
 __all__ = [
@@ -50,11 +51,23 @@ class Partner:
     accepting: bool
     not_available: tuple[tuple[str | None, str | None], ...]
     endpoint: str | None
+    treating_provider: bool = False
+    hipaa: bool = False  # a covered entity or business associate
+
+    def recipient(self) -> Recipient:
+        """As the privacy module judges it, when it holds a referral of the patient (which is a
+        treating relationship: the care team referred the patient to it)."""
+        return Recipient(self.organization, self.treating_provider, self.hipaa, related=True)
 
 
 @dataclass(frozen=True, slots=True)
 class Directory:
     partners: tuple[Partner, ...]
+
+    def recipient(self, organization: str) -> Recipient:
+        """The organisation as a referral's owner (unknown here: marked as nothing)."""
+        found = next((p for p in self.partners if p.organization == organization), None)
+        return found.recipient() if found else Recipient(organization, related=True)
 
 
 def _base_language(code: str | None) -> str | None:
@@ -94,6 +107,7 @@ def _partner(
         if a.get("reference") in locations
     )
     endpoints = service.get("endpoint") or org.get("endpoint") or []
+    treating, hipaa = recipient_marks(org)
     return Partner(
         organization=org_ref or "",
         service=f"HealthcareService/{service['id']}",
@@ -109,6 +123,8 @@ def _partner(
             for n in service.get("notAvailable", [])
         ),
         endpoint=endpoints[0].get("reference") if endpoints else None,
+        treating_provider=treating,
+        hipaa=hipaa,
     )
 
 

@@ -18,7 +18,13 @@ from fhir_gateway.careplans._ids import IDENTIFIER_SYSTEM, resource_id
 from fhir_gateway.careplans._partners import Partner
 from fhir_gateway.careplans._planner import ActivityDraft, GoalDraft, PlanDraft
 from fhir_gateway.careplans._timing import Window, due_date, window
-from fhir_gateway.privacy import activity_labels, evaluate_consent, needs_consent, reference_to
+from fhir_gateway.privacy import (
+    activity_labels,
+    evaluate_consent,
+    needs_consent,
+    reference_to,
+    with_inline_labels,
+)
 
 __all__ = [
     "RenderOptions",
@@ -242,12 +248,14 @@ def _request(
 
 def _released_to(owner: Partner | None, ctx: DischargeContext, options: RenderOptions) -> bool:
     """May the referral go to its owner? ``privacy.evaluate_consent`` for Part 2 data, the question
-    the row policy's grants answer (they cannot tell a permit's labels apart)."""
+    the row policy's grants answer (they cannot tell a permit's labels apart). The referral is
+    the owner's treating relationship with the patient: a consent to the class of treating
+    providers reaches it when the directory marks it one."""
     if owner is None:
         return False
     at = options.at or datetime.fromisoformat(options.now.replace("Z", "+00:00"))
     decision = evaluate_consent(
-        options.consents, patient=ctx.patient_ref, recipient=owner.organization, at=at
+        options.consents, patient=ctx.patient_ref, recipient=owner.recipient(), at=at
     )
     return decision.permitted
 
@@ -413,10 +421,17 @@ def _careplan(
     sensitivities = set().union(*(a.sensitivities for a in draft.activities.values()))
     labels = activity_labels(sensitivities, part2=options.part2)
     root = draft.plans[0]
+    own = {key: _labels(a, options) for key, a in draft.activities.items()}
+    mixed = len({needs_consent(lbs) for lbs in own.values()}) > 1  # Part 2 beside other care
     activities = [
         _activity(names.ref("ServiceRequest", key), options.unassigned.get(key), options.now)
         for key in draft.activities
     ]
+    if mixed:  # DS4P inline labels: which activities are Part 2 (the plan has the high-water mark)
+        activities = [
+            with_inline_labels(a, lbs) if needs_consent(lbs) else a
+            for a, lbs in zip(activities, own.values(), strict=True)
+        ]
     activities += [{"reference": {"reference": ref}} for ref in options.carried]
     doc = {
         "resourceType": "CarePlan",

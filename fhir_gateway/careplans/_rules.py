@@ -11,7 +11,11 @@
   none: that Task stays ``draft``, its businessStatus "awaiting-consent";
 - recording such a consent releases the Tasks waiting for it, once their plan is active; revoking
   it (or its expiry being recorded) withholds the referrals already sent to that partner
-  (businessStatus "awaiting-consent": the row policy hides them from the partner meanwhile).
+  (businessStatus "awaiting-consent": the row policy hides them from the partner meanwhile), and
+  puts back to waiting those still in draft;
+- a consent to the class of treating providers (the 2024 rule's TPO consent) reaches an owner
+  the directory marks a treating provider (the referral is its treating relationship with the
+  patient); housing, vocational and peer partners are reached only by a consent naming them.
 
 Whether the patient's consents permit a partner is ``privacy.evaluate_consent``'s answer, the same
 reading the row policy applies (nested denials, purposes, periods); a referral whose labels need
@@ -26,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import clock, hooks
 from fhir_gateway.careplans._context import DischargeEvent
+from fhir_gateway.careplans._partners import directory
 from fhir_gateway.careplans._render import AWAITING_CONSENT, is_late
 from fhir_gateway.careplans._service import apply_discharge, revoke_for_cancelled_discharge
 from fhir_gateway.careplans._store import is_engine_plan, own_requests, read, save, tasks_for
@@ -110,7 +115,7 @@ def follow_consents(session: Session, patient: str) -> None:
         if stored is None or stored.deleted:
             continue
         task = stored.content
-        permitted = _permitted(consents, patient, task)
+        permitted = _permitted(session, consents, patient, task)
         if task.get("status") == "draft":
             if _waiting(task) and permitted and _plan_active(session, task):
                 save(session, _released(task))
@@ -126,12 +131,18 @@ def _gated(session: Session, task: dict[str, Any]) -> bool:
     return needs_consent(labels_of(task)) or _requires_consent(session, request)
 
 
-def _permitted(consents: list[dict[str, Any]], patient: str, task: dict[str, Any]) -> bool:
-    """The Task's owner permitted for Part 2 data now: what the row policy's grants say."""
+def _permitted(
+    session: Session, consents: list[dict[str, Any]], patient: str, task: dict[str, Any]
+) -> bool:
+    """The Task's owner permitted for Part 2 data now: what the row policy's grants say (the
+    referral being its treating relationship with the patient)."""
     owner = _owner(task)
     if owner is None:
         return False
-    return evaluate_consent(consents, patient=patient, recipient=owner, at=clock.now()).permitted
+    recipient = directory(session).recipient(owner)
+    return evaluate_consent(
+        consents, patient=patient, recipient=recipient, at=clock.now()
+    ).permitted
 
 
 def approve(session: Session, plan: dict[str, Any]) -> None:
@@ -147,7 +158,7 @@ def approve(session: Session, plan: dict[str, Any]) -> None:
             if task.get("status") != "draft":
                 continue
             if (_waiting(task) or _gated(session, task)) and not _permitted(
-                consents, patient, task
+                session, consents, patient, task
             ):
                 save(session, {**task, "businessStatus": AWAITING_CONSENT})
             else:

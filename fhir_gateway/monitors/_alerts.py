@@ -153,6 +153,7 @@ def push_to_owner(session: Session, owner: str, task: dict[str, Any], base_url: 
     shown_task = security.redact_for(session, viewer, task)
     shown_request = security.redact_for(session, viewer, request) if request else None
     if shown_task is None or shown_request is None:
+        security.take_disclosures(session)  # nothing goes: nothing disclosed
         return None
     bundle = push_bundle(shown_task, shown_request, base_url)
     tags = [t for t in (task.get("meta") or {}).get("tag", []) if t.get("system") == MONITOR_FLAGS]
@@ -170,4 +171,5 @@ def push_to_owner(session: Session, owner: str, task: dict[str, Any], base_url: 
         body=orjson.dumps(bundle),
         content_type="application/fhir+json",
         focus=f"Task/{task['id']}/_history/{(task.get('meta') or {}).get('versionId', '')}",
+        disclosures=security.take_disclosures(session),
     )

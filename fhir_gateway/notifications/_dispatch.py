@@ -17,7 +17,7 @@ from fhir_gateway.errors import GatewayError
 from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.notifications._payloads import Delivery, notification_bundle, rest_hook
 from fhir_gateway.notifications._subscriptions import Spec, SubscriptionError, parse_subscription
-from fhir_gateway.notifications._visibility import caller_from_json, visible_copy
+from fhir_gateway.notifications._visibility import caller_from_json, disclosed, visible_copy
 from fhir_gateway.store import outbox
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.search import match_ids
@@ -111,6 +111,7 @@ def _enqueue(session: Session, spec: Spec, stored: StoredResource, interaction: 
         subscription=spec.id,
         event_number=number,
         focus=f"{stored.relative}/_history/{stored.version_id}",
+        disclosures=disclosed(session),
     )
 
 

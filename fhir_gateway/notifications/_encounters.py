@@ -14,7 +14,7 @@ from fhir_gateway import clock
 from fhir_gateway.notifications._dispatch import active_specs, base_url, matches
 from fhir_gateway.notifications._payloads import DAVINCI_EVENTS, davinci_message
 from fhir_gateway.notifications._subscriptions import Spec
-from fhir_gateway.notifications._visibility import caller_from_json, visible_copy
+from fhir_gateway.notifications._visibility import caller_from_json, disclosed, visible_copy
 from fhir_gateway.services.lookup import read
 from fhir_gateway.store import outbox
 
@@ -91,6 +91,7 @@ def _enqueue(
         subscription=spec.id,
         event_number=number,
         focus=f"Encounter/{encounter['id']}",
+        disclosures=disclosed(session),
     )
 
 

@@ -166,7 +166,8 @@ def davinci_message(
 
 def _relinked(resource: dict[str, Any], full_urls: dict[str, str]) -> dict[str, Any]:
     """References between the message's resources point at their fullUrls; of ``meta`` only the
-    security labels travel (the receiver must know what it may do with the copy)."""
+    security labels and the disclosure notice travel (the receiver must know what it may do with
+    the copy)."""
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
@@ -180,7 +181,7 @@ def _relinked(resource: dict[str, Any], full_urls: dict[str, str]) -> dict[str, 
 
     doc = walk(resource)
     doc.pop("meta", None)
-    labels = privacy.labels_of(resource)
-    if labels:
-        doc["meta"] = {"security": labels}
+    meta = privacy.travelling_meta(resource)
+    if meta:
+        doc["meta"] = meta
     return doc

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway.context import SYSTEM, Caller
 
-__all__ = ["caller_to_json", "caller_from_json", "visible_copy"]
+__all__ = ["caller_to_json", "caller_from_json", "visible_copy", "disclosed"]
 
 
 def caller_to_json(caller: Caller) -> dict[str, Any]:
@@ -44,3 +44,11 @@ def visible_copy(
     from fhir_gateway.security import redact_for
 
     return redact_for(session, viewer, resource)
+
+
+def disclosed(session: Session) -> list[dict[str, Any]] | None:
+    """The Part 2 copies made by ``visible_copy`` since the last call: they travel with the outbox
+    row (a revoked consent withdraws it; a delivered one enters the accounting of disclosures)."""
+    from fhir_gateway.security import take_disclosures
+
+    return take_disclosures(session)

@@ -15,6 +15,14 @@ Rules:
   purpose=…, labels=…, at=…)`` → permit or deny, and why; ``grants_of`` is the same reading as
   time-bounded grants, kept in ``consent_grants`` for the row policy's SQL.
 
+* **The 2024 Part 2 rule** (``consent_forms``, ``_recipients``, ``_disclosure``): the Consent
+  shapes (a TPO consent to the class of treating providers; counselling notes apart; the written
+  revocation); the directory's marks of a recipient (treating provider; HIPAA covered entity or
+  business associate) and its treating relationship with the patient; what travels with every
+  disclosed copy (the 2.32 notice, the consent and its scope in words, purposes of use, CPLYCD and
+  — except to a covered entity or business associate — NORDSCLCD, as DS4P labels and markings),
+  and elements with inline labels the recipient may not see left out with their labels.
+
 Who asks: the row policy and the label and grant write hooks (``security``), the care-plan engine
 (labels of what it renders, whether a referral may be released to its partner), the monitors
 (family messages, alert labels), notifications and partner pushes (the labels travel with every
@@ -25,12 +33,26 @@ from __future__ import annotations
 
 from fhir_gateway.privacy._consent import (
     CARE_COORDINATION,
+    TREATING_CLASS,
     ConsentDecision,
     Grant,
     consents_of,
     evaluate_consent,
     grants_of,
     patient_of,
+)
+from fhir_gateway.privacy._disclosure import (
+    CPLYCD,
+    DISPLAY,
+    INLINE_LABEL,
+    NOTICE_2_32,
+    RELATED_ARTIFACT,
+    Disclosure,
+    disclosure_copy,
+    inline_labels,
+    travelling_meta,
+    with_inline_labels,
+    without_unseen_elements,
 )
 from fhir_gateway.privacy._labels import (
     ACT_CODE,
@@ -40,12 +62,13 @@ from fhir_gateway.privacy._labels import (
     NORDSCLCD,
     PART2,
     PSY,
+    PSYTHPN,
     RESTRICTED,
     SENSITIVE,
     SUBSTANCE_USE,
     activity_labels,
     condition_labels,
-    disclosure_copy,
+    counselling_note_labels,
     is_part2,
     is_sensitive,
     is_substance_use,
@@ -58,10 +81,37 @@ from fhir_gateway.privacy._labels import (
     reference_to,
     with_labels,
 )
-from fhir_gateway.privacy._part2 import is_part2_sender
+from fhir_gateway.privacy._part2 import counselling_note_types, is_part2_sender
+from fhir_gateway.privacy._recipients import (
+    NOT_RELATED_STATUSES,
+    PART2_RECIPIENT,
+    TREATING_PROVIDER,
+    Recipient,
+    recipient_marks,
+)
+from fhir_gateway.privacy.consent_forms import consent_labels
 
 __all__ = [
     "ACT_CODE",
+    "CPLYCD",
+    "DISPLAY",
+    "Disclosure",
+    "INLINE_LABEL",
+    "NOTICE_2_32",
+    "NOT_RELATED_STATUSES",
+    "PART2_RECIPIENT",
+    "RELATED_ARTIFACT",
+    "Recipient",
+    "TREATING_CLASS",
+    "TREATING_PROVIDER",
+    "consent_labels",
+    "counselling_note_labels",
+    "counselling_note_types",
+    "inline_labels",
+    "recipient_marks",
+    "travelling_meta",
+    "with_inline_labels",
+    "without_unseen_elements",
     "CARE_COORDINATION",
     "CONFIDENTIALITY",
     "ConsentDecision",
@@ -71,6 +121,7 @@ __all__ = [
     "NORDSCLCD",
     "PART2",
     "PSY",
+    "PSYTHPN",
     "RESTRICTED",
     "SENSITIVE",
     "SUBSTANCE_USE",

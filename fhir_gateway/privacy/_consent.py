@@ -21,6 +21,16 @@ that lists TREAT, ETREAT, COC or CAREMGT covers all four (they are what a care p
 same grants about one moment, so the engines and the row policy cannot disagree. The table holds
 the grants for ETH+42CFRPart2 data (SQL cannot tell a permit's ``securityLabel`` apart), so the
 care-plan engine asks that same question before it releases a referral.
+
+The 2024 Part 2 rule (shapes in ``consent_forms``):
+
+* an actor may designate a class instead of naming a recipient: ``treating-providers`` (the TPO
+  consent) grants to ``TREATING_CLASS``, which reaches a recipient only when the directory marks
+  it a treating provider and it has a treating relationship with the patient (``Recipient``,
+  see ``_recipients``); a plain ``str`` recipient is taken as named, never in a class;
+* SUD counselling notes (data labelled PSYTHPN) are disclosed only under a consent whose permit
+  lists PSYTHPN, to recipients it names; such a consent covers the notes and nothing else, and no
+  other consent covers them (``Grant.notes`` keeps the two apart, in the table too).
 """
 
 from __future__ import annotations
@@ -33,10 +43,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway.fhir.references import Reference
-from fhir_gateway.privacy._labels import SENSITIVE, label_codes
+from fhir_gateway.privacy._labels import PSYTHPN, SENSITIVE, label_codes
+from fhir_gateway.privacy._recipients import Recipient
+from fhir_gateway.privacy.consent_forms import TREATING_PROVIDERS, recipient_class
 
 __all__ = [
     "CARE_COORDINATION",
+    "TREATING_CLASS",
     "Grant",
     "ConsentDecision",
     "grants_of",
@@ -47,6 +60,8 @@ __all__ = [
 
 CARE_COORDINATION = frozenset({"TREAT", "ETREAT", "COC", "CAREMGT"})
 _PART2_DATA = frozenset({"ETH", "42CFRPart2"})
+TREATING_CLASS = f"class:{TREATING_PROVIDERS}"  # a grant's recipient: the class, not a name
+_NOTES = PSYTHPN["code"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +71,12 @@ class Grant:
     patient_id: str
     starts: datetime | None  # naive UTC
     ends: datetime | None  # naive UTC, exclusive
+    notes: bool = False  # for SUD counselling notes (only), else for everything but them
+
+    def reaches(self, recipient: Recipient) -> bool:
+        if self.recipient == TREATING_CLASS:
+            return recipient.in_treating_class
+        return self.recipient == recipient.reference
 
     def in_force(self, at: datetime) -> bool:
         moment = _naive_utc(at)
@@ -129,13 +150,25 @@ def _covers_labels(provision: dict[str, Any], labels: frozenset[str]) -> bool:
     return not listed or (labels & SENSITIVE) <= listed
 
 
-def _actors(provision: dict[str, Any]) -> set[str]:
-    refs = {
-        ((a or {}).get("reference") or {}).get("reference") or ""
-        for a in provision.get("actor") or []
-        if isinstance(a, dict)
-    }
-    return {r for r in refs if "/" in r}
+def _actors(provision: dict[str, Any], *, classes: bool) -> set[str]:
+    """The recipients named (``Type/id``), and with ``classes`` the classes designated."""
+    found = set()
+    for actor in provision.get("actor") or []:
+        if not isinstance(actor, dict):
+            continue
+        ref = str((actor.get("reference") or {}).get("reference") or "")
+        if "/" in ref:
+            found.add(ref)
+        elif classes and recipient_class(actor) == TREATING_PROVIDERS:
+            found.add(TREATING_CLASS)
+    return found
+
+
+def _for_notes(provision: dict[str, Any]) -> bool:
+    """Does a provision, or one nested in it, list SUD counselling notes?"""
+    if _NOTES in _codes(provision.get("securityLabel")):
+        return True
+    return any(_for_notes(p) for p in provision.get("provision") or [] if isinstance(p, dict))
 
 
 def patient_of(consent: dict[str, Any]) -> str | None:
@@ -157,6 +190,7 @@ def grants_of(
     if top.get("type") not in ("permit", "deny"):
         return []  # cannot be read: grants nothing
     codes = label_codes(labels)
+    notes = _for_notes(top)  # a consent for counselling notes: to named recipients only
     permitted: dict[str, Window] = {}
     denied: set[str] = set()
     deny_all = False  # a nested deny naming nobody (a top one is "deny all but the exceptions")
@@ -165,7 +199,7 @@ def grants_of(
         provision, inherited, outer = stack.pop()
         kind = provision.get("type", inherited)
         window = _window(provision.get("period"), outer)
-        actors = _actors(provision)
+        actors = _actors(provision, classes=kind == "permit" and not notes)
         if kind == "deny" and _covers_purpose(provision, purpose):
             denied |= actors
             deny_all = deny_all or (not actors and provision is not top)
@@ -184,7 +218,7 @@ def grants_of(
         return []
     cid = f"Consent/{consent.get('id')}"
     return [
-        Grant(cid, actor, patient, s, e)
+        Grant(cid, actor, patient, s, e, notes)
         for actor, (s, e) in sorted(permitted.items())
         if actor not in denied
     ]
@@ -194,15 +228,18 @@ def evaluate_consent(
     consents: Iterable[dict[str, Any]],
     *,
     patient: str,
-    recipient: str,
+    recipient: str | Recipient,
     at: datetime,
     purpose: str = "COC",
     labels: Iterable[dict[str, Any] | str] = _PART2_DATA,
 ) -> ConsentDecision:
-    """Do the patient's Consents permit ``recipient`` (e.g. ``Organization/x``) to receive data
-    carrying ``labels`` for ``purpose`` at ``at``? Deny, with the reason, unless one does."""
+    """Do the patient's Consents permit ``recipient`` (e.g. ``Organization/x``, or a ``Recipient``
+    with the directory's marks and its relationship to the patient) to receive data carrying
+    ``labels`` for ``purpose`` at ``at``? Deny, with the reason, unless one does."""
     patient_id = patient.removeprefix("Patient/")
     codes = label_codes(labels)
+    notes = _NOTES in codes
+    who = recipient if isinstance(recipient, Recipient) else Recipient(recipient)
     reasons: list[str] = []
     for consent in consents:
         cid = f"Consent/{consent.get('id')}"
@@ -213,18 +250,21 @@ def evaluate_consent(
             reasons.append(f"{cid} is {consent.get('status') or 'without a status'}, not active")
             continue
         grants = [
-            g for g in grants_of(consent, purpose=purpose, labels=codes) if g.recipient == recipient
+            g
+            for g in grants_of(consent, purpose=purpose, labels=codes)
+            if g.notes == notes and g.reaches(who)
         ]
         live = [g for g in grants if g.in_force(at)]
         if live:
-            return ConsentDecision(True, f"{cid} permits {recipient} ({purpose})", cid)
+            return ConsentDecision(True, f"{cid} permits {who.reference} ({purpose})", cid)
         reasons.append(
-            f"{cid} is not in force for {recipient} then"
+            f"{cid} is not in force for {who.reference} then"
             if grants
-            else f"{cid} does not permit {recipient} for {purpose}"
+            else f"{cid} does not permit {who.reference} for {purpose}"
+            + (" (SUD counselling notes)" if notes else "")
         )
     return ConsentDecision(
-        False, "; ".join(reasons) or f"the patient has no Consent for {recipient}"
+        False, "; ".join(reasons) or f"the patient has no Consent for {who.reference}"
     )
 
 

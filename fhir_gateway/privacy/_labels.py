@@ -24,6 +24,7 @@ __all__ = [
     "ETH",
     "PART2",
     "NORDSCLCD",
+    "PSYTHPN",
     "SENSITIVE",
     "INHERITED",
     "SUBSTANCE_USE",
@@ -31,13 +32,13 @@ __all__ = [
     "is_uncoded",
     "condition_labels",
     "activity_labels",
+    "counselling_note_labels",
     "labels_of",
     "label_codes",
     "merge_labels",
     "with_labels",
     "is_sensitive",
     "is_part2",
-    "disclosure_copy",
     "may_carry_text_of",
     "reference_to",
     "needs_consent",
@@ -54,6 +55,14 @@ NORDSCLCD = {
     "system": ACT_CODE,
     "code": "NORDSCLCD",
     "display": "no redisclosure without consent directive",
+}
+
+# SUD counselling notes (42 CFR 2.11, 2024): kept apart like psychotherapy notes, whose
+# v3-ActCode sensitivity they take.
+PSYTHPN = {
+    "system": ACT_CODE,
+    "code": "PSYTHPN",
+    "display": "psychotherapy note information sensitivity",
 }
 
 SENSITIVE = frozenset({"ETH", "42CFRPart2"})  # never to a partner without the patient's Consent
@@ -112,6 +121,28 @@ def activity_labels(sensitivities: Iterable[str], *, part2: bool) -> list[dict[s
     return _substance_use_labels(part2) if SUBSTANCE_USE in set(sensitivities) else [dict(PSY)]
 
 
+def _type_codes(document: dict[str, Any]) -> set[str]:
+    concept = document.get("type") or {}
+    return {
+        f"{c.get('system', '')}|{c.get('code', '')}"
+        for c in (concept.get("coding") or [] if isinstance(concept, dict) else [])
+        if isinstance(c, dict) and c.get("code")
+    }
+
+
+def counselling_note_labels(
+    document: dict[str, Any], *, part2: bool, note_types: Iterable[str]
+) -> list[dict[str, Any]]:
+    """A DocumentReference whose ``type`` is one the sender names (``system|code``) is a SUD
+    counselling note: from a Part 2 program it carries R, ETH, 42CFRPart2, PSYTHPN and PSY, and is
+    kept apart from every other record (only a consent naming the notes releases it)."""
+    if not part2 or document.get("resourceType") != "DocumentReference":
+        return []
+    if not _type_codes(document) & set(note_types):
+        return []
+    return [*_substance_use_labels(True), dict(PSYTHPN)]
+
+
 def labels_of(resource: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [
         lb
@@ -147,11 +178,6 @@ def with_labels(resource: dict[str, Any], labels: Iterable[dict[str, Any]]) -> d
     if merged == labels_of(resource):
         return resource
     return {**resource, "meta": {**(resource.get("meta") or {}), "security": merged}}
-
-
-def disclosure_copy(resource: dict[str, Any]) -> dict[str, Any]:
-    """The copy disclosed outside the care team: ETH/42CFRPart2 data gain NORDSCLCD."""
-    return with_labels(resource, [dict(NORDSCLCD)]) if is_sensitive(resource) else resource
 
 
 def may_carry_text_of(

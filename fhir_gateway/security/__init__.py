@@ -8,6 +8,11 @@ For other modules:
 * ``visible_to(session, caller, res_type, res_id)`` / ``redact_for(session, caller, resource)``:
   whether a caller may receive a resource, and the copy it may receive (notifications: call
   ``redact_for`` on every payload resource, with ``partner_caller(org)`` for a partner).
+* ``take_disclosures(session)``: the Part 2 copies ``redact_for`` served under a consent since,
+  to pass with the outbox row that carries them (``outbox.enqueue(…, disclosures=…)``): the
+  worker withdraws the row when no consent permits them any more (``disclosure_withdrawn_because``)
+  and accounts for them once delivered (``account_delivered``); ``accounting(_bundle)``: a
+  patient's accounting of Part 2 disclosures (42 CFR 2.24, 2.25).
 * ``for_sender(session, sender)``: name the sender of what a session writes, so that its
   substance-use diagnoses are labelled Part 2 or not (``privacy.is_part2_sender``).
 * ``registered_senders(session)``: the HL7 senders registered hospital clients speak for;
@@ -25,6 +30,13 @@ from fhir_gateway.security._clients import (
     list_clients,
     remove_client,
 )
+from fhir_gateway.security._disclosures import (
+    account_delivered,
+    accounting,
+    accounting_bundle,
+)
+from fhir_gateway.security._disclosures import take as take_disclosures
+from fhir_gateway.security._disclosures import withdrawn_because as disclosure_withdrawn_because
 from fhir_gateway.security._install import install_policy
 from fhir_gateway.security._labels import for_sender
 from fhir_gateway.security._policy import SUBSETTED, partner_caller, redact_for, visible_to
@@ -39,6 +51,11 @@ from fhir_gateway.security._service import SecurityService
 from fhir_gateway.security._tokens import CLIENT_ALGS, peek
 
 __all__ = [
+    "account_delivered",
+    "accounting",
+    "accounting_bundle",
+    "disclosure_withdrawn_because",
+    "take_disclosures",
     "Client",
     "add_client",
     "get_client",

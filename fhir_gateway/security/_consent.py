@@ -1,7 +1,8 @@
 """The grants table behind the row policy's consent rule.
 
-``consent_grants`` holds what ``privacy.grants_of`` reads out of each Consent (the organisations
-it opens the patient's Part 2 data to, for care coordination, and when), rewritten by a write hook
+``consent_grants`` holds what ``privacy.grants_of`` reads out of each Consent (the organisations,
+or the class of treating providers, it opens the patient's Part 2 data to, for care coordination,
+and when; counselling notes apart), rewritten by a write hook
 whenever a Consent is created, updated (e.g. ``status`` → ``inactive`` revokes it) or deleted, in
 the same transaction; the row policy compares the bounds with the clock of the moment.
 """
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import privacy
 from fhir_gateway.hooks import WriteEvent
+from fhir_gateway.security import _disclosures
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.security_tables import consent_grants
 
@@ -27,6 +29,7 @@ def refresh_grants(event: WriteEvent, stored: StoredResource | None) -> None:
     if consent_id is None:
         return
     session: Session = event.session
+    _disclosures.forget(session)
     session.execute(delete(consent_grants).where(consent_grants.c.consent_id == consent_id))
     if stored is None or stored.deleted:
         return
@@ -37,9 +40,10 @@ def refresh_grants(event: WriteEvent, stored: StoredResource | None) -> None:
             "patient_id": g.patient_id,
             "starts": g.starts,
             "ends": g.ends,
+            "notes": g.notes,
         }
         for g in privacy.grants_of({**stored.content, "id": consent_id})
-        if g.recipient.startswith("Organization/")
+        if g.recipient.startswith("Organization/") or g.recipient == privacy.TREATING_CLASS
     ]
     if rows:
         session.execute(insert(consent_grants), rows)

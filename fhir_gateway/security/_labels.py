@@ -4,6 +4,9 @@ The rules themselves (which diagnosis carries which label, whose diagnoses are P
 are ``fhir_gateway.privacy``'s; here they are applied to writes:
 
 * a Condition gets the labels of its code (or, uncoded from a Part 2 sender, R/ETH/42CFRPart2);
+* a DocumentReference of a type the sender names as SUD counselling notes
+  (``counselling_note_types``), from a Part 2 sender, gets R/ETH/42CFRPart2/PSY and PSYTHPN;
+* a Part 2 Consent (its policy is 42 CFR Part 2) is Part 2 data itself (``consent_labels``);
 * a resource that comes without labels and references a labelled Condition
   (``Encounter.diagnosis``, ``ServiceRequest.reasonReference``, …) is derived from it and inherits
   R/ETH/42CFRPart2; a Task inherits them from the ServiceRequest it fulfils (``focus``). When a
@@ -57,6 +60,12 @@ def _part2(event: WriteEvent) -> bool:
     return privacy.is_part2_sender(_state["settings"] or get_settings(), *senders)
 
 
+def _note_types(event: WriteEvent) -> frozenset[str]:
+    sender = event.session.info.get(_SENDER_KEY)
+    senders = [sender] if sender else _client_senders(event)
+    return privacy.counselling_note_types(_state["settings"] or get_settings(), *senders)
+
+
 def label_write(event: WriteEvent) -> None:
     """on_check(None): complete ``event.after``'s labels before it is stored (mutates it)."""
     doc = event.after
@@ -65,6 +74,12 @@ def label_write(event: WriteEvent) -> None:
     computed: list[dict[str, Any]] = []
     if event.res_type == "Condition":
         computed = privacy.condition_labels(doc, part2=_part2(event))
+    elif event.res_type == "DocumentReference":
+        computed = privacy.counselling_note_labels(
+            doc, part2=_part2(event), note_types=_note_types(event)
+        )
+    elif event.res_type == "Consent":
+        computed = privacy.consent_labels(doc)
     if not privacy.labels_of(doc):
         computed += _inherited(event.session, doc)
     merged = privacy.merge_labels(privacy.labels_of(doc), computed, _kept(event))

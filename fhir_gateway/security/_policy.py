@@ -6,7 +6,11 @@ history and conditional interactions agree):
 * Every caller sees only the types its scopes (within its role) let it read or search.
 * system, admin, case-manager: every row of those types.
 * ehr, hospital: every row, except ETH/42CFRPart2-labelled ones whose patient has not consented
-  to the caller's organisation (``privacy.grants_of``, kept in ``consent_grants`` by ``_consent``);
+  to the caller's organisation (``privacy.grants_of``, kept in ``consent_grants`` by ``_consent``:
+  a grant names the organisation, or is for the class of treating providers, which reaches an
+  organisation the directory marks ``treating-provider`` that has a treating relationship with
+  the patient, ``related``; SUD counselling notes, PSYTHPN, need a grant for them and other data
+  a grant for the rest);
   a hospital's message (``MessageSender``) also sees what earlier messages of the same sender last
   wrote.
 * partner (an organisation of the partner directory):
@@ -18,12 +22,17 @@ history and conditional interactions agree):
   - the ServiceRequest (``focus``) and the Patient (``for``) of such a Task;
   - the partner directory (Organization, HealthcareService, Location, Endpoint, Practitioner,
     PractitionerRole);
+  - the Consents it receives data under (a grant of that Consent reaches it now);
   - and, like ehr, nothing ETH/42CFRPart2-labelled without the patient's Consent — a Task hidden
     that way also hides its ServiceRequest and Patient.
 
 Copies: a partner receives the minimum of a Patient (name, birth date, telecom, address,
 communication language), tagged SUBSETTED; every ETH/42CFRPart2 resource disclosed outside the
-care-coordination team (partner, ehr, hospital) carries the NORDSCLCD obligation.
+care-coordination team (partner, ehr, hospital) is ``privacy.disclosure_copy``: under the consent
+that permits it (``_disclosures.basis``) the 2.32 notice, the consent, purposes and obligations,
+NORDSCLCD unless the recipient is a HIPAA covered entity or business associate (without a session
+to find the consent: NORDSCLCD alone); elements whose inline labels the caller may not see are left
+out. Copies served under a consent are noted for the accounting of disclosures.
 """
 
 from __future__ import annotations
@@ -34,11 +43,21 @@ from typing import Any
 from sqlalchemy import ColumnElement, DateTime, and_, bindparam, exists, false, not_, or_, select
 from sqlalchemy.orm import Session
 
-from fhir_gateway import clock
+from fhir_gateway import clock, privacy
 from fhir_gateway.context import Caller
 from fhir_gateway.fhir.references import Reference
 from fhir_gateway.fhir.types import RESOURCE_TYPES
-from fhir_gateway.privacy import ACT_CODE, SENSITIVE, disclosure_copy, is_sensitive, merge_labels
+from fhir_gateway.privacy import (
+    ACT_CODE,
+    NOT_RELATED_STATUSES,
+    PART2_RECIPIENT,
+    SENSITIVE,
+    TREATING_CLASS,
+    TREATING_PROVIDER,
+    is_sensitive,
+    merge_labels,
+)
+from fhir_gateway.security import _disclosures
 from fhir_gateway.security._roles import MessageSender
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store import visibility
@@ -46,7 +65,15 @@ from fhir_gateway.store.inbox_tables import inbox_messages, source_times
 from fhir_gateway.store.security_tables import consent_grants
 from fhir_gateway.store.tables import idx_reference, idx_token, resources
 
-__all__ = ["RowPolicy", "visible_to", "redact_for", "partner_caller", "SUBSETTED", "OUTSIDERS"]
+__all__ = [
+    "RowPolicy",
+    "visible_to",
+    "redact_for",
+    "partner_caller",
+    "related",
+    "SUBSETTED",
+    "OUTSIDERS",
+]
 
 SUBSETTED = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
@@ -64,6 +91,7 @@ DIRECTORY = (
 )
 _PATIENT_MINIMUM = ("resourceType", "id", "meta", "name", "birthDate", "telecom", "address")
 _PATIENT_PARAMS = ("patient", "subject")
+_CONSENTED = SENSITIVE | {"PSYTHPN"}  # labels only a consent lets out of the care team
 
 
 @lru_cache(maxsize=1024)
@@ -100,8 +128,104 @@ def _db_now() -> Any:
     return clock.to_db(clock.now())
 
 
+def _labelled(r: Any, code: str) -> ColumnElement[bool]:
+    t = idx_token.alias()
+    return (
+        exists()
+        .where(
+            t.c.res_type == r.c.res_type,
+            t.c.res_id == r.c.res_id,
+            t.c.param == "_security",
+            t.c.system == ACT_CODE,
+            t.c.code == code,
+        )
+        .correlate_except(t)
+    )
+
+
+def _treating(org_id: str) -> ColumnElement[bool]:
+    """The directory marks the organisation a treating provider."""
+    t = idx_token.alias()
+    return exists().where(
+        t.c.res_type == "Organization",
+        t.c.res_id == org_id,
+        t.c.param == "type",
+        t.c.system == PART2_RECIPIENT,
+        t.c.code == TREATING_PROVIDER,
+    )
+
+
+def related(org_id: str, patient_id: Any) -> ColumnElement[bool]:
+    """A treating relationship (``privacy._recipients``): the organisation owns a live referral
+    Task of the patient, or takes part in one of the patient's CareTeams."""
+    owner, subject, status = idx_reference.alias(), idx_reference.alias(), idx_token.alias()
+    refused = (
+        exists()
+        .where(
+            status.c.res_type == "Task",
+            status.c.res_id == owner.c.res_id,
+            status.c.param == "status",
+            status.c.code.in_(NOT_RELATED_STATUSES),
+        )
+        .correlate_except(status)
+    )
+    referral = (
+        exists()
+        .where(
+            owner.c.res_type == "Task",
+            owner.c.param == "owner",
+            owner.c.target_type == "Organization",
+            owner.c.target_id == org_id,
+            subject.c.res_type == "Task",
+            subject.c.res_id == owner.c.res_id,
+            subject.c.param == "patient",
+            subject.c.target_type == "Patient",
+            subject.c.target_id == patient_id,
+            not_(refused),
+        )
+        .correlate_except(owner, subject)
+    )
+    member, team = idx_reference.alias(), idx_reference.alias()
+    care_team = (
+        exists()
+        .where(
+            member.c.res_type == "CareTeam",
+            member.c.param == "participant",
+            member.c.target_type == "Organization",
+            member.c.target_id == org_id,
+            team.c.res_type == "CareTeam",
+            team.c.res_id == member.c.res_id,
+            team.c.param == "patient",
+            team.c.target_type == "Patient",
+            team.c.target_id == patient_id,
+        )
+        .correlate_except(member, team)
+    )
+    return or_(referral, care_team)
+
+
+def _reaches(g: Any, organization: str) -> ColumnElement[bool]:
+    """The grant names the organisation, or is for the class of treating providers and the
+    organisation is one with a treating relationship to the grant's patient."""
+    named = g.c.organization == organization
+    org_id = Reference.id_of(organization, "Organization")
+    if org_id is None:
+        return named
+    in_class = and_(
+        g.c.organization == TREATING_CLASS, _treating(org_id), related(org_id, g.c.patient_id)
+    )
+    return or_(named, in_class)
+
+
+def _for_notes(g: Any, r: Any) -> ColumnElement[bool]:
+    """SUD counselling notes need a grant for them; everything else a grant for everything else."""
+    notes = _labelled(r, "PSYTHPN")
+    return or_(and_(g.c.notes.is_(True), notes), and_(g.c.notes.is_(False), not_(notes)))
+
+
 def _consented(r: Any, organization: str) -> ColumnElement[bool]:
-    """An in-force grant of the row's patient (the Patient itself, or its patient/subject)."""
+    """An in-force grant of the row's patient (the Patient itself, or its patient/subject) that
+    reaches the organisation, for data like the row's (counselling notes or not)."""
     g = consent_grants.alias()
     ref = idx_reference.alias()
     # The time is bound when the query runs, so a built condition can be kept and reused.
@@ -119,13 +243,31 @@ def _consented(r: Any, organization: str) -> ColumnElement[bool]:
     return (
         exists()
         .where(
-            g.c.organization == organization,
             or_(
                 and_(r.c.res_type == "Patient", g.c.patient_id == r.c.res_id),
                 g.c.patient_id.in_(patients),
             ),
             or_(g.c.starts.is_(None), g.c.starts <= now),
             or_(g.c.ends.is_(None), g.c.ends > now),
+            _reaches(g, organization),
+            _for_notes(g, r),
+        )
+        .correlate_except(g)
+    )
+
+
+def _consent_to(r: Any, organization: str) -> ColumnElement[bool]:
+    """A Consent that grants to the organisation now (the recipient may read the consent it
+    receives data under, 42 CFR 2.32(b))."""
+    g = consent_grants.alias()
+    now = bindparam("now", callable_=_db_now, type_=DateTime(), unique=True)
+    return (
+        exists()
+        .where(
+            g.c.consent_id == r.c.res_id,
+            or_(g.c.starts.is_(None), g.c.starts <= now),
+            or_(g.c.ends.is_(None), g.c.ends > now),
+            _reaches(g, organization),
         )
         .correlate_except(g)
     )
@@ -278,6 +420,11 @@ def _partner_rows(r: Any, caller: Caller, res_type: str | None = None) -> Column
             _via_visible_task(r, caller, org_id, "patient"),
             _label_rule(r, caller),
         ),
+        "Consent": lambda: and_(
+            r.c.res_type == "Consent",
+            _consent_to(r, caller.organization or ""),
+            _label_rule(r, caller),
+        ),
     }
     if res_type is not None:
         return (
@@ -319,12 +466,22 @@ class RowPolicy:
             return None
         return and_(*conds) if len(conds) > 1 else conds[0]
 
-    def serve(self, caller: Caller, resource: dict[str, Any]) -> dict[str, Any]:
+    def serve(
+        self, caller: Caller, resource: dict[str, Any], session: Session | None = None
+    ) -> dict[str, Any]:
         if caller.role not in OUTSIDERS:
             return resource
         if caller.role == "partner" and resource.get("resourceType") == "Patient":
             resource = _minimal_patient(resource)
-        return disclosure_copy(resource)
+        resource = _without_unseen_elements(session, caller, resource)
+        if not is_sensitive(resource):
+            return resource
+        if session is None:  # no consent can be looked up: the labels and NORDSCLCD
+            return privacy.disclosure_copy(resource)
+        basis = _disclosures.basis(session, caller, resource)
+        if basis is not None:
+            _disclosures.note(session, caller, resource, basis)
+        return privacy.disclosure_copy(resource, basis)
 
     def serve_version(
         self, session: Session, caller: Caller, version: repo.StoredResource
@@ -334,7 +491,22 @@ class RowPolicy:
         if caller.role in OUTSIDERS and is_sensitive(version.content):
             if not _current_sensitive(session, version.res_type, version.res_id):
                 return None
-        return self.serve(caller, version.content)
+        return self.serve(caller, version.content, session)
+
+
+def _without_unseen_elements(
+    session: Session | None, caller: Caller, resource: dict[str, Any]
+) -> dict[str, Any]:
+    """Elements with inline labels this caller may not see go, with their labels."""
+
+    def may_see(codes: frozenset[str]) -> bool:
+        if not codes & _CONSENTED:
+            return True
+        if session is None:
+            return False
+        return _disclosures.basis(session, caller, resource, codes) is not None
+
+    return privacy.without_unseen_elements(resource, may_see)
 
 
 def _minimal_patient(patient: dict[str, Any]) -> dict[str, Any]:
@@ -386,7 +558,7 @@ def redact_for(session: Session, caller: Caller, resource: dict[str, Any]) -> di
         return None
     if is_sensitive(resource) and not _current_sensitive(session, res_type, res_id):
         return None  # an older, labelled version of something now unlabelled: not for outsiders
-    return visibility.current().serve(caller, resource)
+    return visibility.current().serve(caller, resource, session)
 
 
 def _current_sensitive(session: Session, res_type: str, res_id: str) -> bool:

@@ -55,6 +55,7 @@ __all__ = [
     "served",
     "restricted",
     "shaped_for",
+    "answer_for",
     "StoredResource",
     "read_served",
     "vread_served",
@@ -142,12 +143,20 @@ def restricted(caller: Caller) -> bool:
     return visibility.current().restricted(caller)
 
 
-def shaped_for(caller: Caller, stored: StoredResource) -> StoredResource:
-    """The current version as this caller may receive it (a write's answer, say)."""
+def shaped_for(
+    caller: Caller, stored: StoredResource, session: Session | None = None
+) -> StoredResource:
+    """The current version as this caller may receive it (a write's answer, say); given a
+    session, with what the copy rests on (the consent of a Part 2 disclosure, accounted for)."""
     policy = visibility.current()
     if not policy.restricted(caller) or stored.deleted:
         return stored
-    return replace(stored, content=policy.serve(caller, stored.content))
+    return replace(stored, content=policy.serve(caller, stored.content, session))
+
+
+def answer_for(session: Session, caller: Caller, stored: StoredResource) -> StoredResource:
+    """``shaped_for`` in its own read transaction, after the write committed."""
+    return shaped_for(caller, stored, session)
 
 
 def served(session: Session, caller: Caller, stored: StoredResource) -> StoredResource:

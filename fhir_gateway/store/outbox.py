@@ -27,6 +27,7 @@ __all__ = [
     "enqueue",
     "claim",
     "finish",
+    "withdraw",
     "release",
     "get",
     "attempts_of",
@@ -65,6 +66,7 @@ class OutboxRow:
     last_error: str | None
     delivered_at: datetime | None
     dead_at: datetime | None
+    disclosures: list[dict[str, Any]] | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -117,6 +119,7 @@ def _row(r: Any) -> OutboxRow:
         last_error=r.last_error,
         delivered_at=_opt(r.delivered_at),
         dead_at=_opt(r.dead_at),
+        disclosures=list(r.disclosures) if r.disclosures else None,
     )
 
 
@@ -135,8 +138,10 @@ def enqueue(
     subscription: str | None = None,
     event_number: int | None = None,
     focus: str | None = None,
+    disclosures: list[dict[str, Any]] | None = None,
 ) -> int:
-    """Add a pending row in the caller's transaction; returns its id."""
+    """Add a pending row in the caller's transaction; returns its id. ``disclosures``: the patient
+    data it discloses and the consent each rests on (opaque here; kept for the accounting)."""
     now = clock.to_db(clock.now())
     result = session.execute(
         insert(outbox).values(
@@ -154,6 +159,7 @@ def enqueue(
             status="pending",
             attempts=0,
             next_attempt_at=now,
+            disclosures=disclosures or None,
         )
     )
     key = cast(CursorResult[Any], result).inserted_primary_key
@@ -237,6 +243,38 @@ def finish(
         update(outbox)
         .where(outbox.c.id == row_id, outbox.c.lease_owner == worker, outbox.c.status == "pending")
         .values(**values)
+    )
+    return cast(CursorResult[Any], result).rowcount == 1
+
+
+def withdraw(session: Session, row_id: int, *, worker: str, reason: str) -> bool:
+    """A claimed row that must not be sent (what it discloses is no longer permitted): recorded as
+    an attempt and set ``withdrawn``, which ``replay`` never brings back."""
+    now = clock.now()
+    current = session.execute(select(outbox.c.attempts).where(outbox.c.id == row_id)).first()
+    if current is None:
+        return False
+    session.execute(
+        insert(outbox_attempts).values(
+            outbox_id=row_id,
+            number=current.attempts + 1,
+            at=clock.to_db(now),
+            worker=worker,
+            http_status=None,
+            error=reason,
+            outcome="withdrawn",
+        )
+    )
+    result = session.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.lease_owner == worker, outbox.c.status == "pending")
+        .values(
+            status="withdrawn",
+            attempts=current.attempts + 1,
+            last_error=reason,
+            lease_owner=None,
+            lease_until=None,
+        )
     )
     return cast(CursorResult[Any], result).rowcount == 1
 

@@ -4,7 +4,9 @@ per-subscription state (signing secret, event counter).
 A row is written in the same transaction as the change it announces, so a notification exists
 exactly when its change does. ``status`` is ``pending`` until delivered, then ``delivered``; a row
 that cannot be delivered within the retry window (or is refused for good) becomes ``dead`` (the
-dead letters), and ``replay`` makes it pending again.
+dead letters), and ``replay`` makes it pending again. A row whose ``disclosures`` (the patient data
+it discloses and the consent each rests on, kept for the accounting) are no longer permitted when
+its turn comes (the consent revoked or expired meanwhile) is ``withdrawn``: never sent.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from fhir_gateway.store.tables import JsonDoc, RowId, UtcTime, metadata
 
 __all__ = ["outbox", "outbox_attempts", "subscription_state", "STATUSES"]
 
-STATUSES = ("pending", "delivered", "dead")
+STATUSES = ("pending", "delivered", "dead", "withdrawn")
 
 outbox = Table(
     "outbox",
@@ -32,6 +34,7 @@ outbox = Table(
     Column("headers", JsonDoc, nullable=False),
     Column("content_type", String(128), nullable=True),
     Column("body", LargeBinary, nullable=False),
+    Column("disclosures", JsonDoc, nullable=True),  # what it discloses under which consent
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UtcTime, nullable=False),
@@ -54,7 +57,7 @@ outbox_attempts = Table(
     Column("worker", String(128), nullable=False),
     Column("http_status", Integer, nullable=True),
     Column("error", Text, nullable=True),
-    Column("outcome", String(16), nullable=False),  # delivered | retry | dead
+    Column("outcome", String(16), nullable=False),  # delivered | retry | dead | withdrawn
     Index("ix_outbox_attempts_outbox_id", "outbox_id"),
 )
 

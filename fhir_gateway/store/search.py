@@ -559,7 +559,7 @@ class _Search:
     def redact(self) -> Redact | None:
         policy = visibility.current()
         if policy.restricted(self.caller):  # this caller gets its own copy (redacted, obligations)
-            return functools.partial(policy.serve, self.caller)
+            return functools.partial(policy.serve, self.caller, session=self.session)
         return None
 
     def run(self, query: Select[Any]) -> Any:

@@ -6,7 +6,8 @@ auth_jti         every client-assertion ``jti`` accepted, unique per client: a r
 gateway_keys     the gateway's own token-signing key (unless a key file is configured), shared
                  by every process so tokens survive restarts
 consent_grants   who may receive a patient's 42 CFR Part 2 data: one row per (Consent,
-                 organisation), derived from active Consents at write time
+                 organisation or class), derived from active Consents at write time; ``notes``
+                 rows are for SUD counselling notes only, the others for all but them
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ consent_grants = Table(
     "consent_grants",
     metadata,
     Column("consent_id", String(64), primary_key=True),
-    Column("organization", String(128), primary_key=True),  # Organization/ID
+    Column("organization", String(128), primary_key=True),  # Organization/ID, or a class
     Column("patient_id", String(64), nullable=False),
     Column("starts", UtcTime, nullable=True),
     Column("ends", UtcTime, nullable=True),  # exclusive
+    Column("notes", Boolean, nullable=False, default=False),
     Index("ix_consent_grants_patient_org", "patient_id", "organization"),
 )

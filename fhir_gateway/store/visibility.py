@@ -9,9 +9,10 @@ answers three questions; until one is installed every caller sees everything as 
   conditional interactions all apply it.
 * ``restricted(caller)``: whether rows must be checked and served copies shaped for this caller
   (False keeps the fast path: stored bytes out as they are).
-* ``serve(caller, resource)``: the copy this caller receives (e.g. a redacted Patient, a
-  disclosure obligation added to the labels); ``serve_version`` the same for a past version
-  (history, vread), or None when that version must not reach this caller.
+* ``serve(caller, resource, session=None)``: the copy this caller receives (e.g. a redacted
+  Patient, a disclosure obligation added to the labels; given the session, also the consent it
+  rests on, noted for the accounting of disclosures); ``serve_version`` the same for a past
+  version (history, vread), or None when that version must not reach this caller.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ class VisibilityPolicy(Protocol):
 
     def restricted(self, caller: Caller) -> bool: ...
 
-    def serve(self, caller: Caller, resource: dict[str, Any]) -> dict[str, Any]: ...
+    def serve(
+        self, caller: Caller, resource: dict[str, Any], session: Session | None = None
+    ) -> dict[str, Any]: ...
 
     def serve_version(
         self, session: Session, caller: Caller, version: StoredResource
@@ -52,7 +55,9 @@ class _Open:
     def restricted(self, caller: Caller) -> bool:
         return False
 
-    def serve(self, caller: Caller, resource: dict[str, Any]) -> dict[str, Any]:
+    def serve(
+        self, caller: Caller, resource: dict[str, Any], session: Session | None = None
+    ) -> dict[str, Any]:
         return resource
 
     def serve_version(

@@ -16,10 +16,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
+from sqlalchemy.orm import Session
 
-from fhir_gateway import clock
+from fhir_gateway import clock, security
 from fhir_gateway.notifications import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 from fhir_gateway.observability.events import observed_delivery
 from fhir_gateway.observability.health import Heartbeat
@@ -42,6 +44,14 @@ class DeliveryResult:
     outcome: str
     http_status: int | None
     error: str | None
+
+
+def _finish(session: Session, row: OutboxRow, **result: Any) -> bool:
+    """Record the attempt; a delivered row's Part 2 disclosures enter the accounting with it."""
+    kept = outbox.finish(session, row.id, **result)
+    if kept and result["outcome"] == "delivered" and row.disclosures:
+        security.account_delivered(session, row.disclosures, row.channel)
+    return kept
 
 
 def policy_from(settings: Settings) -> RetryPolicy:
@@ -117,7 +127,22 @@ class DeliveryWorker:
             results += batch
         return results
 
+    def _withdrawn(self, row: OutboxRow) -> DeliveryResult | None:
+        """A row disclosing Part 2 data that no consent permits any more (revoked, expired since
+        it was queued) is withdrawn, never sent: revocation takes effect at once."""
+        if not row.disclosures:
+            return None
+        reason = self.db.read(security.disclosure_withdrawn_because, row.disclosures)
+        if reason is None:
+            return None
+        self.db.write(outbox.withdraw, row.id, worker=self.name, reason=reason)
+        log.info("outbox %s withdrawn: a consent it rested on no longer permits it", row.id)
+        return DeliveryResult(row.id, "withdrawn", None, reason)
+
     def _deliver(self, row: OutboxRow, secret: str | None) -> DeliveryResult:
+        withdrawn = self._withdrawn(row)
+        if withdrawn is not None:
+            return withdrawn
         with observed_delivery(row.id, row.channel) as seen:  # span, outbox-id correlation, metrics
             status, error, retry_after = self._send(row, secret)
             seen.sent()
@@ -161,8 +186,8 @@ class DeliveryWorker:
     ) -> None:
         detail = error if decision.reason is None else f"{error or ''} ({decision.reason})".strip()
         kept = self.db.write(
-            outbox.finish,
-            row.id,
+            _finish,
+            row,
             worker=self.name,
             outcome=decision.outcome,
             http_status=status,

@@ -48,12 +48,13 @@ def partner_caller(organization: str) -> Caller:
 
 def _absolute(doc: dict[str, Any], base_url: str, keep: set[str]) -> dict[str, Any]:
     """References the partner cannot resolve on its own server point back at the gateway. Of
-    ``meta`` only the security labels go along: they say what the partner may do with the copy."""
+    ``meta`` only the security labels and the disclosure notice go along: they say what the
+    partner may do with the copy."""
     copy = orjson.loads(orjson.dumps(doc))
     copy.pop("meta", None)
-    labels = privacy.labels_of(doc)
-    if labels:
-        copy["meta"] = {"security": labels}
+    meta = privacy.travelling_meta(doc, base_url)
+    if meta:
+        copy["meta"] = meta
     if base_url:
         for node, key in iter_references(copy):
             if "/" in node[key] and "://" not in node[key] and node[key] not in keep:
@@ -89,6 +90,7 @@ def push(session: Session, stored: StoredResource, base_url: str) -> int | None:
         security.redact_for(session, viewer, found),
     )
     if task is None or request is None:
+        security.take_disclosures(session)  # nothing goes: nothing disclosed
         return None
     return outbox.enqueue(
         session,
@@ -98,6 +100,7 @@ def push(session: Session, stored: StoredResource, base_url: str) -> int | None:
         body=orjson.dumps(push_bundle(task, request, base_url)),
         content_type="application/fhir+json",
         focus=f"Task/{stored.res_id}/_history/{stored.version_id}",
+        disclosures=security.take_disclosures(session),
     )
 
 
