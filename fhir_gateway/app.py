@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 
 from fhir_gateway import careplans, monitors
 from fhir_gateway.api import auth, intake, operations, resources, system
+from fhir_gateway.api import mhca as mhca_api
 from fhir_gateway.api import monitors as monitors_api
 from fhir_gateway.api import privacy as privacy_api
 from fhir_gateway.api.errors import install_error_handlers
@@ -18,7 +19,7 @@ from fhir_gateway.api.unstorable import refuse_nul_in_url
 from fhir_gateway.observability import FASTAPI_TELEMETRY, install_observability
 from fhir_gateway.security import SecurityService, install_policy
 from fhir_gateway.security.logs import redact_secrets_in_logs
-from fhir_gateway.services import discharge
+from fhir_gateway.services import discharge, mhca
 from fhir_gateway.services.ingest import Intake
 from fhir_gateway.settings import Settings, get_settings
 from fhir_gateway.store.db import Database
@@ -78,6 +79,7 @@ def install_rules(settings: Settings) -> None:
     notifications.install(settings)  # subscriptions and Da Vinci messages → outbox
     install_policy(settings)  # who sees what, Part 2 labels and consents, append-only audit
     monitors.install(settings)  # readmission and crisis alerts at the Encounter write
+    mhca.install(settings)  # India's Mental Healthcare Act: releases, withholdings, ABDM ids whole
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -117,6 +119,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         operations.router,
         monitors_api.router,
         privacy_api.router,
+        mhca_api.router,
         resources.router,
     ]
     install_web(app)  # people's pages under /web: partner inbox, case-manager dashboard

@@ -9,13 +9,32 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "DEMO_SENDER_ZONES", "DEMO_SENDER_COUNTRIES"]
+__all__ = [
+    "Settings",
+    "get_settings",
+    "DEMO_SENDER_ZONES",
+    "DEMO_SENDER_COUNTRIES",
+    "ABDM_AUTHORITIES",
+]
 
 # The two invented hospitals of `fhir-gateway demo` (mappings/partners/README.md). They are the
 # defaults of sender_zones and sender_countries, so a plain `serve` runs the demo in the right
 # zone and jurisdiction; setting either variable replaces them (keep them there to keep the demo).
 DEMO_SENDER_ZONES = {"DEMO-SPRINGFIELD": "America/Chicago", "DEMO-BENGALURU": "Asia/Kolkata"}
 DEMO_SENDER_COUNTRIES = {"DEMO-SPRINGFIELD": "US", "DEMO-BENGALURU": "IN"}
+# HL7 v2 assigning authorities (CX.4, HD) that Indian hospital systems write for ABDM identifiers:
+# "abha" for an ABHA number or ABHA address (told apart by their form), "hfr" for a facility id.
+ABDM_AUTHORITIES: dict[str, Literal["abha", "hfr"]] = {
+    "ABHA": "abha",
+    "ABHANO": "abha",
+    "ABHAADDR": "abha",
+    "ABHA-ADDRESS": "abha",
+    "HEALTHID": "abha",
+    "NDHM": "abha",
+    "PHR": "abha",
+    "HFR": "hfr",
+    "NHFR": "hfr",
+}
 
 
 class Settings(BaseSettings):
@@ -149,6 +168,36 @@ class Settings(BaseSettings):
     )
     hl7_mappings_dir: str | None = Field(
         None, description="User ConceptMaps overriding the HL7 v2 code maps"
+    )
+
+    # --- India: Mental Healthcare Act 2017 and ABDM identifiers (fhir_gateway.privacy, adapters.abdm)
+    mhca_senders: list[str] | None = Field(
+        None,
+        description=(
+            "Senders ('APP|FACILITY', 'FACILITY' or a FHIR source endpoint) that are mental health "
+            "establishments under India's Mental Healthcare Act 2017 ('*': all; never 42 CFR Part 2 "
+            "senders); unset: the senders of Indian facilities (sender_countries, default_country)"
+        ),
+    )
+    abha_number_system: str = Field(
+        "https://healthid.ndhm.gov.in",
+        description="Identifier system of ABHA numbers (14 digits), as in the ABDM FHIR IG",
+    )
+    abha_address_system: str = Field(
+        "http://fhir-gateway.org/fhir/sid/abha-address",
+        description="Identifier system of ABHA addresses (name@abdm); the ABDM FHIR IG names none",
+    )
+    hfr_system: str = Field(
+        "https://facility.ndhm.gov.in",
+        description="Identifier system of Health Facility Registry ids, as in the ABDM FHIR IG",
+    )
+    abdm_authorities: dict[str, Literal["abha", "hfr"]] = Field(
+        default_factory=lambda: dict(ABDM_AUTHORITIES),
+        description=(
+            "HL7 v2 assigning authorities (CX.4 / HD namespace or universal id, any case) of Indian "
+            "senders → the ABDM identifier they assign: abha (ABHA number or address, by its form) "
+            "or hfr (Health Facility Registry id)"
+        ),
     )
 
     # --- referrals and notifications (fhir_gateway.workflow, .notifications, workers.delivery) -----

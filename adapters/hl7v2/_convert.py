@@ -106,6 +106,8 @@ def convert(text: str | bytes, *, options: ConvertOptions | None = None) -> Conv
         codes.scoped(profile.country, (f"{app}|{facility}", facility)),
         profile.zone,
         profile.country,
+        abdm=profile.abdm,
+        abdm_authorities={k.upper(): v for k, v in profile.abdm_authorities.items()},
     )
     ctx.warnings.extend(msg.warnings)
     _report_cleaned(ctx, msg)

@@ -10,15 +10,17 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+from adapters.abdm import AbdmSystems, hfr_id
 from adapters.terminology import ICD10_SYSTEMS, icd10_code
 
 from ._codes import CodeMaps
 from ._datetime import to_fhir_date, to_fhir_datetime
-from ._errors import HL7Error
+from ._errors import DataTypeError, HL7Error
 from ._parse import Composite
 
 __all__ = [
     "MappingContext",
+    "abdm_checked",
     "address",
     "codeable",
     "contact_point",
@@ -35,20 +37,45 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 class MappingContext:
     """What mappers share for one message: code maps, the sender's zone, collected warnings."""
 
-    __slots__ = ("codes", "zone", "country", "warnings", "ack_warnings")
+    __slots__ = ("codes", "zone", "country", "abdm", "abdm_authorities", "warnings", "ack_warnings")
 
-    def __init__(self, codes: CodeMaps, zone: str, country: str = "US") -> None:
+    def __init__(
+        self,
+        codes: CodeMaps,
+        zone: str,
+        country: str = "US",
+        *,
+        abdm: AbdmSystems | None = None,
+        abdm_authorities: dict[str, str] | None = None,
+    ) -> None:
         self.codes = codes
         self.zone = zone
         self.country = country
+        self.abdm = abdm  # an Indian sender's: the systems of ABDM identifiers
+        self.abdm_authorities = abdm_authorities or {}  # upper-case authority → abha | hfr
         self.warnings: list[str] = []
         # Warnings the sender must hear (ERR severity W in the AA): data changed or left out.
         self.ack_warnings: list[HL7Error] = []
 
     def warn_sender(self, warning: HL7Error) -> None:
         """A change to what the sender sent, told in the ACK and in the conversion warnings."""
+        if str(warning) in self.warnings:
+            return  # a field read twice (PID-3: the match key, then the identifiers) warns once
         self.ack_warnings.append(warning)
         self.warnings.append(str(warning))
+
+    def abdm_kind(self, *authorities: str) -> str | None:
+        """Which ABDM identifier an assigning authority assigns (abha | hfr), for an Indian sender."""
+        if self.abdm is None:
+            return None
+        return next(
+            (
+                self.abdm_authorities[a.upper()]
+                for a in authorities
+                if a and a.upper() in self.abdm_authorities
+            ),
+            None,
+        )
 
     def dt(self, value: str, where: str) -> str | None:
         if not value:
@@ -107,9 +134,11 @@ def identifier(
     value = c(1)
     if not value:
         return None
-    out: dict[str, Any] = {"value": value}
     hd = c.sub(4)
     system = hd_system(ctx, hd(1), hd(2), hd(3))
+    if ctx.abdm is not None:
+        value, system = abdm_checked(ctx, value, system, (hd(1), hd(2)), where)
+    out: dict[str, Any] = {"value": value}
     if system:
         out["system"] = system
     code = c(5) or type_code
@@ -121,6 +150,44 @@ def identifier(
     if hd(1) and hd(2):
         out["assigner"] = {"display": hd(1)}
     return out
+
+
+def abdm_checked(
+    ctx: MappingContext, value: str, system: str | None, authority: tuple[str, str], where: str
+) -> tuple[str, str | None]:
+    """An ABDM identifier (by its assigning authority, or its system) checked and normalised; a
+    malformed one stays under the sender's own assigning authority, and the sender is told."""
+    abdm = ctx.abdm
+    assert abdm is not None
+    kind = ctx.abdm_kind(*authority)
+    if kind == "abha":
+        found = abdm.abha(value)
+        if found is not None:
+            return found[1], found[0]
+        what = "an ABHA number (14 digits) or ABHA address (name@abdm)"
+    elif kind == "hfr":
+        facility = hfr_id(value)
+        if facility is not None:
+            return facility, abdm.hfr
+        what = "a Health Facility Registry id (IN and 10 digits)"
+    elif system in (abdm.abha_number, abdm.abha_address, abdm.hfr):
+        checked = abdm.check(system, value)
+        if checked is not None:
+            return checked, system
+        what = f"a valid identifier of {system}"
+    else:
+        return value, system
+    name = authority[0] or authority[1] or "unknown"
+    segment, _, field = where.partition("-")
+    ctx.warn_sender(
+        DataTypeError(
+            f"{where}: an identifier of assigning authority {name!r} is not {what}; kept under "
+            "the sender's own assigning authority",
+            segment=segment or None,
+            field=int(field) if field.isdigit() else None,
+        )
+    )
+    return value, f"{ctx.codes.local_base}assigning-authority:{quote(name, safe='')}"
 
 
 def human_name(ctx: MappingContext, c: Composite, where: str) -> dict[str, Any] | None:

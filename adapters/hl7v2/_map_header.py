@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from ._datatypes import MappingContext, hd_system
+from ._datatypes import MappingContext, abdm_checked, hd_system
 from ._parse import Segment
 from ._patch import Plan, Plans, uuid_for
 
@@ -37,7 +37,19 @@ def map_sender(ctx: MappingContext, plans: Plans, msh: Segment) -> Plan | None:
         key = {"system": f"{ctx.codes.local_base}facility", "value": c(1)}
     plan = Plan("Organization", key, base={"identifier": [key]})
     plan.add("name", "string", c(1) or c(2))
+    _registry_id(ctx, plan, c(2), c(3))
     return plans.put(plan)
+
+
+def _registry_id(ctx: MappingContext, plan: Plan, universal: str, kind: str) -> None:
+    """An Indian facility's Health Facility Registry id, sent as MSH-4's universal id with an HFR
+    authority as its type (``BMHI^IN2910000167^HFR``): an identifier under the HFR system."""
+    if not universal or ctx.abdm is None or ctx.abdm_kind(kind) != "hfr":
+        return
+    value, system = abdm_checked(ctx, universal, None, (kind, ""), "MSH-4")
+    if system == ctx.abdm.hfr:
+        ident = {"system": system, "value": value}
+        plan.add("identifier", "Identifier", [ident], many=True, match=f"system='{system}'")
 
 
 def _put(resource: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapters.abdm import AbdmSystems
+
 from ._parse import DEFAULT_MAX_BYTES
 
 __all__ = [
@@ -29,10 +31,17 @@ class SenderProfile:
     on any value with a time. The default is UTC: set the facility's zone for every sender
     whose clocks are local. ``country`` (ISO 3166 alpha-2) is the facility's jurisdiction: it
     decides what ambiguous codes mean (``ICD10`` is ICD-10-CM in the US, WHO ICD-10 in India).
+    ``abdm`` (an Indian sender's) gives the systems of ABDM identifiers, and ``abdm_authorities``
+    which assigning authorities (CX.4 / HD namespace or universal id, upper case) assign them:
+    ``abha`` (an ABHA number or address, told apart by its form) or ``hfr`` (a facility id). Such
+    an identifier is checked and normalised (``adapters.abdm``); a malformed one is kept under the
+    sender's own assigning authority, with a warning in the ACK.
     """
 
     zone: str = DEFAULT_ZONE
     country: str = DEFAULT_COUNTRY
+    abdm: AbdmSystems | None = None
+    abdm_authorities: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,9 @@ intake's discharge hook (``services.discharge.register``) calls ``apply_discharg
 takes a finished Encounter back to another status (an A13, or the same through the API) calls
 ``revoke_for_cancelled_discharge``; a CarePlan approved through the API and a Consent recorded
 release referrals (``fhir_gateway.hooks.on_stored``). ``seed`` stores the shipped templates and
-partner directory.
+partner directory. The plan of an MHCA facility's discharge (India's Mental Healthcare Act 2017)
+gets what the Act adds (``_mhca``: label, nominated representative and preferred contacts in the
+care team, advance-directive notes).
 """
 
 from __future__ import annotations

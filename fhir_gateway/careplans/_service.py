@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.careplans._context import DischargeContext, DischargeEvent, load_context
 from fhir_gateway.careplans._ids import plan_key
+from fhir_gateway.careplans._mhca import apply_act
 from fhir_gateway.careplans._partners import (
     Partner,
     directory,
@@ -36,7 +37,8 @@ from fhir_gateway.careplans._store import (
     tasks_for,
 )
 from fhir_gateway.careplans._templates import template_set
-from fhir_gateway.privacy import consents_of, is_part2_sender
+from fhir_gateway.privacy import consents_of, is_mhca_sender, is_part2_sender
+from fhir_gateway.services.mhca import act_facts
 from fhir_gateway.settings import Settings
 
 __all__ = [
@@ -193,6 +195,8 @@ def apply_discharge(session: Session, event: DischargeEvent, settings: Settings)
     options.carried = carried
     options.replaces = [f"CarePlan/{p['id']}" for p in previous]
     rendered = render(draft, ctx, options)
+    if is_mhca_sender(settings, ctx.sender):  # India's Mental Healthcare Act 2017
+        apply_act(rendered, act_facts(session, ctx.patient_ref, clock.now()), options.now)
     written = [save(session, doc) for doc in rendered.resources()]
     written += close_referrals(session, others, REPLACED)
     for plan in previous:

@@ -10,6 +10,10 @@
 - **Work items** (at the referral Task write and the intake of each message, see ``_workitems``):
   ``unassigned`` (with the reason), ``late`` at sending, ``deadline-at-risk``, ``rerouted`` twice,
   ``no-encounter`` (an A01/A03 without PV1).
+- **India's Mental Healthcare Act 2017** (at the write of an MHCA plan, a RelatedPerson, an advance
+  directive or a capacity assessment, see ``_mhca``): ``nominated-representative`` to confirm,
+  ``discharge-planning`` without its s98 participants, ``advance-directive`` for the
+  psychiatrist's decision.
 - **FUH** (on demand): ``Measure/fuh/$evaluate-measure``, ``fhir-gateway report fuh``.
 - **Family** (scheduled): education and appointment reminders to consenting family caregivers.
 
@@ -27,6 +31,7 @@ from fhir_gateway.monitors._admissions import on_encounter, withdraw
 from fhir_gateway.monitors._codes import MONITOR_FLAGS, codesystem
 from fhir_gateway.monitors._fuh import Outcome, evaluate
 from fhir_gateway.monitors._measure import MEASURE_URL, measure, rates, summary_report
+from fhir_gateway.monitors._mhca import on_careplan, on_consent, on_observation, on_related_person
 from fhir_gateway.monitors._overdue import candidate_tasks, check_task, conditions
 from fhir_gateway.monitors._report import (
     fuh_individual,
@@ -85,4 +90,8 @@ def install(settings: Settings) -> None:
     hooks.on_stored("Encounter")(on_encounter)
     hooks.on_stored("Task")(on_task)
     hooks.on_stored("ServiceRequest")(on_request)
+    hooks.on_stored("CarePlan")(on_careplan)  # the Mental Healthcare Act's work items
+    hooks.on_stored("RelatedPerson")(on_related_person)
+    hooks.on_stored("Consent")(on_consent)
+    hooks.on_stored("Observation")(on_observation)
     applied.register(on_message)

@@ -28,6 +28,9 @@ __all__ = [
     "DEADLINE_AT_RISK",
     "REROUTED",
     "NO_ENCOUNTER",
+    "REPRESENTATIVE_PROPOSED",
+    "DISCHARGE_PLANNING",
+    "ADVANCE_DIRECTIVE",
     "WORK_ITEMS",
     "FLAG_DETAIL",
     "FLAG_PRIORITY",
@@ -61,7 +64,20 @@ LATE = "late"
 DEADLINE_AT_RISK = "deadline-at-risk"
 REROUTED = "rerouted"
 NO_ENCOUNTER = "no-encounter"
-WORK_ITEMS = (UNASSIGNED, LATE, DEADLINE_AT_RISK, REROUTED, NO_ENCOUNTER)
+# work items of India's Mental Healthcare Act 2017 (see _mhca)
+REPRESENTATIVE_PROPOSED = "nominated-representative"
+DISCHARGE_PLANNING = "discharge-planning"
+ADVANCE_DIRECTIVE = "advance-directive"
+WORK_ITEMS = (
+    UNASSIGNED,
+    LATE,
+    DEADLINE_AT_RISK,
+    REROUTED,
+    NO_ENCOUNTER,
+    REPRESENTATIVE_PROPOSED,
+    DISCHARGE_PLANNING,
+    ADVANCE_DIRECTIVE,
+)
 
 _CONCEPTS: dict[str, tuple[str, str]] = {
     OVERDUE: (
@@ -138,6 +154,25 @@ _CONCEPTS: dict[str, tuple[str, str]] = {
         "An admission (A01) or discharge (A03) without a PV1 segment: "
         "no visit was recorded, so no care plan or alert follows from it.",
     ),
+    REPRESENTATIVE_PROPOSED: (
+        "Nominated representative to confirm",
+        "A patient of an MHCA facility has no nominated representative: the gateway proposes the "
+        "first available person in the order of the Mental Healthcare Act 2017, s14(4), for the case "
+        "manager to confirm (it appoints no one). Inactive once one is confirmed.",
+    ),
+    DISCHARGE_PLANNING: (
+        "Discharge plan without its participants",
+        "A discharge plan of an MHCA facility records no participation of someone s98 names (the "
+        "patient, the nominated representative, the family member or care-giver the patient will "
+        "live with, the psychiatrist who will continue care). Inactive once CarePlan.contributor "
+        "records them.",
+    ),
+    ADVANCE_DIRECTIVE: (
+        "Advance directive: psychiatrist's decision",
+        "A plan activity goes against the patient's advance directive (or the directive cannot be "
+        "read by the gateway) while it may apply (s5(3); never to emergency treatment, s9): the "
+        "psychiatrist decides (s10, s11); the activity stays in the plan.",
+    ),
 }
 
 
@@ -154,7 +189,7 @@ def codesystem() -> dict[str, Any]:
         "resourceType": "CodeSystem",
         "id": "monitor-flags",
         "url": MONITOR_FLAGS,
-        "version": "2",
+        "version": "3",
         "name": "MonitorFlags",
         "title": "fhir-gateway case-manager monitor codes",
         "status": "active",

@@ -8,8 +8,10 @@ receives, once each,
 
 each as a CommunicationRequest (what the case-management service asks to be communicated) and the
 Communication that carries it (based on the request; Subscriptions deliver it to the family's
-channel). Without consent nothing goes out. A message carries the labels of what it speaks of (the
-plan, the Appointment whose description it repeats)."""
+channel). Without consent nothing goes out, except to the nominated representative of a patient of
+an MHCA facility, to whom the Mental Healthcare Act 2017 releases it (s23(2)(a),
+``privacy.release_decision``). A message carries the labels of what it speaks of (the plan, the
+Appointment whose description it repeats)."""
 
 from __future__ import annotations
 
@@ -76,14 +78,37 @@ def check_team(session: Session, settings: Settings, team_id: str) -> int:
         return 0
     consents, now = privacy.consents_of(session, patient), clock.now()
     plan = _plan_of(session, team_id)
+    representative = _representative(session, patient, plan)
     sent = 0
     for person in _relatives(team):
-        if consented(consents, patient, person, labels_of(plan), now):
+        if person == representative or consented(consents, patient, person, labels_of(plan), now):
             sent += _educate(session, settings, patient, person, plan, team_id)
         for appointment in _upcoming(session, settings, patient):
-            if consented(consents, patient, person, labels_of(plan, appointment), now):
+            if person == representative or consented(
+                consents, patient, person, labels_of(plan, appointment), now
+            ):
                 sent += _remind(session, settings, patient, person, plan, appointment)
     return sent
+
+
+def _representative(session: Session, patient: str, plan: dict[str, Any] | None) -> str | None:
+    """The nominated representative of an MHCA plan's patient, to whom s23(2)(a) releases."""
+    if plan is None or not privacy.is_mhca(plan):
+        return None
+    person = privacy.nominated_representative(
+        search(session, "RelatedPerson", [("patient", patient)])
+    )
+    if person is None:
+        return None
+    decision = privacy.release_decision(
+        recipient=person,
+        resource=f"CarePlan/{plan['id']}",
+        at=clock.now(),
+        representative=person,
+        care_team=(),
+        releases=(),
+    )
+    return person if decision.permitted else None
 
 
 def _upcoming(session: Session, settings: Settings, patient: str) -> list[dict[str, Any]]:

@@ -11,6 +11,11 @@ Rules:
   description, a note, a notification) goes only where the source's labels go with it.
 * **The Part 2 rule** (``_part2``): a sender is a 42 CFR Part 2 program when its facility is in
   the US (``jurisdiction.country_of``), unless ``part2_senders`` names the senders explicitly.
+* **India's Mental Healthcare Act 2017** (``_mhca``: which senders are MHCA facilities, the
+  ``MHCA2017`` label and the Act's code system; ``_mhca_representative``: the nominated
+  representative and whom to propose, s14–17; ``_mhca_directives``: advance directives, s5–13;
+  ``_mhca_discharge``: who takes part in discharge planning, s98; ``_mhca_records``: release only
+  under s23(2), the patient's access to records, s25). An MHCA facility is never a Part 2 sender.
 * **Consent evaluation** (``_consent``): ``evaluate_consent(consents, patient=…, recipient=…,
   purpose=…, labels=…, at=…)`` → permit or deny, and why; ``grants_of`` is the same reading as
   time-bounded grants, kept in ``consent_grants`` for the row policy's SQL.
@@ -81,6 +86,44 @@ from fhir_gateway.privacy._labels import (
     reference_to,
     with_labels,
 )
+from fhir_gateway.privacy._mhca import (
+    MHCA,
+    MHCA_SYSTEM,
+    consent_in_force,
+    is_mhca,
+    is_mhca_sender,
+    mhca_codesystem,
+    mhca_coding,
+)
+from fhir_gateway.privacy._mhca_directives import (
+    DirectiveFinding,
+    advance_directive_searches,
+    advance_directives,
+    directive_findings,
+    has_capacity,
+    is_advance_directive,
+    is_emergency,
+    preferred_contacts,
+    representatives_named,
+    unreadable_directives,
+)
+from fhir_gateway.privacy._mhca_discharge import discharge_planning_gaps
+from fhir_gateway.privacy._mhca_records import (
+    ReleaseDecision,
+    patient_records,
+    release_decision,
+    release_exception,
+    release_problems,
+    withholding_ground,
+    withholding_problems,
+)
+from fhir_gateway.privacy._mhca_representative import (
+    Candidate,
+    as_nominated_representative,
+    is_minor,
+    nominated_representative,
+    propose_representative,
+)
 from fhir_gateway.privacy._part2 import counselling_note_types, is_part2_sender
 from fhir_gateway.privacy._recipients import (
     NOT_RELATED_STATUSES,
@@ -144,4 +187,36 @@ __all__ = [
     "patient_of",
     "reference_to",
     "with_labels",
+]
+__all__ += [  # India's Mental Healthcare Act 2017
+    "MHCA",
+    "MHCA_SYSTEM",
+    "Candidate",
+    "DirectiveFinding",
+    "ReleaseDecision",
+    "advance_directive_searches",
+    "advance_directives",
+    "as_nominated_representative",
+    "consent_in_force",
+    "directive_findings",
+    "discharge_planning_gaps",
+    "has_capacity",
+    "is_advance_directive",
+    "is_emergency",
+    "is_minor",
+    "is_mhca",
+    "is_mhca_sender",
+    "mhca_codesystem",
+    "mhca_coding",
+    "nominated_representative",
+    "patient_records",
+    "preferred_contacts",
+    "propose_representative",
+    "release_decision",
+    "release_exception",
+    "release_problems",
+    "representatives_named",
+    "unreadable_directives",
+    "withholding_ground",
+    "withholding_problems",
 ]

@@ -15,6 +15,7 @@ maps a sender ('APP|FACILITY', 'FACILITY' or ``*`` for every sender) to Document
 from __future__ import annotations
 
 from fhir_gateway.jurisdiction import US, country_of
+from fhir_gateway.privacy._mhca import is_mhca_sender
 from fhir_gateway.settings import Settings
 
 __all__ = ["is_part2_sender", "counselling_note_types"]
@@ -28,6 +29,12 @@ def _listed(listed: list[str], sender: str) -> bool:
 def is_part2_sender(settings: Settings, *senders: str | None) -> bool:
     """Are the substance-use diagnoses of what these senders sent (any of them) Part 2 records?"""
     known = [s for s in senders if s]
+    if (
+        settings.mhca_senders is not None
+        and known
+        and all(is_mhca_sender(settings, s) for s in known)
+    ):
+        return False
     listed = settings.part2_senders
     if listed is not None:
         return "*" in listed or not known or any(_listed(listed, s) for s in known)

@@ -24,7 +24,9 @@ history and conditional interactions agree):
     PractitionerRole);
   - the Consents it receives data under (a grant of that Consent reaches it now);
   - and, like ehr, nothing ETH/42CFRPart2-labelled without the patient's Consent — a Task hidden
-    that way also hides its ServiceRequest and Patient.
+    that way also hides its ServiceRequest and Patient;
+  - India's Mental Healthcare Act 2017 (``_mhca_rows``): a referral labelled MHCA2017 only as its
+    owner (not open for others to claim), and what an in-force s23(2)(c)–(g) release names for it.
 
 Copies: a partner receives the minimum of a Patient (name, birth date, telecom, address,
 communication language), tagged SUBSETTED; every ETH/42CFRPart2 resource disclosed outside the
@@ -58,6 +60,7 @@ from fhir_gateway.privacy import (
     merge_labels,
 )
 from fhir_gateway.security import _disclosures
+from fhir_gateway.security._mhca_rows import mhca_labelled, released
 from fhir_gateway.security._roles import MessageSender
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store import visibility
@@ -377,7 +380,10 @@ def _partner_task(t: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
         not_(_task_status(t, "draft")),
     )
     open_for_claim = and_(
-        not_(_task_link(t, "owner")), _task_status(t, "requested"), _eligible(t, org_id)
+        not_(_task_link(t, "owner")),
+        _task_status(t, "requested"),
+        not_(mhca_labelled(t)),  # MHCA s23(2)(b): only those providing care
+        _eligible(t, org_id),
     )
     return and_(t.c.res_type == "Task", or_(owned, open_for_claim), _label_rule(t, caller))
 
@@ -402,6 +408,11 @@ def _via_visible_task(r: Any, caller: Caller, org_id: str, param: str) -> Column
     )
 
 
+def _released_to(r: Any, caller: Caller, org_id: str, res_type: str) -> ColumnElement[bool]:
+    """What an MHCA s23(2)(c)–(g) release names for the organisation (labels still apply)."""
+    return and_(r.c.res_type == res_type, released(r, org_id), _label_rule(r, caller))
+
+
 def _partner_rows(r: Any, caller: Caller, res_type: str | None = None) -> ColumnElement[bool]:
     """What a partner sees: the directory, its Tasks (and those open for it to claim), and the
     ServiceRequest and Patient of those Tasks. Given ``res_type``, only that type's rule."""
@@ -409,15 +420,17 @@ def _partner_rows(r: Any, caller: Caller, res_type: str | None = None) -> Column
     if org_id is None:
         return false()
     rules = {
-        "Task": lambda: _partner_task(r, caller, org_id),
+        "Task": lambda: or_(
+            _partner_task(r, caller, org_id), _released_to(r, caller, org_id, "Task")
+        ),
         "ServiceRequest": lambda: and_(
             r.c.res_type == "ServiceRequest",
-            _via_visible_task(r, caller, org_id, "focus"),
+            or_(_via_visible_task(r, caller, org_id, "focus"), released(r, org_id)),
             _label_rule(r, caller),
         ),
         "Patient": lambda: and_(
             r.c.res_type == "Patient",
-            _via_visible_task(r, caller, org_id, "patient"),
+            or_(_via_visible_task(r, caller, org_id, "patient"), released(r, org_id)),
             _label_rule(r, caller),
         ),
         "Consent": lambda: and_(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from adapters.abdm import AbdmSystems
 from adapters.hl7v2 import (
     ConversionResult,
     ConvertOptions,
@@ -26,6 +27,7 @@ from adapters.hl7v2 import (
     parse,
     to_fhir_instant,
 )
+from fhir_gateway.jurisdiction import IN
 from fhir_gateway.settings import Settings
 
 __all__ = [
@@ -96,18 +98,29 @@ class IdentifiedHL7Message:
 def options_from(settings: Settings) -> ConvertOptions:
     keys = set(settings.sender_zones) | set(settings.sender_countries)
     return ConvertOptions(
-        default_sender=SenderProfile(
-            zone=settings.default_sender_zone, country=settings.default_country
-        ),
+        default_sender=_profile(settings, settings.default_sender_zone, settings.default_country),
         senders={
-            key: SenderProfile(
-                zone=settings.sender_zones.get(key, settings.default_sender_zone),
-                country=settings.sender_countries.get(key, settings.default_country),
+            key: _profile(
+                settings,
+                settings.sender_zones.get(key, settings.default_sender_zone),
+                settings.sender_countries.get(key, settings.default_country),
             )
             for key in keys
         },
         mappings_dir=settings.hl7_mappings_dir,
         max_bytes=settings.mllp_max_frame_bytes,
+    )
+
+
+def _profile(settings: Settings, zone: str, country: str) -> SenderProfile:
+    """A sender's profile: its zone and country, and for an Indian facility the ABDM identifiers."""
+    if country.upper() != IN:
+        return SenderProfile(zone=zone, country=country)
+    systems = AbdmSystems(
+        settings.abha_number_system, settings.abha_address_system, settings.hfr_system
+    )
+    return SenderProfile(
+        zone=zone, country=country, abdm=systems, abdm_authorities=settings.abdm_authorities
     )
 
 

@@ -1,9 +1,10 @@
 """The real-world corpus (tests/data/hl7v2/realworld/): ADT messages in the styles of Epic, Oracle
-Health (Cerner), MEDITECH and an Indian hospital information system, with their quirks, driven end
-to end through ``POST /hl7v2`` and over MLLP. Every message is answered; every psychiatric
+Health (Cerner), MEDITECH and two Indian hospital information systems, with their quirks, driven
+end to end through ``POST /hl7v2`` and over MLLP. Every message is answered; every psychiatric
 discharge gets a plan whose referrals are owned by a partner of the patient's own city, in the
 patient's language, or are visibly unassigned with a reason; deadlines fall on the right calendar
-day in the discharging facility's zone."""
+day in the discharging facility's zone. The Indian hospitals' ABDM identifiers land under the ABDM
+systems, and their discharges follow the Mental Healthcare Act 2017."""
 
 from __future__ import annotations
 
@@ -37,11 +38,13 @@ FACILITIES = {
     "CAPITOLHLTH": (CHICAGO, "US"),
     "OAKRIDGEBH": (CHICAGO, "US"),
     "BMHI": (KOLKATA, "IN"),
+    "SPANDANA": (KOLKATA, "IN"),
 }
 
 FLAGS = "http://fhir-gateway.org/fhir/CodeSystem/monitor-flags"
 FLAG_DETAIL = "http://hl7.org/fhir/StructureDefinition/flag-detail"
 REFERRAL = "http://fhir-gateway.org/fhir/CodeSystem/referral-service"
+MHCA = "http://fhir-gateway.org/fhir/CodeSystem/mhca-2017"
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,14 @@ PSYCHIATRIC = {
         "IP2611100312",
         KOLKATA,
         date(2026, 11, 24),
+        "bengaluru",
+        (("psychiatry-follow-up", "Organization/blr-manasa-clinic"),),
+    ),
+    # Bahmni-style HMIS; the ABHA number keyed with a digit missing
+    "india-08-a03-bahmni-discharge.hl7": Discharge(
+        "IP261124007",
+        KOLKATA,
+        date(2026, 12, 2),
         "bengaluru",
         (("psychiatry-follow-up", "Organization/blr-manasa-clinic"),),
     ),
@@ -299,11 +310,49 @@ def _check_india_jurisdiction(gw: Gateway) -> None:
     assert labelled == []
 
 
+def _identifiers(patient: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(i.get("system", ""), i["value"]) for i in patient.get("identifier", [])}
+
+
+def _flag(gw: Gateway, patient: str, code: str) -> dict[str, Any]:
+    [flag] = [f for f in gw.all("Flag", ("patient", patient)) if code in _codes(f["code"], FLAGS)]
+    return flag
+
+
+def _check_abdm_and_the_act(gw: Gateway) -> None:
+    """ABDM identifiers under the ABDM systems (a mistyped one kept as sent, under the sender's
+    authority); the Indian discharges' plans under the Mental Healthcare Act: labelled, the
+    nominated representative proposed in the Act's order, discharge planning flagged."""
+    abha, local = "https://healthid.ndhm.gov.in", "urn:fhir-gateway:hl7v2:assigning-authority:"
+    suresh = gw.all("Patient", ("identifier", "UHID26001234"))[0]
+    assert (abha, "91-4410-2288-6631") in _identifiers(suresh)
+    meena = gw.all("Patient", ("identifier", "GAN100234"))[0]
+    assert {
+        (abha, "91-4410-9988-7766"),
+        ("http://fhir-gateway.org/fhir/sid/abha-address", "meena.gowda@abdm"),
+        (f"{local}ABHA", "9144109988776"),
+    } <= _identifiers(meena)
+    hospital = gw.all("Organization", ("identifier", "https://facility.ndhm.gov.in|IN2910004512"))
+    assert [o.get("name") for o in hospital] == ["SPANDANA"]
+    for patient, first, basis in (
+        (suresh, "Lakshmi", "s14(4)(b)"),  # mother before brother
+        (meena, "Sharada", "s14(4)(b)"),  # a relative before the care-giver
+    ):
+        ref = f"Patient/{patient['id']}"
+        assert all(
+            "MHCA2017" in _codes({"coding": p["meta"]["security"]}, MHCA)
+            for p in gw.all("CarePlan", ("patient", ref))
+        )
+        proposal = _flag(gw, ref, "nominated-representative")["code"]["text"]
+        assert f"{first}" in proposal.split("Next in order")[0] and basis in proposal
+        assert _flag(gw, ref, "discharge-planning")["status"] == "active"
+
+
 def test_every_corpus_message_over_http_is_answered_and_routed(corpus_gateway: Gateway) -> None:
     answers = _send_all(corpus_gateway, lambda raw: _over_http(corpus_gateway, raw))
     _check_answers(answers)
     failed = []
-    for check in (_check_plans, _check_quirks, _check_india_jurisdiction):
+    for check in (_check_plans, _check_quirks, _check_india_jurisdiction, _check_abdm_and_the_act):
         try:
             check(corpus_gateway)
         except AssertionError as exc:

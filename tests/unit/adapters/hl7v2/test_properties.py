@@ -3,15 +3,28 @@ leave ``parse``/``convert``, and an ACK can always be built for them, echoing MS
 header can be read. Seeded from the Microsoft ADT corpus and mutated the ways senders and
 attackers do: cut, spliced, fields replaced with delimiters, escapes, NUL and other controls,
 batch wrappers and lone header segments. Bounded (max_examples, no deadline flakiness) so the
-run stays a few seconds."""
+run stays a few seconds. PID-3 from an Indian sender: ABHA numbers and addresses in any grouping
+and case, under ABDM and other authorities, in any order, land valid under their systems or stay,
+as sent, under the sender's own authority; the MR repeat stays the match key."""
 
 from __future__ import annotations
+
+import re
 
 from hl7v2_helpers import MS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.hl7v2 import HL7Error, build_ack, convert, parse, read_header
+from adapters.abdm import AbdmSystems, abha_address
+from adapters.hl7v2 import (
+    ConvertOptions,
+    HL7Error,
+    SenderProfile,
+    build_ack,
+    convert,
+    parse,
+    read_header,
+)
 
 SEEDS = [p.read_bytes() for p in sorted((MS / "messages").glob("ADT-A0*-01.hl7"))]
 
@@ -127,3 +140,71 @@ def test_control_characters_never_reach_a_mapped_value(seed: bytes, dirt: bytes)
         chr(c) in str(result.bundle) for c in range(32) if c not in (9, 10, 13)
     )
     assert any(w.segment == "PID" and w.field == 5 for w in result.ack_warnings)
+
+
+# -- PID-3 repeats with ABDM identifiers (Indian senders) -------------------------------------------
+
+_ABDM_AUTHORITIES = {"ABHA": "abha", "PHR": "abha", "HEALTHID": "abha"}
+_INDIA = ConvertOptions(
+    default_sender=SenderProfile(
+        zone="Asia/Kolkata", country="IN", abdm=AbdmSystems(), abdm_authorities=_ABDM_AUTHORITIES
+    )
+)
+_DIGITS = st.text(alphabet="0123456789", min_size=10, max_size=16)
+_SPACED = st.builds(
+    lambda d, seps: "".join(c + s for c, s in zip(d, seps, strict=False)),
+    _DIGITS,
+    st.lists(st.sampled_from(["", "", "-", " "]), min_size=16, max_size=16),
+)
+_ADDRESS = st.from_regex(r"[a-z][a-z0-9._]{2,10}[a-z0-9]@(abdm|sbx|ABDM)", fullmatch=True)
+_ABDM_VALUE = _SPACED | _ADDRESS | st.text(alphabet="abc.@_-1", min_size=1, max_size=12)
+_AUTHORITY = st.sampled_from(["ABHA", "abha", "PHR", "HEALTHID", "HOSP", "MEDREC"])
+
+
+@st.composite
+def pid3_repeats(draw: st.DrawFn) -> tuple[list[tuple[str, str]], int]:
+    """PID-3: one MR id, and ABDM-looking ids under various authorities, in any order."""
+    repeats = [("GAN100234", "SPANDANA")]
+    repeats += draw(st.lists(st.tuples(_ABDM_VALUE, _AUTHORITY), max_size=4))
+    order = draw(st.permutations(range(len(repeats))))
+    return [repeats[i] for i in order], order.index(0)
+
+
+def _pid3_message(repeats: list[tuple[str, str]], mr_at: int) -> str:
+    field = "~".join(
+        f"{v}^^^{a}^{'MR' if i == mr_at else 'NH'}" for i, (v, a) in enumerate(repeats)
+    )
+    return (
+        "MSH|^~\\&|BAHMNI|SPANDANA|GW|GW|20261201093000||ADT^A01^ADT_A01|P3|P|2.5.1\r"
+        "EVN|A01|20261201093000\r"
+        f"PID|1||{field}||Gowda^Meena||19910807|F\r"
+        "PV1|1|I|PSY-W^12^1^SPANDANA|||||||PSY|||||||||IP1^^^SPANDANA^VN\r"
+    )
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(pid3_repeats())
+def test_pid3_abdm_repeats_are_valid_under_their_systems_or_kept_locally(drawn) -> None:  # type: ignore[no-untyped-def]
+    repeats, mr_at = drawn
+    result = convert(_pid3_message(repeats, mr_at), options=_INDIA)
+    [patient] = [
+        e["resource"] for e in result.bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    ]
+    systems = AbdmSystems()
+    kept = {(i.get("system"), i["value"]) for i in patient["identifier"]}
+    for value, authority in repeats:
+        value = value.strip()
+        if not value or "^" in value or "~" in value or "&" in value or "\\" in value:
+            continue
+        if authority.upper() in _ABDM_AUTHORITIES and systems.abha(value) is not None:
+            assert systems.abha(value) in kept  # under its system, normalised
+        elif authority.upper() in _ABDM_AUTHORITIES:
+            assert (f"urn:fhir-gateway:hl7v2:assigning-authority:{authority}", value) in kept
+            assert any(w.segment == "PID" and w.field == 3 for w in result.ack_warnings)
+    for system, value in kept:
+        if system == systems.abha_number:
+            assert re.fullmatch(r"\d{2}-\d{4}-\d{4}-\d{4}", value)
+        elif system == systems.abha_address:
+            assert abha_address(value) == value
+    key = next(e for e in result.bundle["entry"] if e["request"].get("url") == "Patient")
+    assert key["request"]["ifNoneExist"].endswith("|GAN100234")  # the MR repeat is the key
