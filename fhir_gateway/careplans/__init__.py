@@ -35,6 +35,7 @@ from fhir_gateway.careplans._operation import (
 from fhir_gateway.careplans._partners import (
     Partner,
     directory,
+    eligibility,
     eligible,
     no_partner_reason,
     patient_address,
@@ -42,7 +43,14 @@ from fhir_gateway.careplans._partners import (
 )
 from fhir_gateway.careplans._planner import PlanDraft, draft_plan
 from fhir_gateway.careplans._render import UNASSIGNED_NOTE
-from fhir_gateway.careplans._rules import install
+from fhir_gateway.careplans._review import (
+    NewActivity,
+    TemplateChoice,
+    new_activity,
+    plan_key_of,
+    template_choices,
+)
+from fhir_gateway.careplans._rules import install, send_or_hold
 from fhir_gateway.careplans._seed import seed
 from fhir_gateway.careplans._service import (
     PlanResult,
@@ -57,6 +65,8 @@ on_discharge_cancelled = revoke_for_cancelled_discharge
 
 __all__ = [
     "ApplyParameters",
+    "NewActivity",
+    "TemplateChoice",
     "DischargeContext",
     "DischargeEvent",
     "Partner",
@@ -68,6 +78,7 @@ __all__ = [
     "directory",
     "discharged_encounters",
     "draft_plan",
+    "eligibility",
     "eligible",
     "install",
     "load_context",
@@ -84,5 +95,9 @@ __all__ = [
     "no_partner_reason",
     "UNASSIGNED_NOTE",
     "plans_of_encounter",
+    "new_activity",
+    "plan_key_of",
+    "send_or_hold",
+    "template_choices",
     "tasks_for",
 ]

@@ -13,12 +13,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from fhir_gateway.web._entry import BrowserHome
 from fhir_gateway.web._reasons import REJECT_REASONS, REJECT_SYSTEM
 from fhir_gateway.web._render import STATIC
 from fhir_gateway.web._routes import router
 from fhir_gateway.web._sessions import SessionKeys
 from fhir_gateway.web._throttle import AddressThrottle
 from fhir_gateway.web._users import User, add_user, get_user, list_users, remove_user, sign_in
+from fhir_gateway.web._worklist_routes import router as worklist_router
 
 __all__ = [
     "REJECT_REASONS",
@@ -40,3 +42,5 @@ def install_web(app: FastAPI) -> None:
     app.state.web_throttle = AddressThrottle()
     app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="web-static")
     app.include_router(router)
+    app.include_router(worklist_router)  # the case manager's worklist, plan review, caseloads
+    app.add_middleware(BrowserHome)  # a browser asking for / lands on /web
