@@ -253,9 +253,10 @@ def eligibility(
     if not partner.accepting:
         return False, [*why, "is not accepting new clients"]
     why.append("is accepting new clients")
+    day = f"{on.day} {on:%b %Y}"
     if not _open_on(partner, on):
-        return False, [*why, f"is not available on {on.isoformat()}"]
-    why.append(f"is available on {on.isoformat()}")
+        return False, [*why, f"is not available on {day}"]
+    why.append(f"is available on {day}")
     return True, why
 
 

@@ -31,7 +31,7 @@ from fhir_gateway.careplans._planner import EXT, ActivityDraft, PlanDraft, draft
 from fhir_gateway.careplans._render import RenderOptions, render
 from fhir_gateway.careplans._store import read
 from fhir_gateway.careplans._templates import TemplateSet, template_set
-from fhir_gateway.errors import InvalidRequest, NotFound
+from fhir_gateway.errors import BusinessRule, NotFound
 from fhir_gateway.privacy import consents_of, is_part2_sender
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.inbox_tables import inbox_messages, source_times
@@ -146,7 +146,7 @@ def _free_key(session: Session, key: str, definition_id: str) -> str:
         local = definition_id if n == 1 else f"{definition_id}~{n}"
         if read(session, f"ServiceRequest/{resource_id(key, 'ServiceRequest', local)}") is None:
             return local
-    raise InvalidRequest(f"{definition_id} was added to this plan too many times already")
+    raise BusinessRule(f"{definition_id} was added to this plan too many times already")
 
 
 def _activity_draft(
@@ -170,12 +170,12 @@ def new_activity(
     """The ServiceRequest, referral Task and plan activity for one more activity of ``plan``."""
     key = plan_key_of(plan)
     if key is None or not (plan.get("encounter") or {}).get("reference"):
-        raise InvalidRequest("Only a plan made from a discharge by the templates can take one")
+        raise BusinessRule("Only a plan made from a discharge by the templates can take one")
     definition = template_set(session).by_ref.get(f"ActivityDefinition/{definition_id}")
     if definition is None or definition.get("status", "active") != "active":
         raise NotFound(f"There is no activity template {definition_id!r}.")
     if _url(definition) in _live_urls(session, plan):
-        raise InvalidRequest(f"The plan already has {definition.get('title') or definition_id}.")
+        raise BusinessRule(f"The plan already has {definition.get('title') or definition_id}.")
     encounter = plan["encounter"]["reference"]
     sender = _sender(session, encounter)
     ctx = load_context(session, DischargeEvent(encounter, sender=sender), settings)

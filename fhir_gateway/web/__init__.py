@@ -1,5 +1,5 @@
-"""Web pages for people: the partner inbox and the case-manager dashboard (server-rendered with
-Jinja2, plain forms, no JavaScript), with sign-in by user account.
+"""Web pages for people: the partner inbox and the case manager's worklist, plan review and
+caseloads (server-rendered with Jinja2, plain forms, no JavaScript), with sign-in by user account.
 
     install_web(app)     # once, by the composition root: routes under /web, static files, keys
     add_user(session, "ann", "…", "partner", "Organization/harbor")   # `fhir-gateway users add`
@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from fhir_gateway.web._caseload import CASE_MANAGER_ROLES, ensure_practitioner
 from fhir_gateway.web._entry import BrowserHome
 from fhir_gateway.web._reasons import REJECT_REASONS, REJECT_SYSTEM
 from fhir_gateway.web._render import STATIC
@@ -23,10 +24,12 @@ from fhir_gateway.web._users import User, add_user, get_user, list_users, remove
 from fhir_gateway.web._worklist_routes import router as worklist_router
 
 __all__ = [
+    "CASE_MANAGER_ROLES",
     "REJECT_REASONS",
     "REJECT_SYSTEM",
     "User",
     "add_user",
+    "ensure_practitioner",
     "get_user",
     "install_web",
     "list_users",

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
-from fhir_gateway.errors import InvalidRequest, NotFound
+from fhir_gateway.errors import BusinessRule, InvalidRequest, NotFound
 from fhir_gateway.fhir.references import Reference
 from fhir_gateway.monitors import MONITOR_FLAGS
 from fhir_gateway.services import resources
@@ -187,7 +187,7 @@ def move_caseload(session: Session, caller: Caller, from_user: str, to_user: str
     if from_user not in names or to_user not in names:
         raise InvalidRequest("Choose two case managers from the list.")
     if from_user == to_user:
-        raise InvalidRequest("Choose a different case manager to move the caseload to.")
+        raise BusinessRule("Choose a different case manager to move the caseload to.")
     source, member = practitioner_ref(from_user), ensure_practitioner(session, caller, to_user)
     ids = match_ids(
         session, "CareTeam", [("participant", source), ("status", _LIVE_TEAM)], caller=caller

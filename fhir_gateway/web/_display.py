@@ -227,6 +227,17 @@ def _parse(value: str | datetime | date | None, zone: ZoneInfo) -> datetime | No
     return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed.astimezone(zone)
 
 
+_DAY = 86400
+# (from how far, counted in, named): "in 3 months", not "in 92 days"; "2 years ago"
+_UNITS = (
+    (730 * _DAY, 365 * _DAY, "year"),
+    (60 * _DAY, 30 * _DAY, "month"),
+    (_DAY, _DAY, "day"),
+    (3600, 3600, "hour"),
+    (60, 60, "minute"),
+)
+
+
 def _clock_time(at: datetime) -> str:
     hour = at.hour % 12 or 12
     return f"{hour}:{at.minute:02d} {'am' if at.hour < 12 else 'pm'}"
@@ -280,14 +291,10 @@ class Display:
         ahead, size = seconds >= 0, abs(seconds)
         if size < 60:
             return "just now"
-        amount = (
-            (size // 60, "minute")
-            if size < 3600
-            else (size // 3600, "hour")
-            if size < 86400
-            else (size // 86400, "day")
+        count, name = next(
+            (int(size // unit), name) for above, unit, name in _UNITS if size >= above
         )
-        text = f"{int(amount[0])} {amount[1]}{'s' if amount[0] != 1 else ''}"
+        text = f"{count} {name}{'s' if count != 1 else ''}"
         return f"in {text}" if ahead else f"{text} ago"
 
     def iso(self, value: str | datetime | date | None) -> str:

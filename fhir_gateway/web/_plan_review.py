@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import careplans, clock, workflow
 from fhir_gateway.context import Caller
-from fhir_gateway.errors import InvalidRequest, NotFound
+from fhir_gateway.errors import BusinessRule, InvalidRequest, NotFound
 from fhir_gateway.fhir.references import Reference
 from fhir_gateway.services import resources
 from fhir_gateway.settings import Settings
@@ -83,6 +83,7 @@ class ActivityView:
     deadline: str = ""  # in words
     deadline_value: str = ""  # YYYY-MM-DD, for the date field
     notes: list[str] = field(default_factory=list)
+    ended_why: str | None = None  # a cancelled referral's statusReason (dropped at review, …)
     choices: list[workflow.PartnerChoice] = field(default_factory=list)
 
     @property
@@ -232,6 +233,7 @@ def _activity(
         local = shown.local(end)
         view.deadline_value = local.date().isoformat() if local else ""
         view.notes = [str(n.get("text")) for n in task.get("note") or [] if n.get("text")]
+        view.ended_why = (task.get("statusReason") or {}).get("text")
         view.state = task_state(view.task_status)
     if editable and view.task_status in _EDITABLE_TASK:
         view.choices = workflow.partner_choices(session, request)
@@ -260,7 +262,7 @@ def _reason(text: str, what: str) -> str:
 
 def _in_review(plan: dict[str, Any]) -> None:
     if plan.get("status") != "draft":
-        raise InvalidRequest(
+        raise BusinessRule(
             "This plan is no longer in review (it was approved or declined meanwhile); "
             "reload it to see where it stands."
         )
@@ -382,7 +384,7 @@ def choose_partner(
     if task is None:
         raise NotFound(f"There is no referral {task_id}.")
     if task.get("status") not in _EDITABLE_TASK:
-        raise InvalidRequest(
+        raise BusinessRule(
             f"This referral is {task_state(task.get('status')).lower()}: its partner can no "
             "longer be changed."
         )
@@ -400,9 +402,9 @@ def choose_partner(
         None,
     )
     if choice is None:
-        raise InvalidRequest("Choose one of the eligible partners listed.")
+        raise BusinessRule("Choose one of the eligible partners listed.")
     if (task.get("owner") or {}).get("reference") == organization:
-        raise InvalidRequest(f"The referral is with {choice.name} already.")
+        raise BusinessRule(f"The referral is with {choice.name} already.")
     owner = {"reference": choice.organization, "display": choice.name}
     changed = {**task, "owner": owner}
     if request.get("status") == "active":  # the plan is approved: it goes out now
@@ -437,12 +439,12 @@ def move_due(
     except ValueError:
         raise InvalidRequest("Give the new due date as a date (year-month-day).") from None
     if day < shown.today:
-        raise InvalidRequest("The new due date is in the past; choose today or a later day.")
+        raise BusinessRule("The new due date is in the past; choose today or a later day.")
     task = _served(session, caller, "Task", task_id)
     if task is None:
         raise NotFound(f"There is no referral {task_id}.")
     if task.get("status") not in workflow.OPEN:
-        raise InvalidRequest("This referral is finished; its due date can no longer move.")
+        raise BusinessRule("This referral is finished; its due date can no longer move.")
     period = dict((task.get("restriction") or {}).get("period") or {})
     before = period.get("end")
     end = datetime.combine(day, time(23, 59, 59), tzinfo=shown.zone).isoformat(timespec="seconds")

@@ -38,6 +38,7 @@ __all__ = [
     "PAGE_SIZE",
     "DUE_SOON_HOURS",
     "STATE_FILTERS",
+    "states",
 ]
 
 PAGE_SIZE = 25
@@ -338,6 +339,8 @@ def _describe(row: Row, names: Names, shown: Display) -> None:
     row.partner = names.of(row.owner) if row.owner else None
     row.partner_phone = _phone(names, row.owner)
     row.state = task_state(row.status) if row.status else None
+    if row.status == "requested" and not row.owner:
+        row.state = "Open to any eligible partner"
     row.what = row.text if row.kind == "plan" else _service(names, row.focus) if row.task else ""
     if row.deadline:
         row.when = f"due {shown.when(row.deadline)} ({shown.relative(row.deadline)})"

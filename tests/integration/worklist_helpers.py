@@ -3,6 +3,7 @@ partner directory, sign-in on, case managers and a partner as users, and dischar
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -263,4 +264,20 @@ def row_patients(page: str) -> list[str]:
 
 def visible_text(page: str) -> str:
     body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", page, flags=re.S)
-    return " ".join(re.sub(r"<[^>]+>", " ", body).split())
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
+
+
+SPANISH = (("F32.2", "Major depressive disorder, severe"), ("Z56.0", "Unemployment"))
+
+
+def speak_spanish(database: Database, service_id: str = "capital-ips-employment") -> None:
+    """The partner directory changes: the employment service now works in Spanish too."""
+    from fhir_gateway.services import resources
+
+    with database.session() as session:
+        service = dict(repo.read(session, "HealthcareService", service_id).content)  # type: ignore[union-attr]
+        service["communication"] = [
+            {"coding": [{"system": "urn:ietf:bcp:47", "code": "en"}]},
+            {"coding": [{"system": "urn:ietf:bcp:47", "code": "es"}]},
+        ]
+        resources.update(session, "HealthcareService", service_id, service, SYSTEM)

@@ -28,6 +28,8 @@ def test_relative_times_say_how_far_from_now():
     assert shown.relative("2026-11-25T16:00:00Z") == "2 hours ago"
     assert shown.relative("2026-11-25T18:00:30Z") == "just now"
     assert shown.relative("2026-11-25T18:01:00Z") == "in 1 minute"
+    assert shown.relative("2027-02-25T18:00:00Z") == "in 3 months"
+    assert shown.relative("2024-11-25T18:00:00Z") == "2 years ago"
     assert shown.iso("2026-11-26T05:59:59Z") == "2026-11-25T23:59-06:00"
 
 
