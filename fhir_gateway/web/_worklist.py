@@ -266,6 +266,26 @@ def _label(kind: str) -> str:
 
 def worklist(session: Session, caller: Caller, filters: Filters, shown: Display) -> Worklist:
     tasks = _tasks(session, caller)
+    rows = _filtered(session, caller, _candidates(session, caller, tasks, shown), filters)
+    rows.sort(key=lambda r: _sort_key(r, shown))
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[_label(row.kind)] = counts.get(_label(row.kind), 0) + 1
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = min(max(1, filters.page), pages)
+    shown_rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    partner_refs = sorted({t["owner"] for t in tasks.values() if t["owner"]})
+    names = _read_page(session, caller, shown_rows, tasks, partner_refs)
+    for row in shown_rows:
+        _describe(row, names, shown)
+    partners = sorted(((ref, names.of(ref)) for ref in partner_refs), key=lambda p: p[1].casefold())
+    return Worklist(shown_rows, len(rows), page, pages, counts, partners)
+
+
+def _candidates(
+    session: Session, caller: Caller, tasks: dict[str, dict[str, Any]], shown: Display
+) -> list[Row]:
+    """Every row, before filters: the alerts, the plans to approve, the referrals due."""
     flag_rows = _flags(session, caller)
     flagged = {r.task for r in flag_rows if r.task}
     rows = flag_rows + _plans(session, caller)
@@ -275,25 +295,32 @@ def worklist(session: Session, caller: Caller, filters: Filters, shown: Display)
         if task is not None:
             row.owner, row.status, row.deadline = task["owner"], task["status"], task["deadline"]
             row.focus = task["focus"]
-    rows = _merge_same_referral(rows)
-    partner_refs = sorted({t["owner"] for t in tasks.values() if t["owner"]})
-    rows = _filtered(session, caller, rows, filters)
-    rows.sort(key=lambda r: _sort_key(r, shown))
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[_label(row.kind)] = counts.get(_label(row.kind), 0) + 1
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
-    page = min(max(1, filters.page), pages)
-    shown_rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    return _merge_same_referral(rows)
+
+
+def _read_page(
+    session: Session,
+    caller: Caller,
+    rows: list[Row],
+    tasks: dict[str, dict[str, Any]],
+    partner_refs: list[str],
+) -> Names:
+    """What the page's rows name, read at once: one query per resource type."""
     names = Names(session, caller)
-    names.prefetch(
-        [*(r.patient for r in shown_rows), *(r.owner for r in shown_rows), *partner_refs]
-    )
-    names.prefetch(r.focus for r in shown_rows)
-    for row in shown_rows:
-        _describe(row, names, shown)
-    partners = sorted(((ref, names.of(ref)) for ref in partner_refs), key=lambda p: p[1].casefold())
-    return Worklist(shown_rows, len(rows), page, pages, counts, partners)
+    ended = [r for r in rows if r.task and r.task not in tasks]  # rejected, completed, …
+    names.prefetch([*(r.patient for r in rows), *partner_refs, *(r.task for r in ended)])
+    for row in ended:
+        _fill_from(row, names.resource(row.task))
+    names.prefetch([*(r.owner for r in rows), *(r.focus for r in rows)])
+    return names
+
+
+def _fill_from(row: Row, task: dict[str, Any] | None) -> None:
+    """A row about a referral that is no longer open: its partner and state from the Task."""
+    if task:
+        row.owner = (task.get("owner") or {}).get("reference")
+        row.status = task.get("status")
+        row.focus = (task.get("focus") or {}).get("reference")
 
 
 def _filtered(session: Session, caller: Caller, rows: list[Row], filters: Filters) -> list[Row]:

@@ -206,8 +206,7 @@ def test_a_case_manager_finds_a_patient_by_name_mrn_or_birth_date(
     driver = browser
     sign_in_with_keyboard(driver, live_server, "carla")
     shown(driver, "h1", "Worklist")
-    driver.find_element(By.CSS_SELECTOR, "label[for=q]").click()  # focuses the box
-    driver.switch_to.active_element.send_keys("Doe", Keys.ENTER)
+    driver.find_element(By.ID, "q").send_keys("Doe", Keys.ENTER)
     found = shown(driver, "section[aria-labelledby=find-h]", "found")
     assert (
         "2 patients found by name or MRN" in found and "Jane Doe" in found and "John Doe" in found

@@ -118,7 +118,18 @@ def _scenario() -> list[dict[str, Any]]:
         "f10", ["overdue", "past-deadline"], "p10", "Task/t10", "past", ago(days=2)
     )
     docs.append({**ended, "status": "inactive"})
+    docs += [patient("p11", "Pat", "Unreached")]
+    docs += referral("t11", "p11", status="rejected", owner="Organization/harbor")
+    docs.append(_unreached("f11", "p11", "Task/t11", ago(hours=1)))
     return docs
+
+
+def _unreached(flag_id: str, pid: str, about: str, start: str) -> dict[str, Any]:
+    """The work item a partner's "unable to contact the patient" raises (a code of the inbox's)."""
+    doc = monitor_flag(flag_id, ["unassigned"], pid, about, "", start)
+    coding = {"system": doc["meta"]["tag"][0]["system"], "code": "unable-to-contact"}
+    text = f"Referral 'Housing support' ({about}) was declined: the partner could not contact the patient."
+    return {**doc, "meta": {"tag": [coding]}, "code": {"coding": [coding], "text": text}}
 
 
 def test_the_worklist_puts_what_needs_a_person_first_and_each_row_says_what_to_do(desk: Desk):
@@ -131,6 +142,7 @@ def test_the_worklist_puts_what_needs_a_person_first_and_each_row_says_what_to_d
         "readmission",
         "plan",
         "unassigned",
+        "unable-to-contact",
         "unacknowledged",
         "past-deadline",
         "past-deadline",
@@ -141,6 +153,7 @@ def test_the_worklist_puts_what_needs_a_person_first_and_each_row_says_what_to_d
         "p2",
         "p3",
         "p4",
+        "p11",
         "p5",
         "p6",
         "p7",
@@ -155,6 +168,8 @@ def test_the_worklist_puts_what_needs_a_person_first_and_each_row_says_what_to_d
     assert 'href="/web/referrals/t4/partner"' in page.text  # the unassigned one: choose a partner
     assert "also Overdue" in text  # one row per referral, naming its other alert
     assert "Call Harbor Housing, or choose another partner" in text and "+1 217 555 0101" in text
+    assert "Patient not reached" in text and "Declined by the partner" in text  # an ended referral
+    assert "was declined: the partner could not contact the patient." in text
     assert "due today at 11:00 am" not in text and "due tomorrow at 8:00 am (in 20 hours)" in text
     # names, not references; local times in words, not FHIR instants
     for raw in ("Organization/", "Task/", "Patient/", "Encounter/", "+00:00", "T18:00"):
@@ -180,7 +195,7 @@ def test_filters_narrow_to_my_caseload_a_partner_or_a_state(desk: Desk):
     devs = desk.client.get("/web/worklist", params={"case_manager": "dev"}).text
     assert row_patients(devs) == ["p8"]
     unknown = desk.client.get("/web/worklist", params={"state": "no-such-state"}).text
-    assert len(row_patients(unknown)) == 8  # an unknown state is no filter, not an error
+    assert len(row_patients(unknown)) == 9  # an unknown state is no filter, not an error
 
 
 def test_patient_search_by_name_mrn_and_birth_date(desk: Desk):

@@ -27,7 +27,7 @@ USERS = {  # name → (role, organization, shown name)
     "carla": ("case-manager", "Organization/care-coordination", "Carla Mendes"),
     "dev": ("case-manager", "Organization/care-coordination", "Dev Patel"),
     "cmhc": ("partner", "Organization/springfield-cmhc", None),
-    "eve": ("ehr", "Organization/care-coordination", None),
+    "eve": ("ehr", "Organization/lincoln-therapy", None),  # a clinic's clinician: reads only
 }
 
 
