@@ -379,3 +379,23 @@ def test_a_browser_asking_for_the_root_lands_on_the_web_pages_and_api_clients_do
     desk.sign_in("carla")
     assert desk.client.get("/web/").headers["location"] == "/web/worklist"
     assert desk.client.get("/web/dashboard").headers["location"] == "/web/worklist"
+
+
+def test_the_projection_the_worklist_reads_applies_the_callers_row_policy(desk: Desk):
+    from fhir_gateway.security import TokenCaller
+    from fhir_gateway.store.search import match_fields
+
+    bulk_load(desk.database, _scenario())
+    partner = TokenCaller(
+        client_id="harbor-app",
+        role="partner",
+        organization="Organization/harbor",
+        scopes=frozenset({"system/*.cruds"}),
+    )
+    fields = {"owner": ("owner", "reference")}
+    with desk.database.session(readonly=True) as session:
+        seen = match_fields(session, "Task", [("status", "accepted")], fields, caller=partner)
+        hidden = match_fields(session, "Flag", [], {}, caller=partner)
+    assert {t["id"] for t in seen} == {"t6", "t7", "t9"}  # its own; not elsewhere's t8
+    assert {t["owner"] for t in seen} == {"Organization/harbor"}
+    assert hidden == []  # a partner reads no Flags
