@@ -37,6 +37,7 @@ from fhir_gateway.careplans._operation import (
 from fhir_gateway.careplans._partners import (
     Partner,
     directory,
+    eligibility,
     eligible,
     no_partner_reason,
     patient_address,
@@ -44,7 +45,14 @@ from fhir_gateway.careplans._partners import (
 )
 from fhir_gateway.careplans._planner import PlanDraft, draft_plan
 from fhir_gateway.careplans._render import UNASSIGNED_NOTE
-from fhir_gateway.careplans._rules import install
+from fhir_gateway.careplans._review import (
+    NewActivity,
+    TemplateChoice,
+    new_activity,
+    plan_key_of,
+    template_choices,
+)
+from fhir_gateway.careplans._rules import install, send_or_hold
 from fhir_gateway.careplans._seed import seed
 from fhir_gateway.careplans._service import (
     PlanResult,
@@ -59,6 +67,8 @@ on_discharge_cancelled = revoke_for_cancelled_discharge
 
 __all__ = [
     "ApplyParameters",
+    "NewActivity",
+    "TemplateChoice",
     "DischargeContext",
     "DischargeEvent",
     "Partner",
@@ -70,6 +80,7 @@ __all__ = [
     "directory",
     "discharged_encounters",
     "draft_plan",
+    "eligibility",
     "eligible",
     "install",
     "load_context",
@@ -86,5 +97,9 @@ __all__ = [
     "no_partner_reason",
     "UNASSIGNED_NOTE",
     "plans_of_encounter",
+    "new_activity",
+    "plan_key_of",
+    "send_or_hold",
+    "template_choices",
     "tasks_for",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "Directory",
     "directory",
     "eligible",
+    "eligibility",
     "no_partner_reason",
     "patient_language",
     "patient_address",
@@ -232,6 +233,47 @@ def eligible(
         if score is not None:
             ranked.append((-score, partner.name, partner))
     return [p for _, _, p in sorted(ranked, key=lambda r: (r[0], r[1], r[2].service))]
+
+
+def eligibility(
+    partner: Partner,
+    service_codes: set[tuple[str, str]],
+    *,
+    address: dict[str, Any] | None,
+    language: str | None,
+    on: date,
+) -> tuple[bool, list[str]]:
+    """(eligible, why) for one partner, by the same tests as ``eligible`` in the same order:
+    each requirement it meets in words, ending at the first one it does not meet (pure). What a
+    case manager sees when choosing a partner by hand."""
+    why: list[str] = []
+    if not partner.services & service_codes:
+        return False, ["does not offer this service"]
+    why.append("offers this service")
+    score = _area_score(partner.areas, address)
+    if score is None:
+        return False, [*why, "does not cover the patient's area"]
+    if not partner.areas:
+        why.append("serves any area")
+    elif address is None:
+        why.append("the patient has no address to match its area")
+    else:
+        why.append(f"covers the patient's area ({_where(address)})")
+    if not _speaks(partner, language):
+        spoken = ", ".join(sorted(partner.languages or {"en"}))
+        return False, [
+            *why,
+            f"does not speak the patient's language ({language}; it speaks {spoken})",
+        ]
+    why.append(f"speaks the patient's language ({language or 'en'})")
+    if not partner.accepting:
+        return False, [*why, "is not accepting new clients"]
+    why.append("is accepting new clients")
+    day = f"{on.day} {on:%b %Y}"
+    if not _open_on(partner, on):
+        return False, [*why, f"is not available on {day}"]
+    why.append(f"is available on {day}")
+    return True, why
 
 
 def _names(partners: list[Partner]) -> str:

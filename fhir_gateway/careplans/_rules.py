@@ -44,7 +44,7 @@ from fhir_gateway.store import repository as repo
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.search import match_ids
 
-__all__ = ["install", "approve", "follow_consents"]
+__all__ = ["install", "approve", "follow_consents", "send_or_hold"]
 
 _EXT_CONSENT = "http://fhir-gateway.org/fhir/StructureDefinition/requires-consent"
 _state: dict[str, Any] = {"settings": None, "installed": False}
@@ -163,6 +163,21 @@ def approve(session: Session, plan: dict[str, Any]) -> None:
                 save(session, {**task, "businessStatus": AWAITING_CONSENT})
             else:
                 save(session, _released(task))
+
+
+def send_or_hold(session: Session, task: dict[str, Any]) -> dict[str, Any]:
+    """A referral Task of an active plan given its owner by hand, as approval would send it:
+    requested (urgent when late) when it may go to that owner; else held for the patient's
+    consent (a draft stays draft, a requested one is withheld: businessStatus awaiting-consent)."""
+    patient = (task.get("for") or {}).get("reference", "")
+    held = (_waiting(task) or _gated(session, task)) and not _permitted(
+        consents_of(session, patient), patient, task
+    )
+    if held:
+        return {**task, "businessStatus": AWAITING_CONSENT}
+    if task.get("status") == "draft":
+        return _released(task)
+    return {k: v for k, v in task.items() if k != "businessStatus"} if _waiting(task) else task
 
 
 def _promote(

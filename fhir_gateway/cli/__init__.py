@@ -17,7 +17,7 @@ from fhir_gateway.cli.intake import enable_mllp_in_serve, inbox_app, mllp_comman
 from fhir_gateway.cli.monitors import monitors_app, report_app
 from fhir_gateway.cli.operations import serve_metrics_port, share_metrics_between
 from fhir_gateway.cli.privacy import disclosures_command
-from fhir_gateway.cli.users import users_app
+from fhir_gateway.cli.users import users_app, web_banner
 from fhir_gateway.cli.workflow import (
     enable_worker_in_serve,
     outbox_app,
@@ -87,9 +87,9 @@ def serve(
         f"fhir-gateway on http://{host}:{port}/  (database: {_safe_url(settings.database_url)})"
     )
     typer.echo(f"  capability statement: http://{host}:{port}/metadata")
-    typer.echo(
-        auth_banner(settings.auth_enabled, f"http{'s' if ssl_certfile else ''}://{host}:{port}")
-    )
+    base = f"http{'s' if ssl_certfile else ''}://{host}:{port}"
+    typer.echo(auth_banner(settings.auth_enabled, base))
+    typer.echo(web_banner(base))
     side_port = serve_metrics_port(settings)  # FHIR_GATEWAY_METRICS_PORT: /metrics without a token
     try:
         uvicorn.run(

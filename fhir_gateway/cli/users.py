@@ -9,7 +9,7 @@ import typer
 
 from fhir_gateway.cli.database import command_database, fail
 
-__all__ = ["users_app"]
+__all__ = ["users_app", "web_banner"]
 
 users_app = typer.Typer(
     no_args_is_help=True, help="People who sign in to the web inbox and dashboard"
@@ -32,16 +32,36 @@ def add(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin")
     ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option(help="The person's name, as pages and notes show it (case managers)"),
+    ] = None,
 ) -> None:
-    """Create a user with a role and an Organization (as an API client); the password is hashed (argon2)."""
-    from fhir_gateway.web import add_user
+    """Create a user with a role and an Organization (as an API client); the password is hashed (argon2).
+    A case manager (or admin) is also a Practitioner, whom patients' care teams name."""
+    from fhir_gateway.context import SYSTEM
+    from fhir_gateway.web import CASE_MANAGER_ROLES, add_user, ensure_practitioner
 
     with command_database() as (database, _):
         _must_exist(database, organization)
         password = _password(password_stdin)
         with database.session() as session:
             user = add_user(session, username, password, role, organization)
+            if role in CASE_MANAGER_ROLES:
+                ensure_practitioner(session, SYSTEM, username, name)
     typer.echo(f"user {user.username}: role {user.role}, organization {user.organization or '-'}")
+
+
+def web_banner(base: str) -> str:
+    """What ``serve`` prints about the web pages: where they are and how to make the first user."""
+    return "\n".join(
+        [
+            f"  web pages (worklist, plan review, partner inbox): {base}/web  "
+            f"(a browser opening {base}/ lands there)",
+            "    first user: fhir-gateway users add carla --role case-manager "
+            "--organization Organization/care-coordination --name 'Carla Mendes'",
+        ]
+    )
 
 
 def _must_exist(database, organization: str | None) -> None:  # type: ignore[no-untyped-def]

@@ -1,5 +1,5 @@
-"""Web pages for people: the partner inbox and the case-manager dashboard (server-rendered with
-Jinja2, plain forms, no JavaScript), with sign-in by user account.
+"""Web pages for people: the partner inbox and the case manager's worklist, plan review and
+caseloads (server-rendered with Jinja2, plain forms, no JavaScript), with sign-in by user account.
 
     install_web(app)     # once, by the composition root: routes under /web, static files, keys
     add_user(session, "ann", "…", "partner", "Organization/harbor")   # `fhir-gateway users add`
@@ -13,18 +13,23 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from fhir_gateway.web._caseload import CASE_MANAGER_ROLES, ensure_practitioner
+from fhir_gateway.web._entry import BrowserHome
 from fhir_gateway.web._reasons import REJECT_REASONS, REJECT_SYSTEM
 from fhir_gateway.web._render import STATIC
 from fhir_gateway.web._routes import router
 from fhir_gateway.web._sessions import SessionKeys
 from fhir_gateway.web._throttle import AddressThrottle
 from fhir_gateway.web._users import User, add_user, get_user, list_users, remove_user, sign_in
+from fhir_gateway.web._worklist_routes import router as worklist_router
 
 __all__ = [
+    "CASE_MANAGER_ROLES",
     "REJECT_REASONS",
     "REJECT_SYSTEM",
     "User",
     "add_user",
+    "ensure_practitioner",
     "get_user",
     "install_web",
     "list_users",
@@ -40,3 +45,5 @@ def install_web(app: FastAPI) -> None:
     app.state.web_throttle = AddressThrottle()
     app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="web-static")
     app.include_router(router)
+    app.include_router(worklist_router)  # the case manager's worklist, plan review, caseloads
+    app.add_middleware(BrowserHome)  # a browser asking for / lands on /web

@@ -1,39 +1,31 @@
-"""The case-manager dashboard and patient page as read models.
+"""The patient page as a read model (the worklist replaced the dashboard: ``_worklist``).
 
-Plans, goals, referrals and alerts are read with the user's Caller (``_views``). Follow-up after
-hospitalisation comes from the monitors (``monitors.fuh_outcomes``) and a referral's timeline from
-the workflow's history (``workflow.time_in_states``): both read as the gateway, which is right only
-because these pages are for the care-coordination team, who see every row anyway.
+Plans, goals and referrals are read with the user's Caller (``_views``); a referral's timeline
+comes from the workflow's history (``workflow.time_in_states``), read as the gateway, which is right
+only because this page is for the care-coordination team, who see every row anyway.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fhir_gateway import monitors, workflow
+from fhir_gateway import workflow
 from fhir_gateway.context import Caller
 from fhir_gateway.fhir.references import Reference
-from fhir_gateway.settings import Settings
 from fhir_gateway.web._views import (
-    OVERDUE_TAG,
     Referral,
     patient_name,
     ref_id,
     referral_view,
     served,
-    today,
     visible_ids,
 )
 
-__all__ = ["PlanView", "Dashboard", "FollowUp", "TimelineEntry", "dashboard", "patient_page"]
-
-FUH_LOOKBACK_DAYS = 60
-_ALERT_CODES = ("readmission", "crisis")
-_WORK_ITEM_CODES = ("unassigned", "late", "deadline-at-risk", "rerouted", "no-encounter")
+__all__ = ["PlanView", "TimelineEntry", "patient_page"]
 
 
 @dataclass(slots=True)
@@ -48,54 +40,10 @@ class PlanView:
 
 
 @dataclass(frozen=True, slots=True)
-class FollowUp:
-    patient_id: str
-    patient: str
-    discharged: str
-    seven: str  # "met" | "not yet" | "missed" | "excluded: …"
-    thirty: str
-
-
-@dataclass(slots=True)
-class Dashboard:
-    plans: list[PlanView]
-    overdue: list[Referral]
-    rejected: list[Referral]
-    alerts: list[dict[str, Any]]
-    follow_ups: list[FollowUp]
-    work_items: list[dict[str, Any]] = field(default_factory=list)  # unassigned, late, … (monitors)
-
-
-@dataclass(frozen=True, slots=True)
 class TimelineEntry:
     at: str
     what: str
     detail: str
-
-
-def dashboard(session: Session, caller: Caller, settings: Settings) -> Dashboard:
-    plans = _plans(session, caller, [("status", "active,on-hold")])
-    overdue_ids = visible_ids(session, caller, "Task", [("_tag", "|".join(OVERDUE_TAG))])
-    in_plans = [r for p in plans for r in p.referrals if r.overdue]
-    overdue = {r.task_id: r for r in in_plans}
-    for task_id in overdue_ids:
-        if (
-            task_id not in overdue
-            and (view := referral_view(session, caller, task_id))
-            and view.overdue
-        ):
-            overdue[task_id] = view
-    rejected = _views(
-        session, caller, visible_ids(session, caller, "Task", [("status", "rejected")])
-    )
-    return Dashboard(
-        plans,
-        sorted(overdue.values(), key=lambda r: r.deadline or ""),
-        rejected,
-        _alerts(session, caller),
-        _follow_ups(session, caller, settings),
-        _alerts(session, caller, _WORK_ITEM_CODES),
-    )
 
 
 def _views(session: Session, caller: Caller, ids: list[str]) -> list[Referral]:
@@ -136,59 +84,6 @@ def _plan_referrals(session: Session, caller: Caller, plan: dict[str, Any]) -> l
     return sorted(
         _views(session, caller, sorted(tasks)), key=lambda r: (r.deadline or "9999", r.task_id)
     )
-
-
-def _alerts(
-    session: Session, caller: Caller, kinds: tuple[str, ...] = _ALERT_CODES
-) -> list[dict[str, Any]]:
-    codes = ",".join(f"{monitors.MONITOR_FLAGS}|{c}" for c in kinds)
-    flags = [
-        served(session, caller, f"Flag/{i}")
-        for i in visible_ids(session, caller, "Flag", [("_tag", codes)])
-    ]
-    active = [f for f in flags if f and f.get("status") == "active"]
-    for flag in active:
-        flag["_patient"] = patient_name(served(session, caller, ref_id(flag, "subject")))
-        flag["_kind"] = next(
-            (
-                t["code"]
-                for t in (flag.get("meta") or {}).get("tag") or []
-                if t.get("system") == monitors.MONITOR_FLAGS and t.get("code") in kinds
-            ),
-            "alert",
-        )
-    return sorted(
-        active, key=lambda f: (f["_kind"] != "crisis", (f.get("period") or {}).get("start", ""))
-    )
-
-
-def _follow_ups(session: Session, caller: Caller, settings: Settings) -> list[FollowUp]:
-    end = today()
-    outcomes = monitors.fuh_outcomes(
-        session, settings, end - timedelta(days=FUH_LOOKBACK_DAYS), end
-    )
-    rows = []
-    for o in outcomes:
-        patient = o.discharge.patient
-        rows.append(
-            FollowUp(
-                Reference.id_of(patient, "Patient") or "",
-                patient_name(served(session, caller, patient)),
-                o.local_date.isoformat(),
-                _fuh_state(o, 7, end),
-                _fuh_state(o, 30, end),
-            )
-        )
-    return sorted(rows, key=lambda r: r.discharged, reverse=True)
-
-
-def _fuh_state(outcome: Any, days: int, now: Any) -> str:
-    if outcome.exclusion:
-        return f"excluded: {outcome.exclusion}"
-    hit = outcome.within(days)
-    if hit is not None:
-        return f"met (day {hit.day})"
-    return "missed" if (now - outcome.local_date).days > days else "not yet"
 
 
 # -- the patient page ------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from fhir_gateway.fhir.references import Reference
+from fhir_gateway.store import repository
 from fhir_gateway.web._reasons import REJECT_REASONS
 from fhir_gateway.web._sessions import CSRF_COOKIE, SessionKeys
 
@@ -39,8 +41,10 @@ def render(
     fresh = nonce is None
     if nonce is None:
         nonce = SessionKeys.new_nonce()
+    user = getattr(request.state, "web_user", None)
     ctx = {
-        "user": getattr(request.state, "web_user", None),
+        "user": user,
+        "user_organization": _organization_name(request, user),
         "csrf_token": keys(request).csrf_token(nonce),
         **(context or {}),
     }
@@ -48,6 +52,16 @@ def render(
     if fresh:
         set_cookie(request, response, CSRF_COOKIE, nonce, max_age=None)
     return response
+
+
+def _organization_name(request: Request, user: Any) -> str | None:
+    """The name of the organisation the user acts for, as the header shows it."""
+    res_id = Reference.id_of(getattr(user, "organization", None), "Organization")
+    if res_id is None:
+        return None
+    stored = request.app.state.database.read(repository.read, "Organization", res_id)
+    name = (stored.content.get("name") if stored and not stored.deleted else None) or None
+    return str(name) if name else None
 
 
 def error_page(request: Request, status: int, message: str) -> Response:

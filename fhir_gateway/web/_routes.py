@@ -27,7 +27,7 @@ from fhir_gateway.web._render import error_page, keys, render, set_cookie
 from fhir_gateway.web._sessions import CSRF_COOKIE, SESSION_COOKIE
 from fhir_gateway.web._users import User, get_user, sign_in
 
-__all__ = ["router"]
+__all__ = ["router", "WebRoute", "CaseTeamDep", "posted_form", "form_version"]
 
 log = logging.getLogger("fhir_gateway.web")
 _ACTIONS = ("accept", "reject", "start", "complete")
@@ -113,7 +113,7 @@ def _role(roles: frozenset[str], page: str) -> Callable[[Request], Caller]:
 
 
 PartnerDep = Annotated[Caller, Depends(_role(PARTNER, "partner inbox"))]
-CaseTeamDep = Annotated[Caller, Depends(_role(CASE_TEAM, "case-manager dashboard"))]
+CaseTeamDep = Annotated[Caller, Depends(_role(CASE_TEAM, "case-manager pages"))]
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -138,7 +138,7 @@ async def _form(request: Request) -> dict[str, str]:
 def home(request: Request) -> Response:
     caller = _signed_in(request)
     return RedirectResponse(
-        "/web/inbox" if caller.role in PARTNER else "/web/dashboard", status_code=303
+        "/web/inbox" if caller.role in PARTNER else "/web/worklist", status_code=303
     )
 
 
@@ -218,6 +218,9 @@ async def inbox_action(request: Request, task_id: str, action: str, caller: Part
     return RedirectResponse(f"/web/inbox?done={action}", status_code=303)
 
 
+posted_form = _form
+
+
 def _version(form: dict[str, str]) -> int:
     try:
         return int(form.get("version", ""))
@@ -225,15 +228,15 @@ def _version(form: dict[str, str]) -> int:
         raise InvalidRequest("The form lacks the referral's version; reload the page.") from exc
 
 
+form_version = _version
+
+
 # -- case-manager dashboard ------------------------------------------------------------------------------
 
 
 @router.get("/dashboard")
 def dashboard_page(request: Request, caller: CaseTeamDep) -> Response:
-    board = request.app.state.database.read(
-        _dashboard.dashboard, caller, request.app.state.settings
-    )
-    return render(request, "dashboard.html", {"board": board})
+    return RedirectResponse("/web/worklist", status_code=303)  # the worklist replaced it
 
 
 @router.get("/patients/{patient_id}")

@@ -32,7 +32,12 @@ from fhir_gateway.workflow._history import (
     received_at,
     time_in_states,
 )
-from fhir_gateway.workflow._partners import no_partner_reason
+from fhir_gateway.workflow._partners import (
+    PartnerChoice,
+    eligible_organizations,
+    no_partner_reason,
+    partner_choices,
+)
 from fhir_gateway.workflow._progress import PROGRESS_EXT
 from fhir_gateway.workflow._rules import check_task
 from fhir_gateway.workflow._states import (
@@ -48,16 +53,19 @@ __all__ = [
     "OPEN",
     "OWNER_FIELDS",
     "PROGRESS_EXT",
+    "PartnerChoice",
     "StateSpan",
     "TERMINAL",
     "TRANSITIONS",
     "allowed_next",
     "durations",
+    "eligible_organizations",
     "install",
     "is_legal",
     "no_partner_reason",
     "owners_over_time",
     "partner_caller",
+    "partner_choices",
     "poll_partners",
     "push_bundle",
     "received_at",

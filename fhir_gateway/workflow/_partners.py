@@ -3,16 +3,39 @@ the partner directory (Organization, HealthcareService, Endpoint) of the care-pl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
-from fhir_gateway.careplans import directory, eligible, patient_address, patient_language
+from fhir_gateway.careplans import (
+    directory,
+    eligibility,
+    eligible,
+    patient_address,
+    patient_language,
+)
 from fhir_gateway.careplans import no_partner_reason as explain
 from fhir_gateway.workflow._referrals import read, ref, search
 
-__all__ = ["eligible_organizations", "endpoint_of", "no_partner_reason"]
+__all__ = [
+    "PartnerChoice",
+    "eligible_organizations",
+    "partner_choices",
+    "endpoint_of",
+    "no_partner_reason",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerChoice:
+    organization: str  # Organization/id
+    name: str
+    eligible: bool
+    why: tuple[
+        str, ...
+    ]  # the requirements met, and the first one not met (see careplans.eligibility)
 
 
 def _service_codes(request: dict[str, Any]) -> set[tuple[str, str]]:
@@ -36,6 +59,31 @@ def eligible_organizations(session: Session, request: dict[str, Any]) -> list[tu
     for partner in partners:
         seen.setdefault(partner.organization, partner.name)
     return list(seen.items())
+
+
+def partner_choices(session: Session, request: dict[str, Any]) -> list[PartnerChoice]:
+    """Every partner offering this ServiceRequest's service, as a case manager chooses among them:
+    the eligible ones first, in the order routing would try them (``eligible_organizations``),
+    then the others by name, each with why it is (not) eligible."""
+    patient = read(session, ref(request, "subject")) or {}
+    codes, today = _service_codes(request), clock.now().date()
+    address, language = patient_address(patient), patient_language(patient)
+    ranked = [org for org, _ in eligible_organizations(session, request)]
+    best: dict[str, PartnerChoice] = {}
+    for partner in directory(session).partners:
+        ok, why = eligibility(partner, codes, address=address, language=language, on=today)
+        if not partner.services & codes:
+            continue
+        known = best.get(partner.organization)
+        if known is None or (ok and not known.eligible):
+            best[partner.organization] = PartnerChoice(
+                partner.organization, partner.name, ok, tuple(why)
+            )
+    order = {org: i for i, org in enumerate(ranked)}
+    return sorted(
+        best.values(),
+        key=lambda c: (not c.eligible, order.get(c.organization, len(order)), c.name),
+    )
 
 
 def endpoint_of(session: Session, organization: str | None) -> str | None:

@@ -9,7 +9,8 @@ from fhir_gateway.web._users import MAX_FAILURES
 
 PAGES = {
     "/web/inbox": {"partner"},
-    "/web/dashboard": {"case-manager"},
+    "/web/worklist": {"case-manager"},
+    "/web/caseloads": {"case-manager"},
     "/web/patients/p1": {"case-manager"},
 }
 ROLE_OF = {"ann": "partner", "cm": "case-manager", "eve": "ehr"}
@@ -36,7 +37,7 @@ def test_pages_send_a_stranger_to_the_sign_in_page(web):
 
 def test_the_api_still_wants_a_token_while_pages_use_the_cookie(web):
     sign_in(web, "cm")
-    assert web.get("/web/dashboard").status_code == 200
+    assert web.get("/web/worklist").status_code == 200
     assert web.get("/Patient/p1").status_code == 401  # a web session is no API credential
 
 
@@ -114,7 +115,7 @@ def test_a_removed_user_is_signed_out_at_the_next_page(web, database):
 
 def test_pages_carry_protective_headers(web):
     sign_in(web, "cm")
-    headers = web.get("/web/dashboard").headers
+    headers = web.get("/web/worklist").headers
     assert headers["x-frame-options"] == "DENY"
     assert "default-src 'self'" in headers["content-security-policy"]
     assert headers["cache-control"] == "no-store"

@@ -1,4 +1,4 @@
-"""The partner inbox and the case-manager dashboard through the TestClient: what each person sees,
+"""The partner inbox and the case-manager worklist through the TestClient: what each person sees,
 and that every action is the same Task workflow as the API (rights, state machine, consequences)."""
 
 from __future__ import annotations
@@ -125,21 +125,15 @@ def test_an_overdue_referral_is_highlighted(database, database_url):
         sign_in(web, "ann")
         assert 'class="referral overdue"' in web.get("/web/inbox").text
         sign_in(web, "cm")
-        board = web.get("/web/dashboard").text
-        assert "Overdue referrals (2)" in board
+        board = web.get("/web/worklist").text
+        # both referrals need someone (overdue, or flagged late / unassigned by the monitors)
+        assert board.count('<tr class="kind-') == 2 and board.count("due Wed 1 Jan 2020") == 2
 
 
-def test_the_dashboard_shows_plans_goals_referrals_and_rejections(web):
+def test_the_patient_page_shows_a_rejection_in_the_timeline(web):
     sign_in(web, "ann")
     _act(web, "t1", "reject", reason="not-eligible")
     sign_in(web, "cm")
-    board = web.get("/web/dashboard").text
-    assert "Patients with active plans (1)" in board and "Aftercare plan" in board
-    assert "Stable housing within 30 days" in board
-    assert (
-        "Rejected referrals (1)" in board and "The patient is not eligible for the service" in board
-    )
-    assert "Overdue referrals (0)" in board
     patient = web.get("/web/patients/p1").text
     assert (
         "Referral requested" in patient
@@ -150,7 +144,7 @@ def test_the_dashboard_shows_plans_goals_referrals_and_rejections(web):
     assert missing.status_code == 404 and "There is no patient nobody." in missing.text
 
 
-def test_the_dashboard_shows_readmission_and_crisis_alerts(web, database):
+def test_the_worklist_shows_readmission_and_crisis_alerts_crisis_first(web, database):
     from fhir_gateway.monitors import MONITOR_FLAGS
 
     with database.session() as session:
@@ -171,14 +165,12 @@ def test_the_dashboard_shows_readmission_and_crisis_alerts(web, database):
                 SYSTEM,
             )
     sign_in(web, "cm")
-    board = web.get("/web/dashboard").text
-    assert "Readmission and crisis alerts (2)" in board
-    assert board.index("crisis after discharge") < board.index(
-        "readmission after discharge"
-    )  # crisis first
+    board = web.get("/web/worklist").text
+    assert "crisis after discharge" in board and "readmission after discharge" in board
+    assert board.index('<tr class="kind-crisis">') < board.index('<tr class="kind-readmission">')
 
 
-def test_the_dashboard_lists_unassigned_referrals_with_the_reason(web, database):
+def test_the_worklist_lists_unassigned_referrals_with_the_reason(web, database):
     with database.session() as session:  # a referral for a service no partner offers
         resources.update(
             session,
@@ -224,9 +216,7 @@ def test_the_dashboard_lists_unassigned_referrals_with_the_reason(web, database)
             SYSTEM,
         )
     sign_in(web, "cm")
-    board = web.get("/web/dashboard").text
-    assert "Work items (" in board and "<strong>Unassigned</strong>: Jane Doe" in board
-    assert (
-        "Referral &#39;Crisis bed&#39; (Task/t3) has no partner: no partner in the directory offers this "
-        "service (code crisis-bed)" in board
-    )
+    board = web.get("/web/worklist").text
+    assert '<tr class="kind-unassigned">' in board and "Jane Doe" in board
+    assert "No partner: no partner in the directory offers this service (code crisis-bed)." in board
+    assert 'href="/web/referrals/t3/partner"' in board

@@ -22,3 +22,9 @@ def test_quick_start_is_exactly_two_commands():
     assert len(lines) == 2
     assert "fhir-gateway serve" in lines[0]
     assert "pytest" in lines[1]
+
+
+def test_quick_start_says_where_the_web_pages_are_and_how_to_make_the_first_user():
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "http://127.0.0.1:8080/web" in section
+    assert "fhir-gateway users add" in section and "--role case-manager" in section
