@@ -78,4 +78,6 @@ def test_operations_are_advertised_where_they_are_served(client):
     plan_definition = next(r for r in rest["resource"] if r["type"] == "PlanDefinition")
     assert [op["name"] for op in plan_definition["operation"]] == ["apply"]
     patient = next(r for r in rest["resource"] if r["type"] == "Patient")
-    assert "operation" not in patient
+    assert [op["name"] for op in patient["operation"]] == ["disclosures"]  # Part 2 accounting
+    encounter = next(r for r in rest["resource"] if r["type"] == "Encounter")
+    assert "operation" not in encounter
