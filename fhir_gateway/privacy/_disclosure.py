@@ -37,7 +37,7 @@ from fhir_gateway.privacy._labels import (
     merge_labels,
 )
 from fhir_gateway.privacy._recipients import Recipient
-from fhir_gateway.privacy.consent_forms import ACT_REASON, PART2_POLICY, describe
+from fhir_gateway.privacy.consent_forms import ACT_REASON, describe
 
 __all__ = [
     "DS4P",
@@ -110,7 +110,7 @@ def _justified(label: dict[str, Any], consent: dict[str, Any]) -> dict[str, Any]
             "url": f"Consent/{consent.get('id')}",
         },
     }
-    basis = {"url": LABEL_BASIS, "valueCoding": {**PART2, "display": PART2_POLICY}}
+    basis = {"url": LABEL_BASIS, "valueCoding": dict(PART2)}
     kept = [
         e
         for e in label.get("extension") or []

@@ -14,8 +14,9 @@ are ``fhir_gateway.privacy``'s; here they are applied to writes:
   Encounter first), they are labelled then. One level only: labelling everything that references
   a labelled Encounter would hide a whole stay. A resource its producer labelled keeps the
   producer's judgement (the care-plan engine labels each activity by what it is for);
-* labels are sticky: an update keeps the labels of the version it replaces, unless a case manager
-  or an administrator sends it (they may correct a wrong label), or a diagnosis labelled only
+* labels are sticky: an update keeps the labels of the version it replaces (a partner's update
+  brings none: what it sends back is the disclosed copy, with marks that travel and are not
+  stored), unless a case manager or an administrator sends it (they may correct a wrong label), or a diagnosis labelled only
   because it was uncoded now comes with its code.
 
 The sender of a write is what ``for_sender(session, sender)`` recorded on the session (the intake
@@ -71,6 +72,8 @@ def label_write(event: WriteEvent) -> None:
     doc = event.after
     if doc is None:
         return None
+    if event.caller.role == "partner" and event.before is not None:
+        _forget_disclosure_marks(doc)
     computed: list[dict[str, Any]] = []
     if event.res_type == "Condition":
         computed = privacy.condition_labels(doc, part2=_part2(event))
@@ -86,6 +89,16 @@ def label_write(event: WriteEvent) -> None:
     if merged != privacy.labels_of(doc):
         doc["meta"] = {**(doc.get("meta") or {}), "security": merged}
     return None
+
+
+def _forget_disclosure_marks(doc: dict[str, Any]) -> None:
+    """A partner writes back the copy it was given: what travelled with that copy (purposes,
+    obligations, the consent, the 2.32 notice) is not stored with the data; the stored labels stay
+    (sticky), and a partner changes no label."""
+    meta = dict(doc.get("meta") or {})
+    meta.pop("security", None)
+    meta.pop("extension", None)
+    doc["meta"] = meta
 
 
 def _kept(event: WriteEvent) -> list[dict[str, Any]]:

@@ -78,6 +78,7 @@ def test_operations_are_advertised_where_they_are_served(client):
     plan_definition = next(r for r in rest["resource"] if r["type"] == "PlanDefinition")
     assert [op["name"] for op in plan_definition["operation"]] == ["apply"]
     patient = next(r for r in rest["resource"] if r["type"] == "Patient")
-    assert [op["name"] for op in patient["operation"]] == ["records"]  # MHCA s25
+    # the Part 2 accounting (42 CFR 2.24) and the patient's own records (MHCA s25)
+    assert sorted(op["name"] for op in patient["operation"]) == ["disclosures", "records"]
     task = next(r for r in rest["resource"] if r["type"] == "Task")
     assert "operation" not in task

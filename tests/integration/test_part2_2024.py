@@ -332,10 +332,12 @@ def test_every_disclosure_path_carries_the_notice_the_consent_and_the_obligation
     assert {r["resourceType"] for r in pushed} == {"Task", "ServiceRequest"}
     for copy in pushed:
         _assert_disclosed(copy, consent, hipaa=True, where="partner push")
-    accepted = {k: v for k, v in read.items() if k != "meta"} | {"status": "accepted"}
+    accepted = read | {"status": "accepted"}  # the copy it was given, sent back
     answer = world.client.put(f"/Task/{task['id']}", json=accepted, headers=prairie)
     assert answer.status_code == 200, answer.text
     _assert_disclosed(answer.json(), consent, hipaa=True, where="the answer to a write")
+    [stored] = world.all("Task", ("_id", task["id"]))
+    assert _codes(stored) == _codes(task) and "extension" not in stored["meta"]  # marks travel
     shown_consent = world.client.get(f"/Consent/{consent['id']}", headers=prairie).json()
     assert shown_consent["provision"] == consent["provision"]  # the consent itself, readable
 
