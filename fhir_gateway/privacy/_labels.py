@@ -24,6 +24,7 @@ __all__ = [
     "ETH",
     "PART2",
     "NORDSCLCD",
+    "PSYTHPN",
     "SENSITIVE",
     "INHERITED",
     "SUBSTANCE_USE",
@@ -54,6 +55,14 @@ NORDSCLCD = {
     "system": ACT_CODE,
     "code": "NORDSCLCD",
     "display": "no redisclosure without consent directive",
+}
+
+# SUD counselling notes (42 CFR 2.11, 2024): kept apart like psychotherapy notes, whose
+# v3-ActCode sensitivity they take.
+PSYTHPN = {
+    "system": ACT_CODE,
+    "code": "PSYTHPN",
+    "display": "psychotherapy note information sensitivity",
 }
 
 SENSITIVE = frozenset({"ETH", "42CFRPart2"})  # never to a partner without the patient's Consent
