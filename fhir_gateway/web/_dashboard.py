@@ -1,4 +1,4 @@
-"""The case-manager dashboard and patient page as read models.
+"""The case-manager dashboard as a read model (the patient page is ``_patient_page``).
 
 Plans, goals, referrals and alerts are read with the user's Caller (``_views``). Follow-up after
 hospitalisation comes from the monitors (``monitors.fuh_outcomes``) and a referral's timeline from
@@ -9,12 +9,12 @@ because these pages are for the care-coordination team, who see every row anyway
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fhir_gateway import monitors, workflow
+from fhir_gateway import monitors
 from fhir_gateway.context import Caller
 from fhir_gateway.fhir.references import Reference
 from fhir_gateway.settings import Settings
@@ -29,7 +29,7 @@ from fhir_gateway.web._views import (
     visible_ids,
 )
 
-__all__ = ["PlanView", "Dashboard", "FollowUp", "TimelineEntry", "dashboard", "patient_page"]
+__all__ = ["PlanView", "Dashboard", "FollowUp", "dashboard"]
 
 FUH_LOOKBACK_DAYS = 60
 _ALERT_CODES = ("readmission", "crisis")
@@ -64,13 +64,6 @@ class Dashboard:
     alerts: list[dict[str, Any]]
     follow_ups: list[FollowUp]
     work_items: list[dict[str, Any]] = field(default_factory=list)  # unassigned, late, … (monitors)
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineEntry:
-    at: str
-    what: str
-    detail: str
 
 
 def dashboard(session: Session, caller: Caller, settings: Settings) -> Dashboard:
@@ -189,36 +182,3 @@ def _fuh_state(outcome: Any, days: int, now: Any) -> str:
     if hit is not None:
         return f"met (day {hit.day})"
     return "missed" if (now - outcome.local_date).days > days else "not yet"
-
-
-# -- the patient page ------------------------------------------------------------------------------
-
-
-def patient_page(
-    session: Session, caller: Caller, patient_id: str
-) -> tuple[dict[str, Any], list[PlanView], list[TimelineEntry]] | None:
-    patient = served(session, caller, f"Patient/{patient_id}")
-    if patient is None:
-        return None
-    plans = _plans(session, caller, [("subject", f"Patient/{patient_id}")])
-    return patient, plans, _timeline(session, caller, plans)
-
-
-def _timeline(session: Session, caller: Caller, plans: list[PlanView]) -> list[TimelineEntry]:
-    entries = []
-    for plan in plans:
-        doc = served(session, caller, f"CarePlan/{plan.plan_id}") or {}
-        start = (doc.get("period") or {}).get("start") or (doc.get("created")) or ""
-        entries.append(TimelineEntry(str(start), "Plan started", plan.title))
-        for r in plan.referrals:
-            for span in workflow.time_in_states(session, r.task_id):
-                entries.append(
-                    TimelineEntry(_iso(span.start), f"Referral {span.status}", r.service)
-                )
-            if r.deadline:
-                entries.append(TimelineEntry(str(r.deadline), "Referral deadline", r.service))
-    return sorted(entries, key=lambda e: e.at)
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat(timespec="minutes")

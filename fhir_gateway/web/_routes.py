@@ -234,14 +234,3 @@ def dashboard_page(request: Request, caller: CaseTeamDep) -> Response:
         _dashboard.dashboard, caller, request.app.state.settings
     )
     return render(request, "dashboard.html", {"board": board})
-
-
-@router.get("/patients/{patient_id}")
-def patient_page(request: Request, patient_id: str, caller: CaseTeamDep) -> Response:
-    found = request.app.state.database.read(_dashboard.patient_page, caller, patient_id)
-    if found is None:
-        raise NotFound(f"There is no patient {patient_id}.")
-    patient, plans, timeline = found
-    return render(
-        request, "patient.html", {"patient": patient, "plans": plans, "timeline": timeline}
-    )
