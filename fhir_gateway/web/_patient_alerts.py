@@ -45,7 +45,7 @@ class Review:
 
 
 def _parts(ext: dict[str, Any]) -> dict[str, Any]:
-    return {p.get("url"): p for p in ext.get("extension") or [] if isinstance(p, dict)}
+    return {str(p.get("url")): p for p in ext.get("extension") or [] if isinstance(p, dict)}
 
 
 def reviews_of(reader: PatientReader, flag: dict[str, Any]) -> list[Review]:
@@ -111,12 +111,13 @@ def review_alert(
     doc = {**flag, "extension": [*(flag.get("extension") or []), _review(action, user, note, now)]}
     if action == "resolved":
         doc |= {"status": "inactive", "period": {**(flag.get("period") or {}), "end": now}}
-    written = resources.update(session, "Flag", flag_id, doc, caller, if_match=version)
+    stored = resources.update(session, "Flag", flag_id, doc, caller, if_match=version).stored
+    assert stored is not None  # an update stores a version or raises
     record_provenance(
         session,
         caller,
         user,
-        target=f"Flag/{flag_id}/_history/{written.stored.version_id}",
+        target=f"Flag/{flag_id}/_history/{stored.version_id}",
         activity=f"alert {action}",
         code="UPDATE",
     )

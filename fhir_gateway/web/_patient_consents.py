@@ -31,6 +31,7 @@ from fhir_gateway.privacy.consent_forms import (
 from fhir_gateway.services import resources
 from fhir_gateway.settings import Settings
 from fhir_gateway.web._patient_forms import (
+    PURPOSES,
     Checked,
     Choices,
     Fields,
@@ -171,16 +172,27 @@ def _row(reader: PatientReader, consent: dict[str, Any]) -> ConsentRow:
         consent_id=str(consent.get("id")),
         kind=_kind(provision),
         recipients=_recipients(reader, provision),
-        purposes=", ".join(concept_text(p) for p in provision.get("purpose") or [])
-        or "any purpose",
+        purposes=", ".join(_purpose(p) for p in provision.get("purpose") or []) or "any purpose",
         scope=_scope(provision),
         period=period,
         state=state,
         in_force=in_force,
         signed=(f"signed by {signers or 'someone not named'}")
-        + (f" on {reader.clock.day(signed_on)}" if signed_on else ""),
+        + (f" {on_day(reader.clock.day(signed_on))}" if signed_on else ""),
         has_document=bool(attachment.get("data")),
     )
+
+
+def _purpose(coding: Any) -> str:
+    """A purpose of use (a Coding) in words."""
+    if not isinstance(coding, dict):
+        return ""
+    return str(coding.get("display") or PURPOSES.get(str(coding.get("code")), coding.get("code")))
+
+
+def on_day(day: str) -> str:
+    """ "today", or "on Mon 10 Mar" """
+    return day if day in ("today", "yesterday", "tomorrow") else f"on {day}"
 
 
 def _waiting(task: dict[str, Any]) -> bool:
@@ -246,7 +258,7 @@ def _why(
         return "A consent in force permits it."
     provision = found.get("provision") or {}
     period, _ = _period(reader, provision if isinstance(provision, dict) else {})
-    return f"Consent signed {reader.clock.day(found.get('dateTime'))}, {period}."
+    return f"Consent signed {on_day(reader.clock.day(found.get('dateTime')))}, {period}."
 
 
 def _family_rows(

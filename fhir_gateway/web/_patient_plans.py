@@ -101,7 +101,7 @@ def _plan(
 def _goal(reader: PatientReader, goal: dict[str, Any]) -> GoalView:
     due = next((t.get("dueDate") for t in goal.get("target") or [] if t.get("dueDate")), None)
     state = _GOAL_STATES.get(str(goal.get("lifecycleStatus")), "")
-    achieved = concept_text(goal.get("achievementStatus"))
+    achieved = concept_text(goal.get("achievementStatus")).replace("-", " ")
     return GoalView(
         text=concept_text(goal.get("description"), "(goal not described)"),
         state=f"{state} ({achieved.lower()})" if achieved else state,

@@ -156,7 +156,18 @@ def diagnoses(reader: PatientReader) -> list[Diagnosis]:
         != "entered-in-error"
     ]
     reader.names.prefetch((c.get("encounter") or {}).get("reference") for c in found)
-    return [_diagnosis(reader, c) for c in sorted(found, key=_recorded, reverse=True)]
+    by_rank = sorted(found, key=lambda c: _rank(reader, c))  # the principal one first, …
+    return [_diagnosis(reader, c) for c in sorted(by_rank, key=_recorded, reverse=True)]
+
+
+def _rank(reader: PatientReader, condition: dict[str, Any]) -> int:
+    """The diagnosis's rank at its visit (1: principal); unranked ones after the ranked."""
+    encounter = reader.names.resource(condition.get("encounter")) or {}
+    me = f"Condition/{condition.get('id')}"
+    for entry in encounter.get("diagnosis") or []:
+        if (entry.get("condition") or {}).get("reference") == me and entry.get("rank"):
+            return int(entry["rank"])
+    return 99
 
 
 def _recorded(condition: dict[str, Any]) -> str:

@@ -117,7 +117,7 @@ async def alert_review(
         action=action,
         note=checked.arguments["note"],
     )
-    return RedirectResponse(f"/web/patients/{patient_id}?done={action}#alerts-h", status_code=303)
+    return RedirectResponse(f"/web/patients/{patient_id}?done={action}", status_code=303)
 
 
 # -- consent forms --------------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ async def consent_submit(
             request, caller, patient_id, kind, submitted.checked, fields, status=422
         )
     return RedirectResponse(
-        f"/web/patients/{patient_id}?done={kind}&sent={submitted.sent}#consents-h",
+        f"/web/patients/{patient_id}?done={kind}&sent={submitted.sent}",
         status_code=303,
     )
 

@@ -142,7 +142,7 @@ def _consent_words(consent: dict[str, Any]) -> str:
     assert isinstance(provision, dict)
     labels = {c.get("code") for c in provision.get("securityLabel") or []}
     actors = [
-        (a.get("reference") or {}).get("reference")
+        str((a.get("reference") or {}).get("reference"))
         for a in provision.get("actor") or []
         if (a.get("reference") or {}).get("reference")
     ]

@@ -140,11 +140,12 @@ def test_the_dashboard_shows_plans_goals_referrals_and_rejections(web):
         "Rejected referrals (1)" in board and "The patient is not eligible for the service" in board
     )
     assert "Overdue referrals (0)" in board
-    patient = web.get("/web/patients/p1").text
+    patient = web.get("/web/patients/p1").text  # the timeline says who did what
     assert (
-        "Referral requested" in patient
-        and "Referral rejected" in patient
-        and "Plan started" in patient
+        "Referral for Housing support (Harbor Housing): waiting for the partner" in patient
+        and "<strong>Harbor Housing</strong>: Referral for Housing support" in patient
+        and "declined by the partner" in patient
+        and "Care plan made: Aftercare plan" in patient
     )
     missing = web.get("/web/patients/nobody")
     assert missing.status_code == 404 and "There is no patient nobody." in missing.text
