@@ -135,7 +135,7 @@ def _alert(reader: PatientReader, flag: dict[str, Any]) -> Alert:
         since=reader.clock.when(start),
         since_iso=reader.clock.iso(start),
         priority=priority,
-        raised_by=reader.who(flag.get("author"), missing="the gateway"),
+        raised_by=reader.who(flag.get("author")) if flag.get("author") else "",
         rank=(0 if code == "crisis" else 1, order, start or ""),
         reviews=reviews_of(reader, flag),
     )

@@ -21,6 +21,7 @@ from fhir_gateway.security import TokenCaller
 from fhir_gateway.services import resources
 from fhir_gateway.web._patient_forms import MAX_DOCUMENT_BYTES
 from fhir_gateway.web._patient_page import patient_page
+from fhir_gateway.web._patient_risk import RISK_CATEGORY_SYSTEM
 from fhir_gateway.web._patient_routes import UPLOAD_BODY_LIMIT
 
 
@@ -303,3 +304,80 @@ def test_the_page_shows_only_what_its_reader_may_see_not_even_a_count(world_clie
     )
     assert world.database.read(patient_page, no_patients, settings, world.patient_id) is None
     assert world.database.read(patient_page, outsider, settings, "no-such-patient") is None
+
+
+def _store(world: World, doc: dict[str, Any]) -> None:
+    with world.database.session() as session:
+        resources.create(session, doc["resourceType"], doc, SYSTEM)
+
+
+def test_a_new_kind_of_alert_or_risk_signal_shows_without_a_change_to_the_page(world_client):
+    world, web = world_client
+    patient = {"reference": f"Patient/{world.patient_id}"}
+    _store(  # an alert from a part of the gateway this page does not know
+        world,
+        {
+            "resourceType": "Flag",
+            "status": "active",
+            "code": {
+                "coding": [{"system": "urn:example:adherence", "code": "refill-gap"}],
+                "text": "Antipsychotic refill 12 days late",
+            },
+            "subject": patient,
+            "period": {"start": "2025-03-17T13:00:00Z"},
+        },
+    )
+    quantity = {"value": 0.62, "unit": "1"}
+    signals = [
+        ({"valueQuantity": quantity, "code": {"text": "Antipsychotic days covered"}}, "risk"),
+        ({"valueInteger": 22, "code": {"text": "PHQ-9 total"}}, "H"),
+        ({"valueInteger": 3, "code": {"text": "GAD-7 total"}}, None),  # normal: not a signal
+    ]
+    for value, mark in signals:
+        doc: dict[str, Any] = {
+            "resourceType": "Observation",
+            "status": "final",
+            "subject": patient,
+            "effectiveDateTime": "2025-03-17T08:00:00-05:00",
+            **value,
+        }
+        if mark == "risk":
+            doc["category"] = [
+                {"coding": [{"system": RISK_CATEGORY_SYSTEM, "code": "risk-signal"}]}
+            ]
+        elif mark:
+            doc["interpretation"] = [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                            "code": mark,
+                            "display": "High",
+                        }
+                    ]
+                }
+            ]
+        _store(world, doc)
+    page = _page(web, world)
+    banner = page[page.index('id="alerts-h"') : page.index('id="diagnoses-h"')]
+    assert "Antipsychotic refill 12 days late" in banner and "Refill gap" in banner
+    assert banner.index("Crisis") < banner.index("Refill gap")  # a crisis comes first
+    assert "<td>Antipsychotic days covered</td><td>0.62</td>" in banner
+    assert "<td>PHQ-9 total</td><td>22</td><td>High</td>" in banner
+    assert "GAD-7" not in banner
+
+
+def test_a_tpo_consent_names_the_class_of_treating_providers(world_client):
+    world, web = world_client
+    answer = _post_part2(
+        web, world, recipients="treating", partner=None, purpose=["TREAT", "HPAYMT", "HOPERAT"]
+    )
+    assert answer.status_code == 303, answer.text
+    (consent,) = world.all("Consent")
+    (actor,) = consent["provision"]["actor"]
+    assert actor["reference"]["identifier"]["value"] == "treating-providers"
+    assert {p["code"] for p in consent["provision"]["purpose"]} == {"TREAT", "HPAYMT", "HOPERAT"}
+    page = web.get(answer.headers["location"]).text
+    on_file = page[page.index("<caption>Consents on file") :]
+    assert "every treating provider of the patient" in on_file
+    assert "treatment, healthcare payment, healthcare operations" in on_file
