@@ -22,6 +22,7 @@ from fhir_gateway.web._patient_record import (
     Diagnosis,
     Person,
     Visit,
+    case_managers,
     contacts,
     diagnoses,
     person,
@@ -37,6 +38,7 @@ __all__ = ["PatientPage", "patient_page", "open_patient"]
 class PatientPage:
     patient_id: str
     person: Person
+    case_managers: list[str]
     zone: str
     risk: RiskBanner
     diagnoses: list[Diagnosis]
@@ -67,6 +69,7 @@ def patient_page(
     return PatientPage(
         patient_id=patient_id,
         person=person(reader, patient),
+        case_managers=case_managers(reader),
         zone=reader.clock.zone.key,
         risk=risk_banner(reader),
         diagnoses=diagnoses(reader),

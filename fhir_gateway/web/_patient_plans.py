@@ -53,6 +53,7 @@ class PlanView:
     title: str
     state: str
     period: str
+    draft: bool
     goals: list[GoalView] = field(default_factory=list)
     referrals: list[ReferralRow] = field(default_factory=list)
 
@@ -93,6 +94,7 @@ def _plan(
         title=str(plan.get("title") or "Care plan"),
         state=plan_state(plan.get("status")),
         period=f"since {reader.clock.day(period['start'])}" if period.get("start") else "",
+        draft=plan.get("status") == "draft",
         goals=[_goal(reader, g) for g in goals],
         referrals=sorted(rows, key=lambda r: (r.deadline_iso or "9999", r.service)),
     )

@@ -80,6 +80,7 @@ def test_the_highest_risk_patient_shows_the_alert_diagnosis_and_hospital_visits(
     assert "Emergency department visit" in visits and "Hospital stay" in visits
     assert "day 6 after the discharge of Mon 10 Mar" in visits and "9 nights" in visits
     assert "John Doe" in page and "Spouse" in page  # family from NK1
+    assert "Case manager: Care Coordination Team" in page  # the plan's care team
     consents = page[page.index('id="consents-h"') : page.index('id="plans-h"')]
     assert "Prairie Recovery Services" in consents and "Addiction treatment programme" in consents
     assert f'href="/web/referrals/{world.waiting_task}"' in page
