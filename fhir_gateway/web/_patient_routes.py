@@ -81,11 +81,14 @@ def _page(
 
 @router.get("/patients/{patient_id}")
 def patient_view(
-    request: Request, patient_id: str, caller: CaseTeamDep, done: str = "", sent: int = 0
+    request: Request, patient_id: str, caller: CaseTeamDep, done: str = "", sent: str = ""
 ) -> Response:
     message = _DONE.get(done)
-    if message and done in FORMS and sent:
-        message += f" {sent} referral{'s' if sent != 1 else ''} waiting for it went to the partner."
+    if message and done in FORMS and sent.isdigit() and len(sent) < 5 and int(sent):
+        sent = str(int(sent))
+        message += (
+            f" {sent} referral{'s' if sent != '1' else ''} waiting for it went to the partner."
+        )
     return _page(request, caller, patient_id, done=message)
 
 

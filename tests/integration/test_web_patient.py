@@ -238,6 +238,13 @@ def test_an_alert_without_a_note_or_changed_meanwhile_is_left_as_it_was(world_cl
     stale = _alert_form(web, world, "resolve", "Seen today.", str(int(version) - 1 or 99))
     assert stale.status_code == 412 and "Changed meanwhile" in stale.text
     assert world.read(f"Flag/{world.crisis_flag}")["status"] == "active"
+    other = web.post(  # an alert of this patient only, through this patient's page
+        f"/web/patients/no-such-patient/alerts/{world.crisis_flag}/resolve",
+        data={"csrf_token": csrf(web.get("/web/login").text), "note": "x", "version": version},
+    )
+    assert other.status_code == 404 and "no such open alert" in other.text
+    odd = web.get(f"/web/patients/{world.patient_id}?done=part2&sent=lots")
+    assert odd.status_code == 200 and "Part 2 consent recorded." in odd.text
 
 
 def test_a_partner_cannot_open_the_patient_page_nor_record_a_consent(world_client):
