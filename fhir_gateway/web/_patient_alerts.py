@@ -24,14 +24,14 @@ from fhir_gateway.services import resources
 from fhir_gateway.web._patient_provenance import record_provenance
 from fhir_gateway.web._patient_reader import PatientReader
 
-__all__ = ["FLAG_REVIEW", "ACTIONS", "Review", "reviews_of", "review_alert"]
+__all__ = ["FLAG_REVIEW", "ACTIONS", "AlertReview", "reviews_of", "review_alert"]
 
 FLAG_REVIEW = "http://fhir-gateway.org/fhir/StructureDefinition/flag-review"
 ACTIONS = {"acknowledged": "Acknowledged", "resolved": "Resolved"}
 
 
 @dataclass(frozen=True, slots=True)
-class Review:
+class AlertReview:
     action: str  # acknowledged | resolved
     by: str
     at: str  # in words
@@ -48,7 +48,7 @@ def _parts(ext: dict[str, Any]) -> dict[str, Any]:
     return {str(p.get("url")): p for p in ext.get("extension") or [] if isinstance(p, dict)}
 
 
-def reviews_of(reader: PatientReader, flag: dict[str, Any]) -> list[Review]:
+def reviews_of(reader: PatientReader, flag: dict[str, Any]) -> list[AlertReview]:
     out = []
     for ext in flag.get("extension") or []:
         if not isinstance(ext, dict) or ext.get("url") != FLAG_REVIEW:
@@ -58,7 +58,7 @@ def reviews_of(reader: PatientReader, flag: dict[str, Any]) -> list[Review]:
         by = note.get("authorReference") or {"display": note.get("authorString")}
         at = str(note.get("time") or "")
         out.append(
-            Review(
+            AlertReview(
                 action=str((parts.get("action") or {}).get("valueCode") or "acknowledged"),
                 by=reader.who(by),
                 at=reader.clock.when(at),

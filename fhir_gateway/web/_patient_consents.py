@@ -32,10 +32,10 @@ from fhir_gateway.services import resources
 from fhir_gateway.settings import Settings
 from fhir_gateway.web._patient_forms import (
     PURPOSES,
-    Checked,
-    Choices,
+    CheckedForm,
+    ConsentChoices,
     Fields,
-    Upload,
+    UploadedDocument,
     check_family,
     check_part2,
 )
@@ -316,7 +316,7 @@ def _disclosers(reader: PatientReader) -> dict[str, str]:
     return found
 
 
-def choices(reader: PatientReader, related: list[dict[str, Any]]) -> Choices:
+def choices(reader: PatientReader, related: list[dict[str, Any]]) -> ConsentChoices:
     people = {
         f"RelatedPerson/{p.get('id')}": reader.names.of(f"RelatedPerson/{p.get('id')}")
         for p in related
@@ -329,7 +329,7 @@ def choices(reader: PatientReader, related: list[dict[str, Any]]) -> Choices:
     first = {
         o: partners[o] for o in waiting if o in partners
     }  # the ones the patient's referrals wait for
-    return Choices(
+    return ConsentChoices(
         partners={**first, **partners},
         disclosers=_disclosers(reader),
         signers={reader.patient_ref: f"{patient} (the patient)", **people},
@@ -377,7 +377,7 @@ def document_of(
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
-    checked: Checked
+    checked: CheckedForm
     consent_id: str | None = None
     sent: int = 0  # referrals that were waiting for this consent and went to their partners
 
@@ -390,7 +390,7 @@ def submit_consent(
     patient_id: str,
     kind: str,
     fields: Fields,
-    upload: Upload | None,
+    upload: UploadedDocument | None,
 ) -> Submitted:
     """Check the form against what it offered; when it is right, record the consent (one
     transaction: the consent, who recorded it, and what the write hooks release)."""

@@ -20,9 +20,9 @@ from typing import Any
 __all__ = [
     "MAX_DOCUMENT_BYTES",
     "PURPOSES",
-    "Upload",
-    "Choices",
-    "Checked",
+    "UploadedDocument",
+    "ConsentChoices",
+    "CheckedForm",
     "check_part2",
     "check_family",
     "check_note",
@@ -52,14 +52,14 @@ def document_types() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Upload:
+class UploadedDocument:
     filename: str
     content_type: str
     data: bytes
 
 
 @dataclass(frozen=True, slots=True)
-class Choices:
+class ConsentChoices:
     """What the form offers: values outside these are refused (never a free reference)."""
 
     partners: Mapping[str, str]  # Organization/ID → name
@@ -69,7 +69,7 @@ class Choices:
 
 
 @dataclass(slots=True)
-class Checked:
+class CheckedForm:
     arguments: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # field name → what to fix
 
@@ -87,7 +87,7 @@ def _one(fields: Fields, name: str) -> str:
 
 
 def _date(
-    checked: Checked, fields: Fields, name: str, label: str, *, required: bool
+    checked: CheckedForm, fields: Fields, name: str, label: str, *, required: bool
 ) -> date | None:
     text = _one(fields, name)
     if not text:
@@ -101,7 +101,7 @@ def _date(
         return None
 
 
-def _text(checked: Checked, fields: Fields, name: str, missing: str, limit: int) -> str:
+def _text(checked: CheckedForm, fields: Fields, name: str, missing: str, limit: int) -> str:
     text = _one(fields, name)
     if "\x00" in text:
         checked.errors[name] = "This text holds a character that cannot be stored; retype it."
@@ -113,7 +113,7 @@ def _text(checked: Checked, fields: Fields, name: str, missing: str, limit: int)
 
 
 def _choice(
-    checked: Checked, fields: Fields, name: str, options: Mapping[str, str], missing: str
+    checked: CheckedForm, fields: Fields, name: str, options: Mapping[str, str], missing: str
 ) -> str:
     value = _one(fields, name)
     if value not in options:
@@ -121,7 +121,7 @@ def _choice(
     return value
 
 
-def _signed(checked: Checked, fields: Fields, today: date) -> date | None:
+def _signed(checked: CheckedForm, fields: Fields, today: date) -> date | None:
     signed = _date(checked, fields, "signed_on", "date the form was signed", required=True)
     if signed is not None and signed > today:
         checked.errors["signed_on"] = "The signature date is in the future; check the signed form."
@@ -130,7 +130,7 @@ def _signed(checked: Checked, fields: Fields, today: date) -> date | None:
 
 
 def _expiry(
-    checked: Checked, fields: Fields, signed: date | None, today: date, *, required: bool
+    checked: CheckedForm, fields: Fields, signed: date | None, today: date, *, required: bool
 ) -> date | None:
     expires = _date(checked, fields, "expires", "date the consent ends", required=required)
     if expires is None:
@@ -142,7 +142,7 @@ def _expiry(
     return expires
 
 
-def _document(checked: Checked, upload: Upload | None) -> dict[str, Any] | None:
+def _document(checked: CheckedForm, upload: UploadedDocument | None) -> dict[str, Any] | None:
     if upload is None or not upload.filename:
         checked.errors["document"] = "Attach the signed consent form (a scan or photo of it)."
         return None
@@ -170,10 +170,15 @@ def _document(checked: Checked, upload: Upload | None) -> dict[str, Any] | None:
 
 
 def check_part2(
-    fields: Fields, upload: Upload | None, choices: Choices, *, patient: str, today: date
-) -> Checked:
+    fields: Fields,
+    upload: UploadedDocument | None,
+    choices: ConsentChoices,
+    *,
+    patient: str,
+    today: date,
+) -> CheckedForm:
     """The arguments of ``privacy.consent_forms.part2_consent``, or what to fix."""
-    checked = Checked()
+    checked = CheckedForm()
     discloser = _choice(
         checked, fields, "discloser", choices.disclosers, "Choose who may disclose the records."
     )
@@ -227,10 +232,15 @@ def check_part2(
 
 
 def check_family(
-    fields: Fields, upload: Upload | None, choices: Choices, *, patient: str, today: date
-) -> Checked:
+    fields: Fields,
+    upload: UploadedDocument | None,
+    choices: ConsentChoices,
+    *,
+    patient: str,
+    today: date,
+) -> CheckedForm:
     """The arguments of ``privacy.consent_forms.family_involvement_consent``, or what to fix."""
-    checked = Checked()
+    checked = CheckedForm()
     related = _choice(
         checked, fields, "related_person", choices.related, "Choose the family member or carer."
     )
@@ -252,8 +262,8 @@ def check_family(
     return checked
 
 
-def check_note(fields: Fields) -> Checked:
-    checked = Checked()
+def check_note(fields: Fields) -> CheckedForm:
+    checked = CheckedForm()
     note = _text(checked, fields, "note", "Write a note: what was done, or why.", MAX_NOTE)
     if checked.ok:
         checked.arguments = {"note": note}

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from fhir_gateway.context import Caller
 from fhir_gateway.settings import Settings
 from fhir_gateway.web._patient_consents import ConsentStatus, consent_status
-from fhir_gateway.web._patient_plans import PlanView, plans
+from fhir_gateway.web._patient_plans import PatientPlan, plans
 from fhir_gateway.web._patient_reader import PatientReader
 from fhir_gateway.web._patient_record import (
-    Contact,
     Diagnosis,
-    Person,
+    PatientContact,
+    PatientSummary,
     Visit,
     case_managers,
     contacts,
@@ -29,7 +29,7 @@ from fhir_gateway.web._patient_record import (
     visits,
 )
 from fhir_gateway.web._patient_risk import RiskBanner, risk_banner
-from fhir_gateway.web._patient_timeline import TimelineEntry, timeline
+from fhir_gateway.web._patient_timeline import TimelineRow, timeline
 
 __all__ = ["PatientPage", "patient_page", "open_patient"]
 
@@ -37,16 +37,16 @@ __all__ = ["PatientPage", "patient_page", "open_patient"]
 @dataclass(slots=True)
 class PatientPage:
     patient_id: str
-    person: Person
+    person: PatientSummary
     case_managers: list[str]
     zone: str
     risk: RiskBanner
     diagnoses: list[Diagnosis]
     visits: list[Visit]
-    contacts: list[Contact]
+    contacts: list[PatientContact]
     consents: ConsentStatus
-    plans: list[PlanView]
-    timeline: list[TimelineEntry]
+    plans: list[PatientPlan]
+    timeline: list[TimelineRow]
 
 
 def open_patient(

@@ -12,7 +12,7 @@ from fhir_gateway.web._display import plan_state, task_state
 from fhir_gateway.web._patient_reader import PatientReader, codings, concept_text
 from fhir_gateway.web._views import is_overdue
 
-__all__ = ["PlanView", "GoalView", "ReferralRow", "plans"]
+__all__ = ["PatientPlan", "GoalView", "ReferralRow", "plans"]
 
 _GOAL_STATES = {
     "proposed": "Proposed",
@@ -48,7 +48,7 @@ class ReferralRow:
 
 
 @dataclass(slots=True)
-class PlanView:
+class PatientPlan:
     plan_id: str
     title: str
     state: str
@@ -58,7 +58,7 @@ class PlanView:
     referrals: list[ReferralRow] = field(default_factory=list)
 
 
-def plans(reader: PatientReader) -> list[PlanView]:
+def plans(reader: PatientReader) -> list[PatientPlan]:
     found = reader.of_patient("CarePlan", "subject")
     tasks = reader.of_patient("Task")
     reader.names.prefetch((t.get("focus") or {}).get("reference") for t in tasks)
@@ -77,7 +77,7 @@ def _status(found: list[dict[str, Any]], plan_id: str) -> str:
 
 def _plan(
     reader: PatientReader, plan: dict[str, Any], by_request: dict[str, list[dict[str, Any]]]
-) -> PlanView:
+) -> PatientPlan:
     period = plan.get("period") or {}
     goal_refs = [(g or {}).get("reference") for g in plan.get("goal") or []]
     reader.names.prefetch(goal_refs)
@@ -89,7 +89,7 @@ def _plan(
             tasks += [t for t in [reader.names.resource(ref)] if t]
         tasks += by_request.get(ref, [])
     rows = [_referral(reader, t) for t in {str(t.get("id")): t for t in tasks}.values()]
-    return PlanView(
+    return PatientPlan(
         plan_id=str(plan.get("id")),
         title=str(plan.get("title") or "Care plan"),
         state=plan_state(plan.get("status")),

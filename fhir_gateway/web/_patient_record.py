@@ -19,10 +19,10 @@ from fhir_gateway.web._patient_reader import PatientReader, codings, concept_tex
 from fhir_gateway.web._patient_text import INPATIENT, visit_kind
 
 __all__ = [
-    "Person",
+    "PatientSummary",
     "Diagnosis",
     "Visit",
-    "Contact",
+    "PatientContact",
     "person",
     "diagnoses",
     "visits",
@@ -62,7 +62,7 @@ _VISIT_STATES = {
 
 
 @dataclass(frozen=True, slots=True)
-class Person:
+class PatientSummary:
     name: str
     born: str
     identifiers: list[str]
@@ -97,7 +97,7 @@ class Visit:
 
 
 @dataclass(frozen=True, slots=True)
-class Contact:
+class PatientContact:
     name: str
     relationship: str
     reach: str
@@ -105,14 +105,14 @@ class Contact:
     related_person_id: str | None
 
 
-def person(reader: PatientReader, patient: dict[str, Any]) -> Person:
+def person(reader: PatientReader, patient: dict[str, Any]) -> PatientSummary:
     born = patient.get("birthDate")
     ids = [
         f"{concept_text(i.get('type'), 'Identifier')} {i.get('value')}"
         for i in patient.get("identifier") or []
         if isinstance(i, dict) and i.get("value")
     ]
-    return Person(
+    return PatientSummary(
         name=human_name(patient.get("name")) or "(no name)",
         born=reader.clock.day(born) if born else "birth date not recorded",
         identifiers=ids[:5],
@@ -268,9 +268,9 @@ def _disposition(concept: dict[str, Any]) -> str:
 # -- family and contacts ----------------------------------------------------------------------------
 
 
-def contacts(reader: PatientReader, patient: dict[str, Any]) -> list[Contact]:
+def contacts(reader: PatientReader, patient: dict[str, Any]) -> list[PatientContact]:
     out = [
-        Contact(
+        PatientContact(
             name=human_name(rp.get("name")) or "(no name)",
             relationship=", ".join(concept_text(r) for r in rp.get("relationship") or []),
             reach=_reach(rp.get("telecom")),
@@ -284,7 +284,7 @@ def contacts(reader: PatientReader, patient: dict[str, Any]) -> list[Contact]:
         if not isinstance(contact, dict):
             continue
         out.append(
-            Contact(
+            PatientContact(
                 name=human_name([contact.get("name") or {}])
                 or reader.names.of(contact.get("organization"), missing="(no name)"),
                 relationship=", ".join(concept_text(r) for r in contact.get("relationship") or []),

@@ -20,13 +20,13 @@ from typing import Any
 
 from fhir_gateway.monitors import MONITOR_FLAGS
 from fhir_gateway.web._display import flag_kind
-from fhir_gateway.web._patient_alerts import Review, reviews_of
+from fhir_gateway.web._patient_alerts import AlertReview, reviews_of
 from fhir_gateway.web._patient_reader import PatientReader, codings, concept_text
 from fhir_gateway.web._patient_text import with_names
 
 __all__ = [
-    "Alert",
-    "Signal",
+    "PatientAlert",
+    "RiskSignal",
     "RiskBanner",
     "risk_banner",
     "RISK_CATEGORY_SYSTEM",
@@ -56,7 +56,7 @@ _FLAG_PRIORITY = "http://hl7.org/fhir/StructureDefinition/flag-priority"
 
 
 @dataclass(slots=True)
-class Alert:
+class PatientAlert:
     flag_id: str
     version: int
     kind: str  # in words: "Crisis", "Readmitted", …
@@ -67,15 +67,15 @@ class Alert:
     priority: str  # in words
     raised_by: str
     rank: tuple[int, int, str] = (9, 9, "")  # crisis first, priority, then start
-    reviews: list[Review] = field(default_factory=list)
+    reviews: list[AlertReview] = field(default_factory=list)
 
     @property
-    def acknowledged(self) -> Review | None:
+    def acknowledged(self) -> AlertReview | None:
         return next((r for r in reversed(self.reviews) if r.action == "acknowledged"), None)
 
 
 @dataclass(frozen=True, slots=True)
-class Signal:
+class RiskSignal:
     name: str
     value: str
     when: str
@@ -86,9 +86,9 @@ class Signal:
 
 @dataclass(slots=True)
 class RiskBanner:
-    alerts: list[Alert]
-    signals: list[Signal]
-    work_items: list[Alert]
+    alerts: list[PatientAlert]
+    signals: list[RiskSignal]
+    work_items: list[PatientAlert]
 
     @property
     def empty(self) -> bool:
@@ -121,12 +121,12 @@ def _priority(flag: dict[str, Any]) -> tuple[int, str]:
     return 1, "Priority not stated"
 
 
-def _alert(reader: PatientReader, flag: dict[str, Any]) -> Alert:
+def _alert(reader: PatientReader, flag: dict[str, Any]) -> PatientAlert:
     code = _code(flag)
     order, priority = _priority(flag)
     start = (flag.get("period") or {}).get("start")
     text = with_names(reader, concept_text(flag.get("code"), _kind(flag, code)))
-    return Alert(
+    return PatientAlert(
         flag_id=str(flag.get("id")),
         version=int((flag.get("meta") or {}).get("versionId") or 0),
         kind=_kind(flag, code),
@@ -152,7 +152,7 @@ def _kind(flag: dict[str, Any], code: str) -> str:
 _MONITOR_KINDS = frozenset({"crisis", "readmission"} | WORK_ITEM_CODES)
 
 
-def _ranked(alerts: list[Alert]) -> list[Alert]:
+def _ranked(alerts: list[PatientAlert]) -> list[PatientAlert]:
     """Crisis first, then by priority; newest first within each."""
     newest = sorted(alerts, key=lambda a: a.rank[2], reverse=True)
     return sorted(newest, key=lambda a: a.rank[:2])
@@ -217,7 +217,7 @@ def _kind_key(observation: dict[str, Any]) -> str:
     )
 
 
-def _signals(reader: PatientReader) -> list[Signal]:
+def _signals(reader: PatientReader) -> list[RiskSignal]:
     newest: dict[str, dict[str, Any]] = {}
     for obs in reader.of_patient("Observation", "subject"):
         if not _is_signal(obs):
@@ -229,11 +229,11 @@ def _signals(reader: PatientReader) -> list[Signal]:
     return [_signal(reader, obs) for obs in ordered]
 
 
-def _signal(reader: PatientReader, obs: dict[str, Any]) -> Signal:
+def _signal(reader: PatientReader, obs: dict[str, Any]) -> RiskSignal:
     at = _effective(obs)
     sources = [reader.who(p, missing="") for p in obs.get("performer") or []]
     derived = [d for d in obs.get("derivedFrom") or [] if isinstance(d, dict)]
-    return Signal(
+    return RiskSignal(
         name=concept_text(obs.get("code"), "Risk signal"),
         value=_value(obs),
         when=reader.clock.when(at) if at else "no date",

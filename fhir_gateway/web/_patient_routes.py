@@ -33,8 +33,8 @@ from fhir_gateway.web._patient_consents import (
 from fhir_gateway.web._patient_forms import (
     MAX_DOCUMENT_BYTES,
     PURPOSES,
-    Checked,
-    Upload,
+    CheckedForm,
+    UploadedDocument,
     check_note,
     document_types,
 )
@@ -131,7 +131,7 @@ def _consent_form(
     caller: Any,
     patient_id: str,
     kind: str,
-    checked: Checked | None = None,
+    checked: CheckedForm | None = None,
     values: dict[str, list[str]] | None = None,
     status: int = 200,
 ) -> Response:
@@ -248,7 +248,7 @@ async def _replay(body: bytes) -> AsyncGenerator[bytes, None]:
     yield body
 
 
-async def _upload_form(request: Request) -> tuple[dict[str, list[str]], Upload | None]:
+async def _upload_form(request: Request) -> tuple[dict[str, list[str]], UploadedDocument | None]:
     """The posted fields and the attached document, after the size bound and the CSRF check."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidRequest("This page accepts only its own forms.")
@@ -272,7 +272,7 @@ async def _upload_form(request: Request) -> tuple[dict[str, list[str]], Upload |
         upload = None
         if isinstance(document, UploadFile) and document.filename:
             data = await document.read()  # within UPLOAD_BODY_LIMIT: the body was bounded
-            upload = Upload(document.filename, document.content_type or "", data)
+            upload = UploadedDocument(document.filename, document.content_type or "", data)
         return fields, upload
     finally:
         await form.close()

@@ -16,7 +16,7 @@ from fhir_gateway.web._patient_alerts import reviews_of
 from fhir_gateway.web._patient_reader import PatientReader, codings, concept_text
 from fhir_gateway.web._patient_text import visit_kind, with_names
 
-__all__ = ["TimelineEntry", "timeline", "TIMELINE_ROWS"]
+__all__ = ["TimelineRow", "timeline", "TIMELINE_ROWS"]
 
 TIMELINE_ROWS = 100
 _TRANSITION = "http://fhir-gateway.org/fhir/StructureDefinition/task-transition"
@@ -24,7 +24,7 @@ _ALERT_CATEGORY = "alert"
 
 
 @dataclass(frozen=True, slots=True)
-class TimelineEntry:
+class TimelineRow:
     raw_at: str
     at: str  # in words
     at_iso: str
@@ -35,16 +35,16 @@ class TimelineEntry:
 class _Collect:
     def __init__(self, reader: PatientReader) -> None:
         self.reader = reader
-        self.entries: list[TimelineEntry] = []
+        self.entries: list[TimelineRow] = []
 
     def add(self, at: Any, who: str, what: str) -> None:
         if not at:
             return
         clock = self.reader.clock
-        self.entries.append(TimelineEntry(str(at), clock.when(at), clock.iso(at), who, what))
+        self.entries.append(TimelineRow(str(at), clock.when(at), clock.iso(at), who, what))
 
 
-def timeline(reader: PatientReader) -> list[TimelineEntry]:
+def timeline(reader: PatientReader) -> list[TimelineRow]:
     out = _Collect(reader)
     _visits(out)
     _plans(out)

@@ -12,21 +12,21 @@ import pytest
 
 from fhir_gateway.web._patient_forms import (
     MAX_DOCUMENT_BYTES,
-    Choices,
-    Upload,
+    ConsentChoices,
+    UploadedDocument,
     check_family,
     check_note,
     check_part2,
 )
 
 TODAY = date(2025, 3, 17)
-CHOICES = Choices(
+CHOICES = ConsentChoices(
     partners={"Organization/prairie": "Prairie Recovery"},
     disclosers={"Organization/st-marys": "St Mary's"},
     signers={"Patient/p1": "Jane Doe (the patient)", "RelatedPerson/r1": "John Doe"},
     related={"RelatedPerson/r1": "John Doe"},
 )
-PDF = Upload("signed.pdf", "application/pdf", b"%PDF-1.4 signed")
+PDF = UploadedDocument("signed.pdf", "application/pdf", b"%PDF-1.4 signed")
 
 
 def part2(**changes: Any) -> dict[str, list[str]]:
@@ -100,12 +100,15 @@ def test_each_wrong_field_says_what_to_fix(changes, field, words):
     ("upload", "words"),
     [
         (None, "Attach the signed consent form"),
-        (Upload("", "", b""), "Attach the signed consent form"),
-        (Upload("scan.pdf", "application/pdf", b""), "empty"),
-        (Upload("scan.pdf", "application/pdf", b"<html>not a scan</html>"), "PDF, PNG or JPEG"),
-        (Upload("scan.exe", "image/png", b"MZ\x90\x00"), "PDF, PNG or JPEG"),
+        (UploadedDocument("", "", b""), "Attach the signed consent form"),
+        (UploadedDocument("scan.pdf", "application/pdf", b""), "empty"),
         (
-            Upload("big.pdf", "application/pdf", b"%PDF-" + b"0" * MAX_DOCUMENT_BYTES),
+            UploadedDocument("scan.pdf", "application/pdf", b"<html>not a scan</html>"),
+            "PDF, PNG or JPEG",
+        ),
+        (UploadedDocument("scan.exe", "image/png", b"MZ\x90\x00"), "PDF, PNG or JPEG"),
+        (
+            UploadedDocument("big.pdf", "application/pdf", b"%PDF-" + b"0" * MAX_DOCUMENT_BYTES),
             "the limit is 4 MB",
         ),
     ],
@@ -116,7 +119,7 @@ def test_the_signed_document_is_required_bounded_and_of_an_accepted_kind(upload,
 
 
 def test_a_document_is_typed_by_its_bytes_not_its_name():
-    jpeg = Upload("photo.pdf", "application/pdf", b"\xff\xd8\xff\xe0 a photo")
+    jpeg = UploadedDocument("photo.pdf", "application/pdf", b"\xff\xd8\xff\xe0 a photo")
     checked = check_part2(part2(), jpeg, CHOICES, patient="Patient/p1", today=TODAY)
     assert checked.arguments["document"]["contentType"] == "image/jpeg"
 
