@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from fhir_gateway.web._caseload import CASE_MANAGER_ROLES, ensure_practitioner
 from fhir_gateway.web._entry import BrowserHome
+from fhir_gateway.web._patient_routes import router as patient_router
 from fhir_gateway.web._reasons import REJECT_REASONS, REJECT_SYSTEM
 from fhir_gateway.web._render import STATIC
 from fhir_gateway.web._routes import router
@@ -47,3 +48,4 @@ def install_web(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(worklist_router)  # the case manager's worklist, plan review, caseloads
     app.add_middleware(BrowserHome)  # a browser asking for / lands on /web
+    app.include_router(patient_router)  # the patient page and its consent and alert forms

@@ -71,6 +71,7 @@ def error_page(request: Request, status: int, message: str) -> Response:
         404: "Not found",
         409: "Conflict",
         412: "Changed meanwhile",
+        413: "Too large",
         422: "Not possible",
         429: "Too many attempts",
     }

@@ -1,5 +1,5 @@
 """The web pages' routes: thin; they sign people in, check the page's roles, and call the use
-cases in ``_inbox`` and ``_dashboard`` with the user's Caller.
+cases in ``_inbox`` with the user's Caller.
 
 ``WebRoute`` turns every error into a readable page (never a traceback) and records one AuditEvent
 per request with the user as the agent, as the security middleware does for API calls.
@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden, GatewayError, InvalidRequest, NotFound, TooManyRequests
 from fhir_gateway.security import request_event
-from fhir_gateway.web import _dashboard, _inbox
+from fhir_gateway.web import _inbox
 from fhir_gateway.web._callers import CASE_TEAM, PARTNER, caller_of
 from fhir_gateway.web._render import error_page, keys, render, set_cookie
 from fhir_gateway.web._sessions import CSRF_COOKIE, SESSION_COOKIE
@@ -237,14 +237,3 @@ form_version = _version
 @router.get("/dashboard")
 def dashboard_page(request: Request, caller: CaseTeamDep) -> Response:
     return RedirectResponse("/web/worklist", status_code=303)  # the worklist replaced it
-
-
-@router.get("/patients/{patient_id}")
-def patient_page(request: Request, patient_id: str, caller: CaseTeamDep) -> Response:
-    found = request.app.state.database.read(_dashboard.patient_page, caller, patient_id)
-    if found is None:
-        raise NotFound(f"There is no patient {patient_id}.")
-    patient, plans, timeline = found
-    return render(
-        request, "patient.html", {"patient": patient, "plans": plans, "timeline": timeline}
-    )

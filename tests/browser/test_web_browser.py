@@ -65,9 +65,10 @@ def test_partner_takes_a_referral_through_to_completion_and_pages_refuse_the_oth
     driver.get(f"{live_server}/web/patients/p1")
     timeline = driver.find_element(By.CSS_SELECTOR, "ol.timeline").text
     assert (
-        "Referral accepted" in timeline
-        and "Referral in-progress" in timeline
-        and "Referral completed" in timeline
+        "accepted by the partner" in timeline
+        and "in progress" in timeline
+        and "Housing support (Harbor Housing): done" in timeline
+        and "Harbor Housing" in timeline
     )
     driver.save_screenshot(str(shots / "5-patient.png"))
     axe(driver)

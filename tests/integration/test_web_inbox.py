@@ -136,9 +136,10 @@ def test_the_patient_page_shows_a_rejection_in_the_timeline(web):
     sign_in(web, "cm")
     patient = web.get("/web/patients/p1").text
     assert (
-        "Referral requested" in patient
-        and "Referral rejected" in patient
-        and "Plan started" in patient
+        "Referral for Housing support (Harbor Housing): waiting for the partner" in patient
+        and "<strong>Harbor Housing</strong>: Referral for Housing support" in patient
+        and "declined by the partner" in patient
+        and "Care plan made: Aftercare plan" in patient
     )
     missing = web.get("/web/patients/nobody")
     assert missing.status_code == 404 and "There is no patient nobody." in missing.text

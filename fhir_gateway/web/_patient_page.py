@@ -1,0 +1,81 @@
+"""The patient page as one read model: every section read with the viewer's Caller.
+
+    page = database.read(patient_page, caller, settings, "p1")   # None: no such patient for them
+
+A patient the viewer may not see answers exactly as one that does not exist (None).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from fhir_gateway.context import Caller
+from fhir_gateway.settings import Settings
+from fhir_gateway.web._patient_consents import ConsentStatus, consent_status
+from fhir_gateway.web._patient_plans import PatientPlan, plans
+from fhir_gateway.web._patient_reader import PatientReader
+from fhir_gateway.web._patient_record import (
+    Diagnosis,
+    PatientContact,
+    PatientSummary,
+    Visit,
+    case_managers,
+    contacts,
+    diagnoses,
+    person,
+    visits,
+)
+from fhir_gateway.web._patient_risk import RiskBanner, risk_banner
+from fhir_gateway.web._patient_timeline import TimelineRow, timeline
+
+__all__ = ["PatientPage", "patient_page", "open_patient"]
+
+
+@dataclass(slots=True)
+class PatientPage:
+    patient_id: str
+    person: PatientSummary
+    case_managers: list[str]
+    zone: str
+    risk: RiskBanner
+    diagnoses: list[Diagnosis]
+    visits: list[Visit]
+    contacts: list[PatientContact]
+    consents: ConsentStatus
+    plans: list[PatientPlan]
+    timeline: list[TimelineRow]
+
+
+def open_patient(
+    session: Session, caller: Caller, settings: Settings, patient_id: str
+) -> tuple[PatientReader, dict[str, Any]] | None:
+    """A reader for the patient's page, and the patient as the caller may see them (or None)."""
+    reader = PatientReader.open(session, caller, settings, patient_id)
+    patient = reader.names.resource(reader.patient_ref)
+    return None if patient is None else (reader, patient)
+
+
+def patient_page(
+    session: Session, caller: Caller, settings: Settings, patient_id: str
+) -> PatientPage | None:
+    opened = open_patient(session, caller, settings, patient_id)
+    if opened is None:
+        return None
+    reader, patient = opened
+    related = reader.of_patient("RelatedPerson")
+    return PatientPage(
+        patient_id=patient_id,
+        person=person(reader, patient),
+        case_managers=case_managers(reader),
+        zone=reader.clock.zone.key,
+        risk=risk_banner(reader),
+        diagnoses=diagnoses(reader),
+        visits=visits(reader),
+        contacts=contacts(reader, patient),
+        consents=consent_status(reader, related),
+        plans=plans(reader),
+        timeline=timeline(reader),
+    )
