@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fhir_gateway import clock
+from fhir_gateway import careplans, clock
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import GatewayError, NotFound
 from fhir_gateway.privacy import evaluate_consent
@@ -228,10 +228,15 @@ def _partner_rows(
                 ref = (actor.get("reference") or {}).get("reference") or ""
                 if ref.startswith("Organization/"):
                     owners.setdefault(ref, [])
+    related = {(t.get("owner") or {}).get("reference") for t in tasks}
+    partners = careplans.directory(reader.session)
     rows = []
     for org, waiting in owners.items():
+        # A referral's owner is judged as the directory marks it (a TPO consent to the class of
+        # treating providers reaches it); one only named in a consent, by that name alone.
+        recipient = partners.recipient(org) if org in related else org
         decision = evaluate_consent(
-            consents, patient=reader.patient_ref, recipient=org, at=clock.now()
+            consents, patient=reader.patient_ref, recipient=recipient, at=clock.now()
         )
         rows.append(
             PartnerConsent(

@@ -373,3 +373,5 @@ def test_a_tpo_consent_names_the_class_of_treating_providers(world_client):
     on_file = page[page.index("<caption>Consents on file") :]
     assert "every treating provider of the patient" in on_file
     assert "treatment, healthcare payment, healthcare operations" in on_file
+    # the treating partner holding the patient's referral is reached by the class
+    assert "<td>Prairie Recovery Services</td><td><strong>Yes</strong>" in page
