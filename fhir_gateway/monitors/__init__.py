@@ -9,7 +9,8 @@
   ``_admissions``.
 - **Work items** (at the referral Task write and the intake of each message, see ``_workitems``):
   ``unassigned`` (with the reason), ``late`` at sending, ``deadline-at-risk``, ``rerouted`` twice,
-  ``no-encounter`` (an A01/A03 without PV1).
+  ``no-encounter`` (an A01/A03 without PV1), ``unable-to-contact`` (a partner could not reach
+  the patient); ``WORK_ITEMS`` lists their codes for the worklist.
 - **FUH** (on demand): ``Measure/fuh/$evaluate-measure``, ``fhir-gateway report fuh``.
 - **Family** (scheduled): education and appointment reminders to consenting family caregivers.
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 from fhir_gateway import hooks
 from fhir_gateway.monitors._admissions import configure as _configure_admissions
 from fhir_gateway.monitors._admissions import on_encounter, withdraw
-from fhir_gateway.monitors._codes import MONITOR_FLAGS, codesystem
+from fhir_gateway.monitors._codes import MONITOR_FLAGS, WORK_ITEMS, codesystem
 from fhir_gateway.monitors._fuh import Outcome, evaluate
 from fhir_gateway.monitors._measure import MEASURE_URL, measure, rates, summary_report
 from fhir_gateway.monitors._overdue import candidate_tasks, check_task, conditions
@@ -51,6 +52,7 @@ from fhir_gateway.settings import Settings
 __all__ = [
     "MEASURE_URL",
     "MONITOR_FLAGS",
+    "WORK_ITEMS",
     "Outcome",
     "OverdueRow",
     "RunSummary",

@@ -28,6 +28,7 @@ __all__ = [
     "DEADLINE_AT_RISK",
     "REROUTED",
     "NO_ENCOUNTER",
+    "UNABLE_TO_CONTACT",
     "WORK_ITEMS",
     "FLAG_DETAIL",
     "FLAG_PRIORITY",
@@ -61,7 +62,8 @@ LATE = "late"
 DEADLINE_AT_RISK = "deadline-at-risk"
 REROUTED = "rerouted"
 NO_ENCOUNTER = "no-encounter"
-WORK_ITEMS = (UNASSIGNED, LATE, DEADLINE_AT_RISK, REROUTED, NO_ENCOUNTER)
+UNABLE_TO_CONTACT = "unable-to-contact"
+WORK_ITEMS = (UNASSIGNED, LATE, DEADLINE_AT_RISK, REROUTED, NO_ENCOUNTER, UNABLE_TO_CONTACT)
 
 _CONCEPTS: dict[str, tuple[str, str]] = {
     OVERDUE: (
@@ -138,6 +140,12 @@ _CONCEPTS: dict[str, tuple[str, str]] = {
         "An admission (A01) or discharge (A03) without a PV1 segment: "
         "no visit was recorded, so no care plan or alert follows from it.",
     ),
+    UNABLE_TO_CONTACT: (
+        "Partner could not contact the patient",
+        "A partner rejected or closed a referral because it could not reach the patient "
+        "(statusReason unable-to-contact of the referral-outcome or referral-reject-reason code "
+        "system): the case manager must reach the patient. Active until a person resolves it.",
+    ),
 }
 
 
@@ -154,7 +162,7 @@ def codesystem() -> dict[str, Any]:
         "resourceType": "CodeSystem",
         "id": "monitor-flags",
         "url": MONITOR_FLAGS,
-        "version": "2",
+        "version": "3",
         "name": "MonitorFlags",
         "title": "fhir-gateway case-manager monitor codes",
         "status": "active",

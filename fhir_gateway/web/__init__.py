@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from fhir_gateway.web._inbox_routes import router as inbox_router
 from fhir_gateway.web._reasons import REJECT_REASONS, REJECT_SYSTEM
 from fhir_gateway.web._render import STATIC
 from fhir_gateway.web._routes import router
@@ -40,3 +41,4 @@ def install_web(app: FastAPI) -> None:
     app.state.web_throttle = AddressThrottle()
     app.mount("/web/static", StaticFiles(directory=str(STATIC)), name="web-static")
     app.include_router(router)
+    app.include_router(inbox_router)  # the partner inbox and the case manager's referral pages

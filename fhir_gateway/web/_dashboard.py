@@ -33,7 +33,7 @@ __all__ = ["PlanView", "Dashboard", "FollowUp", "TimelineEntry", "dashboard", "p
 
 FUH_LOOKBACK_DAYS = 60
 _ALERT_CODES = ("readmission", "crisis")
-_WORK_ITEM_CODES = ("unassigned", "late", "deadline-at-risk", "rerouted", "no-encounter")
+_WORK_ITEM_CODES = monitors.WORK_ITEMS  # unassigned, late, …, unable-to-contact
 
 
 @dataclass(slots=True)
