@@ -3,9 +3,9 @@ what is asked and why, by when, for whom and how to reach them, who coordinates 
 and the messages on it.
 
 Built only from copies the page's caller may receive (a search's served entries, ``Names``), so
-the row policy and the privacy module have decided what is here: a partner's copy of the
-ServiceRequest carries the diagnoses' words only where their labels let them go, and a Part 2
-referral reaches a partner only under the patient's consent. Who coordinates a referral comes from
+the row policy and the privacy module have decided what is here: a Part 2 referral reaches a
+partner only under the patient's consent, and a diagnosis the partner cannot read is named only
+by words its labels let travel with the referral (``reasons_of``). Who coordinates a referral comes from
 the workflow (``coordinators_of``, a reference to a member of staff); that person's name and
 telecom are read through the caller's eyes too.
 """
@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from fhir_gateway import privacy
 from fhir_gateway.fhir.references import Reference
+from fhir_gateway.store import repository
 from fhir_gateway.web._display import Display, Names, human_name, task_state
 from fhir_gateway.workflow import OPEN, OUTCOME_SYSTEM, message_text
 
@@ -108,15 +110,37 @@ def _concept_words(concept: dict[str, Any] | None) -> str | None:
 
 def reasons_of(request: dict[str, Any], names: Names) -> list[str]:
     """Why the referral was made, in words: its coded reasons and the diagnoses it names, as far
-    as the caller may read them (a Condition the caller cannot see is named only by the words
-    the referral itself carries for it, which the privacy rules let travel with it)."""
+    as the caller may read them. A diagnosis the caller cannot see is named only by the words the
+    referral carries for it, and only when the privacy module lets them travel with the referral
+    (``may_carry_text_of``: the referral holds every label of the diagnosis), however the
+    referral was written."""
     out = [w for c in request.get("reasonCode") or [] if (w := _concept_words(c))]
     for reason in request.get("reasonReference") or []:
         seen = names.resource(reason)
-        words = _concept_words((seen or {}).get("code")) or reason.get("display")
+        words: str | None = None
+        if seen is not None:  # the caller reads the diagnosis itself
+            code = seen.get("code") or {}
+            words = _concept_words(code) or reason.get("display") or _first_code(code)
+        elif reason.get("display"):
+            source = _source(names, reason.get("reference"))
+            if privacy.may_carry_text_of(source, privacy.labels_of(request)):
+                words = str(reason["display"])
         if words:
             out.append(str(words))
     return list(dict.fromkeys(out))
+
+
+def _first_code(concept: dict[str, Any]) -> str | None:
+    return next((str(c["code"]) for c in concept.get("coding") or [] if c.get("code")), None)
+
+
+def _source(names: Names, reference: Any) -> dict[str, Any] | None:
+    """The stored resource a display was copied from, for its labels only (never shown)."""
+    ref = Reference.parse_relative(reference)
+    if ref is None or ref.type is None:
+        return None
+    found = repository.read(names.session, ref.type, ref.id)
+    return None if found is None or found.deleted else found.content
 
 
 def born(patient: dict[str, Any]) -> str | None:

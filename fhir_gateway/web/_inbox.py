@@ -72,7 +72,7 @@ DUE: dict[str, tuple[str, timedelta | None]] = {
 }
 SORTS: dict[str, tuple[str, str]] = {
     "deadline": ("Deadline, soonest first", "due-date"),
-    "received": ("Received, newest first", "-modified"),
+    "received": ("Received, newest first", "-modified,-authored-on"),
 }
 _SERVICE_LIMIT = 300
 
@@ -202,7 +202,14 @@ def inbox_page(
     ]
     if query.cursor:
         params.append(("_cursor", query.cursor))
-    bundle = _search(session, caller, settings, params)
+    try:
+        bundle = _search(session, caller, settings, params)
+    except InvalidRequest as exc:
+        if not query.cursor:
+            raise
+        raise InvalidRequest(
+            "This page of the inbox no longer fits its filters; start again from the first page."
+        ) from exc
     counts = {
         state: int(
             _search(

@@ -77,7 +77,7 @@ def inbox_page(request: Request, caller: PartnerDep, done: str | None = None) ->
         "due_choices": _inbox.DUE,
         "sorts": _inbox.SORTS,
         "done": _DONE.get(done or ""),
-        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "here": query.link(page=query.cursor),  # where a form brings the partner back
         **_CHOICES,
     }
     return render(request, "inbox.html", context)

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from security_helpers import bearer, get_token, register
 
+from fhir_gateway import privacy
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.services import resources
 from fhir_gateway.store.db import Database
@@ -111,8 +112,9 @@ def seed_referral_context(database: Database) -> None:
 
 def seed_part2_referral(database: Database, task_id: str = "t-sud") -> None:
     """A requested referral owned by harbor for Jane's alcohol use disorder: the Condition, the
-    ServiceRequest and the Task carry 42 CFR Part 2 labels (an unknown sender counts as a Part 2
-    program), so harbor sees it only under Jane's consent."""
+    ServiceRequest (labelled as the care-plan engine labels a substance-use activity) and the
+    Task carry 42 CFR Part 2 labels (an unknown sender counts as a Part 2 program), so harbor
+    sees it only under Jane's consent."""
     with database.session() as session:
         put(
             session,
@@ -128,6 +130,7 @@ def seed_part2_referral(database: Database, task_id: str = "t-sud") -> None:
             {
                 "resourceType": "ServiceRequest",
                 "id": "sr-sud",
+                "meta": {"security": privacy.activity_labels({privacy.SUBSTANCE_USE}, part2=True)},
                 "status": "active",
                 "intent": "order",
                 "code": HOUSING,

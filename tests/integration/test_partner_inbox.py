@@ -27,6 +27,7 @@ from web_helpers import csrf, seed_caseload, sign_in, web_client
 
 from fhir_gateway import clock
 from fhir_gateway.context import SYSTEM
+from fhir_gateway.privacy import ACT_CODE
 from fhir_gateway.services import resources
 
 NOW = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)  # Wed 25 Nov, 12:00 pm in Springfield, IL
@@ -90,6 +91,28 @@ def test_part2_reasons_reach_the_partner_only_under_the_patients_consent(web, da
         resources.create(session, "Consent", doc, SYSTEM)
     granted = web.get("/web/inbox").text
     assert "New (3)" in granted and "Alcohol use disorder" in granted
+
+
+def test_a_diagnosis_named_in_a_less_protected_referral_stays_hidden(web, database):
+    seed_part2_referral(database)  # Condition c-aud: 42 CFR Part 2
+    with database.session() as session:  # a referral labelled PSY only that names it in words
+        request = dict(resources.read(session, "ServiceRequest", "sr1", SYSTEM).content)
+        put(
+            session,
+            {
+                **request,
+                "meta": {"security": [{"system": ACT_CODE, "code": "PSY"}]},
+                "reasonReference": [
+                    *request["reasonReference"],
+                    {"reference": "Condition/c-aud", "display": "Alcohol use disorder"},
+                ],
+            },
+        )
+    sign_in(web, "ann")
+    card = _text(web.get("/web/inbox").text)
+    assert f"Why {DIAGNOSIS}" in card and "Alcohol use disorder" not in card
+    sign_in(web, "cm")  # the care team reads the diagnosis itself
+    assert f"Why {DIAGNOSIS} Alcohol use disorder" in _text(web.get("/web/referrals/t1").text)
 
 
 # -- many referrals: filters, sorting, paging -------------------------------------------------------
@@ -196,6 +219,8 @@ def test_filters_and_sorting_narrow_and_order_the_cards(web, database):
     assert f"Accepted and in progress ({accepted})" in tabs
     bad = web.get("/web/inbox?due=soonish")
     assert bad.status_code == 400 and "The inbox cannot show due=&#39;soonish&#39;" in bad.text
+    stale = web.get("/web/inbox?page=not-a-page-token")
+    assert stale.status_code == 400 and "start again from the first page" in stale.text
     foreign = web.get("/web/inbox?service=http://x|crisis-bed")
     assert foreign.status_code == 400 and "services your organisation offers" in foreign.text
 
