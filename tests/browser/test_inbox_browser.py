@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from browser_helpers import shown, sign_in_with_keyboard, sign_out
-from inbox_helpers import seed_referral_context
+from inbox_helpers import DIAGNOSIS, seed_referral_context
 from web_helpers import seed_caseload
 
 
@@ -96,6 +96,7 @@ def test_a_message_from_the_partner_and_the_reply_are_seen_on_the_other_side(
     shown(driver, "h1", "Referral inbox")
     card = driver.find_element(By.ID, "t-t1")
     assert "Dana Reyes" in card.text and "+1-217-555-0142" in card.text  # whom to ask
+    assert DIAGNOSIS in card.text  # and why Jane was referred
     question = "Jane's phone is off. Is there another way to reach her?"
     form = card.find_element(By.CSS_SELECTOR, "form[action='/web/inbox/t1/message']")
     _open(form)

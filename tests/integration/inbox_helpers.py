@@ -45,7 +45,8 @@ def read(database: Database, reference: str) -> dict[str, Any]:
 
 def seed_referral_context(database: Database) -> None:
     """Dana Reyes coordinates Jane's plan; the housing referral (sr1/t1, harbor's) names Jane's
-    depression and what is asked."""
+    depression (its words may travel with the referral: both carry PSY) and what is asked.
+    Seed after the app exists: its write hooks label what is stored."""
     with database.session() as session:
         put(
             session,
@@ -102,6 +103,7 @@ def seed_referral_context(database: Database) -> None:
             session,
             {
                 **request,
+                "meta": {"security": [dict(privacy.PSY)]},  # as the engine labels an activity
                 "reasonReference": [{"reference": "Condition/c-mdd", "display": DIAGNOSIS}],
                 "patientInstruction": ASKED,
             },

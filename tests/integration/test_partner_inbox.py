@@ -45,9 +45,9 @@ PEER = {
 @pytest.fixture
 def web(database, database_url) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     clock.set_clock(lambda: NOW)
-    seed_caseload(database, deadline="2026-11-28T05:59:59Z")
-    seed_referral_context(database)
     with web_client(database, database_url, default_sender_zone="America/Chicago") as client:
+        seed_caseload(database, deadline="2026-11-28T05:59:59Z")  # the app's hooks label it
+        seed_referral_context(database)
         yield client
 
 
@@ -227,9 +227,9 @@ def test_filters_and_sorting_narrow_and_order_the_cards(web, database):
 
 def test_a_page_costs_the_same_queries_however_many_referrals_wait(database, database_url):
     clock.set_clock(lambda: NOW)
-    seed_caseload(database)
-    _seed_many(database, 25)
     with web_client(database, database_url) as web:
+        seed_caseload(database)
+        _seed_many(database, 25)
         sign_in(web, "ann")
         few = _statements(database, lambda: web.get("/web/inbox"))
         _seed_more(database, 25, 120)
@@ -368,7 +368,7 @@ def test_the_referral_page_lists_the_alert_the_partner_raised_and_refuses_unknow
         "Could not be done" in text
         and "Unable to contact the patient: Three calls and a letter" in text
     )
-    board = _text(web.get("/web/dashboard").text)
-    assert "could not contact the patient" in board  # the worklist's work items
+    board = _text(web.get("/web/dashboard", follow_redirects=True).text)
+    assert "Harbor Housing could not contact the patient" in board  # a work item there
     missing = web.get("/web/referrals/nope")
     assert missing.status_code == 404 and "There is no referral nope." in missing.text

@@ -129,8 +129,8 @@ def test_rejecting_because_the_patient_cannot_be_reached_raises_it_too(api):
 
 
 def test_the_inbox_refuses_a_bad_code_with_a_readable_page(database, database_url):
-    seed_caseload(database)
     with web_client(database, database_url) as web:
+        seed_caseload(database)
         sign_in(web, "ann")
         page = web.get("/web/inbox").text
         accepted = web.post(
