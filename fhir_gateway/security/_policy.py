@@ -231,11 +231,15 @@ def _eligible(t: Any, org_id: str) -> ColumnElement[bool]:
     )
 
 
-def _partner_task(t: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
-    owned = and_(
+def _owned(t: Any, org_id: str) -> ColumnElement[bool]:
+    return and_(
         _task_link(t, "owner", target_type="Organization", target_id=org_id),
         not_(_task_status(t, "draft")),
     )
+
+
+def _partner_task(t: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
+    owned = _owned(t, org_id)
     open_for_claim = and_(
         not_(_task_link(t, "owner")), _task_status(t, "requested"), _eligible(t, org_id)
     )
@@ -243,12 +247,7 @@ def _partner_task(t: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
 
 
 def _owned_task(t: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
-    return and_(
-        t.c.res_type == "Task",
-        _task_link(t, "owner", target_type="Organization", target_id=org_id),
-        not_(_task_status(t, "draft")),
-        _label_rule(t, caller),
-    )
+    return and_(t.c.res_type == "Task", _owned(t, org_id), _label_rule(t, caller))
 
 
 def _on_owned_task(r: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:

@@ -5,9 +5,9 @@ and the messages on it.
 Built only from copies the page's caller may receive (a search's served entries, ``Names``), so
 the row policy and the privacy module have decided what is here: a Part 2 referral reaches a
 partner only under the patient's consent, and a diagnosis the partner cannot read is named only
-by words its labels let travel with the referral (``reasons_of``). Who coordinates a referral comes from
-the workflow (``coordinators_of``, a reference to a member of staff); that person's name and
-telecom are read through the caller's eyes too.
+by words its labels let travel with the referral (``reasons_of``). Who coordinates a referral
+comes from the workflow (``coordinators_of``, a reference to a member of staff); that person's
+name and telecom are read through the caller's eyes too.
 """
 
 from __future__ import annotations

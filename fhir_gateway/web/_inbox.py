@@ -4,9 +4,10 @@ accept (or claim), reject, start, complete, close without completing, and write 
 manager.
 
 The page is one FHIR search of Tasks with the user's Caller (``Task?status=…&due-date=…&
-focus:ServiceRequest.code=…&_sort=due-date&_count=20``, with the ServiceRequests, Patients and
-messages included), paged with the search's own keyset cursor, so hundreds of cards cost one
-bounded query per page and the row policy decides every row and copy. Every change goes through
+focus:ServiceRequest.code=…&_sort=due-date&_count=20``, with the ServiceRequests and Patients
+included), paged with the search's own keyset cursor, and one search of the latest messages on
+those Tasks (``Communication?based-on=…&_sort=-sent``), so hundreds of cards cost a fixed number
+of bounded queries per page and the row policy decides every row and copy. Every change goes through
 ``services.resources`` with the same Caller: the Task state machine, owner rights, the outcome
 codes' check and the message rules of the workflow apply exactly as on the API; nothing here
 decides who may do what.
@@ -54,9 +55,11 @@ __all__ = [
     "DUE",
     "SORTS",
     "PAGE_SIZE",
+    "MESSAGES_PER_PAGE",
 ]
 
 PAGE_SIZE = 20
+MESSAGES_PER_PAGE = 200  # the latest messages shown on a page of cards
 # filter value → (words, the Task statuses)
 STATES: dict[str, tuple[str, str]] = {
     "open": ("All open", "requested,accepted,in-progress,on-hold"),
@@ -153,6 +156,23 @@ def _search(
     return dict(orjson.loads(body))
 
 
+def _messages(
+    session: Session, caller: Caller, settings: Settings, task_refs: list[str]
+) -> list[dict[str, Any]]:
+    """The latest messages on a page's referrals (at most ``MESSAGES_PER_PAGE``, a bound)."""
+    if not task_refs:
+        return []
+    params = [
+        ("based-on", ",".join(task_refs)),
+        ("_sort", "-sent"),
+        ("_count", str(MESSAGES_PER_PAGE)),
+    ]
+    body = search_bundle(
+        session, "Communication", params, caller=caller, base_url="", settings=settings
+    )
+    return [e["resource"] for e in orjson.loads(body).get("entry") or [] if "resource" in e]
+
+
 def _cursor(bundle: dict[str, Any], relation: str) -> str | None:
     for link in bundle.get("link") or []:
         if link.get("relation") == relation:
@@ -198,7 +218,6 @@ def inbox_page(
         ("_count", str(PAGE_SIZE)),
         ("_include", "Task:focus"),
         ("_include", "Task:patient"),
-        ("_revinclude", "Communication:based-on"),
     ]
     if query.cursor:
         params.append(("_cursor", query.cursor))
@@ -241,8 +260,8 @@ def _cards(
         f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"] for e in entries
     }
     threads: dict[str, list[dict[str, Any]]] = {}
-    for doc in found.values():
-        if doc["resourceType"] == "Communication" and (task_ref := referral_of(doc)):
+    for doc in _messages(session, caller, settings, [f"Task/{t['id']}" for t in tasks]):
+        if task_ref := referral_of(doc):
             threads.setdefault(task_ref, []).append(doc)
     names = Names(session, caller)
     display = Display.for_settings(settings)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from fhir_gateway import workflow
@@ -21,13 +22,14 @@ from fhir_gateway.errors import GatewayError, InvalidRequest
 from fhir_gateway.monitors import MONITOR_FLAGS
 from fhir_gateway.services import resources
 from fhir_gateway.settings import Settings
-from fhir_gateway.store.search import match_ids
+from fhir_gateway.store.search import match_ids, search_bundle
 from fhir_gateway.web._cards import Card, Contact, card_of, contact_of, messages_of
 from fhir_gateway.web._display import Display, Names, flag_kind, task_state
 
 __all__ = ["ReferralPage", "ReferralAlert", "Step", "Earlier", "referral_page", "send_message"]
 
 _FLAG_DETAIL = "http://hl7.org/fhir/StructureDefinition/flag-detail"
+MESSAGES_SHOWN = 200  # the latest messages of one referral
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +91,7 @@ def referral_page(
     request_ref, patient_ref = _ref(task, "focus") or "", _ref(task, "for") or ""
     card = card_of(task, names.resource(request_ref), names.resource(patient_ref), names, display)
     coordinator = workflow.coordinators_of(session, [task]).get(task_id)
-    thread = [
-        doc
-        for i in _ids(session, caller, "Communication", [("based-on", f"Task/{task_id}")])
-        if (doc := _served(session, caller, "Communication", i))
-    ]
+    thread = _thread(session, caller, settings, task_id)
     owner = _ref(task, "owner")
     names.prefetch([owner, coordinator, *(_ref(m, "sender") for m in thread)])
     card.messages = messages_of(
@@ -110,6 +108,17 @@ def referral_page(
         ],
         earlier=_earlier(session, caller, names, task_id, request_ref),
     )
+
+
+def _thread(
+    session: Session, caller: Caller, settings: Settings, task_id: str
+) -> list[dict[str, Any]]:
+    """The latest messages on the referral (at most ``MESSAGES_SHOWN``, a bound)."""
+    params = [("based-on", f"Task/{task_id}"), ("_sort", "-sent"), ("_count", str(MESSAGES_SHOWN))]
+    body = search_bundle(
+        session, "Communication", params, caller=caller, base_url="", settings=settings
+    )
+    return [e["resource"] for e in orjson.loads(body).get("entry") or [] if "resource" in e]
 
 
 def _alerts(

@@ -29,6 +29,7 @@ from fhir_gateway import clock
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.privacy import ACT_CODE
 from fhir_gateway.services import resources
+from fhir_gateway.store.search import match_ids
 
 NOW = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)  # Wed 25 Nov, 12:00 pm in Springfield, IL
 PEER = {
@@ -299,6 +300,7 @@ def test_messages_go_both_ways_and_the_referral_page_shows_the_whole_referral(we
     assert "Harbor Housing · today at 12:00 pm Jane asked to meet on Friday instead." in text
     question = read_message_ids(database)[0]
     assert f'name="answering" value="Communication/{question}"' in page.text
+    clock.set_clock(lambda: NOW + timedelta(minutes=5))  # the answer comes a little later
     reply = web.post(
         "/web/referrals/t1/message",
         data={
@@ -312,24 +314,23 @@ def test_messages_go_both_ways_and_the_referral_page_shows_the_whole_referral(we
     assert answer["inResponseTo"] == [{"reference": f"Communication/{question}"}]
     assert answer["recipient"] == [{"reference": "Organization/harbor"}]
     assert (
-        "Care Coordination Team (sent from your side) · today at 12:00 pm Friday is fine."
+        "Care Coordination Team (sent from your side) · today at 12:05 pm Friday is fine."
         in _text(web.get("/web/referrals/t1").text)
     )
 
     sign_in(web, "ann")
     card = _text(web.get("/web/inbox").text)
     assert "Messages with the case manager (2) · new reply" in card
-    assert "Care Coordination Team · today at 12:00 pm Friday is fine." in card
+    assert "Care Coordination Team · today at 12:05 pm Friday is fine." in card
     missing = web.get("/web/referrals/nope")
     assert missing.status_code == 403  # a partner never reaches the page, known or not
 
 
 def read_message_ids(database: Any) -> list[str]:
+    """The messages on t1, in the order they were sent."""
     with database.session(readonly=True) as session:
-        from fhir_gateway.store.search import match_ids
-
         ids = match_ids(session, "Communication", [("based-on", "Task/t1")], caller=SYSTEM)
-    return sorted(ids, key=lambda i: read(database, f"Communication/{i}")["meta"]["lastUpdated"])
+    return sorted(ids, key=lambda i: read(database, f"Communication/{i}")["sent"])
 
 
 def test_the_referral_page_lists_the_alert_the_partner_raised_and_refuses_unknown_referrals(
