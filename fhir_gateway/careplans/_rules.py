@@ -171,7 +171,7 @@ def send_or_hold(session: Session, task: dict[str, Any]) -> dict[str, Any]:
     consent (a draft stays draft, a requested one is withheld: businessStatus awaiting-consent)."""
     patient = (task.get("for") or {}).get("reference", "")
     held = (_waiting(task) or _gated(session, task)) and not _permitted(
-        consents_of(session, patient), patient, task
+        session, consents_of(session, patient), patient, task
     )
     if held:
         return {**task, "businessStatus": AWAITING_CONSENT}

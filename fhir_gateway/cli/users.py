@@ -40,14 +40,14 @@ def add(
     """Create a user with a role and an Organization (as an API client); the password is hashed (argon2).
     A case manager (or admin) is also a Practitioner, whom patients' care teams name."""
     from fhir_gateway.context import SYSTEM
-    from fhir_gateway.web import CASE_MANAGER_ROLES, add_user, ensure_practitioner
+    from fhir_gateway.web import CASE_MANAGER_ACCOUNTS, add_user, ensure_practitioner
 
     with command_database() as (database, _):
         _must_exist(database, organization)
         password = _password(password_stdin)
         with database.session() as session:
             user = add_user(session, username, password, role, organization)
-            if role in CASE_MANAGER_ROLES:
+            if role in CASE_MANAGER_ACCOUNTS:
                 ensure_practitioner(session, SYSTEM, username, name)
     typer.echo(f"user {user.username}: role {user.role}, organization {user.organization or '-'}")
 

@@ -9,7 +9,8 @@
   ``_admissions``.
 - **Work items** (at the referral Task write and the intake of each message, see ``_workitems``):
   ``unassigned`` (with the reason), ``late`` at sending, ``deadline-at-risk``, ``rerouted`` twice,
-  ``no-encounter`` (an A01/A03 without PV1).
+  ``no-encounter`` (an A01/A03 without PV1), ``unable-to-contact`` (a partner could not reach
+  the patient); ``WORK_ITEMS`` lists their codes for the worklist.
 - **India's Mental Healthcare Act 2017** (at the write of an MHCA plan, a RelatedPerson, an advance
   directive or a capacity assessment, see ``_mhca``): ``nominated-representative`` to confirm,
   ``discharge-planning`` without its s98 participants, ``advance-directive`` for the
@@ -28,7 +29,7 @@ from __future__ import annotations
 from fhir_gateway import hooks
 from fhir_gateway.monitors._admissions import configure as _configure_admissions
 from fhir_gateway.monitors._admissions import on_encounter, withdraw
-from fhir_gateway.monitors._codes import MONITOR_FLAGS, codesystem
+from fhir_gateway.monitors._codes import MONITOR_FLAGS, WORK_ITEMS, codesystem
 from fhir_gateway.monitors._fuh import Outcome, evaluate
 from fhir_gateway.monitors._measure import MEASURE_URL, measure, rates, summary_report
 from fhir_gateway.monitors._mhca import on_careplan, on_consent, on_observation, on_related_person
@@ -56,6 +57,7 @@ from fhir_gateway.settings import Settings
 __all__ = [
     "MEASURE_URL",
     "MONITOR_FLAGS",
+    "WORK_ITEMS",
     "Outcome",
     "OverdueRow",
     "RunSummary",

@@ -31,6 +31,7 @@ __all__ = [
     "REPRESENTATIVE_PROPOSED",
     "DISCHARGE_PLANNING",
     "ADVANCE_DIRECTIVE",
+    "UNABLE_TO_CONTACT",
     "WORK_ITEMS",
     "FLAG_DETAIL",
     "FLAG_PRIORITY",
@@ -64,6 +65,7 @@ LATE = "late"
 DEADLINE_AT_RISK = "deadline-at-risk"
 REROUTED = "rerouted"
 NO_ENCOUNTER = "no-encounter"
+UNABLE_TO_CONTACT = "unable-to-contact"
 # work items of India's Mental Healthcare Act 2017 (see _mhca)
 REPRESENTATIVE_PROPOSED = "nominated-representative"
 DISCHARGE_PLANNING = "discharge-planning"
@@ -77,6 +79,7 @@ WORK_ITEMS = (
     REPRESENTATIVE_PROPOSED,
     DISCHARGE_PLANNING,
     ADVANCE_DIRECTIVE,
+    UNABLE_TO_CONTACT,
 )
 
 _CONCEPTS: dict[str, tuple[str, str]] = {
@@ -172,6 +175,12 @@ _CONCEPTS: dict[str, tuple[str, str]] = {
         "A plan activity goes against the patient's advance directive (or the directive cannot be "
         "read by the gateway) while it may apply (s5(3); never to emergency treatment, s9): the "
         "psychiatrist decides (s10, s11); the activity stays in the plan.",
+    ),
+    UNABLE_TO_CONTACT: (
+        "Partner could not contact the patient",
+        "A partner rejected or closed a referral because it could not reach the patient "
+        "(statusReason unable-to-contact of the referral-outcome or referral-reject-reason code "
+        "system): the case manager must reach the patient. Active until a person resolves it.",
     ),
 }
 

@@ -33,6 +33,7 @@ from fhir_gateway.observability.metrics import record_monitor_run
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.monitor_tables import monitor_runs
+from fhir_gateway.workflow import outcome_codesystems
 
 __all__ = ["RunSummary", "JOB", "seed", "run_all", "run_due", "run_forever", "last_run"]
 
@@ -57,9 +58,11 @@ class RunSummary:
 
 
 def seed(session: Session) -> None:
-    """The CodeSystem the monitors' tags and codes come from (unchanged: no new version). The FUH
-    Measure is served by ``GET Measure/fuh`` (the store does not hold the Measure type)."""
-    save(session, codesystem())
+    """The CodeSystem the monitors' tags and codes come from, and the referral outcome codes the
+    work items read (unchanged: no new version). The FUH Measure is served by ``GET Measure/fuh``
+    (the store does not hold the Measure type)."""
+    for system in (codesystem(), *outcome_codesystems()):
+        save(session, system)
 
 
 def _retry(database: Database, fn: Callable[..., T], *args: Any) -> T:

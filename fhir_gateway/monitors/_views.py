@@ -51,7 +51,7 @@ def overdue_referrals(session: Session) -> list[OverdueRow]:
 
 def alerts(session: Session) -> list[dict[str, Any]]:
     """The monitors' active Flags (readmission, crisis, overdue, and the work items: unassigned,
-    late, deadline-at-risk, rerouted, no-encounter), newest first."""
+    late, deadline-at-risk, rerouted, no-encounter, unable-to-contact), newest first."""
     codes = ",".join(f"{MONITOR_FLAGS}|{c}" for c in (READMISSION, CRISIS, OVERDUE, *WORK_ITEMS))
     flags = [
         f for f in search(session, "Flag", [("_tag", codes)]) if f.get("status") == "active"

@@ -14,6 +14,9 @@ the monitors' code system, its reason in ``code.text``:
 - ``rerouted``: a referral moved to a third partner (its second re-route) or more.
 - ``no-encounter``: an A01 or A03 whose converted Bundle holds no Encounter (no PV1): no stay was
   recorded, so no care plan or readmission alert can follow from it.
+- ``unable-to-contact``: a partner rejected or closed a referral because it could not reach the
+  patient (``workflow.unable_to_contact``); the partner's write, with the partner's rights, is
+  what raises it. Active until a person resolves it (a re-route does not find the patient).
 
 Ids are deterministic (``monitor_id``): a re-sent message, a replay or a repeated write finds the
 work item instead of raising a twin.
@@ -36,6 +39,7 @@ from fhir_gateway.monitors._codes import (
     LATE,
     NO_ENCOUNTER,
     REROUTED,
+    UNABLE_TO_CONTACT,
     UNASSIGNED,
     coding,
 )
@@ -46,12 +50,19 @@ from fhir_gateway.monitors._overdue import is_referral
 from fhir_gateway.services.applied import MessageApplied
 from fhir_gateway.settings import Settings, get_settings
 from fhir_gateway.store.repository import StoredResource
+from fhir_gateway.workflow import unable_to_contact
 
 __all__ = ["configure", "on_task", "on_request", "on_message", "UNASSIGNED_NOTE", "ASSIGNED_NOTE"]
 
 ASSIGNED_NOTE = "Assigned: "
 _GAP_STATUSES = frozenset({"draft", "requested"})
 _VISIT_EVENTS = frozenset({"A01", "A03"})
+_ENDED = {  # a referral the partner could not take on or carry out, in words
+    "rejected": "was rejected",
+    "failed": "was closed without being done",
+    "cancelled": "was cancelled",
+    "on-hold": "was put on hold",
+}
 _state: dict[str, Settings | None] = {"settings": None}
 
 
@@ -155,6 +166,7 @@ def on_task(event: WriteEvent, stored: StoredResource | None) -> None:
     _declined_by_all(event.session, settings, before, task)
     if _received_now(before, task):
         _deadline(event.session, settings, before, task)
+    _unreachable(event.session, settings, before, task)
     if (
         ref(task, "owner")
         and ref(task, "owner") != ref(before, "owner")
@@ -328,6 +340,43 @@ def _reroutes(session: Session, settings: Settings, task: dict[str, Any]) -> Non
             request,
             f"has been re-routed {len(owners) - 1} times: {' → '.join(owners)}. "
             "Follow it up with the patient and the partners.",
+        ),
+        settings.referral_requester,
+    )
+
+
+def _unreachable(
+    session: Session, settings: Settings, before: dict[str, Any] | None, task: dict[str, Any]
+) -> None:
+    """The partner says it could not contact the patient, in this write (a new status or reason)."""
+    if not unable_to_contact(task):
+        return
+    if (
+        before is not None
+        and unable_to_contact(before)
+        and before.get("status") == task.get("status")
+    ):
+        return  # said already
+    request = read(session, ref(task, "focus")) or {}
+    owner = ref(task, "owner")
+    partner = (
+        (task.get("owner") or {}).get("display")
+        or (read(session, owner) or {}).get("name")
+        or owner
+        or "The partner"
+    )
+    said = (task.get("statusReason") or {}).get("text") or "Unable to contact the patient"
+    how = _ENDED.get(str(task.get("status")), f"is {task.get('status')}")
+    _raise(
+        session,
+        monitor_id(UNABLE_TO_CONTACT, f"Task/{task['id']}"),
+        _alert(
+            UNABLE_TO_CONTACT,
+            task,
+            request,
+            f"{how}: {partner} could not contact the patient ({said}). "
+            "Reach the patient, then decide with them what next.",
+            "PH",
         ),
         settings.referral_requester,
     )

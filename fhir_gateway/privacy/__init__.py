@@ -6,7 +6,8 @@ Rules:
 * **Labels** (``_labels``): ICD-10 F10–F19 but F17 is substance-use data (ETH, PSY; from a Part 2
   sender also R and 42CFRPart2); other F codes are PSY; an uncoded diagnosis from a Part 2 sender
   is R/ETH/42CFRPart2 until coded; a care-plan activity of a substance-use template is labelled
-  like its diagnosis. ETH/42CFRPart2 data need the patient's Consent to leave the care team, and
+  like its diagnosis; a Task and a message on a referral carry the referral's R/ETH/42CFRPart2
+  (``LABEL_SOURCES``). ETH/42CFRPart2 data need the patient's Consent to leave the care team, and
   carry NORDSCLCD when they do. Text copied from a labelled resource (a reference's display, a
   description, a note, a notification) goes only where the source's labels go with it.
 * **The Part 2 rule** (``_part2``): a sender is a 42 CFR Part 2 program when its facility is in
@@ -61,9 +62,11 @@ from fhir_gateway.privacy._disclosure import (
 )
 from fhir_gateway.privacy._labels import (
     ACT_CODE,
+    ALWAYS_INHERITS,
     CONFIDENTIALITY,
     ETH,
     INHERITED,
+    LABEL_SOURCES,
     NORDSCLCD,
     PART2,
     PSY,
@@ -136,6 +139,7 @@ from fhir_gateway.privacy.consent_forms import consent_labels
 
 __all__ = [
     "ACT_CODE",
+    "ALWAYS_INHERITS",
     "CPLYCD",
     "DISPLAY",
     "Disclosure",
@@ -161,6 +165,7 @@ __all__ = [
     "ETH",
     "Grant",
     "INHERITED",
+    "LABEL_SOURCES",
     "NORDSCLCD",
     "PART2",
     "PSY",

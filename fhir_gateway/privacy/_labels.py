@@ -42,6 +42,8 @@ __all__ = [
     "may_carry_text_of",
     "reference_to",
     "needs_consent",
+    "LABEL_SOURCES",
+    "ALWAYS_INHERITS",
 ]
 
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
@@ -68,6 +70,17 @@ PSYTHPN = {
 SENSITIVE = frozenset({"ETH", "42CFRPart2"})  # never to a partner without the patient's Consent
 INHERITED = frozenset({"R", "ETH", "42CFRPart2"})  # what a resource derived from a diagnosis takes
 SUBSTANCE_USE = "substance-use"  # the value of a care-plan template's sensitivity extension
+
+# What a resource derived from a referral takes its INHERITED labels from, besides the Conditions
+# it references: a Task from the ServiceRequest it fulfils (``focus``), a message on a referral
+# from every Task, ServiceRequest and earlier message it names (its thread). A message always
+# carries them, whatever labels its writer gave it: what it says about the referral goes only
+# where the referral goes.
+LABEL_SOURCES: dict[str, frozenset[str]] = {
+    "Task": frozenset({"ServiceRequest"}),
+    "Communication": frozenset({"Task", "ServiceRequest", "Communication"}),
+}
+ALWAYS_INHERITS = frozenset({"Communication"})
 
 _ICD10 = re.compile(
     r"^(http://hl7\.org/fhir/sid/icd-10.*|urn:oid:2\.16\.840\.1\.113883\.6\.(3|90))$"

@@ -1,6 +1,7 @@
 """Search parameters per resource type, from the official R4 SearchParameter definitions.
 
-The shipped subset (``fhir_gateway/data/search-parameters.json``) is loaded once; a SearchParameter
+The shipped subset (``fhir_gateway/data/search-parameters.json``) and the gateway's own
+(``search-parameters-gateway.json``) are loaded once; a SearchParameter
 resource stored through the API counts once its transaction commits, in every process
 (``store/search_parameters.py`` keeps the registry at the database's version; ``reindex`` rebuilds
 the index for data stored before). Each parameter keeps only the part of its FHIRPath expression that applies to its
@@ -246,9 +247,17 @@ class Registry:
         return self.get(param.resource_type, definition["code"])
 
 
+# The official R4 definitions, then the gateway's own (parameters R4 lacks, e.g. a referral's
+# deadline, ``Task?due-date=``); changing the second file means a reindex of the types it names.
+_DEFINITION_FILES = ("search-parameters.json", "search-parameters-gateway.json")
+
+
 def _load_definitions() -> list[dict[str, Any]]:
-    bundle = orjson.loads(_DATA.joinpath("search-parameters.json").read_bytes())
-    return [entry["resource"] for entry in bundle.get("entry", [])]
+    out: list[dict[str, Any]] = []
+    for name in _DEFINITION_FILES:
+        bundle = orjson.loads(_DATA.joinpath(name).read_bytes())
+        out += [entry["resource"] for entry in bundle.get("entry", [])]
+    return out
 
 
 @cache

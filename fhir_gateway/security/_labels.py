@@ -9,7 +9,9 @@ are ``fhir_gateway.privacy``'s; here they are applied to writes:
 * a Part 2 Consent (its policy is 42 CFR Part 2) is Part 2 data itself (``consent_labels``);
 * a resource that comes without labels and references a labelled Condition
   (``Encounter.diagnosis``, ``ServiceRequest.reasonReference``, …) is derived from it and inherits
-  R/ETH/42CFRPart2; a Task inherits them from the ServiceRequest it fulfils (``focus``). When a
+  R/ETH/42CFRPart2; a Task inherits them from the ServiceRequest it fulfils (``focus``), a message
+  on a referral (Communication) from the Task, ServiceRequest and messages it names, whatever
+  labels its writer gave it (``privacy.LABEL_SOURCES``, ``ALWAYS_INHERITS``). When a
   Condition becomes labelled after such resources were stored (a transaction may write the
   Encounter first), they are labelled then. One level only: labelling everything that references
   a labelled Encounter would hide a whole stay. A resource its producer labelled keeps the
@@ -83,7 +85,7 @@ def label_write(event: WriteEvent) -> None:
         )
     elif event.res_type == "Consent":
         computed = privacy.consent_labels(doc)
-    if not privacy.labels_of(doc):
+    if not privacy.labels_of(doc) or event.res_type in privacy.ALWAYS_INHERITS:
         computed += _inherited(event.session, doc)
     merged = privacy.merge_labels(privacy.labels_of(doc), computed, _kept(event))
     if merged != privacy.labels_of(doc):
@@ -122,13 +124,19 @@ def _client_senders(event: WriteEvent) -> list[str]:
 
 
 def _inherited(session: Session, doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """R/ETH/42CFRPart2 of the labelled Conditions (and, for a Task, ServiceRequest) it references."""
+    """R/ETH/42CFRPart2 of the labelled Conditions it references, and of the referral resources
+    ``privacy.LABEL_SOURCES`` names for its type (a Task: its ServiceRequest; a message: its
+    thread)."""
     refs = [str(node[key]) for node, key in iter_references(doc)]
     sources = {("Condition", i) for ref in refs if (i := Reference.id_of(ref, "Condition"))}
     if doc.get("resourceType") == "Task":
         focus = Reference.id_of((doc.get("focus") or {}).get("reference"), "ServiceRequest")
         if focus is not None:
             sources.add(("ServiceRequest", focus))
+    else:
+        kinds = privacy.LABEL_SOURCES.get(str(doc.get("resourceType")), frozenset())
+        parsed = (Reference.parse_relative(ref) for ref in refs)
+        sources |= {(p.type, p.id) for p in parsed if p is not None and p.type in kinds}
     if not sources:
         return []
     found: list[dict[str, Any]] = []

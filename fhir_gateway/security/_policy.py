@@ -20,6 +20,8 @@ history and conditional interactions agree):
     ``providedBy`` = the organisation). That is the same service match the care-plan engine uses
     to pick owners;
   - the ServiceRequest (``focus``) and the Patient (``for``) of such a Task;
+  - the messages (Communication) on a Task it owns (``basedOn`` or ``partOf`` names the Task):
+    not those of a Task it could only claim, nor of another partner's;
   - the partner directory (Organization, HealthcareService, Location, Endpoint, Practitioner,
     PractitionerRole);
   - the Consents it receives data under (a grant of that Consent reaches it now);
@@ -374,11 +376,15 @@ def _eligible(t: Any, org_id: str) -> ColumnElement[bool]:
     )
 
 
-def _partner_task(t: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
-    owned = and_(
+def _owned(t: Any, org_id: str) -> ColumnElement[bool]:
+    return and_(
         _task_link(t, "owner", target_type="Organization", target_id=org_id),
         not_(_task_status(t, "draft")),
     )
+
+
+def _partner_task(t: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
+    owned = _owned(t, org_id)
     open_for_claim = and_(
         not_(_task_link(t, "owner")),
         _task_status(t, "requested"),
@@ -386,6 +392,30 @@ def _partner_task(t: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
         _eligible(t, org_id),
     )
     return and_(t.c.res_type == "Task", or_(owned, open_for_claim), _label_rule(t, caller))
+
+
+def _owned_task(t: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
+    return and_(t.c.res_type == "Task", _owned(t, org_id), _label_rule(t, caller))
+
+
+def _on_owned_task(r: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
+    """The row (a message) names, in ``basedOn`` or ``partOf``, a Task the partner owns."""
+    t = resources.alias()
+    link = idx_reference.alias()
+    return (
+        exists()
+        .where(
+            link.c.res_type == r.c.res_type,
+            link.c.res_id == r.c.res_id,
+            link.c.param.in_(("based-on", "part-of")),
+            link.c.target_type == "Task",
+            t.c.res_type == "Task",
+            t.c.res_id == link.c.target_id,
+            t.c.deleted.is_(False),
+            _owned_task(t, caller, org_id),
+        )
+        .correlate_except(t, link)
+    )
 
 
 def _via_visible_task(r: Any, caller: Caller, org_id: str, param: str) -> ColumnElement[bool]:
@@ -414,8 +444,9 @@ def _released_to(r: Any, caller: Caller, org_id: str, res_type: str) -> ColumnEl
 
 
 def _partner_rows(r: Any, caller: Caller, res_type: str | None = None) -> ColumnElement[bool]:
-    """What a partner sees: the directory, its Tasks (and those open for it to claim), and the
-    ServiceRequest and Patient of those Tasks. Given ``res_type``, only that type's rule."""
+    """What a partner sees: the directory, its Tasks (and those open for it to claim), the
+    ServiceRequest and Patient of those Tasks, and the messages on the Tasks it owns. Given
+    ``res_type``, only that type's rule."""
     org_id = _org_id(caller)
     if org_id is None:
         return false()
@@ -436,6 +467,11 @@ def _partner_rows(r: Any, caller: Caller, res_type: str | None = None) -> Column
         "Consent": lambda: and_(
             r.c.res_type == "Consent",
             _consent_to(r, caller.organization or ""),
+            _label_rule(r, caller),
+        ),
+        "Communication": lambda: and_(
+            r.c.res_type == "Communication",
+            _on_owned_task(r, caller, org_id),
             _label_rule(r, caller),
         ),
     }

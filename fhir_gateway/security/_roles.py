@@ -8,7 +8,8 @@ A client's rights are its granted SMART scopes *and* its role's ceiling:
     hospital      create, read, update, search the clinical resources a discharge brings
                   (plus POST /hl7v2 and /$process-message, see ``ROUTE_ROLES``)
     partner       read/search/update Task, read/search ServiceRequest and Patient, read the
-                  partner directory and the Consents it receives data under; which rows it
+                  partner directory, the Consents it receives data under, and
+                  create/read/search Communication (messages on its referrals); which rows it
                   sees is the row policy's business
 """
 
@@ -70,6 +71,7 @@ _CEILINGS: dict[str, dict[str, str]] = {
         "ServiceRequest": "rs",
         "Patient": "rs",
         "Consent": "rs",
+        "Communication": "crs",  # messages on its referrals (the row policy and workflow say which)
     },
 }
 ROLES = tuple(_CEILINGS)

@@ -50,7 +50,7 @@ CASE_MANAGER_ROLE = {
     "coding": [{"system": NUCC, "code": "171M00000X", "display": "Case Manager/Care Coordinator"}]
 }
 WEB_USER_SYSTEM = "urn:fhir-gateway:web-user"
-CASE_MANAGER_ROLES = frozenset({"case-manager", "admin"})
+CASE_MANAGER_ACCOUNTS = frozenset({"case-manager", "admin"})
 _LIVE_TEAM = "proposed,active"
 _NAMESPACE = uuid.UUID("0d7c5f6e-3b1a-4c55-9a8e-8f1c2e4b6a10")
 
@@ -90,7 +90,7 @@ def ensure_practitioner(
 
 
 def case_managers(session: Session) -> list[User]:
-    return [u for u in list_users(session) if u.role in CASE_MANAGER_ROLES]
+    return [u for u in list_users(session) if u.role in CASE_MANAGER_ACCOUNTS]
 
 
 def _is_case_manager(participant: dict[str, Any]) -> bool:

@@ -40,7 +40,7 @@ from fhir_gateway.web._patient_forms import (
 )
 from fhir_gateway.web._patient_page import patient_page
 from fhir_gateway.web._render import keys, render
-from fhir_gateway.web._routes import CaseTeamDep, WebRoute, _form, _version
+from fhir_gateway.web._routes import CaseTeamDep, WebRoute, form_version, posted_form
 from fhir_gateway.web._sessions import CSRF_COOKIE
 
 __all__ = ["router", "UPLOAD_BODY_LIMIT"]
@@ -96,7 +96,7 @@ def patient_view(
 async def alert_review(
     request: Request, patient_id: str, flag_id: str, verb: str, caller: CaseTeamDep
 ) -> Response:
-    form = await _form(request)
+    form = await posted_form(request)
     action = _VERB.get(verb)
     if action is None or action not in ACTIONS:
         raise NotFound(f"There is no action {verb!r} for an alert.")
@@ -116,7 +116,7 @@ async def alert_review(
         _user(request),
         patient_id,
         flag_id,
-        version=_version(form),
+        version=form_version(form),
         action=action,
         note=checked.arguments["note"],
     )

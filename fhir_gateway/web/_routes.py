@@ -1,5 +1,8 @@
 """The web pages' routes: thin; they sign people in, check the page's roles, and call the use
-cases in ``_inbox`` with the user's Caller.
+cases with the user's Caller. The partner inbox and the referral pages (``_inbox_routes``), the
+worklist (``_worklist_routes``) and the patient page (``_patient_routes``) have their own
+routers built on the same pieces (``WebRoute``, the role dependencies, ``posted_form``,
+``form_version``).
 
 ``WebRoute`` turns every error into a readable page (never a traceback) and records one AuditEvent
 per request with the user as the agent, as the security middleware does for API calls.
@@ -19,24 +22,16 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
 from fhir_gateway.context import Caller
-from fhir_gateway.errors import Forbidden, GatewayError, InvalidRequest, NotFound, TooManyRequests
+from fhir_gateway.errors import Forbidden, GatewayError, InvalidRequest, TooManyRequests
 from fhir_gateway.security import request_event
-from fhir_gateway.web import _inbox
 from fhir_gateway.web._callers import CASE_TEAM, PARTNER, caller_of
 from fhir_gateway.web._render import error_page, keys, render, set_cookie
 from fhir_gateway.web._sessions import CSRF_COOKIE, SESSION_COOKIE
 from fhir_gateway.web._users import User, get_user, sign_in
 
-__all__ = ["router", "WebRoute", "CaseTeamDep", "posted_form", "form_version"]
+__all__ = ["router", "WebRoute", "PartnerDep", "CaseTeamDep", "posted_form", "form_version"]
 
 log = logging.getLogger("fhir_gateway.web")
-_ACTIONS = ("accept", "reject", "start", "complete")
-_DONE = {
-    "accept": "Referral accepted.",
-    "reject": "Referral rejected.",
-    "start": "Referral marked in progress.",
-    "complete": "Referral completed.",
-}
 
 
 class _SignInRequired(Exception):
@@ -130,6 +125,19 @@ async def _form(request: Request) -> dict[str, str]:
     return form
 
 
+posted_form = _form  # for the other routers of the web pages
+
+
+def form_version(form: dict[str, str]) -> int:
+    """The version of the resource the form was drawn from (the write is refused if it changed)."""
+    try:
+        return int(form.get("version", ""))
+    except ValueError as exc:
+        raise InvalidRequest(
+            "The form lacks the version it was drawn from; reload the page."
+        ) from exc
+
+
 # -- sign-in -----------------------------------------------------------------------------------------
 
 
@@ -190,45 +198,6 @@ async def logout(request: Request) -> Response:
     response = RedirectResponse("/web/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/web")
     return response
-
-
-# -- partner inbox -------------------------------------------------------------------------------------
-
-
-@router.get("/inbox")
-def inbox_page(request: Request, caller: PartnerDep, done: str | None = None) -> Response:
-    inbox = request.app.state.database.read(_inbox.inbox, caller)
-    return render(request, "inbox.html", {"inbox": inbox, "done": _DONE.get(done or "")})
-
-
-@router.post("/inbox/{task_id}/{action}")
-async def inbox_action(request: Request, task_id: str, action: str, caller: PartnerDep) -> Response:
-    form = await _form(request)
-    if action not in _ACTIONS:
-        raise NotFound(f"There is no action {action!r}.")
-    version = _version(form)
-    run: Callable[..., Any] = getattr(_inbox, action)
-    extra = {
-        "reject": (form.get("reason", ""), form.get("note", "")),
-        "complete": (form.get("outcome", ""),),
-    }
-    await run_in_threadpool(
-        request.app.state.database.write, run, caller, task_id, version, *extra.get(action, ())
-    )
-    return RedirectResponse(f"/web/inbox?done={action}", status_code=303)
-
-
-posted_form = _form
-
-
-def _version(form: dict[str, str]) -> int:
-    try:
-        return int(form.get("version", ""))
-    except ValueError as exc:
-        raise InvalidRequest("The form lacks the referral's version; reload the page.") from exc
-
-
-form_version = _version
 
 
 # -- case-manager dashboard ------------------------------------------------------------------------------

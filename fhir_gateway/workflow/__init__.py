@@ -7,6 +7,9 @@ the history of every transition.
     time_in_states(session, "task-id")  # → [StateSpan(status, start, end, version)]
     received_at(session, "task-id")     # when its current owner received it (from its versions)
     poll_partners(database, settings) # mirror partner-server changes (the worker calls it)
+    close_reason("unable-to-contact", "three calls")  # coded outcomes (``_outcomes``)
+    new_message(task, "Can you call me?", sender=…, recipient=…)  # a message on a referral
+    coordinators_of(session, tasks)   # who coordinates each referral (name it, message them)
 
 Every create, update, patch and delete of a Task, ServiceRequest or CarePlan, through the REST API,
 a transaction Bundle or the gateway's own services, passes through ``fhir_gateway.hooks``; nothing
@@ -24,6 +27,7 @@ from fhir_gateway.workflow._consequences import (
     on_service_request,
     on_task,
 )
+from fhir_gateway.workflow._coordinator import CASE_MANAGER_ROLES, coordinators_of
 from fhir_gateway.workflow._direct import partner_caller, poll_partners, push_bundle
 from fhir_gateway.workflow._history import (
     StateSpan,
@@ -31,6 +35,29 @@ from fhir_gateway.workflow._history import (
     owners_over_time,
     received_at,
     time_in_states,
+)
+from fhir_gateway.workflow._messages import (
+    MAX_MESSAGE,
+    check_message,
+    message_text,
+    new_message,
+    referral_of,
+)
+from fhir_gateway.workflow._outcomes import (
+    CLOSE_REASONS,
+    COMPLETE_OUTCOMES,
+    NOTE_TYPE,
+    OUTCOME_SYSTEM,
+    OUTCOME_TYPE,
+    REJECT_REASONS,
+    REJECT_SYSTEM,
+    UNABLE_TO_CONTACT,
+    check_outcomes,
+    close_reason,
+    completion_outputs,
+    outcome_codesystems,
+    reject_reason,
+    unable_to_contact,
 )
 from fhir_gateway.workflow._partners import (
     PartnerChoice,
@@ -50,6 +77,25 @@ from fhir_gateway.workflow._states import (
 )
 
 __all__ = [
+    "CASE_MANAGER_ROLES",
+    "CLOSE_REASONS",
+    "COMPLETE_OUTCOMES",
+    "MAX_MESSAGE",
+    "NOTE_TYPE",
+    "OUTCOME_SYSTEM",
+    "OUTCOME_TYPE",
+    "REJECT_REASONS",
+    "REJECT_SYSTEM",
+    "UNABLE_TO_CONTACT",
+    "close_reason",
+    "completion_outputs",
+    "coordinators_of",
+    "message_text",
+    "new_message",
+    "outcome_codesystems",
+    "referral_of",
+    "reject_reason",
+    "unable_to_contact",
     "OPEN",
     "OWNER_FIELDS",
     "PROGRESS_EXT",
@@ -77,6 +123,8 @@ def install(settings: Settings) -> None:
     """Register the workflow's checks and consequences (idempotent; the latest settings win)."""
     configure(settings)
     hooks.on_check("Task")(check_task)
+    hooks.on_check("Task")(check_outcomes)  # the gateway's outcome codes fit the status
+    hooks.on_check("Communication")(check_message)  # messages on referrals: the partner's rights
     hooks.on_stored("Task")(on_task)
     hooks.on_stored("ServiceRequest")(on_service_request)
     hooks.on_stored("CarePlan")(on_careplan)

@@ -22,6 +22,7 @@ def test_partner_takes_a_referral_through_to_completion_and_pages_refuse_the_oth
     database, live_server, browser, shots, axe
 ):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     seed_caseload(database)
     driver = browser
@@ -38,12 +39,15 @@ def test_partner_takes_a_referral_through_to_completion_and_pages_refuse_the_oth
         driver, "[role=status]", "Referral marked in progress."
     )
     complete = _form(driver, "t1", "complete")
+    complete.find_element(By.XPATH, "./ancestor::details/summary").click()  # opens the form
+    Select(complete.find_element(By.NAME, "result")).select_by_value("service-provided")
     complete.find_element(By.TAG_NAME, "textarea").send_keys("Housing found; moved in on day 9")
     driver.save_screenshot(str(shots / "2-in-progress.png"))
-    complete.find_element(By.TAG_NAME, "button").click()
+    complete.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     assert "Referral completed." in shown(driver, "[role=status]", "Referral completed.")
-    closed = driver.find_element(By.CSS_SELECTOR, "section[aria-labelledby=closed-h]").text
-    assert "completed" in closed and "Housing found; moved in on day 9" in closed
+    driver.find_element(By.PARTIAL_LINK_TEXT, "Closed (").click()
+    closed = shown(driver, "ol.cards", "Housing found")
+    assert "Done" in closed and "Housing found; moved in on day 9" in closed
 
     driver.get(f"{live_server}/web/worklist")  # a partner may not see the caseload
     assert driver.find_element(By.TAG_NAME, "h1").text == "Not allowed"

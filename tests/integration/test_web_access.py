@@ -86,7 +86,7 @@ def test_a_form_without_a_valid_csrf_token_changes_nothing(web):
         data = {"version": "1"} if token is None else {"version": "1", "csrf_token": token}
         response = web.post("/web/inbox/t1/accept", data=data)
         assert response.status_code == 403 and "did not come from this site" in response.text
-    assert "New referrals (2)" in web.get("/web/inbox").text
+    assert "New (2)" in web.get("/web/inbox").text
     assert csrf(page)
 
 

@@ -33,9 +33,9 @@ def test_a_partner_sees_only_the_minimum_of_the_patient(web):
     sign_in(web, "ann")
     page = web.get("/web/inbox").text
     assert (
-        "New referrals (2)" in page
+        "New (2)" in page
         and "Jane Doe" in page
-        and "1980-02-03" in page
+        and "born 3 Feb 1980" in page
         and "555-0100" in page
     )
     assert "MRN-SECRET-42" not in page and "female" not in page
@@ -48,12 +48,14 @@ def test_accept_in_progress_complete_updates_the_task_and_closes_the_loop(web, d
     assert "Referral accepted." in web.get("/web/inbox?done=accept").text
     assert _act(web, "t1", "start").status_code == 303
     assert _task(database, "t1")["status"] == "in-progress"
-    assert (
-        _act(web, "t1", "complete", outcome="Housing found; moved in on day 9").status_code == 303
+    done = _act(
+        web, "t1", "complete", result="service-provided", note="Housing found; moved in on day 9"
     )
+    assert done.status_code == 303
     task = _task(database, "t1")
     assert task["status"] == "completed"
-    assert task["output"][0]["valueString"] == "Housing found; moved in on day 9"
+    assert task["output"][0]["valueCodeableConcept"]["coding"][0]["code"] == "service-provided"
+    assert task["output"][1]["valueString"] == "Housing found; moved in on day 9"
     with database.session(
         readonly=True
     ) as session:  # the workflow's consequence, as through the API
@@ -61,8 +63,8 @@ def test_accept_in_progress_complete_updates_the_task_and_closes_the_loop(web, d
             resources.read(session, "ServiceRequest", "sr1", SYSTEM).content["status"]
             == "completed"
         )
-    closed = web.get("/web/inbox").text
-    assert "Housing found; moved in on day 9" in closed
+    closed = web.get("/web/inbox?state=closed").text
+    assert "The service was provided; Housing found; moved in on day 9" in closed
 
 
 def test_accepting_an_unassigned_referral_claims_it(web, database):
@@ -103,7 +105,7 @@ def test_reject_needs_a_coded_reason_and_stores_it(web, database):
 def test_an_illegal_transition_is_refused_by_the_workflow_with_a_readable_message(web, database):
     sign_in(web, "ann")
     response = _act(
-        web, "t1", "complete", outcome="done already"
+        web, "t1", "complete", result="service-provided"
     )  # requested → completed is not allowed
     assert response.status_code == 422
     assert "is not allowed" in response.text and "Traceback" not in response.text
@@ -113,7 +115,7 @@ def test_an_illegal_transition_is_refused_by_the_workflow_with_a_readable_messag
 def test_a_partner_cannot_act_on_a_referral_of_another_partner(web, database):
     sign_in(web, "pat")
     page = web.get("/web/inbox").text
-    assert "New referrals (1)" in page  # only the open one it is eligible for, not harbor's t1
+    assert "New (1)" in page  # only the open one it is eligible for, not harbor's t1
     response = web.post("/web/inbox/t1/accept", data={"csrf_token": csrf(page), "version": "1"})
     assert response.status_code == 404
     assert _task(database, "t1")["status"] == "requested"
