@@ -10,10 +10,16 @@ from __future__ import annotations
 
 from fhir_gateway.settings import Settings
 
-__all__ = ["US", "IN", "country_of"]
+__all__ = ["US", "IN", "country_of", "crisis_line"]
 
 US = "US"
 IN = "IN"
+
+# What a message to a patient's family says to call in a crisis, by the facility's country.
+_CRISIS_LINES = {
+    US: "call or text 988 (Suicide & Crisis Lifeline) or emergency services",
+    IN: "call Tele-MANAS on 14416 or 1-800-891-4416 (free, any time), or emergency services on 112",
+}
 
 
 def country_of(settings: Settings, sender: str | None) -> str:
@@ -26,3 +32,8 @@ def country_of(settings: Settings, sender: str | None) -> str:
         if facility in countries:
             return countries[facility].upper()
     return settings.default_country.upper()
+
+
+def crisis_line(country: str) -> str:
+    """What to call in a crisis in ``country`` (emergency services where the gateway knows no line)."""
+    return _CRISIS_LINES.get(country.upper(), "call your local emergency services")

@@ -3,7 +3,8 @@ has consented to share with that person (``privacy.evaluate_consent``: the Relat
 permitted for care coordination, for data labelled like the plan, now), the family caregiver
 receives, once each,
 
-- family education about the plan (crisis signs, the 7-day follow-up, 988), and
+- family education about the plan (crisis signs, the 7-day follow-up, the crisis line of the
+  facility's country: 988 in the US, Tele-MANAS in India), and
 - a reminder of each booked Appointment of the patient starting within ``monitor_reminder_hours``,
 
 each as a CommunicationRequest (what the case-management service asks to be communicated) and the
@@ -21,6 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock, privacy
+from fhir_gateway.jurisdiction import IN, crisis_line
 from fhir_gateway.monitors._codes import APPOINTMENT_REMINDER, FAMILY_EDUCATION, coding, tag
 from fhir_gateway.monitors._days import parse
 from fhir_gateway.monitors._fhir import create_once, labels_of, lock, read, ref, search
@@ -32,9 +34,14 @@ __all__ = ["candidate_teams", "check_team", "consented"]
 EDUCATION = (
     "Family education: your relative has a care plan after a psychiatric hospital stay. You can help by "
     "supporting the first follow-up visit within 7 days, encouraging the medication as prescribed, and watching "
-    "for warning signs (talk of suicide, withdrawal, not sleeping, stopping medication). In a crisis call or text "
-    "988 (Suicide & Crisis Lifeline) or emergency services."
+    "for warning signs (talk of suicide, withdrawal, not sleeping, stopping medication). In a crisis {line}."
 )
+
+
+def education(settings: Settings, plan: dict[str, Any] | None) -> str:
+    """The education text with the crisis line of the plan's country (an MHCA plan is India's)."""
+    country = IN if plan is not None and privacy.is_mhca(plan) else settings.default_country
+    return EDUCATION.format(line=crisis_line(country))
 
 
 def candidate_teams(session: Session) -> list[str]:
@@ -132,7 +139,8 @@ def _educate(
 ) -> int:
     about = [f"CarePlan/{plan['id']}"] if plan else [f"CareTeam/{team_id}"]
     key = (FAMILY_EDUCATION, f"CareTeam/{team_id}", person)
-    return _send(session, settings, key, patient, person, EDUCATION, about, labels_of(plan), None)
+    text = education(settings, plan)
+    return _send(session, settings, key, patient, person, text, about, labels_of(plan), None)
 
 
 def _remind(

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from security_data import PARTNER_SCOPES
 from security_helpers import bearer, get_token, register, secure_client
 
-from fhir_gateway import careplans
+from fhir_gateway import careplans, monitors
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.privacy import MHCA, MHCA_SYSTEM
 from fhir_gateway.services import lookup
@@ -188,6 +188,22 @@ def test_confirming_the_representative_puts_them_in_the_care_team_and_ends_the_p
         f"/{brother}/$confirm-nominated-representative", headers=world.manager
     )
     assert second.status_code == 422 and "s16" in second.text
+
+
+def test_the_representative_is_told_indias_crisis_line_not_the_us_one(world):  # type: ignore[no-untyped-def]
+    world.send(stay(MOTHER))
+    mother = world.kin("Lakshmi")
+    confirmed = world.client.post(
+        f"/{mother}/$confirm-nominated-representative", headers=world.manager
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    monitors.run_all(world.database, world.client.app.state.settings)  # type: ignore[attr-defined]
+    sent = [
+        c["payload"][0]["contentString"]
+        for c in world.all("Communication", ("recipient", mother))
+        if "Family education" in c["payload"][0]["contentString"]
+    ]
+    assert sent and "Tele-MANAS on 14416" in sent[0] and "988" not in sent[0]
 
 
 # -- s98: discharge planning ---------------------------------------------------------------------
