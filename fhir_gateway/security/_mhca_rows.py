@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, DateTime, bindparam, exists, not_, or_
 
 from fhir_gateway import clock
 from fhir_gateway.privacy import MHCA, MHCA_SYSTEM
+from fhir_gateway.security._label_rows import labelled
 from fhir_gateway.store.tables import idx_date, idx_reference, idx_token
 
 __all__ = ["mhca_labelled", "released"]
@@ -34,18 +35,7 @@ def _db_now() -> Any:
 
 
 def mhca_labelled(r: Any) -> ColumnElement[bool]:
-    t = idx_token.alias()
-    return (
-        exists()
-        .where(
-            t.c.res_type == r.c.res_type,
-            t.c.res_id == r.c.res_id,
-            t.c.param == "_security",
-            t.c.system == MHCA_SYSTEM,
-            t.c.code == MHCA["code"],
-        )
-        .correlate_except(t)
-    )
+    return labelled(r, MHCA_SYSTEM, [MHCA["code"]])
 
 
 def _token(consent: Any, param: str, *codes: str, system: str | None = None) -> ColumnElement[bool]:

@@ -62,6 +62,7 @@ from fhir_gateway.privacy import (
     merge_labels,
 )
 from fhir_gateway.security import _disclosures
+from fhir_gateway.security._label_rows import labelled
 from fhir_gateway.security._mhca_rows import mhca_labelled, released
 from fhir_gateway.security._roles import MessageSender
 from fhir_gateway.store import repository as repo
@@ -115,18 +116,7 @@ def _org_id(caller: Caller) -> str | None:
 
 
 def _sensitive(r: Any) -> ColumnElement[bool]:
-    t = idx_token.alias()
-    return (
-        exists()
-        .where(
-            t.c.res_type == r.c.res_type,
-            t.c.res_id == r.c.res_id,
-            t.c.param == "_security",
-            t.c.system == ACT_CODE,
-            t.c.code.in_(sorted(SENSITIVE)),
-        )
-        .correlate_except(t)
-    )
+    return labelled(r, ACT_CODE, SENSITIVE)
 
 
 def _db_now() -> Any:
