@@ -58,6 +58,7 @@ def test_partner_takes_a_referral_through_to_completion_and_pages_refuse_the_oth
     driver.get(f"{live_server}/web/inbox")
     sign_out(driver)
     shown(driver, "h1", "Sign in")
+    axe(driver)  # the sign-in page
     sign_in_with_keyboard(driver, live_server, "cm")
     assert shown(driver, "h1", "Worklist") == "Worklist"
     work = driver.find_element(By.CSS_SELECTOR, "main").text
@@ -75,6 +76,13 @@ def test_partner_takes_a_referral_through_to_completion_and_pages_refuse_the_oth
         and "Harbor Housing" in timeline
     )
     driver.save_screenshot(str(shots / "5-patient.png"))
+    axe(driver)
+    for form in ("part2", "family"):  # the consent forms
+        driver.get(f"{live_server}/web/patients/p1/consents/{form}")
+        assert "consent" in driver.find_element(By.TAG_NAME, "h1").text.lower()
+        axe(driver)
+    driver.get(f"{live_server}/web/patients/nobody")  # the error page
+    assert "There is no patient nobody." in driver.page_source
     axe(driver)
 
 
