@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from fhir_gateway.privacy import (
+    MHCA_SYSTEM,
     PART2,
     labels_of,
     nominated_representative,
@@ -288,7 +289,7 @@ def contacts(
     out = [
         PatientContact(
             name=human_name(rp.get("name")) or "(no name)",
-            relationship=", ".join(concept_text(r) for r in rp.get("relationship") or []),
+            relationship=_relationship(rp, shown_apart=bool(roles)),
             reach=_reach(rp.get("telecom")),
             source="family member or carer on file",
             related_person_id=str(rp.get("id")),
@@ -311,6 +312,19 @@ def contacts(
             )
         )
     return out
+
+
+def _relationship(person: dict[str, Any], *, shown_apart: bool) -> str:
+    """The relationship in words; the representative role left out when shown on its own."""
+    return ", ".join(
+        concept_text(r)
+        for r in person.get("relationship") or []
+        if not (shown_apart and (MHCA_SYSTEM, "nominated-representative") in _pairs(r))
+    )
+
+
+def _pairs(concept: Any) -> set[tuple[str, str]]:
+    return {(str(c.get("system")), str(c.get("code"))) for c in codings(concept)}
 
 
 def _representative_roles(

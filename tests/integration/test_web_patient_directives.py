@@ -99,3 +99,31 @@ def test_a_viewer_who_may_not_see_the_directive_does_not_see_it(world_client):
     page = world.database.read(patient_page, no_consents, settings, world.patient_id)
     assert page is not None and page.directives.directives == []
     assert "ECT" not in repr(page)
+
+
+def test_a_confirmed_representative_and_a_written_directive(world_client):
+    world, web = world_client
+    spouse = world.all("RelatedPerson")[0]
+    role = {"coding": [{"system": MHCA_SYSTEM, "code": "nominated-representative"}]}
+    with world.database.session() as session:
+        confirmed = {**spouse, "relationship": [*spouse.get("relationship", []), role]}
+        resources.update(session, "RelatedPerson", spouse["id"], confirmed, SYSTEM)
+    written = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "type": {"coding": [{"system": "http://loinc.org", "code": "42348-3"}]},
+        "subject": {"reference": f"Patient/{world.patient_id}"},
+        "date": "2024-11-05T10:00:00Z",
+        "content": [{"attachment": {"url": "https://records.example.org/written.pdf"}}],
+    }
+    _store(world, written)
+    revoked = {**_directive(world, f"RelatedPerson/{spouse['id']}"), "status": "inactive"}
+    _store(world, revoked)
+    page = _page(web, world)
+    section = page[page.index("Advance directives") : page.index("Alerts and risk signals")]
+    assert section.index("https://records.example.org/written.pdf") < section.index("Revoked")
+    assert "Refuses: ECT" in section  # a revoked directive still says what it said
+    contacts = page[page.index('id="contacts-h"') :]
+    row = contacts[contacts.index("John Doe") : contacts.index("</tr>", contacts.index("John Doe"))]
+    assert "Nominated representative (MHCA s14)" in row and "Proposed" not in row
+    assert "nominated-representative" not in row
