@@ -12,9 +12,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from fhir_gateway import privacy
 from fhir_gateway.context import Caller
 from fhir_gateway.settings import Settings
 from fhir_gateway.web._patient_consents import ConsentStatus, consent_status
+from fhir_gateway.web._patient_directives import DirectivesSection, advance_directives_section
 from fhir_gateway.web._patient_plans import PatientPlan, plans
 from fhir_gateway.web._patient_reader import PatientReader
 from fhir_gateway.web._patient_record import (
@@ -40,6 +42,7 @@ class PatientPage:
     person: PatientSummary
     case_managers: list[str]
     zone: str
+    directives: DirectivesSection
     risk: RiskBanner
     diagnoses: list[Diagnosis]
     visits: list[Visit]
@@ -66,15 +69,20 @@ def patient_page(
         return None
     reader, patient = opened
     related = reader.of_patient("RelatedPerson")
+    directives = advance_directives_section(reader)
+    mhca = privacy.is_mhca(patient) or bool(directives.directives)
     return PatientPage(
         patient_id=patient_id,
         person=person(reader, patient),
         case_managers=case_managers(reader),
         zone=reader.clock.zone.key,
+        directives=directives,
         risk=risk_banner(reader),
         diagnoses=diagnoses(reader),
         visits=visits(reader),
-        contacts=contacts(reader, patient),
+        contacts=contacts(
+            reader, patient, mhca=mhca, named_in_directives=directives.representatives_named
+        ),
         consents=consent_status(reader, related),
         plans=plans(reader),
         timeline=timeline(reader),

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fhir_gateway.privacy import PART2, labels_of
+from fhir_gateway.privacy import (
+    MHCA_SYSTEM,
+    PART2,
+    labels_of,
+    nominated_representative,
+    propose_representative,
+)
 from fhir_gateway.web._display import human_name
 from fhir_gateway.web._patient_reader import PatientReader, codings, concept_text
 from fhir_gateway.web._patient_text import INPATIENT, visit_kind
@@ -103,6 +109,7 @@ class PatientContact:
     reach: str
     source: str
     related_person_id: str | None
+    representative: str = ""  # "Nominated representative", or proposed for confirmation (MHCA)
 
 
 def person(reader: PatientReader, patient: dict[str, Any]) -> PatientSummary:
@@ -268,16 +275,27 @@ def _disposition(concept: dict[str, Any]) -> str:
 # -- family and contacts ----------------------------------------------------------------------------
 
 
-def contacts(reader: PatientReader, patient: dict[str, Any]) -> list[PatientContact]:
+def contacts(
+    reader: PatientReader,
+    patient: dict[str, Any],
+    *,
+    mhca: bool = False,
+    named_in_directives: list[str] | None = None,
+) -> list[PatientContact]:
+    """Family and contacts; for a patient under the Mental Healthcare Act, the nominated
+    representative (s14), or whom the gateway proposes for a case manager to confirm (s14(4))."""
+    related = reader.of_patient("RelatedPerson")
+    roles = _representative_roles(reader, patient, related, named_in_directives) if mhca else {}
     out = [
         PatientContact(
             name=human_name(rp.get("name")) or "(no name)",
-            relationship=", ".join(concept_text(r) for r in rp.get("relationship") or []),
+            relationship=_relationship(rp, shown_apart=bool(roles)),
             reach=_reach(rp.get("telecom")),
             source="family member or carer on file",
             related_person_id=str(rp.get("id")),
+            representative=roles.get(f"RelatedPerson/{rp.get('id')}", ""),
         )
-        for rp in reader.of_patient("RelatedPerson")
+        for rp in related
         if rp.get("active", True)
     ]
     for contact in patient.get("contact") or []:
@@ -294,6 +312,39 @@ def contacts(reader: PatientReader, patient: dict[str, Any]) -> list[PatientCont
             )
         )
     return out
+
+
+def _relationship(person: dict[str, Any], *, shown_apart: bool) -> str:
+    """The relationship in words; the representative role left out when shown on its own."""
+    return ", ".join(
+        concept_text(r)
+        for r in person.get("relationship") or []
+        if not (shown_apart and (MHCA_SYSTEM, "nominated-representative") in _pairs(r))
+    )
+
+
+def _pairs(concept: Any) -> set[tuple[str, str]]:
+    return {(str(c.get("system")), str(c.get("code"))) for c in codings(concept)}
+
+
+def _representative_roles(
+    reader: PatientReader,
+    patient: dict[str, Any],
+    related: list[dict[str, Any]],
+    named_in_directives: list[str] | None,
+) -> dict[str, str]:
+    confirmed = nominated_representative(related)
+    if confirmed is not None:
+        return {confirmed: "Nominated representative (MHCA s14)"}
+    first, _ = propose_representative(
+        related,
+        named_in_directives or [],
+        patient_birth_date=patient.get("birthDate"),
+        on=reader.clock.today,
+    )
+    if first is None:
+        return {}
+    return {first.person: f"Proposed nominated representative, to confirm ({first.basis})"}
 
 
 def case_managers(reader: PatientReader) -> list[str]:

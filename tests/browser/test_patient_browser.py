@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from browser_helpers import shown, sign_in_with_keyboard, sign_out
-from patient_helpers import PDF, World, patient_settings, seed_highest_risk
+from patient_helpers import PDF, World, advance_directive, patient_settings, seed_highest_risk
 
 
 @pytest.fixture
@@ -152,4 +152,27 @@ def test_a_part2_consent_sends_the_waiting_referral_to_the_partner_who_now_sees_
     inbox = shown(driver, "main", "Addiction treatment programme")
     assert "Addiction treatment programme" in inbox
     driver.save_screenshot(str(shots / "consent-3-partner-inbox.png"))
+    axe(driver)
+
+
+def test_an_advance_directive_shows_first_with_its_refusal_and_representative(
+    world, live_server, browser, shots, axe
+):
+    from fhir_gateway.context import SYSTEM
+    from fhir_gateway.services import resources
+
+    spouse = world.all("RelatedPerson")[0]["id"]
+    directive = advance_directive(world.patient_id, f"RelatedPerson/{spouse}")
+    with world.database.session() as session:
+        resources.create(session, "Consent", directive, SYSTEM)
+    driver = browser
+    _sign_in(driver, live_server, "cm")
+    _open_patient(driver, live_server, world)
+    section = _section(driver, "directives-h")
+    assert "Refuses: ECT" in section and "Nominated representative: John Doe" in section
+    assert "never to emergency treatment (s9)" in section
+    headings = [h.text for h in driver.find_elements("css selector", "main h2")]
+    assert headings.index("Advance directives") < headings.index("Alerts and risk signals")
+    assert "Proposed nominated representative" in _section(driver, "contacts-h")
+    driver.save_screenshot(str(shots / "patient-directive.png"))
     axe(driver)

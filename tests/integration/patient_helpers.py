@@ -18,6 +18,7 @@ from workflow_helpers import ManualClock
 from fhir_gateway import careplans
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.monitors import MONITOR_FLAGS
+from fhir_gateway.privacy import MHCA_SYSTEM
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store.db import Database
@@ -94,3 +95,26 @@ def seed_highest_risk(database: Database, app: Any) -> World:
     assert waiting, "the addiction referral waits for consent"
     world.waiting_task = sorted(t["id"] for t in waiting)[0]
     return world
+
+
+def advance_directive(patient_id: str, representative: str) -> dict[str, Any]:
+    """Jane's advance directive (Mental Healthcare Act 2017, s5): written on 10 Jan 2025, in force
+    from that day, refusing ECT and naming ``representative`` her nominated representative."""
+    scope = "http://terminology.hl7.org/CodeSystem/consentscope"
+    role = {"coding": [{"system": MHCA_SYSTEM, "code": "nominated-representative"}]}
+    ect = {"coding": [{"system": "http://snomed.info/sct", "code": "23835007"}], "text": "ECT"}
+    return {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {"coding": [{"system": scope, "code": "adr"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "42348-3"}]}],
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "dateTime": "2025-01-10T10:00:00Z",
+        "sourceAttachment": {"url": "https://records.example.org/directive.pdf"},
+        "provision": {
+            "type": "permit",
+            "period": {"start": "2025-01-10"},
+            "actor": [{"role": role, "reference": {"reference": representative}}],
+            "provision": [{"type": "deny", "code": [ect]}],
+        },
+    }
