@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway.context import Caller
 from fhir_gateway.settings import Settings
+from fhir_gateway.web._follow_up import PatientFollowUp, patient_follow_up
 from fhir_gateway.web._patient_consents import ConsentStatus, consent_status
 from fhir_gateway.web._patient_plans import PatientPlan, plans
 from fhir_gateway.web._patient_reader import PatientReader
@@ -43,6 +44,7 @@ class PatientPage:
     risk: RiskBanner
     diagnoses: list[Diagnosis]
     visits: list[Visit]
+    follow_up: PatientFollowUp | None  # of the latest psychiatric discharge
     contacts: list[PatientContact]
     consents: ConsentStatus
     plans: list[PatientPlan]
@@ -74,6 +76,7 @@ def patient_page(
         risk=risk_banner(reader),
         diagnoses=diagnoses(reader),
         visits=visits(reader),
+        follow_up=patient_follow_up(reader),
         contacts=contacts(reader, patient),
         consents=consent_status(reader, related),
         plans=plans(reader),
