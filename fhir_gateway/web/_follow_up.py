@@ -24,7 +24,7 @@ from fhir_gateway.web._patient_reader import PatientReader
 
 __all__ = [
     "LOOKBACK_DAYS",
-    "Window",
+    "FollowUpWindow",
     "window",
     "in_words",
     "recent_outcomes",
@@ -43,7 +43,7 @@ _EXCLUDED = {
 
 
 @dataclass(frozen=True, slots=True)
-class Window:
+class FollowUpWindow:
     """One follow-up window (7 or 30 days) of one discharge, as of today."""
 
     state: str  # met, open, missed, excluded
@@ -53,19 +53,19 @@ class Window:
     exclusion: str | None = None
 
 
-def window(outcome: Outcome, days: int, today: date) -> Window:
+def window(outcome: Outcome, days: int, today: date) -> FollowUpWindow:
     last_day = outcome.local_date + timedelta(days=days)
     if outcome.exclusion:
-        return Window("excluded", last_day, exclusion=outcome.exclusion)
+        return FollowUpWindow("excluded", last_day, exclusion=outcome.exclusion)
     hit = outcome.within(days)
     if hit is not None:
-        return Window("met", last_day, met_on=hit.at.date())
+        return FollowUpWindow("met", last_day, met_on=hit.at.date())
     if today > last_day:
-        return Window("missed", last_day)
-    return Window("open", last_day, days_left=(last_day - today).days)
+        return FollowUpWindow("missed", last_day)
+    return FollowUpWindow("open", last_day, days_left=(last_day - today).days)
 
 
-def in_words(w: Window, shown: Display) -> str:
+def in_words(w: FollowUpWindow, shown: Display) -> str:
     if w.state == "met":
         return f"met on {shown.day(w.met_on)}"
     if w.state == "missed":
