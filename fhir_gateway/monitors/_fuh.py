@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway.monitors._days import day_number, parse
-from fhir_gateway.monitors._episodes import Discharge, all_discharges
+from fhir_gateway.monitors._episodes import Discharge, all_discharges, patient_discharges
 from fhir_gateway.monitors._fhir import read, ref, search
 from fhir_gateway.monitors._visits import VOID, is_inpatient, is_outpatient
 from fhir_gateway.settings import Settings
@@ -70,9 +70,12 @@ def evaluate(
     session: Session, settings: Settings, start: date, end: date, patient: str | None = None
 ) -> list[Outcome]:
     """Every psychiatric discharge whose local date is in [start, end] (of ``patient``, if given)."""
-    found = [d for d in all_discharges(session, settings) if start <= d.at.date() <= end]
-    if patient:
-        found = [d for d in found if d.patient == patient]
+    every = (
+        patient_discharges(session, settings, patient, live=False)
+        if patient
+        else all_discharges(session, settings)
+    )
+    found = [d for d in every if start <= d.at.date() <= end]
     return [evaluate_discharge(session, settings, d) for d in found]
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway import privacy
 from fhir_gateway.context import Caller
 from fhir_gateway.settings import Settings
+from fhir_gateway.web._follow_up import PatientFollowUp, patient_follow_up
 from fhir_gateway.web._patient_consents import ConsentStatus, consent_status
 from fhir_gateway.web._patient_directives import DirectivesSection, advance_directives_section
 from fhir_gateway.web._patient_plans import PatientPlan, plans
@@ -46,6 +47,7 @@ class PatientPage:
     risk: RiskBanner
     diagnoses: list[Diagnosis]
     visits: list[Visit]
+    follow_up: PatientFollowUp | None  # of the latest psychiatric discharge
     contacts: list[PatientContact]
     consents: ConsentStatus
     plans: list[PatientPlan]
@@ -80,6 +82,7 @@ def patient_page(
         risk=risk_banner(reader),
         diagnoses=diagnoses(reader),
         visits=visits(reader),
+        follow_up=patient_follow_up(reader),
         contacts=contacts(
             reader, patient, mhca=mhca, named_in_directives=directives.representatives_named
         ),

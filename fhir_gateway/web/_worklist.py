@@ -1,15 +1,18 @@
 """The case manager's worklist: what needs a person now, ranked, one page at a time.
 
-Ranked (``RANKS``): crisis and readmission alerts; plans waiting for approval; referrals with no
+Ranked (``RANKS``): crisis and readmission alerts; a missed 7-day follow-up after a psychiatric
+discharge (``_follow_up``: the monitors' FUH outcome of the last 60 days' discharges); plans waiting for approval; referrals with no
 partner (the reason the monitors recorded) or waiting for the patient's consent; referrals sent
 late, not acknowledged within the window, at risk or past their deadline (the monitors' Flags:
-shown, never recomputed here); then referrals due within ``DUE_SOON_HOURS``. Each row says what
+shown, never recomputed here); then referrals due within ``DUE_SOON_HOURS`` and 7-day
+follow-ups not yet made whose window is still open. Each row says what
 to do next and links to where it is done.
 
 Cost: whatever the number of active referrals, a page takes a fixed number of queries. The
 candidates are read as a few scalar fields each (``store.search.match_fields``: the Flags, the
 draft plans, the open referral Tasks, the draft requests), ranked and filtered in memory, and
-only the page's rows are read whole (``Names.prefetch``: one query per resource type).
+only the page's rows are read whole (``Names.prefetch``: one query per resource type). The
+follow-ups add one query, and the monitors' evaluation per recently discharged patient.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ from sqlalchemy.orm import Session
 from fhir_gateway.context import Caller
 from fhir_gateway.fhir.references import Reference
 from fhir_gateway.monitors import MONITOR_FLAGS
+from fhir_gateway.settings import Settings
 from fhir_gateway.store.search import match_fields
 from fhir_gateway.web._caseload import caseload_patients
 from fhir_gateway.web._display import Display, Names, flag_kind, task_state
+from fhir_gateway.web._follow_up import recent_outcomes, window
 
 __all__ = [
     "Filters",
@@ -50,18 +55,20 @@ STATE_FILTERS = ("draft", "requested", "accepted", "in-progress", "on-hold")
 RANKS: dict[str, int] = {
     "crisis": 0,
     "readmission": 1,
-    "plan": 2,
-    "unassigned": 3,
-    "unable-to-contact": 3,
-    "consent": 4,
-    "late": 5,
-    "unacknowledged": 6,
-    "deadline-at-risk": 7,
-    "past-deadline": 8,
-    "rerouted": 9,
-    "no-encounter": 10,
-    "alert": 11,
-    "due-soon": 12,
+    "follow-up-missed": 2,
+    "plan": 3,
+    "unassigned": 4,
+    "unable-to-contact": 4,
+    "consent": 5,
+    "late": 6,
+    "unacknowledged": 7,
+    "deadline-at-risk": 8,
+    "past-deadline": 9,
+    "rerouted": 10,
+    "no-encounter": 11,
+    "alert": 12,
+    "due-soon": 13,
+    "follow-up-due": 13,
 }
 _NEWEST_FIRST = frozenset({"crisis", "readmission", "past-deadline"})
 _KINDS = {
@@ -69,6 +76,8 @@ _KINDS = {
     "consent": "Waiting for consent",
     "past-deadline": "Overdue",
     "due-soon": "Due soon",
+    "follow-up-missed": "7-day follow-up missed",
+    "follow-up-due": "Due soon",
     "unable-to-contact": "Patient not reached",
 }
 _REFERENCE = re.compile(r"\s*\((?:[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(?:,\s*)?)+\)")
@@ -264,9 +273,14 @@ def _label(kind: str) -> str:
 # -- the page ---------------------------------------------------------------------------------------
 
 
-def worklist(session: Session, caller: Caller, filters: Filters, shown: Display) -> Worklist:
+def worklist(
+    session: Session, caller: Caller, filters: Filters, shown: Display, settings: Settings
+) -> Worklist:
     tasks = _tasks(session, caller)
-    rows = _filtered(session, caller, _candidates(session, caller, tasks, shown), filters)
+    rows = _candidates(session, caller, tasks, shown) + _follow_ups(
+        session, caller, settings, shown
+    )
+    rows = _filtered(session, caller, rows, filters)
     rows.sort(key=lambda r: _sort_key(r, shown))
     counts: dict[str, int] = {}
     for row in rows:
@@ -296,6 +310,22 @@ def _candidates(
             row.owner, row.status, row.deadline = task["owner"], task["status"], task["deadline"]
             row.focus = task["focus"]
     return _merge_same_referral(rows)
+
+
+def _follow_ups(session: Session, caller: Caller, settings: Settings, shown: Display) -> list[Row]:
+    """A row per recent discharge whose 7-day follow-up was missed, or is open and not yet made."""
+    rows = []
+    for outcome in recent_outcomes(session, caller, settings, shown):
+        seven = window(outcome, 7, shown.today)
+        if seven.state == "missed" and window(outcome, 30, shown.today).state != "met":
+            kind, at = "follow-up-missed", outcome.local_date
+        elif seven.state == "open":
+            kind, at = "follow-up-due", seven.last_day
+        else:
+            continue  # met, excluded, or followed up since: nothing to do
+        text = f"{seven.days_left}|{outcome.local_date.isoformat()}"
+        rows.append(Row(kind=kind, at=at.isoformat(), patient=outcome.discharge.patient, text=text))
+    return rows
 
 
 def _read_page(
@@ -369,6 +399,10 @@ def _describe(row: Row, names: Names, shown: Display) -> None:
     if row.status == "requested" and not row.owner:
         row.state = "Open to any eligible partner"
     row.what = row.text if row.kind == "plan" else _service(names, row.focus) if row.task else ""
+    if row.kind.startswith("follow-up-"):
+        _describe_follow_up(row, shown)
+        row.action = _action(row)
+        return
     if row.deadline:
         row.when = f"due {shown.when(row.deadline)} ({shown.relative(row.deadline)})"
         row.when_iso = shown.iso(row.deadline)
@@ -377,6 +411,21 @@ def _describe(row: Row, names: Names, shown: Display) -> None:
         row.when, row.when_iso = f"{made} {shown.when(row.at)}", shown.iso(row.at)
     row.detail = _detail(row, shown)
     row.action = _action(row)
+
+
+def _describe_follow_up(row: Row, shown: Display) -> None:
+    days_left, discharged = row.text.split("|", 1)
+    row.what = "Follow-up after a psychiatric discharge"
+    row.when, row.when_iso = f"discharged {shown.day(discharged)}", shown.iso(discharged)
+    if row.kind == "follow-up-missed":
+        row.detail = "No mental-health follow-up visit within 7 days of the discharge."
+        return
+    left = int(days_left)
+    row.detail = "No follow-up visit yet: " + (
+        "today is the last day of the 7-day window."
+        if left == 0
+        else f"{left} day{'s' if left != 1 else ''} left in the 7-day window."
+    )
 
 
 def _detail(row: Row, shown: Display) -> str:
@@ -410,6 +459,10 @@ def _action(row: Row) -> Action:
         return Action("Contact the patient now", patient)
     if row.kind == "readmission":
         return Action("Review the plan with the inpatient team", patient)
+    if row.kind == "follow-up-missed":
+        return Action("Arrange a follow-up visit with the patient", patient)
+    if row.kind == "follow-up-due":
+        return Action("Make sure the follow-up visit is booked", patient)
     if row.kind == "plan":
         return Action("Review the plan", f"/web/plans/{plan_id}")
     if row.kind == "unassigned" and task_id and row.status in ("draft", "requested"):

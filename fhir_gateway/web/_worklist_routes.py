@@ -104,7 +104,7 @@ def worklist_page(
     )
     shown = _display(request)
     database = request.app.state.database
-    board = database.read(_worklist.worklist, caller, filters, shown)
+    board = database.read(_worklist.worklist, caller, filters, shown, request.app.state.settings)
     found = database.read(find_patients, caller, q, _page(request, page)) if q else None
     query = {
         "mine": "1" if mine == "1" else "",

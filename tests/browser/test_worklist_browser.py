@@ -5,6 +5,7 @@ the worklist; find a patient; `/` leads a browser to the web pages. axe-core che
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,14 @@ import pytest
 from browser_helpers import shown, sign_in_with_keyboard
 from careplan_helpers import ZONE, adt
 from web_helpers import web_settings
-from worklist_helpers import SPANISH, bulk_load, patient, seed_users, speak_spanish
+from worklist_helpers import (
+    SPANISH,
+    bulk_load,
+    discharge,
+    patient,
+    seed_users,
+    speak_spanish,
+)
 
 from fhir_gateway import careplans
 from fhir_gateway.context import SYSTEM
@@ -201,11 +209,16 @@ def test_a_case_manager_finds_a_patient_by_name_mrn_or_birth_date(
             patient("a", "Jane", "Doe", "1980-02-03", "MRN-4711"),
             patient("b", "John", "Doe", "1975-06-30", "MRN-0815"),
             patient("c", "Ann", "Smith", "1980-02-03", "MRN-9999"),
+            *discharge("b", (datetime.now(UTC) - timedelta(days=12)).isoformat()),
         ],
     )
     driver = browser
     sign_in_with_keyboard(driver, live_server, "carla")
     shown(driver, "h1", "Worklist")
+    row = shown(driver, "tr.kind-follow-up-missed", "John Doe")  # no visit 12 days after discharge
+    assert "7-day follow-up missed" in row and "Arrange a follow-up visit with the patient" in row
+    _shot(driver, shots, "s0-worklist-follow-up-missed.png")
+    axe(driver)
     driver.find_element(By.ID, "q").send_keys("Doe", Keys.ENTER)
     found = shown(driver, "section[aria-labelledby=find-h]", "found")
     assert (
@@ -226,6 +239,10 @@ def test_a_case_manager_finds_a_patient_by_name_mrn_or_birth_date(
     assert "John Doe" in found and "Jane" not in found
     _press(driver.find_element(By.LINK_TEXT, "John Doe"))
     assert "John Doe" in shown(driver, "h1", "John Doe")
+    follow_up = driver.find_element(By.CSS_SELECTOR, "dl.follow-up").text
+    assert "missed (the window closed" in follow_up and "days left" in follow_up
+    _shot(driver, shots, "s2-patient-follow-up.png")
+    axe(driver)
 
 
 def test_a_browser_asking_for_the_server_lands_on_the_web_pages(live_server, browser, shots, axe):

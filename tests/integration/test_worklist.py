@@ -16,6 +16,7 @@ from worklist_helpers import (
     bulk_load,
     care_team,
     desk_for,
+    discharge,
     draft_plan,
     monitor_flag,
     organization,
@@ -121,6 +122,11 @@ def _scenario() -> list[dict[str, Any]]:
     docs += [patient("p11", "Pat", "Unreached")]
     docs += referral("t11", "p11", status="rejected", owner="Organization/harbor")
     docs.append(_unreached("f11", "p11", "Task/t11", ago(hours=1)))
+    docs += [patient("p12", "Pat", "Missed"), *discharge("p12", ago(days=12))]
+    docs += [patient("p13", "Pat", "Pending"), *discharge("p13", ago(days=3))]
+    docs += [patient("p14", "Pat", "Seen"), *discharge("p14", ago(days=5), seen=ago(days=3))]
+    docs += [patient("p15", "Pat", "Hospice"), *discharge("p15", ago(days=10), disposition="50")]
+    docs += [patient("p16", "Pat", "Long"), *discharge("p16", ago(days=90))]  # before the look-back
     return docs
 
 
@@ -140,6 +146,7 @@ def test_the_worklist_puts_what_needs_a_person_first_and_each_row_says_what_to_d
     assert row_kinds(page.text) == [
         "crisis",
         "readmission",
+        "follow-up-missed",
         "plan",
         "unassigned",
         "unable-to-contact",
@@ -147,10 +154,12 @@ def test_the_worklist_puts_what_needs_a_person_first_and_each_row_says_what_to_d
         "past-deadline",
         "past-deadline",
         "due-soon",
+        "follow-up-due",
     ]
     assert row_patients(page.text) == [
         "p1",
         "p2",
+        "p12",
         "p3",
         "p4",
         "p11",
@@ -158,7 +167,8 @@ def test_the_worklist_puts_what_needs_a_person_first_and_each_row_says_what_to_d
         "p6",
         "p7",
         "p8",
-    ]  # the year-old one sinks
+        "p13",
+    ]  # the year-old one sinks; a follow-up made, an exclusion, an old discharge: no row
     text = visible_text(page.text)
     assert "Contact the patient now" in text and "Review the plan" in text
     assert (
@@ -175,6 +185,12 @@ def test_the_worklist_puts_what_needs_a_person_first_and_each_row_says_what_to_d
     for raw in ("Organization/", "Task/", "Patient/", "Encounter/", "+00:00", "T18:00"):
         assert raw not in text, raw
     assert "Calm" not in text and "Done" not in text  # nothing to do for those
+    assert "No mental-health follow-up visit within 7 days of the discharge." in text
+    assert "discharged Fri 13 Nov" in text and "Arrange a follow-up visit with the patient" in text
+    assert 'href="/web/patients/p12"' in page.text  # its next step: the patient page
+    assert "No follow-up visit yet: 4 days left in the 7-day window." in text
+    for name in ("Seen", "Hospice", "Long"):
+        assert name not in text, name
 
 
 def test_filters_narrow_to_my_caseload_a_partner_or_a_state(desk: Desk):
@@ -195,7 +211,7 @@ def test_filters_narrow_to_my_caseload_a_partner_or_a_state(desk: Desk):
     devs = desk.client.get("/web/worklist", params={"case_manager": "dev"}).text
     assert row_patients(devs) == ["p8"]
     unknown = desk.client.get("/web/worklist", params={"state": "no-such-state"}).text
-    assert len(row_patients(unknown)) == 9  # an unknown state is no filter, not an error
+    assert len(row_patients(unknown)) == 11  # an unknown state is no filter, not an error
 
 
 def test_patient_search_by_name_mrn_and_birth_date(desk: Desk):

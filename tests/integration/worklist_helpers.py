@@ -281,3 +281,55 @@ def speak_spanish(database: Database, service_id: str = "capital-ips-employment"
             {"coding": [{"system": "urn:ietf:bcp:47", "code": "es"}]},
         ]
         resources.update(session, "HealthcareService", service_id, service, SYSTEM)
+
+
+def discharge(
+    pid: str,
+    ended: str,
+    *,
+    seen: str | None = None,
+    disposition: str | None = None,
+) -> list[dict[str, Any]]:
+    """A psychiatric stay that ``ended`` (the engine's plan for it), and an outpatient psychiatry
+    visit on ``seen`` if given; ``disposition``: a v2 0112 discharge disposition code."""
+    stay: dict[str, Any] = {
+        "resourceType": "Encounter",
+        "id": f"stay-{pid}",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "subject": {"reference": f"Patient/{pid}"},
+        "period": {"start": ended[:10], "end": ended},
+    }
+    if disposition:
+        system = "http://terminology.hl7.org/CodeSystem/v2-0112"
+        stay["hospitalization"] = {
+            "dischargeDisposition": {"coding": [{"system": system, "code": disposition}]}
+        }
+    plan = {
+        "resourceType": "CarePlan",
+        "id": f"aftercare-{pid}",
+        "identifier": [{"system": "urn:fhir-gateway:careplan", "value": f"stay-{pid}"}],
+        "status": "active",
+        "intent": "plan",
+        "title": "Aftercare plan",
+        "subject": {"reference": f"Patient/{pid}"},
+        "encounter": {"reference": f"Encounter/stay-{pid}"},
+        "period": {"start": ended[:10]},
+    }
+    docs = [stay, plan]
+    if seen:
+        docs.append(
+            {
+                "resourceType": "Encounter",
+                "id": f"visit-{pid}",
+                "status": "finished",
+                "class": {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "AMB",
+                },
+                "serviceType": {"coding": [{"code": "PSY", "display": "Psychiatry"}]},
+                "subject": {"reference": f"Patient/{pid}"},
+                "period": {"start": seen, "end": seen},
+            }
+        )
+    return docs
