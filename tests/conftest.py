@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import URL, create_engine, make_url, text
+from sqlalchemy import URL, create_engine, make_url, select, text
 
 from fhir_gateway import clock
 from fhir_gateway.app import create_app
+from fhir_gateway.search.registry import get_registry
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.migrate import upgrade
 from fhir_gateway.store.schema import metadata
+from fhir_gateway.store.tables import search_parameter_state
 
 DATA = Path(__file__).parent / "data"
 
@@ -32,6 +34,7 @@ HELPERS = (
     "observability_helpers",
     "security_data",
     "security_helpers",
+    "seeds",
     "web_helpers",
     "workflow_helpers",
 )
@@ -86,12 +89,31 @@ def _migrated(database_url: str) -> Iterator[Database]:
 def _empty(database: Database) -> None:
     names = [t.name for t in reversed(metadata.sorted_tables)]
     with database.engine.begin() as conn:
+        stored = conn.execute(select(search_parameter_state.c.id)).first() is not None
         if database.is_postgres:
             conn.execute(text(f"TRUNCATE {', '.join(names)}"))
         else:
             for name in names:
                 conn.execute(text(f"DELETE FROM {name}"))
+    _builtin_search_parameters(database, stored)
+
+
+# The process-wide search-parameter registry as this fixture last left it: the built-in
+# definitions only (the map of one type stands for the whole: every reload replaces all maps).
+_BUILTIN_ONLY: dict[str, object] = {}
+
+
+def _builtin_search_parameters(database: Database, stored: bool) -> None:
+    """Bring the registry back to the built-in definitions when the emptied tables held stored
+    SearchParameters, or when anything reloaded it since; rebuilding it costs more than most
+    tests, so a test that stored none leaves it as it is."""
+    registry = get_registry()
+    if not stored and registry.for_type("Patient") is _BUILTIN_ONLY.get("Patient"):
+        return
     database.search_parameters.forget()  # the stored SearchParameters went with the tables
+    with database.session(readonly=True):
+        pass  # reloads now, from the empty tables
+    _BUILTIN_ONLY["Patient"] = registry.for_type("Patient")
 
 
 @pytest.fixture
