@@ -3,6 +3,7 @@ file), migrated once per run and emptied between tests, and the real app over it
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +47,16 @@ pytest_plugins = ["intake_helpers", "careplan_helpers", "monitor_helpers"]
 hypothesis_settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The tests allocate a lot and keep little: what is alive once they are collected (modules,
+    # FHIR models, the tests) leaves the collector's view, and a young-generation pass runs per
+    # 7,000 net allocations rather than 700. About 8% less CPU; no test relies on when it runs.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7000, 10, 10)
+
 
 # Tests that build their own Settings (helpers of other suites) get the same insecure-dev defaults
 # as the `settings` fixture; security tests pass auth_enabled=True / audit_enabled=True themselves.
