@@ -3,6 +3,7 @@ file), migrated once per run and emptied between tests, and the real app over it
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,14 +11,16 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import URL, create_engine, make_url, text
+from sqlalchemy import URL, create_engine, make_url, select, text
 
 from fhir_gateway import clock
 from fhir_gateway.app import create_app
+from fhir_gateway.search.registry import get_registry
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.migrate import upgrade
 from fhir_gateway.store.schema import metadata
+from fhir_gateway.store.tables import search_parameter_state
 
 DATA = Path(__file__).parent / "data"
 
@@ -32,6 +35,7 @@ HELPERS = (
     "observability_helpers",
     "security_data",
     "security_helpers",
+    "seeds",
     "web_helpers",
     "workflow_helpers",
 )
@@ -43,6 +47,16 @@ pytest_plugins = ["intake_helpers", "careplan_helpers", "monitor_helpers"]
 hypothesis_settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The tests allocate a lot and keep little: what is alive once they are collected (modules,
+    # FHIR models, the tests) leaves the collector's view, and a young-generation pass runs per
+    # 7,000 net allocations rather than 700. About 8% less CPU; no test relies on when it runs.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7000, 10, 10)
+
 
 # Tests that build their own Settings (helpers of other suites) get the same insecure-dev defaults
 # as the `settings` fixture; security tests pass auth_enabled=True / audit_enabled=True themselves.
@@ -86,12 +100,31 @@ def _migrated(database_url: str) -> Iterator[Database]:
 def _empty(database: Database) -> None:
     names = [t.name for t in reversed(metadata.sorted_tables)]
     with database.engine.begin() as conn:
+        stored = conn.execute(select(search_parameter_state.c.id)).first() is not None
         if database.is_postgres:
             conn.execute(text(f"TRUNCATE {', '.join(names)}"))
         else:
             for name in names:
                 conn.execute(text(f"DELETE FROM {name}"))
+    _builtin_search_parameters(database, stored)
+
+
+# The process-wide search-parameter registry as this fixture last left it: the built-in
+# definitions only (the map of one type stands for the whole: every reload replaces all maps).
+_BUILTIN_ONLY: dict[str, object] = {}
+
+
+def _builtin_search_parameters(database: Database, stored: bool) -> None:
+    """Bring the registry back to the built-in definitions when the emptied tables held stored
+    SearchParameters, or when anything reloaded it since; rebuilding it costs more than most
+    tests, so a test that stored none leaves it as it is."""
+    registry = get_registry()
+    if not stored and registry.for_type("Patient") is _BUILTIN_ONLY.get("Patient"):
+        return
     database.search_parameters.forget()  # the stored SearchParameters went with the tables
+    with database.session(readonly=True):
+        pass  # reloads now, from the empty tables
+    _BUILTIN_ONLY["Patient"] = registry.for_type("Patient")
 
 
 @pytest.fixture

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -77,6 +81,14 @@ def token_form(signed: str, scope: str | None = None) -> dict[str, str]:
     return form
 
 
+# The gateway's own signing key, in a file the first app of this process creates and every later
+# one reads: making an RSA key for every test's app costs more than many tests. Tests of the key
+# the gateway makes and keeps in its database pass signing_key_file=None.
+_KEY_DIR = tempfile.mkdtemp(prefix="fhir-gateway-tests-")
+atexit.register(shutil.rmtree, _KEY_DIR, ignore_errors=True)
+SIGNING_KEY_FILE = Path(_KEY_DIR) / "signing-key.pem"
+
+
 def secure_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -84,6 +96,7 @@ def secure_settings(database_url: str, **overrides: Any) -> Settings:
         "auth_enabled": True,
         "audit_enabled": True,
         "careplan_seed": False,
+        "signing_key_file": SIGNING_KEY_FILE,
         **overrides,
     }
     return Settings(**values)

@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 from security_data import CLIENTS, DATASET, LABELLED, consent, seed
 from security_helpers import bearer, get_token, register, secure_client
 
+from fhir_gateway.store.db import Database
+
 OK, HIDDEN, FORBIDDEN = "ok", "hidden", "forbidden"
 EVERYTHING = {ref: OK for ref in DATASET}
 _PARTNER_TYPES = ("Task", "ServiceRequest", "Patient", "Organization", "HealthcareService")
@@ -67,16 +69,25 @@ PRAIRIE_WITH_CONSENT = _view(
 STATUS = {OK: 200, HIDDEN: 404, FORBIDDEN: 403}
 
 
+class _Headers(dict[str, dict[str, str]]):
+    """Each client of ``CLIENTS`` registered, and its token issued, when a test first uses it."""
+
+    def __init__(self, client: TestClient, database: Database) -> None:
+        super().__init__()
+        self.client, self.database = client, database
+
+    def __missing__(self, name: str) -> dict[str, str]:
+        role, scopes, organization = CLIENTS[name]
+        ck = register(self.database, role, scopes, organization)
+        self[name] = bearer(get_token(self.client, ck))
+        return self[name]
+
+
 @pytest.fixture
 def world(database, database_url) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]:  # type: ignore[no-untyped-def]
     with secure_client(database, database_url) as client:
         seed(database)  # after the app exists: its write hooks label what is stored
-        headers = {}
-        for name, (role, scopes, organization) in CLIENTS.items():
-            headers[name] = bearer(
-                get_token(client, register(database, role, scopes, organization))
-            )
-        yield client, headers
+        yield client, _Headers(client, database)
 
 
 def _refs(bundle: dict[str, Any]) -> set[str]:

@@ -245,9 +245,12 @@ def test_a_token_from_another_gateway_is_refused(database, database_url, ck, cap
 
 
 def test_tokens_survive_a_restart_and_are_shared_by_processes(database, database_url, ck):  # type: ignore[no-untyped-def]
-    with secure_client(database, database_url) as first:
+    # the key the gateway makes and keeps in its database (signing_key_file unset)
+    with secure_client(database, database_url, signing_key_file=None) as first:
         token = get_token(first, ck)
-    with secure_client(database, database_url) as second:  # another app: same key from the database
+    with secure_client(
+        database, database_url, signing_key_file=None
+    ) as second:  # same key, read back
         assert second.get("/Patient", headers=bearer(token)).status_code == 200
 
 

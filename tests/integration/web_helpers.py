@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi.testclient import TestClient
+from security_helpers import SIGNING_KEY_FILE
+from seeds import seed_once
 
 from fhir_gateway.app import create_app
 from fhir_gateway.context import SYSTEM
@@ -34,6 +36,7 @@ def web_settings(database_url: str, **overrides: Any) -> Settings:
         "auth_enabled": True,
         "audit_enabled": False,
         "careplan_seed": False,
+        "signing_key_file": SIGNING_KEY_FILE,
         **overrides,
     }
     return Settings(**values)
@@ -53,6 +56,7 @@ def _put(session: Any, doc: dict[str, Any]) -> None:
 def seed_caseload(database: Database, *, deadline: str = "2099-01-31") -> None:
     """Two partners offering housing support, patient Jane Doe with an active plan, a goal, a
     referral owned by ``harbor`` and a second one open to any eligible partner; the users."""
+    seed_once(database, ("web users", PASSWORD, tuple(USERS.items())), lambda: _add_users(database))
     with database.session() as session:
         for org, name in (("harbor", "Harbor Housing"), ("elsewhere", "Elsewhere Services")):
             _put(session, {"resourceType": "Organization", "id": org, "active": True, "name": name})
@@ -140,8 +144,12 @@ def seed_caseload(database: Database, *, deadline: str = "2099-01-31") -> None:
                 ],
             },
         )
+
+
+def _add_users(database: Database) -> None:
+    with database.session() as session:
         for name, (role, org) in USERS.items():
-            add_user(session, name, PASSWORD, role, org)
+            add_user(session, name, PASSWORD, role, org)  # argon2: most of the seed's time
 
 
 def csrf(page: str) -> str:
