@@ -37,6 +37,7 @@ from fhir_gateway.monitors._overdue import candidate_tasks, check_task, conditio
 from fhir_gateway.monitors._report import (
     fuh_individual,
     fuh_outcomes,
+    fuh_outcomes_for,
     fuh_summary,
     store_fuh_reports,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "evaluate",
     "fuh_individual",
     "fuh_outcomes",
+    "fuh_outcomes_for",
     "fuh_summary",
     "install",
     "last_run",

@@ -5,6 +5,7 @@ watch (readmissions) and measure (FUH)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,11 +13,19 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from fhir_gateway.monitors._days import parse, zone_of_resource
-from fhir_gateway.monitors._fhir import read, ref, search
+from fhir_gateway.monitors._days import parse, zones_of_resources
+from fhir_gateway.monitors._fhir import chunks, local_ref, ref, search
 from fhir_gateway.settings import Settings
+from fhir_gateway.store import repository as repo
 
-__all__ = ["Discharge", "PLAN_IDENTIFIER", "LIVE_PLAN", "patient_discharges", "all_discharges"]
+__all__ = [
+    "Discharge",
+    "PLAN_IDENTIFIER",
+    "LIVE_PLAN",
+    "patient_discharges",
+    "discharges_of",
+    "all_discharges",
+]
 
 PLAN_IDENTIFIER = "urn:fhir-gateway:careplan"  # the engine's CarePlan.identifier system
 LIVE_PLAN = "draft,active,on-hold"
@@ -42,14 +51,22 @@ class Discharge:
         return f"CarePlan/{self.plan['id']}"
 
 
-def _discharge(session: Session, settings: Settings, plan: dict[str, Any]) -> Discharge | None:
-    encounter = read(session, ref(plan, "encounter"))
+def _discharge(
+    plan: dict[str, Any], encounter: dict[str, Any] | None, zone: ZoneInfo
+) -> Discharge | None:
     if encounter is None or encounter.get("status") != "finished":
         return None  # an A13 took the discharge back
-    zone = zone_of_resource(session, settings, "Encounter", encounter["id"])
     end = parse((encounter.get("period") or {}).get("end"), zone)
     end = end or parse((plan.get("period") or {}).get("start"), zone)
     return None if end is None else Discharge(encounter, plan, end, zone)
+
+
+def _encounters(session: Session, plans: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The current Encounters the plans name, by reference: one read for all."""
+    refs = {local_ref(ref(p, "encounter")) for p in plans}
+    ids = sorted(r.split("/", 1)[1] for r in refs if r.startswith("Encounter/"))
+    found = repo.read_many(session, "Encounter", ids)
+    return {f"Encounter/{s.res_id}": s.content for s in found if not s.deleted}
 
 
 def _newest_per_encounter(plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -63,8 +80,18 @@ def _newest_per_encounter(plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _collect(
     session: Session, settings: Settings, params: list[tuple[str, str]]
 ) -> list[Discharge]:
-    plans = search(session, "CarePlan", [("identifier", f"{PLAN_IDENTIFIER}|"), *params])
-    found = (_discharge(session, settings, p) for p in _newest_per_encounter(plans))
+    plans = _newest_per_encounter(
+        search(session, "CarePlan", [("identifier", f"{PLAN_IDENTIFIER}|"), *params])
+    )
+    encounters = _encounters(session, plans)
+    zones = zones_of_resources(
+        session, settings, "Encounter", [e["id"] for e in encounters.values()]
+    )
+    found = (
+        _discharge(p, encounter, zones[encounter["id"]]) if encounter else None
+        for p in plans
+        for encounter in [encounters.get(local_ref(ref(p, "encounter")))]
+    )
     return sorted((d for d in found if d is not None), key=lambda d: d.at)
 
 
@@ -72,8 +99,18 @@ def patient_discharges(
     session: Session, settings: Settings, patient: str, *, live: bool = True
 ) -> list[Discharge]:
     """The patient's discharges, oldest first (``live``: only those whose plan is draft, active or on-hold)."""
-    params = [("subject", patient)] + ([("status", LIVE_PLAN)] if live else [])
-    return _collect(session, settings, params)
+    return discharges_of(session, settings, [patient], live=live)
+
+
+def discharges_of(
+    session: Session, settings: Settings, patients: Sequence[str], *, live: bool = True
+) -> list[Discharge]:
+    """``patient_discharges`` of each of ``patients``, oldest first: a search per ``CHUNK``."""
+    status = [("status", LIVE_PLAN)] if live else []
+    found: list[Discharge] = []
+    for chunk in chunks(patients):
+        found += _collect(session, settings, [("subject", ",".join(chunk)), *status])
+    return sorted(found, key=lambda d: d.at)
 
 
 def all_discharges(session: Session, settings: Settings) -> list[Discharge]:

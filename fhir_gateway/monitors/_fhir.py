@@ -4,6 +4,7 @@ see every alert like any other change."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import privacy
 from fhir_gateway.context import SYSTEM
+from fhir_gateway.fhir.references import Reference
 from fhir_gateway.monitors._ids import lock_key
 from fhir_gateway.services import lookup
 from fhir_gateway.services import resources as svc
@@ -20,9 +22,12 @@ from fhir_gateway.store import repository as repo
 __all__ = [
     "read",
     "search",
+    "CHUNK",
+    "chunks",
     "save",
     "create_once",
     "ref",
+    "local_ref",
     "labels_of",
     "lock",
     "has_tag",
@@ -30,9 +35,25 @@ __all__ = [
 ]
 
 
+CHUNK = 100  # references ORed in one search parameter: the search engine's default limit
+
+
+def chunks(values: Sequence[str]) -> Iterator[list[str]]:
+    """``values`` without repeats, in slices of at most ``CHUNK``, for ``name=a,b,c`` searches."""
+    unique = list(dict.fromkeys(values))
+    for start in range(0, len(unique), CHUNK):
+        yield unique[start : start + CHUNK]
+
+
 def ref(doc: dict[str, Any] | None, field: str) -> str | None:
     value = (doc or {}).get(field)
     return value.get("reference") if isinstance(value, dict) else None
+
+
+def local_ref(reference: str | None) -> str:
+    """``Type/id`` of a literal reference (its base and version dropped); "" for anything else."""
+    parsed = Reference.parse(reference) if reference else None
+    return f"{parsed.type}/{parsed.id}" if parsed is not None and parsed.type else ""
 
 
 def save(session: Session, doc: dict[str, Any]) -> str:

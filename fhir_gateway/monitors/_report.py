@@ -3,23 +3,31 @@ MeasureReports (deterministic ids: one per period and subject, updated when run 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from fhir_gateway.monitors._fhir import save
-from fhir_gateway.monitors._fuh import Outcome, evaluate
+from fhir_gateway.monitors._fuh import Outcome, evaluate, evaluate_for
 from fhir_gateway.monitors._measure import individual_report, summary_report
 from fhir_gateway.settings import Settings
 
-__all__ = ["fuh_outcomes", "fuh_summary", "fuh_individual", "store_fuh_reports"]
+__all__ = ["fuh_outcomes", "fuh_outcomes_for", "fuh_summary", "fuh_individual", "store_fuh_reports"]
 
 
 def fuh_outcomes(
     session: Session, settings: Settings, start: date, end: date, patient: str | None = None
 ) -> list[Outcome]:
     return evaluate(session, settings, start, end, patient)
+
+
+def fuh_outcomes_for(
+    session: Session, settings: Settings, start: date, end: date, patients: Sequence[str]
+) -> list[Outcome]:
+    """``fuh_outcomes`` of each of ``patients``, at a cost that does not grow with their number."""
+    return evaluate_for(session, settings, start, end, patients)
 
 
 def fuh_summary(session: Session, settings: Settings, start: date, end: date) -> dict[str, Any]:

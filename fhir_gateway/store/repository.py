@@ -47,6 +47,7 @@ __all__ = [
     "read",
     "read_raw",
     "read_many",
+    "versions_of",
     "vread",
     "create_resource",
     "update_resource",
@@ -129,6 +130,30 @@ def read_many(session: Session, res_type: str, res_ids: list[str]) -> list[Store
         ).all()
         by_id.update((row.res_id, _row_to_stored(row)) for row in rows)
     return [by_id[i] for i in res_ids if i in by_id]
+
+
+def versions_of(
+    session: Session, res_type: str, res_ids: list[str]
+) -> dict[str, list[StoredResource]]:
+    """Every version of each of ``res_ids`` (those that exist), newest first as ``history`` orders
+    them: one query per 1,000 ids."""
+    found: dict[str, list[StoredResource]] = {}
+    for start in range(0, len(res_ids), 1000):  # within any database's limit of bound values
+        rows = session.execute(
+            select(resource_versions)
+            .where(
+                resource_versions.c.res_type == res_type,
+                resource_versions.c.res_id.in_(res_ids[start : start + 1000]),
+            )
+            .order_by(
+                resource_versions.c.res_id,
+                resource_versions.c.last_updated.desc(),
+                resource_versions.c.version_id.desc(),
+            )
+        ).all()
+        for row in rows:
+            found.setdefault(row.res_id, []).append(_row_to_stored(row))
+    return found
 
 
 # Built once: the read-by-id path is the hottest there is. The body comes back as the stored

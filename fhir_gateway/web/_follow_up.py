@@ -3,8 +3,8 @@ discharge (``monitors.fuh_outcomes``: never recomputed here) read against today.
 
 The worklist asks for the discharges of the last ``LOOKBACK_DAYS`` only: one query for the engine's
 plans touched since then (a discharge's plan is made at the discharge), then the monitors'
-evaluation per patient discharged in that window. Its cost grows with the recent discharges, never
-with the referrals.
+evaluation of the patients discharged in that window, each kind of evidence read for all of them at
+once. Its cost grows neither with the recent discharges nor with the referrals.
 """
 
 from __future__ import annotations
@@ -94,12 +94,8 @@ def recent_outcomes(
     )
     seen = {f"CarePlan/{p['id']}" for p in plans}
     patients = sorted({p["patient"] for p in plans if p["patient"]})
-    return [
-        o
-        for patient in patients
-        for o in monitors.fuh_outcomes(session, settings, since, shown.today, patient)
-        if o.discharge.plan_ref in seen
-    ]
+    outcomes = monitors.fuh_outcomes_for(session, settings, since, shown.today, patients)
+    return [o for o in outcomes if o.discharge.plan_ref in seen]
 
 
 def latest_outcome(

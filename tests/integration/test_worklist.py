@@ -4,6 +4,7 @@ sending a browser to the web pages."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -415,3 +416,73 @@ def test_the_projection_the_worklist_reads_applies_the_callers_row_policy(desk: 
     assert {t["id"] for t in seen} == {"t6", "t7", "t9"}  # its own; not elsewhere's t8
     assert {t["owner"] for t in seen} == {"Organization/harbor"}
     assert hidden == []  # a partner reads no Flags
+
+
+_FOLLOW_UP = "http://fhir-gateway.org/fhir/ActivityDefinition/psychiatry-follow-up"
+
+
+def _done_referral(
+    task_id: str, pid: str, ended: str, activity: str | None
+) -> list[dict[str, Any]]:
+    """A completed referral Task, ended on ``ended``, for ``activity`` (a FUH one or none)."""
+    request, task = referral(task_id, pid, status="completed", request_status="active")
+    if activity:
+        request["instantiatesCanonical"] = [activity]
+    task["executionPeriod"] = {"end": ended}
+    return [request, task]
+
+
+def _recent_discharges(first: int, last: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Patients ``first``..``last - 1`` discharged recently, five ways in turn, and the worklist row
+    each should have: missed, due (a housing referral done is no follow-up), a visit made, to
+    hospice, a psychiatry follow-up referral done (the last three: no row)."""
+    docs: list[dict[str, Any]] = []
+    expected: dict[str, str] = {}
+    for i in range(first, last):
+        pid = f"d{i}"
+        docs.append(patient(pid, "Pat", f"Discharged{i:03d}"))
+        kind = i % 5
+        if kind == 0:
+            docs += discharge(pid, ago(days=12))
+            expected[pid] = "follow-up-missed"
+        elif kind == 1:
+            docs += discharge(pid, ago(days=3))
+            docs += _done_referral(f"housing{i}", pid, ago(days=1), None)
+            expected[pid] = "follow-up-due"
+        elif kind == 2:
+            docs += discharge(pid, ago(days=5), seen=ago(days=3))
+        elif kind == 3:
+            docs += discharge(pid, ago(days=10), disposition="50")
+        else:
+            docs += discharge(pid, ago(days=4))
+            docs += _done_referral(f"followed{i}", pid, ago(days=2), _FOLLOW_UP)
+    return docs, expected
+
+
+def _follow_up_rows(desk: Desk) -> dict[str, str]:
+    """Every follow-up row of the worklist, page after page: patient → kind."""
+    rows: dict[str, str] = {}
+    number, pages = 1, 1
+    while number <= pages:
+        page = desk.client.get("/web/worklist", params={"page": str(number)}).text
+        found = re.search(r"page \d+ of (\d+)", visible_text(page))
+        pages = int(found.group(1)) if found else 1
+        for kind, pid in zip(row_kinds(page), row_patients(page), strict=True):
+            if kind.startswith("follow-up"):
+                assert pid not in rows
+                rows[pid] = kind
+        number += 1
+    return rows
+
+
+def test_the_follow_ups_cost_the_same_number_of_queries_for_5_or_40_or_150_discharges(desk: Desk):
+    desk.sign_in("carla")
+    counts, expected = [], {}
+    for first, last in ((0, 5), (5, 40), (40, 150)):
+        docs, wanted = _recent_discharges(first, last)
+        bulk_load(desk.database, docs)
+        expected |= wanted
+        counts.append(_statements(desk, "/web/worklist", {})[0])
+        assert _follow_up_rows(desk) == expected
+    assert counts[0] == counts[1], counts  # one query per kind of evidence, for all the patients
+    assert counts[2] <= counts[1] + 10, counts  # past 100 patients: a second chunk of some
