@@ -12,6 +12,7 @@ from typing import Any
 
 from careplan_helpers import adt
 from monitor_helpers import local, visit
+from seeds import seed_once
 from web_helpers import PASSWORD, web_settings
 from workflow_helpers import ManualClock
 
@@ -71,6 +72,9 @@ class World:
 
 def seed_highest_risk(database: Database, app: Any) -> World:
     settings = app.state.settings
+    seed_once(
+        database, ("patient-page users", PASSWORD, tuple(USERS.items())), lambda: _users(database)
+    )
     clock = ManualClock(local("20250310140000"))
     database.write(careplans.seed, settings)
     intake = app.state.intake
@@ -81,9 +85,6 @@ def seed_highest_risk(database: Database, app: Any) -> World:
     ed = visit("A04", "E", when="20250316220000", control="ED-1", visit_no="V300")
     assert intake.receive_hl7(ed, channel="http").code == "AA"
     clock.now = local("20250317090000")
-    with database.session() as session:
-        for name, (role, org) in USERS.items():
-            add_user(session, name, PASSWORD, role, org)
     world = World(database, clock, "", "", "")
     world.patient_id = world.all("Patient")[0]["id"]
     world.crisis_flag = world.all("Flag", ("_tag", f"{MONITOR_FLAGS}|crisis"))[0]["id"]
@@ -118,3 +119,9 @@ def advance_directive(patient_id: str, representative: str) -> dict[str, Any]:
             "provision": [{"type": "deny", "code": [ect]}],
         },
     }
+
+
+def _users(database: Database) -> None:
+    with database.session() as session:
+        for name, (role, org) in USERS.items():
+            add_user(session, name, PASSWORD, role, org)  # argon2: most of the seed's time

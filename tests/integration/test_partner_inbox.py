@@ -182,6 +182,7 @@ def _pages(web: TestClient, url: str) -> list[list[str]]:
     return pages
 
 
+@pytest.mark.slow  # scale: hundreds to thousands of rows seeded
 def test_hundreds_of_cards_are_paged_in_deadline_order_without_repeats(web, database):
     made = _seed_many(database, 45)
     sign_in(web, "ann")
@@ -226,6 +227,7 @@ def test_filters_and_sorting_narrow_and_order_the_cards(web, database):
     assert foreign.status_code == 400 and "services your organisation offers" in foreign.text
 
 
+@pytest.mark.slow  # scale: hundreds to thousands of rows seeded
 def test_a_page_costs_the_same_queries_however_many_referrals_wait(database, database_url):
     clock.set_clock(lambda: NOW)
     with web_client(database, database_url) as web:

@@ -347,6 +347,7 @@ def _statements(desk: Desk, url: str, params: dict[str, str]) -> tuple[int, str]
     return count["n"], page.text
 
 
+@pytest.mark.slow  # scale: hundreds to thousands of rows seeded
 def test_two_thousand_active_referrals_page_with_a_bounded_number_of_queries(desk: Desk):
     bulk_load(desk.database, _active_referrals(2000))
     desk.sign_in("carla")
@@ -475,6 +476,7 @@ def _follow_up_rows(desk: Desk) -> dict[str, str]:
     return rows
 
 
+@pytest.mark.slow  # scale: hundreds to thousands of rows seeded
 def test_the_follow_ups_cost_the_same_number_of_queries_for_5_or_40_or_150_discharges(desk: Desk):
     desk.sign_in("carla")
     counts, expected = [], {}

@@ -12,6 +12,7 @@ from typing import Any
 
 from careplan_helpers import ZONE, adt
 from fastapi.testclient import TestClient
+from seeds import seed_once
 from web_helpers import PASSWORD, csrf, web_settings
 
 from fhir_gateway import careplans
@@ -98,6 +99,13 @@ def plan_version(page: str) -> str:
 
 
 def seed_users(database: Database) -> None:
+    """The web users (and the case managers' Practitioners), stored the slow way once per process."""
+    seed_once(
+        database, ("worklist users", PASSWORD, tuple(USERS.items())), lambda: _users(database)
+    )
+
+
+def _users(database: Database) -> None:
     with database.session() as session:
         for name, (role, org, shown) in USERS.items():
             add_user(session, name, PASSWORD, role, org)
@@ -115,8 +123,8 @@ def desk_for(database: Database, database_url: str, **overrides: Any) -> Iterato
         **overrides,
     )
     app = create_app(settings, database=database)
-    database.write(careplans.seed, settings)
     seed_users(database)
+    database.write(careplans.seed, settings)
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         yield Desk(database, client, app)
 
