@@ -37,6 +37,7 @@ __all__ = [
     "Display",
     "Names",
     "display_zone",
+    "serves_several_zones",
     "human_name",
     "resource_name",
     "task_state",
@@ -210,13 +211,27 @@ def display_zone(settings: Settings) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def _parse(value: str | datetime | date | None, zone: ZoneInfo) -> datetime | None:
+def serves_several_zones(settings: Settings) -> bool:
+    """Whether the facilities this gateway serves keep different clocks (the demo's Springfield and
+    Bengaluru): then no one zone is "the facility's", and a time is shown at its own offset."""
+    return len({settings.default_sender_zone, *settings.sender_zones.values()}) > 1
+
+
+def _parse(
+    value: str | datetime | date | None, zone: ZoneInfo, own_offset: bool = False
+) -> datetime | None:
     """A FHIR date, dateTime or instant as an aware time in ``zone``; a date alone is the start of
-    that local day; a time without an offset is local."""
+    that local day; a time without an offset is local. With ``own_offset``, a time written at a
+    local offset (the engines write deadlines at their facility's) keeps it; a UTC instant (the
+    server's own timestamps) is still shown in ``zone``."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(zone)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=zone)
+        if own_offset and value.utcoffset():
+            return value
+        return value.astimezone(zone)
     if isinstance(value, date):
         return datetime.combine(value, time(0), tzinfo=zone)
     text = {4: f"{value}-01-01", 7: f"{value}-01"}.get(len(value), value)
@@ -224,7 +239,7 @@ def _parse(value: str | datetime | date | None, zone: ZoneInfo) -> datetime | No
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed.astimezone(zone)
+    return _parse(parsed, zone, own_offset)
 
 
 _DAY = 86400
@@ -249,21 +264,22 @@ class Display:
 
     zone: ZoneInfo
     now: datetime
+    own_offsets: bool = False  # several facilities' zones: each time at the offset it carries
 
     @classmethod
     def for_settings(cls, settings: Settings, now: datetime | None = None) -> Display:
-        return cls(display_zone(settings), now or clock.now())
+        return cls(display_zone(settings), now or clock.now(), serves_several_zones(settings))
 
     @property
     def today(self) -> date:
         return self.now.astimezone(self.zone).date()
 
     def local(self, value: str | datetime | date | None) -> datetime | None:
-        return _parse(value, self.zone)
+        return _parse(value, self.zone, self.own_offsets)
 
     def day(self, value: str | datetime | date | None) -> str:
         """ "today", "tomorrow", "yesterday", "Mon 30 Nov", or "Mon 30 Nov 2025" in another year."""
-        at = _parse(value, self.zone)
+        at = _parse(value, self.zone, self.own_offsets)
         if at is None:
             return "no date"
         offset = (at.date() - self.today).days
@@ -277,14 +293,14 @@ class Display:
         """The day in words, and the clock time when the value has one ("today at 2:30 pm")."""
         if isinstance(value, str) and value and "T" not in value:
             return self.day(value)
-        at = _parse(value, self.zone)
+        at = _parse(value, self.zone, self.own_offsets)
         if at is None:
             return "no date"
         return f"{self.day(at)} at {_clock_time(at)}"
 
     def relative(self, value: str | datetime | date | None) -> str:
         """How far from now: "in 3 days", "in 5 hours", "2 days ago", "just now"."""
-        at = _parse(value, self.zone)
+        at = _parse(value, self.zone, self.own_offsets)
         if at is None:
             return ""
         seconds = (at - self.now).total_seconds()
@@ -299,14 +315,14 @@ class Display:
 
     def iso(self, value: str | datetime | date | None) -> str:
         """Machine-readable local time for a ``<time datetime=…>`` attribute."""
-        at = _parse(value, self.zone)
+        at = _parse(value, self.zone, self.own_offsets)
         return at.isoformat(timespec="minutes") if at else ""
 
     def past(self, value: str | datetime | date | None) -> bool:
-        at = _parse(value, self.zone)
+        at = _parse(value, self.zone, self.own_offsets)
         return at is not None and at < self.now
 
     def within(self, value: str | datetime | date | None, hours: float) -> bool:
         """Whether ``value`` is still ahead and less than ``hours`` from now."""
-        at = _parse(value, self.zone)
+        at = _parse(value, self.zone, self.own_offsets)
         return at is not None and self.now <= at <= self.now + timedelta(hours=hours)

@@ -47,3 +47,27 @@ def test_names_come_from_the_resource_never_the_reference():
     )
     assert resource_name({"resourceType": "Patient", "name": [{"text": "Jo Roe"}]}) == "Jo Roe"
     assert resource_name({"resourceType": "Organization"}) is None
+
+
+def test_a_gateway_serving_several_zones_shows_each_deadline_at_its_facilitys_offset():
+    # The demo's Springfield and Bengaluru on one gateway (default zone UTC): a deadline written at
+    # 23:59 in Chicago or in Kolkata reads 11:59 pm, not the UTC clock; a UTC instant stays in zone.
+    shown = Display(ZoneInfo("UTC"), NOW, own_offsets=True)
+    assert shown.when("2026-11-27T23:59:59-06:00") == "Fri 27 Nov at 11:59 pm"
+    assert shown.when("2026-11-27T23:59:59+05:30") == "Fri 27 Nov at 11:59 pm"
+    assert shown.when("2026-11-25T20:30:00Z") == "today at 8:30 pm"
+    assert shown.past("2026-11-25T11:59:00-06:00") and not shown.past("2026-11-25T12:01:00-06:00")
+    assert (
+        Display(ZoneInfo("UTC"), NOW).when("2026-11-27T23:59:59-06:00") == "Sat 28 Nov at 5:59 am"
+    )
+
+
+def test_several_zones_are_told_from_the_settings():
+    from fhir_gateway.settings import Settings
+    from fhir_gateway.web._display import serves_several_zones
+
+    assert serves_several_zones(Settings())  # the two demo hospitals and UTC
+    one = Settings(
+        sender_zones={"STMARYS": "America/Chicago"}, default_sender_zone="America/Chicago"
+    )
+    assert not serves_several_zones(one)
