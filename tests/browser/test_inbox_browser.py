@@ -29,11 +29,11 @@ def _open(details_child: Any) -> None:
 
 
 def _type_and_send(driver: Any, form: Any, words: str) -> None:
-    """Type into the form's message box (reached through its label) and send with Tab, Enter."""
+    """Type into the form's message box and send it with Tab, Enter."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    form.find_element(By.TAG_NAME, "label").click()  # focuses its field
+    form.find_element(By.TAG_NAME, "textarea").send_keys("")  # focus the field, as Tab would
     driver.switch_to.active_element.send_keys(words, Keys.TAB)
     driver.switch_to.active_element.send_keys(Keys.ENTER)  # the Send button
 
@@ -42,6 +42,7 @@ def test_unable_to_contact_raises_an_alert_the_case_manager_sees(
     database, live_server, browser, shots, axe
 ):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
     seed_caseload(database)
@@ -50,7 +51,7 @@ def test_unable_to_contact_raises_an_alert_the_case_manager_sees(
     sign_in_with_keyboard(driver, live_server, "ann")
     assert shown(driver, "h1", "Referral inbox") == "Referral inbox"
     axe(driver)
-    _form(driver, "t1", "accept").find_element(By.TAG_NAME, "button").click()
+    _form(driver, "t1", "accept").find_element(By.TAG_NAME, "button").send_keys(Keys.ENTER)
     assert "Referral accepted." in shown(driver, "[role=status]", "Referral accepted.")
 
     close = _form(driver, "t1", "close")
@@ -61,7 +62,7 @@ def test_unable_to_contact_raises_an_alert_the_case_manager_sees(
     close.find_element(By.TAG_NAME, "textarea").send_keys("Three calls, no answer; letter sent")
     driver.save_screenshot(str(shots / "inbox-1-close.png"))
     axe(driver)  # with the form open
-    close.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    close.find_element(By.CSS_SELECTOR, "button[type=submit]").send_keys(Keys.ENTER)
     assert "The case manager has been told." in shown(
         driver, "[role=status]", "The case manager has been told."
     )
@@ -75,7 +76,7 @@ def test_unable_to_contact_raises_an_alert_the_case_manager_sees(
     driver.save_screenshot(str(shots / "inbox-2-dashboard.png"))
     axe(driver)
 
-    driver.find_element(By.CSS_SELECTOR, "main a[href='/web/referrals/t1']").click()
+    driver.find_element(By.CSS_SELECTOR, "main a[href='/web/referrals/t1']").send_keys(Keys.ENTER)
     alerts = shown(driver, "section[aria-labelledby=alerts-h]", "could not contact")
     assert "Alerts about this referral (1)" in alerts
     summary = driver.find_element(By.CSS_SELECTOR, "section[aria-labelledby=summary-h]").text

@@ -22,6 +22,7 @@ def test_partner_takes_a_referral_through_to_completion_and_pages_refuse_the_oth
     database, live_server, browser, shots, axe
 ):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
     seed_caseload(database)
@@ -32,20 +33,20 @@ def test_partner_takes_a_referral_through_to_completion_and_pages_refuse_the_oth
     driver.save_screenshot(str(shots / "1-inbox.png"))
     axe(driver)
 
-    _form(driver, "t1", "accept").find_element(By.TAG_NAME, "button").click()
+    _form(driver, "t1", "accept").find_element(By.TAG_NAME, "button").send_keys(Keys.ENTER)
     assert "Referral accepted." in shown(driver, "[role=status]", "Referral accepted.")
-    _form(driver, "t1", "start").find_element(By.TAG_NAME, "button").click()
+    _form(driver, "t1", "start").find_element(By.TAG_NAME, "button").send_keys(Keys.ENTER)
     assert "Referral marked in progress." in shown(
         driver, "[role=status]", "Referral marked in progress."
     )
     complete = _form(driver, "t1", "complete")
-    complete.find_element(By.XPATH, "./ancestor::details/summary").click()  # opens the form
+    complete.find_element(By.XPATH, "./ancestor::details/summary").send_keys(Keys.ENTER)  # opens it
     Select(complete.find_element(By.NAME, "result")).select_by_value("service-provided")
     complete.find_element(By.TAG_NAME, "textarea").send_keys("Housing found; moved in on day 9")
     driver.save_screenshot(str(shots / "2-in-progress.png"))
-    complete.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    complete.find_element(By.CSS_SELECTOR, "button[type=submit]").send_keys(Keys.ENTER)
     assert "Referral completed." in shown(driver, "[role=status]", "Referral completed.")
-    driver.find_element(By.PARTIAL_LINK_TEXT, "Closed (").click()
+    driver.find_element(By.PARTIAL_LINK_TEXT, "Closed (").send_keys(Keys.ENTER)
     closed = shown(driver, "ol.cards", "Housing found")
     assert "Done" in closed and "Housing found; moved in on day 9" in closed
 
