@@ -21,7 +21,9 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import RedirectResponse, Response
 
+from fhir_gateway import clock
 from fhir_gateway.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge
+from fhir_gateway.services import mhca, resources
 from fhir_gateway.web._patient_alerts import ACTIONS, review_alert
 from fhir_gateway.web._patient_consents import (
     FORMS,
@@ -53,6 +55,7 @@ _DONE = {
     "resolved": "Alert resolved.",
     "part2": "Part 2 consent recorded.",
     "family": "Family-involvement consent recorded.",
+    "representative": "Nominated representative confirmed and added to the care team.",
 }
 _VERB = {"acknowledge": "acknowledged", "resolve": "resolved"}
 
@@ -121,6 +124,26 @@ async def alert_review(
         note=checked.arguments["note"],
     )
     return RedirectResponse(f"/web/patients/{patient_id}?done={action}", status_code=303)
+
+
+@router.post("/patients/{patient_id}/representative/{person_id}")
+async def confirm_representative(
+    request: Request, patient_id: str, person_id: str, caller: CaseTeamDep
+) -> Response:
+    """The case manager confirms the person the gateway proposed (MHCA s14), as the API's
+    ``$confirm-nominated-representative`` does, with the user's rights."""
+    await posted_form(request)
+    await run_in_threadpool(
+        request.app.state.database.write, _confirm, caller, patient_id, person_id
+    )
+    return RedirectResponse(f"/web/patients/{patient_id}?done=representative", status_code=303)
+
+
+def _confirm(session: Any, caller: Any, patient_id: str, person_id: str) -> None:
+    person = resources.read(session, "RelatedPerson", person_id, caller).content
+    if (person.get("patient") or {}).get("reference") != f"Patient/{patient_id}":
+        raise NotFound(f"There is no RelatedPerson {person_id} of this patient.")
+    mhca.confirm_representative(session, person_id, caller, clock.now())
 
 
 # -- consent forms --------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from patient_helpers import World, advance_directive, patient_settings, seed_highest_risk
-from web_helpers import sign_in
+from web_helpers import csrf, sign_in
 
 from fhir_gateway.app import create_app
 from fhir_gateway.context import SYSTEM
@@ -127,3 +127,24 @@ def test_a_confirmed_representative_and_a_written_directive(world_client):
     row = contacts[contacts.index("John Doe") : contacts.index("</tr>", contacts.index("John Doe"))]
     assert "Nominated representative (MHCA s14)" in row and "Proposed" not in row
     assert "nominated-representative" not in row
+
+
+def test_the_case_manager_confirms_the_proposed_representative_on_the_page(world_client):
+    world, web = world_client
+    spouse = world.all("RelatedPerson")[0]["id"]
+    _store(world, _directive(world, f"RelatedPerson/{spouse}"))
+    page = _page(web, world)
+    action = f"/web/patients/{world.patient_id}/representative/{spouse}"
+    assert f'action="{action}"' in page
+    token = csrf(page)
+    answer = web.post(action, data={"csrf_token": token})
+    assert answer.status_code == 303, answer.text
+    page = web.get(answer.headers["location"]).text
+    assert "Nominated representative confirmed" in page
+    contacts = page[page.index('id="contacts-h"') :]
+    row = contacts[contacts.index("John Doe") : contacts.index("</tr>", contacts.index("John Doe"))]
+    assert "Nominated representative (MHCA s14)" in row and f'action="{action}"' not in row
+    [team] = world.all("CareTeam", ("patient", f"Patient/{world.patient_id}"))
+    assert f"RelatedPerson/{spouse}" in str(team["participant"])
+    other = web.post(f"/web/patients/nobody/representative/{spouse}", data={"csrf_token": token})
+    assert other.status_code == 404  # the person is not that patient's
