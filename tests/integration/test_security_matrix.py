@@ -85,7 +85,10 @@ class _Headers(dict[str, dict[str, str]]):
 
 @pytest.fixture
 def world(database, database_url) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]:  # type: ignore[no-untyped-def]
-    with secure_client(database, database_url) as client:
+    # What each role sees, not how fast: every read path (a partner's whole-system
+    # `_history?_count=1000` among them) must answer under the parallel load of the test run, where
+    # PostgreSQL's default 10 s budget was once exceeded.
+    with secure_client(database, database_url, search_timeout=60) as client:
         seed(database)  # after the app exists: its write hooks label what is stored
         yield client, _Headers(client, database)
 
