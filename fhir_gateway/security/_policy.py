@@ -124,18 +124,7 @@ def _db_now() -> Any:
 
 
 def _labelled(r: Any, code: str) -> ColumnElement[bool]:
-    t = idx_token.alias()
-    return (
-        exists()
-        .where(
-            t.c.res_type == r.c.res_type,
-            t.c.res_id == r.c.res_id,
-            t.c.param == "_security",
-            t.c.system == ACT_CODE,
-            t.c.code == code,
-        )
-        .correlate_except(t)
-    )
+    return labelled(r, ACT_CODE, [code])
 
 
 def _treating(org_id: str) -> ColumnElement[bool]:
