@@ -32,6 +32,14 @@ __all__ = [
     "DISCHARGE_PLANNING",
     "ADVANCE_DIRECTIVE",
     "UNABLE_TO_CONTACT",
+    "SUICIDE_RISK",
+    "ASSESSMENT_INCOMPLETE",
+    "CARING_CONTACT_REPLY",
+    "LOW_ADHERENCE",
+    "REFILL_LATE",
+    "MISSED_INJECTION",
+    "ADHERENCE_UNKNOWN",
+    "WARNING_SIGNS",
     "WORK_ITEMS",
     "FLAG_DETAIL",
     "FLAG_PRIORITY",
@@ -70,6 +78,16 @@ UNABLE_TO_CONTACT = "unable-to-contact"
 REPRESENTATIVE_PROPOSED = "nominated-representative"
 DISCHARGE_PLANNING = "discharge-planning"
 ADVANCE_DIRECTIVE = "advance-directive"
+# work items of assessments, caring contacts (see fhir_gateway.assessments, fhir_gateway.contacts)
+SUICIDE_RISK = "suicide-risk"
+ASSESSMENT_INCOMPLETE = "assessment-incomplete"
+CARING_CONTACT_REPLY = "caring-contact-reply"
+# work items of medication adherence and relapse warning signs (fhir_gateway.adherence, .relapse)
+LOW_ADHERENCE = "low-adherence"
+REFILL_LATE = "refill-late"
+MISSED_INJECTION = "missed-injection"
+ADHERENCE_UNKNOWN = "adherence-unknown"
+WARNING_SIGNS = "warning-signs"
 WORK_ITEMS = (
     UNASSIGNED,
     LATE,
@@ -80,6 +98,14 @@ WORK_ITEMS = (
     DISCHARGE_PLANNING,
     ADVANCE_DIRECTIVE,
     UNABLE_TO_CONTACT,
+    SUICIDE_RISK,
+    ASSESSMENT_INCOMPLETE,
+    CARING_CONTACT_REPLY,
+    LOW_ADHERENCE,
+    REFILL_LATE,
+    MISSED_INJECTION,
+    ADHERENCE_UNKNOWN,
+    WARNING_SIGNS,
 )
 
 _CONCEPTS: dict[str, tuple[str, str]] = {
@@ -182,6 +208,43 @@ _CONCEPTS: dict[str, tuple[str, str]] = {
         "(statusReason unable-to-contact of the referral-outcome or referral-reject-reason code "
         "system): the case manager must reach the patient. Active until a person resolves it.",
     ),
+    SUICIDE_RISK: (
+        "Suicide risk on a screening",
+        "A C-SSRS screener with ideation with method, intent or plan, or behaviour in the past "
+        "3 months, or a PHQ-9 item 9 above 0: the care team is alerted at once, never held for review.",
+    ),
+    ASSESSMENT_INCOMPLETE: (
+        "Assessment incomplete",
+        "A questionnaire response left a scored item unanswered, so no total was computed (an "
+        "unanswered suicide item is never taken as negative): someone must ask the patient.",
+    ),
+    CARING_CONTACT_REPLY: (
+        "Reply to a caring contact",
+        "The patient answered a caring-contact message: the case manager reads and answers it.",
+    ),
+    LOW_ADHERENCE: (
+        "Low medication adherence",
+        "The proportion of days covered of a medication class fell below the threshold (0.8) over "
+        "the rolling window.",
+    ),
+    REFILL_LATE: (
+        "Refill late",
+        "A medication's supply ran out more than the configured number of days ago with no refill.",
+    ),
+    MISSED_INJECTION: (
+        "Long-acting injection missed",
+        "A long-acting injectable was not given by its due date plus the grace period.",
+    ),
+    ADHERENCE_UNKNOWN: (
+        "Adherence cannot be computed",
+        "A dispense gave neither days' supply nor an amount and daily dose to derive it: no "
+        "proportion of days covered was computed; the detail says what is missing.",
+    ),
+    WARNING_SIGNS: (
+        "Early warning signs of relapse",
+        "Reported early warning signs crossed what the patient's relapse-prevention plan says to "
+        "act on.",
+    ),
 }
 
 
@@ -198,7 +261,7 @@ def codesystem() -> dict[str, Any]:
         "resourceType": "CodeSystem",
         "id": "monitor-flags",
         "url": MONITOR_FLAGS,
-        "version": "3",
+        "version": "4",
         "name": "MonitorFlags",
         "title": "fhir-gateway case-manager monitor codes",
         "status": "active",
