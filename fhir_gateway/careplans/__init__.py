@@ -25,6 +25,7 @@ care team, advance-directive notes).
 
 from __future__ import annotations
 
+from fhir_gateway.careplans._cache import forget_stored_data
 from fhir_gateway.careplans._context import DischargeContext, DischargeEvent, load_context
 from fhir_gateway.careplans._events import discharged_encounters
 from fhir_gateway.careplans._fhirpath import TemplateError
@@ -82,6 +83,7 @@ __all__ = [
     "draft_plan",
     "eligibility",
     "eligible",
+    "forget_stored_data",
     "install",
     "load_context",
     "on_discharge",

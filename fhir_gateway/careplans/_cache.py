@@ -4,6 +4,7 @@ rebuilt only when a resource of its types is created, updated or deleted — thr
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway.store.tables import resources
 
-__all__ = ["StoredDataCache", "fingerprint"]
+__all__ = ["StoredDataCache", "fingerprint", "forget_stored_data"]
 
 T = TypeVar("T")
 
@@ -33,6 +34,11 @@ class StoredDataCache(Generic[T]):
         self._load = load
         self._entries: dict[str, tuple[tuple[Any, ...], T]] = {}
         self._lock = threading.Lock()
+        _caches.add(self)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
     def get(self, session: Session) -> T:
         key = str(session.get_bind().engine.url)
@@ -45,3 +51,13 @@ class StoredDataCache(Generic[T]):
         with self._lock:
             self._entries[key] = (stamp, value)
         return value
+
+
+# Every cache, so that a database put back to an earlier state by other means than writes (a
+# restore, a test reinserting rows) can drop what the fingerprint could no longer tell apart.
+_caches: weakref.WeakSet[StoredDataCache[Any]] = weakref.WeakSet()
+
+
+def forget_stored_data() -> None:
+    for cache in list(_caches):
+        cache.forget()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from browser_helpers import shown, sign_in_with_keyboard
 from careplan_helpers import ZONE, adt
+from seeds import seed_templates
 from web_helpers import web_settings
 from worklist_helpers import (
     SPANISH,
@@ -22,7 +23,6 @@ from worklist_helpers import (
     speak_spanish,
 )
 
-from fhir_gateway import careplans
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.services import resources
 from fhir_gateway.store import repository as repo
@@ -44,7 +44,7 @@ def settings(database_url):  # type: ignore[no-untyped-def]  # review mode, St M
 
 def _ready(app: Any, database: Any, settings: Any, **discharge: Any) -> dict[str, Any]:
     """Templates, directory and users stored; one discharge sent; its draft plan."""
-    database.write(careplans.seed, settings)
+    seed_templates(database, settings)
     seed_users(database)
     answer = app.state.intake.receive_hl7(
         adt(discharged="20991110140000", **discharge), channel="http"
@@ -201,7 +201,7 @@ def test_a_case_manager_finds_a_patient_by_name_mrn_or_birth_date(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    database.write(careplans.seed, settings)
+    seed_templates(database, settings)
     seed_users(database)
     bulk_load(
         database,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from seeds import seed_templates
 
-from fhir_gateway import careplans
 from fhir_gateway.app import create_app
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.services.ingest import Answer, Intake
@@ -152,7 +152,7 @@ def make_gateway(database: Database, database_url: str, mode: str) -> Iterator[G
         sender_zones={"STMARYS": ZONE},
     )
     app = create_app(settings, database=database)
-    database.write(careplans.seed, settings)
+    seed_templates(database, settings)
     with TestClient(app, base_url="http://testserver") as client:
         yield Gateway(database, settings, app.state.intake, client)
 

@@ -12,11 +12,10 @@ from typing import Any
 
 from careplan_helpers import adt
 from monitor_helpers import local, visit
-from seeds import seed_once
+from seeds import seed_once, seed_templates
 from web_helpers import PASSWORD, web_settings
 from workflow_helpers import ManualClock
 
-from fhir_gateway import careplans
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.monitors import MONITOR_FLAGS
 from fhir_gateway.privacy import MHCA_SYSTEM
@@ -76,7 +75,7 @@ def seed_highest_risk(database: Database, app: Any) -> World:
         database, ("patient-page users", PASSWORD, tuple(USERS.items())), lambda: _users(database)
     )
     clock = ManualClock(local("20250310140000"))
-    database.write(careplans.seed, settings)
+    seed_templates(database, settings)
     intake = app.state.intake
     diagnoses = (("T14.91", "Suicide attempt"), ("F10.20", "Alcohol dependence"))
     answer = intake.receive_hl7(adt(diagnoses=diagnoses), channel="http")

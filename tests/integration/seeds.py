@@ -7,10 +7,10 @@ over tables that hold exactly what they held then, it inserts those rows directl
 rows, ids and timestamps as the first time. Anything else (the tables differ, the seed changed
 or deleted a row) runs the seeding function as it is.
 
-Only for rows that no in-process cache is built from: the care-plan caches of templates and
-partners know a change by the count, the newest timestamp and the sum of the versions of their
-resources, which assumes a database never goes back to an earlier state; two tests that changed
-the same re-inserted seed in different ways could look alike to them. Web users are safe.
+The care-plan caches of templates and partners know a change by the count, the newest timestamp
+and the sum of the versions of their resources, which assumes a database never goes back to an
+earlier state: a seed whose rows feed such a cache passes ``restored`` to drop them
+(``seed_templates`` does).
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from typing import Any
 
 from sqlalchemy import Table, select
 
+from fhir_gateway import careplans
+from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.schema import metadata
 
-__all__ = ["seed_once"]
+__all__ = ["seed_once", "seed_templates"]
 
 Rows = dict[str, list[tuple[Any, ...]]]
 
@@ -38,7 +40,26 @@ class _Kept:
 _kept: dict[tuple[str, Hashable], _Kept] = {}
 
 
-def seed_once(database: Database, key: Hashable, seed: Callable[[], object]) -> None:
+def seed_templates(database: Database, settings: Settings) -> None:
+    """The shipped (and the settings' own) care-plan templates and partner directory, as
+    ``careplans.seed`` stores them; the in-process caches built from them are dropped whenever the
+    rows are put back, since a database going back to an earlier state can fool their fingerprint."""
+    key = ("care-plan templates and partners", settings.partners, settings.careplans)
+    seed_once(
+        database,
+        key,
+        lambda: database.write(careplans.seed, settings),
+        restored=careplans.forget_stored_data,
+    )
+
+
+def seed_once(
+    database: Database,
+    key: Hashable,
+    seed: Callable[[], object],
+    *,
+    restored: Callable[[], None] | None = None,
+) -> None:
     """Run ``seed`` (it stores through ``database``), or insert the rows it stored before.
 
     ``key`` names the seed and whatever else its outcome depends on besides the tables: the
@@ -50,6 +71,8 @@ def seed_once(database: Database, key: Hashable, seed: Callable[[], object]) -> 
     if kept is not None and kept.before == before:
         _insert(database, kept.added)
         database.search_parameters.mark_stale()  # read the version again, as after any commit
+        if restored is not None:
+            restored()
         return
     seed()
     added = _added(before, _rows(database))

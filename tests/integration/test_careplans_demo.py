@@ -10,9 +10,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from seeds import seed_templates
 from typer.testing import CliRunner
 
-from fhir_gateway import careplans
 from fhir_gateway.app import create_app
 from fhir_gateway.cli import app
 from fhir_gateway.context import SYSTEM
@@ -36,7 +36,7 @@ def _discharge_day(section: str) -> date:
 @pytest.fixture
 def demo_server(database: Database, settings: Settings, serve_app):  # type: ignore[no-untyped-def]
     """A real gateway (review mode, tokens off as with `serve --insecure-dev`) under uvicorn."""
-    database.write(careplans.seed, settings)
+    seed_templates(database, settings)
     return serve_app(create_app(settings, database=database))
 
 
@@ -92,7 +92,7 @@ def test_demo_approves_plans_when_asked_with_a_clients_token(
     """Tokens on: the demo gets one as a registered admin client, as the README says."""
     from security_helpers import secure_settings
 
-    database.write(careplans.seed, secure_settings(database_url))
+    seed_templates(database, secure_settings(database_url))
     base = serve_app(
         factory=lambda url: create_app(
             secure_settings(database_url, base_url=url), database=database

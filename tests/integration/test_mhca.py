@@ -15,8 +15,9 @@ from careplan_helpers import adt, segment
 from fastapi.testclient import TestClient
 from security_data import PARTNER_SCOPES
 from security_helpers import bearer, get_token, register, secure_client
+from seeds import seed_templates
 
-from fhir_gateway import careplans, monitors
+from fhir_gateway import monitors
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.privacy import MHCA, MHCA_SYSTEM
 from fhir_gateway.services import lookup
@@ -91,7 +92,7 @@ def world(database: Database, database_url: str) -> Iterator[World]:
         sender_zones={"STMARYS": "Asia/Kolkata"},
         sender_countries={"STMARYS": "IN"},
     ) as client:
-        database.write(careplans.seed, client.app.state.settings)  # type: ignore[attr-defined]
+        seed_templates(database, client.app.state.settings)  # type: ignore[attr-defined]
         manager = bearer(
             get_token(client, register(database, "case-manager", ["system/*.cruds"], CASE_MANAGER))
         )

@@ -27,8 +27,9 @@ from careplan_helpers import ZONE, adt
 from fastapi.testclient import TestClient
 from security_data import PARTNER_SCOPES
 from security_helpers import bearer, get_token, register, secure_client
+from seeds import seed_templates
 
-from fhir_gateway import careplans, privacy
+from fhir_gateway import privacy
 from fhir_gateway.context import SYSTEM, Caller
 from fhir_gateway.notifications._visibility import caller_to_json
 from fhir_gateway.privacy import consent_forms as forms
@@ -150,7 +151,7 @@ def world(database: Database, database_url: str, request: Any) -> Iterator[World
         database, database_url, careplan_mode="auto", sender_zones={"STMARYS": ZONE}
     ) as client:
         settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
-        database.write(careplans.seed, settings)
+        seed_templates(database, settings)
         _write(database, *_peers(treating_peers))
         manager = bearer(
             get_token(

@@ -21,10 +21,11 @@ from fastapi.testclient import TestClient
 from monitor_helpers import DISCHARGED, local
 from security_data import PARTNER_SCOPES
 from security_helpers import bearer, get_token, register, secure_client
+from seeds import seed_templates
 from sqlalchemy import select
 from workflow_helpers import ManualClock
 
-from fhir_gateway import careplans, monitors
+from fhir_gateway import monitors
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.services import lookup
 from fhir_gateway.services import resources as svc
@@ -84,7 +85,7 @@ def world(database: Database, database_url: str) -> Iterator[World]:
         database, database_url, careplan_mode="auto", sender_zones={"STMARYS": ZONE}
     ) as client:
         settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
-        database.write(careplans.seed, settings)
+        seed_templates(database, settings)
         manager = bearer(
             get_token(
                 client,
@@ -372,7 +373,7 @@ def test_part2_follows_the_country_of_the_sender_by_default(database, settings):
         sender_countries={"NIMHANS": "IN", "STMARYS": "US"},
         careplan_mode="auto",
     )
-    database.write(careplans.seed, intake.settings)
+    seed_templates(database, intake.settings)
     try:
         for sender, mrn in (
             ("HIS|NIMHANS", "M-IN"),

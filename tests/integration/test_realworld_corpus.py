@@ -20,9 +20,9 @@ from careplan_helpers import Gateway
 from fastapi.testclient import TestClient
 from hl7.client import MLLPClient
 from intake_helpers import ack_fields
+from seeds import seed_templates
 
 from adapters.mllp import CR, EB, SB
-from fhir_gateway import careplans
 from fhir_gateway.app import create_app
 from fhir_gateway.careplans._seed import PARTNER_TYPES, SHIPPED_PARTNERS
 from fhir_gateway.careplans._templates import read_directory
@@ -155,7 +155,7 @@ def corpus_gateway(database: Database, database_url: str) -> Iterator[Gateway]:
         sender_countries={k: v[1] for k, v in FACILITIES.items()},
     )
     app = create_app(settings, database=database)
-    database.write(careplans.seed, settings)
+    seed_templates(database, settings)
     with TestClient(app, base_url="http://testserver") as client:
         yield Gateway(database, settings, app.state.intake, client)
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from careplan_helpers import ZONE, adt
 from fastapi.testclient import TestClient
+from seeds import seed_templates
 from workflow_helpers import FHIR, install_test_callers, partner, put, read, search
 
-from fhir_gateway import careplans
 from fhir_gateway.app import create_app
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import outbox
@@ -46,7 +46,7 @@ def gateway(partner_server, database, database_url):  # type: ignore[no-untyped-
         settings, database=database
     )  # after the partner's: its settings are the live ones
     install_test_callers(app)
-    database.write(careplans.seed, settings)
+    seed_templates(database, settings)
     with TestClient(app, base_url="http://testserver") as client:
         for endpoint in search(client, "Endpoint"):  # the demo partners' servers: the loopback one
             put(

@@ -12,10 +12,9 @@ from typing import Any
 
 from careplan_helpers import ZONE, adt
 from fastapi.testclient import TestClient
-from seeds import seed_once
+from seeds import seed_once, seed_templates
 from web_helpers import PASSWORD, csrf, web_settings
 
-from fhir_gateway import careplans
 from fhir_gateway.app import create_app
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.store import repository as repo
@@ -124,7 +123,7 @@ def desk_for(database: Database, database_url: str, **overrides: Any) -> Iterato
     )
     app = create_app(settings, database=database)
     seed_users(database)
-    database.write(careplans.seed, settings)
+    seed_templates(database, settings)
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         yield Desk(database, client, app)
 
