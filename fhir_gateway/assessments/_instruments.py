@@ -8,12 +8,13 @@ Questionnaire is created, updated or deleted (through the API too), like the car
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fhir_gateway.assessments._codes import CALCULATED, OBSERVATION_EXTRACT, SAFETY_ITEM
@@ -24,7 +25,6 @@ from fhir_gateway.assessments._fhirpath import (
     weight_of,
     weights_of,
 )
-from fhir_gateway.careplans._cache import StoredDataCache  # the templates' cache, same rule
 from fhir_gateway.store.tables import resources
 
 __all__ = ["MAX_ITEMS", "MAX_DEPTH", "Instrument", "build", "instrument", "questionnaire"]
@@ -162,11 +162,32 @@ def _load(session: Session) -> InstrumentSet:
     return loaded
 
 
-_instruments = StoredDataCache(("Questionnaire",), _load)
+def _fingerprint(session: Session) -> tuple[Any, ...]:
+    """Changes whenever a Questionnaire is created, updated or deleted (the templates' rule)."""
+    row = session.execute(
+        select(
+            func.count(), func.max(resources.c.last_updated), func.sum(resources.c.version_id)
+        ).where(resources.c.res_type == "Questionnaire")
+    ).one()
+    return tuple(row)
+
+
+_cache: dict[str, tuple[tuple[Any, ...], InstrumentSet]] = {}
+_lock = threading.Lock()
 
 
 def instruments(session: Session) -> InstrumentSet:
-    return _instruments.get(session)
+    """The stored instruments, built once per database and Questionnaire change."""
+    key = str(session.get_bind().engine.url)
+    stamp = _fingerprint(session)
+    with _lock:
+        cached = _cache.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+    loaded = _load(session)
+    with _lock:
+        _cache[key] = (stamp, loaded)
+    return loaded
 
 
 def instrument(session: Session, canonical: str | None) -> Instrument | None:

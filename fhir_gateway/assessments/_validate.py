@@ -1,7 +1,8 @@
 """A QuestionnaireResponse checked against its stored Questionnaire, whichever door it came by:
 unknown questionnaire or linkId, an answer not among the options or of the wrong type, repeats on
-a single-answer item, an answer to a question its enableWhen skips, and (when ``completed``) a
-required question left unanswered. All are refused at once, each naming its item (422)."""
+a single-answer item, and (when ``completed``) a required question left unanswered. All are
+refused at once, each naming its item (422). An answer to a question its enableWhen skips is kept
+(the published C-SSRS example answers every question): scoring reads it, so a yes is never lost."""
 
 from __future__ import annotations
 
@@ -108,10 +109,6 @@ def check_response(instrument: Instrument, response: dict[str, Any]) -> list[Iss
             issues.append((link, f"{instrument.label(link)}: more than {MAX_ANSWERS} answers"))
         elif len(given) > 1 and not definition.get("repeats"):
             issues.append((link, f"{instrument.label(link)} takes one answer, not {len(given)}"))
-        if not enabled(instrument, link, answers):
-            issues.append(
-                (link, f"{instrument.label(link)} is answered although its enableWhen skips it")
-            )
     if response.get("status") == "completed":
         for link, definition in instrument.items.items():
             if (

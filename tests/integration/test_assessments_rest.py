@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 import pytest
+from seeds import seed_once
 
 from fhir_gateway import assessments
-from tests.integration.seeds import seed_once
 
 FHIR = {"Content-Type": "application/fhir+json"}
 DATA = Path(__file__).parents[1] / "data" / "fhir"
