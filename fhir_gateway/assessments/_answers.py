@@ -22,6 +22,10 @@ MAX_ANSWERS = 50  # answers to one item
 Answers = dict[str, list[Any]]  # linkId → the answers' values (a Coding dict, int, str, …)
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def value_of(answer: dict[str, Any]) -> tuple[str, Any] | None:
     """(``valueX`` key, value) of an answer, None when it has none."""
     for key, value in answer.items():
@@ -34,22 +38,23 @@ def response_items(items: list[dict[str, Any]], depth: int = 0) -> Iterator[dict
     """Every item of a response, nested under items and answers too (bounded)."""
     if depth > MAX_DEPTH:
         raise BusinessRule(f"Response items are nested deeper than {MAX_DEPTH} levels")
-    for item in items:
+    for item in _list(items):
         if not isinstance(item, dict):
             continue
         yield item
-        yield from response_items(item.get("item", []) or [], depth + 1)
-        for answer in item.get("answer", []) or []:
+        yield from response_items(_list(item.get("item")), depth + 1)
+        for answer in _list(item.get("answer")):
             if isinstance(answer, dict):
-                yield from response_items(answer.get("item", []) or [], depth + 1)
+                yield from response_items(_list(answer.get("item")), depth + 1)
 
 
 def answers_of(response: dict[str, Any]) -> Answers:
     found: Answers = {}
-    for count, item in enumerate(response_items(response.get("item", []) or [])):
+    for count, item in enumerate(response_items(_list(response.get("item")))):
         if count >= MAX_ITEMS:
             raise BusinessRule(f"A QuestionnaireResponse may have at most {MAX_ITEMS} items")
-        values = [v[1] for a in item.get("answer", []) or [] if (v := value_of(a)) is not None]
+        answers = [a for a in _list(item.get("answer")) if isinstance(a, dict)]
+        values = [v[1] for a in answers if (v := value_of(a)) is not None]
         found.setdefault(str(item.get("linkId")), []).extend(values[: MAX_ANSWERS + 1])
     return found
 

@@ -65,7 +65,8 @@ def _option_issue(item: dict[str, Any], key: str, value: Any) -> str | None:
 
 def _answer_issues(instrument: Instrument, item: dict[str, Any], link: str) -> list[str]:
     definition = instrument.items[link]
-    answers = [a for a in item.get("answer", []) or [] if isinstance(a, dict)]
+    given = item.get("answer")
+    answers = [a for a in given if isinstance(a, dict)] if isinstance(given, list) else []
     if definition.get("readOnly") and link in instrument.calculated:
         return []  # computed here: what a form sent is replaced by the score
     kind = str(definition.get("type"))
