@@ -27,7 +27,17 @@ from fhir_gateway.assessments._fhirpath import (
 )
 from fhir_gateway.store.tables import resources
 
-__all__ = ["MAX_ITEMS", "MAX_DEPTH", "Instrument", "build", "instrument", "questionnaire"]
+__all__ = [
+    "MAX_ITEMS",
+    "MAX_DEPTH",
+    "Instrument",
+    "build",
+    "instrument",
+    "instruments",
+    "questionnaire",
+    "unusable",
+    "walk",
+]
 
 MAX_ITEMS = 500  # items in a Questionnaire or a response
 MAX_DEPTH = 10  # nesting of items
@@ -196,6 +206,13 @@ def instrument(session: Session, canonical: str | None) -> Instrument | None:
     if not isinstance(canonical, str) or not canonical:
         return None
     return instruments(session).find(canonical)
+
+
+def unusable(session: Session, canonical: str | None) -> str | None:
+    """Why a stored Questionnaire of that canonical cannot be scored (stored before its rules)."""
+    if not isinstance(canonical, str):
+        return None
+    return instruments(session).broken.get(canonical.partition("|")[0])
 
 
 def questionnaire(session: Session, canonical: str | None) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway import hooks
-from fhir_gateway.assessments._instruments import Instrument, build, instrument
+from fhir_gateway.assessments._instruments import Instrument, build, instrument, unusable
 from fhir_gateway.assessments._observations import observation
 from fhir_gateway.assessments._scoring import Scores, score
 from fhir_gateway.assessments._validate import check_response, refuse
@@ -76,8 +76,10 @@ def validate(session: Session, response: dict[str, Any]) -> Instrument:
     canonical = response.get("questionnaire")
     found = instrument(session, canonical)
     if found is None:
+        why = unusable(session, canonical)
         raise BusinessRule(
-            f"QuestionnaireResponse.questionnaire {str(canonical)[:200]!r} names no stored Questionnaire",
+            f"QuestionnaireResponse.questionnaire {str(canonical)[:200]!r} names no stored "
+            + (f"Questionnaire that can be used: {why}" if why else "Questionnaire"),
             expression=["QuestionnaireResponse.questionnaire"],
         )
     issues = check_response(found, response)

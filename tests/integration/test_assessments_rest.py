@@ -189,3 +189,52 @@ def test_a_questionnaire_edited_through_the_api_changes_the_scoring(api) -> None
     broken["item"][2]["extension"][0]["valueExpression"]["expression"] = "%resource.item.("
     refused = api.put("/Questionnaire/phq-2", json=broken, headers=FHIR)
     assert refused.status_code == 422
+
+
+def test_scores_are_written_with_the_callers_rights_and_inherit_the_responses_labels(
+    api, database
+) -> None:  # type: ignore[no-untyped-def]
+    from fhir_gateway.errors import Forbidden
+    from fhir_gateway.security import TokenCaller
+    from fhir_gateway.services import resources as svc
+
+    doc = us_core_phq9(api.patient)
+    doc["meta"] = {
+        "security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]
+    }
+    narrow = TokenCaller(
+        client_id="forms",
+        role="case-manager",
+        scopes=frozenset({"system/QuestionnaireResponse.cru"}),
+    )
+    with pytest.raises(Forbidden, match="Observation"):
+        database.write(svc.create, "QuestionnaireResponse", doc, narrow)
+    assert api.get("/QuestionnaireResponse").json().get("total", 0) == 0  # nothing half-stored
+    wide = TokenCaller(
+        client_id="forms",
+        role="case-manager",
+        scopes=frozenset({"system/QuestionnaireResponse.cru", "system/Observation.cru"}),
+    )
+    stored = database.write(svc.create, "QuestionnaireResponse", doc, wide).stored
+    total = derived(api, stored.res_id)[assessments.PHQ9_TOTAL]
+    assert total["meta"]["security"][0]["code"] == "PSY"
+    assert api.delete(f"/QuestionnaireResponse/{stored.res_id}").status_code in (200, 204)
+    withdrawn = derived(api, stored.res_id)
+    assert {o["status"] for o in withdrawn.values()} == {"entered-in-error"}
+
+
+def test_seeding_again_keeps_an_edit_made_through_the_api(api, database, settings) -> None:  # type: ignore[no-untyped-def]
+    assert database.write(assessments.seed, settings) == 0  # stable ids: nothing new
+    gad7 = api.get("/Questionnaire/gad-7").json()
+    gad7["title"] = "GAD-7 (our wording)"
+    assert api.put("/Questionnaire/gad-7", json=gad7, headers=FHIR).status_code == 200
+    assert database.write(assessments.seed, settings) == 0
+    assert api.get("/Questionnaire/gad-7").json()["title"] == "GAD-7 (our wording)"
+    listed = api.get("/Questionnaire", params={"_count": "50"}).json()
+    assert {e["resource"]["id"] for e in listed["entry"]} >= {
+        "phq-9",
+        "gad-7",
+        "phq-2",
+        "c-ssrs-screener",
+        "ahc-hrsn-core",
+    }
