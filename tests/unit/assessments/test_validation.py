@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fhir_gateway.assessments import SHIPPED_INSTRUMENTS, ExpressionError, build
 from fhir_gateway.assessments._validate import check_response
@@ -109,3 +111,43 @@ def test_one_answer_code_with_two_weights_is_refused() -> None:
     doc["item"][0]["answerOption"][1]["extension"][0]["valueDecimal"] = 7
     with pytest.raises(ExpressionError, match="two different itemWeights"):
         build(doc)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+answers = st.dictionaries(
+    st.sampled_from(["valueCoding", "valueInteger", "valueString", "valueBoolean", "item"]),
+    json_values,
+    max_size=2,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "linkId": st.sampled_from(["/44250-9", "/44260-8", "/44261-6", "sleep"])
+                | st.text(max_size=4)
+            },
+            optional={"answer": st.lists(answers, max_size=3) | json_values, "item": json_values},
+        ),
+        max_size=10,
+    ),
+    st.sampled_from(["completed", "in-progress", "stopped", None]),
+)
+def test_validation_answers_issues_or_a_422_never_a_crash(items: list[Any], status: Any) -> None:
+    doc = {"resourceType": "QuestionnaireResponse", "status": status, "item": items}
+    for instrument in (PHQ9, OWN):
+        try:
+            issues = check_response(instrument, doc)
+        except BusinessRule:
+            continue
+        assert all(
+            i.expression and i.expression[0].startswith("QuestionnaireResponse") for i in issues
+        )
