@@ -12,7 +12,7 @@ import orjson
 import pytest
 from seeds import seed_once
 
-from fhir_gateway import assessments
+from fhir_gateway import assessments, monitors
 
 FHIR = {"Content-Type": "application/fhir+json"}
 DATA = Path(__file__).parents[1] / "data" / "fhir"
@@ -82,7 +82,9 @@ def test_the_us_core_phq9_example_posted_gives_its_total_of_12_and_item_9(api) -
     assert incomplete_flags(api, posted.json()["id"]) == []
 
 
-def test_an_updated_response_updates_its_observations_and_a_gap_raises_the_work_item(api) -> None:  # type: ignore[no-untyped-def]
+def test_an_updated_response_updates_its_observations_and_a_gap_raises_the_work_item(
+    api, database
+) -> None:  # type: ignore[no-untyped-def]
     doc = us_core_phq9(api.patient)
     created = api.post("/QuestionnaireResponse", json=doc, headers=FHIR).json()
     first = derived(api, created["id"])
@@ -100,6 +102,7 @@ def test_an_updated_response_updates_its_observations_and_a_gap_raises_the_work_
     assert "suicide question" in flag["code"]["text"]
     priority = flag["extension"][0]["valueCodeableConcept"]["coding"][0]["code"]
     assert priority == "PH"
+    assert flag["id"] in {f["id"] for f in database.read(monitors.alerts)}  # on the worklist
     api.put(
         f"/QuestionnaireResponse/{created['id']}",
         json={**created, "id": created["id"]},
