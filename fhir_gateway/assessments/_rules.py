@@ -29,7 +29,7 @@ from fhir_gateway.context import Caller
 from fhir_gateway.errors import BusinessRule, Issue
 from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.services import lookup
-from fhir_gateway.settings import Settings
+from fhir_gateway.settings import Settings, get_settings
 from fhir_gateway.store.keyed_ids import keyed_id
 from fhir_gateway.store.repository import StoredResource
 
@@ -44,7 +44,7 @@ __all__ = [
 
 _NAMESPACE = uuid.UUID("5d0f7a52-3c1e-4f8b-a6d2-9e4b1c7f0a33")
 _SCORED = frozenset({"completed", "amended", "stopped"})
-_state: dict[str, Any] = {"installed": False}
+_state: dict[str, Any] = {"installed": False, "settings": None}
 
 
 def observation_id(response_id: str, link: str) -> str:
@@ -57,6 +57,8 @@ def flag_id(response_id: str) -> str:
 
 
 def install(settings: Settings | None = None) -> None:
+    """Register the hooks once per process; the settings of the latest call are used."""
+    _state["settings"] = settings or _state["settings"]
     if _state["installed"]:
         return
     hooks.on_check("Questionnaire")(_check_questionnaire)
@@ -153,6 +155,7 @@ def _work_item(
         title,
         [found.label(m) for m in missing],
         safety=any(m in found.safety for m in missing),
+        author=(_state["settings"] or get_settings()).case_manager,
     )
 
 
