@@ -4,6 +4,7 @@ Questionnaire that scoring could not use is refused when it is written."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -151,3 +152,29 @@ def test_validation_answers_issues_or_a_422_never_a_crash(items: list[Any], stat
         assert all(
             i.expression and i.expression[0].startswith("QuestionnaireResponse") for i in issues
         )
+
+
+def test_the_published_examples_and_a_housing_positive_ahc_hrsn_fit_the_shipped_instruments() -> (
+    None
+):
+    data = Path(__file__).parents[2] / "data" / "fhir"
+    cssrs = build(
+        orjson.loads((SHIPPED_INSTRUMENTS / "Questionnaire-c-ssrs-screener.json").read_bytes())
+    )
+    for instrument, name in (
+        (PHQ9, "QuestionnaireResponse-us-core-phq-9-example.json"),
+        (cssrs, "QuestionnaireResponse-us-bh-c-ssrs-example-1.json"),
+    ):
+        assert check_response(instrument, orjson.loads((data / name).read_bytes())) == []
+    ahc = build(
+        orjson.loads((SHIPPED_INSTRUMENTS / "Questionnaire-ahc-hrsn-core.json").read_bytes())
+    )
+    items = [
+        coded("/71802-3", "LA31995-6"),  # no steady place to live
+        coded("/96778-6", "LA31996-4", "LA28580-1"),  # pests and mold: repeats
+        coded("/88122-7", "LA28397-0"),
+        coded("/96779-4", "LA32002-0"),  # already shut off
+    ]
+    assert texts(ahc, items) == []
+    (wrong,) = texts(ahc, [coded("/71802-3", "LA31996-4")])
+    assert "/71802-3" in wrong
