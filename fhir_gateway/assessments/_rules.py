@@ -120,23 +120,33 @@ def score_response(
     if found is None or not found.extracted:
         return []
     scores = score(found, response)
-    stored = [
-        lookup.save(
-            session,
-            observation(
-                found,
-                response,
-                link,
-                value,
-                scores.missing.get(link, []),
-                observation_id(response["id"], link),
-            ),
-            caller,
+    stored = []
+    for link, value in scores.values.items():
+        doc = observation(
+            found,
+            response,
+            link,
+            value,
+            scores.missing.get(link, []),
+            observation_id(response["id"], link),
         )
-        for link, value in scores.values.items()
-    ]
+        stored.append(lookup.save(session, _amended(session, doc), caller))
     _work_item(session, found, response, scores)
     return [s.content for s in stored if s is not None]
+
+
+def _result(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k.startswith("value") or k == "dataAbsentReason"}
+
+
+def _amended(session: Session, doc: dict[str, Any]) -> dict[str, Any]:
+    """A re-scored response whose result changed: the Observation becomes ``amended``."""
+    current = lookup.read(session, f"Observation/{doc['id']}")
+    if current is None:
+        return doc
+    if current.get("status") == "amended" or _result(current) != _result(doc):
+        return {**doc, "status": "amended"}
+    return doc
 
 
 def _work_item(

@@ -96,6 +96,7 @@ def test_an_updated_response_updates_its_observations_and_a_gap_raises_the_work_
     assert {o["id"] for o in second.values()} == {o["id"] for o in first.values()}
     total, item9 = second[assessments.PHQ9_TOTAL], second[assessments.PHQ9_ITEM9]
     assert "valueInteger" not in total and "44260-8" in total["dataAbsentReason"]["text"]
+    assert total["status"] == "amended"
     assert "valueCodeableConcept" not in item9 and "dataAbsentReason" in item9
     (flag,) = incomplete_flags(api, created["id"])
     assert flag["status"] == "active"
