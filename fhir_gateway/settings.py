@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     partners: Path | None = Field(
         None, description="A directory of your own partner directory resources"
     )
+    assessments: Path | None = Field(
+        None,
+        description="A directory of your own Questionnaire JSON, stored at start with the shipped instruments (FHIR_GATEWAY_ASSESSMENTS)",
+    )
     case_manager: str = Field(
         "Organization/care-coordination",
         description="Reference of the case manager (CareTeam, plan author)",

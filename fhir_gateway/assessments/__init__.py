@@ -1,3 +1,83 @@
-"""Standard instruments (PHQ-9, GAD-7, PHQ-2, the C-SSRS screener, AHC-HRSN) as FHIR Questionnaires,
-responses scored on write into Observations, the rules that revise a plan from the scores, the
-measurement-based-care schedule and the safety plan."""
+"""Standard instruments as FHIR data, and responses scored on write.
+
+PHQ-9, GAD-7, PHQ-2, the C-SSRS screener and the AHC-HRSN core questions are SDC Questionnaires
+in ``mappings/assessments/`` (LOINC items and answers, weights as ``itemWeight``, totals as
+``calculatedExpression`` with SDC's ``weight()``), stored at start (``seed``) and editable through
+the API. A QuestionnaireResponse written by any door is checked against its Questionnaire and
+scored in the same transaction into Observations ``derivedFrom`` it (``install``)::
+
+    install(settings)                                   # by app.install_rules
+    database.write(seed, settings)                      # shipped instruments (cli seed_at_start)
+    found = instrument(session, PHQ9_URL)               # compiled, per stored version
+    scores = score(found, response)                     # pure: values and what is missing
+    validate(session, response)                         # raises BusinessRule (422) naming the item
+
+The contract other work builds on: ``/work/wt/CONTRACT-assessments.md`` (codes, shapes, order).
+"""
+
+from __future__ import annotations
+
+from fhir_gateway.assessments._codes import (
+    AHC_HRSN_URL,
+    CSSRS_RISK,
+    CSSRS_URL,
+    GAD7_TOTAL,
+    GAD7_URL,
+    LOINC,
+    NO,
+    PHQ2_TOTAL,
+    PHQ2_URL,
+    PHQ9_ITEM9,
+    PHQ9_TOTAL,
+    PHQ9_URL,
+    RISK_HIGH,
+    RISK_LOW,
+    RISK_MODERATE,
+    RISK_NONE,
+    YES,
+)
+from fhir_gateway.assessments._fhirpath import ExpressionError
+from fhir_gateway.assessments._instruments import Instrument, build, instrument, questionnaire
+from fhir_gateway.assessments._rules import (
+    install,
+    observation_id,
+    observations_of,
+    score_response,
+    validate,
+)
+from fhir_gateway.assessments._scoring import Scores, score
+from fhir_gateway.assessments._seed import SHIPPED_INSTRUMENTS, seed
+
+__all__ = [
+    "AHC_HRSN_URL",
+    "CSSRS_RISK",
+    "CSSRS_URL",
+    "ExpressionError",
+    "GAD7_TOTAL",
+    "GAD7_URL",
+    "Instrument",
+    "LOINC",
+    "NO",
+    "PHQ2_TOTAL",
+    "PHQ2_URL",
+    "PHQ9_ITEM9",
+    "PHQ9_TOTAL",
+    "PHQ9_URL",
+    "RISK_HIGH",
+    "RISK_LOW",
+    "RISK_MODERATE",
+    "RISK_NONE",
+    "SHIPPED_INSTRUMENTS",
+    "Scores",
+    "YES",
+    "build",
+    "install",
+    "instrument",
+    "observation_id",
+    "observations_of",
+    "questionnaire",
+    "score",
+    "score_response",
+    "seed",
+    "validate",
+]
