@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import URL, create_engine, make_url, select, text
@@ -21,6 +22,7 @@ from fhir_gateway.store.db import Database
 from fhir_gateway.store.migrate import upgrade
 from fhir_gateway.store.schema import metadata
 from fhir_gateway.store.tables import search_parameter_state
+from fhir_gateway.web import _users
 
 DATA = Path(__file__).parent / "data"
 
@@ -47,6 +49,14 @@ pytest_plugins = ["intake_helpers", "careplan_helpers", "monitor_helpers"]
 hypothesis_settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
+
+
+# Passwords are hashed at argon2-cffi's CHEAPEST profile (its own "only for testing"
+# parameters), as Django's test settings switch to a fast hasher: a sign-in checks the same and
+# unknown names still cost what known ones do, in microseconds instead of 0.2 s of CPU a hash
+# (a few hundred sign-ins a run). The gateway itself keeps argon2id's defaults (web/_users.py).
+_users._HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
+_users._DUMMY = _users._HASHER.hash("not a password of anyone")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
