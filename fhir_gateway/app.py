@@ -71,7 +71,7 @@ def _start_delivery(app: FastAPI):  # type: ignore[no-untyped-def]
 def install_rules(settings: Settings) -> None:
     """Every rule that rides on resource writes, for any process that writes (the server, the
     MLLP listener, the worker, the monitors, the demo). Idempotent; the latest settings win."""
-    from fhir_gateway import notifications, workflow
+    from fhir_gateway import assessments, notifications, workflow
 
     discharge.install()  # REST and transaction writes that finish an inpatient Encounter
     careplans.install(settings)  # discharge → plan, A13 → revoke, approval and consent rules
@@ -80,6 +80,7 @@ def install_rules(settings: Settings) -> None:
     install_policy(settings)  # who sees what, Part 2 labels and consents, append-only audit
     monitors.install(settings)  # readmission and crisis alerts at the Encounter write
     mhca.install(settings)  # India's Mental Healthcare Act: releases, withholdings, ABDM ids whole
+    assessments.install_safety_plan(settings)  # a completed safety plan → its CarePlan, review done
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:

@@ -1,0 +1,105 @@
+"""A completed safety plan becomes the patient's safety-plan CarePlan, linked to the discharge plan,
+in the patient's words; a second one is a new version of the same plan; the open review Task is
+completed; a response that could not be printed whole is refused with the reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from safety_plan_helpers import PATIENT, response, seed_patient
+
+from fhir_gateway import assessments
+from fhir_gateway.app import install_rules
+from fhir_gateway.errors import BusinessRule, Forbidden
+from fhir_gateway.security import TokenCaller
+from fhir_gateway.services import resources
+from fhir_gateway.settings import Settings
+
+CASE_MANAGER = TokenCaller(
+    client_id="user:cm", role="case-manager", scopes=frozenset({"system/*.cruds"})
+)
+
+
+@pytest.fixture
+def db(database, database_url):  # type: ignore[no-untyped-def]
+    install_rules(Settings(database_url=database_url, base_url=None, auth_enabled=False))
+    seed_patient(database)
+    return database
+
+
+def _post(db: Any, doc: dict[str, Any], caller: Any = CASE_MANAGER) -> str:
+    with db.session() as session:
+        stored = resources.create(session, "QuestionnaireResponse", doc, caller).stored
+        assert stored is not None
+        return stored.res_id
+
+
+def _read(db: Any, reference: str) -> Any:
+    res_type, res_id = reference.split("/")
+    with db.session(readonly=True) as session:
+        return resources.read(session, res_type, res_id, CASE_MANAGER)
+
+
+def test_a_completed_plan_is_a_careplan_of_its_own_linked_to_the_discharge_plan(db):
+    response_id = _post(db, response())
+    plan = _read(db, f"CarePlan/{assessments.plan_id(PATIENT)}").content
+    codes = {c["code"] for c in plan["category"][0]["coding"]}
+    assert "safety-plan" in codes
+    assert plan["subject"] == {"reference": PATIENT}
+    assert plan["basedOn"] == [{"reference": "CarePlan/sp-discharge"}]
+    assert plan["partOf"] == [{"reference": "CarePlan/sp-discharge"}]
+    assert plan["supportingInfo"] == [{"reference": f"QuestionnaireResponse/{response_id}"}]
+    text = plan["text"]["div"]
+    for words in ("I stop answering my phone", "Walk the dog along the lake", "217-555-0190"):
+        assert words in text
+    assert "PSY" in {label["code"] for label in plan["meta"]["security"]}
+
+
+def test_a_new_response_is_a_new_version_of_the_same_plan(db):
+    _post(db, response())
+    second = _post(db, response(warning="I give my things away", authored="2026-12-03T09:00:00Z"))
+    plan = _read(db, f"CarePlan/{assessments.plan_id(PATIENT)}")
+    assert plan.version_id == 2
+    assert "I give my things away" in plan.content["text"]["div"]
+    assert "I stop answering my phone" not in plan.content["text"]["div"]
+    assert plan.content["supportingInfo"] == [{"reference": f"QuestionnaireResponse/{second}"}]
+    assert plan.content["created"] == "2026-12-01T10:00:00Z"  # first made then, revised since
+    with db.session(readonly=True) as session:
+        found = assessments.discharge_plan_of(session, CASE_MANAGER, PATIENT)
+    assert found is not None and found["id"] == "sp-discharge"  # the safety plan is not it
+
+
+def test_the_open_review_task_is_completed_with_the_plan_as_output(db):
+    _post(db, response())
+    task = _read(db, "Task/sp-review").content
+    assert task["status"] == "completed"
+    outputs = [o["valueReference"]["reference"] for o in task["output"]]
+    assert f"CarePlan/{assessments.plan_id(PATIENT)}" in outputs
+
+
+def test_an_in_progress_response_makes_no_plan(db):
+    _post(db, {**response(), "status": "in-progress"})
+    with db.session(readonly=True) as session:
+        assert assessments.safety_plan_of(session, CASE_MANAGER, PATIENT) is None
+    assert _read(db, "Task/sp-review").content["status"] == "requested"
+
+
+def test_a_plan_that_could_not_be_printed_whole_is_refused_with_the_reason(db):
+    doc = response()
+    doc["item"].append({"linkId": "favourite-colour", "answer": [{"valueString": "blue"}]})
+    with pytest.raises(BusinessRule, match="no section 'favourite-colour'"):
+        _post(db, doc)
+    long = response(warning="x" * 1200)
+    with pytest.raises(BusinessRule, match="longer than 1000"):
+        _post(db, long)
+
+
+def test_a_writer_who_may_not_write_care_plans_cannot_make_one(db):
+    reader = TokenCaller(
+        client_id="ehr",
+        role="ehr",
+        scopes=frozenset({"system/QuestionnaireResponse.cruds", "system/CarePlan.rs"}),
+    )
+    with pytest.raises(Forbidden):
+        _post(db, response(), reader)
