@@ -21,6 +21,14 @@ from fhir_gateway.assessments._safety_plan_form import (
     shipped_questionnaire,
 )
 from fhir_gateway.assessments._safety_plan_review import complete_reviews, is_review
+from fhir_gateway.assessments._safety_plan_share import (
+    ShareDecision,
+    crisis_line_of,
+    family_of,
+    may_share,
+    plan_in_words,
+    share_with_family,
+)
 
 __all__ = [  # the safety plan
     "QUESTIONNAIRE_URL",
@@ -28,7 +36,13 @@ __all__ = [  # the safety plan
     "SAFETY_PLAN_SYSTEM",
     "Entry",
     "Section",
+    "ShareDecision",
     "build_plan",
+    "crisis_line_of",
+    "family_of",
+    "may_share",
+    "plan_in_words",
+    "share_with_family",
     "complete_reviews",
     "discharge_plan_of",
     "install_safety_plan",

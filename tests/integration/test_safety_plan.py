@@ -103,3 +103,53 @@ def test_a_writer_who_may_not_write_care_plans_cannot_make_one(db):
     )
     with pytest.raises(Forbidden):
         _post(db, response(), reader)
+
+
+# -- sharing with the family, only under the patient's consent ----------------------------------
+
+
+def _share(db: Any, person: str) -> Any:
+    settings = Settings(database_url="sqlite://", base_url=None)
+    with db.session() as session:
+        return assessments.share_with_family(session, CASE_MANAGER, settings, PATIENT, person)
+
+
+def _messages(db: Any, person: str) -> list[dict[str, Any]]:
+    with db.session(readonly=True) as session:
+        found = assessments.family_of(session, CASE_MANAGER, PATIENT)  # both are on the team
+        assert set(found) == {"RelatedPerson/sp-sister", "RelatedPerson/sp-uncle"}
+        from fhir_gateway.services.lookup import search
+
+        return search(session, "Communication", [("recipient", person)])
+
+
+def test_the_plan_goes_to_the_sister_the_patient_consented_to(db):
+    _post(db, response())
+    decision = _share(db, "RelatedPerson/sp-sister")
+    assert decision.permitted, decision.reason
+    (message,) = _messages(db, "RelatedPerson/sp-sister")
+    text = message["payload"][0]["contentString"]
+    assert "I stop answering my phone" in text and "988" in text
+    assert message["basedOn"][0]["reference"].startswith("CommunicationRequest/")
+    assert {"code": "PSY"}.items() <= message["meta"]["security"][0].items()
+
+
+def test_the_plan_is_refused_for_the_uncle_with_the_reason_and_nothing_sent(db):
+    _post(db, response())
+    decision = _share(db, "RelatedPerson/sp-uncle")
+    assert not decision.permitted
+    assert "has not consented to share" in decision.reason and "Jorge Alvarez" in decision.reason
+    assert _messages(db, "RelatedPerson/sp-uncle") == []
+
+
+def test_a_revoked_consent_stops_the_sharing(db):
+    _post(db, response())
+    with db.session() as session:
+        consent = resources.read(session, "Consent", "sp-consent", CASE_MANAGER).content
+        resources.update(
+            session, "Consent", "sp-consent", {**consent, "status": "inactive"}, CASE_MANAGER
+        )
+    decision = _share(db, "RelatedPerson/sp-sister")
+    assert not decision.permitted
+    assert "no Consent for Lucia Alvarez" in decision.reason  # the inactive one counts no more
+    assert _messages(db, "RelatedPerson/sp-sister") == []
