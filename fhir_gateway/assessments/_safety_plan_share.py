@@ -119,7 +119,8 @@ def may_share(
     )
     if not decision.permitted:
         why = f"The patient has not consented to share their care information with {name}"
-        detail = decision.reason.replace(person, name)  # the consent's words, the person by name
+        # the consent's reading, with the person by name and the purpose in words
+        detail = decision.reason.replace(person, name).replace(" for COC", " for care coordination")
         return ShareDecision(False, f"{why} ({detail}).", person, name)
     return ShareDecision(True, f"The patient's consent permits sharing with {name}.", person, name)
 
