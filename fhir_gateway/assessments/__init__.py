@@ -12,6 +12,8 @@ from fhir_gateway.assessments._safety_plan import (
 )
 from fhir_gateway.assessments._safety_plan import install as install_safety_plan
 from fhir_gateway.assessments._safety_plan_form import (
+    MAX_ENTRIES,
+    MAX_TEXT,
     QUESTIONNAIRE_URL,
     SAFETY_PLAN_SYSTEM,
     Entry,
@@ -31,6 +33,8 @@ from fhir_gateway.assessments._safety_plan_share import (
 )
 
 __all__ = [  # the safety plan
+    "MAX_ENTRIES",
+    "MAX_TEXT",
     "QUESTIONNAIRE_URL",
     "SAFETY_PLAN_CATEGORY",
     "SAFETY_PLAN_SYSTEM",

@@ -72,14 +72,19 @@ def is_safety_plan(response: dict[str, Any] | None) -> bool:
     return canonical.split("|", 1)[0] == QUESTIONNAIRE_URL
 
 
+def _list(value: Any) -> list[Any]:
+    """A JSON array's members that are objects (anything else reads as empty)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def _groups(questionnaire: dict[str, Any]) -> list[dict[str, Any]]:
-    return [i for i in questionnaire.get("item") or [] if isinstance(i, dict) and i.get("linkId")]
+    return [i for i in _list(questionnaire.get("item")) if i.get("linkId")]
 
 
 def _answers(item: dict[str, Any]) -> list[str]:
     out = []
-    for answer in item.get("answer") or []:
-        value = answer.get("valueString") if isinstance(answer, dict) else None
+    for answer in _list(item.get("answer")):
+        value = answer.get("valueString")
         if isinstance(value, str) and value.strip():
             out.append(value.strip())
     return out
@@ -89,7 +94,7 @@ def _entries(items: list[dict[str, Any]]) -> list[Entry]:
     """The entries of one section's answered items, in order (a contact: its name and phone)."""
     found: list[Entry] = []
     for item in items:
-        children = [c for c in item.get("item") or [] if isinstance(c, dict)]
+        children = _list(item.get("item"))
         if children:
             fields = {str(c.get("linkId", "")).rsplit(".", 1)[-1]: _answers(c) for c in children}
             name = " ".join(fields.get("name") or [])
@@ -104,10 +109,9 @@ def _entries(items: list[dict[str, Any]]) -> list[Entry]:
 def _answered(response: dict[str, Any], link_id: str) -> list[dict[str, Any]]:
     return [
         child
-        for top in response.get("item") or []
-        if isinstance(top, dict) and top.get("linkId") == link_id
-        for child in top.get("item") or []
-        if isinstance(child, dict)
+        for top in _list(response.get("item"))
+        if top.get("linkId") == link_id
+        for child in _list(top.get("item"))
     ]
 
 
@@ -128,8 +132,8 @@ def problems(response: dict[str, Any], questionnaire: dict[str, Any]) -> list[st
     """Why this response cannot be kept as a safety plan, in words (empty: it can)."""
     known = {str(g["linkId"]) for g in _groups(questionnaire)}
     found = []
-    for top in response.get("item") or []:
-        link_id = str(top.get("linkId", "")) if isinstance(top, dict) else ""
+    for top in _list(response.get("item")):
+        link_id = str(top.get("linkId", ""))
         if link_id not in known:
             found.append(f"The safety plan has no section {link_id[:40]!r}.")
     for section in known:

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhir_gateway.assessments import QUESTIONNAIRE_URL
-from fhir_gateway.assessments._safety_plan_form import MAX_ENTRIES, MAX_TEXT
+from fhir_gateway.assessments import MAX_ENTRIES, MAX_TEXT, QUESTIONNAIRE_URL
 
 __all__ = ["FormField", "FormSection", "form_sections", "response_from_form"]
 
