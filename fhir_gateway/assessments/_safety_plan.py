@@ -195,7 +195,13 @@ def _kept(event: WriteEvent, stored: StoredResource | None) -> None:
     current = repo.read(session, "CarePlan", plan["id"])
     if current is not None and not current.deleted and current.content.get("created"):
         plan["created"] = current.content["created"]  # when the plan was first made
-    written = svc.update(session, "CarePlan", plan["id"], plan, caller).stored
+    try:
+        written = svc.update(session, "CarePlan", plan["id"], plan, caller).stored
+    except Forbidden as exc:
+        raise Forbidden(
+            "A completed safety plan is kept as the patient's safety-plan CarePlan, which you may "
+            f"not write ({exc.message}); save it as in-progress, or ask the case manager."
+        ) from exc
     if written is not None:
         complete_reviews(session, patient, f"CarePlan/{written.res_id}", response["id"])
 

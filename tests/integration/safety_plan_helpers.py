@@ -108,6 +108,7 @@ def _plan() -> list[dict[str, Any]]:
             },
             "focus": {"reference": "ServiceRequest/sp-sr"},
             "for": {"reference": PATIENT},
+            "owner": {"reference": "Organization/harbor"},  # the partner treating the patient
             "authoredOn": "2026-11-30T15:00:00Z",
         },
         {
@@ -156,7 +157,7 @@ def seed_patient(database: Database) -> None:
             for doc in (*_people(), *_plan()):
                 _put(session, doc)
 
-    seed_once(database, ("safety plan patient", 1), store)
+    seed_once(database, ("safety plan patient", 2), store)
 
 
 def response(

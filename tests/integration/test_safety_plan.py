@@ -11,6 +11,7 @@ from safety_plan_helpers import PATIENT, response, seed_patient
 
 from fhir_gateway import assessments
 from fhir_gateway.app import install_rules
+from fhir_gateway.context import Caller
 from fhir_gateway.errors import BusinessRule, Forbidden
 from fhir_gateway.security import TokenCaller
 from fhir_gateway.services import resources
@@ -96,13 +97,16 @@ def test_a_plan_that_could_not_be_printed_whole_is_refused_with_the_reason(db):
 
 
 def test_a_writer_who_may_not_write_care_plans_cannot_make_one(db):
-    reader = TokenCaller(
-        client_id="ehr",
-        role="ehr",
-        scopes=frozenset({"system/QuestionnaireResponse.cruds", "system/CarePlan.rs"}),
+    # an app allowed to record responses and read the record, not to write care plans
+    recorder = Caller(
+        client_id="kiosk",
+        role="case-manager",
+        scopes=frozenset({"system/QuestionnaireResponse.crs", "system/*.rs"}),
     )
-    with pytest.raises(Forbidden):
-        _post(db, response(), reader)
+    with pytest.raises(Forbidden, match="safety-plan CarePlan, which you may not write"):
+        _post(db, response(), recorder)
+    with db.session(readonly=True) as session:  # the response went with the refusal
+        assert assessments.safety_plan_of(session, CASE_MANAGER, PATIENT) is None
 
 
 # -- sharing with the family, only under the patient's consent ----------------------------------

@@ -68,14 +68,18 @@ def test_a_form_that_cannot_be_kept_comes_back_with_the_reason_and_what_was_type
     assert web.get(PAGE).status_code == 404  # nothing stored
 
 
-def test_a_partner_who_may_not_see_the_plan_finds_nothing(web, database_url):
+def test_a_partner_who_may_not_see_the_plan_finds_nothing(web):
     _write(web)
     partner = TestClient(web.app, base_url="http://testserver", follow_redirects=False)
     assert sign_in(partner, "ann").status_code == 303
-    answer = partner.get(PAGE)
+    answer = partner.get(PAGE)  # it treats the patient (owns a referral) but sees no care plan
     assert answer.status_code == 404
-    assert "My daughter Sofia" not in answer.text
+    assert (
+        "no safety plan of this patient" in answer.text and "My daughter Sofia" not in answer.text
+    )
     assert partner.get("/web/patients/nobody/safety-plan").status_code == 404
+    shared = partner.post(f"{PAGE}/share/sp-sister", data={"csrf_token": csrf(answer.text)})
+    assert shared.status_code == 403 and "may not use the case-manager pages" in shared.text
 
 
 def test_family_gets_the_plan_only_under_the_patients_consent(web, database):
