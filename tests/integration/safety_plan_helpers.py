@@ -9,6 +9,7 @@ from typing import Any
 from seeds import seed_once
 from web_helpers import PASSWORD, USERS, _add_users
 
+from fhir_gateway import assessments
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.services import resources
 from fhir_gateway.store.db import Database
@@ -154,10 +155,12 @@ def seed_patient(database: Database) -> None:
 
     def store() -> None:
         with database.session() as session:
-            for doc in (*_people(), *_plan()):
+            # stored as the instruments' seed stores it: their validation of every response
+            # asks for the stored Questionnaire
+            for doc in (assessments.shipped_questionnaire(), *_people(), *_plan()):
                 _put(session, doc)
 
-    seed_once(database, ("safety plan patient", 2), store)
+    seed_once(database, ("safety plan patient", 3), store)
 
 
 def response(
