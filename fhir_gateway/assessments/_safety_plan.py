@@ -142,7 +142,7 @@ def build_plan(
     plan: dict[str, Any] = {
         "resourceType": "CarePlan",
         "id": plan_id(patient),
-        "meta": {"security": privacy.merge_labels([privacy.PSY], privacy.labels_of(response))},
+        "meta": {"security": privacy.merge_labels(privacy.labels_of(response), [privacy.PSY])},
         "text": {"status": "generated", "div": _narrative(sections)},
         "status": "active",
         "intent": "plan",
@@ -165,9 +165,14 @@ def build_plan(
 
 
 def _check(event: WriteEvent) -> list[Issue] | None:
-    """Refuse a completed safety-plan response that could not be printed whole, before storing."""
+    """Label a safety-plan response PSY (mental-health data, like the plan made from it) and
+    refuse a completed one that could not be printed whole, before storing (mutates the doc)."""
     doc = event.after
-    if doc is None or not is_safety_plan(doc) or doc.get("status") not in _KEPT:
+    if doc is None or not is_safety_plan(doc):
+        return None
+    labels = privacy.merge_labels(privacy.labels_of(doc), [privacy.PSY])
+    doc["meta"] = {**(doc.get("meta") or {}), "security": labels}
+    if doc.get("status") not in _KEPT:
         return None
     found = problems(doc, questionnaire_of(event.session))
     if not Reference.id_of((doc.get("subject") or {}).get("reference"), "Patient"):

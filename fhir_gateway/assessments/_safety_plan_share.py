@@ -50,6 +50,7 @@ SHARED = {
     "display": "Safety plan shared with family",
 }
 _TEAMS = 20  # care teams of one patient read; a bound, far above any real patient's
+_FAMILY = 30  # family members listed for sharing: a bound on the consent evaluations of one page
 _COUNTRIES = {"US": US, "USA": US, "UNITED STATES": US, "IN": IN, "IND": IN, "INDIA": IN}
 
 
@@ -80,7 +81,7 @@ def family_of(session: Session, caller: Caller, patient: str) -> list[str]:
             member = str((participant.get("member") or {}).get("reference") or "")
             if member.startswith("RelatedPerson/"):
                 found[member] = None
-    return list(found)
+    return list(found)[:_FAMILY]
 
 
 def _name(session: Session, caller: Caller, reference: str) -> str | None:

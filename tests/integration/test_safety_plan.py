@@ -55,6 +55,8 @@ def test_a_completed_plan_is_a_careplan_of_its_own_linked_to_the_discharge_plan(
     for words in ("I stop answering my phone", "Walk the dog along the lake", "217-555-0190"):
         assert words in text
     assert "PSY" in {label["code"] for label in plan["meta"]["security"]}
+    stored = _read(db, f"QuestionnaireResponse/{response_id}").content  # the words are PSY too
+    assert "PSY" in {label["code"] for label in stored["meta"]["security"]}
 
 
 def test_a_new_response_is_a_new_version_of_the_same_plan(db):
