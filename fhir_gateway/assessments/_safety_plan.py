@@ -33,7 +33,13 @@ from fhir_gateway.assessments._safety_plan_form import (
     sections_of,
     shipped_questionnaire,
 )
-from fhir_gateway.assessments._safety_plan_review import complete_reviews
+from fhir_gateway.assessments._safety_plan_review import (
+    OPEN,
+    complete,
+    complete_reviews,
+    done_before,
+    is_review,
+)
 from fhir_gateway.context import SYSTEM, Caller
 from fhir_gateway.errors import BusinessRule, Forbidden, Gone, Issue, NotFound
 from fhir_gateway.fhir.references import Reference
@@ -211,8 +217,33 @@ def _kept(event: WriteEvent, stored: StoredResource | None) -> None:
         complete_reviews(session, patient, f"CarePlan/{written.res_id}", response["id"])
 
 
+def _released(event: WriteEvent, stored: StoredResource | None) -> None:
+    """A review Task released (from draft, or created open) after the plan was made: done."""
+    if stored is None or stored.deleted or stored.content.get("status") not in OPEN:
+        return
+    before = event.before.content.get("status") if event.before is not None else None
+    task = stored.content
+    patient = str((task.get("for") or {}).get("reference") or "")
+    if before not in (None, "draft") or not patient.startswith("Patient/"):
+        return
+    plan = read_as_gateway(event.session, f"CarePlan/{plan_id(patient)}")
+    if plan is None or plan.get("status") != "active" or not done_before(plan, task):
+        return
+    if is_review(event.session, task):
+        response = next(
+            (
+                str(i["reference"]).split("/", 1)[1]
+                for i in plan.get("supportingInfo") or []
+                if str(i.get("reference", "")).startswith("QuestionnaireResponse/")
+            ),
+            "",
+        )
+        complete(event.session, task, f"CarePlan/{plan['id']}", response)
+
+
 def install(settings: Settings) -> None:
     """Register the safety plan's rules (idempotent)."""
     del settings  # nothing configurable yet: the Questionnaire itself is the data to edit
     hooks.on_check("QuestionnaireResponse")(_check)
     hooks.on_stored("QuestionnaireResponse")(_kept)
+    hooks.on_stored("Task")(_released)

@@ -6,11 +6,15 @@ safety-plan review (``referral-service#safety-crisis-plan`` of the discharge tem
 ``safety-plan-review`` code). It is completed by the gateway (the consequence of the plan being
 written, as a completed referral completes its request), through the referral state machine's
 legal steps, with the plan as its output. A ``draft`` Task (held for plan review or for consent)
-is left as it is: releasing it is the reviewer's decision.
+is left as it is while held: releasing it is the reviewer's decision; once released, it is
+completed at once if the plan was made after the Task was asked for (``done_before``), so a plan
+written while the review waited for approval counts. A review asked for after the latest plan
+(a new positive screening) stays open: the plan is to be reviewed again.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,7 +23,7 @@ from fhir_gateway.context import SYSTEM
 from fhir_gateway.services import resources as svc
 from fhir_gateway.services.lookup import read, search
 
-__all__ = ["REVIEW_CODES", "is_review", "complete_reviews"]
+__all__ = ["REVIEW_CODES", "OPEN", "is_review", "complete_reviews", "complete", "done_before"]
 
 _SERVICE = "http://fhir-gateway.org/fhir/CodeSystem/referral-service"
 _SAFETY = "http://fhir-gateway.org/fhir/CodeSystem/safety-plan"
@@ -30,8 +34,12 @@ REVIEW_CODES = frozenset(
         (_SAFETY, "safety-plan-review"),
     }
 )
-_ACTIVITY = "ActivityDefinition/safety-crisis-plan"
+_ACTIVITIES = (  # the discharge template's, and the screening rules'
+    "ActivityDefinition/safety-crisis-plan",
+    "ActivityDefinition/screening-safety-plan-review",
+)
 # the legal steps from each open state to completed (workflow's state machine)
+OPEN = frozenset({"requested", "accepted", "in-progress", "on-hold"})
 _STEPS = {
     "requested": ("accepted", "completed"),
     "accepted": ("completed",),
@@ -49,7 +57,8 @@ def is_review(session: Session, task: dict[str, Any]) -> bool:
     """Is this Task a safety-plan review (by its code, its request's code, or its definition)?"""
     if _codes(task.get("code")) & REVIEW_CODES:
         return True
-    if any(str(c).endswith(_ACTIVITY) for c in task.get("instantiatesCanonical") or []):
+    canonicals = [str(c).split("|", 1)[0] for c in task.get("instantiatesCanonical") or []]
+    if any(c.endswith(_ACTIVITIES) for c in canonicals):
         return True
     focus = (task.get("focus") or {}).get("reference")
     request = read(session, focus) if str(focus or "").startswith("ServiceRequest/") else None
@@ -62,27 +71,42 @@ def complete_reviews(session: Session, patient: str, plan: str, response_id: str
     tasks = search(session, "Task", [("patient", patient), ("status", ",".join(_STEPS))])
     for task in tasks:
         if is_review(session, task):
-            _complete(session, task, plan, response_id)
+            complete(session, task, plan, response_id)
             done.append(f"Task/{task['id']}")
     return done
 
 
-def _complete(session: Session, task: dict[str, Any], plan: str, response_id: str) -> None:
+def done_before(plan: dict[str, Any], task: dict[str, Any]) -> bool:
+    """Was the plan (its response's ``authored``) made at or after the Task was asked for?"""
+    made = _instant((plan.get("period") or {}).get("start"))
+    asked = _instant(task.get("authoredOn"))
+    return made is not None and asked is not None and made >= asked
+
+
+def _instant(value: Any) -> datetime | None:
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def complete(session: Session, task: dict[str, Any], plan: str, response_id: str) -> None:
     current = task
     for status in _STEPS[str(task.get("status"))]:
         current = {**current, "status": status}
         if status == "completed":
             current["businessStatus"] = {"text": "Safety plan completed with the patient"}
-            current["output"] = [
-                *(current.get("output") or []),
-                {
-                    "type": {"text": "Safety plan"},
-                    "valueReference": {"reference": plan},
-                },
-                {
-                    "type": {"text": "Safety-plan response"},
-                    "valueReference": {"reference": f"QuestionnaireResponse/{response_id}"},
-                },
-            ]
+            current["output"] = [*(current.get("output") or []), *_outputs(plan, response_id)]
         stored = svc.update(session, "Task", task["id"], current, SYSTEM, schema=False).stored
         current = stored.content if stored is not None else current
+
+
+def _outputs(plan: str, response_id: str) -> list[dict[str, Any]]:
+    made = [{"type": {"text": "Safety plan"}, "valueReference": {"reference": plan}}]
+    if response_id:
+        response = f"QuestionnaireResponse/{response_id}"
+        made.append(
+            {"type": {"text": "Safety-plan response"}, "valueReference": {"reference": response}}
+        )
+    return made

@@ -11,7 +11,7 @@ from safety_plan_helpers import PATIENT, response, seed_patient
 
 from fhir_gateway import assessments
 from fhir_gateway.app import install_rules
-from fhir_gateway.context import Caller
+from fhir_gateway.context import SYSTEM, Caller
 from fhir_gateway.errors import BusinessRule, Forbidden
 from fhir_gateway.security import TokenCaller
 from fhir_gateway.services import resources
@@ -79,6 +79,44 @@ def test_the_open_review_task_is_completed_with_the_plan_as_output(db):
     assert task["status"] == "completed"
     outputs = [o["valueReference"]["reference"] for o in task["output"]]
     assert f"CarePlan/{assessments.plan_id(PATIENT)}" in outputs
+
+
+def _task(db: Any, task_id: str, **changes: Any) -> dict[str, Any]:
+    with db.session() as session:
+        task = resources.read(session, "Task", task_id, CASE_MANAGER).content
+        task = {**task, **changes}
+        resources.update(session, "Task", task_id, task, SYSTEM)
+    return _read(db, f"Task/{task_id}").content
+
+
+def _new_review(db: Any, status: str, authored: str) -> str:
+    """A review Task as the screening rules add one (held as draft in review mode)."""
+    task = {
+        **_read(db, "Task/sp-review").content,
+        "status": status,
+        "authoredOn": authored,
+    }
+    for field in ("output", "businessStatus", "id", "meta"):
+        task.pop(field, None)
+    with db.session() as session:
+        stored = resources.create(session, "Task", task, SYSTEM).stored
+        assert stored is not None
+        return stored.res_id
+
+
+def test_a_review_held_for_approval_is_completed_when_released_after_the_plan(db):
+    held = _new_review(db, "draft", "2026-12-01T08:00:00Z")
+    _post(db, response(authored="2026-12-01T10:00:00Z"))
+    assert _read(db, f"Task/{held}").content["status"] == "draft"  # the reviewer's to release
+    released = _task(db, held, status="requested")  # approved after the plan was made
+    assert released["status"] == "completed"
+
+
+def test_a_review_asked_for_after_the_latest_plan_stays_open(db):
+    _post(db, response(authored="2026-12-01T10:00:00Z"))
+    assert _read(db, "Task/sp-review").content["status"] == "completed"
+    later = _new_review(db, "requested", "2026-12-05T09:00:00Z")  # a new positive screening
+    assert _read(db, f"Task/{later}").content["status"] == "requested"
 
 
 def test_an_in_progress_response_makes_no_plan(db):
