@@ -19,6 +19,7 @@ from fhir_gateway.assessments._safety_plan_form import (
     Entry,
     Section,
     is_safety_plan,
+    response_of,
     sections_of,
     shipped_questionnaire,
 )
@@ -54,6 +55,7 @@ __all__ = [  # the safety plan
     "is_safety_plan",
     "plan_id",
     "questionnaire_of",
+    "response_of",
     "safety_plan_of",
     "sections_of",
     "shipped_questionnaire",

@@ -30,6 +30,7 @@ from fhir_gateway.assessments._safety_plan_form import (
     Section,
     is_safety_plan,
     problems,
+    response_of,
     sections_of,
     shipped_questionnaire,
 )
@@ -230,14 +231,7 @@ def _released(event: WriteEvent, stored: StoredResource | None) -> None:
     if plan is None or plan.get("status") != "active" or not done_before(plan, task):
         return
     if is_review(event.session, task):
-        response = next(
-            (
-                str(i["reference"]).split("/", 1)[1]
-                for i in plan.get("supportingInfo") or []
-                if str(i.get("reference", "")).startswith("QuestionnaireResponse/")
-            ),
-            "",
-        )
+        response = (response_of(plan) or "").removeprefix("QuestionnaireResponse/")
         complete(event.session, task, f"CarePlan/{plan['id']}", response)
 
 

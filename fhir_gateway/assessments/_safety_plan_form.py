@@ -30,6 +30,7 @@ __all__ = [
     "Section",
     "shipped_questionnaire",
     "is_safety_plan",
+    "response_of",
     "sections_of",
     "problems",
 ]
@@ -70,6 +71,15 @@ def is_safety_plan(response: dict[str, Any] | None) -> bool:
     """A QuestionnaireResponse to the safety-plan Questionnaire (any version of it)."""
     canonical = str((response or {}).get("questionnaire") or "")
     return canonical.split("|", 1)[0] == QUESTIONNAIRE_URL
+
+
+def response_of(plan: dict[str, Any]) -> str | None:
+    """The ``QuestionnaireResponse/ID`` a safety-plan CarePlan was made from (its supportingInfo)."""
+    for info in _list(plan.get("supportingInfo")):
+        reference = str(info.get("reference") or "")
+        if reference.startswith("QuestionnaireResponse/"):
+            return reference
+    return None
 
 
 def _list(value: Any) -> list[Any]:

@@ -25,7 +25,11 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import clock, privacy
 from fhir_gateway.assessments._safety_plan import questionnaire_of, safety_plan_of
-from fhir_gateway.assessments._safety_plan_form import SAFETY_PLAN_SYSTEM, sections_of
+from fhir_gateway.assessments._safety_plan_form import (
+    SAFETY_PLAN_SYSTEM,
+    response_of,
+    sections_of,
+)
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden, Gone, NotFound
 from fhir_gateway.jurisdiction import IN, US, crisis_line
@@ -140,7 +144,7 @@ def crisis_line_of(settings: Settings, patient: dict[str, Any] | None) -> str:
 
 def plan_in_words(session: Session, plan: dict[str, Any], line: str) -> str:
     """The plan as plain text for a message: each step and its entries, and the crisis line."""
-    response = read_as_gateway(session, _response_of(plan))
+    response = read_as_gateway(session, response_of(plan))
     lines = ["A safety plan, shared with you with your relative's consent."]
     for section in sections_of(response or {}, questionnaire_of(session)):
         heading = f"{section.step}: {section.title}" if section.step else section.title
@@ -148,14 +152,6 @@ def plan_in_words(session: Session, plan: dict[str, Any], line: str) -> str:
         lines.append(f"{heading}: {entries or '(nothing written)'}.")
     lines.append(f"In a crisis, {line}.")
     return "\n".join(lines)
-
-
-def _response_of(plan: dict[str, Any]) -> str | None:
-    for info in plan.get("supportingInfo") or []:
-        reference = str(info.get("reference") or "")
-        if reference.startswith("QuestionnaireResponse/"):
-            return reference
-    return None
 
 
 def share_with_family(

@@ -75,14 +75,12 @@ def _patient(
 
 
 def _response(session: Session, caller: Caller, plan: dict[str, Any]) -> dict[str, Any] | None:
-    for info in plan.get("supportingInfo") or []:
-        res_type, _, res_id = str(info.get("reference") or "").partition("/")
-        if res_type == "QuestionnaireResponse":
-            try:
-                return svc.read_served(session, res_type, res_id, caller).content
-            except (NotFound, Gone, Forbidden):
-                return None
-    return None
+    """The plan's response as the user may see it (None: none, or hidden from them)."""
+    res_type, _, res_id = str(assessments.response_of(plan) or "").partition("/")
+    try:
+        return svc.read_served(session, res_type, res_id, caller).content if res_id else None
+    except (NotFound, Gone, Forbidden):
+        return None
 
 
 def _long_day(reader: PatientReader, value: Any) -> str:
