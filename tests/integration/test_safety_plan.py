@@ -197,3 +197,18 @@ def test_a_revoked_consent_stops_the_sharing(db):
     assert not decision.permitted
     assert "no Consent for Lucia Alvarez" in decision.reason  # the inactive one counts no more
     assert _messages(db, "RelatedPerson/sp-sister") == []
+
+
+def test_through_the_rest_api_the_plan_is_served_as_valid_fhir(client, database):
+    # the ``client`` app checks every FHIR body it emits against the R4 schema and profile rules
+    seed_patient(database)
+    posted = client.post("/QuestionnaireResponse", json=response())
+    assert posted.status_code == 201, posted.text
+    plan = client.get(f"/CarePlan/{assessments.plan_id(PATIENT)}")
+    assert plan.status_code == 200
+    assert plan.json()["supportingInfo"] == [
+        {"reference": f"QuestionnaireResponse/{posted.json()['id']}"}
+    ]
+    found = client.get("/CarePlan", params={"subject": PATIENT, "category": "safety-plan"})
+    assert [e["resource"]["id"] for e in found.json()["entry"]] == [assessments.plan_id(PATIENT)]
+    assert client.get("/Task/sp-review").json()["status"] == "completed"
