@@ -81,6 +81,7 @@ def install_rules(settings: Settings) -> None:
     monitors.install(settings)  # readmission and crisis alerts at the Encounter write
     mhca.install(settings)  # India's Mental Healthcare Act: releases, withholdings, ABDM ids whole
     assessments.install(settings)  # QuestionnaireResponse checked, scored into Observations
+    assessments.install_safety_plan(settings)  # a completed safety plan → its CarePlan, review done
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:

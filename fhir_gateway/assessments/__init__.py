@@ -12,7 +12,11 @@ scored in the same transaction into Observations ``derivedFrom`` it (``install``
     scores = score(found, response)                     # pure: values and what is missing
     validate(session, response)                         # raises BusinessRule (422) naming the item
 
-The contract other work builds on: ``/work/wt/CONTRACT-assessments.md`` (codes, shapes, order).
+The codes, shapes and order other work builds on: ``mappings/assessments/README.md``.
+
+The safety plan (``install_safety_plan``): a completed response of the safety-plan Questionnaire
+is kept as the patient's own safety-plan CarePlan, completes an open safety-plan review, and is
+shared with family only under the patient's consent.
 """
 
 from __future__ import annotations
@@ -44,6 +48,36 @@ from fhir_gateway.assessments._rules import (
     observations_of,
     score_response,
     validate,
+)
+from fhir_gateway.assessments._safety_plan import (
+    SAFETY_PLAN_CATEGORY,
+    build_plan,
+    discharge_plan_of,
+    plan_id,
+    questionnaire_of,
+    safety_plan_of,
+)
+from fhir_gateway.assessments._safety_plan import install as install_safety_plan
+from fhir_gateway.assessments._safety_plan_form import (
+    MAX_ENTRIES,
+    MAX_TEXT,
+    QUESTIONNAIRE_URL,
+    SAFETY_PLAN_SYSTEM,
+    Entry,
+    Section,
+    is_safety_plan,
+    response_of,
+    sections_of,
+    shipped_questionnaire,
+)
+from fhir_gateway.assessments._safety_plan_review import complete_reviews, is_review
+from fhir_gateway.assessments._safety_plan_share import (
+    ShareDecision,
+    crisis_line_of,
+    family_of,
+    may_share,
+    plan_in_words,
+    share_with_family,
 )
 from fhir_gateway.assessments._scoring import Scores, score
 from fhir_gateway.assessments._seed import SHIPPED_INSTRUMENTS, seed
@@ -80,4 +114,29 @@ __all__ = [
     "score_response",
     "seed",
     "validate",
+    "MAX_ENTRIES",
+    "MAX_TEXT",
+    "QUESTIONNAIRE_URL",
+    "SAFETY_PLAN_CATEGORY",
+    "SAFETY_PLAN_SYSTEM",
+    "Entry",
+    "Section",
+    "ShareDecision",
+    "build_plan",
+    "crisis_line_of",
+    "family_of",
+    "may_share",
+    "plan_in_words",
+    "share_with_family",
+    "complete_reviews",
+    "discharge_plan_of",
+    "install_safety_plan",
+    "is_review",
+    "is_safety_plan",
+    "plan_id",
+    "questionnaire_of",
+    "response_of",
+    "safety_plan_of",
+    "sections_of",
+    "shipped_questionnaire",
 ]

@@ -20,6 +20,7 @@ from fhir_gateway.web._patient_routes import router as patient_router
 from fhir_gateway.web._reasons import REJECT_REASONS, REJECT_SYSTEM
 from fhir_gateway.web._render import STATIC
 from fhir_gateway.web._routes import router
+from fhir_gateway.web._safety_plan_routes import router as safety_plan_router
 from fhir_gateway.web._sessions import SessionKeys
 from fhir_gateway.web._throttle import AddressThrottle
 from fhir_gateway.web._users import User, add_user, get_user, list_users, remove_user, sign_in
@@ -51,3 +52,4 @@ def install_web(app: FastAPI) -> None:
     app.add_middleware(BrowserHome)  # a browser asking for / lands on /web
     app.include_router(patient_router)  # the patient page and its consent and alert forms
     app.include_router(inbox_router)  # the partner inbox and the case manager's referral pages
+    app.include_router(safety_plan_router)  # the printable safety plan, its form, sharing it
