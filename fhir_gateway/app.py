@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from fhir_gateway import careplans, monitors
+from fhir_gateway import careplans, contacts, monitors
 from fhir_gateway.api import auth, intake, operations, resources, system
+from fhir_gateway.api import contacts as contacts_api
 from fhir_gateway.api import mhca as mhca_api
 from fhir_gateway.api import monitors as monitors_api
 from fhir_gateway.api import privacy as privacy_api
@@ -80,6 +81,7 @@ def install_rules(settings: Settings) -> None:
     install_policy(settings)  # who sees what, Part 2 labels and consents, append-only audit
     monitors.install(settings)  # readmission and crisis alerts at the Encounter write
     mhca.install(settings)  # India's Mental Healthcare Act: releases, withholdings, ABDM ids whole
+    contacts.install(settings)  # caring contacts: series at discharge, replies, consent withdrawn
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -120,6 +122,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         monitors_api.router,
         privacy_api.router,
         mhca_api.router,
+        contacts_api.router,
         resources.router,
     ]
     install_web(app)  # people's pages under /web: partner inbox, case-manager dashboard

@@ -51,12 +51,13 @@ def seed_at_start(settings: Any) -> int:
     """Store the shipped templates and partner directory (``careplan_seed``); returns changes."""
     if not settings.careplan_seed:
         return 0
-    from fhir_gateway import careplans
+    from fhir_gateway import careplans, contacts
     from fhir_gateway.store.db import Database
 
     database = Database(settings.database_url)
     try:
-        return database.write(careplans.seed, settings)
+        changed = database.write(careplans.seed, settings)
+        return changed + database.write(contacts.seed)  # the caring-contact schedule and texts
     finally:
         database.dispose()
 
