@@ -26,7 +26,7 @@ from fhir_gateway.contacts._messages import templates_of
 from fhir_gateway.contacts._reach import Address, address_of
 from fhir_gateway.contacts._series import media, stop
 from fhir_gateway.context import SYSTEM
-from fhir_gateway.monitors._fhir import lock
+from fhir_gateway.monitors import lock
 from fhir_gateway.privacy import consents_of
 from fhir_gateway.services.lookup import read, save
 from fhir_gateway.settings import Settings

@@ -15,10 +15,9 @@ from sqlalchemy.orm import Session
 from fhir_gateway.contacts._codes import CONTACTS_SYSTEM, STOP, is_caring
 from fhir_gateway.contacts._series import stop
 from fhir_gateway.hooks import WriteEvent
-from fhir_gateway.monitors._alerts import Alert, flag
-from fhir_gateway.monitors._codes import CARING_CONTACT_REPLY
-from fhir_gateway.monitors._fhir import create_once, labels_of
-from fhir_gateway.monitors._ids import monitor_id
+from fhir_gateway.monitors import CARING_CONTACT_REPLY, Alert, create_once, flag, monitor_id
+from fhir_gateway.privacy import labels_of as labels
+from fhir_gateway.privacy import merge_labels
 from fhir_gateway.services.lookup import read
 from fhir_gateway.settings import Settings
 
@@ -110,7 +109,7 @@ def on_reply(event: WriteEvent, stored: Any, settings: Settings) -> None:
         text=f"The patient {what} to a caring contact: “{quote}”. Read it and answer in office hours; "
         "if it speaks of a crisis, call the patient now.",
         details=[f"Communication/{stored.res_id}", f"CommunicationRequest/{request['id']}"],
-        labels=labels_of(comm, request),
+        labels=merge_labels(labels(comm), labels(request)),
     )
     flag_id = monitor_id(CARING_CONTACT_REPLY, f"Communication/{stored.res_id}")
     create_once(event.session, flag(flag_id, alert, settings.case_manager))

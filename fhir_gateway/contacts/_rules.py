@@ -50,9 +50,9 @@ def _on_discharge(session: Session, context: discharge.DetectedDischarge) -> Non
     if not context.patient:
         return
     settings = _settings()
-    made = discharge_of(
-        context.encounter_resource, context.patient, settings, context.sender, context.zone
-    )
+    # a REST discharge names no sender: the default sender's zone, as for a time without offset
+    zone = context.zone if context.source != "rest" else settings.default_sender_zone
+    made = discharge_of(context.encounter_resource, context.patient, settings, context.sender, zone)
     _replace_series(session, settings, made)
 
 
