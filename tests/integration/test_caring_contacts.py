@@ -230,7 +230,9 @@ def test_a_year_of_caring_contacts_by_email_in_hindi_with_tele_manas(
     assert database.read(outbox.counts) == {"delivered": 15}
 
 
-def test_no_consent_no_messages(gateway, now) -> None:  # type: ignore[no-untyped-def]
+def test_no_consent_no_messages_and_a_consent_given_later_starts_what_is_still_ahead(
+    gateway, now
+) -> None:  # type: ignore[no-untyped-def]
     _, database = gateway
     _write(
         database,
@@ -241,7 +243,15 @@ def test_no_consent_no_messages(gateway, now) -> None:  # type: ignore[no-untype
         SYSTEM,
     )
     _admit_and_discharge(database, "ravi", consent=False)
-    assert _requests(database, "ravi") == []
+    assert _requests(database, "ravi") == []  # the default: no consent, no messages
+    now.at = DISCHARGED + timedelta(days=20)  # the patient agrees at the first follow-up visit
+    _write(
+        database, svc.create, "Consent", caring_consent("Patient/ravi", signed="2026-02-01"), SYSTEM
+    )
+    requests = _requests(database, "ravi")
+    assert len(requests) == 13  # the two weekly messages already past are not sent late
+    assert {r["language"] for r in requests} == {"kn"}
+    assert all(r["occurrenceDateTime"] > clock.to_instant(now.at) for r in requests)
 
 
 def test_withdrawing_consent_stops_the_series_and_a_queued_message_is_not_sent(
