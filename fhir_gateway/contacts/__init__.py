@@ -31,7 +31,7 @@ from fhir_gateway.contacts._codes import (
 from fhir_gateway.contacts._consent import caring_consent, permits_contact
 from fhir_gateway.contacts._data import seed
 from fhir_gateway.contacts._due import enqueue_due
-from fhir_gateway.contacts._messages import Message, compose, preferred_language, templates_of
+from fhir_gateway.contacts._messages import CaringMessage, compose, preferred_language, templates_of
 from fhir_gateway.contacts._replies import asks_to_stop
 from fhir_gateway.contacts._rules import install
 from fhir_gateway.contacts._schedule import ScheduleError, occurrences
@@ -44,7 +44,7 @@ __all__ = [
     "CONTACTS_SYSTEM",
     "STOP",
     "CaringChannels",
-    "Message",
+    "CaringMessage",
     "ScheduleError",
     "Sent",
     "asks_to_stop",

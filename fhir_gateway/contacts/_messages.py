@@ -15,13 +15,20 @@ from typing import Any
 from fhir_gateway.contacts._codes import CRISIS_EXT, MESSAGE_EXT
 from fhir_gateway.jurisdiction import crisis_line
 
-__all__ = ["Message", "Templates", "templates_of", "preferred_language", "compose", "FALLBACK"]
+__all__ = [
+    "CaringMessage",
+    "Templates",
+    "templates_of",
+    "preferred_language",
+    "compose",
+    "FALLBACK",
+]
 
 FALLBACK = "en"
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
+class CaringMessage:
     language: str
     subject: str
     text: str
@@ -82,7 +89,7 @@ def given_name(patient: dict[str, Any]) -> str:
     return ""
 
 
-def compose(templates: Templates, patient: dict[str, Any], country: str) -> Message:
+def compose(templates: Templates, patient: dict[str, Any], country: str) -> CaringMessage:
     """The message for this patient, in their language when there is a text for it."""
     wanted = preferred_language(patient) or FALLBACK
     language = wanted if wanted in templates.messages else FALLBACK
@@ -94,4 +101,4 @@ def compose(templates: Templates, patient: dict[str, Any], country: str) -> Mess
     body = text.replace("{crisis_line}", line).replace("{name}", name)
     if not name:  # "Dear ," reads badly: drop the empty placeholder's comma
         body = body.replace(" ,", ",").replace(" :", ":")
-    return Message(language, subject, body)
+    return CaringMessage(language, subject, body)

@@ -19,7 +19,7 @@ from fhir_gateway import clock, hooks
 from fhir_gateway.contacts._codes import is_caring
 from fhir_gateway.contacts._consent import permits_contact
 from fhir_gateway.contacts._replies import on_reply
-from fhir_gateway.contacts._series import Discharge, discharge_of, remaining, start, stop
+from fhir_gateway.contacts._series import SeriesStart, discharge_of, remaining, start, stop
 from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.privacy import consents_of
 from fhir_gateway.services import discharge
@@ -56,13 +56,14 @@ def _on_discharge(session: Session, context: discharge.DetectedDischarge) -> Non
     _replace_series(session, settings, made)
 
 
-def _replace_series(session: Session, settings: Settings, made: Discharge) -> None:
+def _replace_series(session: Session, settings: Settings, made: SeriesStart) -> None:
+    """A new discharge replaces the series of an earlier one (one series per patient at a time)."""
     earlier = [
         r
         for r in remaining(session, made.patient)
         if (r.get("encounter") or {}).get("reference") != made.encounter
     ]
-    if earlier and permits_contact(consents_of(session, made.patient), clock.now()):
+    if earlier:
         stop(session, made.patient, f"A new series began with the discharge {made.encounter}")
     start(session, settings, made)
 

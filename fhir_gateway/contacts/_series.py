@@ -38,7 +38,7 @@ from fhir_gateway.services.lookup import read, save, search
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.keyed_ids import keyed_id
 
-__all__ = ["Discharge", "start", "stop", "remaining", "media", "STOPPABLE"]
+__all__ = ["SeriesStart", "start", "stop", "remaining", "media", "STOPPABLE"]
 
 log = logging.getLogger("fhir_gateway.contacts")
 _NAMESPACE = uuid.UUID("6d1f0a52-8c3e-4b7a-9f15-2e4c7b0d9a63")
@@ -54,7 +54,7 @@ def media(settings: Settings) -> list[str]:
     return [m for m in settings.contacts_media if usable.get(m)]
 
 
-class Discharge:
+class SeriesStart:
     """What a series is made from: the patient, the stay, when, where (zone and country)."""
 
     def __init__(self, patient: str, encounter: str, at: datetime, zone: str, country: str) -> None:
@@ -74,14 +74,14 @@ def _discharged_at(encounter: dict[str, Any]) -> datetime:
 
 def discharge_of(
     encounter: dict[str, Any], patient: str, settings: Settings, sender: str | None, zone: str
-) -> Discharge:
+) -> SeriesStart:
     country = jurisdiction.country_of(settings, sender)
-    return Discharge(
+    return SeriesStart(
         patient, f"Encounter/{encounter['id']}", _discharged_at(encounter), zone, country
     )
 
 
-def start(session: Session, settings: Settings, discharge: Discharge) -> list[str]:
+def start(session: Session, settings: Settings, discharge: SeriesStart) -> list[str]:
     """The series of this discharge, when the patient consented and can be reached; returns the
     references of the requests made (none: no consent, no address, or the patient died)."""
     patient = read(session, discharge.patient)
@@ -109,7 +109,12 @@ def start(session: Session, settings: Settings, discharge: Discharge) -> list[st
 
 
 def _request(
-    req_id: str, discharge: Discharge, when: datetime, medium: str, message: Any, settings: Settings
+    req_id: str,
+    discharge: SeriesStart,
+    when: datetime,
+    medium: str,
+    message: Any,
+    settings: Settings,
 ) -> dict[str, Any]:
     series = keyed_id(_NAMESPACE, discharge.encounter)
     return {
