@@ -4,6 +4,7 @@ the patient's language with the crisis line of their country, who can be reached
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -45,7 +46,7 @@ def test_weekly_in_the_first_month_then_monthly_to_twelve_months_at_ten_local() 
     # discharged in Bengaluru late on 31 January: the 31st makes the month ends show
     discharged = datetime(2026, 1, 31, 17, 0, tzinfo=UTC)  # 22:30 IST, still 31 January there
     when = occurrences(PLAN, discharged, "Asia/Kolkata")
-    local = [w.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Kolkata")) for w in when]
+    local = [w.astimezone(ZoneInfo("Asia/Kolkata")) for w in when]
     assert [d.date() for d in local] == [
         date(2026, 2, 7),
         date(2026, 2, 14),
@@ -210,3 +211,41 @@ def test_i_am_not_stopping_my_medication_is_a_reply_not_a_stop() -> None:
         ]
     }
     assert asks_to_stop(coded)
+
+
+_UNIT_DAYS = {"d": 1, "wk": 7, "mo": 28, "a": 365}  # the shortest length of each unit
+
+
+@given(
+    low=st.integers(0, 60),
+    span=st.integers(0, 400),
+    period=st.integers(1, 30),
+    unit=st.sampled_from(["d", "wk", "mo"]),
+    hour=st.integers(0, 23),
+    zone=st.sampled_from(["UTC", "Asia/Kolkata", "America/Chicago"]),
+    day=st.datetimes(datetime(2025, 1, 1), datetime(2027, 12, 31), timezones=st.just(UTC)),
+)
+def test_any_readable_schedule_stays_within_its_bounds_at_its_time_of_day(
+    low: int, span: int, period: int, unit: str, hour: int, zone: str, day: datetime
+) -> None:
+    repeat = {
+        "boundsRange": {
+            "low": {"value": low, "code": "d"},
+            "high": {"value": low + span, "code": "d"},
+        },
+        "period": period,
+        "periodUnit": unit,
+        "timeOfDay": [f"{hour:02d}:00:00"],
+    }
+    try:
+        when = occurrences({"action": [{"timingTiming": {"repeat": repeat}}]}, day, zone)
+    except ScheduleError as exc:
+        assert "more than 400" in str(exc)
+        return
+    tz = ZoneInfo(zone)
+    day0 = day.astimezone(tz).date()
+    local = [w.astimezone(tz) for w in when]
+    assert when == sorted(set(when)) and 1 <= len(when) <= 400
+    assert all(low <= (d.date() - day0).days <= low + span for d in local)
+    assert {d.hour for d in local} <= {hour, (hour + 1) % 24}  # a DST gap moves an hour on
+    assert len(when) <= span // (period * _UNIT_DAYS[unit]) + 1
