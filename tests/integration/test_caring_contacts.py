@@ -16,7 +16,7 @@ import pytest
 from contacts_helpers import body_of
 from pydantic import SecretStr
 
-from fhir_gateway import clock
+from fhir_gateway import clock, contacts
 from fhir_gateway.app import create_app
 from fhir_gateway.contacts import caring_consent
 from fhir_gateway.context import SYSTEM
@@ -430,3 +430,21 @@ def test_an_smtp_failure_is_retried_with_backoff_and_a_refusal_is_dead_lettered(
     rows = database.read(outbox.list_rows)
     assert [r.status for r in rows] == ["delivered", "dead"] and "550" in (rows[1].last_error or "")
     assert len(_sent(database, "asha")) == 1
+
+
+def test_the_schedule_is_data_a_user_edits_through_the_api(gateway, client, now) -> None:  # type: ignore[no-untyped-def]
+    _, database = gateway
+    assert database.write(contacts.seed) == 2 and database.write(contacts.seed) == 0
+    schedule = client.get("/PlanDefinition/caring-contacts").json()
+    weekly_only = {**schedule, "action": schedule["action"][:1]}  # a programme of four weeks
+    assert client.put("/PlanDefinition/caring-contacts", json=weekly_only).status_code == 200
+    _write(
+        database,
+        svc.update,
+        "Patient",
+        "asha",
+        _patient("asha", "hi", [{"system": "email", "value": "asha.rao@example.in"}]),
+        SYSTEM,
+    )
+    _admit_and_discharge(database, "asha")
+    assert len(_requests(database, "asha")) == 4
