@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from fhir_gateway import careplans, monitors
+from fhir_gateway import careplans, contacts, monitors
 from fhir_gateway.api import auth, intake, operations, resources, system
+from fhir_gateway.api import contacts as contacts_api
 from fhir_gateway.api import mhca as mhca_api
 from fhir_gateway.api import monitors as monitors_api
 from fhir_gateway.api import privacy as privacy_api
@@ -82,6 +83,7 @@ def install_rules(settings: Settings) -> None:
     mhca.install(settings)  # India's Mental Healthcare Act: releases, withholdings, ABDM ids whole
     assessments.install(settings)  # QuestionnaireResponse checked, scored into Observations
     assessments.install_safety_plan(settings)  # a completed safety plan → its CarePlan, review done
+    contacts.install(settings)  # caring contacts: series at discharge, replies, consent withdrawn
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -122,6 +124,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         monitors_api.router,
         privacy_api.router,
         mhca_api.router,
+        contacts_api.router,
         resources.router,
     ]
     install_web(app)  # people's pages under /web: partner inbox, case-manager dashboard

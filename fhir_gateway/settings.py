@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -232,6 +232,41 @@ class Settings(BaseSettings):
     )
     partner_timeout: float = Field(
         10.0, description="Seconds a partner's FHIR server has to answer"
+    )
+
+    # --- caring contacts (fhir_gateway.contacts, adapters.messaging) ----------------------------
+    contacts_media: list[str] = Field(
+        default_factory=lambda: ["email", "sms"],
+        description="How caring contacts reach a patient, in order of preference (a medium counts "
+        "when its channel is configured; the patient's Patient.telecom rank comes first)",
+    )
+    contacts_interval: float = Field(
+        300.0, description="Seconds between two runs of the caring-contact due-sender in a worker"
+    )
+    contacts_batch: int = Field(
+        200, description="Caring contacts one due-sender run queues at most"
+    )
+    contacts_smtp_host: str | None = Field(
+        None, description="SMTP server for caring contacts by e-mail"
+    )
+    contacts_smtp_port: int = Field(587, description="SMTP port (587 with STARTTLS, 465 with TLS)")
+    contacts_smtp_from: str | None = Field(
+        None, description="From address of caring-contact e-mails"
+    )
+    contacts_smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection (STARTTLS)")
+    contacts_smtp_ssl: bool = Field(
+        False, description="Implicit TLS from the first byte (port 465)"
+    )
+    contacts_smtp_username: str | None = Field(None, description="SMTP user (none: no login)")
+    contacts_smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    contacts_smtp_timeout: float = Field(
+        10.0, description="Seconds the SMTP server has for the connection and each command"
+    )
+    contacts_webhook_url: str | None = Field(
+        None, description="A messaging provider's webhook (SMS, WhatsApp) for caring contacts"
+    )
+    contacts_webhook_secret: SecretStr | None = Field(
+        None, description="HMAC secret that signs each webhook POST (X-FHIR-Gateway-Signature)"
     )
 
     # --- case-manager monitors (fhir_gateway.monitors) ------------------------------------------

@@ -31,6 +31,7 @@ DATA = Path(__file__).parent / "data"
 # auto_gateway; monitored, reviewed) are available to every test without importing them.
 HELPERS = (
     "careplan_helpers",
+    "contacts_helpers",
     "hl7v2_helpers",
     "intake_helpers",
     "monitor_helpers",
@@ -42,7 +43,7 @@ HELPERS = (
     "workflow_helpers",
 )
 pytest.register_assert_rewrite(*HELPERS)
-pytest_plugins = ["intake_helpers", "careplan_helpers", "monitor_helpers"]
+pytest_plugins = ["intake_helpers", "careplan_helpers", "monitor_helpers", "contacts_helpers"]
 
 # Property tests draw the same examples on every CI run (a failure there replays here with CI=1);
 # locally they keep exploring new ones.

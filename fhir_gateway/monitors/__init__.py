@@ -99,3 +99,13 @@ def install(settings: Settings) -> None:
     hooks.on_stored("Consent")(on_consent)
     hooks.on_stored("Observation")(on_observation)
     applied.register(on_message)
+
+
+# What the engines above the monitors (assessments, adherence, relapse, caring contacts) use to
+# raise their work items as the monitors raise theirs.
+from fhir_gateway.monitors._alerts import Alert, flag  # noqa: E402
+from fhir_gateway.monitors._codes import CARING_CONTACT_REPLY  # noqa: E402
+from fhir_gateway.monitors._fhir import create_once, lock  # noqa: E402
+from fhir_gateway.monitors._ids import monitor_id  # noqa: E402
+
+__all__ += ["Alert", "CARING_CONTACT_REPLY", "create_once", "flag", "lock", "monitor_id"]

@@ -16,6 +16,7 @@ from fhir_gateway import privacy
 from fhir_gateway.context import Caller
 from fhir_gateway.settings import Settings
 from fhir_gateway.web._follow_up import PatientFollowUp, patient_follow_up
+from fhir_gateway.web._patient_caring import CaringContacts, caring_contacts
 from fhir_gateway.web._patient_consents import ConsentStatus, consent_status
 from fhir_gateway.web._patient_directives import DirectivesSection, advance_directives_section
 from fhir_gateway.web._patient_plans import PatientPlan, plans
@@ -52,6 +53,7 @@ class PatientPage:
     consents: ConsentStatus
     plans: list[PatientPlan]
     timeline: list[TimelineRow]
+    caring: CaringContacts | None = None  # the caring contacts after discharge, if any
 
 
 def open_patient(
@@ -89,4 +91,5 @@ def patient_page(
         consents=consent_status(reader, related),
         plans=plans(reader),
         timeline=timeline(reader),
+        caring=caring_contacts(reader),
     )

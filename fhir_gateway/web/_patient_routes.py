@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import RedirectResponse, Response
 
-from fhir_gateway import clock
+from fhir_gateway import clock, contacts
 from fhir_gateway.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge
 from fhir_gateway.services import mhca, resources
 from fhir_gateway.web._patient_alerts import ACTIONS, review_alert
@@ -56,6 +56,7 @@ _DONE = {
     "part2": "Part 2 consent recorded.",
     "family": "Family-involvement consent recorded.",
     "representative": "Nominated representative confirmed and added to the care team.",
+    "caring": "Caring contacts stopped: no more messages will go to the patient.",
 }
 _VERB = {"acknowledge": "acknowledged", "resolve": "resolved"}
 
@@ -137,6 +138,16 @@ async def confirm_representative(
         request.app.state.database.write, _confirm, caller, patient_id, person_id
     )
     return RedirectResponse(f"/web/patients/{patient_id}?done=representative", status_code=303)
+
+
+@router.post("/patients/{patient_id}/caring-contacts/stop")
+async def stop_caring_contacts(request: Request, patient_id: str, caller: CaseTeamDep) -> Response:
+    """The patient asked to stop: as the API's ``$stop-caring-contacts``, with the user's rights."""
+    await posted_form(request)
+    await run_in_threadpool(
+        request.app.state.database.write, contacts.stop_for_patient, patient_id, caller
+    )
+    return RedirectResponse(f"/web/patients/{patient_id}?done=caring", status_code=303)
 
 
 def _confirm(session: Any, caller: Any, patient_id: str, person_id: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
-from fhir_gateway import clock, security
+from fhir_gateway import clock, contacts, security
 from fhir_gateway.notifications import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 from fhir_gateway.observability.events import observed_delivery
 from fhir_gateway.observability.health import Heartbeat
@@ -46,11 +46,16 @@ class DeliveryResult:
     error: str | None
 
 
-def _finish(session: Session, row: OutboxRow, **result: Any) -> bool:
-    """Record the attempt; a delivered row's Part 2 disclosures enter the accounting with it."""
+def _finish(
+    session: Session, row: OutboxRow, channel: contacts.CaringChannels | None = None, **result: Any
+) -> bool:
+    """Record the attempt; a delivered row's Part 2 disclosures enter the accounting with it, and
+    a caring contact's Communication is recorded with it."""
     kept = outbox.finish(session, row.id, **result)
     if kept and result["outcome"] == "delivered" and row.disclosures:
         security.account_delivered(session, row.disclosures, row.channel)
+    if kept and result["outcome"] == "delivered" and channel is not None:
+        channel.delivered(session, row)
     return kept
 
 
@@ -73,6 +78,7 @@ class DeliveryWorker:
         name: str | None = None,
         rng: random.Random | None = None,
         partner_transport: httpx.BaseTransport | None = None,
+        caring: contacts.CaringChannels | None = None,
     ) -> None:
         self.db = database
         self.settings = settings
@@ -91,6 +97,9 @@ class DeliveryWorker:
             max_workers=max(1, settings.outbox_concurrency), thread_name_prefix="outbox"
         )
         self._last_poll: float | None = None
+        self._last_contacts: float | None = None
+        # caring contacts: e-mail (SMTP) and a messaging webhook, beside the HTTP deliveries
+        self.caring = caring or contacts.CaringChannels(settings, transport=transport)
         self.heartbeat: Heartbeat | None = None
 
     def close(self) -> None:
@@ -129,10 +138,14 @@ class DeliveryWorker:
 
     def _withdrawn(self, row: OutboxRow) -> DeliveryResult | None:
         """A row disclosing Part 2 data that no consent permits any more (revoked, expired since
-        it was queued) is withdrawn, never sent: revocation takes effect at once."""
-        if not row.disclosures:
+        it was queued) is withdrawn, never sent: revocation takes effect at once. So is a caring
+        contact stopped or whose consent was withdrawn since it was queued."""
+        if row.channel in self.caring.names:
+            reason = self.db.read(self.caring.withdrawn_because, row)
+        elif not row.disclosures:
             return None
-        reason = self.db.read(security.disclosure_withdrawn_because, row.disclosures)
+        else:
+            reason = self.db.read(security.disclosure_withdrawn_because, row.disclosures)
         if reason is None:
             return None
         self.db.write(outbox.withdraw, row.id, worker=self.name, reason=reason)
@@ -144,7 +157,17 @@ class DeliveryWorker:
         if withdrawn is not None:
             return withdrawn
         with observed_delivery(row.id, row.channel) as seen:  # span, outbox-id correlation, metrics
-            status, error, retry_after = self._send(row, secret)
+            refused = False
+            if row.channel in self.caring.names:
+                sent = self.caring.send(row)
+                status, error, retry_after, refused = (
+                    sent.status,
+                    sent.error,
+                    sent.retry_after,
+                    sent.refused,
+                )
+            else:
+                status, error, retry_after = self._send(row, secret)
             seen.sent()
             attempt = row.attempts + 1
             with self._rng_lock:
@@ -157,6 +180,8 @@ class DeliveryWorker:
                     rng=self.rng,
                     retry_after_header=retry_after,
                 )
+            if refused:  # a permanent SMTP refusal: retrying cannot help
+                decision = Decision("dead", reason="refused for good")
             self._record(row, decision, status, error)
             seen.done(decision.outcome, status)
         return DeliveryResult(row.id, decision.outcome, status, error or decision.reason)
@@ -188,6 +213,7 @@ class DeliveryWorker:
         kept = self.db.write(
             _finish,
             row,
+            self.caring if row.channel in self.caring.names else None,
             worker=self.name,
             outcome=decision.outcome,
             http_status=status,
@@ -227,6 +253,21 @@ class DeliveryWorker:
         except Exception:  # a failed monitor run is recorded and retried; deliveries go on
             log.exception("monitor run failed")
 
+    def send_caring_contacts_if_due(self) -> int:
+        """Queue the caring contacts whose time has come, every ``contacts_interval`` seconds."""
+        interval = self.settings.contacts_interval
+        now = clock.now().timestamp()
+        if interval <= 0 or (
+            self._last_contacts is not None and now - self._last_contacts < interval
+        ):
+            return 0
+        self._last_contacts = now
+        try:
+            return int(self.db.write(contacts.enqueue_due, self.settings))
+        except Exception:  # a failed run is tried again next time; deliveries go on
+            log.exception("queuing caring contacts failed")
+            return 0
+
     def run(self, stop: threading.Event) -> None:
         """Deliver until ``stop`` is set; an idle worker looks again every poll interval."""
         log.info("outbox worker %s started", self.name)
@@ -236,6 +277,7 @@ class DeliveryWorker:
             try:
                 self.poll_partners_if_due()
                 self.run_monitors_if_due()
+                self.send_caring_contacts_if_due()
                 busy = bool(self.run_once())
             except Exception:  # the database away for a moment: wait and try again
                 log.exception("outbox round failed")

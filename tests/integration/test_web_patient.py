@@ -16,6 +16,7 @@ from patient_helpers import PARTNER, PDF, World, patient_settings, seed_highest_
 from web_helpers import csrf, sign_in
 
 from fhir_gateway.app import create_app
+from fhir_gateway.contacts import CARING_CONTACT, CONTACTS_SYSTEM
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.security import TokenCaller
 from fhir_gateway.services import resources
@@ -378,3 +379,55 @@ def test_a_tpo_consent_names_the_class_of_treating_providers(world_client):
     assert "treatment, healthcare payment, healthcare operations" in on_file
     # the treating partner holding the patient's referral is reached by the class
     assert "<td>Prairie Recovery Services</td><td><strong>Yes</strong>" in page
+
+
+# -- caring contacts: what went, what is still to come; stopped when the patient asks ------------
+
+
+def _caring_request(patient_id: str, n: int, status: str, when: str) -> dict[str, Any]:
+    return {
+        "resourceType": "CommunicationRequest",
+        "id": f"caring-{n}",
+        "status": status,
+        "category": [{"coding": [{"system": CONTACTS_SYSTEM, "code": CARING_CONTACT}]}],
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "recipient": [{"reference": f"Patient/{patient_id}"}],
+        "occurrenceDateTime": when,
+        "payload": [{"contentString": "We are thinking of you."}],
+    }
+
+
+def test_the_case_manager_stops_the_caring_contacts_the_patient_no_longer_wants(world_client):  # type: ignore[no-untyped-def]
+    world, web = world_client
+
+    def seed(session) -> None:  # type: ignore[no-untyped-def]
+        for n, (status, when) in enumerate(
+            [
+                ("completed", "2025-03-14T15:00:00Z"),
+                ("active", "2025-03-21T15:00:00Z"),
+                ("active", "2025-03-28T15:00:00Z"),
+            ]
+        ):
+            doc = _caring_request(world.patient_id, n, status, when)
+            resources.update(session, "CommunicationRequest", doc["id"], doc, SYSTEM)
+
+    world.database.write(seed)
+    page = web.get(f"/web/patients/{world.patient_id}")
+    assert page.status_code == 200
+    assert "Caring contacts" in page.text and "1 sent, 2 still to come" in page.text
+    assert "Stop caring contacts" in page.text
+    answer = web.post(
+        f"/web/patients/{world.patient_id}/caring-contacts/stop",
+        data={"csrf_token": csrf(page.text)},
+    )
+    assert answer.status_code == 303
+    after = web.get(answer.headers["location"]).text
+    assert "Caring contacts stopped" in after and "1 sent, 0 still to come, 2 stopped" in after
+    assert "Stop caring contacts" not in after
+    assert [world.read(f"CommunicationRequest/caring-{n}")["status"] for n in range(3)] == [
+        "completed",
+        "revoked",
+        "revoked",
+    ]
+    refused = web.post(f"/web/patients/{world.patient_id}/caring-contacts/stop", data={})
+    assert refused.status_code in (400, 403)  # no CSRF token: nothing changes
