@@ -9,7 +9,7 @@ RXD or RXA before it. What each segment fills is data (``mappings/hl7v2/segment-
 The order is keyed on its placer number (ORC-2), else the filler number (ORC-3), else on the
 patient, the drug and the order time: a dispense names its order by the same key, so it links to
 the order an earlier RDE stored (or creates it from what the dispense says, if it came first).
-A dispense or an administration is keyed on its order and its own counters and time.
+A dispense or an administration is keyed on its patient, its order and its own counters and time.
 """
 
 from __future__ import annotations
@@ -280,7 +280,7 @@ def _map_event(
     else:
         res_type = "MedicationAdministration"
         base["request"] = order.reference
-    key = derived_identifier(res_type, order.key.get("value", ""), *counters)
+    key = derived_identifier(res_type, patient.key["value"], order.key.get("value", ""), *counters)
     base.update(identifier=[key], medicationCodeableConcept=medication, subject=patient.reference)
     plan = Plan(res_type, key, base=base)
     plan.add("medication", "CodeableConcept", medication, json="medicationCodeableConcept")
