@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import orjson
 from hl7.client import MLLPClient
 from intake_helpers import ack_fields
 from security_helpers import bearer, get_token, register, secure_client
@@ -227,3 +228,36 @@ def test_medication_resources_over_rest_and_a_partner_does_not_see_them(
             assert api.get(f"/{kind}/{rid}", headers=outsider).status_code == 403, kind
             assert api.get(f"/{kind}/no-such-id", headers=outsider).status_code == 403, kind
             assert api.get(f"/{kind}", headers=outsider).status_code == 403, kind
+
+
+def test_discharge_medications_in_a_notification_are_stored_on_the_discharge(client) -> None:  # type: ignore[no-untyped-def]
+    from intake_helpers import DAVINCI
+
+    bundle = orjson.loads((DAVINCI / "discharge-notification-message-bundle-01.json").read_bytes())
+    patient = next(
+        e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    bundle["entry"].append(
+        {
+            "fullUrl": "urn:uuid:2b7d4f8e-8a1c-4c55-9d6e-0c1f7a5e1a01",
+            "resource": {
+                "resourceType": "MedicationRequest",
+                "identifier": [{"system": "http://example.org/rx", "value": "DC-RX-1"}],
+                "status": "active",
+                "intent": "order",
+                "medicationCodeableConcept": {
+                    "coding": [
+                        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "352309"}
+                    ]
+                },
+                "subject": {"reference": patient},
+            },
+        }
+    )
+    assert client.post("/$process-message", json=bundle, headers=FHIR).status_code == 200
+    [encounter] = _search(client, "Encounter")
+    [order] = _search(
+        client, "MedicationRequest", encounter=f"Encounter/{encounter['id']}", category="discharge"
+    )
+    assert order["identifier"][0]["value"] == "DC-RX-1"
+    assert order["subject"]["reference"] == encounter["subject"]["reference"]
