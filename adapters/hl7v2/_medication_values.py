@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ._codes import V2_SYSTEM
 from ._datatypes import MappingContext, codeable
 from ._datetime import to_fhir_datetime
 from ._errors import DataTypeError, RequiredFieldMissing
@@ -50,6 +51,12 @@ _PLAIN_UNITS = {
 }
 
 Reader = Callable[[MappingContext, Plans, SegmentRule, Segment], Any]
+
+
+def _warn(ctx: MappingContext, text: str) -> None:
+    """A warning, once (an RXD's drug is read for its order and for itself)."""
+    if text not in ctx.warnings:
+        ctx.warnings.append(text)
 
 
 def _where(rule: SegmentRule, field: int | None = None) -> str:
@@ -93,20 +100,31 @@ def _drug(ctx: MappingContext, plans: Plans, rule: SegmentRule, seg: Segment) ->
         if coding.get("system") == NDC:
             bare = normalise_ndc(str(coding["code"]))
             if bare is None:
-                ctx.warnings.append(f"{_where(rule)}: {coding['code']!r} is not an NDC")
+                _warn(ctx, f"{_where(rule)}: {coding['code']!r} is not an NDC")
             elif bare != coding["code"]:
                 extra.append({**coding, "system": ctx.codes.as_sent_system("NDC")})
                 coding["code"] = bare
     if extra:
         concept["coding"] = codings + extra
     if not codings:
-        ctx.warnings.append(f"{_where(rule)}: drug {concept.get('text', '')[:40]!r} has no code")
+        _warn(ctx, f"{_where(rule)}: drug {concept.get('text', '')[:40]!r} has no code")
     return concept
 
 
 def _cwe(ctx: MappingContext, plans: Plans, rule: SegmentRule, seg: Segment) -> Any:
+    """CWE → CodeableConcept; a code of the rule's v2 table (``HL70162``) also gets the coding
+    the table's map gives (a route's SNOMED CT code), first."""
     reps = seg.reps(rule.field)
-    return codeable(ctx, reps[0], rule.prop("table")) if reps else None
+    if not reps:
+        return None
+    table = rule.prop("table")
+    concept = codeable(ctx, reps[0], table)
+    codings = (concept or {}).get("coding") or []
+    if table and codings and codings[0].get("system") == V2_SYSTEM + table:
+        mapped = ctx.codes.coding(table, str(codings[0].get("code")))
+        if mapped and mapped["system"] != codings[0]["system"]:
+            codings.insert(0, mapped)
+    return concept
 
 
 def _cwe_code(ctx: MappingContext, plans: Plans, rule: SegmentRule, seg: Segment) -> Any:
@@ -132,9 +150,7 @@ def _code(ctx: MappingContext, plans: Plans, rule: SegmentRule, seg: Segment) ->
     code = seg.value(rule.field)
     mapped = ctx.codes.translate(rule.prop("table"), code) if code else None
     if code and not mapped and rule.prop("unmapped") != "ignore":
-        ctx.warnings.append(
-            f"{_where(rule)}: {code!r} has no FHIR code in table {rule.prop('table')}"
-        )
+        _warn(ctx, f"{_where(rule)}: {code!r} has no FHIR code in table {rule.prop('table')}")
     return mapped
 
 
@@ -193,7 +209,7 @@ def _count(ctx: MappingContext, plans: Plans, rule: SegmentRule, seg: Segment) -
     if not raw:
         return None
     if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_REFILLS:
-        ctx.warnings.append(f"{_where(rule)}: {raw[:20]!r} is not a count of refills; ignored")
+        _warn(ctx, f"{_where(rule)}: {raw[:20]!r} is not a count of refills; ignored")
         return None
     return int(raw)
 
@@ -248,7 +264,7 @@ def _tq1_timing(ctx: MappingContext, plans: Plans, rule: SegmentRule, seg: Segme
     if pattern:
         repeat.update(pattern)
     elif code and code != "PRN":
-        ctx.warnings.append(f"TQ1-3: repeat pattern {code[:20]!r} is not known; kept as text")
+        _warn(ctx, f"TQ1-3: repeat pattern {code[:20]!r} is not known; kept as text")
     times = [_time_of_day(r(1)) for r in seg.reps(4)[:24]]
     if times and all(times):
         repeat["timeOfDay"] = times
@@ -339,6 +355,6 @@ READERS: dict[str, Reader] = {
 def read_value(ctx: MappingContext, plans: Plans, rule: SegmentRule, seg: Segment) -> Any:
     reader = READERS.get(rule.datatype)
     if reader is None:
-        ctx.warnings.append(f"segment map: datatype {rule.datatype!r} of {_where(rule)} is unknown")
+        _warn(ctx, f"segment map: datatype {rule.datatype!r} of {_where(rule)} is unknown")
         return None
     return reader(ctx, plans, rule, seg)

@@ -31,6 +31,8 @@ DATA = Path(__file__).resolve().parents[3] / "data" / "hl7v2" / "pharmacy"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 NDC = "http://hl7.org/fhir/sid/ndc"
 UCUM = "http://unitsofmeasure.org"
+SCT = "http://snomed.info/sct"
+V2_0162 = "http://terminology.hl7.org/CodeSystem/v2-0162"
 
 
 def _created(name_or_text: str | bytes, **options: Any) -> dict[str, list[dict[str, Any]]]:
@@ -82,7 +84,8 @@ def test_rde_o11_orc_rxe_tq1_rxr_fill_the_medication_request() -> None:
     assert (repeat["frequency"], repeat["period"], repeat["periodUnit"]) == (1, 1, "d")
     assert repeat["timeOfDay"] == ["09:00:00"]
     assert repeat["boundsPeriod"] == {"start": "2026-11-20", "end": "2026-12-20"}
-    assert dosage["route"]["coding"][0]["code"] == "PO"  # RXR-1
+    # RXR-1: SNOMED CT route from the v2-0162 map, the v2 code kept
+    assert _codes(dosage["route"]) == {(SCT, "26643006"), (V2_0162, "PO")}
     supply = aripiprazole["dispenseRequest"]
     assert supply["quantity"]["value"] == 30 and supply["numberOfRepeatsAllowed"] == 2
     assert supply["expectedSupplyDuration"] == {
@@ -92,7 +95,7 @@ def test_rde_o11_orc_rxe_tq1_rxr_fill_the_medication_request() -> None:
         "code": "d",
     }  # TQ1-6
     assert suboxone["dosageInstruction"][0]["timing"]["repeat"]["frequency"] == 2  # BID
-    assert suboxone["dosageInstruction"][0]["route"]["coding"][0]["code"] == "SL"
+    assert (SCT, "37839007") in _codes(suboxone["dosageInstruction"][0]["route"])  # sublingual
 
 
 def test_rde_o01_v23_takes_timing_and_supply_from_the_tq_field_and_keeps_a_local_code() -> None:
@@ -123,7 +126,7 @@ def test_rds_o13_each_rxd_is_a_dispense_of_the_order_named_by_orc() -> None:
     assert first["quantity"]["value"] == 30  # RXD-4
     assert (NDC, "59148000813") in _codes(first["medicationCodeableConcept"])  # bare 11 digits
     assert first["type"]["coding"][0]["code"] == "N"  # RXD-33
-    assert first["dosageInstruction"][0]["route"]["coding"][0]["code"] == "PO"
+    assert (V2_0162, "PO") in _codes(first["dosageInstruction"][0]["route"])
     assert "daysSupply" not in first  # v2 RXD has no days-supply field
     # the same ORC-2 keys the dispense's order and the RDE's: same fullUrl, same resource
     rde = convert((DATA / "rde_o11_discharge.hl7").read_bytes()).bundle
@@ -173,7 +176,7 @@ def test_ras_o17_long_acting_injection_is_an_administration_of_its_order() -> No
     assert given["status"] == "completed"  # RXA-20 CP
     assert given["effectiveDateTime"].startswith("2026-12-18T09:20:00")  # RXA-3 = RXA-4
     assert given["dosage"]["dose"]["value"] == 400  # RXA-6/7
-    assert given["dosage"]["route"]["coding"][0]["code"] == "IM"  # RXR-1
+    assert (SCT, "78421000") in _codes(given["dosage"]["route"])  # RXR-1 IM
     assert given["dosage"]["site"]["coding"][0]["code"] == "LG"  # RXR-2
     assert given["performer"][0]["actor"]["reference"].startswith("urn:uuid:")  # RXA-10
     assert given["context"]["reference"].startswith("urn:uuid:")  # PV1-19 visit
