@@ -222,7 +222,11 @@ def _map_order(
     encounter: Plan | None,
     fallback_drug: dict[str, Any] | None,
     user_dir: str | None,
+    *,
+    ordering: bool,
 ) -> Plan:
+    """The order of a group; ``ordering``: the message is the order itself (RDE), whose visit is
+    the ordering encounter."""
     rxe, rxo = group.first("RXE"), group.first("RXO")
     segments: dict[str, Segment | None] = {
         "ORC": group.orc,
@@ -250,7 +254,7 @@ def _map_order(
     plan = Plan("MedicationRequest", key, base=base)
     if rxe is not None or rxo is not None:
         plan.add("medication", "CodeableConcept", medication, json="medicationCodeableConcept")
-    if encounter is not None:
+    if encounter is not None and ordering:  # a dispense's visit is not the ordering one
         plan.add("encounter", "Reference", encounter.reference)
     _add_elements(plan, body)
     return plans.put(plan)
@@ -347,7 +351,9 @@ def _map_group(
     fallback = None
     if events:
         fallback = _event_drug(ctx, plans, events[0], user_dir)
-    order = _map_order(ctx, plans, group, patient, encounter, fallback, user_dir)
+    order = _map_order(
+        ctx, plans, group, patient, encounter, fallback, user_dir, ordering=wanted is None
+    )
     plans_out = [order]
     for seg in events:
         plans_out.append(_map_event(ctx, plans, group, seg, order, patient, encounter, user_dir))

@@ -67,6 +67,7 @@ def test_rde_o11_orc_rxe_tq1_rxr_fill_the_medication_request() -> None:
     assert aripiprazole["status"] == "active" and aripiprazole["intent"] == "order"
     assert aripiprazole["authoredOn"].startswith("2026-11-20T14:05:00")  # RXE-32
     assert aripiprazole["requester"]["reference"].startswith("urn:uuid:")  # ORC-12
+    assert aripiprazole["encounter"]["reference"].startswith("urn:uuid:")  # PV1-19, the stay
     # ORC-29 O: an outpatient (discharge prescription) order
     assert aripiprazole["category"][0]["coding"][0]["code"] == "outpatient"
     # RXE-2: RxNorm, and the NDC with dashes in its 11-digit form (the sent code kept after)
@@ -180,6 +181,7 @@ def test_ras_o17_long_acting_injection_is_an_administration_of_its_order() -> No
     assert given["dosage"]["site"]["coding"][0]["code"] == "LG"  # RXR-2
     assert given["performer"][0]["actor"]["reference"].startswith("urn:uuid:")  # RXA-10
     assert given["context"]["reference"].startswith("urn:uuid:")  # PV1-19 visit
+    assert "encounter" not in order  # the clinic visit is not where it was ordered
     timing = order["dosageInstruction"][0]["timing"]["repeat"]  # TQ1-3 Q4W
     assert (timing["period"], timing["periodUnit"]) == (4, "wk")
 
