@@ -1,4 +1,6 @@
-"""HL7 v2 ADT → FHIR R4 transaction Bundles. Pure: text in, a Bundle or a typed error out.
+"""HL7 v2 ADT and pharmacy messages (RDE, RDS, RAS) → FHIR R4 transaction Bundles. Pure: text
+in, a Bundle or a typed error out. What a pharmacy segment fills is data
+(``mappings/hl7v2/segment-*.json``, read by ``_segment_maps``).
 
 result = convert(text, options=ConvertOptions(default_sender=SenderProfile(zone="America/New_York")))
 result.bundle          # transaction Bundle: POST ifNoneExist + conditional FHIRPath PATCH

@@ -29,6 +29,7 @@ from ._map_clinical import (
 )
 from ._map_header import map_sender, message_header, provenance
 from ._map_patient import map_merge, map_patient, map_related_persons
+from ._map_pharmacy import PHARMACY_MESSAGES, STRUCTURES, map_pharmacy
 from ._map_visit import map_encounter
 from ._options import ConvertOptions
 from ._parse import Message, Segment, parse
@@ -88,11 +89,12 @@ class ConversionResult:
 
 
 def convert(text: str | bytes, *, options: ConvertOptions | None = None) -> ConversionResult:
-    """Convert one HL7 v2 ADT message to a FHIR R4 transaction Bundle, or raise an HL7Error."""
+    """Convert one HL7 v2 ADT or pharmacy (RDE, RDS, RAS) message to a FHIR R4 transaction
+    Bundle, or raise an HL7Error."""
     options = options or _DEFAULT_OPTIONS
     msg = parse(text, max_bytes=options.max_bytes)
     msh = msg.msh
-    event = _check_header(msg)
+    message_type, event = _check_header(msg)
     if options.strict:
         from ._strict import validate_strict
 
@@ -115,19 +117,26 @@ def convert(text: str | bytes, *, options: ConvertOptions | None = None) -> Conv
     recorded = _recorded(ctx, msh)
     plans = Plans()
     sender = map_sender(ctx, plans, msh)
-    rule = rule_for(event)
-    patients, encounters = _map_body(ctx, plans, msg, rule)
-    no_encounter = bool(rule.visit and patients and not encounters)
+    no_encounter = False
+    if message_type in PHARMACY_MESSAGES:
+        user_dir = str(options.mappings_dir) if options.mappings_dir else None
+        patient, orders = map_pharmacy(ctx, plans, msg, message_type, user_dir)
+        patients, focus = [patient], orders
+    else:
+        rule = rule_for(event)
+        patients, encounters = _map_body(ctx, plans, msg, rule)
+        focus = patients + encounters
+        no_encounter = bool(rule.visit and patients and not encounters)
     if no_encounter:
         ctx.warn_sender(
             SegmentSequenceError(f"no PV1 segment: ADT^{event} created no Encounter", segment="PV1")
         )
-    bundle = _bundle(ctx, msg, event, plans, sender, patients + encounters, recorded)
+    bundle = _bundle(ctx, msg, event, plans, sender, focus, recorded)
     key = patients[0].key if patients else None
     return ConversionResult(
         bundle=bundle,
         event=event,
-        message_type="ADT",
+        message_type=message_type,
         message_control_id=msh.value(10),
         sending_application=app,
         sending_facility=facility,
@@ -140,15 +149,21 @@ def convert(text: str | bytes, *, options: ConvertOptions | None = None) -> Conv
     )
 
 
-def _check_header(msg: Message) -> str:
-    """MSH-9 decides the event (EVN-1 only stands in when MSH-9.2 is empty)."""
+def _check_header(msg: Message) -> tuple[str, str]:
+    """MSH-9 decides the message type and event (EVN-1 only stands in when an ADT's MSH-9.2 is
+    empty)."""
     msh = msg.msh
     mtype = msh.one(9)
     if not mtype(1):
         raise RequiredFieldMissing("MSH-9 message type is empty", segment="MSH", field=9)
+    if mtype(1) in PHARMACY_MESSAGES:
+        return mtype(1), _check_pharmacy(msg, mtype(1), mtype(2), mtype(3))
     if mtype(1) != "ADT":
         raise UnsupportedMessage(
-            f"{mtype(1)}^{mtype(2)} is not an ADT message", segment="MSH", field=9, component=1
+            f"{mtype(1)}^{mtype(2)} is not an ADT, RDE, RDS or RAS message",
+            segment="MSH",
+            field=9,
+            component=1,
         )
     event = mtype(2)
     if not event:
@@ -163,6 +178,32 @@ def _check_header(msg: Message) -> str:
         raise UnsupportedEvent(
             f"ADT^{event} is not an ADT trigger", segment="MSH", field=9, component=2
         )
+    _check_rest(msh)
+    return "ADT", event
+
+
+def _check_pharmacy(msg: Message, message_type: str, event: str, structure: str) -> str:
+    """RDE^O11/O01, RDS^O13/O01, RAS^O17/O01, with a message structure (MSH-9.3) of theirs."""
+    if event not in PHARMACY_MESSAGES[message_type]:
+        known = " or ".join(sorted(PHARMACY_MESSAGES[message_type]))
+        raise UnsupportedEvent(
+            f"{message_type}^{event or '(empty)'} is not supported: the event must be {known}",
+            segment="MSH",
+            field=9,
+            component=2,
+        )
+    if structure and structure not in STRUCTURES:
+        raise UnsupportedMessage(
+            f"message structure {structure!r} is not one of {', '.join(sorted(STRUCTURES))}",
+            segment="MSH",
+            field=9,
+            component=3,
+        )
+    _check_rest(msg.msh)
+    return event
+
+
+def _check_rest(msh: Segment) -> None:
     version = msh.value(12)
     if not version:
         raise RequiredFieldMissing("MSH-12 version is empty", segment="MSH", field=12)
@@ -177,7 +218,6 @@ def _check_header(msg: Message) -> str:
         )
     if not msh.value(10):
         raise RequiredFieldMissing("MSH-10 message control id is empty", segment="MSH", field=10)
-    return event
 
 
 def _recorded(ctx: MappingContext, msh: Segment) -> str:

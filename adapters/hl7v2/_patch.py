@@ -66,6 +66,22 @@ _BACKBONE: dict[str, dict[str, str]] = {
     },
     "Observation.referenceRange": {"text": "string"},
     "Coverage.class": {"type": "CodeableConcept", "value": "string", "name": "string"},
+    "MedicationRequest.dispenseRequest": {
+        "quantity": "Quantity",
+        "expectedSupplyDuration": "Duration",
+        "numberOfRepeatsAllowed": "unsignedInt",
+        "validityPeriod": "Period",
+    },
+    "MedicationDispense.performer": {"function": "CodeableConcept", "actor": "Reference"},
+    "MedicationAdministration.performer": {"function": "CodeableConcept", "actor": "Reference"},
+    "MedicationAdministration.dosage": {
+        "text": "string",
+        "site": "CodeableConcept",
+        "route": "CodeableConcept",
+        "method": "CodeableConcept",
+        "dose": "Quantity",
+        "rateQuantity": "Quantity",
+    },
 }
 
 

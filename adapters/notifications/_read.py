@@ -4,7 +4,8 @@ The message's resources become a ``transaction`` Bundle: a resource with a busin
 is matched by it (``POST`` with ``ifNoneExist`` then ``PUT Type?identifier=system|value``), one
 without gets an id derived from the sender's endpoint and its own id, so a re-sent or updated
 notification about the same thing changes the same resource. ``urn:uuid`` fullUrls are kept for
-references.
+references. A discharge notification's MedicationRequests and MedicationStatements are its
+discharge medications (``_medications``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ._errors import InvalidNotification, UnsupportedNotification
+from ._medications import discharge_encounter, link_discharge_medication
 
 __all__ = ["EVENT_SYSTEM", "EVENTS", "Notification", "read_notification"]
 
@@ -23,6 +25,7 @@ EVENT_SYSTEM = "http://hl7.org/fhir/us/davinci-alerts/CodeSystem/notification-ev
 EVENTS = frozenset({"notification-admit", "notification-discharge", "notification-transfer"})
 _NAMESPACE = uuid.UUID("5b0c3a57-4a7e-4b8e-9d0e-6c1f2f6a0d11")
 _MR = "MR"
+_DISCHARGE = "notification-discharge"
 
 
 @dataclass(slots=True)
@@ -84,7 +87,10 @@ def read_notification(bundle: Any) -> Notification:
     resources = [entries[i] for i in positions]
     for index, entry in zip(positions, resources, strict=True):
         _check_entry(entry, f"Bundle.entry[{index}]")
-    transaction, sources = _transaction(resources, positions, endpoint)
+    encounter = discharge_encounter(header, resources) if event == _DISCHARGE else None
+    transaction, sources = _transaction(
+        resources, positions, endpoint, discharge=event == _DISCHARGE, encounter=encounter
+    )
     return Notification(
         event=event,
         message_id=message_id,
@@ -198,7 +204,12 @@ def _match_identifier(resource: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _transaction(
-    entries: list[dict[str, Any]], positions: list[int], endpoint: str
+    entries: list[dict[str, Any]],
+    positions: list[int],
+    endpoint: str,
+    *,
+    discharge: bool = False,
+    encounter: str | None = None,
 ) -> tuple[dict[str, Any], tuple[int, ...]]:
     local = {
         f"{e['resource'].get('resourceType')}/{e['resource'].get('id')}": e.get("fullUrl")
@@ -209,6 +220,8 @@ def _transaction(
     sources: list[int] = []
     for position, entry in zip(positions, entries, strict=True):
         resource = _rewrite_local(copy.deepcopy(entry["resource"]), local)
+        if discharge:  # discharge medications belong to the discharge
+            link_discharge_medication(resource, encounter)
         made = _entries(entry.get("fullUrl"), resource, endpoint)
         out += made
         sources += [position] * len(made)

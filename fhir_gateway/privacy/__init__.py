@@ -7,7 +7,9 @@ Rules:
   sender also R and 42CFRPart2); other F codes are PSY; an uncoded diagnosis from a Part 2 sender
   is R/ETH/42CFRPart2 until coded; a care-plan activity of a substance-use template is labelled
   like its diagnosis; a Task and a message on a referral carry the referral's R/ETH/42CFRPart2
-  (``LABEL_SOURCES``). ETH/42CFRPart2 data need the patient's Consent to leave the care team, and
+  (``LABEL_SOURCES``). Medication data (``_medications``) are labelled as diagnoses are: a
+  medicine for opioid or alcohol use disorder is ETH/PSY, and R/42CFRPart2 too from a Part 2
+  sender; an uncoded drug from a Part 2 sender is R/ETH/42CFRPart2 until coded. ETH/42CFRPart2 data need the patient's Consent to leave the care team, and
   carry NORDSCLCD when they do. Text copied from a labelled resource (a reference's display, a
   description, a note, a notification) goes only where the source's labels go with it.
 * **The Part 2 rule** (``_part2``): a sender is a 42 CFR Part 2 program when its facility is in
@@ -88,6 +90,12 @@ from fhir_gateway.privacy._labels import (
     needs_consent,
     reference_to,
     with_labels,
+)
+from fhir_gateway.privacy._medications import (
+    MEDICATION_TYPES,
+    is_substance_use_medication,
+    is_uncoded_drug,
+    medication_labels,
 )
 from fhir_gateway.privacy._mhca import (
     MHCA,
@@ -193,6 +201,12 @@ __all__ = [
     "patient_of",
     "reference_to",
     "with_labels",
+]
+__all__ += [  # medication data, labelled as diagnoses are
+    "MEDICATION_TYPES",
+    "is_substance_use_medication",
+    "is_uncoded_drug",
+    "medication_labels",
 ]
 __all__ += [  # India's Mental Healthcare Act 2017
     "MHCA",

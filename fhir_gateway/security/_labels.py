@@ -7,6 +7,8 @@ are ``fhir_gateway.privacy``'s; here they are applied to writes:
 * a DocumentReference of a type the sender names as SUD counselling notes
   (``counselling_note_types``), from a Part 2 sender, gets R/ETH/42CFRPart2/PSY and PSYTHPN;
 * a Part 2 Consent (its policy is 42 CFR Part 2) is Part 2 data itself (``consent_labels``);
+* medication data (MedicationRequest, -Dispense, -Administration, -Statement) get the labels of
+  their medicine, as a diagnosis does (``medication_labels``: Part 2 only from a Part 2 sender);
 * a resource that comes without labels and references a labelled Condition
   (``Encounter.diagnosis``, ``ServiceRequest.reasonReference``, …) is derived from it and inherits
   R/ETH/42CFRPart2; a Task inherits them from the ServiceRequest it fulfils (``focus``), a message
@@ -85,6 +87,8 @@ def label_write(event: WriteEvent) -> None:
         )
     elif event.res_type == "Consent":
         computed = privacy.consent_labels(doc)
+    elif event.res_type in privacy.MEDICATION_TYPES:
+        computed = privacy.medication_labels(doc, part2=_part2(event))
     if not privacy.labels_of(doc) or event.res_type in privacy.ALWAYS_INHERITS:
         computed += _inherited(event.session, doc)
     merged = privacy.merge_labels(privacy.labels_of(doc), computed, _kept(event))
@@ -114,6 +118,12 @@ def _kept(event: WriteEvent) -> list[dict[str, Any]]:
         and not privacy.is_uncoded(event.after)
     ):
         return []  # labelled for want of a code: the code decides now
+    if (
+        event.res_type in privacy.MEDICATION_TYPES
+        and privacy.is_uncoded_drug(before)
+        and not privacy.is_uncoded_drug(event.after)
+    ):
+        return []  # a drug labelled for want of a code: the code decides now
     return privacy.labels_of(before)
 
 

@@ -49,7 +49,8 @@ __all__ = [
 DISCHARGE_EVENTS = frozenset({"notification-discharge"})
 RECEIVER = "urn:fhir-gateway:process-message"
 
-# What a Da Vinci Unsolicited Notification carries (its profiles, and the IG's own examples).
+# What a Da Vinci Unsolicited Notification carries (its profiles, and the IG's own examples),
+# and a discharge's medications (linked to the discharge by ``adapters.notifications``).
 STORED = frozenset(
     {
         "MessageHeader",
@@ -63,6 +64,8 @@ STORED = frozenset(
         "PractitionerRole",
         "Device",
         "RelatedPerson",
+        "MedicationRequest",
+        "MedicationStatement",
     }
 )
 REFUSED = frozenset(

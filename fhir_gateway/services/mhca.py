@@ -55,6 +55,8 @@ RECORD_TYPES = (
     "AllergyIntolerance",
     "MedicationStatement",
     "MedicationRequest",
+    "MedicationDispense",
+    "MedicationAdministration",
     "Procedure",
     "DocumentReference",
     "CarePlan",
