@@ -32,6 +32,8 @@ RESOURCE_TYPES: tuple[str, ...] = (
     "Location",
     "MeasureReport",
     "Medication",
+    "MedicationAdministration",
+    "MedicationDispense",
     "MedicationRequest",
     "MedicationStatement",
     "MessageHeader",

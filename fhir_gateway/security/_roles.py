@@ -42,6 +42,8 @@ _CLINICAL_INTAKE = (
     "AllergyIntolerance",
     "MedicationStatement",
     "MedicationRequest",
+    "MedicationDispense",
+    "MedicationAdministration",
     "Procedure",
     "Coverage",
     "DocumentReference",
