@@ -22,30 +22,49 @@ administrations, refill gaps and missed long-acting injections as work items.
 from __future__ import annotations
 
 from fhir_gateway import hooks, monitors
-from fhir_gateway.adherence._assess import Assessment, ClassResult, Missed, Unknown, Window, assess
-from fhir_gateway.adherence._catalog import Catalog, Injectable, MedClass, Medicine, load_catalog
+from fhir_gateway.adherence._assess import (
+    AdherenceAssessment,
+    ClassAdherence,
+    MissedInjection,
+    PdcWindow,
+    UnknownSupply,
+    assess,
+)
+from fhir_gateway.adherence._catalog import (
+    LongActingInjectable,
+    MedClass,
+    MedicationCatalog,
+    Medicine,
+    load_catalog,
+)
 from fhir_gateway.adherence._codes import ADHERENCE, codesystem, pdc_code
 from fhir_gateway.adherence._engine import WATCHED, configure, on_write, recompute, run_all
-from fhir_gateway.adherence._pdc import Coverage, Fill, Stay, coverage, days_late
-from fhir_gateway.adherence._supply import Supply, daily_dose, days_supply
+from fhir_gateway.adherence._pdc import (
+    HospitalStay,
+    MedicationFill,
+    PdcCoverage,
+    coverage,
+    days_late,
+)
+from fhir_gateway.adherence._supply import DaysSupply, daily_dose, days_supply
 from fhir_gateway.settings import Settings
 
 __all__ = [
     "ADHERENCE",
-    "Assessment",
-    "Catalog",
-    "ClassResult",
-    "Coverage",
-    "Fill",
-    "Injectable",
+    "AdherenceAssessment",
+    "MedicationCatalog",
+    "ClassAdherence",
+    "PdcCoverage",
+    "MedicationFill",
+    "LongActingInjectable",
     "MedClass",
     "Medicine",
-    "Missed",
-    "Stay",
-    "Supply",
-    "Unknown",
+    "MissedInjection",
+    "HospitalStay",
+    "DaysSupply",
+    "UnknownSupply",
     "WATCHED",
-    "Window",
+    "PdcWindow",
     "assess",
     "codesystem",
     "coverage",

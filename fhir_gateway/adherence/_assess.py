@@ -11,36 +11,48 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fhir_gateway.adherence._catalog import Catalog, Injectable, MedClass, Medicine
+from fhir_gateway.adherence._catalog import (
+    LongActingInjectable,
+    MedClass,
+    MedicationCatalog,
+    Medicine,
+)
 from fhir_gateway.adherence._gather import local_date
 from fhir_gateway.adherence._pdc import (
     CLINIC,
     DISPENSE,
     INJECTION,
     MAX_DAYS,
-    Coverage,
-    Fill,
-    Stay,
+    HospitalStay,
+    MedicationFill,
+    PdcCoverage,
     coverage,
     days_late,
 )
 from fhir_gateway.adherence._supply import days_supply, interval_days
 
-__all__ = ["Unknown", "Missed", "ClassResult", "Assessment", "Window", "assess"]
+__all__ = [
+    "UnknownSupply",
+    "MissedInjection",
+    "ClassAdherence",
+    "AdherenceAssessment",
+    "PdcWindow",
+    "assess",
+]
 
 Resolve = Callable[[str | None], dict[str, Any] | None]
 _DISCONTINUED = frozenset({"stopped", "completed", "cancelled", "entered-in-error"})
 
 
 @dataclass(frozen=True, slots=True)
-class Window:
+class PdcWindow:
     start: date
     end: date  # today
     refill_grace: int  # days a refill may be late before it is a work item
 
 
 @dataclass(frozen=True, slots=True)
-class Unknown:
+class UnknownSupply:
     dispense: dict[str, Any]
     medicine: Medicine
     when: date | None
@@ -48,8 +60,8 @@ class Unknown:
 
 
 @dataclass(frozen=True, slots=True)
-class Missed:
-    injectable: Injectable
+class MissedInjection:
+    injectable: LongActingInjectable
     med_class: MedClass
     last: dict[str, Any] | None  # the latest injection
     given: date
@@ -58,10 +70,10 @@ class Missed:
 
 
 @dataclass(slots=True)
-class ClassResult:
+class ClassAdherence:
     med_class: MedClass
-    coverage: Coverage | None
-    unknown: list[Unknown] = field(default_factory=list)
+    coverage: PdcCoverage | None
+    unknown: list[UnknownSupply] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)  # what the PDC derives from
     late_days: int = 0  # > 0: a refill late by so many days (past the grace)
     last_fill: dict[str, Any] | None = None
@@ -69,14 +81,14 @@ class ClassResult:
 
 
 @dataclass(slots=True)
-class Assessment:
-    classes: dict[str, ClassResult] = field(default_factory=dict)
-    injections: list[Missed] = field(default_factory=list)
-    unknown: list[Unknown] = field(default_factory=list)
+class AdherenceAssessment:
+    classes: dict[str, ClassAdherence] = field(default_factory=dict)
+    injections: list[MissedInjection] = field(default_factory=list)
+    unknown: list[UnknownSupply] = field(default_factory=list)
     known: list[dict[str, Any]] = field(default_factory=list)  # dispenses whose supply is known
 
 
-def _medicine(catalog: Catalog, doc: dict[str, Any], resolve: Resolve) -> Medicine:
+def _medicine(catalog: MedicationCatalog, doc: dict[str, Any], resolve: Resolve) -> Medicine:
     concept = doc.get("medicationCodeableConcept")
     if concept is None:
         medication = resolve((doc.get("medicationReference") or {}).get("reference"))
@@ -97,12 +109,12 @@ def _first_ref(values: Any) -> str | None:
 
 @dataclass(slots=True)
 class _Fills:
-    by_class: dict[str, list[Fill]] = field(default_factory=dict)
+    by_class: dict[str, list[MedicationFill]] = field(default_factory=dict)
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     orders: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
-    def add(self, med: Medicine, fill: Fill, doc: dict[str, Any], order: Any) -> None:
+    def add(self, med: Medicine, fill: MedicationFill, doc: dict[str, Any], order: Any) -> None:
         assert med.med_class is not None
         self.by_class.setdefault(med.med_class.id, []).append(fill)
         self.docs[fill.source] = doc
@@ -111,13 +123,13 @@ class _Fills:
 
 
 def _dispenses(
-    catalog: Catalog,
+    catalog: MedicationCatalog,
     dispenses: list[dict[str, Any]],
     resolve: Resolve,
     zone: ZoneInfo,
     earliest: date,
     fills: _Fills,
-    out: Assessment,
+    out: AdherenceAssessment,
 ) -> None:
     for doc in dispenses:
         if doc.get("status") != "completed":
@@ -132,15 +144,15 @@ def _dispenses(
         supply = days_supply(doc, order)
         if when is None or supply.days is None:
             missing = supply.missing or "it was sent without the day it was handed over"
-            out.unknown.append(Unknown(doc, med, when, missing))
+            out.unknown.append(UnknownSupply(doc, med, when, missing))
             continue
         out.known.append(doc)
         source = f"MedicationDispense/{doc['id']}"
-        fills.add(med, Fill(med.key, when, supply.days, source, DISPENSE), doc, order)
+        fills.add(med, MedicationFill(med.key, when, supply.days, source, DISPENSE), doc, order)
 
 
 def _administrations(
-    catalog: Catalog,
+    catalog: MedicationCatalog,
     administrations: list[dict[str, Any]],
     resolve: Resolve,
     zone: ZoneInfo,
@@ -158,16 +170,16 @@ def _administrations(
         order = resolve((doc.get("request") or {}).get("reference"))
         source = f"MedicationAdministration/{doc['id']}"
         if med.injectable is not None:
-            fill = Fill(med.key, when, med.injectable.interval, source, INJECTION)
+            fill = MedicationFill(med.key, when, med.injectable.interval, source, INJECTION)
         else:
-            fill = Fill(med.key, when, interval_days(order), source, CLINIC)
+            fill = MedicationFill(med.key, when, interval_days(order), source, CLINIC)
         fills.add(med, fill, doc, order)
 
 
 def _missed(
-    catalog: Catalog, fills: _Fills, window: Window, classes: dict[str, MedClass]
-) -> list[Missed]:
-    latest: dict[str, Fill] = {}
+    catalog: MedicationCatalog, fills: _Fills, window: PdcWindow, classes: dict[str, MedClass]
+) -> list[MissedInjection]:
+    latest: dict[str, MedicationFill] = {}
     for class_fills in fills.by_class.values():
         for fill in class_fills:
             if fill.kind == INJECTION and (
@@ -182,11 +194,15 @@ def _missed(
         due = fill.start + timedelta(days=lai.interval)
         late = window.end > due + timedelta(days=lai.grace)
         overdue = late and not _stopped(fills.orders.get(fill.source))
-        found.append(Missed(lai, med_class, fills.docs[fill.source], fill.start, due, overdue))
+        found.append(
+            MissedInjection(lai, med_class, fills.docs[fill.source], fill.start, due, overdue)
+        )
     return found
 
 
-def _late_refill(result: ClassResult, fills: _Fills, window: Window, stays: list[Stay]) -> None:
+def _late_refill(
+    result: ClassAdherence, fills: _Fills, window: PdcWindow, stays: list[HospitalStay]
+) -> None:
     cov = result.coverage
     if cov is None or cov.last is None or cov.covered_until is None:
         return
@@ -202,15 +218,15 @@ def _late_refill(result: ClassResult, fills: _Fills, window: Window, stays: list
 
 
 def assess(
-    catalog: Catalog,
+    catalog: MedicationCatalog,
     dispenses: list[dict[str, Any]],
     administrations: list[dict[str, Any]],
-    stays: list[Stay],
-    window: Window,
+    stays: list[HospitalStay],
+    window: PdcWindow,
     zone: ZoneInfo,
     resolve: Resolve,
-) -> Assessment:
-    out = Assessment()
+) -> AdherenceAssessment:
+    out = AdherenceAssessment()
     fills = _Fills()
     earliest = window.start - timedelta(days=MAX_DAYS)  # a long fill may reach into the window
     _dispenses(catalog, dispenses, resolve, zone, earliest, fills, out)
@@ -221,7 +237,7 @@ def assess(
     for class_id in sorted({*fills.by_class, *(u.medicine.med_class.id for u in in_window)}):  # type: ignore[union-attr]
         class_fills = fills.by_class.get(class_id, [])
         cov = coverage(class_fills, stays, window.start, window.end)
-        result = ClassResult(classes[class_id], cov)
+        result = ClassAdherence(classes[class_id], cov)
         result.unknown = [
             u for u in in_window if u.medicine.med_class and u.medicine.med_class.id == class_id
         ]

@@ -31,8 +31,8 @@ __all__ = [
     "ATC",
     "SHIPPED",
     "MedClass",
-    "Injectable",
-    "Catalog",
+    "LongActingInjectable",
+    "MedicationCatalog",
     "Medicine",
     "load_catalog",
     "codings_and_names",
@@ -71,7 +71,7 @@ class MedClass:
 
 
 @dataclass(frozen=True, slots=True)
-class Injectable:
+class LongActingInjectable:
     id: str
     title: str
     class_url: str
@@ -88,13 +88,13 @@ class Medicine:
     key: str  # the same drug across fills: its ingredient code, else its name
     name: str
     med_class: MedClass | None
-    injectable: Injectable | None
+    injectable: LongActingInjectable | None
 
 
 @dataclass(slots=True)
-class Catalog:
+class MedicationCatalog:
     classes: list[MedClass] = field(default_factory=list)
-    injectables: list[Injectable] = field(default_factory=list)
+    injectables: list[LongActingInjectable] = field(default_factory=list)
     products: dict[str, str] = field(default_factory=dict)  # RxNorm product → ingredient
 
     def by_url(self, url: str) -> MedClass | None:
@@ -134,7 +134,9 @@ class Catalog:
                     return med_class, code
         return None, None
 
-    def _injectable(self, codings: list[tuple[str, str]], names: list[str]) -> Injectable | None:
+    def _injectable(
+        self, codings: list[tuple[str, str]], names: list[str]
+    ) -> LongActingInjectable | None:
         """By code, else the entry with the most of its names in the text (Trinza's names include
         the monthly salt's, so a three-monthly injection is never read as a monthly one)."""
         for entry in self.injectables:
@@ -215,14 +217,14 @@ def _med_class(doc: dict[str, Any]) -> MedClass:
     )
 
 
-def _injectable_of(doc: dict[str, Any]) -> Injectable | None:
+def _injectable_of(doc: dict[str, Any]) -> LongActingInjectable | None:
     repeat = (((doc.get("dosage") or [{}])[0].get("timing") or {}).get("repeat")) or {}
     if repeat.get("periodUnit", "d") != "d" or not repeat.get("period"):
         return None
     ext = doc.get("extension") or []
     product = doc.get("productCodeableConcept") or {}
     interval = int(repeat["period"])
-    return Injectable(
+    return LongActingInjectable(
         id=str(doc["id"]),
         title=str(doc.get("title") or product.get("text") or doc["id"]),
         class_url=next(
@@ -262,9 +264,9 @@ def _merged(folders: Iterable[Path]) -> list[dict[str, Any]]:
 
 
 @cache
-def load_catalog(user_dir: str | None = None) -> Catalog:
+def load_catalog(user_dir: str | None = None) -> MedicationCatalog:
     """The shipped classes and injectables, with the user's folder over them."""
-    catalog = Catalog()
+    catalog = MedicationCatalog()
     for doc in _merged([SHIPPED, *([Path(user_dir)] if user_dir else [])]):
         kind = doc.get("resourceType")
         if kind == "ValueSet":

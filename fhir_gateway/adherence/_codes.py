@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_gateway.adherence._catalog import Catalog, MedClass
+from fhir_gateway.adherence._catalog import MedClass, MedicationCatalog
 
 __all__ = [
     "ADHERENCE",
@@ -57,7 +57,7 @@ def component_coding(code: str) -> dict[str, str]:
     return {"system": ADHERENCE, "code": code, "display": _COMPONENTS[code][0]}
 
 
-def codesystem(catalog: Catalog) -> dict[str, Any]:
+def codesystem(catalog: MedicationCatalog) -> dict[str, Any]:
     concepts = [
         {
             "code": pdc_code(c),

@@ -5,14 +5,13 @@ data on the monitors' schedule (the clock moves: a refill becomes late with no w
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
-from fhir_gateway.adherence._assess import Assessment, Window, assess
+from fhir_gateway.adherence._assess import AdherenceAssessment, PdcWindow, assess
 from fhir_gateway.adherence._catalog import load_catalog
 from fhir_gateway.adherence._codes import codesystem
 from fhir_gateway.adherence._gather import gather, patients_with_medications
@@ -36,18 +35,12 @@ from fhir_gateway.settings import Settings, get_settings
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.repository import StoredResource
 
-__all__ = ["configure", "recompute", "on_write", "run_all", "WATCHED", "Outcome"]
+__all__ = ["configure", "recompute", "on_write", "run_all", "WATCHED"]
 
 log = logging.getLogger("fhir_gateway.adherence")
 WATCHED = ("MedicationDispense", "MedicationAdministration", "MedicationRequest", "Encounter")
 _RETRIES = 3
 _state: dict[str, Settings | None] = {"settings": None}
-
-
-@dataclass(slots=True)
-class Outcome:
-    patients: int = 0
-    errors: int = 0
 
 
 def configure(settings: Settings) -> None:
@@ -58,16 +51,16 @@ def _settings() -> Settings:
     return _state["settings"] or get_settings()
 
 
-def window_for(settings: Settings, zone: ZoneInfo) -> Window:
+def window_for(settings: Settings, zone: ZoneInfo) -> PdcWindow:
     today = clock.now().astimezone(zone).date()
-    return Window(
+    return PdcWindow(
         start=today - timedelta(days=settings.adherence_window_days - 1),
         end=today,
         refill_grace=settings.adherence_refill_grace_days,
     )
 
 
-def recompute(session: Session, settings: Settings, patient: str) -> Assessment | None:
+def recompute(session: Session, settings: Settings, patient: str) -> AdherenceAssessment | None:
     """Measure one patient now and bring the Observations and work items up to date."""
     if Reference.id_of(patient, "Patient") is None:
         return None
@@ -92,7 +85,11 @@ def recompute(session: Session, settings: Settings, patient: str) -> Assessment 
 
 
 def _write(
-    session: Session, settings: Settings, patient: str, found: Assessment, window: Window
+    session: Session,
+    settings: Settings,
+    patient: str,
+    found: AdherenceAssessment,
+    window: PdcWindow,
 ) -> None:
     author = settings.referral_requester
     for result in found.classes.values():

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fhir_gateway.adherence._pdc import Stay
+from fhir_gateway.adherence._pdc import HospitalStay
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.services.discharge import INPATIENT_CLASSES
 from fhir_gateway.services.lookup import read
@@ -19,7 +19,7 @@ from fhir_gateway.store import repository as repo
 from fhir_gateway.store.search import match_ids
 from fhir_gateway.store.tables import idx_reference
 
-__all__ = ["Record", "gather", "patients_with_medications", "local_date", "MAX_EVENTS"]
+__all__ = ["MedicationRecord", "gather", "patients_with_medications", "local_date", "MAX_EVENTS"]
 
 MAX_EVENTS = 1000  # dispenses (and administrations) of one patient read at most
 MEDICATION_EVENTS = ("MedicationDispense", "MedicationAdministration")
@@ -27,10 +27,10 @@ _CANCELLED = frozenset({"entered-in-error", "cancelled"})
 
 
 @dataclass(slots=True)
-class Record:
+class MedicationRecord:
     dispenses: list[dict[str, Any]] = field(default_factory=list)
     administrations: list[dict[str, Any]] = field(default_factory=list)
-    stays: list[Stay] = field(default_factory=list)
+    stays: list[HospitalStay] = field(default_factory=list)
     in_hospital: bool = False
     _cache: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
@@ -61,7 +61,7 @@ def _search(session: Session, res_type: str, patient: str) -> list[dict[str, Any
     return [s.content for s in repo.read_many(session, res_type, ids) if not s.deleted]
 
 
-def _stays(encounters: list[dict[str, Any]], zone: ZoneInfo, today: date) -> list[Stay]:
+def _stays(encounters: list[dict[str, Any]], zone: ZoneInfo, today: date) -> list[HospitalStay]:
     stays = []
     for enc in encounters:
         if (enc.get("class") or {}).get("code") not in INPATIENT_CLASSES:
@@ -75,12 +75,12 @@ def _stays(encounters: list[dict[str, Any]], zone: ZoneInfo, today: date) -> lis
         end = local_date(period.get("end"), zone)
         if end is None:
             end = start if enc.get("status") == "finished" else today
-        stays.append(Stay(start, max(start, end)))
+        stays.append(HospitalStay(start, max(start, end)))
     return stays
 
 
-def gather(session: Session, patient: str, zone: ZoneInfo, today: date) -> Record:
-    record = Record(
+def gather(session: Session, patient: str, zone: ZoneInfo, today: date) -> MedicationRecord:
+    record = MedicationRecord(
         dispenses=_search(session, "MedicationDispense", patient),
         administrations=_search(session, "MedicationAdministration", patient),
     )

@@ -18,14 +18,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-__all__ = ["Fill", "Stay", "Coverage", "coverage", "hospital_days", "days_late", "MAX_DAYS"]
+__all__ = [
+    "MedicationFill",
+    "HospitalStay",
+    "PdcCoverage",
+    "coverage",
+    "hospital_days",
+    "days_late",
+    "MAX_DAYS",
+]
 
 DISPENSE, INJECTION, CLINIC = "dispense", "injection", "clinic"
 MAX_DAYS = 366  # the longest supply one fill may claim, and the horizon past the window
 
 
 @dataclass(frozen=True, slots=True)
-class Fill:
+class MedicationFill:
     medication: str  # the same drug across fills (carry-forward key)
     start: date
     days: int
@@ -34,20 +42,20 @@ class Fill:
 
 
 @dataclass(frozen=True, slots=True)
-class Stay:
+class HospitalStay:
     start: date
     end: date  # inclusive; an ongoing stay ends today
 
 
 @dataclass(frozen=True, slots=True)
-class Coverage:
+class PdcCoverage:
     start: date  # first measured day
     end: date  # last measured day (the window's)
     days_in_period: int  # the denominator: measured days not in hospital
     days_covered: int
     days_in_hospital: int
     covered_until: date | None  # the last day any fill covers (may lie past ``end``)
-    last: Fill | None  # the fill that covers ``covered_until``
+    last: MedicationFill | None  # the fill that covers ``covered_until``
     used: tuple[str, ...]  # the fills that covered a measured day, in order
 
     @property
@@ -57,7 +65,7 @@ class Coverage:
         return round(self.days_covered / self.days_in_period, 4)
 
 
-def hospital_days(stays: Iterable[Stay], first: date, last: date) -> frozenset[date]:
+def hospital_days(stays: Iterable[HospitalStay], first: date, last: date) -> frozenset[date]:
     days: set[date] = set()
     for stay in stays:
         day = max(stay.start, first)
@@ -67,7 +75,9 @@ def hospital_days(stays: Iterable[Stay], first: date, last: date) -> frozenset[d
     return frozenset(days)
 
 
-def _cover(fill: Fill, begin: date, hospital: frozenset[date], horizon: date) -> list[date]:
+def _cover(
+    fill: MedicationFill, begin: date, hospital: frozenset[date], horizon: date
+) -> list[date]:
     """The days ``fill`` covers from ``begin``: a dispense skips hospital days (not consumed)."""
     days: list[date] = []
     day, left = begin, min(fill.days, MAX_DAYS)
@@ -80,8 +90,11 @@ def _cover(fill: Fill, begin: date, hospital: frozenset[date], horizon: date) ->
 
 
 def coverage(
-    fills: Sequence[Fill], stays: Sequence[Stay], window_start: date, window_end: date
-) -> Coverage | None:
+    fills: Sequence[MedicationFill],
+    stays: Sequence[HospitalStay],
+    window_start: date,
+    window_end: date,
+) -> PdcCoverage | None:
     """None when no fill reaches into the window (nothing to measure)."""
     fills = sorted(
         (f for f in fills if f.start <= window_end and f.days > 0),
@@ -93,7 +106,7 @@ def coverage(
     hospital = hospital_days(stays, fills[0].start, horizon)
     start = max(window_start, fills[0].start)
     used: list[str] = []
-    covered: dict[date, Fill] = {}
+    covered: dict[date, MedicationFill] = {}
     on_hand: dict[str, date] = {}  # per drug: the first day its supply in hand does not cover
     for fill in fills:
         begin = fill.start
@@ -114,7 +127,7 @@ def coverage(
     outside = [d for d in measured if d not in hospital]
     hits = [d for d in outside if d in covered]
     until = max(covered)
-    return Coverage(
+    return PdcCoverage(
         start=start,
         end=window_end,
         days_in_period=len(outside),
@@ -126,7 +139,7 @@ def coverage(
     )
 
 
-def days_late(covered_until: date, today: date, stays: Sequence[Stay]) -> int:
+def days_late(covered_until: date, today: date, stays: Sequence[HospitalStay]) -> int:
     """Days since the supply ran out (after ``covered_until``) up to today, hospital days left
     out: a patient on the ward is not late for a refill."""
     if today <= covered_until:

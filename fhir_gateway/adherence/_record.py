@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock, privacy
-from fhir_gateway.adherence._assess import ClassResult, Missed, Unknown
+from fhir_gateway.adherence._assess import ClassAdherence, MissedInjection, UnknownSupply
 from fhir_gateway.adherence._catalog import MedClass
 from fhir_gateway.adherence._codes import (
     DAYS_COVERED,
@@ -83,7 +83,7 @@ def _days(code: str, value: int) -> dict[str, Any]:
 
 
 def write_observation(
-    session: Session, patient: str, result: ClassResult, start: date, end: date
+    session: Session, patient: str, result: ClassAdherence, start: date, end: date
 ) -> str | None:
     """The class's PDC as its one current Observation; without a PDC, an existing one says why
     (dataAbsentReason) and none is made. Unchanged: no new version."""
@@ -198,7 +198,7 @@ def _percent(value: float) -> str:
 
 
 def low_adherence(
-    patient: str, result: ClassResult, threshold: float, observation: str | None
+    patient: str, result: ClassAdherence, threshold: float, observation: str | None
 ) -> Alert:
     cov = result.coverage
     assert cov is not None and cov.pdc is not None
@@ -215,7 +215,7 @@ def low_adherence(
     )
 
 
-def refill_late(patient: str, result: ClassResult, grace: int) -> Alert:
+def refill_late(patient: str, result: ClassAdherence, grace: int) -> Alert:
     cov = result.coverage
     assert cov is not None and cov.covered_until is not None and result.last_fill is not None
     last = _ref(result.last_fill)
@@ -229,7 +229,7 @@ def refill_late(patient: str, result: ClassResult, grace: int) -> Alert:
     )
 
 
-def missed_injection(patient: str, missed: Missed) -> Alert:
+def missed_injection(patient: str, missed: MissedInjection) -> Alert:
     last = _ref(missed.last) if missed.last else ""
     latest = missed.due.fromordinal(missed.due.toordinal() + missed.injectable.grace)
     text = (
@@ -246,7 +246,7 @@ def missed_injection(patient: str, missed: Missed) -> Alert:
     )
 
 
-def unknown_supply(patient: str, unknown: Unknown) -> Alert:
+def unknown_supply(patient: str, unknown: UnknownSupply) -> Alert:
     assert unknown.medicine.med_class is not None
     ref = _ref(unknown.dispense)
     when = f" dispensed {unknown.when}" if unknown.when else ""

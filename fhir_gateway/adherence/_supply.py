@@ -9,9 +9,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Supply", "days_supply", "daily_dose", "interval_days"]
+__all__ = ["DaysSupply", "days_supply", "daily_dose", "interval_days"]
 
 _MAX_INSTRUCTIONS = 10
+_MAX_DAYS = 366
 # Timing.repeat.periodUnit → days (UCUM units of time, as FHIR's units-of-time)
 _UNIT_DAYS = {
     "s": 1 / 86400,
@@ -65,7 +66,7 @@ _UNIT_WORDS = {  # one name for the units pharmacies and prescribers write diffe
 
 
 @dataclass(frozen=True, slots=True)
-class Supply:
+class DaysSupply:
     days: int | None  # None: unknown
     missing: str = ""  # why, in words a case manager can act on
 
@@ -118,38 +119,47 @@ def daily_dose(request: dict[str, Any]) -> tuple[float, str] | str:
             return "the order's doses are in different units"
         unit = _unit(dose)
         total += float(dose["value"]) * per_day
-    return (total, unit or "") if total > 0 else "the order's daily dose is zero"
+    if not total > 0 or not math.isfinite(total):
+        return "the order's daily dose is not a positive amount"
+    return total, unit or ""
 
 
 def interval_days(request: dict[str, Any] | None) -> int:
     """Days one clinic dose covers: the order's dosing interval (daily, most often), at least 1."""
     for dosage in ((request or {}).get("dosageInstruction") or [])[:_MAX_INSTRUCTIONS]:
         per_day = _per_day(dosage.get("timing") or {})
-        if per_day:
-            return max(1, round(1 / per_day))
+        if per_day and per_day > 0:
+            return _whole_days(1 / per_day) if 1 / per_day >= 1 else 1
     return 1
 
 
-def days_supply(dispense: dict[str, Any], request: dict[str, Any] | None) -> Supply:
+def days_supply(dispense: dict[str, Any], request: dict[str, Any] | None) -> DaysSupply:
     sent = _number((dispense.get("daysSupply") or {}).get("value"))
     if sent is not None and sent > 0:
-        return Supply(min(math.floor(sent), 366) or 1)
+        return DaysSupply(_whole_days(sent))
     quantity = dispense.get("quantity") or {}
     amount = _number(quantity.get("value"))
     if amount is None or amount <= 0:
-        return Supply(None, "neither days' supply nor the quantity dispensed was sent")
+        return DaysSupply(None, "neither days' supply nor the quantity dispensed was sent")
     if request is None:
-        return Supply(
+        return DaysSupply(
             None, "no days' supply was sent and no authorizing prescription gives the daily dose"
         )
     dose = daily_dose(request)
     if isinstance(dose, str):
-        return Supply(None, f"no days' supply was sent and {dose}")
+        return DaysSupply(None, f"no days' supply was sent and {dose}")
     per_day, unit = dose
     if unit != _unit(quantity):
-        return Supply(
+        return DaysSupply(
             None,
             f"no days' supply was sent and the order's dose is in {unit or 'no unit'} while the "
             f"dispense counts {_unit(quantity) or 'no unit'}",
         )
-    return Supply(max(1, min(math.floor(amount / per_day), 366)))
+    return DaysSupply(_whole_days(amount / per_day))
+
+
+def _whole_days(value: float) -> int:
+    """Whole days, at least 1 and at most 366 (a supply claimed longer is bounded)."""
+    if not math.isfinite(value) or value >= _MAX_DAYS:
+        return _MAX_DAYS
+    return max(1, math.floor(value))

@@ -178,6 +178,25 @@ def test_pdc_from_dispenses_and_a_late_refill_that_a_new_fill_ends(
     [ended] = flags(client, ada, "refill-late")
     assert ended["status"] == "inactive" and "end" in ended["period"]
 
+    # admitted 1-4 April: the ward gives the tablets, so those days leave the measure and the
+    # supply of the 18 March fill lasts 4 days longer (to 20 April instead of 16 April)
+    at("2026-04-25")
+    stay = {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "subject": {"reference": ada},
+        "period": {"start": "2026-04-01T08:00:00Z", "end": "2026-04-04T15:00:00Z"},
+    }
+    post(client, stay)
+    [obs] = pdc(client, ada, "antipsychotics")
+    days = {c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"] for c in obs["component"]}
+    # 10 January - 25 April is 106 days, 4 in hospital: 102 measured; uncovered are 11-17 March
+    # (7 days) and 21-25 April (5 days): 90 covered
+    assert days == {"days-in-hospital": 4, "days-measured": 102, "days-covered": 90}
+    assert obs["valueQuantity"]["value"] == round(90 / 102, 4)
+    assert active(client, ada, "refill-late") == []  # 5 days late: within the grace
+
 
 def test_a_missed_part2_injection_and_an_unknown_supply_with_their_labels(
     client: TestClient, database: Database, settings: Settings

@@ -9,7 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fhir_gateway.adherence import Stay, Window, assess, daily_dose, days_supply, load_catalog
+from fhir_gateway.adherence import (
+    HospitalStay,
+    PdcWindow,
+    assess,
+    daily_dose,
+    days_supply,
+    load_catalog,
+)
 
 RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ZONE = ZoneInfo("America/Chicago")
@@ -85,11 +92,11 @@ def run(
     dispenses: list[dict[str, Any]] = (),  # type: ignore[assignment]
     administrations: list[dict[str, Any]] = (),  # type: ignore[assignment]
     orders: list[dict[str, Any]] = (),  # type: ignore[assignment]
-    stays: list[Stay] = (),  # type: ignore[assignment]
+    stays: list[HospitalStay] = (),  # type: ignore[assignment]
     grace: int = 7,
 ):  # type: ignore[no-untyped-def]
     known = {f"MedicationRequest/{o['id']}": o for o in orders}
-    window = Window(today - timedelta(days=179), today, grace)
+    window = PdcWindow(today - timedelta(days=179), today, grace)
     return assess(
         CATALOG, list(dispenses), list(administrations), list(stays), window, ZONE, known.get
     )
@@ -250,7 +257,7 @@ def test_a_refill_is_late_only_after_the_configured_days():
 
 def test_no_late_refill_while_in_hospital_or_after_the_order_was_stopped():
     fills = [dispense("d1", date(2026, 5, 1), prescription="q")]
-    ward = [Stay(date(2026, 6, 1), date(2026, 6, 30))]
+    ward = [HospitalStay(date(2026, 6, 1), date(2026, 6, 30))]
     assert run(TODAY, dispenses=fills, stays=ward).classes["antipsychotics"].late_days == 0
     stopped = order("q", 1, "TAB", status="stopped")
     assert run(TODAY, dispenses=fills, orders=[stopped]).classes["antipsychotics"].late_days == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from fhir_gateway.adherence import Fill, Stay, coverage, days_late
+from fhir_gateway.adherence import HospitalStay, MedicationFill, coverage, days_late
 
 QUETIAPINE, OLANZAPINE = "rxnorm|51272", "rxnorm|61381"
 
@@ -37,12 +37,12 @@ def test_hand_worked_example_overlapping_fills_early_refill_and_a_hospital_stay(
     9–25 February: the early refill would be wrongly counted as 17 lost days.
     """
     fills = [
-        Fill(QUETIAPINE, d(12, 20, 2025), 30, "MedicationDispense/f1"),
-        Fill(QUETIAPINE, d(1, 10), 30, "MedicationDispense/f2"),
-        Fill(QUETIAPINE, d(2, 26), 30, "MedicationDispense/f3"),
-        Fill(OLANZAPINE, d(1, 5), 14, "MedicationDispense/f4"),
+        MedicationFill(QUETIAPINE, d(12, 20, 2025), 30, "MedicationDispense/f1"),
+        MedicationFill(QUETIAPINE, d(1, 10), 30, "MedicationDispense/f2"),
+        MedicationFill(QUETIAPINE, d(2, 26), 30, "MedicationDispense/f3"),
+        MedicationFill(OLANZAPINE, d(1, 5), 14, "MedicationDispense/f4"),
     ]
-    result = coverage(fills, [Stay(d(2, 1), d(2, 5))], d(1, 1), d(3, 1))
+    result = coverage(fills, [HospitalStay(d(2, 1), d(2, 5))], d(1, 1), d(3, 1))
     assert result is not None
     assert result.start == d(1, 1)
     assert result.days_in_hospital == 5
@@ -55,7 +55,7 @@ def test_hand_worked_example_overlapping_fills_early_refill_and_a_hospital_stay(
 
 
 def test_the_period_starts_at_the_first_fill_when_it_falls_inside_the_window():
-    fills = [Fill(QUETIAPINE, d(2, 1), 10, "MedicationDispense/a")]
+    fills = [MedicationFill(QUETIAPINE, d(2, 1), 10, "MedicationDispense/a")]
     result = coverage(fills, [], d(1, 1), d(2, 20))
     assert result is not None
     assert (result.start, result.days_in_period, result.days_covered) == (d(2, 1), 20, 10)
@@ -63,7 +63,7 @@ def test_the_period_starts_at_the_first_fill_when_it_falls_inside_the_window():
 
 
 def test_a_fill_that_ended_before_the_window_measures_nothing():
-    fills = [Fill(QUETIAPINE, d(10, 1, 2025), 30, "MedicationDispense/old")]
+    fills = [MedicationFill(QUETIAPINE, d(10, 1, 2025), 30, "MedicationDispense/old")]
     assert coverage(fills, [], d(1, 1), d(3, 1)) is None
 
 
@@ -72,8 +72,8 @@ def test_an_injection_covers_its_interval_and_is_not_carried_forward():
     days from the day it is given, so 2 January – 24 February is covered without a gap, and the
     early injection does not push the cover out to 26 February."""
     fills = [
-        Fill("lai", d(1, 2), 28, "MedicationAdministration/1", "injection"),
-        Fill("lai", d(1, 28), 28, "MedicationAdministration/2", "injection"),
+        MedicationFill("lai", d(1, 2), 28, "MedicationAdministration/1", "injection"),
+        MedicationFill("lai", d(1, 28), 28, "MedicationAdministration/2", "injection"),
     ]
     result = coverage(fills, [], d(1, 1), d(2, 24))
     assert result is not None
@@ -84,7 +84,9 @@ def test_an_injection_covers_its_interval_and_is_not_carried_forward():
 def test_clinic_doses_cover_the_days_they_are_given():
     """Methadone dosed at the clinic every day for 30 days: fully covered, no gap."""
     fills = [
-        Fill("methadone", d(1, 1) + timedelta(days=i), 1, f"MedicationAdministration/{i}", "clinic")
+        MedicationFill(
+            "methadone", d(1, 1) + timedelta(days=i), 1, f"MedicationAdministration/{i}", "clinic"
+        )
         for i in range(30)
     ]
     result = coverage(fills, [], d(1, 1), d(1, 30))
@@ -94,5 +96,5 @@ def test_clinic_doses_cover_the_days_they_are_given():
 def test_days_late_leave_out_days_in_hospital():
     # supply ran out after 10 February; today 20 February; in hospital 12–14 February
     assert days_late(d(2, 10), d(2, 20), []) == 10
-    assert days_late(d(2, 10), d(2, 20), [Stay(d(2, 12), d(2, 14))]) == 7
+    assert days_late(d(2, 10), d(2, 20), [HospitalStay(d(2, 12), d(2, 14))]) == 7
     assert days_late(d(2, 10), d(2, 9), []) == 0
