@@ -11,7 +11,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
-from fhir_gateway.adherence._assess import AdherenceAssessment, PdcWindow, assess
+from fhir_gateway.adherence._assess import (
+    AdherenceAssessment,
+    ClassAdherence,
+    PdcWindow,
+    assess,
+)
 from fhir_gateway.adherence._catalog import load_catalog
 from fhir_gateway.adherence._codes import codesystem
 from fhir_gateway.adherence._gather import gather, patients_with_medications
@@ -60,14 +65,18 @@ def window_for(settings: Settings, zone: ZoneInfo) -> PdcWindow:
     )
 
 
-def recompute(session: Session, settings: Settings, patient: str) -> AdherenceAssessment | None:
-    """Measure one patient now and bring the Observations and work items up to date."""
+def recompute(
+    session: Session, settings: Settings, patient: str, *, cleanup: bool = False
+) -> AdherenceAssessment | None:
+    """Measure one patient now and bring the Observations and work items up to date.
+    ``cleanup``: also when the patient has no medication data left (a fill was deleted), so
+    that what was derived from it ends; otherwise such a patient costs two searches."""
     if Reference.id_of(patient, "Patient") is None:
         return None
     zone = ZoneInfo(settings.default_sender_zone)
     window = window_for(settings, zone)
     record = gather(session, patient, zone, window.end)
-    if not record.dispenses and not record.administrations:
+    if not record.dispenses and not record.administrations and not cleanup:
         return None
     lock(session, "adherence", patient)
     catalog = load_catalog(settings.adherence_medications_dir)
@@ -80,7 +89,13 @@ def recompute(session: Session, settings: Settings, patient: str) -> AdherenceAs
         zone,
         lambda ref: record.resolve(session, ref),
     )
+    for med_class in catalog.classes:  # a class with nothing left: its results end too
+        found.classes.setdefault(med_class.id, ClassAdherence(med_class, None))
     _write(session, settings, patient, found, window)
+    given = {m.injectable.id for m in found.injections}
+    for lai in catalog.injectables:
+        if lai.id not in given:
+            end_item(session, flag_id(MISSED_INJECTION, patient, lai.id))
     return found
 
 
@@ -140,12 +155,17 @@ def _patient_of(content: dict[str, object] | None) -> str | None:
 
 def on_write(event: WriteEvent, stored: StoredResource | None) -> None:
     """A write hook (``WATCHED`` types): measure the patient it is about again."""
-    content = stored.content if stored is not None and not stored.deleted else None
-    if content is None and event.before is not None:
-        content = event.before.content
+    deleted = stored is None or stored.deleted
+    content = event.before.content if deleted and event.before is not None else None
+    content = content if deleted else stored.content  # type: ignore[union-attr]
     patient = _patient_of(content)
-    if patient:
-        recompute(event.session, _settings(), patient)
+    if not patient:
+        return
+    if deleted and event.res_type == "MedicationDispense" and event.before is not None:
+        dispense = f"MedicationDispense/{event.before.res_id}"
+        end_item(event.session, flag_id(ADHERENCE_UNKNOWN, patient, dispense))
+    events = ("MedicationDispense", "MedicationAdministration")
+    recompute(event.session, _settings(), patient, cleanup=event.res_type in events)
 
 
 def _seed(session: Session, settings: Settings) -> None:

@@ -235,6 +235,13 @@ def test_a_missed_part2_injection_and_an_unknown_supply_with_their_labels(
     assert active(client, ben, "adherence-unknown") == []
     [obs] = pdc(client, ben, "antidepressants")
     assert obs["valueQuantity"]["value"] == 1.0
+    # sent in error and deleted: the Observation no longer claims a PDC
+    assert client.delete(f"/MedicationDispense/{unknown['id']}").status_code in (200, 204)
+    [obs] = pdc(client, ben, "antidepressants")
+    assert (
+        "valueQuantity" not in obs
+        and obs["dataAbsentReason"]["coding"][0]["code"] == "not-applicable"
+    )
 
 
 def test_the_work_items_are_on_the_case_managers_worklist(database: Database, database_url: str):
