@@ -7,7 +7,7 @@ the labels of the data it derives from (``privacy``), and the class's own (subst
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -231,7 +231,7 @@ def refill_late(patient: str, result: ClassAdherence, grace: int) -> Alert:
 
 def missed_injection(patient: str, missed: MissedInjection) -> Alert:
     last = _ref(missed.last) if missed.last else ""
-    latest = missed.due.fromordinal(missed.due.toordinal() + missed.injectable.grace)
+    latest = missed.due + timedelta(days=missed.injectable.grace)
     text = (
         f"{missed.injectable.title}: last injection on {missed.given} ({last}), due {missed.due}, "
         f"at the latest {latest}; none given since. Arrange the injection now."
