@@ -196,6 +196,20 @@ def test_pdc_from_dispenses_and_a_late_refill_that_a_new_fill_ends(
     assert days == {"days-in-hospital": 4, "days-measured": 102, "days-covered": 90}
     assert obs["valueQuantity"]["value"] == round(90 / 102, 4)
     assert active(client, ada, "refill-late") == []  # 5 days late: within the grace
+    assert active(client, ada, "low-adherence") == []  # 0.88
+
+    # no refill for weeks: 10 January - 30 May is 141 days, 4 in hospital, 90 covered: 0.657
+    at("2026-05-30")
+    monitors.run_all(database, settings)
+    [low] = active(client, ada, "low-adherence")
+    assert low["code"]["text"].startswith(
+        "Antipsychotics: 66% of days covered (90 of 137 days, 4 days in hospital left out) "
+        "from 2026-01-10 to 2026-05-30, below 80%."
+    )
+    assert active(client, ada, "refill-late") != []
+    # the threshold is a setting: at 0.6 the same PDC raises nothing and the item ends
+    monitors.run_all(database, settings.model_copy(update={"adherence_threshold": 0.6}))
+    assert active(client, ada, "low-adherence") == []
 
 
 def test_a_missed_part2_injection_and_an_unknown_supply_with_their_labels(
