@@ -15,6 +15,7 @@ wins). Pure: no database.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from typing import Any
 import orjson
 
 import mappings
+
+log = logging.getLogger("fhir_gateway.adherence")
 
 __all__ = [
     "RXNORM",
@@ -173,8 +176,14 @@ def codings_and_names(concept: dict[str, Any] | None) -> tuple[list[tuple[str, s
 
 
 def _files(folder: Path) -> Iterator[dict[str, Any]]:
+    """The folder's JSON resources; one that cannot be read is left out and logged (a user's
+    typo must not stop every medication write)."""
     for path in sorted(folder.glob("*.json"))[:_MAX_FILES]:
-        doc = orjson.loads(path.read_bytes())
+        try:
+            doc = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            log.warning("medication mappings: %s left out (%s)", path, exc)
+            continue
         if isinstance(doc, dict):
             yield doc
 
@@ -268,11 +277,23 @@ def load_catalog(user_dir: str | None = None) -> MedicationCatalog:
     """The shipped classes and injectables, with the user's folder over them."""
     catalog = MedicationCatalog()
     for doc in _merged([SHIPPED, *([Path(user_dir)] if user_dir else [])]):
-        kind = doc.get("resourceType")
-        if kind == "ValueSet":
-            catalog.classes.append(_med_class(doc))
-        elif kind == "ActivityDefinition" and (lai := _injectable_of(doc)) is not None:
-            catalog.injectables.append(lai)
-        elif kind == "ConceptMap":
-            catalog.products.update(_products(doc))
+        try:
+            _add(catalog, doc)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            log.warning(
+                "medication mappings: %s/%s left out (%r)",
+                doc.get("resourceType"),
+                doc.get("id"),
+                exc,
+            )
     return catalog
+
+
+def _add(catalog: MedicationCatalog, doc: dict[str, Any]) -> None:
+    kind = doc.get("resourceType")
+    if kind == "ValueSet":
+        catalog.classes.append(_med_class(doc))
+    elif kind == "ActivityDefinition" and (lai := _injectable_of(doc)) is not None:
+        catalog.injectables.append(lai)
+    elif kind == "ConceptMap":
+        catalog.products.update(_products(doc))

@@ -3,6 +3,7 @@ late refills, missed injections and unknown supplies. Pure: orders resolved from
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -276,3 +277,35 @@ def test_an_unknown_supply_gives_no_pdc_for_its_class_and_says_why():
     result = found.classes["antipsychotics"]
     assert [u.dispense["id"] for u in result.unknown] == ["d2"]
     assert result.late_days == 0  # a refill came, even though its supply is unknown
+
+
+def test_a_users_folder_adds_an_injectable_and_a_broken_file_is_left_out(tmp_path):
+    aristada = {
+        "resourceType": "ActivityDefinition",
+        "id": "lai-aripiprazole-lauroxil",
+        "extension": [
+            {
+                "url": "http://fhir-gateway.org/fhir/StructureDefinition/medication-class",
+                "valueCanonical": "http://fhir-gateway.org/fhir/ValueSet/antipsychotics",
+            },
+            {
+                "url": "http://fhir-gateway.org/fhir/StructureDefinition/medication-name",
+                "valueString": "Aristada",
+            },
+        ],
+        "status": "active",
+        "productCodeableConcept": {"text": "aripiprazole lauroxil"},
+        "dosage": [{"timing": {"repeat": {"period": 56, "periodMax": 70, "periodUnit": "d"}}}],
+    }
+    (tmp_path / "ActivityDefinition-lai-aripiprazole-lauroxil.json").write_text(
+        json.dumps(aristada)
+    )
+    (tmp_path / "broken.json").write_text("{not json")
+    catalog = load_catalog(str(tmp_path))
+    med = catalog.medicine({"text": "aripiprazole lauroxil 882 MG [Aristada]"})
+    assert med.injectable is not None and (med.injectable.interval, med.injectable.grace) == (
+        56,
+        14,
+    )
+    assert med.med_class is not None and med.med_class.id == "antipsychotics"
+    assert len(catalog.classes) == len(CATALOG.classes)  # the shipped ones are all still there
