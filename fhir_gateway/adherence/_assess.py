@@ -91,7 +91,13 @@ class AdherenceAssessment:
 def _medicine(catalog: MedicationCatalog, doc: dict[str, Any], resolve: Resolve) -> Medicine:
     concept = doc.get("medicationCodeableConcept")
     if concept is None:
-        medication = resolve((doc.get("medicationReference") or {}).get("reference"))
+        ref = str((doc.get("medicationReference") or {}).get("reference") or "")
+        if ref.startswith("#"):  # a Medication contained in the dispense or administration
+            medication = next(
+                (c for c in doc.get("contained") or [] if f"#{c.get('id')}" == ref), None
+            )
+        else:
+            medication = resolve(ref or None)
         concept = (medication or {}).get("code")
     return catalog.medicine(concept)
 

@@ -309,3 +309,37 @@ def test_a_users_folder_adds_an_injectable_and_a_broken_file_is_left_out(tmp_pat
     )
     assert med.med_class is not None and med.med_class.id == "antipsychotics"
     assert len(catalog.classes) == len(CATALOG.classes)  # the shipped ones are all still there
+
+
+def test_a_contained_or_referenced_medication_is_read_for_its_code():
+    contained = dispense("c1", date(2026, 6, 1))
+    del contained["medicationCodeableConcept"]
+    contained["contained"] = [
+        {
+            "resourceType": "Medication",
+            "id": "m",
+            "code": {"coding": [{"system": RX, "code": "312940"}]},
+        }
+    ]
+    contained["medicationReference"] = {"reference": "#m"}
+    stored = {
+        **contained,
+        "id": "c2",
+        "contained": [],
+        "medicationReference": {"reference": "Medication/lith"},
+    }
+    lithium = {
+        "resourceType": "Medication",
+        "id": "lith",
+        "code": {"text": "lithium carbonate 300 MG Oral Capsule"},
+    }
+    found = assess(
+        CATALOG,
+        [contained, stored],
+        [],
+        [],
+        PdcWindow(TODAY - timedelta(days=179), TODAY, 7),
+        ZONE,
+        {"Medication/lith": lithium}.get,
+    )
+    assert sorted(found.classes) == ["antidepressants", "mood-stabilisers"]
