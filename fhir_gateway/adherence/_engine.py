@@ -5,7 +5,9 @@ data on the monitors' schedule (the clock moves: a refill becomes late with no w
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -179,18 +181,25 @@ def _one(session: Session, settings: Settings, patient: str) -> None:
 def run_all(database: Database, settings: Settings) -> int:
     """Every patient with medication data, each in its own transaction; returns how many were
     measured (one failing is logged and does not stop the others)."""
-    database.write(_seed, settings)
+    patients = database.read(patients_with_medications)
+    if not patients:
+        return 0
+    _retry(database, _seed, settings)  # two workers seeding at once: the loser finds it stored
     checked = 0
-    for patient in database.read(patients_with_medications):
-        for attempt in range(_RETRIES):
-            try:
-                database.write(_one, settings, patient)
-                checked += 1
-                break
-            except Conflict:  # another worker wrote the same item a moment ago: look again
-                if attempt == _RETRIES - 1:
-                    log.warning("adherence: %s not measured (conflicts)", patient)
-            except Exception:
-                log.exception("adherence: %s not measured", patient)
-                break
+    for patient in patients:
+        try:
+            _retry(database, _one, settings, patient)
+            checked += 1
+        except Exception:  # one patient's data must not stop the others' work items
+            log.exception("adherence: %s not measured", patient)
     return checked
+
+
+def _retry(database: Database, fn: Callable[..., None], *args: Any) -> None:
+    for attempt in range(_RETRIES):
+        try:
+            database.write(fn, *args)
+            return
+        except Conflict:  # another worker wrote the same item a moment ago: look again
+            if attempt == _RETRIES - 1:
+                raise

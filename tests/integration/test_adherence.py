@@ -5,6 +5,7 @@ test's; the facility's zone is UTC (the suite's default)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -283,3 +284,27 @@ def test_the_work_items_are_on_the_case_managers_worklist(database: Database, da
     assert "Refill late" in visible_text(board)
     assert "olanzapine 10 MG Oral Tablet" in visible_text(board)
     assert joy.split("/")[1] in board  # the row links the patient
+
+
+def test_three_workers_at_once_measure_once_and_raise_each_work_item_once(
+    client: TestClient, database: Database, settings: Settings
+):
+    at("2026-03-01")
+    cara = patient(client)
+    post(client, dispense(cara, "2026-01-02", "olanzapine 10 MG Oral Tablet", days=30))
+    at("2026-02-20")  # the supply ran out after 31 January: 20 days late
+    results: list[Any] = []
+
+    def work() -> None:
+        results.append(monitors.run_all(database, settings))
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.errors for r in results] == [0, 0, 0]
+    assert [r.patients_checked for r in results] == [1, 1, 1]
+    assert len(active(client, cara, "refill-late")) == 1
+    assert len(active(client, cara, "low-adherence")) == 1  # 30 of 50 days
+    assert len(pdc(client, cara, "antipsychotics")) == 1
