@@ -302,6 +302,31 @@ class Settings(BaseSettings):
         description="Hours before a booked appointment that the family (with consent) is reminded",
     )
 
+    # --- medication adherence (fhir_gateway.adherence) -------------------------------------------
+    adherence_window_days: int = Field(
+        180,
+        ge=30,
+        le=366,
+        description="Days of the rolling window the proportion of days covered (PDC) is measured over, ending today",
+    )
+    adherence_threshold: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="PDC below which a medication class raises a low-adherence work item",
+    )
+    adherence_refill_grace_days: int = Field(
+        7,
+        ge=0,
+        le=90,
+        description="Days after a supply ran out (outside hospital) before a missing refill is a work item",
+    )
+    adherence_medications_dir: str | None = Field(
+        None,
+        description="Folder of the user's medication classes (ValueSet), product table (ConceptMap) and "
+        "long-acting injectables (ActivityDefinition), over the shipped mappings/medications",
+    )
+
     # --- web pages for people (fhir_gateway.web) --------------------------------------------------
     web_session_hours: float = Field(
         8.0, description="Hours a web sign-in lasts before the user signs in again"

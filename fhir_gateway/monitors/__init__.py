@@ -29,7 +29,17 @@ from __future__ import annotations
 from fhir_gateway import hooks
 from fhir_gateway.monitors._admissions import configure as _configure_admissions
 from fhir_gateway.monitors._admissions import on_encounter, withdraw
-from fhir_gateway.monitors._codes import MONITOR_FLAGS, WORK_ITEMS, codesystem
+from fhir_gateway.monitors._alerts import Alert, flag
+from fhir_gateway.monitors._codes import (
+    ADHERENCE_UNKNOWN,
+    LOW_ADHERENCE,
+    MISSED_INJECTION,
+    MONITOR_FLAGS,
+    REFILL_LATE,
+    WORK_ITEMS,
+    codesystem,
+)
+from fhir_gateway.monitors._codes import coding as flag_coding
 from fhir_gateway.monitors._fuh import Outcome, evaluate
 from fhir_gateway.monitors._measure import MEASURE_URL, measure, rates, summary_report
 from fhir_gateway.monitors._mhca import on_careplan, on_consent, on_observation, on_related_person
@@ -43,7 +53,9 @@ from fhir_gateway.monitors._report import (
 )
 from fhir_gateway.monitors._schedule import (
     RunSummary,
+    ScheduledJob,
     last_run,
+    on_schedule,
     run_all,
     run_due,
     run_forever,
@@ -62,6 +74,7 @@ __all__ = [
     "Outcome",
     "OverdueRow",
     "RunSummary",
+    "ScheduledJob",
     "alerts",
     "candidate_tasks",
     "check_task",
@@ -75,6 +88,7 @@ __all__ = [
     "install",
     "last_run",
     "measure",
+    "on_schedule",
     "overdue_referrals",
     "rates",
     "run_all",
@@ -85,6 +99,9 @@ __all__ = [
     "summary_report",
     "withdraw",
 ]
+
+__all__ += ["Alert", "flag", "flag_coding"]  # what the engines above raise work items with
+__all__ += ["ADHERENCE_UNKNOWN", "LOW_ADHERENCE", "MISSED_INJECTION", "REFILL_LATE"]
 
 
 def install(settings: Settings) -> None:

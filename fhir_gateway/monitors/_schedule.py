@@ -35,12 +35,31 @@ from fhir_gateway.store.db import Database
 from fhir_gateway.store.monitor_tables import monitor_runs
 from fhir_gateway.workflow import outcome_codesystems
 
-__all__ = ["RunSummary", "JOB", "seed", "run_all", "run_due", "run_forever", "last_run"]
+__all__ = [
+    "RunSummary",
+    "JOB",
+    "ScheduledJob",
+    "on_schedule",
+    "seed",
+    "run_all",
+    "run_due",
+    "run_forever",
+    "last_run",
+]
 
 log = logging.getLogger("fhir_gateway.monitors")
 JOB = "monitors"
 T = TypeVar("T")
 _RETRIES = 3
+# What the engines above the monitors (adherence, …) run on the same schedule, by name, in the
+# order they were registered (``install``): each returns how many patients it checked.
+ScheduledJob = Callable[[Database, Settings], int]
+_jobs: dict[str, ScheduledJob] = {}
+
+
+def on_schedule(name: str, job: ScheduledJob) -> None:
+    """Run ``job`` in every scheduled monitor run (idempotent per name; the latest wins)."""
+    _jobs[name] = job
 
 
 @dataclass(slots=True)
@@ -51,6 +70,7 @@ class RunSummary:
     resolved: int = 0
     teams_checked: int = 0
     family_messages: int = 0
+    patients_checked: int = 0  # by the jobs registered with on_schedule
     errors: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -96,6 +116,12 @@ def run_all(database: Database, settings: Settings) -> RunSummary:
             summary.family_messages += _retry(database, check_team, settings, team_id)
         except Exception:
             log.exception("monitor: CareTeam/%s not checked", team_id)
+            summary.errors += 1
+    for name, job in list(_jobs.items()):
+        try:
+            summary.patients_checked += job(database, settings)
+        except Exception:  # one engine failing must not hide the others' work
+            log.exception("monitor: scheduled job %s failed", name)
             summary.errors += 1
     record_monitor_run(summary.as_dict())  # metrics: runs and findings by kind
     return summary
