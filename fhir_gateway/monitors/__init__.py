@@ -32,6 +32,7 @@ from fhir_gateway.monitors._admissions import on_encounter, withdraw
 from fhir_gateway.monitors._alerts import Alert, flag
 from fhir_gateway.monitors._codes import (
     ADHERENCE_UNKNOWN,
+    CARING_CONTACT_REPLY,
     LOW_ADHERENCE,
     MISSED_INJECTION,
     MONITOR_FLAGS,
@@ -40,7 +41,9 @@ from fhir_gateway.monitors._codes import (
     codesystem,
 )
 from fhir_gateway.monitors._codes import coding as flag_coding
+from fhir_gateway.monitors._fhir import create_once, lock
 from fhir_gateway.monitors._fuh import Outcome, evaluate
+from fhir_gateway.monitors._ids import monitor_id
 from fhir_gateway.monitors._measure import MEASURE_URL, measure, rates, summary_report
 from fhir_gateway.monitors._mhca import on_careplan, on_consent, on_observation, on_related_person
 from fhir_gateway.monitors._overdue import candidate_tasks, check_task, conditions
@@ -100,8 +103,16 @@ __all__ = [
     "withdraw",
 ]
 
-__all__ += ["Alert", "flag", "flag_coding"]  # what the engines above raise work items with
-__all__ += ["ADHERENCE_UNKNOWN", "LOW_ADHERENCE", "MISSED_INJECTION", "REFILL_LATE"]
+# What the engines above the monitors (assessments, adherence, relapse, caring contacts) raise
+# their work items with, as the monitors raise theirs.
+__all__ += ["Alert", "create_once", "flag", "flag_coding", "lock", "monitor_id"]
+__all__ += [
+    "ADHERENCE_UNKNOWN",
+    "CARING_CONTACT_REPLY",
+    "LOW_ADHERENCE",
+    "MISSED_INJECTION",
+    "REFILL_LATE",
+]
 
 
 def install(settings: Settings) -> None:
@@ -116,13 +127,3 @@ def install(settings: Settings) -> None:
     hooks.on_stored("Consent")(on_consent)
     hooks.on_stored("Observation")(on_observation)
     applied.register(on_message)
-
-
-# What the engines above the monitors (assessments, adherence, relapse, caring contacts) use to
-# raise their work items as the monitors raise theirs.
-from fhir_gateway.monitors._alerts import Alert, flag  # noqa: E402
-from fhir_gateway.monitors._codes import CARING_CONTACT_REPLY  # noqa: E402
-from fhir_gateway.monitors._fhir import create_once, lock  # noqa: E402
-from fhir_gateway.monitors._ids import monitor_id  # noqa: E402
-
-__all__ += ["Alert", "CARING_CONTACT_REPLY", "create_once", "flag", "lock", "monitor_id"]
