@@ -51,12 +51,12 @@ def seed_at_start(settings: Any) -> int:
     """Store the shipped templates and partner directory (``careplan_seed``); returns changes."""
     if not settings.careplan_seed:
         return 0
-    from fhir_gateway import careplans
+    from fhir_gateway import careplans, relapse
     from fhir_gateway.store.db import Database
 
     database = Database(settings.database_url)
     try:
-        return database.write(careplans.seed, settings)
+        return database.write(careplans.seed, settings) + database.write(relapse.seed)
     finally:
         database.dispose()
 

@@ -27,10 +27,13 @@
 from __future__ import annotations
 
 from fhir_gateway import hooks
+from fhir_gateway.monitors import _codes as codes  # the work-item codes, for the engines above
 from fhir_gateway.monitors._admissions import configure as _configure_admissions
 from fhir_gateway.monitors._admissions import on_encounter, withdraw
+from fhir_gateway.monitors._alerts import Alert
 from fhir_gateway.monitors._codes import MONITOR_FLAGS, WORK_ITEMS, codesystem
 from fhir_gateway.monitors._fuh import Outcome, evaluate
+from fhir_gateway.monitors._ids import monitor_id
 from fhir_gateway.monitors._measure import MEASURE_URL, measure, rates, summary_report
 from fhir_gateway.monitors._mhca import on_careplan, on_consent, on_observation, on_related_person
 from fhir_gateway.monitors._overdue import candidate_tasks, check_task, conditions
@@ -50,12 +53,19 @@ from fhir_gateway.monitors._schedule import (
     seed,
 )
 from fhir_gateway.monitors._views import OverdueRow, alerts, overdue_referrals
+from fhir_gateway.monitors._workitems import _end as end_work_item
+from fhir_gateway.monitors._workitems import _raise as raise_work_item
 from fhir_gateway.monitors._workitems import configure as _configure_workitems
 from fhir_gateway.monitors._workitems import on_message, on_request, on_task
 from fhir_gateway.services import applied
 from fhir_gateway.settings import Settings
 
 __all__ = [
+    "Alert",
+    "codes",
+    "end_work_item",
+    "monitor_id",
+    "raise_work_item",
     "MEASURE_URL",
     "MONITOR_FLAGS",
     "WORK_ITEMS",
