@@ -56,6 +56,9 @@ _DONE = {
     "part2": "Part 2 consent recorded.",
     "family": "Family-involvement consent recorded.",
     "representative": "Nominated representative confirmed and added to the care team.",
+    "warning-signs": "Warning signs recorded: below what the plan says to act on.",
+    "warning-signs-raised": "Warning signs recorded: past what the plan says to act on, so a "
+    "work item is on the worklist. Follow the plan's action below.",
 }
 _VERB = {"acknowledge": "acknowledged", "resolve": "resolved"}
 
