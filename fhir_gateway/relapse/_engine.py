@@ -179,14 +179,15 @@ def flag_text(report: Report, crossed: Crossing, authored: Any) -> str:
     by_stage: dict[str, list[str]] = {}
     for sign in crossed.signs:
         by_stage.setdefault(sign.stage, []).append(f"“{sign.text}”")
-    seen = "; ".join(f"{stage}: {', '.join(words)}" for stage, words in by_stage.items())
+    seen = "; ".join(f"{stage} {', '.join(words)}" for stage, words in by_stage.items())
     action = crossed.action
     text = (
-        f"Early warning signs reported by {who} on {when}, past what the relapse-prevention plan "
-        f"says to act on at the {crossed.stage} stage: {seen}. The plan says: {action.do}"
+        f"Early warning signs reported by {who} on {when}: {seen}. Past what the "
+        f"relapse-prevention plan says to act on at the {crossed.stage} stage; the plan says: "
+        f"{action.do.rstrip('.')}."
     )
     if action.call:
-        text += f" Call: {action.call}."
+        text += f" Call: {action.call.rstrip('.')}."
     if report.other:
         text += f" Also noticed: {report.other[:300]}"
     return text

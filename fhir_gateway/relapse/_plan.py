@@ -63,6 +63,7 @@ MAX_ITEMS = 60  # top-level items of a response this module walks through
 MAX_TEXT = 2000
 MAX_THRESHOLD = MAX_SIGNS
 _SIGN_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_PLAN_REF = re.compile(r"^QuestionnaireResponse/[A-Za-z0-9\-.]{1,64}$")
 
 
 class PlanError(BusinessRule):
@@ -126,6 +127,10 @@ def is_report(response: dict[str, Any]) -> bool:
     return _questionnaire(response) == REPORT_URL
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _items(parent: dict[str, Any], where: str) -> Iterator[dict[str, Any]]:
     items = parent.get("item") or []
     if not isinstance(items, list):
@@ -148,7 +153,9 @@ def _string(parent: dict[str, Any], link_id: str, *, required: bool, limit: int 
     found = _named(parent, link_id)
     answers = _answers(found[0]) if found else []
     value = next((a.get("valueString") for a in answers if a.get("valueString") is not None), None)
-    text = str(value or "").strip()
+    if value is not None and not isinstance(value, str):
+        raise PlanError(f"Answer '{link_id}' with a valueString", link_id)
+    text = (value or "").strip()
     if required and not text:
         raise PlanError(f"Answer '{link_id}': it is required", link_id)
     if len(text) > limit:
@@ -158,7 +165,7 @@ def _string(parent: dict[str, Any], link_id: str, *, required: bool, limit: int 
 
 def _code(parent: dict[str, Any], link_id: str, system: str, allowed: Any) -> str:
     found = _named(parent, link_id)
-    codes = [(a.get("valueCoding") or {}) for a in (_answers(found[0]) if found else [])]
+    codes = [_dict(a.get("valueCoding")) for a in (_answers(found[0]) if found else [])]
     code = next((c.get("code") for c in codes if c.get("system") == system), None)
     if code not in allowed:
         raise PlanError(
@@ -225,10 +232,10 @@ def read_plan(response: dict[str, Any]) -> Plan:
     limits = _group(response, "threshold")
     thresholds = {stage: _integer(limits, f"threshold.{stage}") for stage in STAGES}
     made_with = tuple(
-        str(a["valueString"])[:200]
+        a["valueString"][:200]
         for item in _named(response, "made-with")
         for a in _answers(item)[:20]
-        if a.get("valueString")
+        if isinstance(a.get("valueString"), str) and a["valueString"]
     )
     return Plan(signs, actions, thresholds, made_with)
 
@@ -237,19 +244,19 @@ def read_report(response: dict[str, Any]) -> Report:
     plan_items = _named(response, "plan")
     plan_ref = next(
         (
-            (a.get("valueReference") or {}).get("reference")
+            _dict(a.get("valueReference")).get("reference")
             for a in (_answers(plan_items[0]) if plan_items else [])
         ),
         None,
     )
-    if plan_ref is not None and not str(plan_ref).startswith("QuestionnaireResponse/"):
+    if plan_ref is not None and not _PLAN_REF.match(str(plan_ref)):
         raise PlanError(
             "Answer 'plan' with a reference to the plan's QuestionnaireResponse", "plan"
         )
     present: list[str] = []
     for item in _named(response, "signs-present"):
         for answer in _answers(item)[: MAX_SIGNS + 1]:
-            coding = answer.get("valueCoding") or {}
+            coding = _dict(answer.get("valueCoding"))
             if coding.get("system") != SIGN_SYSTEM or not isinstance(coding.get("code"), str):
                 raise PlanError(
                     f"Each answer of 'signs-present' is a Coding of {SIGN_SYSTEM} whose code is "

@@ -138,7 +138,7 @@ def _active(reader: PatientReader, signal: relapse.Signal) -> ActiveSignal:
     res_type, _, res_id = signal.source.partition("/")
     when = reader.clock.when(signal.at)
     if res_type == "Flag":
-        source, href = f"the {signal.name.lower()} alert below", f"#alert-{res_id}"
+        source, href = "its alert below", f"#alert-{res_id}"
     elif res_type == "Encounter":
         source, href = "the follow-up of the discharge", "#follow-up-h"
     else:

@@ -48,8 +48,8 @@ def test_a_late_sign_reported_by_the_family_raises_a_work_item_with_the_plans_ac
     text = flag["code"]["text"]
     assert "reported by family or carer (Lakshmi Kumar) on 2025-04-02" in text
     assert "late stage" in text and "“Hear the neighbours plotting through the wall”" in text
-    assert "early: “Up all night, sleeping less than four hours”" in text
-    assert "Go to the crisis clinic today with my mother" in text  # the late stage's action
+    assert "early “Up all night, sleeping less than four hours”" in text
+    assert "the plan says: Go to the crisis clinic today with my mother." in text  # late stage
     assert "Sangamon crisis line 217-555-0199" in text
     details = [e["valueReference"]["reference"] for e in flag["extension"] if "valueReference" in e]
     assert details[0] == report_ref and details[1].startswith("QuestionnaireResponse/")

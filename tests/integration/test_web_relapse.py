@@ -75,7 +75,7 @@ def test_recording_warning_signs_against_the_patients_plan_from_the_page(desk):
     )
     assert page.count('name="sign"') == 5
     summary = _section(page, 'id="active-h"', 'id="relapse-h"')
-    assert "ED visit" in summary and "from the ed visit alert below" in summary
+    assert "ED visit" in summary and "from its alert below" in summary
     assert f'href="#alert-{world.crisis_flag}"' in page
 
     for case, (fields, message) in BAD.items():
