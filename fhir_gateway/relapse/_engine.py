@@ -27,9 +27,9 @@ from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.relapse._plan import (
     REPORTERS,
     Crossing,
-    Plan,
     PlanError,
-    Report,
+    RelapsePlan,
+    SignsReport,
     crossing,
     is_plan,
     is_report,
@@ -92,8 +92,8 @@ def latest_plan(
 
 
 def plan_of_report(
-    session: Session, caller: Caller, patient: str, report: Report
-) -> tuple[str, dict[str, Any], Plan]:
+    session: Session, caller: Caller, patient: str, report: SignsReport
+) -> tuple[str, dict[str, Any], RelapsePlan]:
     """The plan a report is read against, as the caller may see it (422 when there is none)."""
     if report.plan is None:
         found = latest_plan(session, caller, patient)
@@ -170,7 +170,7 @@ def on_response(event: WriteEvent, stored: StoredResource | None) -> None:
     monitors.raise_work_item(event.session, flag_id, alert, _settings().referral_requester)
 
 
-def flag_text(report: Report, crossed: Crossing, authored: Any) -> str:
+def flag_text(report: SignsReport, crossed: Crossing, authored: Any) -> str:
     """The work item in words: who saw what (the patient's words, by stage) and what the plan says."""
     who = REPORTERS[report.reporter]
     if report.reporter_name:

@@ -34,8 +34,8 @@ __all__ = [
     "PlanError",
     "Sign",
     "StageAction",
-    "Plan",
-    "Report",
+    "RelapsePlan",
+    "SignsReport",
     "Crossing",
     "is_plan",
     "is_report",
@@ -89,7 +89,7 @@ class StageAction:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class RelapsePlan:
     signs: tuple[Sign, ...]
     actions: dict[str, StageAction]
     thresholds: dict[str, int]
@@ -100,7 +100,7 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True)
-class Report:
+class SignsReport:
     plan: str | None  # QuestionnaireResponse/id named by the report, else the newest plan
     reporter: str  # a REPORTERS code
     reporter_name: str
@@ -212,7 +212,7 @@ def _sign(group: dict[str, Any], seen: set[str]) -> Sign:
     )
 
 
-def read_plan(response: dict[str, Any]) -> Plan:
+def read_plan(response: dict[str, Any]) -> RelapsePlan:
     groups = _named(response, "warning-sign")
     if not groups:
         raise PlanError(
@@ -237,10 +237,10 @@ def read_plan(response: dict[str, Any]) -> Plan:
         for a in _answers(item)[:20]
         if isinstance(a.get("valueString"), str) and a["valueString"]
     )
-    return Plan(signs, actions, thresholds, made_with)
+    return RelapsePlan(signs, actions, thresholds, made_with)
 
 
-def read_report(response: dict[str, Any]) -> Report:
+def read_report(response: dict[str, Any]) -> SignsReport:
     plan_items = _named(response, "plan")
     plan_ref = next(
         (
@@ -266,7 +266,7 @@ def read_report(response: dict[str, Any]) -> Report:
             present.append(coding["code"])
     if len(present) > MAX_SIGNS:
         raise PlanError(f"A report names at most {MAX_SIGNS} signs", "signs-present")
-    return Report(
+    return SignsReport(
         plan=str(plan_ref) if plan_ref else None,
         reporter=_code(response, "reporter", REPORTER_SYSTEM, tuple(REPORTERS)),
         reporter_name=_string(response, "reporter-name", required=False, limit=200),
@@ -275,11 +275,11 @@ def read_report(response: dict[str, Any]) -> Report:
     )
 
 
-def unknown_signs(plan: Plan, report: Report) -> list[str]:
+def unknown_signs(plan: RelapsePlan, report: SignsReport) -> list[str]:
     return [s for s in report.present if plan.sign(s) is None]
 
 
-def crossing(plan: Plan, report: Report) -> Crossing | None:
+def crossing(plan: RelapsePlan, report: SignsReport) -> Crossing | None:
     """The latest stage whose threshold the report's signs reach (see the module's rule)."""
     present = [s for s in (plan.sign(i) for i in report.present) if s is not None]
     order = {stage: n for n, stage in enumerate(STAGES)}

@@ -34,7 +34,7 @@ __all__ = [
     "check_report",
     "submit_report",
     "REPORTS_SHOWN",
-    "Submitted",
+    "ReportSubmitted",
     "form_values",
 ]
 
@@ -80,7 +80,7 @@ def _threshold(stage: str, n: int) -> str:
     return f"{n} {stage} sign{'s' if n != 1 else ''}{later} at once"
 
 
-def _stages(plan: relapse.Plan) -> list[StageRow]:
+def _stages(plan: relapse.RelapsePlan) -> list[StageRow]:
     return [
         StageRow(
             stage,
@@ -94,7 +94,7 @@ def _stages(plan: relapse.Plan) -> list[StageRow]:
     ]
 
 
-def _reports(reader: PatientReader, plan: relapse.Plan) -> list[ReportRow]:
+def _reports(reader: PatientReader, plan: relapse.RelapsePlan) -> list[ReportRow]:
     found = [
         r
         for r in reader.find("QuestionnaireResponse", [("subject", reader.patient_ref)])
@@ -142,7 +142,7 @@ def relapse_section(reader: PatientReader) -> RelapseSection:
     return section
 
 
-def check_report(fields: Fields, plan: relapse.Plan) -> CheckedForm:
+def check_report(fields: Fields, plan: relapse.RelapsePlan) -> CheckedForm:
     """The report's parts, or what to fix (pure): only the plan's own signs and reporters."""
     checked = CheckedForm()
     reporter = str((fields.get("reporter") or [""])[0])
@@ -172,7 +172,7 @@ def check_report(fields: Fields, plan: relapse.Plan) -> CheckedForm:
 
 
 @dataclass(frozen=True, slots=True)
-class Submitted:
+class ReportSubmitted:
     checked: CheckedForm
     raised: bool = False
 
@@ -184,7 +184,7 @@ def submit_report(
     user: str,
     patient_id: str,
     fields: Fields,
-) -> Submitted:
+) -> ReportSubmitted:
     """Check the form against the patient's plan and, when right, store the report (one
     transaction: the report, the work item it raises, who recorded it)."""
     reader = open_reader(session, caller, settings, patient_id)  # 404 for a patient not theirs
@@ -192,11 +192,11 @@ def submit_report(
     checked = CheckedForm()
     if found is None:
         checked.errors["form"] = "This patient has no relapse-prevention plan yet."
-        return Submitted(checked)
+        return ReportSubmitted(checked)
     plan_ref, doc = found
     checked = check_report(fields, relapse.read_plan(doc))
     if not checked.ok:
-        return Submitted(checked)
+        return ReportSubmitted(checked)
     response = relapse.report_response(
         reader.patient_ref,
         plan_ref,
@@ -215,7 +215,7 @@ def submit_report(
         code="CREATE",
     )
     report = relapse.read_report(stored.content)
-    return Submitted(checked, relapse.crossing(relapse.read_plan(doc), report) is not None)
+    return ReportSubmitted(checked, relapse.crossing(relapse.read_plan(doc), report) is not None)
 
 
 def form_values(fields: Fields) -> dict[str, Any]:
