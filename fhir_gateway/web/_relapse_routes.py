@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from fhir_gateway.errors import Forbidden, InvalidRequest, NotFound
+from fhir_gateway.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge
 from fhir_gateway.web._patient_page import patient_page
 from fhir_gateway.web._patient_relapse import form_values, submit_report
 from fhir_gateway.web._render import keys, render
@@ -28,9 +28,17 @@ async def _fields(request: Request) -> dict[str, list[str]]:
     """The posted form with its repeated fields (the ticked signs), bounded, after the CSRF check."""
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raise InvalidRequest("This page accepts only its own forms.")
-    body = await request.body()
-    if len(body) > FORM_BYTES:
-        raise InvalidRequest(f"The form is larger than {FORM_BYTES // 1024} KB.")
+    too_large = PayloadTooLarge(f"The form is larger than {FORM_BYTES // 1024} KB.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > FORM_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > FORM_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    body = b"".join(chunks)
     fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=80)
     token = (fields.get("csrf_token") or [""])[0]
     if not keys(request).csrf_ok(request.cookies.get(CSRF_COOKIE), token):

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from relapse_helpers import CASE_MANAGER, create, patient, plan, report
 
+from fhir_gateway import relapse
 from fhir_gateway.app import install_rules
 from fhir_gateway.context import SYSTEM, Caller
 from fhir_gateway.errors import BusinessRule, NotFound
@@ -24,6 +25,7 @@ from fhir_gateway.store.search import match_ids
 @pytest.fixture
 def ravi(database: Database, settings) -> tuple[Database, str]:  # type: ignore[no-untyped-def]
     install_rules(settings)
+    database.write(relapse.seed)  # the Questionnaires the responses answer
     patient_ref = create(database, patient(), SYSTEM)
     create(database, plan(patient_ref))
     return database, patient_ref
@@ -172,3 +174,37 @@ def test_a_report_for_a_patient_the_writer_may_not_see_is_not_found(ravi):
         missing.value.message
     ).replace("Patient/no-such-patient", "X")
     assert _flags(database, None) == []
+
+
+def test_through_the_rest_api_a_report_is_a_questionnaire_response(ravi, client):
+    database, patient_ref = ravi
+    created = client.post("/QuestionnaireResponse", json=report(patient_ref, "voices"))
+    assert created.status_code == 201, created.text
+    assert len(_flags(database)) == 1
+    refused = client.post("/QuestionnaireResponse", json=report(patient_ref, "shouting"))
+    assert refused.status_code == 422
+    outcome = refused.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "no warning sign with the item id shouting" in outcome["issue"][0]["diagnostics"]
+    assert outcome["issue"][0]["expression"] == [
+        "QuestionnaireResponse.item.where(linkId='signs-present')"
+    ]
+
+
+def test_the_shipped_questionnaires_are_stored_once_and_an_edit_survives(ravi):
+    database, _ = ravi
+    stored = {q["id"]: q for q in _all(database, "Questionnaire")}
+    assert set(stored) == {"relapse-prevention-plan", "warning-signs-report"}
+    edited = {**stored["warning-signs-report"], "title": "Signs noticed this week"}
+    database.write(lambda s: resources.update(s, "Questionnaire", edited["id"], edited, SYSTEM))
+    assert database.write(relapse.seed) == 0
+    (kept,) = [q for q in _all(database, "Questionnaire") if q["id"] == "warning-signs-report"]
+    assert kept["title"] == "Signs noticed this week"
+
+
+def _all(database: Database, res_type: str) -> list[dict[str, Any]]:
+    def run(session: Any) -> list[dict[str, Any]]:
+        ids = match_ids(session, res_type, [], caller=SYSTEM)
+        return [repo.read(session, res_type, i).content for i in ids]  # type: ignore[union-attr]
+
+    return database.read(run)
