@@ -100,7 +100,10 @@ def _reports(reader: PatientReader, plan: relapse.RelapsePlan) -> list[ReportRow
         for r in reader.find("QuestionnaireResponse", [("subject", reader.patient_ref)])
         if relapse.is_report(r) and r.get("status") in ("completed", "amended")
     ]
-    found.sort(key=lambda r: str(r.get("authored") or ""), reverse=True)
+    found.sort(
+        key=lambda r: (str(r.get("authored") or ""), str((r.get("meta") or {}).get("lastUpdated"))),
+        reverse=True,
+    )
     rows = []
     for doc in found[:REPORTS_SHOWN]:
         try:

@@ -90,6 +90,7 @@ def test_recording_warning_signs_against_the_patients_plan_from_the_page(desk):
     assert answer.status_code == 303 and answer.headers["location"].endswith("?done=warning-signs")
     assert _warning_flags(world) == []
 
+    world.clock.advance(minutes=40)  # her mother calls later that morning
     answer = _post(
         web, world, token, sign=["voices", "sleep"], reporter="family", reporter_name="Lakshmi"
     )
