@@ -5,19 +5,15 @@ naming the item, never another error (a property test feeds it arbitrary respons
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from relapse_helpers import plan, report
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration"))
-from relapse_helpers import plan, report  # noqa: E402
-
-from fhir_gateway.errors import BusinessRule  # noqa: E402
-from fhir_gateway.relapse import (  # noqa: E402
+from fhir_gateway.errors import BusinessRule
+from fhir_gateway.relapse import (
     REPORTER_SYSTEM,
     SIGN_SYSTEM,
     STAGE_SYSTEM,
