@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from fhir_gateway import adherence, careplans, contacts, monitors
+from fhir_gateway import adherence, careplans, contacts, monitors, relapse
 from fhir_gateway.api import auth, intake, operations, resources, system
 from fhir_gateway.api import contacts as contacts_api
 from fhir_gateway.api import mhca as mhca_api
@@ -85,6 +85,7 @@ def install_rules(settings: Settings) -> None:
     assessments.install_safety_plan(settings)  # a completed safety plan → its CarePlan, review done
     contacts.install(settings)  # caring contacts: series at discharge, replies, consent withdrawn
     adherence.install(settings)  # PDC per medication class, refill and injection work items
+    relapse.install(settings)  # relapse-prevention plans, warning-sign reports → work items
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:

@@ -52,13 +52,14 @@ def seed_at_start(settings: Any) -> int:
     returns changes."""
     if not settings.careplan_seed:
         return 0
-    from fhir_gateway import assessments, careplans, contacts
+    from fhir_gateway import assessments, careplans, contacts, relapse
     from fhir_gateway.store.db import Database
 
     database = Database(settings.database_url)
     try:
         changed = database.write(careplans.seed, settings)
         changed += database.write(assessments.seed, settings)  # the standard instruments
+        changed += database.write(relapse.seed)  # relapse-prevention plan and report forms
         return changed + database.write(contacts.seed)  # the caring-contact schedule and texts
     finally:
         database.dispose()

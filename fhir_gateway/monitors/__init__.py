@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 from fhir_gateway import hooks
+from fhir_gateway.monitors import _codes as codes  # the work-item codes, for the engines above
 from fhir_gateway.monitors._admissions import configure as _configure_admissions
 from fhir_gateway.monitors._admissions import on_encounter, withdraw
 from fhir_gateway.monitors._alerts import Alert, flag
@@ -66,7 +67,13 @@ from fhir_gateway.monitors._schedule import (
 )
 from fhir_gateway.monitors._views import OverdueRow, alerts, overdue_referrals
 from fhir_gateway.monitors._workitems import configure as _configure_workitems
-from fhir_gateway.monitors._workitems import on_message, on_request, on_task
+from fhir_gateway.monitors._workitems import (
+    end_work_item,
+    on_message,
+    on_request,
+    on_task,
+    raise_work_item,
+)
 from fhir_gateway.services import applied
 from fhir_gateway.settings import Settings
 
@@ -105,7 +112,8 @@ __all__ = [
 
 # What the engines above the monitors (assessments, adherence, relapse, caring contacts) raise
 # their work items with, as the monitors raise theirs.
-__all__ += ["Alert", "create_once", "flag", "flag_coding", "lock", "monitor_id"]
+__all__ += ["Alert", "codes", "create_once", "end_work_item", "flag", "flag_coding", "lock"]
+__all__ += ["monitor_id", "raise_work_item"]
 __all__ += [
     "ADHERENCE_UNKNOWN",
     "CARING_CONTACT_REPLY",

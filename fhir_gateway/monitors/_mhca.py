@@ -32,9 +32,9 @@ from fhir_gateway.monitors._codes import (
 )
 from fhir_gateway.monitors._fhir import labels_of, read, ref, search
 from fhir_gateway.monitors._ids import monitor_id
-from fhir_gateway.monitors._workitems import _end as end_item
-from fhir_gateway.monitors._workitems import _raise as raise_item
 from fhir_gateway.monitors._workitems import _settings
+from fhir_gateway.monitors._workitems import end_work_item as end_item
+from fhir_gateway.monitors._workitems import raise_work_item as raise_item
 from fhir_gateway.services.mhca import ActFacts, act_facts
 from fhir_gateway.store.repository import StoredResource
 

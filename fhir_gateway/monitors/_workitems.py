@@ -52,7 +52,16 @@ from fhir_gateway.settings import Settings, get_settings
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.workflow import unable_to_contact
 
-__all__ = ["configure", "on_task", "on_request", "on_message", "UNASSIGNED_NOTE", "ASSIGNED_NOTE"]
+__all__ = [
+    "configure",
+    "on_task",
+    "on_request",
+    "on_message",
+    "raise_work_item",
+    "end_work_item",
+    "UNASSIGNED_NOTE",
+    "ASSIGNED_NOTE",
+]
 
 ASSIGNED_NOTE = "Assigned: "
 _GAP_STATUSES = frozenset({"draft", "requested"})
@@ -77,7 +86,7 @@ def _settings() -> Settings:
 # -- raising and ending a work item --------------------------------------------------------------
 
 
-def _raise(session: Session, flag_id: str, alert: Alert, author: str) -> bool:
+def raise_work_item(session: Session, flag_id: str, alert: Alert, author: str) -> bool:
     """The Flag active with this text: created, or brought up to date (re-activated if it had
     ended); True when this call created it."""
     if create_once(session, flag(flag_id, alert, author)):
@@ -96,7 +105,7 @@ def _raise(session: Session, flag_id: str, alert: Alert, author: str) -> bool:
     return False
 
 
-def _end(session: Session, flag_id: str) -> bool:
+def end_work_item(session: Session, flag_id: str) -> bool:
     current = read(session, f"Flag/{flag_id}")
     if current is None or current.get("status") != "active":
         return False
@@ -214,7 +223,7 @@ def _unassigned(
         from fhir_gateway.workflow import no_partner_reason
 
         reason = no_partner_reason(session, request)
-        _raise(
+        raise_work_item(
             session,
             flag_id,
             _alert(
@@ -227,7 +236,7 @@ def _unassigned(
             settings.referral_requester,
         )
         _note_on_plans(session, request_ref, UNASSIGNED_NOTE + reason)
-    elif _end(session, flag_id) and owner is not None:
+    elif end_work_item(session, flag_id) and owner is not None:
         name = (task.get("owner") or {}).get("display") or owner
         _note_on_plans(session, request_ref, f"{ASSIGNED_NOTE}{name} ({owner})")
 
@@ -243,7 +252,7 @@ def _declined_by_all(
     request_ref = ref(task, "focus") or ""
     flag_id = monitor_id(UNASSIGNED, request_ref)
     if task.get("status") in OPEN and ref(task, "owner"):
-        _end(session, flag_id)
+        end_work_item(session, flag_id)
         return
     if task.get("status") != "rejected" or (before or {}).get("status") == "rejected":
         return
@@ -253,7 +262,7 @@ def _declined_by_all(
         return
     declined = owners_over_time(session, [t["id"] for t in tasks])
     reason = f"every eligible partner declined it ({', '.join(declined)}); none is left to try"
-    _raise(
+    raise_work_item(
         session,
         flag_id,
         _alert(UNASSIGNED, task, request, f"has no partner: {reason}. Its request is on hold."),
@@ -284,7 +293,7 @@ def _deadline(
             if task.get("partOf")
             else "went to its partner after its clinical deadline"
         )
-        _raise(
+        raise_work_item(
             session,
             monitor_id(LATE, task_ref),
             _alert(
@@ -300,7 +309,7 @@ def _deadline(
         return
     window_end = now + timedelta(hours=settings.monitor_ack_hours)
     if ref(task, "owner") and window_end > deadline:
-        _raise(
+        raise_work_item(
             session,
             monitor_id(DEADLINE_AT_RISK, task_ref),
             _alert(
@@ -331,7 +340,7 @@ def _reroutes(session: Session, settings: Settings, task: dict[str, Any]) -> Non
     if len(owners) < 3:
         return
     request = read(session, request_ref) or {}
-    _raise(
+    raise_work_item(
         session,
         monitor_id(REROUTED, request_ref),
         _alert(
@@ -367,7 +376,7 @@ def _unreachable(
     )
     said = (task.get("statusReason") or {}).get("text") or "Unable to contact the patient"
     how = _ENDED.get(str(task.get("status")), f"is {task.get('status')}")
-    _raise(
+    raise_work_item(
         session,
         monitor_id(UNABLE_TO_CONTACT, f"Task/{task['id']}"),
         _alert(
@@ -411,7 +420,7 @@ def on_message(session: Session, message: MessageApplied) -> None:
         labels=labels_of(read(session, patient)),
     )
     key = message.control_id or str(message.message_id)
-    _raise(
+    raise_work_item(
         session,
         monitor_id(NO_ENCOUNTER, message.sender or "", key),
         alert,

@@ -18,6 +18,7 @@ from fhir_gateway.web._entry import BrowserHome
 from fhir_gateway.web._inbox_routes import router as inbox_router
 from fhir_gateway.web._patient_routes import router as patient_router
 from fhir_gateway.web._reasons import REJECT_REASONS, REJECT_SYSTEM
+from fhir_gateway.web._relapse_routes import router as relapse_router
 from fhir_gateway.web._render import STATIC
 from fhir_gateway.web._routes import router
 from fhir_gateway.web._safety_plan_routes import router as safety_plan_router
@@ -51,5 +52,6 @@ def install_web(app: FastAPI) -> None:
     app.include_router(worklist_router)  # the case manager's worklist, plan review, caseloads
     app.add_middleware(BrowserHome)  # a browser asking for / lands on /web
     app.include_router(patient_router)  # the patient page and its consent and alert forms
+    app.include_router(relapse_router)  # the patient page's warning-signs form
     app.include_router(inbox_router)  # the partner inbox and the case manager's referral pages
     app.include_router(safety_plan_router)  # the printable safety plan, its form, sharing it

@@ -32,6 +32,7 @@ from fhir_gateway.web._patient_record import (
     person,
     visits,
 )
+from fhir_gateway.web._patient_relapse import RelapseSection, relapse_section
 from fhir_gateway.web._patient_risk import RiskBanner, risk_banner
 from fhir_gateway.web._patient_timeline import TimelineRow, timeline
 
@@ -46,6 +47,7 @@ class PatientPage:
     zone: str
     directives: DirectivesSection
     risk: RiskBanner
+    relapse: RelapseSection  # the relapse-prevention plan and its warning-signs reports
     diagnoses: list[Diagnosis]
     visits: list[Visit]
     follow_up: PatientFollowUp | None  # of the latest psychiatric discharge
@@ -82,6 +84,7 @@ def patient_page(
         zone=reader.clock.zone.key,
         directives=directives,
         risk=risk_banner(reader),
+        relapse=relapse_section(reader),
         diagnoses=diagnoses(reader),
         visits=visits(reader),
         follow_up=patient_follow_up(reader),

@@ -9,6 +9,10 @@ This page shows them; it never computes a risk.
   ``RISK_CATEGORY_SYSTEM``, or an interpretation that is abnormal (high, low, critical, positive,
   worse). The newest of each kind (its code) shows, with its value, date and source.
 
+* **Active now** is the relapse risk summary (``relapse.risk_summary``): which signals are active,
+  each with its source and date, in words, no score; a source the page shows links to it (an
+  alert to the alert, a missed follow-up to the follow-up section), a PHQ-9 to its Observation.
+
 An alert a case manager has acknowledged or resolved carries what they wrote in the
 ``FLAG_REVIEW`` extension (``_patient_alerts``); an acknowledged alert stays on the banner, marked.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fhir_gateway import relapse
 from fhir_gateway.monitors import MONITOR_FLAGS
 from fhir_gateway.web._display import flag_kind
 from fhir_gateway.web._patient_alerts import AlertReview, reviews_of
@@ -27,6 +32,8 @@ from fhir_gateway.web._patient_text import with_names
 __all__ = [
     "PatientAlert",
     "RiskSignal",
+    "ActiveSignal",
+    "active_signals",
     "RiskBanner",
     "risk_banner",
     "RISK_CATEGORY_SYSTEM",
@@ -84,15 +91,29 @@ class RiskSignal:
     source: str
 
 
+@dataclass(frozen=True, slots=True)
+class ActiveSignal:
+    """One line of the risk summary: what is active, why, since when, and where it comes from."""
+
+    kind: str
+    name: str
+    text: str
+    when: str
+    when_iso: str
+    source: str  # the source in words
+    href: str
+
+
 @dataclass(slots=True)
 class RiskBanner:
     alerts: list[PatientAlert]
     signals: list[RiskSignal]
     work_items: list[PatientAlert]
+    active: list[ActiveSignal] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.alerts or self.signals)
+        return not (self.alerts or self.signals or self.active)
 
 
 def risk_banner(reader: PatientReader) -> RiskBanner:
@@ -102,6 +123,29 @@ def risk_banner(reader: PatientReader) -> RiskBanner:
         [a for a in alerts if a.code not in WORK_ITEM_CODES],
         _signals(reader),
         [a for a in alerts if a.code in WORK_ITEM_CODES],
+        active_signals(reader),
+    )
+
+
+def active_signals(reader: PatientReader) -> list[ActiveSignal]:
+    found = relapse.risk_summary(
+        reader.session, reader.caller, reader.settings, reader.patient_ref, reader.clock.today
+    )
+    return [_active(reader, s) for s in found]
+
+
+def _active(reader: PatientReader, signal: relapse.Signal) -> ActiveSignal:
+    res_type, _, res_id = signal.source.partition("/")
+    when = reader.clock.when(signal.at)
+    if res_type == "Flag":
+        source, href = "its alert below", f"#alert-{res_id}"
+    elif res_type == "Encounter":
+        source, href = "the follow-up of the discharge", "#follow-up-h"
+    else:
+        source, href = f"the PHQ-9 of {reader.clock.day(signal.at)}", f"/{res_type}/{res_id}"
+    text = with_names(reader, signal.text)
+    return ActiveSignal(
+        signal.kind, signal.name, text, when, reader.clock.iso(signal.at), source, href
     )
 
 

@@ -57,6 +57,9 @@ _DONE = {
     "family": "Family-involvement consent recorded.",
     "representative": "Nominated representative confirmed and added to the care team.",
     "caring": "Caring contacts stopped: no more messages will go to the patient.",
+    "warning-signs": "Warning signs recorded: below what the plan says to act on.",
+    "warning-signs-raised": "Warning signs recorded: past what the plan says to act on, so a "
+    "work item is on the worklist. Follow the plan's action below.",
 }
 _VERB = {"acknowledge": "acknowledged", "resolve": "resolved"}
 

@@ -6,7 +6,8 @@ partner (the reason the monitors recorded) or waiting for the patient's consent;
 late, not acknowledged within the window, at risk or past their deadline (the monitors' Flags:
 shown, never recomputed here); then referrals due within ``DUE_SOON_HOURS`` and 7-day
 follow-ups not yet made whose window is still open. Each row says what
-to do next and links to where it is done.
+to do next and links to where it is done, and names the patient's relapse signals active now
+(``relapse.risk_summaries``, for the page's patients at once: a few queries per page).
 
 Cost: whatever the number of active referrals, a page takes a fixed number of queries. The
 candidates are read as a few scalar fields each (``store.search.match_fields``: the Flags, the
@@ -24,6 +25,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from fhir_gateway import relapse
 from fhir_gateway.context import Caller
 from fhir_gateway.fhir.references import Reference
 from fhir_gateway.monitors import MONITOR_FLAGS
@@ -56,6 +58,7 @@ RANKS: dict[str, int] = {
     "crisis": 0,
     "readmission": 1,
     "follow-up-missed": 2,
+    "warning-signs": 2,
     "plan": 3,
     "unassigned": 4,
     "unable-to-contact": 4,
@@ -123,6 +126,7 @@ class Row:
     when: str = ""
     when_iso: str = ""
     action: Action | None = None
+    risk: list[tuple[str, str]] = field(default_factory=list)  # (signal, since) active now
 
     @property
     def rank(self) -> int:
@@ -292,6 +296,7 @@ def worklist(
     names = _read_page(session, caller, shown_rows, tasks, partner_refs)
     for row in shown_rows:
         _describe(row, names, shown)
+    _risk_lines(session, caller, settings, shown_rows, shown)
     partners = sorted(((ref, names.of(ref)) for ref in partner_refs), key=lambda p: p[1].casefold())
     return Worklist(shown_rows, len(rows), page, pages, counts, partners)
 
@@ -413,6 +418,21 @@ def _describe(row: Row, names: Names, shown: Display) -> None:
     row.action = _action(row)
 
 
+def _risk_lines(
+    session: Session, caller: Caller, settings: Settings, rows: list[Row], shown: Display
+) -> None:
+    """Each row's patient's relapse signals active now, read for the page's patients at once."""
+    summaries = relapse.risk_summaries(
+        session, caller, settings, [r.patient for r in rows], shown.today
+    )
+    for row in rows:
+        signals = summaries.get(row.patient, [])
+        names = dict.fromkeys(s.name for s in signals)  # one entry per kind, its newest date
+        row.risk = [
+            (name, shown.day(next(s.at for s in signals if s.name == name))) for name in names
+        ]
+
+
 def _describe_follow_up(row: Row, shown: Display) -> None:
     days_left, discharged = row.text.split("|", 1)
     row.what = "Follow-up after a psychiatric discharge"
@@ -459,6 +479,8 @@ def _action(row: Row) -> Action:
         return Action("Contact the patient now", patient)
     if row.kind == "readmission":
         return Action("Review the plan with the inpatient team", patient)
+    if row.kind == "warning-signs":
+        return Action("Call the patient and family; follow their plan", f"{patient}#relapse-h")
     if row.kind == "follow-up-missed":
         return Action("Arrange a follow-up visit with the patient", patient)
     if row.kind == "follow-up-due":

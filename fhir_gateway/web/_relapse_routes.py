@@ -1,0 +1,73 @@
+"""The patient page's warning-signs form (case managers): what the patient, the family or a
+partner noticed, against the patient's own relapse-prevention plan. Thin: it checks the form
+through ``_patient_relapse`` with the user's Caller; a form to fix comes back on the page (422)
+with what was typed kept; a patient the user may not see answers as one that does not exist."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from fhir_gateway.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge
+from fhir_gateway.web._patient_page import patient_page
+from fhir_gateway.web._patient_relapse import form_values, submit_report
+from fhir_gateway.web._render import keys, render
+from fhir_gateway.web._routes import CaseTeamDep, WebRoute
+from fhir_gateway.web._sessions import CSRF_COOKIE
+
+__all__ = ["router", "FORM_BYTES"]
+
+router = APIRouter(prefix="/web", route_class=WebRoute, include_in_schema=False)
+FORM_BYTES = 64 * 1024
+
+
+async def _fields(request: Request) -> dict[str, list[str]]:
+    """The posted form with its repeated fields (the ticked signs), bounded, after the CSRF check."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        raise InvalidRequest("This page accepts only its own forms.")
+    too_large = PayloadTooLarge(f"The form is larger than {FORM_BYTES // 1024} KB.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > FORM_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > FORM_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=80)
+    token = (fields.get("csrf_token") or [""])[0]
+    if not keys(request).csrf_ok(request.cookies.get(CSRF_COOKIE), token):
+        raise Forbidden(
+            "This form has expired or did not come from this site. Reload the page and try again."
+        )
+    return fields
+
+
+@router.post("/patients/{patient_id}/warning-signs")
+async def report_warning_signs(request: Request, patient_id: str, caller: CaseTeamDep) -> Response:
+    try:
+        fields = await _fields(request)
+    except ValueError as exc:  # parse_qs past max_num_fields
+        raise InvalidRequest("The form has too many fields.") from exc
+    app = request.app.state
+    user = str(request.state.web_user.username)
+    submitted = await run_in_threadpool(
+        app.database.write, submit_report, caller, app.settings, user, patient_id, fields
+    )
+    if submitted.checked.ok:
+        done = "warning-signs-raised" if submitted.raised else "warning-signs"
+        return RedirectResponse(f"/web/patients/{patient_id}?done={done}", status_code=303)
+    page = app.database.read(patient_page, caller, app.settings, patient_id)
+    if page is None:
+        raise NotFound(f"There is no patient {patient_id}.")
+    context = {
+        "page": page,
+        "report_errors": submitted.checked.errors,
+        "report_values": form_values(fields),
+    }
+    return render(request, "patient.html", context, status=422)
