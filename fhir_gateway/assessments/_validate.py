@@ -73,6 +73,9 @@ def _answer_issues(instrument: Instrument, item: dict[str, Any], link: str) -> l
     if answers and kind in ("group", "display"):
         return [f"a {kind} item takes no answer"]
     problems = []
+    if len(answers) > 1 and not definition.get("repeats"):
+        # per instance: each repetition of a repeating group answers its own items once
+        problems.append(f"takes one answer, not {len(answers)}")
     for answer in answers:
         found = value_of(answer)
         if found is None:
@@ -108,8 +111,6 @@ def check_response(instrument: Instrument, response: dict[str, Any]) -> list[Iss
             continue
         if len(given) > MAX_ANSWERS:
             issues.append((link, f"{instrument.label(link)}: more than {MAX_ANSWERS} answers"))
-        elif len(given) > 1 and not definition.get("repeats"):
-            issues.append((link, f"{instrument.label(link)} takes one answer, not {len(given)}"))
     if response.get("status") == "completed":
         for link, definition in instrument.items.items():
             if (
