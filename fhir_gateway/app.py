@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from fhir_gateway import careplans, monitors
+from fhir_gateway import assessments, careplans, monitors
 from fhir_gateway.api import auth, intake, operations, resources, system
 from fhir_gateway.api import mhca as mhca_api
 from fhir_gateway.api import monitors as monitors_api
@@ -79,6 +79,7 @@ def install_rules(settings: Settings) -> None:
     notifications.install(settings)  # subscriptions and Da Vinci messages → outbox
     install_policy(settings)  # who sees what, Part 2 labels and consents, append-only audit
     monitors.install(settings)  # readmission and crisis alerts at the Encounter write
+    assessments.install_plan_rules(settings)  # screening results revise the plan; AHC-HRSN → SDOH
     mhca.install(settings)  # India's Mental Healthcare Act: releases, withholdings, ABDM ids whole
 
 

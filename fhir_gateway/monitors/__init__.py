@@ -29,8 +29,11 @@ from __future__ import annotations
 from fhir_gateway import hooks
 from fhir_gateway.monitors._admissions import configure as _configure_admissions
 from fhir_gateway.monitors._admissions import on_encounter, withdraw
+from fhir_gateway.monitors._alerts import Alert, care_team_of_plan, communication, flag
 from fhir_gateway.monitors._codes import MONITOR_FLAGS, WORK_ITEMS, codesystem
+from fhir_gateway.monitors._fhir import create_once, lock
 from fhir_gateway.monitors._fuh import Outcome, evaluate
+from fhir_gateway.monitors._ids import monitor_id
 from fhir_gateway.monitors._measure import MEASURE_URL, measure, rates, summary_report
 from fhir_gateway.monitors._mhca import on_careplan, on_consent, on_observation, on_related_person
 from fhir_gateway.monitors._overdue import candidate_tasks, check_task, conditions
@@ -56,6 +59,13 @@ from fhir_gateway.services import applied
 from fhir_gateway.settings import Settings
 
 __all__ = [
+    "Alert",
+    "care_team_of_plan",
+    "communication",
+    "create_once",
+    "flag",
+    "lock",
+    "monitor_id",
     "MEASURE_URL",
     "MONITOR_FLAGS",
     "WORK_ITEMS",

@@ -1,0 +1,133 @@
+"""A discharged patient (St Mary's, Chicago: Jane Doe, F32.2, discharged 2025-03-10 14:00 CDT)
+and screening results for her, shaped as the instruments store them (CONTRACT-assessments.md):
+scored Observations derived from a QuestionnaireResponse, and AHC-HRSN responses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from careplan_helpers import Gateway, adt, make_gateway
+from workflow_helpers import ManualClock
+
+from fhir_gateway.monitors import MONITOR_FLAGS
+from fhir_gateway.store.db import Database
+
+LOINC = "http://loinc.org"
+QUESTIONNAIRE = "http://fhir-gateway.org/fhir/Questionnaire/"
+SCREENED = "2025-03-12T09:30:00-05:00"  # two days after the discharge, St Mary's local time
+NOW = datetime(2025, 3, 12, 15, 0, tzinfo=UTC)  # 10:00 in Chicago: half an hour after screening
+
+
+@dataclass
+class Screened:
+    gw: Gateway
+    clock: ManualClock
+    patient: str = ""
+
+    def discharge(self, *, approve: bool = True, **kwargs: Any) -> dict[str, Any] | None:
+        self.gw.send(adt(**kwargs))
+        self.patient = f"Patient/{self.gw.all('Patient')[0]['id']}"
+        plans = self.gw.plans()
+        if not plans:
+            return None
+        plan = plans[0]
+        if approve and plan["status"] == "draft":
+            approved = {**plan, "status": "active"}
+            assert self.gw.client.put(f"/CarePlan/{plan['id']}", json=approved).status_code == 200
+            plan = self.gw.read(f"CarePlan/{plan['id']}")
+        return plan
+
+    def post(self, doc: dict[str, Any]) -> dict[str, Any]:
+        response = self.gw.client.post(f"/{doc['resourceType']}", json=doc)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def response(
+        self, questionnaire: str, items: list[dict[str, Any]], status: str = "completed"
+    ) -> dict[str, Any]:
+        return self.post(
+            {
+                "resourceType": "QuestionnaireResponse",
+                "questionnaire": f"{QUESTIONNAIRE}{questionnaire}",
+                "status": status,
+                "subject": {"reference": self.patient},
+                "authored": SCREENED,
+                "author": {"reference": "Organization/care-coordination"},
+                **({"item": items} if items else {}),
+            }
+        )
+
+    def result(
+        self, code: str, *, value: dict[str, Any] | None = None, response: str | None = None
+    ) -> dict[str, Any]:
+        """A scored Observation (value: ``{"valueInteger": 21}``, ``{"valueCodeableConcept": …}``;
+        None: unanswered)."""
+        # the response the instruments scored it from (in progress here: only its reference counts)
+        source = (
+            response or f"QuestionnaireResponse/{self.response('phq-9', [], 'in-progress')['id']}"
+        )
+        doc: dict[str, Any] = {
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "code": "survey",
+                        }
+                    ]
+                }
+            ],
+            "code": {"coding": [{"system": LOINC, "code": code}]},
+            "subject": {"reference": self.patient},
+            "effectiveDateTime": SCREENED,
+            "derivedFrom": [{"reference": source}],
+            **(
+                value
+                or {
+                    "dataAbsentReason": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                                "code": "unknown",
+                            }
+                        ]
+                    }
+                }
+            ),
+        }
+        return self.post(doc)
+
+    def flags(self, code: str) -> list[dict[str, Any]]:
+        return self.gw.all("Flag", ("_tag", f"{MONITOR_FLAGS}|{code}"))
+
+    def added(self, plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The requests added to the plan since ``plan`` (by code text)."""
+        now = self.gw.read(f"CarePlan/{plan['id']}")
+        before = {a["reference"]["reference"] for a in plan["activity"]}
+        refs = [a["reference"]["reference"] for a in now["activity"]]
+        return {self.gw.read(r)["code"]["text"]: self.gw.read(r) for r in refs if r not in before}
+
+
+def answer(code: str, display: str = "") -> dict[str, Any]:
+    coding = {"system": LOINC, "code": code}
+    return {
+        "valueCodeableConcept": {"coding": [{**coding, "display": display} if display else coding]}
+    }
+
+
+def item(link: str, *codes: str) -> dict[str, Any]:
+    return {
+        "linkId": link,
+        "answer": [{"valueCoding": {"system": LOINC, "code": c}} for c in codes],
+    }
+
+
+def screened(database: Database, database_url: str, mode: str) -> Iterator[Screened]:
+    clock = ManualClock(datetime(2025, 3, 10, 20, 0, tzinfo=UTC))  # the discharge's evening
+    for gw in make_gateway(database, database_url, mode):
+        yield Screened(gw, clock)

@@ -1,0 +1,217 @@
+"""Screening results revise the discharged patient's plan (mappings/assessments/
+PlanDefinition-assessment-response.json): Jane Doe (F32.2) is discharged from St Mary's on
+2025-03-10 and screened on 2025-03-12 at 09:30 Chicago time; the results are posted through REST
+as the instruments store them (scored Observations derived from the response)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from careplan_helpers import validate_r4b
+from planrule_helpers import NOW, Screened, answer, screened
+
+from fhir_gateway import monitors
+from fhir_gateway.store.db import Database
+
+HIGH, MODERATE, LOW = "LA9193-9", "LA6751-7", "LA9194-7"
+SAFETY, CALL = "Safety-plan review within 24 hours", "Follow-up call within 72 hours"
+EXPEDITED = "Expedited psychiatry review within 72 hours"
+
+
+@pytest.fixture
+def auto(database: Database, database_url: str) -> Iterator[Screened]:
+    yield from screened(database, database_url, "auto")
+
+
+@pytest.fixture
+def review(database: Database, database_url: str) -> Iterator[Screened]:
+    yield from screened(database, database_url, "review")
+
+
+def deadline(task: dict) -> str:
+    return task["restriction"]["period"]["end"]
+
+
+def test_high_c_ssrs_risk_alerts_at_once_and_adds_two_routed_tasks_to_the_active_plan(
+    auto: Screened,
+) -> None:
+    plan = auto.discharge()
+    assert plan is not None and plan["status"] == "active"
+    auto.clock.now = NOW
+    result = auto.result("93374-7", value=answer(HIGH, "High risk"))
+
+    [flag] = auto.flags("suicide-risk")
+    assert flag["status"] == "active" and flag["subject"]["reference"] == auto.patient
+    assert (
+        "PH" in str(flag["extension"][0]) and flag["category"][0]["coding"][0]["code"] == "safety"
+    )
+    assert "C-SSRS" in flag["code"]["text"] and "Added to the plan" in flag["code"]["text"]
+    assert flag["id"] in {f["id"] for f in auto.gw.database.read(monitors.alerts)}  # worklist
+    [message] = [
+        c
+        for c in auto.gw.all("Communication", ("subject", auto.patient))
+        if {"reference": f"Flag/{flag['id']}"} in c["about"]
+    ]
+    assert message["priority"] == "stat"
+    assert {"reference": "Organization/care-coordination"} in message["recipient"]
+
+    added = auto.added(plan)
+    assert set(added) == {SAFETY, CALL}
+    revised = auto.gw.read(f"CarePlan/{plan['id']}")
+    assert int(revised["meta"]["versionId"]) > int(plan["meta"]["versionId"])
+    assert "Revised after" in revised["note"][-1]["text"]
+    for title, hours_end in (
+        (SAFETY, "2025-03-13T09:30:00-05:00"),
+        (CALL, "2025-03-15T09:30:00-05:00"),
+    ):
+        request = added[title]
+        task = auto.gw.task_of(request)
+        assert request["status"] == "active" and task["status"] == "requested"
+        assert task["owner"]["reference"].startswith("Organization/")  # routed to a partner
+        assert deadline(task) == hours_end  # counted from the screening, not the discharge
+        assert {"reference": f"Observation/{result['id']}"} in request["reasonReference"]
+        for doc in (request, task):
+            validate_r4b(doc)
+    for doc in (flag, message, revised):
+        validate_r4b(doc)
+
+
+def test_the_same_response_scored_twice_adds_nothing_twice(auto: Screened) -> None:
+    plan = auto.discharge()
+    assert plan is not None
+    auto.clock.now = NOW
+    first = auto.result("93374-7", value=answer(HIGH))
+    counts = auto.gw.counts()
+    versions = auto.gw.read(f"CarePlan/{plan['id']}")["meta"]["versionId"]
+    source = first["derivedFrom"][0]["reference"]
+    auto.result("93374-7", value=answer(MODERATE), response=source)  # re-scored
+    assert auto.gw.counts() == counts
+    assert auto.gw.read(f"CarePlan/{plan['id']}")["meta"]["versionId"] == versions
+    assert len(auto.flags("suicide-risk")) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "value"),
+    [
+        ("93374-7", answer(LOW)),  # ideation without a method
+        ("93374-7", answer("LA137-2")),  # none
+        ("93374-7", None),  # incomplete: never taken as negative, nor as positive
+        ("44260-8", answer("LA6568-5")),  # PHQ-9 item 9: not at all
+        ("44260-8", None),  # item 9 unanswered
+        ("44261-6", {"valueInteger": 19}),
+        ("44261-6", None),
+    ],
+)
+def test_negative_or_unanswered_results_change_nothing(
+    auto: Screened, code: str, value: dict | None
+) -> None:
+    plan = auto.discharge()
+    assert plan is not None
+    auto.clock.now = NOW
+    counts = auto.gw.counts()
+    auto.result(code, value=value)
+    assert auto.gw.counts() == counts
+    assert auto.flags("suicide-risk") == [] and auto.flags("plan-revision") == []
+
+
+def test_phq9_item_9_above_zero_is_a_crisis_alert(auto: Screened) -> None:
+    plan = auto.discharge()
+    assert plan is not None
+    auto.clock.now = NOW
+    auto.result("44260-8", value=answer("LA6569-3", "Several days"))
+    [flag] = auto.flags("suicide-risk")
+    assert "PHQ-9 item 9" in flag["code"]["text"]
+    assert set(auto.added(plan)) == {SAFETY, CALL}
+
+
+def test_phq9_total_of_20_adds_an_expedited_psychiatry_review(auto: Screened) -> None:
+    plan = auto.discharge()
+    assert plan is not None
+    auto.clock.now = NOW
+    auto.result("44261-6", value={"valueInteger": 21})
+    [request] = auto.added(plan).values()
+    assert request["code"]["text"] == EXPEDITED
+    task = auto.gw.task_of(request)
+    assert task["status"] == "requested" and task["owner"]["reference"].startswith("Organization/")
+    assert deadline(task) == "2025-03-15T09:30:00-05:00"
+    assert auto.flags("suicide-risk") == []  # severity alone is not a crisis
+
+
+def test_review_mode_alerts_at_once_and_holds_the_tasks_with_clocks_from_the_screening(
+    review: Screened,
+) -> None:
+    plan = review.discharge()
+    assert plan is not None and plan["status"] == "active"
+    review.clock.now = NOW
+    review.result("93374-7", value=answer(HIGH))
+    [flag] = review.flags("suicide-risk")
+    assert flag["status"] == "active" and "awaiting approval" in flag["code"]["text"]
+    [work] = review.flags("plan-revision")
+    assert work["status"] == "active" and "awaiting approval" in work["code"]["text"]
+    added = review.added(plan)
+    assert set(added) == {SAFETY, CALL}
+    tasks = {t: review.gw.task_of(r) for t, r in added.items()}
+    assert {r["status"] for r in added.values()} == {"draft"}
+    assert {t["status"] for t in tasks.values()} == {"draft"}
+    assert deadline(tasks[SAFETY]) == "2025-03-13T09:30:00-05:00"
+
+    review.clock.advance(days=1)  # approved the next day, past the 24 hours
+    for title, request in added.items():
+        approved = {**request, "status": "active"}
+        put = review.gw.client.put(f"/ServiceRequest/{request['id']}", json=approved)
+        assert put.status_code == 200, put.text
+        task = review.gw.task_of(request)
+        assert task["status"] == "requested"
+        assert deadline(task) == deadline(tasks[title])  # the clock never restarts at approval
+    assert review.gw.task_of(added[SAFETY])["priority"] == "urgent"  # late: it goes out at once
+    assert review.gw.read(f"Flag/{work['id']}")["status"] == "inactive"
+
+
+def test_without_an_active_plan_only_the_alert_and_a_work_item(review: Screened) -> None:
+    plan = review.discharge(approve=False)  # the plan still awaits its review
+    assert plan is not None and plan["status"] == "draft"
+    review.clock.now = NOW
+    counts = review.gw.counts()
+    review.result("44260-8", value=answer("LA6571-9", "Nearly every day"))
+    [flag] = review.flags("suicide-risk")
+    assert "No active care plan" in flag["code"]["text"]
+    [work] = review.flags("plan-revision")
+    assert "no active care plan to revise" in work["code"]["text"]
+    assert review.gw.counts() == counts
+    assert (
+        review.gw.read(f"CarePlan/{plan['id']}")["meta"]["versionId"] == plan["meta"]["versionId"]
+    )
+
+
+def test_a_rule_edited_through_the_api_applies_to_the_next_result(auto: Screened) -> None:
+    plan = auto.discharge()
+    assert plan is not None
+    auto.clock.now = NOW
+    rules = auto.gw.read("PlanDefinition/assessment-response")
+    for action in rules["action"]:
+        if action["id"] == "phq-9-severe":
+            action["condition"][0]["expression"]["expression"] = "%resource.value >= 15"
+    assert auto.gw.client.put("/PlanDefinition/assessment-response", json=rules).status_code == 200
+    auto.result("44261-6", value={"valueInteger": 16})
+    assert set(auto.added(plan)) == {EXPEDITED}
+
+    broken = {
+        **rules,
+        "action": [
+            {
+                **rules["action"][0],
+                "condition": [
+                    {
+                        "kind": "applicability",
+                        "expression": {
+                            "language": "text/fhirpath",
+                            "expression": "%resource.value >= (",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    response = auto.gw.client.put("/PlanDefinition/assessment-response", json=broken)
+    assert response.status_code in (400, 422) and "FHIRPath" in response.text
