@@ -214,7 +214,10 @@ def derive(
     questions = _question_codes(session, str(response.get("questionnaire", "")))
     observations: list[dict[str, Any]] = []
     positive: dict[str, tuple[dict[str, str], tuple[dict[str, str], ...], list[str]]] = {}
-    for item in _items(response.get("item", [])):
+    given = _items(response.get("item", []))
+    asked = {str(i.get("linkId")) for i in given}
+    unanswered = [{"linkId": link} for link in questions if link not in asked]  # absent items
+    for item in [*given, *unanswered]:
         link = str(item.get("linkId", ""))
         question = questions.get(link) or {"system": _LOINC, "code": link.lstrip("/")}
         domain = sdoh.domain(str(question.get("code")))

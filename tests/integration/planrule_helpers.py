@@ -9,10 +9,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from careplan_helpers import Gateway, adt, make_gateway
+from careplan_helpers import ZONE, Gateway, adt
+from fastapi.testclient import TestClient
+from seeds import seed_once
 from workflow_helpers import ManualClock
 
+from fhir_gateway import careplans
+from fhir_gateway.app import create_app
 from fhir_gateway.monitors import MONITOR_FLAGS
+from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
 
 LOINC = "http://loinc.org"
@@ -27,18 +32,25 @@ class Screened:
     clock: ManualClock
     patient: str = ""
 
-    def discharge(self, *, approve: bool = True, **kwargs: Any) -> dict[str, Any] | None:
-        self.gw.send(adt(**kwargs))
+    def discharge(self, *, approve: bool = True) -> dict[str, Any] | None:
+        """Jane's discharge (templates seeded, plan approved unless ``approve`` is False), stored
+        once per process and mode and re-inserted for later tests (``seeds.seed_once``)."""
+
+        def run() -> None:
+            self.gw.database.write(careplans.seed, self.gw.settings)
+            self.gw.send(adt())
+            plan = self.gw.plans()[0]
+            if approve and plan["status"] == "draft":
+                put = self.gw.client.put(
+                    f"/CarePlan/{plan['id']}", json={**plan, "status": "active"}
+                )
+                assert put.status_code == 200, put.text
+
+        key = ("planrules discharge", approve)  # approved in review mode = made in auto mode
+        seed_once(self.gw.database, key, run)
         self.patient = f"Patient/{self.gw.all('Patient')[0]['id']}"
         plans = self.gw.plans()
-        if not plans:
-            return None
-        plan = plans[0]
-        if approve and plan["status"] == "draft":
-            approved = {**plan, "status": "active"}
-            assert self.gw.client.put(f"/CarePlan/{plan['id']}", json=approved).status_code == 200
-            plan = self.gw.read(f"CarePlan/{plan['id']}")
-        return plan
+        return plans[0] if plans else None
 
     def post(self, doc: dict[str, Any]) -> dict[str, Any]:
         response = self.gw.client.post(f"/{doc['resourceType']}", json=doc)
@@ -121,13 +133,20 @@ def answer(code: str, display: str = "") -> dict[str, Any]:
 
 
 def item(link: str, *codes: str) -> dict[str, Any]:
-    return {
-        "linkId": link,
-        "answer": [{"valueCoding": {"system": LOINC, "code": c}} for c in codes],
-    }
+    """A response item; without codes, one left unanswered."""
+    answers = [{"valueCoding": {"system": LOINC, "code": c}} for c in codes]
+    return {"linkId": link, **({"answer": answers} if answers else {})}
 
 
 def screened(database: Database, database_url: str, mode: str) -> Iterator[Screened]:
+    """The gateway of ``careplan_helpers.make_gateway``, its templates seeded by ``discharge``."""
     clock = ManualClock(datetime(2025, 3, 10, 20, 0, tzinfo=UTC))  # the discharge's evening
-    for gw in make_gateway(database, database_url, mode):
-        yield Screened(gw, clock)
+    settings = Settings(
+        database_url=database_url,
+        base_url=None,
+        careplan_mode=mode,  # type: ignore[arg-type]
+        sender_zones={"STMARYS": ZONE},
+    )
+    app = create_app(settings, database=database)
+    with TestClient(app, base_url="http://testserver") as client:
+        yield Screened(Gateway(database, settings, app.state.intake, client), clock)
