@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from seeds import seed_once
 from workflow_helpers import ManualClock
 
-from fhir_gateway import careplans
+from fhir_gateway import assessments, careplans
 from fhir_gateway.app import create_app
 from fhir_gateway.monitors import MONITOR_FLAGS
 from fhir_gateway.settings import Settings
@@ -38,6 +38,9 @@ class Screened:
 
         def run() -> None:
             self.gw.database.write(careplans.seed, self.gw.settings)
+            instruments = getattr(assessments, "seed", None)  # the instruments' Questionnaires
+            if instruments is not None:
+                self.gw.database.write(instruments, self.gw.settings)
             self.gw.send(adt())
             plan = self.gw.plans()[0]
             if approve and plan["status"] == "draft":
@@ -132,9 +135,26 @@ def answer(code: str, display: str = "") -> dict[str, Any]:
     }
 
 
+DISPLAY = {  # LOINC answer displays, as forms send them
+    "LA33-6": "Yes",
+    "LA32-8": "No",
+    "LA6568-5": "Not at all",
+    "LA6569-3": "Several days",
+    "LA6570-1": "More than half the days",
+    "LA6571-9": "Nearly every day",
+    "LA31993-1": "I have a steady place to live",
+    "LA31994-9": "I have a place to live today, but I am worried about losing it in the future",
+    "LA31995-6": "I do not have a steady place to live",
+    "LA28397-0": "Often true",
+    "LA6729-3": "Sometimes true",
+    "LA28398-8": "Never true",
+    "LA9-3": "None of the above",
+}
+
+
 def item(link: str, *codes: str) -> dict[str, Any]:
     """A response item; without codes, one left unanswered."""
-    answers = [{"valueCoding": {"system": LOINC, "code": c}} for c in codes]
+    answers = [{"valueCoding": {"system": LOINC, "code": c, "display": DISPLAY[c]}} for c in codes]
     return {"linkId": link, **({"answer": answers} if answers else {})}
 
 
