@@ -6,18 +6,18 @@ from __future__ import annotations
 
 # -- the rules that revise a plan from screening results, and the AHC-HRSN → SDOH map (planrules)
 from fhir_gateway.assessments._planhooks import install_plan_rules, rules_of
-from fhir_gateway.assessments._planrules import Firing, Rule, RuleSet, build_rules
-from fhir_gateway.assessments._revise import PLAN_REVISION, REVISION_SYSTEM, Added
+from fhir_gateway.assessments._planrules import Firing, PlanRule, PlanRules, build_rules
+from fhir_gateway.assessments._revise import PLAN_REVISION, REVISION_SYSTEM, AddedActivity
 from fhir_gateway.assessments._sdoh import derive as derive_sdoh
 from fhir_gateway.assessments._sdohmap import SDOH_MAP_URL, SdohMap, read_map
 
 __all__ = [
-    "Added",
+    "AddedActivity",
     "Firing",
     "PLAN_REVISION",
     "REVISION_SYSTEM",
-    "Rule",
-    "RuleSet",
+    "PlanRule",
+    "PlanRules",
     "SDOH_MAP_URL",
     "SdohMap",
     "build_rules",

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway import careplans, clock, hooks
-from fhir_gateway.assessments._planrules import RuleSet, build_rules, is_rule_plan
+from fhir_gateway.assessments._planrules import PlanRules, build_rules, is_rule_plan
 from fhir_gateway.assessments._revise import REVISION_SYSTEM, apply_firing, held_flag_id
 from fhir_gateway.assessments._sdoh import on_response
 from fhir_gateway.errors import Issue
@@ -37,7 +37,7 @@ __all__ = ["install_plan_rules", "rules_of"]
 
 RESULT_TYPES = ("Observation", "Condition")
 _state: dict[str, Any] = {"settings": None, "installed": False}
-_built: dict[str, tuple[object, RuleSet]] = {}  # per database: (the template set, its rules)
+_built: dict[str, tuple[object, PlanRules]] = {}  # per database: (the template set, its rules)
 _lock = threading.Lock()
 
 
@@ -57,7 +57,7 @@ def _settings() -> Settings:
     return _state["settings"] or get_settings()
 
 
-def rules_of(session: Session) -> RuleSet:
+def rules_of(session: Session) -> PlanRules:
     """The stored rules, compiled once per stored version of the templates."""
     templates = careplans.template_set(session)
     key = str(session.get_bind().engine.url)

@@ -7,7 +7,7 @@ says which stored results it looks at; its ``condition``s (FHIRPath, ``%resource
 result) say when it fires; its ``code`` (monitor-flags) raises that alert at once, with its
 ``priority``; its nested actions' ``definitionCanonical`` name the ActivityDefinitions to add to
 the patient's active plan. Every expression is compiled once, when the rules are built from a
-stored version (``RuleSet`` is cached per stored version of the definitions).
+stored version (``PlanRules`` is cached per stored version of the definitions).
 
 A result that records why it has no value (``dataAbsentReason``: an unanswered item) never fires
 a rule, whatever the condition says: an unanswered suicide question is not a negative one, and not
@@ -25,7 +25,7 @@ from fhirpathpy.models import models
 
 from fhir_gateway.careplans import TemplateError
 
-__all__ = ["Rule", "RuleSet", "Firing", "build_rules", "is_rule_plan", "RULE_TYPE"]
+__all__ = ["PlanRule", "PlanRules", "Firing", "build_rules", "is_rule_plan", "RULE_TYPE"]
 
 RULE_TYPE = ("http://terminology.hl7.org/CodeSystem/plan-definition-type", "eca-rule")
 _TRIGGER_KINDS = frozenset({"data-added", "data-modified", "data-changed"})
@@ -38,7 +38,7 @@ Compiled = Callable[..., list[Any]]
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
+class PlanRule:
     plan: str  # PlanDefinition/id|version: where the rule is written
     action_id: str
     title: str
@@ -79,13 +79,13 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Firing:
-    rule: Rule
+    rule: PlanRule
     resource: dict[str, Any]
 
 
 @dataclass(slots=True)
-class RuleSet:
-    rules: list[Rule] = field(default_factory=list)
+class PlanRules:
+    rules: list[PlanRule] = field(default_factory=list)
 
     @property
     def types(self) -> frozenset[str]:
@@ -139,13 +139,13 @@ def _trigger(action: dict[str, Any], where: str) -> tuple[str, str | None, froze
                 return str(data.get("type")), None, frozenset()
             path = filters[0].get("path")
             if path not in _FILTER_PATHS:
-                raise TemplateError(f"Rule {where}: codeFilter path must be code or category")
+                raise TemplateError(f"PlanRule {where}: codeFilter path must be code or category")
             codes = {(c.get("system", ""), c.get("code", "")) for c in filters[0].get("code", [])}
             return str(data.get("type")), str(path), frozenset(codes)
-    raise TemplateError(f"Rule {where} has no data-added trigger naming a resource type")
+    raise TemplateError(f"PlanRule {where} has no data-added trigger naming a resource type")
 
 
-def _rule(plan: dict[str, Any], action: dict[str, Any]) -> Rule:
+def _rule(plan: dict[str, Any], action: dict[str, Any]) -> PlanRule:
     where = f"PlanDefinition/{plan.get('id')}#{action.get('id')}"
     res_type, path, codes = _trigger(action, where)
     conditions = tuple(
@@ -157,7 +157,7 @@ def _rule(plan: dict[str, Any], action: dict[str, Any]) -> Rule:
     alert = tuple(
         str(c["code"]) for concept in action.get("code", []) for c in concept.get("coding", [])
     )
-    return Rule(
+    return PlanRule(
         plan=f"PlanDefinition/{plan.get('id')}|{plan.get('version', '')}",
         action_id=str(action.get("id") or where),
         title=str(action.get("title") or action.get("id") or where),
@@ -175,9 +175,9 @@ def _rule(plan: dict[str, Any], action: dict[str, Any]) -> Rule:
     )
 
 
-def build_rules(plans: list[dict[str, Any]]) -> RuleSet:
+def build_rules(plans: list[dict[str, Any]]) -> PlanRules:
     """The rules of the active rule PlanDefinitions (sorted by id: a stable order of effects)."""
-    rules = RuleSet()
+    rules = PlanRules()
     for plan in sorted(plans, key=lambda p: str(p.get("id"))):
         if not is_rule_plan(plan) or plan.get("status") != "active":
             continue

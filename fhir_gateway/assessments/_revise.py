@@ -30,7 +30,14 @@ from fhir_gateway.errors import BusinessRule, NotFound
 from fhir_gateway.services import lookup
 from fhir_gateway.settings import Settings
 
-__all__ = ["REVISION_SYSTEM", "PLAN_REVISION", "Added", "apply_firing", "source_of", "held_flag_id"]
+__all__ = [
+    "REVISION_SYSTEM",
+    "PLAN_REVISION",
+    "AddedActivity",
+    "apply_firing",
+    "source_of",
+    "held_flag_id",
+]
 
 REVISION_SYSTEM = "http://fhir-gateway.org/fhir/plan-revision"  # SR.identifier: screening#activity
 PLAN_REVISION = "plan-revision"
@@ -39,7 +46,7 @@ _FLAG_DETAIL = "http://hl7.org/fhir/StructureDefinition/flag-detail"
 
 
 @dataclass(frozen=True, slots=True)
-class Added:
+class AddedActivity:
     title: str
     request: str  # ServiceRequest/id
     due: str | None
@@ -135,7 +142,7 @@ def _add(
     definition: dict[str, Any],
     firing: Firing,
     key: str,
-) -> tuple[Added, dict[str, Any]]:
+) -> tuple[AddedActivity, dict[str, Any]]:
     """One activity's request and Task, stored; returns it and the plan's activity entry."""
     made = careplans.new_activity(session, plan, definition["id"], settings, again=True)
     start = authored_at(firing.resource)
@@ -166,22 +173,22 @@ def _add(
     title = str((request.get("code") or {}).get("text") or definition["id"])
     note = {
         "time": clock.to_instant(clock.now()),
-        "text": f"Added after {firing.rule.title} ({_ref(firing.resource)}, screened "
+        "text": f"AddedActivity after {firing.rule.title} ({_ref(firing.resource)}, screened "
         f"{start.isoformat(timespec='minutes')})" + ("; awaiting approval." if held else "."),
     }
     activity = {**made.activity, "progress": [*made.activity.get("progress", []), note]}
     owner = (task.get("owner") or {}).get("display") or (task.get("owner") or {}).get("reference")
     due = span.to_period()["end"] if span is not None else None
-    return Added(title, _ref(request), due, owner, held), activity
+    return AddedActivity(title, _ref(request), due, owner, held), activity
 
 
 def _revise(
     session: Session, settings: Settings, plan: dict[str, Any], firing: Firing, source: str
-) -> tuple[list[Added], list[str]]:
+) -> tuple[list[AddedActivity], list[str]]:
     """The activities added to ``plan`` (one new version), and what could not be added."""
     templates = careplans.template_set(session)
     open_urls = _open_urls(session, plan)
-    added: list[Added] = []
+    added: list[AddedActivity] = []
     entries: list[dict[str, Any]] = []
     problems: list[str] = []
     for url in firing.rule.activities:
@@ -218,7 +225,7 @@ def _revise(
     return added, problems
 
 
-def _describe(added: list[Added]) -> str:
+def _describe(added: list[AddedActivity]) -> str:
     parts = []
     for a in added:
         to = f" to {a.owner}" if a.owner else " (no partner: unassigned)"
@@ -236,16 +243,16 @@ def _alert(
     firing: Firing,
     source: str,
     plan: dict[str, Any] | None,
-    added: list[Added],
+    added: list[AddedActivity],
 ) -> None:
     rule, result = firing.rule, firing.resource
     when = authored_at(result).isoformat(timespec="minutes")
     if plan is None:
         status = " No active care plan to revise."
     elif any(a.held for a in added):
-        status = f" Added to the plan, awaiting approval: {_describe(added)}."
+        status = f" AddedActivity to the plan, awaiting approval: {_describe(added)}."
     elif added:
-        status = f" Added to the plan: {_describe(added)}."
+        status = f" AddedActivity to the plan: {_describe(added)}."
     else:
         status = " The plan already has its activities open."
     for code in rule.alert:
@@ -287,7 +294,7 @@ def _work_item(
     firing: Firing,
     source: str,
     plan: dict[str, Any] | None,
-    added: list[Added],
+    added: list[AddedActivity],
     problems: list[str],
 ) -> None:
     """One ``plan-revision`` Flag per screening: what awaits approval, what had no plan to go
@@ -337,7 +344,7 @@ def _work_item(
     monitors.create_once(session, monitors.flag(flag_id, alert, settings.referral_requester))
 
 
-def apply_firing(session: Session, settings: Settings, firing: Firing) -> list[Added]:
+def apply_firing(session: Session, settings: Settings, firing: Firing) -> list[AddedActivity]:
     """Revise the plan, then alert (in this order, so the alert says what was added)."""
     patient = _subject(firing.resource)
     if not patient.startswith("Patient/"):
@@ -345,7 +352,7 @@ def apply_firing(session: Session, settings: Settings, firing: Firing) -> list[A
     monitors.lock(session, "plan-rule", patient)
     source = source_of(session, firing.resource)
     plan = active_plan(session, patient)
-    added: list[Added] = []
+    added: list[AddedActivity] = []
     problems: list[str] = []
     if plan is not None and firing.rule.activities:
         added, problems = _revise(session, settings, plan, firing, source)

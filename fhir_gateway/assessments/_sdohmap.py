@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SDOH_MAP_URL", "SDOHCC", "Concern", "SdohMap", "read_map"]
+__all__ = ["SDOH_MAP_URL", "SDOHCC", "SdohConcern", "SdohMap", "read_map"]
 
 SDOH_MAP_URL = "http://fhir-gateway.org/fhir/ConceptMap/ahc-hrsn-sdoh"
 SDOHCC = "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
@@ -26,7 +26,7 @@ _MAX_ELEMENTS = 1000
 
 
 @dataclass(frozen=True, slots=True)
-class Concern:
+class SdohConcern:
     domain: dict[str, str]  # the SDOHCC coding
     codes: tuple[dict[str, str], ...]  # the Condition's codings
 
@@ -35,12 +35,12 @@ class Concern:
 class SdohMap:
     questionnaire: str
     domains: dict[str, dict[str, str]] = field(default_factory=dict)  # question → SDOHCC coding
-    positive: dict[tuple[str, str], Concern] = field(default_factory=dict)  # (question, answer)
+    positive: dict[tuple[str, str], SdohConcern] = field(default_factory=dict)  # (question, answer)
 
     def domain(self, question: str) -> dict[str, str] | None:
         return self.domains.get(question)
 
-    def concern(self, question: str, answer: str) -> Concern | None:
+    def concern(self, question: str, answer: str) -> SdohConcern | None:
         return self.positive.get((question, answer))
 
 
@@ -80,7 +80,7 @@ def read_map(doc: dict[str, Any]) -> SdohMap:
                     if p.get("value")
                 )
                 for question in questions:
-                    out.positive[(question, str(element.get("code")))] = Concern(
+                    out.positive[(question, str(element.get("code")))] = SdohConcern(
                         _coding(system, target), codes
                     )
     return out
