@@ -139,10 +139,10 @@ def _trigger(action: dict[str, Any], where: str) -> tuple[str, str | None, froze
                 return str(data.get("type")), None, frozenset()
             path = filters[0].get("path")
             if path not in _FILTER_PATHS:
-                raise TemplateError(f"PlanRule {where}: codeFilter path must be code or category")
+                raise TemplateError(f"Rule {where}: codeFilter path must be code or category")
             codes = {(c.get("system", ""), c.get("code", "")) for c in filters[0].get("code", [])}
             return str(data.get("type")), str(path), frozenset(codes)
-    raise TemplateError(f"PlanRule {where} has no data-added trigger naming a resource type")
+    raise TemplateError(f"Rule {where} has no data-added trigger naming a resource type")
 
 
 def _rule(plan: dict[str, Any], action: dict[str, Any]) -> PlanRule:

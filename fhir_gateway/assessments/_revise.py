@@ -173,7 +173,7 @@ def _add(
     title = str((request.get("code") or {}).get("text") or definition["id"])
     note = {
         "time": clock.to_instant(clock.now()),
-        "text": f"AddedActivity after {firing.rule.title} ({_ref(firing.resource)}, screened "
+        "text": f"Added after {firing.rule.title} ({_ref(firing.resource)}, screened "
         f"{start.isoformat(timespec='minutes')})" + ("; awaiting approval." if held else "."),
     }
     activity = {**made.activity, "progress": [*made.activity.get("progress", []), note]}
@@ -250,9 +250,9 @@ def _alert(
     if plan is None:
         status = " No active care plan to revise."
     elif any(a.held for a in added):
-        status = f" AddedActivity to the plan, awaiting approval: {_describe(added)}."
+        status = f" Added to the plan, awaiting approval: {_describe(added)}."
     elif added:
-        status = f" AddedActivity to the plan: {_describe(added)}."
+        status = f" Added to the plan: {_describe(added)}."
     else:
         status = " The plan already has its activities open."
     for code in rule.alert:

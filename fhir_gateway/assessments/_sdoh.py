@@ -186,7 +186,7 @@ def _condition(
                     {
                         "system": _CONDITION_CATEGORY,
                         "code": "health-concern",
-                        "display": "Health SdohConcern",
+                        "display": "Health Concern",
                     }
                 ]
             },
