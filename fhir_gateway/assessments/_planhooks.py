@@ -9,8 +9,9 @@
 - a rule PlanDefinition written through the API is compiled first: one that would not run is
   refused (422), so an edit cannot break the alerts of every later screening;
 - a held activity approved by the case manager (its ServiceRequest draft → active) sends its
-  referral Task as plan approval does (or waits for the patient's consent); when the last held
-  activity of a screening is decided, its ``plan-revision`` work item ends.
+  referral Task as plan approval does (or waits for the patient's consent); one declined
+  (revoked) cancels its draft Task; when the last held activity of a screening is decided, its
+  ``plan-revision`` work item ends.
 
 The rules are built once per stored version of the templates (``careplans.template_set`` is
 rebuilt when any PlanDefinition or ActivityDefinition changes, through the API too).
@@ -36,6 +37,7 @@ from fhir_gateway.store.repository import StoredResource
 __all__ = ["install_plan_rules", "rules_of"]
 
 RESULT_TYPES = ("Observation", "Condition")
+_NOT_APPROVED = frozenset({"revoked", "entered-in-error"})
 _state: dict[str, Any] = {"settings": None, "installed": False}
 _built: dict[str, tuple[object, PlanRules]] = {}  # per database: (the template set, its rules)
 _lock = threading.Lock()
@@ -106,10 +108,14 @@ def _on_request(event: WriteEvent, stored: StoredResource | None) -> None:
     key = _revision(request)
     if key is None or before.get("status") != "draft" or request.get("status") == "draft":
         return
-    if request.get("status") == "active":
-        for task in careplans.tasks_for(event.session, f"ServiceRequest/{request['id']}"):
-            if task.get("status") == "draft":
-                lookup.save(event.session, careplans.send_or_hold(event.session, task))
+    for task in careplans.tasks_for(event.session, f"ServiceRequest/{request['id']}"):
+        if task.get("status") != "draft":
+            continue
+        if request.get("status") == "active":  # approved: it goes out as plan approval sends
+            lookup.save(event.session, careplans.send_or_hold(event.session, task))
+        elif request.get("status") in _NOT_APPROVED:  # declined: its referral never goes out
+            reason = {"text": "The case manager did not approve this activity."}
+            lookup.save(event.session, {**task, "status": "cancelled", "statusReason": reason})
     _end_when_decided(event.session, key.split("#", 1)[0])
 
 

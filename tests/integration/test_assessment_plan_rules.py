@@ -152,15 +152,23 @@ def test_review_mode_alerts_at_once_and_holds_the_tasks_with_clocks_from_the_scr
     assert deadline(tasks[SAFETY]) == "2025-03-13T09:30:00-05:00"
 
     review.clock.advance(days=1)  # approved the next day, past the 24 hours
-    for title, request in added.items():
-        approved = {**request, "status": "active"}
-        put = review.gw.client.put(f"/ServiceRequest/{request['id']}", json=approved)
-        assert put.status_code == 200, put.text
-        task = review.gw.task_of(request)
-        assert task["status"] == "requested"
-        assert deadline(task) == deadline(tasks[title])  # the clock never restarts at approval
-    assert review.gw.task_of(added[SAFETY])["priority"] == "urgent"  # late: it goes out at once
-    assert review.gw.read(f"Flag/{work['id']}")["status"] == "inactive"
+    request = added[SAFETY]
+    put = review.gw.client.put(
+        f"/ServiceRequest/{request['id']}", json={**request, "status": "active"}
+    )
+    assert put.status_code == 200, put.text
+    task = review.gw.task_of(request)
+    assert task["status"] == "requested" and task["owner"]["reference"].startswith("Organization/")
+    assert deadline(task) == deadline(tasks[SAFETY])  # the clock never restarts at approval
+    assert task["priority"] == "urgent"  # already late: it goes out at once
+    assert review.gw.read(f"Flag/{work['id']}")["status"] == "active"  # the call still waits
+
+    declined = {**added[CALL], "status": "revoked"}
+    assert (
+        review.gw.client.put(f"/ServiceRequest/{declined['id']}", json=declined).status_code == 200
+    )
+    assert review.gw.task_of(added[CALL])["status"] == "cancelled"  # never sent
+    assert review.gw.read(f"Flag/{work['id']}")["status"] == "inactive"  # nothing waits now
 
 
 def test_without_an_active_plan_only_the_alert_and_a_work_item(review: Screened) -> None:
