@@ -12,7 +12,10 @@ from careplan_helpers import validate_r4b
 from planrule_helpers import NOW, Screened, answer, item, screened
 
 from fhir_gateway import assessments, monitors
+from fhir_gateway.context import SYSTEM
 from fhir_gateway.store.db import Database
+from fhir_gateway.web._display import Display
+from fhir_gateway.web._worklist import Filters, worklist
 
 HIGH, MODERATE, LOW = "LA9193-9", "LA6751-7", "LA9194-7"
 SAFETY, CALL = "Safety-plan review within 24 hours", "Follow-up call within 72 hours"
@@ -47,7 +50,11 @@ def test_high_c_ssrs_risk_alerts_at_once_and_adds_two_routed_tasks_to_the_active
         "PH" in str(flag["extension"][0]) and flag["category"][0]["coding"][0]["code"] == "safety"
     )
     assert "C-SSRS" in flag["code"]["text"] and "Added to the plan" in flag["code"]["text"]
-    assert flag["id"] in {f["id"] for f in auto.gw.database.read(monitors.alerts)}  # worklist
+    assert flag["id"] in {f["id"] for f in auto.gw.database.read(monitors.alerts)}
+    top = auto.gw.database.read(
+        worklist, SYSTEM, Filters(), Display.for_settings(auto.gw.settings), auto.gw.settings
+    )
+    assert (top.rows[0].kind, top.rows[0].patient) == ("suicide-risk", auto.patient)  # first
     [message] = [
         c
         for c in auto.gw.all("Communication", ("subject", auto.patient))
