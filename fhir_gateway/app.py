@@ -79,8 +79,9 @@ def install_rules(settings: Settings) -> None:
     notifications.install(settings)  # subscriptions and Da Vinci messages → outbox
     install_policy(settings)  # who sees what, Part 2 labels and consents, append-only audit
     monitors.install(settings)  # readmission and crisis alerts at the Encounter write
-    assessments.install_plan_rules(settings)  # screening results revise the plan; AHC-HRSN → SDOH
     mhca.install(settings)  # India's Mental Healthcare Act: releases, withholdings, ABDM ids whole
+    # after the instruments' scoring (assessments.install): its Observations fire the plan rules
+    assessments.install_plan_rules(settings)  # screening results revise the plan; AHC-HRSN → SDOH
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
