@@ -321,6 +321,21 @@ def test_an_amended_response_withdraws_the_concern_it_no_longer_raises(auto: Scr
     )
     withdrawn = auto.gw.read(f"Condition/{concern['id']}")
     assert codes(withdrawn["verificationStatus"]) == {"entered-in-error"}
+    assert "clinicalStatus" not in withdrawn  # con-5
+    validate_r4b(withdrawn)
+
+    mistaken = {
+        **auto.gw.read(f"QuestionnaireResponse/{response['id']}"),
+        "status": "entered-in-error",
+    }
+    assert (
+        auto.gw.client.put(f"/QuestionnaireResponse/{response['id']}", json=mistaken).status_code
+        == 200
+    )
+    derived = auto.gw.all(
+        "Observation", ("derived-from", f"QuestionnaireResponse/{response['id']}")
+    )
+    assert derived and {o["status"] for o in derived} == {"entered-in-error"}
 
 
 # -- end to end from the QuestionnaireResponse: the instruments (branch `instruments`) validate and
