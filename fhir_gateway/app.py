@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from fhir_gateway import assessments, careplans, monitors
+from fhir_gateway import careplans, monitors
 from fhir_gateway.api import auth, intake, operations, resources, system
 from fhir_gateway.api import mhca as mhca_api
 from fhir_gateway.api import monitors as monitors_api
@@ -71,7 +71,7 @@ def _start_delivery(app: FastAPI):  # type: ignore[no-untyped-def]
 def install_rules(settings: Settings) -> None:
     """Every rule that rides on resource writes, for any process that writes (the server, the
     MLLP listener, the worker, the monitors, the demo). Idempotent; the latest settings win."""
-    from fhir_gateway import notifications, workflow
+    from fhir_gateway import assessments, notifications, workflow
 
     discharge.install()  # REST and transaction writes that finish an inpatient Encounter
     careplans.install(settings)  # discharge → plan, A13 → revoke, approval and consent rules
