@@ -197,6 +197,7 @@ def test_without_an_active_plan_only_the_alert_and_a_work_item(review: Screened)
     )
 
 
+@pytest.mark.slow  # secondary path; the inner loop keeps the clinical rules
 def test_a_rule_edited_through_the_api_applies_to_the_next_result(auto: Screened) -> None:
     plan = auto.discharge()
     assert plan is not None
@@ -308,6 +309,7 @@ def test_a_negative_ahc_hrsn_records_the_answers_and_adds_nothing(auto: Screened
     assert auto.gw.counts() == counts
 
 
+@pytest.mark.slow  # secondary path; the inner loop keeps the clinical rules
 def test_an_amended_response_withdraws_the_concern_it_no_longer_raises(auto: Screened) -> None:
     auto.discharge()
     auto.clock.now = NOW
