@@ -301,7 +301,11 @@ def _work_item(
     into, what could not be added (each rule that fired adds its lines)."""
     held = [a for a in added if a.held]
     if plan is None:
-        titles = ", ".join(firing.rule.activities)
+        templates = careplans.template_set(session)
+        titles = ", ".join(
+            str((templates.by_url.get(url) or {}).get("title") or url.rsplit("/", 1)[-1])
+            for url in firing.rule.activities
+        )
         lines = [f"{firing.rule.title}: no active care plan to revise ({titles} not added)."]
     else:
         lines = []

@@ -191,6 +191,7 @@ def test_without_an_active_plan_only_the_alert_and_a_work_item(review: Screened)
     assert "No active care plan" in flag["code"]["text"]
     [work] = review.flags("plan-revision")
     assert "no active care plan to revise" in work["code"]["text"]
+    assert SAFETY in work["code"]["text"] and CALL in work["code"]["text"]  # what was not added
     assert review.gw.counts() == counts
     assert (
         review.gw.read(f"CarePlan/{plan['id']}")["meta"]["versionId"] == plan["meta"]["versionId"]
