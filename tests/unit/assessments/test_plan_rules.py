@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import mappings
 from fhir_gateway.assessments import build_rules, read_map
+from fhir_gateway.assessments._revise import authored_at
 from fhir_gateway.careplans import TemplateError
 
 SHIPPED = Path(mappings.__file__).parent / "assessments"
@@ -220,3 +221,12 @@ def test_any_map_reads_without_error_and_maps_only_what_it_says(doc: dict) -> No
     assert len(sdoh.domains) <= len(targets) - len(with_question)
     for (_question, _answer), found in sdoh.positive.items():
         assert found.domain["code"] in {t["code"] for t in with_question}
+
+
+def test_the_clock_of_an_added_activity_starts_when_the_screening_was_answered() -> None:
+    screened = result("44261-6", effectiveDateTime="2025-03-12T09:30:00-05:00")
+    assert authored_at(screened).isoformat() == "2025-03-12T09:30:00-05:00"
+    period = result("44261-6", effectivePeriod={"start": "2025-03-12T14:30:00Z"})
+    assert authored_at(period).isoformat() == "2025-03-12T14:30:00+00:00"
+    housing = {**concern("homelessness"), "onsetDateTime": "2025-03-12T09:30:00-05:00"}
+    assert authored_at(housing) == authored_at(screened)
