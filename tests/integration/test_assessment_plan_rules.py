@@ -18,7 +18,10 @@ from fhir_gateway.web._display import Display
 from fhir_gateway.web._worklist import Filters, worklist
 
 HIGH, MODERATE, LOW = "LA9193-9", "LA6751-7", "LA9194-7"
-SAFETY, CALL = "Safety-plan review within 24 hours of the screening", "Follow-up call within 72 hours of the screening"
+SAFETY, CALL = (
+    "Safety-plan review within 24 hours of the screening",
+    "Follow-up call within 72 hours of the screening",
+)
 EXPEDITED = "Expedited psychiatry review within 72 hours of the screening"
 
 
