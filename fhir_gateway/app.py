@@ -82,6 +82,8 @@ def install_rules(settings: Settings) -> None:
     monitors.install(settings)  # readmission and crisis alerts at the Encounter write
     mhca.install(settings)  # India's Mental Healthcare Act: releases, withholdings, ABDM ids whole
     assessments.install(settings)  # QuestionnaireResponse checked, scored into Observations
+    # after the instruments' scoring (install): its Observations fire the plan rules
+    assessments.install_plan_rules(settings)  # screening results revise the plan; AHC-HRSN → SDOH
     assessments.install_safety_plan(settings)  # a completed safety plan → its CarePlan, review done
     contacts.install(settings)  # caring contacts: series at discharge, replies, consent withdrawn
     adherence.install(settings)  # PDC per medication class, refill and injection work items

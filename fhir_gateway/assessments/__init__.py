@@ -17,6 +17,10 @@ The codes, shapes and order other work builds on: ``mappings/assessments/README.
 The safety plan (``install_safety_plan``): a completed response of the safety-plan Questionnaire
 is kept as the patient's own safety-plan CarePlan, completes an open safety-plan review, and is
 shared with family only under the patient's consent.
+
+The plan rules (``install_plan_rules``, after ``install``): scored results and SDOH concerns fire
+the rules of ``PlanDefinition-assessment-response`` (data), which alert the care team at once and
+add activities to the active plan; AHC-HRSN answers become SDOH Observations and Conditions.
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ from fhir_gateway.assessments._codes import (
 )
 from fhir_gateway.assessments._fhirpath import ExpressionError
 from fhir_gateway.assessments._instruments import Instrument, build, instrument, questionnaire
+
+# -- the rules that revise a plan from screening results, and the AHC-HRSN → SDOH map (planrules)
+from fhir_gateway.assessments._planhooks import install_plan_rules, rules_of
+from fhir_gateway.assessments._planrules import Firing, PlanRule, PlanRules, build_rules
+from fhir_gateway.assessments._revise import PLAN_REVISION, REVISION_SYSTEM, AddedActivity
 from fhir_gateway.assessments._rules import (
     install,
     observation_id,
@@ -80,6 +89,8 @@ from fhir_gateway.assessments._safety_plan_share import (
     share_with_family,
 )
 from fhir_gateway.assessments._scoring import Scores, score
+from fhir_gateway.assessments._sdoh import derive as derive_sdoh
+from fhir_gateway.assessments._sdohmap import SDOH_MAP_URL, SdohMap, read_map
 from fhir_gateway.assessments._seed import SHIPPED_INSTRUMENTS, seed
 
 __all__ = [
@@ -139,4 +150,17 @@ __all__ = [
     "safety_plan_of",
     "sections_of",
     "shipped_questionnaire",
+    "AddedActivity",
+    "Firing",
+    "PLAN_REVISION",
+    "REVISION_SYSTEM",
+    "PlanRule",
+    "PlanRules",
+    "SDOH_MAP_URL",
+    "SdohMap",
+    "build_rules",
+    "derive_sdoh",
+    "install_plan_rules",
+    "read_map",
+    "rules_of",
 ]

@@ -62,6 +62,7 @@ from fhir_gateway.careplans._service import (
 )
 from fhir_gateway.careplans._store import activity_requests, plans_of_encounter, tasks_for
 from fhir_gateway.careplans._templates import template_set
+from fhir_gateway.careplans._timing import window
 
 on_discharge = apply_discharge
 on_discharge_cancelled = revoke_for_cancelled_discharge
@@ -104,4 +105,5 @@ __all__ = [
     "send_or_hold",
     "template_choices",
     "tasks_for",
+    "window",
 ]

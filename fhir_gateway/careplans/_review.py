@@ -165,16 +165,23 @@ def _activity_draft(
 
 
 def new_activity(
-    session: Session, plan: dict[str, Any], definition_id: str, settings: Settings
+    session: Session,
+    plan: dict[str, Any],
+    definition_id: str,
+    settings: Settings,
+    *,
+    again: bool = False,
 ) -> NewActivity:
-    """The ServiceRequest, referral Task and plan activity for one more activity of ``plan``."""
+    """The ServiceRequest, referral Task and plan activity for one more activity of ``plan``.
+    ``again``: also when the plan held it before (a rule adds a new safety-plan review for a new
+    screening once the earlier one is done; the caller decides what counts as still open)."""
     key = plan_key_of(plan)
     if key is None or not (plan.get("encounter") or {}).get("reference"):
         raise BusinessRule("Only a plan made from a discharge by the templates can take one")
     definition = template_set(session).by_ref.get(f"ActivityDefinition/{definition_id}")
     if definition is None or definition.get("status", "active") != "active":
         raise NotFound(f"There is no activity template {definition_id!r}.")
-    if _url(definition) in _live_urls(session, plan):
+    if not again and _url(definition) in _live_urls(session, plan):
         raise BusinessRule(f"The plan already has {definition.get('title') or definition_id}.")
     encounter = plan["encounter"]["reference"]
     sender = _sender(session, encounter)

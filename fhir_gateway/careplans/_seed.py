@@ -20,10 +20,18 @@ from fhir_gateway.services import resources as svc
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
 
-__all__ = ["SHIPPED_TEMPLATES", "SHIPPED_PARTNERS", "PARTNER_TYPES", "seed"]
+__all__ = [
+    "SHIPPED_TEMPLATES",
+    "SHIPPED_PARTNERS",
+    "SHIPPED_ASSESSMENT_RULES",
+    "PARTNER_TYPES",
+    "seed",
+]
 
 SHIPPED_TEMPLATES = Path(mappings.__file__).parent / "careplans"
 SHIPPED_PARTNERS = Path(mappings.__file__).parent / "partners"
+# the rules that revise a plan from screening results, their activities and the SDOH answer map
+SHIPPED_ASSESSMENT_RULES = Path(mappings.__file__).parent / "assessments"
 PARTNER_TYPES = ("Organization", "HealthcareService", "Endpoint", "Location")
 
 
@@ -48,6 +56,7 @@ def seed(session: Session, settings: Settings) -> int:
     sources: list[tuple[Path, tuple[str, ...], bool]] = [
         (SHIPPED_PARTNERS, PARTNER_TYPES, True),
         (SHIPPED_TEMPLATES, TEMPLATE_TYPES, True),
+        (SHIPPED_ASSESSMENT_RULES, (*TEMPLATE_TYPES, "ConceptMap"), True),
     ]
     if settings.partners:
         sources.append((Path(settings.partners), PARTNER_TYPES, False))

@@ -30,7 +30,7 @@ from fhir_gateway import hooks
 from fhir_gateway.monitors import _codes as codes  # the work-item codes, for the engines above
 from fhir_gateway.monitors._admissions import configure as _configure_admissions
 from fhir_gateway.monitors._admissions import on_encounter, withdraw
-from fhir_gateway.monitors._alerts import Alert, flag
+from fhir_gateway.monitors._alerts import Alert, care_team_of_plan, communication, flag
 from fhir_gateway.monitors._codes import (
     ADHERENCE_UNKNOWN,
     CARING_CONTACT_REPLY,
@@ -78,6 +78,13 @@ from fhir_gateway.services import applied
 from fhir_gateway.settings import Settings
 
 __all__ = [
+    "Alert",
+    "care_team_of_plan",
+    "communication",
+    "create_once",
+    "flag",
+    "lock",
+    "monitor_id",
     "MEASURE_URL",
     "MONITOR_FLAGS",
     "WORK_ITEMS",

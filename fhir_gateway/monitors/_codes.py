@@ -40,6 +40,7 @@ __all__ = [
     "MISSED_INJECTION",
     "ADHERENCE_UNKNOWN",
     "WARNING_SIGNS",
+    "PLAN_REVISION",
     "WORK_ITEMS",
     "FLAG_DETAIL",
     "FLAG_PRIORITY",
@@ -88,6 +89,7 @@ REFILL_LATE = "refill-late"
 MISSED_INJECTION = "missed-injection"
 ADHERENCE_UNKNOWN = "adherence-unknown"
 WARNING_SIGNS = "warning-signs"
+PLAN_REVISION = "plan-revision"  # a screening result's plan activities: held for review, or no plan
 WORK_ITEMS = (
     UNASSIGNED,
     LATE,
@@ -106,6 +108,7 @@ WORK_ITEMS = (
     MISSED_INJECTION,
     ADHERENCE_UNKNOWN,
     WARNING_SIGNS,
+    PLAN_REVISION,
 )
 
 _CONCEPTS: dict[str, tuple[str, str]] = {
@@ -245,6 +248,12 @@ _CONCEPTS: dict[str, tuple[str, str]] = {
         "Reported early warning signs crossed what the patient's relapse-prevention plan says to "
         "act on.",
     ),
+    PLAN_REVISION: (
+        "Plan revision from a screening",
+        "A screening result calls for activities in the patient's care plan (a safety-plan review, "
+        "a follow-up call, a housing referral, an expedited psychiatry review): they await the case "
+        "manager's approval (review mode), or the patient has no active plan to add them to.",
+    ),
 }
 
 
@@ -261,7 +270,7 @@ def codesystem() -> dict[str, Any]:
         "resourceType": "CodeSystem",
         "id": "monitor-flags",
         "url": MONITOR_FLAGS,
-        "version": "4",
+        "version": "5",
         "name": "MonitorFlags",
         "title": "fhir-gateway case-manager monitor codes",
         "status": "active",

@@ -84,6 +84,8 @@ FLAG_KINDS: dict[str, str] = {
     "escalated": "Escalated",
     "rerouted": "Re-routed again",
     "no-encounter": "Stay not recorded",
+    "suicide-risk": "Suicide risk",
+    "plan-revision": "Plan revision",
 }
 
 

@@ -56,10 +56,12 @@ STATE_FILTERS = ("draft", "requested", "accepted", "in-progress", "on-hold")
 # lower first; within a rank, ``_NEWEST_FIRST`` kinds show the latest first, the others the oldest
 RANKS: dict[str, int] = {
     "crisis": 0,
+    "suicide-risk": 0,  # a screening's crisis alert (assessments' plan rules)
     "readmission": 1,
     "follow-up-missed": 2,
     "warning-signs": 2,
     "plan": 3,
+    "plan-revision": 3,  # a screening's activities to approve, or no plan to add them to
     "unassigned": 4,
     "unable-to-contact": 4,
     "consent": 5,
@@ -73,7 +75,7 @@ RANKS: dict[str, int] = {
     "due-soon": 13,
     "follow-up-due": 13,
 }
-_NEWEST_FIRST = frozenset({"crisis", "readmission", "past-deadline"})
+_NEWEST_FIRST = frozenset({"crisis", "suicide-risk", "readmission", "past-deadline"})
 _KINDS = {
     "plan": "Plan to approve",
     "consent": "Waiting for consent",
