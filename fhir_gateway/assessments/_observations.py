@@ -33,7 +33,10 @@ def _value(value: Any) -> dict[str, Any]:
         return {"valueQuantity": {"value": value}}
     if isinstance(value, dict) and ("code" in value or "system" in value):
         coding = {k: value[k] for k in ("system", "code", "display") if k in value}
-        return {"valueCodeableConcept": {"coding": [coding], "text": coding.get("display", "")}}
+        concept: dict[str, Any] = {"coding": [coding]}
+        if coding.get("display"):  # an answer sent as a bare code has no words to repeat
+            concept["text"] = coding["display"]
+        return {"valueCodeableConcept": concept}
     return {"valueString": str(value)}
 
 

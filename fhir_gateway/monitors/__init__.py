@@ -119,8 +119,7 @@ __all__ = [
 
 # What the engines above the monitors (assessments, adherence, relapse, caring contacts) raise
 # their work items with, as the monitors raise theirs.
-__all__ += ["Alert", "codes", "create_once", "end_work_item", "flag", "flag_coding", "lock"]
-__all__ += ["monitor_id", "raise_work_item"]
+__all__ += ["codes", "end_work_item", "flag_coding", "raise_work_item"]
 __all__ += [
     "ADHERENCE_UNKNOWN",
     "CARING_CONTACT_REPLY",

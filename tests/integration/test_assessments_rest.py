@@ -82,6 +82,20 @@ def test_the_us_core_phq9_example_posted_gives_its_total_of_12_and_item_9(api) -
     assert incomplete_flags(api, posted.json()["id"]) == []
 
 
+def test_answers_sent_as_bare_codes_are_scored_like_the_published_ones(api) -> None:  # type: ignore[no-untyped-def]
+    """A form that sends only system and code (no display) is as valid as the example."""
+    doc = us_core_phq9(api.patient)
+    for item in doc["item"]:
+        for given in item.get("answer", []):
+            given.get("valueCoding", {}).pop("display", None)
+    posted = api.post("/QuestionnaireResponse", json=doc, headers=FHIR)
+    assert posted.status_code == 201, posted.text
+    found = derived(api, posted.json()["id"])
+    assert found[assessments.PHQ9_TOTAL]["valueInteger"] == 12
+    item9 = found[assessments.PHQ9_ITEM9]["valueCodeableConcept"]
+    assert item9["coding"][0]["code"] == "LA6568-5" and item9.get("text") != ""
+
+
 def test_an_updated_response_updates_its_observations_and_a_gap_raises_the_work_item(
     api, database
 ) -> None:  # type: ignore[no-untyped-def]
