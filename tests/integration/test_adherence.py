@@ -237,7 +237,12 @@ def test_a_missed_part2_injection_and_an_unknown_supply_with_their_labels(
     assert active(client, ben, "missed-injection") == []
 
     # sertraline handed over with a count but no days' supply and no order: no PDC, a work item
-    unknown = post(client, dispense(ben, "2026-02-10", "sertraline 50 MG Oral Tablet", quantity=30))
+    # (coded: an uncoded drug from a Part 2 program stays labelled Part 2 until it is coded)
+    sertraline = dispense(ben, "2026-02-10", "sertraline 50 MG Oral Tablet", quantity=30)
+    sertraline["medicationCodeableConcept"]["coding"] = [
+        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "36437"}
+    ]
+    unknown = post(client, sertraline)
     assert pdc(client, ben, "antidepressants") == []
     [item] = active(client, ben, "adherence-unknown")
     assert "no authorizing prescription gives the daily dose" in item["code"]["text"]
