@@ -78,7 +78,12 @@ def test_operations_are_advertised_where_they_are_served(client):
     plan_definition = next(r for r in rest["resource"] if r["type"] == "PlanDefinition")
     assert [op["name"] for op in plan_definition["operation"]] == ["apply"]
     patient = next(r for r in rest["resource"] if r["type"] == "Patient")
-    # the Part 2 accounting (42 CFR 2.24) and the patient's own records (MHCA s25)
-    assert sorted(op["name"] for op in patient["operation"]) == ["disclosures", "records"]
+    # the Part 2 accounting (42 CFR 2.24), the patient's own records (MHCA s25) and stopping
+    # caring contacts at the patient's request
+    assert sorted(op["name"] for op in patient["operation"]) == [
+        "disclosures",
+        "records",
+        "stop-caring-contacts",
+    ]
     task = next(r for r in rest["resource"] if r["type"] == "Task")
     assert "operation" not in task
