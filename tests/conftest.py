@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
+
+# Compiled modules are cached even where the environment sets PYTHONDONTWRITEBYTECODE: every
+# worker would otherwise compile the gateway and assertion-rewrite ~300 test modules again on
+# each run (about 5 s of a worker's start). The caches sit in __pycache__, which git ignores.
+sys.dont_write_bytecode = False
 from collections.abc import Iterator
 from pathlib import Path
 
