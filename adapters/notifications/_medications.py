@@ -28,10 +28,13 @@ def discharge_encounter(header: dict[str, Any], entries: list[dict[str, Any]]) -
     encounters = {
         str(e.get("fullUrl")): e["resource"]
         for e in entries
-        if e["resource"].get("resourceType") == "Encounter" and e.get("fullUrl")
+        if isinstance(e.get("resource"), dict)
+        and e["resource"].get("resourceType") == "Encounter"
+        and e.get("fullUrl")
     }
     by_id = {f"Encounter/{r.get('id')}": url for url, r in encounters.items() if r.get("id")}
-    for focus in header.get("focus") or []:
+    focuses = header.get("focus")
+    for focus in focuses if isinstance(focuses, list) else []:  # any shape a sender may send
         ref = focus.get("reference") if isinstance(focus, dict) else None
         if isinstance(ref, str) and (ref in encounters or ref in by_id):
             return ref if ref in encounters else by_id[ref]
