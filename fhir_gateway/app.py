@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from fhir_gateway import careplans, monitors
+from fhir_gateway import assessments, careplans, monitors
 from fhir_gateway.api import auth, intake, operations, resources, system
 from fhir_gateway.api import mhca as mhca_api
 from fhir_gateway.api import monitors as monitors_api
@@ -80,6 +80,7 @@ def install_rules(settings: Settings) -> None:
     install_policy(settings)  # who sees what, Part 2 labels and consents, append-only audit
     monitors.install(settings)  # readmission and crisis alerts at the Encounter write
     mhca.install(settings)  # India's Mental Healthcare Act: releases, withholdings, ABDM ids whole
+    assessments.install_measurement()  # measurement-based care: due PHQ-9/GAD-7, response, remission
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:

@@ -1,0 +1,78 @@
+"""Where measurement-based care rides on the gateway's writes (registered by ``install``):
+
+* a discharge (after the care-plan engine made its plan) → the plan's measurement Tasks;
+* a plan approved (draft → active) → its draft measurement Tasks requested; a plan that ends
+  (revoked, completed, entered-in-error) → its open measurement Tasks cancelled;
+* a QuestionnaireResponse → the measurement Task it answers completed (``_completion``);
+* a PHQ-9 or GAD-7 total Observation → response and remission (``_trend``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.orm import Session
+
+from fhir_gateway import careplans, clock, hooks
+from fhir_gateway.assessments._completion import on_response
+from fhir_gateway.assessments._schedule import OPEN, measurement_tasks_of, schedule_plan
+from fhir_gateway.assessments._trend import on_observation
+from fhir_gateway.hooks import WriteEvent
+from fhir_gateway.services import discharge, lookup
+from fhir_gateway.store.repository import StoredResource
+
+__all__ = ["install_measurement"]
+
+_ENDED = frozenset({"revoked", "completed", "entered-in-error"})
+_state = {"installed": False}
+
+
+def install_measurement() -> None:
+    """Register the rules once per process (after the care-plan engine's, which they follow)."""
+    if _state["installed"]:
+        return
+    discharge.register(_on_discharge)
+    hooks.on_stored("CarePlan")(_on_careplan)
+    hooks.on_stored("QuestionnaireResponse")(on_response)
+    hooks.on_stored("Observation")(on_observation)
+    _state["installed"] = True
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _discharged(encounter: dict[str, Any]) -> datetime:
+    """When the stay ended (``period.end``), else now (a discharge without an end time)."""
+    end = (encounter.get("period") or {}).get("end")
+    try:
+        value = datetime.fromisoformat(str(end).replace("Z", "+00:00")) if end else None
+    except ValueError:
+        value = None
+    return value if value is not None and value.tzinfo else clock.now()
+
+
+def _on_discharge(session: Session, context: discharge.DetectedDischarge) -> None:
+    for plan in careplans.plans_of_encounter(session, context.encounter):
+        if plan.get("status") in ("draft", "active"):
+            schedule_plan(
+                session, plan, _discharged(context.encounter_resource), _zone(context.zone)
+            )
+
+
+def _on_careplan(event: WriteEvent, stored: StoredResource | None) -> None:
+    if stored is None or stored.deleted or event.before is None:
+        return
+    was, now = event.before.content.get("status"), stored.content.get("status")
+    if was == now:
+        return
+    for task in measurement_tasks_of(event.session, stored.content):
+        if now == "active" and task.get("status") == "draft":
+            lookup.save(event.session, {**task, "status": "requested"})
+        elif now in _ENDED and task.get("status") in OPEN:
+            lookup.save(event.session, {**task, "status": "cancelled"})
