@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fhir_gateway.web._caseload import CASE_MANAGER_ACCOUNTS, ensure_practitioner
 from fhir_gateway.web._entry import BrowserHome
 from fhir_gateway.web._inbox_routes import router as inbox_router
+from fhir_gateway.web._measure_routes import router as measure_router
 from fhir_gateway.web._patient_routes import router as patient_router
 from fhir_gateway.web._reasons import REJECT_REASONS, REJECT_SYSTEM
 from fhir_gateway.web._render import STATIC
@@ -50,4 +51,5 @@ def install_web(app: FastAPI) -> None:
     app.include_router(worklist_router)  # the case manager's worklist, plan review, caseloads
     app.add_middleware(BrowserHome)  # a browser asking for / lands on /web
     app.include_router(patient_router)  # the patient page and its consent and alert forms
+    app.include_router(measure_router)  # questionnaires recorded from the patient page
     app.include_router(inbox_router)  # the partner inbox and the case manager's referral pages

@@ -18,6 +18,7 @@ from fhir_gateway.settings import Settings
 from fhir_gateway.web._follow_up import PatientFollowUp, patient_follow_up
 from fhir_gateway.web._patient_consents import ConsentStatus, consent_status
 from fhir_gateway.web._patient_directives import DirectivesSection, advance_directives_section
+from fhir_gateway.web._patient_measures import MeasuresSection, measures_section
 from fhir_gateway.web._patient_plans import PatientPlan, plans
 from fhir_gateway.web._patient_reader import PatientReader
 from fhir_gateway.web._patient_record import (
@@ -52,6 +53,7 @@ class PatientPage:
     consents: ConsentStatus
     plans: list[PatientPlan]
     timeline: list[TimelineRow]
+    measures: MeasuresSection  # due PHQ-9/GAD-7, the questionnaires, the totals' trend
 
 
 def open_patient(
@@ -89,4 +91,5 @@ def patient_page(
         consents=consent_status(reader, related),
         plans=plans(reader),
         timeline=timeline(reader),
+        measures=measures_section(reader),
     )

@@ -1,0 +1,127 @@
+"""A small chart of one instrument's totals over time, drawn on the server as SVG (pure: points in,
+markup out; no JavaScript, no outside service).
+
+The chart is an image with a title and a description that says in words what it shows (the
+totals, the thresholds, where the latest total stands); the page puts the same numbers in a table
+beside it. Thresholds are dashed lines: remission (a total below ``remission_below``) and response
+(half of the baseline, when there is one). Colours are presentation attributes, not inline styles
+(the pages' Content-Security-Policy forbids those).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from markupsafe import Markup, escape
+
+__all__ = ["Point", "trend_svg", "MAX_POINTS"]
+
+MAX_POINTS = 60  # the newest totals drawn; the table lists the same ones
+_W, _H = 640, 260
+_LEFT, _RIGHT, _TOP, _BOTTOM = 44, 24, 20, 46
+_INK, _GRID, _LINE = "#1c2833", "#c9d1d9", "#1f4e79"
+_REMISSION, _RESPONSE = "#1b6b35", "#8a4b00"
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    at: datetime
+    label: str  # the date as a person reads it
+    value: int
+
+
+def _x(points: list[Point], point: Point) -> float:
+    first, last = points[0].at, points[-1].at
+    span = (last - first).total_seconds()
+    width = _W - _LEFT - _RIGHT
+    if span <= 0:
+        return _LEFT + width / 2
+    return _LEFT + width * (point.at - first).total_seconds() / span
+
+
+def _y(value: float, maximum: int) -> float:
+    height = _H - _TOP - _BOTTOM
+    return _TOP + height * (1 - min(max(value, 0), maximum) / maximum)
+
+
+def _threshold(y: float, colour: str, label: str) -> str:
+    return (
+        f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="{colour}" '
+        f'stroke-width="2" stroke-dasharray="6 4"/>'
+        f'<text x="{_W - _RIGHT - 4}" y="{y - 5:.1f}" text-anchor="end" fill="{colour}" '
+        f'font-size="12" font-weight="600">{escape(label)}</text>'
+    )
+
+
+def _grid(maximum: int) -> list[str]:
+    parts = []
+    for tick in range(0, maximum + 1, 5 if maximum > 10 else 2):
+        y = _y(tick, maximum)
+        parts.append(
+            f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="{_GRID}"/>'
+            f'<text x="{_LEFT - 8}" y="{y + 4:.1f}" text-anchor="end" fill="{_INK}" '
+            f'font-size="12">{tick}</text>'
+        )
+    return parts
+
+
+def _describe(name: str, points: list[Point], remission_below: int, baseline: int | None) -> str:
+    values = ", ".join(f"{p.value} on {p.label}" for p in points)
+    latest = points[-1].value
+    words = f"{len(points)} {name} total{'s' if len(points) != 1 else ''}: {values}. "
+    words += f"Remission is a total below {remission_below}"
+    if baseline is not None and baseline > 0:
+        words += (
+            f"; response is a total of {baseline / 2:g} or less, half of the baseline {baseline}"
+        )
+    state = "in remission" if latest < remission_below else "not in remission"
+    return words + f". The latest total, {latest}, is {state}."
+
+
+def trend_svg(
+    key: str,
+    name: str,
+    points: list[Point],
+    *,
+    maximum: int,
+    remission_below: int,
+    baseline: int | None,
+) -> Markup:
+    """The chart of ``points`` (oldest first); empty markup when there is nothing to draw."""
+    points = points[-MAX_POINTS:]
+    if not points:
+        return Markup("")
+    ident = f"trend-{escape(key)}"
+    parts = [
+        f'<svg class="trend" viewBox="0 0 {_W} {_H}" width="{_W}" height="{_H}" role="img" '
+        f'aria-labelledby="{ident}-title {ident}-desc" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{ident}-title">{escape(name)} totals over time</title>',
+        f'<desc id="{ident}-desc">'
+        f"{escape(_describe(name, points, remission_below, baseline))}</desc>",
+        f'<rect x="0" y="0" width="{_W}" height="{_H}" fill="#ffffff"/>',
+        *_grid(maximum),
+        _threshold(_y(remission_below, maximum), _REMISSION, f"Remission: below {remission_below}"),
+    ]
+    if baseline is not None and baseline > 0:
+        half = baseline / 2
+        label = f"Response: {half:g} or less (half of {baseline})"
+        parts.append(_threshold(_y(half, maximum), _RESPONSE, label))
+    coords = [(_x(points, p), _y(p.value, maximum)) for p in points]
+    if len(coords) > 1:
+        line = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+        parts.append(f'<polyline points="{line}" fill="none" stroke="{_LINE}" stroke-width="3"/>')
+    step = max(1, len(points) // 8)  # at most about eight date labels
+    for i, (point, (x, y)) in enumerate(zip(points, coords, strict=True)):
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{_LINE}"/>'
+            f'<text x="{x:.1f}" y="{y - 10:.1f}" text-anchor="middle" fill="{_INK}" '
+            f'font-size="13" font-weight="700">{point.value}</text>'
+        )
+        if i % step == 0 or i == len(points) - 1:
+            parts.append(
+                f'<text x="{x:.1f}" y="{_H - _BOTTOM + 18}" text-anchor="middle" fill="{_INK}" '
+                f'font-size="12">{escape(point.label)}</text>'
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704  # every text in it is escaped above
