@@ -37,7 +37,7 @@ class TrendRow:
     when: str
     when_iso: str
     total: int
-    response: str  # Yes | No | Baseline | —
+    response: str  # Yes | No | Baseline (the first total of its episode)
     remission: str
 
 
@@ -66,7 +66,9 @@ def _forms(reader: PatientReader) -> tuple[list[tuple[str, str]], dict[str, str]
 def _due(reader: PatientReader, by_url: dict[str, str]) -> list[DueMeasure]:
     rows = []
     tasks = [t for t in reader.of_patient("Task") if is_measurement(t) and t.get("status") in _OPEN]
-    for task in sorted(tasks, key=lambda t: _period(t).get("start") or ""):
+    for task in sorted(
+        tasks, key=lambda t: (_period(t).get("start") or "", t.get("description") or "")
+    ):
         period = _period(task)
         canonical = next(
             (
@@ -152,7 +154,7 @@ def _trend(
                 when=label,
                 when_iso=reader.clock.iso(total.at),
                 total=total.value,
-                response=_yes(response) if response is not None else "Baseline or first",
+                response=_yes(response) if response is not None else "Baseline",
                 remission=_yes(derived.get(("remission", total.ref))),
             )
         )

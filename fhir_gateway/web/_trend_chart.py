@@ -18,8 +18,8 @@ from markupsafe import Markup, escape
 __all__ = ["Point", "trend_svg", "MAX_POINTS"]
 
 MAX_POINTS = 60  # the newest totals drawn; the table lists the same ones
-_W, _H = 640, 260
-_LEFT, _RIGHT, _TOP, _BOTTOM = 44, 24, 20, 46
+_W, _H = 680, 260
+_LEFT, _RIGHT, _TOP, _BOTTOM = 44, 190, 20, 46  # the thresholds are named in the right margin
 _INK, _GRID, _LINE = "#1c2833", "#c9d1d9", "#1f4e79"
 _REMISSION, _RESPONSE = "#1b6b35", "#8a4b00"
 
@@ -45,12 +45,17 @@ def _y(value: float, maximum: int) -> float:
     return _TOP + height * (1 - min(max(value, 0), maximum) / maximum)
 
 
-def _threshold(y: float, colour: str, label: str) -> str:
+def _threshold(y: float, colour: str, lines: tuple[str, ...], label_y: float) -> str:
+    """A dashed line across the plot, named in the right margin (at ``label_y``)."""
+    label = "".join(
+        f'<tspan x="{_W - _RIGHT + 8}" dy="{0 if i == 0 else 14}">{escape(line)}</tspan>'
+        for i, line in enumerate(lines)
+    )
     return (
         f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="{colour}" '
         f'stroke-width="2" stroke-dasharray="6 4"/>'
-        f'<text x="{_W - _RIGHT - 4}" y="{y - 5:.1f}" text-anchor="end" fill="{colour}" '
-        f'font-size="12" font-weight="600">{escape(label)}</text>'
+        f'<text y="{label_y + 4:.1f}" fill="{colour}" font-size="12" font-weight="600">'
+        f"{label}</text>"
     )
 
 
@@ -79,6 +84,30 @@ def _describe(name: str, points: list[Point], remission_below: int, baseline: in
     return words + f". The latest total, {latest}, is {state}."
 
 
+_LABEL_GAP = 80  # px between date labels, so that they never overlap
+
+
+def _dated(xs: list[float]) -> set[int]:
+    """Which points get a date label: the first, the last, and those between far enough apart."""
+    chosen: list[int] = []
+    for i, x in enumerate(xs):
+        if not chosen or x - xs[chosen[-1]] >= _LABEL_GAP:
+            chosen.append(i)
+    last = len(xs) - 1
+    if chosen and chosen[-1] != last:
+        if len(chosen) > 1 and xs[last] - xs[chosen[-1]] < _LABEL_GAP:
+            chosen.pop()
+        chosen.append(last)
+    return set(chosen)
+
+
+def _anchor(index: int, count: int) -> str:
+    """The first and last date labels stay inside the chart."""
+    if count == 1:
+        return "middle"
+    return "start" if index == 0 else "end" if index == count - 1 else "middle"
+
+
 def trend_svg(
     key: str,
     name: str,
@@ -101,27 +130,33 @@ def trend_svg(
         f"{escape(_describe(name, points, remission_below, baseline))}</desc>",
         f'<rect x="0" y="0" width="{_W}" height="{_H}" fill="#ffffff"/>',
         *_grid(maximum),
-        _threshold(_y(remission_below, maximum), _REMISSION, f"Remission: below {remission_below}"),
     ]
+    remission_y = _y(remission_below, maximum)
+    parts.append(
+        _threshold(remission_y, _REMISSION, (f"Remission: below {remission_below}",), remission_y)
+    )
     if baseline is not None and baseline > 0:
         half = baseline / 2
-        label = f"Response: {half:g} or less (half of {baseline})"
-        parts.append(_threshold(_y(half, maximum), _RESPONSE, label))
+        y = _y(half, maximum)
+        label_y = min(y, remission_y - 32)  # never on top of the remission label
+        lines = (f"Response: {half:g} or less", f"(half of the baseline {baseline})")
+        parts.append(_threshold(y, _RESPONSE, lines, label_y))
     coords = [(_x(points, p), _y(p.value, maximum)) for p in points]
     if len(coords) > 1:
         line = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
         parts.append(f'<polyline points="{line}" fill="none" stroke="{_LINE}" stroke-width="3"/>')
-    step = max(1, len(points) // 8)  # at most about eight date labels
+    dated = _dated([x for x, _ in coords])
     for i, (point, (x, y)) in enumerate(zip(points, coords, strict=True)):
         parts.append(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{_LINE}"/>'
             f'<text x="{x:.1f}" y="{y - 10:.1f}" text-anchor="middle" fill="{_INK}" '
             f'font-size="13" font-weight="700">{point.value}</text>'
         )
-        if i % step == 0 or i == len(points) - 1:
+        if i in dated:
+            anchor = _anchor(i, len(points))
             parts.append(
-                f'<text x="{x:.1f}" y="{_H - _BOTTOM + 18}" text-anchor="middle" fill="{_INK}" '
-                f'font-size="12">{escape(point.label)}</text>'
+                f'<text x="{x:.1f}" y="{_H - _BOTTOM + 18}" text-anchor="{anchor}" '
+                f'fill="{_INK}" font-size="12">{escape(point.label)}</text>'
             )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704  # every text in it is escaped above

@@ -200,7 +200,11 @@ def test_totals_show_as_a_chart_with_thresholds_and_response_and_remission(world
     section = _section(web.get(f"/web/patients/{world.patient_id}").text)
     svg = section[section.index("<svg") : section.index("</svg>")]
     assert 'role="img"' in svg and "<title" in svg and "<desc" in svg
-    assert "Remission: below 5" in svg and "Response: 9 or less (half of 18)" in svg
+    assert (
+        "Remission: below 5" in svg
+        and "Response: 9 or less" in svg
+        and "(half of the baseline 18)" in svg
+    )
     assert all(f">{v}</text>" in svg for v in (18, 8, 4))
     assert "The latest total, 4, is in remission." in svg
     table = section[section.index("PHQ-9 totals (the chart") :]
