@@ -4,7 +4,8 @@ measurement-based-care schedule and the safety plan."""
 
 # -- measurement-based care (issue 18, item 4): schedule, completion, response and remission --------
 from fhir_gateway.assessments._completion import due_task_for
-from fhir_gateway.assessments._mbc_codes import MBC
+from fhir_gateway.assessments._mbc_codes import INSTRUMENTS as MEASURED
+from fhir_gateway.assessments._mbc_codes import MBC, MeasuredInstrument
 from fhir_gateway.assessments._mbc_codes import codesystem as mbc_codesystem
 from fhir_gateway.assessments._measurement import install_measurement
 from fhir_gateway.assessments._schedule import (
@@ -18,6 +19,8 @@ from fhir_gateway.assessments._trend import derive, recompute, totals_of
 
 __all__ = [
     "MBC",
+    "MEASURED",
+    "MeasuredInstrument",
     "SCHEDULE_ID",
     "derive",
     "due_task_for",

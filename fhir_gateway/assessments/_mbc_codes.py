@@ -25,7 +25,7 @@ __all__ = [
     "LOINC",
     "SDC_TEMP",
     "COMPLETE_QUESTIONNAIRE",
-    "Instrument",
+    "MeasuredInstrument",
     "INSTRUMENTS",
     "instrument_of_total",
     "instrument_of_questionnaire",
@@ -46,7 +46,7 @@ _VERSION = "1.0.0"
 
 
 @dataclass(frozen=True, slots=True)
-class Instrument:
+class MeasuredInstrument:
     """One measured instrument: its total score's LOINC code, its Questionnaire and its rules."""
 
     key: str  # phq-9 | gad-7
@@ -58,8 +58,8 @@ class Instrument:
     response_drop: float  # a drop of at least this share of the baseline is a response
 
 
-INSTRUMENTS: tuple[Instrument, ...] = (
-    Instrument(
+INSTRUMENTS: tuple[MeasuredInstrument, ...] = (
+    MeasuredInstrument(
         "phq-9",
         "PHQ-9",
         "44261-6",
@@ -68,7 +68,7 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         5,
         0.5,
     ),
-    Instrument(
+    MeasuredInstrument(
         "gad-7",
         "GAD-7",
         "70274-6",
@@ -85,7 +85,7 @@ def bare(canonical: str | None) -> str:
     return (canonical or "").split("|", 1)[0]
 
 
-def instrument_of_total(observation: dict[str, Any]) -> Instrument | None:
+def instrument_of_total(observation: dict[str, Any]) -> MeasuredInstrument | None:
     codes = {
         (c.get("system"), c.get("code"))
         for c in (observation.get("code") or {}).get("coding") or []
@@ -94,7 +94,7 @@ def instrument_of_total(observation: dict[str, Any]) -> Instrument | None:
     return next((i for i in INSTRUMENTS if (LOINC, i.total_code) in codes), None)
 
 
-def instrument_of_questionnaire(canonical: str | None) -> Instrument | None:
+def instrument_of_questionnaire(canonical: str | None) -> MeasuredInstrument | None:
     url = bare(canonical)
     return next((i for i in INSTRUMENTS if i.questionnaire == url), None)
 

@@ -3,6 +3,7 @@
 * a discharge (after the care-plan engine made its plan) → the plan's measurement Tasks;
 * a plan approved (draft → active) → its draft measurement Tasks requested; a plan that ends
   (revoked, completed, entered-in-error) → its open measurement Tasks cancelled;
+* a partner that owns a measurement changes only its status and outcome (``check_measurement_task``);
 * a QuestionnaireResponse → the measurement Task it answers completed (``_completion``);
 * a PHQ-9 or GAD-7 total Observation → response and remission (``_trend``).
 """
@@ -17,15 +18,23 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import careplans, clock, hooks
 from fhir_gateway.assessments._completion import on_response
-from fhir_gateway.assessments._schedule import OPEN, measurement_tasks_of, schedule_plan
+from fhir_gateway.assessments._schedule import (
+    OPEN,
+    is_measurement,
+    measurement_tasks_of,
+    schedule_plan,
+)
 from fhir_gateway.assessments._trend import on_observation
+from fhir_gateway.errors import Forbidden, Issue
 from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.services import discharge, lookup
 from fhir_gateway.store.repository import StoredResource
 
-__all__ = ["install_measurement"]
+__all__ = ["install_measurement", "check_measurement_task"]
 
 _ENDED = frozenset({"revoked", "completed", "entered-in-error"})
+# what the partner that owns a measurement may change, as the owner of a referral may
+_OWNER_FIELDS = frozenset({"status", "statusReason", "businessStatus", "output", "lastModified"})
 _state = {"installed": False}
 
 
@@ -34,10 +43,31 @@ def install_measurement() -> None:
     if _state["installed"]:
         return
     discharge.register(_on_discharge)
+    hooks.on_check("Task")(check_measurement_task)
     hooks.on_stored("CarePlan")(_on_careplan)
     hooks.on_stored("QuestionnaireResponse")(on_response)
     hooks.on_stored("Observation")(on_observation)
     _state["installed"] = True
+
+
+def check_measurement_task(event: WriteEvent) -> list[Issue] | None:
+    """A partner that owns a measurement Task may change only its status and outcome, never
+    whom or what it is about (the referral owners' rule)."""
+    before = event.before.content if event.before is not None else None
+    if event.caller.role != "partner" or before is None or not is_measurement(before):
+        return None
+    after = event.after or {}
+    changed = {
+        k
+        for k in set(before) | set(after)
+        if k not in _OWNER_FIELDS and k != "meta" and before.get(k) != after.get(k)
+    }
+    if changed:
+        raise Forbidden(
+            "The owner of a measurement may change only its status, status reason, business "
+            f"status and output, not: {', '.join(sorted(changed))}"
+        )
+    return None
 
 
 def _zone(name: str) -> ZoneInfo:

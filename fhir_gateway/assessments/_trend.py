@@ -34,7 +34,7 @@ from fhir_gateway.assessments._mbc_codes import (
     MBC,
     REMISSION,
     RESPONSE,
-    Instrument,
+    MeasuredInstrument,
     ensure_codesystem,
     instrument_of_total,
 )
@@ -47,7 +47,7 @@ from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.search import match_ids
 
 __all__ = [
-    "Total",
+    "ScoredTotal",
     "MAX_SERIES",
     "totals_of",
     "derive",
@@ -71,7 +71,7 @@ _NAMESPACE = uuid.UUID("9d4f2a61-7b3e-4c8d-a1f0-5e6b7c8d9e0f")
 
 
 @dataclass(frozen=True, slots=True)
-class Total:
+class ScoredTotal:
     ref: str  # Observation/id
     at: datetime
     value: int
@@ -88,7 +88,7 @@ def _instant(text: Any) -> datetime | None:
     return value if value.tzinfo else None
 
 
-def _total(observation: dict[str, Any]) -> Total | None:
+def _total(observation: dict[str, Any]) -> ScoredTotal | None:
     value = observation.get("valueInteger")
     effective = observation.get("effectiveDateTime") or observation.get("issued")
     at = _instant(effective)
@@ -96,26 +96,26 @@ def _total(observation: dict[str, Any]) -> Total | None:
         return None
     if isinstance(value, bool):
         return None
-    return Total(f"Observation/{observation['id']}", at, value, str(effective))
+    return ScoredTotal(f"Observation/{observation['id']}", at, value, str(effective))
 
 
-def totals_of(observations: Sequence[dict[str, Any]]) -> list[Total]:
+def totals_of(observations: Sequence[dict[str, Any]]) -> list[ScoredTotal]:
     """The usable totals, oldest first (pure)."""
     found = [t for t in (_total(o) for o in observations) if t is not None]
     return sorted(found, key=lambda t: (t.at, t.ref))
 
 
-def _episodes(totals: list[Total], discharges: Sequence[datetime]) -> list[list[Total]]:
+def _episodes(totals: list[ScoredTotal], discharges: Sequence[datetime]) -> list[list[ScoredTotal]]:
     """Totals grouped by the latest discharge at or before each (pure)."""
     marks = sorted(discharges)
-    groups: dict[int, list[Total]] = {}
+    groups: dict[int, list[ScoredTotal]] = {}
     for total in totals:
         index = sum(1 for d in marks if d <= total.at)
         groups.setdefault(index, []).append(total)
     return [groups[k] for k in sorted(groups)]
 
 
-def _id(kind: str, total: Total) -> str:
+def _id(kind: str, total: ScoredTotal) -> str:
     return keyed_id(_NAMESPACE, f"{kind}|{total.ref}")
 
 
@@ -124,7 +124,12 @@ def _component(system: str, code: str, display: str, **value: Any) -> dict[str, 
 
 
 def _observation(
-    kind: str, display: str, instrument: Instrument, total: Total, subject: str, value: bool
+    kind: str,
+    display: str,
+    instrument: MeasuredInstrument,
+    total: ScoredTotal,
+    subject: str,
+    value: bool,
 ) -> dict[str, Any]:
     return {
         "resourceType": "Observation",
@@ -150,7 +155,10 @@ def _observation(
 
 
 def derive(
-    instrument: Instrument, subject: str, totals: list[Total], discharges: Sequence[datetime]
+    instrument: MeasuredInstrument,
+    subject: str,
+    totals: list[ScoredTotal],
+    discharges: Sequence[datetime],
 ) -> list[dict[str, Any]]:
     """The remission and response Observations of a series (pure)."""
     derived: list[dict[str, Any]] = []
@@ -220,7 +228,7 @@ def _same(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
     return {k: v for k, v in current.items() if k != "meta"} == wanted
 
 
-def recompute(session: Session, patient: str, instrument: Instrument) -> int:
+def recompute(session: Session, patient: str, instrument: MeasuredInstrument) -> int:
     """Bring the patient's derived Observations of ``instrument`` up to date; returns how many
     were written."""
     series = _search(

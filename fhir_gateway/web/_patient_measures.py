@@ -10,13 +10,13 @@ from typing import Any
 
 from markupsafe import Markup
 
-from fhir_gateway.assessments import MBC, is_measurement, totals_of
-from fhir_gateway.assessments._mbc_codes import INSTRUMENTS, LOINC, Instrument, bare
+from fhir_gateway.assessments import MBC, MEASURED, MeasuredInstrument, is_measurement, totals_of
 from fhir_gateway.web._patient_reader import PatientReader, codings
-from fhir_gateway.web._trend_chart import Point, trend_svg
+from fhir_gateway.web._trend_chart import ChartPoint, trend_svg
 
 __all__ = ["DueMeasure", "TrendRow", "MeasureTrend", "MeasuresSection", "measures_section"]
 
+LOINC = "http://loinc.org"
 _OPEN = ("requested", "received", "accepted", "in-progress", "on-hold", "ready")
 MAX_FORMS = 50
 
@@ -72,7 +72,7 @@ def _due(reader: PatientReader, by_url: dict[str, str]) -> list[DueMeasure]:
         period = _period(task)
         canonical = next(
             (
-                bare(i.get("valueCanonical"))
+                str(i["valueCanonical"]).split("|", 1)[0]
                 for i in task.get("input") or []
                 if i.get("valueCanonical")
             ),
@@ -137,7 +137,9 @@ def _baseline(response: dict[str, Any] | None) -> int | None:
 
 
 def _trend(
-    reader: PatientReader, instrument: Instrument, derived: dict[tuple[str, str], dict[str, Any]]
+    reader: PatientReader,
+    instrument: MeasuredInstrument,
+    derived: dict[tuple[str, str], dict[str, Any]],
 ) -> MeasureTrend:
     series = reader.find(
         "Observation",
@@ -148,7 +150,7 @@ def _trend(
     for total in totals:
         response = derived.get(("response", total.ref))
         label = reader.clock.day(total.at)
-        points.append(Point(total.at, label, total.value))
+        points.append(ChartPoint(total.at, label, total.value))
         rows.append(
             TrendRow(
                 when=label,
@@ -176,6 +178,6 @@ def measures_section(reader: PatientReader) -> MeasuresSection:
     derived = _derived(reader)
     return MeasuresSection(
         due=_due(reader, by_url),
-        trends=[_trend(reader, i, derived) for i in INSTRUMENTS],
+        trends=[_trend(reader, i, derived) for i in MEASURED],
         forms=forms,
     )

@@ -30,7 +30,7 @@ from fhir_gateway.web._questionnaire_form import (
     response_items,
 )
 
-__all__ = ["form_context", "submit_response", "result_context", "Submitted", "ScoreRow"]
+__all__ = ["form_context", "submit_response", "result_context", "SubmittedResponse", "ScoreRow"]
 
 
 def _opened(
@@ -80,7 +80,7 @@ def form_context(
 
 
 @dataclass(slots=True)
-class Submitted:
+class SubmittedResponse:
     checked: CheckedAnswers
     response_id: str | None = None
 
@@ -111,18 +111,18 @@ def submit_response(
     patient_id: str,
     questionnaire_id: str,
     fields: Fields,
-) -> Submitted:
+) -> SubmittedResponse:
     """Check the form; store the response when it holds (what the instruments' validation
     refuses raises, and the caller shows it on the form)."""
     _opened(session, caller, settings, patient_id)
     questionnaire = _questionnaire(session, caller, questionnaire_id)
     checked = check_answers(questionnaire, fields)
     if not checked.ok:
-        return Submitted(checked)
+        return SubmittedResponse(checked)
     doc = _response(questionnaire, patient_id, username, checked)
     stored = resources.create(session, "QuestionnaireResponse", doc, caller).stored
     assert stored is not None
-    return Submitted(checked, str(stored.content["id"]))
+    return SubmittedResponse(checked, str(stored.content["id"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +132,7 @@ class ScoreRow:
 
 
 @dataclass(slots=True)
-class Result:
+class ResponseResult:
     title: str
     patient: str
     authored: str
@@ -166,7 +166,7 @@ def _scores(reader: PatientReader, response_ref: str) -> list[ScoreRow]:
 
 def result_context(
     session: Session, caller: Caller, settings: Settings, patient_id: str, response_id: str
-) -> Result:
+) -> ResponseResult:
     reader, _ = _opened(session, caller, settings, patient_id)
     try:
         response = resources.read(session, "QuestionnaireResponse", response_id, caller).content
@@ -184,7 +184,7 @@ def result_context(
             (o.get("valueReference") or {}).get("reference") == ref for o in t.get("output") or []
         )
     ]
-    return Result(
+    return ResponseResult(
         title=_title(found[0]) if found else "Questionnaire",
         patient=reader.names.of(reader.patient_ref),
         authored=reader.clock.when(response.get("authored")),

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
-__all__ = ["Point", "trend_svg", "MAX_POINTS"]
+__all__ = ["ChartPoint", "trend_svg", "MAX_POINTS"]
 
 MAX_POINTS = 60  # the newest totals drawn; the table lists the same ones
 _W, _H = 680, 260
@@ -25,13 +25,13 @@ _REMISSION, _RESPONSE = "#1b6b35", "#8a4b00"
 
 
 @dataclass(frozen=True, slots=True)
-class Point:
+class ChartPoint:
     at: datetime
     label: str  # the date as a person reads it
     value: int
 
 
-def _x(points: list[Point], point: Point) -> float:
+def _x(points: list[ChartPoint], point: ChartPoint) -> float:
     first, last = points[0].at, points[-1].at
     span = (last - first).total_seconds()
     width = _W - _LEFT - _RIGHT
@@ -71,7 +71,9 @@ def _grid(maximum: int) -> list[str]:
     return parts
 
 
-def _describe(name: str, points: list[Point], remission_below: int, baseline: int | None) -> str:
+def _describe(
+    name: str, points: list[ChartPoint], remission_below: int, baseline: int | None
+) -> str:
     values = ", ".join(f"{p.value} on {p.label}" for p in points)
     latest = points[-1].value
     words = f"{len(points)} {name} total{'s' if len(points) != 1 else ''}: {values}. "
@@ -111,7 +113,7 @@ def _anchor(index: int, count: int) -> str:
 def trend_svg(
     key: str,
     name: str,
-    points: list[Point],
+    points: list[ChartPoint],
     *,
     maximum: int,
     remission_below: int,

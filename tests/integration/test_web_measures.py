@@ -231,3 +231,29 @@ def test_a_partner_or_an_unknown_patient_or_questionnaire_gets_no_form(world_cli
     finally:
         web.post("/web/logout", data={"csrf_token": csrf(web.get("/web/inbox").text)})
         assert sign_in(web, "cm").status_code == 303
+
+
+def test_the_partner_that_measures_may_close_the_task_but_not_change_what_it_is_about(
+    world_client,
+):
+    from fhir_gateway.errors import Forbidden
+    from fhir_gateway.security import TokenCaller
+
+    world, _ = world_client
+    (task,) = [
+        t for t in _measurements(world) if t["identifier"][0]["value"].endswith("gad-7-day-90")
+    ]
+    partner = TokenCaller(
+        client_id="springfield",
+        role="partner",
+        organization=task["owner"]["reference"],
+        scopes=frozenset({"system/Task.rus"}),
+    )
+    with pytest.raises(Forbidden, match="not: for"):
+        with world.database.session() as session:
+            moved = {**task, "for": {"reference": "Patient/someone-else"}}
+            resources.update(session, "Task", task["id"], moved, partner)
+    with world.database.session() as session:
+        failed = {**task, "status": "failed", "statusReason": {"text": "Patient moved away"}}
+        resources.update(session, "Task", task["id"], failed, partner)
+    assert world.read(f"Task/{task['id']}")["status"] == "failed"

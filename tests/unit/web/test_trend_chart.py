@@ -5,19 +5,19 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
-from fhir_gateway.web._trend_chart import MAX_POINTS, Point, trend_svg
+from fhir_gateway.web._trend_chart import MAX_POINTS, ChartPoint, trend_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def _points(*values: int) -> list[Point]:
+def _points(*values: int) -> list[ChartPoint]:
     return [
-        Point(datetime(2026, 3, 1 + 7 * i, tzinfo=UTC), f"day {7 * i}", v)
+        ChartPoint(datetime(2026, 3, 1 + 7 * i, tzinfo=UTC), f"day {7 * i}", v)
         for i, v in enumerate(values)
     ]
 
 
-def _chart(points: list[Point], baseline: int | None = 18) -> ET.Element:
+def _chart(points: list[ChartPoint], baseline: int | None = 18) -> ET.Element:
     markup = trend_svg("phq-9", "PHQ-9", points, maximum=27, remission_below=5, baseline=baseline)
     return ET.fromstring(str(markup))  # well-formed XML: what a browser parses
 
@@ -68,7 +68,7 @@ def test_the_chart_is_an_image_described_in_words() -> None:
 def test_no_totals_draw_nothing_and_a_long_series_keeps_the_newest() -> None:
     assert str(trend_svg("x", "PHQ-9", [], maximum=27, remission_below=5, baseline=None)) == ""
     many = [
-        Point(
+        ChartPoint(
             datetime(2020, 1, 1, tzinfo=UTC).replace(year=2020 + i // 12, month=1 + i % 12),
             f"m{i}",
             i % 27,
@@ -81,7 +81,7 @@ def test_no_totals_draw_nothing_and_a_long_series_keeps_the_newest() -> None:
 
 
 def test_text_from_the_record_is_escaped() -> None:
-    point = Point(datetime(2026, 3, 1, tzinfo=UTC), "<script>x</script>", 9)
+    point = ChartPoint(datetime(2026, 3, 1, tzinfo=UTC), "<script>x</script>", 9)
     markup = str(
         trend_svg("phq-9", "PHQ-9 & co", [point], maximum=27, remission_below=5, baseline=9)
     )
@@ -90,7 +90,7 @@ def test_text_from_the_record_is_escaped() -> None:
 
 def test_dates_close_together_are_not_written_on_top_of_each_other() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    points = [Point(start + timedelta(days=d), f"day {d}", 10) for d in (0, 1, 2, 60)]
+    points = [ChartPoint(start + timedelta(days=d), f"day {d}", 10) for d in (0, 1, 2, 60)]
     texts = _texts(_chart(points))
     assert "day 0" in texts and "day 60" in texts
     assert "day 1" not in texts and "day 2" not in texts  # the table beside lists every date
