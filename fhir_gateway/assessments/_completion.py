@@ -61,8 +61,11 @@ def due_task_for(tasks: list[dict[str, Any]], response: dict[str, Any]) -> dict[
         and questionnaire_of(t) == wanted
         and _holds(t, authored)
     ]
-    ends = lambda t: ((t.get("restriction") or {}).get("period") or {}).get("end") or ""  # noqa: E731
-    return min(fitting, key=ends) if fitting else None
+    return min(fitting, key=_window_end) if fitting else None
+
+
+def _window_end(task: dict[str, Any]) -> str:
+    return str(((task.get("restriction") or {}).get("period") or {}).get("end") or "")
 
 
 def complete(task: dict[str, Any], response_ref: str) -> dict[str, Any]:

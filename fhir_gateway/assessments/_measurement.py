@@ -1,8 +1,8 @@
 """Where measurement-based care rides on the gateway's writes (registered by ``install``):
 
 * a discharge (after the care-plan engine made its plan) → the plan's measurement Tasks;
-* a plan approved (draft → active) → its draft measurement Tasks requested; a plan that ends
-  (revoked, completed, entered-in-error) → its open measurement Tasks cancelled;
+* a plan approved (draft → active) → its draft measurement Tasks requested; a plan withdrawn
+  (revoked, entered-in-error) → its open measurement Tasks cancelled (a completed plan keeps them);
 * a partner that owns a measurement changes only its status and outcome (``check_measurement_task``);
 * a QuestionnaireResponse → the measurement Task it answers completed (``_completion``);
 * a PHQ-9 or GAD-7 total Observation → response and remission (``_trend``).
@@ -32,7 +32,9 @@ from fhir_gateway.store.repository import StoredResource
 
 __all__ = ["install_measurement", "check_measurement_task"]
 
-_ENDED = frozenset({"revoked", "completed", "entered-in-error"})
+# a plan withdrawn ends its measurements; one completed (every referral done) keeps them: the
+# measurements follow the patient beyond the referrals
+_ENDED = frozenset({"revoked", "entered-in-error"})
 # what the partner that owns a measurement may change, as the owner of a referral may
 _OWNER_FIELDS = frozenset({"status", "statusReason", "businessStatus", "output", "lastModified"})
 _state = {"installed": False}

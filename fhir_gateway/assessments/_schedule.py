@@ -9,7 +9,7 @@ Each occasion becomes a Task (SDC *complete-questionnaire*): ``input`` the Quest
 canonical, ``for`` the patient, ``restriction.period`` the window, ``owner`` the partner of the
 plan's psychiatry or therapy referral, else the plan's case manager; it is added to
 ``CarePlan.activity`` like the referrals. A draft plan's Tasks stay ``draft`` until it is approved;
-a plan that ends (revoked, completed) cancels the ones still open.
+a plan withdrawn (revoked, entered-in-error) cancels the ones still open.
 
     occasions(plan_definition)                       # pure: what the template asks for
     measurement_tasks(plan, occasions, discharged, zone, owner, now)   # pure: the Tasks

@@ -2,7 +2,8 @@
 10 Mar 2025 schedules PHQ-9 and GAD-7 at day 14, 30, 60 and 90 on her plan; the case manager asks
 the PHQ-9 on day 14 through the page's form, which completes the due Task; her totals show as a
 chart with the response and remission thresholds, response and remission stored as Observations.
-One world for the module (the seed is the slow part)."""
+One world for the module (the seed is the slow part): each test holds whatever order the tests
+run in."""
 
 from __future__ import annotations
 
@@ -63,11 +64,13 @@ def _measurements(world: World) -> list[dict[str, Any]]:
     return world.all("Task", ("code", f"{SDC}|complete-questionnaire"))
 
 
-def _day14(world: World) -> dict[str, Any]:
-    (task,) = [
-        t for t in _measurements(world) if t["identifier"][0]["value"].endswith("phq-9-day-14")
-    ]
+def _task(world: World, occasion: str) -> dict[str, Any]:
+    (task,) = [t for t in _measurements(world) if t["identifier"][0]["value"].endswith(occasion)]
     return task
+
+
+def _day14(world: World) -> dict[str, Any]:
+    return _task(world, "phq-9-day-14")
 
 
 def _section(page: str) -> str:
@@ -77,7 +80,9 @@ def _section(page: str) -> str:
 def test_the_discharge_puts_phq9_and_gad7_due_on_the_plan_for_the_treating_partner(world_client):
     world, web = world_client
     tasks = _measurements(world)
-    assert len(tasks) == 8 and {t["status"] for t in tasks} == {"requested"}
+    assert len(tasks) == 8  # other tests here may have completed or closed one meanwhile
+    assert {t["status"] for t in tasks} <= {"requested", "completed", "failed"}
+    assert _task(world, "phq-9-day-30")["status"] == "requested"
     (plan,) = [p for p in world.all("CarePlan") if p["status"] == "active"]
     linked = {a["reference"]["reference"] for a in plan["activity"]}
     assert {f"Task/{t['id']}" for t in tasks} <= linked
@@ -97,13 +102,10 @@ def test_the_discharge_puts_phq9_and_gad7_due_on_the_plan_for_the_treating_partn
     assert day14["input"][0]["valueCanonical"] == PHQ9["url"]
 
     section = _section(web.get(f"/web/patients/{world.patient_id}").text)
-    assert "PHQ-9 at day 14" in section and "Fri 21 Mar to Thu 27 Mar" in section
+    assert "PHQ-9 at day 30" in section and "Sat 5 Apr to Sun 13 Apr" in section
     assert "upcoming" in section
-    assert (
-        f'href="/web/patients/{world.patient_id}/questionnaires/phq-9?task={day14["id"]}"'
-        in section
-    )
-    assert "No PHQ-9 totals yet." in section
+    day30 = _task(world, "phq-9-day-30")["id"]
+    assert f'href="/web/patients/{world.patient_id}/questionnaires/phq-9?task={day30}"' in section
 
 
 def _answers(page: str, skip: int | None = None, choice: str = "1") -> dict[str, str]:
@@ -127,6 +129,7 @@ def test_the_form_shows_each_question_as_a_labelled_radio_group(world_client):
 def test_a_missing_answer_comes_back_in_words_with_the_answers_kept(world_client):
     world, web = world_client
     form = web.get(f"/web/patients/{world.patient_id}/questionnaires/phq-9").text
+    before = world.all("QuestionnaireResponse")
     posted = web.post(
         f"/web/patients/{world.patient_id}/questionnaires/phq-9",
         data={**_answers(form, skip=2), "csrf_token": csrf(form)},
@@ -134,20 +137,21 @@ def test_a_missing_answer_comes_back_in_words_with_the_answers_kept(world_client
     assert posted.status_code == 422
     assert "some questions need an answer" in posted.text and "Answer this question." in posted.text
     assert 'id="a-0-1" name="a-0" value="1" checked' in posted.text
-    assert world.all("QuestionnaireResponse") == []
+    assert world.all("QuestionnaireResponse") == before
 
 
 def test_answering_inside_the_window_completes_the_due_phq9(world_client):
     world, web = world_client
     world.clock.now = local("20250324100000")  # day 14
     task = _day14(world)
+    before = {r["id"] for r in world.all("QuestionnaireResponse")}
     form = web.get(f"/web/patients/{world.patient_id}/questionnaires/phq-9?task={task['id']}").text
     posted = web.post(
         f"/web/patients/{world.patient_id}/questionnaires/phq-9?task={task['id']}",
         data={**_answers(form, choice="2"), "csrf_token": csrf(form)},
     )
     assert posted.status_code == 303, posted.text
-    (response,) = world.all("QuestionnaireResponse")
+    (response,) = [r for r in world.all("QuestionnaireResponse") if r["id"] not in before]
     assert (
         posted.headers["location"] == f"/web/patients/{world.patient_id}/responses/{response['id']}"
     )
@@ -168,7 +172,7 @@ def test_answering_inside_the_window_completes_the_due_phq9(world_client):
     assert done["output"][0]["valueReference"] == {
         "reference": f"QuestionnaireResponse/{response['id']}"
     }
-    assert {t["status"] for t in _measurements(world) if t["id"] != done["id"]} == {"requested"}
+    assert _task(world, "phq-9-day-30")["status"] == "requested"  # only the one in its window
     result = web.get(posted.headers["location"])
     assert result.status_code == 200 and "PHQ-9 at day 14 is done." in result.text
 
