@@ -51,6 +51,7 @@ __all__ = [
     "TASK_IDENTIFIER",
     "questionnaire_of",
     "owner_for",
+    "labels_for",
 ]
 
 SCHEDULE_ID = "measurement-based-care"
@@ -122,8 +123,9 @@ def measurement_tasks(
     zone: ZoneInfo,
     owner: dict[str, Any] | None,
     now: datetime,
+    labels: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The Tasks of ``found`` for ``plan`` (pure)."""
+    """The Tasks of ``found`` for ``plan`` (pure), labelled ``labels`` (``meta.security``)."""
     status = "requested" if plan.get("status") == "active" else "draft"
     tasks = []
     for occasion in found:
@@ -159,6 +161,8 @@ def measurement_tasks(
         }
         if plan.get("encounter"):
             task["encounter"] = plan["encounter"]
+        if labels:
+            task["meta"] = {"security": labels}
         if owner:
             task["owner"] = owner
         tasks.append(task)
@@ -183,7 +187,8 @@ def questionnaire_of(task: dict[str, Any]) -> str:
 # -- who measures ---------------------------------------------------------------------------------
 
 
-def _treating_owner(session: Session, plan: dict[str, Any]) -> dict[str, Any] | None:
+def _treating_referral(session: Session, plan: dict[str, Any]) -> dict[str, Any] | None:
+    """The Task of the plan's psychiatry or therapy referral that has an owner."""
     for activity in plan.get("activity") or []:
         ref = ((activity or {}).get("reference") or {}).get("reference") or ""
         if not ref.startswith("ServiceRequest/"):
@@ -194,7 +199,7 @@ def _treating_owner(session: Session, plan: dict[str, Any]) -> dict[str, Any] | 
             continue
         for task in lookup.search(session, "Task", [("focus", ref)]):
             if (task.get("owner") or {}).get("reference"):
-                return {"reference": task["owner"]["reference"]}
+                return task
     return None
 
 
@@ -214,7 +219,19 @@ def _case_manager(session: Session, plan: dict[str, Any]) -> dict[str, Any] | No
 def owner_for(session: Session, plan: dict[str, Any]) -> dict[str, Any] | None:
     """The treating partner (the plan's psychiatry or therapy referral's owner), else the plan's
     case manager, else nobody yet (the worklist shows it as the case team's)."""
-    return _treating_owner(session, plan) or _case_manager(session, plan)
+    referral = _treating_referral(session, plan)
+    if referral is not None:
+        return {"reference": referral["owner"]["reference"]}
+    return _case_manager(session, plan)
+
+
+def labels_for(session: Session, plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sensitivity of a measurement: that of the treating referral its owner already holds
+    (PSY, MHCA), else the plan's. Not the plan's Part 2 labels when a treating referral exists: a
+    PHQ-9 is no substance-use record, and its owner must be able to see it."""
+    referral = _treating_referral(session, plan)
+    source = referral if referral is not None else plan
+    return list((source.get("meta") or {}).get("security") or [])
 
 
 # -- storing ----------------------------------------------------------------------------------------
@@ -229,7 +246,8 @@ def schedule_plan(
     found = occasions(template)
     if not found:
         return []
-    tasks = measurement_tasks(plan, found, discharged, zone, owner_for(session, plan), clock.now())
+    owner, labels = owner_for(session, plan), labels_for(session, plan)
+    tasks = measurement_tasks(plan, found, discharged, zone, owner, clock.now(), labels)
     created = []
     for task in tasks:
         if repo.read(session, "Task", task["id"]) is None:

@@ -76,6 +76,7 @@ class ScoredTotal:
     at: datetime
     value: int
     effective: str  # as written
+    labels: tuple[tuple[str, str], ...] = ()  # meta.security (system, code) of the total
 
 
 def _instant(text: Any) -> datetime | None:
@@ -96,7 +97,12 @@ def _total(observation: dict[str, Any]) -> ScoredTotal | None:
         return None
     if isinstance(value, bool):
         return None
-    return ScoredTotal(f"Observation/{observation['id']}", at, value, str(effective))
+    labels = tuple(
+        (str(c.get("system")), str(c.get("code")))
+        for c in (observation.get("meta") or {}).get("security") or []
+        if isinstance(c, dict) and c.get("code")
+    )
+    return ScoredTotal(f"Observation/{observation['id']}", at, value, str(effective), labels)
 
 
 def totals_of(observations: Sequence[dict[str, Any]]) -> list[ScoredTotal]:
@@ -154,6 +160,13 @@ def _observation(
     }
 
 
+def _label(doc: dict[str, Any], sources: list[ScoredTotal]) -> None:
+    """What is derived from labelled totals carries their labels (PSY, Part 2, …)."""
+    labels = sorted({label for total in sources for label in total.labels})
+    if labels:
+        doc["meta"] = {"security": [{"system": s, "code": c} for s, c in labels]}
+
+
 def derive(
     instrument: MeasuredInstrument,
     subject: str,
@@ -174,6 +187,7 @@ def derive(
                 total.value < instrument.remission_below,
             )
             remission["derivedFrom"] = [{"reference": total.ref}]
+            _label(remission, [total])
             derived.append(remission)
             if total is baseline or baseline.value <= 0:
                 continue
@@ -187,6 +201,7 @@ def derive(
                 drop >= instrument.response_drop,
             )
             response["derivedFrom"] = [{"reference": baseline.ref}, {"reference": total.ref}]
+            _label(response, [baseline, total])
             response["component"] += [
                 _component(MBC, BASELINE, "Baseline total", valueInteger=baseline.value),
                 _component(
@@ -224,8 +239,17 @@ def discharges_of(session: Session, patient: str) -> list[datetime]:
     return sorted(set(found))
 
 
+def _labels(doc: dict[str, Any]) -> set[tuple[Any, Any]]:
+    return {(c.get("system"), c.get("code")) for c in (doc.get("meta") or {}).get("security") or []}
+
+
 def _same(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    return {k: v for k, v in current.items() if k != "meta"} == wanted
+    """Unchanged: the same content, and every label wanted already there (the store may add its
+    own labels, which must not make each run write a new version)."""
+    content = {k: v for k, v in current.items() if k != "meta"}
+    return content == {k: v for k, v in wanted.items() if k != "meta"} and _labels(
+        wanted
+    ) <= _labels(current)
 
 
 def recompute(session: Session, patient: str, instrument: MeasuredInstrument) -> int:

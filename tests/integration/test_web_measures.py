@@ -100,6 +100,8 @@ def test_the_discharge_puts_phq9_and_gad7_due_on_the_plan_for_the_treating_partn
         "end": "2025-03-27T23:59:59-05:00",
     }
     assert day14["input"][0]["valueCanonical"] == PHQ9["url"]
+    codes = [{s["code"] for s in t["meta"].get("security", [])} for t in (psychiatry[0], day14)]
+    assert "PSY" in codes[0] and codes[0] == codes[1]  # as sensitive as the referral, no more
 
     section = _section(web.get(f"/web/patients/{world.patient_id}").text)
     assert "PHQ-9 at day 30" in section and "Sat 5 Apr to Sun 13 Apr" in section

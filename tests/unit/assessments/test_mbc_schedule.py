@@ -63,6 +63,16 @@ def test_each_task_is_an_sdc_task_for_the_patient_owned_by_the_treating_partner(
     assert task["status"] == "requested"
 
 
+def test_the_tasks_carry_the_sensitivity_labels_they_are_given() -> None:
+    labels = [
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"},
+        {"system": "http://fhir-gateway.org/fhir/CodeSystem/mhca", "code": "MHCA2017"},
+    ]
+    tasks = measurement_tasks(PLAN, occasions(TEMPLATE), DISCHARGED, CHICAGO, OWNER, NOW, labels)
+    assert all(t["meta"]["security"] == labels for t in tasks)
+    assert "meta" not in _tasks()[0]
+
+
 def test_a_draft_plan_makes_draft_tasks_and_ids_are_stable() -> None:
     draft = _tasks({**PLAN, "status": "draft"}, owner=None)
     assert {t["status"] for t in draft} == {"draft"}

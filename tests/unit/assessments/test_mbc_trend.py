@@ -106,3 +106,15 @@ def test_a_new_discharge_starts_a_new_baseline() -> None:
     response = _by(derived, "response")
     assert "Observation/t4" not in response  # t4 is the only total after the second discharge
     assert set(response) == {"Observation/t2", "Observation/t3"}
+
+
+def test_what_is_derived_carries_the_labels_of_the_totals() -> None:
+    psy = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}
+    labelled = [
+        {**SERIES[2], "meta": {"security": [psy]}},  # t1, the baseline
+        SERIES[1],  # t3
+    ]
+    derived = derive(PHQ9, "Patient/p1", totals_of(labelled), [DISCHARGE])
+    response = _by(derived, "response")["Observation/t3"]
+    assert response["meta"]["security"] == [psy]  # from the baseline it compares against
+    assert "meta" not in _by(derived, "remission")["Observation/t3"]
