@@ -1,4 +1,4 @@
-"""Where measurement-based care rides on the gateway's writes (registered by ``install``):
+"""Where measurement-based care rides on the gateway's writes (``install_measurement``):
 
 * a discharge (after the care-plan engine made its plan) → the plan's measurement Tasks;
 * a plan approved (draft → active) → its draft measurement Tasks requested; a plan withdrawn

@@ -86,7 +86,7 @@ def _describe(
     return words + f". The latest total, {latest}, is {state}."
 
 
-_LABEL_GAP = 80  # px between date labels, so that they never overlap
+_LABEL_GAP = 110  # px between date labels (the first is anchored at its start): never overlapping
 
 
 def _dated(xs: list[float]) -> set[int]:
