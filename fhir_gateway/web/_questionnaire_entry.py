@@ -19,7 +19,7 @@ from fhir_gateway.context import Caller
 from fhir_gateway.errors import NotFound
 from fhir_gateway.services import resources
 from fhir_gateway.settings import Settings
-from fhir_gateway.web._caseload import practitioner_ref
+from fhir_gateway.web._caseload import ensure_practitioner
 from fhir_gateway.web._patient_page import open_patient
 from fhir_gateway.web._patient_reader import PatientReader, codings, concept_text
 from fhir_gateway.web._questionnaire_form import (
@@ -86,7 +86,11 @@ class SubmittedResponse:
 
 
 def _response(
-    questionnaire: dict[str, Any], patient_id: str, username: str, checked: CheckedAnswers
+    questionnaire: dict[str, Any],
+    patient_id: str,
+    author: str,
+    username: str,
+    checked: CheckedAnswers,
 ) -> dict[str, Any]:
     canonical = str(questionnaire.get("url") or f"Questionnaire/{questionnaire['id']}")
     if questionnaire.get("url") and questionnaire.get("version"):
@@ -97,7 +101,7 @@ def _response(
         "status": "completed",
         "subject": {"reference": f"Patient/{patient_id}"},
         "authored": clock.to_instant(clock.now()),
-        "author": {"reference": practitioner_ref(username), "display": username},
+        "author": {"reference": author, "display": username},
         "source": {"reference": f"Patient/{patient_id}"},  # the patient answered
         "item": response_items(questionnaire.get("item"), checked.answers),
     }
@@ -119,7 +123,8 @@ def submit_response(
     checked = check_answers(questionnaire, fields)
     if not checked.ok:
         return SubmittedResponse(checked)
-    doc = _response(questionnaire, patient_id, username, checked)
+    author = ensure_practitioner(session, caller, username)  # who asked, as a Practitioner
+    doc = _response(questionnaire, patient_id, author, username, checked)
     stored = resources.create(session, "QuestionnaireResponse", doc, caller).stored
     assert stored is not None
     return SubmittedResponse(checked, str(stored.content["id"]))

@@ -159,6 +159,7 @@ def test_answering_inside_the_window_completes_the_due_phq9(world_client):
     )
     assert response["questionnaire"] == f"{PHQ9['url']}|1.0.0"
     assert response["subject"] == {"reference": f"Patient/{world.patient_id}"}
+    assert world.read(response["author"]["reference"])["resourceType"] == "Practitioner"
     assert len(response["item"]) == 9
     assert response["item"][0]["answer"] == [
         {
