@@ -84,6 +84,7 @@ def install_rules(settings: Settings) -> None:
     assessments.install(settings)  # QuestionnaireResponse checked, scored into Observations
     # after the instruments' scoring (install): its Observations fire the plan rules
     assessments.install_plan_rules(settings)  # screening results revise the plan; AHC-HRSN → SDOH
+    assessments.install_measurement()  # measurement-based care: due PHQ-9/GAD-7, response, remission
     assessments.install_safety_plan(settings)  # a completed safety plan → its CarePlan, review done
     contacts.install(settings)  # caring contacts: series at discharge, replies, consent withdrawn
     adherence.install(settings)  # PDC per medication class, refill and injection work items

@@ -7,6 +7,7 @@ import gc
 import os
 import sys
 
+# ruff: noqa: E402 (the bytecode setting below must precede the gateway's imports)
 # Compiled modules are cached even where the environment sets PYTHONDONTWRITEBYTECODE: every
 # worker would otherwise compile the gateway and assertion-rewrite ~300 test modules again on
 # each run (about 5 s of a worker's start). The caches sit in __pycache__, which git ignores.

@@ -18,6 +18,9 @@ The safety plan (``install_safety_plan``): a completed response of the safety-pl
 is kept as the patient's own safety-plan CarePlan, completes an open safety-plan review, and is
 shared with family only under the patient's consent.
 
+Measurement-based care (``install_measurement``): PHQ-9 and GAD-7 due after a discharge as SDC
+Tasks of the plan, completed by a response in their window; response and remission derived.
+
 The plan rules (``install_plan_rules``, after ``install``): scored results and SDOH concerns fire
 the rules of ``PlanDefinition-assessment-response`` (data), which alert the care team at once and
 add activities to the active plan; AHC-HRSN answers become SDOH Observations and Conditions.
@@ -44,8 +47,15 @@ from fhir_gateway.assessments._codes import (
     RISK_NONE,
     YES,
 )
+
+# -- measurement-based care (issue 18, item 4): schedule, completion, response and remission --------
+from fhir_gateway.assessments._completion import due_task_for
 from fhir_gateway.assessments._fhirpath import ExpressionError
 from fhir_gateway.assessments._instruments import Instrument, build, instrument, questionnaire
+from fhir_gateway.assessments._mbc_codes import INSTRUMENTS as MEASURED
+from fhir_gateway.assessments._mbc_codes import MBC, MeasuredInstrument
+from fhir_gateway.assessments._mbc_codes import codesystem as mbc_codesystem
+from fhir_gateway.assessments._measurement import install_measurement
 
 # -- the rules that revise a plan from screening results, and the AHC-HRSN → SDOH map (planrules)
 from fhir_gateway.assessments._planhooks import install_plan_rules, rules_of
@@ -88,10 +98,18 @@ from fhir_gateway.assessments._safety_plan_share import (
     plan_in_words,
     share_with_family,
 )
+from fhir_gateway.assessments._schedule import (
+    SCHEDULE_ID,
+    is_measurement,
+    measurement_tasks,
+    occasions,
+    schedule_plan,
+)
 from fhir_gateway.assessments._scoring import Scores, score
 from fhir_gateway.assessments._sdoh import derive as derive_sdoh
 from fhir_gateway.assessments._sdohmap import SDOH_MAP_URL, SdohMap, read_map
 from fhir_gateway.assessments._seed import SHIPPED_INSTRUMENTS, seed
+from fhir_gateway.assessments._trend import derive, recompute, totals_of
 
 __all__ = [
     "AHC_HRSN_URL",
@@ -163,4 +181,18 @@ __all__ = [
     "install_plan_rules",
     "read_map",
     "rules_of",
+    "MBC",
+    "MEASURED",
+    "MeasuredInstrument",
+    "SCHEDULE_ID",
+    "derive",
+    "due_task_for",
+    "install_measurement",
+    "is_measurement",
+    "mbc_codesystem",
+    "measurement_tasks",
+    "occasions",
+    "recompute",
+    "schedule_plan",
+    "totals_of",
 ]

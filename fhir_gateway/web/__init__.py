@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fhir_gateway.web._caseload import CASE_MANAGER_ACCOUNTS, ensure_practitioner
 from fhir_gateway.web._entry import BrowserHome
 from fhir_gateway.web._inbox_routes import router as inbox_router
+from fhir_gateway.web._measure_routes import router as measure_router
 from fhir_gateway.web._patient_routes import router as patient_router
 from fhir_gateway.web._reasons import REJECT_REASONS, REJECT_SYSTEM
 from fhir_gateway.web._relapse_routes import router as relapse_router
@@ -53,5 +54,6 @@ def install_web(app: FastAPI) -> None:
     app.add_middleware(BrowserHome)  # a browser asking for / lands on /web
     app.include_router(patient_router)  # the patient page and its consent and alert forms
     app.include_router(relapse_router)  # the patient page's warning-signs form
+    app.include_router(measure_router)  # questionnaires recorded from the patient page
     app.include_router(inbox_router)  # the partner inbox and the case manager's referral pages
     app.include_router(safety_plan_router)  # the printable safety plan, its form, sharing it

@@ -19,6 +19,7 @@ from fhir_gateway.web._follow_up import PatientFollowUp, patient_follow_up
 from fhir_gateway.web._patient_caring import CaringContacts, caring_contacts
 from fhir_gateway.web._patient_consents import ConsentStatus, consent_status
 from fhir_gateway.web._patient_directives import DirectivesSection, advance_directives_section
+from fhir_gateway.web._patient_measures import MeasuresSection, measures_section
 from fhir_gateway.web._patient_plans import PatientPlan, plans
 from fhir_gateway.web._patient_reader import PatientReader
 from fhir_gateway.web._patient_record import (
@@ -55,6 +56,7 @@ class PatientPage:
     consents: ConsentStatus
     plans: list[PatientPlan]
     timeline: list[TimelineRow]
+    measures: MeasuresSection  # due PHQ-9/GAD-7, the questionnaires, the totals' trend
     caring: CaringContacts | None = None  # the caring contacts after discharge, if any
 
 
@@ -94,5 +96,6 @@ def patient_page(
         consents=consent_status(reader, related),
         plans=plans(reader),
         timeline=timeline(reader),
+        measures=measures_section(reader),
         caring=caring_contacts(reader),
     )

@@ -128,8 +128,12 @@ class Gateway:
         return plans[0]
 
     def requests_of(self, plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """The plan's ServiceRequests by code text."""
-        refs = [a["reference"]["reference"] for a in plan["activity"]]
+        """The plan's ServiceRequests by code text (not its measurement Tasks)."""
+        refs = [
+            a["reference"]["reference"]
+            for a in plan["activity"]
+            if a["reference"]["reference"].startswith("ServiceRequest/")
+        ]
         return {self.read(r)["code"]["text"]: self.read(r) for r in refs}
 
     def task_of(self, request: dict[str, Any]) -> dict[str, Any]:

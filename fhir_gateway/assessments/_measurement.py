@@ -1,0 +1,110 @@
+"""Where measurement-based care rides on the gateway's writes (``install_measurement``):
+
+* a discharge (after the care-plan engine made its plan) → the plan's measurement Tasks;
+* a plan approved (draft → active) → its draft measurement Tasks requested; a plan withdrawn
+  (revoked, entered-in-error) → its open measurement Tasks cancelled (a completed plan keeps them);
+* a partner that owns a measurement changes only its status and outcome (``check_measurement_task``);
+* a QuestionnaireResponse → the measurement Task it answers completed (``_completion``);
+* a PHQ-9 or GAD-7 total Observation → response and remission (``_trend``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.orm import Session
+
+from fhir_gateway import careplans, clock, hooks
+from fhir_gateway.assessments._completion import on_response
+from fhir_gateway.assessments._schedule import (
+    OPEN,
+    is_measurement,
+    measurement_tasks_of,
+    schedule_plan,
+)
+from fhir_gateway.assessments._trend import on_observation
+from fhir_gateway.errors import Forbidden, Issue
+from fhir_gateway.hooks import WriteEvent
+from fhir_gateway.services import discharge, lookup
+from fhir_gateway.store.repository import StoredResource
+
+__all__ = ["install_measurement", "check_measurement_task"]
+
+# a plan withdrawn ends its measurements; one completed (every referral done) keeps them: the
+# measurements follow the patient beyond the referrals
+_ENDED = frozenset({"revoked", "entered-in-error"})
+# what the partner that owns a measurement may change, as the owner of a referral may
+_OWNER_FIELDS = frozenset({"status", "statusReason", "businessStatus", "output", "lastModified"})
+_state = {"installed": False}
+
+
+def install_measurement() -> None:
+    """Register the rules once per process (after the care-plan engine's, which they follow)."""
+    if _state["installed"]:
+        return
+    discharge.register(_on_discharge)
+    hooks.on_check("Task")(check_measurement_task)
+    hooks.on_stored("CarePlan")(_on_careplan)
+    hooks.on_stored("QuestionnaireResponse")(on_response)
+    hooks.on_stored("Observation")(on_observation)
+    _state["installed"] = True
+
+
+def check_measurement_task(event: WriteEvent) -> list[Issue] | None:
+    """A partner that owns a measurement Task may change only its status and outcome, never
+    whom or what it is about (the referral owners' rule)."""
+    before = event.before.content if event.before is not None else None
+    if event.caller.role != "partner" or before is None or not is_measurement(before):
+        return None
+    after = event.after or {}
+    changed = {
+        k
+        for k in set(before) | set(after)
+        if k not in _OWNER_FIELDS and k != "meta" and before.get(k) != after.get(k)
+    }
+    if changed:
+        raise Forbidden(
+            "The owner of a measurement may change only its status, status reason, business "
+            f"status and output, not: {', '.join(sorted(changed))}"
+        )
+    return None
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _discharged(encounter: dict[str, Any]) -> datetime:
+    """When the stay ended (``period.end``), else now (a discharge without an end time)."""
+    end = (encounter.get("period") or {}).get("end")
+    try:
+        value = datetime.fromisoformat(str(end).replace("Z", "+00:00")) if end else None
+    except ValueError:
+        value = None
+    return value if value is not None and value.tzinfo else clock.now()
+
+
+def _on_discharge(session: Session, context: discharge.DetectedDischarge) -> None:
+    for plan in careplans.plans_of_encounter(session, context.encounter):
+        if plan.get("status") in ("draft", "active"):
+            schedule_plan(
+                session, plan, _discharged(context.encounter_resource), _zone(context.zone)
+            )
+
+
+def _on_careplan(event: WriteEvent, stored: StoredResource | None) -> None:
+    if stored is None or stored.deleted or event.before is None:
+        return
+    was, now = event.before.content.get("status"), stored.content.get("status")
+    if was == now:
+        return
+    for task in measurement_tasks_of(event.session, stored.content):
+        if now == "active" and task.get("status") == "draft":
+            lookup.save(event.session, {**task, "status": "requested"})
+        elif now in _ENDED and task.get("status") in OPEN:
+            lookup.save(event.session, {**task, "status": "cancelled"})
