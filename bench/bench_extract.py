@@ -9,6 +9,7 @@ same rows.
 
     python bench/bench_extract.py
     python bench/bench_extract.py --discharges 20
+    python bench/bench_extract.py --discharges 4 --ndjson tests/data/fhir/gateway-discharges/versions.ndjson
 """
 
 from __future__ import annotations
@@ -130,10 +131,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--discharges", type=int, default=6)
     parser.add_argument("--budget", type=float, default=3.0)
+    parser.add_argument("--ndjson", help="write the discharges' resource versions here and stop")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(args.child)))
+        return
+    if args.ndjson:
+        with open(args.ndjson, "w") as fh:
+            fh.writelines(json.dumps(doc) + "\n" for doc in discharge_resources(args.discharges))
         return
     for key, value in run(args.discharges, args.budget).items():
         print(f"{key:<28} {value:.2f}" if isinstance(value, float) else f"{key:<28} {value}")
