@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
@@ -53,8 +54,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, **common)
+    event.listen(engine.pool, "connect", _counting_cursors)
     event.listen(engine.pool, "checkout", _gone_at_checkout)
-    event.listen(engine, "after_cursor_execute", _count_statement)
     return engine
 
 
@@ -71,13 +72,44 @@ def _gone_at_checkout(dbapi_conn, _record, _proxy) -> None:  # type: ignore[no-u
         raise DisconnectionError("the server closed this idle connection")
 
 
-_EXECUTED = "fhir_gateway.statements"  # a unit of work's count of statements that succeeded
+# -- which statements of a unit of work succeeded -------------------------------------------------
+# Counted by the driver's cursor, not by an engine event: any engine event listener puts every
+# statement on SQLAlchemy's slower evented path (bench/bench_checkout.py).
+
+_STATEMENTS = "_fhir_gateway_statements"
 
 
-def _count_statement(conn, _cursor, _statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
-    counter = conn.info.get(_EXECUTED)
+class _CountingCursor(psycopg.Cursor[Any]):
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        done = super().execute(*args, **kwargs)
+        _counted(self)
+        return done
+
+    def executemany(self, *args: Any, **kwargs: Any) -> None:
+        super().executemany(*args, **kwargs)
+        _counted(self)
+
+
+def _counted(cursor: psycopg.Cursor[Any]) -> None:
+    counter = getattr(cursor.connection, _STATEMENTS, None)
     if counter is not None:
         counter[0] += 1
+
+
+def _counting_cursors(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    if isinstance(dbapi_conn, psycopg.Connection) and dbapi_conn.cursor_factory is psycopg.Cursor:
+        dbapi_conn.cursor_factory = _CountingCursor
+
+
+def _statement_counter(connection: Connection) -> list[int] | None:
+    """A count of the statements that succeed on ``connection`` from now on, or None when its
+    driver does not count them."""
+    raw = connection.connection.dbapi_connection
+    if getattr(raw, "cursor_factory", None) is not _CountingCursor:
+        return None
+    counter = [0]
+    setattr(raw, _STATEMENTS, counter)
+    return counter
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -139,7 +171,7 @@ class Database:
     @contextmanager
     def session(self, *, readonly: bool = False) -> Iterator[Session]:
         factory = self._reader if readonly else self._writer
-        executed = [0]
+        executed: list[int] | None = None
         try:
             with (
                 factory() as session,
@@ -149,12 +181,12 @@ class Database:
                 connection = session.connection()
                 # Before anything is parsed against the registry, not at the first statement.
                 self.search_parameters.ensure_current(connection)
-                connection.info[_EXECUTED] = executed  # reading the registry changes nothing
+                executed = _statement_counter(connection)  # reading the registry did nothing
                 yield session
         except IntegrityError as exc:
             raise Conflict("The change conflicts with a concurrent one; retry") from exc
         except DBAPIError as exc:
-            if exc.connection_invalidated and not executed[0]:
+            if exc.connection_invalidated and executed is not None and not executed[0]:
                 raise Reconnected("The database connection was lost; retry") from exc
             if exc.connection_invalidated:
                 raise Unavailable("The database connection was lost; retry") from exc
