@@ -175,7 +175,10 @@ class _Compiler:
             term = _only_child(children[1]) if children[1].get("type") == "TermExpression" else {}
             if literal is None or term.get("type") != "LiteralTerm":
                 raise _Unsupported
-            return _where_equals(_member(_member_name(children[0])), literal.group(1))
+            name = _member_name(children[0])
+            if name[0].isupper():  # fhirpathpy tries a resource-type filter there
+                raise _Unsupported
+            return _where_equals(_member(name), literal.group(1))
         raise _Unsupported
 
 
