@@ -1,8 +1,10 @@
 """Resource dict → search-index rows, one list of row dicts per index table.
 
-Pure: no database. Each search parameter's compiled FHIRPath gives typed nodes (fhirpathpy keeps
-the FHIR type of each node, e.g. ``Period`` or ``Identifier``); the node's type decides the rows.
-``_id`` and ``_lastUpdated`` are not indexed: they are columns of ``resources``.
+Pure: no database. Each search parameter's FHIRPath gives typed values (the FHIR type of each
+node, e.g. ``Period`` or ``Identifier``); the value's type decides the rows. The expression runs as
+a plain Python getter where it compiles (``search/compiled.py``: nearly all of them), on fhirpathpy
+otherwise; both give the same values. ``_id`` and ``_lastUpdated`` are not indexed: they are
+columns of ``resources``.
 """
 
 from __future__ import annotations
@@ -16,9 +18,17 @@ from typing import Any
 from fhirpathpy.engine.nodes import ResourceNode
 
 from fhir_gateway.search import values as v
+from fhir_gateway.search.compiled import Fallback
 from fhir_gateway.search.registry import Registry, SearchParam, get_registry, split_union
 
-__all__ = ["IndexRows", "extract", "TABLE_COLUMNS", "NOT_INDEXED", "identifier_param"]
+__all__ = [
+    "IndexRows",
+    "extract",
+    "typed_values",
+    "TABLE_COLUMNS",
+    "NOT_INDEXED",
+    "identifier_param",
+]
 
 IndexRows = dict[str, list[dict[str, Any]]]
 
@@ -45,24 +55,63 @@ def identifier_param(code: str) -> str:
     return f"{code}:identifier"
 
 
-def extract(resource: Mapping[str, Any], registry: Registry | None = None) -> IndexRows:
-    """All index rows for ``resource``, keyed by index table kind (string, token, …)."""
+def extract(
+    resource: Mapping[str, Any], registry: Registry | None = None, *, compiled: bool = True
+) -> IndexRows:
+    """All index rows for ``resource``, keyed by index table kind (string, token, …);
+    ``compiled=False`` evaluates every expression with fhirpathpy (the reference, for tests and
+    the benchmark)."""
     registry = registry or get_registry()
     rows: IndexRows = {}
-    keys = tuple(resource)
-    for param in registry.for_type(str(resource.get("resourceType"))).values():
-        if param.code in NOT_INDEXED or not param.supported or param.type == "composite":
-            continue
-        if not _may_have_values(param, keys):
-            continue
+    for param in _applicable(registry, str(resource.get("resourceType")), tuple(resource)):
         try:
-            nodes = param.evaluate(resource)
+            values = typed_values(param, resource, compiled=compiled)
         except Exception:  # noqa: BLE001 - one odd expression must not block a valid write
             continue
-        for node in nodes:
-            for kind, row in _rows(param, node):
-                rows.setdefault(kind, []).append(row)
+        for ftype, data in values:
+            if data is not None:
+                for kind, row in _rows(param, ftype, data):
+                    rows.setdefault(kind, []).append(row)
     return rows
+
+
+_PLANS: dict[tuple[str, tuple[str, ...]], tuple[Registry, int, list[SearchParam]]] = {}
+_PLANS_BOUND = 2048  # (type, top-level elements) pairs: writes of one kind repeat a few shapes
+
+
+def _applicable(registry: Registry, resource_type: str, keys: tuple[str, ...]) -> list[SearchParam]:
+    """The indexed parameters of ``resource_type`` that may give values for a resource with
+    top-level elements ``keys``, worked out once per shape and registry version."""
+    known = _PLANS.get((resource_type, keys))
+    if known is not None and known[0] is registry and known[1] == registry.version:
+        return known[2]
+    version = registry.version
+    plan = [
+        param
+        for param in registry.for_type(resource_type).values()
+        if param.code not in NOT_INDEXED
+        and param.supported
+        and param.type != "composite"
+        and _may_have_values(param, keys)
+    ]
+    if len(_PLANS) >= _PLANS_BOUND:
+        _PLANS.clear()
+    _PLANS[(resource_type, keys)] = (registry, version, plan)
+    return plan
+
+
+def typed_values(
+    param: SearchParam, resource: Mapping[str, Any], *, compiled: bool = True
+) -> list[tuple[str | None, Any]]:
+    """(FHIR type or None, JSON value) of each value ``param`` indexes in ``resource``; an
+    extension-only value (``_given`` alone) is (None, None)."""
+    getter = param.compiled() if compiled else None
+    if getter is not None:
+        try:
+            return getter(resource)
+        except Fallback:
+            pass  # a shape the getter leaves to fhirpathpy
+    return [_unwrap(node) for node in param.evaluate(resource)]
 
 
 def _first_steps(param: SearchParam) -> frozenset[str] | None:
@@ -92,17 +141,17 @@ def _may_have_values(param: SearchParam, keys: tuple[str, ...]) -> bool:
 
 def _unwrap(node: Any) -> tuple[str | None, Any]:
     if isinstance(node, ResourceNode):
-        data = node.data
-        if isinstance(data, Mapping) and list(data) == ["extension"]:
-            return None, None
-        return node.path, data
+        return _visible(node.path, node.data)
     return None, node
 
 
-def _rows(param: SearchParam, node: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    ftype, data = _unwrap(node)
-    if data is None:
-        return
+def _visible(ftype: Any, data: Any) -> tuple[str | None, Any]:
+    if isinstance(data, Mapping) and list(data) == ["extension"]:
+        return None, None
+    return ftype, data
+
+
+def _rows(param: SearchParam, ftype: str | None, data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     builder = _BUILDERS[param.type]
     for row in builder(param.code, ftype, data):
         row.setdefault("param", param.code)

@@ -26,6 +26,7 @@ from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models as fhirpath_models
 
 from fhir_gateway.fhir.types import RESOURCE_TYPES
+from fhir_gateway.search.compiled import Getter, compile_getter
 
 __all__ = [
     "SearchParam",
@@ -129,6 +130,7 @@ class SearchParam:
     comparators: tuple[str, ...] = ()
     components: tuple[tuple[str, str], ...] = ()  # (definition url, relative expression)
     _evaluator: list[Evaluator] = field(default_factory=list, compare=False, repr=False)
+    _getter: list[Getter | None] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def supported(self) -> bool:
@@ -141,6 +143,14 @@ class SearchParam:
         if not self._evaluator:
             self._evaluator.append(_compile(self.expression))
         return self._evaluator[0](resource)
+
+    def compiled(self) -> Getter | None:
+        """The expression as a plain Python getter (``search/compiled.py``), or None when it is
+        outside the compiled subset and only fhirpathpy evaluates it."""
+        if not self._getter:
+            expression = self.expression
+            self._getter.append(compile_getter(expression, reference_type) if expression else None)
+        return self._getter[0]
 
 
 def _params_from(definition: Mapping[str, Any], types: Iterable[str]) -> list[SearchParam]:
@@ -176,6 +186,7 @@ class Registry:
         self._builtin = tuple(definitions)
         self._by_type: dict[str, dict[str, SearchParam]] = {t: {} for t in self._types}
         self._by_url: dict[str, Mapping[str, Any]] = {}
+        self.version = 0  # counts changes, for caches of what applies to a type (search/extract)
         for definition in self._builtin:
             self.add(definition)
 
@@ -189,6 +200,7 @@ class Registry:
             except (ValueError, KeyError, TypeError):
                 continue  # refused when it was written; a stored one that no longer parses is skipped
         self._by_type, self._by_url = fresh._by_type, fresh._by_url
+        self.version += 1
 
     def check(self, definition: Mapping[str, Any]) -> None:
         """Raise ValueError/KeyError/TypeError when ``definition`` could not be registered."""
@@ -209,6 +221,7 @@ class Registry:
                 added.append(param)
         if definition.get("url"):
             self._by_url[definition["url"]] = definition
+        self.version += 1
         return added
 
     def remove(self, definition: Mapping[str, Any]) -> None:
@@ -216,6 +229,7 @@ class Registry:
         for param in _params_from(definition, self._types):
             self._by_type.get(param.resource_type, {}).pop(param.code, None)
         self._by_url.pop(definition.get("url", ""), None)
+        self.version += 1
 
     def get(self, resource_type: str, code: str) -> SearchParam | None:
         return self._by_type.get(resource_type, {}).get(code)

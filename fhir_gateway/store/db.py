@@ -2,25 +2,34 @@
 
 Database errors are translated here, where they enter: a unique-key race becomes 409, a busy or
 unreachable database 503; nothing from SQLAlchemy leaks past ``Database``.
+
+PostgreSQL connections are not pinged with a round trip at each checkout (``pool_pre_ping``).
+Instead a pooled connection whose server side has gone (the server closed it, restarted, or an
+administrator terminated it) is recognised at checkout by its socket having something to read
+while idle, a local check with no round trip, and replaced; and a unit of work (``write``,
+``read``) that meets a lost connection before any of its statements succeeded runs once more on
+a fresh one (SQLAlchemy has by then invalidated the pool's older connections).
 """
 
 from __future__ import annotations
 
+import select
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fhir_gateway.errors import Conflict, Unavailable
 from fhir_gateway.store.keyed_ids import unit_of_work
 from fhir_gateway.store.search_parameters import CHANGED, RegistrySync
 
-__all__ = ["Database", "make_engine", "is_postgres"]
+__all__ = ["Database", "Reconnected", "make_engine", "is_postgres"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -44,9 +53,63 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **common
-    )
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, **common)
+    event.listen(engine.pool, "connect", _counting_cursors)
+    event.listen(engine.pool, "checkout", _gone_at_checkout)
+    return engine
+
+
+def _gone_at_checkout(dbapi_conn, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+    # An idle connection has nothing to read: readable means the server closed it (EOF, or the
+    # FATAL message of pg_terminate_backend). DisconnectionError makes the pool replace it.
+    try:
+        fd = dbapi_conn.fileno()
+    except Exception as exc:  # noqa: BLE001 - a closed connection has no socket
+        raise DisconnectionError("connection closed") from exc
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed this idle connection")
+
+
+# -- which statements of a unit of work succeeded -------------------------------------------------
+# Counted by the driver's cursor, not by an engine event: any engine event listener puts every
+# statement on SQLAlchemy's slower evented path (bench/bench_checkout.py).
+
+_STATEMENTS = "_fhir_gateway_statements"
+
+
+class _CountingCursor(psycopg.Cursor[Any]):
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        done = super().execute(*args, **kwargs)
+        _counted(self)
+        return done
+
+    def executemany(self, *args: Any, **kwargs: Any) -> None:
+        super().executemany(*args, **kwargs)
+        _counted(self)
+
+
+def _counted(cursor: psycopg.Cursor[Any]) -> None:
+    counter = getattr(cursor.connection, _STATEMENTS, None)
+    if counter is not None:
+        counter[0] += 1
+
+
+def _counting_cursors(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    if isinstance(dbapi_conn, psycopg.Connection) and dbapi_conn.cursor_factory is psycopg.Cursor:
+        dbapi_conn.cursor_factory = _CountingCursor
+
+
+def _statement_counter(connection: Connection) -> list[int] | None:
+    """A count of the statements that succeed on ``connection`` from now on, or None when its
+    driver does not count them."""
+    raw = connection.connection.dbapi_connection
+    if getattr(raw, "cursor_factory", None) is not _CountingCursor:
+        return None
+    counter = [0]
+    setattr(raw, _STATEMENTS, counter)
+    return counter
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -73,6 +136,10 @@ def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+class Reconnected(Unavailable):
+    """The connection was lost before the unit of work did anything: it may simply run again."""
 
 
 class Database:
@@ -104,24 +171,29 @@ class Database:
     @contextmanager
     def session(self, *, readonly: bool = False) -> Iterator[Session]:
         factory = self._reader if readonly else self._writer
+        executed: list[int] | None = None
         try:
             with (
                 factory() as session,
                 unit_of_work(session),
                 session.begin(),
             ):  # ids derived on commit too
+                connection = session.connection()
                 # Before anything is parsed against the registry, not at the first statement.
-                self.search_parameters.ensure_current(session.connection())
+                self.search_parameters.ensure_current(connection)
+                executed = _statement_counter(connection)  # reading the registry did nothing
                 yield session
         except IntegrityError as exc:
             raise Conflict("The change conflicts with a concurrent one; retry") from exc
-        except OperationalError as exc:
-            raise Unavailable(
-                f"The database is unavailable: {exc.orig.__class__.__name__}"
-            ) from exc
         except DBAPIError as exc:
-            if getattr(exc, "connection_invalidated", False):
+            if exc.connection_invalidated and executed is not None and not executed[0]:
+                raise Reconnected("The database connection was lost; retry") from exc
+            if exc.connection_invalidated:
                 raise Unavailable("The database connection was lost; retry") from exc
+            if isinstance(exc, OperationalError):
+                raise Unavailable(
+                    f"The database is unavailable: {exc.orig.__class__.__name__}"
+                ) from exc
             raise
 
     @contextmanager
@@ -139,14 +211,22 @@ class Database:
     def write(
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        with self.session() as session:
-            return fn(session, *args, **kwargs)
+        try:
+            with self.session() as session:
+                return fn(session, *args, **kwargs)
+        except Reconnected:  # nothing was done: once more, on a fresh connection
+            with self.session() as session:
+                return fn(session, *args, **kwargs)
 
     def read(
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        with self.session(readonly=True) as session:
-            return fn(session, *args, **kwargs)
+        try:
+            with self.session(readonly=True) as session:
+                return fn(session, *args, **kwargs)
+        except Reconnected:
+            with self.session(readonly=True) as session:
+                return fn(session, *args, **kwargs)
 
     def dispose(self) -> None:
         self.search_parameters.stop()
