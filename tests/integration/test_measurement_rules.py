@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from workflow_helpers import ManualClock
 
-from fhir_gateway import careplans
+from fhir_gateway import assessments, careplans
 from fhir_gateway.app import install_rules
 from fhir_gateway.assessments import schedule_plan
 from fhir_gateway.context import SYSTEM
@@ -62,6 +62,7 @@ def test_approval_withdrawal_and_the_writers_rights(database) -> None:  # type: 
     settings = Settings(database_url="sqlite://")
     install_rules(settings)  # the write rules, as every process that writes has them
     database.write(careplans.seed, settings)
+    database.write(assessments.seed, settings)  # the instruments a response is checked against
     with database.session() as session:
         resources.update(session, "Patient", "p1", {"resourceType": "Patient", "id": "p1"}, SYSTEM)
         resources.update(session, "CarePlan", "plan-1", _plan("draft"), SYSTEM)

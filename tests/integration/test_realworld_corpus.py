@@ -221,12 +221,17 @@ def _check_plans(gw: Gateway) -> None:
     assert not problems, "\n".join(problems)
 
 
+def referrals(gw: Gateway, encounter: str) -> list[dict[str, Any]]:
+    """The plan's referral Tasks (those with a ServiceRequest focus), not its symptom measures."""
+    return [t for t in gw.all("Task", ("encounter", encounter)) if "focus" in t]
+
+
 def _check_owners(
     gw: Gateway, name: str, expected: Discharge, encounter: str, patient: str
 ) -> list[str]:
     problems, owners = [], {}
     flags = gw.all("Flag", ("patient", patient))
-    for task in gw.all("Task", ("encounter", encounter)):
+    for task in referrals(gw, encounter):
         service = next(iter(_codes(gw.read(task["focus"]["reference"]).get("code"), REFERRAL)))
         owner = owners[service] = (task.get("owner") or {}).get("reference")
         if owner is None and not _unassigned_reason(flags, f"Task/{task['id']}"):
@@ -243,7 +248,7 @@ def _check_owners(
 
 def _check_deadline(gw: Gateway, name: str, expected: Discharge, encounter: str) -> list[str]:
     """Psychiatry follow-up: by the end of day 7 (HEDIS FUH), counted and written in the zone."""
-    for task in gw.all("Task", ("encounter", encounter)):
+    for task in referrals(gw, encounter):
         if "psychiatry-follow-up" in _codes(
             gw.read(task["focus"]["reference"]).get("code"), REFERRAL
         ):
