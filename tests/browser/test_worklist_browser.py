@@ -61,6 +61,8 @@ def _tasks(database: Any, plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
         out = {}
         for activity in current["activity"]:
             ref = activity["reference"]["reference"]
+            if not ref.startswith("ServiceRequest/"):
+                continue  # a symptom measurement Task of the plan, not a referral
             request = repo.read(session, "ServiceRequest", ref.split("/")[1]).content  # type: ignore[union-attr]
             for task_id in match_ids(session, "Task", [("focus", ref)], caller=SYSTEM):
                 out[request["code"]["text"]] = repo.read(session, "Task", task_id).content  # type: ignore[union-attr]
