@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import URL, create_engine, make_url, select, text
 
-from fhir_gateway import clock
+from fhir_gateway import careplans, clock
 from fhir_gateway.app import create_app
 from fhir_gateway.search.registry import get_registry
 from fhir_gateway.settings import Settings
@@ -149,6 +149,9 @@ def _builtin_search_parameters(database: Database, stored: bool) -> None:
 def database(_migrated: Database) -> Iterator[Database]:
     """The migrated database, empty at the start of each test."""
     _empty(_migrated)
+    # the caches built from stored templates, partners and instruments know a change by a
+    # fingerprint that an emptied database can repeat (tests under a frozen clock): start afresh
+    careplans.forget_stored_data()
     yield _migrated
     clock.reset_clock()
 

@@ -8,13 +8,12 @@ Questionnaire is created, updated or deleted (through the API too), like the car
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_gateway.assessments._codes import CALCULATED, OBSERVATION_EXTRACT, SAFETY_ITEM
@@ -25,6 +24,7 @@ from fhir_gateway.assessments._fhirpath import (
     weight_of,
     weights_of,
 )
+from fhir_gateway.careplans import StoredDataCache
 from fhir_gateway.store.tables import resources
 
 __all__ = [
@@ -172,32 +172,14 @@ def _load(session: Session) -> InstrumentSet:
     return loaded
 
 
-def _fingerprint(session: Session) -> tuple[Any, ...]:
-    """Changes whenever a Questionnaire is created, updated or deleted (the templates' rule)."""
-    row = session.execute(
-        select(
-            func.count(), func.max(resources.c.last_updated), func.sum(resources.c.version_id)
-        ).where(resources.c.res_type == "Questionnaire")
-    ).one()
-    return tuple(row)
-
-
-_cache: dict[str, tuple[tuple[Any, ...], InstrumentSet]] = {}
-_lock = threading.Lock()
+# Built once per database and rebuilt when a Questionnaire is created, updated or deleted (the
+# templates' cache, which a restored database can tell to forget).
+_instruments = StoredDataCache(("Questionnaire",), _load)
 
 
 def instruments(session: Session) -> InstrumentSet:
     """The stored instruments, built once per database and Questionnaire change."""
-    key = str(session.get_bind().engine.url)
-    stamp = _fingerprint(session)
-    with _lock:
-        cached = _cache.get(key)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-    loaded = _load(session)
-    with _lock:
-        _cache[key] = (stamp, loaded)
-    return loaded
+    return _instruments.get(session)
 
 
 def instrument(session: Session, canonical: str | None) -> Instrument | None:

@@ -25,7 +25,7 @@ care team, advance-directive notes).
 
 from __future__ import annotations
 
-from fhir_gateway.careplans._cache import forget_stored_data
+from fhir_gateway.careplans._cache import StoredDataCache, forget_stored_data
 from fhir_gateway.careplans._context import DischargeContext, DischargeEvent, load_context
 from fhir_gateway.careplans._events import discharged_encounters
 from fhir_gateway.careplans._fhirpath import TemplateError
@@ -76,6 +76,7 @@ __all__ = [
     "Partner",
     "PlanDraft",
     "PlanResult",
+    "StoredDataCache",
     "TemplateError",
     "apply_discharge",
     "apply_plan_definition",

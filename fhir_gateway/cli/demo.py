@@ -84,6 +84,7 @@ class RoutedPlan:
     status: str
     patient: str
     referrals: list[RoutedReferral] = field(default_factory=list)
+    measures: int = 0  # symptom-measure Tasks of the plan (PHQ-9, GAD-7 due after discharge)
 
 
 def _bundle(client: httpx.Client, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
@@ -147,7 +148,10 @@ def read_plan(client: httpx.Client, sent: DemoDischarge) -> RoutedPlan | None:
     reasons = _unassigned_reasons(_bundle(client, "/Flag", {"patient": patient_ref}))
     routed = RoutedPlan(f"CarePlan/{plan['id']}", plan["status"], _patient_name(patient.json()))
     for task in _bundle(client, "/Task", {"encounter": encounter}):
-        request = requests.get((task.get("focus") or {}).get("reference", ""), {})
+        if not (task.get("focus") or {}).get("reference", "").startswith("ServiceRequest/"):
+            routed.measures += 1  # a questionnaire to ask the patient, not a referral
+            continue
+        request = requests.get(task["focus"]["reference"], {})
         routed.referrals.append(
             RoutedReferral(
                 service=(request.get("code") or {}).get("text") or task.get("description", "?"),
@@ -198,10 +202,16 @@ def render_plan(plan: RoutedPlan, site: DemoSite) -> str:
         privacy = "42 CFR Part 2" if "42CFRPart2" in r.labels else ""
         rows.append([r.service, partner, _local(r.deadline, site.zone), r.status, privacy])
     table = _table(rows, ["Referral", "Partner", f"Deadline ({site.zone.key})", "Task", "Privacy"])
+    measures = (
+        [f"  and {plan.measures} symptom measures (PHQ-9, GAD-7) due after the discharge"]
+        if plan.measures
+        else []
+    )
     return "\n".join(
         [
             f"  {plan.careplan} ({plan.status}) for {plan.patient}",
             *("  " + t for t in table.splitlines()),
+            *measures,
         ]
     )
 

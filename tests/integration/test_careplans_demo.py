@@ -67,7 +67,8 @@ def test_demo_sends_todays_discharges_through_the_server_and_prints_the_routed_p
     assert "Springfield Community Mental Health Center" in follow_up
     assert f"{_discharge_day(spring) + timedelta(days=7)} 23:59 C" in follow_up  # CST or CDT
     assert "42 CFR Part 2" in _lines(spring, "Addiction treatment programme")[0]
-    blr_rows = [line for line in blr.splitlines()[4:] if line.strip()]
+    blr_rows = [line for line in blr.splitlines()[4:] if line.strip() and "measures" not in line]
+    assert "and 8 symptom measures (PHQ-9, GAD-7) due after the discharge" in blr
     assert len(blr_rows) >= 7 and all("(Demo — invented)" in row for row in blr_rows), blr
     assert (
         f"{_discharge_day(blr) + timedelta(days=7)} 23:59 IST"
