@@ -6,8 +6,9 @@ action per occasion whose ``timingRange`` is the window in days after the discha
 in the facility's zone, the discharge day is day 0: ``11..17 d`` is the week around day 14).
 
 Each occasion becomes a Task (SDC *complete-questionnaire*): ``input`` the Questionnaire's
-canonical, ``for`` the patient, ``restriction.period`` the window, ``owner`` the partner of the
-plan's psychiatry or therapy referral, else the plan's case manager; it is added to
+canonical, ``for`` the patient, ``restriction.period`` the window, ``owner`` the plan's case
+manager (nobody yet: the case team's), who asks the patient, by phone as in collaborative care,
+and records the answers on the patient page or through the API; it is added to
 ``CarePlan.activity`` like the referrals. A draft plan's Tasks stay ``draft`` until it is approved;
 a plan withdrawn (revoked, entered-in-error) cancels the ones still open.
 
@@ -217,11 +218,11 @@ def _case_manager(session: Session, plan: dict[str, Any]) -> dict[str, Any] | No
 
 
 def owner_for(session: Session, plan: dict[str, Any]) -> dict[str, Any] | None:
-    """The treating partner (the plan's psychiatry or therapy referral's owner), else the plan's
-    case manager, else nobody yet (the worklist shows it as the case team's)."""
-    referral = _treating_referral(session, plan)
-    if referral is not None:
-        return {"reference": referral["owner"]["reference"]}
+    """The plan's case manager, else nobody yet (the worklist shows it as the case team's).
+
+    Not the treating partner: a partner may not record a QuestionnaireResponse (its role), so a
+    measurement it owned could be closed but never scored. A case manager may still hand one to a
+    partner, whose rights on it are then an owner's (``_measurement``)."""
     return _case_manager(session, plan)
 
 
