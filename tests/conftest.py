@@ -39,6 +39,7 @@ DATA = Path(__file__).parent / "data"
 HELPERS = (
     "careplan_helpers",
     "contacts_helpers",
+    "held_helpers",
     "hl7v2_helpers",
     "intake_helpers",
     "monitor_helpers",

@@ -7,7 +7,7 @@ A patient the viewer may not see answers exactly as one that does not exist (Non
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -34,6 +34,7 @@ from fhir_gateway.web._patient_record import (
     visits,
 )
 from fhir_gateway.web._patient_relapse import RelapseSection, relapse_section
+from fhir_gateway.web._patient_revisions import HeldActivity, held_activities
 from fhir_gateway.web._patient_risk import RiskBanner, risk_banner
 from fhir_gateway.web._patient_timeline import TimelineRow, timeline
 
@@ -58,6 +59,7 @@ class PatientPage:
     timeline: list[TimelineRow]
     measures: MeasuresSection  # due PHQ-9/GAD-7, the questionnaires, the totals' trend
     caring: CaringContacts | None = None  # the caring contacts after discharge, if any
+    held: list[HeldActivity] = field(default_factory=list)  # a screening's additions to approve
 
 
 def open_patient(
@@ -98,4 +100,5 @@ def patient_page(
         timeline=timeline(reader),
         measures=measures_section(reader),
         caring=caring_contacts(reader),
+        held=held_activities(reader),
     )

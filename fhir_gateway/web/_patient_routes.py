@@ -41,6 +41,7 @@ from fhir_gateway.web._patient_forms import (
     document_types,
 )
 from fhir_gateway.web._patient_page import patient_page
+from fhir_gateway.web._patient_revisions import decide_held
 from fhir_gateway.web._render import keys, render
 from fhir_gateway.web._routes import CaseTeamDep, WebRoute, form_version, posted_form
 from fhir_gateway.web._sessions import CSRF_COOKIE
@@ -57,6 +58,9 @@ _DONE = {
     "family": "Family-involvement consent recorded.",
     "representative": "Nominated representative confirmed and added to the care team.",
     "caring": "Caring contacts stopped: no more messages will go to the patient.",
+    "held-active": "Approved: the activity went to its partner, its deadline still counted from "
+    "the screening.",
+    "held-revoked": "Declined: the activity was withdrawn and its partner never sees it.",
     "warning-signs": "Warning signs recorded: below what the plan says to act on.",
     "warning-signs-raised": "Warning signs recorded: past what the plan says to act on, so a "
     "work item is on the worklist. Follow the plan's action below.",
@@ -151,6 +155,25 @@ async def stop_caring_contacts(request: Request, patient_id: str, caller: CaseTe
         request.app.state.database.write, contacts.stop_for_patient, patient_id, caller
     )
     return RedirectResponse(f"/web/patients/{patient_id}?done=caring", status_code=303)
+
+
+@router.post("/patients/{patient_id}/held/{request_id}/{verb}")
+async def decide_held_activity(
+    request: Request, patient_id: str, request_id: str, verb: str, caller: CaseTeamDep
+) -> Response:
+    """Approve or decline an activity a screening added to the plan (review mode), as a PUT of
+    its ServiceRequest through the API would, with the user's rights."""
+    form = await posted_form(request)
+    status = await run_in_threadpool(
+        request.app.state.database.write,
+        decide_held,
+        caller,
+        patient_id,
+        request_id,
+        verb,
+        form_version(form),
+    )
+    return RedirectResponse(f"/web/patients/{patient_id}?done=held-{status}", status_code=303)
 
 
 def _confirm(session: Any, caller: Any, patient_id: str, person_id: str) -> None:
