@@ -111,10 +111,13 @@ def _flat(items: Any, depth: int, out: list[FormItem], texts: dict[str, str]) ->
             _flat(item.get("item"), depth + 1, out, texts)
 
 
-def _answer_words(when: dict[str, Any]) -> str:
+def _answer_words(when: dict[str, Any], labels: dict[str, str]) -> str:
+    """The answer a condition names, in the words the form shows for it (a bare code is
+    read through the asked item's own options: "Yes", not "LA33-6")."""
     for key, value in when.items():
         if key == "answerCoding" and isinstance(value, dict):
-            return str(value.get("display") or value.get("code"))
+            code = str(value.get("code"))
+            return str(value.get("display") or labels.get(code) or code)
         if key == "answerBoolean":
             return "Yes" if value else "No"
         if key.startswith("answer"):
@@ -122,22 +125,23 @@ def _answer_words(when: dict[str, Any]) -> str:
     return ""
 
 
-def _condition(item: FormItem, texts: dict[str, str]) -> str:
+def _condition(item: FormItem, texts: dict[str, str], labels: dict[str, dict[str, str]]) -> str:
     if not item.enable_when:
         return ""
     parts = []
     for when in item.enable_when:
         question = texts.get(str(when.get("question")), str(when.get("question")))
+        words = labels.get(str(when.get("question")), {})
         operator = when.get("operator")
         if operator == "exists":
             parts.append(
                 f"“{question}” is {'answered' if when.get('answerBoolean') else 'not answered'}"
             )
         elif operator == "!=":
-            parts.append(f"the answer to “{question}” is not {_answer_words(when)}")
+            parts.append(f"the answer to “{question}” is not {_answer_words(when, words)}")
         else:
             sign = "" if operator == "=" else f"{operator} "
-            parts.append(f"the answer to “{question}” is {sign}{_answer_words(when)}")
+            parts.append(f"the answer to “{question}” is {sign}{_answer_words(when, words)}")
     joiner = " and " if item.enable_all else " or "
     return "Answer only if " + joiner.join(parts) + "."
 
@@ -146,8 +150,12 @@ def form_items(questionnaire: dict[str, Any]) -> list[FormItem]:
     items: list[FormItem] = []
     texts: dict[str, str] = {}
     _flat(questionnaire.get("item"), 0, items, texts)
+    labels = {
+        i.link_id: {str(o.coding.get("code")): o.label for o in i.options if o.coding}
+        for i in items
+    }
     for item in items:
-        item.condition = _condition(item, texts)
+        item.condition = _condition(item, texts, labels)
     return items
 
 

@@ -99,3 +99,22 @@ def test_any_post_gives_answers_from_the_questionnaire_or_errors_never_a_crash(f
     for link_id in ("/93246-7", "/93247-5", "/93248-3"):
         for answer in checked.answers.get(link_id, []):
             assert answer["valueCoding"] in (YES, NO)  # never a coding from the post
+
+
+def test_a_condition_on_a_bare_code_reads_as_the_options_words() -> None:
+    """The shipped C-SSRS names the answer by system and code only: the form still says "Yes"."""
+    bare = {"system": LOINC, "code": "LA33-6"}
+    screener = {
+        **SCREENER,
+        "item": [
+            _yes_no("93247-5", "Have you had thoughts of killing yourself?"),
+            _yes_no(
+                "93248-3",
+                "Have you thought about how you might do this?",
+                enableWhen=[{"question": "/93247-5", "operator": "=", "answerCoding": bare}],
+            ),
+        ],
+    }
+    assert form_items(screener)[1].condition == (
+        "Answer only if the answer to “Have you had thoughts of killing yourself?” is Yes."
+    )
