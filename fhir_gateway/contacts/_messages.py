@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.terminology import concept_language, language_tag
 from fhir_gateway.contacts._codes import CRISIS_EXT, MESSAGE_EXT
 from fhir_gateway.jurisdiction import crisis_line
 
@@ -62,19 +63,21 @@ def templates_of(activity: dict[str, Any]) -> Templates:
 
 
 def _primary(tag: str) -> str:
-    return tag.replace("_", "-").split("-", 1)[0].lower()
+    return (language_tag(tag.replace("_", "-")) or tag).split("-", 1)[0].lower()
 
 
 def preferred_language(patient: dict[str, Any]) -> str | None:
-    """The primary subtag of the patient's preferred language (else their first one), or None."""
+    """The primary subtag of the patient's preferred language (else their first one), or None,
+    read as the rest of the gateway reads languages (``adapters.terminology``): ``hin``, ``HI``,
+    ``hi-IN`` and a text-only "Hindi" are all ``hi``."""
     spoken = [c for c in patient.get("communication") or [] if isinstance(c, dict)]
     ordered = [c for c in spoken if c.get("preferred")] + [
         c for c in spoken if not c.get("preferred")
     ]
     for entry in ordered:
-        for coding in (entry.get("language") or {}).get("coding") or []:
-            if isinstance(coding.get("code"), str) and coding["code"]:
-                return _primary(coding["code"])
+        tag = concept_language(entry.get("language"))
+        if tag:
+            return _primary(tag)
     return None
 
 

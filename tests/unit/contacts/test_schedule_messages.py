@@ -109,6 +109,11 @@ def test_a_schedule_that_cannot_be_read_is_refused_with_the_action_named() -> No
         ("en", "US", "en", "988", "not around the clock"),
         ("ta", "IN", "en", "14416", "not around the clock"),  # no Tamil text yet: English
         (None, "IN", "en", "14416", "not around the clock"),
+        # as hospitals send them: ISO 639-2 codes, capitals, a v2 underscore
+        ("hin", "IN", "hi", "14416", "चौबीसों घंटे नहीं"),
+        ("KAN", "IN", "kn", "14416", "ಇಪ್ಪತ್ತನಾಲ್ಕು ಗಂಟೆಯೂ ಅಲ್ಲ"),
+        ("spa", "US", "es", "988", "no las 24 horas"),
+        ("es_US", "US", "es", "988", "no las 24 horas"),
     ],
 )
 def test_the_message_is_in_the_patients_language_with_their_countrys_crisis_line(
@@ -119,6 +124,15 @@ def test_the_message_is_in_the_patients_language_with_their_countrys_crisis_line
     assert crisis in message.text and not_watched in message.text
     assert "Asha" in message.text and "{" not in message.text
     assert "STOP" in message.text
+
+
+def test_a_language_given_only_by_name_is_read_as_everywhere_else() -> None:
+    """A text-only PID-15 ("Kannada") reaches the patient in Kannada, not English."""
+    patient = {
+        **_patient(),
+        "communication": [{"language": {"text": "Kannada"}, "preferred": True}],
+    }
+    assert compose(TEMPLATES, patient, "IN").language == "kn"
 
 
 def test_no_shipped_text_names_a_diagnosis() -> None:
