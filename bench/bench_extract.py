@@ -63,8 +63,8 @@ def _child(discharges: int, fhirpath_only: bool) -> dict[str, Any]:
         url = f"sqlite:///{tmp}/extract.db"
         prepare(url)
         settings = _settings(url)
-        install_rules(settings)
         database = Database(url)
+        install_rules(settings, database)
         seeded = _versions(database, text)
         intake = Intake(database, settings)
         batch = messages("bx", discharges + 1)

@@ -627,8 +627,9 @@ def memory_child(messages: int, url: str | None, trace: bool) -> dict[str, Any]:
         url = f"sqlite:///{tmp.name}/memory.db"
     prepare(url)
     settings = _settings(url)
-    install_rules(settings)
-    intake = Intake(Database(url, pool_size=settings.db_pool_size), settings)
+    database = Database(url, pool_size=settings.db_pool_size)
+    install_rules(settings, database)
+    intake = Intake(database, settings)
     source = admissions_mix(f"mem-{uuid.uuid4().hex[:6]}")
     warmup = min(1000, max(100, messages // 10))
     _receive(intake, source, warmup)

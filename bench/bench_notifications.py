@@ -130,7 +130,7 @@ def run(count: int = 1000) -> dict[str, float]:
     )
     database = Database(url)
     upgrade(database.engine)
-    install_rules(settings)
+    install_rules(settings, database)
     server, endpoint = _receiver()
     try:
         bare = _baseline(_queue(database, endpoint, count))

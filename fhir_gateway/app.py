@@ -17,6 +17,7 @@ from fhir_gateway.api import privacy as privacy_api
 from fhir_gateway.api.errors import install_error_handlers
 from fhir_gateway.api.gate import SecurityMiddleware
 from fhir_gateway.api.unstorable import refuse_nul_in_url
+from fhir_gateway.hooks import Rules
 from fhir_gateway.observability import FASTAPI_TELEMETRY, install_observability
 from fhir_gateway.security import SecurityService, install_policy
 from fhir_gateway.security.logs import redact_secrets_in_logs
@@ -26,7 +27,7 @@ from fhir_gateway.settings import Settings, get_settings
 from fhir_gateway.store.db import Database
 from fhir_gateway.web import install_web
 
-__all__ = ["create_app", "install_rules"]
+__all__ = ["create_app", "build_rules", "install_rules"]
 
 log = logging.getLogger("fhir_gateway")
 
@@ -69,26 +70,37 @@ def _start_delivery(app: FastAPI):  # type: ignore[no-untyped-def]
     return halt
 
 
-def install_rules(settings: Settings) -> None:
-    """Every rule that rides on resource writes, for any process that writes (the server, the
-    MLLP listener, the worker, the monitors, the demo). Idempotent; the latest settings win."""
+def build_rules(settings: Settings) -> Rules:
+    """Every rule that rides on resource writes, in the order it runs: within each hook point
+    (``fhir_gateway.hooks``) the rules run in the order they are registered here (the consent
+    grants ask ``first=True``). One ``Rules`` per app; ``fhir-gateway rules`` lists it."""
     from fhir_gateway import assessments, notifications, workflow
 
-    discharge.install()  # REST and transaction writes that finish an inpatient Encounter
-    careplans.install(settings)  # discharge → plan, A13 → revoke, approval and consent rules
-    workflow.install(settings)  # referral state machine and consequences
-    notifications.install(settings)  # subscriptions and Da Vinci messages → outbox
-    install_policy(settings)  # who sees what, Part 2 labels and consents, append-only audit
-    monitors.install(settings)  # readmission and crisis alerts at the Encounter write
-    mhca.install(settings)  # India's Mental Healthcare Act: releases, withholdings, ABDM ids whole
-    assessments.install(settings)  # QuestionnaireResponse checked, scored into Observations
+    rules = Rules(settings)
+    discharge.install(rules)  # REST and transaction writes that finish an inpatient Encounter
+    careplans.install(rules, settings)  # discharge → plan, A13 → revoke, approval, consent rules
+    workflow.install(rules, settings)  # referral state machine and consequences
+    notifications.install(rules, settings)  # subscriptions and Da Vinci messages → outbox
+    install_policy(rules, settings)  # who sees what, Part 2 labels and consents, disclosures
+    monitors.install(rules, settings)  # readmission and crisis alerts at the Encounter write
+    mhca.install(rules, settings)  # India's Mental Healthcare Act: releases, ABDM ids whole
+    assessments.install(rules, settings)  # QuestionnaireResponse checked, scored into Observations
     # after the instruments' scoring (install): its Observations fire the plan rules
-    assessments.install_plan_rules(settings)  # screening results revise the plan; AHC-HRSN → SDOH
-    assessments.install_measurement()  # measurement-based care: due PHQ-9/GAD-7, response, remission
-    assessments.install_safety_plan(settings)  # a completed safety plan → its CarePlan, review done
-    contacts.install(settings)  # caring contacts: series at discharge, replies, consent withdrawn
-    adherence.install(settings)  # PDC per medication class, refill and injection work items
-    relapse.install(settings)  # relapse-prevention plans, warning-sign reports → work items
+    assessments.install_plan_rules(rules, settings)  # screening results revise the plan; SDOH
+    assessments.install_measurement(rules)  # measurement-based care: due PHQ-9/GAD-7, remission
+    assessments.install_safety_plan(rules, settings)  # a completed safety plan → its CarePlan
+    contacts.install(rules, settings)  # caring contacts: series at discharge, replies, consent
+    adherence.install(rules, settings)  # PDC per medication class, refill and injection items
+    relapse.install(rules, settings)  # relapse-prevention plans, warning-sign reports → items
+    return rules
+
+
+def install_rules(settings: Settings, database: Database) -> Rules:
+    """``build_rules`` given to ``database``, for any process that writes (the server, the MLLP
+    listener, the worker, the monitors, the demo): its sessions carry them from now on."""
+    rules = build_rules(settings)
+    database.use_rules(rules)
+    return rules
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -109,7 +121,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.database = database or Database(
         settings.database_url, pool_size=settings.db_pool_size
     )
-    install_rules(settings)
+    app.state.rules = install_rules(settings, app.state.database)
     app.state.security = SecurityService(settings, app.state.database)
     app.state.intake = Intake(app.state.database, settings)
     install_error_handlers(app)

@@ -1,17 +1,34 @@
-"""Rules that other concerns attach to resource writes, without the write path knowing them.
+"""The rules that ride on resource writes: one ``Rules`` object per app, with named, ordered hook
+points, built in the composition root (``app.build_rules``) and read from the session a write runs
+in. Nothing here is process-wide: two apps in one process each have their own rules.
 
-A *check* runs before a create, update, patch or delete is stored: it may refuse the change
-(raise a GatewayError, e.g. BusinessRule for an illegal Task transition) or return warnings that
-the response carries in an OperationOutcome. A *consequence* runs after the change is stored, in
-the same transaction (e.g. a completed Task completes its ServiceRequest; a finished inpatient
-Encounter is a discharge). Both get a ``WriteEvent``; both are registered per resource type
-(or for every type with ``None``) at import time of the module that owns the rule.
+The hook points, in the order a write meets them:
+
+* ``before_write`` (a *check*, per resource type or every type): runs before a create, update,
+  patch or delete is stored; it may refuse the change (raise a GatewayError, e.g. BusinessRule for
+  an illegal Task transition) or return warnings the response carries in an OperationOutcome.
+* ``after_write`` (a *consequence*, per type or every type): runs after the change is stored, in
+  the same transaction (a completed Task completes its ServiceRequest; a finished inpatient
+  Encounter is a discharge).
+* ``discharge``: each discharge detected in the transaction (``services.discharge``), in it.
+* ``message_applied``: each intake message, after its Bundle and its discharges, in its transaction.
+* ``before_commit``, ``after_commit``, ``after_rollback``: the session's transaction ends.
+* ``scheduled``: the jobs the scheduled monitor run calls, by name.
+
+Within a point rules run in registration order (for a type: the every-type rules first), unless
+registered ``first=True`` (what the others build on, such as the consent grants every later rule's
+visibility check reads). Every rule has a name (its module-qualified function name) so that
+``fhir-gateway rules`` and ``GET /_rules`` can list what runs, in order.
+
+Wiring: the ``Database`` the composition root builds carries the app's rules (``use_rules``);
+every session it opens has them in ``session.info`` (``rules_of``) and its transaction events are
+dispatched to them, so the write path (``services.resources``, the intake) needs no global.
+Registering a function twice at the same point and type is a no-op.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,14 +36,20 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Issue
+from fhir_gateway.settings import Settings, get_settings
+from fhir_gateway.store.db import RULES
 from fhir_gateway.store.repository import StoredResource
 
 __all__ = [
     "WriteEvent",
     "Check",
     "Consequence",
-    "on_check",
-    "on_stored",
+    "SessionHook",
+    "POINTS",
+    "Rule",
+    "Rules",
+    "rules_of",
+    "settings_of",
     "run_checks",
     "run_consequences",
 ]
@@ -45,42 +68,164 @@ class WriteEvent:
 
 Check = Callable[[WriteEvent], list[Issue] | None]
 Consequence = Callable[[WriteEvent, StoredResource | None], None]
+SessionHook = Callable[[Session], None]
 
-_checks: dict[str | None, list[Check]] = defaultdict(list)
-_consequences: dict[str | None, list[Consequence]] = defaultdict(list)
+POINTS = (
+    "before_write",
+    "after_write",
+    "discharge",
+    "message_applied",
+    "before_commit",
+    "after_commit",
+    "after_rollback",
+    "scheduled",
+)
+_TYPED = frozenset({"before_write", "after_write"})
 
 
-def on_check(res_type: str | None) -> Callable[[Check], Check]:
-    def register(fn: Check) -> Check:
-        if fn not in _checks[res_type]:
-            _checks[res_type].append(fn)
-        return fn
+@dataclass(frozen=True, slots=True)
+class Rule:
+    point: str
+    name: str
+    res_type: str | None  # None: every type (or a point without types)
+    fn: Callable[..., Any]
 
-    return register
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "resource_type": self.res_type}
 
 
-def on_stored(res_type: str | None, *, first: bool = False) -> Callable[[Consequence], Consequence]:
-    """``first``: before the consequences registered so far (what the others build on, such as
-    the consent grants every later rule's visibility check reads)."""
+def _name(fn: Callable[..., Any]) -> str:
+    module = getattr(fn, "__module__", None) or "?"
+    return f"{module}.{getattr(fn, '__qualname__', repr(fn))}"
 
-    def register(fn: Consequence) -> Consequence:
-        if fn not in _consequences[res_type]:
-            if first:
-                _consequences[res_type].insert(0, fn)
-            else:
-                _consequences[res_type].append(fn)
-        return fn
 
-    return register
+class Rules:
+    """One app's rules. ``settings`` are those the engines read while they run (``settings_of``)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings
+        self._rules: dict[str, list[Rule]] = {point: [] for point in POINTS}
+        self._lookup: dict[tuple[str, str | None], tuple[Callable[..., Any], ...]] = {}
+
+    # -- registering -------------------------------------------------------------------------
+
+    def add(
+        self,
+        point: str,
+        fn: Callable[..., Any],
+        res_type: str | None = None,
+        *,
+        first: bool = False,
+        name: str | None = None,
+    ) -> Callable[[], None]:
+        """Register ``fn`` at ``point``; returns a function that removes it again."""
+        if point not in self._rules:
+            raise ValueError(f"no hook point {point!r}; the points are {', '.join(POINTS)}")
+        if res_type is not None and point not in _TYPED:
+            raise ValueError(f"{point} rules are not per resource type")
+        rules = self._rules[point]
+        if not any(r.fn is fn and r.res_type == res_type for r in rules):
+            rule = Rule(point, name or _name(fn), res_type, fn)
+            rules.insert(0, rule) if first else rules.append(rule)
+            self._lookup.clear()
+        return lambda: self._remove(point, fn, res_type)
+
+    def _remove(self, point: str, fn: Callable[..., Any], res_type: str | None) -> None:
+        self._rules[point] = [
+            r for r in self._rules[point] if not (r.fn is fn and r.res_type == res_type)
+        ]
+        self._lookup.clear()
+
+    def before_write(self, res_type: str | None, check: Check) -> None:
+        self.add("before_write", check, res_type)
+
+    def after_write(
+        self, res_type: str | None, consequence: Consequence, *, first: bool = False
+    ) -> None:
+        self.add("after_write", consequence, res_type, first=first)
+
+    def on_discharge(self, hook: Callable[[Session, Any], None]) -> Callable[[], None]:
+        return self.add("discharge", hook)
+
+    def on_message_applied(self, hook: Callable[[Session, Any], None]) -> None:
+        self.add("message_applied", hook)
+
+    def on_session(self, point: str, hook: Callable[..., None]) -> None:
+        """``before_commit``, ``after_commit`` or ``after_rollback``: ``hook(session)``."""
+        self.add(point, hook)
+
+    def scheduled(self, name: str, job: Callable[..., int]) -> None:
+        """``job(database, settings) -> patients checked`` in every scheduled monitor run; one
+        per name (the latest wins)."""
+        self._rules["scheduled"] = [r for r in self._rules["scheduled"] if r.name != name]
+        self.add("scheduled", job, name=name)
+
+    # -- running -----------------------------------------------------------------------------
+
+    def hooks(self, point: str, res_type: str | None = None) -> tuple[Callable[..., Any], ...]:
+        """The functions at ``point`` in order: for a type, the every-type rules, then its own.
+        Computed once per (point, type) until a rule is added or removed."""
+        key = (point, res_type)
+        found = self._lookup.get(key)
+        if found is None:
+            rules = self._rules[point]
+            found = tuple(r.fn for r in rules if r.res_type is None)
+            if res_type is not None:
+                found += tuple(r.fn for r in rules if r.res_type == res_type)
+            self._lookup[key] = found
+        return found
+
+    def run_checks(self, event: WriteEvent) -> list[Issue]:
+        warnings: list[Issue] = []
+        for fn in self.hooks("before_write", event.res_type):
+            warnings.extend(fn(event) or [])
+        return warnings
+
+    def run_consequences(self, event: WriteEvent, stored: StoredResource | None) -> None:
+        for fn in self.hooks("after_write", event.res_type):
+            fn(event, stored)
+
+    def run(self, point: str, *args: Any) -> None:
+        """Every hook of an untyped point, in order (``discharge``, ``message_applied`` and the
+        session points)."""
+        for fn in self.hooks(point):
+            fn(*args)
+
+    def session_event(self, point: str, session: Session) -> None:
+        """What the ``Database`` calls at the end of each of its sessions' transactions."""
+        for fn in self.hooks(point):
+            fn(session)
+
+    def scheduled_jobs(self) -> list[tuple[str, Callable[..., int]]]:
+        return [(r.name, r.fn) for r in self._rules["scheduled"]]
+
+    # -- listing -----------------------------------------------------------------------------
+
+    def listing(self) -> dict[str, list[dict[str, Any]]]:
+        """Hook point → its rules in the order they run (for one type: every-type rules first)."""
+        return {point: [r.as_dict() for r in self._ordered(point)] for point in POINTS}
+
+    def _ordered(self, point: str) -> Iterable[Rule]:
+        rules = self._rules[point]
+        return [*(r for r in rules if r.res_type is None), *(r for r in rules if r.res_type)]
+
+
+_NONE = Rules()  # a session of a Database no app gave rules to: nothing rides on its writes
+
+
+def rules_of(session: Session) -> Rules:
+    rules = session.info.get(RULES)
+    return rules if isinstance(rules, Rules) else _NONE
+
+
+def settings_of(session: Session) -> Settings:
+    """The settings of the app whose session this is (the environment's when it has none)."""
+    return rules_of(session).settings or get_settings()
 
 
 def run_checks(event: WriteEvent) -> list[Issue]:
-    warnings: list[Issue] = []
-    for fn in (*_checks[None], *_checks[event.res_type]):
-        warnings.extend(fn(event) or [])
-    return warnings
+    return rules_of(event.session).run_checks(event)
 
 
 def run_consequences(event: WriteEvent, stored: StoredResource | None) -> None:
-    for fn in (*_consequences[None], *_consequences[event.res_type]):
-        fn(event, stored)
+    rules_of(event.session).run_consequences(event, stored)

@@ -22,7 +22,8 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy import URL, create_engine, make_url, select, text
 
 from fhir_gateway import careplans, clock
-from fhir_gateway.app import create_app
+from fhir_gateway.app import build_rules, create_app
+from fhir_gateway.hooks import Rules
 from fhir_gateway.search.registry import get_registry
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
@@ -146,9 +147,23 @@ def _builtin_search_parameters(database: Database, stored: bool) -> None:
     _BUILTIN_ONLY["Patient"] = registry.for_type("Patient")
 
 
+# The write rules of the suite's settings, built once per distinct settings: every test starts
+# with them on the database, as a process that writes has them (an app a test creates replaces
+# them with its own until the next test).
+_RULES: dict[str, Rules] = {}
+
+
+def _rules_for(settings: Settings) -> Rules:
+    key = settings.model_dump_json()
+    if key not in _RULES:
+        _RULES[key] = build_rules(settings)
+    return _RULES[key]
+
+
 @pytest.fixture
-def database(_migrated: Database) -> Iterator[Database]:
-    """The migrated database, empty at the start of each test."""
+def database(_migrated: Database, settings: Settings) -> Iterator[Database]:
+    """The migrated database, empty at the start of each test, with the suite's write rules."""
+    _migrated.use_rules(_rules_for(settings))
     _empty(_migrated)
     # the caches built from stored templates, partners and instruments know a change by a
     # fingerprint that an emptied database can repeat (tests under a frozen clock): start afresh

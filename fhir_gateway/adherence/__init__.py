@@ -12,7 +12,7 @@ administrations, refill gaps and missed long-acting injections as work items.
   ``low-adherence``, ``refill-late``, ``missed-injection``, ``adherence-unknown`` (Flags with the
   monitors' codes), ended when resolved; all labelled like the data they derive from.
 * **When** (``_engine``): at each write of a dispense, administration, order or Encounter of the
-  patient, and on the monitors' schedule (``monitors.on_schedule``).
+  patient, and on the monitors' schedule (the ``scheduled`` hook point).
 
     install(settings)                   # once, by the composition root
     recompute(session, settings, "Patient/1")
@@ -21,7 +21,7 @@ administrations, refill gaps and missed long-acting injections as work items.
 
 from __future__ import annotations
 
-from fhir_gateway import hooks, monitors
+from fhir_gateway import hooks
 from fhir_gateway.adherence._assess import (
     AdherenceAssessment,
     ClassAdherence,
@@ -38,7 +38,7 @@ from fhir_gateway.adherence._catalog import (
     load_catalog,
 )
 from fhir_gateway.adherence._codes import ADHERENCE, codesystem, pdc_code
-from fhir_gateway.adherence._engine import WATCHED, configure, on_write, recompute, run_all
+from fhir_gateway.adherence._engine import WATCHED, on_write, recompute, run_all
 from fhir_gateway.adherence._pdc import (
     HospitalStay,
     MedicationFill,
@@ -79,9 +79,9 @@ __all__ = [
 ]
 
 
-def install(settings: Settings) -> None:
-    """Register the write hooks and the scheduled run (idempotent; the latest settings win)."""
-    configure(settings)
+def install(rules: hooks.Rules, settings: Settings) -> None:
+    """Register the write hooks and the scheduled run (they read the app's settings)."""
+    del settings
     for res_type in WATCHED:
-        hooks.on_stored(res_type)(on_write)
-    monitors.on_schedule("adherence", run_all)
+        rules.after_write(res_type, on_write)
+    rules.scheduled("adherence", run_all)

@@ -35,27 +35,22 @@ from fhir_gateway.adherence._record import (
 )
 from fhir_gateway.errors import Conflict
 from fhir_gateway.fhir.references import Reference
-from fhir_gateway.hooks import WriteEvent
+from fhir_gateway.hooks import WriteEvent, settings_of
 from fhir_gateway.monitors import ADHERENCE_UNKNOWN, LOW_ADHERENCE, MISSED_INJECTION, REFILL_LATE
 from fhir_gateway.services.lookup import save
-from fhir_gateway.settings import Settings, get_settings
+from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.repository import StoredResource
 
-__all__ = ["configure", "recompute", "on_write", "run_all", "WATCHED"]
+__all__ = ["recompute", "on_write", "run_all", "WATCHED"]
 
 log = logging.getLogger("fhir_gateway.adherence")
 WATCHED = ("MedicationDispense", "MedicationAdministration", "MedicationRequest", "Encounter")
 _RETRIES = 3
-_state: dict[str, Settings | None] = {"settings": None}
 
 
-def configure(settings: Settings) -> None:
-    _state["settings"] = settings
-
-
-def _settings() -> Settings:
-    return _state["settings"] or get_settings()
+def _settings(session: Session) -> Settings:
+    return settings_of(session)  # the app's, which its rules carry
 
 
 def window_for(settings: Settings, zone: ZoneInfo) -> PdcWindow:
@@ -167,7 +162,7 @@ def on_write(event: WriteEvent, stored: StoredResource | None) -> None:
         dispense = f"MedicationDispense/{event.before.res_id}"
         end_item(event.session, flag_id(ADHERENCE_UNKNOWN, patient, dispense))
     events = ("MedicationDispense", "MedicationAdministration")
-    recompute(event.session, _settings(), patient, cleanup=event.res_type in events)
+    recompute(event.session, _settings(event.session), patient, cleanup=event.res_type in events)
 
 
 def _seed(session: Session, settings: Settings) -> None:

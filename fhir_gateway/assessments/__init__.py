@@ -6,7 +6,7 @@ in ``mappings/assessments/`` (LOINC items and answers, weights as ``itemWeight``
 the API. A QuestionnaireResponse written by any door is checked against its Questionnaire and
 scored in the same transaction into Observations ``derivedFrom`` it (``install``)::
 
-    install(settings)                                   # by app.install_rules
+    install(rules, settings)                            # by app.build_rules
     database.write(seed, settings)                      # shipped instruments (cli seed_at_start)
     found = instrument(session, PHQ9_URL)               # compiled, per stored version
     scores = score(found, response)                     # pure: values and what is missing

@@ -37,19 +37,15 @@ __all__ = ["install_measurement", "check_measurement_task"]
 _ENDED = frozenset({"revoked", "entered-in-error"})
 # what the partner that owns a measurement may change, as the owner of a referral may
 _OWNER_FIELDS = frozenset({"status", "statusReason", "businessStatus", "output", "lastModified"})
-_state = {"installed": False}
 
 
-def install_measurement() -> None:
-    """Register the rules once per process (after the care-plan engine's, which they follow)."""
-    if _state["installed"]:
-        return
-    discharge.register(_on_discharge)
-    hooks.on_check("Task")(check_measurement_task)
-    hooks.on_stored("CarePlan")(_on_careplan)
-    hooks.on_stored("QuestionnaireResponse")(on_response)
-    hooks.on_stored("Observation")(on_observation)
-    _state["installed"] = True
+def install_measurement(rules: hooks.Rules) -> None:
+    """Register the rules (after the care-plan engine's, which they follow)."""
+    rules.on_discharge(_on_discharge)
+    rules.before_write("Task", check_measurement_task)
+    rules.after_write("CarePlan", _on_careplan)
+    rules.after_write("QuestionnaireResponse", on_response)
+    rules.after_write("Observation", on_observation)
 
 
 def check_measurement_task(event: WriteEvent) -> list[Issue] | None:

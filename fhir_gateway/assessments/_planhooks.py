@@ -29,34 +29,31 @@ from fhir_gateway.assessments._planrules import PlanRules, build_rules, is_rule_
 from fhir_gateway.assessments._revise import REVISION_SYSTEM, apply_firing, held_flag_id
 from fhir_gateway.assessments._sdoh import on_response
 from fhir_gateway.errors import Issue
-from fhir_gateway.hooks import WriteEvent
+from fhir_gateway.hooks import WriteEvent, settings_of
 from fhir_gateway.services import lookup
-from fhir_gateway.settings import Settings, get_settings
+from fhir_gateway.settings import Settings
 from fhir_gateway.store.repository import StoredResource
 
 __all__ = ["install_plan_rules", "rules_of"]
 
 RESULT_TYPES = ("Observation", "Condition")
 _NOT_APPROVED = frozenset({"revoked", "entered-in-error"})
-_state: dict[str, Any] = {"settings": None, "installed": False}
 _built: dict[str, tuple[object, PlanRules]] = {}  # per database: (the template set, its rules)
 _lock = threading.Lock()
 
 
-def install_plan_rules(settings: Settings | None = None) -> None:
-    _state["settings"] = settings or _state["settings"]
-    if _state["installed"]:
-        return
-    hooks.on_stored("QuestionnaireResponse")(on_response)  # after the scoring: AHC-HRSN → SDOH
+def install_plan_rules(rules: hooks.Rules, settings: Settings | None = None) -> None:
+    """Register the plan rules (they read the app's settings from the session)."""
+    del settings
+    rules.after_write("QuestionnaireResponse", on_response)  # after the scoring: AHC-HRSN → SDOH
     for res_type in RESULT_TYPES:
-        hooks.on_stored(res_type)(_on_result)
-    hooks.on_check("PlanDefinition")(_check_rule_plan)
-    hooks.on_stored("ServiceRequest")(_on_request)
-    _state["installed"] = True
+        rules.after_write(res_type, _on_result)
+    rules.before_write("PlanDefinition", _check_rule_plan)
+    rules.after_write("ServiceRequest", _on_request)
 
 
-def _settings() -> Settings:
-    return _state["settings"] or get_settings()
+def _settings(session: Session) -> Settings:
+    return settings_of(session)  # the app's, which its rules carry
 
 
 def rules_of(session: Session) -> PlanRules:
@@ -81,7 +78,7 @@ def _on_result(event: WriteEvent, stored: StoredResource | None) -> None:
     if event.res_type not in rules.types:
         return
     for firing in rules.fired(stored.content):
-        apply_firing(event.session, _settings(), firing)
+        apply_firing(event.session, _settings(event.session), firing)
 
 
 def _check_rule_plan(event: WriteEvent) -> list[Issue] | None:

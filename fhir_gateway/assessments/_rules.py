@@ -1,10 +1,10 @@
 """How assessments ride on the gateway's writes (``install``, idempotent):
 
-- ``on_check("Questionnaire")``: a Questionnaire whose expressions do not compile, or that weighs
+- ``before_write("Questionnaire")``: a Questionnaire whose expressions do not compile, or that weighs
   one answer code twice, is refused (422): an edit through the API cannot break scoring;
-- ``on_check("QuestionnaireResponse")``: the response must fit its stored Questionnaire
+- ``before_write("QuestionnaireResponse")``: the response must fit its stored Questionnaire
   (``_validate``), whichever door it came by (REST, transaction, a web form);
-- ``on_stored("QuestionnaireResponse")``: a completed, amended or stopped response is scored in the
+- ``after_write("QuestionnaireResponse")``: a completed, amended or stopped response is scored in the
   same transaction; each extracted item becomes an Observation ``derivedFrom`` it, written with the
   rights of the caller who wrote the response (through the FHIR service, so the Observation's own
   checks and consequences run); an incomplete one raises the ``assessment-incomplete`` work item.
@@ -29,7 +29,7 @@ from fhir_gateway.context import Caller
 from fhir_gateway.errors import BusinessRule, Issue
 from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.services import lookup
-from fhir_gateway.settings import Settings, get_settings
+from fhir_gateway.settings import Settings
 from fhir_gateway.store.keyed_ids import keyed_id
 from fhir_gateway.store.repository import StoredResource
 
@@ -44,7 +44,6 @@ __all__ = [
 
 _NAMESPACE = uuid.UUID("5d0f7a52-3c1e-4f8b-a6d2-9e4b1c7f0a33")
 _SCORED = frozenset({"completed", "amended", "stopped"})
-_state: dict[str, Any] = {"installed": False, "settings": None}
 
 
 def observation_id(response_id: str, link: str) -> str:
@@ -56,15 +55,12 @@ def flag_id(response_id: str) -> str:
     return keyed_id(_NAMESPACE, f"incomplete|{response_id}")
 
 
-def install(settings: Settings | None = None) -> None:
-    """Register the hooks once per process; the settings of the latest call are used."""
-    _state["settings"] = settings or _state["settings"]
-    if _state["installed"]:
-        return
-    hooks.on_check("Questionnaire")(_check_questionnaire)
-    hooks.on_check("QuestionnaireResponse")(_check_response)
-    hooks.on_stored("QuestionnaireResponse")(_on_response)
-    _state["installed"] = True
+def install(rules: hooks.Rules, settings: Settings | None = None) -> None:
+    """Register the checks and the scoring (they read the app's settings from the session)."""
+    del settings
+    rules.before_write("Questionnaire", _check_questionnaire)
+    rules.before_write("QuestionnaireResponse", _check_response)
+    rules.after_write("QuestionnaireResponse", _on_response)
 
 
 def _check_questionnaire(event: WriteEvent) -> list[Issue] | None:
@@ -165,7 +161,7 @@ def _work_item(
         title,
         [found.label(m) for m in missing],
         safety=any(m in found.safety for m in missing),
-        author=(_state["settings"] or get_settings()).case_manager,
+        author=hooks.settings_of(session).case_manager,
     )
 
 

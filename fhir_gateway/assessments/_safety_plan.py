@@ -1,6 +1,6 @@
 """A completed safety-plan response becomes the patient's safety plan: a CarePlan of its own.
 
-    install(settings)      # app.install_rules: the check and the consequence on QuestionnaireResponse
+    install(rules, settings)  # app.build_rules: the check and the consequence on QuestionnaireResponse
 
 When a QuestionnaireResponse to the safety-plan Questionnaire is stored ``completed`` (or
 ``amended``), in the same transaction and with the writer's rights:
@@ -235,9 +235,9 @@ def _released(event: WriteEvent, stored: StoredResource | None) -> None:
         complete(event.session, task, f"CarePlan/{plan['id']}", response)
 
 
-def install(settings: Settings) -> None:
-    """Register the safety plan's rules (idempotent)."""
+def install(rules: hooks.Rules, settings: Settings) -> None:
+    """Register the safety plan's rules."""
     del settings  # nothing configurable yet: the Questionnaire itself is the data to edit
-    hooks.on_check("QuestionnaireResponse")(_check)
-    hooks.on_stored("QuestionnaireResponse")(_kept)
-    hooks.on_stored("Task")(_released)
+    rules.before_write("QuestionnaireResponse", _check)
+    rules.after_write("QuestionnaireResponse", _kept)
+    rules.after_write("Task", _released)

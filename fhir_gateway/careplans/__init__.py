@@ -13,11 +13,11 @@ What the intake calls, inside its transaction, after applying the converted Bund
     apply_discharge(session, DischargeEvent("Encounter/1", sender="EPIC|STMARYS", zone="America/Chicago"), settings)
     revoke_for_cancelled_discharge(session, DischargeEvent("Encounter/1"), settings)   # A13
 
-``install()`` plugs both into the gateway (idempotent; called by the composition roots): the
-intake's discharge hook (``services.discharge.register``) calls ``apply_discharge``; a write that
+``install(rules, settings)`` plugs both into an app's rules (``app.build_rules``): the
+``discharge`` hook point calls ``apply_discharge``; a write that
 takes a finished Encounter back to another status (an A13, or the same through the API) calls
 ``revoke_for_cancelled_discharge``; a CarePlan approved through the API and a Consent recorded
-release referrals (``fhir_gateway.hooks.on_stored``). ``seed`` stores the shipped templates and
+release referrals (``after_write`` rules, ``fhir_gateway.hooks``). ``seed`` stores the shipped templates and
 partner directory. The plan of an MHCA facility's discharge (India's Mental Healthcare Act 2017)
 gets what the Act adds (``_mhca``: label, nominated representative and preferred contacts in the
 care team, advance-directive notes).

@@ -36,10 +36,10 @@ from fhir_gateway.careplans._service import apply_discharge, revoke_for_cancelle
 from fhir_gateway.careplans._store import is_engine_plan, own_requests, read, save, tasks_for
 from fhir_gateway.careplans._templates import template_set
 from fhir_gateway.context import SYSTEM
-from fhir_gateway.hooks import WriteEvent
+from fhir_gateway.hooks import WriteEvent, settings_of
 from fhir_gateway.privacy import consents_of, evaluate_consent, labels_of, needs_consent
 from fhir_gateway.services import discharge
-from fhir_gateway.settings import Settings, get_settings
+from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.search import match_ids
@@ -47,28 +47,24 @@ from fhir_gateway.store.search import match_ids
 __all__ = ["install", "approve", "follow_consents", "send_or_hold"]
 
 _EXT_CONSENT = "http://fhir-gateway.org/fhir/StructureDefinition/requires-consent"
-_state: dict[str, Any] = {"settings": None, "installed": False}
 
 
-def install(settings: Settings | None = None) -> None:
-    """Register the engine's hooks once per process; the settings of the latest call are used."""
-    _state["settings"] = settings or _state["settings"]
-    if _state["installed"]:
-        return
-    discharge.register(_on_discharge)
-    hooks.on_stored("Encounter")(_on_encounter)
-    hooks.on_stored("CarePlan")(_on_careplan)
-    hooks.on_stored("Consent")(_on_consent)
-    _state["installed"] = True
+def install(rules: hooks.Rules, settings: Settings | None = None) -> None:
+    """Register the engine's hooks (they read the app's settings from the session)."""
+    del settings
+    rules.on_discharge(_on_discharge)
+    rules.after_write("Encounter", _on_encounter)
+    rules.after_write("CarePlan", _on_careplan)
+    rules.after_write("Consent", _on_consent)
 
 
-def _settings() -> Settings:
-    return _state["settings"] or get_settings()
+def _settings(session: Session) -> Settings:
+    return settings_of(session)  # the app's, which its rules carry
 
 
 def _on_discharge(session: Session, context: discharge.DetectedDischarge) -> None:
     event = DischargeEvent(context.encounter, sender=context.sender, zone=context.zone)
-    apply_discharge(session, event, _settings())
+    apply_discharge(session, event, _settings(session))
 
 
 def _on_encounter(event: WriteEvent, stored: StoredResource | None) -> None:
@@ -76,7 +72,7 @@ def _on_encounter(event: WriteEvent, stored: StoredResource | None) -> None:
     after = stored.content if stored is not None and not stored.deleted else {}
     if before.get("status") == "finished" and after.get("status") != "finished":
         revoke_for_cancelled_discharge(
-            event.session, DischargeEvent(f"Encounter/{before['id']}"), _settings()
+            event.session, DischargeEvent(f"Encounter/{before['id']}"), _settings(event.session)
         )
 
 

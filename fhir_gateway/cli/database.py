@@ -26,11 +26,12 @@ def open_database(*, rules: bool = False, migrate: bool = False) -> tuple[Databa
     settings = get_settings()
     if migrate:
         upgrade_schema(settings.database_url)
+    database = Database(settings.database_url, pool_size=settings.db_pool_size)
     if rules:
         from fhir_gateway.app import install_rules
 
-        install_rules(settings)
-    return Database(settings.database_url, pool_size=settings.db_pool_size), settings
+        install_rules(settings, database)
+    return database, settings
 
 
 @contextmanager

@@ -46,7 +46,9 @@ def worker_command(
     stop_health = observe_process(database, settings, health_port=health_port, heartbeat=heartbeat)
     if migrate:
         upgrade_schema(settings.database_url)
-    install_rules(settings)  # mirrored partner changes and monitor runs follow every write rule
+    install_rules(
+        settings, database
+    )  # mirrored partner changes and monitor runs follow every write rule
     worker = DeliveryWorker(database, settings)
     worker.heartbeat = heartbeat
     stop = threading.Event()

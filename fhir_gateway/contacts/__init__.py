@@ -14,7 +14,7 @@ by e-mail or a messaging webhook, stopped on request or when consent is withdraw
 - **Stopping** (``stop``): revoke the remaining requests (the patient's request, the API's
   ``$stop-caring-contacts``, a withdrawn consent); queued messages are then withdrawn, not sent.
 
-    install(settings)                        # once, by the composition root
+    install(rules, settings)                 # by the composition root (app.build_rules)
     database.write(enqueue_due, settings)    # what the worker runs when it is time
 """
 

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -20,36 +19,32 @@ from fhir_gateway.contacts._codes import is_caring
 from fhir_gateway.contacts._consent import permits_contact
 from fhir_gateway.contacts._replies import on_reply
 from fhir_gateway.contacts._series import SeriesStart, discharge_of, remaining, start, stop
-from fhir_gateway.hooks import WriteEvent
+from fhir_gateway.hooks import WriteEvent, settings_of
 from fhir_gateway.privacy import consents_of
 from fhir_gateway.services import discharge
 from fhir_gateway.services.lookup import search
-from fhir_gateway.settings import Settings, get_settings
+from fhir_gateway.settings import Settings
 from fhir_gateway.store.repository import StoredResource
 
 __all__ = ["install"]
 
-_state: dict[str, Any] = {"settings": None, "installed": False}
+
+def install(rules: hooks.Rules, settings: Settings | None = None) -> None:
+    """Register the series' rules (they read the app's settings from the session)."""
+    del settings
+    rules.on_discharge(_on_discharge)
+    rules.after_write("Consent", _on_consent)
+    rules.after_write("Communication", _on_communication)
 
 
-def install(settings: Settings | None = None) -> None:
-    _state["settings"] = settings or _state["settings"]
-    if _state["installed"]:
-        return
-    discharge.register(_on_discharge)
-    hooks.on_stored("Consent")(_on_consent)
-    hooks.on_stored("Communication")(_on_communication)
-    _state["installed"] = True
-
-
-def _settings() -> Settings:
-    return _state["settings"] or get_settings()
+def _settings(session: Session) -> Settings:
+    return settings_of(session)  # the app's, which its rules carry
 
 
 def _on_discharge(session: Session, context: discharge.DetectedDischarge) -> None:
     if not context.patient:
         return
-    settings = _settings()
+    settings = _settings(session)
     # a REST discharge names no sender: the default sender's zone, as for a time without offset
     zone = context.zone if context.source != "rest" else settings.default_sender_zone
     made = discharge_of(context.encounter_resource, context.patient, settings, context.sender, zone)
@@ -92,7 +87,7 @@ def _start_after_consent(session: Session, patient: str) -> None:
     if not stays:
         return
     latest = max(stays, key=lambda s: str(s["period"]["end"]))
-    settings = _settings()
+    settings = _settings(session)
     start(
         session,
         settings,
@@ -101,4 +96,4 @@ def _start_after_consent(session: Session, patient: str) -> None:
 
 
 def _on_communication(event: WriteEvent, stored: StoredResource | None) -> None:
-    on_reply(event, stored, _settings())
+    on_reply(event, stored, _settings(event.session))

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from fhir_gateway import hooks
 from fhir_gateway.monitors import _codes as codes  # the work-item codes, for the engines above
-from fhir_gateway.monitors._admissions import configure as _configure_admissions
 from fhir_gateway.monitors._admissions import on_encounter, withdraw
 from fhir_gateway.monitors._alerts import Alert, care_team_of_plan, communication, flag
 from fhir_gateway.monitors._codes import (
@@ -59,14 +58,12 @@ from fhir_gateway.monitors._schedule import (
     RunSummary,
     ScheduledJob,
     last_run,
-    on_schedule,
     run_all,
     run_due,
     run_forever,
     seed,
 )
 from fhir_gateway.monitors._views import OverdueRow, alerts, overdue_referrals
-from fhir_gateway.monitors._workitems import configure as _configure_workitems
 from fhir_gateway.monitors._workitems import (
     end_work_item,
     on_message,
@@ -74,7 +71,6 @@ from fhir_gateway.monitors._workitems import (
     on_task,
     raise_work_item,
 )
-from fhir_gateway.services import applied
 from fhir_gateway.settings import Settings
 
 __all__ = [
@@ -105,7 +101,6 @@ __all__ = [
     "install",
     "last_run",
     "measure",
-    "on_schedule",
     "overdue_referrals",
     "rates",
     "run_all",
@@ -129,15 +124,14 @@ __all__ += [
 ]
 
 
-def install(settings: Settings) -> None:
-    """Register the event-driven rules (idempotent; the latest settings win)."""
-    _configure_admissions(settings)
-    _configure_workitems(settings)
-    hooks.on_stored("Encounter")(on_encounter)
-    hooks.on_stored("Task")(on_task)
-    hooks.on_stored("ServiceRequest")(on_request)
-    hooks.on_stored("CarePlan")(on_careplan)  # the Mental Healthcare Act's work items
-    hooks.on_stored("RelatedPerson")(on_related_person)
-    hooks.on_stored("Consent")(on_consent)
-    hooks.on_stored("Observation")(on_observation)
-    applied.register(on_message)
+def install(rules: hooks.Rules, settings: Settings) -> None:
+    """Register the event-driven rules (they read the app's settings from the session)."""
+    del settings
+    rules.after_write("Encounter", on_encounter)
+    rules.after_write("Task", on_task)
+    rules.after_write("ServiceRequest", on_request)
+    rules.after_write("CarePlan", on_careplan)  # the Mental Healthcare Act's work items
+    rules.after_write("RelatedPerson", on_related_person)
+    rules.after_write("Consent", on_consent)
+    rules.after_write("Observation", on_observation)
+    rules.on_message_applied(on_message)

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
-from fhir_gateway.hooks import WriteEvent
+from fhir_gateway.hooks import WriteEvent, settings_of
 from fhir_gateway.monitors._alerts import Alert, care_team_of_plan, communication, flag
 from fhir_gateway.monitors._codes import CRISIS, HELD_PLAN, READMISSION, WITHDRAWN
 from fhir_gateway.monitors._days import day_number, parse
@@ -30,21 +30,16 @@ from fhir_gateway.monitors._episodes import Discharge, patient_discharges
 from fhir_gateway.monitors._fhir import create_once, labels_of, read, ref, save
 from fhir_gateway.monitors._ids import monitor_id
 from fhir_gateway.monitors._visits import ADMISSION, CANCELLED, DISCHARGED, EMERGENCY, change
-from fhir_gateway.settings import Settings, get_settings
+from fhir_gateway.settings import Settings
 from fhir_gateway.store.repository import StoredResource
 
-__all__ = ["configure", "on_encounter", "index_discharge", "Admission"]
+__all__ = ["on_encounter", "index_discharge", "Admission"]
 
-_state: dict[str, Settings | None] = {"settings": None}
 _CODE = {ADMISSION: READMISSION, EMERGENCY: CRISIS}
 
 
-def configure(settings: Settings) -> None:
-    _state["settings"] = settings
-
-
-def _settings() -> Settings:
-    return _state["settings"] or get_settings()
+def _settings(session: Session) -> Settings:
+    return settings_of(session)  # the app's, which its rules carry
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +58,11 @@ def on_encounter(event: WriteEvent, stored: StoredResource | None) -> None:
     encounter = after or before
     assert encounter is not None
     if kind == CANCELLED:
-        withdraw(event.session, _settings(), f"Encounter/{encounter['id']}")
+        withdraw(event.session, _settings(event.session), f"Encounter/{encounter['id']}")
     elif kind == DISCHARGED:
         _end_flag(event.session, monitor_id(READMISSION, f"Encounter/{encounter['id']}"))
     else:
-        admitted(event.session, _settings(), encounter, kind)
+        admitted(event.session, _settings(event.session), encounter, kind)
 
 
 def index_discharge(

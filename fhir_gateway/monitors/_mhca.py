@@ -146,7 +146,7 @@ def _representative(session: Session, facts: ActFacts, plan: dict[str, Any]) -> 
         session,
         flag_id,
         _alert(REPRESENTATIVE_PROPOSED, facts, plan, text, details),
-        _settings().referral_requester,
+        _settings(session).referral_requester,
     )
 
 
@@ -154,7 +154,7 @@ def _discharge_planning(session: Session, facts: ActFacts, plan: dict[str, Any])
     plan_ref = f"CarePlan/{plan['id']}"
     flag_id = monitor_id(DISCHARGE_PLANNING, plan_ref)
     gaps = privacy.discharge_planning_gaps(
-        plan, facts.related_persons, case_manager=_settings().case_manager
+        plan, facts.related_persons, case_manager=_settings(session).case_manager
     )
     if not gaps:
         end_item(session, flag_id)
@@ -168,7 +168,7 @@ def _discharge_planning(session: Session, facts: ActFacts, plan: dict[str, Any])
         session,
         flag_id,
         _alert(DISCHARGE_PLANNING, facts, plan, text, [plan_ref]),
-        _settings().referral_requester,
+        _settings(session).referral_requester,
     )
 
 
@@ -217,4 +217,4 @@ def _settle(
             category="advance-directive",
             priority="PH",
         )
-        raise_item(session, flag_id, alert, _settings().referral_requester)
+        raise_item(session, flag_id, alert, _settings(session).referral_requester)

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from fhir_gateway import clock
+from fhir_gateway import clock, hooks
 from fhir_gateway.errors import Conflict
 from fhir_gateway.monitors._codes import codesystem
 from fhir_gateway.monitors._family import candidate_teams, check_team
@@ -39,7 +39,6 @@ __all__ = [
     "RunSummary",
     "JOB",
     "ScheduledJob",
-    "on_schedule",
     "seed",
     "run_all",
     "run_due",
@@ -51,15 +50,14 @@ log = logging.getLogger("fhir_gateway.monitors")
 JOB = "monitors"
 T = TypeVar("T")
 _RETRIES = 3
-# What the engines above the monitors (adherence, …) run on the same schedule, by name, in the
-# order they were registered (``install``): each returns how many patients it checked.
+# What the engines above the monitors (adherence, …) run on the same schedule: the ``scheduled``
+# hook point of the database's rules, by name, in order; each returns how many patients it checked.
 ScheduledJob = Callable[[Database, Settings], int]
-_jobs: dict[str, ScheduledJob] = {}
 
 
-def on_schedule(name: str, job: ScheduledJob) -> None:
-    """Run ``job`` in every scheduled monitor run (idempotent per name; the latest wins)."""
-    _jobs[name] = job
+def _scheduled(database: Database) -> list[tuple[str, ScheduledJob]]:
+    rules = database.rules
+    return rules.scheduled_jobs() if isinstance(rules, hooks.Rules) else []
 
 
 @dataclass(slots=True)
@@ -70,7 +68,7 @@ class RunSummary:
     resolved: int = 0
     teams_checked: int = 0
     family_messages: int = 0
-    patients_checked: int = 0  # by the jobs registered with on_schedule
+    patients_checked: int = 0  # by the rules' scheduled jobs
     errors: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -117,7 +115,7 @@ def run_all(database: Database, settings: Settings) -> RunSummary:
         except Exception:
             log.exception("monitor: CareTeam/%s not checked", team_id)
             summary.errors += 1
-    for name, job in list(_jobs.items()):
+    for name, job in _scheduled(database):
         try:
             summary.patients_checked += job(database, settings)
         except Exception:  # one engine failing must not hide the others' work

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
 from fhir_gateway.careplans import UNASSIGNED_NOTE  # the words a new plan records too
-from fhir_gateway.hooks import WriteEvent
+from fhir_gateway.hooks import WriteEvent, settings_of
 from fhir_gateway.monitors._alerts import Alert, flag
 from fhir_gateway.monitors._codes import (
     DEADLINE_AT_RISK,
@@ -48,12 +48,11 @@ from fhir_gateway.monitors._fhir import create_once, labels_of, read, ref, save,
 from fhir_gateway.monitors._ids import monitor_id
 from fhir_gateway.monitors._overdue import is_referral
 from fhir_gateway.services.applied import MessageApplied
-from fhir_gateway.settings import Settings, get_settings
+from fhir_gateway.settings import Settings
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.workflow import unable_to_contact
 
 __all__ = [
-    "configure",
     "on_task",
     "on_request",
     "on_message",
@@ -72,15 +71,10 @@ _ENDED = {  # a referral the partner could not take on or carry out, in words
     "cancelled": "was cancelled",
     "on-hold": "was put on hold",
 }
-_state: dict[str, Settings | None] = {"settings": None}
 
 
-def configure(settings: Settings) -> None:
-    _state["settings"] = settings
-
-
-def _settings() -> Settings:
-    return _state["settings"] or get_settings()
+def _settings(session: Session) -> Settings:
+    return settings_of(session)  # the app's, which its rules carry
 
 
 # -- raising and ending a work item --------------------------------------------------------------
@@ -170,7 +164,7 @@ def on_task(event: WriteEvent, stored: StoredResource | None) -> None:
     ):
         return
     before = event.before.content if event.before is not None and not event.before.deleted else None
-    task, settings = stored.content, _settings()
+    task, settings = stored.content, _settings(event.session)
     _unassigned(event.session, settings, before, task)
     _declined_by_all(event.session, settings, before, task)
     if _received_now(before, task):
@@ -193,7 +187,7 @@ def on_request(event: WriteEvent, stored: StoredResource | None) -> None:
         return
     for task in search(event.session, "Task", [("focus", stored.relative)]):
         if is_referral(task) and ref(task, "for"):
-            _unassigned(event.session, _settings(), None, task)
+            _unassigned(event.session, _settings(event.session), None, task)
 
 
 def _received_now(before: dict[str, Any] | None, task: dict[str, Any]) -> bool:
@@ -424,5 +418,5 @@ def on_message(session: Session, message: MessageApplied) -> None:
         session,
         monitor_id(NO_ENCOUNTER, message.sender or "", key),
         alert,
-        _settings().referral_requester,
+        _settings(session).referral_requester,
     )

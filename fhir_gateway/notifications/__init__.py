@@ -18,7 +18,6 @@ Each delivery is signed (``SIGNATURE_HEADER``, HMAC-SHA256 with the subscription
 from __future__ import annotations
 
 from fhir_gateway import hooks
-from fhir_gateway.notifications._dispatch import configure
 from fhir_gateway.notifications._encounters import (
     notify_encounter_event,
     on_discharge,
@@ -38,7 +37,6 @@ from fhir_gateway.notifications._subscriptions import (
     parse_subscription,
 )
 from fhir_gateway.notifications._topics import SERVICE_REQUEST_TOPIC, TASK_TOPIC, TOPICS
-from fhir_gateway.services import discharge
 from fhir_gateway.settings import Settings
 
 __all__ = [
@@ -63,17 +61,14 @@ __all__ = [
     "verify",
 ]
 
-_installed: dict[str, object] = {}
 
-
-def install(settings: Settings) -> None:
-    """Register the notification hooks (idempotent; the latest settings win)."""
+def install(rules: hooks.Rules, settings: Settings) -> None:
+    """Register the notification hooks (the base URL is read from the app's settings)."""
     from fhir_gateway.notifications._dispatch import on_write
 
-    configure(settings.base_url)
-    hooks.on_check("Subscription")(check_subscription)
-    hooks.on_stored("Subscription")(on_subscription)
-    hooks.on_stored(None)(on_write)
-    hooks.on_stored("Encounter")(on_encounter_stored)
-    if "discharge" not in _installed:
-        _installed["discharge"] = discharge.register(on_discharge)
+    del settings
+    rules.before_write("Subscription", check_subscription)
+    rules.after_write("Subscription", on_subscription)
+    rules.after_write(None, on_write)
+    rules.after_write("Encounter", on_encounter_stored)
+    rules.on_discharge(on_discharge)

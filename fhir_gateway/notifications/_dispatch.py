@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.errors import GatewayError
-from fhir_gateway.hooks import WriteEvent
+from fhir_gateway.hooks import WriteEvent, settings_of
 from fhir_gateway.notifications._payloads import Delivery, notification_bundle, rest_hook
 from fhir_gateway.notifications._subscriptions import Spec, SubscriptionError, parse_subscription
 from fhir_gateway.notifications._visibility import caller_from_json, disclosed, visible_copy
@@ -23,20 +23,16 @@ from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.search import match_ids
 from fhir_gateway.store.tables import resources
 
-__all__ = ["configure", "active_specs", "forget_specs", "matches", "on_write", "base_url"]
+__all__ = ["active_specs", "forget_specs", "matches", "on_write", "base_url"]
 
 log = logging.getLogger("fhir_gateway.notifications")
 _CACHE = "notifications.specs"
-_state: dict[str, Any] = {"base_url": ""}
 FHIR_JSON = "application/fhir+json"
 
 
-def configure(url: str | None) -> None:
-    _state["base_url"] = (url or "").rstrip("/")
-
-
-def base_url() -> str:
-    return str(_state["base_url"])
+def base_url(session: Session) -> str:
+    """The gateway's public base URL, from the settings of the app whose session this is."""
+    return (settings_of(session).base_url or "").rstrip("/")
 
 
 def active_specs(session: Session) -> list[Spec]:
@@ -99,7 +95,7 @@ def _enqueue(session: Session, spec: Spec, stored: StoredResource, interaction: 
     if resource is None:
         return  # the subscriber may not see this resource: no notification about it either
     number = outbox.next_event_number(session, spec.id)
-    delivery = _delivery(spec, resource, interaction, number)
+    delivery = _delivery(spec, resource, interaction, number, base_url(session))
     outbox.enqueue(
         session,
         channel="rest-hook",
@@ -115,7 +111,9 @@ def _enqueue(session: Session, spec: Spec, stored: StoredResource, interaction: 
     )
 
 
-def _delivery(spec: Spec, resource: dict[str, Any], interaction: str, number: int) -> Delivery:
+def _delivery(
+    spec: Spec, resource: dict[str, Any], interaction: str, number: int, base: str
+) -> Delivery:
     if spec.kind == "search":
         return rest_hook(spec, resource, orjson.dumps(resource))
     bundle = notification_bundle(
@@ -124,6 +122,6 @@ def _delivery(spec: Spec, resource: dict[str, Any], interaction: str, number: in
         interaction=interaction,
         event_number=number,
         timestamp=clock.to_instant(clock.now()),
-        base_url=base_url(),
+        base_url=base,
     )
     return Delivery("POST", spec.endpoint, orjson.dumps(bundle), FHIR_JSON)

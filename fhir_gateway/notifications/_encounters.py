@@ -75,7 +75,7 @@ def _enqueue(
         event,
         encounter=shown,
         others=context,
-        source_endpoint=base_url() or "urn:fhir-gateway",
+        source_endpoint=base_url(session) or "urn:fhir-gateway",
         destination=destination,
         timestamp=clock.to_instant(clock.now()),
     )

@@ -21,7 +21,6 @@ from __future__ import annotations
 from fhir_gateway import hooks
 from fhir_gateway.relapse._engine import (
     check_response,
-    configure,
     latest_plan,
     on_response,
     plan_of_report,
@@ -100,8 +99,8 @@ __all__ = [
 ]
 
 
-def install(settings: Settings) -> None:
-    """Register the plan and report rules on QuestionnaireResponse writes (idempotent)."""
-    configure(settings)
-    hooks.on_check("QuestionnaireResponse")(check_response)
-    hooks.on_stored("QuestionnaireResponse")(on_response)
+def install(rules: hooks.Rules, settings: Settings) -> None:
+    """Register the plan and report rules on QuestionnaireResponse writes."""
+    del settings
+    rules.before_write("QuestionnaireResponse", check_response)
+    rules.after_write("QuestionnaireResponse", on_response)

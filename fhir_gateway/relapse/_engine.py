@@ -23,7 +23,7 @@ from fhir_gateway import clock, monitors, privacy
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden, NotFound
 from fhir_gateway.fhir.references import Reference
-from fhir_gateway.hooks import WriteEvent
+from fhir_gateway.hooks import WriteEvent, settings_of
 from fhir_gateway.relapse._plan import (
     REPORTERS,
     Crossing,
@@ -38,22 +38,17 @@ from fhir_gateway.relapse._plan import (
     unknown_signs,
 )
 from fhir_gateway.services import resources
-from fhir_gateway.settings import Settings, get_settings
+from fhir_gateway.settings import Settings
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.search import match_fields
 
-__all__ = ["configure", "check_response", "on_response", "latest_plan", "plan_of_report"]
+__all__ = ["check_response", "on_response", "latest_plan", "plan_of_report"]
 
 LIVE = frozenset({"completed", "amended"})
-_state: dict[str, Settings | None] = {"settings": None}
 
 
-def configure(settings: Settings) -> None:
-    _state["settings"] = settings
-
-
-def _settings() -> Settings:
-    return _state["settings"] or get_settings()
+def _settings(session: Session) -> Settings:
+    return settings_of(session)  # the app's, which its rules carry
 
 
 def _subject(response: dict[str, Any]) -> str:
@@ -119,7 +114,7 @@ def plan_of_report(
 
 
 def check_response(event: WriteEvent) -> None:
-    """on_check("QuestionnaireResponse")."""
+    """before_write("QuestionnaireResponse")."""
     doc = event.after
     if doc is None or not (is_plan(doc) or is_report(doc)):
         return None
@@ -141,7 +136,7 @@ def check_response(event: WriteEvent) -> None:
 
 
 def on_response(event: WriteEvent, stored: StoredResource | None) -> None:
-    """on_stored("QuestionnaireResponse")."""
+    """after_write("QuestionnaireResponse")."""
     before = event.before.content if event.before is not None else None
     doc = stored.content if stored is not None and not stored.deleted else None
     if not any(d is not None and is_report(d) for d in (before, doc)):
@@ -167,7 +162,9 @@ def on_response(event: WriteEvent, stored: StoredResource | None) -> None:
         details=[f"QuestionnaireResponse/{res_id}", plan_ref],
         labels=privacy.merge_labels(privacy.labels_of(doc), privacy.labels_of(plan_doc)),
     )
-    monitors.raise_work_item(event.session, flag_id, alert, _settings().referral_requester)
+    monitors.raise_work_item(
+        event.session, flag_id, alert, _settings(event.session).referral_requester
+    )
 
 
 def flag_text(report: SignsReport, crossed: Crossing, authored: Any) -> str:

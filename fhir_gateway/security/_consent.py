@@ -22,7 +22,7 @@ __all__ = ["refresh_grants"]
 
 
 def refresh_grants(event: WriteEvent, stored: StoredResource | None) -> None:
-    """on_stored('Consent'): rewrite the grants of this Consent (deleted or revoked: none)."""
+    """after_write('Consent'): rewrite the grants of this Consent (deleted or revoked: none)."""
     consent_id = (stored.res_id if stored is not None else None) or (
         event.before.res_id if event.before else None
     )

@@ -21,10 +21,10 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, literal, select
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
-from fhir_gateway import clock, privacy
+from fhir_gateway import clock, hooks, privacy
 from fhir_gateway.context import SYSTEM, Caller
 from fhir_gateway.fhir.references import Reference
 from fhir_gateway.security._audit_store import EventRows
@@ -191,18 +191,17 @@ def _after_commit(session: Session) -> None:
         EventRows().store(writer, _events(pending, "api", clock.now()))
 
 
-def _after_rollback(session: Session, rolled_back: Any) -> None:
-    if getattr(rolled_back, "nested", False):
+def _after_rollback(session: Session) -> None:
+    if session.in_nested_transaction():
         return  # a SAVEPOINT: what the transaction served before it still went
     session.info.pop(_BASES, None)
     session.info.pop(_PENDING, None)
 
 
-def install() -> None:
-    """Idempotent: listen to every session's end."""
-    if not event.contains(Session, "after_commit", _after_commit):
-        event.listen(Session, "after_commit", _after_commit)
-        event.listen(Session, "after_soft_rollback", _after_rollback)
+def install(rules: hooks.Rules) -> None:
+    """Account at the end of each of ``rules``' sessions (reads and writes)."""
+    rules.on_session("after_commit", _after_commit)
+    rules.on_session("after_rollback", _after_rollback)
 
 
 # -- the events ----------------------------------------------------------------------------------

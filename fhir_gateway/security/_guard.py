@@ -29,7 +29,7 @@ __all__ = ["guard_write"]
 
 
 def guard_write(event: WriteEvent) -> None:
-    """on_check(None)."""
+    """before_write(None)."""
     caller = event.caller
     if event.res_type == "AuditEvent" and event.interaction != "create" and caller.role != "system":
         raise Forbidden("AuditEvents are append-only: they cannot be changed or deleted")

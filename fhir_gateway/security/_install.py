@@ -1,4 +1,4 @@
-"""Process-wide parts of the policy: the row policy behind the store, and the write hooks."""
+"""The policy's parts that ride on writes and sessions, and the row policy behind the store."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from fhir_gateway.store import visibility
 __all__ = ["install_policy"]
 
 
-def install_policy(settings: Settings) -> None:
-    """Idempotent: the hooks registry ignores a function registered twice."""
-    _labels.configure(settings)
+def install_policy(rules: hooks.Rules, settings: Settings) -> None:
+    """The write checks (the caller's rights, Part 2 labels), the consent grants and the
+    accounting of disclosures at commit. The row policy is one stateless object, the same for
+    every app (``store.visibility``)."""
+    del settings  # the labels read the app's settings from the session (``hooks.settings_of``)
     visibility.install(RowPolicy())
-    _disclosures.install()
-    hooks.on_check(None)(_guard.guard_write)
-    hooks.on_check(None)(_labels.label_write)
-    hooks.on_stored("Condition")(_labels.label_referrers)
+    _disclosures.install(rules)
+    rules.before_write(None, _guard.guard_write)
+    rules.before_write(None, _labels.label_write)
+    rules.after_write("Condition", _labels.label_referrers)
     # First: releasing referrals, pushes and notifications that follow a Consent ask the grants.
-    hooks.on_stored("Consent", first=True)(_consent.refresh_grants)
+    rules.after_write("Consent", _consent.refresh_grants, first=True)

@@ -37,21 +37,14 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import privacy
 from fhir_gateway.fhir.references import Reference, iter_references
-from fhir_gateway.hooks import WriteEvent
-from fhir_gateway.settings import Settings, get_settings
+from fhir_gateway.hooks import WriteEvent, settings_of
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store.tables import idx_reference
 
-__all__ = ["configure", "for_sender", "label_write", "label_referrers"]
+__all__ = ["for_sender", "label_write", "label_referrers"]
 
 _SENDER_KEY = "security.sender"
 _LABEL_EDITORS = frozenset({"case-manager", "admin"})
-_state: dict[str, Settings | None] = {"settings": None}
-
-
-def configure(settings: Settings) -> None:
-    """The settings whose Part 2 rule (``part2_senders``, countries) the hooks apply."""
-    _state["settings"] = settings
 
 
 def for_sender(session: Session, sender: str | None) -> None:
@@ -62,17 +55,17 @@ def for_sender(session: Session, sender: str | None) -> None:
 def _part2(event: WriteEvent) -> bool:
     sender = event.session.info.get(_SENDER_KEY)
     senders = [sender] if sender else _client_senders(event)
-    return privacy.is_part2_sender(_state["settings"] or get_settings(), *senders)
+    return privacy.is_part2_sender(settings_of(event.session), *senders)
 
 
 def _note_types(event: WriteEvent) -> frozenset[str]:
     sender = event.session.info.get(_SENDER_KEY)
     senders = [sender] if sender else _client_senders(event)
-    return privacy.counselling_note_types(_state["settings"] or get_settings(), *senders)
+    return privacy.counselling_note_types(settings_of(event.session), *senders)
 
 
 def label_write(event: WriteEvent) -> None:
-    """on_check(None): complete ``event.after``'s labels before it is stored (mutates it)."""
+    """before_write(None): complete ``event.after``'s labels before it is stored (mutates it)."""
     doc = event.after
     if doc is None:
         return None
@@ -162,7 +155,7 @@ def _inherited(session: Session, doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def label_referrers(event: WriteEvent, stored: repo.StoredResource | None) -> None:
-    """on_stored('Condition'): a newly sensitive Condition labels what already references it."""
+    """after_write('Condition'): a newly sensitive Condition labels what already references it."""
     if stored is None or stored.deleted or not privacy.is_sensitive(stored.content):
         return
     if event.before is not None and privacy.is_sensitive(event.before.content):

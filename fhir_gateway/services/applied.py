@@ -1,6 +1,6 @@
 """What the intake tells other concerns about each message it applied, inside that message's
-transaction (after its Bundle and its discharges): ``register(hook)``, then
-``hook(session, MessageApplied)`` for every message. The monitors use it to raise a work item for an
+transaction (after its Bundle and its discharges): the ``message_applied`` hook point
+(``rules.on_message_applied(hook)``), ``hook(session, MessageApplied)`` for every message. The monitors use it to raise a work item for an
 admission or discharge that created no Encounter."""
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-__all__ = ["MessageApplied", "AppliedHook", "register", "announce"]
+from fhir_gateway import hooks
+
+__all__ = ["MessageApplied", "AppliedHook", "announce"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,16 +37,7 @@ class MessageApplied:
 
 
 AppliedHook = Callable[[Session, MessageApplied], None]
-_hooks: list[AppliedHook] = []
-
-
-def register(hook: AppliedHook) -> AppliedHook:
-    """Add a hook once (idempotent)."""
-    if hook not in _hooks:
-        _hooks.append(hook)
-    return hook
 
 
 def announce(session: Session, message: MessageApplied) -> None:
-    for hook in tuple(_hooks):
-        hook(session, message)
+    hooks.rules_of(session).run("message_applied", session, message)

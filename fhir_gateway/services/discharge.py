@@ -1,18 +1,18 @@
-"""Discharge events and the hook the care-plan engine fills: ``on_discharge(session, context)``.
+"""Discharge events and the ``discharge`` hook point the engines fill (``fhir_gateway.hooks``).
 
 A discharge is an Encounter that reaches ``finished`` from another status in a transaction:
 through the intake (an ADT^A03 or a Da Vinci ``notification-discharge``: any encounter class),
 or through the REST API or a transaction Bundle (an inpatient encounter only). Every hook runs
 inside that same transaction, so a plan is stored together with the discharge or not at all.
 
-Until the care-plan engine registers itself, the registry is empty and a discharge does nothing
-more than being detected:
+With no engine at the app's ``discharge`` point a discharge does nothing more than being
+detected:
 
-    unregister = register(my_hook)      # my_hook(session, context) -> None
+    unregister = rules.on_discharge(my_hook)      # my_hook(session, context) -> None
 
-Detection is a write consequence (``fhir_gateway.hooks``) on Encounter: each finished version a
-session writes is remembered; the intake announces them after its Bundle, and a commit announces
-the ones nobody announced yet (REST, transaction Bundles).
+Detection is a write consequence on Encounter (``install(rules)``): each finished version a session
+writes is remembered; the intake announces them after its Bundle, and a commit announces the ones
+nobody announced yet (REST, transaction Bundles).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from fhir_gateway import hooks
@@ -33,8 +32,6 @@ __all__ = [
     "DetectedDischarge",
     "DischargeHook",
     "INPATIENT_CLASSES",
-    "register",
-    "registered",
     "on_discharge",
     "announce",
     "forget_writes",
@@ -61,21 +58,10 @@ class DetectedDischarge:
 
 
 DischargeHook = Callable[[Session, DetectedDischarge], None]
-_hooks: list[DischargeHook] = []
-
-
-def register(hook: DischargeHook) -> Callable[[], None]:
-    """Add a hook; returns a function that removes it again."""
-    _hooks.append(hook)
-    return lambda: _hooks.remove(hook) if hook in _hooks else None
-
-
-def registered() -> tuple[DischargeHook, ...]:
-    return tuple(_hooks)
 
 
 def on_discharge(session: Session, context: DetectedDischarge) -> None:
-    """Hand one discharge to every registered hook (none yet: a documented no-op)."""
+    """Hand one discharge to every hook at the session's ``discharge`` point, in order."""
     log.info(
         "discharge %s of %s (%s %s)",
         context.encounter,
@@ -83,8 +69,7 @@ def on_discharge(session: Session, context: DetectedDischarge) -> None:
         context.source,
         context.event,
     )
-    for hook in tuple(_hooks):
-        hook(session, context)
+    hooks.rules_of(session).run("discharge", session, context)
 
 
 def forget_writes(session: Session) -> None:
@@ -153,20 +138,8 @@ def _announce_rest(session: Session) -> None:
     announce(session, source="rest", event="encounter-finished")
 
 
-def _forget(session: Session, *_: Any) -> None:
-    forget_writes(session)
-
-
-_installed = False
-
-
-def install() -> None:
-    """Watch Encounter writes (through the write hooks) and commits (idempotent). The
-    composition root calls this once."""
-    global _installed
-    if _installed:
-        return
-    hooks.on_stored("Encounter")(_record_write)
-    event.listen(Session, "before_commit", _announce_rest)
-    event.listen(Session, "after_rollback", _forget)
-    _installed = True
+def install(rules: hooks.Rules) -> None:
+    """Watch Encounter writes and the commits of ``rules``' sessions."""
+    rules.after_write("Encounter", _record_write)
+    rules.on_session("before_commit", _announce_rest)
+    rules.on_session("after_rollback", forget_writes)

@@ -217,18 +217,15 @@ def patient_records(
 
 # -- write checks --------------------------------------------------------------------------------
 
-_state: dict[str, AbdmSystems] = {"systems": AbdmSystems()}
 _IDENTIFIED = ("Patient", "RelatedPerson", "Organization", "Practitioner", "Location")
 
 
-def install(settings: Settings) -> None:
-    """Register the checks (idempotent; the latest settings' identifier systems are used)."""
-    _state["systems"] = AbdmSystems(
-        settings.abha_number_system, settings.abha_address_system, settings.hfr_system
-    )
-    hooks.on_check("Consent")(check_consent)
+def install(rules: hooks.Rules, settings: Settings) -> None:
+    """Register the checks (the identifiers' ABDM systems: the app's settings, at each write)."""
+    del settings
+    rules.before_write("Consent", check_consent)
     for res_type in _IDENTIFIED:
-        hooks.on_check(res_type)(check_identifiers)
+        rules.before_write(res_type, check_identifiers)
 
 
 def check_consent(event: WriteEvent) -> list[Issue] | None:
@@ -254,7 +251,10 @@ def check_identifiers(event: WriteEvent) -> list[Issue] | None:
     doc = event.after
     if doc is None:
         return None
-    systems, bad = _state["systems"], []
+    settings, bad = hooks.settings_of(event.session), []
+    systems = AbdmSystems(
+        settings.abha_number_system, settings.abha_address_system, settings.hfr_system
+    )
     for i, ident in enumerate(doc.get("identifier") or []):
         if not isinstance(ident, dict) or not isinstance(ident.get("value"), str):
             continue

@@ -16,7 +16,7 @@ from __future__ import annotations
 import select
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import orjson
 import psycopg
@@ -29,10 +29,20 @@ from fhir_gateway.errors import Conflict, Unavailable
 from fhir_gateway.store.keyed_ids import unit_of_work
 from fhir_gateway.store.search_parameters import CHANGED, RegistrySync
 
-__all__ = ["Database", "Reconnected", "make_engine", "is_postgres"]
+__all__ = ["Database", "Reconnected", "SessionRules", "RULES", "make_engine", "is_postgres"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+# The key of ``session.info`` under which each session carries its database's rules.
+RULES = "rules"
+
+
+class SessionRules(Protocol):
+    """What a database hands its sessions' transaction ends to (``fhir_gateway.hooks.Rules``)."""
+
+    def session_event(self, point: str, session: Session) -> None: ...
 
 
 def _json_dumps(value: object) -> str:
@@ -143,7 +153,11 @@ class Reconnected(Unavailable):
 
 
 class Database:
-    """The unit of work: ``write``/``read`` run a function in one transaction."""
+    """The unit of work: ``write``/``read`` run a function in one transaction.
+
+    ``use_rules`` gives it the rules of the app it serves (``fhir_gateway.hooks.Rules``): every
+    session it opens carries them (``session.info[RULES]``) and reports its transaction's end to
+    them (``before_commit``, ``after_commit``, ``after_rollback``). Without, writes run bare."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
@@ -154,8 +168,27 @@ class Database:
         self._statement_engine = self.engine.execution_options(readonly=True, single_statement=True)
         # Every transaction sees the SearchParameters committed before it began, in any process.
         self.search_parameters = RegistrySync(self.engine)
+        self.rules: SessionRules | None = None
         event.listen(self._writer, "after_commit", self._after_commit)
         event.listen(self._writer, "after_rollback", self._after_rollback)
+        for maker in (self._writer, self._reader):
+            for point in ("before_commit", "after_commit", "after_rollback"):
+                event.listen(maker, point, self._dispatch(point))
+
+    def use_rules(self, rules: SessionRules | None) -> None:
+        """The rules every session opened from now on carries (replacing any before)."""
+        self.rules = rules
+        for maker in (self._writer, self._reader):
+            maker.configure(info={RULES: rules} if rules is not None else {})
+
+    @staticmethod
+    def _dispatch(point: str) -> Callable[[Session], None]:
+        def dispatch(session: Session) -> None:
+            rules = session.info.get(RULES)
+            if rules is not None:
+                rules.session_event(point, session)
+
+        return dispatch
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop(CHANGED, False):

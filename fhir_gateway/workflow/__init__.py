@@ -21,7 +21,6 @@ from __future__ import annotations
 from fhir_gateway import hooks
 from fhir_gateway.settings import Settings
 from fhir_gateway.workflow._consequences import (
-    configure,
     on_careplan,
     on_outcome,
     on_service_request,
@@ -119,14 +118,15 @@ __all__ = [
 ]
 
 
-def install(settings: Settings) -> None:
-    """Register the workflow's checks and consequences (idempotent; the latest settings win)."""
-    configure(settings)
-    hooks.on_check("Task")(check_task)
-    hooks.on_check("Task")(check_outcomes)  # the gateway's outcome codes fit the status
-    hooks.on_check("Communication")(check_message)  # messages on referrals: the partner's rights
-    hooks.on_stored("Task")(on_task)
-    hooks.on_stored("ServiceRequest")(on_service_request)
-    hooks.on_stored("CarePlan")(on_careplan)
-    hooks.on_stored("Procedure")(on_outcome)
-    hooks.on_stored("Observation")(on_outcome)
+def install(rules: hooks.Rules, settings: Settings) -> None:
+    """Register the workflow's checks and consequences (they read the app's settings from the
+    session)."""
+    del settings
+    rules.before_write("Task", check_task)
+    rules.before_write("Task", check_outcomes)  # the gateway's outcome codes fit the status
+    rules.before_write("Communication", check_message)  # messages on referrals: partner's rights
+    rules.after_write("Task", on_task)
+    rules.after_write("ServiceRequest", on_service_request)
+    rules.after_write("CarePlan", on_careplan)
+    rules.after_write("Procedure", on_outcome)
+    rules.after_write("Observation", on_outcome)

@@ -17,8 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_gateway.context import SYSTEM
-from fhir_gateway.hooks import WriteEvent
-from fhir_gateway.settings import Settings
+from fhir_gateway.hooks import WriteEvent, settings_of
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.workflow import _direct, _history, _progress, _routing
 from fhir_gateway.workflow._referrals import (
@@ -33,17 +32,12 @@ from fhir_gateway.workflow._referrals import (
 from fhir_gateway.workflow._rules import actor_of
 from fhir_gateway.workflow._states import OPEN
 
-__all__ = ["on_task", "on_service_request", "on_careplan", "on_outcome", "configure"]
+__all__ = ["on_task", "on_service_request", "on_careplan", "on_outcome"]
 
-_state: dict[str, Any] = {"base_url": ""}
 NO_PARTNER_LEFT = (
     "No eligible partner is left for this referral; the case manager decides what next"
 )
 _LIVE_PLAN = "draft,active,on-hold"
-
-
-def configure(settings: Settings) -> None:
-    _state["base_url"] = (settings.base_url or "").rstrip("/")
 
 
 def _changed(
@@ -89,7 +83,7 @@ def _after_transition(event: WriteEvent, stored: StoredResource, status: str) ->
         )
     if status != "draft" and ref(task, "owner") and not actor_of(event.caller).organization:
         _direct.push(
-            session, stored, _state["base_url"]
+            session, stored, (settings_of(session).base_url or "").rstrip("/")
         )  # the requester's changes reach a partner's own server
 
 

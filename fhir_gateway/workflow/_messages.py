@@ -123,7 +123,7 @@ def referral_of(doc: dict[str, Any]) -> str | None:
 
 
 def check_message(event: WriteEvent) -> None:
-    """on_check('Communication'): a partner writes only on its own referrals, as itself; the
+    """before_write('Communication'): a partner writes only on its own referrals, as itself; the
     requester side's messages on a referral get the referral's patient as subject."""
     doc = event.after
     if doc is None:

@@ -149,7 +149,7 @@ def unable_to_contact(task: dict[str, Any] | None) -> bool:
 
 
 def check_outcomes(event: WriteEvent) -> None:
-    """on_check('Task'): the gateway's codes in a changed statusReason or a new output must be
+    """before_write('Task'): the gateway's codes in a changed statusReason or a new output must be
     codes of their system that fit the Task's status."""
     after = event.after
     before = event.before.content if event.before is not None else {}

@@ -106,18 +106,21 @@ class ListenerThread:
 
 
 @pytest.fixture
-def recorded_discharges() -> Iterator[list[Any]]:
-    """Every discharge the hook sees during the test (the care-plan engine's seat)."""
+def recorded_discharges(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every discharge announced during the test, whichever app's rules the session carries."""
     seen: list[Any] = []
-    discharge.install()
-    unregister = discharge.register(lambda session, context: seen.append(context))
-    yield seen
-    unregister()
+    run = discharge.on_discharge
+
+    def recording(session: Any, context: Any) -> None:
+        seen.append(context)
+        run(session, context)
+
+    monkeypatch.setattr(discharge, "on_discharge", recording)
+    return seen
 
 
 @pytest.fixture
 def intake(database: Database, settings: Settings) -> Intake:
-    discharge.install()
     return Intake(database, settings)
 
 
@@ -127,7 +130,6 @@ def mllp_factory(database: Database, settings: Settings) -> Iterator[Any]:
 
     def start(intake_settings: Settings | None = None, **config: Any) -> ListenerThread:
         s = intake_settings or settings
-        discharge.install()
         base = replace(listener_config(s), host="127.0.0.1", port=0, reuse_port=False)
         thread = ListenerThread(Intake(database, s), replace(base, **config))
         started.append(thread)

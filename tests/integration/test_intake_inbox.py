@@ -125,7 +125,7 @@ def _broken_care_plan_engine(session, context) -> None:  # type: ignore[no-untyp
 def test_failed_message_is_listed_and_replays_once_fixed(
     intake, client, database, monkeypatch, database_url
 ) -> None:  # type: ignore[no-untyped-def]
-    unregister = discharge.register(_broken_care_plan_engine)
+    unregister = client.app.state.rules.on_discharge(_broken_care_plan_engine)
     try:
         answer = intake.receive_hl7(adt("A03", "FAIL-1"))
     finally:
@@ -236,7 +236,7 @@ def test_whether_substance_use_data_are_part2_records_is_decided_per_sender(data
     from fhir_gateway.services.ingest import Intake
 
     configured = settings.model_copy(update={"part2_senders": ["SAMHSA|CLINIC"]})
-    install_rules(configured)
+    install_rules(configured, database)
     try:
         intake = Intake(database, configured)
         assert (
@@ -260,4 +260,4 @@ def test_whether_substance_use_data_are_part2_records_is_decided_per_sender(data
         general = labels("M-GEN")
         assert "42CFRPart2" not in general and "ETH" in general
     finally:
-        install_rules(settings)
+        install_rules(settings, database)

@@ -60,7 +60,7 @@ def _statuses(session) -> dict[str, str]:  # type: ignore[no-untyped-def]
 def test_approval_withdrawal_and_the_writers_rights(database) -> None:  # type: ignore[no-untyped-def]
     ManualClock(DISCHARGED)
     settings = Settings(database_url="sqlite://")
-    install_rules(settings)  # the write rules, as every process that writes has them
+    install_rules(settings, database)  # the write rules, as every process that writes has them
     database.write(careplans.seed, settings)
     database.write(assessments.seed, settings)  # the instruments a response is checked against
     with database.session() as session:

@@ -122,7 +122,7 @@ def test_buprenorphine_is_a_part2_record_only_from_a_part2_program(database, set
     from fhir_gateway.services.ingest import Intake
 
     configured = settings.model_copy(update={"part2_senders": ["QS1|BRIDGE_OTP"]})
-    install_rules(configured)
+    install_rules(configured, database)
     try:
         intake = Intake(database, configured)
         otp = (PHARMACY / "rds_o01_v23_part2.hl7").read_bytes()
@@ -139,7 +139,7 @@ def test_buprenorphine_is_a_part2_record_only_from_a_part2_program(database, set
             [general] = _labels(database, "MRN50001", kind)
             assert general == {"ETH", "PSY"}  # substance-use data, not a Part 2 record
     finally:
-        install_rules(settings)
+        install_rules(settings, database)
 
 
 def test_medication_resources_over_rest_and_a_partner_does_not_see_them(

@@ -288,7 +288,7 @@ def _intake(database: Database, settings: Settings, **overrides: Any) -> Intake:
     from fhir_gateway.app import install_rules
 
     configured = settings.model_copy(update=overrides)
-    install_rules(configured)
+    install_rules(configured, database)
     return Intake(database, configured)
 
 

@@ -24,7 +24,7 @@ from fhir_gateway.store.search import match_ids
 
 @pytest.fixture
 def ravi(database: Database, settings) -> tuple[Database, str]:  # type: ignore[no-untyped-def]
-    install_rules(settings)
+    install_rules(settings, database)
     database.write(relapse.seed)  # the Questionnaires the responses answer
     patient_ref = create(database, patient(), SYSTEM)
     create(database, plan(patient_ref))

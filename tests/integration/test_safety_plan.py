@@ -24,7 +24,7 @@ CASE_MANAGER = TokenCaller(
 
 @pytest.fixture
 def db(database, database_url):  # type: ignore[no-untyped-def]
-    install_rules(Settings(database_url=database_url, base_url=None, auth_enabled=False))
+    install_rules(Settings(database_url=database_url, base_url=None, auth_enabled=False), database)
     seed_patient(database)
     return database
 
