@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from fhir_gateway.api.deps import (
     BaseUrlDep,
@@ -16,7 +16,7 @@ from fhir_gateway.api.deps import (
 )
 from fhir_gateway.api.resources import run_search
 from fhir_gateway.api.responses import fhir_json
-from fhir_gateway.errors import MethodNotAllowed
+from fhir_gateway.errors import Forbidden, MethodNotAllowed
 from fhir_gateway.services import history as history_svc
 from fhir_gateway.services.bundles import process_bundle
 from fhir_gateway.services.capability import capability_statement
@@ -36,6 +36,14 @@ def metadata_is_read_only(request: Request) -> Response:
     raise MethodNotAllowed(
         f"{request.method} is not allowed on /metadata", headers={"Allow": "GET"}
     )
+
+
+@router.get("/_rules", include_in_schema=False)
+def rules_listing(request: Request, caller: CallerDep) -> Response:
+    """The app's write rules by hook point, in the order they run (admins only, as /metrics)."""
+    if caller.role not in ("admin", "system"):
+        raise Forbidden("Only an admin client may list the write rules")
+    return JSONResponse(request.app.state.rules.listing(), headers={"Cache-Control": "no-store"})
 
 
 @router.get("/_history")

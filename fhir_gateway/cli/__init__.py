@@ -17,6 +17,7 @@ from fhir_gateway.cli.intake import enable_mllp_in_serve, inbox_app, mllp_comman
 from fhir_gateway.cli.monitors import monitors_app, report_app
 from fhir_gateway.cli.operations import serve_metrics_port, share_metrics_between
 from fhir_gateway.cli.privacy import disclosures_command
+from fhir_gateway.cli.rules import rules_command
 from fhir_gateway.cli.users import users_app, web_banner
 from fhir_gateway.cli.workflow import (
     enable_worker_in_serve,
@@ -44,6 +45,7 @@ app.add_typer(monitors_app, name="monitors")
 app.add_typer(report_app, name="report")
 report_app.command("disclosures")(disclosures_command)
 app.add_typer(users_app, name="users")
+app.command("rules")(rules_command)
 
 
 @app.command()

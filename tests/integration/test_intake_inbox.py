@@ -41,7 +41,10 @@ def test_two_gateways_receiving_the_same_discharge_at_once_apply_it_once(
     settings,
     recorded_discharges,  # type: ignore[no-untyped-def]
 ) -> None:
+    from fhir_gateway.app import install_rules
+
     other = Database(database_url, pool_size=4)  # a second gateway process: its own connections
+    install_rules(settings, other)  # and its own rules
     gateways = [Intake(database, settings), Intake(other, settings)]
     message = adt("A03", "SAME-1")
     start = threading.Barrier(2)
