@@ -106,6 +106,9 @@ class Rules:
         self.settings = settings
         self._rules: dict[str, list[Rule]] = {point: [] for point in POINTS}
         self._lookup: dict[tuple[str, str | None], tuple[Callable[..., Any], ...]] = {}
+        # per resource type, for the two points every write meets (one dict lookup each)
+        self._checks: dict[str, tuple[Check, ...]] = {}
+        self._consequences: dict[str, tuple[Consequence, ...]] = {}
 
     # -- registering -------------------------------------------------------------------------
 
@@ -127,14 +130,19 @@ class Rules:
         if not any(r.fn is fn and r.res_type == res_type for r in rules):
             rule = Rule(point, name or _name(fn), res_type, fn)
             rules.insert(0, rule) if first else rules.append(rule)
-            self._lookup.clear()
+            self._forget()
         return lambda: self._remove(point, fn, res_type)
 
     def _remove(self, point: str, fn: Callable[..., Any], res_type: str | None) -> None:
         self._rules[point] = [
             r for r in self._rules[point] if not (r.fn is fn and r.res_type == res_type)
         ]
+        self._forget()
+
+    def _forget(self) -> None:
         self._lookup.clear()
+        self._checks.clear()
+        self._consequences.clear()
 
     def before_write(self, res_type: str | None, check: Check) -> None:
         self.add("before_write", check, res_type)
@@ -176,13 +184,20 @@ class Rules:
         return found
 
     def run_checks(self, event: WriteEvent) -> list[Issue]:
+        checks = self._checks.get(event.res_type)
+        if checks is None:
+            checks = self._checks[event.res_type] = self.hooks("before_write", event.res_type)
         warnings: list[Issue] = []
-        for fn in self.hooks("before_write", event.res_type):
+        for fn in checks:
             warnings.extend(fn(event) or [])
         return warnings
 
     def run_consequences(self, event: WriteEvent, stored: StoredResource | None) -> None:
-        for fn in self.hooks("after_write", event.res_type):
+        consequences = self._consequences.get(event.res_type)
+        if consequences is None:
+            consequences = self.hooks("after_write", event.res_type)
+            self._consequences[event.res_type] = consequences
+        for fn in consequences:
             fn(event, stored)
 
     def run(self, point: str, *args: Any) -> None:
@@ -214,8 +229,8 @@ _NONE = Rules()  # a session of a Database no app gave rules to: nothing rides o
 
 
 def rules_of(session: Session) -> Rules:
-    rules = session.info.get(RULES)
-    return rules if isinstance(rules, Rules) else _NONE
+    rules: Rules = session.info.get(RULES) or _NONE  # put there by the Database (use_rules)
+    return rules
 
 
 def settings_of(session: Session) -> Settings:

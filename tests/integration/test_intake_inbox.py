@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 from fhir_gateway.errors import BusinessRule
 from fhir_gateway.services import (
-    discharge,
     lookup,
 )
 from fhir_gateway.services.ingest import Intake
