@@ -19,7 +19,7 @@ from fhir_gateway.api.gate import SecurityMiddleware
 from fhir_gateway.api.unstorable import refuse_nul_in_url
 from fhir_gateway.hooks import Rules
 from fhir_gateway.observability import FASTAPI_TELEMETRY, install_observability
-from fhir_gateway.security import SecurityService, install_policy
+from fhir_gateway.security import SecurityService, install_policy, install_row_policy
 from fhir_gateway.security.logs import redact_secrets_in_logs
 from fhir_gateway.services import discharge, mhca
 from fhir_gateway.services.ingest import Intake
@@ -73,7 +73,8 @@ def _start_delivery(app: FastAPI):  # type: ignore[no-untyped-def]
 def build_rules(settings: Settings) -> Rules:
     """Every rule that rides on resource writes, in the order it runs: within each hook point
     (``fhir_gateway.hooks``) the rules run in the order they are registered here (the consent
-    grants ask ``first=True``). One ``Rules`` per app; ``fhir-gateway rules`` lists it."""
+    grants ask ``first=True``). One ``Rules`` per app; ``fhir-gateway rules`` lists it. Building
+    it changes nothing outside the object it returns."""
     from fhir_gateway import assessments, notifications, workflow
 
     rules = Rules(settings)
@@ -97,7 +98,9 @@ def build_rules(settings: Settings) -> Rules:
 
 def install_rules(settings: Settings, database: Database) -> Rules:
     """``build_rules`` given to ``database``, for any process that writes (the server, the MLLP
-    listener, the worker, the monitors, the demo): its sessions carry them from now on."""
+    listener, the worker, the monitors, the demo): its sessions carry them from now on. The row
+    policy the store applies is the same for every app (installing it twice changes nothing)."""
+    install_row_policy()
     rules = build_rules(settings)
     database.use_rules(rules)
     return rules

@@ -46,7 +46,7 @@ __all__ = [
     "Consequence",
     "SessionHook",
     "POINTS",
-    "Rule",
+    "RuleEntry",
     "Rules",
     "rules_of",
     "settings_of",
@@ -84,7 +84,7 @@ _TYPED = frozenset({"before_write", "after_write"})
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
+class RuleEntry:
     point: str
     name: str
     res_type: str | None  # None: every type (or a point without types)
@@ -104,7 +104,7 @@ class Rules:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings
-        self._rules: dict[str, list[Rule]] = {point: [] for point in POINTS}
+        self._rules: dict[str, list[RuleEntry]] = {point: [] for point in POINTS}
         self._lookup: dict[tuple[str, str | None], tuple[Callable[..., Any], ...]] = {}
         # per resource type, for the two points every write meets (one dict lookup each)
         self._checks: dict[str, tuple[Check, ...]] = {}
@@ -128,7 +128,7 @@ class Rules:
             raise ValueError(f"{point} rules are not per resource type")
         rules = self._rules[point]
         if not any(r.fn is fn and r.res_type == res_type for r in rules):
-            rule = Rule(point, name or _name(fn), res_type, fn)
+            rule = RuleEntry(point, name or _name(fn), res_type, fn)
             rules.insert(0, rule) if first else rules.append(rule)
             self._forget()
         return lambda: self._remove(point, fn, res_type)
@@ -220,7 +220,7 @@ class Rules:
         """Hook point → its rules in the order they run (for one type: every-type rules first)."""
         return {point: [r.as_dict() for r in self._ordered(point)] for point in POINTS}
 
-    def _ordered(self, point: str) -> Iterable[Rule]:
+    def _ordered(self, point: str) -> Iterable[RuleEntry]:
         rules = self._rules[point]
         return [*(r for r in rules if r.res_type is None), *(r for r in rules if r.res_type)]
 

@@ -25,6 +25,7 @@ from fhir_gateway import careplans, clock
 from fhir_gateway.app import build_rules, create_app
 from fhir_gateway.hooks import Rules
 from fhir_gateway.search.registry import get_registry
+from fhir_gateway.security import install_row_policy
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.migrate import upgrade
@@ -163,6 +164,7 @@ def _rules_for(settings: Settings) -> Rules:
 @pytest.fixture
 def database(_migrated: Database, settings: Settings) -> Iterator[Database]:
     """The migrated database, empty at the start of each test, with the suite's write rules."""
+    install_row_policy()
     _migrated.use_rules(_rules_for(settings))
     _empty(_migrated)
     # the caches built from stored templates, partners and instruments know a change by a

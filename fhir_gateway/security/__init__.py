@@ -37,7 +37,7 @@ from fhir_gateway.security._disclosures import (
 )
 from fhir_gateway.security._disclosures import take as take_disclosures
 from fhir_gateway.security._disclosures import withdrawn_because as disclosure_withdrawn_because
-from fhir_gateway.security._install import install_policy
+from fhir_gateway.security._install import install_policy, install_row_policy
 from fhir_gateway.security._labels import for_sender
 from fhir_gateway.security._policy import SUBSETTED, partner_caller, redact_for, visible_to
 from fhir_gateway.security._roles import ROLES, ROUTE_ROLES, TokenCaller
@@ -62,6 +62,7 @@ __all__ = [
     "list_clients",
     "remove_client",
     "install_policy",
+    "install_row_policy",
     "SUBSETTED",
     "for_sender",
     "SecurityService",

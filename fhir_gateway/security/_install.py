@@ -8,18 +8,23 @@ from fhir_gateway.security._policy import RowPolicy
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import visibility
 
-__all__ = ["install_policy"]
+__all__ = ["install_policy", "install_row_policy"]
 
 
 def install_policy(rules: hooks.Rules, settings: Settings) -> None:
     """The write checks (the caller's rights, Part 2 labels), the consent grants and the
-    accounting of disclosures at commit. The row policy is one stateless object, the same for
-    every app (``store.visibility``)."""
+    accounting of disclosures at commit."""
     del settings  # the labels read the app's settings from the session (``hooks.settings_of``)
-    visibility.install(RowPolicy())
     _disclosures.install(rules)
     rules.before_write(None, _guard.guard_write)
     rules.before_write(None, _labels.label_write)
     rules.after_write("Condition", _labels.label_referrers)
     # First: releasing referrals, pushes and notifications that follow a Consent ask the grants.
     rules.after_write("Consent", _consent.refresh_grants, first=True)
+
+
+def install_row_policy() -> None:
+    """The row policy behind the store (``store.visibility``): one stateless object, the same for
+    every app in the process: installed once (again would only empty its statement cache)."""
+    if not isinstance(visibility.current(), RowPolicy):
+        visibility.install(RowPolicy())
