@@ -225,7 +225,17 @@ class Rules:
         return [*(r for r in rules if r.res_type is None), *(r for r in rules if r.res_type)]
 
 
-_NONE = Rules()  # a session of a Database no app gave rules to: nothing rides on its writes
+class _NoRules(Rules):
+    """The rules of a session whose Database no app gave rules to: nothing rides on its writes,
+    and nothing may be added (it would ride on every such session in the process)."""
+
+    def add(
+        self, point: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Callable[[], None]:
+        raise RuntimeError("this session's database has no rules: give it an app's (use_rules)")
+
+
+_NONE = _NoRules()
 
 
 def rules_of(session: Session) -> Rules:
