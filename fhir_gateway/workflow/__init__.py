@@ -18,7 +18,11 @@ here edits the write path.
 
 from __future__ import annotations
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 from fhir_gateway import hooks
+from fhir_gateway.services import applied
 from fhir_gateway.settings import Settings
 from fhir_gateway.workflow._consequences import (
     configure,
@@ -65,7 +69,11 @@ from fhir_gateway.workflow._partners import (
     no_partner_reason,
     partner_choices,
 )
-from fhir_gateway.workflow._progress import PROGRESS_EXT
+from fhir_gateway.workflow._progress import (
+    PROGRESS_EXT,
+    flush_plan_progress,
+    forget_plan_progress,
+)
 from fhir_gateway.workflow._rules import check_task
 from fhir_gateway.workflow._states import (
     OPEN,
@@ -106,6 +114,7 @@ __all__ = [
     "allowed_next",
     "durations",
     "eligible_organizations",
+    "flush_plan_progress",
     "install",
     "is_legal",
     "no_partner_reason",
@@ -130,3 +139,19 @@ def install(settings: Settings) -> None:
     hooks.on_stored("CarePlan")(on_careplan)
     hooks.on_stored("Procedure")(on_outcome)
     hooks.on_stored("Observation")(on_outcome)
+    # plan progress, once per plan: at the end of each intake message (inside its savepoint), and
+    # before every other commit; after the discharge's own before_commit (it may write a plan)
+    applied.register(_flush_after_message)
+    if not event.contains(Session, "before_commit", _flush_before_commit):
+        event.listen(Session, "before_commit", _flush_before_commit)
+        event.listen(Session, "after_rollback", forget_plan_progress)
+
+
+def _flush_after_message(session: Session, _message: applied.MessageApplied) -> None:
+    flush_plan_progress(session)
+
+
+def _flush_before_commit(session: Session) -> None:
+    # before_commit also fires when a savepoint is released: wait for the real commit
+    if not session.in_nested_transaction():
+        flush_plan_progress(session)
