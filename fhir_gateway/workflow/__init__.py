@@ -18,6 +18,8 @@ here edits the write path.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -36,6 +38,8 @@ from fhir_gateway.workflow._direct import partner_caller, poll_partners, push_bu
 from fhir_gateway.workflow._history import (
     StateSpan,
     durations,
+    flush_provenance,
+    forget_transitions,
     owners_over_time,
     received_at,
     time_in_states,
@@ -115,6 +119,8 @@ __all__ = [
     "durations",
     "eligible_organizations",
     "flush_plan_progress",
+    "flush_provenance",
+    "flush_transaction",
     "install",
     "is_legal",
     "no_partner_reason",
@@ -139,19 +145,32 @@ def install(settings: Settings) -> None:
     hooks.on_stored("CarePlan")(on_careplan)
     hooks.on_stored("Procedure")(on_outcome)
     hooks.on_stored("Observation")(on_outcome)
-    # plan progress, once per plan: at the end of each intake message (inside its savepoint), and
-    # before every other commit; after the discharge's own before_commit (it may write a plan)
+    # What waits for the end of a transaction (plan progress once per plan, one Provenance per
+    # agent): flushed at the end of each intake message (inside its savepoint) and before every
+    # other commit, after the discharge's own before_commit (it may write a plan).
     applied.register(_flush_after_message)
     if not event.contains(Session, "before_commit", _flush_before_commit):
         event.listen(Session, "before_commit", _flush_before_commit)
-        event.listen(Session, "after_rollback", forget_plan_progress)
+        event.listen(Session, "after_soft_rollback", _forget)
+
+
+def flush_transaction(session: Session) -> None:
+    """Plan progress first (a plan's refresh changes no Task), then the transitions' Provenance."""
+    flush_plan_progress(session)
+    flush_provenance(session)
 
 
 def _flush_after_message(session: Session, _message: applied.MessageApplied) -> None:
-    flush_plan_progress(session)
+    flush_transaction(session)
 
 
 def _flush_before_commit(session: Session) -> None:
     # before_commit also fires when a savepoint is released: wait for the real commit
     if not session.in_nested_transaction():
-        flush_plan_progress(session)
+        flush_transaction(session)
+
+
+def _forget(session: Session, transaction: Any) -> None:
+    forget_transitions(session, transaction)
+    if not transaction.nested:
+        forget_plan_progress(session)
