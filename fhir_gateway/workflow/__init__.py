@@ -34,7 +34,13 @@ from fhir_gateway.workflow._consequences import (
     on_task,
 )
 from fhir_gateway.workflow._coordinator import CASE_MANAGER_ROLES, coordinators_of
-from fhir_gateway.workflow._direct import partner_caller, poll_partners, push_bundle
+from fhir_gateway.workflow._direct import (
+    PUSH_CHANNEL,
+    partner_caller,
+    poll_partners,
+    push_bundle,
+    push_payload,
+)
 from fhir_gateway.workflow._history import (
     StateSpan,
     durations,
@@ -129,6 +135,8 @@ __all__ = [
     "partner_choices",
     "poll_partners",
     "push_bundle",
+    "push_payload",
+    "PUSH_CHANNEL",
     "received_at",
     "time_in_states",
 ]
