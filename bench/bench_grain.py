@@ -77,7 +77,7 @@ def _drop(name: Any) -> None:
 
 def child(stays: int) -> dict[str, Any]:
     sys.path.insert(0, os.path.join(HERE, "tests", "integration"))
-    from statement_count import counted
+    from statement_count import counted  # type: ignore[import-not-found]
 
     from fhir_gateway import careplans
     from fhir_gateway.app import install_rules
@@ -154,9 +154,9 @@ def _partner(database: Any, mrn: str, counted: Any) -> dict[str, int]:
         doc = {**task.content, "status": status}
         with counted(database.engine) as count:
             task = database.write(
-                lambda s, d=doc, v=task.version_id: svc.update(
-                    s, "Task", d["id"], d, caller, if_match=v
-                ).stored
+                lambda s, d=doc, v=task.version_id: (
+                    svc.update(s, "Task", d["id"], d, caller, if_match=v).stored
+                )
             )
         counts[f"partner {status}"] = count.total
     return counts

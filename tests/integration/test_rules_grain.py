@@ -173,7 +173,7 @@ def test_a_partner_push_is_queued_as_its_task_and_built_when_sent(
         assert [d["resourceType"] for d in docs] == ["ServiceRequest", "Task"]
         task_id, version = row.focus.split("/")[1], row.focus.split("/")[3]  # type: ignore[union-attr]
         assert docs[1]["id"] == task_id
-        stored = auto_gateway.database.read(lambda s: lookup.read(s, f"Task/{task_id}"))
+        stored = auto_gateway.database.read(lookup.read, f"Task/{task_id}")
         assert stored is not None and stored["meta"]["versionId"] == version
         assert docs[1]["status"] == stored["status"] == "requested"
         assert docs[1]["focus"]["reference"] == f"ServiceRequest/{docs[0]['id']}"
