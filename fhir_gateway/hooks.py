@@ -13,6 +13,8 @@ The hook points, in the order a write meets them:
 * ``discharge``: each discharge detected in the transaction (``services.discharge``), in it.
 * ``message_applied``: each intake message, after its Bundle and its discharges, in its transaction.
 * ``before_commit``, ``after_commit``, ``after_rollback``: the session's transaction ends.
+* ``after_soft_rollback``: any rollback, a savepoint's included: ``hook(session, transaction)``
+  (what a rolled-back savepoint wrote is forgotten, ``transaction.nested``).
 * ``scheduled``: the jobs the scheduled monitor run calls, by name.
 
 Within a point rules run in registration order (for a type: the every-type rules first), unless
@@ -78,6 +80,7 @@ POINTS = (
     "before_commit",
     "after_commit",
     "after_rollback",
+    "after_soft_rollback",
     "scheduled",
 )
 _TYPED = frozenset({"before_write", "after_write"})
@@ -159,7 +162,8 @@ class Rules:
         self.add("message_applied", hook)
 
     def on_session(self, point: str, hook: Callable[..., None]) -> None:
-        """``before_commit``, ``after_commit`` or ``after_rollback``: ``hook(session)``."""
+        """``before_commit``, ``after_commit`` or ``after_rollback``: ``hook(session)``;
+        ``after_soft_rollback``: ``hook(session, transaction)``."""
         self.add(point, hook)
 
     def scheduled(self, name: str, job: Callable[..., int]) -> None:
@@ -206,10 +210,10 @@ class Rules:
         for fn in self.hooks(point):
             fn(*args)
 
-    def session_event(self, point: str, session: Session) -> None:
+    def session_event(self, point: str, session: Session, *args: Any) -> None:
         """What the ``Database`` calls at the end of each of its sessions' transactions."""
         for fn in self.hooks(point):
-            fn(session)
+            fn(session, *args)
 
     def scheduled_jobs(self) -> list[tuple[str, Callable[..., int]]]:
         return [(r.name, r.fn) for r in self._rules["scheduled"]]

@@ -42,7 +42,7 @@ RULES = "rules"
 class SessionRules(Protocol):
     """What a database hands its sessions' transaction ends to (``fhir_gateway.hooks.Rules``)."""
 
-    def session_event(self, point: str, session: Session) -> None: ...
+    def session_event(self, point: str, session: Session, *args: Any) -> None: ...
 
 
 def _json_dumps(value: object) -> str:
@@ -172,7 +172,7 @@ class Database:
         event.listen(self._writer, "after_commit", self._after_commit)
         event.listen(self._writer, "after_rollback", self._after_rollback)
         for maker in (self._writer, self._reader):
-            for point in ("before_commit", "after_commit", "after_rollback"):
+            for point in ("before_commit", "after_commit", "after_rollback", "after_soft_rollback"):
                 event.listen(maker, point, self._dispatch(point))
 
     def use_rules(self, rules: SessionRules | None) -> None:
@@ -183,10 +183,10 @@ class Database:
 
     @staticmethod
     def _dispatch(point: str) -> Callable[[Session], None]:
-        def dispatch(session: Session) -> None:
+        def dispatch(session: Session, *args: Any) -> None:
             rules = session.info.get(RULES)
             if rules is not None:
-                rules.session_event(point, session)
+                rules.session_event(point, session, *args)
 
         return dispatch
 

@@ -91,12 +91,26 @@ def _service(reader: PatientReader, task: dict[str, Any]) -> str:
     return concept_text(request.get("code"), "a referral")
 
 
-def _transition(provenance: dict[str, Any]) -> tuple[str | None, str | None]:
+def _transitions(
+    provenance: dict[str, Any], task: str
+) -> list[tuple[str | None, str, list[dict[str, Any]]]]:
+    """(from, to, reasons) of each of ``task``'s transitions the Provenance records. One written
+    before a Provenance covered a whole event names no ``target`` part: it is the Task's own."""
+    out = []
     for ext in provenance.get("extension") or []:
-        if ext.get("url") == _TRANSITION:
-            parts = {p.get("url"): p.get("valueCode") for p in ext.get("extension") or []}
-            return parts.get("from"), parts.get("to")
-    return None, None
+        if ext.get("url") != _TRANSITION:
+            continue
+        parts = {p.get("url"): p for p in ext.get("extension") or []}
+        target = ((parts.get("target") or {}).get("valueReference") or {}).get("reference")
+        after = (parts.get("to") or {}).get("valueCode")
+        if after is None or (target is not None and target.split("/_history")[0] != task):
+            continue
+        reason = parts.get("reason")
+        reasons = [reason["valueCodeableConcept"]] if reason else []
+        if target is None:
+            reasons = provenance.get("reason") or []
+        out.append(((parts.get("from") or {}).get("valueCode"), after, reasons))
+    return out
 
 
 def _referrals(out: _Collect) -> None:
@@ -104,16 +118,15 @@ def _referrals(out: _Collect) -> None:
     for task in reader.of_patient("Task"):
         service, partner = _service(reader, task), reader.who(task.get("owner"), missing="")
         to_whom = f" ({partner})" if partner else ""
-        for prov in reader.find("Provenance", [("target", f"Task/{task.get('id')}")]):
-            before, after = _transition(prov)
-            if after is None:
-                continue
+        task_ref = f"Task/{task.get('id')}"
+        for prov in reader.find("Provenance", [("target", task_ref)]):
             who = reader.who((prov.get("agent") or [{}])[0].get("who"), missing="the gateway")
-            what = f"Referral for {service}{to_whom}: {task_state(after).lower()}"
-            if before:
-                what += f" (was {task_state(before).lower()})"
-            reason = ", ".join(concept_text(r) for r in prov.get("reason") or [])
-            out.add(prov.get("recorded"), who, f"{what}. {reason}".strip() if reason else what)
+            for before, after, reasons in _transitions(prov, task_ref):
+                what = f"Referral for {service}{to_whom}: {task_state(after).lower()}"
+                if before:
+                    what += f" (was {task_state(before).lower()})"
+                reason = ", ".join(concept_text(r) for r in reasons)
+                out.add(prov.get("recorded"), who, f"{what}. {reason}".strip() if reason else what)
 
 
 def _alerts(out: _Collect) -> None:

@@ -14,14 +14,14 @@ import random
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session
 
-from fhir_gateway import clock, contacts, security
+from fhir_gateway import clock, contacts, security, workflow
 from fhir_gateway.notifications import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 from fhir_gateway.observability.events import observed_delivery
 from fhir_gateway.observability.health import Heartbeat
@@ -152,10 +152,27 @@ class DeliveryWorker:
         log.info("outbox %s withdrawn: a consent it rested on no longer permits it", row.id)
         return DeliveryResult(row.id, "withdrawn", None, reason)
 
+    def _built(self, row: OutboxRow) -> OutboxRow | DeliveryResult:
+        """A partner push queued as a Task version: its Bundle (and what it discloses) built now,
+        with the partner's rights now; withdrawn when nothing may go."""
+        if row.channel != workflow.PUSH_CHANNEL or row.body or not row.focus:
+            return row
+        base_url = (self.settings.base_url or "").rstrip("/")
+        built = self.db.read(workflow.push_payload, row.focus, base_url)
+        if isinstance(built, tuple):
+            return replace(row, body=built[0], disclosures=built[1])
+        self.db.write(outbox.withdraw, row.id, worker=self.name, reason=built)
+        log.info("outbox %s withdrawn: %s", row.id, built)
+        return DeliveryResult(row.id, "withdrawn", None, built)
+
     def _deliver(self, row: OutboxRow, secret: str | None) -> DeliveryResult:
         withdrawn = self._withdrawn(row)
         if withdrawn is not None:
             return withdrawn
+        built = self._built(row)
+        if isinstance(built, DeliveryResult):
+            return built
+        row = built
         with observed_delivery(row.id, row.channel) as seen:  # span, outbox-id correlation, metrics
             refused = False
             if row.channel in self.caring.names:

@@ -18,7 +18,12 @@ here edits the write path.
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy.orm import Session
+
 from fhir_gateway import hooks
+from fhir_gateway.services import applied
 from fhir_gateway.settings import Settings
 from fhir_gateway.workflow._consequences import (
     on_careplan,
@@ -27,10 +32,18 @@ from fhir_gateway.workflow._consequences import (
     on_task,
 )
 from fhir_gateway.workflow._coordinator import CASE_MANAGER_ROLES, coordinators_of
-from fhir_gateway.workflow._direct import partner_caller, poll_partners, push_bundle
+from fhir_gateway.workflow._direct import (
+    PUSH_CHANNEL,
+    partner_caller,
+    poll_partners,
+    push_bundle,
+    push_payload,
+)
 from fhir_gateway.workflow._history import (
     StateSpan,
     durations,
+    flush_provenance,
+    forget_transitions,
     owners_over_time,
     received_at,
     time_in_states,
@@ -64,7 +77,11 @@ from fhir_gateway.workflow._partners import (
     no_partner_reason,
     partner_choices,
 )
-from fhir_gateway.workflow._progress import PROGRESS_EXT
+from fhir_gateway.workflow._progress import (
+    PROGRESS_EXT,
+    flush_plan_progress,
+    forget_plan_progress,
+)
 from fhir_gateway.workflow._rules import check_task
 from fhir_gateway.workflow._states import (
     OPEN,
@@ -105,6 +122,9 @@ __all__ = [
     "allowed_next",
     "durations",
     "eligible_organizations",
+    "flush_plan_progress",
+    "flush_provenance",
+    "flush_transaction",
     "install",
     "is_legal",
     "no_partner_reason",
@@ -113,6 +133,8 @@ __all__ = [
     "partner_choices",
     "poll_partners",
     "push_bundle",
+    "push_payload",
+    "PUSH_CHANNEL",
     "received_at",
     "time_in_states",
 ]
@@ -130,3 +152,31 @@ def install(rules: hooks.Rules, settings: Settings) -> None:
     rules.after_write("CarePlan", on_careplan)
     rules.after_write("Procedure", on_outcome)
     rules.after_write("Observation", on_outcome)
+    # What waits for the end of a transaction (plan progress once per plan, one Provenance per
+    # agent): flushed at the end of each intake message (inside its savepoint) and before every
+    # other commit, after the discharge's own before_commit (it may write a plan).
+    rules.on_message_applied(_flush_after_message)
+    rules.on_session("before_commit", _flush_before_commit)
+    rules.on_session("after_soft_rollback", _forget)
+
+
+def flush_transaction(session: Session) -> None:
+    """Plan progress first (a plan's refresh changes no Task), then the transitions' Provenance."""
+    flush_plan_progress(session)
+    flush_provenance(session)
+
+
+def _flush_after_message(session: Session, _message: applied.MessageApplied) -> None:
+    flush_transaction(session)
+
+
+def _flush_before_commit(session: Session) -> None:
+    # before_commit also fires when a savepoint is released: wait for the real commit
+    if not session.in_nested_transaction():
+        flush_transaction(session)
+
+
+def _forget(session: Session, transaction: Any) -> None:
+    forget_transitions(session, transaction)
+    if not transaction.nested:
+        forget_plan_progress(session)

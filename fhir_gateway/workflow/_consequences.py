@@ -7,7 +7,8 @@ ServiceRequests and CarePlans):
   so does a failed one, and one the partner cancelled: the case manager decides what next;
 - a Task the requester sends to (or changes at) a partner with its own FHIR server is pushed there;
 - a revoked ServiceRequest cancels its open Tasks; any ServiceRequest change refreshes the progress
-  of the plans that reference it (and may complete them);
+  of the plans that reference it (and may complete them), once per plan when the transaction's
+  writes are done (``_progress.flush_plan_progress``);
 - a revoked CarePlan revokes the ServiceRequests it issued that no other live plan carries on;
 - a Procedure or Observation posted for a ServiceRequest becomes an outcome of its plan activity.
 """
@@ -102,7 +103,7 @@ def on_service_request(event: WriteEvent, stored: StoredResource | None) -> None
         return
     if change[1] == "revoked":
         _cancel_open_tasks(event, stored.relative)
-    _progress.refresh_plans_of(event.session, stored.relative)
+    _progress.mark_plans_of(event.session, stored.relative)
 
 
 def _cancel_open_tasks(event: WriteEvent, request_ref: str) -> None:
@@ -160,4 +161,4 @@ def on_outcome(event: WriteEvent, stored: StoredResource | None) -> None:
         return
     for based in stored.content.get("basedOn", []):
         if (based.get("reference") or "").startswith("ServiceRequest/"):
-            _progress.refresh_plans_of(event.session, based["reference"])
+            _progress.mark_plans_of(event.session, based["reference"])

@@ -1,6 +1,8 @@
 """The IG's "direct" pattern, for partners that run their own FHIR server (an Endpoint in the
 directory): a Task that becomes ``requested`` for such a partner is pushed there with its
-ServiceRequest (a transaction Bundle, through the outbox, so the push is as durable as the change),
+ServiceRequest (a transaction Bundle, through the outbox, so the push is as durable as the change;
+the row names the Task version, and the worker builds the Bundle with the partner's rights as it
+sends it),
 and the partner's status changes are followed by polling its server and mirrored back here as
 that partner, through the same state machine and rights as a change made on the gateway's API.
 Partners without a server use the gateway's API ("light" pattern) and need nothing from here."""
@@ -29,10 +31,19 @@ from fhir_gateway.workflow._partners import endpoint_of
 from fhir_gateway.workflow._referrals import read, ref, search
 from fhir_gateway.workflow._states import OWNER_FIELDS, Side, allowed_next, who_sets
 
-__all__ = ["push_bundle", "push", "poll_partners", "partner_caller", "steps_between"]
+__all__ = [
+    "PUSH_CHANNEL",
+    "push_bundle",
+    "push",
+    "push_payload",
+    "poll_partners",
+    "partner_caller",
+    "steps_between",
+]
 
 log = logging.getLogger("fhir_gateway.workflow.direct")
 _FOLLOWED = "requested,accepted,in-progress,on-hold"
+PUSH_CHANNEL = "partner-push"
 
 
 def partner_caller(organization: str) -> Caller:
@@ -76,32 +87,47 @@ def push_bundle(task: dict[str, Any], request: dict[str, Any], base_url: str) ->
 
 
 def push(session: Session, stored: StoredResource, base_url: str) -> int | None:
-    """Queue the push of a requested Task to its owner's FHIR server; None if it has none."""
-    from fhir_gateway import security
-
+    """Queue the push of a Task version to its owner's FHIR server; None if it has none. The row
+    names the Task version only: the worker builds what goes (``push_payload``) when it sends."""
+    del base_url  # the worker's own, when it builds the Bundle
     owner = ref(stored.content, "owner")
     endpoint = endpoint_of(session, owner)
-    found = read(session, ref(stored.content, "focus"))
-    if endpoint is None or found is None or owner is None:
+    if endpoint is None or owner is None:
         return None
+    return outbox.enqueue(
+        session,
+        channel=PUSH_CHANNEL,
+        method="POST",
+        url=endpoint,
+        body=b"",
+        content_type="application/fhir+json",
+        focus=f"Task/{stored.res_id}/_history/{stored.version_id}",
+    )
+
+
+def push_payload(
+    session: Session, focus: str, base_url: str
+) -> tuple[bytes, list[dict[str, Any]] | None] | str:
+    """What a queued push sends (the Bundle, and the disclosures it makes), built as it goes out
+    with the partner's rights then; or why nothing goes (the partner may not see it, it is gone)."""
+    from fhir_gateway import security
+
+    task_type, task_id, _, version = (focus.split("/") + ["", "", ""])[:4]
+    stored = repo.vread(session, "Task", task_id, int(version)) if version.isdigit() else None
+    if task_type != "Task" or stored is None or stored.deleted:
+        return "the referral Task is no longer there"
+    owner, found = ref(stored.content, "owner"), read(session, ref(stored.content, "focus"))
+    if owner is None or found is None:
+        return "the referral has no partner or no ServiceRequest any more"
     viewer = security.partner_caller(owner)  # the partner gets what it could read here, no more
     task, request = (
         security.redact_for(session, viewer, stored.content),
         security.redact_for(session, viewer, found),
     )
+    disclosures = security.take_disclosures(session)
     if task is None or request is None:
-        security.take_disclosures(session)  # nothing goes: nothing disclosed
-        return None
-    return outbox.enqueue(
-        session,
-        channel="partner-push",
-        method="POST",
-        url=endpoint,
-        body=orjson.dumps(push_bundle(task, request, base_url)),
-        content_type="application/fhir+json",
-        focus=f"Task/{stored.res_id}/_history/{stored.version_id}",
-        disclosures=security.take_disclosures(session),
-    )
+        return "the partner may no longer see this referral"  # nothing goes: nothing disclosed
+    return orjson.dumps(push_bundle(task, request, base_url)), disclosures or None
 
 
 # -- following the partner's changes --------------------------------------------------------------

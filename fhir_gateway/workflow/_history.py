@@ -1,6 +1,8 @@
-"""Every referral transition is kept twice: as a Task version (the store keeps them all) and as a
-Provenance naming who made it. From the versions: the time a Task spent in each state, when its
-current owner received it, and every partner that has held a referral."""
+"""Every referral transition is kept twice: as a Task version (the store keeps them all) and in a
+Provenance naming who made it, one per agent and transaction (a discharge's new referrals, a
+partner's request), with a ``task-transition`` extension per transition (its Task version as
+``target``, ``from``, ``to``, ``reason``). From the versions: the time a Task spent in each state,
+when its current owner received it, and every partner that has held a referral."""
 
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from fhir_gateway.store.tables import resource_versions
 __all__ = [
     "TRANSITION_EXT",
     "record_transition",
+    "flush_provenance",
+    "forget_transitions",
     "StateSpan",
     "time_in_states",
     "durations",
@@ -31,6 +35,25 @@ __all__ = [
 TRANSITION_EXT = "http://fhir-gateway.org/fhir/StructureDefinition/task-transition"
 _OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 _PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+
+
+_NOTED = "workflow.transitions"  # session.info: the transitions waiting for their Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class _Transition:
+    caller: Caller
+    stored: StoredResource
+    previous: str | None
+    savepoints: tuple[Any, ...]  # the open savepoints it was made in (their rollback drops it)
+
+    @property
+    def target(self) -> str:
+        return f"Task/{self.stored.res_id}/_history/{self.stored.version_id}"
+
+    @property
+    def text(self) -> str:
+        return f"{self.previous or '(new)'} → {self.stored.content.get('status')}"
 
 
 def _agent(caller: Caller) -> dict[str, Any]:
@@ -44,28 +67,78 @@ def _agent(caller: Caller) -> dict[str, Any]:
     }
 
 
+def _savepoints(session: Session) -> tuple[Any, ...]:
+    out, transaction = [], session.get_nested_transaction()
+    while transaction is not None and transaction.nested:
+        out.append(transaction)
+        transaction = transaction.parent
+    return tuple(out)
+
+
 def record_transition(
     session: Session, caller: Caller, stored: StoredResource, previous: str | None
 ) -> None:
-    """A Provenance for the Task version ``stored``: who moved it from ``previous`` to its status."""
-    status = stored.content.get("status")
-    parts = [{"url": "to", "valueCode": status}]
-    if previous:
-        parts.insert(0, {"url": "from", "valueCode": previous})
-    provenance = {
+    """Note that ``caller`` moved the Task version ``stored`` from ``previous`` to its status; the
+    transaction's transitions get their Provenance together (``flush_provenance``)."""
+    noted = session.info.setdefault(_NOTED, [])
+    noted.append(_Transition(caller, stored, previous, _savepoints(session)))
+
+
+def forget_transitions(session: Session, transaction: Any) -> None:
+    """A rollback: a savepoint's takes its own transitions with it, the transaction's all."""
+    noted = session.info.get(_NOTED)
+    if noted and transaction.nested:
+        session.info[_NOTED] = [n for n in noted if transaction not in n.savepoints]
+    elif noted:
+        session.info.pop(_NOTED, None)
+
+
+def flush_provenance(session: Session) -> None:
+    """One Provenance per agent for the transitions noted in this transaction: a discharge's
+    referrals get one, a partner's request one, naming every Task version it made."""
+    groups: dict[tuple[str, str, str | None], list[_Transition]] = {}
+    for noted in session.info.pop(_NOTED, None) or []:
+        key = (noted.caller.client_id, noted.caller.role, noted.caller.organization)
+        groups.setdefault(key, []).append(noted)
+    for transitions in groups.values():
+        svc.create(session, "Provenance", _provenance(transitions), SYSTEM)
+
+
+def _part(transition: _Transition) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = [
+        {"url": "target", "valueReference": {"reference": transition.target}}
+    ]
+    if transition.previous:
+        parts.append({"url": "from", "valueCode": transition.previous})
+    parts.append({"url": "to", "valueCode": transition.stored.content.get("status")})
+    if transition.stored.content.get("statusReason"):
+        parts.append(
+            {"url": "reason", "valueCodeableConcept": transition.stored.content["statusReason"]}
+        )
+    return {"url": TRANSITION_EXT, "extension": parts}
+
+
+def _provenance(transitions: list[_Transition]) -> dict[str, Any]:
+    created = all(t.previous is None for t in transitions)
+    reasons = [
+        t.stored.content["statusReason"]
+        for t in transitions
+        if t.stored.content.get("statusReason")
+    ]
+    provenance: dict[str, Any] = {
         "resourceType": "Provenance",
-        "extension": [{"url": TRANSITION_EXT, "extension": parts}],
-        "target": [{"reference": f"Task/{stored.res_id}/_history/{stored.version_id}"}],
-        "recorded": clock.to_instant(stored.last_updated),
+        "extension": [_part(t) for t in transitions],
+        "target": [{"reference": t} for t in dict.fromkeys(t.target for t in transitions)],
+        "recorded": clock.to_instant(max(t.stored.last_updated for t in transitions)),
         "activity": {
-            "coding": [{"system": _OPERATION, "code": "UPDATE" if previous else "CREATE"}],
-            "text": f"{previous or '(new)'} → {status}",
+            "coding": [{"system": _OPERATION, "code": "CREATE" if created else "UPDATE"}],
+            "text": "; ".join(dict.fromkeys(t.text for t in transitions)),
         },
-        "agent": [_agent(caller)],
+        "agent": [_agent(transitions[0].caller)],
     }
-    if stored.content.get("statusReason"):
-        provenance["reason"] = [stored.content["statusReason"]]
-    svc.create(session, "Provenance", provenance, SYSTEM)
+    if reasons:
+        provenance["reason"] = [r for i, r in enumerate(reasons) if r not in reasons[:i]]
+    return provenance
 
 
 @dataclass(frozen=True, slots=True)

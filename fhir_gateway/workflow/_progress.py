@@ -2,7 +2,13 @@
 ServiceRequests are completed, active, on hold or revoked; the outcomes partners recorded (Task
 outputs, Procedures and Observations based on the request) as ``activity.outcomeReference``; and
 the plan ``completed`` once every ServiceRequest is completed or revoked (at least one completed:
-a plan whose every request was revoked was withdrawn, not achieved)."""
+a plan whose every request was revoked was withdrawn, not achieved).
+
+A change marks the plans of its ServiceRequest for a refresh (``mark_plans_of``); each marked plan
+is refreshed once, when the transaction's writes are done (``flush_plan_progress``: the intake at
+the end of a message, every other writer just before its commit), so a readmission that revokes N
+referrals of a plan computes and stores its progress once, not N times. Nothing reads a plan's
+progress inside the transaction that changed it."""
 
 from __future__ import annotations
 
@@ -13,13 +19,24 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
+from fhir_gateway.context import SYSTEM
+from fhir_gateway.store import repository as repo
+from fhir_gateway.store.search import match_ids
 from fhir_gateway.workflow._referrals import read, save, search, tasks_for
 
-__all__ = ["PROGRESS_EXT", "derive", "refresh", "refresh_plans_of", "plans_of_request"]
+__all__ = [
+    "PROGRESS_EXT",
+    "derive",
+    "refresh",
+    "mark_plans_of",
+    "flush_plan_progress",
+    "forget_plan_progress",
+]
 
 PROGRESS_EXT = "http://fhir-gateway.org/fhir/StructureDefinition/careplan-progress"
 _DONE = frozenset({"completed", "revoked", "entered-in-error"})
 _COUNTED = ("completed", "active", "on-hold", "revoked", "draft")
+_MARKED = "workflow.progress_marked"  # session.info: the ServiceRequests whose plans are stale
 
 
 def _request_refs(plan: dict[str, Any]) -> list[str]:
@@ -82,10 +99,20 @@ def refresh(session: Session, plan: dict[str, Any]) -> None:
         save(session, updated)
 
 
-def plans_of_request(session: Session, request_ref: str) -> list[dict[str, Any]]:
-    return search(session, "CarePlan", [("activity-reference", request_ref)])
+def mark_plans_of(session: Session, request_ref: str) -> None:
+    """The plans that carry ``request_ref`` now are due a refresh before this transaction
+    commits (a plan written later in it, such as the discharge's own, is not)."""
+    found = match_ids(session, "CarePlan", [("activity-reference", request_ref)], caller=SYSTEM)
+    session.info.setdefault(_MARKED, {}).update(dict.fromkeys(found))  # ordered, once each
 
 
-def refresh_plans_of(session: Session, request_ref: str) -> None:
-    for plan in plans_of_request(session, request_ref):
-        refresh(session, plan)
+def flush_plan_progress(session: Session) -> None:
+    """Refresh each marked plan once (a refresh that completes a plan may mark more: loop)."""
+    while marked := session.info.pop(_MARKED, None):
+        for plan in repo.read_many(session, "CarePlan", list(marked)):
+            if not plan.deleted:
+                refresh(session, plan.content)
+
+
+def forget_plan_progress(session: Session, *_: object) -> None:
+    session.info.pop(_MARKED, None)

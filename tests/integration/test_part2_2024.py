@@ -39,6 +39,7 @@ from fhir_gateway.settings import Settings
 from fhir_gateway.store import outbox
 from fhir_gateway.store.db import Database
 from fhir_gateway.workers.delivery import DeliveryWorker
+from fhir_gateway.workflow import PUSH_CHANNEL, push_payload
 
 PRAIRIE = "Organization/prairie-recovery"  # treating provider, covered entity (shipped directory)
 PEERS = "Organization/recovery-peers"  # a peer-recovery partner added here, closer to the patient
@@ -294,12 +295,21 @@ def _assert_disclosed(
     assert artifact["display"] == forms.describe(consent), where  # its scope in words
 
 
+def _body(world: World, row: outbox.OutboxRow) -> bytes:
+    """What the row sends: a partner push is built by the worker as it goes (the same builder)."""
+    if row.channel != PUSH_CHANNEL or row.body:
+        return row.body
+    built = world.database.read(push_payload, row.focus, world.settings.base_url or "")
+    assert isinstance(built, tuple), built
+    return built[0]
+
+
 def _outbox_resources(world: World, url: str) -> list[dict[str, Any]]:
     """What the outbox sends to ``url`` (notifications go to endpoint/Type/id)."""
     rows = [r for r in world.database.read(outbox.list_rows, limit=1000) if r.url.startswith(url)]
     out: list[dict[str, Any]] = []
     for row in rows:
-        doc = orjson.loads(row.body)
+        doc = orjson.loads(_body(world, row))
         out += [e["resource"] for e in doc.get("entry", []) if "resource" in e] or [doc]
     return out
 
@@ -416,7 +426,12 @@ def test_revocation_stops_a_notification_already_queued(world: World) -> None:
     patient = world.patient()
     consent = world.consent(_tpo(patient))
     task, _ = world.referral(ADDICTION)
-    queued = [r for r in world.database.read(outbox.list_rows, limit=1000) if r.disclosures]
+    queued = [
+        r
+        for r in world.database.read(outbox.list_rows, limit=1000)
+        # a push says what it discloses as it goes
+        if r.disclosures or (r.focus or "").startswith(f"Task/{task['id']}/")
+    ]
     assert {r.url.split("/Task")[0] for r in queued} == {HOOK, PRAIRIE_FHIR}  # for the worker
 
     world.revoke(consent)

@@ -33,6 +33,7 @@ from fhir_gateway.services.ingest import Intake
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.outbox_tables import outbox
+from fhir_gateway.workflow import push_payload
 
 PRAIRIE = "Organization/prairie-recovery"  # the shipped directory's addiction-treatment partner
 ADDICTION = "Addiction treatment programme"
@@ -224,9 +225,18 @@ def _served(client: TestClient, headers: dict[str, str], res_type: str) -> list[
     return [e["resource"] for e in answer.json().get("entry", [])]
 
 
+def _as_sent(database: Database, body: bytes, focus: str | None) -> bytes:
+    """A partner push is queued as its Task version; the worker builds the Bundle as it sends."""
+    if body or not focus:
+        return body
+    built = database.read(push_payload, focus, "")
+    return built[0] if isinstance(built, tuple) else b""
+
+
 def _pushed(database: Database) -> list[dict[str, Any]]:
     """Every resource in the notifications and partner pushes queued in the outbox."""
-    bodies = database.read(lambda s: [r.body for r in s.execute(select(outbox.c.body)).all()])
+    rows = database.read(lambda s: s.execute(select(outbox.c.body, outbox.c.focus)).all())
+    bodies = [_as_sent(database, body, focus) for body, focus in rows]
     out: list[dict[str, Any]] = []
     for body in bodies:
         doc = orjson.loads(body) if body else {}

@@ -160,6 +160,18 @@ def search(client: Any, query: str) -> list[dict[str, Any]]:
     ]
 
 
+def transitions(provenance: dict[str, Any], task: str | None = None) -> list[str]:
+    """The referral transitions a Provenance records ("from → to"), of ``task`` ("Task/id") or all."""
+    out = []
+    for ext in provenance.get("extension", []):
+        parts = {p["url"]: p for p in ext.get("extension", [])}
+        target = parts.get("target", {}).get("valueReference", {}).get("reference", "")
+        if "to" in parts and (task is None or target.split("/_history")[0] == task):
+            before = parts.get("from", {}).get("valueCode", "(new)")
+            out.append(f"{before} → {parts['to']['valueCode']}")
+    return out
+
+
 # -- time -------------------------------------------------------------------------------------------
 
 
