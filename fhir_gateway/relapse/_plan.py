@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir_gateway.errors import BusinessRule
+from fhir_gateway.privacy import RELAPSE_PLAN_URL, WARNING_SIGNS_REPORT_URL
 
 __all__ = [
     "PLAN_URL",
@@ -46,8 +47,8 @@ __all__ = [
     "report_response",
 ]
 
-PLAN_URL = "http://fhir-gateway.org/fhir/Questionnaire/relapse-prevention-plan"
-REPORT_URL = "http://fhir-gateway.org/fhir/Questionnaire/warning-signs-report"
+PLAN_URL = RELAPSE_PLAN_URL  # the privacy module's rule names them (a treating partner's reach)
+REPORT_URL = WARNING_SIGNS_REPORT_URL
 STAGE_SYSTEM = "http://fhir-gateway.org/fhir/CodeSystem/relapse-stage"
 REPORTER_SYSTEM = "http://fhir-gateway.org/fhir/CodeSystem/relapse-reporter"
 SIGN_SYSTEM = "http://fhir-gateway.org/fhir/CodeSystem/relapse-plan-sign"
