@@ -28,9 +28,7 @@ def guard_partner_response(event: WriteEvent) -> None:
         referrals = treating_referrals(event.session, event.caller, subject.id)
         if referrals is not None:
             treated[f"Patient/{subject.id}"] = referrals
-    decision = privacy.treating_partner_relapse_rule(
-        doc, event.caller.organization or "", treated
-    )
+    decision = privacy.treating_partner_relapse_rule(doc, event.caller.organization or "", treated)
     if not decision.ok:
         where = [decision.expression] if decision.expression else None
         raise _ERRORS[decision.outcome](decision.why, expression=where)

@@ -17,6 +17,7 @@ from fhir_gateway.errors import Forbidden, InvalidRequest, NotFound, PayloadTooL
 from fhir_gateway.web._inbox_relapse import partner_report_page, submit_partner_report
 from fhir_gateway.web._patient_page import patient_page
 from fhir_gateway.web._patient_relapse import form_values, submit_report
+from fhir_gateway.web._patient_relapse_plan import form_rows, submit_plan
 from fhir_gateway.web._render import keys, render
 from fhir_gateway.web._routes import CaseTeamDep, PartnerDep, WebRoute
 from fhir_gateway.web._sessions import CSRF_COOKIE
@@ -76,6 +77,31 @@ async def report_warning_signs(request: Request, patient_id: str, caller: CaseTe
         "page": page,
         "report_errors": submitted.checked.errors,
         "report_values": form_values(fields),
+    }
+    return render(request, "patient.html", context, status=422)
+
+
+@router.post("/patients/{patient_id}/relapse-plan")
+async def write_relapse_plan(request: Request, patient_id: str, caller: CaseTeamDep) -> Response:
+    fields = await _form(request)
+    app = request.app.state
+    user = str(request.state.web_user.username)
+    checked = await run_in_threadpool(
+        app.database.write, submit_plan, caller, app.settings, user, patient_id, fields
+    )
+    if checked.ok:
+        return RedirectResponse(
+            f"/web/patients/{patient_id}?done=relapse-plan#relapse-h", status_code=303
+        )
+    page = app.database.read(patient_page, caller, app.settings, patient_id)
+    if page is None:
+        raise NotFound(f"There is no patient {patient_id}.")
+    values = form_values(fields)
+    context = {
+        "page": page,
+        "plan_errors": checked.errors,
+        "plan_values": values,
+        "plan_rows": form_rows(values),
     }
     return render(request, "patient.html", context, status=422)
 

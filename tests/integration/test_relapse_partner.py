@@ -136,9 +136,7 @@ def test_a_treating_partner_reads_the_plan_and_its_report_past_the_threshold_rai
     assert _plans(world, world.harbor) == [plan_id]
     read = world.client.get(f"/{world.plan_ref}", headers=world.harbor)
     assert read.status_code == 200 and read.json()["item"][0]["id"] == "sleep"
-    questionnaire = world.client.get(
-        "/Questionnaire/warning-signs-report", headers=world.harbor
-    )
+    questionnaire = world.client.get("/Questionnaire/warning-signs-report", headers=world.harbor)
     assert questionnaire.status_code == 200
 
     below = world.client.post(
@@ -198,9 +196,13 @@ def test_only_a_referral_taken_on_and_not_over_gives_the_right(world, status):
         *_referral("t-kay", HARBOR, status, "kay"),
     ]:
         world.put(doc)
-    made = world.client.post("/QuestionnaireResponse", json=plan("Patient/kay"), headers=world.manager)
+    made = world.client.post(
+        "/QuestionnaireResponse", json=plan("Patient/kay"), headers=world.manager
+    )
     read = world.client.get(f"/QuestionnaireResponse/{made.json()['id']}", headers=world.harbor)
-    doc = _partner_report("voices", patient="kay", basedOn=[{"reference": "ServiceRequest/sr-t-kay"}])
+    doc = _partner_report(
+        "voices", patient="kay", basedOn=[{"reference": "ServiceRequest/sr-t-kay"}]
+    )
     posted = world.client.post("/QuestionnaireResponse", json=doc, headers=world.harbor)
     expected = (200, 201) if TREATS[status] else (404, 404)
     assert (read.status_code, posted.status_code) == expected, posted.text
@@ -211,7 +213,9 @@ def test_a_referral_open_for_it_to_claim_is_not_treating(world):
     # harbor sees Mira through its requested referral, but has not taken her on
     assert world.client.get("/Patient/mira", headers=world.harbor).status_code == 200
     posted = world.client.post(
-        "/QuestionnaireResponse", json=_partner_report("voices", patient="mira"), headers=world.harbor
+        "/QuestionnaireResponse",
+        json=_partner_report("voices", patient="mira"),
+        headers=world.harbor,
     )
     assert posted.status_code == 404
 
@@ -286,14 +290,12 @@ def test_a_part2_plan_is_hidden_from_a_partner_without_the_patients_consent(worl
     made = world.client.post("/QuestionnaireResponse", json=labelled, headers=world.manager)
     assert made.status_code == 201, made.text
     newest = made.json()["id"]
-    assert world.client.get(f"/QuestionnaireResponse/{newest}", headers=world.harbor).status_code == (
-        404
-    )
+    assert world.client.get(
+        f"/QuestionnaireResponse/{newest}", headers=world.harbor
+    ).status_code == (404)
     assert _plans(world, world.harbor) == [world.plan_ref.split("/")[1]]  # the older one only
 
-    granted = world.client.post(
-        "/Consent", json=consent("ravi", HARBOR), headers=world.manager
-    )
+    granted = world.client.post("/Consent", json=consent("ravi", HARBOR), headers=world.manager)
     assert granted.status_code == 201, granted.text
     assert sorted(_plans(world, world.harbor)) == sorted([world.plan_ref.split("/")[1], newest])
     shown = world.client.get(f"/QuestionnaireResponse/{newest}", headers=world.harbor)
