@@ -18,7 +18,7 @@ The rule itself is ``treating_partner_relapse_rule``; the row policy and the wri
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +74,7 @@ def _refs(value: Any) -> list[str]:
 
 
 def treating_partner_relapse_rule(
-    doc: dict[str, Any], organization: str, treated: dict[str, Collection[str]]
+    doc: dict[str, Any], organization: str, treated: Mapping[str, Collection[str]]
 ) -> TreatingDecision:
     """May the partner ``organization`` write this QuestionnaireResponse?
 

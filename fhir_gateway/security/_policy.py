@@ -62,10 +62,10 @@ from fhir_gateway.privacy import (
     RELAPSE_PLAN_URL,
     RELAPSE_QUESTIONNAIRES,
     SENSITIVE,
-    TREATING_STATUSES,
-    WARNING_SIGNS_REPORT_URL,
     TREATING_CLASS,
     TREATING_PROVIDER,
+    TREATING_STATUSES,
+    WARNING_SIGNS_REPORT_URL,
     is_sensitive,
     merge_labels,
 )

@@ -24,8 +24,8 @@ from fhir_gateway.settings import Settings
 from fhir_gateway.web._patient_consents import open_reader
 from fhir_gateway.web._patient_forms import CheckedForm, Fields
 from fhir_gateway.web._patient_provenance import record_provenance
-from fhir_gateway.web._patient_relapse_plan import form_rows, plan_values
 from fhir_gateway.web._patient_reader import PatientReader
+from fhir_gateway.web._patient_relapse_plan import form_rows, plan_values
 
 __all__ = [
     "StageRow",

@@ -69,7 +69,9 @@ def _signs(checked: CheckedForm, fields: Fields) -> list[relapse.Sign]:
     elif len(rows) > relapse.MAX_SIGNS:
         checked.errors["signs"] = f"A plan has at most {relapse.MAX_SIGNS} warning signs."
     taken = {i for i, *_ in rows if _ID.match(i)}
-    signs, used, fresh = [], set(), 1
+    signs: list[relapse.Sign] = []
+    used: set[str] = set()
+    fresh = 1
     for sign_id, text, stage, who in rows:
         _text(checked, "signs", text, MAX_SIGN, "A warning sign")
         _text(checked, "signs", who, MAX_WHO, "Who notices it")

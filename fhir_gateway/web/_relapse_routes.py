@@ -125,7 +125,7 @@ async def partner_report(request: Request, task_id: str, caller: PartnerDep) -> 
     )
     if submitted.checked.ok:
         done = "warning-signs-raised" if submitted.raised else "warning-signs"
-        return RedirectResponse(f"/web/inbox?done={done}#t-{task_id}", status_code=303)
+        return RedirectResponse(f"/web/inbox?done={done}", status_code=303)
     page = app.database.read(partner_report_page, caller, app.settings, task_id)
     context = {
         "page": page,

@@ -78,7 +78,7 @@ def test_a_partner_reports_the_patients_own_signs_from_its_referral(web, databas
 
     below = _post(web, sign=["sleep", "calls"], reporter_name="Ann (housing worker)")
     assert below.status_code == 303
-    assert below.headers["location"] == "/web/inbox?done=warning-signs#t-t1"
+    assert below.headers["location"] == "/web/inbox?done=warning-signs"
     assert _flags(database) == []
 
     crossed = _post(web, sign=["tv", "voices"], other="Shouting at the neighbours' door")
