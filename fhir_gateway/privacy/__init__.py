@@ -31,6 +31,11 @@ Rules:
   — except to a covered entity or business associate — NORDSCLCD, as DS4P labels and markings),
   and elements with inline labels the recipient may not see left out with their labels.
 
+* **The treating partner and the relapse-prevention plan** (``_treating``,
+  ``treating_partner_relapse_rule``): a partner that owns an accepted, in-progress or on-hold
+  referral of the patient reads the patient's plan and reports warning signs against it as
+  itself, ``basedOn`` that referral; no other response, no other patient.
+
 Who asks: the row policy and the label and grant write hooks (``security``), the care-plan engine
 (labels of what it renders, whether a referral may be released to its partner), the monitors
 (family messages, alert labels), notifications and partner pushes (the labels travel with every
@@ -144,6 +149,15 @@ from fhir_gateway.privacy._recipients import (
     Recipient,
     recipient_marks,
 )
+from fhir_gateway.privacy._treating import (
+    PARTNER_REPORTER,
+    RELAPSE_PLAN_URL,
+    RELAPSE_QUESTIONNAIRES,
+    TREATING_STATUSES,
+    WARNING_SIGNS_REPORT_URL,
+    TreatingDecision,
+    treating_partner_relapse_rule,
+)
 from fhir_gateway.privacy.consent_forms import consent_labels
 
 __all__ = [
@@ -240,4 +254,13 @@ __all__ += [  # India's Mental Healthcare Act 2017
     "unreadable_directives",
     "withholding_ground",
     "withholding_problems",
+]
+__all__ += [  # a treating partner and the relapse-prevention plan (issue 19)
+    "PARTNER_REPORTER",
+    "RELAPSE_PLAN_URL",
+    "RELAPSE_QUESTIONNAIRES",
+    "TREATING_STATUSES",
+    "WARNING_SIGNS_REPORT_URL",
+    "TreatingDecision",
+    "treating_partner_relapse_rule",
 ]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir_gateway.errors import BusinessRule
+from fhir_gateway.privacy import RELAPSE_PLAN_URL, WARNING_SIGNS_REPORT_URL
 
 __all__ = [
     "PLAN_URL",
@@ -44,10 +45,11 @@ __all__ = [
     "crossing",
     "unknown_signs",
     "report_response",
+    "plan_response",
 ]
 
-PLAN_URL = "http://fhir-gateway.org/fhir/Questionnaire/relapse-prevention-plan"
-REPORT_URL = "http://fhir-gateway.org/fhir/Questionnaire/warning-signs-report"
+PLAN_URL = RELAPSE_PLAN_URL  # the privacy module's rule names them (a treating partner's reach)
+REPORT_URL = WARNING_SIGNS_REPORT_URL
 STAGE_SYSTEM = "http://fhir-gateway.org/fhir/CodeSystem/relapse-stage"
 REPORTER_SYSTEM = "http://fhir-gateway.org/fhir/CodeSystem/relapse-reporter"
 SIGN_SYSTEM = "http://fhir-gateway.org/fhir/CodeSystem/relapse-plan-sign"
@@ -339,6 +341,65 @@ def report_response(
     doc: dict[str, Any] = {
         "resourceType": "QuestionnaireResponse",
         "questionnaire": REPORT_URL,
+        "status": "completed",
+        "subject": {"reference": patient},
+        "authored": authored,
+        "item": items,
+    }
+    if author:
+        doc["author"] = author
+    return doc
+
+
+def _text(link_id: str, text: str) -> dict[str, Any]:
+    return {"linkId": link_id, "answer": [{"valueString": text}]}
+
+
+def plan_response(
+    patient: str,
+    plan: RelapsePlan,
+    *,
+    authored: str,
+    author: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A completed relapse-prevention plan (what the web form posts; ``read_plan`` reads it back)."""
+    items: list[dict[str, Any]] = []
+    for sign in plan.signs:
+        parts = [
+            _text("warning-sign.text", sign.text),
+            {
+                "linkId": "warning-sign.stage",
+                "answer": [{"valueCoding": {"system": STAGE_SYSTEM, "code": sign.stage}}],
+            },
+        ]
+        if sign.noticed_by:
+            parts.append(_text("warning-sign.noticed-by", sign.noticed_by))
+        items.append({"id": sign.id, "linkId": "warning-sign", "item": parts})
+    for stage in STAGES:
+        action = plan.actions[stage]
+        parts = [_text(f"action-{stage}.do", action.do)]
+        if action.call:
+            parts.append(_text(f"action-{stage}.call", action.call))
+        items.append({"linkId": f"action-{stage}", "item": parts})
+    items.append(
+        {
+            "linkId": "threshold",
+            "item": [
+                {
+                    "linkId": f"threshold.{stage}",
+                    "answer": [{"valueInteger": plan.thresholds[stage]}],
+                }
+                for stage in STAGES
+            ],
+        }
+    )
+    if plan.made_with:
+        items.append(
+            {"linkId": "made-with", "answer": [{"valueString": who} for who in plan.made_with]}
+        )
+    doc: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": PLAN_URL,
         "status": "completed",
         "subject": {"reference": patient},
         "authored": authored,

@@ -6,6 +6,8 @@
   resource hidden from it is refused the same way whether it exists or not.
 * A partner may not hand a Task to another organisation (``owner`` stays its own or empty); which
   fields it may change is the referral workflow's business.
+* A partner may write only a warning-signs report of its own about a patient it treats
+  (``_treating``, ``privacy.treating_partner_relapse_rule``).
 * A caller outside the team may not change an Organization of the partner directory (one that
   provides a HealthcareService or manages an Endpoint) or of another registered client: those
   decide where referrals and notifications go. Its own Organization it may keep up to date.
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden
 from fhir_gateway.hooks import WriteEvent
+from fhir_gateway.security._treating import guard_partner_response
 from fhir_gateway.store import visibility
 from fhir_gateway.store.security_tables import auth_clients
 from fhir_gateway.store.tables import idx_reference
@@ -42,6 +45,8 @@ def guard_write(event: WriteEvent) -> None:
         raise Forbidden(f"Not permitted: {event.interaction} on {event.res_type}")
     if caller.role == "partner" and event.res_type == "Task" and event.after is not None:
         _owner_stays(event.after, caller.organization)
+    if caller.role == "partner" and event.res_type == "QuestionnaireResponse" and event.after:
+        guard_partner_response(event)
     if event.res_type == "Organization" and _someone_elses(event, caller):
         raise Forbidden(
             f"Not permitted: {event.interaction} on an Organization of the partner directory"

@@ -27,6 +27,10 @@ history and conditional interactions agree):
   - the Consents it receives data under (a grant of that Consent reaches it now);
   - and, like ehr, nothing ETH/42CFRPart2-labelled without the patient's Consent — a Task hidden
     that way also hides its ServiceRequest and Patient;
+  - of a patient it *treats* (``privacy.treating_partner_relapse_rule``: it owns an accepted,
+    in-progress or on-hold referral Task of the patient that it may see), the patient's
+    relapse-prevention plans and the warning-signs reports it wrote itself (``author``), and
+    the two relapse Questionnaires; labels and consents apply to them as to the rest;
   - India's Mental Healthcare Act 2017 (``_mhca_rows``): a referral labelled MHCA2017 only as its
     owner (not open for others to claim), and what an in-force s23(2)(c)–(g) release names for it.
 
@@ -55,9 +59,13 @@ from fhir_gateway.privacy import (
     ACT_CODE,
     NOT_RELATED_STATUSES,
     PART2_RECIPIENT,
+    RELAPSE_PLAN_URL,
+    RELAPSE_QUESTIONNAIRES,
     SENSITIVE,
     TREATING_CLASS,
     TREATING_PROVIDER,
+    TREATING_STATUSES,
+    WARNING_SIGNS_REPORT_URL,
     is_sensitive,
     merge_labels,
 )
@@ -69,7 +77,7 @@ from fhir_gateway.store import repository as repo
 from fhir_gateway.store import visibility
 from fhir_gateway.store.inbox_tables import inbox_messages, source_times
 from fhir_gateway.store.security_tables import consent_grants
-from fhir_gateway.store.tables import idx_reference, idx_token, resources
+from fhir_gateway.store.tables import idx_reference, idx_token, idx_uri, resources
 
 __all__ = [
     "RowPolicy",
@@ -77,6 +85,7 @@ __all__ = [
     "redact_for",
     "partner_caller",
     "related",
+    "treating_referrals",
     "SUBSETTED",
     "OUTSIDERS",
 ]
@@ -417,6 +426,141 @@ def _via_visible_task(r: Any, caller: Caller, org_id: str, param: str) -> Column
     )
 
 
+# -- a treating partner and the relapse-prevention plan (privacy.treating_partner_relapse_rule) ----
+
+
+def _treating_task(t: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
+    """A referral Task through which the partner treats its patient now."""
+    tok = idx_token.alias()
+    treating = (
+        exists()
+        .where(
+            tok.c.res_type == "Task",
+            tok.c.res_id == t.c.res_id,
+            tok.c.param == "status",
+            tok.c.code.in_(TREATING_STATUSES),
+        )
+        .correlate_except(tok)
+    )
+    return and_(_owned_task(t, caller, org_id), treating)
+
+
+def _treated_subject(r: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
+    """The row's ``subject`` is a patient the partner treats."""
+    subject, link, t = idx_reference.alias(), idx_reference.alias(), resources.alias()
+    return (
+        exists()
+        .where(
+            subject.c.res_type == r.c.res_type,
+            subject.c.res_id == r.c.res_id,
+            subject.c.param == "subject",
+            subject.c.target_type == "Patient",
+            link.c.res_type == "Task",
+            link.c.param == "patient",
+            link.c.target_type == "Patient",
+            link.c.target_id == subject.c.target_id,
+            t.c.res_type == "Task",
+            t.c.res_id == link.c.res_id,
+            t.c.deleted.is_(False),
+            _treating_task(t, caller, org_id),
+        )
+        .correlate_except(subject, link, t)
+    )
+
+
+def _answers(r: Any, url: str) -> ColumnElement[bool]:
+    """The response answers the Questionnaire ``url``."""
+    q = idx_reference.alias()
+    return (
+        exists()
+        .where(
+            q.c.res_type == r.c.res_type,
+            q.c.res_id == r.c.res_id,
+            q.c.param == "questionnaire",
+            q.c.url == url,
+        )
+        .correlate_except(q)
+    )
+
+
+def _authored_by(r: Any, org_id: str) -> ColumnElement[bool]:
+    a = idx_reference.alias()
+    return (
+        exists()
+        .where(
+            a.c.res_type == r.c.res_type,
+            a.c.res_id == r.c.res_id,
+            a.c.param == "author",
+            a.c.target_type == "Organization",
+            a.c.target_id == org_id,
+        )
+        .correlate_except(a)
+    )
+
+
+def _has_url(r: Any, urls: tuple[str, ...]) -> ColumnElement[bool]:
+    u = idx_uri.alias()
+    return (
+        exists()
+        .where(
+            u.c.res_type == r.c.res_type,
+            u.c.res_id == r.c.res_id,
+            u.c.param == "url",
+            u.c.value.in_(urls),
+        )
+        .correlate_except(u)
+    )
+
+
+def _relapse_response(r: Any, caller: Caller, org_id: str) -> ColumnElement[bool]:
+    """The plan of a patient the partner treats, and the reports it wrote about that patient."""
+    return and_(
+        r.c.res_type == "QuestionnaireResponse",
+        or_(
+            _answers(r, RELAPSE_PLAN_URL),
+            and_(_answers(r, WARNING_SIGNS_REPORT_URL), _authored_by(r, org_id)),
+        ),
+        _treated_subject(r, caller, org_id),
+        _label_rule(r, caller),
+    )
+
+
+def treating_referrals(session: Session, caller: Caller, patient_id: str) -> list[str] | None:
+    """The ServiceRequests of the partner's referrals through which it treats the patient (the
+    ``focus`` of each, when it has one), or None when it does not treat the patient."""
+    org_id = _org_id(caller)
+    if caller.role != "partner" or org_id is None:
+        return None
+    t, link, focus = resources.alias(), idx_reference.alias(), idx_reference.alias()
+    on_focus = and_(
+        focus.c.res_type == "Task",
+        focus.c.res_id == t.c.res_id,
+        focus.c.param == "focus",
+        focus.c.target_type == "ServiceRequest",
+    )
+    rows = session.execute(
+        select(t.c.res_id, focus.c.target_id)
+        .select_from(t.outerjoin(focus, on_focus))
+        .where(
+            t.c.res_type == "Task",
+            t.c.deleted.is_(False),
+            exists()
+            .where(
+                link.c.res_type == "Task",
+                link.c.res_id == t.c.res_id,
+                link.c.param == "patient",
+                link.c.target_type == "Patient",
+                link.c.target_id == patient_id,
+            )
+            .correlate_except(link),
+            _treating_task(t, caller, org_id),
+        )
+    ).all()
+    if not rows:
+        return None
+    return sorted({f"ServiceRequest/{target}" for _, target in rows if target})
+
+
 def _released_to(r: Any, caller: Caller, org_id: str, res_type: str) -> ColumnElement[bool]:
     """What an MHCA s23(2)(c)–(g) release names for the organisation (labels still apply)."""
     return and_(r.c.res_type == res_type, released(r, org_id), _label_rule(r, caller))
@@ -452,6 +596,10 @@ def _partner_rows(r: Any, caller: Caller, res_type: str | None = None) -> Column
             r.c.res_type == "Communication",
             _on_owned_task(r, caller, org_id),
             _label_rule(r, caller),
+        ),
+        "QuestionnaireResponse": lambda: _relapse_response(r, caller, org_id),
+        "Questionnaire": lambda: and_(
+            r.c.res_type == "Questionnaire", _has_url(r, RELAPSE_QUESTIONNAIRES)
         ),
     }
     if res_type is not None:

@@ -9,8 +9,11 @@ A client's rights are its granted SMART scopes *and* its role's ceiling:
                   (plus POST /hl7v2 and /$process-message, see ``ROUTE_ROLES``)
     partner       read/search/update Task, read/search ServiceRequest and Patient, read the
                   partner directory, the Consents it receives data under, and
-                  create/read/search Communication (messages on its referrals); which rows it
-                  sees is the row policy's business
+                  create/read/search Communication (messages on its referrals), read the
+                  relapse Questionnaires and create/read/search QuestionnaireResponse (a
+                  warning-signs report about a patient it treats, and that patient's
+                  relapse-prevention plan: ``privacy.treating_partner_relapse_rule``); which rows
+                  it sees is the row policy's business
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ _CEILINGS: dict[str, dict[str, str]] = {
         "Patient": "rs",
         "Consent": "rs",
         "Communication": "crs",  # messages on its referrals (the row policy and workflow say which)
+        "Questionnaire": "rs",  # the relapse plan's and report's (the row policy)
+        "QuestionnaireResponse": "crs",  # a treating partner's warning-signs reports (the guard)
     },
 }
 ROLES = tuple(_CEILINGS)

@@ -29,6 +29,11 @@ _DONE = {
     "complete": "Referral completed.",
     "close": "Referral closed. The case manager has been told.",
     "message": "Message sent.",
+    "warning-signs": "Warning signs reported to the case manager.",
+    "warning-signs-raised": (
+        "Warning signs reported. They are past what the patient's plan says to act on, so the "
+        "case manager has a work item to follow the plan."
+    ),
 }
 # action → the form fields it takes after the version
 _FIELDS: dict[str, tuple[str, ...]] = {

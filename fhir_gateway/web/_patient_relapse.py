@@ -25,6 +25,7 @@ from fhir_gateway.web._patient_consents import open_reader
 from fhir_gateway.web._patient_forms import CheckedForm, Fields
 from fhir_gateway.web._patient_provenance import record_provenance
 from fhir_gateway.web._patient_reader import PatientReader
+from fhir_gateway.web._patient_relapse_plan import form_rows, plan_values
 
 __all__ = [
     "StageRow",
@@ -73,6 +74,8 @@ class RelapseSection:
     signs: list[relapse.Sign] = field(default_factory=list)
     reports: list[ReportRow] = field(default_factory=list)
     unreadable: str = ""  # a stored plan the engine cannot act on, said why
+    plan_form: dict[str, list[str]] = field(default_factory=dict)  # the plan form, filled
+    plan_rows: list[dict[str, str]] = field(default_factory=lambda: form_rows({}))
 
 
 def _threshold(stage: str, n: int) -> str:
@@ -142,6 +145,8 @@ def relapse_section(reader: PatientReader) -> RelapseSection:
     section.stages = _stages(plan)
     section.signs = list(plan.signs)
     section.reports = _reports(reader, plan)
+    section.plan_form = plan_values(plan)
+    section.plan_rows = form_rows(section.plan_form)
     return section
 
 

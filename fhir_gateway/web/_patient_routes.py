@@ -62,6 +62,7 @@ _DONE = {
     "the screening.",
     "held-revoked": "Declined: the activity was withdrawn and its partner never sees it.",
     "warning-signs": "Warning signs recorded: below what the plan says to act on.",
+    "relapse-plan": "Relapse-prevention plan saved: it is the plan reports are read against now.",
     "warning-signs-raised": "Warning signs recorded: past what the plan says to act on, so a "
     "work item is on the worklist. Follow the plan's action below.",
 }
