@@ -2,7 +2,9 @@
 
 A pure ASGI middleware (no per-request task or body buffering): it reads the ``Authorization``
 header, puts the Caller where ``api.deps.get_caller`` finds it (``request.state.caller``), and
-records one AuditEvent when the response has started. Public paths (the CapabilityStatement, the
+records the request's audit row before the response starts: a crash never loses the record of
+what was disclosed. The hottest routes record it themselves (``audit_now``) on the worker thread
+they already run on, so that the gate does not hop to one for it. Public paths (the CapabilityStatement, the
 SMART configuration, the token endpoint, health and API docs) need no token; the token endpoint
 audits itself, since only it knows which client asked.
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_gateway.api.responses import fhir_json
@@ -21,7 +25,7 @@ from fhir_gateway.security import ROUTE_ROLES
 if TYPE_CHECKING:
     from fhir_gateway.security import SecurityService
 
-__all__ = ["SecurityMiddleware", "PUBLIC_PATHS", "TOKEN_PATH", "WEB_PREFIX"]
+__all__ = ["SecurityMiddleware", "PUBLIC_PATHS", "TOKEN_PATH", "WEB_PREFIX", "audit_now"]
 
 TOKEN_PATH = "/auth/token"
 WEB_PREFIX = "/web"
@@ -56,6 +60,31 @@ def _route_roles(path: str) -> frozenset[str] | None:
         if path == prefix or path.startswith(prefix + "/"):
             return roles
     return None
+
+
+class _Audit:
+    """A request's audit row, written once: by the route (``audit_now``) or at response start."""
+
+    __slots__ = ("middleware", "scope", "caller", "address", "done")
+
+    def __init__(
+        self, middleware: SecurityMiddleware, scope: Scope, caller: Caller, address: str | None
+    ) -> None:
+        self.middleware, self.scope, self.caller, self.address = middleware, scope, caller, address
+        self.done = False
+
+    def __call__(self, status: int) -> None:
+        if not self.done:
+            self.done = True
+            self.middleware._audit(self.scope, status, self.caller, self.address)
+
+
+def audit_now(request: Request, status: int) -> None:
+    """Record the request's audit row now, as answering ``status``: for a route that runs on a
+    worker thread anyway, and knows its answer before it returns it."""
+    audit: _Audit | None = request.scope.get("state", {}).get("audit")
+    if audit is not None:
+        audit(status)
 
 
 class SecurityMiddleware:
@@ -114,18 +143,20 @@ class SecurityMiddleware:
         if caller is None:
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})["caller"] = caller
-        status = {"code": 500}
+        audit = _Audit(self, scope, caller, address)
+        state = scope.setdefault("state", {})
+        state["caller"], state["audit"] = caller, audit
 
         async def watch(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+            if message["type"] == "http.response.start" and not audit.done:
+                await run_in_threadpool(audit, message["status"])
             await send(message)
 
         try:
             await self.app(scope, receive, watch)
         finally:
-            self._audit(scope, status["code"], caller, address)
+            if not audit.done:  # no response started: the app failed
+                await run_in_threadpool(audit, 500)
 
     async def _refuse(
         self,
@@ -136,7 +167,7 @@ class SecurityMiddleware:
         caller: Caller | None,
         address: str | None,
     ) -> None:
-        self._audit(scope, exc.status, caller, address)
+        await run_in_threadpool(self._audit, scope, exc.status, caller, address)
         response = fhir_json(exc.outcome(), exc.status, exc.headers)
         await response(scope, receive, send)
 

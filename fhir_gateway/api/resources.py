@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fhir_gateway.api.cancel import until_disconnect
+from fhir_gateway.api.gate import audit_now
 from fhir_gateway.api.deps import (
     FORM_TYPE,
     BaseUrlDep,
@@ -27,6 +28,7 @@ from fhir_gateway.api.deps import (
 from fhir_gateway.api.responses import fhir_json, resource_response, result_response
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import InvalidRequest, InvalidSearch, UnsupportedMediaType
+from fhir_gateway.security import read_audit_event, search_audit_events
 from fhir_gateway.services import history as history_svc
 from fhir_gateway.services import resources as svc
 from fhir_gateway.settings import Settings
@@ -72,12 +74,23 @@ def type_history(
 # Read by id is the hottest route. It is matched right after the one path it must not shadow
 # (``/{res_type}/_history``): no route in between full-matches a two-segment GET. And it takes
 # the request alone: FastAPI's path-parameter and dependency machinery cost it ~50 µs, a tenth
-# of its time, for values at hand here.
+# of its time, for values at hand here. Its audit row is written here, on the worker thread it
+# runs on, before the answer is returned: the gate need not hop to a thread for it.
 @router.get("/{res_type}/{res_id}", openapi_extra=_PATH_PARAMS)
 def read(request: Request) -> Response:
+    response = _read(request)
+    audit_now(request, response.status_code)
+    return response
+
+
+def _read(request: Request) -> Response:
     res_type, res_id = request.path_params["res_type"], request.path_params["res_id"]
     db: Database = request.app.state.database
     caller = request_caller(request)
+    if res_type == "AuditEvent":
+        event = db.read(read_audit_event, res_id, caller)
+        if event is not None:  # a row of the trail; else an AuditEvent stored as a resource
+            return fhir_json(event, 200, {"ETag": 'W/"1"'})
     if svc.restricted(caller):  # row checked, copy shaped for this caller
         stored = db.read(svc.read_served, res_type, res_id, caller)
         if request.headers.get("if-none-match") == stored.etag:
@@ -146,14 +159,18 @@ async def run_search(
     base_url: str,
     settings: Settings,
 ) -> Response:
-    """The search on a worker thread, within its time budget, stopped if the client leaves."""
+    """The search on a worker thread, within its time budget, stopped if the client leaves; its
+    audit row written there too, before the Bundle is returned."""
     budget = Budget(settings.search_timeout)
     strict = prefer(request, "handling") == "strict"
-    return fhir_json(
-        await until_disconnect(
-            request,
-            budget,
-            lambda: svc.search(
+
+    def work() -> bytes:
+        if res_type == "AuditEvent":  # the trail's rows, read as AuditEvents
+            found = db.read(
+                search_audit_events, params, caller=caller, base_url=base_url, settings=settings
+            )
+        else:
+            found = svc.search(
                 db,
                 res_type,
                 params,
@@ -162,9 +179,11 @@ async def run_search(
                 settings=settings,
                 strict=strict,
                 budget=budget,
-            ),
-        )
-    )
+            )
+        audit_now(request, 200)
+        return found
+
+    return fhir_json(await until_disconnect(request, budget, work))
 
 
 @router.post("/{res_type}")
