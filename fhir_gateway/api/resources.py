@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fhir_gateway.api.cancel import until_disconnect
-from fhir_gateway.api.gate import audit_now
 from fhir_gateway.api.deps import (
     FORM_TYPE,
     BaseUrlDep,
@@ -25,6 +24,7 @@ from fhir_gateway.api.deps import (
     request_caller,
     search_params_of,
 )
+from fhir_gateway.api.gate import audit_now
 from fhir_gateway.api.responses import fhir_json, resource_response, result_response
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import InvalidRequest, InvalidSearch, UnsupportedMediaType

@@ -89,7 +89,7 @@ def search_events(
             raise InvalidSearch(f"AuditEvent cannot be searched by '{name[:40]}'")
     order = (_C.recorded.desc(), _C.id.desc()) if newest_first else (_C.recorded, _C.id)
     rows = session.execute(query.order_by(*order).offset(offset).limit(count + 1)).all()
-    return _bundle(rows[:count], len(rows) > count, params, offset, count, base_url)
+    return _bundle(list(rows[:count]), len(rows) > count, params, offset, count, base_url)
 
 
 def _whole(name: str, value: str) -> int:
@@ -157,4 +157,3 @@ def _bundle(
     if not more and not offset:
         bundle["total"] = len(rows)
     return orjson.dumps(bundle)
-

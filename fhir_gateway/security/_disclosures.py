@@ -189,7 +189,7 @@ def _after_commit(session: Session) -> None:
         return
     bind = session.get_bind()
     engine = getattr(bind, "engine", bind).execution_options(readonly=False)
-    with engine.begin() as writer:
+    with Session(engine) as writer, writer.begin():
         _audit_rows.write(writer, _rows(pending, "api", clock.now()))
 
 
