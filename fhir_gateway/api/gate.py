@@ -11,8 +11,10 @@ audits itself, since only it knows which client asked.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,8 +26,19 @@ from fhir_gateway.security import ROUTE_ROLES
 
 if TYPE_CHECKING:
     from fhir_gateway.security import SecurityService
+    from fhir_gateway.services.resources import WriteResult
 
-__all__ = ["SecurityMiddleware", "PUBLIC_PATHS", "TOKEN_PATH", "WEB_PREFIX", "audit_now"]
+__all__ = [
+    "SecurityMiddleware",
+    "PUBLIC_PATHS",
+    "TOKEN_PATH",
+    "WEB_PREFIX",
+    "audit_now",
+    "audited_write",
+    "audit_committed",
+]
+
+P = ParamSpec("P")
 
 TOKEN_PATH = "/auth/token"
 WEB_PREFIX = "/web"
@@ -73,10 +86,10 @@ class _Audit:
         self.middleware, self.scope, self.caller, self.address = middleware, scope, caller, address
         self.done = False
 
-    def __call__(self, status: int) -> None:
+    def __call__(self, status: int, session: Session | None = None) -> None:
         if not self.done:
-            self.done = True
-            self.middleware._audit(self.scope, status, self.caller, self.address)
+            self.done = session is None  # in a write's transaction: done once it commits
+            self.middleware._audit(self.scope, status, self.caller, self.address, session)
 
 
 def audit_now(request: Request, status: int) -> None:
@@ -85,6 +98,30 @@ def audit_now(request: Request, status: int) -> None:
     audit: _Audit | None = request.scope.get("state", {}).get("audit")
     if audit is not None:
         audit(status)
+
+
+def audited_write(
+    request: Request, fn: Callable[Concatenate[Session, P], WriteResult]
+) -> Callable[Concatenate[Session, P], WriteResult]:
+    """``fn`` (a write, for ``Database.write``) that also inserts the request's audit row, with
+    the write's status, in the write's transaction. Call ``audit_committed`` once it committed;
+    should it not commit, the gate records the failure when the error response starts."""
+    audit: _Audit | None = request.scope.get("state", {}).get("audit")
+
+    def write(session: Session, /, *args: P.args, **kwargs: P.kwargs) -> WriteResult:
+        result = fn(session, *args, **kwargs)
+        if audit is not None:
+            audit(result.status, session)
+        return result
+
+    return write
+
+
+def audit_committed(request: Request) -> None:
+    """The write of ``audited_write`` committed, and its audit row with it."""
+    audit: _Audit | None = request.scope.get("state", {}).get("audit")
+    if audit is not None:
+        audit.done = True
 
 
 class SecurityMiddleware:
@@ -171,7 +208,14 @@ class SecurityMiddleware:
         response = fhir_json(exc.outcome(), exc.status, exc.headers)
         await response(scope, receive, send)
 
-    def _audit(self, scope: Scope, status: int, caller: Caller | None, address: str | None) -> None:
+    def _audit(
+        self,
+        scope: Scope,
+        status: int,
+        caller: Caller | None,
+        address: str | None,
+        session: Session | None = None,
+    ) -> None:
         query: Any = scope.get("query_string") or b""
         self.service.auditor.record_request(
             method=scope["method"],
@@ -180,4 +224,5 @@ class SecurityMiddleware:
             status=status,
             caller=caller,
             address=address,
+            session=session,
         )

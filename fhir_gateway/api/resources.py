@@ -3,11 +3,14 @@ delete, history and search. Thin: each route parses HTTP and calls one service f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from email.utils import format_datetime
+from typing import Concatenate, ParamSpec
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from fhir_gateway.api.cancel import until_disconnect
 from fhir_gateway.api.deps import (
@@ -24,7 +27,7 @@ from fhir_gateway.api.deps import (
     request_caller,
     search_params_of,
 )
-from fhir_gateway.api.gate import audit_now
+from fhir_gateway.api.gate import audit_committed, audit_now, audited_write
 from fhir_gateway.api.responses import fhir_json, resource_response, result_response
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import InvalidRequest, InvalidSearch, UnsupportedMediaType
@@ -38,6 +41,7 @@ from fhir_gateway.store.db import Database
 __all__ = ["router"]
 
 router = APIRouter(tags=["resources"])
+P = ParamSpec("P")
 _PATH_PARAMS = {
     "parameters": [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -195,8 +199,14 @@ def create(
     caller: CallerDep,
     base: BaseUrlDep,
 ) -> Response:
-    result = db.write(
-        svc.create, res_type, body, caller, if_none_exist=request.headers.get("if-none-exist")
+    result = _write(
+        request,
+        db,
+        svc.create,
+        res_type,
+        body,
+        caller,
+        if_none_exist=request.headers.get("if-none-exist"),
     )
     return result_response(result, request, base, caller)
 
@@ -211,8 +221,15 @@ def conditional_update(
     base: BaseUrlDep,
 ) -> Response:
     params = _criteria(request)
-    result = db.write(
-        svc.conditional_update, res_type, params, body, caller, if_match=if_match(request)
+    result = _write(
+        request,
+        db,
+        svc.conditional_update,
+        res_type,
+        params,
+        body,
+        caller,
+        if_match=if_match(request),
     )
     return result_response(result, request, base, caller)
 
@@ -227,7 +244,9 @@ def conditional_patch(
     base: BaseUrlDep,
 ) -> Response:
     params = _criteria(request)
-    result = db.write(
+    result = _write(
+        request,
+        db,
         svc.conditional_patch,
         res_type,
         params,
@@ -243,8 +262,21 @@ def conditional_patch(
 def conditional_delete(
     res_type: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep
 ) -> Response:
-    result = db.write(svc.conditional_delete, res_type, _criteria(request), caller)
+    result = _write(request, db, svc.conditional_delete, res_type, _criteria(request), caller)
     return result_response(result, request, base, caller)
+
+
+def _write(
+    request: Request,
+    db: Database,
+    fn: Callable[Concatenate[Session, P], svc.WriteResult],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> svc.WriteResult:
+    """A write and its audit row, in one transaction."""
+    result = db.write(audited_write(request, fn), *args, **kwargs)
+    audit_committed(request)
+    return result
 
 
 def _criteria(request: Request) -> list[tuple[str, str]]:
@@ -296,7 +328,9 @@ def update(
     caller: CallerDep,
     base: BaseUrlDep,
 ) -> Response:
-    result = db.write(svc.update, res_type, res_id, body, caller, if_match=if_match(request))
+    result = _write(
+        request, db, svc.update, res_type, res_id, body, caller, if_match=if_match(request)
+    )
     return result_response(result, request, base, caller)
 
 
@@ -310,8 +344,16 @@ def patch(
     caller: CallerDep,
     base: BaseUrlDep,
 ) -> Response:
-    result = db.write(
-        svc.patch, res_type, res_id, body, media_type(request), caller, if_match=if_match(request)
+    result = _write(
+        request,
+        db,
+        svc.patch,
+        res_type,
+        res_id,
+        body,
+        media_type(request),
+        caller,
+        if_match=if_match(request),
     )
     return result_response(result, request, base, caller)
 
@@ -325,4 +367,6 @@ def delete(
     caller: CallerDep,
     base: BaseUrlDep,
 ) -> Response:
-    return result_response(db.write(svc.delete, res_type, res_id, caller), request, base, caller)
+    return result_response(
+        _write(request, db, svc.delete, res_type, res_id, caller), request, base, caller
+    )

@@ -3,13 +3,17 @@
 A read's row is committed before the response starts (by the route on its worker thread, or by the
 gate when the response starts), so a crash never loses the record of a disclosure; there is no
 queue left for a crash to empty. One prebuilt INSERT in a transaction of its own; on SQLite that
-takes the write lock for a few microseconds.
+takes the write lock for a few microseconds (``_audit_rows.RowWriter``). A write's row is inserted in the write's own
+transaction: the change and its record commit together or not at all (a refused or failed write
+is then recorded as such by the gate).
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from fhir_gateway.context import Caller
 from fhir_gateway.security import _audit_rows
@@ -24,7 +28,7 @@ class Auditor:
     def __init__(self, database: Database, *, enabled: bool = True) -> None:
         self.database = database
         self.enabled = enabled
-        self._engine = database.engine
+        self._writer = _audit_rows.RowWriter(database.engine)
 
     def record_request(
         self,
@@ -35,18 +39,19 @@ class Auditor:
         status: int,
         caller: Caller | None,
         address: str | None,
+        session: Session | None = None,
     ) -> None:
-        if self.enabled:
-            self._store(
-                _audit_rows.request_row(
-                    method=method,
-                    path=path,
-                    query=query,
-                    status=status,
-                    caller=caller,
-                    address=address,
-                )
-            )
+        """The request's row: in ``session``'s transaction (a write's: it commits with it), or
+        in one of its own, committed before this returns."""
+        if not self.enabled:
+            return
+        row = _audit_rows.request_row(
+            method=method, path=path, query=query, status=status, caller=caller, address=address
+        )
+        if session is not None:
+            _audit_rows.write(session, [row])
+        else:
+            self._store(row)
 
     def record_token(
         self, *, client_id: str | None, caller: Caller | None, status: int, address: str | None
@@ -66,7 +71,6 @@ class Auditor:
 
     def _store(self, row: dict[str, Any]) -> None:
         try:
-            with self._engine.begin() as connection:
-                _audit_rows.write(connection, [row])
+            self._writer.insert(row)
         except Exception:  # the trail must not take the server down; say so loudly
             log.exception("could not store an audit event")

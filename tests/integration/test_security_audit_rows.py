@@ -98,3 +98,28 @@ def test_the_trail_searches_by_date_subtype_and_client_and_pages(database, datab
         assert _entries(client, f"date=lt{since}&subtype=read", admin)[0] == []
         assert client.get("/AuditEvent?agent-name=x", headers=admin).status_code == 400
         assert client.get("/AuditEvent/no-such-event", headers=admin).status_code == 404
+
+
+def test_a_write_is_recorded_once_with_its_status_and_a_refused_one_as_refused(
+    database, database_url
+):  # type: ignore[no-untyped-def]
+    app = create_app(secure_settings(database_url), database=database)
+    with TestClient(app, base_url=BASE) as client:
+        key = register(database, "case-manager", ["system/*.cruds"], "Organization/cc")
+        cm = bearer(get_token(client, key))
+        created = client.post("/Patient", json={"resourceType": "Patient"}, headers=cm)
+        pid = created.json()["id"]
+        client.put(f"/Patient/{pid}", json={"resourceType": "Patient", "id": pid}, headers=cm)
+        refused = client.post("/Patient", json={"resourceType": "Patient", "bad": 1}, headers=cm)
+        assert refused.status_code == 400
+
+    with database.engine.connect() as conn:
+        rows = conn.execute(
+            select(audit_log.c.subtype, audit_log.c.outcome, audit_log.c.detail).where(
+                audit_log.c.client_id == key.client_id
+            )
+        ).all()
+    writes = sorted(
+        (r.subtype, r.outcome, r.detail["s"]) for r in rows if r.subtype in ("create", "update")
+    )
+    assert writes == [("create", "0", 201), ("create", "4", 400), ("update", "0", 200)]
