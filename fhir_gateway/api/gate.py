@@ -86,18 +86,23 @@ class _Audit:
         self.middleware, self.scope, self.caller, self.address = middleware, scope, caller, address
         self.done = False
 
-    def __call__(self, status: int, session: Session | None = None) -> None:
-        if not self.done:
-            self.done = session is None  # in a write's transaction: done once it commits
-            self.middleware._audit(self.scope, status, self.caller, self.address, session)
+    def __call__(self, status: int, session: Session | None = None, *, wait: bool = True) -> bool:
+        """Record the row; False when ``wait`` is off and it would have to wait (not recorded)."""
+        if self.done:
+            return True
+        stored = self.middleware._audit(
+            self.scope, status, self.caller, self.address, session, wait=wait
+        )
+        self.done = stored and session is None  # in a write's transaction: done once it commits
+        return stored
 
 
-def audit_now(request: Request, status: int) -> None:
-    """Record the request's audit row now, as answering ``status``: for a route that runs on a
-    worker thread anyway, and knows its answer before it returns it."""
+def audit_now(request: Request, status: int, *, wait: bool = True) -> bool:
+    """Record the request's audit row now, as answering ``status``: for a route that knows its
+    answer before it returns it. Without ``wait`` (on the event loop), False when it was not
+    recorded because that would wait for SQLite's write lock."""
     audit: _Audit | None = request.scope.get("state", {}).get("audit")
-    if audit is not None:
-        audit(status)
+    return audit(status, wait=wait) if audit is not None else True
 
 
 def audited_write(
@@ -215,9 +220,11 @@ class SecurityMiddleware:
         caller: Caller | None,
         address: str | None,
         session: Session | None = None,
-    ) -> None:
+        *,
+        wait: bool = True,
+    ) -> bool:
         query: Any = scope.get("query_string") or b""
-        self.service.auditor.record_request(
+        return self.service.auditor.record_request(
             method=scope["method"],
             path=scope["path"],
             query=query.decode("latin-1"),
@@ -225,4 +232,5 @@ class SecurityMiddleware:
             caller=caller,
             address=address,
             session=session,
+            wait=wait,
         )

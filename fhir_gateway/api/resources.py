@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from fhir_gateway.api.cancel import until_disconnect
 from fhir_gateway.api.deps import (
@@ -78,10 +79,28 @@ def type_history(
 # Read by id is the hottest route. It is matched right after the one path it must not shadow
 # (``/{res_type}/_history``): no route in between full-matches a two-segment GET. And it takes
 # the request alone: FastAPI's path-parameter and dependency machinery cost it ~50 µs, a tenth
-# of its time, for values at hand here. Its audit row is written here, on the worker thread it
-# runs on, before the answer is returned: the gate need not hop to a thread for it.
+# of its time, for values at hand here. Its audit row is written here, before the answer is
+# returned. On SQLite the read and the row take microseconds of CPU and no waiting (WAL: readers
+# never wait for the writer), so they run on the event loop: handing them to a worker thread cost
+# more than the work. Only when another transaction holds the write lock does the row wait for it
+# on a worker thread. PostgreSQL's round trips, and a read through the row policy (which may
+# account for a Part 2 disclosure, a write), are waited for on a worker thread.
 @router.get("/{res_type}/{res_id}", openapi_extra=_PATH_PARAMS)
-def read(request: Request) -> Response:
+async def read(request: Request) -> Response:
+    db: Database = request.app.state.database
+    if (
+        db.is_postgres
+        or svc.restricted(request_caller(request))
+        or request.path_params["res_type"] == "AuditEvent"
+    ):
+        return await run_in_threadpool(_read_audited, request)
+    response = _read(request)
+    if not audit_now(request, response.status_code, wait=False):
+        await run_in_threadpool(audit_now, request, response.status_code)
+    return response
+
+
+def _read_audited(request: Request) -> Response:
     response = _read(request)
     audit_now(request, response.status_code)
     return response

@@ -10,6 +10,7 @@ same AuditEvent the gateway once stored as a resource, with the row's id, versio
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 import uuid
 from datetime import datetime
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 INSERT = insert(audit_log)  # built once: every request runs it
+_BUSY_MS = 30000  # as store.db sets it on every SQLite connection
 
 
 def new_id() -> str:
@@ -184,7 +186,9 @@ class RowWriter:
             for column in audit_log.c
         }
 
-    def insert(self, row: dict[str, Any]) -> None:
+    def insert(self, row: dict[str, Any], *, wait: bool = True) -> bool:
+        """Insert ``row``; False, having done nothing, when ``wait`` is off and SQLite's write
+        lock is held by another transaction (the caller then inserts it where it may wait)."""
         values = {
             name: (convert(row[name]) if convert is not None else row[name])
             for name, convert in self._convert.items()
@@ -192,22 +196,34 @@ class RowWriter:
         pooled = self._engine.raw_connection()
         try:
             if self._sqlite:
-                self._sqlite_insert(pooled, tuple(values[name] for name in self._positions))
-            else:
-                self._autocommitted(pooled.driver_connection, values)
+                ordered = tuple(values[name] for name in self._positions)
+                return self._sqlite_insert(pooled, ordered, wait)
+            self._autocommitted(pooled.driver_connection, values)
+            return True
         finally:
             pooled.close()
 
-    def _sqlite_insert(self, pooled: Any, values: tuple[Any, ...]) -> None:
+    def _sqlite_insert(self, pooled: Any, values: tuple[Any, ...], wait: bool) -> bool:
         cursor = pooled.cursor()
         try:
-            cursor.execute("BEGIN IMMEDIATE")
+            if not wait:
+                cursor.execute("PRAGMA busy_timeout=0")
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                if wait:
+                    raise
+                return False  # another transaction writes: not here, not now
+            finally:
+                if not wait:
+                    cursor.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
             try:
                 cursor.execute(self._sql, values)
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
             cursor.execute("COMMIT")
+            return True
         finally:
             cursor.close()
 

@@ -40,18 +40,20 @@ class Auditor:
         caller: Caller | None,
         address: str | None,
         session: Session | None = None,
-    ) -> None:
+        wait: bool = True,
+    ) -> bool:
         """The request's row: in ``session``'s transaction (a write's: it commits with it), or
-        in one of its own, committed before this returns."""
+        in one of its own, committed before this returns. Without ``wait``, False (nothing
+        stored) rather than wait for SQLite's write lock: for a caller on the event loop."""
         if not self.enabled:
-            return
+            return True
         row = _audit_rows.request_row(
             method=method, path=path, query=query, status=status, caller=caller, address=address
         )
         if session is not None:
             _audit_rows.write(session, [row])
-        else:
-            self._store(row)
+            return True
+        return self._store(row, wait)
 
     def record_token(
         self, *, client_id: str | None, caller: Caller | None, status: int, address: str | None
@@ -69,8 +71,9 @@ class Auditor:
     def close(self) -> None:
         """Nothing to stop."""
 
-    def _store(self, row: dict[str, Any]) -> None:
+    def _store(self, row: dict[str, Any], wait: bool = True) -> bool:
         try:
-            self._writer.insert(row)
+            return self._writer.insert(row, wait=wait)
         except Exception:  # the trail must not take the server down; say so loudly
             log.exception("could not store an audit event")
+            return True

@@ -123,3 +123,38 @@ def test_a_write_is_recorded_once_with_its_status_and_a_refused_one_as_refused(
         (r.subtype, r.outcome, r.detail["s"]) for r in rows if r.subtype in ("create", "update")
     )
     assert writes == [("create", "0", 201), ("create", "4", 400), ("update", "0", 200)]
+
+
+def test_a_row_that_would_wait_for_sqlites_write_lock_is_left_to_a_worker_thread(tmp_path):  # type: ignore[no-untyped-def]
+    # The read route inserts its row on the event loop only when it need not wait for the lock.
+    from fhir_gateway.security._audit_rows import RowWriter, request_row
+    from fhir_gateway.store.db import Database
+    from fhir_gateway.store.migrate import upgrade
+
+    database = Database(f"sqlite:///{tmp_path}/lock.db")
+    try:
+        upgrade(database.engine)
+        writer = RowWriter(database.engine)
+
+        def row() -> dict[str, Any]:
+            return request_row(
+                method="GET", path="/Patient/p", query="", status=200, caller=None, address=None
+            )
+
+        def stored() -> int:
+            with database.engine.connect() as conn:
+                return len(conn.execute(select(audit_log.c.id)).all())
+
+        holder = database.engine.raw_connection()
+        holder.cursor().execute("BEGIN IMMEDIATE")  # another transaction writes
+        assert writer.insert(row(), wait=False) is False
+        holder.cursor().execute("COMMIT")
+        holder.close()
+        assert stored() == 0
+        assert writer.insert(row(), wait=False) is True
+        assert writer.insert(row()) is True
+        assert stored() == 2
+        with database.engine.connect() as conn:  # the pooled connection waits again as before
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    finally:
+        database.dispose()
