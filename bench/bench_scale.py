@@ -85,6 +85,7 @@ def drop_audit_trail(url: str) -> int:
     from sqlalchemy import CursorResult, delete
 
     from fhir_gateway.store.db import Database
+    from fhir_gateway.store.security_tables import audit_log
     from fhir_gateway.store.tables import INDEX_TABLES, resource_versions, resources
 
     database = Database(url)
@@ -92,6 +93,8 @@ def drop_audit_trail(url: str) -> int:
         with database.session() as session:
             result = session.execute(delete(resources).where(resources.c.res_type == "AuditEvent"))
             removed = cast(CursorResult[Any], result).rowcount
+            result = session.execute(delete(audit_log))  # the trail of earlier runs, as rows
+            removed += cast(CursorResult[Any], result).rowcount
             for table_ in (resource_versions, *INDEX_TABLES.values()):
                 session.execute(delete(table_).where(table_.c.res_type == "AuditEvent"))
         return int(removed or 0)

@@ -7,6 +7,7 @@ scope) with an OperationOutcome that never quotes the assertion.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -16,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fhir_gateway.api.deps import FORM_TYPE, BaseUrlDep, media_type
 from fhir_gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from fhir_gateway.security import CLIENT_ALGS, SecurityService, peek, token_event
+from fhir_gateway.security import CLIENT_ALGS, SecurityService, peek
 
 __all__ = ["router", "TOKEN_PATH"]
 
@@ -68,13 +69,25 @@ async def token(request: Request, base: BaseUrlDep) -> Response:
         form = await _form(request)
         issued = await run_in_threadpool(service.tokens.issue, form, f"{base}{TOKEN_PATH}")
     except GatewayError as exc:
-        service.auditor.record(
-            token_event(client_id=_claimed(form), caller=None, status=exc.status, address=address)
+        await run_in_threadpool(
+            partial(
+                service.auditor.record_token,
+                client_id=_claimed(form),
+                caller=None,
+                status=exc.status,
+                address=address,
+            )
         )
         raise
     caller = service.tokens.authenticate(issued.response["access_token"], address)
-    service.auditor.record(
-        token_event(client_id=issued.client.client_id, caller=caller, status=200, address=address)
+    await run_in_threadpool(
+        partial(
+            service.auditor.record_token,
+            client_id=issued.client.client_id,
+            caller=caller,
+            status=200,
+            address=address,
+        )
     )
     return JSONResponse(issued.response, headers=_NO_STORE)
 

@@ -2,15 +2,21 @@
 
 A pure ASGI middleware (no per-request task or body buffering): it reads the ``Authorization``
 header, puts the Caller where ``api.deps.get_caller`` finds it (``request.state.caller``), and
-records one AuditEvent when the response has started. Public paths (the CapabilityStatement, the
+records the request's audit row before the response starts: a crash never loses the record of
+what was disclosed. The hottest routes record it themselves (``audit_now``) on the worker thread
+they already run on, so that the gate does not hop to one for it. Public paths (the CapabilityStatement, the
 SMART configuration, the token endpoint, health and API docs) need no token; the token endpoint
 audits itself, since only it knows which client asked.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_gateway.api.responses import fhir_json
@@ -20,8 +26,19 @@ from fhir_gateway.security import ROUTE_ROLES
 
 if TYPE_CHECKING:
     from fhir_gateway.security import SecurityService
+    from fhir_gateway.services.resources import WriteResult
 
-__all__ = ["SecurityMiddleware", "PUBLIC_PATHS", "TOKEN_PATH", "WEB_PREFIX"]
+__all__ = [
+    "SecurityMiddleware",
+    "PUBLIC_PATHS",
+    "TOKEN_PATH",
+    "WEB_PREFIX",
+    "audit_now",
+    "audited_write",
+    "audit_committed",
+]
+
+P = ParamSpec("P")
 
 TOKEN_PATH = "/auth/token"
 WEB_PREFIX = "/web"
@@ -56,6 +73,60 @@ def _route_roles(path: str) -> frozenset[str] | None:
         if path == prefix or path.startswith(prefix + "/"):
             return roles
     return None
+
+
+class _Audit:
+    """A request's audit row, written once: by the route (``audit_now``) or at response start."""
+
+    __slots__ = ("middleware", "scope", "caller", "address", "done")
+
+    def __init__(
+        self, middleware: SecurityMiddleware, scope: Scope, caller: Caller, address: str | None
+    ) -> None:
+        self.middleware, self.scope, self.caller, self.address = middleware, scope, caller, address
+        self.done = False
+
+    def __call__(self, status: int, session: Session | None = None, *, wait: bool = True) -> bool:
+        """Record the row; False when ``wait`` is off and it would have to wait (not recorded)."""
+        if self.done:
+            return True
+        stored = self.middleware._audit(
+            self.scope, status, self.caller, self.address, session, wait=wait
+        )
+        self.done = stored and session is None  # in a write's transaction: done once it commits
+        return stored
+
+
+def audit_now(request: Request, status: int, *, wait: bool = True) -> bool:
+    """Record the request's audit row now, as answering ``status``: for a route that knows its
+    answer before it returns it. Without ``wait`` (on the event loop), False when it was not
+    recorded because that would wait for SQLite's write lock."""
+    audit: _Audit | None = request.scope.get("state", {}).get("audit")
+    return audit(status, wait=wait) if audit is not None else True
+
+
+def audited_write(
+    request: Request, fn: Callable[Concatenate[Session, P], WriteResult]
+) -> Callable[Concatenate[Session, P], WriteResult]:
+    """``fn`` (a write, for ``Database.write``) that also inserts the request's audit row, with
+    the write's status, in the write's transaction. Call ``audit_committed`` once it committed;
+    should it not commit, the gate records the failure when the error response starts."""
+    audit: _Audit | None = request.scope.get("state", {}).get("audit")
+
+    def write(session: Session, /, *args: P.args, **kwargs: P.kwargs) -> WriteResult:
+        result = fn(session, *args, **kwargs)
+        if audit is not None:
+            audit(result.status, session)
+        return result
+
+    return write
+
+
+def audit_committed(request: Request) -> None:
+    """The write of ``audited_write`` committed, and its audit row with it."""
+    audit: _Audit | None = request.scope.get("state", {}).get("audit")
+    if audit is not None:
+        audit.done = True
 
 
 class SecurityMiddleware:
@@ -114,18 +185,20 @@ class SecurityMiddleware:
         if caller is None:
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})["caller"] = caller
-        status = {"code": 500}
+        audit = _Audit(self, scope, caller, address)
+        state = scope.setdefault("state", {})
+        state["caller"], state["audit"] = caller, audit
 
         async def watch(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+            if message["type"] == "http.response.start" and not audit.done:
+                await run_in_threadpool(audit, message["status"])
             await send(message)
 
         try:
             await self.app(scope, receive, watch)
         finally:
-            self._audit(scope, status["code"], caller, address)
+            if not audit.done:  # no response started: the app failed
+                await run_in_threadpool(audit, 500)
 
     async def _refuse(
         self,
@@ -136,17 +209,28 @@ class SecurityMiddleware:
         caller: Caller | None,
         address: str | None,
     ) -> None:
-        self._audit(scope, exc.status, caller, address)
+        await run_in_threadpool(self._audit, scope, exc.status, caller, address)
         response = fhir_json(exc.outcome(), exc.status, exc.headers)
         await response(scope, receive, send)
 
-    def _audit(self, scope: Scope, status: int, caller: Caller | None, address: str | None) -> None:
+    def _audit(
+        self,
+        scope: Scope,
+        status: int,
+        caller: Caller | None,
+        address: str | None,
+        session: Session | None = None,
+        *,
+        wait: bool = True,
+    ) -> bool:
         query: Any = scope.get("query_string") or b""
-        self.service.auditor.record_request(
+        return self.service.auditor.record_request(
             method=scope["method"],
             path=scope["path"],
             query=query.decode("latin-1"),
             status=status,
             caller=caller,
             address=address,
+            session=session,
+            wait=wait,
         )

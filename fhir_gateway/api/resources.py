@@ -3,11 +3,15 @@ delete, history and search. Thin: each route parses HTTP and calls one service f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from email.utils import format_datetime
+from typing import Concatenate, ParamSpec
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from fhir_gateway.api.cancel import until_disconnect
 from fhir_gateway.api.deps import (
@@ -24,9 +28,11 @@ from fhir_gateway.api.deps import (
     request_caller,
     search_params_of,
 )
+from fhir_gateway.api.gate import audit_committed, audit_now, audited_write
 from fhir_gateway.api.responses import fhir_json, resource_response, result_response
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import InvalidRequest, InvalidSearch, UnsupportedMediaType
+from fhir_gateway.security import read_audit_event, search_audit_events
 from fhir_gateway.services import history as history_svc
 from fhir_gateway.services import resources as svc
 from fhir_gateway.settings import Settings
@@ -36,6 +42,7 @@ from fhir_gateway.store.db import Database
 __all__ = ["router"]
 
 router = APIRouter(tags=["resources"])
+P = ParamSpec("P")
 _PATH_PARAMS = {
     "parameters": [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -72,12 +79,41 @@ def type_history(
 # Read by id is the hottest route. It is matched right after the one path it must not shadow
 # (``/{res_type}/_history``): no route in between full-matches a two-segment GET. And it takes
 # the request alone: FastAPI's path-parameter and dependency machinery cost it ~50 µs, a tenth
-# of its time, for values at hand here.
+# of its time, for values at hand here. Its audit row is written here, before the answer is
+# returned. On SQLite the read and the row take microseconds of CPU and no waiting (WAL: readers
+# never wait for the writer), so they run on the event loop: handing them to a worker thread cost
+# more than the work. Only when another transaction holds the write lock does the row wait for it
+# on a worker thread. PostgreSQL's round trips, and a read through the row policy (which may
+# account for a Part 2 disclosure, a write), are waited for on a worker thread.
 @router.get("/{res_type}/{res_id}", openapi_extra=_PATH_PARAMS)
-def read(request: Request) -> Response:
+async def read(request: Request) -> Response:
+    db: Database = request.app.state.database
+    if (
+        db.is_postgres
+        or svc.restricted(request_caller(request))
+        or request.path_params["res_type"] == "AuditEvent"
+    ):
+        return await run_in_threadpool(_read_audited, request)
+    response = _read(request)
+    if not audit_now(request, response.status_code, wait=False):
+        await run_in_threadpool(audit_now, request, response.status_code)
+    return response
+
+
+def _read_audited(request: Request) -> Response:
+    response = _read(request)
+    audit_now(request, response.status_code)
+    return response
+
+
+def _read(request: Request) -> Response:
     res_type, res_id = request.path_params["res_type"], request.path_params["res_id"]
     db: Database = request.app.state.database
     caller = request_caller(request)
+    if res_type == "AuditEvent":
+        event = db.read(read_audit_event, res_id, caller)
+        if event is not None:  # a row of the trail; else an AuditEvent stored as a resource
+            return fhir_json(event, 200, {"ETag": 'W/"1"'})
     if svc.restricted(caller):  # row checked, copy shaped for this caller
         stored = db.read(svc.read_served, res_type, res_id, caller)
         if request.headers.get("if-none-match") == stored.etag:
@@ -146,14 +182,18 @@ async def run_search(
     base_url: str,
     settings: Settings,
 ) -> Response:
-    """The search on a worker thread, within its time budget, stopped if the client leaves."""
+    """The search on a worker thread, within its time budget, stopped if the client leaves; its
+    audit row written there too, before the Bundle is returned."""
     budget = Budget(settings.search_timeout)
     strict = prefer(request, "handling") == "strict"
-    return fhir_json(
-        await until_disconnect(
-            request,
-            budget,
-            lambda: svc.search(
+
+    def work() -> bytes:
+        if res_type == "AuditEvent":  # the trail's rows, read as AuditEvents
+            found = db.read(
+                search_audit_events, params, caller=caller, base_url=base_url, settings=settings
+            )
+        else:
+            found = svc.search(
                 db,
                 res_type,
                 params,
@@ -162,9 +202,11 @@ async def run_search(
                 settings=settings,
                 strict=strict,
                 budget=budget,
-            ),
-        )
-    )
+            )
+        audit_now(request, 200)
+        return found
+
+    return fhir_json(await until_disconnect(request, budget, work))
 
 
 @router.post("/{res_type}")
@@ -176,8 +218,14 @@ def create(
     caller: CallerDep,
     base: BaseUrlDep,
 ) -> Response:
-    result = db.write(
-        svc.create, res_type, body, caller, if_none_exist=request.headers.get("if-none-exist")
+    result = _write(
+        request,
+        db,
+        svc.create,
+        res_type,
+        body,
+        caller,
+        if_none_exist=request.headers.get("if-none-exist"),
     )
     return result_response(result, request, base, caller)
 
@@ -192,8 +240,15 @@ def conditional_update(
     base: BaseUrlDep,
 ) -> Response:
     params = _criteria(request)
-    result = db.write(
-        svc.conditional_update, res_type, params, body, caller, if_match=if_match(request)
+    result = _write(
+        request,
+        db,
+        svc.conditional_update,
+        res_type,
+        params,
+        body,
+        caller,
+        if_match=if_match(request),
     )
     return result_response(result, request, base, caller)
 
@@ -208,7 +263,9 @@ def conditional_patch(
     base: BaseUrlDep,
 ) -> Response:
     params = _criteria(request)
-    result = db.write(
+    result = _write(
+        request,
+        db,
         svc.conditional_patch,
         res_type,
         params,
@@ -224,8 +281,21 @@ def conditional_patch(
 def conditional_delete(
     res_type: str, request: Request, db: DatabaseDep, caller: CallerDep, base: BaseUrlDep
 ) -> Response:
-    result = db.write(svc.conditional_delete, res_type, _criteria(request), caller)
+    result = _write(request, db, svc.conditional_delete, res_type, _criteria(request), caller)
     return result_response(result, request, base, caller)
+
+
+def _write(
+    request: Request,
+    db: Database,
+    fn: Callable[Concatenate[Session, P], svc.WriteResult],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> svc.WriteResult:
+    """A write and its audit row, in one transaction."""
+    result = db.write(audited_write(request, fn), *args, **kwargs)
+    audit_committed(request)
+    return result
 
 
 def _criteria(request: Request) -> list[tuple[str, str]]:
@@ -277,7 +347,9 @@ def update(
     caller: CallerDep,
     base: BaseUrlDep,
 ) -> Response:
-    result = db.write(svc.update, res_type, res_id, body, caller, if_match=if_match(request))
+    result = _write(
+        request, db, svc.update, res_type, res_id, body, caller, if_match=if_match(request)
+    )
     return result_response(result, request, base, caller)
 
 
@@ -291,8 +363,16 @@ def patch(
     caller: CallerDep,
     base: BaseUrlDep,
 ) -> Response:
-    result = db.write(
-        svc.patch, res_type, res_id, body, media_type(request), caller, if_match=if_match(request)
+    result = _write(
+        request,
+        db,
+        svc.patch,
+        res_type,
+        res_id,
+        body,
+        media_type(request),
+        caller,
+        if_match=if_match(request),
     )
     return result_response(result, request, base, caller)
 
@@ -306,4 +386,6 @@ def delete(
     caller: CallerDep,
     base: BaseUrlDep,
 ) -> Response:
-    return result_response(db.write(svc.delete, res_type, res_id, caller), request, base, caller)
+    return result_response(
+        _write(request, db, svc.delete, res_type, res_id, caller), request, base, caller
+    )

@@ -9,10 +9,11 @@
   pushes) travel with their row (``take``) and are accounted for when delivered
   (``account_delivered``), or never, when the consent no longer permits them by the time the row's
   turn comes (``withdrawn_because``): revocation takes effect at once, also for what is queued.
-* The accounting (42 CFR 2.24, 2.25): one AuditEvent per recipient, consent and moment
-  (``subtype`` part2-disclosure, DICOM 110106 "Export"), with the patient, the recipient, the
-  Consent used, the purposes and the resources disclosed; ``accounting(session, patient, since)``
-  lists them, the newest last. Audit events are never pruned; the accounting shows three years.
+* The accounting (42 CFR 2.24, 2.25): one audit row per recipient, consent and moment, read as an
+  AuditEvent (``subtype`` part2-disclosure, DICOM 110106 "Export") with the patient, the
+  recipient, the Consent used, the purposes and the resources disclosed;
+  ``accounting(session, patient, since)`` lists them, the newest last. Audit rows are never
+  pruned; the accounting shows three years.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock, hooks, privacy
-from fhir_gateway.context import SYSTEM, Caller
+from fhir_gateway.context import Caller
 from fhir_gateway.fhir.references import Reference
-from fhir_gateway.security._audit_store import EventRows
+from fhir_gateway.security import _audit_rows
 from fhir_gateway.store import repository as repo
-from fhir_gateway.store.search import match_ids
+from fhir_gateway.store.security_tables import audit_log
 
 __all__ = [
     "SUBTYPE",
@@ -42,6 +43,7 @@ __all__ = [
     "account_delivered",
     "accounting",
     "accounting_bundle",
+    "disclosure_event",
     "install",
 ]
 
@@ -172,7 +174,7 @@ def withdrawn_because(session: Session, disclosures: list[dict[str, Any]]) -> st
 
 def account_delivered(session: Session, disclosures: list[dict[str, Any]], channel: str) -> None:
     """A queued row went out: its disclosures enter the accounting, in the caller's transaction."""
-    EventRows().store(session, _events(disclosures, channel, clock.now()))
+    _audit_rows.write(session, _rows(disclosures, channel, clock.now()))
 
 
 # -- copies served through the API: accounted for at commit ---------------------------------------
@@ -188,7 +190,7 @@ def _after_commit(session: Session) -> None:
     bind = session.get_bind()
     engine = getattr(bind, "engine", bind).execution_options(readonly=False)
     with Session(engine) as writer, writer.begin():
-        EventRows().store(writer, _events(pending, "api", clock.now()))
+        _audit_rows.write(writer, _rows(pending, "api", clock.now()))
 
 
 def _after_rollback(session: Session) -> None:
@@ -207,14 +209,12 @@ def install(rules: hooks.Rules) -> None:
 # -- the events ----------------------------------------------------------------------------------
 
 
-def _events(
-    disclosures: list[dict[str, Any]], channel: str, when: datetime
-) -> list[dict[str, Any]]:
+def _rows(disclosures: list[dict[str, Any]], channel: str, when: datetime) -> list[dict[str, Any]]:
     groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for item in disclosures:
         key = (item["patient"], item["recipient"], item["consent"], item.get("client") or "")
         groups[key].append(item)
-    return [_event(items, channel, when) for items in groups.values()]
+    return [_audit_rows.disclosure_row(items, channel, when) for items in groups.values()]
 
 
 def _entity(what: str, type_code: str, role: str, description: str | None = None) -> dict[str, Any]:
@@ -231,7 +231,8 @@ def _entity(what: str, type_code: str, role: str, description: str | None = None
     return entity
 
 
-def _event(items: list[dict[str, Any]], channel: str, when: datetime) -> dict[str, Any]:
+def disclosure_event(items: list[dict[str, Any]], channel: str, when: datetime) -> dict[str, Any]:
+    """The AuditEvent of one disclosure row: one recipient's copies under one consent."""
     first = items[0]
     purposes = sorted({p for item in items for p in item.get("purposes") or []}) or ["COC"]
     resources = list(dict.fromkeys(item["resource"] for item in items))
@@ -311,18 +312,24 @@ def accounting(
     """The patient's Part 2 disclosures since ``since`` (default: three years ago), oldest first:
     AuditEvents as stored."""
     start = since or clock.now() - timedelta(days=365 * ACCOUNTING_YEARS + 1)
-    ids = match_ids(
-        session,
-        "AuditEvent",
-        [
-            ("patient", patient),
-            ("subtype", f"{SUBTYPE_SYSTEM}|{SUBTYPE}"),
-            ("date", f"ge{clock.to_instant(start)}"),
-        ],
-        caller=SYSTEM,
+    rows = session.execute(
+        select(audit_log)
+        .where(
+            audit_log.c.patient == patient,
+            audit_log.c.subtype == SUBTYPE,
+            audit_log.c.recorded >= clock.to_db(start),
+        )
+        .order_by(audit_log.c.recorded, audit_log.c.id)
     )
-    events = [s.content for s in repo.read_many(session, "AuditEvent", list(ids)) if not s.deleted]
-    return sorted(events, key=lambda e: (e.get("recorded") or "", e.get("id") or ""))
+    return [_audit_rows.event_of(row) for row in rows if _is_disclosure(row)]
+
+
+def _is_disclosure(row: Any) -> bool:
+    # A row kept whole from before (kind "stored") says so in its subtype's system too.
+    if row.kind == "disclosure":
+        return True
+    subtypes = row.detail.get("event", {}).get("subtype") or []
+    return any(s.get("system") == SUBTYPE_SYSTEM for s in subtypes if isinstance(s, dict))
 
 
 def accounting_bundle(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fhir_gateway.context import Caller
-from fhir_gateway.security._audit import Auditor
+from fhir_gateway.security._auditor import Auditor
 from fhir_gateway.security._clients import JwksResolver
 from fhir_gateway.security._keys import SigningKeys
 from fhir_gateway.security._ratelimit import RateLimiter

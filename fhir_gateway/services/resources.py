@@ -184,8 +184,7 @@ def read_raw(db: Database, res_type: str, res_id: str, caller: Caller) -> RawRes
     """The hottest path: the stored bytes, with no parse, no validation and no ORM session."""
     check_type(res_type)
     _require(caller, res_type, "r")
-    with db.connection() as conn:
-        raw = repo.read_raw(conn, res_type, res_id)
+    raw = repo.read_raw(db, res_type, res_id)
     if raw is None:
         raise NotFound(f"{res_type}/{res_id} is not known")
     if raw.deleted:

@@ -20,7 +20,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Dialect, Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,7 +29,15 @@ from fhir_gateway.errors import Conflict, Unavailable
 from fhir_gateway.store.keyed_ids import unit_of_work
 from fhir_gateway.store.search_parameters import CHANGED, RegistrySync
 
-__all__ = ["Database", "Reconnected", "SessionRules", "RULES", "make_engine", "is_postgres"]
+__all__ = [
+    "Database",
+    "Prebuilt",
+    "Reconnected",
+    "SessionRules",
+    "RULES",
+    "make_engine",
+    "is_postgres",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -152,6 +160,43 @@ class Reconnected(Unavailable):
     """The connection was lost before the unit of work did anything: it may simply run again."""
 
 
+class Prebuilt:
+    """A SELECT compiled once per dialect, for ``Database.fetch_one``: its SQL, the order of its
+    parameters (positional drivers) and how each column comes back (SQLite's text datetimes)."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, tuple[str, list[str], list[Any]]] = {}
+
+    def compiled(self, dialect: Dialect) -> tuple[str, list[str], list[Any]]:
+        found = self._by_dialect.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)
+            convert = [
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in self.statement.selected_columns
+            ]
+            found = (compiled.string, list(compiled.positiontup or []), convert)
+            self._by_dialect[dialect.name] = found
+        return found
+
+
+def _fetch_one(pooled: Any, postgres: bool, sql: str, args: Any) -> Any:
+    if not postgres:  # SQLite, isolation_level None: the statement alone reads one snapshot
+        cursor = pooled.cursor()
+        try:
+            cursor.execute(sql, args)
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+    driver = pooled.driver_connection
+    driver.autocommit = True
+    try:
+        return driver.execute(sql, args).fetchone()
+    finally:
+        driver.autocommit = False
+
+
 class Database:
     """The unit of work: ``write``/``read`` run a function in one transaction.
 
@@ -240,6 +285,30 @@ class Database:
             raise Unavailable(
                 f"The database is unavailable: {exc.orig.__class__.__name__}"
             ) from exc
+
+    def fetch_one(self, query: Prebuilt, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of ``query`` as one autocommitted statement on a pooled DBAPI connection:
+        no SQLAlchemy connection or transaction, and on PostgreSQL one round trip instead of
+        BEGIN, SELECT and ROLLBACK."""
+        sql, positions, convert = query.compiled(self.engine.dialect)
+        args = tuple(params[name] for name in positions) if positions else params
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            pooled = self.engine.raw_connection()
+        except OperationalError as exc:
+            raise Unavailable(
+                f"The database is unavailable: {exc.orig.__class__.__name__}"
+            ) from exc
+        try:
+            row = _fetch_one(pooled, self.is_postgres, sql, args)
+        except dbapi.Error as exc:
+            pooled.invalidate()  # whatever went wrong, the next statement gets a fresh connection
+            raise Unavailable(f"The database is unavailable: {exc.__class__.__name__}") from exc
+        finally:
+            pooled.close()
+        if row is None:
+            return None
+        return tuple(f(v) if f is not None else v for f, v in zip(convert, row, strict=True))
 
     def write(
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.errors import Conflict, PreconditionFailed
 from fhir_gateway.store import index as search_index
+from fhir_gateway.store.db import Database, Prebuilt
 from fhir_gateway.store.tables import conditional_keys, resource_versions, resources
 
 __all__ = [
@@ -166,13 +167,23 @@ _READ_RAW = select(
 ).where(resources.c.res_type == bindparam("res_type"), resources.c.res_id == bindparam("res_id"))
 
 
-def read_raw(session: Session | Connection, res_type: str, res_id: str) -> RawResource | None:
-    row = session.execute(_READ_RAW, {"res_type": res_type, "res_id": res_id}).first()
+_READ_RAW_PREBUILT = Prebuilt(_READ_RAW)
+
+
+def read_raw(
+    session: Session | Connection | Database, res_type: str, res_id: str
+) -> RawResource | None:
+    """The current row's bytes; given the Database, in one statement on a DBAPI connection."""
+    params = {"res_type": res_type, "res_id": res_id}
+    if isinstance(session, Database):
+        row = session.fetch_one(_READ_RAW_PREBUILT, params)
+    else:
+        row = session.execute(_READ_RAW, params).first()
     if row is None:
         return None
-    text = row[3]
+    version_id, last_updated, deleted, text = row
     raw = text.encode() if isinstance(text, str) else orjson.dumps(text)
-    return RawResource(row.version_id, clock.from_db(row.last_updated), row.deleted, raw)
+    return RawResource(version_id, clock.from_db(last_updated), bool(deleted), raw)
 
 
 def vread(session: Session, res_type: str, res_id: str, version_id: int) -> StoredResource | None:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Boolean, Column, Index, String, Table, Text
 
-from fhir_gateway.store.tables import UtcTime, metadata
+from fhir_gateway.store.tables import JsonDoc, UtcTime, metadata
 
-__all__ = ["auth_clients", "auth_jti", "gateway_keys", "consent_grants"]
+__all__ = ["auth_clients", "auth_jti", "gateway_keys", "consent_grants", "audit_log"]
 
 auth_clients = Table(
     "auth_clients",
@@ -59,4 +59,23 @@ consent_grants = Table(
     Column("ends", UtcTime, nullable=True),  # exclusive
     Column("notes", Boolean, nullable=False, default=False),
     Index("ix_consent_grants_patient_org", "patient_id", "organization"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", String(64), primary_key=True),  # UUIDv7: in the order the events happened
+    Column("recorded", UtcTime, nullable=False),
+    Column("kind", String(16), nullable=False),  # request | token | disclosure | stored
+    Column("subtype", String(64), nullable=False),  # read, search-type, token-issued, …
+    Column("action", String(1), nullable=False),  # C R U D E
+    Column("outcome", String(1), nullable=False),  # 0 4 8
+    Column("client_id", String(128), nullable=True),  # the agent's altId
+    Column("agent", String(128), nullable=True),  # Organization/ID: the caller's or recipient
+    Column("patient", String(128), nullable=True),  # Patient/ID
+    Column("entity", String(256), nullable=True),  # Type/ID the request named
+    Column("detail", JsonDoc, nullable=False),
+    Index("ix_audit_log_recorded", "recorded"),
+    Index("ix_audit_log_patient_recorded", "patient", "recorded"),
+    Index("ix_audit_log_client_recorded", "client_id", "recorded"),
 )

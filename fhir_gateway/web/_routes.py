@@ -23,7 +23,6 @@ from starlette.responses import RedirectResponse, Response
 
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden, GatewayError, InvalidRequest, TooManyRequests
-from fhir_gateway.security import request_event
 from fhir_gateway.web._callers import CASE_TEAM, PARTNER, caller_of
 from fhir_gateway.web._render import error_page, keys, render, set_cookie
 from fhir_gateway.web._sessions import CSRF_COOKIE, SESSION_COOKIE
@@ -59,7 +58,7 @@ class WebRoute(APIRoute):
                     "Something went wrong on our side. Please try again; "
                     "if it keeps happening, tell your administrator.",
                 )
-            _audit(request, response.status_code)
+            await run_in_threadpool(_audit, request, response.status_code)
             return response
 
         return route
@@ -70,15 +69,13 @@ router = APIRouter(prefix="/web", route_class=WebRoute, include_in_schema=False)
 
 def _audit(request: Request, status: int) -> None:
     caller: Caller | None = getattr(request.state, "web_caller", None)
-    request.app.state.security.auditor.record(
-        request_event(
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query,
-            status=status,
-            caller=caller,
-            address=request.client.host if request.client else None,
-        )
+    request.app.state.security.auditor.record_request(
+        method=request.method,
+        path=request.url.path,
+        query=request.url.query,
+        status=status,
+        caller=caller,
+        address=request.client.host if request.client else None,
     )
 
 

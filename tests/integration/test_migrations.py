@@ -13,3 +13,51 @@ def test_migrated_schema_matches_the_tables_in_code(database):
         context = MigrationContext.configure(conn, opts={"compare_type": False})
         differences = compare_metadata(context, metadata)
     assert differences == []
+
+
+def test_audit_events_stored_before_the_trail_became_rows_are_still_found(tmp_path):  # type: ignore[no-untyped-def]
+    import json
+
+    from fhir_gateway import clock
+    from fhir_gateway.context import SYSTEM
+    from fhir_gateway.security import accounting, search_audit_events
+    from fhir_gateway.security._disclosures import disclosure_event
+    from fhir_gateway.settings import Settings
+    from fhir_gateway.store import repository as repo
+    from fhir_gateway.store.db import Database
+    from fhir_gateway.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    database = Database(url)
+    try:
+        upgrade(database.engine, "0013")
+        item = {
+            "patient": "Patient/p-old",
+            "recipient": "Organization/hope",
+            "consent": "Consent/c-1",
+            "purposes": ["TREAT"],
+            "labels": ["42CFRPart2"],
+            "resource": "Condition/c-9/_history/1",
+            "client": "partner-app",
+        }
+        old = disclosure_event([item], "api", clock.now())
+        with database.session() as session:
+            stored = repo.create_resource(session, old)
+        upgrade(database.engine)
+
+        with database.session(readonly=True) as session:
+            listed = accounting(session, "Patient/p-old")
+            found = json.loads(
+                search_audit_events(
+                    session,
+                    [("patient", "Patient/p-old")],
+                    caller=SYSTEM,
+                    base_url="",
+                    settings=Settings(database_url=url),
+                )
+            )
+        assert [e["id"] for e in listed] == [stored.res_id]
+        assert listed[0]["entity"] == old["entity"] and listed[0]["agent"] == old["agent"]
+        assert [e["resource"]["id"] for e in found["entry"]] == [stored.res_id]
+    finally:
+        database.dispose()

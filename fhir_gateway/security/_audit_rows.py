@@ -1,0 +1,241 @@
+"""The audit trail's rows: one compact ``audit_log`` row per event, and the AuditEvent it reads as.
+
+A row keeps the columns the trail is searched by (when, which interaction, outcome, client,
+organisation, patient, resource) and in ``detail`` the few values its AuditEvent is rebuilt from
+(method, path, query, status, role, address; a disclosure's copies). ``event_of(row)`` builds the
+same AuditEvent the gateway once stored as a resource, with the row's id, version 1 and
+``lastUpdated`` the time recorded. Rows are only ever inserted: nothing updates or deletes them.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert
+from sqlalchemy.orm import Session
+
+from fhir_gateway import clock
+from fhir_gateway.context import Caller
+from fhir_gateway.security._audit import interaction_of, patient_of, request_event, token_event
+from fhir_gateway.store.security_tables import audit_log
+
+__all__ = [
+    "new_id",
+    "request_row",
+    "token_row",
+    "disclosure_row",
+    "event_of",
+    "INSERT",
+    "RowWriter",
+    "write",
+]
+
+INSERT = insert(audit_log)  # built once: every request runs it
+_BUSY_MS = 30000  # as store.db sets it on every SQLite connection
+
+
+def new_id() -> str:
+    """A UUID version 7 (RFC 9562): the millisecond, then random bits. Rows stored in the order
+    they happened land at the end of the primary key's index, not on a random page of it."""
+    millis = time.time_ns() // 1_000_000
+    rand_a, rand_b = (
+        int.from_bytes(os.urandom(2), "big") & 0xFFF,
+        int.from_bytes(os.urandom(8), "big") >> 2,
+    )
+    return str(uuid.UUID(int=(millis << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b))
+
+
+def _clip(value: str | None, size: int) -> str | None:
+    return value[:size] if value else None
+
+
+def _who(caller: Caller | None) -> dict[str, Any]:
+    if caller is None:
+        return {}
+    return {"role": caller.role, "org": caller.organization}
+
+
+def request_row(
+    *,
+    method: str,
+    path: str,
+    query: str,
+    status: int,
+    caller: Caller | None,
+    address: str | None,
+    recorded: datetime | None = None,
+) -> dict[str, Any]:
+    what = interaction_of(method, path)
+    patient = patient_of(what.target, query)
+    entity = what.target if what.target and "/" in what.target else None
+    return {
+        "id": new_id(),
+        "recorded": clock.to_db(recorded or clock.now()),
+        "kind": "request",
+        "subtype": what.code[:64],
+        "action": what.action,
+        "outcome": _outcome(status),
+        "client_id": _clip(caller.client_id if caller else None, 128),
+        "agent": _clip(caller.organization if caller else None, 128),
+        "patient": _clip(patient, 128),
+        "entity": _clip(entity, 256),
+        "detail": {"m": method, "p": path, "q": query, "s": status, "a": address, **_who(caller)},
+    }
+
+
+def token_row(
+    *, client_id: str | None, caller: Caller | None, status: int, address: str | None
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "recorded": clock.to_db(clock.now()),
+        "kind": "token",
+        "subtype": "token-issued" if status < 400 else "token-refused",
+        "action": "E",
+        "outcome": _outcome(status),
+        "client_id": _clip(caller.client_id if caller else client_id, 128),
+        "agent": _clip(caller.organization if caller else None, 128),
+        "patient": None,
+        "entity": None,
+        "detail": {"s": status, "a": address, **_who(caller)},
+    }
+
+
+def disclosure_row(items: list[dict[str, Any]], channel: str, when: datetime) -> dict[str, Any]:
+    """One recipient's copies of one patient's data under one consent (``_disclosures``)."""
+    first = items[0]
+    return {
+        "id": new_id(),
+        "recorded": clock.to_db(when),
+        "kind": "disclosure",
+        "subtype": "part2-disclosure",
+        "action": "R",
+        "outcome": "0",
+        "client_id": _clip(first.get("client"), 128),
+        "agent": _clip(first.get("recipient"), 128),
+        "patient": _clip(first.get("patient"), 128),
+        "entity": _clip(first.get("consent"), 256),
+        "detail": {"items": items, "channel": channel},
+    }
+
+
+def _outcome(status: int) -> str:
+    return "0" if status < 400 else "4" if status < 500 else "8"
+
+
+def _caller(row: Any, detail: dict[str, Any]) -> Caller | None:
+    role = detail.get("role")
+    if not role:
+        return None
+    return Caller(client_id=row.client_id or "", role=role, organization=detail.get("org"))
+
+
+def event_of(row: Any) -> dict[str, Any]:
+    """The row as the FHIR AuditEvent it records."""
+    detail: dict[str, Any] = row.detail
+    recorded = clock.from_db(row.recorded)
+    if row.kind == "request":
+        event = request_event(
+            method=detail["m"],
+            path=detail["p"],
+            query=detail["q"],
+            status=detail["s"],
+            caller=_caller(row, detail),
+            address=detail.get("a"),
+            recorded=recorded,
+        )
+    elif row.kind == "token":
+        event = token_event(
+            client_id=row.client_id,
+            caller=_caller(row, detail),
+            status=detail["s"],
+            address=detail.get("a"),
+            recorded=recorded,
+        )
+    elif row.kind == "disclosure":
+        from fhir_gateway.security._disclosures import disclosure_event
+
+        event = disclosure_event(detail["items"], detail["channel"], recorded)
+    else:  # stored: an AuditEvent kept whole
+        event = dict(detail["event"])
+    meta = {**(event.get("meta") or {}), "versionId": "1"}
+    meta["lastUpdated"] = clock.to_instant(recorded)
+    return {**event, "id": row.id, "meta": meta}
+
+
+class RowWriter:
+    """Inserts one row in a transaction of its own, committed when ``insert`` returns: the INSERT
+    compiled once for the engine's dialect and run on a pooled DBAPI connection, with no
+    SQLAlchemy connection or transaction around it (half the CPU of ``engine.begin()``). SQLite:
+    BEGIN IMMEDIATE, INSERT, COMMIT; PostgreSQL: the INSERT alone, autocommitted (one round
+    trip)."""
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        compiled = INSERT.compile(dialect=dialect)
+        self._engine, self._sql = engine, compiled.string
+        self._sqlite = dialect.name == "sqlite"
+        self._positions = list(compiled.positiontup or [])
+        self._convert = {
+            column.name: column.type.dialect_impl(dialect).bind_processor(dialect)
+            for column in audit_log.c
+        }
+
+    def insert(self, row: dict[str, Any], *, wait: bool = True) -> bool:
+        """Insert ``row``; False, having done nothing, when ``wait`` is off and SQLite's write
+        lock is held by another transaction (the caller then inserts it where it may wait)."""
+        values = {
+            name: (convert(row[name]) if convert is not None else row[name])
+            for name, convert in self._convert.items()
+        }
+        pooled = self._engine.raw_connection()
+        try:
+            if self._sqlite:
+                ordered = tuple(values[name] for name in self._positions)
+                return self._sqlite_insert(pooled, ordered, wait)
+            self._autocommitted(pooled.driver_connection, values)
+            return True
+        finally:
+            pooled.close()
+
+    def _sqlite_insert(self, pooled: Any, values: tuple[Any, ...], wait: bool) -> bool:
+        cursor = pooled.cursor()
+        try:
+            if not wait:
+                cursor.execute("PRAGMA busy_timeout=0")
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                if wait:
+                    raise
+                return False  # another transaction writes: not here, not now
+            finally:
+                if not wait:
+                    cursor.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+            try:
+                cursor.execute(self._sql, values)
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+            return True
+        finally:
+            cursor.close()
+
+    def _autocommitted(self, driver: Any, values: dict[str, Any]) -> None:
+        driver.autocommit = True
+        try:
+            driver.execute(self._sql, values)
+        finally:
+            driver.autocommit = False
+
+
+def write(target: Connection | Session, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` in the transaction of ``target`` (one statement)."""
+    if rows:
+        target.execute(INSERT, rows if len(rows) > 1 else rows[0])

@@ -1,0 +1,159 @@
+"""The audit trail read as FHIR: ``GET /AuditEvent?…`` and ``GET /AuditEvent/ID`` from its rows.
+
+The parameters are those the trail is searched by: ``_id``, ``date`` (eq, ge, gt, le, lt),
+``patient``, ``agent`` (the caller's organisation, or a disclosure's recipient), ``altid`` (the
+client), ``action``, ``subtype`` and ``outcome`` (``system|`` optional), ``entity`` (the resource
+a request named, or a disclosure's consent), with ``_count``, ``_offset`` and ``_sort`` (``date``
+or ``-date``, the default). Comma-separated values are alternatives. Any other parameter is
+refused: ignoring one would show more of the trail than was asked for. Newest first.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy.orm import Session
+
+from fhir_gateway import clock
+from fhir_gateway.context import Caller
+from fhir_gateway.errors import Forbidden, InvalidSearch, NotFound
+from fhir_gateway.security._audit_rows import event_of
+from fhir_gateway.settings import Settings
+from fhir_gateway.store.security_tables import audit_log
+
+__all__ = ["search_events", "read_event"]
+
+_C = audit_log.c
+_COLUMNS = {
+    "_id": _C.id,
+    "patient": _C.patient,
+    "agent": _C.agent,
+    "altid": _C.client_id,
+    "action": _C.action,
+    "subtype": _C.subtype,
+    "outcome": _C.outcome,
+    "entity": _C.entity,
+}
+_REFERENCES = {"patient": "Patient", "agent": "Organization", "entity": None}
+_IGNORED = {"_format", "_pretty", "_total", "_elements"}
+_PREFIXES = ("eq", "ge", "gt", "le", "lt")
+_DAY, _SECOND, _MICRO = timedelta(days=1), timedelta(seconds=1), timedelta(microseconds=1)
+
+
+def read_event(session: Session, res_id: str, caller: Caller) -> dict[str, Any] | None:
+    """The AuditEvent of row ``res_id``, or None when there is no such row."""
+    if not caller.can("AuditEvent", "r"):
+        raise Forbidden("Not permitted: r on AuditEvent")
+    row = session.execute(select(audit_log).where(_C.id == res_id)).first()
+    return event_of(row) if row is not None else None
+
+
+def read_event_or_404(session: Session, res_id: str, caller: Caller) -> dict[str, Any]:
+    event = read_event(session, res_id, caller)
+    if event is None:
+        raise NotFound(f"AuditEvent/{res_id} is not known")
+    return event
+
+
+def search_events(
+    session: Session,
+    params: list[tuple[str, str]],
+    *,
+    caller: Caller,
+    base_url: str,
+    settings: Settings,
+) -> bytes:
+    """The searchset Bundle of the trail's rows that match ``params``."""
+    if not caller.can("AuditEvent", "s"):
+        raise Forbidden("Not permitted: search on AuditEvent")
+    count, offset, newest_first = settings.default_page_size, 0, True
+    query: Select[Any] = select(audit_log)
+    for name, value in params:
+        if name == "_count":
+            count = min(_whole(name, value), settings.max_page_size)
+        elif name == "_offset":
+            offset = _whole(name, value)
+        elif name == "_sort":
+            if value not in ("date", "-date"):
+                raise InvalidSearch("AuditEvent sorts by date or -date only")
+            newest_first = value == "-date"
+        elif name == "date":
+            query = query.where(or_(*(_date(v) for v in value.split(","))))
+        elif name in _COLUMNS:
+            query = query.where(_COLUMNS[name].in_([_value(name, v) for v in value.split(",")]))
+        elif name not in _IGNORED:
+            raise InvalidSearch(f"AuditEvent cannot be searched by '{name[:40]}'")
+    order = (_C.recorded.desc(), _C.id.desc()) if newest_first else (_C.recorded, _C.id)
+    rows = session.execute(query.order_by(*order).offset(offset).limit(count + 1)).all()
+    return _bundle(list(rows[:count]), len(rows) > count, params, offset, count, base_url)
+
+
+def _whole(name: str, value: str) -> int:
+    if not value.isdigit():
+        raise InvalidSearch(f"{name} must be a whole number")
+    return int(value)
+
+
+def _value(name: str, value: str) -> str:
+    if name in ("subtype", "outcome", "action") and "|" in value:
+        value = value.rsplit("|", 1)[1]  # the code: these columns hold codes of one system each
+    kind = _REFERENCES.get(name, "")
+    if kind and "/" not in value:
+        value = f"{kind}/{value}"
+    return value
+
+
+def _date(value: str) -> ColumnElement[bool]:
+    prefix = value[:2] if value[:2] in _PREFIXES else "eq"
+    text = value[2:] if value[:2] in _PREFIXES else value
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidSearch(f"date is not a date or an instant: {text[:40]!r}") from exc
+    start = clock.to_db(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    # A day names the whole day, an instant its second (or its fraction of one).
+    end = start + (_DAY if len(text) <= 10 else _MICRO if "." in text else _SECOND)
+    return {
+        "eq": (_C.recorded >= start) & (_C.recorded < end),
+        "ge": _C.recorded >= start,
+        "gt": _C.recorded >= end,
+        "le": _C.recorded < end,
+        "lt": _C.recorded < start,
+    }[prefix]
+
+
+def _bundle(
+    rows: list[Any],
+    more: bool,
+    params: list[tuple[str, str]],
+    offset: int,
+    count: int,
+    base_url: str,
+) -> bytes:
+    base = base_url.rstrip("/")
+    kept = [(n, v) for n, v in params if n != "_offset"]
+    links = [{"relation": "self", "url": f"{base}/AuditEvent?{urlencode(params)}"}]
+    if more:
+        after = urlencode([*kept, ("_offset", str(offset + count))])
+        links.append({"relation": "next", "url": f"{base}/AuditEvent?{after}"})
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "meta": {"lastUpdated": clock.to_instant(clock.now())},
+        "type": "searchset",
+        "link": links,
+        "entry": [
+            {
+                "fullUrl": f"{base}/AuditEvent/{row.id}",
+                "resource": event_of(row),
+                "search": {"mode": "match"},
+            }
+            for row in rows
+        ],
+    }
+    if not more and not offset:
+        bundle["total"] = len(rows)
+    return orjson.dumps(bundle)

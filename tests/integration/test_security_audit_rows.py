@@ -1,0 +1,160 @@
+"""The audit trail as rows: each request's row is committed before its answer starts (a crash
+never loses the record of a disclosure), and the rows search as FHIR AuditEvents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from security_helpers import BASE, bearer, get_token, register, secure_settings
+from sqlalchemy import select
+from starlette.testclient import TestClient
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fhir_gateway import clock
+from fhir_gateway.app import create_app
+from fhir_gateway.store.security_tables import audit_log
+
+
+class _Probe:
+    """Looks, from a connection of its own, at the trail when each response starts."""
+
+    def __init__(self, app: ASGIApp, database: Any) -> None:
+        self.app, self.database = app, database
+        self.seen: list[tuple[str, int, list[tuple[str, str, str]]]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def look(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                with self.database.engine.connect() as conn:
+                    rows = conn.execute(
+                        select(audit_log.c.subtype, audit_log.c.outcome, audit_log.c.detail)
+                    ).all()
+                on_record = [(r.subtype, r.outcome, r.detail.get("p")) for r in rows]
+                self.seen.append((scope["path"], message["status"], on_record))
+            await send(message)
+
+        await self.app(scope, receive, look if scope["type"] == "http" else send)
+
+
+def test_a_read_is_on_record_before_its_answer_starts(database, database_url):  # type: ignore[no-untyped-def]
+    app = create_app(secure_settings(database_url), database=database)
+    probe = _Probe(app, database)
+    with TestClient(probe, base_url=BASE) as client:
+        admin = bearer(get_token(client, register(database, "admin", ["system/*.cruds"], None)))
+        pid = client.post(
+            "/Patient", json={"resourceType": "Patient", "gender": "male"}, headers=admin
+        ).json()["id"]
+        client.get(f"/Patient/{pid}", headers=admin)
+        client.get("/Patient/nobody-at-all", headers=admin)
+        client.get(f"/Condition?patient={pid}", headers=admin)
+        client.get("/Patient", headers={"Authorization": "Bearer not-a-token"})
+
+    def on_record_when_answered(path: str, subtype: str, outcome: str) -> bool:
+        return any(
+            (subtype, outcome, path) in rows
+            for seen_path, _, rows in probe.seen
+            if seen_path == path
+        )
+
+    assert on_record_when_answered(f"/Patient/{pid}", "read", "0")
+    assert on_record_when_answered("/Patient/nobody-at-all", "read", "4")
+    assert on_record_when_answered("/Condition", "search-type", "0")
+    assert on_record_when_answered("/Patient", "search-type", "4")  # the refused token
+    assert on_record_when_answered("/Patient", "create", "0")
+
+
+def _entries(client: TestClient, query: str, headers: dict[str, str]) -> tuple[list[dict], Any]:
+    bundle = client.get(f"/AuditEvent?{query}", headers=headers).json()
+    return [e["resource"] for e in bundle.get("entry", [])], bundle
+
+
+def test_the_trail_searches_by_date_subtype_and_client_and_pages(database, database_url):  # type: ignore[no-untyped-def]
+    app = create_app(secure_settings(database_url), database=database)
+    with TestClient(app, base_url=BASE) as client:
+        key = register(database, "admin", ["system/*.cruds"], "Organization/care-coordination")
+        admin = bearer(get_token(client, key))
+        since = clock.to_instant(clock.now())
+        for _ in range(3):
+            client.get("/Patient/p-audit", headers=admin)
+
+        reads, bundle = _entries(
+            client, f"date=ge{since}&subtype=read&altid={key.client_id}", admin
+        )
+        assert len(reads) == 3 and bundle["total"] == 3
+        assert all(e["subtype"][0]["code"] == "read" for e in reads)
+        assert all(e["meta"]["versionId"] == "1" and e["id"] for e in reads)
+        assert reads[0]["recorded"] >= reads[-1]["recorded"]  # newest first
+
+        first, bundle = _entries(client, "subtype=read&_count=2&_sort=date", admin)
+        following = next(link["url"] for link in bundle["link"] if link["relation"] == "next")
+        rest = client.get(following.removeprefix(BASE), headers=admin).json()["entry"]
+        assert [e["id"] for e in first] + [e["resource"]["id"] for e in rest] == [
+            e["id"] for e in reversed(reads)
+        ]
+
+        by_id = client.get(f"/AuditEvent/{reads[0]['id']}", headers=admin).json()
+        assert by_id == reads[0]
+        assert _entries(client, "patient=Patient/p-audit&action=R", admin)[0] == reads
+        assert _entries(client, f"date=lt{since}&subtype=read", admin)[0] == []
+        assert client.get("/AuditEvent?agent-name=x", headers=admin).status_code == 400
+        assert client.get("/AuditEvent/no-such-event", headers=admin).status_code == 404
+
+
+def test_a_write_is_recorded_once_with_its_status_and_a_refused_one_as_refused(
+    database, database_url
+):  # type: ignore[no-untyped-def]
+    app = create_app(secure_settings(database_url), database=database)
+    with TestClient(app, base_url=BASE) as client:
+        key = register(database, "case-manager", ["system/*.cruds"], "Organization/cc")
+        cm = bearer(get_token(client, key))
+        created = client.post("/Patient", json={"resourceType": "Patient"}, headers=cm)
+        pid = created.json()["id"]
+        client.put(f"/Patient/{pid}", json={"resourceType": "Patient", "id": pid}, headers=cm)
+        refused = client.post("/Patient", json={"resourceType": "Patient", "bad": 1}, headers=cm)
+        assert refused.status_code == 400
+
+    with database.engine.connect() as conn:
+        rows = conn.execute(
+            select(audit_log.c.subtype, audit_log.c.outcome, audit_log.c.detail).where(
+                audit_log.c.client_id == key.client_id
+            )
+        ).all()
+    writes = sorted(
+        (r.subtype, r.outcome, r.detail["s"]) for r in rows if r.subtype in ("create", "update")
+    )
+    assert writes == [("create", "0", 201), ("create", "4", 400), ("update", "0", 200)]
+
+
+def test_a_row_that_would_wait_for_sqlites_write_lock_is_left_to_a_worker_thread(tmp_path):  # type: ignore[no-untyped-def]
+    # The read route inserts its row on the event loop only when it need not wait for the lock.
+    from fhir_gateway.security._audit_rows import RowWriter, request_row
+    from fhir_gateway.store.db import Database
+    from fhir_gateway.store.migrate import upgrade
+
+    database = Database(f"sqlite:///{tmp_path}/lock.db")
+    try:
+        upgrade(database.engine)
+        writer = RowWriter(database.engine)
+
+        def row() -> dict[str, Any]:
+            return request_row(
+                method="GET", path="/Patient/p", query="", status=200, caller=None, address=None
+            )
+
+        def stored() -> int:
+            with database.engine.connect() as conn:
+                return len(conn.execute(select(audit_log.c.id)).all())
+
+        holder = database.engine.raw_connection()
+        holder.cursor().execute("BEGIN IMMEDIATE")  # another transaction writes
+        assert writer.insert(row(), wait=False) is False
+        holder.cursor().execute("COMMIT")
+        holder.close()
+        assert stored() == 0
+        assert writer.insert(row(), wait=False) is True
+        assert writer.insert(row()) is True
+        assert stored() == 2
+        with database.engine.connect() as conn:  # the pooled connection waits again as before
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    finally:
+        database.dispose()
