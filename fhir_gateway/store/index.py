@@ -6,16 +6,23 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
-from fhir_gateway.search.extract import extract
+from fhir_gateway.search.extract import TABLE_COLUMNS, extract
 from fhir_gateway.search.registry import Registry, get_registry
 from fhir_gateway.store import search_parameters
 from fhir_gateway.store.search_parameters import stored_definitions
-from fhir_gateway.store.tables import INDEX_TABLES, resources
+from fhir_gateway.store.tables import INDEX_TABLES, resource_versions, resources
 
-__all__ = ["write_index", "clear_index", "reindex", "load_custom_parameters"]
+__all__ = [
+    "write_index",
+    "write_version_and_index",
+    "clear_index",
+    "reindex",
+    "load_custom_parameters",
+]
 
 
 def write_index(
@@ -39,6 +46,67 @@ def write_index(
             row["res_type"] = res_type
             row["res_id"] = res_id
         conn.execute(_INSERTS[kind], kind_rows)
+
+
+def write_version_and_index(
+    session: Session, version: dict[str, Any], resource: Mapping[str, Any], *, replace: bool
+) -> None:
+    """The version row of a write and its index rows (``replace``: those of the version before
+    go). On PostgreSQL in one statement, one round trip, sent as written (nothing to compile): the version INSERT
+    with a data-modifying CTE per index DELETE and INSERT, all on one snapshot, so the DELETE
+    never sees the rows the INSERT beside it adds. Elsewhere one statement per table."""
+    res_type, res_id = version["res_type"], version["res_id"]
+    if session.get_bind().dialect.name != "postgresql":
+        session.connection().execute(_INSERT_VERSION, version)
+        write_index(session, res_type, res_id, resource, replace=replace)
+        return
+    rows = extract(resource)
+    if res_type == "SearchParameter":
+        search_parameters.changed(session)
+    parts: list[str] = []
+    params: list[Any] = []
+    for n, kind in enumerate(sorted(_kinds_for(res_type)) if replace else ()):
+        parts.append(
+            f"d{n} AS (DELETE FROM {INDEX_TABLES[kind].name} WHERE res_type = %s AND res_id = %s)"
+        )
+        params += (res_type, res_id)
+    for n, (kind, kind_rows) in enumerate(rows.items()):
+        if not kind_rows:
+            continue
+        columns = TABLE_COLUMNS[kind]
+        holes = "(" + ", ".join(["%s"] * (len(columns) + 2)) + ")"
+        parts.append(
+            f"i{n} AS (INSERT INTO {INDEX_TABLES[kind].name} (res_type, res_id, {', '.join(columns)}) "
+            f"VALUES {', '.join([holes] * len(kind_rows))})"
+        )
+        for row in kind_rows:
+            params += (res_type, res_id, *(row[c] for c in columns))
+    if len(params) > _MAX_PARAMS:  # beyond one statement's bound values: one per table
+        session.connection().execute(_INSERT_VERSION, version)
+        write_index(session, res_type, res_id, resource, replace=replace)
+        return
+    params += [version[c] for c in _VERSION_COLUMNS[:-1]] + [
+        orjson.dumps(version["content"]).decode()
+    ]
+    sql = ("WITH " + ", ".join(parts) + " " if parts else "") + _PG_INSERT_VERSION
+    session.connection().exec_driver_sql(sql, tuple(params))  # no SQL to compile
+
+
+_VERSION_COLUMNS = (
+    "res_type",
+    "res_id",
+    "version_id",
+    "last_updated",
+    "deleted",
+    "method",
+    "content",
+)
+_PG_INSERT_VERSION = (
+    f"INSERT INTO {resource_versions.name} ({', '.join(_VERSION_COLUMNS)}) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)"
+)
+_INSERT_VERSION = insert(resource_versions)
+_MAX_PARAMS = 30000  # PostgreSQL takes at most 65,535 per statement
 
 
 def clear_index(session: Session, res_type: str, res_id: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from intake_helpers import ack_fields, adt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.services import resources as svc
 from fhir_gateway.services.bundles import process_bundle
+from fhir_gateway.store import index
 from fhir_gateway.store.statements import counting
 from fhir_gateway.store.tables import resource_versions
 
@@ -162,3 +164,34 @@ def _settings() -> Any:
     from fhir_gateway.settings import Settings
 
     return Settings()
+
+
+@pytest.mark.parametrize("bound", [index._MAX_PARAMS, 1], ids=["one-statement", "per-table"])
+def test_a_write_replaces_its_index_rows_and_keeps_its_versions(
+    database, monkeypatch, bound
+) -> None:  # type: ignore[no-untyped-def]
+    # PostgreSQL writes the version and index rows of a write in one statement, or, past the
+    # bound values one statement takes, one per table; either way the same rows.
+    monkeypatch.setattr(index, "_MAX_PARAMS", bound)
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:x", "value": "7"}],
+        "name": [{"family": "Older"}],
+        "birthDate": "1970-05-01",
+    }
+    created = database.write(svc.create, "Patient", patient, SYSTEM).stored
+    database.write(
+        svc.update,
+        "Patient",
+        created.res_id,
+        {**patient, "id": created.res_id, "name": [{"family": "Newer"}]},
+        SYSTEM,
+    )
+
+    def found(query: str) -> list[str]:
+        return [e["resource"]["id"] for e in database.read(_search, "Patient", query)]
+
+    assert found("family=Newer") == [created.res_id]
+    assert found("family=Older") == []
+    assert found("identifier=urn:x|7") == found("birthdate=1970-05-01") == [created.res_id]
+    assert database.read(_versions)[("Patient", created.res_id)] == 2
