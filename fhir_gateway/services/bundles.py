@@ -202,9 +202,11 @@ class _Runner:
     # -- a conditional create and its patch, written once (issue 21) -------------------------
 
     def _pair(self, requests: list[EntryRequest]) -> None:
-        """Pair each ``POST Type ifNoneExist=q`` with a ``PATCH Type?q`` of the same Bundle (what
-        the HL7 v2 mapping emits per resource: create if absent, then set what the message
-        carried), so the resource is written once: created with the patch applied, or patched."""
+        """Pair each ``POST Type ifNoneExist=q`` with a ``PATCH Type?q`` (what the HL7 v2 mapping
+        emits per resource: create if absent, then set what the message carried) or a ``PUT
+        Type?q`` (the Da Vinci notifications' create, then update) of the same Bundle, so the
+        resource is written once: created with the patch applied (or as the PUT has it), or
+        patched (updated)."""
         posts: dict[tuple[str, str], EntryRequest] = {}
         for req in requests:
             if req.method == "POST" and req.if_none_exist and req.full_url and req.res_type:
@@ -212,7 +214,13 @@ class _Runner:
                 if self.conditional.get(key) == self.resolved.get(req.full_url):
                     posts.setdefault(key, req)
         for req in requests:
-            if req.method != "PATCH" or req.res_id or not req.query or req.if_match is not None:
+            if req.method not in ("PATCH", "PUT") or req.res_id or not req.query:
+                continue
+            if req.method == "PUT" and (
+                not isinstance(req.resource, dict) or req.resource.get("id")
+            ):
+                continue  # a body with its own id: the conditional update decides, as ever
+            if req.if_match is not None:
                 continue
             assert req.res_type is not None
             post = posts.pop((req.res_type, urlencode(sorted(svc.search_params(req.query)))), None)
@@ -248,6 +256,19 @@ class _Runner:
         t = post.res_type
         assert t is not None and post.if_none_exist is not None
         svc.check_type(t)
+        if patch.method == "PUT":  # created as the PUT has it (a conditional update creates)
+            result = svc.create(
+                self.session,
+                t,
+                patch.resource,
+                self.caller,
+                if_none_exist=post.if_none_exist,
+                res_id=Reference.id_of(target, t),
+                searched=True,
+            )
+            if result.stored is None or result.stored.relative != target:
+                raise PreconditionFailed(f"{t} was created concurrently by another request; retry")
+            return result
         body, ctype = _patch_body(patch.resource)
         result = svc.create_patched(
             self.session,
@@ -267,9 +288,18 @@ class _Runner:
         t = patch.res_type
         assert t is not None
         svc.may_create(self.caller, t)  # the POST's right, as when it ran on its own
-        body, ctype = _patch_body(patch.resource)
         res_id = Reference.id_of(target, t)
         assert res_id is not None
+        if patch.method == "PUT":
+            doc = patch.resource
+            if isinstance(doc, dict) and doc.get("id") not in (None, res_id):
+                raise InvalidRequest(
+                    f"The body's id ({doc['id']}) differs from the matched resource ({res_id})",
+                    expression=[f"{t}.id"],
+                )
+            doc = {**doc, "id": res_id} if isinstance(doc, dict) else doc
+            return svc.update(self.session, t, res_id, doc, self.caller)
+        body, ctype = _patch_body(patch.resource)
         return svc.patch(self.session, t, res_id, body, ctype, self.caller)
 
     def _check_unique_targets(self, requests: list[EntryRequest]) -> None:

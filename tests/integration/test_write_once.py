@@ -195,3 +195,43 @@ def test_a_write_replaces_its_index_rows_and_keeps_its_versions(
     assert found("family=Older") == []
     assert found("identifier=urn:x|7") == found("birthdate=1970-05-01") == [created.res_id]
     assert database.read(_versions)[("Patient", created.res_id)] == 2
+
+
+def test_a_conditional_create_and_its_conditional_update_write_once(database) -> None:  # type: ignore[no-untyped-def]
+    # The Da Vinci notifications' pair: POST ifNoneExist=q, then PUT Type?q with the content,
+    # now one write; each entry still answers as it did.
+    criteria = "identifier=urn:x|2"
+
+    def bundle(phone: str) -> dict[str, Any]:
+        resource = {
+            "resourceType": "Patient",
+            "identifier": [{"system": "urn:x", "value": "2"}],
+            "telecom": [{"system": "phone", "value": phone}],
+        }
+        return {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "fullUrl": "urn:uuid:p",
+                    "resource": resource,
+                    "request": {"method": "POST", "url": "Patient", "ifNoneExist": criteria},
+                },
+                {"resource": resource, "request": {"method": "PUT", "url": f"Patient?{criteria}"}},
+            ],
+        }
+
+    def run(session: Session, phone: str) -> list[dict[str, Any]]:
+        answer = process_bundle(session, bundle(phone), SYSTEM, base_url="", settings=_settings())
+        return [e["response"] for e in answer["entry"]]
+
+    post, put = database.write(run, "555-0100")
+    assert post["status"].startswith("201") and put["status"].startswith("200")
+    assert put["location"] == post["location"] and post["location"].endswith("/_history/1")
+    res_id = post["location"].split("/")[1]
+    assert database.write(run, "555-0100")[1]["location"] == post["location"]  # nothing new
+    post, put = database.write(run, "555-0199")
+    assert post["status"].startswith("200") and put["location"].endswith("/_history/2")
+    stored = database.read(svc.read, "Patient", res_id, SYSTEM)
+    assert stored.content["telecom"][0]["value"] == "555-0199"
+    assert database.read(_versions)[("Patient", res_id)] == 2
