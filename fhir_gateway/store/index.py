@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -52,9 +53,10 @@ def write_version_and_index(
     session: Session, version: dict[str, Any], resource: Mapping[str, Any], *, replace: bool
 ) -> None:
     """The version row of a write and its index rows (``replace``: those of the version before
-    go). On PostgreSQL in one statement, one round trip, sent as written (nothing to compile): the version INSERT
-    with a data-modifying CTE per index DELETE and INSERT, all on one snapshot, so the DELETE
-    never sees the rows the INSERT beside it adds. Elsewhere one statement per table."""
+    go). On PostgreSQL in one statement, one round trip, sent as written (nothing to compile):
+    the version INSERT with a data-modifying CTE per index DELETE and INSERT, all on one
+    snapshot, so a DELETE never sees the rows the INSERT beside it adds. Elsewhere one
+    statement per table."""
     res_type, res_id = version["res_type"], version["res_id"]
     if session.get_bind().dialect.name != "postgresql":
         session.connection().execute(_INSERT_VERSION, version)
@@ -65,31 +67,53 @@ def write_version_and_index(
         search_parameters.changed(session)
     parts: list[str] = []
     params: list[Any] = []
-    for n, kind in enumerate(sorted(_kinds_for(res_type)) if replace else ()):
-        parts.append(
-            f"d{n} AS (DELETE FROM {INDEX_TABLES[kind].name} WHERE res_type = %s AND res_id = %s)"
-        )
+    for kind in sorted(_kinds_for(res_type)) if replace else ():
+        parts.append(f"d_{kind} AS ({_PG_DELETE[kind]})")
         params += (res_type, res_id)
-    for n, (kind, kind_rows) in enumerate(rows.items()):
+    for kind, kind_rows in sorted(rows.items()):
         if not kind_rows:
             continue
-        columns = TABLE_COLUMNS[kind]
-        holes = "(" + ", ".join(["%s"] * (len(columns) + 2)) + ")"
-        parts.append(
-            f"i{n} AS (INSERT INTO {INDEX_TABLES[kind].name} (res_type, res_id, {', '.join(columns)}) "
-            f"VALUES {', '.join([holes] * len(kind_rows))})"
-        )
-        for row in kind_rows:
-            params += (res_type, res_id, *(row[c] for c in columns))
-    if len(params) > _MAX_PARAMS:  # beyond one statement's bound values: one per table
-        session.connection().execute(_INSERT_VERSION, version)
-        write_index(session, res_type, res_id, resource, replace=replace)
-        return
-    params += [version[c] for c in _VERSION_COLUMNS[:-1]] + [
-        orjson.dumps(version["content"]).decode()
-    ]
+        # one array per column (unnest): the text stays the same whatever the number of rows,
+        # so the driver prepares it once and the server plans it once
+        parts.append(f"i_{kind} AS ({_PG_INSERT[kind]})")
+        params += (res_type, res_id)
+        params += ([_PG_VALUE[kind][c](r[c]) for r in kind_rows] for c in TABLE_COLUMNS[kind])
+    params += [version[c] for c in _VERSION_COLUMNS[:-1]]
+    params.append(orjson.dumps(version["content"]).decode())
     sql = ("WITH " + ", ".join(parts) + " " if parts else "") + _PG_INSERT_VERSION
     session.connection().exec_driver_sql(sql, tuple(params))  # no SQL to compile
+
+
+def _pg_type(column: Any) -> str:
+    python = column.type.python_type
+    return {float: "float8", datetime: "timestamp"}.get(python, "text")
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _float(value: Any) -> Any:
+    return None if value is None else float(value)
+
+
+_PG_DELETE = {
+    kind: f"DELETE FROM {table.name} WHERE res_type = %s AND res_id = %s"
+    for kind, table in INDEX_TABLES.items()
+}
+_PG_INSERT = {
+    kind: (
+        f"INSERT INTO {table.name} (res_type, res_id, {', '.join(TABLE_COLUMNS[kind])}) "
+        f"SELECT %s, %s, * FROM unnest("
+        + ", ".join(f"%s::{_pg_type(table.c[c])}[]" for c in TABLE_COLUMNS[kind])
+        + ")"
+    )
+    for kind, table in INDEX_TABLES.items()
+}
+_PG_VALUE = {
+    kind: {c: _float if _pg_type(table.c[c]) == "float8" else _same for c in TABLE_COLUMNS[kind]}
+    for kind, table in INDEX_TABLES.items()
+}
 
 
 _VERSION_COLUMNS = (
@@ -106,7 +130,6 @@ _PG_INSERT_VERSION = (
     "VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)"
 )
 _INSERT_VERSION = insert(resource_versions)
-_MAX_PARAMS = 30000  # PostgreSQL takes at most 65,535 per statement
 
 
 def clear_index(session: Session, res_type: str, res_id: str) -> None:
