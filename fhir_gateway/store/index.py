@@ -20,6 +20,7 @@ from fhir_gateway.store.tables import INDEX_TABLES, resource_versions, resources
 __all__ = [
     "write_index",
     "write_version_and_index",
+    "insert_new_with_index",
     "clear_index",
     "reindex",
     "load_custom_parameters",
@@ -84,6 +85,31 @@ def write_version_and_index(
     session.connection().exec_driver_sql(sql, tuple(params))  # no SQL to compile
 
 
+def insert_new_with_index(
+    session: Session, version: dict[str, Any], resource: Mapping[str, Any]
+) -> bool:
+    """PostgreSQL: a new resource's current row, its version 1 and its index rows in one
+    statement. The current row goes in unless its key exists (ON CONFLICT DO NOTHING: the
+    transaction stays usable), the other rows only with it; False when the key existed."""
+    res_type, res_id = version["res_type"], version["res_id"]
+    rows = extract(resource)
+    if res_type == "SearchParameter":
+        search_parameters.changed(session)
+    content = orjson.dumps(version["content"]).decode()
+    current = [version[c] for c in _VERSION_COLUMNS[:-2]]
+    parts = ["r AS (" + _PG_INSERT_CURRENT + ")"]
+    params: list[Any] = [*current, content]
+    for kind, kind_rows in sorted(rows.items()):
+        if kind_rows:
+            parts.append(f"i_{kind} AS ({_PG_INSERT[kind]} WHERE EXISTS (SELECT FROM r))")
+            params += (res_type, res_id)
+            params += ([_PG_VALUE[kind][c](r[c]) for r in kind_rows] for c in TABLE_COLUMNS[kind])
+    parts.append("v AS (" + _PG_INSERT_VERSION_WITH + ")")
+    params += [*current, version["method"], content]
+    sql = "WITH " + ", ".join(parts) + " SELECT count(*) FROM r"
+    return bool(session.connection().exec_driver_sql(sql, tuple(params)).scalar())
+
+
 def _pg_type(column: Any) -> str:
     python = column.type.python_type
     return {float: "float8", datetime: "timestamp"}.get(python, "text")
@@ -128,6 +154,14 @@ _VERSION_COLUMNS = (
 _PG_INSERT_VERSION = (
     f"INSERT INTO {resource_versions.name} ({', '.join(_VERSION_COLUMNS)}) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)"
+)
+_PG_INSERT_CURRENT = (
+    f"INSERT INTO {resources.name} (res_type, res_id, version_id, last_updated, deleted, content)"
+    " VALUES (%s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING RETURNING 1"
+)
+_PG_INSERT_VERSION_WITH = (  # only beside the current row (r) it belongs to
+    f"INSERT INTO {resource_versions.name} ({', '.join(_VERSION_COLUMNS)}) "
+    "SELECT %s, %s, %s::int, %s::timestamp, %s::bool, %s, %s::jsonb WHERE EXISTS (SELECT FROM r)"
 )
 _INSERT_VERSION = insert(resource_versions)
 

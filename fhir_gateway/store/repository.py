@@ -276,6 +276,11 @@ def create_resource(
     res_id = res_id or new_id()
     when = clock.now()
     doc = _stamp(resource, res_id, 1, when)
+    stored = StoredResource(res_type, res_id, 1, when, False, doc, method)
+    if session.get_bind().dialect.name == "postgresql":  # all its rows in one statement
+        if not search_index.insert_new_with_index(session, _version_row(stored), doc):
+            raise Conflict(f"{res_type}/{res_id} already exists")
+        return stored
     row = {
         "res_type": res_type,
         "res_id": res_id,
@@ -286,7 +291,6 @@ def create_resource(
     }
     if not _insert_new(session, resources, row):
         raise Conflict(f"{res_type}/{res_id} already exists")
-    stored = StoredResource(res_type, res_id, 1, when, False, doc, method)
     search_index.write_version_and_index(session, _version_row(stored), doc, replace=False)
     return stored
 

@@ -229,3 +229,23 @@ def test_a_conditional_create_and_its_conditional_update_write_once(database) ->
     stored = database.read(svc.read, "Patient", res_id, SYSTEM)
     assert stored.content["telecom"][0]["value"] == "555-0199"
     assert database.read(_versions)[("Patient", res_id)] == 2
+
+
+def test_a_create_under_a_taken_id_conflicts_and_leaves_the_transaction_usable(database) -> None:  # type: ignore[no-untyped-def]
+    from fhir_gateway.errors import Conflict
+    from fhir_gateway.store import repository as repo
+
+    def twice(session: Session) -> tuple[bool, int]:
+        repo.create_resource(session, {"resourceType": "Basic", "code": {"text": "a"}}, res_id="b1")
+        try:
+            repo.create_resource(
+                session, {"resourceType": "Basic", "code": {"text": "b"}}, res_id="b1"
+            )
+        except Conflict:
+            stored = repo.read(session, "Basic", "b1")  # the transaction still answers
+            assert stored is not None and stored.content["code"]["text"] == "a"
+            return True, len(_search(session, "Basic", "code:text=b"))
+        return False, 0
+
+    assert database.write(twice) == (True, 0)  # nothing of the refused one was written
+    assert database.read(_versions)[("Basic", "b1")] == 1
