@@ -4,6 +4,10 @@ A transaction is one database transaction: entries run in the order the specific
 (DELETE, POST, PUT/PATCH, GET), ``urn:uuid:`` and conditional references are resolved before any
 write, and the first failure rolls everything back. A batch runs each entry on its own, in a
 savepoint, and reports each outcome.
+
+In a transaction, a ``POST Type ifNoneExist=q`` and a ``PATCH`` (or ``PUT``) ``Type?q`` of the
+same criteria, what the intake's mappings emit per resource, are one write (``_pair``): the
+resource is created with the patch applied or patched once, each entry still answered.
 """
 
 from __future__ import annotations
