@@ -4,6 +4,10 @@ A transaction is one database transaction: entries run in the order the specific
 (DELETE, POST, PUT/PATCH, GET), ``urn:uuid:`` and conditional references are resolved before any
 write, and the first failure rolls everything back. A batch runs each entry on its own, in a
 savepoint, and reports each outcome.
+
+In a transaction, a ``POST Type ifNoneExist=q`` and a ``PATCH`` (or ``PUT``) ``Type?q`` of the
+same criteria, what the intake's mappings emit per resource, are one write (``_pair``): the
+resource is created with the patch applied or patched once, each entry still answered.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ class EntryRequest:
     resource: Any
     if_none_exist: str | None
     if_match: int | None
+    # A POST ifNoneExist=q and the PATCH Type?q of the same transaction: written as one (_fused)
+    partner: EntryRequest | None = None
 
 
 def parse_entry_url(url: str, base_url: str) -> tuple[str | None, str | None, str | None, str]:
@@ -168,6 +174,8 @@ class _Runner:
         self.representation = representation
         self.resolved: dict[str, str] = {}  # fullUrl → Type/id
         self.conditional: dict[tuple[str, str], str] = {}  # (type, criteria) → Type/id of a POST
+        self.matched: set[str] = set()  # the Type/id of those that matched a stored resource
+        self.fused: dict[int, WriteResult] = {}  # PATCH entry → the write its POST made
         self.response_bytes = 0
         self.search_budget = Budget(settings.search_timeout)  # shared by the Bundle's searches
 
@@ -182,14 +190,121 @@ class _Runner:
                 raise _at_entry(exc, req.index) from exc
         for req in requests:
             self._rewrite_references(req)
+        self._pair(requests)
         responses: list[dict[str, Any] | None] = [None] * len(requests)
         for req in sorted(requests, key=lambda r: (_ORDER[r.method], r.index)):
+            if req.partner is not None:
+                self._run_fused(req, responses)
+                continue
             try:
                 responses[req.index] = self._run(req)
             except GatewayError as exc:
                 raise _at_entry(exc, req.index) from exc
             self._spend(responses[req.index])
         return [r for r in responses if r is not None]
+
+    # -- a conditional create and its patch, written once (issue 21) -------------------------
+
+    def _pair(self, requests: list[EntryRequest]) -> None:
+        """Pair each ``POST Type ifNoneExist=q`` with a ``PATCH Type?q`` (what the HL7 v2 mapping
+        emits per resource: create if absent, then set what the message carried) or a ``PUT
+        Type?q`` (the Da Vinci notifications' create, then update) of the same Bundle, so the
+        resource is written once: created with the patch applied (or as the PUT has it), or
+        patched (updated)."""
+        posts: dict[tuple[str, str], EntryRequest] = {}
+        for req in requests:
+            if req.method == "POST" and req.if_none_exist and req.full_url and req.res_type:
+                key = (req.res_type, urlencode(sorted(svc.search_params(req.if_none_exist))))
+                if self.conditional.get(key) == self.resolved.get(req.full_url):
+                    posts.setdefault(key, req)
+        for req in requests:
+            if req.method not in ("PATCH", "PUT") or req.res_id or not req.query:
+                continue
+            if req.method == "PUT" and (
+                not isinstance(req.resource, dict) or req.resource.get("id")
+            ):
+                continue  # a body with its own id: the conditional update decides, as ever
+            if req.if_match is not None:
+                continue
+            assert req.res_type is not None
+            post = posts.pop((req.res_type, urlencode(sorted(svc.search_params(req.query)))), None)
+            if post is not None:
+                post.partner, req.partner = req, post
+
+    def _run_fused(self, req: EntryRequest, responses: list[dict[str, Any] | None]) -> None:
+        """A new resource is created at its POST, with the patch applied; an existing one is
+        patched at its PATCH, when the Bundle's new resources exist (as before), and its POST
+        answers 200 with the patched version. The PATCH of a new resource answers as the write."""
+        post, patch = (req, req.partner) if req.method == "POST" else (req.partner, req)
+        assert post is not None and patch is not None
+        target = self.resolved[post.full_url or ""]
+        existing = target in self.matched
+        try:
+            if req is post and existing:
+                return  # answered with the patch
+            if req is post:
+                result = self._create_patched(post, patch, target)
+                self.fused[patch.index] = WriteResult(200, result.stored)
+            elif existing:
+                result = self._patch_matched(patch, target)
+                responses[post.index] = self._response_entry(WriteResult(200, result.stored), post)
+                self._spend(responses[post.index])
+            else:
+                result = self.fused.pop(patch.index)
+            responses[req.index] = self._response_entry(result, req)
+        except GatewayError as exc:
+            raise _at_entry(exc, req.index) from exc
+        self._spend(responses[req.index])
+
+    def _create_patched(self, post: EntryRequest, patch: EntryRequest, target: str) -> WriteResult:
+        t = post.res_type
+        assert t is not None and post.if_none_exist is not None
+        svc.check_type(t)
+        if patch.method == "PUT":  # created as the PUT has it (a conditional update creates)
+            result = svc.create(
+                self.session,
+                t,
+                patch.resource,
+                self.caller,
+                if_none_exist=post.if_none_exist,
+                res_id=Reference.id_of(target, t),
+                searched=True,
+            )
+            if result.stored is None or result.stored.relative != target:
+                raise PreconditionFailed(f"{t} was created concurrently by another request; retry")
+            return result
+        body, ctype = _patch_body(patch.resource)
+        result = svc.create_patched(
+            self.session,
+            t,
+            post.resource,
+            body,
+            ctype,
+            self.caller,
+            if_none_exist=post.if_none_exist,
+            res_id=Reference.id_of(target, t),
+        )
+        if result.stored is None or result.stored.relative != target:
+            raise PreconditionFailed(f"{t} was created concurrently by another request; retry")
+        return result
+
+    def _patch_matched(self, patch: EntryRequest, target: str) -> WriteResult:
+        t = patch.res_type
+        assert t is not None
+        svc.may_create(self.caller, t)  # the POST's right, as when it ran on its own
+        res_id = Reference.id_of(target, t)
+        assert res_id is not None
+        if patch.method == "PUT":
+            doc = patch.resource
+            if isinstance(doc, dict) and doc.get("id") not in (None, res_id):
+                raise InvalidRequest(
+                    f"The body's id ({doc['id']}) differs from the matched resource ({res_id})",
+                    expression=[f"{t}.id"],
+                )
+            doc = {**doc, "id": res_id} if isinstance(doc, dict) else doc
+            return svc.update(self.session, t, res_id, doc, self.caller)
+        body, ctype = _patch_body(patch.resource)
+        return svc.patch(self.session, t, res_id, body, ctype, self.caller)
 
     def _check_unique_targets(self, requests: list[EntryRequest]) -> None:
         seen: dict[str, int] = {}
@@ -219,6 +334,8 @@ class _Runner:
                 if len(ids) > 1:
                     raise PreconditionFailed(f"ifNoneExist matches more than one {req.res_type}")
                 self.conditional[key] = f"{req.res_type}/{ids[0] if ids else repo.new_id()}"
+                if ids:
+                    self.matched.add(self.conditional[key])
             self.resolved[req.full_url] = self.conditional[key]
         elif req.method == "PUT":
             if req.query:

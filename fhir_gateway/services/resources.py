@@ -45,6 +45,8 @@ __all__ = [
     "vread",
     "search",
     "create",
+    "create_patched",
+    "may_create",
     "update",
     "conditional_update",
     "patch",
@@ -243,8 +245,12 @@ def create(
     *,
     if_none_exist: str | None = None,
     res_id: str | None = None,
+    searched: bool = False,
 ) -> WriteResult:
-    """POST, with ``If-None-Exist`` made race-safe by a unique key (see claim_conditional_key)."""
+    """POST, with ``If-None-Exist`` made race-safe by a unique key (see claim_conditional_key).
+
+    ``searched``: the caller has just searched ``if_none_exist`` in this transaction and found
+    nothing, so it is not searched again (the key still guards against a concurrent create)."""
     check_type(res_type)
     _require(caller, res_type, "c")
     doc = _prepare(resource, res_type)
@@ -254,7 +260,9 @@ def create(
     params = search_params(if_none_exist.lstrip("?"))
     if not params:
         raise InvalidRequest("If-None-Exist has no search parameters")
-    existing = _single_match(session, res_type, params, caller, "If-None-Exist")
+    existing = (
+        None if searched else _single_match(session, res_type, params, caller, "If-None-Exist")
+    )
     if existing is not None:
         return WriteResult(200, existing)
     criteria = urlencode(sorted(params))
@@ -269,6 +277,46 @@ def create(
         if not repo.release_conditional_key(session, res_type, criteria, owner, new_id):
             return create(session, res_type, resource, caller, if_none_exist=if_none_exist)
     return _store_new(session, caller, doc, new_id)
+
+
+def create_patched(
+    session: Session,
+    res_type: str,
+    resource: Any,
+    body: Any,
+    content_type: str,
+    caller: Caller,
+    *,
+    if_none_exist: str,
+    res_id: str | None,
+) -> WriteResult:
+    """A conditional create whose criteria matched nothing, with the patch that follows it in the
+    same Bundle (``POST Type ifNoneExist=q`` + ``PATCH Type?q``) applied before it is stored: one
+    version holding both, validated, checked and indexed once. The caller needs the rights of
+    both writes, as for the two entries."""
+    check_type(res_type)
+    _require(caller, res_type, "u")
+    if not isinstance(resource, dict):
+        raise InvalidRequest("The body must be a FHIR resource (a JSON object)")
+    stub = {k: v for k, v in resource.items() if k != "id"}
+    patched = _apply_patch(stub, body, content_type)
+    if patched.get("resourceType") != res_type or "id" in patched:
+        raise InvalidRequest("A patch may not change resourceType or id")
+    return create(
+        session,
+        res_type,
+        patched,
+        caller,
+        if_none_exist=if_none_exist,
+        res_id=res_id,
+        searched=True,
+    )
+
+
+def may_create(caller: Caller, res_type: str) -> None:
+    """Refuse (403) a caller without the right to create ``res_type``."""
+    check_type(res_type)
+    _require(caller, res_type, "c")
 
 
 def _store_new(

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
-from fhir_gateway.search.extract import extract
+from fhir_gateway.search.extract import TABLE_COLUMNS, extract
 from fhir_gateway.search.registry import Registry, get_registry
 from fhir_gateway.store import search_parameters
 from fhir_gateway.store.search_parameters import stored_definitions
-from fhir_gateway.store.tables import INDEX_TABLES, resources
+from fhir_gateway.store.tables import INDEX_TABLES, resource_versions, resources
 
-__all__ = ["write_index", "clear_index", "reindex", "load_custom_parameters"]
+__all__ = [
+    "write_index",
+    "write_version_and_index",
+    "insert_new_with_index",
+    "clear_index",
+    "reindex",
+    "load_custom_parameters",
+]
 
 
 def write_index(
@@ -39,6 +48,122 @@ def write_index(
             row["res_type"] = res_type
             row["res_id"] = res_id
         conn.execute(_INSERTS[kind], kind_rows)
+
+
+def write_version_and_index(
+    session: Session, version: dict[str, Any], resource: Mapping[str, Any], *, replace: bool
+) -> None:
+    """The version row of a write and its index rows (``replace``: those of the version before
+    go). On PostgreSQL in one statement, one round trip, sent as written (nothing to compile):
+    the version INSERT with a data-modifying CTE per index DELETE and INSERT, all on one
+    snapshot, so a DELETE never sees the rows the INSERT beside it adds. Elsewhere one
+    statement per table."""
+    res_type, res_id = version["res_type"], version["res_id"]
+    if session.get_bind().dialect.name != "postgresql":
+        session.connection().execute(_INSERT_VERSION, version)
+        write_index(session, res_type, res_id, resource, replace=replace)
+        return
+    rows = extract(resource)
+    if res_type == "SearchParameter":
+        search_parameters.changed(session)
+    parts: list[str] = []
+    params: list[Any] = []
+    for kind in sorted(_kinds_for(res_type)) if replace else ():
+        parts.append(f"d_{kind} AS ({_PG_DELETE[kind]})")
+        params += (res_type, res_id)
+    for kind, kind_rows in sorted(rows.items()):
+        if not kind_rows:
+            continue
+        # one array per column (unnest): the text stays the same whatever the number of rows,
+        # so the driver prepares it once and the server plans it once
+        parts.append(f"i_{kind} AS ({_PG_INSERT[kind]})")
+        params += (res_type, res_id)
+        params += ([_PG_VALUE[kind][c](r[c]) for r in kind_rows] for c in TABLE_COLUMNS[kind])
+    params += [version[c] for c in _VERSION_COLUMNS[:-1]]
+    params.append(orjson.dumps(version["content"]).decode())
+    sql = ("WITH " + ", ".join(parts) + " " if parts else "") + _PG_INSERT_VERSION
+    session.connection().exec_driver_sql(sql, tuple(params))  # no SQL to compile
+
+
+def insert_new_with_index(
+    session: Session, version: dict[str, Any], resource: Mapping[str, Any]
+) -> bool:
+    """PostgreSQL: a new resource's current row, its version 1 and its index rows in one
+    statement. The current row goes in unless its key exists (ON CONFLICT DO NOTHING: the
+    transaction stays usable), the other rows only with it; False when the key existed."""
+    res_type, res_id = version["res_type"], version["res_id"]
+    rows = extract(resource)
+    if res_type == "SearchParameter":
+        search_parameters.changed(session)
+    content = orjson.dumps(version["content"]).decode()
+    current = [version[c] for c in _VERSION_COLUMNS[:-2]]
+    parts = ["r AS (" + _PG_INSERT_CURRENT + ")"]
+    params: list[Any] = [*current, content]
+    for kind, kind_rows in sorted(rows.items()):
+        if kind_rows:
+            parts.append(f"i_{kind} AS ({_PG_INSERT[kind]} WHERE EXISTS (SELECT FROM r))")
+            params += (res_type, res_id)
+            params += ([_PG_VALUE[kind][c](r[c]) for r in kind_rows] for c in TABLE_COLUMNS[kind])
+    parts.append("v AS (" + _PG_INSERT_VERSION_WITH + ")")
+    params += [*current, version["method"], content]
+    sql = "WITH " + ", ".join(parts) + " SELECT count(*) FROM r"
+    return bool(session.connection().exec_driver_sql(sql, tuple(params)).scalar())
+
+
+def _pg_type(column: Any) -> str:
+    python = column.type.python_type
+    return {float: "float8", datetime: "timestamp"}.get(python, "text")
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _float(value: Any) -> Any:
+    return None if value is None else float(value)
+
+
+_PG_DELETE = {
+    kind: f"DELETE FROM {table.name} WHERE res_type = %s AND res_id = %s"
+    for kind, table in INDEX_TABLES.items()
+}
+_PG_INSERT = {
+    kind: (
+        f"INSERT INTO {table.name} (res_type, res_id, {', '.join(TABLE_COLUMNS[kind])}) "
+        f"SELECT %s, %s, * FROM unnest("
+        + ", ".join(f"%s::{_pg_type(table.c[c])}[]" for c in TABLE_COLUMNS[kind])
+        + ")"
+    )
+    for kind, table in INDEX_TABLES.items()
+}
+_PG_VALUE = {
+    kind: {c: _float if _pg_type(table.c[c]) == "float8" else _same for c in TABLE_COLUMNS[kind]}
+    for kind, table in INDEX_TABLES.items()
+}
+
+
+_VERSION_COLUMNS = (
+    "res_type",
+    "res_id",
+    "version_id",
+    "last_updated",
+    "deleted",
+    "method",
+    "content",
+)
+_PG_INSERT_VERSION = (
+    f"INSERT INTO {resource_versions.name} ({', '.join(_VERSION_COLUMNS)}) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)"
+)
+_PG_INSERT_CURRENT = (
+    f"INSERT INTO {resources.name} (res_type, res_id, version_id, last_updated, deleted, content)"
+    " VALUES (%s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING RETURNING 1"
+)
+_PG_INSERT_VERSION_WITH = (  # only beside the current row (r) it belongs to
+    f"INSERT INTO {resource_versions.name} ({', '.join(_VERSION_COLUMNS)}) "
+    "SELECT %s, %s, %s::int, %s::timestamp, %s::bool, %s, %s::jsonb WHERE EXISTS (SELECT FROM r)"
+)
+_INSERT_VERSION = insert(resource_versions)
 
 
 def clear_index(session: Session, res_type: str, res_id: str) -> None:

@@ -260,18 +260,19 @@ def _insert_new(session: Session, table: Table, row: dict[str, Any]) -> bool:
 
 
 def _write_version(session: Session, stored: StoredResource) -> None:
-    session.connection().execute(
-        _INSERT_VERSION,
-        {
-            "res_type": stored.res_type,
-            "res_id": stored.res_id,
-            "version_id": stored.version_id,
-            "last_updated": clock.to_db(stored.last_updated),
-            "deleted": stored.deleted,
-            "method": stored.method,
-            "content": stored.content,
-        },
-    )
+    session.connection().execute(_INSERT_VERSION, _version_row(stored))
+
+
+def _version_row(stored: StoredResource) -> dict[str, Any]:
+    return {
+        "res_type": stored.res_type,
+        "res_id": stored.res_id,
+        "version_id": stored.version_id,
+        "last_updated": clock.to_db(stored.last_updated),
+        "deleted": stored.deleted,
+        "method": stored.method,
+        "content": stored.content,
+    }
 
 
 def create_resource(
@@ -286,6 +287,11 @@ def create_resource(
     res_id = res_id or new_id()
     when = clock.now()
     doc = _stamp(resource, res_id, 1, when)
+    stored = StoredResource(res_type, res_id, 1, when, False, doc, method)
+    if session.get_bind().dialect.name == "postgresql":  # all its rows in one statement
+        if not search_index.insert_new_with_index(session, _version_row(stored), doc):
+            raise Conflict(f"{res_type}/{res_id} already exists")
+        return stored
     row = {
         "res_type": res_type,
         "res_id": res_id,
@@ -296,9 +302,7 @@ def create_resource(
     }
     if not _insert_new(session, resources, row):
         raise Conflict(f"{res_type}/{res_id} already exists")
-    stored = StoredResource(res_type, res_id, 1, when, False, doc, method)
-    _write_version(session, stored)
-    search_index.write_index(session, res_type, res_id, doc, replace=False)  # nothing to replace
+    search_index.write_version_and_index(session, _version_row(stored), doc, replace=False)
     return stored
 
 
@@ -351,8 +355,7 @@ def update_resource(
     if result.rowcount != 1:  # a concurrent writer won (SQLite has no row locks to wait on)
         raise Conflict(f"{res_type}/{res_id} was changed concurrently; retry")
     stored = StoredResource(res_type, res_id, version, when, False, doc, method)
-    _write_version(session, stored)
-    search_index.write_index(session, res_type, res_id, doc)
+    search_index.write_version_and_index(session, _version_row(stored), doc, replace=True)
     return stored, current.deleted
 
 

@@ -1,0 +1,165 @@
+"""The write path of one message, in process (issue 21): SQL statements, gateway CPU and database
+CPU per first-stay discharge, readmission, admission (A01) and update (A08).
+
+    python bench/bench_writepath.py [--messages 20]      # PostgreSQL, as bench_intake
+    FHIR_GATEWAY_BENCH_DATABASE_URL=sqlite:////tmp/wp.db python bench/bench_writepath.py
+
+Each message goes through ``Intake.receive_hl7`` (inbox, conversion, Bundle, rules, plan) on one
+thread. Statements are counted (``fhir_gateway.store.statements``) in a first pass of its own,
+since counting slows the statements it counts; CPU is timed in a second pass without it:
+``time.process_time`` for the gateway, and on PostgreSQL the utime+stime of the backends the
+pool opened (``/proc/<backend pid>/stat``, same machine), in 10 ms ticks summed over the pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from sqlalchemy import event  # noqa: E402
+
+from bench.bench_intake import DEFAULT_URL, _settings, adt, prepare, stays  # noqa: E402
+from fhir_gateway.store.statements import counting  # noqa: E402
+
+KINDS = ("first_stay_discharge", "readmission", "a01", "a08", "mix")
+
+
+def _messages(run: str, n: int) -> dict[str, list[list[bytes]]]:
+    """Per kind, n rounds; a round is the messages that set the stage, then the one measured
+    (its last)."""
+    out: dict[str, list[list[bytes]]] = {k: [] for k in KINDS}
+    for i, stay in enumerate(stays(f"{run}-f", n, readmit=0)):
+        out["first_stay_discharge"].append([adt("A03", stay, f"{run}-f{i}")])
+    for i, stay in enumerate(stays(f"{run}-r", n, readmit=0)):
+        again = replace(
+            stay,
+            visit=f"{stay.visit}-2",
+            admitted=stay.discharged + timedelta(days=9),
+            discharged=stay.discharged + timedelta(days=16),
+        )
+        earlier = adt("A03", stay, f"{run}-r{i}a")
+        out["readmission"].append([earlier, adt("A03", again, f"{run}-r{i}b")])
+    for i, stay in enumerate(stays(f"{run}-a", n, readmit=0)):
+        out["a01"].append([adt("A01", stay, f"{run}-a{i}")])
+    for i, stay in enumerate(stays(f"{run}-u", n, readmit=0)):
+        out["a08"].append([adt("A01", stay, f"{run}-u{i}a"), adt("A08", stay, f"{run}-u{i}b")])
+    for i, stay in enumerate(stays(f"{run}-m", 4 * n, gap=4)):  # the bench_intake mix, 15 % back
+        out["mix"].append([adt("A03", stay, f"{run}-m{i}")])
+    return out
+
+
+class _Backends:
+    """The PostgreSQL backends of the engine's pool, and their CPU so far."""
+
+    def __init__(self, engine: Any) -> None:
+        self.pids: set[int] = set()
+        if engine.dialect.name == "postgresql":
+            event.listen(engine.pool, "connect", self._connected)
+
+    def _connected(self, dbapi_conn: Any, _record: Any) -> None:
+        self.pids.add(dbapi_conn.info.backend_pid)
+
+    def cpu_seconds(self) -> float | None:
+        if not self.pids:
+            return None
+        total = 0.0
+        for pid in self.pids:
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                return None  # another machine, or a backend gone
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+
+def _measure(
+    rounds: list[list[bytes]], send: Callable[[bytes], None], engine: Any, backends: _Backends
+) -> dict[str, float]:
+    half = len(rounds) // 2
+    counted, timed = rounds[:half], rounds[half:]
+    statements = 0
+    for messages in counted:
+        for raw in messages[:-1]:
+            send(raw)
+        with counting(engine) as seen:
+            send(messages[-1])
+        statements += seen.total
+    cpu = 0.0
+    db_before = backends.cpu_seconds()
+    db_cpu = 0.0
+    for messages in timed:
+        for raw in messages[:-1]:
+            send(raw)
+        db_at = backends.cpu_seconds()
+        started = time.process_time()
+        send(messages[-1])
+        cpu += time.process_time() - started
+        db_after = backends.cpu_seconds()
+        if db_at is not None and db_after is not None:
+            db_cpu += db_after - db_at
+    figures = {
+        "statements": round(statements / len(counted), 1),
+        "gateway_cpu_ms": round(1000 * cpu / len(timed), 1),
+    }
+    if db_before is not None:
+        figures["db_cpu_ms"] = round(1000 * db_cpu / len(timed), 1)
+    return figures
+
+
+def run(messages: int = 20, database_url: str | None = None) -> dict[str, Any]:
+    from fhir_gateway.app import install_rules
+    from fhir_gateway.services.ingest import Intake
+    from fhir_gateway.store.db import Database
+
+    tmp = None
+    url = database_url or os.environ.get("FHIR_GATEWAY_BENCH_DATABASE_URL")
+    if url is None:
+        url = DEFAULT_URL.replace("fhir_bench_intake", "fhir_bench_writepath")
+    elif url == "sqlite":
+        tmp = tempfile.TemporaryDirectory(prefix="bench-writepath-")
+        url = f"sqlite:///{tmp.name}/writepath.db"
+    prepare(url)
+    settings = _settings(url)
+    install_rules(settings)
+    database = Database(url, pool_size=2)
+    backends = _Backends(database.engine)
+    intake = Intake(database, settings)
+
+    def send(raw: bytes) -> None:
+        answer = intake.receive_hl7(raw, channel="bench")
+        if answer.code != "AA":
+            raise RuntimeError(f"intake answered {answer.code}: {answer.body[:400]!r}")
+
+    run_id = uuid.uuid4().hex[:6]
+    for raw in [m for r in _messages(f"warm{run_id}", 2)["mix"] for m in r]:  # warm caches
+        send(raw)
+    results: dict[str, Any] = {"database": url.split(":", 1)[0].split("+", 1)[0]}
+    for kind, rounds in _messages(run_id, 2 * max(1, messages // 2)).items():
+        results[kind] = _measure(rounds, send, database.engine, backends)
+    database.dispose()
+    if tmp is not None:
+        tmp.cleanup()
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--messages", type=int, default=20, help="per kind (half counted, half timed)"
+    )
+    parser.add_argument("--database-url", default=None, help="or 'sqlite' for a temporary file")
+    args = parser.parse_args()
+    figures = run(args.messages, args.database_url)
+    for key, value in figures.items():
+        print(f"{key:<22}  {value}")

@@ -1,0 +1,251 @@
+"""A message's resources are written once (issue 21): the conditional create and the patch the
+HL7 v2 mapping emits per resource become one write, so a new resource's version 1 holds what the
+message said, an existing one gets one new version that erases nothing the message did not
+carry, and a replay writes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from intake_helpers import ack_fields, adt
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fhir_gateway.context import SYSTEM
+from fhir_gateway.services import resources as svc
+from fhir_gateway.services.bundles import process_bundle
+from fhir_gateway.store.statements import counting
+from fhir_gateway.store.tables import resource_versions
+
+MRN = "urn:fhir-gateway:hl7v2:assigning-authority:HOSP|MRN1"
+
+
+def _versions(session: Session) -> dict[tuple[str, str], int]:
+    rows = session.execute(
+        select(resource_versions.c.res_type, resource_versions.c.res_id, func.count()).group_by(
+            resource_versions.c.res_type, resource_versions.c.res_id
+        )
+    ).all()
+    return {(t, i): n for t, i, n in rows}
+
+
+def _patient(session: Session) -> dict[str, Any]:
+    [patient_id] = [e["resource"]["id"] for e in _search(session, "Patient", f"identifier={MRN}")]
+    return svc.read(session, "Patient", patient_id, SYSTEM).content
+
+
+def _search(session: Session, res_type: str, query: str) -> list[dict[str, Any]]:
+    import orjson
+
+    from fhir_gateway.settings import Settings
+    from fhir_gateway.store.search import search_bundle
+
+    body = search_bundle(
+        session, res_type, svc.search_params(query), caller=SYSTEM, base_url="", settings=Settings()
+    )
+    return orjson.loads(body).get("entry", [])  # type: ignore[no-any-return]
+
+
+def test_a_new_resource_of_a_message_is_written_once_with_its_content(intake, database) -> None:  # type: ignore[no-untyped-def]
+    answer = intake.receive_hl7(adt("A01", "W-1", family="ONCE"))
+    assert ack_fields(answer.body)["code"] == "AA"
+    versions = database.read(_versions)
+    assert versions and set(versions.values()) == {1}  # no stub, then patch: one version each
+    patient = database.read(_patient)
+    assert patient["meta"]["versionId"] == "1"
+    assert patient["name"][0]["family"] == "ONCE"
+    assert patient["birthDate"] == "1980-01-01"
+    assert patient["gender"] == "male"
+
+
+def test_an_existing_resource_gets_one_version_that_keeps_what_the_message_lacked(
+    intake, database
+) -> None:  # type: ignore[no-untyped-def]
+    intake.receive_hl7(adt("A01", "W-1", family="BEFORE"))
+    patient = database.read(_patient)
+    kept = {"system": "email", "value": "jd@example.org"}  # no HL7 v2 field of ours carries it
+    database.write(
+        svc.update,
+        "Patient",
+        patient["id"],
+        {**patient, "telecom": [kept], "maritalStatus": {"text": "married"}},
+        SYSTEM,
+    )
+    before = database.read(_versions)
+
+    intake.receive_hl7(adt("A08", "W-2", family="AFTER"))  # the same stay, a new name
+
+    after = database.read(_versions)
+    patient = database.read(_patient)
+    assert patient["name"][0]["family"] == "AFTER"
+    assert patient["maritalStatus"] == {"text": "married"}  # the message did not carry it
+    assert after[("Patient", patient["id"])] == before[("Patient", patient["id"])] + 1
+    # the Encounter the A08 repeats unchanged keeps its version
+    encounters = [k for k in before if k[0] == "Encounter"]
+    assert encounters and all(after[k] == before[k] for k in encounters)
+
+
+def test_a_replayed_message_writes_nothing(intake, database) -> None:  # type: ignore[no-untyped-def]
+    first = intake.receive_hl7(adt("A03", "W-1"))
+    before = database.read(_versions)
+    intake.replay(first.message_id)
+    assert database.read(_versions) == before
+
+
+def test_a_transaction_answers_each_entry_of_a_fused_pair(database) -> None:  # type: ignore[no-untyped-def]
+    criteria = "identifier=urn:x|1"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:p",
+                "resource": {
+                    "resourceType": "Patient",
+                    "identifier": [{"system": "urn:x", "value": "1"}],
+                },
+                "request": {"method": "POST", "url": "Patient", "ifNoneExist": criteria},
+            },
+            {
+                "resource": {
+                    "resourceType": "Parameters",
+                    "parameter": [
+                        {
+                            "name": "operation",
+                            "part": [
+                                {"name": "type", "valueCode": "delete"},
+                                {"name": "path", "valueString": "Patient.gender"},
+                            ],
+                        },
+                        {
+                            "name": "operation",
+                            "part": [
+                                {"name": "type", "valueCode": "add"},
+                                {"name": "path", "valueString": "Patient"},
+                                {"name": "name", "valueString": "gender"},
+                                {"name": "value", "valueCode": "female"},
+                            ],
+                        },
+                    ],
+                },
+                "request": {"method": "PATCH", "url": f"Patient?{criteria}"},
+            },
+        ],
+    }
+
+    def run(session: Session) -> dict[str, Any]:
+        return process_bundle(session, bundle, SYSTEM, base_url="", settings=_settings())
+
+    created = database.write(run)
+    post, patch = (e["response"] for e in created["entry"])
+    assert post["status"].startswith("201") and post["location"].endswith("/_history/1")
+    assert patch["status"].startswith("200") and patch["location"] == post["location"]
+    again = database.write(run)  # the same Bundle again: found, nothing to change
+    post2, patch2 = (e["response"] for e in again["entry"])
+    assert post2["status"].startswith("200") and patch2["location"] == post["location"]
+    stored = database.read(svc.read, "Patient", post["location"].split("/")[1], SYSTEM)
+    assert stored.version_id == 1 and stored.content["gender"] == "female"
+
+
+def test_an_admission_takes_a_bounded_number_of_statements(intake, database) -> None:  # type: ignore[no-untyped-def]
+    # Documented bound (bench/bench_writepath.py measures it per kind of message): a write once
+    # per resource keeps a new patient's admission well below what stub-then-patch took (~117 on
+    # PostgreSQL before issue 21: two writes, validations and index rounds per resource).
+    with counting(database.engine) as seen:
+        answer = intake.receive_hl7(adt("A01", "W-1"))
+    assert ack_fields(answer.body)["code"] == "AA"
+    versions = database.read(_versions)
+    assert seen.total <= 12 * len(versions), (seen.total, len(versions), seen.by_verb)
+
+
+def _settings() -> Any:
+    from fhir_gateway.settings import Settings
+
+    return Settings()
+
+
+def test_a_write_replaces_its_index_rows_and_keeps_its_versions(database) -> None:  # type: ignore[no-untyped-def]
+    # PostgreSQL writes the version and index rows of a write in one statement (old rows
+    # deleted beside the new ones inserted); the rows are those the other databases get.
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:x", "value": "7"}],
+        "name": [{"family": "Older"}],
+        "birthDate": "1970-05-01",
+    }
+    created = database.write(svc.create, "Patient", patient, SYSTEM).stored
+    database.write(
+        svc.update,
+        "Patient",
+        created.res_id,
+        {**patient, "id": created.res_id, "name": [{"family": "Newer"}]},
+        SYSTEM,
+    )
+
+    def found(query: str) -> list[str]:
+        return [e["resource"]["id"] for e in database.read(_search, "Patient", query)]
+
+    assert found("family=Newer") == [created.res_id]
+    assert found("family=Older") == []
+    assert found("identifier=urn:x|7") == found("birthdate=1970-05-01") == [created.res_id]
+    assert database.read(_versions)[("Patient", created.res_id)] == 2
+
+
+def test_a_conditional_create_and_its_conditional_update_write_once(database) -> None:  # type: ignore[no-untyped-def]
+    # The Da Vinci notifications' pair: POST ifNoneExist=q, then PUT Type?q with the content,
+    # now one write; each entry still answers as it did.
+    criteria = "identifier=urn:x|2"
+
+    def bundle(phone: str) -> dict[str, Any]:
+        resource = {
+            "resourceType": "Patient",
+            "identifier": [{"system": "urn:x", "value": "2"}],
+            "telecom": [{"system": "phone", "value": phone}],
+        }
+        return {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "fullUrl": "urn:uuid:p",
+                    "resource": resource,
+                    "request": {"method": "POST", "url": "Patient", "ifNoneExist": criteria},
+                },
+                {"resource": resource, "request": {"method": "PUT", "url": f"Patient?{criteria}"}},
+            ],
+        }
+
+    def run(session: Session, phone: str) -> list[dict[str, Any]]:
+        answer = process_bundle(session, bundle(phone), SYSTEM, base_url="", settings=_settings())
+        return [e["response"] for e in answer["entry"]]
+
+    post, put = database.write(run, "555-0100")
+    assert post["status"].startswith("201") and put["status"].startswith("200")
+    assert put["location"] == post["location"] and post["location"].endswith("/_history/1")
+    res_id = post["location"].split("/")[1]
+    assert database.write(run, "555-0100")[1]["location"] == post["location"]  # nothing new
+    post, put = database.write(run, "555-0199")
+    assert post["status"].startswith("200") and put["location"].endswith("/_history/2")
+    stored = database.read(svc.read, "Patient", res_id, SYSTEM)
+    assert stored.content["telecom"][0]["value"] == "555-0199"
+    assert database.read(_versions)[("Patient", res_id)] == 2
+
+
+def test_a_create_under_a_taken_id_conflicts_and_leaves_the_transaction_usable(database) -> None:  # type: ignore[no-untyped-def]
+    from fhir_gateway.errors import Conflict
+    from fhir_gateway.store import repository as repo
+
+    def twice(session: Session) -> tuple[bool, int]:
+        repo.create_resource(session, {"resourceType": "Basic", "code": {"text": "a"}}, res_id="b1")
+        try:
+            repo.create_resource(
+                session, {"resourceType": "Basic", "code": {"text": "b"}}, res_id="b1"
+            )
+        except Conflict:
+            stored = repo.read(session, "Basic", "b1")  # the transaction still answers
+            assert stored is not None and stored.content["code"]["text"] == "a"
+            return True, len(_search(session, "Basic", "code:text=b"))
+        return False, 0
+
+    assert database.write(twice) == (True, 0)  # nothing of the refused one was written
+    assert database.read(_versions)[("Basic", "b1")] == 1
