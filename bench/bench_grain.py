@@ -9,12 +9,14 @@ Each tree (this one, and ``--baseline``: another checkout of the gateway, say ma
 own process on its own database (FHIR_GATEWAY_DATABASE_URL names a PostgreSQL server, else temp
 SQLite); the trees take turns, ``--rounds`` times, and the CPU figures are the medians of their
 ``time.process_time`` per event, with the ratio this tree / baseline. Statements are counted
-once per event kind (an engine event, tests/integration/statement_count.py), on a separate pass.
+once per event kind (``fhir_gateway.store.statements`` of this tree, loaded by path so that a baseline tree without
+it counts the same way), on a separate pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -75,9 +77,18 @@ def _drop(name: Any) -> None:
         name.cleanup()
 
 
+def _statement_counter() -> Any:
+    """This tree's ``store.statements.counting``, whichever tree the child imports from."""
+    path = os.path.join(HERE, "fhir_gateway", "store", "statements.py")
+    spec = importlib.util.spec_from_file_location("_bench_statements", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.counting
+
+
 def child(stays: int) -> dict[str, Any]:
-    sys.path.insert(0, os.path.join(HERE, "tests", "integration"))
-    from statement_count import counted  # type: ignore[import-not-found]
+    counting = _statement_counter()
 
     from fhir_gateway import careplans
     from fhir_gateway.app import install_rules
@@ -112,25 +123,28 @@ def child(stays: int) -> dict[str, Any]:
     receive(f"{run}-W", 0)  # warm caches (templates, partners, the search parameters)
     receive(f"{run}-W", 1)
     out: dict[str, Any] = {"statements": {}, "by_table": {}}
-    with counted(database.engine) as count:
+    with counting(database.engine) as count:
         receive(f"{run}-C", 0)
-    out["statements"]["discharge"], out["by_table"]["discharge"] = count.total, count.by_table()
-    with counted(database.engine) as count:
+    out["statements"]["discharge"], out["by_table"]["discharge"] = (
+        count.total,
+        dict(count.by_table.most_common()),
+    )
+    with counting(database.engine) as count:
         receive(f"{run}-C", 1)
     out["statements"]["readmission"], out["by_table"]["readmission"] = (
         count.total,
-        count.by_table(),
+        dict(count.by_table.most_common()),
     )
     first = [receive(f"{run}-{i}", 0) for i in range(stays)]
     again = [receive(f"{run}-{i}", 1) for i in range(stays)]
     out["cpu"] = {"discharge": statistics.median(first), "readmission": statistics.median(again)}
-    out["statements"].update(_partner(database, f"{run}-C", counted))
+    out["statements"].update(_partner(database, f"{run}-C", counting))
     database.dispose()
     _drop(keep)
     return out
 
 
-def _partner(database: Any, mrn: str, counted: Any) -> dict[str, int]:
+def _partner(database: Any, mrn: str, counting: Any) -> dict[str, int]:
     """A partner accepts, then completes, one of patient ``mrn``'s open referral Tasks."""
     from fhir_gateway.services import resources as svc
     from fhir_gateway.store import repository as repo
@@ -155,7 +169,7 @@ def _partner(database: Any, mrn: str, counted: Any) -> dict[str, int]:
     counts = {}
     for status in ("accepted", "completed"):
         doc = {**task.content, "status": status}
-        with counted(database.engine) as count:
+        with counting(database.engine) as count:
             task = database.write(
                 lambda s, d=doc, v=task.version_id: (
                     svc.update(s, "Task", d["id"], d, caller, if_match=v).stored

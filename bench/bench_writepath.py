@@ -131,8 +131,11 @@ def run(messages: int = 20, database_url: str | None = None) -> dict[str, Any]:
         url = f"sqlite:///{tmp.name}/writepath.db"
     prepare(url)
     settings = _settings(url)
-    install_rules(settings)
     database = Database(url, pool_size=2)
+    try:
+        install_rules(settings, database)  # type: ignore[call-arg]  # one rules object per app
+    except TypeError:
+        install_rules(settings)  # type: ignore[call-arg]  # a tree before issue 21: process-wide
     backends = _Backends(database.engine)
     intake = Intake(database, settings)
 

@@ -7,6 +7,7 @@ time what you measure in a run without it.
     with counting(database.engine) as seen:
         intake.receive_hl7(raw)
     seen.total, seen.by_verb      # 312, Counter({'INSERT': 180, 'SELECT': 90, ...})
+    seen.by_table                 # Counter({'INSERT resource_versions': 40, ...}) (first table named)
 
 One ``executemany`` is one statement (one round of the driver), as the database sees it; so is
 SQLite's ``BEGIN IMMEDIATE`` (PostgreSQL's BEGIN is sent by the driver and not counted).
@@ -14,6 +15,7 @@ SQLite's ``BEGIN IMMEDIATE`` (PostgreSQL's BEGIN is sent by the driver and not c
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,9 +27,13 @@ from sqlalchemy import Engine, event
 __all__ = ["StatementCount", "counting"]
 
 
+_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
+
+
 @dataclass(slots=True)
 class StatementCount:
     by_verb: Counter[str] = field(default_factory=Counter)
+    by_table: Counter[str] = field(default_factory=Counter)
 
     @property
     def total(self) -> int:
@@ -36,6 +42,8 @@ class StatementCount:
     def add(self, statement: str) -> None:
         verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "?"
         self.by_verb[verb] += 1
+        table = _TABLE.search(statement)
+        self.by_table[f"{verb} {table.group(1)}" if table else verb] += 1
 
 
 @contextmanager

@@ -11,7 +11,6 @@ import orjson
 import pytest
 from careplan_helpers import Gateway, adt
 from fastapi.testclient import TestClient
-from statement_count import counted
 from workflow_helpers import (
     CASE_MANAGER,
     directory,
@@ -29,6 +28,7 @@ from fhir_gateway.notifications import DELIVERY_HEADER
 from fhir_gateway.services import lookup
 from fhir_gateway.store import outbox
 from fhir_gateway.store.db import Database
+from fhir_gateway.store.statements import counting
 from fhir_gateway.workers.delivery import DeliveryWorker
 from fhir_gateway.workflow import PROGRESS_EXT, PUSH_CHANNEL
 
@@ -140,7 +140,7 @@ def test_a_transition_rolled_back_with_its_savepoint_gets_no_provenance(
 def test_a_partner_push_is_queued_as_its_task_and_built_when_sent(
     auto_gateway: Gateway,
 ) -> None:
-    with counted(auto_gateway.database.engine) as count:
+    with counting(auto_gateway.database.engine) as count:
         auto_gateway.send(adt())
     pushes = [
         r
@@ -149,7 +149,7 @@ def test_a_partner_push_is_queued_as_its_task_and_built_when_sent(
     ]
     assert pushes, "the demo directory has a partner with its own server"
     assert all(r.body == b"" and r.disclosures is None for r in pushes)  # nothing built yet
-    assert count.by_table().get("INSERT outbox", 0) >= len(pushes)
+    assert count.by_table.get("INSERT outbox", 0) >= len(pushes)
 
     sent: list[httpx.Request] = []
 
