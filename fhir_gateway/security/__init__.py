@@ -13,7 +13,8 @@ For other modules:
   worker withdraws the row when no consent permits them any more (``disclosure_withdrawn_because``)
   and accounts for them once delivered (``account_delivered``); ``accounting(_bundle)``: a
   patient's accounting of Part 2 disclosures (42 CFR 2.24, 2.25).
-* ``search_audit_events`` / ``read_audit_event``: the audit trail's rows as FHIR AuditEvents.
+* ``search_audit_events`` / ``read_audit_event``: the audit trail's rows as FHIR AuditEvents;
+  ``AUDIT_SEARCH_PARAMS``: the parameters that search answers to (name → type).
 * ``for_sender(session, sender)``: name the sender of what a session writes, so that its
   substance-use diagnoses are labelled Part 2 or not (``privacy.is_part2_sender``).
 * ``registered_senders(session)``: the HL7 senders registered hospital clients speak for;
@@ -24,6 +25,7 @@ For other modules:
 from __future__ import annotations
 
 from fhir_gateway.security._audit import request_event, token_event
+from fhir_gateway.security._audit_search import SEARCH_PARAMS as AUDIT_SEARCH_PARAMS
 from fhir_gateway.security._audit_search import read_event as read_audit_event
 from fhir_gateway.security._audit_search import search_events as search_audit_events
 from fhir_gateway.security._clients import (
@@ -83,6 +85,7 @@ __all__ = [
     "token_event",
     "read_audit_event",
     "search_audit_events",
+    "AUDIT_SEARCH_PARAMS",
     "CLIENT_ALGS",
     "peek",
 ]

@@ -21,14 +21,19 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
+from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.security._audit import interaction_of, patient_of, request_event, token_event
-from fhir_gateway.store.security_tables import audit_log
+from fhir_gateway.store.repository import StoredResource
+from fhir_gateway.store.security_tables import audit_log, audit_log_terms
 
 __all__ = [
     "new_id",
     "request_row",
     "token_row",
     "disclosure_row",
+    "stored_row",
+    "stored_terms",
+    "record_stored",
     "event_of",
     "INSERT",
     "RowWriter",
@@ -124,6 +129,79 @@ def disclosure_row(items: list[dict[str, Any]], channel: str, when: datetime) ->
     }
 
 
+def stored_row(res_id: str, doc: dict[str, Any], updated: datetime) -> dict[str, Any]:
+    """An AuditEvent stored as a resource (an admin's POST), kept whole, with the columns the
+    trail is searched by; its other agents, entities and patients are in ``stored_terms``."""
+    refs = _refs(doc, "entity", "what")
+    orgs = [r for r in _refs(doc, "agent", "who") if r.startswith("Organization/")]
+    agents = _items(doc, "agent")
+    subtype = _items(doc, "subtype")
+    return {
+        "id": res_id,
+        "recorded": _when(doc.get("recorded")),
+        "kind": "stored",
+        "subtype": str(subtype[0].get("code") or "")[:64] if subtype else "",
+        "action": str(doc.get("action") or "E")[:1],
+        "outcome": str(doc.get("outcome") or "0")[:1],
+        "client_id": next((str(a["altId"])[:128] for a in agents if a.get("altId")), None),
+        "agent": orgs[0][:128] if orgs else None,
+        "patient": next((r[:128] for r in refs if r.startswith("Patient/")), None),
+        "entity": next((r[:256] for r in refs if not r.startswith("Patient/")), None),
+        "detail": {"event": doc},
+        "updated": clock.to_db(updated),
+    }
+
+
+def stored_terms(res_id: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every value a stored AuditEvent is found by that its row's one-value columns miss."""
+    meta: dict[str, Any] = doc["meta"] if isinstance(doc.get("meta"), dict) else {}
+    refs = _refs(doc, "entity", "what")
+    terms = {("agent", "", r) for r in _refs(doc, "agent", "who")}
+    terms |= {("entity", "", r) for r in refs}
+    terms |= {("patient", "", r) for r in refs if r.startswith("Patient/")}
+    for name, key in (("_tag", "tag"), ("_security", "security")):
+        terms |= {
+            (name, str(c.get("system") or "")[:256], str(c.get("code") or ""))
+            for c in meta.get(key) or []
+            if isinstance(c, dict) and c.get("code")
+        }
+    terms |= {("_profile", "", str(p)) for p in meta.get("profile") or [] if p}
+    return [
+        {"id": res_id, "name": name, "system": system, "value": value[:256]}
+        for name, system, value in sorted(terms)
+    ]
+
+
+def record_stored(event: WriteEvent, stored: StoredResource | None) -> None:
+    """The ``after_write`` rule for AuditEvent: an AuditEvent created through the API (admins
+    may) joins the trail as a ``stored`` row with its id, in the same transaction, so that the
+    trail's search finds it like any other event."""
+    if stored is None or stored.deleted or event.before is not None:
+        return  # only created: the trail's rows are never updated or deleted
+    doc = {**stored.content, "id": stored.res_id}
+    event.session.execute(INSERT, stored_row(stored.res_id, doc, stored.last_updated))
+    terms = stored_terms(stored.res_id, doc)
+    if terms:
+        event.session.execute(insert(audit_log_terms), terms)
+
+
+def _items(doc: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    return [item for item in doc.get(key) or [] if isinstance(item, dict)]
+
+
+def _refs(doc: dict[str, Any], key: str, field: str) -> list[str]:
+    found = (str((item.get(field) or {}).get("reference") or "") for item in _items(doc, key))
+    return [ref for ref in found if ref]
+
+
+def _when(recorded: Any) -> datetime:
+    try:
+        when = datetime.fromisoformat(str(recorded).replace("Z", "+00:00"))
+    except ValueError:
+        return clock.to_db(clock.now())
+    return clock.to_db(when) if when.tzinfo else when
+
+
 def _outcome(status: int) -> str:
     return "0" if status < 400 else "4" if status < 500 else "8"
 
@@ -164,7 +242,8 @@ def event_of(row: Any) -> dict[str, Any]:
     else:  # stored: an AuditEvent kept whole
         event = dict(detail["event"])
     meta = {**(event.get("meta") or {}), "versionId": "1"}
-    meta["lastUpdated"] = clock.to_instant(recorded)
+    updated = getattr(row, "updated", None)  # a stored event's own; the others', when recorded
+    meta["lastUpdated"] = clock.to_instant(clock.from_db(updated) if updated else recorded)
     return {**event, "id": row.id, "meta": meta}
 
 
@@ -190,7 +269,7 @@ class RowWriter:
         """Insert ``row``; False, having done nothing, when ``wait`` is off and SQLite's write
         lock is held by another transaction (the caller then inserts it where it may wait)."""
         values = {
-            name: (convert(row[name]) if convert is not None else row[name])
+            name: (convert(row.get(name)) if convert is not None else row.get(name))
             for name, convert in self._convert.items()
         }
         pooled = self._engine.raw_connection()

@@ -1,9 +1,13 @@
 """The audit trail read as FHIR: ``GET /AuditEvent?…`` and ``GET /AuditEvent/ID`` from its rows.
 
-The parameters are those the trail is searched by: ``_id``, ``date`` (eq, ge, gt, le, lt),
+The parameters are those the trail is searched by (``SEARCH_PARAMS``, which the
+CapabilityStatement lists): ``_id``, ``date`` (the time recorded) and ``_lastUpdated`` (the same,
+but a stored AuditEvent's own; both eq, ge, gt, le, lt), ``_tag``, ``_security`` and ``_profile`` (the gateway's own events carry none;
+a stored AuditEvent's meta, from ``audit_log_terms``),
 ``patient``, ``agent`` (the caller's organisation, or a disclosure's recipient), ``altid`` (the
 client), ``action``, ``subtype`` and ``outcome`` (``system|`` optional), ``entity`` (the resource
-a request named, or a disclosure's consent), with ``_count``, ``_offset`` and ``_sort`` (``date``
+a request named, or a disclosure's consent; a stored AuditEvent is found by each agent, entity
+and patient it names), with ``_count``, ``_offset`` and ``_sort`` (``date``
 or ``-date``, the default). Comma-separated values are alternatives. Any other parameter is
 refused: ignoring one would show more of the trail than was asked for. Newest first.
 """
@@ -15,7 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
@@ -23,9 +27,9 @@ from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden, InvalidSearch, NotFound
 from fhir_gateway.security._audit_rows import event_of
 from fhir_gateway.settings import Settings
-from fhir_gateway.store.security_tables import audit_log
+from fhir_gateway.store.security_tables import audit_log, audit_log_terms
 
-__all__ = ["search_events", "read_event"]
+__all__ = ["SEARCH_PARAMS", "search_events", "read_event"]
 
 _C = audit_log.c
 _COLUMNS = {
@@ -37,6 +41,17 @@ _COLUMNS = {
     "subtype": _C.subtype,
     "outcome": _C.outcome,
     "entity": _C.entity,
+}
+_T = audit_log_terms.c
+_TERMS = ("_tag", "_security", "_profile")  # only ever in audit_log_terms
+# name → FHIR search parameter type: every parameter the trail search answers to
+SEARCH_PARAMS = {
+    **{name: "reference" for name in ("patient", "agent", "entity")},
+    **{name: "token" for name in ("_id", "altid", "action", "subtype", "outcome")},
+    **{name: "token" for name in ("_tag", "_security")},
+    "_profile": "uri",
+    "date": "date",
+    "_lastUpdated": "date",
 }
 _REFERENCES = {"patient": "Patient", "agent": "Organization", "entity": None}
 _IGNORED = {"_format", "_pretty", "_total", "_elements"}
@@ -82,14 +97,40 @@ def search_events(
                 raise InvalidSearch("AuditEvent sorts by date or -date only")
             newest_first = value == "-date"
         elif name == "date":
-            query = query.where(or_(*(_date(v) for v in value.split(","))))
+            query = query.where(or_(*(_date(_C.recorded, v) for v in value.split(","))))
+        elif name == "_lastUpdated":  # a stored event's own; the others', when recorded
+            updated = func.coalesce(_C.updated, _C.recorded)
+            query = query.where(or_(*(_date(updated, v) for v in value.split(","))))
+        elif name in _TERMS:
+            query = query.where(_C.id.in_(_terms(name, value.split(","))))
         elif name in _COLUMNS:
-            query = query.where(_COLUMNS[name].in_([_value(name, v) for v in value.split(",")]))
+            query = query.where(_column(name, [_value(name, v) for v in value.split(",")]))
         elif name not in _IGNORED:
             raise InvalidSearch(f"AuditEvent cannot be searched by '{name[:40]}'")
     order = (_C.recorded.desc(), _C.id.desc()) if newest_first else (_C.recorded, _C.id)
     rows = session.execute(query.order_by(*order).offset(offset).limit(count + 1)).all()
     return _bundle(list(rows[:count]), len(rows) > count, params, offset, count, base_url)
+
+
+def _column(name: str, values: list[str]) -> ColumnElement[bool]:
+    found = _COLUMNS[name].in_(values)
+    if name not in _REFERENCES:
+        return found
+    terms = select(_T.id).where(_T.name == name, _T.value.in_(values))
+    return or_(found, _C.id.in_(terms))
+
+
+def _terms(name: str, values: list[str]) -> Select[Any]:
+    """The rows whose stored event has one of ``values`` in its meta: a token as ``code``,
+    ``system|code``, ``|code`` (no system) or ``system|``; a profile as its URL."""
+    matches = []
+    for value in values:
+        if name == "_profile" or "|" not in value:
+            matches.append(_T.value == value)
+            continue
+        system, code = value.split("|", 1)
+        matches.append((_T.system == system) & (_T.value == code) if code else _T.system == system)
+    return select(_T.id).where(_T.name == name, or_(*matches))
 
 
 def _whole(name: str, value: str) -> int:
@@ -107,23 +148,37 @@ def _value(name: str, value: str) -> str:
     return value
 
 
-def _date(value: str) -> ColumnElement[bool]:
+def _date(column: ColumnElement[Any], value: str) -> ColumnElement[bool]:
     prefix = value[:2] if value[:2] in _PREFIXES else "eq"
     text = value[2:] if value[:2] in _PREFIXES else value
+    start, end = _period(text)
+    return {
+        "eq": (column >= start) & (column < end),
+        "ge": column >= start,
+        "gt": column >= end,
+        "le": column < end,
+        "lt": column < start,
+    }[prefix]
+
+
+def _period(text: str) -> tuple[datetime, datetime]:
+    """The UTC period a FHIR date names: a year, a month, a day, an instant's second (or its
+    fraction of one)."""
     try:
+        if len(text) in (4, 7) and text[:4].isdigit():  # YYYY or YYYY-MM
+            year, month = int(text[:4]), int(text[5:7]) if len(text) == 7 else 1
+            first = datetime(year, month, 1)
+            after = (
+                datetime(year + 1, 1, 1)
+                if len(text) == 4 or month == 12
+                else datetime(year, month + 1, 1)
+            )
+            return first, after
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise InvalidSearch(f"date is not a date or an instant: {text[:40]!r}") from exc
     start = clock.to_db(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-    # A day names the whole day, an instant its second (or its fraction of one).
-    end = start + (_DAY if len(text) <= 10 else _MICRO if "." in text else _SECOND)
-    return {
-        "eq": (_C.recorded >= start) & (_C.recorded < end),
-        "ge": _C.recorded >= start,
-        "gt": _C.recorded >= end,
-        "le": _C.recorded < end,
-        "lt": _C.recorded < start,
-    }[prefix]
+    return start, start + (_DAY if len(text) <= 10 else _MICRO if "." in text else _SECOND)
 
 
 def _bundle(

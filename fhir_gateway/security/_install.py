@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fhir_gateway import hooks
-from fhir_gateway.security import _consent, _disclosures, _guard, _labels
+from fhir_gateway.security import _audit_rows, _consent, _disclosures, _guard, _labels
 from fhir_gateway.security._policy import RowPolicy
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import visibility
@@ -19,6 +19,7 @@ def install_policy(rules: hooks.Rules, settings: Settings) -> None:
     rules.before_write(None, _guard.guard_write)
     rules.before_write(None, _labels.label_write)
     rules.after_write("Condition", _labels.label_referrers)
+    rules.after_write("AuditEvent", _audit_rows.record_stored)  # an admin's POST joins the trail
     # First: releasing referrals, pushes and notifications that follow a Consent ask the grants.
     rules.after_write("Consent", _consent.refresh_grants, first=True)
 

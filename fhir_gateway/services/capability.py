@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from fhir_gateway import __version__, clock
 from fhir_gateway.fhir.types import RESOURCE_TYPES
 from fhir_gateway.search.registry import get_registry
+from fhir_gateway.security import AUDIT_SEARCH_PARAMS
 
 __all__ = ["capability_statement", "served_interactions"]
 
@@ -71,12 +72,43 @@ def served_interactions(app: FastAPI) -> tuple[list[str], list[str], set[tuple[s
     return type_level, system, mounted
 
 
+# AuditEvent is answered from the audit trail's rows (``security.search_audit_events``): a row is
+# read and searched, an admin may create one (it joins the trail); there is no history of a row,
+# no update or delete, and the trail search takes no _include or _revinclude.
+_AUDIT_INTERACTIONS = ("read", "search-type", "create")
+
+
+def _audit_entry(interactions: list[str]) -> dict[str, Any]:
+    registry = {p.code: p for p in get_registry().params_for("AuditEvent")}
+    params = []
+    for name, kind in sorted(AUDIT_SEARCH_PARAMS.items()):
+        found = registry.get(name)
+        definition = {"definition": found.url} if found and found.url else {}
+        params.append({"name": name, **definition, "type": kind})
+    return {
+        "type": "AuditEvent",
+        "interaction": [{"code": c} for c in interactions if c in _AUDIT_INTERACTIONS],
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+        "searchParam": params,
+    }
+
+
 def _resource_entry(
     res_type: str, interactions: list[str], mounted: set[tuple[str, str]], operations: list[str]
 ) -> dict[str, Any]:
+    if res_type == "AuditEvent":
+        return _audit_entry(interactions)
     registry = get_registry()
     params = registry.params_for(res_type)
     references = [p for p in params if p.type == "reference"]
+    # The trail is not among the resources a search reaches: no _revinclude of AuditEvents.
+    revincludes = [r for r in registry.revincludes_for(res_type) if not r.startswith("AuditEvent:")]
     return {
         "type": res_type,
         "interaction": [{"code": code} for code in interactions],
@@ -88,7 +120,7 @@ def _resource_entry(
         "conditionalUpdate": ("/{res_type}", "PUT") in mounted,
         "conditionalDelete": "single" if ("/{res_type}", "DELETE") in mounted else "not-supported",
         "searchInclude": ["*"] + sorted(f"{res_type}:{p.code}" for p in references),
-        "searchRevInclude": sorted(registry.revincludes_for(res_type)),
+        "searchRevInclude": sorted(revincludes),
         "searchParam": [
             {"name": p.code, "definition": p.url, "type": p.type}
             for p in sorted(params, key=lambda p: p.code)

@@ -8,6 +8,9 @@ gateway_keys     the gateway's own token-signing key (unless a key file is confi
 consent_grants   who may receive a patient's 42 CFR Part 2 data: one row per (Consent,
                  organisation or class), derived from active Consents at write time; ``notes``
                  rows are for SUD counselling notes only, the others for all but them
+audit_log        the audit trail: one compact row per event (``security._audit_rows``)
+audit_log_terms  what a stored AuditEvent (kind ``stored``) is searched by beyond its row's
+                 columns: every agent, entity and patient it names, its tags, labels, profiles
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ from sqlalchemy import JSON, Boolean, Column, Index, String, Table, Text
 
 from fhir_gateway.store.tables import JsonDoc, UtcTime, metadata
 
-__all__ = ["auth_clients", "auth_jti", "gateway_keys", "consent_grants", "audit_log"]
+__all__ = [
+    "auth_clients",
+    "auth_jti",
+    "gateway_keys",
+    "consent_grants",
+    "audit_log",
+    "audit_log_terms",
+]
 
 auth_clients = Table(
     "auth_clients",
@@ -75,7 +85,19 @@ audit_log = Table(
     Column("patient", String(128), nullable=True),  # Patient/ID
     Column("entity", String(256), nullable=True),  # Type/ID the request named
     Column("detail", JsonDoc, nullable=False),
+    Column("updated", UtcTime, nullable=True),  # a stored AuditEvent's lastUpdated (else recorded)
     Index("ix_audit_log_recorded", "recorded"),
     Index("ix_audit_log_patient_recorded", "patient", "recorded"),
     Index("ix_audit_log_client_recorded", "client_id", "recorded"),
+)
+
+audit_log_terms = Table(
+    "audit_log_terms",
+    metadata,
+    Column("id", String(64), nullable=False),  # the audit_log row's
+    Column("name", String(16), nullable=False),  # agent entity patient _tag _security _profile
+    Column("system", String(256), nullable=False),  # a token's system; '' otherwise
+    Column("value", String(256), nullable=False),  # a token's code, a reference, a profile URL
+    Index("ix_audit_log_terms_name_value", "name", "value"),
+    Index("ix_audit_log_terms_id", "id"),
 )

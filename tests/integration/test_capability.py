@@ -87,3 +87,25 @@ def test_operations_are_advertised_where_they_are_served(client):
     ]
     task = next(r for r in rest["resource"] if r["type"] == "Task")
     assert "operation" not in task
+
+
+def test_auditevent_claims_what_the_trail_serves(client):
+    """AuditEvent is answered from the audit trail: exactly its parameters, no includes, no
+    history; each claimed parameter is accepted."""
+    from fhir_gateway.security import AUDIT_SEARCH_PARAMS
+
+    rest = client.get("/metadata").json()["rest"][0]
+    audit = next(r for r in rest["resource"] if r["type"] == "AuditEvent")
+    assert {p["name"]: p["type"] for p in audit["searchParam"]} == AUDIT_SEARCH_PARAMS
+    assert {p["name"] for p in audit["searchParam"]} >= {"_id", "_lastUpdated", "patient"}
+    assert all(p["definition"].startswith("http://hl7.org/fhir/") for p in audit["searchParam"])
+    assert {i["code"] for i in audit["interaction"]} == {"read", "search-type", "create"}
+    assert "searchInclude" not in audit and "searchRevInclude" not in audit
+    patient = next(r for r in rest["resource"] if r["type"] == "Patient")
+    assert not [r for r in patient["searchRevInclude"] if r.startswith("AuditEvent:")]
+    for param in audit["searchParam"]:
+        value = SAMPLE[param["type"]]
+        response = client.get("/AuditEvent", params={param["name"]: value})
+        assert response.status_code == 200, (param, response.text)
+    assert client.get("/AuditEvent", params={"date": "2020-13"}).status_code == 400
+    assert client.get("/AuditEvent", params={"agent-name": "x"}).status_code == 400

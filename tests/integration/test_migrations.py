@@ -47,17 +47,28 @@ def test_audit_events_stored_before_the_trail_became_rows_are_still_found(tmp_pa
 
         with database.session(readonly=True) as session:
             listed = accounting(session, "Patient/p-old")
-            found = json.loads(
-                search_audit_events(
-                    session,
-                    [("patient", "Patient/p-old")],
-                    caller=SYSTEM,
-                    base_url="",
-                    settings=Settings(database_url=url),
+
+            def search(*params: tuple[str, str]) -> dict:
+                return json.loads(
+                    search_audit_events(
+                        session,
+                        list(params),
+                        caller=SYSTEM,
+                        base_url="",
+                        settings=Settings(database_url=url),
+                    )
                 )
+
+            found = search(("patient", "Patient/p-old"))
+            since = clock.to_instant(stored.last_updated)
+            # every agent and entity it names, and its own lastUpdated, find it too
+            also = search(
+                ("agent", "Organization/hope"), ("entity", "Consent/c-1"), ("_lastUpdated", since)
             )
         assert [e["id"] for e in listed] == [stored.res_id]
         assert listed[0]["entity"] == old["entity"] and listed[0]["agent"] == old["agent"]
         assert [e["resource"]["id"] for e in found["entry"]] == [stored.res_id]
+        assert [e["resource"]["id"] for e in also["entry"]] == [stored.res_id]
+        assert found["entry"][0]["resource"]["meta"]["lastUpdated"] == since
     finally:
         database.dispose()

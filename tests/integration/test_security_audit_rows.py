@@ -100,6 +100,66 @@ def test_the_trail_searches_by_date_subtype_and_client_and_pages(database, datab
         assert client.get("/AuditEvent/no-such-event", headers=admin).status_code == 404
 
 
+_POSTED = {
+    "resourceType": "AuditEvent",
+    "meta": {
+        "tag": [{"system": "urn:test:batch", "code": "b1"}],
+        "security": [{"system": "urn:test:label", "code": "R"}],
+    },
+    "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+    "action": "R",
+    "recorded": "2024-03-01T10:00:00Z",
+    "outcome": "0",
+    "agent": [
+        {"who": {"reference": "Practitioner/pr-1"}, "requestor": True},
+        {"who": {"reference": "Organization/org-1"}, "requestor": False},
+    ],
+    "source": {"observer": {"reference": "Organization/org-1"}},
+    "entity": [{"what": {"reference": "Patient/p-posted"}}, {"what": {"reference": "Task/t-1"}}],
+}
+
+
+def test_an_admins_posted_auditevent_joins_the_trail(database, database_url):  # type: ignore[no-untyped-def]
+    app = create_app(secure_settings(database_url), database=database)
+    with TestClient(app, base_url=BASE) as client:
+        key = register(database, "admin", ["system/*.cruds"], "Organization/care-coordination")
+        admin = bearer(get_token(client, key))
+        since = clock.to_instant(clock.now())
+        created = client.post("/AuditEvent", json=_POSTED, headers=admin)
+        assert created.status_code == 201, created.text
+        event_id = created.json()["id"]
+
+        def ids(query: str) -> list[str]:
+            """Among events recorded before 2025: not the trail's own rows of these searches."""
+            return [e["id"] for e in _entries(client, f"{query}&date=lt2025", admin)[0]]
+
+        assert ids(f"_id={event_id}") == [event_id]
+        for query in (
+            "patient=Patient/p-posted",
+            "patient=p-posted",
+            "agent=Practitioner/pr-1",
+            "agent=Organization/org-1",
+            "entity=Task/t-1",
+            "entity=Patient/p-posted",
+            "_tag=urn:test:batch|b1",
+            "_tag=b1",
+            "_security=urn:test:label|",
+            f"_lastUpdated=ge{since}",
+            "date=2024-03-01",
+        ):
+            assert ids(query) == [event_id], query
+        for query in ("_tag=urn:other|b1", "_profile=http://x", "date=lt2024-03-01"):
+            assert event_id not in ids(query), query
+        # the gateway's own events carry no tags: a tag finds none of them
+        assert [e["id"] for e in _entries(client, "_tag=b1,b2", admin)[0]] == [event_id]
+
+        found = _entries(client, f"_id={event_id}", admin)[0][0]
+        read = client.get(f"/AuditEvent/{event_id}", headers=admin).json()
+        assert read == found
+        assert read["recorded"] == "2024-03-01T10:00:00Z"
+        assert read["meta"]["lastUpdated"] >= since
+
+
 def test_a_write_is_recorded_once_with_its_status_and_a_refused_one_as_refused(
     database, database_url
 ):  # type: ignore[no-untyped-def]

@@ -4,7 +4,8 @@ Every request, token and Part 2 disclosure was stored as an AuditEvent resource 
 a version and its index rows), by a background writer that a crash could outrun. It is now one row
 here, inserted before the answer leaves, and presented as an AuditEvent when read or searched.
 AuditEvents stored before stay where they are and are copied here whole (kind ``stored``), so that
-the trail and the accounting of disclosures still find them.
+the trail and the accounting of disclosures still find them; ``audit_log_terms`` holds what such
+an event is also searched by (its every agent, entity and patient, its tags, labels, profiles).
 
 Revision ID: 0014
 Revises: 0013
@@ -43,15 +44,25 @@ def upgrade() -> None:
         sa.Column("patient", sa.String(128), nullable=True),
         sa.Column("entity", sa.String(256), nullable=True),
         sa.Column("detail", _JSON, nullable=False),
+        sa.Column("updated", sa.DateTime(timezone=False), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )
     op.create_index("ix_audit_log_recorded", "audit_log", ["recorded"])
     op.create_index("ix_audit_log_patient_recorded", "audit_log", ["patient", "recorded"])
     op.create_index("ix_audit_log_client_recorded", "audit_log", ["client_id", "recorded"])
-    _copy_stored_events(table)
+    terms = op.create_table(
+        "audit_log_terms",
+        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("name", sa.String(16), nullable=False),
+        sa.Column("system", sa.String(256), nullable=False),
+        sa.Column("value", sa.String(256), nullable=False),
+    )
+    op.create_index("ix_audit_log_terms_name_value", "audit_log_terms", ["name", "value"])
+    op.create_index("ix_audit_log_terms_id", "audit_log_terms", ["id"])
+    _copy_stored_events(table, terms)
 
 
-def _copy_stored_events(table: sa.Table) -> None:
+def _copy_stored_events(table: sa.Table, terms: sa.Table) -> None:
     bind = op.get_bind()
     resources = sa.table(
         "resources",
@@ -59,9 +70,10 @@ def _copy_stored_events(table: sa.Table) -> None:
         sa.column("res_id", sa.String),
         sa.column("deleted", sa.Boolean),
         sa.column("content", _JSON),
+        sa.column("last_updated", sa.DateTime(timezone=False)),
     )
     query = (
-        sa.select(resources.c.res_id, resources.c.content)
+        sa.select(resources.c.res_id, resources.c.content, resources.c.last_updated)
         .where(resources.c.res_type == "AuditEvent", resources.c.deleted == sa.false())
         .order_by(resources.c.res_id)
     )
@@ -70,8 +82,12 @@ def _copy_stored_events(table: sa.Table) -> None:
         rows = bind.execute(query.where(resources.c.res_id > after).limit(_CHUNK)).all()
         if not rows:
             return
-        batch = [_row(res_id, _doc(content)) for res_id, content in rows]
-        bind.execute(sa.insert(table), batch)
+        docs = [(res_id, _doc(content), updated) for res_id, content, updated in rows]
+        copies = [_row(res_id, doc) | {"updated": updated} for res_id, doc, updated in docs]
+        bind.execute(sa.insert(table), copies)
+        found = [term for res_id, doc, _ in docs for term in _terms(res_id, doc)]
+        if found:
+            bind.execute(sa.insert(terms), found)
         after = rows[-1][0]
 
 
@@ -109,6 +125,29 @@ def _row(res_id: str, doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _terms(res_id: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the event is searched by beyond its row's columns (as
+    ``security._audit_rows.stored_terms`` makes them; kept here as it was when written)."""
+
+    def refs(key: str, field: str) -> list[str]:
+        items = [i for i in doc.get(key) or [] if isinstance(i, dict)]
+        return [r for r in (str((i.get(field) or {}).get("reference") or "") for i in items) if r]
+
+    meta: dict[str, Any] = doc["meta"] if isinstance(doc.get("meta"), dict) else {}
+    what = refs("entity", "what")
+    found = {("agent", "", r) for r in refs("agent", "who")}
+    found |= {("entity", "", r) for r in what}
+    found |= {("patient", "", r) for r in what if r.startswith("Patient/")}
+    for name, key in (("_tag", "tag"), ("_security", "security")):
+        found |= {
+            (name, str(c.get("system") or "")[:256], str(c.get("code") or ""))
+            for c in meta.get(key) or []
+            if isinstance(c, dict) and c.get("code")
+        }
+    found |= {("_profile", "", str(p)) for p in meta.get("profile") or [] if p}
+    return [{"id": res_id, "name": n, "system": s, "value": v[:256]} for n, s, v in sorted(found)]
+
+
 def _when(recorded: Any) -> datetime:
     try:
         when = datetime.fromisoformat(str(recorded))
@@ -118,6 +157,9 @@ def _when(recorded: Any) -> datetime:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_log_terms_id", table_name="audit_log_terms")
+    op.drop_index("ix_audit_log_terms_name_value", table_name="audit_log_terms")
+    op.drop_table("audit_log_terms")
     op.drop_index("ix_audit_log_client_recorded", table_name="audit_log")
     op.drop_index("ix_audit_log_patient_recorded", table_name="audit_log")
     op.drop_index("ix_audit_log_recorded", table_name="audit_log")
