@@ -338,17 +338,7 @@ def report_response(
         )
     if other:
         items.append({"linkId": "other", "answer": [{"valueString": other}]})
-    doc: dict[str, Any] = {
-        "resourceType": "QuestionnaireResponse",
-        "questionnaire": REPORT_URL,
-        "status": "completed",
-        "subject": {"reference": patient},
-        "authored": authored,
-        "item": items,
-    }
-    if author:
-        doc["author"] = author
-    return doc
+    return _response(REPORT_URL, patient, authored, items, author)
 
 
 def _text(link_id: str, text: str) -> dict[str, Any]:
@@ -397,9 +387,20 @@ def plan_response(
         items.append(
             {"linkId": "made-with", "answer": [{"valueString": who} for who in plan.made_with]}
         )
+    return _response(PLAN_URL, patient, authored, items, author)
+
+
+def _response(
+    questionnaire: str,
+    patient: str,
+    authored: str,
+    items: list[dict[str, Any]],
+    author: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A completed QuestionnaireResponse of ``questionnaire`` about ``patient``."""
     doc: dict[str, Any] = {
         "resourceType": "QuestionnaireResponse",
-        "questionnaire": PLAN_URL,
+        "questionnaire": questionnaire,
         "status": "completed",
         "subject": {"reference": patient},
         "authored": authored,
