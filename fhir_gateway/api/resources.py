@@ -190,7 +190,12 @@ async def run_search(
     def work() -> bytes:
         if res_type == "AuditEvent":  # the trail's rows, read as AuditEvents
             found = db.read(
-                search_audit_events, params, caller=caller, base_url=base_url, settings=settings
+                search_audit_events,
+                params,
+                caller=caller,
+                base_url=base_url,
+                settings=settings,
+                budget=budget,
             )
         else:
             found = svc.search(

@@ -14,6 +14,7 @@ refused: ignoring one would show more of the trail than was asked for. Newest fi
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -25,8 +26,11 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import Forbidden, InvalidSearch, NotFound
+from fhir_gateway.search.plan import Limits
 from fhir_gateway.security._audit_rows import event_of
 from fhir_gateway.settings import Settings
+from fhir_gateway.store.budget import Budget
+from fhir_gateway.store.search import limits_of
 from fhir_gateway.store.security_tables import audit_log, audit_log_terms
 
 __all__ = ["SEARCH_PARAMS", "search_events", "read_event"]
@@ -56,6 +60,7 @@ SEARCH_PARAMS = {
 _REFERENCES = {"patient": "Patient", "agent": "Organization", "entity": None}
 _IGNORED = {"_format", "_pretty", "_total", "_elements"}
 _PREFIXES = ("eq", "ge", "gt", "le", "lt")
+_MAX_OFFSET = 2**63 - 1  # what SQL OFFSET takes
 _DAY, _SECOND, _MICRO = timedelta(days=1), timedelta(seconds=1), timedelta(microseconds=1)
 
 
@@ -81,10 +86,13 @@ def search_events(
     caller: Caller,
     base_url: str,
     settings: Settings,
+    budget: Budget | None = None,
 ) -> bytes:
-    """The searchset Bundle of the trail's rows that match ``params``."""
+    """The searchset Bundle of the trail's rows that match ``params``, within the search limits
+    and time budget every other search has."""
     if not caller.can("AuditEvent", "s"):
         raise Forbidden("Not permitted: search on AuditEvent")
+    _within_limits(params, limits_of(settings))
     count, offset, newest_first = settings.default_page_size, 0, True
     query: Select[Any] = select(audit_log)
     for name, value in params:
@@ -92,6 +100,8 @@ def search_events(
             count = min(_whole(name, value), settings.max_page_size)
         elif name == "_offset":
             offset = _whole(name, value)
+            if offset > _MAX_OFFSET:
+                raise InvalidSearch(f"_offset must be at most {_MAX_OFFSET}")
         elif name == "_sort":
             if value not in ("date", "-date"):
                 raise InvalidSearch("AuditEvent sorts by date or -date only")
@@ -108,7 +118,9 @@ def search_events(
         elif name not in _IGNORED:
             raise InvalidSearch(f"AuditEvent cannot be searched by '{name[:40]}'")
     order = (_C.recorded.desc(), _C.id.desc()) if newest_first else (_C.recorded, _C.id)
-    rows = session.execute(query.order_by(*order).offset(offset).limit(count + 1)).all()
+    budget = budget or Budget(settings.search_timeout)
+    with budget.applied(session):
+        rows = session.execute(query.order_by(*order).offset(offset).limit(count + 1)).all()
     return _bundle(list(rows[:count]), len(rows) > count, params, offset, count, base_url)
 
 
@@ -131,6 +143,17 @@ def _terms(name: str, values: list[str]) -> Select[Any]:
         system, code = value.split("|", 1)
         matches.append((_T.system == system) & (_T.value == code) if code else _T.system == system)
     return select(_T.id).where(_T.name == name, or_(*matches))
+
+
+def _within_limits(params: list[tuple[str, str]], limits: Limits) -> None:
+    """The shared search limits (parameters, repeats of one, values of one)."""
+    limits.check(len(params), "search_max_parameters", "Search parameters", None)
+    repeats = Counter(name for name, _ in params)
+    for name, times in repeats.items():
+        limits.check(times, "search_max_repeats", f"Repeats of {name[:40]}", name[:40])
+    for name, value in params:
+        values = value.count(",") + 1
+        limits.check(values, "search_max_values", f"Values of {name[:40]}", name[:40])
 
 
 def _whole(name: str, value: str) -> int:

@@ -218,3 +218,20 @@ def test_a_row_that_would_wait_for_sqlites_write_lock_is_left_to_a_worker_thread
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
     finally:
         database.dispose()
+
+
+def test_the_trail_search_has_the_limits_every_search_has(database, database_url):  # type: ignore[no-untyped-def]
+    app = create_app(secure_settings(database_url), database=database)
+    with TestClient(app, base_url=BASE) as client:
+        key = register(database, "admin", ["system/*.cruds"], "Organization/care-coordination")
+        admin = bearer(get_token(client, key))
+        many = ",".join(f"Patient/p{i}" for i in range(101))  # FHIR_GATEWAY_SEARCH_MAX_VALUES 100
+        too_many = client.get(f"/AuditEvent?patient={many}", headers=admin)
+        assert too_many.status_code == 400, too_many.text
+        assert "at most 100" in too_many.text
+        repeated = "&".join(["subtype=read"] * 11)  # FHIR_GATEWAY_SEARCH_MAX_REPEATS 10
+        assert client.get(f"/AuditEvent?{repeated}", headers=admin).status_code == 400
+        huge = client.get(f"/AuditEvent?_offset={2**63}", headers=admin)
+        assert huge.status_code == 400 and "_offset" in huge.text
+        within = client.get(f"/AuditEvent?_offset={2**63 - 1}", headers=admin)
+        assert within.status_code == 200 and within.json()["entry"] == []
