@@ -9,7 +9,10 @@ raise ``InvalidRequest`` (400) whose issues name the failing element as a FHIRPa
 
 The models let wrong JSON types and codes outside required value sets through (``"active": 1``,
 ``"gender": "bogus"``), so a resource the model accepts is also checked against the official FHIR
-R4 JSON schema of its type (``fhir_gateway/data/fhir.schema.json``), compiled once per type.
+R4 JSON schema of its type (``fhir_gateway/data/fhir.schema.json``). A valid document (nearly
+all of them) only meets fastjsonschema's check, compiled to Python once per type on first use
+(about 0.1 s a type); a document it refuses goes through jsonschema, whose errors name the elements
+(jsonschema's verdict is the one that counts, so the issues are what they always were).
 
 Besides the model, a cheap pass over the JSON enforces rules of FHIR's JSON format that the models
 let through: no empty objects or arrays, no null outside arrays, every nested ``resourceType``
@@ -20,10 +23,11 @@ at most 64 characters.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
 from jsonschema import Draft6Validator
@@ -167,7 +171,66 @@ def _schema_validator(resource_type: str) -> Draft6Validator | None:
     return Draft6Validator({"$ref": f"#/definitions/{resource_type}", "definitions": definitions})
 
 
+@functools.cache
+def _fast_definitions() -> dict[str, Any]:
+    # fastjsonschema cannot write the code for a failing `const` without detailed exceptions
+    # (KeyError 'definition_rule', 2.22.3); `enum` of the one value means the same in draft-06.
+    return _const_as_enum(_schema_definitions())  # type: ignore[no-any-return]
+
+
+def _const_as_enum(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            ("enum" if key == "const" else key): (
+                [value] if key == "const" else _const_as_enum(value)
+            )
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_const_as_enum(value) for value in node]
+    return node
+
+
+@functools.cache
+def _fast_check(resource_type: str) -> Callable[[Any], Any] | None:
+    """The type's schema as Python code (None: not in the schema, or not compilable)."""
+    definitions = _fast_definitions()
+    if resource_type not in definitions:
+        return None
+    try:
+        return fastjsonschema.compile(
+            {"$ref": f"#/definitions/{resource_type}", "definitions": definitions},
+            use_formats=False,  # as jsonschema without a format checker
+            detailed_exceptions=False,  # the code stays small; jsonschema gives the details
+        )
+    except fastjsonschema.JsonSchemaDefinitionException:
+        return None
+
+
+def _passes_fast_check(resource: dict[str, Any]) -> bool:
+    """True when fastjsonschema accepts the resource and every resource nested in it; False
+    also when it cannot tell (a type it could not compile): jsonschema decides then."""
+    for node, _path in _resources_within(resource):
+        resource_type = node["resourceType"]
+        check = _fast_check(resource_type)
+        if check is None:
+            if resource_type in _fast_definitions():
+                return False
+            continue  # not in the schema: jsonschema skips it as well
+        try:
+            check(node)
+        except fastjsonschema.JsonSchemaException:
+            return False
+    return True
+
+
 def _schema_issues(resource: dict[str, Any], resource_type: str) -> list[Issue]:
+    if _passes_fast_check(resource):
+        return []
+    return _detailed_schema_issues(resource, resource_type)
+
+
+def _detailed_schema_issues(resource: dict[str, Any], resource_type: str) -> list[Issue]:
     issues: list[Issue] = []
     for node, path in _resources_within(resource):
         validator = _schema_validator(node["resourceType"])
