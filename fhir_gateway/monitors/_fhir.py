@@ -63,11 +63,12 @@ def save(session: Session, doc: dict[str, Any]) -> str:
 
 def create_once(session: Session, doc: dict[str, Any]) -> bool:
     """Store ``doc`` under its deterministic id unless it exists; True when this call created it.
-    A concurrent creator meets the primary key (Conflict, the transaction retried), never a twin."""
+    A concurrent creator meets the primary key (Conflict, the transaction retried), never a twin.
+    Built by the monitors from stored resources: no schema pass (see ``lookup.save``)."""
     existing = repo.read(session, doc["resourceType"], doc["id"])
     if existing is not None and not existing.deleted:
         return False
-    return svc.update(session, doc["resourceType"], doc["id"], doc, SYSTEM).created
+    return svc.update(session, doc["resourceType"], doc["id"], doc, SYSTEM, schema=False).created
 
 
 def labels_of(*docs: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -246,14 +246,16 @@ def create(
     if_none_exist: str | None = None,
     res_id: str | None = None,
     searched: bool = False,
+    schema: bool = True,
 ) -> WriteResult:
     """POST, with ``If-None-Exist`` made race-safe by a unique key (see claim_conditional_key).
 
     ``searched``: the caller has just searched ``if_none_exist`` in this transaction and found
-    nothing, so it is not searched again (the key still guards against a concurrent create)."""
+    nothing, so it is not searched again (the key still guards against a concurrent create).
+    ``schema=False``: see ``validate_resource`` (the gateway's own writes)."""
     check_type(res_type)
     _require(caller, res_type, "c")
-    doc = _prepare(resource, res_type)
+    doc = _prepare(resource, res_type, schema=schema)
     doc = {k: v for k, v in doc.items() if k != "id"}  # the server assigns ids on create
     if not if_none_exist:
         return _store_new(session, caller, doc, res_id)
@@ -275,7 +277,9 @@ def create(
                 raise Forbidden(f"Not permitted: c on {res_type}")
             return WriteResult(200, stored)
         if not repo.release_conditional_key(session, res_type, criteria, owner, new_id):
-            return create(session, res_type, resource, caller, if_none_exist=if_none_exist)
+            return create(
+                session, res_type, resource, caller, if_none_exist=if_none_exist, schema=schema
+            )
     return _store_new(session, caller, doc, new_id)
 
 

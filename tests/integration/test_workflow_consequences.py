@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from careplan_helpers import validate_r4b
 from fastapi.testclient import TestClient
 from workflow_helpers import (
     CASE_MANAGER,
@@ -232,6 +233,8 @@ def test_every_transition_has_a_provenance_and_the_time_in_each_state_is_reporte
         "in-progress → completed",
     ]
     assert all(p["agent"][0]["who"] for p in provenances)
+    for provenance in provenances:  # written without the schema pass (workflow.flush_provenance)
+        validate_r4b(provenance)
     owner_steps = [p for p in provenances if p["activity"]["text"].startswith("requested")]
     assert owner_steps[0]["agent"][0]["who"] == {"reference": "Organization/alpha"}
 
