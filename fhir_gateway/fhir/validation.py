@@ -62,6 +62,9 @@ _NOT_R4 = frozenset(
 _MAX_ID_LENGTH = 64
 _MAX_ISSUES = 50  # a hostile document could produce thousands; the first ones are enough
 
+_Path = tuple[Any, ...]  # a linked list (parent, key): built per node without joining strings
+_Resources = list[tuple[dict[str, Any], _Path]]  # a resource and those nested in it, with paths
+
 
 # --------------------------------------------------------------------------------------------
 # parse_json
@@ -137,7 +140,7 @@ def validate_resource(
     model = _model_class(resource_type)
     if model is None:
         raise InvalidRequest(f"Unknown resourceType {resource_type!r}", expression=["resourceType"])
-    _check_json_rules(resource, resource_type)
+    resources = _check_json_rules(resource, resource_type)
     try:
         model.model_validate(resource)
     except ValidationError as exc:
@@ -146,7 +149,7 @@ def validate_resource(
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # fhir.resources raises these, not ValidationError, for a few malformed shapes.
         raise InvalidRequest(f"{resource_type} is not a valid resource: {exc}") from exc
-    issues = _schema_issues(resource, resource_type) if schema else []
+    issues = _schema_issues(resources, resource_type) if schema else []
     if issues:
         raise InvalidRequest(_summary(resource_type, issues), issues=issues)
 
@@ -207,10 +210,10 @@ def _fast_check(resource_type: str) -> Callable[[Any], Any] | None:
         return None
 
 
-def _passes_fast_check(resource: dict[str, Any]) -> bool:
+def _passes_fast_check(resources: _Resources) -> bool:
     """True when fastjsonschema accepts the resource and every resource nested in it; False
     also when it cannot tell (a type it could not compile): jsonschema decides then."""
-    for node, _path in _resources_within(resource):
+    for node, _path in resources:
         resource_type = node["resourceType"]
         check = _fast_check(resource_type)
         if check is None:
@@ -224,38 +227,27 @@ def _passes_fast_check(resource: dict[str, Any]) -> bool:
     return True
 
 
-def _schema_issues(resource: dict[str, Any], resource_type: str) -> list[Issue]:
-    if _passes_fast_check(resource):
+def _schema_issues(resources: _Resources, resource_type: str) -> list[Issue]:
+    """``resources``: the resource and every resource nested in it (``_check_json_rules``),
+    each checked against its own type (the schema's ResourceList is left out, above)."""
+    if _passes_fast_check(resources):
         return []
-    return _detailed_schema_issues(resource, resource_type)
+    return _detailed_schema_issues(resources, resource_type)
 
 
-def _detailed_schema_issues(resource: dict[str, Any], resource_type: str) -> list[Issue]:
+def _detailed_schema_issues(resources: _Resources, resource_type: str) -> list[Issue]:
     issues: list[Issue] = []
-    for node, path in _resources_within(resource):
+    for node, path in resources:
         validator = _schema_validator(node["resourceType"])
         if validator is None:
             continue
         for error in validator.iter_errors(node):
             message = error.message if len(error.message) <= 200 else error.message[:197] + "..."
-            where = _expression(resource_type, path + tuple(error.absolute_path))
+            where = _expression(resource_type, _keys(path) + tuple(error.absolute_path))
             issues.append(Issue(message, code="value", expression=[where]))
             if len(issues) >= _MAX_ISSUES:
                 return issues
     return issues
-
-
-def _resources_within(resource: dict[str, Any]) -> Iterator[tuple[dict[str, Any], tuple[Any, ...]]]:
-    """The resource and every resource nested in it, with its path from the top."""
-    stack: list[tuple[Any, tuple[Any, ...]]] = [(resource, ())]
-    while stack:
-        node, path = stack.pop()
-        if isinstance(node, dict):
-            if isinstance(node.get("resourceType"), str):
-                yield node, path
-            stack.extend((child, (*path, key)) for key, child in node.items())
-        elif isinstance(node, list):
-            stack.extend((child, (*path, i)) for i, child in enumerate(node))
 
 
 @functools.cache
@@ -344,24 +336,30 @@ def _message(error: Any) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_json_rules(resource: dict[str, Any], resource_type: str) -> None:
-    for reason, path in _json_rule_violations(resource):
+def _check_json_rules(resource: dict[str, Any], resource_type: str) -> _Resources:
+    """Refuse the first violation; else the resource and every resource nested in it, with its
+    path, found on the same walk (the schema pass checks each by its own type)."""
+    resources: _Resources = []
+    for reason, path in _json_rule_violations(resource, resources):
         raise InvalidRequest(
             f"Invalid {resource_type}: {_render(resource_type, path)}: {reason}",
             expression=[_render(resource_type, path)],
         )
+    return resources
 
 
-_Path = tuple[Any, ...]  # a linked list (parent, key): built per node without joining strings
-
-
-def _json_rule_violations(resource: dict[str, Any]) -> Iterator[tuple[str, _Path]]:
+def _json_rule_violations(
+    resource: dict[str, Any], resources: _Resources
+) -> Iterator[tuple[str, _Path]]:
+    """The violations, in document order; fills ``resources`` on the way."""
     stack: list[tuple[Any, _Path]] = [(resource, ())]
     while stack:
         node, path = stack.pop()
         if isinstance(node, dict):
             if not node:
                 yield "empty objects are not allowed in FHIR JSON", path
+            if isinstance(node.get("resourceType"), str):
+                resources.append((node, path))
             if "resourceType" in node and path:
                 yield from _nested_resource_violations(node, path)
             if "fhir_comments" in node:
@@ -387,8 +385,13 @@ def _nested_resource_violations(node: dict[str, Any], path: _Path) -> Iterator[t
 
 
 def _render(resource_type: str, path: _Path) -> str:
+    return _expression(resource_type, _keys(path))
+
+
+def _keys(path: _Path) -> tuple[Any, ...]:
+    """(((), 'entry'), 0) → ('entry', 0)."""
     keys: list[Any] = []
     while path:
         path, key = path
         keys.append(key)
-    return _expression(resource_type, tuple(reversed(keys)))
+    return tuple(reversed(keys))
