@@ -124,9 +124,14 @@ def validate_resource(
 ) -> None:
     """Raise InvalidRequest unless ``resource`` is a valid R4 resource (of ``expected_type``).
 
-    ``schema=False`` leaves out the JSON-schema pass (the strictest and slowest part, which
-    catches what the models let through, e.g. ``"active": 1``), for resources the gateway's own
-    engines build from validated templates; what comes from outside always gets it."""
+    ``schema=False`` leaves out the JSON-schema pass (the strictest part, which catches what the
+    models let through, e.g. ``"active": 1``), for resources the gateway's own engines build from
+    validated templates and stored resources (the test suite holds those to the schema); what
+    comes from outside always gets it.
+
+    The models cannot be left out for what the schema proves: the schema lets through what they
+    refuse (both ``deceasedBoolean`` and ``deceasedDateTime``, a bad date inside a valid
+    pattern), and their issues come first."""
     if not isinstance(resource, dict):
         raise InvalidRequest("A resource must be a JSON object")
     resource_type = resource.get("resourceType")

@@ -260,3 +260,18 @@ def test_engine_writes_may_leave_the_schema_out() -> None:
 def test_every_corpus_type_compiles(kind: str) -> None:
     """A type that could not compile would send every document of it to jsonschema (slow)."""
     assert validation._fast_check(kind) is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"deceasedBoolean": True, "deceasedDateTime": "2020"}, "deceasedDateTime"),
+        ({"birthDate": "2021-02-30"}, "Patient.birthDate"),
+    ],
+)
+def test_what_only_the_models_refuse_is_refused(change: dict[str, Any], where: str) -> None:
+    """The schema accepts these: the models pass cannot be left out for what the schema proves."""
+    doc = {**PATIENT, **change}
+    assert _fast_accepts(doc) and _jsonschema_accepts(doc)
+    with pytest.raises(InvalidRequest, match=where):
+        validate_resource(doc)
