@@ -87,11 +87,18 @@ def _git(*args: str) -> str | None:
     return done.stdout.strip()
 
 
-def write_results(name: str, figures: dict[str, Any], path: str | None = None) -> str:
-    """Write one benchmark's figures (with the run's context) to ``path``, by default
-    ``bench/results/<name>.json``, where ``bench/readme.py`` reads them. Returns the path."""
+def write_results(
+    name: str,
+    figures: dict[str, Any],
+    path: str | None = None,
+    context: dict[str, Any] | None = None,
+) -> str:
+    """Write one benchmark's figures with the run's ``context`` (taken when it started; now if
+    not given) to ``path``, by default ``bench/results/<name>.json``, where ``bench/readme.py``
+    reads them. Returns the path."""
     path = path or os.path.join(RESULTS, f"{name}.json")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    record = {"bench": name, "context": context or run_context(), **figures}
     with open(path, "w") as fh:
-        json.dump({"bench": name, "context": run_context(), **figures}, fh, indent=2)
+        json.dump(record, fh, indent=2)
     return path

@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._harness import ROOT, free_port, table  # noqa: E402
-from bench._rows import Row, row, write_results  # noqa: E402
+from bench._rows import Row, row, run_context, write_results  # noqa: E402
 from bench.bench_mllp import _BASELINE  # noqa: E402
 from fhir_gateway.cli.demo import SAMPLE_A03  # noqa: E402
 
@@ -865,6 +865,7 @@ def main() -> None:
             )
         )
         return
+    context = run_context()
     results = run(
         args.discharges,
         tuple(int(k) for k in args.k.split(",")),
@@ -876,7 +877,7 @@ def main() -> None:
         detail=True,
     )
     print(report(results))
-    print(f"written: {write_results('intake', results, args.json)}", file=sys.stderr)
+    print(f"written: {write_results('intake', results, args.json, context)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._harness import ROOT, free_port, table  # noqa: E402
-from bench._rows import Row, row, write_results  # noqa: E402
+from bench._rows import Row, row, run_context, write_results  # noqa: E402
 
 SB, END = b"\x0b", b"\x1c\x0d"
 _BASELINE = """
@@ -145,6 +145,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
 
 
 def main() -> None:
+    context = run_context()
     r = run(int(sys.argv[1]) if len(sys.argv) > 1 else 800)
     rows = [
         (
@@ -158,7 +159,7 @@ def main() -> None:
     ]
     print(f"MLLP intake, {r['messages']} ADT^A01 per case, database: {r['database']}")
     print(table(rows, ("case", "gateway msg/s", "bare listener msg/s", "ratio", "AA")))
-    print(f"written: {write_results('mllp', r)}", file=sys.stderr)
+    print(f"written: {write_results('mllp', r, context=context)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from bench._harness import (  # noqa: E402
     settle,
     table,
 )
-from bench._rows import Row, row, write_results  # noqa: E402
+from bench._rows import Row, row, run_context, write_results  # noqa: E402
 
 FHIR = {"Content-Type": "application/fhir+json"}
 ACCEPT = {"Accept": "application/fhir+json"}
@@ -299,8 +299,9 @@ _LABELS = {
 
 
 def main() -> None:
+    context = run_context()
     r = run()
-    print(f"written: {write_results('rest', r)}", file=sys.stderr)
+    print(f"written: {write_results('rest', r, context=context)}", file=sys.stderr)
     rows = []
     for name, label in _LABELS.items():
         for mode in MODES:

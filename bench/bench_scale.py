@@ -36,7 +36,7 @@ from urllib.parse import quote
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._harness import SmartClient, register_client, table  # noqa: E402
-from bench._rows import Row, row, write_results  # noqa: E402
+from bench._rows import Row, row, run_context, write_results  # noqa: E402
 from bench._scale_load import run_load  # noqa: E402
 from bench._scale_serve import server  # noqa: E402
 
@@ -346,9 +346,10 @@ def report(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    context = run_context()
     r = run()
     print(report(r))
-    print(f"written: {write_results('scale', r)}", file=sys.stderr)
+    print(f"written: {write_results('scale', r, context=context)}", file=sys.stderr)
     print(json.dumps(r))
 
 

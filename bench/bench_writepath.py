@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from sqlalchemy import event  # noqa: E402
 
 from bench._harness import table  # noqa: E402
-from bench._rows import Row, row, write_results  # noqa: E402
+from bench._rows import Row, row, run_context, write_results  # noqa: E402
 from bench.bench_intake import DEFAULT_URL, _settings, adt, prepare, stays  # noqa: E402
 from fhir_gateway.store.statements import counting  # noqa: E402
 
@@ -244,6 +244,7 @@ if __name__ == "__main__":
     parser.add_argument("--database-url", default=None, help="or 'sqlite' for a temporary file")
     parser.add_argument("--json", default=None, help="default: bench/results/writepath.json")
     args = parser.parse_args()
+    context = run_context()
     figures = run(args.messages, args.database_url)
     print(report(figures))
-    print(f"written: {write_results('writepath', figures, args.json)}", file=sys.stderr)
+    print(f"written: {write_results('writepath', figures, args.json, context)}", file=sys.stderr)
