@@ -59,15 +59,18 @@ def _load_dir(path: str) -> dict[str, Result]:
 
 
 def number(value: float | None, unit: str = "") -> str:
-    """1,265/s, 52.3 ms, 0.66: thousands separated, one decimal below 100, two below 1."""
+    """1,265/s, 52.3 ms, 0.66, 0.0042: thousands separated, one decimal below 100, two below 1,
+    two significant digits below 0.1."""
     if value is None:
         return "–"
     if abs(value) >= 100:
         text = f"{value:,.0f}"
     elif abs(value) >= 1:
         text = f"{value:.1f}"
-    else:
+    elif abs(value) >= 0.1:
         text = f"{value:.2f}"
+    else:
+        text = f"{value:#.2g}"
     if not unit or unit.startswith("/"):
         return text + unit
     return f"{text} {unit}"
@@ -95,11 +98,16 @@ def verdict(row: Result) -> str:
 def ratio_cell(row: Result) -> str:
     if row["ratio"] is None:
         return ""
-    text = f"{row['ratio']:.2f}"
+    text = ratio(row["ratio"])
     if row.get("ratio_range"):
         low, high = row["ratio_range"]
-        text += f" (rounds {low:.2f}–{high:.2f})"
+        text += f" (rounds {ratio(low)}–{ratio(high)})"
     return text
+
+
+def ratio(value: float) -> str:
+    """0.66, 1.54; a small one keeps two significant digits (0.0011, not 0.00)."""
+    return f"{value:.2f}" if abs(value) >= 0.1 else f"{value:#.2g}"
 
 
 def baseline_cell(row: Result) -> str:
@@ -179,7 +187,7 @@ def writepath_block(results: Results, old: str) -> str:
             if past:
                 text = f"{number(past['value'])} → {text}"
             if row and row["target"]:
-                shown = f" ({row['ratio']:.2f})" if row["target"]["of"] == "ratio" else ""
+                shown = f" ({ratio(row['ratio'])})" if row["target"]["of"] == "ratio" else ""
                 targets.append(f"{measure} {target_cell(row)}{shown}: {verdict(row)}")
             cells.append(text)
         cells.append("; ".join(targets))

@@ -159,3 +159,10 @@ def test_every_bench_block_of_the_readme_is_closed_and_known():
     ends = re.findall(r"<!-- bench:([a-z0-9_-]+):end -->", text)
     assert starts == ends
     assert set(starts) == set(readme.BLOCKS)
+
+
+def test_a_small_ratio_keeps_its_digits():
+    mllp = row("MLLP intake", 24.3, "/s", baseline=21558.0, baseline_is="bare listener")
+    result = {"bench": "mllp", "context": CONTEXT, "rows": [mllp]}
+    body = readme.rows_block("mllp")(readme.Results({"mllp": result}), "")
+    assert "| MLLP intake | 24.3/s | bare listener: 21,558/s | 0.0011 |  |" in body
