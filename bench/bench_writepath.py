@@ -9,6 +9,11 @@ thread. Statements are counted (``fhir_gateway.store.statements``) in a first pa
 since counting slows the statements it counts; CPU is timed in a second pass without it:
 ``time.process_time`` for the gateway, and on PostgreSQL the utime+stime of the backends the
 pool opened (``/proc/<backend pid>/stat``, same machine), in 10 ms ticks summed over the pass.
+
+It prints every figure with issue 21's target (on PostgreSQL: gateway CPU <= 65 ms per first
+stay, <= 100 ms over the mix, a readmission <= 1.5x a first stay, <= 10 ms per A01/A08, <= 25 ms
+of PostgreSQL CPU per first stay) met or not, and writes them to bench/results/writepath.json
+(``--json PATH`` elsewhere) for ``bench/readme.py``.
 """
 
 from __future__ import annotations
