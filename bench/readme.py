@@ -16,7 +16,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,7 +116,7 @@ def baseline_cell(row: Result) -> str:
     return f"{row['baseline_is']}: {number(row['baseline'], row['unit'])}"
 
 
-def markdown(header: tuple[str, ...], lines: list[tuple[str, ...]]) -> str:
+def markdown(header: tuple[str, ...], lines: Sequence[tuple[str, ...]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in lines]
     return "\n".join(out)
@@ -203,6 +203,85 @@ def writepath_block(results: Results, old: str) -> str:
     return markdown(header, lines) + "\n\n" + provenance("writepath", result)
 
 
+def intake_block(results: Results, old: str) -> str:
+    """Per number of MLLP listener processes: discharges/s, versions/s, ACK latency, gateway CPU,
+    and storing the message alone in the same run."""
+    result = _need(results, "intake")
+    throughput = result.get("throughput", {})
+    ks = sorted(int(key[1:]) for key in throughput if key.startswith("k"))
+    if not ks:
+        raise Missing("no throughput in bench/results/intake.json (run with --discharges > 0)")
+    lines = []
+    for k in ks:
+        f = throughput[f"k{k}"]
+        lines.append(
+            (
+                str(k),
+                number(f["discharges_per_s"]),
+                number(f["versions_per_s"]),
+                f"{f['p50_ms']:,.0f} / {f['p95_ms']:,.0f}",
+                f"{f['gateway_cpu_ms_per_discharge']:,.0f} ms",
+                f"{number(f['store_per_s'], '/s')} ({f['store_cpu_ms_per_discharge']:,.0f} ms CPU)",
+            )
+        )
+    header = (
+        "MLLP listener processes",
+        "discharges/s",
+        "resource versions/s",
+        "ACK p50/p95 ms",
+        "gateway CPU per discharge",
+        "storing the message alone (same run)",
+    )
+    return markdown(header, lines) + "\n\n" + provenance("intake", result)
+
+
+# bench_scale's searches, as the README names them.
+SCALE_SEARCHES = {
+    "task_owner_status": "`Task?owner=…&status=requested`",
+    "careplan_include": "`CarePlan?patient=…&_include=CarePlan:goal`",
+    "task_owner_updated": "`Task?owner=…&_lastUpdated=gt…` (7 days)",
+}
+
+
+def scale_block(results: Results, old: str) -> str:
+    """Per search, authentication and audit on: each number of processes' latency with one client
+    and throughput with one and with N clients, one cell per figure, processes joined by " · "."""
+    result = _need(results, "scale")
+    by_processes = sorted(result["on"].items(), key=lambda item: int(item[0].split("_")[1]))
+    processes = " / ".join(key.removeprefix("workers_") for key, _ in by_processes)
+    clients = result.get("clients", 4)
+    lines = []
+    for name, label in SCALE_SEARCHES.items():
+        runs = [figures[name] for _, figures in by_processes]
+
+        def joined(cell: Callable[[dict[str, float]], str], runs: list[Any] = runs) -> str:
+            return " · ".join(cell(f) for f in runs)
+
+        lines.append(
+            (
+                label,
+                processes,
+                joined(
+                    lambda f: (
+                        f"{f['single_p50_ms']:.1f}/{f['single_p95_ms']:.1f}/{f['single_p99_ms']:.1f}"
+                    )
+                ),
+                joined(lambda f: f"{f['single_rps']:.0f}") + "/s",
+                joined(lambda f: f"{f['rps']:.0f}") + "/s",
+                joined(lambda f: f"{f['p95_ms']:.0f}"),
+            )
+        )
+    header = (
+        "search",
+        "processes",
+        "1 client p50/p95/p99",
+        "1 client",
+        f"{clients} clients",
+        f"{clients} clients p95",
+    )
+    return markdown(header, lines) + "\n\n" + provenance("scale", result)
+
+
 def targets_block(results: Results, old: str) -> str:
     """Issue 21's targets, each beside today's figure. A benchmark without a result keeps its
     lines of the old table (found by the source column)."""
@@ -238,8 +317,8 @@ BLOCKS: dict[str, Callable[[Results, str], str]] = {
     "writepath": writepath_block,
     "rest": rows_block("rest"),
     "mllp": rows_block("mllp"),
-    "intake": rows_block("intake"),
-    "scale": rows_block("scale"),
+    "intake": intake_block,
+    "scale": scale_block,
 }
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from bench import readme
 from bench._rows import row
+from bench.bench_intake import rows as intake_rows
+from bench.bench_scale import rows as scale_rows
 from bench.bench_writepath import rows as writepath_rows
 
 CONTEXT = {
@@ -166,3 +168,63 @@ def test_a_small_ratio_keeps_its_digits():
     result = {"bench": "mllp", "context": CONTEXT, "rows": [mllp]}
     body = readme.rows_block("mllp")(readme.Results({"mllp": result}), "")
     assert "| MLLP intake | 24.3/s | bare listener: 21,558/s | 0.0011 |  |" in body
+
+
+def _scale() -> dict[str, Any]:
+    def search(p95: float) -> dict[str, float]:
+        return {
+            "single_p50_ms": 6.0,
+            "single_p95_ms": p95,
+            "single_p99_ms": 30.0,
+            "single_rps": 133.0,
+            "rps": 186.0,
+            "p95_ms": 42.0,
+        }
+
+    def processes(p95: float) -> dict[str, Any]:
+        figures: dict[str, Any] = {"health_p95_ms": 2.0}
+        figures |= {name: search(p95) for name in readme.SCALE_SEARCHES}
+        return figures
+
+    figures: dict[str, Any] = {"clients": 4, "database": "postgresql"}
+    for mode in ("on", "off"):
+        figures[mode] = {"workers_1": processes(15.2), "workers_2": processes(26.0)}
+    return {"bench": "scale", "context": CONTEXT, **figures, "rows": scale_rows(figures)}
+
+
+def test_the_scale_table_joins_each_number_of_processes_in_one_cell():
+    body = readme.scale_block(readme.Results({"scale": _scale()}), "")
+    assert body.splitlines()[0].endswith("| 1 client | 4 clients | 4 clients p95 |")
+    assert (
+        "| `Task?owner=…&status=requested` | 1 / 2 | 6.0/15.2/30.0 · 6.0/26.0/30.0 | 133 · 133/s "
+        "| 186 · 186/s | 42 · 42 |"
+    ) in body
+
+
+def test_the_scale_target_is_judged_for_one_process_with_auth_and_audit_on_only():
+    judged = [r for r in _scale()["rows"] if r["target"] is not None]
+    assert len(judged) == 3  # one per search
+    assert all(", auth + audit on, 1 process:" in r["measure"] and r["met"] for r in judged)
+
+
+def _intake(senders: int = 8) -> dict[str, Any]:
+    k1 = {
+        "discharges_per_s": 5.1,
+        "versions_per_s": 103.0,
+        "p50_ms": 1552.0,
+        "p95_ms": 4015.0,
+        "gateway_cpu_ms_per_discharge": 164.0,
+        "store_per_s": 15.0,
+        "store_cpu_ms_per_discharge": 58.0,
+    }
+    figures = {"database": "postgresql", "senders": senders, "throughput": {"k1": k1}}
+    return {"bench": "intake", "context": CONTEXT, **figures, "rows": intake_rows(figures)}
+
+
+def test_the_intake_table_and_its_target_of_twelve_discharges_a_second():
+    body = readme.intake_block(readme.Results({"intake": _intake()}), "")
+    assert "| 1 | 5.1 | 103 | 1,552 / 4,015 | 164 ms | 15.0/s (58 ms CPU) |" in body
+    rate = _intake()["rows"][0]
+    assert (readme.target_cell(rate), readme.verdict(rate)) == ("≥ 12/s", "**not met**")
+    other = _intake(senders=4)["rows"][0]
+    assert readme.verdict(other) == "not judged (the target is for 8 senders on PostgreSQL)"
