@@ -139,9 +139,11 @@ class Missing(LookupError):
     """The block's result file is not there: its old table stays."""
 
 
-def _need(results: Results, name: str) -> Result:
+def _need(results: Results, name: str, *, rows: bool = True) -> Result:
     if name not in results.now:
         raise Missing(f"no bench/results/{name}.json")
+    if rows and "rows" not in results.now[name]:
+        raise Missing(f"bench/results/{name}.json has no rows (written by an older benchmark)")
     return results.now[name]
 
 
@@ -206,7 +208,7 @@ def writepath_block(results: Results, old: str) -> str:
 def intake_block(results: Results, old: str) -> str:
     """Per number of MLLP listener processes: discharges/s, versions/s, ACK latency, gateway CPU,
     and storing the message alone in the same run."""
-    result = _need(results, "intake")
+    result = _need(results, "intake", rows=False)
     throughput = result.get("throughput", {})
     ks = sorted(int(key[1:]) for key in throughput if key.startswith("k"))
     if not ks:
@@ -246,7 +248,7 @@ SCALE_SEARCHES = {
 def scale_block(results: Results, old: str) -> str:
     """Per search, authentication and audit on: each number of processes' latency with one client
     and throughput with one and with N clients, one cell per figure, processes joined by " · "."""
-    result = _need(results, "scale")
+    result = _need(results, "scale", rows=False)
     by_processes = sorted(result["on"].items(), key=lambda item: int(item[0].split("_")[1]))
     processes = " / ".join(key.removeprefix("workers_") for key, _ in by_processes)
     clients = result.get("clients", 4)
@@ -291,7 +293,7 @@ def targets_block(results: Results, old: str) -> str:
     stamps: list[str] = []
     for name in TARGET_SOURCES:
         source = f"`bench_{name}.py`"
-        if name not in results.now:
+        if "rows" not in results.now.get(name, {}):
             lines += [line for line in old_rows if line.endswith(f"| {source} |")]
             stamps += [s for s in old_stamps if f"results/{name}.json" in s or source in s]
             continue

@@ -228,3 +228,14 @@ def test_the_intake_table_and_its_target_of_twelve_discharges_a_second():
     assert (readme.target_cell(rate), readme.verdict(rate)) == ("≥ 12/s", "**not met**")
     other = _intake(senders=4)["rows"][0]
     assert readme.verdict(other) == "not judged (the target is for 8 senders on PostgreSQL)"
+
+
+def test_a_result_without_rows_keeps_the_old_table_and_says_why():
+    old_style = {k: v for k, v in _rest().items() if k != "rows"}
+    before = _block("rest", OLD_TABLE)
+    after, notes = readme.regenerate(before, readme.Results({"rest": old_style}))
+    assert after == before
+    assert notes == [
+        "bench:rest: bench/results/rest.json has no rows (written by an older benchmark), "
+        "the old table is left as it was"
+    ]
