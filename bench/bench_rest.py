@@ -260,7 +260,8 @@ _TARGETS = {("on", "read"): TARGET_READ_RATIO, ("on", "search"): TARGET_SEARCH_R
 
 def rows(results: dict[str, Any]) -> list[Row]:
     """Per case and mode: requests/s against the bare app (with the ratio's spread over the
-    rounds), then the server's CPU per request against the bare app's."""
+    rounds), then the server's CPU per request against the bare app's; for transactions, the
+    resources they write a second."""
     out: list[Row] = []
     for name, label in _LABELS.items():
         for mode in MODES:
@@ -287,6 +288,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
                     baseline_is="bare FastAPI, same bytes",
                 )
             )
+            if "resources_per_s" in f:
+                out.append(row(f"{measure}: resources written", f["resources_per_s"], "/s"))
     return out
 
 
