@@ -40,10 +40,12 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._harness import ROOT, free_port, table  # noqa: E402
+from bench._rows import Row, row, run_context, write_results  # noqa: E402
 from bench.bench_mllp import _BASELINE  # noqa: E402
 from fhir_gateway.cli.demo import SAMPLE_A03  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/fhir_bench_intake"
+TARGET_DISCHARGES_PER_S = 12.0  # issue 21: 8 senders, one listener, PostgreSQL, 2 cores
 ZONES = {"STMARYS": "America/Chicago"}
 SB, END = b"\x0b", b"\x1c\x0d"
 _CLI = [sys.executable, "-c", "from fhir_gateway.cli import main; main()"]
@@ -738,7 +740,45 @@ def run(
     if memory_messages:
         mem = memory(memory_messages, memory_database_url, trace=trace)
         results["memory"] = {k: v for k, v in mem.items() if k not in _DETAIL or detail}
+    results["rows"] = rows(results)
     return results
+
+
+def rows(results: dict[str, Any]) -> list[Row]:
+    """Per K listener processes: discharges/s and gateway CPU per discharge, each against storing
+    the message's own Bundle alone (same run). Issue 21's 12/s is for one listener, 8 senders,
+    PostgreSQL."""
+    out: list[Row] = []
+    for key, f in sorted(results.get("throughput", {}).items()):
+        if not key.startswith("k"):
+            continue
+        k = int(key[1:])
+        measure = f"discharge intake over MLLP, {results['senders']} senders, {k} listener{'s' if k > 1 else ''} ({results['database']})"
+        standard = k == 1 and results["senders"] == 8 and results["database"] == "postgresql"
+        out.append(
+            row(
+                measure,
+                f["discharges_per_s"],
+                "/s",
+                baseline=f["store_per_s"],
+                baseline_is="storing the message's Bundle alone",
+                target=("value", ">=", TARGET_DISCHARGES_PER_S) if k == 1 else None,
+                applies=standard,
+                why=None if standard else "the target is for 8 senders on PostgreSQL",
+            )
+        )
+        out.append(
+            row(
+                f"{measure}: gateway CPU per discharge",
+                f["gateway_cpu_ms_per_discharge"],
+                "ms",
+                baseline=f["store_cpu_ms_per_discharge"],
+                baseline_is="storing the message's Bundle alone",
+            )
+        )
+        out.append(row(f"{measure}: ACK p50", f["p50_ms"], "ms"))
+        out.append(row(f"{measure}: ACK p95", f["p95_ms"], "ms"))
+    return out
 
 
 def report(r: dict[str, Any]) -> str:
@@ -816,7 +856,7 @@ def main() -> None:
         "--tracemalloc", action="store_true", help="top growth sites (slows the memory run)"
     )
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--json", help="default: bench/results/intake.json")
     args = parser.parse_args()
     if args.memory_child:
         print(
@@ -825,6 +865,7 @@ def main() -> None:
             )
         )
         return
+    context = run_context()
     results = run(
         args.discharges,
         tuple(int(k) for k in args.k.split(",")),
@@ -836,9 +877,7 @@ def main() -> None:
         detail=True,
     )
     print(report(results))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+    print(f"written: {write_results('intake', results, args.json, context)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

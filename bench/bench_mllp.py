@@ -23,6 +23,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._harness import ROOT, free_port, table  # noqa: E402
+from bench._rows import Row, row, run_context, write_results  # noqa: E402
 
 SB, END = b"\x0b", b"\x1c\x0d"
 _BASELINE = """
@@ -125,10 +126,26 @@ def run(total: int = 800, database_url: str | None = None) -> dict[str, Any]:
             rate, accepted = throughput(port, uuid.uuid4().hex[:8], total, senders)
             results[f"gateway_{senders}"] = rate
             results[f"accepted_{senders}"] = accepted
+    results["rows"] = rows(results)
     return results
 
 
+def rows(results: dict[str, Any]) -> list[Row]:
+    """ADT^A01 per second end to end, against the bare listener, with 1 and 8 senders."""
+    return [
+        row(
+            f"MLLP intake of ADT^A01, {s} sender{'s' if s > 1 else ''} ({results['database']})",
+            results[f"gateway_{s}"],
+            "/s",
+            baseline=results[f"baseline_{s}"],
+            baseline_is="bare MLLP listener, canned ACK",
+        )
+        for s in (1, 8)
+    ]
+
+
 def main() -> None:
+    context = run_context()
     r = run(int(sys.argv[1]) if len(sys.argv) > 1 else 800)
     rows = [
         (
@@ -142,6 +159,7 @@ def main() -> None:
     ]
     print(f"MLLP intake, {r['messages']} ADT^A01 per case, database: {r['database']}")
     print(table(rows, ("case", "gateway msg/s", "bare listener msg/s", "ratio", "AA")))
+    print(f"written: {write_results('mllp', r, context=context)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@ thread. Statements are counted (``fhir_gateway.store.statements``) in a first pa
 since counting slows the statements it counts; CPU is timed in a second pass without it:
 ``time.process_time`` for the gateway, and on PostgreSQL the utime+stime of the backends the
 pool opened (``/proc/<backend pid>/stat``, same machine), in 10 ms ticks summed over the pass.
+
+It prints every figure with issue 21's target (on PostgreSQL: gateway CPU <= 65 ms per first
+stay, <= 100 ms over the mix, a readmission <= 1.5x a first stay, <= 10 ms per A01/A08, <= 25 ms
+of PostgreSQL CPU per first stay) met or not, and writes them to bench/results/writepath.json
+(``--json PATH`` elsewhere) for ``bench/readme.py``.
 """
 
 from __future__ import annotations
@@ -28,10 +33,24 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sqlalchemy import event  # noqa: E402
 
+from bench._harness import table  # noqa: E402
+from bench._rows import Row, row, run_context, write_results  # noqa: E402
 from bench.bench_intake import DEFAULT_URL, _settings, adt, prepare, stays  # noqa: E402
 from fhir_gateway.store.statements import counting  # noqa: E402
 
 KINDS = ("first_stay_discharge", "readmission", "a01", "a08", "mix")
+LABELS = {
+    "first_stay_discharge": "first-stay discharge (A03)",
+    "readmission": "readmission (A03)",
+    "a01": "admission (A01)",
+    "a08": "update (A08)",
+    "mix": "the intake benchmark's mix (15 % readmissions)",
+}
+# Issue 21's targets, on PostgreSQL: gateway CPU ms per message of a kind, PostgreSQL CPU ms per
+# first stay, and a readmission's gateway CPU at most this many first stays'.
+TARGET_GATEWAY_CPU_MS = {"first_stay_discharge": 65.0, "mix": 100.0, "a01": 10.0, "a08": 10.0}
+TARGET_DB_CPU_MS = 25.0
+TARGET_READMISSION_RATIO = 1.5
 
 
 def _messages(run: str, n: int) -> dict[str, list[list[bytes]]]:
@@ -153,7 +172,73 @@ def run(messages: int = 20, database_url: str | None = None) -> dict[str, Any]:
     database.dispose()
     if tmp is not None:
         tmp.cleanup()
+    results["rows"] = rows(results)
     return results
+
+
+def rows(results: dict[str, Any]) -> list[Row]:
+    """Per kind: statements, gateway CPU and PostgreSQL CPU, each with issue 21's target if any.
+    The targets are PostgreSQL's: on SQLite they are shown but not judged."""
+    on_postgres = results["database"] == "postgresql"
+    why = None if on_postgres else f"a PostgreSQL target, measured on {results['database']}"
+    first = results["first_stay_discharge"]["gateway_cpu_ms"]
+    out: list[Row] = []
+    for kind in KINDS:
+        figures, label = results[kind], LABELS[kind]
+        out.append(row(f"{label}: SQL statements", figures["statements"], "statements"))
+        cpu = figures["gateway_cpu_ms"]
+        if kind == "readmission":
+            cpu_row = row(
+                f"{label}: gateway CPU",
+                cpu,
+                "ms",
+                baseline=first,
+                baseline_is="a first-stay discharge, same run",
+                target=("ratio", "<=", TARGET_READMISSION_RATIO),
+                applies=on_postgres,
+                why=why,
+            )
+        elif kind in TARGET_GATEWAY_CPU_MS:
+            target = ("value", "<=", TARGET_GATEWAY_CPU_MS[kind])
+            cpu_row = row(
+                f"{label}: gateway CPU", cpu, "ms", target=target, applies=on_postgres, why=why
+            )
+        else:
+            cpu_row = row(f"{label}: gateway CPU", cpu, "ms")
+        out.append(cpu_row)
+        if "db_cpu_ms" in figures:
+            db_target = (
+                ("value", "<=", TARGET_DB_CPU_MS) if kind == "first_stay_discharge" else None
+            )
+            out.append(
+                row(f"{label}: PostgreSQL CPU", figures["db_cpu_ms"], "ms", target=db_target)
+            )
+    return out
+
+
+def report(results: dict[str, Any]) -> str:
+    """The table of every row, a target's verdict beside its figure."""
+    shown = [
+        (
+            r["measure"],
+            f"{r['value']:g} {r['unit']}",
+            "" if r["ratio"] is None else f"{r['ratio']:.2f}× {r['baseline_is']}",
+            _verdict(r),
+        )
+        for r in results["rows"]
+    ]
+    head = f"database: {results['database']}"
+    return head + "\n" + table(shown, ("measure", "value", "ratio", "target"))
+
+
+def _verdict(r: Row) -> str:
+    target = r["target"]
+    if target is None:
+        return ""
+    limit = f"{target['op'].replace('<=', '≤').replace('>=', '≥')} {target['limit']:g}"
+    limit += "×" if target["of"] == "ratio" else f" {r['unit']}"
+    verdict = {True: "met", False: "NOT MET", None: "not judged"}[r["met"]]
+    return f"{limit}: {verdict}"
 
 
 if __name__ == "__main__":
@@ -162,7 +247,9 @@ if __name__ == "__main__":
         "--messages", type=int, default=20, help="per kind (half counted, half timed)"
     )
     parser.add_argument("--database-url", default=None, help="or 'sqlite' for a temporary file")
+    parser.add_argument("--json", default=None, help="default: bench/results/writepath.json")
     args = parser.parse_args()
+    context = run_context()
     figures = run(args.messages, args.database_url)
-    for key, value in figures.items():
-        print(f"{key:<22}  {value}")
+    print(report(figures))
+    print(f"written: {write_results('writepath', figures, args.json, context)}", file=sys.stderr)
