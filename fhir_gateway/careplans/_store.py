@@ -17,6 +17,7 @@ __all__ = [
     "is_engine_plan",
     "read",
     "save",
+    "save_all",
     "plans_of_encounter",
     "live_plans_of_patient",
     "tasks_for",
@@ -45,6 +46,12 @@ def save(session: Session, doc: dict[str, Any]) -> str:
     """Store through the FHIR service (validated once, indexed, versioned); returns ``Type/id``."""
     lookup.save(session, doc)
     return f"{doc['resourceType']}/{doc['id']}"
+
+
+def save_all(session: Session, docs: list[dict[str, Any]]) -> list[str]:
+    """``save`` of several resources, written together (``lookup.save_all``); their ``Type/id``s."""
+    lookup.save_all(session, docs)
+    return [f"{doc['resourceType']}/{doc['id']}" for doc in docs]
 
 
 def plans_of_encounter(session: Session, encounter: str) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from fhir_gateway.store import repository as repo
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.search import match_ids
 
-__all__ = ["read", "search", "save"]
+__all__ = ["read", "search", "save", "save_all"]
 
 
 def read(session: Session, reference: str | None) -> dict[str, Any] | None:
@@ -38,3 +38,12 @@ def save(session: Session, doc: dict[str, Any], caller: Caller = SYSTEM) -> Stor
     it from validated templates and stored resources: the models check it, the schema pass is
     for input from outside (and the test suite holds engine output to the schema)."""
     return svc.update(session, doc["resourceType"], doc["id"], doc, caller, schema=False).stored
+
+
+def save_all(
+    session: Session, docs: list[dict[str, Any]], caller: Caller = SYSTEM
+) -> list[StoredResource | None]:
+    """``save`` of several documents, stored together (``resources.update_many``): validated once
+    each, read, created and indexed in one statement per table for each run of one type, and the
+    batch rules called once per run."""
+    return [r.stored for r in svc.update_many(session, docs, caller, schema=False)]
