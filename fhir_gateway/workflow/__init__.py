@@ -45,6 +45,7 @@ from fhir_gateway.workflow._history import (
     flush_provenance,
     forget_transitions,
     owners_over_time,
+    owners_over_time_of,
     received_at,
     time_in_states,
 )
@@ -129,6 +130,7 @@ __all__ = [
     "is_legal",
     "no_partner_reason",
     "owners_over_time",
+    "owners_over_time_of",
     "partner_caller",
     "partner_choices",
     "poll_partners",
