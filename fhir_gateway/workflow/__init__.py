@@ -28,8 +28,8 @@ from fhir_gateway.settings import Settings
 from fhir_gateway.workflow._consequences import (
     on_careplan,
     on_outcome,
-    on_service_request,
-    on_task,
+    on_service_requests,
+    on_tasks,
 )
 from fhir_gateway.workflow._coordinator import CASE_MANAGER_ROLES, coordinators_of
 from fhir_gateway.workflow._direct import (
@@ -149,8 +149,8 @@ def install(rules: hooks.Rules, settings: Settings) -> None:
     rules.before_write("Task", check_task)
     rules.before_write("Task", check_outcomes)  # the gateway's outcome codes fit the status
     rules.before_write("Communication", check_message)  # messages on referrals: partner's rights
-    rules.after_write("Task", on_task)
-    rules.after_write("ServiceRequest", on_service_request)
+    rules.after_write_batch("Task", on_tasks)
+    rules.after_write_batch("ServiceRequest", on_service_requests)
     rules.after_write("CarePlan", on_careplan)
     rules.after_write("Procedure", on_outcome)
     rules.after_write("Observation", on_outcome)
