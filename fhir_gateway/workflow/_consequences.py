@@ -28,7 +28,7 @@ from fhir_gateway.workflow._referrals import (
     save,
     search,
     status_reason,
-    tasks_for,
+    tasks_of,
 )
 from fhir_gateway.workflow._rules import actor_of
 from fhir_gateway.workflow._states import OPEN
@@ -112,20 +112,24 @@ def _complete_request(event: WriteEvent, request_ref: str | None) -> None:
 def on_service_requests(written: list[Written]) -> None:
     """Revoked requests cancel their open Tasks; the plans of every request whose status changed
     are marked for a refresh, found in one search for the batch."""
-    changed: list[str] = []
+    changed: list[tuple[WriteEvent, str, bool]] = []
     for event, stored in written:
         change = _changed(event, stored, "status")
-        if change is None or stored is None:
-            continue
-        if change[1] == "revoked":
-            _cancel_open_tasks(event, stored.relative)
-        changed.append(stored.relative)
-    if changed:
-        _progress.mark_plans_of_many(written[0][0].session, changed)
+        if change is not None and stored is not None:
+            changed.append((event, stored.relative, change[1] == "revoked"))
+    if not changed:
+        return
+    session = written[0][0].session
+    revoked = [request_ref for _event, request_ref, is_revoked in changed if is_revoked]
+    tasks = tasks_of(session, revoked) if revoked else {}
+    for event, request_ref, is_revoked in changed:
+        if is_revoked:
+            _cancel_open_tasks(event, tasks.get(request_ref, []))
+    _progress.mark_plans_of_many(session, [request_ref for _event, request_ref, _r in changed])
 
 
-def _cancel_open_tasks(event: WriteEvent, request_ref: str) -> None:
-    for task in tasks_for(event.session, request_ref):
+def _cancel_open_tasks(event: WriteEvent, tasks: list[dict[str, Any]]) -> None:
+    for task in tasks:
         if task.get("status") in OPEN:
             reason = task.get("statusReason") if task.get("status") == "cancelled" else None
             save(

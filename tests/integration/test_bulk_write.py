@@ -66,7 +66,9 @@ def _stored_rows(session: Any, prefix: str) -> dict[str, list[tuple[Any, ...]]]:
         found = session.execute(select(table).where(table.c.res_id.like(f"{prefix}-%"))).mappings()
         out = []
         for row in found:
-            kept = {k: v for k, v in row.items() if k not in ("id", "row_id", "last_updated", *drop)}
+            kept = {
+                k: v for k, v in row.items() if k not in ("id", "row_id", "last_updated", *drop)
+            }
             out.append(tuple(sorted((k, _neutral(v, prefix)) for k, v in kept.items())))
         return sorted(out, key=repr)
 
@@ -107,4 +109,3 @@ def test_a_bulk_create_refuses_an_id_that_exists(session_factory):
     with session_factory() as session:
         assert repository.read(session, "Task", "dup-t") is None  # rolled back with the write
         assert len(repository.read_keys(session, [("Patient", "dup-p"), ("Task", "dup-t")])) == 1
-
