@@ -7,10 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from careplan_helpers import Gateway, adt
 from sqlalchemy import select
 
 from fhir_gateway.errors import Conflict
+from fhir_gateway.hooks import rules_of
+from fhir_gateway.services import lookup
 from fhir_gateway.store import repository
+from fhir_gateway.store.statements import counting
 from fhir_gateway.store.tables import INDEX_TABLES, resource_versions, resources
 
 _WHEN = "2025-03-04T05:06:07Z"
@@ -109,3 +113,54 @@ def test_a_bulk_create_refuses_an_id_that_exists(session_factory):
     with session_factory() as session:
         assert repository.read(session, "Task", "dup-t") is None  # rolled back with the write
         assert len(repository.read_keys(session, [("Patient", "dup-p"), ("Task", "dup-t")])) == 1
+
+
+def test_a_first_stay_discharge_stores_its_plan_in_few_statements(auto_gateway: Gateway) -> None:
+    """Issue 21: a plan's resources are written together and the rules after them read once for
+    the batch. Before, this discharge sent 263 statements on PostgreSQL and 470 on SQLite (one
+    write, and its rules' reads, per plan resource); with the batch 117 and 199."""
+    auto_gateway.send(adt(control="WARM", mrn="MRN-W", visit="V-W"))  # caches filled
+    with counting(auto_gateway.database.engine) as seen:
+        auto_gateway.send(adt(control="MSG-B", mrn="MRN-B", visit="V-B"))
+    plan = [p for p in auto_gateway.plans() if p["subject"] != auto_gateway.plans()[0]["subject"]]
+    assert len(plan) == 1 and len(auto_gateway.requests_of(plan[0])) >= 5  # a whole plan written
+    bound = 170 if auto_gateway.database.engine.dialect.name == "postgresql" else 300
+    assert seen.total < bound, seen.by_table.most_common(10)
+
+
+def _goal(goal_id: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Goal",
+        "id": goal_id,
+        "lifecycleStatus": "proposed",
+        "description": {"text": goal_id},
+        "subject": {"reference": "Patient/p-goals"},
+    }
+
+
+def test_writes_stored_together_call_a_batch_rule_once_and_a_per_write_rule_each(
+    session_factory,
+):
+    batches: list[list[str]] = []
+    singles: list[str] = []
+    with session_factory() as session:
+        rules = rules_of(session)
+        removers = [
+            rules.add(
+                "after_write",
+                lambda written: batches.append([s.res_id for _e, s in written]),
+                "Goal",
+                batch=True,
+            ),
+            rules.add("after_write", lambda event, stored: singles.append(stored.res_id), "Goal"),
+        ]
+        try:
+            stored = lookup.save_all(session, [_goal("g1"), _goal("g2"), _goal("g3")])
+            lookup.save(session, {**_goal("g2"), "lifecycleStatus": "active"})  # one write
+            lookup.save_all(session, [_goal("g1")])  # unchanged: no effects
+        finally:
+            for remove in removers:
+                remove()
+    assert [s.version_id for s in stored if s is not None] == [1, 1, 1]
+    assert batches == [["g1", "g2", "g3"], ["g2"]]
+    assert singles == ["g1", "g2", "g3", "g2"]
