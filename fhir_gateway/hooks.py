@@ -9,7 +9,9 @@ The hook points, in the order a write meets them:
   an illegal Task transition) or return warnings the response carries in an OperationOutcome.
 * ``after_write`` (a *consequence*, per type or every type): runs after the change is stored, in
   the same transaction (a completed Task completes its ServiceRequest; a finished inpatient
-  Encounter is a discharge).
+  Encounter is a discharge). A *batch* consequence (``after_write_batch``) takes the writes of its
+  type that were stored together (``run_consequences_many``: a care plan's Tasks, say) in one call,
+  so that it reads what it needs once for all of them; a single write calls it with one.
 * ``discharge``: each discharge detected in the transaction (``services.discharge``), in it.
 * ``message_applied``: each intake message, after its Bundle and its discharges, in its transaction.
 * ``before_commit``, ``after_commit``, ``after_rollback``: the session's transaction ends.
@@ -46,6 +48,8 @@ __all__ = [
     "WriteEvent",
     "Check",
     "Consequence",
+    "BatchConsequence",
+    "Written",
     "SessionHook",
     "POINTS",
     "RuleEntry",
@@ -54,6 +58,7 @@ __all__ = [
     "settings_of",
     "run_checks",
     "run_consequences",
+    "run_consequences_many",
 ]
 
 
@@ -70,6 +75,8 @@ class WriteEvent:
 
 Check = Callable[[WriteEvent], list[Issue] | None]
 Consequence = Callable[[WriteEvent, StoredResource | None], None]
+Written = tuple[WriteEvent, StoredResource | None]  # a write and what it stored (None: nothing)
+BatchConsequence = Callable[[list[Written]], None]
 SessionHook = Callable[[Session], None]
 
 POINTS = (
@@ -92,9 +99,13 @@ class RuleEntry:
     name: str
     res_type: str | None  # None: every type (or a point without types)
     fn: Callable[..., Any]
+    batch: bool = False  # an after_write rule called once with all the writes stored together
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "resource_type": self.res_type}
+        listed: dict[str, Any] = {"name": self.name, "resource_type": self.res_type}
+        if self.batch:
+            listed["batch"] = True
+        return listed
 
 
 def _name(fn: Callable[..., Any]) -> str:
@@ -111,7 +122,7 @@ class Rules:
         self._lookup: dict[tuple[str, str | None], tuple[Callable[..., Any], ...]] = {}
         # per resource type, for the two points every write meets (one dict lookup each)
         self._checks: dict[str, tuple[Check, ...]] = {}
-        self._consequences: dict[str, tuple[Consequence, ...]] = {}
+        self._consequences: dict[str, tuple[tuple[Callable[..., Any], bool], ...]] = {}
 
     # -- registering -------------------------------------------------------------------------
 
@@ -123,15 +134,18 @@ class Rules:
         *,
         first: bool = False,
         name: str | None = None,
+        batch: bool = False,
     ) -> Callable[[], None]:
         """Register ``fn`` at ``point``; returns a function that removes it again."""
         if point not in self._rules:
             raise ValueError(f"no hook point {point!r}; the points are {', '.join(POINTS)}")
         if res_type is not None and point not in _TYPED:
             raise ValueError(f"{point} rules are not per resource type")
+        if batch and point != "after_write":
+            raise ValueError("only after_write rules take their writes in batches")
         rules = self._rules[point]
         if not any(r.fn is fn and r.res_type == res_type for r in rules):
-            rule = RuleEntry(point, name or _name(fn), res_type, fn)
+            rule = RuleEntry(point, name or _name(fn), res_type, fn, batch)
             rules.insert(0, rule) if first else rules.append(rule)
             self._forget()
         return lambda: self._remove(point, fn, res_type)
@@ -154,6 +168,14 @@ class Rules:
         self, res_type: str | None, consequence: Consequence, *, first: bool = False
     ) -> None:
         self.add("after_write", consequence, res_type, first=first)
+
+    def after_write_batch(
+        self, res_type: str | None, consequence: BatchConsequence, *, first: bool = False
+    ) -> None:
+        """An after_write rule that takes a list of (event, stored) pairs of its type: all the
+        writes stored together, or the one of a single write. It runs where a per-write rule
+        registered at the same place would."""
+        self.add("after_write", consequence, res_type, first=first, batch=True)
 
     def on_discharge(self, hook: Callable[[Session, Any], None]) -> Callable[[], None]:
         return self.add("discharge", hook)
@@ -197,12 +219,35 @@ class Rules:
         return warnings
 
     def run_consequences(self, event: WriteEvent, stored: StoredResource | None) -> None:
-        consequences = self._consequences.get(event.res_type)
-        if consequences is None:
-            consequences = self.hooks("after_write", event.res_type)
-            self._consequences[event.res_type] = consequences
-        for fn in consequences:
-            fn(event, stored)
+        for fn, batch in self._consequences_of(event.res_type):
+            if batch:
+                fn([(event, stored)])
+            else:
+                fn(event, stored)
+
+    def run_consequences_many(self, written: list[Written]) -> None:
+        """The after_write rules of writes stored together, per resource type (in the order the
+        types first appear), rule by rule in the usual order: a per-write rule for each write in
+        turn, a batch rule once with all of them."""
+        by_type: dict[str, list[Written]] = {}
+        for pair in written:
+            by_type.setdefault(pair[0].res_type, []).append(pair)
+        for res_type, pairs in by_type.items():
+            for fn, batch in self._consequences_of(res_type):
+                if batch:
+                    fn(pairs)
+                else:
+                    for event, stored in pairs:
+                        fn(event, stored)
+
+    def _consequences_of(self, res_type: str) -> tuple[tuple[Callable[..., Any], bool], ...]:
+        found = self._consequences.get(res_type)
+        if found is None:  # as ``hooks``: the every-type rules, then the type's own
+            rules = self._rules["after_write"]
+            found = tuple((r.fn, r.batch) for r in rules if r.res_type is None)
+            found += tuple((r.fn, r.batch) for r in rules if r.res_type == res_type)
+            self._consequences[res_type] = found
+        return found
 
     def run(self, point: str, *args: Any) -> None:
         """Every hook of an untyped point, in order (``discharge``, ``message_applied`` and the
@@ -258,3 +303,8 @@ def run_checks(event: WriteEvent) -> list[Issue]:
 
 def run_consequences(event: WriteEvent, stored: StoredResource | None) -> None:
     rules_of(event.session).run_consequences(event, stored)
+
+
+def run_consequences_many(written: list[Written]) -> None:
+    if written:
+        rules_of(written[0][0].session).run_consequences_many(written)

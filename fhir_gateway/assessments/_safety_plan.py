@@ -218,21 +218,27 @@ def _kept(event: WriteEvent, stored: StoredResource | None) -> None:
         complete_reviews(session, patient, f"CarePlan/{written.res_id}", response["id"])
 
 
-def _released(event: WriteEvent, stored: StoredResource | None) -> None:
-    """A review Task released (from draft, or created open) after the plan was made: done."""
-    if stored is None or stored.deleted or stored.content.get("status") not in OPEN:
-        return
-    before = event.before.content.get("status") if event.before is not None else None
-    task = stored.content
-    patient = str((task.get("for") or {}).get("reference") or "")
-    if before not in (None, "draft") or not patient.startswith("Patient/"):
-        return
-    plan = read_as_gateway(event.session, f"CarePlan/{plan_id(patient)}")
-    if plan is None or plan.get("status") != "active" or not done_before(plan, task):
-        return
-    if is_review(event.session, task):
-        response = (response_of(plan) or "").removeprefix("QuestionnaireResponse/")
-        complete(event.session, task, f"CarePlan/{plan['id']}", response)
+def _released(written: list[hooks.Written]) -> None:
+    """Review Tasks released (from draft, or created open) after the plan was made: done. A batch
+    of Tasks (a discharge plan's) reads each patient's safety plan once."""
+    plans: dict[str, dict[str, Any] | None] = {}
+    for event, stored in written:
+        if stored is None or stored.deleted or stored.content.get("status") not in OPEN:
+            continue
+        before = event.before.content.get("status") if event.before is not None else None
+        task = stored.content
+        patient = str((task.get("for") or {}).get("reference") or "")
+        if before not in (None, "draft") or not patient.startswith("Patient/"):
+            continue
+        if patient not in plans:
+            plans[patient] = read_as_gateway(event.session, f"CarePlan/{plan_id(patient)}")
+        plan = plans[patient]
+        if plan is None or plan.get("status") != "active" or not done_before(plan, task):
+            continue
+        if is_review(event.session, task):
+            response = (response_of(plan) or "").removeprefix("QuestionnaireResponse/")
+            complete(event.session, task, f"CarePlan/{plan['id']}", response)
+            plans.clear()  # what it wrote may touch the plans read
 
 
 def install(rules: hooks.Rules, settings: Settings) -> None:
@@ -240,4 +246,4 @@ def install(rules: hooks.Rules, settings: Settings) -> None:
     del settings  # nothing configurable yet: the Questionnaire itself is the data to edit
     rules.before_write("QuestionnaireResponse", _check)
     rules.after_write("QuestionnaireResponse", _kept)
-    rules.after_write("Task", _released)
+    rules.after_write_batch("Task", _released)

@@ -249,13 +249,14 @@ def schedule_plan(
         return []
     owner, labels = owner_for(session, plan), labels_for(session, plan)
     tasks = measurement_tasks(plan, found, discharged, zone, owner, clock.now(), labels)
-    created = []
-    for task in tasks:
-        if repo.read(session, "Task", task["id"]) is None:
-            lookup.save(session, task)
-            created.append(f"Task/{task['id']}")
+    stored = repo.read_keys(session, [("Task", task["id"]) for task in tasks])
+    unique = {task["id"]: task for task in reversed(tasks)}  # the first of an id, as one by one
+    new = [
+        task for task in tasks if ("Task", task["id"]) not in stored and unique[task["id"]] is task
+    ]
+    lookup.save_all(session, new)  # stored together: one write, their rules once
     _link(session, plan, [f"Task/{t['id']}" for t in tasks])
-    return created
+    return [f"Task/{task['id']}" for task in new]
 
 
 def _link(session: Session, plan: dict[str, Any], refs: list[str]) -> None:

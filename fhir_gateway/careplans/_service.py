@@ -33,7 +33,7 @@ from fhir_gateway.careplans._store import (
     plans_of_encounter,
     read,
     retire_plan,
-    save,
+    save_all,
     tasks_for,
 )
 from fhir_gateway.careplans._templates import template_set
@@ -197,7 +197,7 @@ def apply_discharge(session: Session, event: DischargeEvent, settings: Settings)
     rendered = render(draft, ctx, options)
     if is_mhca_sender(settings, ctx.sender):  # India's Mental Healthcare Act 2017
         apply_act(rendered, act_facts(session, ctx.patient_ref, clock.now()), options.now)
-    written = [save(session, doc) for doc in rendered.resources()]
+    written = save_all(session, rendered.resources())
     written += close_referrals(session, others, REPLACED)
     for plan in previous:
         written += retire_plan(session, plan, REPLACED)

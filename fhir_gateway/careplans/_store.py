@@ -17,6 +17,7 @@ __all__ = [
     "is_engine_plan",
     "read",
     "save",
+    "save_all",
     "plans_of_encounter",
     "live_plans_of_patient",
     "tasks_for",
@@ -45,6 +46,12 @@ def save(session: Session, doc: dict[str, Any]) -> str:
     """Store through the FHIR service (validated once, indexed, versioned); returns ``Type/id``."""
     lookup.save(session, doc)
     return f"{doc['resourceType']}/{doc['id']}"
+
+
+def save_all(session: Session, docs: list[dict[str, Any]]) -> list[str]:
+    """``save`` of several resources, written together (``lookup.save_all``); their ``Type/id``s."""
+    lookup.save_all(session, docs)
+    return [f"{doc['resourceType']}/{doc['id']}" for doc in docs]
 
 
 def plans_of_encounter(session: Session, encounter: str) -> list[dict[str, Any]]:
@@ -90,16 +97,23 @@ def _reason(text: str) -> dict[str, str]:
 
 def close_referrals(session: Session, request_refs: list[str], reason: str) -> list[str]:
     """Cancel the open Tasks of these requests and revoke the requests (unless completed)."""
-    written = []
-    for ref in request_refs:
-        for task in tasks_for(session, ref):
+    refs = list(dict.fromkeys(request_refs))
+    tasks: dict[str, list[dict[str, Any]]] = {}
+    for start in range(0, len(refs), 100):  # references ORed in one search parameter
+        for task in _search(session, "Task", [("focus", ",".join(refs[start : start + 100]))]):
+            tasks.setdefault((task.get("focus") or {}).get("reference") or "", []).append(task)
+    requests = lookup.read_all(session, refs)
+    written, cancelled, revoked = [], [], []
+    for ref in refs:
+        for task in tasks.get(ref, []):
             if task.get("status") in OPEN_TASK:
-                written.append(
-                    save(session, {**task, "status": "cancelled", "statusReason": _reason(reason)})
-                )
-        request = read(session, ref)
+                cancelled.append({**task, "status": "cancelled", "statusReason": _reason(reason)})
+                written.append(f"Task/{task['id']}")
+        request = requests.get(ref)
         if request is not None and request.get("status") not in _DONE_REQUEST:
-            written.append(save(session, {**request, "status": "revoked"}))
+            revoked.append({**request, "status": "revoked"})
+            written.append(ref)
+    save_all(session, cancelled + revoked)  # the Tasks first, as one by one: then each request
     return written
 
 

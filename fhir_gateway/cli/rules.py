@@ -17,7 +17,10 @@ def render(listing: dict[str, list[dict[str, Any]]]) -> str:
         lines.append(f"{point} ({len(rules)})")
         width = max((len(r["name"]) for r in rules), default=0)
         for i, rule in enumerate(rules, 1):
-            lines.append(f"  {i:>2}. {rule['name']:<{width}}  {rule['resource_type'] or '*'}")
+            batch = "  (batch)" if rule.get("batch") else ""
+            lines.append(
+                f"  {i:>2}. {rule['name']:<{width}}  {rule['resource_type'] or '*'}{batch}"
+            )
     return "\n".join(lines)
 
 
@@ -25,7 +28,8 @@ def rules_command(
     as_json: Annotated[bool, typer.Option("--json", help="The listing as JSON")] = False,
 ) -> None:
     """List the write rules the gateway installs with the current settings: hook point → rules in
-    the order they run (``*``: every resource type)."""
+    the order they run (``*``: every resource type; ``(batch)``: called once with the writes
+    stored together)."""
     from fhir_gateway.app import build_rules
     from fhir_gateway.settings import get_settings
 

@@ -67,8 +67,8 @@ from fhir_gateway.monitors._views import OverdueRow, alerts, overdue_referrals
 from fhir_gateway.monitors._workitems import (
     end_work_item,
     on_message,
-    on_request,
-    on_task,
+    on_requests,
+    on_tasks,
     raise_work_item,
 )
 from fhir_gateway.settings import Settings
@@ -128,8 +128,8 @@ def install(rules: hooks.Rules, settings: Settings) -> None:
     """Register the event-driven rules (they read the app's settings from the session)."""
     del settings
     rules.after_write("Encounter", on_encounter)
-    rules.after_write("Task", on_task)
-    rules.after_write("ServiceRequest", on_request)
+    rules.after_write_batch("Task", on_tasks)  # what a plan's Tasks read, read once for all
+    rules.after_write_batch("ServiceRequest", on_requests)
     rules.after_write("CarePlan", on_careplan)  # the Mental Healthcare Act's work items
     rules.after_write("RelatedPerson", on_related_person)
     rules.after_write("Consent", on_consent)

@@ -24,6 +24,7 @@ work item instead of raising a twin.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,7 +33,9 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
 from fhir_gateway.careplans import UNASSIGNED_NOTE  # the words a new plan records too
-from fhir_gateway.hooks import WriteEvent, settings_of
+from fhir_gateway.context import SYSTEM
+from fhir_gateway.fhir.references import Reference
+from fhir_gateway.hooks import WriteEvent, Written, settings_of
 from fhir_gateway.monitors._alerts import Alert, flag
 from fhir_gateway.monitors._codes import (
     DEADLINE_AT_RISK,
@@ -44,17 +47,26 @@ from fhir_gateway.monitors._codes import (
     coding,
 )
 from fhir_gateway.monitors._days import end_of_day
-from fhir_gateway.monitors._fhir import create_once, labels_of, read, ref, save, search
+from fhir_gateway.monitors._fhir import (
+    chunks,
+    create_once,
+    labels_of,
+    read,
+    ref,
+    save,
+    search,
+)
 from fhir_gateway.monitors._ids import monitor_id
 from fhir_gateway.monitors._overdue import is_referral
+from fhir_gateway.services import resources as svc
 from fhir_gateway.services.applied import MessageApplied
 from fhir_gateway.settings import Settings
-from fhir_gateway.store.repository import StoredResource
+from fhir_gateway.store import repository as repo
 from fhir_gateway.workflow import unable_to_contact
 
 __all__ = [
-    "on_task",
-    "on_request",
+    "on_tasks",
+    "on_requests",
     "on_message",
     "raise_work_item",
     "end_work_item",
@@ -75,6 +87,32 @@ _ENDED = {  # a referral the partner could not take on or carry out, in words
 
 def _settings(session: Session) -> Settings:
     return settings_of(session)  # the app's, which its rules carry
+
+
+class _Reads:
+    """What the rules of a batch of writes read, fetched in one query: the first reads are served
+    from it until one of the rules writes (a work item, a note), then from the database again."""
+
+    def __init__(self, session: Session, references: Iterable[str | None] = ()) -> None:
+        self.session = session
+        keys: dict[str, tuple[str, str]] = {}
+        for reference in dict.fromkeys(r for r in references if r):
+            parsed = Reference.parse(reference)
+            if parsed is not None and parsed.type and parsed.version is None:
+                keys[reference] = (parsed.type, parsed.id)
+        found = repo.read_keys(session, list(dict.fromkeys(keys.values()))) if keys else {}
+        self.known: dict[str, dict[str, Any] | None] | None = {}
+        for reference, key in keys.items():
+            stored = found.get(key)
+            self.known[reference] = None if stored is None or stored.deleted else stored.content
+
+    def read(self, reference: str | None) -> dict[str, Any] | None:
+        if self.known is not None and reference in self.known:
+            return self.known[reference]
+        return read(self.session, reference)
+
+    def stale(self) -> None:
+        self.known = None
 
 
 # -- raising and ending a work item --------------------------------------------------------------
@@ -99,10 +137,37 @@ def raise_work_item(session: Session, flag_id: str, alert: Alert, author: str) -
     return False
 
 
+def raise_work_items(session: Session, items: list[tuple[str, Alert]], author: str) -> None:
+    """``raise_work_item`` of each, the work items that do not exist yet created together (one
+    read, one write per table, their rules once)."""
+    docs: dict[str, dict[str, Any]] = {}
+    for flag_id, alert in items:
+        docs.setdefault(flag_id, flag(flag_id, alert, author))
+    found = repo.read_keys(session, [("Flag", flag_id) for flag_id in docs])
+    new = [
+        doc
+        for flag_id, doc in docs.items()
+        if found.get(("Flag", flag_id)) is None or found[("Flag", flag_id)].deleted
+    ]
+    if new:
+        svc.update_many(session, new, SYSTEM)
+    created = {doc["id"] for doc in new}
+    for flag_id, alert in items:  # the others brought up to date, as one by one
+        if flag_id in created:
+            created.discard(flag_id)
+        else:
+            raise_work_item(session, flag_id, alert, author)
+
+
 def end_work_item(session: Session, flag_id: str) -> bool:
-    current = read(session, f"Flag/{flag_id}")
+    return _end_work_item(session, flag_id, _Reads(session))
+
+
+def _end_work_item(session: Session, flag_id: str, reads: _Reads) -> bool:
+    current = reads.read(f"Flag/{flag_id}")
     if current is None or current.get("status") != "active":
         return False
+    reads.stale()
     save(
         session,
         {
@@ -155,39 +220,80 @@ def _alert(
     )
 
 
-def on_task(event: WriteEvent, stored: StoredResource | None) -> None:
-    if (
-        stored is None
-        or stored.deleted
-        or not is_referral(stored.content)
-        or not ref(stored.content, "for")
-    ):
+def on_tasks(written: list[Written]) -> None:
+    """The referral Tasks of a batch of writes (a plan's, or one): what each read once for all."""
+    changes = [
+        (_before(event), stored.content)
+        for event, stored in written
+        if stored is not None
+        and not stored.deleted
+        and is_referral(stored.content)
+        and ref(stored.content, "for")
+    ]
+    if not changes:
         return
-    before = event.before.content if event.before is not None and not event.before.deleted else None
-    task, settings = stored.content, _settings(event.session)
-    _unassigned(event.session, settings, before, task)
-    _declined_by_all(event.session, settings, before, task)
-    if _received_now(before, task):
-        _deadline(event.session, settings, before, task)
-    _unreachable(event.session, settings, before, task)
-    if (
-        ref(task, "owner")
+    session = written[0][0].session
+    settings = _settings(session)
+    reads = _Reads(session, _wanted(changes))
+    for before, task in changes:
+        _unassigned(session, settings, before, task, reads)
+        _declined_by_all(session, settings, before, task, reads)
+    deadlines = [c for c in changes if _received_now(*c)]
+    if deadlines:
+        _deadlines(session, settings, deadlines, reads)
+    for before, task in changes:
+        _unreachable(session, settings, before, task)
+    moved = [
+        task
+        for before, task in changes
+        if ref(task, "owner")
         and ref(task, "owner") != ref(before, "owner")
         and task.get("status") != "draft"
-    ):
-        _reroutes(event.session, settings, task)
+    ]
+    if moved:
+        _reroutes(session, settings, moved, reads)
 
 
-def on_request(event: WriteEvent, stored: StoredResource | None) -> None:
-    """A ServiceRequest that became active (its plan approved): its Tasks without an owner are
-    gaps from now on, also those that stay draft (waiting for consent) and so are not written."""
-    if stored is None or stored.deleted or stored.content.get("status") != "active":
+def _before(event: WriteEvent) -> dict[str, Any] | None:
+    return event.before.content if event.before is not None and not event.before.deleted else None
+
+
+def _wanted(changes: list[tuple[dict[str, Any] | None, dict[str, Any]]]) -> list[str | None]:
+    """What the Task rules read: each Task's own work item, its request and the request's item."""
+    wanted: list[str | None] = []
+    for _before_task, task in changes:
+        request_ref = ref(task, "focus") or ""
+        wanted += [
+            "Flag/" + monitor_id(UNASSIGNED, "Task/" + task["id"]),
+            request_ref,
+            f"Flag/{monitor_id(UNASSIGNED, request_ref)}",
+        ]
+    return wanted
+
+
+def on_requests(written: list[Written]) -> None:
+    """ServiceRequests that became active (their plan approved): their Tasks without an owner are
+    gaps from now on, also those that stay draft (waiting for consent) and so are not written.
+    One Task search for all the requests of a batch."""
+    activated = [
+        stored.relative
+        for event, stored in written
+        if stored is not None
+        and not stored.deleted
+        and stored.content.get("status") == "active"
+        and not (event.before is not None and event.before.content.get("status") == "active")
+    ]
+    if not activated:
         return
-    if event.before is not None and event.before.content.get("status") == "active":
-        return
-    for task in search(event.session, "Task", [("focus", stored.relative)]):
-        if is_referral(task) and ref(task, "for"):
-            _unassigned(event.session, _settings(event.session), None, task)
+    session = written[0][0].session
+    by_request: dict[str, list[dict[str, Any]]] = {}
+    for chunk in chunks(activated):
+        for task in search(session, "Task", [("focus", ",".join(chunk))]):
+            by_request.setdefault(ref(task, "focus") or "", []).append(task)
+    for request_ref in dict.fromkeys(activated):  # in the order of the writes, as one by one
+        for task in by_request.get(request_ref, []):
+            if is_referral(task) and ref(task, "for"):
+                _unassigned(session, _settings(session), None, task, _Reads(session))
 
 
 def _received_now(before: dict[str, Any] | None, task: dict[str, Any]) -> bool:
@@ -203,20 +309,25 @@ def _received_now(before: dict[str, Any] | None, task: dict[str, Any]) -> bool:
 
 
 def _unassigned(
-    session: Session, settings: Settings, before: dict[str, Any] | None, task: dict[str, Any]
+    session: Session,
+    settings: Settings,
+    before: dict[str, Any] | None,
+    task: dict[str, Any],
+    reads: _Reads,
 ) -> None:
     flag_id = monitor_id(UNASSIGNED, f"Task/{task['id']}")
     request_ref = ref(task, "focus") or ""
     owner = ref(task, "owner")
     if owner is None and task.get("status") in _GAP_STATUSES:
-        if (read(session, f"Flag/{flag_id}") or {}).get("status") == "active":
+        if (reads.read(f"Flag/{flag_id}") or {}).get("status") == "active":
             return  # raised already: a re-send or another write of the same gap
-        request = read(session, request_ref) or {}
+        request = reads.read(request_ref) or {}
         if request.get("status") != "active":
             return  # a plan still in review, or a referral withdrawn: nobody is waiting yet
         from fhir_gateway.workflow import no_partner_reason
 
         reason = no_partner_reason(session, request)
+        reads.stale()
         raise_work_item(
             session,
             flag_id,
@@ -230,13 +341,17 @@ def _unassigned(
             settings.referral_requester,
         )
         _note_on_plans(session, request_ref, UNASSIGNED_NOTE + reason)
-    elif end_work_item(session, flag_id) and owner is not None:
+    elif _end_work_item(session, flag_id, reads) and owner is not None:
         name = (task.get("owner") or {}).get("display") or owner
         _note_on_plans(session, request_ref, f"{ASSIGNED_NOTE}{name} ({owner})")
 
 
 def _declined_by_all(
-    session: Session, settings: Settings, before: dict[str, Any] | None, task: dict[str, Any]
+    session: Session,
+    settings: Settings,
+    before: dict[str, Any] | None,
+    task: dict[str, Any],
+    reads: _Reads,
 ) -> None:
     """Every partner that was offered the referral declined it and none is left (the workflow put
     its ServiceRequest on hold): unassigned, at the referral's level, until a Task of it has an
@@ -246,11 +361,12 @@ def _declined_by_all(
     request_ref = ref(task, "focus") or ""
     flag_id = monitor_id(UNASSIGNED, request_ref)
     if task.get("status") in OPEN and ref(task, "owner"):
-        end_work_item(session, flag_id)
+        _end_work_item(session, flag_id, reads)
         return
     if task.get("status") != "rejected" or (before or {}).get("status") == "rejected":
         return
-    request = read(session, request_ref) or {}
+    request = reads.read(request_ref) or {}
+    reads.stale()
     tasks = search(session, "Task", [("focus", request_ref)])
     if request.get("status") != "on-hold" or any(t.get("status") in OPEN for t in tasks):
         return
@@ -265,16 +381,29 @@ def _declined_by_all(
     _note_on_plans(session, request_ref, UNASSIGNED_NOTE + reason)
 
 
-def _deadline(
-    session: Session, settings: Settings, before: dict[str, Any] | None, task: dict[str, Any]
+def _deadlines(
+    session: Session,
+    settings: Settings,
+    changes: list[tuple[dict[str, Any] | None, dict[str, Any]]],
+    reads: _Reads,
 ) -> None:
+    """The Tasks that reached a partner in this batch, against their clinical deadlines: the work
+    items they call for raised together."""
+    items = [item for before, task in changes if (item := _deadline(settings, before, task, reads))]
+    if items:
+        raise_work_items(session, items, settings.referral_requester)
+
+
+def _deadline(
+    settings: Settings, before: dict[str, Any] | None, task: dict[str, Any], reads: _Reads
+) -> tuple[str, Alert] | None:
     text = ((task.get("restriction") or {}).get("period") or {}).get("end")
     zone = ZoneInfo(settings.default_sender_zone)
     deadline = end_of_day(text, zone) if text else None
     if deadline is None:
-        return
+        return None
     now = clock.now()
-    request = read(session, ref(task, "focus")) or {}
+    request = reads.read(ref(task, "focus")) or {}
     task_ref = f"Task/{task['id']}"
     owner = (
         (task.get("owner") or {}).get("display") or ref(task, "owner") or "no partner (unassigned)"
@@ -287,8 +416,7 @@ def _deadline(
             if task.get("partOf")
             else "went to its partner after its clinical deadline"
         )
-        raise_work_item(
-            session,
+        return (
             monitor_id(LATE, task_ref),
             _alert(
                 LATE,
@@ -298,13 +426,10 @@ def _deadline(
                 "priority urgent. Contact the patient and the partner now.",
                 "PH",
             ),
-            settings.referral_requester,
         )
-        return
     window_end = now + timedelta(hours=settings.monitor_ack_hours)
     if ref(task, "owner") and window_end > deadline:
-        raise_work_item(
-            session,
+        return (
             monitor_id(DEADLINE_AT_RISK, task_ref),
             _alert(
                 DEADLINE_AT_RISK,
@@ -314,38 +439,43 @@ def _deadline(
                 f"acknowledgement window ends {_when(window_end)}, after the clinical deadline ({_when(deadline)}). "
                 "Make sure the partner takes it in time.",
             ),
+        )
+    return None
+
+
+def _reroutes(
+    session: Session, settings: Settings, tasks: list[dict[str, Any]], reads: _Reads
+) -> None:
+    """Referrals that reached their third partner (re-routed twice) or more: for the Tasks of a
+    batch that changed hands, one Task search and one read of their versions."""
+    from fhir_gateway.workflow import owners_over_time_of
+
+    tasks = [t for t in tasks if ref(t, "focus")]
+    siblings: dict[str, list[str]] = {}
+    for chunk in chunks([str(ref(t, "focus")) for t in tasks]):
+        for sibling in search(session, "Task", [("focus", ",".join(chunk))]):
+            siblings.setdefault(ref(sibling, "focus") or "", []).append(sibling["id"])
+    groups = [
+        list(dict.fromkeys([*siblings.get(str(ref(t, "focus")), []), t["id"]])) for t in tasks
+    ]
+    for task, owners in zip(tasks, owners_over_time_of(session, groups), strict=True):
+        if len(owners) < 3:
+            continue
+        request_ref = str(ref(task, "focus"))
+        request = reads.read(request_ref) or {}
+        reads.stale()
+        raise_work_item(
+            session,
+            monitor_id(REROUTED, request_ref),
+            _alert(
+                REROUTED,
+                task,
+                request,
+                f"has been re-routed {len(owners) - 1} times: {' → '.join(owners)}. "
+                "Follow it up with the patient and the partners.",
+            ),
             settings.referral_requester,
         )
-
-
-def _reroutes(session: Session, settings: Settings, task: dict[str, Any]) -> None:
-    """A referral that reached its third partner (re-routed twice) or more."""
-    from fhir_gateway.workflow import owners_over_time
-
-    request_ref = ref(task, "focus")
-    if request_ref is None:
-        return
-    ids = list(
-        dict.fromkeys(
-            [*(t["id"] for t in search(session, "Task", [("focus", request_ref)])), task["id"]]
-        )
-    )
-    owners = owners_over_time(session, ids)
-    if len(owners) < 3:
-        return
-    request = read(session, request_ref) or {}
-    raise_work_item(
-        session,
-        monitor_id(REROUTED, request_ref),
-        _alert(
-            REROUTED,
-            task,
-            request,
-            f"has been re-routed {len(owners) - 1} times: {' → '.join(owners)}. "
-            "Follow it up with the patient and the partners.",
-        ),
-        settings.referral_requester,
-    )
 
 
 def _unreachable(

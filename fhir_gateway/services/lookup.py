@@ -15,7 +15,7 @@ from fhir_gateway.store import repository as repo
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.search import match_ids
 
-__all__ = ["read", "search", "save"]
+__all__ = ["read", "read_all", "search", "save", "save_all"]
 
 
 def read(session: Session, reference: str | None) -> dict[str, Any] | None:
@@ -25,6 +25,21 @@ def read(session: Session, reference: str | None) -> dict[str, Any] | None:
         return None
     stored = repo.read(session, parsed.type, parsed.id)
     return None if stored is None or stored.deleted else stored.content
+
+
+def read_all(session: Session, references: list[str]) -> dict[str, dict[str, Any]]:
+    """``read`` of several ``Type/id`` references in one query: those current, by reference."""
+    keys = {}
+    for reference in references:
+        parsed = Reference.parse(reference)
+        if parsed is not None and parsed.type is not None:
+            keys[reference] = (parsed.type, parsed.id)
+    found = repo.read_keys(session, list(dict.fromkeys(keys.values()))) if keys else {}
+    return {
+        reference: stored.content
+        for reference, key in keys.items()
+        if (stored := found.get(key)) is not None and not stored.deleted
+    }
 
 
 def search(session: Session, res_type: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -38,3 +53,12 @@ def save(session: Session, doc: dict[str, Any], caller: Caller = SYSTEM) -> Stor
     it from validated templates and stored resources: the models check it, the schema pass is
     for input from outside (and the test suite holds engine output to the schema)."""
     return svc.update(session, doc["resourceType"], doc["id"], doc, caller, schema=False).stored
+
+
+def save_all(
+    session: Session, docs: list[dict[str, Any]], caller: Caller = SYSTEM
+) -> list[StoredResource | None]:
+    """``save`` of several documents, stored together (``resources.update_many``): validated once
+    each, read, created and indexed in one statement per table for each run of one type, and the
+    batch rules called once per run."""
+    return [r.stored for r in svc.update_many(session, docs, caller, schema=False)]

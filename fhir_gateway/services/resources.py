@@ -48,6 +48,7 @@ __all__ = [
     "create_patched",
     "may_create",
     "update",
+    "update_many",
     "conditional_update",
     "patch",
     "conditional_patch",
@@ -413,6 +414,73 @@ def update(
     return _store_change(
         session, caller, doc, res_id, existing, if_match=if_match, interaction="update"
     )
+
+
+def update_many(
+    session: Session, resources: list[Any], caller: Caller, *, schema: bool = True
+) -> list[WriteResult]:
+    """PUT of several resources, each carrying its id, as ``update`` would store them one after
+    the other (the same rights, checks, versions and consequences), but written together: each
+    run of resources of one type is read in one query, checked, created in one multi-row
+    statement per table (changed ones updated as by ``update``) and its consequences run then,
+    with the batch rules called once for the run. Runs go in the order given, so a resource's
+    rules see those before it stored, as they would one by one (a plan's Tasks its requests)."""
+    docs = [_prepared_for_update(resource, caller, schema=schema) for resource in resources]
+    results: list[WriteResult] = []
+    run: list[dict[str, Any]] = []
+    for doc in docs:
+        if run and (
+            doc["resourceType"] != run[0]["resourceType"] or any(d["id"] == doc["id"] for d in run)
+        ):  # a new type, or a second write of one id: it sees the first stored
+            results += _store_run(session, caller, run)
+            run = []
+        run.append(doc)
+    return results + (_store_run(session, caller, run) if run else [])
+
+
+def _prepared_for_update(resource: Any, caller: Caller, *, schema: bool) -> dict[str, Any]:
+    res_type = resource.get("resourceType") if isinstance(resource, dict) else None
+    if not isinstance(res_type, str):
+        raise InvalidRequest("The body must be a FHIR resource (a JSON object)")
+    check_type(res_type)
+    _require(caller, res_type, "u")
+    doc = _prepare(resource, res_type, schema=schema)
+    if not doc.get("id"):
+        raise InvalidRequest(
+            "An update must carry the resource id in the body", expression=[f"{res_type}.id"]
+        )
+    return doc
+
+
+def _store_run(session: Session, caller: Caller, docs: list[dict[str, Any]]) -> list[WriteResult]:
+    """Resources of one type: read together, checked, written, then their consequences."""
+    res_type = docs[0]["resourceType"]
+    existing = repo.read_keys(session, [(res_type, d["id"]) for d in docs], for_update=True)
+    planned: list[tuple[dict[str, Any], StoredResource | None, WriteEvent, list[Issue]]] = []
+    for doc in docs:
+        current = existing.get((res_type, doc["id"]))
+        if (
+            current is None
+            or current.deleted
+            or _hidden(session, caller, res_type, doc["id"], False)
+        ):
+            _require(caller, res_type, "c")  # as ``update``: a missing or hidden id is a create
+        live = current if current is not None and not current.deleted else None
+        event = WriteEvent(session, caller, res_type, "update" if live else "create", live, doc)
+        planned.append((doc, current, event, hooks.run_checks(event)))
+    created = iter(repo.create_many(session, [d for d, current, *_ in planned if current is None]))
+    results: list[WriteResult] = []
+    written: list[hooks.Written] = []
+    for doc, current, event, warnings in planned:
+        if current is None:
+            stored, new = next(created), True
+        else:
+            stored, new = repo.update_resource(session, doc, doc["id"], current=current)
+        if event.before is None or stored.version_id != event.before.version_id:
+            written.append((event, stored))  # an unchanged update has no effects
+        results.append(WriteResult(201 if new else 200, stored, warnings))
+    hooks.run_consequences_many(written)
+    return results
 
 
 def conditional_update(

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from fhir_gateway.search.extract import TABLE_COLUMNS, extract
@@ -21,6 +21,7 @@ __all__ = [
     "write_index",
     "write_version_and_index",
     "insert_new_with_index",
+    "insert_many_with_index",
     "clear_index",
     "reindex",
     "load_custom_parameters",
@@ -110,6 +111,70 @@ def insert_new_with_index(
     return bool(session.connection().exec_driver_sql(sql, tuple(params)).scalar())
 
 
+def insert_many_with_index(
+    session: Session, versions: list[dict[str, Any]], contents: list[Mapping[str, Any]]
+) -> set[tuple[str, str]]:
+    """Several new resources (version 1 each) with their index rows, as many ``insert_new_with_index``
+    calls would write them, but one multi-row statement per table: on PostgreSQL one statement in
+    all (a CTE per table, its rows as arrays), elsewhere one executemany per table. Returns the
+    keys that existed already: those resources got no row at all (PostgreSQL: ON CONFLICT DO
+    NOTHING, the others still go in; elsewhere nothing goes in when any key exists)."""
+    index_rows: dict[str, list[dict[str, Any]]] = {}
+    for version, content in zip(versions, contents, strict=True):
+        if version["res_type"] == "SearchParameter":
+            search_parameters.changed(session)
+        for kind, kind_rows in extract(content).items():
+            for row in kind_rows:
+                row["res_type"], row["res_id"] = version["res_type"], version["res_id"]
+            index_rows.setdefault(kind, []).extend(kind_rows)
+    if session.get_bind().dialect.name == "postgresql":
+        return _pg_insert_many(session, versions, index_rows)
+    return _insert_many(session, versions, index_rows)
+
+
+def _pg_insert_many(
+    session: Session, versions: list[dict[str, Any]], index_rows: dict[str, list[dict[str, Any]]]
+) -> set[tuple[str, str]]:
+    contents = [orjson.dumps(v["content"]).decode() for v in versions]
+    columns = [[v[c] for v in versions] for c in _VERSION_COLUMNS[:-1]]
+    parts = ["r AS (" + _PG_INSERT_CURRENT_MANY + ")"]
+    params: list[Any] = [*columns[:5], contents]
+    for kind, kind_rows in sorted(index_rows.items()):
+        if kind_rows:
+            parts.append(f"i_{kind} AS ({_PG_INSERT_MANY[kind]})")
+            params += ([r["res_type"] for r in kind_rows], [r["res_id"] for r in kind_rows])
+            params += ([_PG_VALUE[kind][c](r[c]) for r in kind_rows] for c in TABLE_COLUMNS[kind])
+    parts.append("v AS (" + _PG_INSERT_VERSION_MANY + ")")
+    params += [*columns, contents]
+    sql = "WITH " + ", ".join(parts) + " SELECT res_type, res_id FROM r"
+    written = {tuple(row) for row in session.connection().exec_driver_sql(sql, tuple(params))}
+    return {(v["res_type"], v["res_id"]) for v in versions} - written
+
+
+def _insert_many(
+    session: Session, versions: list[dict[str, Any]], index_rows: dict[str, list[dict[str, Any]]]
+) -> set[tuple[str, str]]:
+    conn = session.connection()
+    keys = [(v["res_type"], v["res_id"]) for v in versions]
+    taken = {
+        (row.res_type, row.res_id)
+        for row in conn.execute(
+            select(resources.c.res_type, resources.c.res_id).where(
+                tuple_(resources.c.res_type, resources.c.res_id).in_(keys)
+            )
+        )
+    }
+    if taken:
+        return taken
+    current = [{k: v for k, v in version.items() if k != "method"} for version in versions]
+    conn.execute(insert(resources), current)
+    conn.execute(_INSERT_VERSION, versions)
+    for kind, kind_rows in index_rows.items():
+        if kind_rows:
+            conn.execute(_INSERTS[kind], kind_rows)
+    return set()
+
+
 def _pg_type(column: Any) -> str:
     python = column.type.python_type
     return {float: "float8", datetime: "timestamp"}.get(python, "text")
@@ -164,6 +229,29 @@ _PG_INSERT_VERSION_WITH = (  # only beside the current row (r) it belongs to
     "SELECT %s, %s, %s::int, %s::timestamp, %s::bool, %s, %s::jsonb WHERE EXISTS (SELECT FROM r)"
 )
 _INSERT_VERSION = insert(resource_versions)
+# The multi-row forms: each column one array (unnest); index and version rows go in only beside
+# the current row they belong to (r), as in the single-resource statement.
+_PG_INSERT_CURRENT_MANY = (
+    f"INSERT INTO {resources.name} (res_type, res_id, version_id, last_updated, deleted, content)"
+    " SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::timestamp[], %s::bool[],"
+    " %s::jsonb[]) ON CONFLICT DO NOTHING RETURNING res_type, res_id"
+)
+_PG_INSERT_MANY = {
+    kind: (
+        f"INSERT INTO {table.name} (res_type, res_id, {', '.join(TABLE_COLUMNS[kind])}) "
+        f"SELECT u.* FROM unnest(%s::text[], %s::text[], "
+        + ", ".join(f"%s::{_pg_type(table.c[c])}[]" for c in TABLE_COLUMNS[kind])
+        + f") AS u(res_type, res_id, {', '.join(TABLE_COLUMNS[kind])})"
+        " WHERE EXISTS (SELECT FROM r WHERE r.res_type = u.res_type AND r.res_id = u.res_id)"
+    )
+    for kind, table in INDEX_TABLES.items()
+}
+_PG_INSERT_VERSION_MANY = (
+    f"INSERT INTO {resource_versions.name} ({', '.join(_VERSION_COLUMNS)}) "
+    "SELECT u.* FROM unnest(%s::text[], %s::text[], %s::int[], %s::timestamp[], %s::bool[],"
+    f" %s::text[], %s::jsonb[]) AS u({', '.join(_VERSION_COLUMNS)})"
+    " WHERE EXISTS (SELECT FROM r WHERE r.res_type = u.res_type AND r.res_id = u.res_id)"
+)
 
 
 def clear_index(session: Session, res_type: str, res_id: str) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    tuple_,
     type_coerce,
     update,
 )
@@ -51,6 +52,8 @@ __all__ = [
     "versions_of",
     "vread",
     "create_resource",
+    "create_many",
+    "read_keys",
     "update_resource",
     "delete_resource",
     "history",
@@ -304,6 +307,46 @@ def create_resource(
         raise Conflict(f"{res_type}/{res_id} already exists")
     search_index.write_version_and_index(session, _version_row(stored), doc, replace=False)
     return stored
+
+
+def create_many(
+    session: Session, resources_: list[dict[str, Any]], *, method: str = "PUT"
+) -> list[StoredResource]:
+    """Insert new resources under the ids they carry, each as ``create_resource`` would (same
+    current, version and index rows), in one multi-row statement per table; 409 when one of the
+    ids exists (on PostgreSQL the others went in: roll back, as after any failed write)."""
+    when = clock.now()
+    stored = [
+        StoredResource(
+            r["resourceType"], r["id"], 1, when, False, _stamp(r, r["id"], 1, when), method
+        )
+        for r in resources_
+    ]
+    if not stored:
+        return []
+    taken = search_index.insert_many_with_index(
+        session, [_version_row(s) for s in stored], [s.content for s in stored]
+    )
+    if taken:
+        names = ", ".join(sorted(f"{t}/{i}" for t, i in taken))
+        raise Conflict(f"{names} already exist{'s' if len(taken) == 1 else ''}")
+    return stored
+
+
+def read_keys(
+    session: Session, keys: list[tuple[str, str]], *, for_update: bool = False
+) -> dict[tuple[str, str], StoredResource]:
+    """The current rows of these (type, id) keys that exist, in one query (per 500 keys)."""
+    found: dict[tuple[str, str], StoredResource] = {}
+    for start in range(0, len(keys), 500):  # within any database's limit of bound values
+        stmt = select(resources).where(
+            tuple_(resources.c.res_type, resources.c.res_id).in_(keys[start : start + 500])
+        )
+        if for_update:
+            stmt = stmt.with_for_update()
+        for row in session.execute(stmt):
+            found[(row.res_type, row.res_id)] = _row_to_stored(row)
+    return found
 
 
 def update_resource(

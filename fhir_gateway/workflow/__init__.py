@@ -28,8 +28,8 @@ from fhir_gateway.settings import Settings
 from fhir_gateway.workflow._consequences import (
     on_careplan,
     on_outcome,
-    on_service_request,
-    on_task,
+    on_service_requests,
+    on_tasks,
 )
 from fhir_gateway.workflow._coordinator import CASE_MANAGER_ROLES, coordinators_of
 from fhir_gateway.workflow._direct import (
@@ -45,6 +45,7 @@ from fhir_gateway.workflow._history import (
     flush_provenance,
     forget_transitions,
     owners_over_time,
+    owners_over_time_of,
     received_at,
     time_in_states,
 )
@@ -129,6 +130,7 @@ __all__ = [
     "is_legal",
     "no_partner_reason",
     "owners_over_time",
+    "owners_over_time_of",
     "partner_caller",
     "partner_choices",
     "poll_partners",
@@ -147,8 +149,8 @@ def install(rules: hooks.Rules, settings: Settings) -> None:
     rules.before_write("Task", check_task)
     rules.before_write("Task", check_outcomes)  # the gateway's outcome codes fit the status
     rules.before_write("Communication", check_message)  # messages on referrals: partner's rights
-    rules.after_write("Task", on_task)
-    rules.after_write("ServiceRequest", on_service_request)
+    rules.after_write_batch("Task", on_tasks)
+    rules.after_write_batch("ServiceRequest", on_service_requests)
     rules.after_write("CarePlan", on_careplan)
     rules.after_write("Procedure", on_outcome)
     rules.after_write("Observation", on_outcome)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_gateway.context import SYSTEM
-from fhir_gateway.hooks import WriteEvent, settings_of
+from fhir_gateway.hooks import WriteEvent, Written, settings_of
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.workflow import _direct, _history, _progress, _routing
 from fhir_gateway.workflow._referrals import (
@@ -28,12 +28,12 @@ from fhir_gateway.workflow._referrals import (
     save,
     search,
     status_reason,
-    tasks_for,
+    tasks_of,
 )
 from fhir_gateway.workflow._rules import actor_of
 from fhir_gateway.workflow._states import OPEN
 
-__all__ = ["on_task", "on_service_request", "on_careplan", "on_outcome"]
+__all__ = ["on_tasks", "on_service_requests", "on_careplan", "on_outcome"]
 
 NO_PARTNER_LEFT = (
     "No eligible partner is left for this referral; the case manager decides what next"
@@ -55,7 +55,17 @@ def _changed(
 # -- Task -----------------------------------------------------------------------------------------
 
 
-def on_task(event: WriteEvent, stored: StoredResource | None) -> None:
+def on_tasks(written: list[Written]) -> None:
+    """Each referral Task's transition, one after the other; the partners' endpoints looked up
+    once for the batch (a plan's Tasks mostly go to a few partners)."""
+    endpoints: dict[str, str | None] = {}
+    for event, stored in written:
+        _on_task(event, stored, endpoints)
+
+
+def _on_task(
+    event: WriteEvent, stored: StoredResource | None, endpoints: dict[str, str | None]
+) -> None:
     if stored is None or stored.deleted or not is_referral(stored.content):
         return
     status = _changed(event, stored, "status")
@@ -65,10 +75,12 @@ def on_task(event: WriteEvent, stored: StoredResource | None) -> None:
     previous = event.before.content.get("status") if event.before is not None else None
     _history.record_transition(event.session, event.caller, stored, previous)
     if status is not None:
-        _after_transition(event, stored, status[1])
+        _after_transition(event, stored, status[1], endpoints)
 
 
-def _after_transition(event: WriteEvent, stored: StoredResource, status: str) -> None:
+def _after_transition(
+    event: WriteEvent, stored: StoredResource, status: str, endpoints: dict[str, str | None]
+) -> None:
     session, task = event.session, stored.content
     request_ref = ref(task, "focus")
     if status == "completed":
@@ -84,7 +96,7 @@ def _after_transition(event: WriteEvent, stored: StoredResource, status: str) ->
         )
     if status != "draft" and ref(task, "owner") and not actor_of(event.caller).organization:
         _direct.push(
-            session, stored, (settings_of(session).base_url or "").rstrip("/")
+            session, stored, (settings_of(session).base_url or "").rstrip("/"), endpoints
         )  # the requester's changes reach a partner's own server
 
 
@@ -97,17 +109,27 @@ def _complete_request(event: WriteEvent, request_ref: str | None) -> None:
 # -- ServiceRequest -------------------------------------------------------------------------------
 
 
-def on_service_request(event: WriteEvent, stored: StoredResource | None) -> None:
-    change = _changed(event, stored, "status")
-    if change is None or stored is None:
+def on_service_requests(written: list[Written]) -> None:
+    """Revoked requests cancel their open Tasks; the plans of every request whose status changed
+    are marked for a refresh, found in one search for the batch."""
+    changed: list[tuple[WriteEvent, str, bool]] = []
+    for event, stored in written:
+        change = _changed(event, stored, "status")
+        if change is not None and stored is not None:
+            changed.append((event, stored.relative, change[1] == "revoked"))
+    if not changed:
         return
-    if change[1] == "revoked":
-        _cancel_open_tasks(event, stored.relative)
-    _progress.mark_plans_of(event.session, stored.relative)
+    session = written[0][0].session
+    revoked = [request_ref for _event, request_ref, is_revoked in changed if is_revoked]
+    tasks = tasks_of(session, revoked) if revoked else {}
+    for event, request_ref, is_revoked in changed:
+        if is_revoked:
+            _cancel_open_tasks(event, tasks.get(request_ref, []))
+    _progress.mark_plans_of_many(session, [request_ref for _event, request_ref, _r in changed])
 
 
-def _cancel_open_tasks(event: WriteEvent, request_ref: str) -> None:
-    for task in tasks_for(event.session, request_ref):
+def _cancel_open_tasks(event: WriteEvent, tasks: list[dict[str, Any]]) -> None:
+    for task in tasks:
         if task.get("status") in OPEN:
             reason = task.get("statusReason") if task.get("status") == "cancelled" else None
             save(

@@ -86,12 +86,21 @@ def push_bundle(task: dict[str, Any], request: dict[str, Any], base_url: str) ->
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-def push(session: Session, stored: StoredResource, base_url: str) -> int | None:
+def push(
+    session: Session,
+    stored: StoredResource,
+    base_url: str,
+    endpoints: dict[str, str | None] | None = None,
+) -> int | None:
     """Queue the push of a Task version to its owner's FHIR server; None if it has none. The row
-    names the Task version only: the worker builds what goes (``push_payload``) when it sends."""
+    names the Task version only: the worker builds what goes (``push_payload``) when it sends.
+    ``endpoints``: the owners' endpoints already looked up (by a batch of Tasks), added to."""
     del base_url  # the worker's own, when it builds the Bundle
     owner = ref(stored.content, "owner")
-    endpoint = endpoint_of(session, owner)
+    known = endpoints if endpoints is not None else {}
+    if owner is not None and owner not in known:
+        known[owner] = endpoint_of(session, owner)
+    endpoint = known.get(owner) if owner is not None else None
     if endpoint is None or owner is None:
         return None
     return outbox.enqueue(

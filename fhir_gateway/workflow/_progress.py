@@ -29,6 +29,7 @@ __all__ = [
     "derive",
     "refresh",
     "mark_plans_of",
+    "mark_plans_of_many",
     "flush_plan_progress",
     "forget_plan_progress",
 ]
@@ -104,6 +105,15 @@ def mark_plans_of(session: Session, request_ref: str) -> None:
     commits (a plan written later in it, such as the discharge's own, is not)."""
     found = match_ids(session, "CarePlan", [("activity-reference", request_ref)], caller=SYSTEM)
     session.info.setdefault(_MARKED, {}).update(dict.fromkeys(found))  # ordered, once each
+
+
+def mark_plans_of_many(session: Session, request_refs: list[str]) -> None:
+    """``mark_plans_of`` for several requests (a plan's), one search per 100 of them."""
+    unique = list(dict.fromkeys(request_refs))
+    for start in range(0, len(unique), 100):  # references ORed in one search parameter
+        chunk = ",".join(unique[start : start + 100])
+        found = match_ids(session, "CarePlan", [("activity-reference", chunk)], caller=SYSTEM)
+        session.info.setdefault(_MARKED, {}).update(dict.fromkeys(found))
 
 
 def flush_plan_progress(session: Session) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway.services.lookup import read, save, search
 
 __all__ = [
+    "tasks_of",
     "TASK_CODE",
     "is_referral",
     "ref",
@@ -40,6 +41,17 @@ def is_referral(task: dict[str, Any] | None) -> bool:
 
 def tasks_for(session: Session, request_ref: str) -> list[dict[str, Any]]:
     return search(session, "Task", [("focus", request_ref)])
+
+
+def tasks_of(session: Session, request_refs: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """``tasks_for`` of several requests, by request: one search per 100 of them."""
+    unique = list(dict.fromkeys(request_refs))
+    found: dict[str, list[dict[str, Any]]] = {}
+    for start in range(0, len(unique), 100):  # references ORed in one search parameter
+        chunk = ",".join(unique[start : start + 100])
+        for task in search(session, "Task", [("focus", chunk)]):
+            found.setdefault((task.get("focus") or {}).get("reference") or "", []).append(task)
+    return found
 
 
 def status_reason(text: str) -> dict[str, str]:

@@ -124,12 +124,22 @@ def test_the_rules_command_prints_the_listing(
         "fhir_gateway.careplans._rules._on_encounter" in line and line.endswith("Encounter")
         for line in lines
     )
+    # a rule that takes the writes stored together in one call says so
+    assert any(
+        "fhir_gateway.monitors._workitems.on_tasks" in line and line.endswith("Task  (batch)")
+        for line in lines
+    )
     as_json = runner.invoke(cli, ["rules", "--json"])
     assert as_json.exit_code == 0
     listing = json.loads(as_json.output)
     assert {"name": "fhir_gateway.workflow._rules.check_task", "resource_type": "Task"} in listing[
         "before_write"
     ]
+    assert {
+        "name": "fhir_gateway.monitors._workitems.on_tasks",
+        "resource_type": "Task",
+        "batch": True,
+    } in listing["after_write"]
 
 
 def test_the_rules_endpoint_is_for_admins_only(database: Database, database_url: str) -> None:

@@ -65,3 +65,41 @@ def test_a_session_without_an_apps_rules_runs_none_and_takes_none() -> None:
     assert rules_of(session).run_checks(_event("Task")) == []
     with pytest.raises(RuntimeError, match="no rules"):
         rules_of(session).after_write("Task", lambda event, stored: None)
+
+
+def test_a_batch_rule_runs_once_for_writes_stored_together_and_per_write_rules_once_each() -> None:
+    ran: list[tuple[str, list[str]]] = []
+    rules = Rules()
+
+    def per_write(event: WriteEvent, stored: Any) -> None:
+        ran.append(("per-write", [stored]))
+
+    def batch(written: list[tuple[WriteEvent, Any]]) -> None:
+        ran.append(("batch", [stored for _event, stored in written]))
+
+    def later(event: WriteEvent, stored: Any) -> None:
+        ran.append(("later", [stored]))
+
+    rules.after_write("Task", per_write)
+    rules.after_write_batch("Task", batch)
+    rules.after_write("Task", later)
+    rules.after_write_batch("Goal", batch)
+    written = [(_event("Task"), "t1"), (_event("Goal"), "g1"), (_event("Task"), "t2")]
+    rules.run_consequences_many(written)  # type: ignore[arg-type]
+    assert ran == [
+        ("per-write", ["t1"]),
+        ("per-write", ["t2"]),
+        ("batch", ["t1", "t2"]),
+        ("later", ["t1"]),
+        ("later", ["t2"]),
+        ("batch", ["g1"]),
+    ]
+    ran.clear()
+    rules.run_consequences(_event("Task"), "t3")  # type: ignore[arg-type]  # a single write
+    assert ran == [("per-write", ["t3"]), ("batch", ["t3"]), ("later", ["t3"])]
+    listed = [
+        (r["name"].rsplit(".", 1)[-1], r.get("batch")) for r in rules.listing()["after_write"]
+    ]
+    assert listed == [("per_write", None), ("batch", True), ("later", None), ("batch", True)]
+    with pytest.raises(ValueError, match="batches"):
+        rules.add("before_write", batch, "Task", batch=True)

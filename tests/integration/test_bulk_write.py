@@ -1,0 +1,166 @@
+"""One bulk write per event (issue 21): several new resources stored in one multi-row statement per
+table leave the rows creating them one by one leaves, and the rules that follow writes run once
+per batch where they are batch rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from careplan_helpers import Gateway, adt
+from sqlalchemy import select
+
+from fhir_gateway.errors import Conflict
+from fhir_gateway.hooks import rules_of
+from fhir_gateway.services import lookup
+from fhir_gateway.store import repository
+from fhir_gateway.store.statements import counting
+from fhir_gateway.store.tables import INDEX_TABLES, resource_versions, resources
+
+_WHEN = "2025-03-04T05:06:07Z"
+
+
+def _docs(prefix: str) -> list[dict[str, Any]]:
+    """Resources that fill every kind of index table the shipped parameters use between them."""
+    return [
+        {
+            "resourceType": "Patient",
+            "id": f"{prefix}-p",
+            "identifier": [{"system": "urn:mrn", "value": f"{prefix}-1"}],
+            "name": [{"family": "Okafor", "given": ["Ada"]}],
+            "birthDate": "1980-02-03",
+            "telecom": [{"system": "phone", "value": "555"}],
+        },
+        {
+            "resourceType": "Task",
+            "id": f"{prefix}-t",
+            "status": "requested",
+            "intent": "order",
+            "for": {"reference": f"Patient/{prefix}-p"},
+            "authoredOn": "2025-01-02",
+        },
+        {
+            "resourceType": "Observation",
+            "id": f"{prefix}-o",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "44261-6"}]},
+            "subject": {"reference": f"Patient/{prefix}-p"},
+            "valueQuantity": {
+                "value": 12.5,
+                "unit": "{score}",
+                "system": "http://unitsofmeasure.org",
+            },
+            "effectiveDateTime": "2025-01-03T10:00:00Z",
+        },
+        {
+            "resourceType": "Questionnaire",
+            "id": f"{prefix}-q",
+            "status": "active",
+            "url": "http://example.org/q",
+            "meta": {"profile": ["http://example.org/p"]},
+        },
+    ]
+
+
+def _stored_rows(session: Any, prefix: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the resources whose id starts with ``prefix``, the prefix and the write's
+    time taken out so that two writes compare."""
+
+    def rows(table: Any, drop: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
+        found = session.execute(select(table).where(table.c.res_id.like(f"{prefix}-%"))).mappings()
+        out = []
+        for row in found:
+            kept = {
+                k: v for k, v in row.items() if k not in ("id", "row_id", "last_updated", *drop)
+            }
+            out.append(tuple(sorted((k, _neutral(v, prefix)) for k, v in kept.items())))
+        return sorted(out, key=repr)
+
+    got = {"resources": rows(resources), "versions": rows(resource_versions)}
+    got.update({kind: rows(table) for kind, table in INDEX_TABLES.items()})
+    return got
+
+
+def _neutral(value: Any, prefix: str) -> Any:
+    if isinstance(value, dict):
+        value = {k: _neutral(v, prefix) for k, v in value.items() if k != "lastUpdated"}
+    elif isinstance(value, list):
+        value = [_neutral(v, prefix) for v in value]
+    elif isinstance(value, str):
+        value = value.replace(prefix, "X")
+    return repr(value)
+
+
+def test_a_bulk_create_stores_the_rows_of_one_by_one_creates(session_factory):
+    with session_factory() as session:
+        for doc in _docs("solo"):
+            repository.create_resource(session, doc, res_id=doc["id"], method="PUT")
+        stored = repository.create_many(session, _docs("bulk"))
+    assert [s.relative for s in stored] == [f"{d['resourceType']}/{d['id']}" for d in _docs("bulk")]
+    assert all(s.version_id == 1 and s.method == "PUT" for s in stored)
+    with session_factory() as session:
+        one, bulk = _stored_rows(session, "solo"), _stored_rows(session, "bulk")
+    assert all(one[kind] for kind in ("resources", "versions", "string", "token", "reference"))
+    assert all(one[kind] for kind in ("date", "quantity", "uri"))
+    assert bulk == one
+
+
+def test_a_bulk_create_refuses_an_id_that_exists(session_factory):
+    with session_factory() as session:
+        repository.create_many(session, _docs("dup")[:1])
+    with pytest.raises(Conflict, match="Patient/dup-p"), session_factory() as session:
+        repository.create_many(session, _docs("dup"))
+    with session_factory() as session:
+        assert repository.read(session, "Task", "dup-t") is None  # rolled back with the write
+        assert len(repository.read_keys(session, [("Patient", "dup-p"), ("Task", "dup-t")])) == 1
+
+
+def test_a_first_stay_discharge_stores_its_plan_in_few_statements(auto_gateway: Gateway) -> None:
+    """Issue 21: a plan's resources are written together and the rules after them read once for
+    the batch. Before, this discharge sent 263 statements on PostgreSQL and 470 on SQLite (one
+    write, and its rules' reads, per plan resource); with the batch 117 and 199."""
+    auto_gateway.send(adt(control="WARM", mrn="MRN-W", visit="V-W"))  # caches filled
+    with counting(auto_gateway.database.engine) as seen:
+        auto_gateway.send(adt(control="MSG-B", mrn="MRN-B", visit="V-B"))
+    plans = auto_gateway.plans()
+    assert len(plans) == 2 and all(len(auto_gateway.requests_of(p)) >= 5 for p in plans)
+    bound = 170 if auto_gateway.database.engine.dialect.name == "postgresql" else 300
+    assert seen.total < bound, seen.by_table.most_common(10)
+
+
+def _goal(goal_id: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Goal",
+        "id": goal_id,
+        "lifecycleStatus": "proposed",
+        "description": {"text": goal_id},
+        "subject": {"reference": "Patient/p-goals"},
+    }
+
+
+def test_writes_stored_together_call_a_batch_rule_once_and_a_per_write_rule_each(
+    session_factory,
+):
+    batches: list[list[str]] = []
+    singles: list[str] = []
+    with session_factory() as session:
+        rules = rules_of(session)
+        removers = [
+            rules.add(
+                "after_write",
+                lambda written: batches.append([s.res_id for _e, s in written]),
+                "Goal",
+                batch=True,
+            ),
+            rules.add("after_write", lambda event, stored: singles.append(stored.res_id), "Goal"),
+        ]
+        try:
+            stored = lookup.save_all(session, [_goal("g1"), _goal("g2"), _goal("g3")])
+            lookup.save(session, {**_goal("g2"), "lifecycleStatus": "active"})  # one write
+            lookup.save_all(session, [_goal("g1")])  # unchanged: no effects
+        finally:
+            for remove in removers:
+                remove()
+    assert [s.version_id for s in stored if s is not None] == [1, 1, 1]
+    assert batches == [["g1", "g2", "g3"], ["g2"]]
+    assert singles == ["g1", "g2", "g3", "g2"]
