@@ -129,7 +129,7 @@ def match_ids(
     if shaped is None:
         return list(session.execute(_ids_query(plan, caller, limit)).scalars())
     query = _STATEMENTS.get(
-        ("ids", shaped.key, limit), caller, lambda: _ids_query(shaped.plan, caller, limit)
+        ("ids", shaped.key, limit), caller, lambda: _ids_query(shaped.plan(), caller, limit)
     )
     return list(session.execute(query, shaped.values).scalars())
 
@@ -626,7 +626,7 @@ class _Search:
     def bound(self, shaped: shapes.Template) -> _Search:
         """This search over the template plan: its statements hold bind parameters."""
         return _Search(
-            self.session, shaped.plan, self.caller, self.base_url, self.resource_type, self.budget
+            self.session, shaped.plan(), self.caller, self.base_url, self.resource_type, self.budget
         )
 
     # counting --------------------------------------------------------------------------------

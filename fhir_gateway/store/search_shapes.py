@@ -40,8 +40,25 @@ _RESOURCE_COLUMNS = ("_id", "_lastUpdated")  # tested on the resources row, not 
 @dataclass(frozen=True, slots=True)
 class Template:
     key: Hashable  # the shape: equal for every search its statement serves
-    plan: p.SearchPlan  # the plan with bind parameters for its values
     values: dict[str, Any]  # what to bind
+    source: p.SearchPlan  # the search it was taken from
+
+    def plan(self) -> p.SearchPlan:
+        """The search's plan with a bind parameter in place of each value bound (built only
+        when the statement of the shape is built)."""
+        plan = self.source
+        res_type = plan.types[0]
+        criteria = []
+        for i, criterion in enumerate(plan.criteria):
+            test = dict(criterion.by_type)[res_type]
+            assert isinstance(test, p.Test)
+            bound = tuple(_bound(val, f"c{i}v{j}") for j, val in enumerate(test.values))
+            test = dataclasses.replace(test, values=bound)
+            criteria.append(dataclasses.replace(criterion, by_type=((res_type, test),)))
+        cursor = plan.cursor
+        if cursor is not None:
+            cursor = p.Cursor(cursor.forward, (bindparam("after_type"), bindparam("after_id")))
+        return dataclasses.replace(plan, criteria=tuple(criteria), cursor=cursor)
 
 
 def template(plan: p.SearchPlan) -> Template | None:
@@ -53,23 +70,21 @@ def template(plan: p.SearchPlan) -> Template | None:
         return None
     res_type = plan.types[0]
     values: dict[str, Any] = {}
-    criteria: list[p.Criterion] = []
     shape: list[Hashable] = [res_type, plan.count, plan.cursor and plan.cursor.forward]
     for i, criterion in enumerate(plan.criteria):
         node = dict(criterion.by_type).get(res_type)
         if not _simple(node):
             return None
         assert isinstance(node, p.Test)
-        bound = tuple(_bound(val, f"c{i}v{j}", values) for j, val in enumerate(node.values))
-        shape.append((node.param.code, node.param.type, tuple(key for key, _ in bound)))
-        test = dataclasses.replace(node, values=tuple(val for _, val in bound))
-        criteria.append(dataclasses.replace(criterion, by_type=((res_type, test),)))
-    cursor = plan.cursor
-    if cursor is not None:  # unsorted: its keys are the (res_type, res_id) of the row it is at
-        values["after_type"], values["after_id"] = cursor.keys[-2:]
-        cursor = p.Cursor(cursor.forward, (bindparam("after_type"), bindparam("after_id")))
-    shaped = dataclasses.replace(plan, criteria=tuple(criteria), cursor=cursor)
-    return Template(tuple(shape), shaped, values)
+        kinds = []
+        for j, val in enumerate(node.values):
+            parts = _parts(val)
+            kinds.append(tuple(given is None for _, given in parts) + _flags(val))
+            values.update((f"c{i}v{j}_{part}", given) for part, given in parts if given is not None)
+        shape.append((node.param.code, node.param.type, tuple(kinds)))
+    if plan.cursor is not None:  # unsorted: its keys are the (res_type, res_id) of its row
+        values["after_type"], values["after_id"] = plan.cursor.keys[-2:]
+    return Template(tuple(shape), values, plan)
 
 
 def _simple(node: p.Node | None) -> bool:
@@ -83,25 +98,37 @@ def _simple(node: p.Node | None) -> bool:
     )
 
 
-def _bound(val: p.Value, name: str, values: dict[str, Any]) -> tuple[Hashable, Any]:
-    """(the value's part of the shape, the value with a bind parameter for each part given)."""
-
-    def bind(part: str, given: Any) -> Any:
-        if given is None:  # absent is part of the shape (IS NULL, or no test at all)
-            return None
-        values[f"{name}_{part}"] = given
-        return bindparam(f"{name}_{part}")
-
+def _parts(val: p.Value) -> list[tuple[str, Any]]:
+    """The parts of a value its test compares (store.search), each named; None: not given."""
     if isinstance(val, p.TokenValue):
-        key = ("token", val.system is None, val.code is None, val.system_given)
-        return key, p.TokenValue(
-            bind("system", val.system), bind("code", val.code), val.system_given
-        )
+        return [("system", val.system), ("code", val.code)]
     assert isinstance(val, p.ReferenceValue)
-    # One type is tested (target_type = …); none or several are not (store.search).
-    types = (bind("type", val.types[0]),) if len(val.types) == 1 else ()
-    key = ("reference", len(val.types) == 1, val.id is None, val.url is None)
-    return key, p.ReferenceValue(types, bind("id", val.id), bind("url", val.url))
+    # One type is tested (target_type = …); none or several are not.
+    one_type = val.types[0] if len(val.types) == 1 else None
+    return [("type", one_type), ("id", val.id), ("url", val.url)]
+
+
+def _flags(val: p.Value) -> tuple[bool, ...]:
+    """What else of a value decides its test: whether a token's system was given (``|code``
+    tests for no system), whether a reference names several types."""
+    if isinstance(val, p.TokenValue):
+        return (val.system_given,)
+    assert isinstance(val, p.ReferenceValue)
+    return (len(val.types) > 1,)
+
+
+def _bound(val: p.Value, name: str) -> p.Value:
+    """``val`` with a bind parameter in place of each part given (absent parts stay None: an
+    absent part is part of the shape, IS NULL or no test at all)."""
+    # Typed as the text it stands for: the statement compares it where the text would be.
+    bound: dict[str, Any] = {
+        part: None if given is None else bindparam(f"{name}_{part}") for part, given in _parts(val)
+    }
+    if isinstance(val, p.TokenValue):
+        return p.TokenValue(bound["system"], bound["code"], val.system_given)
+    assert isinstance(val, p.ReferenceValue)
+    types = (bound["type"],) if bound["type"] is not None else val.types
+    return p.ReferenceValue(types, bound["id"], bound["url"])
 
 
 class Statements:
