@@ -170,7 +170,7 @@ def _bundle(database, settings, caller: Caller, params: list[tuple[str, str]]) -
 def _pages(database, settings, caller: Caller, params: list[tuple[str, str]]) -> list[Any]:  # type: ignore[no-untyped-def]
     """Every page of a search, following next links, and back once from the last: entries,
     totals and link relations (a Bundle's id and timestamp differ between runs)."""
-    pages = []
+    pages: list[Any] = []
     bundle = _bundle(database, settings, caller, params)
     while True:
         links = {link["relation"]: link["url"] for link in bundle.get("link", [])}
