@@ -656,7 +656,7 @@ class _Search:
         forward = cursor is None or cursor.forward
         if plan.count == 0:
             return [], False, self.count() > 0 if cursor is None else True
-        rows = list(self.run_built("page", _Search.page_query))
+        rows = list(self.run_built("page", _Search.this_page_query))
         more = len(rows) > plan.count
         rows = rows[: plan.count]
         if forward:
@@ -664,12 +664,17 @@ class _Search:
         rows.reverse()
         return rows, more, True
 
-    def page_query(self) -> Select[Any]:
+    def this_page_query(self) -> Select[Any]:
+        cursor = self.plan.cursor
+        return self.page_query(
+            _sort_exprs(self.plan, self.r), cursor, cursor is None or cursor.forward
+        )
+
+    def page_query(
+        self, keys: list[SortExpr], cursor: p.Cursor | None, forward: bool
+    ) -> Select[Any]:
         """The page's keys first, its bodies after: only the rows shown are fetched whole and
         turned into JSON text, not every candidate the sort and the limit pass over."""
-        keys = _sort_exprs(self.plan, self.r)
-        cursor = self.plan.cursor
-        forward = cursor is None or cursor.forward
         labelled = [expr.label(f"k{i}") for i, (expr, _, _) in enumerate(keys)]
         inner = select(self.r.c.res_type, self.r.c.res_id, *labelled).where(self.where)
         if cursor is not None:
