@@ -22,6 +22,7 @@ __all__ = [
     "JsonBody",
     "RawBody",
     "request_caller",
+    "request_base_url",
     "prefer",
     "if_match",
     "media_type",
@@ -61,6 +62,10 @@ async def get_caller(request: Request) -> Caller:
 
 
 async def get_base_url(request: Request) -> str:
+    return request_base_url(request)
+
+
+def request_base_url(request: Request) -> str:
     configured = request.app.state.settings.base_url
     return (configured or str(request.base_url)).rstrip("/")
 

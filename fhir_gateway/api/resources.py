@@ -25,6 +25,7 @@ from fhir_gateway.api.deps import (
     if_match,
     media_type,
     prefer,
+    request_base_url,
     request_caller,
     search_params_of,
 )
@@ -151,24 +152,21 @@ async def search_post(
     )
 
 
-@router.get("/{res_type}")
-async def search_get(
-    res_type: str,
-    request: Request,
-    db: DatabaseDep,
-    caller: CallerDep,
-    base: BaseUrlDep,
-    settings: SettingsDep,
-) -> Response:
+# The type-level search takes the request alone, as read does: FastAPI's dependency machinery
+# cost the event loop more than the rest of the route (a partner polling its inbox), for values
+# at hand here.
+@router.get("/{res_type}", openapi_extra={"parameters": _PATH_PARAMS["parameters"][:1]})
+async def search_get(request: Request) -> Response:
+    res_type = request.path_params["res_type"]
     svc.check_type(res_type)
     return await run_search(
         request,
-        db,
+        request.app.state.database,
         res_type,
         search_params_of(request),
-        caller=caller,
-        base_url=base,
-        settings=settings,
+        caller=request_caller(request),
+        base_url=request_base_url(request),
+        settings=request.app.state.settings,
     )
 
 

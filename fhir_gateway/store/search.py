@@ -14,7 +14,7 @@ scan. The rows come with their stored JSON text, served as they are or redacted 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard
 
@@ -43,6 +43,7 @@ from fhir_gateway.search.bundle import Page, Redact, searchset
 from fhir_gateway.search.extract import identifier_param
 from fhir_gateway.search.values import MAX_TIME, MIN_TIME
 from fhir_gateway.settings import Settings
+from fhir_gateway.store import search_shapes as shapes
 from fhir_gateway.store import visibility
 from fhir_gateway.store.budget import Budget
 from fhir_gateway.store.tables import (
@@ -124,11 +125,23 @@ def match_ids(
     """
     criteria = [(n, val) for n, val in params if n not in p.RESULT_PARAMS]
     plan = p.parse(resource_type, criteria, strict=True)
+    shaped = shapes.template(plan)
+    if shaped is None:
+        return list(session.execute(_ids_query(plan, caller, limit)).scalars())
+    query = _STATEMENTS.get(
+        ("ids", shaped.key, limit), caller, lambda: _ids_query(shaped.plan(), caller, limit)
+    )
+    return list(session.execute(query, shaped.values).scalars())
+
+
+def _ids_query(plan: p.SearchPlan, caller: Caller, limit: int | None) -> Select[Any]:
     r = resources.alias("r")
     query = select(r.c.res_id).where(_where(plan, r, caller)).order_by(r.c.res_id)
-    if limit is not None:
-        query = query.limit(limit)
-    return list(session.execute(query).scalars())
+    return query if limit is None else query.limit(limit)
+
+
+# The statements of the searches of simple shapes (store.search_shapes), by shape and caller.
+_STATEMENTS = shapes.Statements()
 
 
 JsonPath = tuple[str | int, ...]
@@ -565,7 +578,14 @@ class _Search:
         self.base_url = base_url
         self.resource_type = resource_type
         self.r = resources.alias("r")
-        self.where = _where(plan, self.r, caller)
+
+    @functools.cached_property
+    def where(self) -> ColumnElement[bool]:
+        return _where(self.plan, self.r, self.caller)
+
+    @functools.cached_property
+    def shaped(self) -> shapes.Template | None:
+        return shapes.template(self.plan)
 
     def bundle(self) -> bytes:
         if self.plan.summary == "count" or self.plan.count == 0:
@@ -590,15 +610,32 @@ class _Search:
             return functools.partial(policy.serve, self.caller, session=self.session)
         return None
 
-    def run(self, query: Select[Any]) -> Any:
+    def run(self, query: Select[Any], values: Mapping[str, Any] | None = None) -> Any:
         self.budget.check()  # the deadline holds for the request, not only for each statement
-        return self.session.execute(query)
+        return self.session.execute(query, values)
+
+    def run_built(self, part: Hashable, build: Callable[[_Search], Select[Any]]) -> Any:
+        """Run the statement ``build`` makes for this search; for a search of a simple shape,
+        the one built for its shape (with bind parameters for its values) and kept."""
+        shaped = self.shaped
+        if shaped is None:
+            return self.run(build(self))
+        query = _STATEMENTS.get((part, shaped.key), self.caller, lambda: build(self.bound(shaped)))
+        return self.run(query, shaped.values)
+
+    def bound(self, shaped: shapes.Template) -> _Search:
+        """This search over the template plan: its statements hold bind parameters."""
+        return _Search(
+            self.session, shaped.plan(), self.caller, self.base_url, self.resource_type, self.budget
+        )
 
     # counting --------------------------------------------------------------------------------
 
     def count(self) -> int:
-        query = select(func.count()).select_from(self.r).where(self.where)
-        return int(self.run(query).scalar_one())
+        return int(self.run_built("count", _Search.count_query).scalar_one())
+
+    def count_query(self) -> Select[Any]:
+        return select(func.count()).select_from(self.r).where(self.where)
 
     def total(self, shown: int, more_after: bool) -> int | None:
         mode = self.plan.total
@@ -615,18 +652,23 @@ class _Search:
     def page(self) -> tuple[list[Any], bool, bool]:
         """Rows of this page, and whether rows exist before and after it."""
         plan = self.plan
-        keys = _sort_exprs(plan, self.r)
         cursor = plan.cursor
         forward = cursor is None or cursor.forward
         if plan.count == 0:
             return [], False, self.count() > 0 if cursor is None else True
-        rows = list(self.run(self.page_query(keys, cursor, forward)))
+        rows = list(self.run_built("page", _Search.this_page_query))
         more = len(rows) > plan.count
         rows = rows[: plan.count]
         if forward:
             return rows, cursor is not None, more
         rows.reverse()
         return rows, more, True
+
+    def this_page_query(self) -> Select[Any]:
+        cursor = self.plan.cursor
+        return self.page_query(
+            _sort_exprs(self.plan, self.r), cursor, cursor is None or cursor.forward
+        )
 
     def page_query(
         self, keys: list[SortExpr], cursor: p.Cursor | None, forward: bool

@@ -59,6 +59,11 @@ def stored_definitions(conn: Connection) -> list[dict[str, Any]]:
     return [row.content for row in rows]
 
 
+# Built once: SQLite reads it at the start of every transaction, and building and keying a new
+# statement each time cost more than the read.
+_VERSION = select(search_parameter_state.c.version).where(search_parameter_state.c.id == 1)
+
+
 class RegistrySync:
     """Keeps this process's registry at the database's version of the stored SearchParameters."""
 
@@ -76,12 +81,8 @@ class RegistrySync:
         if self._version is not None and self._listening.is_set() and not self._stale.is_set():
             return
         self._stale.clear()
-        version = (
-            conn.execute(
-                select(search_parameter_state.c.version).where(search_parameter_state.c.id == 1)
-            ).scalar()
-            or 0  # no row: nothing was ever stored (or the table was emptied)
-        )
+        # no row: nothing was ever stored (or the table was emptied)
+        version = conn.execute(_VERSION).scalar() or 0
         if version == self._version:
             return
         with self._lock:
