@@ -38,7 +38,9 @@ def _msh(apps: list[str], event: str, control: str, processing: str, version: st
     event=st.sampled_from(["A01", "A08", "", "A 1", "é"]),
     control=_FIELD,
     processing=st.sampled_from(["P", "T", "", "D^T", " "]),
-    version=st.sampled_from(["2.3", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8", "2.8.2", "9.9", ""]),
+    version=st.sampled_from(
+        ["2.3", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8", "2.8.2", "9.9", ""]
+    ),
     code=st.sampled_from(["AA", "AE", "AR"]),
     control_id=st.sampled_from([None, "ACK1", "A^B", "A~B"]),
     offset=st.sampled_from([0, 330, -300]),
