@@ -34,9 +34,11 @@ def drop_stale(
     if when is None:
         return bundle, []
     kept, notes = [], []
-    for entry in bundle.get("entry") or []:
-        target = _update_target(session, entry)
-        stored = source_times.get(session, *target) if target else None
+    entries = bundle.get("entry") or []
+    targets = [_update_target(session, entry) for entry in entries]
+    times = source_times.get_many(session, [t for t in targets if t is not None])
+    for entry, target in zip(entries, targets, strict=True):
+        stored = times.get(target) if target else None
         if target is not None and stored is not None and stored > when:
             notes.append(
                 f"{target[0]}/{target[1]} holds data from {stored.isoformat()}, newer than "
