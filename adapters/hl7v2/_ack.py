@@ -92,7 +92,7 @@ def _direct(msh: dict[int, str], code: str, header: Segment | None, version: str
     return f"MSH|{encoding}|{'|'.join(fields)}\rMSA|{code}|{echoed}\r"
 
 
-def _with_hl7apy(  # type: ignore[no-untyped-def]
+def _with_hl7apy(
     msh: dict[int, str],
     code: str,
     header: Segment | None,
