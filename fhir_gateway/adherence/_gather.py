@@ -16,6 +16,7 @@ from fhir_gateway.context import SYSTEM
 from fhir_gateway.services.discharge import INPATIENT_CLASSES
 from fhir_gateway.services.lookup import read
 from fhir_gateway.store import repository as repo
+from fhir_gateway.store.referrers import may_refer
 from fhir_gateway.store.search import match_ids
 from fhir_gateway.store.tables import idx_reference
 
@@ -80,6 +81,8 @@ def _stays(encounters: list[dict[str, Any]], zone: ZoneInfo, today: date) -> lis
 
 
 def gather(session: Session, patient: str, zone: ZoneInfo, today: date) -> MedicationRecord:
+    if not may_refer(session, MEDICATION_EVENTS, "patient", patient):
+        return MedicationRecord()  # one index probe, not two searches, for most patients
     record = MedicationRecord(
         dispenses=_search(session, "MedicationDispense", patient),
         administrations=_search(session, "MedicationAdministration", patient),

@@ -17,6 +17,7 @@ from fhir_gateway.monitors._days import parse, zones_of_resources
 from fhir_gateway.monitors._fhir import chunks, local_ref, ref, search
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
+from fhir_gateway.store.referrers import may_refer
 
 __all__ = [
     "Discharge",
@@ -99,6 +100,8 @@ def patient_discharges(
     session: Session, settings: Settings, patient: str, *, live: bool = True
 ) -> list[Discharge]:
     """The patient's discharges, oldest first (``live``: only those whose plan is draft, active or on-hold)."""
+    if not may_refer(session, ("CarePlan",), "subject", patient):
+        return []  # no plan names the patient (a first admission): one index probe, no search
     return discharges_of(session, settings, [patient], live=live)
 
 

@@ -36,6 +36,7 @@ from fhir_gateway.monitors._workitems import _settings
 from fhir_gateway.monitors._workitems import end_work_item as end_item
 from fhir_gateway.monitors._workitems import raise_work_item as raise_item
 from fhir_gateway.services.mhca import ActFacts, act_facts
+from fhir_gateway.store.referrers import may_refer
 from fhir_gateway.store.repository import StoredResource
 
 __all__ = ["on_careplan", "on_related_person", "on_consent", "on_observation", "review"]
@@ -81,6 +82,8 @@ def review(session: Session, patient: str) -> None:
     """Raise or end the Act's work items of one patient's live MHCA plans."""
     if not patient.startswith("Patient/"):
         return
+    if not may_refer(session, ("CarePlan",), "subject", patient):
+        return  # no plan names the patient (most relatives are written before any): no search
     plans = [
         p
         for p in search(session, "CarePlan", [("subject", patient), ("status", _LIVE_PLAN)])

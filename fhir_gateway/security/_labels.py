@@ -142,9 +142,10 @@ def _inherited(session: Session, doc: dict[str, Any]) -> list[dict[str, Any]]:
         sources |= {(p.type, p.id) for p in parsed if p is not None and p.type in kinds}
     if not sources:
         return []
+    current = _current(session, sources)
     found: list[dict[str, Any]] = []
-    for res_type, res_id in sources:
-        stored = repo.read(session, res_type, res_id)
+    for source in sources:
+        stored = current.get(source)
         if stored is not None and not stored.deleted:
             found += [
                 lb
@@ -152,6 +153,24 @@ def _inherited(session: Session, doc: dict[str, Any]) -> list[dict[str, Any]]:
                 if lb.get("code") in privacy.INHERITED
             ]
     return privacy.merge_labels(found)
+
+
+def _current(
+    session: Session, sources: set[tuple[str, str]]
+) -> dict[tuple[str, str], repo.StoredResource]:
+    """The stored rows of ``sources``: one read per type (an Encounter's diagnoses at once)."""
+    by_type: dict[str, list[str]] = {}
+    for res_type, res_id in sorted(sources):
+        by_type.setdefault(res_type, []).append(res_id)
+    found: dict[tuple[str, str], repo.StoredResource] = {}
+    for res_type, ids in by_type.items():
+        if len(ids) == 1:
+            stored = repo.read(session, res_type, ids[0])
+            rows = [stored] if stored is not None else []
+        else:
+            rows = repo.read_many(session, res_type, ids)
+        found.update(((res_type, row.res_id), row) for row in rows)
+    return found
 
 
 def label_referrers(event: WriteEvent, stored: repo.StoredResource | None) -> None:

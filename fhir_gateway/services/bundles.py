@@ -12,6 +12,7 @@ resource is created with the patch applied or patched once, each entry still ans
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -128,7 +129,11 @@ def process_bundle(
     base_url: str,
     settings: Settings,
     prefer_representation: bool = False,
+    known_matches: Mapping[tuple[str, str], list[str]] | None = None,
 ) -> dict[str, Any]:
+    """``known_matches``: (type, sorted criteria) → the ids the caller's search found just
+    before, in this transaction with nothing written since (the intake's replay guard): an
+    ifNoneExist with those criteria takes them instead of searching again."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InvalidRequest("POST to the base takes a Bundle of type batch or transaction")
     kind = bundle.get("type")
@@ -139,6 +144,7 @@ def process_bundle(
     _check_entry_count(bundle, settings)
     requests = _entry_requests(bundle, base_url)
     runner = _Runner(session, caller, base_url, settings, prefer_representation)
+    runner.known_matches = dict(known_matches or {})
     responses = runner.transaction(requests) if kind == "transaction" else runner.batch(requests)
     return {
         "resourceType": "Bundle",
@@ -178,6 +184,7 @@ class _Runner:
         self.fused: dict[int, WriteResult] = {}  # PATCH entry → the write its POST made
         self.response_bytes = 0
         self.search_budget = Budget(settings.search_timeout)  # shared by the Bundle's searches
+        self.known_matches: dict[tuple[str, str], list[str]] = {}
 
     # -- transaction ------------------------------------------------------------------------
 
@@ -330,7 +337,9 @@ class _Runner:
             params = svc.search_params(req.if_none_exist)
             key = (req.res_type, urlencode(sorted(params)))
             if key not in self.conditional:  # two entries with the same criteria are one resource
-                ids = match_ids(self.session, req.res_type, params, caller=self.caller, limit=2)
+                ids = self.known_matches.get(key)
+                if ids is None:
+                    ids = match_ids(self.session, req.res_type, params, caller=self.caller, limit=2)
                 if len(ids) > 1:
                     raise PreconditionFailed(f"ifNoneExist matches more than one {req.res_type}")
                 self.conditional[key] = f"{req.res_type}/{ids[0] if ids else repo.new_id()}"

@@ -334,13 +334,19 @@ class Intake:
         caller: Caller,
     ) -> list[str]:
         converted = bundle  # what the message said, before stale entries are dropped
-        bundle, notes = source_guard.drop_stale(session, bundle, ident.source_time)
-        bundle = merge.prepare(session, bundle)
+        matches: dict[tuple[str, str], list[str]] = {}
+        bundle, notes = source_guard.drop_stale(session, bundle, ident.source_time, matches)
+        bundle = merge.prepare(session, bundle)  # reads only: the matches still hold
         for_sender(
             session, row.sender
         )  # whether its substance-use data are Part 2 records is per sender
         response = process_bundle(
-            session, bundle, caller, base_url=self.base_url, settings=self.settings
+            session,
+            bundle,
+            caller,
+            base_url=self.base_url,
+            settings=self.settings,
+            known_matches=matches if caller is SYSTEM else None,  # what the system sees
         )
         written = source_guard.written(response)
         source_guard.record(session, written, ident.source_time, row.id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
@@ -28,15 +29,23 @@ _NOT_TRACKED = frozenset({"MessageHeader", "Provenance"})  # one per message, ne
 
 
 def drop_stale(
-    session: Session, bundle: dict[str, Any], when: datetime | None
+    session: Session,
+    bundle: dict[str, Any],
+    when: datetime | None,
+    matches: dict[tuple[str, str], list[str]] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """The Bundle without the updates older than the stored data, and a note for each."""
+    """The Bundle without the updates older than the stored data, and a note for each.
+    ``matches`` gets what each conditional update's criteria found (as the system), by (type,
+    sorted criteria): the Bundle's ifNoneExist with the same criteria need not search again."""
     if when is None:
         return bundle, []
     kept, notes = [], []
-    for entry in bundle.get("entry") or []:
-        target = _update_target(session, entry)
-        stored = source_times.get(session, *target) if target else None
+    entries = bundle.get("entry") or []
+    found = matches if matches is not None else {}
+    targets = [_update_target(session, entry, found) for entry in entries]
+    times = source_times.get_many(session, [t for t in targets if t is not None])
+    for entry, target in zip(entries, targets, strict=True):
+        stored = times.get(target) if target else None
         if target is not None and stored is not None and stored > when:
             notes.append(
                 f"{target[0]}/{target[1]} holds data from {stored.isoformat()}, newer than "
@@ -47,7 +56,9 @@ def drop_stale(
     return {**bundle, "entry": kept}, notes
 
 
-def _update_target(session: Session, entry: dict[str, Any]) -> tuple[str, str] | None:
+def _update_target(
+    session: Session, entry: dict[str, Any], found: dict[tuple[str, str], list[str]]
+) -> tuple[str, str] | None:
     request = entry.get("request") or {}
     if request.get("method") not in ("PATCH", "PUT"):
         return None
@@ -59,9 +70,11 @@ def _update_target(session: Session, entry: dict[str, Any]) -> tuple[str, str] |
     if "urn:uuid:" in query:
         return None  # criteria naming entries of this Bundle: the target is new or resolved later
     try:
-        ids = match_ids(session, res_type, search_params(query), caller=SYSTEM, limit=2)
+        params = search_params(query)
+        ids = match_ids(session, res_type, params, caller=SYSTEM, limit=2)
     except GatewayError:
         return None  # the transaction itself will report unusable criteria
+    found[(res_type, urlencode(sorted(params)))] = list(ids)
     return (res_type, ids[0]) if len(ids) == 1 else None
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_gateway.store.tables import idx_reference
 
-__all__ = ["referencing"]
+__all__ = ["referencing", "may_refer"]
 
 
 def referencing(session: Session, target_type: str, target_id: str) -> list[tuple[str, str]]:
@@ -18,3 +21,26 @@ def referencing(session: Session, target_type: str, target_id: str) -> list[tupl
         .order_by(idx_reference.c.res_type, idx_reference.c.res_id)
     ).all()
     return [(r[0], r[1]) for r in rows]
+
+
+_PLAIN_REFERENCE = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})")
+
+
+def may_refer(session: Session, res_types: Sequence[str], param: str, reference: str) -> bool:
+    """False when no current resource of ``res_types`` points at ``reference`` (a plain
+    ``Type/id``) through the reference parameter ``param``: a search on it would find nothing.
+    True otherwise, also for a reference of another form (the search decides)."""
+    plain = _PLAIN_REFERENCE.fullmatch(reference)
+    if plain is None:
+        return True
+    found = session.execute(
+        select(idx_reference.c.res_id)
+        .where(
+            idx_reference.c.res_type.in_(res_types),
+            idx_reference.c.param == param,
+            idx_reference.c.target_type == plain.group(1),
+            idx_reference.c.target_id == plain.group(2),
+        )
+        .limit(1)
+    ).first()
+    return found is not None

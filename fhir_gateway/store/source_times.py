@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.store.inbox_tables import source_times
 
-__all__ = ["get", "advance_many"]
+__all__ = ["get", "get_many", "advance_many"]
 
 
 def get(session: Session, res_type: str, res_id: str) -> datetime | None:
@@ -24,6 +24,18 @@ def get(session: Session, res_type: str, res_id: str) -> datetime | None:
         )
     ).scalar_one_or_none()
     return clock.from_db(value) if value is not None else None
+
+
+def get_many(session: Session, targets: list[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
+    """``get`` of each target that has a time, in one statement."""
+    if not targets:
+        return {}
+    rows = session.execute(
+        select(source_times.c.res_type, source_times.c.res_id, source_times.c.source_time).where(
+            tuple_(source_times.c.res_type, source_times.c.res_id).in_(sorted(set(targets)))
+        )
+    ).all()
+    return {(row[0], row[1]): clock.from_db(row[2]) for row in rows}
 
 
 def advance_many(

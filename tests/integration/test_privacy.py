@@ -436,3 +436,32 @@ def test_a_substance_use_diagnosis_written_through_the_api_without_a_sender_is_p
     }
     created = client.post("/Condition", json=condition)
     assert created.status_code == 201 and PART2 <= _codes(created.json())
+
+
+def test_an_encounter_inherits_the_labels_of_each_live_diagnosis_it_names(client):  # type: ignore[no-untyped-def]
+    subject = {
+        "reference": f"Patient/{client.post('/Patient', json={'resourceType': 'Patient'}).json()['id']}"
+    }
+
+    def condition(code: str) -> str:
+        coding = [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}]
+        body = {"resourceType": "Condition", "subject": subject, "code": {"coding": coding}}
+        return str(client.post("/Condition", json=body).json()["id"])
+
+    def encounter_labels(*conditions: str) -> set[str]:
+        body = {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+            "subject": subject,
+            "diagnosis": [{"condition": {"reference": f"Condition/{c}"}} for c in conditions],
+        }
+        return _codes(client.post("/Encounter", json=body).json())
+
+    alcohol, depression, opioids = condition("F10.20"), condition("F32.9"), condition("F11.20")
+    assert PART2 <= encounter_labels(depression, alcohol)
+    assert PART2 <= encounter_labels(opioids)
+    client.delete(f"/Condition/{alcohol}")
+    client.delete(f"/Condition/{opioids}")
+    assert not PART2 & encounter_labels(depression, alcohol, opioids)
+    assert encounter_labels(depression) == encounter_labels(depression, alcohol)

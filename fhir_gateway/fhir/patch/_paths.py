@@ -195,11 +195,39 @@ def _closing_paren(text: str, start: int) -> int:
     raise _Syntax("unbalanced parentheses")
 
 
+# A plain string literal (no escapes), which a where() predicate can take as a variable.
+_STRING_LITERAL = re.compile(r"'([^'\\]*)'")
+
+
 def _compile_predicate(expression: str) -> Callable[[Any], Any]:
+    """The where() predicate, parsed once per shape: predicates that differ only in their
+    string literals (the identifier a message matches on, a UUID per message) share one parse,
+    the literals given as %variables. Anything the rewrite could change is parsed as it is."""
+    literals: list[str] = []
+
+    def to_variable(match: re.Match[str]) -> str:
+        literals.append(match.group(1))
+        return f"%literal{len(literals) - 1}"
+
+    template = _STRING_LITERAL.sub(to_variable, expression)
+    # Our own %variables, escapes, backquoted names, a quote left over or a comment: as it is.
+    if not literals or any(c in expression for c in '%\\"`') or any(c in template for c in "'/"):
+        return _compiled(expression, expression)
+    compiled = _compiled(template, expression)
+    variables = {f"literal{number}": text for number, text in enumerate(literals)}
+    return lambda value: compiled(value, variables)
+
+
+def _compiled(text: str, expression: str) -> Callable[..., Any]:
     try:
-        return typing.cast(Callable[[Any], Any], fhirpath_compile(expression))
+        return _parsed(text)
     except Exception as exc:  # fhirpathpy raises bare Exception for syntax errors
         raise _Syntax(f"invalid where() expression {expression!r}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> Callable[..., Any]:
+    return typing.cast(Callable[..., Any], fhirpath_compile(text))
 
 
 def _evaluate(resource: dict[str, Any], steps: tuple[_Step, ...]) -> list[_Loc]:
