@@ -117,26 +117,27 @@ def close_referrals(session: Session, request_refs: list[str], reason: str) -> l
     return written
 
 
+_OPEN_GOAL = frozenset({"proposed", "planned", "accepted", "active", "on-hold"})
+_OPEN_TEAM = frozenset({"proposed", "active", "suspended"})
+
+
 def retire_plan(session: Session, plan: dict[str, Any], reason: str) -> list[str]:
-    """The plan revoked, its goals cancelled and its care team inactive (referrals: see above)."""
-    written = [
-        save(
-            session,
+    """The plan revoked, its goals cancelled and its care team inactive (referrals: see above):
+    its goals and teams read in one query, the three written together in that order."""
+    goal_refs = [g.get("reference") or "" for g in plan.get("goal", [])]
+    team_refs = [t.get("reference") or "" for t in plan.get("careTeam", [])]
+    found = lookup.read_all(session, [*goal_refs, *team_refs])
+    goals = [found[r] for r in dict.fromkeys(goal_refs) if r in found]
+    teams = [found[r] for r in dict.fromkeys(team_refs) if r in found]
+    return save_all(
+        session,
+        [
             {**plan, "status": "revoked", "note": [*plan.get("note", []), {"text": reason}]},
-        )
-    ]
-    for goal_ref in plan.get("goal", []):
-        goal = read(session, goal_ref.get("reference"))
-        if goal is not None and goal.get("lifecycleStatus") in (
-            "proposed",
-            "planned",
-            "accepted",
-            "active",
-            "on-hold",
-        ):
-            written.append(save(session, {**goal, "lifecycleStatus": "cancelled"}))
-    for team_ref in plan.get("careTeam", []):
-        team = read(session, team_ref.get("reference"))
-        if team is not None and team.get("status") in ("proposed", "active", "suspended"):
-            written.append(save(session, {**team, "status": "inactive"}))
-    return written
+            *(
+                {**goal, "lifecycleStatus": "cancelled"}
+                for goal in goals
+                if goal.get("lifecycleStatus") in _OPEN_GOAL
+            ),
+            *({**team, "status": "inactive"} for team in teams if team.get("status") in _OPEN_TEAM),
+        ],
+    )
