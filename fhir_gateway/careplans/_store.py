@@ -21,6 +21,8 @@ __all__ = [
     "plans_of_encounter",
     "live_plans_of_patient",
     "tasks_for",
+    "tasks_by_request",
+    "task_statuses",
     "activity_requests",
     "own_requests",
     "close_referrals",
@@ -95,13 +97,28 @@ def _reason(text: str) -> dict[str, str]:
     return {"text": text}
 
 
-def close_referrals(session: Session, request_refs: list[str], reason: str) -> list[str]:
-    """Cancel the open Tasks of these requests and revoke the requests (unless completed)."""
+def tasks_by_request(session: Session, request_refs: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """``tasks_for`` of several requests in one search (per 100): the Tasks by their focus."""
     refs = list(dict.fromkeys(request_refs))
     tasks: dict[str, list[dict[str, Any]]] = {}
     for start in range(0, len(refs), 100):  # references ORed in one search parameter
         for task in _search(session, "Task", [("focus", ",".join(refs[start : start + 100]))]):
             tasks.setdefault((task.get("focus") or {}).get("reference") or "", []).append(task)
+    return tasks
+
+
+def task_statuses(session: Session, request_refs: list[str]) -> dict[str, set[str]]:
+    """The statuses of each request's Tasks (those with any), in one search."""
+    return {
+        ref: {t.get("status") or "" for t in tasks}
+        for ref, tasks in tasks_by_request(session, request_refs).items()
+    }
+
+
+def close_referrals(session: Session, request_refs: list[str], reason: str) -> list[str]:
+    """Cancel the open Tasks of these requests and revoke the requests (unless completed)."""
+    refs = list(dict.fromkeys(request_refs))
+    tasks = tasks_by_request(session, refs)
     requests = lookup.read_all(session, refs)
     written, cancelled, revoked = [], [], []
     for ref in refs:
