@@ -1,5 +1,5 @@
-"""Data built from stored resources (templates, partners, instruments) asks the database whether
-it changed once per transaction, and again only after the transaction wrote one of its types."""
+"""Data built from stored resources (templates, partners, instruments, a partner's endpoint) asks
+the database once per transaction, and again only after the transaction wrote one of its types."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fhir_gateway.careplans import StoredDataCache
 from fhir_gateway.services import lookup
 from fhir_gateway.store import repository
 from fhir_gateway.store.statements import counting
+from fhir_gateway.workflow._partners import endpoint_of
 
 
 def _questionnaire(q_id: str, title: str) -> dict[str, Any]:
@@ -50,3 +51,31 @@ def test_a_write_in_the_transaction_is_seen_by_the_next_get(database):
         assert titles.get(session) == ["GAD-7", "PHQ-A"]
         repository.delete_resource(session, "Questionnaire", "q2")
         assert titles.get(session) == ["PHQ-A"]
+
+
+def _endpoint(address: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Endpoint",
+        "id": "ep1",
+        "status": "active",
+        "connectionType": {
+            "system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
+            "code": "hl7-fhir-rest",
+        },
+        "managingOrganization": {"reference": "Organization/o1"},
+        "payloadType": [{"text": "FHIR"}],
+        "address": address,
+    }
+
+
+def test_a_partners_endpoint_is_looked_up_once_per_transaction(database):
+    with database.session() as session:
+        lookup.save(session, {"resourceType": "Organization", "id": "o1", "name": "Partner"})
+        lookup.save(session, _endpoint("https://partner.example/fhir"))
+    with database.session() as session:
+        assert endpoint_of(session, "Organization/o1") == "https://partner.example/fhir"
+        with counting(database.engine) as seen:
+            assert endpoint_of(session, "Organization/o1") == "https://partner.example/fhir"
+        assert seen.total == 0, seen.by_table
+        lookup.save(session, _endpoint("https://moved.example/fhir"))
+        assert endpoint_of(session, "Organization/o1") == "https://moved.example/fhir"
