@@ -178,7 +178,9 @@ def _changed(prefix: str) -> list[dict[str, Any]]:
 def _bulk_update(session: Any, docs: list[dict[str, Any]]) -> list[tuple[Any, bool]]:
     keys = [(d["resourceType"], d["id"]) for d in docs]
     current = repository.read_keys(session, keys, for_update=True)
-    return repository.update_many(session, [(d, current[k]) for d, k in zip(docs, keys)])
+    return repository.update_many(
+        session, [(d, current[k]) for d, k in zip(docs, keys, strict=True)]
+    )
 
 
 def test_a_bulk_update_stores_the_rows_of_one_by_one_updates(session_factory):
@@ -209,7 +211,7 @@ def test_a_bulk_update_refuses_a_version_another_write_moved_on(session_factory)
         keys = [(d["resourceType"], d["id"]) for d in docs]
         current = repository.read_keys(session, keys)
         repository.update_resource(session, {**docs[1], "status": "rejected"}, "moved-t")
-        repository.update_many(session, [(d, current[k]) for d, k in zip(docs, keys)])
+        repository.update_many(session, [(d, current[k]) for d, k in zip(docs, keys, strict=True)])
     with session_factory() as session:
         task = repository.read(session, "Task", "moved-t")
         patient = repository.read(session, "Patient", "moved-p")
