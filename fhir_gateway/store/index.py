@@ -179,8 +179,9 @@ def update_many_with_index(
     the current row (only where it is still at version ``before[i]``), a version row, and the
     index rows of the version before replaced. On PostgreSQL one statement (an UPDATE … FROM
     arrays, then a CTE per index DELETE and INSERT and the versions, all on one snapshot),
-    elsewhere one executemany per table. Returns the keys whose current row had moved on: those
-    got nothing on PostgreSQL; elsewhere the others went in (roll back, as after any failed write)."""
+    elsewhere one executemany per table. Returns the keys whose current row had moved on (then
+    roll back, as after any failed write: on PostgreSQL those got nothing, the others all their
+    rows; elsewhere the others' current rows changed and nothing more went in)."""
     index_rows = _index_rows_of(session, versions, contents)
     kinds = set().union(*(_kinds_for(t) for t in {v["res_type"] for v in versions}))
     if session.get_bind().dialect.name == "postgresql":
@@ -211,12 +212,9 @@ def _pg_update_many(
 ) -> set[tuple[str, str]]:
     contents = [orjson.dumps(v["content"]).decode() for v in versions]
     columns = [[v[c] for v in versions] for c in _VERSION_COLUMNS[:-1]]
-    keys = columns[:2]
     parts = ["r AS (" + _PG_UPDATE_CURRENT_MANY + ")"]
-    params: list[Any] = [*keys, before, columns[2], columns[3], contents]
-    for kind in sorted(kinds):
-        parts.append(f"d_{kind} AS ({_PG_DELETE_MANY[kind]})")
-        params += keys
+    params: list[Any] = [*columns[:2], before, columns[2], columns[3], contents]
+    parts += (f"d_{kind} AS ({_PG_DELETE_MANY[kind]})" for kind in sorted(kinds))
     for kind, kind_rows in sorted(index_rows.items()):
         if kind_rows:
             parts.append(f"i_{kind} AS ({_PG_INSERT_MANY[kind]})")
@@ -376,10 +374,7 @@ _PG_UPDATE_CURRENT_MANY = (
     " RETURNING t.res_type, t.res_id"
 )
 _PG_DELETE_MANY = {  # on the statement's snapshot: never the rows its INSERTs add
-    kind: (
-        f"DELETE FROM {table.name} WHERE (res_type, res_id) IN"
-        " (SELECT * FROM unnest(%s::text[], %s::text[]))"
-    )
+    kind: f"DELETE FROM {table.name} WHERE (res_type, res_id) IN (SELECT res_type, res_id FROM r)"
     for kind, table in INDEX_TABLES.items()
 }
 _PG_INSERT_VERSION_MANY = (
