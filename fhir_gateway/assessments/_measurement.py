@@ -99,8 +99,10 @@ def _on_careplan(event: WriteEvent, stored: StoredResource | None) -> None:
     was, now = event.before.content.get("status"), stored.content.get("status")
     if was == now:
         return
+    changed = []
     for task in measurement_tasks_of(event.session, stored.content):
         if now == "active" and task.get("status") == "draft":
-            lookup.save(event.session, {**task, "status": "requested"})
+            changed.append({**task, "status": "requested"})
         elif now in _ENDED and task.get("status") in OPEN:
-            lookup.save(event.session, {**task, "status": "cancelled"})
+            changed.append({**task, "status": "cancelled"})
+    lookup.save_all(event.session, changed)  # stored together: one write, their rules once

@@ -277,5 +277,6 @@ def measurement_tasks_of(session: Session, plan: dict[str, Any]) -> list[dict[st
         ((a or {}).get("reference") or {}).get("reference") or ""
         for a in plan.get("activity") or []
     ]
-    tasks = (lookup.read(session, r) for r in refs if r.startswith("Task/"))
-    return [t for t in tasks if t is not None and is_measurement(t)]
+    task_refs = [r for r in refs if r.startswith("Task/")]
+    found = lookup.read_all(session, task_refs) if task_refs else {}  # one query
+    return [found[r] for r in task_refs if r in found and is_measurement(found[r])]

@@ -1,16 +1,20 @@
 """Data built from stored resources (the templates, the partner directory), kept per database and
-rebuilt only when a resource of its types is created, updated or deleted — through the API too."""
+rebuilt only when a resource of its types is created, updated or deleted — through the API too.
+
+The database is asked (a fingerprint) once per transaction: again only after the transaction
+itself wrote a resource of those types (the store notes each type it writes)."""
 
 from __future__ import annotations
 
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fhir_gateway.store import transaction_memo
 from fhir_gateway.store.tables import resources
 
 __all__ = ["StoredDataCache", "fingerprint", "forget_stored_data"]
@@ -34,13 +38,25 @@ class StoredDataCache(Generic[T]):
         self._load = load
         self._entries: dict[str, tuple[tuple[Any, ...], T]] = {}
         self._lock = threading.Lock()
+        self._forgotten = 0  # a transaction's memo from before ``forget`` no longer holds
         _caches.add(self)
 
     def forget(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._forgotten += 1
 
     def get(self, session: Session) -> T:
+        memo = transaction_memo.memo(session)
+        seen = (self._forgotten, transaction_memo.writes_to(session, self._types))
+        remembered = memo.get(self)
+        if remembered is not None and remembered[0] == seen:
+            return cast(T, remembered[1])
+        value = self._current(session)
+        memo[self] = (seen, value)
+        return value
+
+    def _current(self, session: Session) -> T:
         key = str(session.get_bind().engine.url)
         stamp = fingerprint(session, self._types)
         with self._lock:

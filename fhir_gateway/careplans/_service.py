@@ -34,10 +34,11 @@ from fhir_gateway.careplans._store import (
     read,
     retire_plan,
     save_all,
-    tasks_for,
+    task_statuses,
 )
 from fhir_gateway.careplans._templates import template_set
 from fhir_gateway.privacy import consents_of, is_mhca_sender, is_part2_sender
+from fhir_gateway.services import lookup
 from fhir_gateway.services.mhca import act_facts
 from fhir_gateway.settings import Settings
 
@@ -139,19 +140,23 @@ def plan_for_context(
 def _carry_over(
     session: Session, previous: list[dict[str, Any]]
 ) -> tuple[list[str], set[str], list[str]]:
-    """(requests a partner accepted, their ActivityDefinition URLs, the other requests)."""
-    carried, urls, others = [], set(), []
-    for plan in previous:
-        for ref in activity_requests(plan):
-            statuses = {t.get("status") for t in tasks_for(session, ref)}
-            if statuses & ACCEPTED_TASK:
-                carried.append(ref)
-                request = read(session, ref) or {}
-                urls |= {c.split("|", 1)[0] for c in request.get("instantiatesCanonical", [])}
-            elif statuses & NOT_YET_ACCEPTED:
-                others.append(
-                    ref
-                )  # finished referrals (completed, rejected, …) are left as they are
+    """(requests a partner accepted, their ActivityDefinition URLs, the other requests); the
+    Tasks of all the requests found in one search, the accepted requests read in one query."""
+    refs = [ref for plan in previous for ref in activity_requests(plan)]
+    statuses = task_statuses(session, refs)
+    carried = [ref for ref in refs if statuses.get(ref, set()) & ACCEPTED_TASK]
+    others = [  # finished referrals (completed, rejected, …) are left as they are
+        ref
+        for ref in refs
+        if not statuses.get(ref, set()) & ACCEPTED_TASK
+        and statuses.get(ref, set()) & NOT_YET_ACCEPTED
+    ]
+    requests = lookup.read_all(session, carried) if carried else {}
+    urls = {
+        c.split("|", 1)[0]
+        for ref in carried
+        for c in requests.get(ref, {}).get("instantiatesCanonical", [])
+    }
     return carried, urls, others
 
 

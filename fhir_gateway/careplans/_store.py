@@ -21,6 +21,8 @@ __all__ = [
     "plans_of_encounter",
     "live_plans_of_patient",
     "tasks_for",
+    "tasks_by_request",
+    "task_statuses",
     "activity_requests",
     "own_requests",
     "close_referrals",
@@ -95,13 +97,28 @@ def _reason(text: str) -> dict[str, str]:
     return {"text": text}
 
 
-def close_referrals(session: Session, request_refs: list[str], reason: str) -> list[str]:
-    """Cancel the open Tasks of these requests and revoke the requests (unless completed)."""
+def tasks_by_request(session: Session, request_refs: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """``tasks_for`` of several requests in one search (per 100): the Tasks by their focus."""
     refs = list(dict.fromkeys(request_refs))
     tasks: dict[str, list[dict[str, Any]]] = {}
     for start in range(0, len(refs), 100):  # references ORed in one search parameter
         for task in _search(session, "Task", [("focus", ",".join(refs[start : start + 100]))]):
             tasks.setdefault((task.get("focus") or {}).get("reference") or "", []).append(task)
+    return tasks
+
+
+def task_statuses(session: Session, request_refs: list[str]) -> dict[str, set[str]]:
+    """The statuses of each request's Tasks (those with any), in one search."""
+    return {
+        ref: {t.get("status") or "" for t in tasks}
+        for ref, tasks in tasks_by_request(session, request_refs).items()
+    }
+
+
+def close_referrals(session: Session, request_refs: list[str], reason: str) -> list[str]:
+    """Cancel the open Tasks of these requests and revoke the requests (unless completed)."""
+    refs = list(dict.fromkeys(request_refs))
+    tasks = tasks_by_request(session, refs)
     requests = lookup.read_all(session, refs)
     written, cancelled, revoked = [], [], []
     for ref in refs:
@@ -117,26 +134,27 @@ def close_referrals(session: Session, request_refs: list[str], reason: str) -> l
     return written
 
 
+_OPEN_GOAL = frozenset({"proposed", "planned", "accepted", "active", "on-hold"})
+_OPEN_TEAM = frozenset({"proposed", "active", "suspended"})
+
+
 def retire_plan(session: Session, plan: dict[str, Any], reason: str) -> list[str]:
-    """The plan revoked, its goals cancelled and its care team inactive (referrals: see above)."""
-    written = [
-        save(
-            session,
+    """The plan revoked, its goals cancelled and its care team inactive (referrals: see above):
+    its goals and teams read in one query, the three written together in that order."""
+    goal_refs = [g.get("reference") or "" for g in plan.get("goal", [])]
+    team_refs = [t.get("reference") or "" for t in plan.get("careTeam", [])]
+    found = lookup.read_all(session, [*goal_refs, *team_refs])
+    goals = [found[r] for r in dict.fromkeys(goal_refs) if r in found]
+    teams = [found[r] for r in dict.fromkeys(team_refs) if r in found]
+    return save_all(
+        session,
+        [
             {**plan, "status": "revoked", "note": [*plan.get("note", []), {"text": reason}]},
-        )
-    ]
-    for goal_ref in plan.get("goal", []):
-        goal = read(session, goal_ref.get("reference"))
-        if goal is not None and goal.get("lifecycleStatus") in (
-            "proposed",
-            "planned",
-            "accepted",
-            "active",
-            "on-hold",
-        ):
-            written.append(save(session, {**goal, "lifecycleStatus": "cancelled"}))
-    for team_ref in plan.get("careTeam", []):
-        team = read(session, team_ref.get("reference"))
-        if team is not None and team.get("status") in ("proposed", "active", "suspended"):
-            written.append(save(session, {**team, "status": "inactive"}))
-    return written
+            *(
+                {**goal, "lifecycleStatus": "cancelled"}
+                for goal in goals
+                if goal.get("lifecycleStatus") in _OPEN_GOAL
+            ),
+            *({**team, "status": "inactive"} for team in teams if team.get("status") in _OPEN_TEAM),
+        ],
+    )

@@ -421,8 +421,8 @@ def update_many(
 ) -> list[WriteResult]:
     """PUT of several resources, each carrying its id, as ``update`` would store them one after
     the other (the same rights, checks, versions and consequences), but written together: each
-    run of resources of one type is read in one query, checked, created in one multi-row
-    statement per table (changed ones updated as by ``update``) and its consequences run then,
+    run of resources of one type is read in one query, checked, its new ones created and its
+    changed ones updated in one multi-row statement per table, and its consequences run then,
     with the batch rules called once for the run. Runs go in the order given, so a resource's
     rules see those before it stored, as they would one by one (a plan's Tasks its requests)."""
     docs = [_prepared_for_update(resource, caller, schema=schema) for resource in resources]
@@ -469,13 +469,11 @@ def _store_run(session: Session, caller: Caller, docs: list[dict[str, Any]]) -> 
         event = WriteEvent(session, caller, res_type, "update" if live else "create", live, doc)
         planned.append((doc, current, event, hooks.run_checks(event)))
     created = iter(repo.create_many(session, [d for d, current, *_ in planned if current is None]))
+    updated = iter(repo.update_many(session, [(d, c) for d, c, *_ in planned if c is not None]))
     results: list[WriteResult] = []
     written: list[hooks.Written] = []
-    for doc, current, event, warnings in planned:
-        if current is None:
-            stored, new = next(created), True
-        else:
-            stored, new = repo.update_resource(session, doc, doc["id"], current=current)
+    for _doc, current, event, warnings in planned:
+        stored, new = (next(created), True) if current is None else next(updated)
         if event.before is None or stored.version_id != event.before.version_id:
             written.append((event, stored))  # an unchanged update has no effects
         results.append(WriteResult(201 if new else 200, stored, warnings))

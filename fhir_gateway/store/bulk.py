@@ -33,6 +33,7 @@ from fhir_gateway.search.extract import TABLE_COLUMNS, IndexRows, extract
 from fhir_gateway.store import search_parameters
 from fhir_gateway.store.repository import new_id
 from fhir_gateway.store.tables import INDEX_TABLES, resource_versions, resources
+from fhir_gateway.store.transaction_memo import note_written
 
 __all__ = ["BulkError", "BulkResult", "load", "load_labelled", "analyze"]
 
@@ -96,6 +97,7 @@ def load_labelled(
     result = BulkResult()
     for rows in _chunks(items, chunk, validate=validate, keep=keep_last_updated, now=now):
         _refuse_existing(session, rows)
+        note_written(session, {row.res_type for row in rows})
         writer(session, rows)
         for row in rows:
             result.by_type[row.res_type] += 1

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, select, tuple_
+from sqlalchemy import bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from fhir_gateway.search.extract import TABLE_COLUMNS, extract
@@ -22,6 +22,7 @@ __all__ = [
     "write_version_and_index",
     "insert_new_with_index",
     "insert_many_with_index",
+    "update_many_with_index",
     "clear_index",
     "reindex",
     "load_custom_parameters",
@@ -119,14 +120,7 @@ def insert_many_with_index(
     all (a CTE per table, its rows as arrays), elsewhere one executemany per table. Returns the
     keys that existed already: those resources got no row at all (PostgreSQL: ON CONFLICT DO
     NOTHING, the others still go in; elsewhere nothing goes in when any key exists)."""
-    index_rows: dict[str, list[dict[str, Any]]] = {}
-    for version, content in zip(versions, contents, strict=True):
-        if version["res_type"] == "SearchParameter":
-            search_parameters.changed(session)
-        for kind, kind_rows in extract(content).items():
-            for row in kind_rows:
-                row["res_type"], row["res_id"] = version["res_type"], version["res_id"]
-            index_rows.setdefault(kind, []).extend(kind_rows)
+    index_rows = _index_rows_of(session, versions, contents)
     if session.get_bind().dialect.name == "postgresql":
         return _pg_insert_many(session, versions, index_rows)
     return _insert_many(session, versions, index_rows)
@@ -173,6 +167,129 @@ def _insert_many(
         if kind_rows:
             conn.execute(_INSERTS[kind], kind_rows)
     return set()
+
+
+def update_many_with_index(
+    session: Session,
+    versions: list[dict[str, Any]],
+    contents: list[Mapping[str, Any]],
+    before: list[int],
+) -> set[tuple[str, str]]:
+    """Several existing resources replaced, as many ``update_resource`` writes would leave them:
+    the current row (only where it is still at version ``before[i]``), a version row, and the
+    index rows of the version before replaced. On PostgreSQL one statement (an UPDATE … FROM
+    arrays, then a CTE per index DELETE and INSERT and the versions, all on one snapshot),
+    elsewhere one executemany per table. Returns the keys whose current row had moved on (then
+    roll back, as after any failed write: on PostgreSQL those got nothing, the others all their
+    rows; elsewhere the others' current rows changed and nothing more went in)."""
+    index_rows = _index_rows_of(session, versions, contents)
+    kinds = set().union(*(_kinds_for(t) for t in {v["res_type"] for v in versions}))
+    if session.get_bind().dialect.name == "postgresql":
+        return _pg_update_many(session, versions, before, index_rows, kinds)
+    return _update_many(session, versions, before, index_rows, kinds)
+
+
+def _index_rows_of(
+    session: Session, versions: list[dict[str, Any]], contents: list[Mapping[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    index_rows: dict[str, list[dict[str, Any]]] = {}
+    for version, content in zip(versions, contents, strict=True):
+        if version["res_type"] == "SearchParameter":
+            search_parameters.changed(session)
+        for kind, kind_rows in extract(content).items():
+            for row in kind_rows:
+                row["res_type"], row["res_id"] = version["res_type"], version["res_id"]
+            index_rows.setdefault(kind, []).extend(kind_rows)
+    return index_rows
+
+
+def _pg_update_many(
+    session: Session,
+    versions: list[dict[str, Any]],
+    before: list[int],
+    index_rows: dict[str, list[dict[str, Any]]],
+    kinds: set[str],
+) -> set[tuple[str, str]]:
+    contents = [orjson.dumps(v["content"]).decode() for v in versions]
+    columns = [[v[c] for v in versions] for c in _VERSION_COLUMNS[:-1]]
+    parts = ["r AS (" + _PG_UPDATE_CURRENT_MANY + ")"]
+    params: list[Any] = [*columns[:2], before, columns[2], columns[3], contents]
+    parts += (f"d_{kind} AS ({_PG_DELETE_MANY[kind]})" for kind in sorted(kinds))
+    for kind, kind_rows in sorted(index_rows.items()):
+        if kind_rows:
+            parts.append(f"i_{kind} AS ({_PG_INSERT_MANY[kind]})")
+            params += ([r["res_type"] for r in kind_rows], [r["res_id"] for r in kind_rows])
+            params += ([_PG_VALUE[kind][c](r[c]) for r in kind_rows] for c in TABLE_COLUMNS[kind])
+    parts.append("v AS (" + _PG_INSERT_VERSION_MANY + ")")
+    params += [*columns, contents]
+    sql = "WITH " + ", ".join(parts) + " SELECT res_type, res_id FROM r"
+    written = {tuple(row) for row in session.connection().exec_driver_sql(sql, tuple(params))}
+    return {(v["res_type"], v["res_id"]) for v in versions} - written
+
+
+# A current row replaced, only while still at the version read (b_version). Built once, as the
+# statements below (building SQLAlchemy statements per write cost more than running them).
+UPDATE_CURRENT = (
+    update(resources)
+    .where(
+        resources.c.res_type == bindparam("b_type"),
+        resources.c.res_id == bindparam("b_id"),
+        resources.c.version_id == bindparam("b_version"),
+    )
+    .values(
+        version_id=bindparam("version_id"),
+        last_updated=bindparam("last_updated"),
+        deleted=bindparam("deleted"),
+        content=bindparam("content"),
+    )
+)
+
+
+def _update_many(
+    session: Session,
+    versions: list[dict[str, Any]],
+    before: list[int],
+    index_rows: dict[str, list[dict[str, Any]]],
+    kinds: set[str],
+) -> set[tuple[str, str]]:
+    conn = session.connection()
+    result = conn.execute(
+        UPDATE_CURRENT,
+        [
+            {
+                "b_type": v["res_type"],
+                "b_id": v["res_id"],
+                "b_version": was,
+                **{c: v[c] for c in ("version_id", "last_updated", "deleted", "content")},
+            }
+            for v, was in zip(versions, before, strict=True)
+        ],
+    )
+    if result.rowcount != len(versions):  # a concurrent writer won (SQLite has no row locks)
+        return _not_at(session, versions)
+    conn.execute(_INSERT_VERSION, versions)
+    keys = [{"b_type": v["res_type"], "b_id": v["res_id"]} for v in versions]
+    for kind in sorted(kinds):
+        conn.execute(_DELETES[kind], keys)
+    for kind, kind_rows in index_rows.items():
+        if kind_rows:
+            conn.execute(_INSERTS[kind], kind_rows)
+    return set()
+
+
+def _not_at(session: Session, versions: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """The keys whose current row is not the one just written (another write's: it may carry
+    the same version number, so the content tells)."""
+    keys = [(v["res_type"], v["res_id"]) for v in versions]
+    stored = {
+        (row.res_type, row.res_id): row.content
+        for row in session.connection().execute(
+            select(resources.c.res_type, resources.c.res_id, resources.c.content).where(
+                tuple_(resources.c.res_type, resources.c.res_id).in_(keys)
+            )
+        )
+    }
+    return {key for key, v in zip(keys, versions, strict=True) if stored.get(key) != v["content"]}
 
 
 def _pg_type(column: Any) -> str:
@@ -244,6 +361,20 @@ _PG_INSERT_MANY = {
         + f") AS u(res_type, res_id, {', '.join(TABLE_COLUMNS[kind])})"
         " WHERE EXISTS (SELECT FROM r WHERE r.res_type = u.res_type AND r.res_id = u.res_id)"
     )
+    for kind, table in INDEX_TABLES.items()
+}
+# The current rows of an update, each only while still at the version read (b_version); the
+# index and version rows of the others (r) go in beside them.
+_PG_UPDATE_CURRENT_MANY = (
+    f"UPDATE {resources.name} AS t SET version_id = n.version_id,"
+    " last_updated = n.last_updated, deleted = false, content = n.content"
+    " FROM unnest(%s::text[], %s::text[], %s::int[], %s::int[], %s::timestamp[], %s::jsonb[])"
+    " AS n(res_type, res_id, b_version, version_id, last_updated, content)"
+    " WHERE t.res_type = n.res_type AND t.res_id = n.res_id AND t.version_id = n.b_version"
+    " RETURNING t.res_type, t.res_id"
+)
+_PG_DELETE_MANY = {  # on the statement's snapshot: never the rows its INSERTs add
+    kind: f"DELETE FROM {table.name} WHERE (res_type, res_id) IN (SELECT res_type, res_id FROM r)"
     for kind, table in INDEX_TABLES.items()
 }
 _PG_INSERT_VERSION_MANY = (

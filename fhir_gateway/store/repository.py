@@ -41,6 +41,7 @@ from fhir_gateway.errors import Conflict, PreconditionFailed
 from fhir_gateway.store import index as search_index
 from fhir_gateway.store.db import Database, Prebuilt
 from fhir_gateway.store.tables import conditional_keys, resource_versions, resources
+from fhir_gateway.store.transaction_memo import note_written
 
 __all__ = [
     "StoredResource",
@@ -55,6 +56,7 @@ __all__ = [
     "create_many",
     "read_keys",
     "update_resource",
+    "update_many",
     "delete_resource",
     "history",
     "claim_conditional_key",
@@ -232,20 +234,7 @@ def same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
 # The write path's statements, built once: building SQLAlchemy statements per call cost more than
 # running them. Values travel as parameters.
 _INSERT_VERSION = insert(resource_versions)
-_UPDATE_CURRENT = (
-    update(resources)
-    .where(
-        resources.c.res_type == bindparam("b_type"),
-        resources.c.res_id == bindparam("b_id"),
-        resources.c.version_id == bindparam("b_version"),
-    )
-    .values(
-        version_id=bindparam("version_id"),
-        last_updated=bindparam("last_updated"),
-        deleted=bindparam("deleted"),
-        content=bindparam("content"),
-    )
-)
+_UPDATE_CURRENT = search_index.UPDATE_CURRENT
 
 
 @cache
@@ -291,6 +280,7 @@ def create_resource(
     when = clock.now()
     doc = _stamp(resource, res_id, 1, when)
     stored = StoredResource(res_type, res_id, 1, when, False, doc, method)
+    note_written(session, (res_type,))
     if session.get_bind().dialect.name == "postgresql":  # all its rows in one statement
         if not search_index.insert_new_with_index(session, _version_row(stored), doc):
             raise Conflict(f"{res_type}/{res_id} already exists")
@@ -324,6 +314,7 @@ def create_many(
     ]
     if not stored:
         return []
+    note_written(session, {s.res_type for s in stored})
     taken = search_index.insert_many_with_index(
         session, [_version_row(s) for s in stored], [s.content for s in stored]
     )
@@ -383,6 +374,7 @@ def update_resource(
     version = current.version_id + 1
     when = clock.now()
     doc = _stamp(resource, res_id, version, when)
+    note_written(session, (res_type,))
     result = session.connection().execute(
         _UPDATE_CURRENT,
         {
@@ -402,6 +394,39 @@ def update_resource(
     return stored, current.deleted
 
 
+def update_many(
+    session: Session, changes: list[tuple[dict[str, Any], StoredResource]], *, method: str = "PUT"
+) -> list[tuple[StoredResource, bool]]:
+    """``update_resource`` of several existing resources, each with the current row its caller
+    read (``(resource, current)``), written in one statement per table (PostgreSQL: one in all):
+    the same rows as one by one, each guarded as there (the UPDATE matches the version read;
+    409 when one moved on: roll back). Returns (stored, created) for each, in order."""
+    when = clock.now()
+    out: list[tuple[StoredResource, bool]] = []
+    changed: list[tuple[StoredResource, int]] = []
+    for resource, current in changes:
+        if not current.deleted and same_content(current.content, resource):
+            out.append((current, False))
+            continue
+        version = current.version_id + 1
+        doc = _stamp(resource, current.res_id, version, when)
+        stored = StoredResource(current.res_type, current.res_id, version, when, False, doc, method)
+        changed.append((stored, current.version_id))
+        out.append((stored, current.deleted))
+    if changed:
+        note_written(session, {s.res_type for s, _ in changed})
+        moved = search_index.update_many_with_index(
+            session,
+            [_version_row(s) for s, _ in changed],
+            [s.content for s, _ in changed],
+            [before for _, before in changed],
+        )
+        if moved:
+            names = ", ".join(sorted(f"{t}/{i}" for t, i in moved))
+            raise Conflict(f"{names} changed concurrently; retry")
+    return out
+
+
 def delete_resource(session: Session, res_type: str, res_id: str) -> StoredResource | None:
     """Write a tombstone version. Returns None when there was nothing (live) to delete."""
     current = read(session, res_type, res_id, for_update=True)
@@ -410,6 +435,7 @@ def delete_resource(session: Session, res_type: str, res_id: str) -> StoredResou
     version = current.version_id + 1
     when = clock.now()
     doc = _stamp({"resourceType": res_type}, res_id, version, when)
+    note_written(session, (res_type,))
     session.execute(
         update(resources)
         .where(resources.c.res_type == res_type, resources.c.res_id == res_id)

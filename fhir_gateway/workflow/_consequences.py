@@ -24,6 +24,7 @@ from fhir_gateway.workflow import _direct, _history, _progress, _routing
 from fhir_gateway.workflow._referrals import (
     is_referral,
     read,
+    read_all,
     ref,
     save,
     search,
@@ -150,16 +151,18 @@ def on_careplan(event: WriteEvent, stored: StoredResource | None) -> None:
     change = _changed(event, stored, "status")
     if change is None or stored is None or change[1] != "revoked":
         return
-    plan = stored.content
-    me = stored.relative
-    for activity in plan.get("activity", []):
-        request_ref = (activity.get("reference") or {}).get("reference", "")
-        if request_ref.startswith("ServiceRequest/"):
-            _revoke_if_own(event, me, request_ref)
+    refs = [
+        (a.get("reference") or {}).get("reference", "") for a in stored.content.get("activity", [])
+    ]
+    refs = list(dict.fromkeys(r for r in refs if r.startswith("ServiceRequest/")))
+    requests = read_all(event.session, refs) if refs else {}  # one query
+    for request_ref in refs:
+        _revoke_if_own(event, stored.relative, request_ref, requests.get(request_ref))
 
 
-def _revoke_if_own(event: WriteEvent, plan_ref: str, request_ref: str) -> None:
-    request = read(event.session, request_ref)
+def _revoke_if_own(
+    event: WriteEvent, plan_ref: str, request_ref: str, request: dict[str, Any] | None
+) -> None:
     if request is None or request.get("status") in ("completed", "revoked", "entered-in-error"):
         return
     if not any(b.get("reference") == plan_ref for b in request.get("basedOn", [])):

@@ -4,7 +4,7 @@ the partner directory (Organization, HealthcareService, Endpoint) of the care-pl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,7 @@ from fhir_gateway.careplans import (
     patient_language,
 )
 from fhir_gateway.careplans import no_partner_reason as explain
+from fhir_gateway.store import transaction_memo
 from fhir_gateway.workflow._referrals import read, ref, search
 
 __all__ = [
@@ -86,10 +87,27 @@ def partner_choices(session: Session, request: dict[str, Any]) -> list[PartnerCh
     )
 
 
+# What an organisation's endpoint is found from: the partner directory's types (its Endpoints).
+_ENDPOINT_TYPES = ("Organization", "HealthcareService", "Location", "Endpoint")
+
+
 def endpoint_of(session: Session, organization: str | None) -> str | None:
-    """The FHIR base URL of the organisation's own server (the "direct" pattern), if it has one."""
+    """The FHIR base URL of the organisation's own server (the "direct" pattern), if it has one.
+    Looked up once per transaction (a discharge's and a readmission's Tasks go to a few
+    partners, batch after batch), again after the transaction wrote one of those types."""
     if not organization:
         return None
+    memo = transaction_memo.memo(session)
+    seen = transaction_memo.writes_to(session, _ENDPOINT_TYPES)
+    remembered = memo.get(("endpoint_of", organization))
+    if remembered is not None and remembered[0] == seen:
+        return cast(str | None, remembered[1])
+    found = _endpoint_of(session, organization)
+    memo[("endpoint_of", organization)] = (seen, found)
+    return found
+
+
+def _endpoint_of(session: Session, organization: str) -> str | None:
     for partner in directory(session).partners:
         if partner.organization == organization and partner.endpoint:
             address = _address(read(session, partner.endpoint))

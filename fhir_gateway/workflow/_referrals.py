@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fhir_gateway.services.lookup import read, save, search
+from fhir_gateway.services.lookup import read, read_all, save, search
 
 __all__ = [
     "tasks_of",
@@ -15,6 +15,7 @@ __all__ = [
     "is_referral",
     "ref",
     "read",
+    "read_all",
     "search",
     "save",
     "tasks_for",

@@ -164,3 +164,83 @@ def test_writes_stored_together_call_a_batch_rule_once_and_a_per_write_rule_each
     assert [s.version_id for s in stored if s is not None] == [1, 1, 1]
     assert batches == [["g1", "g2", "g3"], ["g2"]]
     assert singles == ["g1", "g2", "g3", "g2"]
+
+
+def _changed(prefix: str) -> list[dict[str, Any]]:
+    """``_docs`` with new content, but for the Questionnaire (unchanged)."""
+    patient, task, observation, questionnaire = _docs(prefix)
+    patient["name"] = [{"family": "Eze", "given": ["Ada", "Ngozi"]}]
+    task.update(status="cancelled", authoredOn="2025-02-02")
+    observation["valueQuantity"] = {**observation["valueQuantity"], "value": 14}
+    return [patient, task, observation, questionnaire]
+
+
+def _bulk_update(session: Any, docs: list[dict[str, Any]]) -> list[tuple[Any, bool]]:
+    keys = [(d["resourceType"], d["id"]) for d in docs]
+    current = repository.read_keys(session, keys, for_update=True)
+    return repository.update_many(
+        session, [(d, current[k]) for d, k in zip(docs, keys, strict=True)]
+    )
+
+
+def test_a_bulk_update_stores_the_rows_of_one_by_one_updates(session_factory):
+    """Changed resources (one deleted before) get a version each, the next one, and their index
+    rows replaced, as ``update_resource`` leaves them; an unchanged one keeps its version."""
+    with session_factory() as session:
+        for prefix in ("usolo", "ubulk"):
+            repository.create_many(session, _docs(prefix))
+            repository.delete_resource(session, "Task", f"{prefix}-t")
+    with session_factory() as session:
+        solo = [repository.update_resource(session, d, d["id"]) for d in _changed("usolo")]
+        bulk = _bulk_update(session, _changed("ubulk"))
+    expected = [(2, False), (3, True), (2, False), (1, False)]  # (version, created)
+    assert [(s.version_id, created) for s, created in solo] == expected
+    assert [(s.version_id, created) for s, created in bulk] == expected
+    with session_factory() as session:
+        one, together = _stored_rows(session, "usolo"), _stored_rows(session, "ubulk")
+        assert repository.read(session, "Task", "ubulk-t").content["status"] == "cancelled"
+    assert len(one["versions"]) == 4 + 1 + 3  # the creates, the Task's deletion, 3 updates
+    assert together == one
+
+
+def test_a_bulk_update_refuses_a_version_another_write_moved_on(session_factory):
+    with session_factory() as session:
+        repository.create_many(session, _docs("moved"))
+    with pytest.raises(Conflict, match="Task/moved-t"), session_factory() as session:
+        docs = _changed("moved")
+        keys = [(d["resourceType"], d["id"]) for d in docs]
+        current = repository.read_keys(session, keys)
+        repository.update_resource(session, {**docs[1], "status": "rejected"}, "moved-t")
+        repository.update_many(session, [(d, current[k]) for d, k in zip(docs, keys, strict=True)])
+    with session_factory() as session:
+        task = repository.read(session, "Task", "moved-t")
+        patient = repository.read(session, "Patient", "moved-p")
+    assert (task.version_id, task.content["status"]) == (1, "requested")  # all rolled back
+    assert patient.version_id == 1
+
+
+def test_a_plan_retired_on_readmission_has_its_goals_and_team_closed(auto_gateway: Gateway):
+    """A readmission retires the live plan: the plan revoked, its goals cancelled, its care team
+    inactive, each one version on (written together)."""
+    auto_gateway.send(adt(control="MSG-1", mrn="MRN-R", visit="V-R1"))
+    [first] = auto_gateway.plans()
+    refs = [r["reference"] for r in (*first.get("goal", []), *first.get("careTeam", []))]
+    before = [auto_gateway.read(ref) for ref in refs]
+    auto_gateway.send(
+        adt(
+            control="MSG-2",
+            mrn="MRN-R",
+            visit="V-R2",
+            admitted="20250320090000",
+            discharged="20250325140000",
+        )
+    )
+    after = [auto_gateway.read(ref) for ref in refs]
+    assert auto_gateway.read(f"CarePlan/{first['id']}")["status"] == "revoked"
+    goals = [r for r in after if r["resourceType"] == "Goal"]
+    teams = [r for r in after if r["resourceType"] == "CareTeam"]
+    assert goals and all(g["lifecycleStatus"] == "cancelled" for g in goals)
+    assert teams and all(t["status"] == "inactive" for t in teams)
+    assert [int(r["meta"]["versionId"]) for r in after] == [
+        int(r["meta"]["versionId"]) + 1 for r in before
+    ]

@@ -1,0 +1,45 @@
+"""Values worth keeping for one transaction only, and which resource types it has written.
+
+Data built from stored resources (templates, the partner directory) is checked against the
+database once per transaction rather than on every use; the store notes each type it writes so
+such a memo knows when the transaction itself changed what it was built from. Both are dropped
+when the transaction (or a savepoint) ends: a rollback may undo the writes they saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+__all__ = ["memo", "note_written", "writes_to"]
+
+_MEMO = "fhir_gateway.transaction_memo"
+_WRITTEN = "fhir_gateway.types_written"
+
+
+def memo(session: Session) -> dict[Any, Any]:
+    """A dict that lives as long as the session's current transaction."""
+    found: dict[Any, Any] = session.info.setdefault(_MEMO, {})
+    return found
+
+
+def note_written(session: Session, res_types: Iterable[str]) -> None:
+    """The transaction has written a resource of each of ``res_types``."""
+    written: dict[str, int] = session.info.setdefault(_WRITTEN, {})
+    for res_type in res_types:
+        written[res_type] = written.get(res_type, 0) + 1
+
+
+def writes_to(session: Session, res_types: Iterable[str]) -> int:
+    """How many writes of ``res_types`` the transaction has noted: grows with each one."""
+    written: dict[str, int] = session.info.get(_WRITTEN, {})
+    return sum(written.get(res_type, 0) for res_type in res_types)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, _transaction: SessionTransaction) -> None:
+    session.info.pop(_MEMO, None)
+    session.info.pop(_WRITTEN, None)
