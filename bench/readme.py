@@ -122,13 +122,21 @@ def markdown(header: tuple[str, ...], lines: Sequence[tuple[str, ...]]) -> str:
     return "\n".join(out)
 
 
-def provenance(name: str, result: Result) -> str:
+def provenance(name: str, result: Result, earlier: Result | None = None) -> str:
+    """Which run a table comes from; with the earlier tree's run when it shows one."""
+    line = f"_{_run(f'bench/results/{name}.json', result)}"
+    if earlier:
+        line += f"; before: {_run(f'bench/results/before/{name}.json', earlier)}"
+    return line + "; table written by `bench/readme.py`._"
+
+
+def _run(path: str, result: Result) -> str:
     c = result.get("context", {})
     where = f", {result['database']}" if "database" in result else ""
     return (
-        f"_`bench/results/{name}.json`{where}, measured {c.get('measured_at', '?')} on commit "
+        f"`{path}`{where}, measured {c.get('measured_at', '?')} on commit "
         f"{c.get('commit', '?')}, load average {c.get('load_average', '?')} on "
-        f"{c.get('cpus', '?')} CPUs; table written by `bench/readme.py`._"
+        f"{c.get('cpus', '?')} CPUs"
     )
 
 
@@ -166,7 +174,8 @@ def rows_block(name: str) -> Callable[[Results, str], str]:
             target = f"{target_cell(row)}: {verdict(row)}" if row["target"] else ""
             cells += [baseline_cell(row), ratio_cell(row), target]
             lines.append(tuple(cells))
-        return markdown(header, lines) + "\n\n" + provenance(name, result)
+        earlier_run = results.before.get(name) if before else None
+        return markdown(header, lines) + "\n\n" + provenance(name, result, earlier_run)
 
     return render
 
@@ -202,7 +211,7 @@ def writepath_block(results: Results, old: str) -> str:
         f"PostgreSQL CPU ms{arrow}",
         "issue 21's target",
     )
-    return markdown(header, lines) + "\n\n" + provenance("writepath", result)
+    return markdown(header, lines) + "\n\n" + provenance("writepath", result, earlier or None)
 
 
 def intake_block(results: Results, old: str) -> str:

@@ -75,9 +75,13 @@ def test_a_result_becomes_a_table_with_its_baseline_ratio_and_verdict():
 def test_an_earlier_trees_result_adds_a_before_column():
     earlier = _rest()
     earlier["rows"][0]["value"] = 707.0
+    earlier["context"] = {**earlier["context"], "commit": "0ld7ree"}
     body = readme.rows_block("rest")(readme.Results({"rest": _rest()}, {"rest": earlier}), "")
     assert body.splitlines()[0].startswith("| measure | before | figure |")
     assert "| read by id, auth + audit on | 707/s | 1,265/s |" in body
+    # the reader learns which tree "before" was
+    assert "before: `bench/results/before/rest.json`, sqlite, measured" in body
+    assert "on commit 0ld7ree" in body
 
 
 def test_regenerating_replaces_only_what_is_between_the_markers():
