@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, Opera
 from sqlalchemy.orm import Session, sessionmaker
 
 from fhir_gateway.errors import Conflict, Unavailable
+from fhir_gateway.store import transaction_memo
 from fhir_gateway.store.keyed_ids import unit_of_work
 from fhir_gateway.store.search_parameters import CHANGED, RegistrySync
 
@@ -219,6 +220,7 @@ class Database:
         for maker in (self._writer, self._reader):
             for point in ("before_commit", "after_commit", "after_rollback", "after_soft_rollback"):
                 event.listen(maker, point, self._dispatch(point))
+            event.listen(maker, "after_transaction_end", transaction_memo.forget)
 
     def use_rules(self, rules: SessionRules | None) -> None:
         """The rules every session opened from now on carries (replacing any before)."""

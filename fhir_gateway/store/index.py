@@ -133,6 +133,20 @@ def _pg_insert_many(
     columns = [[v[c] for v in versions] for c in _VERSION_COLUMNS[:-1]]
     parts = ["r AS (" + _PG_INSERT_CURRENT_MANY + ")"]
     params: list[Any] = [*columns[:5], contents]
+    return _pg_run_many(session, versions, parts, params, index_rows, columns, contents)
+
+
+def _pg_run_many(
+    session: Session,
+    versions: list[dict[str, Any]],
+    parts: list[str],
+    params: list[Any],
+    index_rows: dict[str, list[dict[str, Any]]],
+    columns: list[list[Any]],
+    contents: list[str],
+) -> set[tuple[str, str]]:
+    """The statement of a bulk write after its current-row part (CTE ``r``): the index rows and
+    the versions of the rows ``r`` wrote; returns the keys it did not write."""
     for kind, kind_rows in sorted(index_rows.items()):
         if kind_rows:
             parts.append(f"i_{kind} AS ({_PG_INSERT_MANY[kind]})")
@@ -215,16 +229,7 @@ def _pg_update_many(
     parts = ["r AS (" + _PG_UPDATE_CURRENT_MANY + ")"]
     params: list[Any] = [*columns[:2], before, columns[2], columns[3], contents]
     parts += (f"d_{kind} AS ({_PG_DELETE_MANY[kind]})" for kind in sorted(kinds))
-    for kind, kind_rows in sorted(index_rows.items()):
-        if kind_rows:
-            parts.append(f"i_{kind} AS ({_PG_INSERT_MANY[kind]})")
-            params += ([r["res_type"] for r in kind_rows], [r["res_id"] for r in kind_rows])
-            params += ([_PG_VALUE[kind][c](r[c]) for r in kind_rows] for c in TABLE_COLUMNS[kind])
-    parts.append("v AS (" + _PG_INSERT_VERSION_MANY + ")")
-    params += [*columns, contents]
-    sql = "WITH " + ", ".join(parts) + " SELECT res_type, res_id FROM r"
-    written = {tuple(row) for row in session.connection().exec_driver_sql(sql, tuple(params))}
-    return {(v["res_type"], v["res_id"]) for v in versions} - written
+    return _pg_run_many(session, versions, parts, params, index_rows, columns, contents)
 
 
 # A current row replaced, only while still at the version read (b_version). Built once, as the

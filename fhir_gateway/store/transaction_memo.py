@@ -3,7 +3,8 @@
 Data built from stored resources (templates, the partner directory) is checked against the
 database once per transaction rather than on every use; the store notes each type it writes so
 such a memo knows when the transaction itself changed what it was built from. Both are dropped
-when the transaction (or a savepoint) ends: a rollback may undo the writes they saw.
+when the transaction (or a savepoint) ends, a rollback may undo the writes they saw: ``Database``
+listens for that on its own sessions (no listener on every Session in the process).
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
-__all__ = ["memo", "note_written", "writes_to"]
+__all__ = ["memo", "note_written", "writes_to", "forget"]
 
 _MEMO = "fhir_gateway.transaction_memo"
 _WRITTEN = "fhir_gateway.types_written"
@@ -39,7 +39,7 @@ def writes_to(session: Session, res_types: Iterable[str]) -> int:
     return sum(written.get(res_type, 0) for res_type in res_types)
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _forget(session: Session, _transaction: SessionTransaction) -> None:
+def forget(session: Session, _transaction: SessionTransaction) -> None:
+    """The transaction (or a savepoint) ended: listened for by every session ``Database`` opens."""
     session.info.pop(_MEMO, None)
     session.info.pop(_WRITTEN, None)
