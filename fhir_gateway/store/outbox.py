@@ -25,6 +25,8 @@ __all__ = [
     "OutboxRow",
     "Attempt",
     "enqueue",
+    "enqueue_many",
+    "pending_row",
     "claim",
     "finish",
     "withdraw",
@@ -142,29 +144,63 @@ def enqueue(
 ) -> int:
     """Add a pending row in the caller's transaction; returns its id. ``disclosures``: the patient
     data it discloses and the consent each rests on (opaque here; kept for the accounting)."""
-    now = clock.to_db(clock.now())
-    result = session.execute(
-        insert(outbox).values(
-            created_at=now,
-            retry_since=now,
-            channel=channel,
-            subscription=subscription,
-            event_number=event_number,
-            focus=focus,
-            method=method,
-            url=url,
-            headers=headers or {},
-            content_type=content_type,
-            body=body,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            disclosures=disclosures or None,
-        )
+    row = pending_row(
+        channel=channel,
+        method=method,
+        url=url,
+        body=body,
+        content_type=content_type,
+        headers=headers,
+        subscription=subscription,
+        event_number=event_number,
+        focus=focus,
+        disclosures=disclosures,
     )
+    result = session.execute(insert(outbox).values(**row))
     key = cast(CursorResult[Any], result).inserted_primary_key
     assert key is not None  # a single-row INSERT always has one
     return int(key[0])
+
+
+def pending_row(
+    *,
+    channel: str,
+    method: str,
+    url: str,
+    body: bytes,
+    content_type: str | None,
+    headers: dict[str, str] | None = None,
+    subscription: str | None = None,
+    event_number: int | None = None,
+    focus: str | None = None,
+    disclosures: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The columns of a new pending row (due now), for ``enqueue_many``."""
+    now = clock.to_db(clock.now())
+    return {
+        "created_at": now,
+        "retry_since": now,
+        "channel": channel,
+        "subscription": subscription,
+        "event_number": event_number,
+        "focus": focus,
+        "method": method,
+        "url": url,
+        "headers": headers or {},
+        "content_type": content_type,
+        "body": body,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "disclosures": disclosures or None,
+    }
+
+
+def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add the ``pending_row``s in the caller's transaction, in one multi-row INSERT (a batch of
+    writes queues many rows at once: one statement, not one per row)."""
+    if rows:
+        session.execute(insert(outbox).values(rows))
 
 
 def claim(

@@ -15,10 +15,12 @@ ServiceRequests and CarePlans):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fhir_gateway.context import SYSTEM
-from fhir_gateway.hooks import WriteEvent, Written, settings_of
+from fhir_gateway.hooks import WriteEvent, Written
+from fhir_gateway.store import outbox
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.workflow import _direct, _history, _progress, _routing
 from fhir_gateway.workflow._referrals import (
@@ -60,13 +62,22 @@ def on_tasks(written: list[Written]) -> None:
     """Each referral Task's transition, one after the other; the partners' endpoints looked up
     once for the batch (a plan's Tasks mostly go to a few partners)."""
     endpoints: dict[str, str | None] = {}
+    pushes: list[dict[str, Any]] = []  # the pushes to partners' servers, queued in one INSERT
     for event, stored in written:
-        _on_task(event, stored, endpoints)
+        _on_task(event, stored, _Pushes(endpoints, pushes))
+    if pushes:
+        outbox.enqueue_many(written[0][0].session, pushes)
 
 
-def _on_task(
-    event: WriteEvent, stored: StoredResource | None, endpoints: dict[str, str | None]
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Pushes:
+    """A batch's partner endpoints (looked up once per owner) and the push rows it queues."""
+
+    endpoints: dict[str, str | None]
+    rows: list[dict[str, Any]]
+
+
+def _on_task(event: WriteEvent, stored: StoredResource | None, pushes: _Pushes) -> None:
     if stored is None or stored.deleted or not is_referral(stored.content):
         return
     status = _changed(event, stored, "status")
@@ -76,11 +87,11 @@ def _on_task(
     previous = event.before.content.get("status") if event.before is not None else None
     _history.record_transition(event.session, event.caller, stored, previous)
     if status is not None:
-        _after_transition(event, stored, status[1], endpoints)
+        _after_transition(event, stored, status[1], pushes)
 
 
 def _after_transition(
-    event: WriteEvent, stored: StoredResource, status: str, endpoints: dict[str, str | None]
+    event: WriteEvent, stored: StoredResource, status: str, pushes: _Pushes
 ) -> None:
     session, task = event.session, stored.content
     request_ref = ref(task, "focus")
@@ -96,9 +107,9 @@ def _after_transition(
             f"The partner's Task ended {status}; the case manager decides what next",
         )
     if status != "draft" and ref(task, "owner") and not actor_of(event.caller).organization:
-        _direct.push(
-            session, stored, (settings_of(session).base_url or "").rstrip("/"), endpoints
-        )  # the requester's changes reach a partner's own server
+        row = _direct.push_row(session, stored, pushes.endpoints)
+        if row is not None:  # the requester's changes reach a partner's own server
+            pushes.rows.append(outbox.pending_row(**row))
 
 
 def _complete_request(event: WriteEvent, request_ref: str | None) -> None:

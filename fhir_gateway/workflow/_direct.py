@@ -96,22 +96,32 @@ def push(
     names the Task version only: the worker builds what goes (``push_payload``) when it sends.
     ``endpoints``: the owners' endpoints already looked up (by a batch of Tasks), added to."""
     del base_url  # the worker's own, when it builds the Bundle
+    row = push_row(session, stored, endpoints if endpoints is not None else {})
+    return outbox.enqueue(session, **row) if row is not None else None
+
+
+def push_row(
+    session: Session, stored: StoredResource, endpoints: dict[str, str | None]
+) -> dict[str, Any] | None:
+    """The outbox row that pushes this Task version to its owner's FHIR server (for a batch of
+    Tasks queued in one ``outbox.enqueue_many``); None if the owner has none. ``endpoints``: the
+    owners' endpoints already looked up, added to."""
     owner = ref(stored.content, "owner")
-    known = endpoints if endpoints is not None else {}
-    if owner is not None and owner not in known:
-        known[owner] = endpoint_of(session, owner)
-    endpoint = known.get(owner) if owner is not None else None
-    if endpoint is None or owner is None:
+    if owner is None:
         return None
-    return outbox.enqueue(
-        session,
-        channel=PUSH_CHANNEL,
-        method="POST",
-        url=endpoint,
-        body=b"",
-        content_type="application/fhir+json",
-        focus=f"Task/{stored.res_id}/_history/{stored.version_id}",
-    )
+    if owner not in endpoints:
+        endpoints[owner] = endpoint_of(session, owner)
+    endpoint = endpoints[owner]
+    if endpoint is None:
+        return None
+    return {
+        "channel": PUSH_CHANNEL,
+        "method": "POST",
+        "url": endpoint,
+        "body": b"",
+        "content_type": "application/fhir+json",
+        "focus": f"Task/{stored.res_id}/_history/{stored.version_id}",
+    }
 
 
 def push_payload(

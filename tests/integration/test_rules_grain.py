@@ -149,7 +149,11 @@ def test_a_partner_push_is_queued_as_its_task_and_built_when_sent(
     ]
     assert pushes, "the demo directory has a partner with its own server"
     assert all(r.body == b"" and r.disclosures is None for r in pushes)  # nothing built yet
-    assert count.by_table.get("INSERT outbox", 0) >= len(pushes)
+    focuses = [r.focus for r in pushes]
+    assert len(set(focuses)) == len(focuses)  # one row per pushed Task version
+    assert all(f is not None and f.startswith("Task/") and "/_history/" in f for f in focuses)
+    # the batch's pushes are queued together: one INSERT for them all, not one per Task
+    assert len(pushes) > 1 and count.by_table.get("INSERT outbox", 0) == 1
 
     sent: list[httpx.Request] = []
 
