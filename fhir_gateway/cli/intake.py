@@ -38,17 +38,30 @@ def mllp_command(
             "--health-port", help="Serve /health/live, /health/ready and /metrics on this port"
         ),
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Listener processes sharing the port, one core each (PostgreSQL only; "
+            "--health-port is served by the first)",
+        ),
+    ] = 1,
+    seed: Annotated[bool, typer.Option(hidden=True)] = True,  # off in a group's children
 ) -> None:
     """Run the MLLP listener alone (HL7 v2 over TCP, TLS when configured)."""
     from fhir_gateway.cli.demo import seed_at_start
     from fhir_gateway.observability import observe_process
     from fhir_gateway.workers.mllp import start_listener
 
+    if processes > 1:
+        raise typer.Exit(_mllp_group(processes, host, port, health_port, migrate=migrate))
     intake, settings = _intake()
     stop_health = observe_process(intake.db, settings, health_port=health_port)
     if migrate:
         upgrade_schema(settings.database_url)
-    seed_at_start(settings)  # as `serve` does: without templates a discharge makes no plan
+    if seed:
+        seed_at_start(settings)  # as `serve` does: without templates a discharge makes no plan
 
     async def run() -> None:
         listener = await start_listener(intake, settings, host=host, port=port)
@@ -64,6 +77,29 @@ def mllp_command(
         asyncio.run(run())
     finally:
         stop_health()
+
+
+def _mllp_group(
+    processes: int, host: str | None, port: int | None, health_port: int | None, *, migrate: bool
+) -> int:
+    """Migrate and seed once, then run ``processes`` listeners on one port."""
+    from fhir_gateway.cli.demo import seed_at_start
+    from fhir_gateway.cli.process_group import run_group
+    from fhir_gateway.settings import get_settings
+
+    settings = get_settings()
+    if not settings.database_url.startswith("postgresql"):
+        fail("--processes above 1 needs PostgreSQL (FHIR_GATEWAY_DATABASE_URL)")
+    port = settings.mllp_port if port is None else port
+    if port == 0:
+        fail("--processes above 1 needs a fixed --port: the listeners share it")
+    if migrate:
+        upgrade_schema(settings.database_url)
+    seed_at_start(settings)
+    child = ["-c", "from fhir_gateway.cli import main; main()", "mllp", "--no-migrate"]
+    child += ["--no-seed", "--port", str(port), *(["--host", host] if host else [])]
+    health = [] if health_port is None else ["--health-port", str(health_port)]
+    return run_group([child + (health if i == 0 else []) for i in range(processes)])
 
 
 def enable_mllp_in_serve(port: int | None) -> None:
