@@ -136,6 +136,15 @@ def _measure(
     return figures
 
 
+def _started() -> None:
+    """What `serve`, `mllp` and `worker` do once started (a tree before it had nothing to do)."""
+    try:
+        from fhir_gateway.observability.heap import freeze_start_up_heap
+    except ImportError:
+        return
+    freeze_start_up_heap(True)
+
+
 def run(messages: int = 20, database_url: str | None = None) -> dict[str, Any]:
     from fhir_gateway.app import install_rules
     from fhir_gateway.services.ingest import Intake
@@ -157,6 +166,7 @@ def run(messages: int = 20, database_url: str | None = None) -> dict[str, Any]:
         install_rules(settings)  # type: ignore[call-arg]  # a tree before issue 21: process-wide
     backends = _Backends(database.engine)
     intake = Intake(database, settings)
+    _started()
 
     def send(raw: bytes) -> None:
         answer = intake.receive_hl7(raw, channel="bench")

@@ -19,6 +19,7 @@ from fhir_gateway.api.gate import SecurityMiddleware
 from fhir_gateway.api.unstorable import refuse_nul_in_url
 from fhir_gateway.hooks import Rules
 from fhir_gateway.observability import FASTAPI_TELEMETRY, install_observability
+from fhir_gateway.observability.heap import freeze_start_up_heap
 from fhir_gateway.security import SecurityService, install_policy, install_row_policy
 from fhir_gateway.security.logs import redact_secrets_in_logs
 from fhir_gateway.services import discharge, mhca
@@ -41,6 +42,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         listener = await start_listener(app.state.intake, settings)
     delivery = _start_delivery(app) if settings.outbox_worker else None
+    freeze_start_up_heap(settings.gc_freeze_at_start)
     try:
         yield
     finally:

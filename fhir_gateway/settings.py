@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     )
 
     # --- operations (fhir_gateway.observability) ------------------------------------------------
+    gc_freeze_at_start: bool = Field(
+        True,
+        description="Once started, keep the start-up objects out of the garbage collector's "
+        "full passes (gc.freeze), which otherwise walk them all every few dozen messages",
+    )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics")
     metrics_port: int | None = Field(
         None,

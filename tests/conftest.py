@@ -83,6 +83,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 # as the `settings` fixture; security tests pass auth_enabled=True / audit_enabled=True themselves.
 os.environ.setdefault("FHIR_GATEWAY_AUTH_ENABLED", "false")
 os.environ.setdefault("FHIR_GATEWAY_AUDIT_ENABLED", "false")
+# One pytest process starts hundreds of apps: freezing each one's heap would keep every earlier
+# test's cycles for the rest of the run (tests/unit/test_heap.py turns it on).
+os.environ.setdefault("FHIR_GATEWAY_GC_FREEZE_AT_START", "false")
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,7 @@ def mllp_command(
     """Run the MLLP listener alone (HL7 v2 over TCP, TLS when configured)."""
     from fhir_gateway.cli.demo import seed_at_start
     from fhir_gateway.observability import observe_process
+    from fhir_gateway.observability.heap import freeze_start_up_heap
     from fhir_gateway.workers.mllp import start_listener
 
     if processes > 1:
@@ -65,6 +66,7 @@ def mllp_command(
 
     async def run() -> None:
         listener = await start_listener(intake, settings, host=host, port=port)
+        freeze_start_up_heap(settings.gc_freeze_at_start)
         typer.echo(f"MLLP listening on {listener.config.host}:{listener.port}", err=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -38,6 +38,7 @@ def worker_command(
     from fhir_gateway.app import install_rules
     from fhir_gateway.observability import observe_process
     from fhir_gateway.observability.health import Heartbeat
+    from fhir_gateway.observability.heap import freeze_start_up_heap
     from fhir_gateway.store import outbox
     from fhir_gateway.workers.delivery import DeliveryWorker
 
@@ -54,6 +55,7 @@ def worker_command(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    freeze_start_up_heap(settings.gc_freeze_at_start)
     try:
         if until_idle:
             while not stop.is_set() and database.read(outbox.counts).get("pending", 0):
