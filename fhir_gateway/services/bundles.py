@@ -35,6 +35,7 @@ from fhir_gateway.services import resources as svc
 from fhir_gateway.services.resources import WriteResult
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
+from fhir_gateway.store import transaction_memo
 from fhir_gateway.store.budget import Budget
 from fhir_gateway.store.search import match_ids, search_bundle
 
@@ -331,7 +332,7 @@ class _Runner:
             return
         if req.method == "POST":
             if not req.if_none_exist:
-                self.resolved[req.full_url] = f"{req.res_type}/{repo.new_id()}"
+                self.resolved[req.full_url] = self._mint(req.res_type)
                 return
             req.if_none_exist = self._resolve_in_query(req.if_none_exist)
             params = svc.search_params(req.if_none_exist)
@@ -342,7 +343,9 @@ class _Runner:
                     ids = match_ids(self.session, req.res_type, params, caller=self.caller, limit=2)
                 if len(ids) > 1:
                     raise PreconditionFailed(f"ifNoneExist matches more than one {req.res_type}")
-                self.conditional[key] = f"{req.res_type}/{ids[0] if ids else repo.new_id()}"
+                self.conditional[key] = (
+                    f"{req.res_type}/{ids[0]}" if ids else self._mint(req.res_type)
+                )
                 if ids:
                     self.matched.add(self.conditional[key])
             self.resolved[req.full_url] = self.conditional[key]
@@ -363,6 +366,12 @@ class _Runner:
                     self.resolved[req.full_url] = f"{req.res_type}/{body_id or repo.new_id()}"
             elif req.res_id:
                 self.resolved[req.full_url] = f"{req.res_type}/{req.res_id}"
+
+    def _mint(self, res_type: str) -> str:
+        """A new resource's id, made here: the rules may know that nothing else names it yet."""
+        reference = f"{res_type}/{repo.new_id()}"
+        transaction_memo.note_minted(self.session, reference)
+        return reference
 
     def _resolve_in_query(self, query: str) -> str:
         for full_url, target in self.resolved.items():
@@ -455,8 +464,15 @@ class _Runner:
         if req.method == "POST":
             target = self.resolved.get(req.full_url or "")
             res_id = Reference.id_of(target, t) if target else None  # a server-made id
+            matched = res_id if target in self.matched else None  # found by _assign_identity
             result = svc.create(
-                s, t, req.resource, c, if_none_exist=req.if_none_exist, res_id=res_id
+                s,
+                t,
+                req.resource,
+                c,
+                if_none_exist=req.if_none_exist,
+                res_id=res_id,
+                matched=matched,
             )
             if target and result.stored and result.stored.relative != target:
                 raise PreconditionFailed(f"{t} was created concurrently by another request; retry")

@@ -247,12 +247,14 @@ def create(
     if_none_exist: str | None = None,
     res_id: str | None = None,
     searched: bool = False,
+    matched: str | None = None,
     schema: bool = True,
 ) -> WriteResult:
     """POST, with ``If-None-Exist`` made race-safe by a unique key (see claim_conditional_key).
 
     ``searched``: the caller has just searched ``if_none_exist`` in this transaction and found
     nothing, so it is not searched again (the key still guards against a concurrent create).
+    ``matched``: that search found this one id (as the caller), which is read, not searched.
     ``schema=False``: see ``validate_resource`` (the gateway's own writes)."""
     check_type(res_type)
     _require(caller, res_type, "c")
@@ -263,9 +265,12 @@ def create(
     params = search_params(if_none_exist.lstrip("?"))
     if not params:
         raise InvalidRequest("If-None-Exist has no search parameters")
-    existing = (
-        None if searched else _single_match(session, res_type, params, caller, "If-None-Exist")
-    )
+    existing = None
+    if matched is not None:
+        existing = repo.read(session, res_type, matched)
+        existing = existing if existing is not None and not existing.deleted else None
+    if existing is None and not searched:
+        existing = _single_match(session, res_type, params, caller, "If-None-Exist")
     if existing is not None:
         return WriteResult(200, existing)
     criteria = urlencode(sorted(params))

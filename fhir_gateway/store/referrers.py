@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_gateway.store.tables import idx_reference
+from fhir_gateway.store.transaction_memo import unreferenced
 
 __all__ = ["referencing", "may_refer"]
 
@@ -33,6 +34,8 @@ def may_refer(session: Session, res_types: Sequence[str], param: str, reference:
     plain = _PLAIN_REFERENCE.fullmatch(reference)
     if plain is None:
         return True
+    if unreferenced(session, reference, res_types):
+        return False  # made in this transaction, and nothing it wrote since may name it
     found = session.execute(
         select(idx_reference.c.res_id)
         .where(
