@@ -10,9 +10,11 @@ restricted callers) are searched as ever, one by one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from fhir_gateway.context import Caller
@@ -75,22 +77,33 @@ def _token_key(res_type: str, params: list[tuple[str, str]], caller: Caller) -> 
 def _lookup(session: Session, keys: set[_TokenKey]) -> dict[_TokenKey, set[str]]:
     if not keys:
         return {}
-    t = idx_token
-    tests = [
-        and_(
-            t.c.res_type == res_type,
-            t.c.param == param,
-            t.c.code == code,
-            t.c.system == system if system is not None else t.c.system.is_(None),
-        )
-        for res_type, param, system, code in sorted(keys, key=repr)
-    ]
-    rows = session.execute(
-        select(t.c.res_type, t.c.param, t.c.system, t.c.code, t.c.res_id).where(or_(*tests))
-    ).all()
+    ordered = sorted(keys, key=lambda k: (k[2] is None, k[0], k[1], k[2] or "", k[3]))
+    values: dict[str, str] = {}
+    for number, (res_type, param, system, code) in enumerate(ordered):
+        values.update({f"t{number}": res_type, f"p{number}": param, f"c{number}": code})
+        if system is not None:
+            values[f"s{number}"] = system
+    statement = _rows_of(sum(k[2] is not None for k in ordered), len(ordered))
     found: dict[_TokenKey, set[str]] = {}
-    for res_type, param, system, code, res_id in rows:
+    for res_type, param, system, code, res_id in session.execute(statement, values):
         key = (res_type, param, system, code)
         if key in keys:
             found.setdefault(key, set()).add(res_id)
     return found
+
+
+@functools.lru_cache(maxsize=128)
+def _rows_of(with_system: int, count: int) -> Select[Any]:
+    """The rows of ``count`` keys, the first ``with_system`` of them with a system, the rest
+    without: an OR of exact index lookups (one seek each), built once per such shape."""
+    t = idx_token
+    tests = [
+        and_(
+            t.c.res_type == bindparam(f"t{n}"),
+            t.c.param == bindparam(f"p{n}"),
+            t.c.code == bindparam(f"c{n}"),
+            t.c.system == bindparam(f"s{n}") if n < with_system else t.c.system.is_(None),
+        )
+        for n in range(count)
+    ]
+    return select(t.c.res_type, t.c.param, t.c.system, t.c.code, t.c.res_id).where(or_(*tests))
