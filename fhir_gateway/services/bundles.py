@@ -37,6 +37,7 @@ from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store import transaction_memo
 from fhir_gateway.store.budget import Budget
+from fhir_gateway.store.read_ahead import Prefetched
 from fhir_gateway.store.search import match_ids, search_bundle
 
 __all__ = ["process_bundle", "EntryRequest", "parse_entry_url"]
@@ -186,6 +187,8 @@ class _Runner:
         self.response_bytes = 0
         self.search_budget = Budget(settings.search_timeout)  # shared by the Bundle's searches
         self.known_matches: dict[tuple[str, str], list[str]] = {}
+        self.prefetched: Prefetched | None = None
+        self.claimed: dict[tuple[str, str], str] = {}  # (type, criteria) → owner, claimed ahead
 
     # -- transaction ------------------------------------------------------------------------
 
@@ -199,6 +202,8 @@ class _Runner:
         for req in requests:
             self._rewrite_references(req)
         self._pair(requests)
+        self._prefetch(requests)
+        self._claim_keys(requests)
         responses: list[dict[str, Any] | None] = [None] * len(requests)
         for req in sorted(requests, key=lambda r: (_ORDER[r.method], r.index)):
             if req.partner is not None:
@@ -239,6 +244,45 @@ class _Runner:
             if post is not None:
                 post.partner, req.partner = req, post
 
+    def _prefetch(self, requests: list[EntryRequest]) -> None:
+        """Read at once the stored resources the Bundle's paired patches will change (an update
+        message: all of them), rather than one read per patch."""
+        keys = [
+            (req.res_type, res_id)
+            for req in requests
+            if req.method == "POST" and req.partner is not None and req.res_type
+            for target in [self.resolved.get(req.full_url or "", "")]
+            if target in self.matched
+            for res_id in [Reference.id_of(target, req.res_type)]
+            if res_id is not None
+        ]
+        if len(keys) > 1:
+            self.prefetched = Prefetched.read(self.session, keys)
+
+    def _claim_keys(self, requests: list[EntryRequest]) -> None:
+        """Claim the conditional keys of the resources the Bundle creates in one statement, not
+        one per create (each create takes its claim once; a second entry of the same criteria
+        claims as ever, and finds the first)."""
+        claims = [
+            (
+                req.res_type,
+                svc.criteria_key(req.if_none_exist),
+                Reference.id_of(target, req.res_type),
+            )
+            for req in requests
+            if req.method == "POST" and req.if_none_exist and req.res_type
+            for target in [self.resolved.get(req.full_url or "", "")]
+            if target and target not in self.matched
+        ]
+        new = [(t, c, i) for t, c, i in claims if i is not None]
+        if len(new) > 1:
+            self.claimed = repo.claim_conditional_keys(self.session, new)
+
+    def _claim_of(self, req: EntryRequest) -> str | None:
+        if not self.claimed or not req.res_type or not req.if_none_exist:
+            return None
+        return self.claimed.pop((req.res_type, svc.criteria_key(req.if_none_exist)), None)
+
     def _run_fused(self, req: EntryRequest, responses: list[dict[str, Any] | None]) -> None:
         """A new resource is created at its POST, with the patch applied; an existing one is
         patched at its PATCH, when the Bundle's new resources exist (as before), and its POST
@@ -277,6 +321,7 @@ class _Runner:
                 if_none_exist=post.if_none_exist,
                 res_id=Reference.id_of(target, t),
                 searched=True,
+                claimed=self._claim_of(post),
             )
             if result.stored is None or result.stored.relative != target:
                 raise PreconditionFailed(f"{t} was created concurrently by another request; retry")
@@ -291,6 +336,7 @@ class _Runner:
             self.caller,
             if_none_exist=post.if_none_exist,
             res_id=Reference.id_of(target, t),
+            claimed=self._claim_of(post),
         )
         if result.stored is None or result.stored.relative != target:
             raise PreconditionFailed(f"{t} was created concurrently by another request; retry")
@@ -312,7 +358,8 @@ class _Runner:
             doc = {**doc, "id": res_id} if isinstance(doc, dict) else doc
             return svc.update(self.session, t, res_id, doc, self.caller)
         body, ctype = _patch_body(patch.resource)
-        return svc.patch(self.session, t, res_id, body, ctype, self.caller)
+        current = self.prefetched.get(self.session, t, res_id) if self.prefetched else None
+        return svc.patch(self.session, t, res_id, body, ctype, self.caller, current=current)
 
     def _check_unique_targets(self, requests: list[EntryRequest]) -> None:
         seen: dict[str, int] = {}
@@ -473,6 +520,7 @@ class _Runner:
                 if_none_exist=req.if_none_exist,
                 res_id=res_id,
                 matched=matched,
+                claimed=None if matched else self._claim_of(req),
             )
             if target and result.stored and result.stored.relative != target:
                 raise PreconditionFailed(f"{t} was created concurrently by another request; retry")
