@@ -35,7 +35,9 @@ from fhir_gateway.services import resources as svc
 from fhir_gateway.services.resources import WriteResult
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
+from fhir_gateway.store import transaction_memo
 from fhir_gateway.store.budget import Budget
+from fhir_gateway.store.read_ahead import Prefetched
 from fhir_gateway.store.search import match_ids, search_bundle
 
 __all__ = ["process_bundle", "EntryRequest", "parse_entry_url"]
@@ -185,6 +187,8 @@ class _Runner:
         self.response_bytes = 0
         self.search_budget = Budget(settings.search_timeout)  # shared by the Bundle's searches
         self.known_matches: dict[tuple[str, str], list[str]] = {}
+        self.prefetched: Prefetched | None = None
+        self.claimed: dict[tuple[str, str], str] = {}  # (type, criteria) → owner, claimed ahead
 
     # -- transaction ------------------------------------------------------------------------
 
@@ -198,6 +202,8 @@ class _Runner:
         for req in requests:
             self._rewrite_references(req)
         self._pair(requests)
+        self._prefetch(requests)
+        self._claim_keys(requests)
         responses: list[dict[str, Any] | None] = [None] * len(requests)
         for req in sorted(requests, key=lambda r: (_ORDER[r.method], r.index)):
             if req.partner is not None:
@@ -238,6 +244,45 @@ class _Runner:
             if post is not None:
                 post.partner, req.partner = req, post
 
+    def _prefetch(self, requests: list[EntryRequest]) -> None:
+        """Read at once the stored resources the Bundle's paired patches will change (an update
+        message: all of them), rather than one read per patch."""
+        keys = [
+            (req.res_type, res_id)
+            for req in requests
+            if req.method == "POST" and req.partner is not None and req.res_type
+            for target in [self.resolved.get(req.full_url or "", "")]
+            if target in self.matched
+            for res_id in [Reference.id_of(target, req.res_type)]
+            if res_id is not None
+        ]
+        if len(keys) > 1:
+            self.prefetched = Prefetched.read(self.session, keys)
+
+    def _claim_keys(self, requests: list[EntryRequest]) -> None:
+        """Claim the conditional keys of the resources the Bundle creates in one statement, not
+        one per create (each create takes its claim once; a second entry of the same criteria
+        claims as ever, and finds the first)."""
+        claims = [
+            (
+                req.res_type,
+                svc.criteria_key(req.if_none_exist),
+                Reference.id_of(target, req.res_type),
+            )
+            for req in requests
+            if req.method == "POST" and req.if_none_exist and req.res_type
+            for target in [self.resolved.get(req.full_url or "", "")]
+            if target and target not in self.matched
+        ]
+        new = [(t, c, i) for t, c, i in claims if i is not None]
+        if len(new) > 1:
+            self.claimed = repo.claim_conditional_keys(self.session, new)
+
+    def _claim_of(self, req: EntryRequest) -> str | None:
+        if not self.claimed or not req.res_type or not req.if_none_exist:
+            return None
+        return self.claimed.pop((req.res_type, svc.criteria_key(req.if_none_exist)), None)
+
     def _run_fused(self, req: EntryRequest, responses: list[dict[str, Any] | None]) -> None:
         """A new resource is created at its POST, with the patch applied; an existing one is
         patched at its PATCH, when the Bundle's new resources exist (as before), and its POST
@@ -276,6 +321,7 @@ class _Runner:
                 if_none_exist=post.if_none_exist,
                 res_id=Reference.id_of(target, t),
                 searched=True,
+                claimed=self._claim_of(post),
             )
             if result.stored is None or result.stored.relative != target:
                 raise PreconditionFailed(f"{t} was created concurrently by another request; retry")
@@ -290,6 +336,7 @@ class _Runner:
             self.caller,
             if_none_exist=post.if_none_exist,
             res_id=Reference.id_of(target, t),
+            claimed=self._claim_of(post),
         )
         if result.stored is None or result.stored.relative != target:
             raise PreconditionFailed(f"{t} was created concurrently by another request; retry")
@@ -311,7 +358,8 @@ class _Runner:
             doc = {**doc, "id": res_id} if isinstance(doc, dict) else doc
             return svc.update(self.session, t, res_id, doc, self.caller)
         body, ctype = _patch_body(patch.resource)
-        return svc.patch(self.session, t, res_id, body, ctype, self.caller)
+        current = self.prefetched.get(self.session, t, res_id) if self.prefetched else None
+        return svc.patch(self.session, t, res_id, body, ctype, self.caller, current=current)
 
     def _check_unique_targets(self, requests: list[EntryRequest]) -> None:
         seen: dict[str, int] = {}
@@ -331,7 +379,7 @@ class _Runner:
             return
         if req.method == "POST":
             if not req.if_none_exist:
-                self.resolved[req.full_url] = f"{req.res_type}/{repo.new_id()}"
+                self.resolved[req.full_url] = self._mint(req.res_type)
                 return
             req.if_none_exist = self._resolve_in_query(req.if_none_exist)
             params = svc.search_params(req.if_none_exist)
@@ -342,7 +390,9 @@ class _Runner:
                     ids = match_ids(self.session, req.res_type, params, caller=self.caller, limit=2)
                 if len(ids) > 1:
                     raise PreconditionFailed(f"ifNoneExist matches more than one {req.res_type}")
-                self.conditional[key] = f"{req.res_type}/{ids[0] if ids else repo.new_id()}"
+                self.conditional[key] = (
+                    f"{req.res_type}/{ids[0]}" if ids else self._mint(req.res_type)
+                )
                 if ids:
                     self.matched.add(self.conditional[key])
             self.resolved[req.full_url] = self.conditional[key]
@@ -363,6 +413,12 @@ class _Runner:
                     self.resolved[req.full_url] = f"{req.res_type}/{body_id or repo.new_id()}"
             elif req.res_id:
                 self.resolved[req.full_url] = f"{req.res_type}/{req.res_id}"
+
+    def _mint(self, res_type: str) -> str:
+        """A new resource's id, made here: the rules may know that nothing else names it yet."""
+        reference = f"{res_type}/{repo.new_id()}"
+        transaction_memo.note_minted(self.session, reference)
+        return reference
 
     def _resolve_in_query(self, query: str) -> str:
         for full_url, target in self.resolved.items():
@@ -455,8 +511,16 @@ class _Runner:
         if req.method == "POST":
             target = self.resolved.get(req.full_url or "")
             res_id = Reference.id_of(target, t) if target else None  # a server-made id
+            matched = res_id if target in self.matched else None  # found by _assign_identity
             result = svc.create(
-                s, t, req.resource, c, if_none_exist=req.if_none_exist, res_id=res_id
+                s,
+                t,
+                req.resource,
+                c,
+                if_none_exist=req.if_none_exist,
+                res_id=res_id,
+                matched=matched,
+                claimed=None if matched else self._claim_of(req),
             )
             if target and result.stored and result.stored.relative != target:
                 raise PreconditionFailed(f"{t} was created concurrently by another request; retry")

@@ -120,7 +120,9 @@ class Intake:
         with observed_message(channel) as seen:  # span, MSH-10 correlation, metrics
             ident = seen.identified(intake_hl7.identify(raw, self.options, self.settings))
             self._check_sender(ident, caller)
-            return seen.answered(self._receive(raw, "hl7v2", channel, peer, ident))
+            return seen.answered(
+                self._receive(raw, "hl7v2", channel, peer, ident, registered=caller is None)
+            )
 
     def receive_fhir(
         self, raw: bytes, *, peer: str | None = None, caller: Caller | None = None
@@ -129,7 +131,9 @@ class Intake:
             ident = seen.identified(intake_fhir.identify(raw, self.settings))
             ident.caller = caller
             self._check_sender(ident, caller)
-            return seen.answered(self._receive(raw, "fhir-message", "fhir", peer, ident))
+            return seen.answered(
+                self._receive(raw, "fhir-message", "fhir", peer, ident, registered=caller is None)
+            )
 
     def _check_sender(self, ident: Identified, caller: Caller | None) -> None:
         """A hospital client may submit only for the senders registered to it (``clients add
@@ -138,8 +142,7 @@ class Intake:
         if not ident.sender:
             return
         if caller is None:
-            self._check_registered(ident)
-            return
+            return  # checked against the registered senders as the message is recorded
         if ident.error is not None:
             return
         application, _, facility = ident.sender.rpartition("|")
@@ -150,8 +153,10 @@ class Intake:
                 field=4,
             )
 
-    def _check_registered(self, ident: Identified) -> None:
-        registered = self.db.read(registered_senders)
+    def _check_registered(self, session: Session, ident: Identified) -> None:
+        if not ident.sender:
+            return
+        registered = registered_senders(session)
         facility = ident.sender.rpartition("|")[2] if ident.sender else ""
         known = ident.sender in registered or facility in registered
         if isinstance(ident.error, intake_hl7.UnknownSender) and known:
@@ -164,9 +169,16 @@ class Intake:
             )
 
     def _receive(
-        self, raw: bytes, kind: str, channel: str, peer: str | None, ident: Identified
+        self,
+        raw: bytes,
+        kind: str,
+        channel: str,
+        peer: str | None,
+        ident: Identified,
+        *,
+        registered: bool,
     ) -> Answer:
-        recorded = self._write(self._record, raw, kind, channel, peer, ident)
+        recorded = self._write(self._record, raw, kind, channel, peer, ident, registered)
         if recorded.terminal is not None:
             return _answer(recorded.terminal, recorded.duplicate)
         assert recorded.owner is not None
@@ -182,7 +194,12 @@ class Intake:
         channel: str,
         peer: str | None,
         ident: Identified,
+        registered: bool,
     ) -> _Recorded:
+        """``registered``: a message without a caller (MLLP), whose sender is checked against
+        those registered to hospital clients here, in the transaction that records it."""
+        if registered:
+            self._check_registered(session, ident)
         key = inbox.key_hash(ident.key_text) if ident.key_text else None
         mid = inbox.add(
             session,

@@ -123,10 +123,18 @@ def _register_search_parameter(resource: dict[str, Any]) -> None:
 # --- read -------------------------------------------------------------------------------------
 
 
-def read(session: Session, res_type: str, res_id: str, caller: Caller) -> StoredResource:
+def read(
+    session: Session,
+    res_type: str,
+    res_id: str,
+    caller: Caller,
+    *,
+    stored: StoredResource | None = None,
+) -> StoredResource:
+    """``stored``: its current row, just read by the caller in this transaction (else read here)."""
     check_type(res_type)
     _require(caller, res_type, "r")
-    stored = repo.read(session, res_type, res_id)
+    stored = stored if stored is not None else repo.read(session, res_type, res_id)
     if stored is None or _hidden(session, caller, res_type, res_id, stored.deleted):
         raise NotFound(f"{res_type}/{res_id} is not known")
     if stored.deleted:
@@ -247,12 +255,17 @@ def create(
     if_none_exist: str | None = None,
     res_id: str | None = None,
     searched: bool = False,
+    matched: str | None = None,
+    claimed: str | None = None,
     schema: bool = True,
 ) -> WriteResult:
     """POST, with ``If-None-Exist`` made race-safe by a unique key (see claim_conditional_key).
 
     ``searched``: the caller has just searched ``if_none_exist`` in this transaction and found
     nothing, so it is not searched again (the key still guards against a concurrent create).
+    ``matched``: that search found this one id (as the caller), which is read, not searched.
+    ``claimed``: the caller has claimed the criteria's key for ``res_id`` already (with the
+    other keys of its Bundle): the id that owns it (``repo.claim_conditional_keys``).
     ``schema=False``: see ``validate_resource`` (the gateway's own writes)."""
     check_type(res_type)
     _require(caller, res_type, "c")
@@ -263,14 +276,21 @@ def create(
     params = search_params(if_none_exist.lstrip("?"))
     if not params:
         raise InvalidRequest("If-None-Exist has no search parameters")
-    existing = (
-        None if searched else _single_match(session, res_type, params, caller, "If-None-Exist")
-    )
+    existing = None
+    if matched is not None:
+        existing = repo.read(session, res_type, matched)
+        existing = existing if existing is not None and not existing.deleted else None
+    if existing is None and not searched:
+        existing = _single_match(session, res_type, params, caller, "If-None-Exist")
     if existing is not None:
         return WriteResult(200, existing)
     criteria = urlencode(sorted(params))
     new_id = res_id or repo.new_id()
-    owner = repo.claim_conditional_key(session, res_type, criteria, new_id)
+    owner = (
+        claimed
+        if claimed is not None and res_id is not None
+        else repo.claim_conditional_key(session, res_type, criteria, new_id)
+    )
     if owner != new_id:
         stored = repo.read(session, res_type, owner)
         if stored is not None and not stored.deleted:
@@ -294,6 +314,7 @@ def create_patched(
     *,
     if_none_exist: str,
     res_id: str | None,
+    claimed: str | None = None,
 ) -> WriteResult:
     """A conditional create whose criteria matched nothing, with the patch that follows it in the
     same Bundle (``POST Type ifNoneExist=q`` + ``PATCH Type?q``) applied before it is stored: one
@@ -315,7 +336,13 @@ def create_patched(
         if_none_exist=if_none_exist,
         res_id=res_id,
         searched=True,
+        claimed=claimed,
     )
+
+
+def criteria_key(if_none_exist: str) -> str:
+    """The criteria of an ``If-None-Exist`` as its conditional key stores them."""
+    return urlencode(sorted(search_params(if_none_exist.lstrip("?"))))
 
 
 def may_create(caller: Caller, res_type: str) -> None:
@@ -527,10 +554,12 @@ def patch(
     caller: Caller,
     *,
     if_match: int | None = None,
+    current: StoredResource | None = None,
 ) -> WriteResult:
+    """``current``: as for ``read``. The write is guarded by its version all the same."""
     check_type(res_type)
     _require(caller, res_type, "u")
-    current = read(session, res_type, res_id, caller)
+    current = read(session, res_type, res_id, caller, stored=current)
     if if_match is not None and current.version_id != if_match:
         raise PreconditionFailed(
             f"If-Match version {if_match} does not match current version {current.version_id}"
@@ -538,7 +567,8 @@ def patch(
     patched = _apply_patch(current.content, body, content_type)
     if patched.get("resourceType") != res_type or patched.get("id") != res_id:
         raise InvalidRequest("A patch may not change resourceType or id")
-    validate_resource(patched, expected_type=res_type)
+    if patched != current.content:  # what changes nothing was validated when it was stored
+        validate_resource(patched, expected_type=res_type)
     return _store_change(
         session,
         caller,

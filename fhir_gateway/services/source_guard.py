@@ -21,7 +21,7 @@ from fhir_gateway.fhir.references import Reference
 from fhir_gateway.services.bundles import parse_entry_url
 from fhir_gateway.services.resources import search_params
 from fhir_gateway.store import source_times
-from fhir_gateway.store.search import match_ids
+from fhir_gateway.store.token_matches import match_ids_many
 
 __all__ = ["drop_stale", "record", "written"]
 
@@ -42,7 +42,8 @@ def drop_stale(
     kept, notes = [], []
     entries = bundle.get("entry") or []
     found = matches if matches is not None else {}
-    targets = [_update_target(session, entry, found) for entry in entries]
+    _search_all(session, entries, found)
+    targets = [_update_target(entry, found) for entry in entries]
     times = source_times.get_many(session, [t for t in targets if t is not None])
     for entry, target in zip(entries, targets, strict=True):
         stored = times.get(target) if target else None
@@ -56,8 +57,61 @@ def drop_stale(
     return {**bundle, "entry": kept}, notes
 
 
+def _search_all(
+    session: Session, entries: list[dict[str, Any]], found: dict[tuple[str, str], list[str]]
+) -> None:
+    """Search, in one go, the criteria of the conditional updates and of the conditional creates
+    (the same keys, mostly), except those naming entries of this Bundle (resolved later)."""
+    full_urls = [str(e["fullUrl"]) for e in entries if e.get("fullUrl")]
+    queries: dict[tuple[str, str], tuple[str, list[tuple[str, str]]]] = {}
+    for entry in entries:
+        criteria = _criteria(entry)
+        if criteria is None or any(url in criteria[1] for url in full_urls):
+            continue
+        res_type, query = criteria
+        try:
+            params = search_params(query)
+        except GatewayError:
+            continue
+        queries.setdefault((res_type, urlencode(sorted(params))), (res_type, params))
+    try:
+        ids = match_ids_many(session, list(queries.values()), caller=SYSTEM, limit=2)
+    except GatewayError:
+        return _search_each(session, queries, found)
+    found.update(zip(queries, (list(i) for i in ids), strict=True))
+
+
+def _search_each(
+    session: Session,
+    queries: dict[tuple[str, str], tuple[str, list[tuple[str, str]]]],
+    found: dict[tuple[str, str], list[str]],
+) -> None:
+    """One criteria the search refuses: the others searched alone (the transaction reports it)."""
+    for key, (res_type, params) in queries.items():
+        try:
+            found[key] = match_ids_many(session, [(res_type, params)], caller=SYSTEM, limit=2)[0]
+        except GatewayError:
+            continue
+
+
+def _criteria(entry: dict[str, Any]) -> tuple[str, str] | None:
+    """(type, query) of a conditional update (``PATCH/PUT Type?q``) or create (ifNoneExist)."""
+    request = entry.get("request") or {}
+    method = request.get("method")
+    if method == "POST" and request.get("ifNoneExist"):
+        res_type, _, _, _ = parse_entry_url(str(request.get("url") or ""), "")
+        query = str(request["ifNoneExist"])  # as the transaction keys it
+    elif method in ("PATCH", "PUT"):
+        res_type, _, _, query = parse_entry_url(str(request.get("url") or ""), "")
+    else:
+        return None
+    if not res_type or res_type in _NOT_TRACKED or not query:
+        return None
+    return res_type, query
+
+
 def _update_target(
-    session: Session, entry: dict[str, Any], found: dict[tuple[str, str], list[str]]
+    entry: dict[str, Any], found: dict[tuple[str, str], list[str]]
 ) -> tuple[str, str] | None:
     request = entry.get("request") or {}
     if request.get("method") not in ("PATCH", "PUT"):
@@ -70,12 +124,10 @@ def _update_target(
     if "urn:uuid:" in query:
         return None  # criteria naming entries of this Bundle: the target is new or resolved later
     try:
-        params = search_params(query)
-        ids = match_ids(session, res_type, params, caller=SYSTEM, limit=2)
+        ids = found.get((res_type, urlencode(sorted(search_params(query)))))
     except GatewayError:
-        return None  # the transaction itself will report unusable criteria
-    found[(res_type, urlencode(sorted(params)))] = list(ids)
-    return (res_type, ids[0]) if len(ids) == 1 else None
+        return None
+    return (res_type, ids[0]) if ids is not None and len(ids) == 1 else None
 
 
 def written(response: dict[str, Any]) -> list[tuple[str, str]]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from fhir_gateway.store.tables import idx_reference
+from fhir_gateway.store.transaction_memo import unreferenced
 
 __all__ = ["referencing", "may_refer"]
 
@@ -33,14 +34,28 @@ def may_refer(session: Session, res_types: Sequence[str], param: str, reference:
     plain = _PLAIN_REFERENCE.fullmatch(reference)
     if plain is None:
         return True
+    if unreferenced(session, reference, res_types):
+        return False  # made in this transaction, and nothing it wrote since may name it
     found = session.execute(
-        select(idx_reference.c.res_id)
-        .where(
-            idx_reference.c.res_type.in_(res_types),
-            idx_reference.c.param == param,
-            idx_reference.c.target_type == plain.group(1),
-            idx_reference.c.target_id == plain.group(2),
-        )
-        .limit(1)
+        _PROBE,
+        {
+            "res_types": list(res_types),
+            "param": param,
+            "target_type": plain.group(1),
+            "target_id": plain.group(2),
+        },
     ).first()
     return found is not None
+
+
+# Built once: a rule's probe runs on most writes, where building the statement cost more than it.
+_PROBE = (
+    select(idx_reference.c.res_id)
+    .where(
+        idx_reference.c.res_type.in_(bindparam("res_types", expanding=True)),
+        idx_reference.c.param == bindparam("param"),
+        idx_reference.c.target_type == bindparam("target_type"),
+        idx_reference.c.target_id == bindparam("target_id"),
+    )
+    .limit(1)
+)

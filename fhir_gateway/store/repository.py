@@ -55,6 +55,7 @@ __all__ = [
     "create_resource",
     "create_many",
     "read_keys",
+    "claim_conditional_keys",
     "update_resource",
     "update_many",
     "delete_resource",
@@ -527,6 +528,47 @@ def claim_conditional_key(session: Session, res_type: str, criteria: str, res_id
         )
     ).scalar_one_or_none()
     return owner if owner is not None else res_id
+
+
+@cache
+def _claim_many_statement(dialect: str) -> Any:
+    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
+    keys = conditional_keys.c
+    return (
+        insert_for(conditional_keys)
+        .on_conflict_do_nothing()
+        .returning(keys.res_type, keys.key_hash)
+    )
+
+
+def claim_conditional_keys(
+    session: Session, claims: list[tuple[str, str, str]]
+) -> dict[tuple[str, str], str]:
+    """``claim_conditional_key`` of each (res_type, criteria, res_id), the new keys in one
+    multi-row INSERT: (res_type, criteria) → the id that owns it."""
+    rows = {
+        (res_type, criteria): {
+            "res_type": res_type,
+            "key_hash": _criteria_hash(res_type, criteria),
+            "criteria": criteria,
+            "res_id": res_id,
+        }
+        for res_type, criteria, res_id in claims
+    }
+    if not rows:
+        return {}
+    ordered = sorted(rows.values(), key=lambda r: (r["res_type"], r["key_hash"]))  # lock order
+    stmt = _claim_many_statement(session.get_bind().dialect.name)
+    taken = {(r[0], r[1]) for r in session.connection().execute(stmt, ordered)}
+    owners = {}
+    for (res_type, criteria), row in rows.items():
+        if (res_type, row["key_hash"]) in taken:
+            owners[(res_type, criteria)] = row["res_id"]
+        else:  # another resource holds it: as the one-key claim finds out
+            owners[(res_type, criteria)] = claim_conditional_key(
+                session, res_type, criteria, row["res_id"]
+            )
+    return owners
 
 
 def release_conditional_key(

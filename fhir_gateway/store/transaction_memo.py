@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, SessionTransaction
 
-__all__ = ["memo", "note_written", "writes_to", "forget"]
+__all__ = ["memo", "note_written", "writes_to", "note_minted", "unreferenced", "forget"]
 
 _MEMO = "fhir_gateway.transaction_memo"
 _WRITTEN = "fhir_gateway.types_written"
+_MINTED = "fhir_gateway.minted"
 
 
 def memo(session: Session) -> dict[Any, Any]:
@@ -37,6 +38,20 @@ def writes_to(session: Session, res_types: Iterable[str]) -> int:
     """How many writes of ``res_types`` the transaction has noted: grows with each one."""
     written: dict[str, int] = session.info.get(_WRITTEN, {})
     return sum(written.get(res_type, 0) for res_type in res_types)
+
+
+def note_minted(session: Session, reference: str) -> None:
+    """The transaction has made up the id of ``reference`` (``Type/id``, a random uuid): no
+    resource outside it can point at that resource."""
+    minted: set[str] = memo(session).setdefault(_MINTED, set())
+    minted.add(reference)
+
+
+def unreferenced(session: Session, reference: str, res_types: Iterable[str]) -> bool:
+    """True when no resource of ``res_types`` can point at ``reference``: its id was minted in this
+    transaction, which has written none of those types since (a write of one may point at it)."""
+    minted: set[str] = memo(session).get(_MINTED, set())
+    return reference in minted and writes_to(session, res_types) == 0
 
 
 def forget(session: Session, _transaction: SessionTransaction) -> None:

@@ -1,0 +1,46 @@
+"""Current rows read ahead in a transaction, handed out only while they are still current.
+
+A message's Bundle patches the resources its conditional entries matched: read together, one
+statement, instead of one read per patch. A row is handed out while the transaction has written
+no resource of its type since (``transaction_memo.writes_to``) and no savepoint or transaction has
+ended since (which drops the memo, and may have rolled back what was read); otherwise the caller
+reads it again. A row handed out still guards its write: the update matches its version only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from fhir_gateway.store import transaction_memo
+from fhir_gateway.store.repository import StoredResource, read_keys
+
+__all__ = ["Prefetched"]
+
+_EPOCH = "fhir_gateway.read_ahead"
+
+
+class Prefetched:
+    def __init__(
+        self,
+        rows: dict[tuple[str, str], StoredResource],
+        writes: dict[str, int],
+        epoch: object,
+    ) -> None:
+        self._rows = rows
+        self._writes = writes  # per type, the transaction's writes when the rows were read
+        self._epoch = epoch  # the memo they were read under
+
+    @classmethod
+    def read(cls, session: Session, keys: list[tuple[str, str]]) -> Prefetched:
+        rows = read_keys(session, keys)
+        epoch = transaction_memo.memo(session).setdefault(_EPOCH, object())
+        writes = {t: transaction_memo.writes_to(session, (t,)) for t in {k[0] for k in keys}}
+        return cls(rows, writes, epoch)
+
+    def get(self, session: Session, res_type: str, res_id: str) -> StoredResource | None:
+        """The row as read, if still current; None: read it (again)."""
+        if transaction_memo.memo(session).get(_EPOCH) is not self._epoch:
+            return None
+        if transaction_memo.writes_to(session, (res_type,)) != self._writes.get(res_type):
+            return None
+        return self._rows.get((res_type, res_id))

@@ -1,0 +1,109 @@
+"""``match_ids`` of many conditional criteria at once (issue 21: statements per message).
+
+A message's Bundle names each resource by a conditional key, mostly one ``identifier=system|value``
+(``ifNoneExist``, ``PATCH Type?identifier=…``). Searched one by one that is a statement per
+resource; here every criteria that is a single exact token test, for a caller that no row policy
+narrows, is answered from one read of ``idx_token``. Index rows exist only for live resources, so
+a row found is a current match, exactly as the search's own subquery finds it. Other criteria (and
+restricted callers) are searched as ever, one by one.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy.orm import Session
+
+from fhir_gateway.context import Caller
+from fhir_gateway.search import plan as p
+from fhir_gateway.store import visibility
+from fhir_gateway.store.search import match_ids
+from fhir_gateway.store.tables import idx_token
+
+__all__ = ["match_ids_many"]
+
+# (res_type, param, system or None, code): what one row of idx_token must hold
+_TokenKey = tuple[str, str, str | None, str]
+
+
+def match_ids_many(
+    session: Session,
+    queries: Sequence[tuple[str, list[tuple[str, str]]]],
+    *,
+    caller: Caller,
+    limit: int | None = None,
+) -> list[list[str]]:
+    """``match_ids(session, res_type, params, caller=caller, limit=limit)`` of each query, in order;
+    a query the search refuses raises as it would alone."""
+    keys = [_token_key(res_type, params, caller) for res_type, params in queries]
+    found = _lookup(session, {k for k in keys if k is not None})
+    out = []
+    for (res_type, params), key in zip(queries, keys, strict=True):
+        if key is None:
+            out.append(match_ids(session, res_type, params, caller=caller, limit=limit))
+        else:
+            ids = sorted(found.get(key, ()))
+            out.append(ids if limit is None else ids[:limit])
+    return out
+
+
+def _token_key(res_type: str, params: list[tuple[str, str]], caller: Caller) -> _TokenKey | None:
+    """The one exact ``system|code`` test the criteria amount to, or None (searched alone)."""
+    if visibility.current().restricted(caller):
+        return None
+    criteria = [(n, v) for n, v in params if n not in p.RESULT_PARAMS]
+    if len(criteria) != 1:
+        return None
+    try:
+        plan = p.parse(res_type, criteria, strict=True)
+    except Exception:  # noqa: BLE001 - searched alone, which raises the search's own error
+        return None
+    if plan.types != (res_type,) or len(plan.criteria) != 1:
+        return None
+    node = dict(plan.criteria[0].by_type).get(res_type)
+    if not isinstance(node, p.Test) or node.modifier is not None or node.param.type != "token":
+        return None
+    if node.param.code.startswith("_") or len(node.values) != 1:
+        return None
+    value = node.values[0]
+    if not isinstance(value, p.TokenValue) or value.code is None or not value.system_given:
+        return None
+    return res_type, node.param.code, value.system, value.code
+
+
+def _lookup(session: Session, keys: set[_TokenKey]) -> dict[_TokenKey, set[str]]:
+    if not keys:
+        return {}
+    ordered = sorted(keys, key=lambda k: (k[2] is None, k[0], k[1], k[2] or "", k[3]))
+    values: dict[str, str] = {}
+    for number, (res_type, param, system, code) in enumerate(ordered):
+        values.update({f"t{number}": res_type, f"p{number}": param, f"c{number}": code})
+        if system is not None:
+            values[f"s{number}"] = system
+    statement = _rows_of(sum(k[2] is not None for k in ordered), len(ordered))
+    found: dict[_TokenKey, set[str]] = {}
+    for res_type, param, system, code, res_id in session.execute(statement, values):
+        key = (res_type, param, system, code)
+        if key in keys:
+            found.setdefault(key, set()).add(res_id)
+    return found
+
+
+@functools.lru_cache(maxsize=128)
+def _rows_of(with_system: int, count: int) -> Select[Any]:
+    """The rows of ``count`` keys, the first ``with_system`` of them with a system, the rest
+    without: an OR of exact index lookups (one seek each), built once per such shape."""
+    t = idx_token
+    tests = [
+        and_(
+            t.c.res_type == bindparam(f"t{n}"),
+            t.c.param == bindparam(f"p{n}"),
+            t.c.code == bindparam(f"c{n}"),
+            t.c.system == bindparam(f"s{n}") if n < with_system else t.c.system.is_(None),
+        )
+        for n in range(count)
+    ]
+    return select(t.c.res_type, t.c.param, t.c.system, t.c.code, t.c.res_id).where(or_(*tests))
