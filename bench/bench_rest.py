@@ -8,16 +8,21 @@ machine slows both; the figures are medians over the rounds. Any unexpected stat
 
     python bench/bench_rest.py            # SQLite in a temp dir
     FHIR_GATEWAY_BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1/bench python bench/bench_rest.py
+    python bench/bench_rest.py --only read --mode on --rounds 5   # some cases, e.g. while profiling
+
+A run of only some cases or modes is written to ``bench/results/rest-partial.json``: the README's
+table is built from full runs only.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import partial
 from typing import Any
 
@@ -48,6 +53,7 @@ TARGET_SEARCH_RATIO = 0.5  # issue 21: Task?owner&status=requested, auth and aud
 # The rate limiter stays in the path (its cost is part of the figure) but must not bite: one
 # benchmark client sends far more than a real client's 1,200 a minute.
 UNLIMITED = {"FHIR_GATEWAY_RATE_LIMIT_PER_MINUTE": str(10**9)}
+CASES = ("read", "search", "create", "transaction")
 MODES = {
     "on": {},  # production: the defaults (authentication and audit on)
     "off": {"FHIR_GATEWAY_AUTH_ENABLED": "false", "FHIR_GATEWAY_AUDIT_ENABLED": "false"},
@@ -134,7 +140,14 @@ def _send(
 
 
 def _compare(
-    send: Send, gateway: str, bare: str, *, requests: int, expect: int, concurrency: int = 4
+    send: Send,
+    gateway: str,
+    bare: str,
+    *,
+    requests: int,
+    expect: int,
+    concurrency: int = 4,
+    rounds: int = ROUNDS,
 ) -> dict[str, float]:
     """Alternating rounds against the gateway and the baseline: medians of rps, p95 and the
     server's CPU per request; the ratio of the rps medians, and the lowest and highest ratio
@@ -147,7 +160,7 @@ def _compare(
     runs: dict[str, list[LoadResult]] = {"gateway": [], "bare": []}
     cpu: dict[str, list[float]] = {"gateway": [], "bare": []}
     deferred: list[float] = []
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for name, base in (("gateway", gateway), ("bare", bare)):
             settle(base)
             used = server_cpu(base)
@@ -188,7 +201,13 @@ def _compare(
 
 
 def _measure(
-    base: str, auth: Callable[[], dict[str, str]], ids: tuple[str, str], tmp: str, requests: int
+    base: str,
+    auth: Callable[[], dict[str, str]],
+    ids: tuple[str, str],
+    tmp: str,
+    requests: int,
+    only: Collection[str],
+    rounds: int,
 ) -> dict[str, Any]:
     """The four figures for one running gateway; each baseline started with the gateway's bytes.
     ``auth()`` gives the Authorization header (a token with minutes to live) for each case."""
@@ -205,6 +224,8 @@ def _measure(
     figures: dict[str, Any] = {}
     with httpx.Client(timeout=60) as client:
         for name, method, path, body, status, n, concurrency in cases:
+            if name not in only:
+                continue
             headers = {**auth(), **(FHIR if body else ACCEPT)}
             send: Send = partial(_send, method, path, body, headers)
             answer = checked(send(client, base), status)
@@ -214,19 +235,43 @@ def _measure(
                 "bench._bare:create_app", _bare_env(tmp, name, answer.content, status)
             ) as bare:
                 figures[name] = _compare(
-                    send, base, bare, requests=n, expect=status, concurrency=concurrency
+                    send,
+                    base,
+                    bare,
+                    requests=n,
+                    expect=status,
+                    concurrency=concurrency,
+                    rounds=rounds,
                 )
-    figures["transaction"]["resources_per_s"] = figures["transaction"]["rps"] * 100
+    if "transaction" in figures:
+        figures["transaction"]["resources_per_s"] = figures["transaction"]["rps"] * 100
     return figures
 
 
-def run(requests: int = 1000, tasks: int = 600) -> dict[str, Any]:
+def run(
+    requests: int = 1000,
+    tasks: int = 600,
+    *,
+    only: Collection[str] = CASES,
+    modes: Collection[str] = tuple(MODES),
+    rounds: int = ROUNDS,
+    url: str | None = None,
+) -> dict[str, Any]:
+    """Every case in every mode by default; ``only`` some cases, in some ``modes``."""
     with tempfile.TemporaryDirectory(prefix="bench-rest-", ignore_cleanup_errors=True) as tmp:
-        return _run(tmp, requests, tasks)
+        url = url or os.environ.get("FHIR_GATEWAY_BENCH_DATABASE_URL", f"sqlite:///{tmp}/bench.db")
+        return _run(tmp, url, requests, tasks, only, modes, rounds)
 
 
-def _run(tmp: str, requests: int, tasks: int) -> dict[str, Any]:
-    url = os.environ.get("FHIR_GATEWAY_BENCH_DATABASE_URL", f"sqlite:///{tmp}/bench.db")
+def _run(
+    tmp: str,
+    url: str,
+    requests: int,
+    tasks: int,
+    only: Collection[str],
+    modes: Collection[str],
+    rounds: int,
+) -> dict[str, Any]:
     from fhir_gateway.store.db import make_engine
     from fhir_gateway.store.migrate import upgrade
 
@@ -237,6 +282,8 @@ def _run(tmp: str, requests: int, tasks: int) -> dict[str, Any]:
     ids: tuple[str, str] | None = None
     results: dict[str, Any] = {}
     for mode, overrides in MODES.items():
+        if mode not in modes:
+            continue
         env = {
             "FHIR_GATEWAY_DATABASE_URL": url,
             "FHIR_GATEWAY_LOG_LEVEL": "WARNING",
@@ -246,10 +293,11 @@ def _run(tmp: str, requests: int, tasks: int) -> dict[str, Any]:
         with server("fhir_gateway.app:create_app", env) as base:
             auth = (lambda b=base: client.headers(b)) if mode == "on" else dict
             ids = ids or _seed(base, auth(), tasks)
-            results[mode] = _measure(base, auth, ids, tmp, requests)
+            results[mode] = _measure(base, auth, ids, tmp, requests, only, rounds)
         client.forget()
     results["read_ratio_target"] = TARGET_READ_RATIO
-    results["read_target_met"] = results["on"]["read"]["ratio"] >= TARGET_READ_RATIO
+    if "read" in results.get("on", {}):
+        results["read_target_met"] = results["on"]["read"]["ratio"] >= TARGET_READ_RATIO
     results["database"] = url.split(":", 1)[0].split("+", 1)[0]
     results["rows"] = rows(results)
     return results
@@ -265,7 +313,9 @@ def rows(results: dict[str, Any]) -> list[Row]:
     out: list[Row] = []
     for name, label in _LABELS.items():
         for mode in MODES:
-            f = results[mode][name]
+            f = results.get(mode, {}).get(name)
+            if f is None:  # not measured in this run (--only, --mode)
+                continue
             measure = f"{label}, auth + audit {mode}"
             limit = _TARGETS.get((mode, name))
             rate = row(
@@ -301,14 +351,44 @@ _LABELS = {
 }
 
 
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only", default=",".join(CASES), help=f"cases, comma-separated: {','.join(CASES)}"
+    )
+    parser.add_argument("--mode", choices=[*MODES, "both"], default="both")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds a case (medians)")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=1000,
+        help="reads a round (the other cases a fraction of it)",
+    )
+    parser.add_argument(
+        "--database-url", help="default: FHIR_GATEWAY_BENCH_DATABASE_URL, else SQLite"
+    )
+    args = parser.parse_args()
+    args.only = [c.strip() for c in args.only.split(",") if c.strip()]
+    unknown = set(args.only) - set(CASES)
+    if unknown:
+        parser.error(f"unknown cases {sorted(unknown)}; choose from {', '.join(CASES)}")
+    return args
+
+
 def main() -> None:
+    args = _arguments()
+    modes = tuple(MODES) if args.mode == "both" else (args.mode,)
     context = run_context()
-    r = run()
-    print(f"written: {write_results('rest', r, context=context)}", file=sys.stderr)
+    r = run(args.requests, only=args.only, modes=modes, rounds=args.rounds, url=args.database_url)
+    full = set(args.only) == set(CASES) and len(modes) == len(MODES) and args.rounds >= ROUNDS
+    written = write_results("rest" if full else "rest-partial", r, context=context)
+    print(f"written: {written}", file=sys.stderr)
     rows = []
     for name, label in _LABELS.items():
-        for mode in MODES:
-            f = r[mode][name]
+        for mode in modes:
+            f = r[mode].get(name)
+            if f is None:
+                continue
             rows.append(
                 (
                     label,
@@ -334,17 +414,17 @@ def main() -> None:
             ),
         )
     )
-    tx = r["on"]["transaction"]["resources_per_s"], r["off"]["transaction"]["resources_per_s"]
-    print(f"100-entry transactions: {tx[0]:.0f} resources/s (auth+audit on), {tx[1]:.0f} (off)")
-    met = "met" if r["read_target_met"] else "MISSED"
-    print(
-        f"read by id, auth+audit on: {r['on']['read']['ratio']:.2f} of bare (target {TARGET_READ_RATIO}: {met})"
-    )
-    search = r["on"]["search"]["ratio"]
-    met = "met" if search >= TARGET_SEARCH_RATIO else "MISSED"
-    print(
-        f"Task?owner&status, auth+audit on: {search:.2f} of bare (target {TARGET_SEARCH_RATIO}: {met})"
-    )
+    for mode in modes:
+        if "transaction" in r[mode]:
+            tx = r[mode]["transaction"]["resources_per_s"]
+            print(f"100-entry transactions, auth+audit {mode}: {tx:.0f} resources/s")
+    for (mode, name), target in _TARGETS.items():
+        if name in r.get(mode, {}):
+            ratio = r[mode][name]["ratio"]
+            met = "met" if ratio >= target else "MISSED"
+            print(
+                f"{_LABELS[name]}, auth+audit {mode}: {ratio:.2f} of bare (target {target}: {met})"
+            )
     print(json.dumps(r))
 
 

@@ -16,6 +16,7 @@ from fhir_gateway.api import monitors as monitors_api
 from fhir_gateway.api import privacy as privacy_api
 from fhir_gateway.api.errors import install_error_handlers
 from fhir_gateway.api.gate import SecurityMiddleware
+from fhir_gateway.api.route_index import index_routes
 from fhir_gateway.api.unstorable import refuse_nul_in_url
 from fhir_gateway.hooks import Rules
 from fhir_gateway.observability import FASTAPI_TELEMETRY, install_observability
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     install_web(app)  # people's pages under /web: partner inbox, case-manager dashboard
     for router in app.state.fhir_routers:
         app.include_router(router)
+    index_routes(app)  # a request is matched only against the routers that could answer it
     return app
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from datetime import datetime
@@ -249,62 +250,101 @@ def event_of(row: Any) -> dict[str, Any]:
 
 class RowWriter:
     """Inserts one row in a transaction of its own, committed when ``insert`` returns: the INSERT
-    compiled once for the engine's dialect and run on a pooled DBAPI connection, with no
-    SQLAlchemy connection or transaction around it (half the CPU of ``engine.begin()``). SQLite:
-    BEGIN IMMEDIATE, INSERT, COMMIT; PostgreSQL: the INSERT alone, autocommitted (one round
-    trip)."""
+    compiled once for the engine's dialect and run on a DBAPI connection, with no SQLAlchemy
+    connection or transaction around it (half the CPU of ``engine.begin()``). SQLite: BEGIN
+    IMMEDIATE, INSERT, COMMIT; PostgreSQL: the INSERT alone, autocommitted (one round trip).
+
+    A row that must not wait for SQLite's write lock (``wait=False``, from the event loop) goes
+    through a connection of the writer's own whose busy timeout is zero: no pool checkout and no
+    two PRAGMAs to lower and restore a pooled connection's timeout (together a third of the
+    row's CPU). Other rows use a pooled connection, as every other statement does.
+    """
 
     def __init__(self, engine: Engine) -> None:
         dialect = engine.dialect
         compiled = INSERT.compile(dialect=dialect)
         self._engine, self._sql = engine, compiled.string
         self._sqlite = dialect.name == "sqlite"
-        self._positions = list(compiled.positiontup or [])
         self._convert = {
             column.name: column.type.dialect_impl(dialect).bind_processor(dialect)
             for column in audit_log.c
         }
+        self._positional = [(name, self._convert[name]) for name in compiled.positiontup or []]
+        # SQLite in a file: a connection of its own can see the same database (in memory, not)
+        self._prompt_allowed = self._sqlite and _in_a_file(engine.url.database)
+        self._prompt: Any = None  # that connection, detached from the pool once first needed
+        self._prompt_lock = threading.Lock()
 
     def insert(self, row: dict[str, Any], *, wait: bool = True) -> bool:
         """Insert ``row``; False, having done nothing, when ``wait`` is off and SQLite's write
         lock is held by another transaction (the caller then inserts it where it may wait)."""
+        if self._sqlite:
+            ordered = tuple(
+                convert(row.get(name)) if convert is not None else row.get(name)
+                for name, convert in self._positional
+            )
+            if not wait and self._prompt_allowed:
+                return self._insert_at_once(ordered)
+            pooled = self._engine.raw_connection()
+            try:
+                return self._sqlite_insert(pooled, ordered, wait)
+            finally:
+                pooled.close()
         values = {
             name: (convert(row.get(name)) if convert is not None else row.get(name))
             for name, convert in self._convert.items()
         }
         pooled = self._engine.raw_connection()
         try:
-            if self._sqlite:
-                ordered = tuple(values[name] for name in self._positions)
-                return self._sqlite_insert(pooled, ordered, wait)
             self._autocommitted(pooled.driver_connection, values)
             return True
         finally:
             pooled.close()
 
-    def _sqlite_insert(self, pooled: Any, values: tuple[Any, ...], wait: bool) -> bool:
+    def close(self) -> None:
+        """Close the writer's own connection, if it opened one (it opens another if used again)."""
+        with self._prompt_lock:
+            prompt, self._prompt = self._prompt, None
+        if prompt is not None:
+            prompt.close()
+
+    def _insert_at_once(self, values: tuple[Any, ...]) -> bool:
+        with self._prompt_lock:
+            if self._prompt is None:
+                self._prompt = self._open_prompt()
+            try:
+                return _insert_or_refuse(self._prompt.cursor(), self._sql, values, refuse=True)
+            except BaseException:
+                self._prompt.close()  # in whatever state it is: the next row opens another
+                self._prompt = None
+                raise
+
+    def _open_prompt(self) -> Any:
+        pooled = self._engine.raw_connection()  # set up as every connection is (WAL, sync)
+        pooled.detach()  # the writer's own from now on: closing it closes the connection
         cursor = pooled.cursor()
         try:
-            if not wait:
-                cursor.execute("PRAGMA busy_timeout=0")
-            try:
-                cursor.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:
-                if wait:
-                    raise
-                return False  # another transaction writes: not here, not now
-            finally:
-                if not wait:
-                    cursor.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
-            try:
-                cursor.execute(self._sql, values)
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
-            return True
+            cursor.execute("PRAGMA busy_timeout=0")
         finally:
             cursor.close()
+        return pooled
+
+    def _sqlite_insert(self, pooled: Any, values: tuple[Any, ...], wait: bool) -> bool:
+        cursor = pooled.cursor()
+        if wait:
+            return _insert_or_refuse(cursor, self._sql, values, refuse=False)
+        try:
+            cursor.execute("PRAGMA busy_timeout=0")
+        except BaseException:
+            cursor.close()
+            raise
+        try:
+            return _insert_or_refuse(cursor, self._sql, values, refuse=True, close=False)
+        finally:
+            try:
+                cursor.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+            finally:
+                cursor.close()
 
     def _autocommitted(self, driver: Any, values: dict[str, Any]) -> None:
         driver.autocommit = True
@@ -312,6 +352,34 @@ class RowWriter:
             driver.execute(self._sql, values)
         finally:
             driver.autocommit = False
+
+
+def _in_a_file(database: str | None) -> bool:
+    return bool(database) and database != ":memory:" and "mode=memory" not in str(database)
+
+
+def _insert_or_refuse(
+    cursor: Any, sql: str, values: tuple[Any, ...], *, refuse: bool, close: bool = True
+) -> bool:
+    """BEGIN IMMEDIATE, the INSERT, COMMIT. When the write lock cannot be had: with ``refuse``,
+    False, having done nothing; else the error."""
+    try:
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            if refuse:
+                return False  # another transaction writes: not here, not now
+            raise
+        try:
+            cursor.execute(sql, values)
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+        return True
+    finally:
+        if close:
+            cursor.close()
 
 
 def write(target: Connection | Session, rows: list[dict[str, Any]]) -> None:

@@ -69,7 +69,8 @@ class Auditor:
         """Nothing waits: every event is stored when it happens (kept for callers of old)."""
 
     def close(self) -> None:
-        """Nothing to stop."""
+        """Close the writer's own connection (SQLite)."""
+        self._writer.close()
 
     def _store(self, row: dict[str, Any], wait: bool = True) -> bool:
         try:

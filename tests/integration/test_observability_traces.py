@@ -138,3 +138,32 @@ def test_traces_are_exported_only_when_otel_variables_say_so(database_url: str) 
     exported = run(OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="gateway-test")
     assert "provider TracerProvider" in exported
     assert '"name": "GET /metadata"' in exported and '"service.name": "gateway-test"' in exported
+
+
+@pytest.mark.slow  # a subprocess: a process without a tracer provider
+def test_without_tracing_a_callers_traceparent_is_still_carried_on() -> None:
+    # With no provider the spans are skipped when they would be the invalid one; a traceparent
+    # received is still the current trace, handed on by what the request sends.
+    script = (
+        "from opentelemetry import trace\n"
+        "from fhir_gateway.observability.tracing import extract_context, inject_context, span\n"
+        "parent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'\n"
+        "with span('alone') as alone:\n"
+        "    print('alone', alone is trace.INVALID_SPAN, trace.get_current_span() is alone)\n"
+        "with span('child', context=extract_context({'traceparent': parent})):\n"
+        "    sent = {}\n"
+        "    inject_context(sent)\n"
+        "    print('carried', sent.get('traceparent') == parent)\n"
+        "print('provider', type(trace.get_tracer_provider()).__name__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:3] == [
+        "alone True True",
+        "carried True",
+        "provider ProxyTracerProvider",
+    ]

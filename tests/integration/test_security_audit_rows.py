@@ -192,9 +192,9 @@ def test_a_row_that_would_wait_for_sqlites_write_lock_is_left_to_a_worker_thread
     from fhir_gateway.store.migrate import upgrade
 
     database = Database(f"sqlite:///{tmp_path}/lock.db")
+    writer = RowWriter(database.engine)
     try:
         upgrade(database.engine)
-        writer = RowWriter(database.engine)
 
         def row() -> dict[str, Any]:
             return request_row(
@@ -216,7 +216,11 @@ def test_a_row_that_would_wait_for_sqlites_write_lock_is_left_to_a_worker_thread
         assert stored() == 2
         with database.engine.connect() as conn:  # the pooled connection waits again as before
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        writer.close()  # its own connection, for rows that must not wait: opened again if needed
+        assert writer.insert(row(), wait=False) is True
+        assert stored() == 3
     finally:
+        writer.close()
         database.dispose()
 
 
