@@ -352,17 +352,19 @@ _PG_INSERT_VERSION_WITH = (  # only beside the current row (r) it belongs to
 )
 _INSERT_VERSION = insert(resource_versions)
 # The multi-row forms: each column one array (unnest); index and version rows go in only beside
-# the current row they belong to (r), as in the single-resource statement.
+# the current row they belong to (r), as in the single-resource statement. Their arrays are sent
+# in binary (%b): the text form escapes every quote of every JSON document in Python, which cost
+# more than the rest of the statement.
 _PG_INSERT_CURRENT_MANY = (
     f"INSERT INTO {resources.name} (res_type, res_id, version_id, last_updated, deleted, content)"
-    " SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::timestamp[], %s::bool[],"
-    " %s::jsonb[]) ON CONFLICT DO NOTHING RETURNING res_type, res_id"
+    " SELECT * FROM unnest(%b::text[], %b::text[], %b::int[], %b::timestamp[], %b::bool[],"
+    " %b::jsonb[]) ON CONFLICT DO NOTHING RETURNING res_type, res_id"
 )
 _PG_INSERT_MANY = {
     kind: (
         f"INSERT INTO {table.name} (res_type, res_id, {', '.join(TABLE_COLUMNS[kind])}) "
-        f"SELECT u.* FROM unnest(%s::text[], %s::text[], "
-        + ", ".join(f"%s::{_pg_type(table.c[c])}[]" for c in TABLE_COLUMNS[kind])
+        f"SELECT u.* FROM unnest(%b::text[], %b::text[], "
+        + ", ".join(f"%b::{_pg_type(table.c[c])}[]" for c in TABLE_COLUMNS[kind])
         + f") AS u(res_type, res_id, {', '.join(TABLE_COLUMNS[kind])})"
         " WHERE EXISTS (SELECT FROM r WHERE r.res_type = u.res_type AND r.res_id = u.res_id)"
     )
@@ -373,7 +375,7 @@ _PG_INSERT_MANY = {
 _PG_UPDATE_CURRENT_MANY = (
     f"UPDATE {resources.name} AS t SET version_id = n.version_id,"
     " last_updated = n.last_updated, deleted = false, content = n.content"
-    " FROM unnest(%s::text[], %s::text[], %s::int[], %s::int[], %s::timestamp[], %s::jsonb[])"
+    " FROM unnest(%b::text[], %b::text[], %b::int[], %b::int[], %b::timestamp[], %b::jsonb[])"
     " AS n(res_type, res_id, b_version, version_id, last_updated, content)"
     " WHERE t.res_type = n.res_type AND t.res_id = n.res_id AND t.version_id = n.b_version"
     " RETURNING t.res_type, t.res_id"
@@ -384,8 +386,8 @@ _PG_DELETE_MANY = {  # on the statement's snapshot: never the rows its INSERTs a
 }
 _PG_INSERT_VERSION_MANY = (
     f"INSERT INTO {resource_versions.name} ({', '.join(_VERSION_COLUMNS)}) "
-    "SELECT u.* FROM unnest(%s::text[], %s::text[], %s::int[], %s::timestamp[], %s::bool[],"
-    f" %s::text[], %s::jsonb[]) AS u({', '.join(_VERSION_COLUMNS)})"
+    "SELECT u.* FROM unnest(%b::text[], %b::text[], %b::int[], %b::timestamp[], %b::bool[],"
+    f" %b::text[], %b::jsonb[]) AS u({', '.join(_VERSION_COLUMNS)})"
     " WHERE EXISTS (SELECT FROM r WHERE r.res_type = u.res_type AND r.res_id = u.res_id)"
 )
 

@@ -196,11 +196,17 @@ def pending_row(
     }
 
 
+# Built once and run with a list of rows: SQLAlchemy renders that as one multi-row INSERT
+# ("insertmanyvalues", which RETURNING turns on for every driver) from a statement compiled once;
+# ``insert(outbox).values(rows)`` was compiled anew for every batch.
+_INSERT_MANY = insert(outbox).returning(outbox.c.id)
+
+
 def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
     """Add the ``pending_row``s in the caller's transaction, in one multi-row INSERT (a batch of
     writes queues many rows at once: one statement, not one per row)."""
     if rows:
-        session.execute(insert(outbox).values(rows))
+        session.execute(_INSERT_MANY, rows).all()
 
 
 def claim(
