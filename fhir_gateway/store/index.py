@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway.search.extract import TABLE_COLUMNS, extract
 from fhir_gateway.search.registry import Registry, get_registry
 from fhir_gateway.store import search_parameters
+from fhir_gateway.store.pg_arrays import Bools, Ints, Texts
 from fhir_gateway.store.search_parameters import stored_definitions
 from fhir_gateway.store.tables import INDEX_TABLES, resource_versions, resources
 
@@ -129,11 +130,27 @@ def insert_many_with_index(
 def _pg_insert_many(
     session: Session, versions: list[dict[str, Any]], index_rows: dict[str, list[dict[str, Any]]]
 ) -> set[tuple[str, str]]:
-    contents = [orjson.dumps(v["content"]).decode() for v in versions]
-    columns = [[v[c] for v in versions] for c in _VERSION_COLUMNS[:-1]]
+    contents, columns = _pg_version_columns(versions)
     parts = ["r AS (" + _PG_INSERT_CURRENT_MANY + ")"]
     params: list[Any] = [*columns[:5], contents]
     return _pg_run_many(session, versions, parts, params, index_rows, columns, contents)
+
+
+# The version columns but content, as arrays of their type (store/pg_arrays.py).
+_PG_ARRAYS = {
+    "res_type": Texts,
+    "res_id": Texts,
+    "version_id": Ints,
+    "deleted": Bools,
+    "method": Texts,
+}
+
+
+def _pg_version_columns(versions: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """The contents as JSON text and the other version columns, each one array."""
+    contents = Texts(orjson.dumps(v["content"]).decode() for v in versions)
+    columns = [_PG_ARRAYS.get(c, list)(v[c] for v in versions) for c in _VERSION_COLUMNS[:-1]]
+    return contents, columns
 
 
 def _pg_run_many(
@@ -150,7 +167,10 @@ def _pg_run_many(
     for kind, kind_rows in sorted(index_rows.items()):
         if kind_rows:
             parts.append(f"i_{kind} AS ({_PG_INSERT_MANY[kind]})")
-            params += ([r["res_type"] for r in kind_rows], [r["res_id"] for r in kind_rows])
+            params += (
+                Texts(r["res_type"] for r in kind_rows),
+                Texts(r["res_id"] for r in kind_rows),
+            )
             params += ([_PG_VALUE[kind][c](r[c]) for r in kind_rows] for c in TABLE_COLUMNS[kind])
     parts.append("v AS (" + _PG_INSERT_VERSION_MANY + ")")
     params += [*columns, contents]
@@ -224,10 +244,9 @@ def _pg_update_many(
     index_rows: dict[str, list[dict[str, Any]]],
     kinds: set[str],
 ) -> set[tuple[str, str]]:
-    contents = [orjson.dumps(v["content"]).decode() for v in versions]
-    columns = [[v[c] for v in versions] for c in _VERSION_COLUMNS[:-1]]
+    contents, columns = _pg_version_columns(versions)
     parts = ["r AS (" + _PG_UPDATE_CURRENT_MANY + ")"]
-    params: list[Any] = [*columns[:2], before, columns[2], columns[3], contents]
+    params: list[Any] = [*columns[:2], Ints(before), columns[2], columns[3], contents]
     parts += (f"d_{kind} AS ({_PG_DELETE_MANY[kind]})" for kind in sorted(kinds))
     return _pg_run_many(session, versions, parts, params, index_rows, columns, contents)
 
