@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 import fhirpathpy
+import orjson
 from fhirpathpy.engine.util import uniq
 from fhirpathpy.models import models
 
@@ -180,8 +181,9 @@ def _has_test(text: str) -> bool:
 
 def _delegated(text: str) -> _Truth:
     fn = fhirpathpy.compile(text, model=models["r4"])
+    narrow = _narrowing(text)
 
-    def truth(variables: Variables) -> bool | None:
+    def evaluated(variables: Variables) -> bool | None:
         try:
             result = list(fn({}, dict(variables)))
         except Exception as exc:
@@ -192,7 +194,52 @@ def _delegated(text: str) -> _Truth:
             return result[0]
         raise Unplain
 
+    if narrow is None:
+        return evaluated
+    name, element = narrow
+    known: dict[bytes, bool | None] = {}
+
+    def truth(variables: Variables) -> bool | None:
+        part = _part(variables.get(name), element)
+        if part is None:
+            return evaluated(variables)
+        key = orjson.dumps(part, option=orjson.OPT_SORT_KEYS)
+        if key not in known:
+            if len(known) >= _KNOWN:
+                known.clear()
+            known[key] = evaluated({name: part})
+        return known[key]
+
     return truth
+
+
+# An operand that reads one element of one variable (``%encounter.serviceType…``) and nothing
+# else gives the same answer for the same element: it is evaluated once per distinct value (the
+# service types and dispositions of discharges repeat). Not for what reads the clock, the store
+# or a terminology, nor for an element read from a list of resources.
+_NARROW = re.compile(r"%([A-Za-z]\w*)\.([a-z]\w*)(?![\w(])")
+_IMPURE = re.compile(r"\b(now|today|timeOfDay|resolve|memberOf|conformsTo|trace)\(|\$index")
+_KNOWN = 256
+
+
+def _narrowing(text: str) -> tuple[str, str] | None:
+    found = _NARROW.match(text)
+    if found is None or text.count("%") != 1 or _IMPURE.search(text):
+        return None
+    return found.group(1), found.group(2)
+
+
+def _part(resource: Any, element: str) -> dict[str, Any] | None:
+    """The resource reduced to its type and ``element`` (a choice element's every form, with
+    their primitive extensions); None when it is not one resource."""
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        return None
+    part = {"resourceType": resource["resourceType"]}
+    for key, value in resource.items():
+        bare = key[1:] if key.startswith("_") else key
+        if bare == element or (bare.startswith(element) and bare[len(element) :][:1].isupper()):
+            part[key] = value
+    return part
 
 
 def _all(terms: list[_Truth]) -> _Truth:

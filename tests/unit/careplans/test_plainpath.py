@@ -10,7 +10,7 @@ import pytest
 
 from fhir_gateway.careplans._context import ICD10_SYSTEMS
 from fhir_gateway.careplans._fhirpath import TemplateError, compiled, evaluate
-from fhir_gateway.careplans._plainpath import Unplain, plain
+from fhir_gateway.careplans._plainpath import Unplain, _narrowing, plain
 from fhir_gateway.careplans._seed import SHIPPED_TEMPLATES
 from fhir_gateway.careplans._templates import TEMPLATE_TYPES, expressions, read_directory
 
@@ -114,3 +114,31 @@ def test_dynamic_values_are_copies_of_the_context() -> None:
     variables = {**_contexts()[0], "conditions": [CONDITIONS[0]]}
     found = evaluate(expression, variables)
     assert found == [CONDITIONS[0]] and found[0] is not CONDITIONS[0]
+
+
+@pytest.mark.parametrize(
+    ("operand", "narrowed"),
+    [
+        ("%encounter.serviceType.where(text = 'x').exists()", ("encounter", "serviceType")),
+        ("%patient.deceased != false", ("patient", "deceased")),
+        ("%patient.birthDate > today()", None),  # reads the clock: evaluated every time
+        ("%patient.gender = %encounter.status", None),  # two variables
+        ("%conditions.exists()", None),  # no element
+    ],
+)
+def test_an_operand_is_remembered_by_value_only_when_it_reads_one_element(
+    operand: str, narrowed: tuple[str, str] | None
+) -> None:
+    assert _narrowing(operand) == narrowed
+
+
+def test_a_remembered_operand_answers_for_each_value_of_its_element() -> None:
+    expression = next(e for e in EXPRESSIONS if e.startswith("(%encounter.serviceType"))
+    fast = plain(expression)
+    assert fast is not None
+    answers = []
+    for encounter in [*ENCOUNTERS, ENCOUNTERS[1], ENCOUNTERS[3], ENCOUNTERS[2]]:
+        variables = {**_contexts()[0], "encounter": encounter, "principal": CONDITIONS[:1]}
+        assert fast(variables) == _fhirpathpy(expression, variables)
+        answers.append(fast(variables))
+    assert len({str(a) for a in answers}) > 1  # the element changes the answer
