@@ -432,8 +432,9 @@ def update_many(
     rules see those before it stored, as they would one by one (a plan's Tasks its requests).
 
     ``validate=False``: stored resources that an engine changed only in fields it sets to fixed
-    valid values (a status, a text note): they were validated when stored, and nothing was
-    added that a validator could refuse, so they are not validated again."""
+    valid values (a status, a text note, a reference to a resource it stored): they were
+    validated when stored, and nothing was added that a validator could refuse, so they are not
+    validated again."""
     docs = [
         _prepared_for_update(resource, caller, schema=schema, validate=validate)
         for resource in resources
