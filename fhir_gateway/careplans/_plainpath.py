@@ -42,7 +42,7 @@ class Unplain(Exception):
 
 _DIAGNOSIS = re.compile(
     r"%(conditions|principal)\.where\(code\.coding\.where\(system in %icd10 and "
-    r"code\.replace\('\.', ''\)\.upper\(\)\.matches\('([^'\\]*)'\)\)\.exists\(\)\)"
+    r"code\.replace\('\.', ''\)\.upper\(\)\.matches\('([^'\\]+)'\)\)\.exists\(\)\)"
 )
 
 
