@@ -105,4 +105,5 @@ def _on_careplan(event: WriteEvent, stored: StoredResource | None) -> None:
             changed.append({**task, "status": "requested"})
         elif now in _ENDED and task.get("status") in OPEN:
             changed.append({**task, "status": "cancelled"})
-    lookup.save_all(event.session, changed)  # stored together: one write, their rules once
+    # stored together: one write, their rules once; stored Tasks, only their status changed
+    lookup.save_all(event.session, changed, restated=True)

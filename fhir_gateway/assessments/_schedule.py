@@ -269,7 +269,8 @@ def _link(session: Session, plan: dict[str, Any], refs: list[str]) -> None:
         activity = list(current.get("activity") or []) + [
             {"reference": {"reference": r}} for r in missing
         ]
-        lookup.save(session, {**current, "activity": activity})
+        # the stored plan with references to Tasks just stored added: not validated again
+        lookup.save_all(session, [{**current, "activity": activity}], restated=True)
 
 
 def measurement_tasks_of(session: Session, plan: dict[str, Any]) -> list[dict[str, Any]]:

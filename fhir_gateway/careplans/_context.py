@@ -152,8 +152,15 @@ def _related_persons(session: Session, patient_ref: str) -> list[dict[str, Any]]
     return [p for p in people if p.get("active", True) is not False]
 
 
-def load_context(session: Session, event: DischargeEvent, settings: Settings) -> DischargeContext:
-    encounter = _read(session, event.encounter)
+def load_context(
+    session: Session,
+    event: DischargeEvent,
+    settings: Settings,
+    *,
+    encounter: dict[str, Any] | None = None,
+) -> DischargeContext:
+    """``encounter``: the event's Encounter when the caller has just read it (not read again)."""
+    encounter = encounter or _read(session, event.encounter)
     if encounter is None:
         raise NotFound(f"{event.encounter} is not known")
     patient = _read(session, (encounter.get("subject") or {}).get("reference"))

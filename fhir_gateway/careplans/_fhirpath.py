@@ -13,6 +13,7 @@ from typing import Any
 import fhirpathpy
 from fhirpathpy.models import models
 
+from fhir_gateway.careplans._plainpath import Unplain, plain
 from fhir_gateway.errors import BusinessRule
 
 __all__ = ["TemplateError", "compiled", "evaluate", "is_true"]
@@ -33,6 +34,12 @@ def compiled(expression: str) -> Callable[..., list[Any]]:
 
 
 def evaluate(expression: str, variables: Mapping[str, Any]) -> list[Any]:
+    fast = plain(expression)  # the common shapes in plain Python, else (or unsure) fhirpathpy
+    if fast is not None:
+        try:
+            return fast(variables)
+        except Unplain:
+            pass
     fn = compiled(expression)
     try:
         return list(fn({}, dict(variables)))

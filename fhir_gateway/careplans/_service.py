@@ -181,7 +181,7 @@ def apply_discharge(session: Session, event: DischargeEvent, settings: Settings)
     subject = (encounter.get("subject") or {}).get("reference", "")
     if not roots or not subject.startswith("Patient/"):
         return PlanResult("not-applicable", detail="no discharge template is stored, or no patient")
-    ctx = load_context(session, event, settings)
+    ctx = load_context(session, event, settings, encounter=encounter)
     draft = draft_plan(templates, ctx, roots)
     if draft.empty:
         return PlanResult(

@@ -50,9 +50,10 @@ def save(session: Session, doc: dict[str, Any]) -> str:
     return f"{doc['resourceType']}/{doc['id']}"
 
 
-def save_all(session: Session, docs: list[dict[str, Any]]) -> list[str]:
-    """``save`` of several resources, written together (``lookup.save_all``); their ``Type/id``s."""
-    lookup.save_all(session, docs)
+def save_all(session: Session, docs: list[dict[str, Any]], *, restated: bool = False) -> list[str]:
+    """``save`` of several resources, written together (``lookup.save_all``); their ``Type/id``s.
+    ``restated``: stored ones with only a status or a note changed (not validated again)."""
+    lookup.save_all(session, docs, restated=restated)
     return [f"{doc['resourceType']}/{doc['id']}" for doc in docs]
 
 
@@ -130,7 +131,8 @@ def close_referrals(session: Session, request_refs: list[str], reason: str) -> l
         if request is not None and request.get("status") not in _DONE_REQUEST:
             revoked.append({**request, "status": "revoked"})
             written.append(ref)
-    save_all(session, cancelled + revoked)  # the Tasks first, as one by one: then each request
+    # the Tasks first, as one by one: then each request; a status and a reason text changed
+    save_all(session, cancelled + revoked, restated=True)
     return written
 
 
@@ -157,4 +159,5 @@ def retire_plan(session: Session, plan: dict[str, Any], reason: str) -> list[str
             ),
             *({**team, "status": "inactive"} for team in teams if team.get("status") in _OPEN_TEAM),
         ],
+        restated=True,  # stored ones, a status and a note changed
     )

@@ -56,9 +56,16 @@ def save(session: Session, doc: dict[str, Any], caller: Caller = SYSTEM) -> Stor
 
 
 def save_all(
-    session: Session, docs: list[dict[str, Any]], caller: Caller = SYSTEM
+    session: Session,
+    docs: list[dict[str, Any]],
+    caller: Caller = SYSTEM,
+    *,
+    restated: bool = False,
 ) -> list[StoredResource | None]:
     """``save`` of several documents, stored together (``resources.update_many``): validated once
     each, read, created and indexed in one statement per table for each run of one type, and the
-    batch rules called once per run."""
-    return [r.stored for r in svc.update_many(session, docs, caller, schema=False)]
+    batch rules called once per run. ``restated``: stored resources with only a status, a text
+    note or references to what the engine stored changed, not validated again (``update_many``'s
+    ``validate=False``)."""
+    results = svc.update_many(session, docs, caller, schema=False, validate=not restated)
+    return [r.stored for r in results]

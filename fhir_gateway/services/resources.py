@@ -444,15 +444,28 @@ def update(
 
 
 def update_many(
-    session: Session, resources: list[Any], caller: Caller, *, schema: bool = True
+    session: Session,
+    resources: list[Any],
+    caller: Caller,
+    *,
+    schema: bool = True,
+    validate: bool = True,
 ) -> list[WriteResult]:
     """PUT of several resources, each carrying its id, as ``update`` would store them one after
     the other (the same rights, checks, versions and consequences), but written together: each
     run of resources of one type is read in one query, checked, its new ones created and its
     changed ones updated in one multi-row statement per table, and its consequences run then,
     with the batch rules called once for the run. Runs go in the order given, so a resource's
-    rules see those before it stored, as they would one by one (a plan's Tasks its requests)."""
-    docs = [_prepared_for_update(resource, caller, schema=schema) for resource in resources]
+    rules see those before it stored, as they would one by one (a plan's Tasks its requests).
+
+    ``validate=False``: stored resources that an engine changed only in fields it sets to fixed
+    valid values (a status, a text note, a reference to a resource it stored): they were
+    validated when stored, and nothing was added that a validator could refuse, so they are not
+    validated again."""
+    docs = [
+        _prepared_for_update(resource, caller, schema=schema, validate=validate)
+        for resource in resources
+    ]
     results: list[WriteResult] = []
     run: list[dict[str, Any]] = []
     for doc in docs:
@@ -465,13 +478,19 @@ def update_many(
     return results + (_store_run(session, caller, run) if run else [])
 
 
-def _prepared_for_update(resource: Any, caller: Caller, *, schema: bool) -> dict[str, Any]:
+def _prepared_for_update(
+    resource: Any, caller: Caller, *, schema: bool, validate: bool
+) -> dict[str, Any]:
     res_type = resource.get("resourceType") if isinstance(resource, dict) else None
     if not isinstance(res_type, str):
         raise InvalidRequest("The body must be a FHIR resource (a JSON object)")
     check_type(res_type)
     _require(caller, res_type, "u")
-    doc = _prepare(resource, res_type, schema=schema)
+    doc = (
+        _prepare(resource, res_type, schema=schema)
+        if validate or res_type == "SearchParameter"
+        else _normalised(resource)
+    )
     if not doc.get("id"):
         raise InvalidRequest(
             "An update must carry the resource id in the body", expression=[f"{res_type}.id"]

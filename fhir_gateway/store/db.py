@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, Opera
 from sqlalchemy.orm import Session, sessionmaker
 
 from fhir_gateway.errors import Conflict, Unavailable
-from fhir_gateway.store import transaction_memo
+from fhir_gateway.store import pg_arrays, transaction_memo
 from fhir_gateway.store.keyed_ids import unit_of_work
 from fhir_gateway.store.search_parameters import CHANGED, RegistrySync
 
@@ -76,6 +76,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, **common)
     event.listen(engine.pool, "connect", _counting_cursors)
+    event.listen(engine.pool, "connect", pg_arrays.on_connect)
     event.listen(engine.pool, "checkout", _gone_at_checkout)
     return engine
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from careplan_helpers import Gateway, adt
+from careplan_helpers import Gateway, adt, validate_r4b
 from sqlalchemy import select
 
 from fhir_gateway.errors import Conflict
@@ -244,3 +244,27 @@ def test_a_plan_retired_on_readmission_has_its_goals_and_team_closed(auto_gatewa
     assert [int(r["meta"]["versionId"]) for r in after] == [
         int(r["meta"]["versionId"]) + 1 for r in before
     ]
+
+
+def test_what_a_readmission_closes_without_validating_again_is_still_valid(auto_gateway: Gateway):
+    """The earlier plan, its goals, team, Tasks and requests are closed by status changes that are
+    not validated again (``restated``): the suite holds them to the models and the schema."""
+    auto_gateway.send(adt(control="MSG-1", mrn="MRN-V", visit="V-V1"))
+    [first] = auto_gateway.plans()
+    auto_gateway.send(
+        adt(
+            control="MSG-2",
+            mrn="MRN-V",
+            visit="V-V2",
+            admitted="20250320090000",
+            discharged="20250325140000",
+        )
+    )
+    plan = auto_gateway.read(f"CarePlan/{first['id']}")
+    refs = [r["reference"] for r in (*plan.get("goal", []), *plan.get("careTeam", []))]
+    refs += [a["reference"]["reference"] for a in plan.get("activity", []) if "reference" in a]
+    closed = [plan, *(auto_gateway.read(ref) for ref in refs)]
+    statuses = {r.get("status") or r.get("lifecycleStatus") for r in closed}
+    assert plan["status"] == "revoked" and statuses & {"cancelled", "inactive"}
+    for resource in closed:
+        validate_r4b(resource)
