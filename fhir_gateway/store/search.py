@@ -20,6 +20,7 @@ from typing import Any, TypeGuard
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Select,
     Table,
     Text,
@@ -46,6 +47,7 @@ from fhir_gateway.settings import Settings
 from fhir_gateway.store import search_shapes as shapes
 from fhir_gateway.store import visibility
 from fhir_gateway.store.budget import Budget
+from fhir_gateway.store.db import Database
 from fhir_gateway.store.tables import (
     INDEX_TABLES,
     SORT_COLUMNS,
@@ -54,12 +56,39 @@ from fhir_gateway.store.tables import (
     resources,
 )
 
-__all__ = ["search_bundle", "match_ids", "match_fields", "limits_of", "JsonPath"]
+__all__ = ["search", "search_bundle", "match_ids", "match_fields", "limits_of", "JsonPath"]
 
 _MAX_ITERATE = 4  # rounds of _include:iterate / _revinclude:iterate
 
 
 # -- public --------------------------------------------------------------------------------------
+
+
+def search(
+    db: Database,
+    resource_type: str | None,
+    params: list[tuple[str, str]],
+    *,
+    caller: Caller,
+    base_url: str,
+    settings: Settings,
+    strict: bool = False,
+    budget: Budget | None = None,
+) -> bytes:
+    """The complete ``searchset`` Bundle, as JSON bytes (see ``search_bundle``).
+
+    A search that is one statement (its page: no count, no includes) for a caller whose copies
+    are served as stored runs on a bare connection, as a read by id does: no ORM session, and on
+    SQLite no transaction around its one statement, which reads one snapshot by itself. Any
+    other search runs in a read transaction, its statements reading one snapshot together."""
+    base_url = base_url.rstrip("/")
+    with db.connection() as conn:
+        db.search_parameters.ensure_current(conn)  # before the plan is parsed against it
+        plan = _parse(resource_type, params, strict, base_url, settings)
+        _require_search(caller, resource_type, plan)
+        if _one_statement(plan) and not visibility.current().restricted(caller):
+            return _bundle(conn, plan, caller, base_url, resource_type, settings, budget)
+    return db.read(_bundle, plan, caller, base_url, resource_type, settings, budget)
 
 
 def search_bundle(
@@ -73,12 +102,24 @@ def search_bundle(
     strict: bool = False,
     budget: Budget | None = None,
 ) -> bytes:
-    """The complete ``searchset`` Bundle, as JSON bytes.
+    """The complete ``searchset`` Bundle, as JSON bytes, in ``session``'s transaction.
 
     Past ``budget`` (default: ``settings.search_timeout`` from now) or a limit of the query, it
     raises ``TooCostly``."""
     base_url = base_url.rstrip("/")
-    plan = p.parse(
+    plan = _parse(resource_type, params, strict, base_url, settings)
+    _require_search(caller, resource_type, plan)
+    return _bundle(session, plan, caller, base_url, resource_type, settings, budget)
+
+
+def _parse(
+    resource_type: str | None,
+    params: list[tuple[str, str]],
+    strict: bool,
+    base_url: str,
+    settings: Settings,
+) -> p.SearchPlan:
+    return p.parse(
         resource_type,
         params,
         strict=strict,
@@ -87,7 +128,27 @@ def search_bundle(
         max_count=settings.max_page_size,
         limits=limits_of(settings),
     )
-    _require_search(caller, resource_type, plan)
+
+
+def _one_statement(plan: p.SearchPlan) -> bool:
+    """Whether the search runs its page's statement and no other (``_Search.bundle``)."""
+    return (
+        plan.summary != "count"
+        and plan.count != 0
+        and plan.total not in ("accurate", "estimate")
+        and not plan.includes
+    )
+
+
+def _bundle(
+    session: Session | Connection,
+    plan: p.SearchPlan,
+    caller: Caller,
+    base_url: str,
+    resource_type: str | None,
+    settings: Settings,
+    budget: Budget | None,
+) -> bytes:
     budget = budget or Budget(settings.search_timeout)
     with budget.applied(session, local=_SHORT_QUERIES):
         return _Search(session, plan, caller, base_url, resource_type, budget).bundle()
@@ -564,7 +625,7 @@ def _after(
 class _Search:
     def __init__(
         self,
-        session: Session,
+        session: Session | Connection,  # a Connection only for a caller served stored copies
         plan: p.SearchPlan,
         caller: Caller,
         base_url: str,
@@ -607,6 +668,7 @@ class _Search:
     def redact(self) -> Redact | None:
         policy = visibility.current()
         if policy.restricted(self.caller):  # this caller gets its own copy (redacted, obligations)
+            assert isinstance(self.session, Session)  # restricted callers search in a session
             return functools.partial(policy.serve, self.caller, session=self.session)
         return None
 
