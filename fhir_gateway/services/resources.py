@@ -236,6 +236,30 @@ def search(
     )
 
 
+def quick_search(
+    db: Database,
+    res_type: str,
+    params: list[tuple[str, str]],
+    *,
+    caller: Caller,
+    base_url: str,
+    settings: Settings,
+    within: float,
+    strict: bool = False,
+) -> bytes | None:
+    """``search``'s bytes if the search is quick, else None (``store.search.quick_search``)."""
+    return store_search.quick_search(
+        db,
+        res_type,
+        params,
+        caller=caller,
+        base_url=base_url,
+        settings=settings,
+        within=within,
+        strict=strict,
+    )
+
+
 # --- create -----------------------------------------------------------------------------------
 
 

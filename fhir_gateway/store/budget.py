@@ -10,6 +10,7 @@ Between statements ``check()`` enforces the deadline, so the budget bounds the w
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -94,6 +95,20 @@ class Budget:
                     self._running = None
             else:
                 driver.set_progress_handler(None, 0)
+
+    @contextmanager
+    def on_sqlite(self, driver: sqlite3.Connection) -> Iterator[None]:
+        """``applied`` for statements run on the SQLite driver's own connection."""
+        self.check()
+        driver.set_progress_handler(self._progress, _PROGRESS_STEPS)
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise self._error() from exc
+            raise
+        finally:
+            driver.set_progress_handler(None, 0)
 
     def _progress(self) -> int:
         return 1 if self.cancelled or time.monotonic() > self.deadline else 0

@@ -14,6 +14,7 @@ scan. The rows come with their stored JSON text, served as they are or redacted 
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard
@@ -21,6 +22,7 @@ from typing import Any, TypeGuard
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Dialect,
     Select,
     Table,
     Text,
@@ -33,12 +35,13 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
-from fhir_gateway.errors import Forbidden
+from fhir_gateway.errors import Forbidden, TooCostly, Unavailable
 from fhir_gateway.search import plan as p
 from fhir_gateway.search.bundle import Page, Redact, searchset
 from fhir_gateway.search.extract import identifier_param
@@ -56,7 +59,15 @@ from fhir_gateway.store.tables import (
     resources,
 )
 
-__all__ = ["search", "search_bundle", "match_ids", "match_fields", "limits_of", "JsonPath"]
+__all__ = [
+    "search",
+    "quick_search",
+    "search_bundle",
+    "match_ids",
+    "match_fields",
+    "limits_of",
+    "JsonPath",
+]
 
 _MAX_ITERATE = 4  # rounds of _include:iterate / _revinclude:iterate
 
@@ -89,6 +100,80 @@ def search(
         if _one_statement(plan) and not visibility.current().restricted(caller):
             return _bundle(conn, plan, caller, base_url, resource_type, settings, budget)
     return db.read(_bundle, plan, caller, base_url, resource_type, settings, budget)
+
+
+def quick_search(
+    db: Database,
+    resource_type: str | None,
+    params: list[tuple[str, str]],
+    *,
+    caller: Caller,
+    base_url: str,
+    settings: Settings,
+    within: float,
+    strict: bool = False,
+) -> bytes | None:
+    """On SQLite, ``search``'s Bundle if the search is quick: one statement of a simple shape (a
+    prebuilt statement on the index ranges of equal tokens and references, unsorted) for a
+    caller served stored copies, done ``within`` seconds. Else None, nothing returned: run it
+    with ``search``. For a caller that cannot afford to wait long (the event loop).
+
+    It runs on the driver's own connection, as a read by id does (``Database.fetch_one``): the
+    registry's version and the page, each one statement reading one snapshot."""
+    if db.is_postgres:
+        return None
+    base_url = base_url.rstrip("/")
+    try:
+        pooled = db.engine.raw_connection()
+    except OperationalError as exc:
+        raise Unavailable(f"The database is unavailable: {exc.orig.__class__.__name__}") from exc
+    try:
+        cursor = pooled.cursor()
+        try:
+            if not db.search_parameters.loaded_is_current(cursor):
+                return None  # the transaction of ``search`` loads it
+            plan = _parse(resource_type, params, strict, base_url, settings)
+            _require_search(caller, resource_type, plan)
+            if not _one_statement(plan) or visibility.current().restricted(caller):
+                return None
+            shaped = shapes.template(plan)
+            if shaped is None:
+                return None
+            on_driver = _OnDriver(cursor, db.engine.dialect)
+            search = _Search(on_driver, plan, caller, base_url, resource_type, Budget(within))
+            sqlite_connection = pooled.driver_connection
+            assert isinstance(sqlite_connection, sqlite3.Connection)
+            with search.budget.on_sqlite(sqlite_connection):
+                return search.bundle()
+        except (TooCostly, _NotPrepared):
+            return None
+        finally:
+            cursor.close()
+    except sqlite3.Error as exc:
+        pooled.invalidate()  # whatever went wrong, the next statement gets a fresh connection
+        raise Unavailable(f"The database is unavailable: {exc.__class__.__name__}") from exc
+    finally:
+        pooled.close()
+
+
+class _NotPrepared(Exception):
+    """A statement of a quick search the driver cannot take as prepared (``Statements``)."""
+
+
+class _OnDriver:
+    """What ``_Search`` executes its statements on in ``quick_search``: the driver's cursor,
+    each statement prepared once (``search_shapes.Statements.prepared``)."""
+
+    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+        self.cursor = cursor
+        self.dialect = dialect
+
+    def execute(self, query: Select[Any], values: Mapping[str, Any] | None = None) -> Any:
+        bound = dict(values or {})
+        prepared = _STATEMENTS.prepared(query, bound, self.dialect)
+        if prepared is None:
+            raise _NotPrepared
+        return self.cursor.execute(prepared.sql, prepared.arguments(bound))
 
 
 def search_bundle(
@@ -625,7 +710,8 @@ def _after(
 class _Search:
     def __init__(
         self,
-        session: Session | Connection,  # a Connection only for a caller served stored copies
+        # A Connection, or the driver (quick_search), only for a caller served stored copies.
+        session: Session | Connection | _OnDriver,
         plan: p.SearchPlan,
         caller: Caller,
         base_url: str,
