@@ -48,6 +48,7 @@ from fhir_gateway.search.extract import identifier_param
 from fhir_gateway.search.values import MAX_TIME, MIN_TIME
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import search_shapes as shapes
+from fhir_gateway.store import semi_join
 from fhir_gateway.store import visibility
 from fhir_gateway.store.budget import Budget
 from fhir_gateway.store.db import Database
@@ -371,10 +372,11 @@ def _intersect(id_sets: list[Select[Any]]) -> Select[Any]:
     database intersects them inside the index tables, merging their res_id-ordered index ranges
     (migration 0009), before it visits any current row. DISTINCT tells PostgreSQL the set is
     unique as it comes, in res_id order: it then reads the current rows in that order and stops
-    at the end of the page, where it would otherwise hash the whole set and sort all matches."""
+    at the end of the page, where it would otherwise hash the whole set and sort all matches.
+    On SQLite the nested sets are probed row by row instead (``store.semi_join``)."""
     first, *rest = id_sets
     res_id = first.selected_columns[0]
-    return first.where(*(res_id.in_(ids) for ids in rest)).distinct()
+    return first.where(*(semi_join.within(res_id, ids) for ids in rest)).distinct()
 
 
 def _visible(
