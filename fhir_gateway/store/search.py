@@ -48,8 +48,7 @@ from fhir_gateway.search.extract import identifier_param
 from fhir_gateway.search.values import MAX_TIME, MIN_TIME
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import search_shapes as shapes
-from fhir_gateway.store import semi_join
-from fhir_gateway.store import visibility
+from fhir_gateway.store import semi_join, visibility
 from fhir_gateway.store.budget import Budget
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.tables import (
