@@ -39,7 +39,7 @@ class _Within(ColumnElement[bool]):
 def within(column: ColumnElement[Any], ids: Select[Any]) -> ColumnElement[bool]:
     """``column IN (ids)``, ``ids`` a select of one column from one table."""
     inner = ids.selected_columns[0]
-    probe = ids.with_only_columns(literal_column("1")).where(inner == column)
+    probe: Select[Any] = ids.with_only_columns(literal_column("1")).where(inner == column)
     return _Within(column.in_(ids), probe.exists())
 
 
