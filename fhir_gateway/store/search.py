@@ -45,6 +45,7 @@ from fhir_gateway.errors import Forbidden, TooCostly, Unavailable
 from fhir_gateway.search import plan as p
 from fhir_gateway.search.bundle import Page, Redact, searchset
 from fhir_gateway.search.extract import identifier_param
+from fhir_gateway.search.registry import Registry, get_registry
 from fhir_gateway.search.values import MAX_TIME, MIN_TIME
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import search_shapes as shapes
@@ -204,14 +205,44 @@ def _parse(
     base_url: str,
     settings: Settings,
 ) -> p.SearchPlan:
+    registry = get_registry()
+    return _parsed(
+        resource_type,
+        tuple(params),
+        strict,
+        base_url,
+        settings.default_page_size,
+        settings.max_page_size,
+        limits_of(settings),
+        registry,
+        registry.version,
+    )
+
+
+# A partner polls with the same query again and again: its plan (immutable) is parsed once, kept
+# by everything the parse reads (the registry's version too: a parameter added re-parses). What
+# does not parse raises each time, kept nowhere.
+@functools.lru_cache(maxsize=512)
+def _parsed(
+    resource_type: str | None,
+    params: tuple[tuple[str, str], ...],
+    strict: bool,
+    base_url: str,
+    default_count: int,
+    max_count: int,
+    limits: p.Limits,
+    registry: Registry,
+    version: int,
+) -> p.SearchPlan:
     return p.parse(
         resource_type,
-        params,
+        list(params),
         strict=strict,
         base_url=base_url,
-        default_count=settings.default_page_size,
-        max_count=settings.max_page_size,
-        limits=limits_of(settings),
+        default_count=default_count,
+        max_count=max_count,
+        registry=registry,
+        limits=limits,
     )
 
 
