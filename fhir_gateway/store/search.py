@@ -133,15 +133,15 @@ def quick_search(
         try:
             if not db.search_parameters.loaded_is_current(cursor):
                 return None  # the transaction of ``search`` loads it
-            plan = _parse(resource_type, params, strict, base_url, settings)
+            plan, shaped = _parse_shaped(resource_type, params, strict, base_url, settings)
             _require_search(caller, resource_type, plan)
             if not _one_statement(plan) or visibility.current().restricted(caller):
                 return None
-            shaped = shapes.template(plan)
             if shaped is None:
                 return None
             on_driver = _OnDriver(cursor, db.engine.dialect)
             search = _Search(on_driver, plan, caller, base_url, resource_type, Budget(within))
+            search.shaped = shaped  # taken with the plan
             sqlite_connection = pooled.driver_connection
             assert isinstance(sqlite_connection, sqlite3.Connection)
             with search.budget.on_sqlite(sqlite_connection):
@@ -205,6 +205,17 @@ def _parse(
     base_url: str,
     settings: Settings,
 ) -> p.SearchPlan:
+    return _parse_shaped(resource_type, params, strict, base_url, settings)[0]
+
+
+def _parse_shaped(
+    resource_type: str | None,
+    params: list[tuple[str, str]],
+    strict: bool,
+    base_url: str,
+    settings: Settings,
+) -> tuple[p.SearchPlan, shapes.Template | None]:
+    """The plan and its shape (``search_shapes.template``)."""
     registry = get_registry()
     return _parsed(
         resource_type,
@@ -219,7 +230,8 @@ def _parse(
     )
 
 
-# A partner polls with the same query again and again: its plan (immutable) is parsed once, kept
+# A partner polls with the same query again and again: its plan (immutable) is parsed once and
+# its shape taken once, kept
 # by everything the parse reads (the registry's version too: a parameter added re-parses). What
 # does not parse raises each time, kept nowhere.
 @functools.lru_cache(maxsize=512)
@@ -233,8 +245,8 @@ def _parsed(
     limits: p.Limits,
     registry: Registry,
     version: int,
-) -> p.SearchPlan:
-    return p.parse(
+) -> tuple[p.SearchPlan, shapes.Template | None]:
+    plan = p.parse(
         resource_type,
         list(params),
         strict=strict,
@@ -244,6 +256,7 @@ def _parsed(
         registry=registry,
         limits=limits,
     )
+    return plan, shapes.template(plan)
 
 
 def _one_statement(plan: p.SearchPlan) -> bool:
