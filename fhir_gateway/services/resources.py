@@ -31,11 +31,12 @@ from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.search.registry import get_registry
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
+from fhir_gateway.store import search as store_search
 from fhir_gateway.store import visibility
 from fhir_gateway.store.budget import Budget
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.repository import RawResource, StoredResource
-from fhir_gateway.store.search import match_ids, search_bundle
+from fhir_gateway.store.search import match_ids
 
 __all__ = [
     "WriteResult",
@@ -230,9 +231,9 @@ def search(
     strict: bool = False,
     budget: Budget | None = None,
 ) -> bytes:
-    """A search, as the searchset Bundle's bytes, in one read transaction."""
-    return db.read(
-        search_bundle,
+    """A search, as the searchset Bundle's bytes (``store.search.search``)."""
+    return store_search.search(
+        db,
         res_type,
         params,
         caller=caller,
@@ -240,6 +241,30 @@ def search(
         settings=settings,
         strict=strict,
         budget=budget,
+    )
+
+
+def quick_search(
+    db: Database,
+    res_type: str,
+    params: list[tuple[str, str]],
+    *,
+    caller: Caller,
+    base_url: str,
+    settings: Settings,
+    within: float,
+    strict: bool = False,
+) -> bytes | None:
+    """``search``'s bytes if the search is quick, else None (``store.search.quick_search``)."""
+    return store_search.quick_search(
+        db,
+        res_type,
+        params,
+        caller=caller,
+        base_url=base_url,
+        settings=settings,
+        within=within,
+        strict=strict,
     )
 
 

@@ -10,13 +10,14 @@ Between statements ``check()`` enforces the deadline, so the budget bounds the w
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -60,21 +61,22 @@ class Budget:
 
     @contextmanager
     def applied(
-        self, session: Session, *, local: Mapping[str, str] | None = None
+        self, session: Session | Connection, *, local: Mapping[str, str] | None = None
     ) -> Iterator[None]:
-        """Statements of ``session`` inside the block stop at the deadline or on ``cancel()``.
+        """Statements of ``session`` (or of a bare connection) inside the block stop at the
+        deadline or on ``cancel()``.
 
         ``local``: more PostgreSQL settings for the rest of the transaction, set in the same
         round trip as the timeout."""
         self.check()
-        conn = session.connection()
+        conn = session if isinstance(session, Connection) else session.connection()
         driver: Any = conn.connection.driver_connection  # sqlite3 or psycopg connection
         postgres = conn.dialect.name == "postgresql"
         readonly = bool(conn.get_execution_options().get("readonly"))
         previous = None
         if postgres:
             ms = str(max(1, int((self.deadline - time.monotonic()) * 1000)))
-            previous = session.execute(_settings_query(local or {}), {"ms": ms}).scalar_one()
+            previous = conn.execute(_settings_query(local or {}), {"ms": ms}).scalar_one()
             with self._lock:
                 self._running = driver
         else:
@@ -82,7 +84,7 @@ class Budget:
         try:
             yield
             if postgres and not readonly:  # the transaction goes on (a batch): without the budget
-                session.execute(_RESTORE, {"ms": previous})
+                conn.execute(_RESTORE, {"ms": previous})
         except DBAPIError as exc:
             if self._stopped(exc):
                 raise self._error() from exc
@@ -93,6 +95,20 @@ class Budget:
                     self._running = None
             else:
                 driver.set_progress_handler(None, 0)
+
+    @contextmanager
+    def on_sqlite(self, driver: sqlite3.Connection) -> Iterator[None]:
+        """``applied`` for statements run on the SQLite driver's own connection."""
+        self.check()
+        driver.set_progress_handler(self._progress, _PROGRESS_STEPS)
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise self._error() from exc
+            raise
+        finally:
+            driver.set_progress_handler(None, 0)
 
     def _progress(self) -> int:
         return 1 if self.cancelled or time.monotonic() > self.deadline else 0

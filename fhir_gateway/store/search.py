@@ -14,12 +14,15 @@ scan. The rows come with their stored JSON text, served as they are or redacted 
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
+    Dialect,
     Select,
     Table,
     Text,
@@ -32,20 +35,23 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
-from fhir_gateway.errors import Forbidden
+from fhir_gateway.errors import Forbidden, TooCostly, Unavailable
 from fhir_gateway.search import plan as p
 from fhir_gateway.search.bundle import Page, Redact, searchset
 from fhir_gateway.search.extract import identifier_param
+from fhir_gateway.search.registry import Registry, get_registry
 from fhir_gateway.search.values import MAX_TIME, MIN_TIME
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import search_shapes as shapes
-from fhir_gateway.store import visibility
+from fhir_gateway.store import semi_join, visibility
 from fhir_gateway.store.budget import Budget
+from fhir_gateway.store.db import Database
 from fhir_gateway.store.tables import (
     INDEX_TABLES,
     SORT_COLUMNS,
@@ -54,12 +60,121 @@ from fhir_gateway.store.tables import (
     resources,
 )
 
-__all__ = ["search_bundle", "match_ids", "match_fields", "limits_of", "JsonPath"]
+__all__ = [
+    "search",
+    "quick_search",
+    "search_bundle",
+    "match_ids",
+    "match_fields",
+    "limits_of",
+    "JsonPath",
+]
 
 _MAX_ITERATE = 4  # rounds of _include:iterate / _revinclude:iterate
 
 
 # -- public --------------------------------------------------------------------------------------
+
+
+def search(
+    db: Database,
+    resource_type: str | None,
+    params: list[tuple[str, str]],
+    *,
+    caller: Caller,
+    base_url: str,
+    settings: Settings,
+    strict: bool = False,
+    budget: Budget | None = None,
+) -> bytes:
+    """The complete ``searchset`` Bundle, as JSON bytes (see ``search_bundle``).
+
+    A search that is one statement (its page: no count, no includes) for a caller whose copies
+    are served as stored runs on a bare connection, as a read by id does: no ORM session, and on
+    SQLite no transaction around its one statement, which reads one snapshot by itself. Any
+    other search runs in a read transaction, its statements reading one snapshot together."""
+    base_url = base_url.rstrip("/")
+    with db.connection() as conn:
+        db.search_parameters.ensure_current(conn)  # before the plan is parsed against it
+        plan = _parse(resource_type, params, strict, base_url, settings)
+        _require_search(caller, resource_type, plan)
+        if _one_statement(plan) and not visibility.current().restricted(caller):
+            return _bundle(conn, plan, caller, base_url, resource_type, settings, budget)
+    return db.read(_bundle, plan, caller, base_url, resource_type, settings, budget)
+
+
+def quick_search(
+    db: Database,
+    resource_type: str | None,
+    params: list[tuple[str, str]],
+    *,
+    caller: Caller,
+    base_url: str,
+    settings: Settings,
+    within: float,
+    strict: bool = False,
+) -> bytes | None:
+    """On SQLite, ``search``'s Bundle if the search is quick: one statement of a simple shape (a
+    prebuilt statement on the index ranges of equal tokens and references, unsorted) for a
+    caller served stored copies, done ``within`` seconds. Else None, nothing returned: run it
+    with ``search``. For a caller that cannot afford to wait long (the event loop).
+
+    It runs on the driver's own connection, as a read by id does (``Database.fetch_one``): the
+    registry's version and the page, each one statement reading one snapshot."""
+    if db.is_postgres:
+        return None
+    base_url = base_url.rstrip("/")
+    try:
+        pooled = db.engine.raw_connection()
+    except OperationalError as exc:
+        raise Unavailable(f"The database is unavailable: {exc.orig.__class__.__name__}") from exc
+    try:
+        cursor = pooled.cursor()
+        try:
+            if not db.search_parameters.loaded_is_current(cursor):
+                return None  # the transaction of ``search`` loads it
+            plan, shaped = _parse_shaped(resource_type, params, strict, base_url, settings)
+            _require_search(caller, resource_type, plan)
+            if not _one_statement(plan) or visibility.current().restricted(caller):
+                return None
+            if shaped is None:
+                return None
+            on_driver = _OnDriver(cursor, db.engine.dialect)
+            search = _Search(on_driver, plan, caller, base_url, resource_type, Budget(within))
+            search.shaped = shaped  # taken with the plan
+            sqlite_connection = pooled.driver_connection
+            assert isinstance(sqlite_connection, sqlite3.Connection)
+            with search.budget.on_sqlite(sqlite_connection):
+                return search.bundle()
+        except (TooCostly, _NotPrepared):
+            return None
+        finally:
+            cursor.close()
+    except sqlite3.Error as exc:
+        pooled.invalidate()  # whatever went wrong, the next statement gets a fresh connection
+        raise Unavailable(f"The database is unavailable: {exc.__class__.__name__}") from exc
+    finally:
+        pooled.close()
+
+
+class _NotPrepared(Exception):
+    """A statement of a quick search the driver cannot take as prepared (``Statements``)."""
+
+
+class _OnDriver:
+    """What ``_Search`` executes its statements on in ``quick_search``: the driver's cursor,
+    each statement prepared once (``search_shapes.Statements.prepared``)."""
+
+    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+        self.cursor = cursor
+        self.dialect = dialect
+
+    def execute(self, query: Select[Any], values: Mapping[str, Any] | None = None) -> Any:
+        bound = dict(values or {})
+        prepared = _STATEMENTS.prepared(query, bound, self.dialect)
+        if prepared is None:
+            raise _NotPrepared
+        return self.cursor.execute(prepared.sql, prepared.arguments(bound))
 
 
 def search_bundle(
@@ -73,21 +188,96 @@ def search_bundle(
     strict: bool = False,
     budget: Budget | None = None,
 ) -> bytes:
-    """The complete ``searchset`` Bundle, as JSON bytes.
+    """The complete ``searchset`` Bundle, as JSON bytes, in ``session``'s transaction.
 
     Past ``budget`` (default: ``settings.search_timeout`` from now) or a limit of the query, it
     raises ``TooCostly``."""
     base_url = base_url.rstrip("/")
+    plan = _parse(resource_type, params, strict, base_url, settings)
+    _require_search(caller, resource_type, plan)
+    return _bundle(session, plan, caller, base_url, resource_type, settings, budget)
+
+
+def _parse(
+    resource_type: str | None,
+    params: list[tuple[str, str]],
+    strict: bool,
+    base_url: str,
+    settings: Settings,
+) -> p.SearchPlan:
+    return _parse_shaped(resource_type, params, strict, base_url, settings)[0]
+
+
+def _parse_shaped(
+    resource_type: str | None,
+    params: list[tuple[str, str]],
+    strict: bool,
+    base_url: str,
+    settings: Settings,
+) -> tuple[p.SearchPlan, shapes.Template | None]:
+    """The plan and its shape (``search_shapes.template``)."""
+    registry = get_registry()
+    return _parsed(
+        resource_type,
+        tuple(params),
+        strict,
+        base_url,
+        settings.default_page_size,
+        settings.max_page_size,
+        limits_of(settings),
+        registry,
+        registry.version,
+    )
+
+
+# A partner polls with the same query again and again: its plan (immutable) is parsed once and
+# its shape taken once, kept
+# by everything the parse reads (the registry's version too: a parameter added re-parses). What
+# does not parse raises each time, kept nowhere.
+@functools.lru_cache(maxsize=512)
+def _parsed(
+    resource_type: str | None,
+    params: tuple[tuple[str, str], ...],
+    strict: bool,
+    base_url: str,
+    default_count: int,
+    max_count: int,
+    limits: p.Limits,
+    registry: Registry,
+    version: int,
+) -> tuple[p.SearchPlan, shapes.Template | None]:
     plan = p.parse(
         resource_type,
-        params,
+        list(params),
         strict=strict,
         base_url=base_url,
-        default_count=settings.default_page_size,
-        max_count=settings.max_page_size,
-        limits=limits_of(settings),
+        default_count=default_count,
+        max_count=max_count,
+        registry=registry,
+        limits=limits,
     )
-    _require_search(caller, resource_type, plan)
+    return plan, shapes.template(plan)
+
+
+def _one_statement(plan: p.SearchPlan) -> bool:
+    """Whether the search runs its page's statement and no other (``_Search.bundle``)."""
+    return (
+        plan.summary != "count"
+        and plan.count != 0
+        and plan.total not in ("accurate", "estimate")
+        and not plan.includes
+    )
+
+
+def _bundle(
+    session: Session | Connection,
+    plan: p.SearchPlan,
+    caller: Caller,
+    base_url: str,
+    resource_type: str | None,
+    settings: Settings,
+    budget: Budget | None,
+) -> bytes:
     budget = budget or Budget(settings.search_timeout)
     with budget.applied(session, local=_SHORT_QUERIES):
         return _Search(session, plan, caller, base_url, resource_type, budget).bundle()
@@ -225,10 +415,11 @@ def _intersect(id_sets: list[Select[Any]]) -> Select[Any]:
     database intersects them inside the index tables, merging their res_id-ordered index ranges
     (migration 0009), before it visits any current row. DISTINCT tells PostgreSQL the set is
     unique as it comes, in res_id order: it then reads the current rows in that order and stops
-    at the end of the page, where it would otherwise hash the whole set and sort all matches."""
+    at the end of the page, where it would otherwise hash the whole set and sort all matches.
+    On SQLite the nested sets are probed row by row instead (``store.semi_join``)."""
     first, *rest = id_sets
     res_id = first.selected_columns[0]
-    return first.where(*(res_id.in_(ids) for ids in rest)).distinct()
+    return first.where(*(semi_join.within(res_id, ids) for ids in rest)).distinct()
 
 
 def _visible(
@@ -564,7 +755,8 @@ def _after(
 class _Search:
     def __init__(
         self,
-        session: Session,
+        # A Connection, or the driver (quick_search), only for a caller served stored copies.
+        session: Session | Connection | _OnDriver,
         plan: p.SearchPlan,
         caller: Caller,
         base_url: str,
@@ -607,6 +799,7 @@ class _Search:
     def redact(self) -> Redact | None:
         policy = visibility.current()
         if policy.restricted(self.caller):  # this caller gets its own copy (redacted, obligations)
+            assert isinstance(self.session, Session)  # restricted callers search in a session
             return functools.partial(policy.serve, self.caller, session=self.session)
         return None
 

@@ -62,6 +62,7 @@ def stored_definitions(conn: Connection) -> list[dict[str, Any]]:
 # Built once: SQLite reads it at the start of every transaction, and building and keying a new
 # statement each time cost more than the read.
 _VERSION = select(search_parameter_state.c.version).where(search_parameter_state.c.id == 1)
+_VERSION_SQL = f"SELECT version FROM {search_parameter_state.name} WHERE id = 1"
 
 
 class RegistrySync:
@@ -91,6 +92,14 @@ class RegistrySync:
                 self._version = version
         if conn.dialect.name == "postgresql":
             self._start_listener()
+
+    def loaded_is_current(self, cursor: Any) -> bool:
+        """Whether the registry loaded is the database's, its version read on a DBAPI cursor (a
+        statement on the driver's own connection). False: ``ensure_current`` is to load it."""
+        if self._version is not None and self._listening.is_set() and not self._stale.is_set():
+            return True
+        row = cursor.execute(_VERSION_SQL).fetchone()
+        return self._version is not None and ((row[0] if row else 0) or 0) == self._version
 
     def forget(self) -> None:
         """Load again at the next transaction (the tables were emptied behind the app's back)."""

@@ -14,24 +14,30 @@ from that template plan, so the SQL is the one it would have built, and ``Statem
 statement per shape, caller and row policy: the same statement object each time, whose cache key
 SQLAlchemy has memoised, so its compiled SQL is found without building or traversing anything.
 Every other search takes the general path.
+
+``Statements.prepared`` goes one step further for the quick searches run on the SQLite driver's
+own connection (``store.search.quick_search``): the statement's SQL and positional arguments,
+compiled and expanded once (the row policy's lists are constants of the statement), so that a
+search binds its values into a list and hands it to the driver.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam
+from sqlalchemy import Dialect, Select, bindparam
 
 from fhir_gateway.context import Caller
 from fhir_gateway.search import plan as p
 from fhir_gateway.store import visibility
 
-__all__ = ["Template", "template", "Statements"]
+__all__ = ["Template", "template", "Statements", "Prepared"]
 
 _SIMPLE_TYPES = ("token", "reference")
 _RESOURCE_COLUMNS = ("_id", "_lastUpdated")  # tested on the resources row, not an index table
@@ -131,6 +137,44 @@ def _bound(val: p.Value, name: str) -> p.Value:
     return p.ReferenceValue(types, bound["id"], bound["url"])
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A statement as the driver runs it: its SQL, and its positional arguments with a slot for
+    each value a search binds (``Template.values``)."""
+
+    sql: str
+    constants: tuple[Any, ...]  # the arguments, None in the slots
+    slots: tuple[tuple[int, str], ...]  # (position, name of the value bound there)
+
+    def arguments(self, values: dict[str, Any]) -> list[Any]:
+        args = list(self.constants)
+        for position, name in self.slots:
+            args[position] = values[name]
+        return args
+
+
+def _prepare(statement: Select[Any], values: dict[str, Any], dialect: Dialect) -> Prepared | None:
+    """None when a value bound would need converting for the driver (none of a simple shape
+    does: its values are texts) or the dialect does not take positional arguments."""
+    compiled = statement.compile(dialect=dialect)
+    if not compiled.positional:
+        return None
+    state = compiled.construct_expanded_state(values)
+    constants: list[Any] = []
+    slots: list[tuple[int, str]] = []
+    for position, name in enumerate(state.positiontup or ()):
+        convert = state.processors.get(name)
+        if name in values:
+            if convert is not None:
+                return None
+            slots.append((position, name))
+            constants.append(None)
+        else:
+            value = state.parameters[name]
+            constants.append(convert(value) if convert is not None else value)
+    return Prepared(state.statement, tuple(constants), tuple(slots))
+
+
 class Statements:
     """Statements by shape (and whatever else the caller's key adds), the caller and the row
     policy they were built under; the least recently used go past ``size``."""
@@ -138,7 +182,24 @@ class Statements:
     def __init__(self, size: int = 512) -> None:
         self.size = size
         self._built: OrderedDict[Hashable, Select[Any]] = OrderedDict()
+        # By statement, gone with it; for one dialect's driver (SQLite's, store.search).
+        self._prepared: weakref.WeakKeyDictionary[Select[Any], Prepared | None] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
+
+    def prepared(
+        self, statement: Select[Any], values: dict[str, Any], dialect: Dialect
+    ) -> Prepared | None:
+        """``statement`` (one that ``get`` returned) prepared for ``dialect``'s driver, once; None:
+        it cannot be (``_prepare``)."""
+        with self._lock:
+            if statement in self._prepared:
+                return self._prepared[statement]
+        found = _prepare(statement, values, dialect)
+        with self._lock:
+            self._prepared[statement] = found
+        return found
 
     def get(self, key: Hashable, caller: Caller, build: Callable[[], Select[Any]]) -> Select[Any]:
         # The caller's network address is for the audit trail, not for which rows it sees.
@@ -158,3 +219,4 @@ class Statements:
     def clear(self) -> None:
         with self._lock:
             self._built.clear()
+            self._prepared.clear()

@@ -90,6 +90,17 @@ def test_a_search_parameter_in_a_rolled_back_transaction_stays_unknown(client) -
     assert client.get("/SearchParameter").json().get("total", 0) == 0
 
 
+def test_the_same_query_is_parsed_anew_after_a_search_parameter_comes_and_goes(client) -> None:
+    # A query's plan is kept once parsed (store.search._parsed): not past a change of the
+    # registry, which the very same query must see at once.
+    assert _deadline_search(client) == 400
+    created = client.post("/SearchParameter", json=DEADLINE).json()
+    assert client.post("/Task", json=_TASK).status_code == 201
+    assert _deadline_search(client) == 200
+    assert client.delete(f"/SearchParameter/{created['id']}").status_code in (200, 204)
+    assert _deadline_search(client) == 400
+
+
 @pytest.mark.slow  # subprocesses or a live server
 def test_a_search_parameter_is_searchable_at_once_and_after_a_restart(client, database_url) -> None:
     assert client.post("/SearchParameter", json=DEADLINE).status_code == 201

@@ -15,7 +15,7 @@ from fhir_gateway.search import plan as p
 from fhir_gateway.security import partner_caller
 from fhir_gateway.security._roles import TokenCaller
 from fhir_gateway.store import repository, search_shapes
-from fhir_gateway.store.search import match_ids, search_bundle
+from fhir_gateway.store.search import match_ids, quick_search, search_bundle
 
 PART2 = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "42CFRPart2"}
 
@@ -207,3 +207,73 @@ def test_the_rest_bundle_and_its_pages_are_what_the_general_path_serves(
         ["http://gw/Task/t7"],
     ]
     assert first[3] == ["http://gw/Task/t6"]
+
+
+def _quick(database, settings, caller: Caller, params: list[tuple[str, str]], within: float = 5.0):  # type: ignore[no-untyped-def]
+    raw = quick_search(
+        database,
+        "Task",
+        params,
+        caller=caller,
+        base_url="http://gw",
+        settings=settings,
+        within=within,
+    )
+    return None if raw is None else orjson.loads(raw)
+
+
+def _quick_pages(database, settings, caller: Caller, params: list[tuple[str, str]]) -> list[Any]:  # type: ignore[no-untyped-def]
+    """``_pages`` through quick_search, every page of it answered there (not None)."""
+    pages: list[Any] = []
+    bundle = _quick(database, settings, caller, params)
+    while True:
+        assert bundle is not None, params
+        links = {link["relation"]: link["url"] for link in bundle.get("link", [])}
+        pages.append(([e["fullUrl"] for e in bundle.get("entry", [])], bundle.get("total"), links))
+        if "next" not in links:
+            break
+        cursor = links["next"].split("_cursor=")[1].split("&")[0]
+        bundle = _quick(database, settings, caller, [*params, ("_cursor", cursor)])
+    if "previous" in links:
+        cursor = links["previous"].split("_cursor=")[1].split("&")[0]
+        back = _quick(database, settings, caller, [*params, ("_cursor", cursor)])
+        assert back is not None
+        pages.append([e["fullUrl"] for e in back.get("entry", [])])
+    return pages
+
+
+def test_a_quick_search_serves_what_the_transaction_serves(stored, settings, database):
+    """On SQLite a search of a simple shape, one statement, for a caller served stored copies is
+    answered on the driver's connection (store.search.quick_search): the same pages."""
+    if database.is_postgres:
+        pytest.skip("the quick search runs on SQLite only")
+    searches = [
+        [("owner", "Organization/org-a"), ("status", "requested"), ("_count", "1")],
+        [("owner", "Organization/org-a"), ("status", "requested,accepted,draft"), ("_count", "2")],
+        [("owner", "Organization/org-b"), ("status", "requested")],
+        [("focus", "ServiceRequest/sr2")],
+    ]
+    unrestricted = [CALLERS[0], CALLERS[3]]  # the gateway itself, a case manager
+    for _ in range(2):  # the second round runs the statements prepared by the first
+        quick = [_quick_pages(stored, settings, c, s) for c in unrestricted for s in searches]
+        assert quick == [_pages(stored, settings, c, s) for c in unrestricted for s in searches]
+    assert [entries for entries, _, _ in quick[0][:3]] == [
+        ["http://gw/Task/t1"],
+        ["http://gw/Task/t6"],
+        ["http://gw/Task/t7"],
+    ]
+
+
+def test_any_other_search_is_left_to_the_transaction(stored, settings, database):
+    owned = [("owner", "Organization/org-a"), ("status", "requested")]
+    others = [
+        (CALLERS[1], owned),  # a partner: its copies are shaped for it, in a transaction
+        (SYSTEM, [*owned, ("_total", "accurate")]),  # a count: a second statement
+        (SYSTEM, [*owned, ("_include", "Task:focus")]),
+        (SYSTEM, [*owned, ("_sort", "-_lastUpdated")]),  # not of a simple shape
+        (SYSTEM, [*owned, ("_lastUpdated", "gt2020-01-01")]),  # a date: not simple either
+    ]
+    for caller, params in others:
+        assert _quick(stored, settings, caller, params) is None, params
+    # past its budget, nothing is answered: the search is run again where it may take its time
+    assert _quick(stored, settings, SYSTEM, owned, within=0.0) is None

@@ -118,3 +118,53 @@ def test_a_new_search_parameter_works_after_reindex(session_factory, settings):
             select(func.count()).select_from(idx_date).where(idx_date.c.param == "deadline")
         )
         assert rows.scalar() == 0
+
+
+def test_intersections_of_index_criteria_match_what_each_criterion_matches(session_factory):
+    # store.semi_join writes the nested sets of an intersection per dialect (a correlated EXISTS
+    # on SQLite): whatever the order and the sizes of the sets, the matches are the resources in
+    # every set, each once, deleted ones never.
+    statuses, owners = ("requested", "accepted", "completed"), ("o1", "o2", "o3")
+    tasks = []
+    for i in range(36):
+        extra: dict[str, Any] = {
+            "identifier": [{"system": "urn:t", "value": v} for v in {f"k{i % 4}", f"k{i % 5}"}]
+        }
+        if i % 7:
+            extra["owner"] = {"reference": f"Organization/{owners[i % 3]}"}
+        tasks.append(_task(f"t{i:02}", statuses[i % 2 if i % 5 else 2], **extra))
+    _create(session_factory, *tasks)
+    with session_factory() as session:
+        repository.delete_resource(session, "Task", "t06")
+    live = [t for t in tasks if t["id"] != "t06"]
+
+    def owner_is(t: dict[str, Any], org: str) -> bool:
+        return t.get("owner", {}).get("reference") == f"Organization/{org}"
+
+    def has_key(t: dict[str, Any], keys: str) -> bool:
+        return any(i["value"] in keys.split(",") for i in t["identifier"])
+
+    for status in ("requested", "completed", "requested,completed"):
+        for org in ("o1", "o3"):
+            for keys in ("k1", "k2,k4"):
+                expected = sorted(
+                    t["id"]
+                    for t in live
+                    if t["status"] in status.split(",") and owner_is(t, org) and has_key(t, keys)
+                )
+                criteria = [
+                    ("status", status),
+                    ("owner", f"Organization/{org}"),
+                    (
+                        "identifier",
+                        f"urn:t|{keys.split(',')[0]}"
+                        if "," not in keys
+                        else ",".join(f"urn:t|{k}" for k in keys.split(",")),
+                    ),
+                ]
+                assert _matches(session_factory, "Task", criteria) == expected
+                assert _matches(session_factory, "Task", criteria[::-1]) == expected
+                two = [
+                    t["id"] for t in live if t["status"] in status.split(",") and owner_is(t, org)
+                ]
+                assert _matches(session_factory, "Task", criteria[1::-1]) == sorted(two)
