@@ -24,6 +24,7 @@ from fhir_gateway import clock
 from fhir_gateway.context import Caller
 from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.security._audit import interaction_of, patient_of, request_event, token_event
+from fhir_gateway.store.db import sqlite_in_a_file
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.security_tables import audit_log, audit_log_terms
 
@@ -270,8 +271,7 @@ class RowWriter:
             for column in audit_log.c
         }
         self._positional = [(name, self._convert[name]) for name in compiled.positiontup or []]
-        # SQLite in a file: a connection of its own can see the same database (in memory, not)
-        self._prompt_allowed = self._sqlite and _in_a_file(engine.url.database)
+        self._prompt_allowed = sqlite_in_a_file(engine)  # a connection of its own sees the rows
         self._prompt: Any = None  # that connection, detached from the pool once first needed
         self._prompt_lock = threading.Lock()
 
@@ -352,10 +352,6 @@ class RowWriter:
             driver.execute(self._sql, values)
         finally:
             driver.autocommit = False
-
-
-def _in_a_file(database: str | None) -> bool:
-    return bool(database) and database != ":memory:" and "mode=memory" not in str(database)
 
 
 def _insert_or_refuse(

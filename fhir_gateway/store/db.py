@@ -33,6 +33,7 @@ from fhir_gateway.store.keyed_ids import unit_of_work
 from fhir_gateway.store.search_parameters import CHANGED, RegistrySync
 
 __all__ = [
+    "sqlite_in_a_file",
     "Database",
     "Prebuilt",
     "Reconnected",
@@ -201,7 +202,7 @@ def _fetch_one(pooled: Any, postgres: bool, sql: str, args: Any) -> Any:
         driver.autocommit = False
 
 
-def _sqlite_file(engine: Engine) -> bool:
+def sqlite_in_a_file(engine: Engine) -> bool:
     """SQLite in a file: another connection sees the same database (in memory it would not)."""
     database = engine.url.database
     return (
@@ -281,7 +282,7 @@ class Database:
         self.search_parameters = RegistrySync(self.engine)
         self.rules: SessionRules | None = None
         self._thread_connections = (
-            _ThreadConnections(self.engine) if _sqlite_file(self.engine) else None
+            _ThreadConnections(self.engine) if sqlite_in_a_file(self.engine) else None
         )
         event.listen(self._writer, "after_commit", self._after_commit)
         event.listen(self._writer, "after_rollback", self._after_rollback)
