@@ -58,6 +58,13 @@ class ObservabilityMiddleware:
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
         status = 500
         started = time.perf_counter()
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                record_http(_route(scope), method, status, time.perf_counter() - started)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -67,6 +74,10 @@ class ObservabilityMiddleware:
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
                 ]
+            elif not message.get("more_body", False):
+                # Counted before the last byte leaves: a client that reads /metrics
+                # right after its response (from any worker) sees its request.
+                record()
             await send(message)
 
         with (
@@ -85,7 +96,7 @@ class ObservabilityMiddleware:
                 current.update_name(f"{method} {route}")
                 current.set_attribute("http.route", route)
                 current.set_attribute("http.response.status_code", status)
-                record_http(route, method, status, time.perf_counter() - started)
+                record()
 
     async def _health(self, path: str, send: Send) -> None:
         answer: Any = (

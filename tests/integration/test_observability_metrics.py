@@ -165,6 +165,37 @@ def test_http_requests_are_counted_by_route_template_never_by_path(client: TestC
     assert patient_id not in after and "Okafor" not in after
 
 
+def test_a_request_is_counted_before_its_last_byte_reaches_the_client(database: Database) -> None:
+    """Another worker answering /metrics the moment a response arrives must already count it."""
+    import anyio
+
+    from fhir_gateway.observability.http import ObservabilityMiddleware
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    label = {"route": "unmatched", "method": "PATCH", "status": "204"}
+    before = sample(render(database).decode(), "fhir_gateway_http_requests_total", **label)
+    seen_at_last_byte: list[float] = []
+
+    async def client_side(message):  # type: ignore[no-untyped-def]
+        if message["type"] == "http.response.body":
+            seen_at_last_byte.append(
+                sample(render(database).decode(), "fhir_gateway_http_requests_total", **label)
+            )
+
+    async def receive():  # type: ignore[no-untyped-def]
+        return {"type": "http.request", "body": b""}
+
+    scope = {"type": "http", "method": "PATCH", "path": "/nowhere", "headers": []}
+    anyio.run(ObservabilityMiddleware(app, database), scope, receive, client_side)
+    assert seen_at_last_byte == [before + 1]
+    assert (
+        sample(render(database).decode(), "fhir_gateway_http_requests_total", **label) == before + 1
+    )
+
+
 def test_pool_in_use_counts_checked_out_connections(database: Database) -> None:
     from fhir_gateway.observability import instrument_database
 
