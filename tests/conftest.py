@@ -29,7 +29,6 @@ from fhir_gateway.security import install_row_policy
 from fhir_gateway.settings import Settings
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.migrate import upgrade
-from fhir_gateway.store.schema import metadata
 from fhir_gateway.store.tables import search_parameter_state
 from fhir_gateway.web import _users
 
@@ -53,6 +52,8 @@ HELPERS = (
     "workflow_helpers",
 )
 pytest.register_assert_rewrite(*HELPERS)
+from emptied import empty_tables  # noqa: E402 (after the assert rewrite above)
+
 pytest_plugins = ["intake_helpers", "careplan_helpers", "monitor_helpers", "contacts_helpers"]
 
 # Property tests draw the same examples on every CI run (a failure there replays here with CI=1);
@@ -122,14 +123,9 @@ def _migrated(database_url: str) -> Iterator[Database]:
 
 
 def _empty(database: Database) -> None:
-    names = [t.name for t in reversed(metadata.sorted_tables)]
     with database.engine.begin() as conn:
         stored = conn.execute(select(search_parameter_state.c.id)).first() is not None
-        if database.is_postgres:
-            conn.execute(text(f"TRUNCATE {', '.join(names)}"))
-        else:
-            for name in names:
-                conn.execute(text(f"DELETE FROM {name}"))
+        empty_tables(conn, postgres=database.is_postgres)
     _builtin_search_parameters(database, stored)
 
 

@@ -239,3 +239,81 @@ def test_the_trail_search_has_the_limits_every_search_has(database, database_url
         assert huge.status_code == 400 and "_offset" in huge.text
         within = client.get(f"/AuditEvent?_offset={2**63 - 1}", headers=admin)
         assert within.status_code == 200 and within.json()["entry"] == []
+
+
+def test_the_database_refuses_to_change_or_delete_the_trail(database, database_url):  # type: ignore[no-untyped-def]
+    """Not only the API: a stray script or a write-enabled account cannot edit the record."""
+    from sqlalchemy import delete, insert, update
+    from sqlalchemy.exc import DBAPIError
+
+    from fhir_gateway.store.security_tables import audit_log_terms
+
+    app = create_app(secure_settings(database_url), database=database)
+    with TestClient(app, base_url=BASE) as client:
+        admin = bearer(get_token(client, register(database, "admin", ["system/*.cruds"], None)))
+        client.get("/Patient/someone", headers=admin)
+    with database.engine.begin() as conn:
+        conn.execute(
+            insert(audit_log_terms), {"id": "x", "name": "agent", "system": "", "value": "y"}
+        )
+    with database.engine.connect() as conn:
+        before = conn.execute(select(audit_log)).all()
+    assert before
+    attempts = [
+        update(audit_log).values(outcome="0"),
+        delete(audit_log),
+        update(audit_log_terms).values(value="z"),
+        delete(audit_log_terms),
+    ]
+    for statement in attempts:
+        with database.engine.connect() as conn:
+            try:
+                conn.execute(statement)
+                conn.commit()
+            except DBAPIError as exc:
+                assert "the audit trail is append-only" in str(exc.orig)
+            else:
+                raise AssertionError(f"{statement} was allowed")
+    with database.engine.connect() as conn:
+        assert conn.execute(select(audit_log)).all() == before
+        assert conn.execute(select(audit_log_terms.c.value)).scalars().all() == ["y"]
+
+
+def test_a_downgrade_takes_the_guard_away_and_an_upgrade_puts_it_back(tmp_path):  # type: ignore[no-untyped-def]
+    from sqlalchemy import delete, insert
+    from sqlalchemy.exc import DBAPIError
+
+    from fhir_gateway.store.db import Database
+    from fhir_gateway.store.migrate import upgrade
+    from fhir_gateway.store.security_tables import audit_log_terms
+
+    database = Database(f"sqlite:///{tmp_path}/guard.db")
+    try:
+        upgrade(database.engine)
+        _downgrade(database, "0014")
+        term = {"id": "x", "name": "agent", "system": "", "value": "y"}
+        with database.engine.begin() as conn:
+            conn.execute(insert(audit_log_terms), term)
+            conn.execute(delete(audit_log_terms))  # no guard at 0014
+            conn.execute(insert(audit_log_terms), term)
+        upgrade(database.engine)
+        with database.engine.begin() as conn:
+            try:
+                conn.execute(delete(audit_log_terms))
+            except DBAPIError as exc:
+                assert "append-only" in str(exc.orig)
+            else:
+                raise AssertionError("the guard is back at head")
+    finally:
+        database.dispose()
+
+
+def _downgrade(database, revision: str) -> None:  # type: ignore[no-untyped-def]
+    from alembic import command
+
+    from fhir_gateway.store.migrate import alembic_config
+
+    config = alembic_config(database.engine.url.render_as_string(hide_password=False))
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)

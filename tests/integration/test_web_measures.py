@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from emptied import empty_tables
 from fastapi.testclient import TestClient
 from mbc_helpers import GAD7, PHQ9, total
 from monitor_helpers import local
 from patient_helpers import World, patient_settings, seed_highest_risk
-from sqlalchemy import select, text
+from sqlalchemy import select
 from web_helpers import csrf, sign_in
 
 from fhir_gateway import clock
@@ -25,7 +26,6 @@ from fhir_gateway.assessments import MBC
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.services import resources
 from fhir_gateway.store.db import Database
-from fhir_gateway.store.schema import metadata
 from fhir_gateway.store.tables import search_parameter_state
 
 SDC = "http://hl7.org/fhir/uv/sdc/CodeSystem/temp"
@@ -33,14 +33,9 @@ SDC = "http://hl7.org/fhir/uv/sdc/CodeSystem/temp"
 
 def _empty(database: Database) -> None:
     """As the suite's ``database`` fixture does, once for this module's world."""
-    names = [t.name for t in reversed(metadata.sorted_tables)]
     with database.engine.begin() as conn:
         stored = conn.execute(select(search_parameter_state.c.id)).first() is not None
-        if database.is_postgres:
-            conn.execute(text(f"TRUNCATE {', '.join(names)}"))
-        else:
-            for name in names:
-                conn.execute(text(f"DELETE FROM {name}"))
+        empty_tables(conn, postgres=database.is_postgres)
     if stored:
         database.search_parameters.forget()
 
