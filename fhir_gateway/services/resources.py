@@ -30,6 +30,7 @@ from fhir_gateway.fhir.validation import validate_resource
 from fhir_gateway.hooks import WriteEvent
 from fhir_gateway.search.registry import get_registry
 from fhir_gateway.settings import Settings
+from fhir_gateway.store import quick_search as store_quick
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store import search as store_search
 from fhir_gateway.store import visibility
@@ -255,8 +256,8 @@ def quick_search(
     within: float,
     strict: bool = False,
 ) -> bytes | None:
-    """``search``'s bytes if the search is quick, else None (``store.search.quick_search``)."""
-    return store_search.quick_search(
+    """``search``'s bytes if the search is quick, else None (``store.quick_search``)."""
+    return store_quick.quick_search(
         db,
         res_type,
         params,

@@ -1,7 +1,7 @@
 """``column IN (ids)`` written for each dialect's planner: on SQLite a correlated ``EXISTS``.
 
 A search on two or more index criteria intersects their id sets, the first set's rows tested
-against the others (``store.search._intersect``). Given ``a.res_id IN (SELECT b.res_id ...)``,
+against the others (``store.search_criteria._intersect``). Given ``a.res_id IN (SELECT b.res_id ...)``,
 SQLite builds the whole of the inner set and probes the outer index once per inner row: for
 ``Task?owner=…&status=requested`` it lists every requested Task to find one owner's few. The
 same test as a correlated ``EXISTS (SELECT 1 ... WHERE b.res_id = a.res_id)`` walks the first

@@ -21,6 +21,7 @@ from fhir_gateway.search import plan as p
 from fhir_gateway.services import resources as svc
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import search as store_search
+from fhir_gateway.store import search_order
 from fhir_gateway.store.db import Database
 from fhir_gateway.store.tables import idx_string, resources
 
@@ -107,8 +108,8 @@ def _explain(database: Database, sort: str) -> str:
 
     plan = p.parse("Patient", [("_sort", sort)])
     with database.session(readonly=True) as session:
-        search = store_search._Search(session, plan, SYSTEM, "http://x", "Patient", Budget(60))
-        query = search.page_query(store_search._sort_exprs(plan, search.r), None, True)
+        search = store_search.Search(session, plan, SYSTEM, "http://x", "Patient", Budget(60))
+        query = search.page_query(search_order.sort_exprs(plan, search.r), None, True)
         sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
         if database.is_postgres:
             session.execute(text("ANALYZE idx_string"))

@@ -15,7 +15,8 @@ from fhir_gateway.search import plan as p
 from fhir_gateway.security import partner_caller
 from fhir_gateway.security._roles import TokenCaller
 from fhir_gateway.store import repository, search_shapes
-from fhir_gateway.store.search import match_ids, quick_search, search_bundle
+from fhir_gateway.store.quick_search import quick_search
+from fhir_gateway.store.search import match_ids, search_bundle
 
 PART2 = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "42CFRPart2"}
 
@@ -244,7 +245,7 @@ def _quick_pages(database, settings, caller: Caller, params: list[tuple[str, str
 
 def test_a_quick_search_serves_what_the_transaction_serves(stored, settings, database):
     """On SQLite a search of a simple shape, one statement, for a caller served stored copies is
-    answered on the driver's connection (store.search.quick_search): the same pages."""
+    answered on the driver's connection (store.quick_search): the same pages."""
     if database.is_postgres:
         pytest.skip("the quick search runs on SQLite only")
     searches = [
