@@ -29,6 +29,8 @@ import orjson
 from fhirpathpy.engine.util import uniq
 from fhirpathpy.models import models
 
+from fhir_gateway.fhir.fhirpath_text import closing, split_top_level
+
 __all__ = ["Unplain", "plain"]
 
 Variables = Mapping[str, Any]
@@ -125,11 +127,14 @@ def _as_list(value: bool | None) -> list[Any]:
 
 # -- and / or / not ---------------------------------------------------------------------------
 
+# Operators that bind looser than and/or: an expression with one at its top is left to fhirpathpy.
+_LOOSER = (" xor ", " implies ")
+
 
 def _truth(text: str, *, top: bool = False) -> _Truth | None:
     """The three-valued truth of ``text``, or None if it is not an and/or shape with at least one
     diagnosis test in it (``top``: a lone operand is left to fhirpathpy)."""
-    ors = _split(text, " or ")
+    ors = split_top_level(text, " or ", refuse=_LOOSER)
     if ors is None:
         return None
     if len(ors) > 1:
@@ -139,7 +144,7 @@ def _truth(text: str, *, top: bool = False) -> _Truth | None:
 
 
 def _conjunction(text: str, *, top: bool = False) -> _Truth | None:
-    ands = _split(text, " and ")
+    ands = split_top_level(text, " and ", refuse=_LOOSER)
     if ands is None:
         return None
     if len(ands) > 1:
@@ -170,7 +175,7 @@ def _group(text: str) -> tuple[str, bool] | None:
     """``(inner)`` or ``(inner).not()`` → (inner, negated)."""
     negated = text.endswith(".not()")
     body = text[: -len(".not()")] if negated else text
-    if not body.startswith("(") or _closing(body, 0) != len(body) - 1:
+    if not body.startswith("(") or closing(body, 0) != len(body) - 1:
         return None
     return body[1:-1], negated
 
@@ -268,71 +273,3 @@ def _not(term: _Truth) -> _Truth:
         return None if value is None else not value
 
     return truth
-
-
-# -- scanning ---------------------------------------------------------------------------------
-
-
-def _split(text: str, operator: str) -> list[str] | None:
-    """``text`` split at ``operator`` outside brackets and strings; None if it holds an operator
-    that binds looser than and/or (``xor``, ``implies``) or brackets that do not pair up."""
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(text):
-        char = text[i]
-        if char == "'" or char == "`":
-            end = _string_end(text, i)
-            if end is None:
-                return None
-            i = end + 1
-            continue
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-            if depth < 0:
-                return None
-        elif depth == 0:
-            if text.startswith(" xor ", i) or text.startswith(" implies ", i):
-                return None
-            if text.startswith(operator, i):
-                parts.append(text[start:i])
-                i += len(operator)
-                start = i
-                continue
-        i += 1
-    if depth != 0:
-        return None
-    return [*parts, text[start:]]
-
-
-def _string_end(text: str, start: int) -> int | None:
-    quote, i = text[start], start + 1
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        if text[i] == quote:
-            return i
-        i += 1
-    return None
-
-
-def _closing(text: str, start: int) -> int | None:
-    """The index of the bracket closing the one at ``start``."""
-    depth, i = 0, start
-    while i < len(text):
-        char = text[i]
-        if char == "'" or char == "`":
-            end = _string_end(text, i)
-            if end is None:
-                return None
-            i = end + 1
-            continue
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return None

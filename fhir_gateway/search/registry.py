@@ -25,6 +25,7 @@ import orjson
 from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models as fhirpath_models
 
+from fhir_gateway.fhir.fhirpath_text import split_top_level
 from fhir_gateway.fhir.types import RESOURCE_TYPES
 from fhir_gateway.search.compiled import Getter, compile_getter
 
@@ -81,23 +82,10 @@ def _compile(expression: str) -> Evaluator:
 
 
 def split_union(expression: str) -> list[str]:
-    """Split a FHIRPath expression on its top-level ``|`` operators."""
-    parts: list[str] = []
-    depth, start, quoted = 0, 0, False
-    for i, ch in enumerate(expression):
-        if ch == "'":
-            quoted = not quoted
-        elif quoted:
-            continue
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            parts.append(expression[start:i].strip())
-            start = i + 1
-    parts.append(expression[start:].strip())
-    return [p for p in parts if p]
+    """Split a FHIRPath expression on its top-level ``|`` operators (one part if its brackets
+    or literals do not pair up: the FHIRPath engine reports that)."""
+    parts = split_top_level(expression, "|") or [expression]
+    return [part.strip() for part in parts if part.strip()]
 
 
 def _expression_for(expression: str | None, res_type: str) -> str | None:

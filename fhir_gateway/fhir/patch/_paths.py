@@ -15,6 +15,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir_core.types import FhirBase
 from fhirpathpy import compile as fhirpath_compile
 
+from fhir_gateway.fhir.fhirpath_text import closing
 from fhir_gateway.fhir.patch._values import _Fail, _Syntax
 
 # --------------------------------------------------------------------------------------------
@@ -175,24 +176,10 @@ def _parse_name_or_call(text: str, pos: int) -> tuple[_Step, int]:
 
 
 def _closing_paren(text: str, start: int) -> int:
-    depth, quote, pos = 0, "", start
-    while pos < len(text):
-        char = text[pos]
-        if quote:
-            if char == "\\":
-                pos += 1
-            elif char == quote:
-                quote = ""
-        elif char in "'\"`":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return pos
-        pos += 1
-    raise _Syntax("unbalanced parentheses")
+    end = closing(text, start)
+    if end is None:
+        raise _Syntax("unbalanced parentheses")
+    return end
 
 
 # A plain string literal (no escapes), which a where() predicate can take as a variable.
