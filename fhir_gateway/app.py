@@ -16,7 +16,6 @@ from fhir_gateway.api import monitors as monitors_api
 from fhir_gateway.api import privacy as privacy_api
 from fhir_gateway.api.errors import install_error_handlers
 from fhir_gateway.api.gate import SecurityMiddleware
-from fhir_gateway.api.route_index import index_routes
 from fhir_gateway.api.unstorable import refuse_nul_in_url
 from fhir_gateway.hooks import Rules
 from fhir_gateway.observability import FASTAPI_TELEMETRY, install_observability
@@ -153,8 +152,20 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     install_web(app)  # people's pages under /web: partner inbox, case-manager dashboard
     for router in app.state.fhir_routers:
         app.include_router(router)
-    index_routes(app)  # a request is matched only against the routers that could answer it
+    _index_routes(app)  # a request is matched only against the routers that could answer it
     return app
+
+
+def _index_routes(app: FastAPI) -> None:
+    """Routes matched by the path's shape (``api.route_index``), if this FastAPI allows it; else
+    matched as FastAPI does, only slower."""
+    try:
+        from fhir_gateway.api.route_index import index_routes
+    except ImportError as exc:  # FastAPI's private routing classes moved
+        log.warning("Routes are matched one by one (route index unavailable: %s)", exc)
+        return
+    if not index_routes(app):
+        log.warning("Routes are matched one by one (this FastAPI's routers differ)")
 
 
 def _install_gate(app: FastAPI, settings: Settings) -> None:

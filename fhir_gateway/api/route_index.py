@@ -81,12 +81,21 @@ class _FirstSegmentRouter(_IncludedRouter):
         )
 
 
-def index_routes(app: FastAPI) -> None:
+def index_routes(app: FastAPI) -> bool:
     """Give each router included in ``app`` so far the check of the path's shape (call it once every
-    router is included; a router included later is matched as before)."""
+    router is included; a router included later is matched as before). This leans on FastAPI's
+    private routing classes: if what it uses is not there (another FastAPI), the routes stay as
+    they were, matched as FastAPI does, and it returns False."""
     routes = app.router.routes
-    for i, route in enumerate(routes):
-        if type(route) is _IncludedRouter:
-            routes[i] = _FirstSegmentRouter(
-                original_router=route.original_router, include_context=route.include_context
-            )
+    before = list(routes)
+    try:
+        for i, route in enumerate(routes):
+            if type(route) is _IncludedRouter:
+                routes[i] = indexed = _FirstSegmentRouter(
+                    original_router=route.original_router, include_context=route.include_context
+                )
+                indexed._may_match("/")  # what it reads of the router is there, or it fails now
+    except (AttributeError, TypeError):
+        routes[:] = before
+        return False
+    return True

@@ -85,3 +85,49 @@ def test_a_route_added_to_an_included_router_afterwards_is_found(path: str) -> N
     def later() -> None: ...
 
     assert _picked(app, path, indexed=True) == (included, Match.FULL)
+
+
+def test_another_fastapi_without_what_the_index_uses_keeps_its_own_matching(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A FastAPI whose private routers changed: the app starts and answers, only unindexed."""
+
+    from fastapi.testclient import TestClient
+
+    from fhir_gateway.api import route_index
+
+    app = FastAPI()
+    router = APIRouter()
+
+    @router.get("/Patient/{res_id}")
+    def read(res_id: str) -> dict[str, str]:
+        return {"id": res_id}
+
+    app.include_router(router)
+    before = list(app.router.routes)
+    monkeypatch.delattr(_IncludedRouter, "effective_route_contexts")
+    assert route_index.index_routes(app) is False
+    assert app.router.routes == before
+    assert TestClient(app).get("/Patient/7").json() == {"id": "7"}
+
+
+def test_a_fastapi_without_its_private_routers_starts_unindexed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sys
+
+    from fastapi.testclient import TestClient
+
+    from fhir_gateway.app import _index_routes
+
+    app = FastAPI()
+
+    @app.get("/ping")
+    def ping() -> str:
+        return "pong"
+
+    monkeypatch.setitem(sys.modules, "fhir_gateway.api.route_index", None)  # import fails
+    with caplog.at_level("WARNING", logger="fhir_gateway"):
+        _index_routes(app)
+    assert "route index unavailable" in caplog.text
+    assert TestClient(app).get("/ping").json() == "pong"
