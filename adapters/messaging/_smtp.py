@@ -102,8 +102,13 @@ def send_email(config: SmtpConfig, email: Email) -> None:
         raise MessageRefused("recipient refused", code=550)
 
 
+# The server wants authentication or TLS it did not get (530 also "STARTTLS first", 534, 535
+# credentials wrong, 538): the gateway's settings are to fix, not the message, so it is retried.
+_FIXABLE = frozenset({530, 534, 535, 538})
+
+
 def _error_for(code: int, what: str) -> MessageError:
-    if 500 <= code < 600 and code != 535:  # 535: credentials wrong; fixable, so retried
+    if 500 <= code < 600 and code not in _FIXABLE:
         return MessageRefused(f"SMTP {code}: {what}", code=code)
     return MessageUnavailable(f"SMTP {code}: {what}", code=code)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from intake_helpers import (
     microsoft_messages,
     with_control_id,
 )
+from tls_helpers import certificates
 
 from adapters.mllp import CR, EB, SB
 from fhir_gateway.store import inbox
@@ -186,64 +186,8 @@ def test_junk_outside_frames_is_logged_and_dropped(mllp_factory, caplog) -> None
     assert "bytes outside any frame discarded" in caplog.text
 
 
-def _certificates(tmp: Path) -> dict[str, Path]:
-    """A CA, a server and a client certificate made with the openssl command."""
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp)
-
-    run(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test-ca",
-    )
-    for name, cn in (("server", "localhost"), ("client", "hospital-a")):
-        run(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            f"{name}.key",
-            "-out",
-            f"{name}.csr",
-            "-subj",
-            f"/CN={cn}",
-        )
-        ext = tmp / f"{name}.ext"
-        ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-        run(
-            "x509",
-            "-req",
-            "-in",
-            f"{name}.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            f"{name}.pem",
-            "-days",
-            "2",
-            "-extfile",
-            str(ext),
-        )
-    return {n: tmp / n for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
-
-
 def test_mllp_over_tls_requires_a_client_certificate(mllp_factory, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    certs = _certificates(tmp_path)
+    certs = certificates(tmp_path)
     tls = settings.model_copy(
         update={
             "mllp_tls_cert": str(certs["server.pem"]),
