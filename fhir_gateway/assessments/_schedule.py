@@ -34,6 +34,7 @@ from fhir_gateway.assessments._mbc_codes import (
     bare,
     instrument_of_questionnaire,
 )
+from fhir_gateway.fhir import care_team
 from fhir_gateway.services import lookup
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store.keyed_ids import keyed_id
@@ -59,7 +60,6 @@ SCHEDULE_ID = "measurement-based-care"
 MAX_OCCASIONS = 48  # a template is data a user edits: bound what one discharge may create
 OPEN = ("draft", "requested", "received", "accepted", "in-progress", "on-hold", "ready")
 TASK_IDENTIFIER = "http://fhir-gateway.org/fhir/measurement-task"
-CASE_MANAGER_ROLE = "171M00000X"  # NUCC Case Manager/Care Coordinator (the CareTeam's participant)
 TREATING_SERVICES = ("psychiatry-follow-up", "therapy-intake")  # whose partner measures
 _NAMESPACE = uuid.UUID("6a2b0e4c-3c1d-4f8e-9b7a-1d2e3f4a5b6c")
 _END_OF_DAY = time(23, 59, 59)
@@ -205,15 +205,13 @@ def _treating_referral(session: Session, plan: dict[str, Any]) -> dict[str, Any]
 
 
 def _case_manager(session: Session, plan: dict[str, Any]) -> dict[str, Any] | None:
+    """The person the plan's care team assigns as case manager (``fhir.care_team``)."""
     for team_ref in plan.get("careTeam") or []:
-        team = lookup.read(session, (team_ref or {}).get("reference")) or {}
-        for participant in team.get("participant") or []:
-            roles = {
-                c.get("code") for r in participant.get("role") or [] for c in r.get("coding") or []
-            }
-            member = (participant.get("member") or {}).get("reference")
-            if CASE_MANAGER_ROLE in roles and member:
-                return {"reference": member}
+        member = care_team.assigned_case_manager(
+            lookup.read(session, (team_ref or {}).get("reference"))
+        )
+        if member:
+            return {"reference": member}
     return None
 
 

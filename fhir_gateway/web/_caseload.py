@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import BusinessRule, InvalidRequest, NotFound
+from fhir_gateway.fhir import care_team
 from fhir_gateway.fhir.references import Reference
 from fhir_gateway.monitors import MONITOR_FLAGS
 from fhir_gateway.services import resources
@@ -45,10 +46,8 @@ __all__ = [
     "overview",
 ]
 
-NUCC = "http://nucc.org/provider-taxonomy"
-CASE_MANAGER_ROLE = {
-    "coding": [{"system": NUCC, "code": "171M00000X", "display": "Case Manager/Care Coordinator"}]
-}
+NUCC = care_team.NUCC
+CASE_MANAGER_ROLE = care_team.ASSIGNED_ROLE
 WEB_USER_SYSTEM = "urn:fhir-gateway:web-user"
 CASE_MANAGER_ACCOUNTS = frozenset({"case-manager", "admin"})
 _LIVE_TEAM = "proposed,active"
@@ -93,25 +92,9 @@ def case_managers(session: Session) -> list[User]:
     return [u for u in list_users(session) if u.role in CASE_MANAGER_ACCOUNTS]
 
 
-def _is_case_manager(participant: dict[str, Any]) -> bool:
-    return any(
-        c.get("system") == NUCC and c.get("code") == "171M00000X"
-        for role in participant.get("role") or []
-        for c in role.get("coding") or []
-    )
-
-
 def case_manager_of(team: dict[str, Any] | None) -> str | None:
     """The Practitioner the CareTeam names as the patient's case manager, if any."""
-    for participant in (team or {}).get("participant") or []:
-        member = (participant.get("member") or {}).get("reference")
-        if (
-            _is_case_manager(participant)
-            and member
-            and not (participant.get("period") or {}).get("end")
-        ):
-            return str(member)
-    return None
+    return care_team.assigned_case_manager(team)
 
 
 def caseload_patients(session: Session, caller: Caller, practitioner: str) -> set[str]:
@@ -162,7 +145,7 @@ def _participant(member: str) -> dict[str, Any]:
 def _set_case_manager(session: Session, caller: Caller, team: dict[str, Any], member: str) -> None:
     if case_manager_of(team) == member:
         return
-    others = [p for p in team.get("participant") or [] if not _is_case_manager(p)]
+    others = [p for p in team.get("participant") or [] if not care_team.is_assigned(p)]
     team["participant"] = [*others, _participant(member)]
     resources.update(session, "CareTeam", team["id"], team, caller)
 

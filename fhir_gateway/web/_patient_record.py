@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fhir_gateway.fhir import care_team
 from fhir_gateway.privacy import (
     MHCA_SYSTEM,
     PART2,
@@ -35,14 +36,9 @@ __all__ = [
     "contacts",
     "READMISSION_WINDOW_DAYS",
     "case_managers",
-    "CASE_MANAGER_ROLE",
 ]
 
 READMISSION_WINDOW_DAYS = 30
-# Case Manager/Care Coordinator (NUCC): a person assigned to the patient
-CASE_MANAGER_ROLE = ("http://nucc.org/provider-taxonomy", "171M00000X")
-# "Case manager" (SNOMED CT), the care-plan engine's role for the care-coordination team
-_TEAM_ROLE = ("http://snomed.info/sct", "768730001")
 _CODE_SYSTEMS = {
     "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
     "http://hl7.org/fhir/sid/icd-10": "ICD-10",
@@ -348,20 +344,21 @@ def _representative_roles(
 
 
 def case_managers(reader: PatientReader) -> list[str]:
-    """Who looks after the patient: the members of the patient's active care teams in the role
-    Case Manager/Care Coordinator (NUCC 171M00000X, a person assigned), else in the role "case
-    manager" the care-plan engine gives the care-coordination team (SNOMED CT 768730001)."""
-    found: dict[tuple[str, str], list[str]] = {CASE_MANAGER_ROLE: [], _TEAM_ROLE: []}
-    for team in reader.of_patient("CareTeam", "subject"):
-        if team.get("status") not in (None, "active", "proposed"):
-            continue
-        for member in team.get("participant") or []:
-            roles = {
-                (str(c.get("system")), str(c.get("code")))
-                for r in member.get("role") or []
-                for c in codings(r)
-            }
-            for role in roles & set(found):
-                if member.get("member"):
-                    found[role].append(reader.who(member["member"]))
-    return list(dict.fromkeys(found[CASE_MANAGER_ROLE] or found[_TEAM_ROLE]))
+    """Who looks after the patient: the persons the patient's active care teams assign as case
+    manager, else the care-coordination team the care-plan engine names (``fhir.care_team``)."""
+    teams = [
+        team
+        for team in reader.of_patient("CareTeam", "subject")
+        if team.get("status") in (None, "active", "proposed")
+    ]
+    assigned = [m for team in teams if (m := care_team.assigned_case_manager(team))]
+    named = assigned or [m for team in teams for m in care_team.case_managers(team)]
+    members = {  # as the teams hold them: a display names one that cannot be read
+        str(p["member"]["reference"]): p["member"]
+        for team in teams
+        for p in team.get("participant") or []
+        if isinstance(p, dict)
+        and isinstance(p.get("member"), dict)
+        and p["member"].get("reference")
+    }
+    return list(dict.fromkeys(reader.who(members[m]) for m in named))

@@ -1,9 +1,9 @@
 """Who coordinates a referral: the person a partner calls about it and a message goes to.
 
-In order: the case manager of the plan's CareTeam (a participant whose role is Case manager,
-SNOMED CT 768730001 as the care-plan engine writes it, or NUCC 171M00000X Case
-Manager/Care Coordinator; a person before an organisation), else the plan's author, else the
-Task's requester. Read as the gateway: the answer is a reference to a member of staff, whose
+In order: the case manager of the plan's CareTeam (``fhir.care_team``: the person assigned, NUCC
+171M00000X, else the team's, SNOMED CT 768730001 as the care-plan engine writes it; a person
+before an organisation; an ended participation does not count), else the plan's author, else
+the Task's requester. Read as the gateway: the answer is a reference to a member of staff, whose
 name and telecom the page then reads with its own caller's rights (the partner directory).
 """
 
@@ -13,30 +13,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from fhir_gateway.fhir import care_team
 from fhir_gateway.workflow._referrals import read, ref, search
 
 __all__ = ["CASE_MANAGER_ROLES", "coordinators_of"]
 
-CASE_MANAGER_ROLES = frozenset(
-    {
-        ("http://snomed.info/sct", "768730001"),
-        ("http://nucc.org/provider-taxonomy", "171M00000X"),
-    }
-)
+CASE_MANAGER_ROLES = frozenset({care_team.ASSIGNED, care_team.TEAM})
 _PEOPLE = ("Practitioner/", "PractitionerRole/")
 
 
 def _case_manager(team: dict[str, Any] | None) -> str | None:
-    members = [
-        ref(p, "member")
-        for p in (team or {}).get("participant") or []
-        if any(
-            (c.get("system"), c.get("code")) in CASE_MANAGER_ROLES
-            for role in p.get("role") or []
-            for c in role.get("coding") or []
-        )
-    ]
-    found = [m for m in members if m]
+    """The assigned case manager, else the team's, a person before anything else."""
+    found = care_team.case_managers(team)
     return next((m for m in found if m.startswith(_PEOPLE)), found[0] if found else None)
 
 

@@ -97,3 +97,35 @@ def test_approval_withdrawal_and_the_writers_rights(database) -> None:  # type: 
         statuses = _statuses(session)
         assert statuses.pop("phq-9-day-14") == "completed"  # what was done stays done
         assert set(statuses.values()) == {"cancelled"}
+
+
+def test_a_case_manager_whose_assignment_ended_is_not_given_measurements(database) -> None:  # type: ignore[no-untyped-def]
+    """The plan's care team ended one case manager's participation and assigned another: the
+    measurement goes to the one who looks after the patient now."""
+    from fhir_gateway.assessments._schedule import owner_for
+    from fhir_gateway.fhir import care_team
+
+    def assigned(practitioner: str, **period: str) -> dict[str, object]:
+        return {
+            "role": [care_team.ASSIGNED_ROLE],
+            "member": {"reference": practitioner},
+            "period": {"start": "2026-01-01", **period},
+        }
+
+    def owner(participants: list[dict[str, object]]) -> object:
+        def run(session):  # type: ignore[no-untyped-def]
+            team = resources.create(
+                session,
+                "CareTeam",
+                {"resourceType": "CareTeam", "status": "active", "participant": participants},
+                SYSTEM,
+            )
+            assert team.stored is not None
+            plan = {"careTeam": [{"reference": f"CareTeam/{team.stored.res_id}"}]}
+            return owner_for(session, plan)
+
+        return database.write(run)
+
+    ended = assigned("Practitioner/before", end="2026-06-01")
+    assert owner([ended, assigned("Practitioner/now")]) == {"reference": "Practitioner/now"}
+    assert owner([ended]) is None  # nobody yet: the worklist shows it as the case team's
