@@ -37,6 +37,7 @@ __all__ = [
     "apply_firing",
     "source_of",
     "held_flag_id",
+    "written",
 ]
 
 REVISION_SYSTEM = "http://fhir-gateway.org/fhir/plan-revision"  # SR.identifier: screening#activity
@@ -88,6 +89,15 @@ def _parse(text: Any) -> datetime | None:
     except ValueError:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def written(at: datetime) -> str:
+    """A time as a case manager reads it in a note that stays as written (no "today"): "Wed 12
+    Mar 2025, 9:30 am (UTC-05:00)", at the offset the source gave it (the facility's)."""
+    offset = at.strftime("%z")
+    zone = "UTC" if offset in ("", "+0000") else f"UTC{offset[:3]}:{offset[3:]}"
+    clock_time = f"{at.hour % 12 or 12}:{at.minute:02d} {'am' if at.hour < 12 else 'pm'}"
+    return f"{at:%a} {at.day} {at:%b} {at.year}, {clock_time} ({zone})"
 
 
 def authored_at(result: dict[str, Any]) -> datetime:
@@ -174,7 +184,7 @@ def _add(
     note = {
         "time": clock.to_instant(clock.now()),
         "text": f"Added after {firing.rule.title} ({_ref(firing.resource)}, screened "
-        f"{start.isoformat(timespec='minutes')})" + ("; awaiting approval." if held else "."),
+        f"{written(start)})" + ("; awaiting approval." if held else "."),
     }
     activity = {**made.activity, "progress": [*made.activity.get("progress", []), note]}
     owner = (task.get("owner") or {}).get("display") or (task.get("owner") or {}).get("reference")
@@ -246,7 +256,7 @@ def _alert(
     added: list[AddedActivity],
 ) -> None:
     rule, result = firing.rule, firing.resource
-    when = authored_at(result).isoformat(timespec="minutes")
+    when = written(authored_at(result))
     if plan is None:
         status = " No active care plan to revise."
     elif any(a.held for a in added):

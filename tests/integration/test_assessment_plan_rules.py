@@ -53,6 +53,7 @@ def test_high_c_ssrs_risk_alerts_at_once_and_adds_two_routed_tasks_to_the_active
         "PH" in str(flag["extension"][0]) and flag["category"][0]["coding"][0]["code"] == "safety"
     )
     assert "C-SSRS" in flag["code"]["text"] and "Added to the plan" in flag["code"]["text"]
+    assert "(screening of Wed 12 Mar 2025, 9:30 am (UTC-05:00))" in flag["code"]["text"]
     assert flag["id"] in {f["id"] for f in auto.gw.database.read(monitors.alerts)}
     top = auto.gw.database.read(
         worklist, SYSTEM, Filters(), Display.for_settings(auto.gw.settings), auto.gw.settings

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import mappings
 from fhir_gateway.assessments import build_rules, read_map
-from fhir_gateway.assessments._revise import authored_at
+from fhir_gateway.assessments._revise import authored_at, written
 from fhir_gateway.careplans import TemplateError
 
 SHIPPED = Path(mappings.__file__).parent / "assessments"
@@ -230,3 +230,13 @@ def test_the_clock_of_an_added_activity_starts_when_the_screening_was_answered()
     assert authored_at(period).isoformat() == "2025-03-12T14:30:00+00:00"
     housing = {**concern("homelessness"), "onsetDateTime": "2025-03-12T09:30:00-05:00"}
     assert authored_at(housing) == authored_at(screened)
+
+
+def test_a_note_says_when_in_words_at_the_facilitys_offset() -> None:
+    """Stored texts (a Flag, a plan note) keep their words: a date and a clock time, not ISO."""
+    chicago = authored_at(result("44261-6", effectiveDateTime="2025-03-12T09:30:00-05:00"))
+    assert written(chicago) == "Wed 12 Mar 2025, 9:30 am (UTC-05:00)"
+    bengaluru = authored_at(result("44261-6", effectiveDateTime="2025-03-12T21:05:00+05:30"))
+    assert written(bengaluru) == "Wed 12 Mar 2025, 9:05 pm (UTC+05:30)"
+    utc = authored_at(result("44261-6", effectiveDateTime="2025-03-12T00:00:00Z"))
+    assert written(utc) == "Wed 12 Mar 2025, 12:00 am (UTC)"
