@@ -15,6 +15,7 @@ __all__ = [
     "NUCC",
     "TEAM",
     "assigned_case_manager",
+    "assigned_case_managers",
     "case_managers",
     "is_assigned",
 ]
@@ -34,8 +35,13 @@ def is_assigned(participant: dict[str, Any]) -> bool:
 
 def assigned_case_manager(team: dict[str, Any] | None) -> str | None:
     """The member the CareTeam names in the assigned role, if any (the first, if several)."""
-    found = _members(team, ASSIGNED)
+    found = assigned_case_managers(team)
     return found[0] if found else None
+
+
+def assigned_case_managers(team: dict[str, Any] | None) -> list[str]:
+    """Every member the CareTeam names in the assigned role."""
+    return _members(team, ASSIGNED)
 
 
 def case_managers(team: dict[str, Any] | None) -> list[str]:
@@ -50,7 +56,8 @@ def _members(team: dict[str, Any] | None, role: tuple[str, str]) -> list[str]:
         if isinstance(participant, dict)
         and role in _roles(participant)
         and not (participant.get("period") or {}).get("end")
-        and (member := (participant.get("member") or {}).get("reference"))
+        and isinstance(participant.get("member"), dict)
+        and (member := participant["member"].get("reference"))
     ]
 
 

@@ -351,7 +351,7 @@ def case_managers(reader: PatientReader) -> list[str]:
         for team in reader.of_patient("CareTeam", "subject")
         if team.get("status") in (None, "active", "proposed")
     ]
-    assigned = [m for team in teams if (m := care_team.assigned_case_manager(team))]
+    assigned = [m for team in teams for m in care_team.assigned_case_managers(team)]
     named = assigned or [m for team in teams for m in care_team.case_managers(team)]
     members = {  # as the teams hold them: a display names one that cannot be read
         str(p["member"]["reference"]): p["member"]

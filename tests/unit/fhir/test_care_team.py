@@ -33,6 +33,17 @@ def test_an_ended_assignment_no_longer_counts() -> None:
     assert care_team.assigned_case_manager({"participant": [ended]}) is None
 
 
+def test_a_team_may_assign_two_case_managers() -> None:
+    team = {
+        "participant": [
+            _participant("Practitioner/a", care_team.ASSIGNED_ROLE),
+            _participant("Practitioner/b", care_team.ASSIGNED_ROLE),
+        ]
+    }
+    assert care_team.assigned_case_managers(team) == ["Practitioner/a", "Practitioner/b"]
+    assert care_team.assigned_case_manager(team) == "Practitioner/a"
+
+
 def test_the_code_counts_only_in_its_own_system() -> None:
     elsewhere = {"coding": [{"system": "http://example.org/local", "code": "171M00000X"}]}
     assert (
@@ -47,5 +58,6 @@ def test_odd_shapes_name_nobody_rather_than_fail() -> None:
         {"participant": None},
         {"participant": ["not a participant", {"role": ["x"], "member": None}]},
         {"participant": [{"role": [care_team.ASSIGNED_ROLE]}]},  # no member
+        {"participant": [{"role": [care_team.ASSIGNED_ROLE], "member": "Practitioner/x"}]},
     ):
         assert care_team.case_managers(team) == []
