@@ -136,12 +136,18 @@ def _ordered_conditions(
         enumerate(encounter.get("diagnosis", [])),
         key=lambda item: (item[1].get("rank") != 1, item[0]),
     )
+    of_encounter = {
+        f"Condition/{c['id']}": c
+        for c in _search(session, "Condition", [("encounter", f"Encounter/{encounter['id']}")])
+    }
+    refs = [str((d.get("condition") or {}).get("reference") or "") for _, d in diagnoses]
+    elsewhere = lookup.read_all(session, [r for r in refs if r and r not in of_encounter])
     by_id: dict[str, dict[str, Any]] = {}
-    for _, diagnosis in diagnoses:
-        condition = _read(session, (diagnosis.get("condition") or {}).get("reference"))
+    for ref in refs:  # the diagnoses in rank order, then the encounter's other Conditions
+        condition = of_encounter.get(ref) or elsewhere.get(ref)
         if condition is not None:
             by_id.setdefault(condition["id"], condition)
-    for condition in _search(session, "Condition", [("encounter", f"Encounter/{encounter['id']}")]):
+    for condition in of_encounter.values():
         by_id.setdefault(condition["id"], condition)
     conditions = list(by_id.values())
     return conditions, (conditions[0] if conditions else None)

@@ -45,10 +45,12 @@ def notify_encounter_event(session: Session, event: str, encounter_ref: str) -> 
     every EHR subscribed to it; returns the outbox row ids."""
     if event not in DAVINCI_EVENTS:
         raise ValueError(f"{event!r} is not one of {', '.join(DAVINCI_EVENTS)}")
+    subscribed = [s for s in active_specs(session) if s.kind == "message"]
+    if not subscribed:
+        return []  # nobody to tell: the Encounter need not be read
     encounter = read(session, encounter_ref)
     if encounter is None:
         return []
-    subscribed = [s for s in active_specs(session) if s.kind == "message"]
     targets = [s for s in subscribed if matches(session, s, "Encounter", encounter["id"])]
     others = _context(session, encounter) if targets else []
     return [

@@ -30,9 +30,9 @@ from fhir_gateway.errors import (
     PreconditionFailed,
 )
 from fhir_gateway.fhir.numbers import MAX_INT32, whole_number
-from fhir_gateway.fhir.references import Reference
+from fhir_gateway.fhir.references import Reference, iter_references
 from fhir_gateway.services import resources as svc
-from fhir_gateway.services.resources import WriteResult
+from fhir_gateway.services.resources import StoredResource, WriteResult
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store import transaction_memo
@@ -205,7 +205,8 @@ class _Runner:
         self._prefetch(requests)
         self._claim_keys(requests)
         responses: list[dict[str, Any] | None] = [None] * len(requests)
-        for req in sorted(requests, key=lambda r: (_ORDER[r.method], r.index)):
+        after = self._after_new_conditions(requests)
+        for req in sorted(requests, key=lambda r: (_ORDER[r.method], r.index in after, r.index)):
             if req.partner is not None:
                 self._run_fused(req, responses)
                 continue
@@ -215,6 +216,30 @@ class _Runner:
                 raise _at_entry(exc, req.index) from exc
             self._spend(responses[req.index])
         return [r for r in responses if r is not None]
+
+    def _after_new_conditions(self, requests: list[EntryRequest]) -> set[int]:
+        """The creates that reference a Condition the Bundle creates, to be written after it
+        (still in the POST group): what references a diagnosis inherits its privacy labels when
+        it is written (``security._labels``), so the Encounter of a message is stored labelled,
+        rather than stored, then relabelled in a second version once its diagnoses are."""
+        new = {
+            self.resolved[req.full_url]
+            for req in requests
+            if req.method == "POST" and req.res_type == "Condition" and req.full_url
+            if req.full_url in self.resolved and self.resolved[req.full_url] not in self.matched
+        }
+        if not new:
+            return set()
+        return {
+            req.index
+            for req in requests
+            if req.method == "POST" and req.res_type != "Condition"
+            if any(
+                node[key] in new
+                for body in (req.resource, req.partner.resource if req.partner else None)
+                for node, key in iter_references(body)
+            )
+        }
 
     # -- a conditional create and its patch, written once (issue 21) -------------------------
 
@@ -246,15 +271,20 @@ class _Runner:
 
     def _prefetch(self, requests: list[EntryRequest]) -> None:
         """Read at once the stored resources the Bundle's paired patches will change (an update
-        message: all of them), rather than one read per patch."""
+        message: all of them), those its conditional creates matched and those it puts by id
+        (a message's MessageHeader and Provenance), rather than one read per entry."""
         keys = [
             (req.res_type, res_id)
             for req in requests
-            if req.method == "POST" and req.partner is not None and req.res_type
+            if req.method == "POST" and req.res_type
             for target in [self.resolved.get(req.full_url or "", "")]
             if target in self.matched
             for res_id in [Reference.id_of(target, req.res_type)]
             if res_id is not None
+        ] + [
+            (req.res_type, req.res_id)
+            for req in requests
+            if req.method == "PUT" and req.res_type and req.res_id and not req.query
         ]
         if len(keys) > 1:
             self.prefetched = Prefetched.read(self.session, keys)
@@ -360,6 +390,9 @@ class _Runner:
         body, ctype = _patch_body(patch.resource)
         current = self.prefetched.get(self.session, t, res_id) if self.prefetched else None
         return svc.patch(self.session, t, res_id, body, ctype, self.caller, current=current)
+
+    def _read_ahead(self, res_type: str, res_id: str) -> StoredResource | None:
+        return self.prefetched.get(self.session, res_type, res_id) if self.prefetched else None
 
     def _check_unique_targets(self, requests: list[EntryRequest]) -> None:
         seen: dict[str, int] = {}
@@ -521,6 +554,7 @@ class _Runner:
                 res_id=res_id,
                 matched=matched,
                 claimed=None if matched else self._claim_of(req),
+                matched_row=self._read_ahead(t, matched) if matched else None,
             )
             if target and result.stored and result.stored.relative != target:
                 raise PreconditionFailed(f"{t} was created concurrently by another request; retry")
@@ -539,7 +573,10 @@ class _Runner:
                 return result
             if not req.res_id:
                 raise InvalidRequest("PUT needs Type/id or Type?criteria")
-            return svc.update(s, t, req.res_id, req.resource, c, if_match=req.if_match)
+            current = self.prefetched.current(s, t, req.res_id) if self.prefetched else repo.UNREAD
+            return svc.update(
+                s, t, req.res_id, req.resource, c, if_match=req.if_match, current=current
+            )
         if req.method == "PATCH":
             body, ctype = _patch_body(req.resource)
             if params:

@@ -95,6 +95,7 @@ class _Recorded:
     owner: int | None = None  # the row to apply (ours, or the original of a re-send in flight)
     terminal: InboxMessage | None = None  # already answered
     duplicate: bool = False
+    lock_key: str | None = None  # the owner's patient lock, when recorded just now
 
 
 class Intake:
@@ -184,7 +185,7 @@ class Intake:
         assert recorded.owner is not None
         if recorded.owner == recorded.message_id:
             self._prepared[recorded.owner] = ident
-        return _answer(self._apply_until(recorded.owner), recorded.duplicate)
+        return _answer(self._apply_until(recorded.owner, recorded.lock_key), recorded.duplicate)
 
     def _record(
         self,
@@ -224,7 +225,7 @@ class Intake:
         if ident.error is not None:  # parsed but unusable: AE, and a re-send gets that AE again
             self._fail(session, mid, kind, raw, ident, ident.error)
             return _Recorded(mid, terminal=inbox.get(session, mid))
-        return _Recorded(mid, owner=mid)
+        return _Recorded(mid, owner=mid, lock_key=_lock_key(ident.patient_key, key, mid))
 
     def _duplicate(self, session: Session, mid: int, owner: int) -> _Recorded:
         original = inbox.get(session, owner)
@@ -243,11 +244,13 @@ class Intake:
 
     # --- applying, in order ---------------------------------------------------------------------
 
-    def _apply_until(self, target: int) -> InboxMessage:
+    def _apply_until(self, target: int, lock_key: str | None = None) -> InboxMessage:
+        """``lock_key``: the target's patient lock, known when it was recorded just now (so
+        its row is not read before the lock only to learn it)."""
         conflicts = 0
         while True:
             try:
-                row = self._write(self._step, target, conflicts >= _RETRIES)
+                row = self._write(self._step, target, conflicts >= _RETRIES, lock_key)
             except Conflict:
                 conflicts += 1
                 if conflicts > _RETRIES:
@@ -258,16 +261,21 @@ class Intake:
                 self._prepared.pop(target, None)
                 return row
 
-    def _step(self, session: Session, target: int, last_try: bool = False) -> InboxMessage | None:
+    def _step(
+        self, session: Session, target: int, last_try: bool = False, lock_key: str | None = None
+    ) -> InboxMessage | None:
         """Apply the patient's earliest waiting message; the target's row once it is done."""
-        row = inbox.get(session, target)
+        if lock_key is None:
+            row = inbox.get(session, target)
+            if row is None:
+                raise NotFound(f"inbox message {target} is not known")
+            if row.status != "received":
+                return row
+            lock_key = _lock_key(row.patient_key, row.message_key, row.id)
+        inbox.lock_patient(session, lock_key)
+        row = inbox.lock(session, target)
         if row is None:
             raise NotFound(f"inbox message {target} is not known")
-        if row.status != "received":
-            return row
-        inbox.lock_patient(session, row.patient_key or row.message_key or f"message:{row.id}")
-        row = inbox.lock(session, target)
-        assert row is not None
         if row.status != "received":
             return row
         first_id = inbox.next_pending(session, row.patient_key, row.id) or row.id
@@ -543,3 +551,8 @@ def _reason(exc: BaseException | None) -> str:
     if isinstance(exc, GatewayError):
         return exc.message
     return f"internal error ({exc.__class__.__name__}); the server log has the details"
+
+
+def _lock_key(patient_key: str | None, message_key: str | None, message_id: int) -> str:
+    """What serialises a message's intake: its patient, else its own key or id."""
+    return patient_key or message_key or f"message:{message_id}"

@@ -284,12 +284,14 @@ def create(
     matched: str | None = None,
     claimed: str | None = None,
     schema: bool = True,
+    matched_row: StoredResource | None = None,
 ) -> WriteResult:
     """POST, with ``If-None-Exist`` made race-safe by a unique key (see claim_conditional_key).
 
     ``searched``: the caller has just searched ``if_none_exist`` in this transaction and found
     nothing, so it is not searched again (the key still guards against a concurrent create).
-    ``matched``: that search found this one id (as the caller), which is read, not searched.
+    ``matched``: that search found this one id (as the caller), which is read, not searched
+    (``matched_row``: its row, read ahead in this transaction).
     ``claimed``: the caller has claimed the criteria's key for ``res_id`` already (with the
     other keys of its Bundle): the id that owns it (``repo.claim_conditional_keys``).
     ``schema=False``: see ``validate_resource`` (the gateway's own writes)."""
@@ -304,7 +306,7 @@ def create(
         raise InvalidRequest("If-None-Exist has no search parameters")
     existing = None
     if matched is not None:
-        existing = repo.read(session, res_type, matched)
+        existing = matched_row if matched_row is not None else repo.read(session, res_type, matched)
         existing = existing if existing is not None and not existing.deleted else None
     if existing is None and not searched:
         existing = _single_match(session, res_type, params, caller, "If-None-Exist")
@@ -442,8 +444,11 @@ def update(
     *,
     if_match: int | None = None,
     schema: bool = True,
+    current: StoredResource | None | object = repo.UNREAD,
 ) -> WriteResult:
-    """PUT Type/id. ``schema=False``: see ``validate_resource`` (the gateway's own writes)."""
+    """PUT Type/id. ``schema=False``: see ``validate_resource`` (the gateway's own writes).
+    ``current``: its row (None: none), read ahead in this transaction; the write is guarded by
+    its version all the same (``repo.update_resource``)."""
     check_type(res_type)
     _require(caller, res_type, "u")
     doc = _prepare(resource, res_type, schema=schema)
@@ -457,7 +462,10 @@ def update(
             f"The id in the body ({body_id}) differs from the id in the URL ({res_id})",
             expression=[f"{res_type}.id"],
         )
-    existing = repo.read(session, res_type, res_id, for_update=True)
+    existing = (
+        repo.read(session, res_type, res_id, for_update=True) if current is repo.UNREAD else current
+    )
+    assert existing is None or isinstance(existing, StoredResource)
     if (
         existing is None
         or existing.deleted

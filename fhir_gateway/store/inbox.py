@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
@@ -147,21 +149,30 @@ def add(
 
 
 def claim_key(session: Session, message_key: str, key_text: str, message_id: int) -> int:
-    """Make ``message_id`` the owner of ``message_key``; returns the owner (another id: a re-send)."""
-    try:
-        with session.begin_nested():
-            session.execute(
-                insert(inbox_keys).values(
-                    message_key=message_key, key_text=key_text, message_id=message_id
-                )
-            )
+    """Make ``message_id`` the owner of ``message_key``; returns the owner (another id: a re-send).
+
+    One INSERT that does nothing on a taken key (no savepoint to recover from a refused one); the
+    owner is read only then."""
+    claimed = session.execute(
+        _claim_statement(session.get_bind().dialect.name),
+        {"message_key": message_key, "key_text": key_text, "message_id": message_id},
+    ).first()
+    if claimed is not None:
         return message_id
-    except IntegrityError:
-        pass
     owner = session.execute(
         select(inbox_keys.c.message_id).where(inbox_keys.c.message_key == message_key)
     ).scalar_one()
     return int(owner)
+
+
+@cache
+def _claim_statement(dialect: str) -> Any:
+    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert_for(inbox_keys)
+        .on_conflict_do_nothing(index_elements=[inbox_keys.c.message_key])
+        .returning(inbox_keys.c.message_id)
+    )
 
 
 def get(session: Session, message_id: int) -> InboxMessage | None:

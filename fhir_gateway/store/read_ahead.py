@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from fhir_gateway.store import transaction_memo
-from fhir_gateway.store.repository import StoredResource, read_keys
+from fhir_gateway.store.repository import UNREAD, StoredResource, read_keys
 
 __all__ = ["Prefetched"]
 
@@ -25,8 +25,10 @@ class Prefetched:
         rows: dict[tuple[str, str], StoredResource],
         writes: dict[str, int],
         epoch: object,
+        asked: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
         self._rows = rows
+        self._asked = asked  # what was read, found or not
         self._writes = writes  # per type, the transaction's writes when the rows were read
         self._epoch = epoch  # the memo they were read under
 
@@ -35,12 +37,24 @@ class Prefetched:
         rows = read_keys(session, keys)
         epoch = transaction_memo.memo(session).setdefault(_EPOCH, object())
         writes = {t: transaction_memo.writes_to(session, (t,)) for t in {k[0] for k in keys}}
-        return cls(rows, writes, epoch)
+        return cls(rows, writes, epoch, frozenset(keys))
 
     def get(self, session: Session, res_type: str, res_id: str) -> StoredResource | None:
         """The row as read, if still current; None: read it (again)."""
-        if transaction_memo.memo(session).get(_EPOCH) is not self._epoch:
-            return None
-        if transaction_memo.writes_to(session, (res_type,)) != self._writes.get(res_type):
+        if not self._still_current(session, res_type):
             return None
         return self._rows.get((res_type, res_id))
+
+    def current(
+        self, session: Session, res_type: str, res_id: str
+    ) -> StoredResource | None | object:
+        """The row as read (None: there was none), if still current; else ``UNREAD``: read it
+        (again)."""
+        if (res_type, res_id) not in self._asked or not self._still_current(session, res_type):
+            return UNREAD
+        return self._rows.get((res_type, res_id))
+
+    def _still_current(self, session: Session, res_type: str) -> bool:
+        same_memo = transaction_memo.memo(session).get(_EPOCH) is self._epoch
+        writes = transaction_memo.writes_to(session, (res_type,))
+        return same_memo and writes == self._writes.get(res_type)

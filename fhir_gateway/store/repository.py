@@ -44,6 +44,7 @@ from fhir_gateway.store.tables import conditional_keys, resource_versions, resou
 from fhir_gateway.store.transaction_memo import note_written
 
 __all__ = [
+    "UNREAD",
     "StoredResource",
     "RawResource",
     "new_id",
@@ -94,7 +95,7 @@ class RawResource:
     body: bytes
 
 
-_UNREAD = object()  # update_resource: the caller did not read the current row
+UNREAD = object()  # update_resource: the caller did not read the current row
 
 
 def new_id() -> str:
@@ -348,7 +349,7 @@ def update_resource(
     *,
     if_match: int | None = None,
     method: str = "PUT",
-    current: StoredResource | None | object = _UNREAD,
+    current: StoredResource | None | object = UNREAD,
 ) -> tuple[StoredResource, bool]:
     """Replace a resource; create it under ``res_id`` if absent. Returns (stored, created).
 
@@ -358,7 +359,7 @@ def update_resource(
     version only; the INSERT fails on an id taken meanwhile), so it need not be read twice.
     """
     res_type = resource["resourceType"]
-    if current is _UNREAD:
+    if current is UNREAD:
         current = read(session, res_type, res_id, for_update=True)
     assert current is None or isinstance(current, StoredResource)
     if if_match is not None and (

@@ -465,3 +465,47 @@ def test_an_encounter_inherits_the_labels_of_each_live_diagnosis_it_names(client
     client.delete(f"/Condition/{opioids}")
     assert not PART2 & encounter_labels(depression, alcohol, opioids)
     assert encounter_labels(depression) == encounter_labels(depression, alcohol)
+
+
+def test_a_transaction_stores_an_encounter_labelled_by_its_new_diagnosis_in_one_version(client):  # type: ignore[no-untyped-def]
+    """The Encounter comes first in the Bundle and names the Condition the Bundle creates (which
+    names the Encounter back): it is written after the Condition, so its one version carries the
+    diagnosis's labels; none without them is ever stored."""
+    coding = [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F10.20"}]
+    klass = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"fullUrl": "urn:uuid:patient", "resource": {"resourceType": "Patient"}},
+            {
+                "fullUrl": "urn:uuid:encounter",
+                "resource": {
+                    "resourceType": "Encounter",
+                    "status": "finished",
+                    "class": klass,
+                    "subject": {"reference": "urn:uuid:patient"},
+                    "diagnosis": [{"condition": {"reference": "urn:uuid:condition"}}],
+                },
+            },
+            {
+                "fullUrl": "urn:uuid:condition",
+                "resource": {
+                    "resourceType": "Condition",
+                    "subject": {"reference": "urn:uuid:patient"},
+                    "encounter": {"reference": "urn:uuid:encounter"},
+                    "code": {"coding": coding},
+                },
+            },
+        ],
+    }
+    for entry in bundle["entry"]:
+        entry["request"] = {"method": "POST", "url": entry["resource"]["resourceType"]}
+    answer = client.post("/", json=bundle)
+    assert answer.status_code == 200, answer.text
+    locations = [e["response"]["location"] for e in answer.json()["entry"]]
+    assert [loc.split("/")[0] for loc in locations] == ["Patient", "Encounter", "Condition"]
+    encounter_id = locations[1].split("/")[1]
+    history = client.get(f"/Encounter/{encounter_id}/_history").json()
+    assert history["total"] == 1
+    assert PART2 <= _codes(history["entry"][0]["resource"])

@@ -32,3 +32,17 @@ def test_a_row_read_ahead_is_dropped_when_a_savepoint_ends(session_factory):  # 
         with session.begin_nested():
             pass
         assert ahead.get(session, "Patient", "c") is None
+
+
+def test_a_key_read_ahead_and_not_found_is_known_to_be_absent(session_factory):  # type: ignore[no-untyped-def]
+    # A PUT by id of a resource that does not exist yet (a message's MessageHeader) creates it
+    # without reading again; a key not read ahead, or of a type written since, is read again.
+    with session_factory() as session:
+        repository.create_resource(session, _patient("d", "Old"), res_id="d")
+        ahead = Prefetched.read(session, [("Patient", "d"), ("Patient", "absent")])
+        found = ahead.current(session, "Patient", "d")
+        assert isinstance(found, repository.StoredResource) and found.res_id == "d"
+        assert ahead.current(session, "Patient", "absent") is None
+        assert ahead.current(session, "Patient", "never-asked") is repository.UNREAD
+        repository.create_resource(session, _patient("absent", "New"), res_id="absent")
+        assert ahead.current(session, "Patient", "absent") is repository.UNREAD

@@ -249,3 +249,32 @@ def test_a_create_under_a_taken_id_conflicts_and_leaves_the_transaction_usable(d
 
     assert database.write(twice) == (True, 0)  # nothing of the refused one was written
     assert database.read(_versions)[("Basic", "b1")] == 1
+
+
+def test_an_admission_with_a_substance_use_diagnosis_stores_its_encounter_labelled_once(  # type: ignore[no-untyped-def]
+    intake, database
+) -> None:
+    # The Encounter names the diagnosis the message creates: written after it, it is stored with
+    # the labels it inherits, not stored bare and relabelled in a second version.
+    message = adt("A01", "W-SUD") + b"\rDG1|1||F1020^Alcohol dependence^I10||20240101|A"
+    answer = intake.receive_hl7(message)
+    assert ack_fields(answer.body)["code"] == "AA"
+    versions = database.read(_versions)
+    assert {t for t, _ in versions} >= {"Encounter", "Condition", "Patient"}
+    assert set(versions.values()) == {1}
+    [encounter] = [e["resource"] for e in database.read(_search, "Encounter", "")]
+    assert encounter["meta"]["versionId"] == "1"
+    assert {"ETH"} <= {s["code"] for s in encounter["meta"].get("security", [])}
+
+
+def test_an_update_message_reads_what_it_puts_by_id_and_matched_in_one_statement(  # type: ignore[no-untyped-def]
+    intake, database
+) -> None:
+    # An A08 matches the stored Patient and Encounter and puts its MessageHeader and Provenance
+    # by id: their current rows come in one read ahead, not one SELECT per entry.
+    assert ack_fields(intake.receive_hl7(adt("A01", "W-R1")).body)["code"] == "AA"
+    with counting(database.engine) as seen:
+        answer = intake.receive_hl7(adt("A08", "W-R2", family="LATER"))
+    assert ack_fields(answer.body)["code"] == "AA"
+    assert seen.by_table["SELECT resources"] <= 3, seen.by_table
+    assert database.read(_patient)["name"][0]["family"] == "LATER"
