@@ -189,6 +189,9 @@ class _Runner:
         self.known_matches: dict[tuple[str, str], list[str]] = {}
         self.prefetched: Prefetched | None = None
         self.claimed: dict[tuple[str, str], str] = {}  # (type, criteria) → owner, claimed ahead
+        # New resources of consecutive paired entries, checked and stored together (issue 21)
+        self.staged: list[tuple[EntryRequest, EntryRequest, svc.CheckedCreate]] = []
+        self.wave: tuple[str, bool] | None = None
 
     # -- transaction ------------------------------------------------------------------------
 
@@ -207,6 +210,10 @@ class _Runner:
         responses: list[dict[str, Any] | None] = [None] * len(requests)
         after = self._after_new_conditions(requests)
         for req in sorted(requests, key=lambda r: (_ORDER[r.method], r.index in after, r.index)):
+            wave = (req.method, req.index in after)
+            if self.staged and (wave != self.wave or not self._joins_staged(req)):
+                self._store_staged(responses)  # what follows sees them stored
+            self.wave = wave
             if req.partner is not None:
                 self._run_fused(req, responses)
                 continue
@@ -215,6 +222,7 @@ class _Runner:
             except GatewayError as exc:
                 raise _at_entry(exc, req.index) from exc
             self._spend(responses[req.index])
+        self._store_staged(responses)
         return [r for r in responses if r is not None]
 
     def _after_new_conditions(self, requests: list[EntryRequest]) -> set[int]:
@@ -324,6 +332,9 @@ class _Runner:
         try:
             if req is post and existing:
                 return  # answered with the patch
+            if req is post and self._claimed_for(post, patch, target):
+                self._stage(post, patch, target)
+                return  # answered when stored
             if req is post:
                 result = self._create_patched(post, patch, target)
                 self.fused[patch.index] = WriteResult(200, result.stored)
@@ -337,6 +348,49 @@ class _Runner:
         except GatewayError as exc:
             raise _at_entry(exc, req.index) from exc
         self._spend(responses[req.index])
+
+    def _joins_staged(self, req: EntryRequest) -> bool:
+        """Whether ``req`` is staged too, or writes nothing yet (the POST of a matched pair)."""
+        if req.method != "POST" or req.partner is None:
+            return False
+        target = self.resolved[req.full_url or ""]
+        return target in self.matched or self._claimed_for(req, req.partner, target)
+
+    def _claimed_for(self, post: EntryRequest, patch: EntryRequest, target: str) -> bool:
+        """A POST and PATCH pair whose new resource can be staged: the Bundle claimed its key."""
+        t = post.res_type
+        if patch.method != "PATCH" or t is None or post.if_none_exist is None:
+            return False
+        res_id = Reference.id_of(target, t)
+        claimed = self.claimed.get((t, svc.criteria_key(post.if_none_exist)))
+        return res_id is not None and claimed == res_id
+
+    def _stage(self, post: EntryRequest, patch: EntryRequest, target: str) -> None:
+        """Check the new resource of a pair ``_claimed_for`` it, to be stored with the next ones
+        (``_store_staged``)."""
+        t, criteria = post.res_type, post.if_none_exist
+        assert t is not None and criteria is not None
+        del self.claimed[(t, svc.criteria_key(criteria))]
+        res_id = Reference.id_of(target, t)
+        assert res_id is not None
+        body, ctype = _patch_body(patch.resource)
+        checked = svc.check_patched_create(
+            self.session, t, post.resource, body, ctype, self.caller, res_id=res_id
+        )
+        self.staged.append((post, patch, checked))
+
+    def _store_staged(self, responses: list[dict[str, Any] | None]) -> None:
+        staged, self.staged = self.staged, []
+        if not staged:
+            return
+        try:
+            results = svc.store_checked(self.session, [checked for *_, checked in staged])
+        except GatewayError as exc:
+            raise _at_entry(exc, staged[0][0].index) from exc
+        for (post, patch, _checked), result in zip(staged, results, strict=True):
+            self.fused[patch.index] = WriteResult(200, result.stored)
+            responses[post.index] = self._response_entry(result, post)
+            self._spend(responses[post.index])
 
     def _create_patched(self, post: EntryRequest, patch: EntryRequest, target: str) -> WriteResult:
         t = post.res_type

@@ -216,15 +216,13 @@ class Intake:
             source_time=ident.source_time,
         )
         if ident.rejected:
-            self._fail(session, mid, kind, raw, ident, ident.error)
-            return _Recorded(mid, terminal=inbox.get(session, mid))
+            return _Recorded(mid, terminal=self._fail(session, mid, kind, raw, ident, ident.error))
         if key is not None and ident.key_text is not None:
             owner = inbox.claim_key(session, key, ident.key_text, mid)
             if owner != mid:
                 return self._duplicate(session, mid, owner)
         if ident.error is not None:  # parsed but unusable: AE, and a re-send gets that AE again
-            self._fail(session, mid, kind, raw, ident, ident.error)
-            return _Recorded(mid, terminal=inbox.get(session, mid))
+            return _Recorded(mid, terminal=self._fail(session, mid, kind, raw, ident, ident.error))
         return _Recorded(mid, owner=mid, lock_key=_lock_key(ident.patient_key, key, mid))
 
     def _duplicate(self, session: Session, mid: int, owner: int) -> _Recorded:
@@ -281,17 +279,20 @@ class Intake:
         first_id = inbox.next_pending(session, row.patient_key, row.id) or row.id
         first = row if first_id == row.id else inbox.lock(session, first_id)
         assert first is not None
-        self._process(session, first, last_try)
-        return inbox.get(session, target) if first.id == target else None
+        finished = self._process(session, first, last_try)
+        return finished if first.id == target else None
 
-    def _process(self, session: Session, row: InboxMessage, last_try: bool = False) -> None:
+    def _process(
+        self, session: Session, row: InboxMessage, last_try: bool = False
+    ) -> InboxMessage | None:
+        """Apply ``row`` and record its outcome; its row as finished."""
         ident: Identified | None = self._prepared.pop(row.id, None)
         discharge.forget_writes(session)
         try:
             with session.begin_nested():
                 ident = ident or self._identify(row)
                 code, body, notes = self._apply(session, row, ident)
-                inbox.finish(
+                return inbox.finish(
                     session,
                     row.id,
                     status="processed",
@@ -303,7 +304,7 @@ class Intake:
             # content the database refuses (e.g. a NUL in text on PostgreSQL): the message's
             # failure, not a transient one; kept as failed so it never blocks the next message
             log.warning("inbox %s: the database refused the message's data: %s", row.id, exc.orig)
-            self._fail(session, row.id, row.kind, row.raw, ident, exc)
+            return self._fail(session, row.id, row.kind, row.raw, ident, exc)
         except (Conflict, Unavailable, DBAPIError):
             raise  # transient: the whole step is retried
         except PreconditionFailed as exc:
@@ -311,11 +312,11 @@ class Intake:
             # then finds it; only a lasting failure (criteria matching several) is the message's
             if not last_try:
                 raise Conflict(exc.message) from exc
-            self._fail(session, row.id, row.kind, row.raw, ident, exc)
+            return self._fail(session, row.id, row.kind, row.raw, ident, exc)
         except Exception as exc:  # noqa: BLE001 - every other failure is the message's, kept visible
             if not isinstance(exc, HL7Error | GatewayError | NotificationError):
                 log.exception("inbox %s: unexpected error while applying", row.id)
-            self._fail(session, row.id, row.kind, row.raw, ident, exc)
+            return self._fail(session, row.id, row.kind, row.raw, ident, exc)
 
     def _apply(
         self, session: Session, row: InboxMessage, ident: Identified
@@ -412,7 +413,7 @@ class Intake:
         raw: bytes,
         ident: Identified | None,
         exc: BaseException | None,
-    ) -> None:
+    ) -> InboxMessage | None:
         code, body, error = _failure(kind, raw, ident, exc)
         log.warning(
             "inbox %s: %s %s from %s refused (%s): %s",
@@ -423,7 +424,7 @@ class Intake:
             code,
             error.get("reason"),
         )
-        inbox.finish(
+        return inbox.finish(
             session,
             mid,
             status="failed",
@@ -479,8 +480,9 @@ class Intake:
             return _Recorded(mid, owner=mid)
         ident = self._identify(row)
         if ident.rejected:
-            self._fail(session, mid, row.kind, row.raw, ident, ident.error)
-            return _Recorded(mid, terminal=inbox.get(session, mid))
+            return _Recorded(
+                mid, terminal=self._fail(session, mid, row.kind, row.raw, ident, ident.error)
+            )
         key = inbox.key_hash(ident.key_text) if ident.key_text else None
         if key is not None and ident.key_text is not None:
             owner = inbox.claim_key(session, key, ident.key_text, mid)

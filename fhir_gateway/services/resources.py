@@ -348,14 +348,7 @@ def create_patched(
     same Bundle (``POST Type ifNoneExist=q`` + ``PATCH Type?q``) applied before it is stored: one
     version holding both, validated, checked and indexed once. The caller needs the rights of
     both writes, as for the two entries."""
-    check_type(res_type)
-    _require(caller, res_type, "u")
-    if not isinstance(resource, dict):
-        raise InvalidRequest("The body must be a FHIR resource (a JSON object)")
-    stub = {k: v for k, v in resource.items() if k != "id"}
-    patched = _apply_patch(stub, body, content_type)
-    if patched.get("resourceType") != res_type or "id" in patched:
-        raise InvalidRequest("A patch may not change resourceType or id")
+    patched = _patched_stub(res_type, resource, body, content_type, caller)
     return create(
         session,
         res_type,
@@ -366,6 +359,58 @@ def create_patched(
         searched=True,
         claimed=claimed,
     )
+
+
+def _patched_stub(
+    res_type: str, resource: Any, body: Any, content_type: str, caller: Caller
+) -> dict[str, Any]:
+    check_type(res_type)
+    _require(caller, res_type, "u")
+    if not isinstance(resource, dict):
+        raise InvalidRequest("The body must be a FHIR resource (a JSON object)")
+    stub = {k: v for k, v in resource.items() if k != "id"}
+    patched = _apply_patch(stub, body, content_type)
+    if patched.get("resourceType") != res_type or "id" in patched:
+        raise InvalidRequest("A patch may not change resourceType or id")
+    return patched
+
+
+@dataclass(slots=True)
+class CheckedCreate:
+    """A new resource under an id its writer minted and claimed, checked and not yet stored."""
+
+    res_id: str
+    event: WriteEvent
+    warnings: list[Issue]
+
+
+def check_patched_create(
+    session: Session,
+    res_type: str,
+    resource: Any,
+    body: Any,
+    content_type: str,
+    caller: Caller,
+    *,
+    res_id: str,
+) -> CheckedCreate:
+    """What ``create_patched`` does before it stores, when the criteria's key is already claimed
+    for ``res_id``: the patch applied, the result validated and checked (the caller's rights,
+    the rules' checks). ``store_checked`` stores several together."""
+    patched = _patched_stub(res_type, resource, body, content_type, caller)
+    _require(caller, res_type, "c")
+    doc = _prepare(patched, res_type)
+    event = WriteEvent(session, caller, res_type, "create", None, doc)
+    return CheckedCreate(res_id, event, hooks.run_checks(event))
+
+
+def store_checked(session: Session, checked: list[CheckedCreate]) -> list[WriteResult]:
+    """The resources ``check_patched_create`` checked, written together (one multi-row
+    statement per table), then their consequences, batch rules once for them all."""
+    docs = [{**c.event.after, "id": c.res_id} for c in checked if c.event.after is not None]
+    stored = repo.create_many(session, docs, method="POST")
+    hooks.run_consequences_many([(c.event, s) for c, s in zip(checked, stored, strict=True)])
+    return [WriteResult(201, s, c.warnings) for c, s in zip(checked, stored, strict=True)]
 
 
 def criteria_key(if_none_exist: str) -> str:

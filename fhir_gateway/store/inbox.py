@@ -201,8 +201,9 @@ def finish(
     error: dict[str, Any] | None = None,
     warnings: list[str] | None = None,
     **fields: Any,
-) -> None:
-    session.execute(
+) -> InboxMessage | None:
+    """Record a message's outcome; returns its row as it now is."""
+    row = session.execute(
         update(inbox_messages)
         .where(inbox_messages.c.id == message_id)
         .values(
@@ -215,7 +216,9 @@ def finish(
             attempts=inbox_messages.c.attempts + 1,
             **fields,
         )
-    )
+        .returning(*inbox_messages.c)
+    ).first()
+    return _row(row) if row else None
 
 
 def mark_duplicate(session: Session, message_id: int, original: InboxMessage) -> None:

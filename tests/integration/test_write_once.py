@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from intake_helpers import ack_fields, adt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fhir_gateway.context import SYSTEM
+from fhir_gateway.errors import GatewayError
 from fhir_gateway.services import resources as svc
 from fhir_gateway.services.bundles import process_bundle
 from fhir_gateway.store.statements import counting
@@ -278,3 +280,71 @@ def test_an_update_message_reads_what_it_puts_by_id_and_matched_in_one_statement
     assert ack_fields(answer.body)["code"] == "AA"
     assert seen.by_table["SELECT resources"] <= 3, seen.by_table
     assert database.read(_patient)["name"][0]["family"] == "LATER"
+
+
+def _pair(full_url: str, value: str, gender: str) -> list[dict[str, Any]]:
+    """A POST ifNoneExist and the PATCH that sets what the message carries, as the HL7 mapping
+    emits them per resource."""
+    criteria = f"identifier=urn:x|{value}"
+    operation = [
+        {"name": "type", "valueCode": "add"},
+        {"name": "path", "valueString": "Patient"},
+        {"name": "name", "valueString": "gender"},
+        {"name": "value", "valueCode": gender},
+    ]
+    return [
+        {
+            "fullUrl": full_url,
+            "resource": {
+                "resourceType": "Patient",
+                "identifier": [{"system": "urn:x", "value": value}],
+            },
+            "request": {"method": "POST", "url": "Patient", "ifNoneExist": criteria},
+        },
+        {
+            "resource": {
+                "resourceType": "Parameters",
+                "parameter": [{"name": "operation", "part": operation}],
+            },
+            "request": {"method": "PATCH", "url": f"Patient?{criteria}"},
+        },
+    ]
+
+
+def test_the_new_resources_of_a_bundle_are_stored_in_one_statement(database) -> None:  # type: ignore[no-untyped-def]
+    entries = [e for i in range(4) for e in _pair(f"urn:uuid:p{i}", f"S{i}", "female")]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+    def run(session: Session) -> dict[str, Any]:
+        return process_bundle(session, bundle, SYSTEM, base_url="", settings=_settings())
+
+    with counting(database.engine) as seen:
+        answer = database.write(run)
+    posts = [e["response"] for e in answer["entry"][::2]]
+    assert all(p["status"].startswith("201") for p in posts)
+    assert [p["location"].endswith("/_history/1") for p in posts] == [True] * 4
+    writes = seen.by_table["INSERT resources"] + seen.by_table["WITH resources"]
+    assert writes == 1, seen.by_table
+    for i in range(4):
+        [found] = database.read(_search, "Patient", f"identifier=urn:x|S{i}")
+        assert found["resource"]["gender"] == "female"
+
+
+def test_an_entry_refused_among_those_stored_together_is_named_and_nothing_is_stored(  # type: ignore[no-untyped-def]
+    database,
+) -> None:
+    entries = [
+        *_pair("urn:uuid:a", "T1", "female"),
+        *_pair("urn:uuid:b", "T2", "no-such-gender"),
+        *_pair("urn:uuid:c", "T3", "male"),
+    ]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+    def run(session: Session) -> dict[str, Any]:
+        return process_bundle(session, bundle, SYSTEM, base_url="", settings=_settings())
+
+    with pytest.raises(GatewayError) as refused:
+        database.write(run)
+    assert refused.value.message.startswith("Bundle.entry[2]: ")
+    assert all(i.diagnostics.startswith("Bundle.entry[2]: ") for i in refused.value.issues)
+    assert database.read(_search, "Patient", "identifier=urn:x|T1") == []
