@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from fhir_gateway import clock
+from fhir_gateway import careplans, clock
 from fhir_gateway.assessments._mbc_codes import (
     COMPLETE_QUESTIONNAIRE,
     SDC_TEMP,
@@ -241,7 +241,8 @@ def schedule_plan(
 ) -> list[str]:
     """Store the measurement Tasks of ``plan`` and add them to its activities; returns the
     references of the Tasks created now (none on a second run)."""
-    template = lookup.read(session, f"PlanDefinition/{SCHEDULE_ID}")
+    # from the stored templates, as the discharge that called it just loaded them
+    template = careplans.template_set(session).by_ref.get(f"PlanDefinition/{SCHEDULE_ID}")
     found = occasions(template)
     if not found:
         return []

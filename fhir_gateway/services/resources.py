@@ -36,6 +36,7 @@ from fhir_gateway.store import search as store_search
 from fhir_gateway.store import visibility
 from fhir_gateway.store.budget import Budget
 from fhir_gateway.store.db import Database
+from fhir_gateway.store.read_ahead import Prefetched
 from fhir_gateway.store.repository import RawResource, StoredResource
 from fhir_gateway.store.search import match_ids
 
@@ -545,16 +546,18 @@ def update_many(
         _prepared_for_update(resource, caller, schema=schema, validate=validate)
         for resource in resources
     ]
+    keys = list(dict.fromkeys((d["resourceType"], d["id"]) for d in docs))
+    ahead = Prefetched.read(session, keys, for_update=True) if len(docs) > 1 else None
     results: list[WriteResult] = []
     run: list[dict[str, Any]] = []
     for doc in docs:
         if run and (
             doc["resourceType"] != run[0]["resourceType"] or any(d["id"] == doc["id"] for d in run)
         ):  # a new type, or a second write of one id: it sees the first stored
-            results += _store_run(session, caller, run)
+            results += _store_run(session, caller, run, ahead)
             run = []
         run.append(doc)
-    return results + (_store_run(session, caller, run) if run else [])
+    return results + (_store_run(session, caller, run, ahead) if run else [])
 
 
 def _prepared_for_update(
@@ -577,10 +580,14 @@ def _prepared_for_update(
     return doc
 
 
-def _store_run(session: Session, caller: Caller, docs: list[dict[str, Any]]) -> list[WriteResult]:
-    """Resources of one type: read together, checked, written, then their consequences."""
+def _store_run(
+    session: Session, caller: Caller, docs: list[dict[str, Any]], ahead: Prefetched | None
+) -> list[WriteResult]:
+    """Resources of one type: read together, checked, written, then their consequences.
+    ``ahead``: the rows of every run, read at once, used while still current (a run's rules
+    may have written the next run's type meanwhile: it is read again)."""
     res_type = docs[0]["resourceType"]
-    existing = repo.read_keys(session, [(res_type, d["id"]) for d in docs], for_update=True)
+    existing = _current_rows(session, res_type, docs, ahead)
     planned: list[tuple[dict[str, Any], StoredResource | None, WriteEvent, list[Issue]]] = []
     for doc in docs:
         current = existing.get((res_type, doc["id"]))
@@ -604,6 +611,18 @@ def _store_run(session: Session, caller: Caller, docs: list[dict[str, Any]]) -> 
         results.append(WriteResult(201 if new else 200, stored, warnings))
     hooks.run_consequences_many(written)
     return results
+
+
+def _current_rows(
+    session: Session, res_type: str, docs: list[dict[str, Any]], ahead: Prefetched | None
+) -> dict[tuple[str, str], StoredResource]:
+    keys = [(res_type, d["id"]) for d in docs]
+    known = [ahead.current(session, *key) for key in keys] if ahead is not None else []
+    if not known or any(row is repo.UNREAD for row in known):
+        return repo.read_keys(session, keys, for_update=True)
+    return {
+        key: row for key, row in zip(keys, known, strict=True) if isinstance(row, StoredResource)
+    }
 
 
 def conditional_update(

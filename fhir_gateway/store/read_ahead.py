@@ -33,8 +33,10 @@ class Prefetched:
         self._epoch = epoch  # the memo they were read under
 
     @classmethod
-    def read(cls, session: Session, keys: list[tuple[str, str]]) -> Prefetched:
-        rows = read_keys(session, keys)
+    def read(
+        cls, session: Session, keys: list[tuple[str, str]], *, for_update: bool = False
+    ) -> Prefetched:
+        rows = read_keys(session, keys, for_update=for_update)
         epoch = transaction_memo.memo(session).setdefault(_EPOCH, object())
         writes = {t: transaction_memo.writes_to(session, (t,)) for t in {k[0] for k in keys}}
         return cls(rows, writes, epoch, frozenset(keys))

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from fhir_gateway.errors import Conflict
 from fhir_gateway.hooks import rules_of
 from fhir_gateway.services import lookup
-from fhir_gateway.store import repository
+from fhir_gateway.store import read_ahead, repository
 from fhir_gateway.store.statements import counting
 from fhir_gateway.store.tables import INDEX_TABLES, resource_versions, resources
 
@@ -268,3 +268,45 @@ def test_what_a_readmission_closes_without_validating_again_is_still_valid(auto_
     assert plan["status"] == "revoked" and statuses & {"cancelled", "inactive"}
     for resource in closed:
         validate_r4b(resource)
+
+
+def test_a_save_of_several_types_reads_their_current_rows_once(session_factory, monkeypatch):
+    """Each run of one type used to read its current rows itself; now the save reads them all at
+    once, and a run reads its own again only when a rule of an earlier run wrote its type."""
+    reads: list[list[tuple[str, str]]] = []
+    real = repository.read_keys
+
+    def spy(session: Any, keys: list[tuple[str, str]], *, for_update: bool = False) -> Any:
+        if for_update:  # the reads of the writes, not of the rules
+            reads.append(sorted({k[0] for k in keys}))
+        return real(session, keys, for_update=for_update)
+
+    monkeypatch.setattr(repository, "read_keys", spy)
+    monkeypatch.setattr(read_ahead, "read_keys", spy)
+    docs = _docs("once")
+    with session_factory() as session:
+        stored = lookup.save_all(session, docs)
+    assert [s.version_id for s in stored if s is not None] == [1] * len(docs)
+    assert reads == [sorted({d["resourceType"] for d in docs})]
+    reads.clear()
+    with session_factory() as session:
+        rules = rules_of(session)
+        # a rule of the Patient run writes a Task the next run then updates: read again, so the
+        # Task's update finds the version the rule stored, not the absent row read before
+        task = next(d for d in _changed("twice") if d["resourceType"] == "Task")
+        remove = rules.add(
+            "after_write",
+            lambda event, stored: repository.create_resource(
+                session, {**task, "status": "requested"}, res_id=task["id"]
+            ),
+            "Patient",
+        )
+        try:
+            stored = lookup.save_all(session, _changed("twice")[:2])
+        finally:
+            remove()
+    assert [(s.res_type, s.version_id) for s in stored if s is not None] == [
+        ("Patient", 1),
+        ("Task", 2),
+    ]
+    assert reads == [["Patient", "Task"], ["Task"]]
