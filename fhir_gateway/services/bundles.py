@@ -448,6 +448,15 @@ class _Runner:
     def _read_ahead(self, res_type: str, res_id: str) -> StoredResource | None:
         return self.prefetched.get(self.session, res_type, res_id) if self.prefetched else None
 
+    def _known_absent(self, res_type: str, res_id: str) -> None | object:
+        """None when the read ahead found no such resource (a message's new MessageHeader and
+        Provenance: created without reading again); otherwise ``repo.UNREAD``: a PUT reads an
+        existing row for update, so that a concurrent writer waits for it rather than fails."""
+        ahead = self.prefetched
+        if ahead is None or ahead.current(self.session, res_type, res_id) is not None:
+            return repo.UNREAD
+        return None
+
     def _check_unique_targets(self, requests: list[EntryRequest]) -> None:
         seen: dict[str, int] = {}
         for req in requests:
@@ -627,7 +636,7 @@ class _Runner:
                 return result
             if not req.res_id:
                 raise InvalidRequest("PUT needs Type/id or Type?criteria")
-            current = self.prefetched.current(s, t, req.res_id) if self.prefetched else repo.UNREAD
+            current = self._known_absent(t, req.res_id)
             return svc.update(
                 s, t, req.res_id, req.resource, c, if_match=req.if_match, current=current
             )

@@ -381,6 +381,7 @@ class CheckedCreate:
     """A new resource under an id its writer minted and claimed, checked and not yet stored."""
 
     res_id: str
+    doc: dict[str, Any]  # as the checks left it (their labels on it)
     event: WriteEvent
     warnings: list[Issue]
 
@@ -402,14 +403,13 @@ def check_patched_create(
     _require(caller, res_type, "c")
     doc = _prepare(patched, res_type)
     event = WriteEvent(session, caller, res_type, "create", None, doc)
-    return CheckedCreate(res_id, event, hooks.run_checks(event))
+    return CheckedCreate(res_id, doc, event, hooks.run_checks(event))
 
 
 def store_checked(session: Session, checked: list[CheckedCreate]) -> list[WriteResult]:
     """The resources ``check_patched_create`` checked, written together (one multi-row
     statement per table), then their consequences, batch rules once for them all."""
-    docs = [{**c.event.after, "id": c.res_id} for c in checked if c.event.after is not None]
-    stored = repo.create_many(session, docs, method="POST")
+    stored = repo.create_many(session, [{**c.doc, "id": c.res_id} for c in checked], method="POST")
     hooks.run_consequences_many([(c.event, s) for c, s in zip(checked, stored, strict=True)])
     return [WriteResult(201, s, c.warnings) for c, s in zip(checked, stored, strict=True)]
 
@@ -493,8 +493,9 @@ def update(
     current: StoredResource | None | object = repo.UNREAD,
 ) -> WriteResult:
     """PUT Type/id. ``schema=False``: see ``validate_resource`` (the gateway's own writes).
-    ``current``: its row (None: none), read ahead in this transaction; the write is guarded by
-    its version all the same (``repo.update_resource``)."""
+    ``current``: its row (None: none), read in this transaction by the caller; the write is
+    guarded by its version all the same (``repo.update_resource``), but only a row read for
+    update makes a concurrent writer wait rather than fail."""
     check_type(res_type)
     _require(caller, res_type, "u")
     doc = _prepare(resource, res_type, schema=schema)
