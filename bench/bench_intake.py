@@ -173,10 +173,12 @@ def admissions_mix(run: str, window: int = 4) -> Iterator[bytes]:
 # --- the database ------------------------------------------------------------------------------
 
 
-def prepare(url: str) -> None:
-    """Create (PostgreSQL), migrate with ``fhir-gateway db upgrade``, seed templates and partners."""
+def prepare(url: str, *, fresh: bool = False) -> None:
+    """Create (PostgreSQL), migrate with ``fhir-gateway db upgrade``, seed templates and partners.
+    ``fresh``: drop the PostgreSQL database first, so that a run does not measure on the rows
+    of the runs before it (nor on a schema another tree migrated)."""
     if url.startswith("postgresql"):
-        _create_pg_database(url)
+        _create_pg_database(url, fresh=fresh)
     subprocess.run(
         [*_CLI, "db", "upgrade"],
         cwd=ROOT,
@@ -194,7 +196,7 @@ def prepare(url: str) -> None:
         database.dispose()
 
 
-def _create_pg_database(url: str) -> None:
+def _create_pg_database(url: str, *, fresh: bool = False) -> None:
     import psycopg
     from psycopg import sql
     from sqlalchemy.engine import make_url
@@ -206,6 +208,12 @@ def _create_pg_database(url: str) -> None:
         hide_password=False
     )
     with psycopg.connect(admin, autocommit=True) as conn:
+        if fresh:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(target.database)
+                )
+            )
         if not conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)
         ).fetchone():

@@ -152,12 +152,13 @@ def run(messages: int = 20, database_url: str | None = None) -> dict[str, Any]:
 
     tmp = None
     url = database_url or os.environ.get("FHIR_GATEWAY_BENCH_DATABASE_URL")
+    own = url is None  # the bench's own database, which it may drop: never one named to it
     if url is None:
         url = DEFAULT_URL.replace("fhir_bench_intake", "fhir_bench_writepath")
     elif url == "sqlite":
         tmp = tempfile.TemporaryDirectory(prefix="bench-writepath-")
         url = f"sqlite:///{tmp.name}/writepath.db"
-    prepare(url)
+    prepare(url, fresh=own)  # a fresh database per run: no rows of earlier runs
     settings = _settings(url)
     database = Database(url, pool_size=2)
     try:
