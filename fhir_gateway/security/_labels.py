@@ -14,8 +14,9 @@ are ``fhir_gateway.privacy``'s; here they are applied to writes:
   R/ETH/42CFRPart2; a Task inherits them from the ServiceRequest it fulfils (``focus``), a message
   on a referral (Communication) from the Task, ServiceRequest and messages it names, whatever
   labels its writer gave it (``privacy.LABEL_SOURCES``, ``ALWAYS_INHERITS``). When a
-  Condition becomes labelled after such resources were stored (a transaction may write the
-  Encounter first), they are labelled then. One level only: labelling everything that references
+  Condition becomes labelled after such resources were stored (an Encounter stored before its
+  diagnosis was; a transaction writes a new resource after the new diagnoses it names, so
+  its first version has the labels), they are labelled then. One level only: labelling everything that references
   a labelled Encounter would hide a whole stay. A resource its producer labelled keeps the
   producer's judgement (the care-plan engine labels each activity by what it is for);
 * labels are sticky: an update keeps the labels of the version it replaces (a partner's update
