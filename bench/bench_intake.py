@@ -565,8 +565,10 @@ def store_worker(url: str, run: str, total: int, workers: int, threads: int, wor
     database.dispose()
 
 
-def throughput(url: str, ks: Iterable[int], total: int, senders: int) -> dict[str, Any]:
-    prepare(url)
+def throughput(
+    url: str, ks: Iterable[int], total: int, senders: int, *, fresh: bool = False
+) -> dict[str, Any]:
+    prepare(url, fresh=fresh)
     counter = Counter(url)
     bare = bare_listener(total, senders)
     out: dict[str, Any] = {"bare_listener_per_s": bare}
@@ -735,7 +737,8 @@ def run(
 ) -> dict[str, Any]:
     """The figures; ``detail`` adds the RSS samples and tracemalloc sites (lists, which bench/run's
     table would print as one long line)."""
-    url = database_url or os.environ.get("FHIR_GATEWAY_BENCH_DATABASE_URL") or DEFAULT_URL
+    named = database_url or os.environ.get("FHIR_GATEWAY_BENCH_DATABASE_URL")
+    url = named or DEFAULT_URL
     results: dict[str, Any] = {
         "database": url.split(":", 1)[0].split("+", 1)[0],
         "senders": senders,
@@ -743,7 +746,8 @@ def run(
     }
     started = time.perf_counter()
     if discharges_per_k:
-        results["throughput"] = throughput(url, ks, discharges_per_k, senders)
+        # its own database fresh each run (no rows of earlier runs); never one named to it
+        results["throughput"] = throughput(url, ks, discharges_per_k, senders, fresh=not named)
         results["throughput_seconds"] = time.perf_counter() - started
     if memory_messages:
         mem = memory(memory_messages, memory_database_url, trace=trace)
