@@ -273,7 +273,7 @@ def test_what_a_readmission_closes_without_validating_again_is_still_valid(auto_
 def test_a_save_of_several_types_reads_their_current_rows_once(session_factory, monkeypatch):
     """Each run of one type used to read its current rows itself; now the save reads them all at
     once, and a run reads its own again only when a rule of an earlier run wrote its type."""
-    reads: list[list[tuple[str, str]]] = []
+    reads: list[list[str]] = []  # per read for update, the types it read
     real = repository.read_keys
 
     def spy(session: Any, keys: list[tuple[str, str]], *, for_update: bool = False) -> Any:
