@@ -191,6 +191,8 @@ class _Runner:
         self.claimed: dict[tuple[str, str], str] = {}  # (type, criteria) → owner, claimed ahead
         # New resources of consecutive paired entries, checked and stored together (issue 21)
         self.staged: list[tuple[EntryRequest, EntryRequest, svc.CheckedCreate]] = []
+        # the POST of each pair whose key the Bundle claimed for it → that key
+        self.stageable: dict[int, tuple[str, str]] = {}
         self.wave: tuple[str, bool] | None = None
 
     # -- transaction ------------------------------------------------------------------------
@@ -207,6 +209,7 @@ class _Runner:
         self._pair(requests)
         self._prefetch(requests)
         self._claim_keys(requests)
+        self.stageable = self._stageable(requests)
         responses: list[dict[str, Any] | None] = [None] * len(requests)
         after = self._after_new_conditions(requests)
         for req in sorted(requests, key=lambda r: (_ORDER[r.method], r.index in after, r.index)):
@@ -332,7 +335,7 @@ class _Runner:
         try:
             if req is post and existing:
                 return  # answered with the patch
-            if req is post and self._claimed_for(post, patch, target):
+            if req is post and self._still_claimed(post):
                 self._stage(post, patch, target)
                 return  # answered when stored
             if req is post:
@@ -351,26 +354,37 @@ class _Runner:
 
     def _joins_staged(self, req: EntryRequest) -> bool:
         """Whether ``req`` is staged too, or writes nothing yet (the POST of a matched pair)."""
-        if req.method != "POST" or req.partner is None:
-            return False
-        target = self.resolved[req.full_url or ""]
-        return target in self.matched or self._claimed_for(req, req.partner, target)
+        if self._still_claimed(req):
+            return True
+        matched = req.method == "POST" and req.partner is not None
+        return matched and self.resolved[req.full_url or ""] in self.matched
 
-    def _claimed_for(self, post: EntryRequest, patch: EntryRequest, target: str) -> bool:
-        """A POST and PATCH pair whose new resource can be staged: the Bundle claimed its key."""
-        t = post.res_type
-        if patch.method != "PATCH" or t is None or post.if_none_exist is None:
-            return False
-        res_id = Reference.id_of(target, t)
-        claimed = self.claimed.get((t, svc.criteria_key(post.if_none_exist)))
-        return res_id is not None and claimed == res_id
+    def _still_claimed(self, req: EntryRequest) -> bool:
+        """A ``_stageable`` POST whose claim no other entry has taken since."""
+        return self.stageable.get(req.index) in self.claimed
+
+    def _stageable(self, requests: list[EntryRequest]) -> dict[int, tuple[str, str]]:
+        """The POSTs of POST and PATCH pairs whose new resource can be staged (the Bundle
+        claimed its key for it, ``_claim_keys``), with that key."""
+        out: dict[int, tuple[str, str]] = {}
+        for post in requests:
+            t, patch = post.res_type, post.partner
+            if post.method != "POST" or patch is None or patch.method != "PATCH":
+                continue
+            if t is None or post.if_none_exist is None:
+                continue
+            res_id = Reference.id_of(self.resolved.get(post.full_url or "", ""), t)
+            key = (t, svc.criteria_key(post.if_none_exist))
+            if res_id is not None and self.claimed.get(key) == res_id:
+                out[post.index] = key
+        return out
 
     def _stage(self, post: EntryRequest, patch: EntryRequest, target: str) -> None:
-        """Check the new resource of a pair ``_claimed_for`` it, to be stored with the next ones
+        """Check the new resource of a ``_stageable`` pair, to be stored with the next ones
         (``_store_staged``)."""
-        t, criteria = post.res_type, post.if_none_exist
-        assert t is not None and criteria is not None
-        del self.claimed[(t, svc.criteria_key(criteria))]
+        t = post.res_type
+        assert t is not None
+        del self.claimed[self.stageable[post.index]]
         res_id = Reference.id_of(target, t)
         assert res_id is not None
         body, ctype = _patch_body(patch.resource)
@@ -442,7 +456,7 @@ class _Runner:
             doc = {**doc, "id": res_id} if isinstance(doc, dict) else doc
             return svc.update(self.session, t, res_id, doc, self.caller)
         body, ctype = _patch_body(patch.resource)
-        current = self.prefetched.get(self.session, t, res_id) if self.prefetched else None
+        current = self._read_ahead(t, res_id)
         return svc.patch(self.session, t, res_id, body, ctype, self.caller, current=current)
 
     def _read_ahead(self, res_type: str, res_id: str) -> StoredResource | None:
