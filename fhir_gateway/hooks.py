@@ -13,6 +13,10 @@ The hook points, in the order a write meets them:
   type that were stored together (``run_consequences_many``: a care plan's Tasks, say) in one call,
   so that it reads what it needs once for all of them; a single write calls it with one.
 * ``discharge``: each discharge detected in the transaction (``services.discharge``), in it.
+* ``plan``: a care plan the engine drafted on a discharge, before it is stored:
+  ``hook(session, drafted) -> resources`` (``careplans.DraftedPlan``), activities a rule adds to it
+  (the measurement schedule's Tasks), stored with the plan in its one write and named in its
+  ``activity``, rather than stored after it in a second version of the plan.
 * ``message_applied``: each intake message, after its Bundle and its discharges, in its transaction.
 * ``before_commit``, ``after_commit``, ``after_rollback``: the session's transaction ends.
 * ``after_soft_rollback``: any rollback, a savepoint's included: ``hook(session, transaction)``
@@ -83,6 +87,7 @@ POINTS = (
     "before_write",
     "after_write",
     "discharge",
+    "plan",
     "message_applied",
     "before_commit",
     "after_commit",
@@ -180,6 +185,9 @@ class Rules:
     def on_discharge(self, hook: Callable[[Session, Any], None]) -> Callable[[], None]:
         return self.add("discharge", hook)
 
+    def on_plan(self, hook: Callable[[Session, Any], list[dict[str, Any]]]) -> None:
+        self.add("plan", hook)
+
     def on_message_applied(self, hook: Callable[[Session, Any], None]) -> None:
         self.add("message_applied", hook)
 
@@ -254,6 +262,10 @@ class Rules:
         session points)."""
         for fn in self.hooks(point):
             fn(*args)
+
+    def contributions(self, session: Session, drafted: Any) -> list[dict[str, Any]]:
+        """What the ``plan`` rules add to a drafted care plan, in order."""
+        return [doc for fn in self.hooks("plan") for doc in fn(session, drafted)]
 
     def session_event(self, point: str, session: Session, *args: Any) -> None:
         """What the ``Database`` calls at the end of each of its sessions' transactions."""

@@ -1,6 +1,7 @@
 """Where measurement-based care rides on the gateway's writes (``install_measurement``):
 
-* a discharge (after the care-plan engine made its plan) → the plan's measurement Tasks;
+* a care plan the engine drafts on a discharge → its measurement Tasks, stored with it (the
+  ``plan`` rule ``_on_plan``: one write, one version of the plan);
 * a plan approved (draft → active) → its draft measurement Tasks requested; a plan withdrawn
   (revoked, entered-in-error) → its open measurement Tasks cancelled (a completed plan keeps them);
 * a partner that owns a measurement changes only its status and outcome (``check_measurement_task``);
@@ -22,12 +23,12 @@ from fhir_gateway.assessments._schedule import (
     OPEN,
     is_measurement,
     measurement_tasks_of,
-    schedule_plan,
+    plan_measurements,
 )
 from fhir_gateway.assessments._trend import on_observation
 from fhir_gateway.errors import Forbidden, Issue
 from fhir_gateway.hooks import WriteEvent
-from fhir_gateway.services import discharge, lookup
+from fhir_gateway.services import lookup
 from fhir_gateway.store.repository import StoredResource
 
 __all__ = ["install_measurement", "check_measurement_task"]
@@ -41,7 +42,7 @@ _OWNER_FIELDS = frozenset({"status", "statusReason", "businessStatus", "output",
 
 def install_measurement(rules: hooks.Rules) -> None:
     """Register the rules (after the care-plan engine's, which they follow)."""
-    rules.on_discharge(_on_discharge)
+    rules.on_plan(_on_plan)
     rules.before_write("Task", check_measurement_task)
     rules.after_write("CarePlan", _on_careplan)
     rules.after_write("QuestionnaireResponse", on_response)
@@ -85,12 +86,11 @@ def _discharged(encounter: dict[str, Any]) -> datetime:
     return value if value is not None and value.tzinfo else clock.now()
 
 
-def _on_discharge(session: Session, context: discharge.DetectedDischarge) -> None:
-    for plan in careplans.plans_of_encounter(session, context.encounter):
-        if plan.get("status") in ("draft", "active"):
-            schedule_plan(
-                session, plan, _discharged(context.encounter_resource), _zone(context.zone)
-            )
+def _on_plan(session: Session, drafted: careplans.DraftedPlan) -> list[dict[str, Any]]:
+    if drafted.plan.get("status") not in ("draft", "active"):
+        return []
+    discharged, zone = _discharged(drafted.encounter), _zone(drafted.zone or "UTC")
+    return plan_measurements(session, drafted.plan, discharged, zone, drafted.resources)
 
 
 def _on_careplan(event: WriteEvent, stored: StoredResource | None) -> None:

@@ -14,6 +14,7 @@ a plan withdrawn (revoked, entered-in-error) cancels the ones still open.
 
     occasions(plan_definition)                       # pure: what the template asks for
     measurement_tasks(plan, occasions, discharged, zone, owner, now)   # pure: the Tasks
+    plan_measurements(session, plan, discharged, zone, drafted)  # the Tasks of a drafted plan
     schedule_plan(session, plan, discharged, zone)   # store them (idempotent: stable ids)
 """
 
@@ -49,12 +50,16 @@ __all__ = [
     "measurement_tasks",
     "is_measurement",
     "schedule_plan",
+    "plan_measurements",
     "measurement_tasks_of",
     "TASK_IDENTIFIER",
     "questionnaire_of",
     "owner_for",
     "labels_for",
 ]
+
+# the plan's resources not stored yet, by Type/id (``careplans.DraftedPlan.resources``)
+Drafted = dict[str, dict[str, Any]] | None
 
 SCHEDULE_ID = "measurement-based-care"
 MAX_OCCASIONS = 48  # a template is data a user edits: bound what one discharge may create
@@ -188,47 +193,72 @@ def questionnaire_of(task: dict[str, Any]) -> str:
 # -- who measures ---------------------------------------------------------------------------------
 
 
-def _treating_referral(session: Session, plan: dict[str, Any]) -> dict[str, Any] | None:
+def _read(session: Session, ref: str, drafted: Drafted) -> dict[str, Any] | None:
+    """``ref`` from the plan's resources not stored yet (``drafted``), else from the store."""
+    if drafted is not None and ref in drafted:
+        return drafted[ref]
+    return lookup.read(session, ref)
+
+
+def _tasks_for(session: Session, request: str, drafted: Drafted) -> list[dict[str, Any]]:
+    if drafted is not None and request in drafted:  # a new request: its Tasks are new too
+        return [
+            d
+            for d in drafted.values()
+            if d.get("resourceType") == "Task"
+            and (d.get("focus") or {}).get("reference") == request
+        ]
+    return lookup.search(session, "Task", [("focus", request)])
+
+
+def _treating_referral(
+    session: Session, plan: dict[str, Any], drafted: Drafted = None
+) -> dict[str, Any] | None:
     """The Task of the plan's psychiatry or therapy referral that has an owner."""
     for activity in plan.get("activity") or []:
         ref = ((activity or {}).get("reference") or {}).get("reference") or ""
         if not ref.startswith("ServiceRequest/"):
             continue
-        request = lookup.read(session, ref) or {}
+        request = _read(session, ref, drafted) or {}
         codes = {c.get("code") for c in (request.get("code") or {}).get("coding") or []}
         if not codes & set(TREATING_SERVICES):
             continue
-        for task in lookup.search(session, "Task", [("focus", ref)]):
+        for task in _tasks_for(session, ref, drafted):
             if (task.get("owner") or {}).get("reference"):
                 return task
     return None
 
 
-def _case_manager(session: Session, plan: dict[str, Any]) -> dict[str, Any] | None:
+def _case_manager(
+    session: Session, plan: dict[str, Any], drafted: Drafted = None
+) -> dict[str, Any] | None:
     """The person the plan's care team assigns as case manager (``fhir.care_team``)."""
     for team_ref in plan.get("careTeam") or []:
-        member = care_team.assigned_case_manager(
-            lookup.read(session, (team_ref or {}).get("reference"))
-        )
+        ref = (team_ref or {}).get("reference")
+        member = care_team.assigned_case_manager(_read(session, ref, drafted) if ref else None)
         if member:
             return {"reference": member}
     return None
 
 
-def owner_for(session: Session, plan: dict[str, Any]) -> dict[str, Any] | None:
+def owner_for(
+    session: Session, plan: dict[str, Any], drafted: Drafted = None
+) -> dict[str, Any] | None:
     """The plan's case manager, else nobody yet (the worklist shows it as the case team's).
 
     Not the treating partner: a partner may not record a QuestionnaireResponse (its role), so a
     measurement it owned could be closed but never scored. A case manager may still hand one to a
     partner, whose rights on it are then an owner's (``_measurement``)."""
-    return _case_manager(session, plan)
+    return _case_manager(session, plan, drafted)
 
 
-def labels_for(session: Session, plan: dict[str, Any]) -> list[dict[str, Any]]:
+def labels_for(
+    session: Session, plan: dict[str, Any], drafted: Drafted = None
+) -> list[dict[str, Any]]:
     """The sensitivity of a measurement: that of the treating referral its owner already holds
     (PSY, MHCA), else the plan's. Not the plan's Part 2 labels when a treating referral exists: a
     PHQ-9 is no substance-use record, and its owner must be able to see it."""
-    referral = _treating_referral(session, plan)
+    referral = _treating_referral(session, plan, drafted)
     source = referral if referral is not None else plan
     return list((source.get("meta") or {}).get("security") or [])
 
@@ -236,23 +266,37 @@ def labels_for(session: Session, plan: dict[str, Any]) -> list[dict[str, Any]]:
 # -- storing ----------------------------------------------------------------------------------------
 
 
-def schedule_plan(
-    session: Session, plan: dict[str, Any], discharged: datetime, zone: ZoneInfo
-) -> list[str]:
-    """Store the measurement Tasks of ``plan`` and add them to its activities; returns the
-    references of the Tasks created now (none on a second run)."""
+def plan_measurements(
+    session: Session,
+    plan: dict[str, Any],
+    discharged: datetime,
+    zone: ZoneInfo,
+    drafted: Drafted = None,
+) -> list[dict[str, Any]]:
+    """The measurement Tasks ``plan`` calls for (one per id), from the stored schedule template;
+    ``drafted``: the plan's resources not stored yet (``careplans.DraftedPlan.resources``)."""
     # from the stored templates, as the discharge that called it just loaded them
     template = careplans.template_set(session).by_ref.get(f"PlanDefinition/{SCHEDULE_ID}")
     found = occasions(template)
     if not found:
         return []
-    owner, labels = owner_for(session, plan), labels_for(session, plan)
+    owner, labels = owner_for(session, plan, drafted), labels_for(session, plan, drafted)
     tasks = measurement_tasks(plan, found, discharged, zone, owner, clock.now(), labels)
-    stored = repo.read_keys(session, [("Task", task["id"]) for task in tasks])
     unique = {task["id"]: task for task in reversed(tasks)}  # the first of an id, as one by one
-    new = [
-        task for task in tasks if ("Task", task["id"]) not in stored and unique[task["id"]] is task
-    ]
+    return [task for task in tasks if unique[task["id"]] is task]
+
+
+def schedule_plan(
+    session: Session, plan: dict[str, Any], discharged: datetime, zone: ZoneInfo
+) -> list[str]:
+    """Store the measurement Tasks of a stored ``plan`` and add them to its activities; returns
+    the references of the Tasks created now (none on a second run). A plan the engine drafts
+    gets them before it is stored (``plan_measurements``, the ``plan`` rule)."""
+    tasks = plan_measurements(session, plan, discharged, zone)
+    if not tasks:
+        return []
+    stored = repo.read_keys(session, [("Task", task["id"]) for task in tasks])
+    new = [task for task in tasks if ("Task", task["id"]) not in stored]
     lookup.save_all(session, new)  # stored together: one write, their rules once
     _link(session, plan, [f"Task/{t['id']}" for t in tasks])
     return [f"Task/{task['id']}" for task in new]

@@ -26,7 +26,12 @@ care team, advance-directive notes).
 from __future__ import annotations
 
 from fhir_gateway.careplans._cache import StoredDataCache, forget_stored_data
-from fhir_gateway.careplans._context import DischargeContext, DischargeEvent, load_context
+from fhir_gateway.careplans._context import (
+    DischargeContext,
+    DischargeEvent,
+    DraftedPlan,
+    load_context,
+)
 from fhir_gateway.careplans._events import discharged_encounters
 from fhir_gateway.careplans._fhirpath import TemplateError
 from fhir_gateway.careplans._operation import (
@@ -73,6 +78,7 @@ __all__ = [
     "TemplateChoice",
     "DischargeContext",
     "DischargeEvent",
+    "DraftedPlan",
     "Partner",
     "PlanDraft",
     "PlanResult",

@@ -18,6 +18,7 @@ from fhir_gateway.settings import Settings
 
 __all__ = [
     "DischargeEvent",
+    "DraftedPlan",
     "DischargeContext",
     "ICD10_SYSTEMS",
     "load_context",
@@ -46,6 +47,18 @@ class DischargeEvent:
     encounter: str
     sender: str | None = None
     zone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DraftedPlan:
+    """A care plan the engine drafted on a discharge, before it is stored: what the ``plan`` rules
+    see (``hooks.Rules.on_plan``). ``resources``: the plan's new resources by ``Type/id`` (its
+    CareTeam, Goals, ServiceRequests, referral Tasks), not stored yet."""
+
+    plan: dict[str, Any]
+    resources: dict[str, dict[str, Any]]
+    encounter: dict[str, Any]
+    zone: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
-from fhir_gateway.careplans._context import DischargeContext, DischargeEvent, load_context
+from fhir_gateway.careplans._context import (
+    DischargeContext,
+    DischargeEvent,
+    DraftedPlan,
+    load_context,
+)
 from fhir_gateway.careplans._ids import plan_key
 from fhir_gateway.careplans._mhca import apply_act
 from fhir_gateway.careplans._partners import (
@@ -37,6 +42,7 @@ from fhir_gateway.careplans._store import (
     task_statuses,
 )
 from fhir_gateway.careplans._templates import template_set
+from fhir_gateway.hooks import rules_of
 from fhir_gateway.privacy import consents_of, is_mhca_sender, is_part2_sender
 from fhir_gateway.services import lookup
 from fhir_gateway.services.mhca import act_facts
@@ -202,13 +208,39 @@ def apply_discharge(session: Session, event: DischargeEvent, settings: Settings)
     rendered = render(draft, ctx, options)
     if is_mhca_sender(settings, ctx.sender):  # India's Mental Healthcare Act 2017
         apply_act(rendered, act_facts(session, ctx.patient_ref, clock.now()), options.now)
-    written = save_all(session, rendered.resources())
+    written = save_all(session, _with_activities(session, rendered, encounter, event.zone))
     written += close_referrals(session, others, REPLACED)
     for plan in previous:
         written += retire_plan(session, plan, REPLACED)
     return PlanResult(
         "created", careplan=_ref(rendered), written=tuple(written), replaced=tuple(options.replaces)
     )
+
+
+def _with_activities(
+    session: Session, rendered: Rendered, encounter: dict[str, Any], zone: str | None
+) -> list[dict[str, Any]]:
+    """The plan's resources and the activities the ``plan`` rules add to it (the measurement
+    schedule's Tasks), named in its ``activity`` and stored in the same write: one version of
+    the plan, its rules run once."""
+    resources = rendered.resources()
+    drafted = DraftedPlan(rendered.careplan, {_key(d): d for d in resources}, encounter, zone)
+    added: dict[str, dict[str, Any]] = {}
+    for doc in rules_of(session).contributions(session, drafted):
+        if _key(doc) not in drafted.resources:
+            added.setdefault(_key(doc), doc)
+    if not added:
+        return resources
+    plan = rendered.careplan
+    plan["activity"] = [
+        *(plan.get("activity") or []),
+        *({"reference": {"reference": r}} for r in added),
+    ]
+    return [*resources[:-1], *added.values(), plan]  # the plan last, as ``Rendered.resources``
+
+
+def _key(doc: dict[str, Any]) -> str:
+    return f"{doc['resourceType']}/{doc['id']}"
 
 
 def revoke_for_cancelled_discharge(

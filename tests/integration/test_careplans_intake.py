@@ -62,6 +62,23 @@ def test_psychiatric_discharge_makes_one_linked_plan_in_review(gateway: Gateway)
         assert "PSY" in labels(request) and "PSY" in labels(task)
 
 
+def test_the_plan_is_stored_once_with_its_measurements(gateway: Gateway) -> None:
+    """The measurement schedule's Tasks are part of the plan as the engine stores it (issue 21):
+    one version of the CarePlan, not a second one that adds them after."""
+    gateway.send(adt(diagnoses=(("F32.2", "Major depressive disorder"),)))
+    plan = gateway.plan()
+    assert plan["meta"]["versionId"] == "1"
+    linked = [a["reference"]["reference"] for a in plan["activity"]]
+    measurements = [t for t in gateway.all("Task") if t["code"]["coding"][0]["code"] != "fulfill"]
+    assert len(measurements) >= 2  # the schedule's PHQ-9 and GAD-7 occasions
+    for task in measurements:
+        assert f"Task/{task['id']}" in linked
+        assert task["basedOn"] == [{"reference": f"CarePlan/{plan['id']}"}]
+        assert task["status"] == "draft"  # the plan is in review
+        assert task["meta"]["versionId"] == "1"
+        assert "PSY" in labels(task)  # as the treating referral, drafted with it
+
+
 def test_deadlines_count_calendar_days_in_the_facility_zone(gateway: Gateway) -> None:
     gateway.send(adt())
     requests = gateway.requests_of(gateway.plan())
