@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 from sqlalchemy.orm import Session
 
-from fhir_gateway import clock
+from fhir_gateway import clock, privacy
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import (
     GatewayError,
@@ -166,6 +166,19 @@ def _check_entry_count(bundle: dict[str, Any], settings: Settings) -> None:
         )
 
 
+@dataclass(slots=True)
+class _Staged:
+    """A checked write waiting to be stored with others (``_Runner._store_staged``), and the
+    entries it answers: ``answer`` with the write, ``also`` with 200 and the stored version,
+    ``then`` (the PATCH of a new pair) at its own turn."""
+
+    target: str  # Type/id
+    checked: svc.CheckedWrite
+    answer: EntryRequest
+    also: EntryRequest | None = None
+    then: EntryRequest | None = None
+
+
 class _Runner:
     def __init__(
         self,
@@ -189,11 +202,11 @@ class _Runner:
         self.known_matches: dict[tuple[str, str], list[str]] = {}
         self.prefetched: Prefetched | None = None
         self.claimed: dict[tuple[str, str], str] = {}  # (type, criteria) → owner, claimed ahead
-        # New resources of consecutive paired entries, checked and stored together (issue 21)
-        self.staged: list[tuple[EntryRequest, EntryRequest, svc.CheckedCreate]] = []
+        # writes of consecutive entries of one kind, checked and stored together (issue 21)
+        self.staged: list[_Staged] = []
         # the POST of each pair whose key the Bundle claimed for it → that key
         self.stageable: dict[int, tuple[str, str]] = {}
-        self.wave: tuple[str, bool] | None = None
+        self.wave: tuple[int, bool] | None = None  # (_ORDER, after new diagnoses)
 
     # -- transaction ------------------------------------------------------------------------
 
@@ -213,12 +226,15 @@ class _Runner:
         responses: list[dict[str, Any] | None] = [None] * len(requests)
         after = self._after_new_conditions(requests)
         for req in sorted(requests, key=lambda r: (_ORDER[r.method], r.index in after, r.index)):
-            wave = (req.method, req.index in after)
+            wave = (_ORDER[req.method], req.index in after)
             if self.staged and (wave != self.wave or not self._joins_staged(req)):
                 self._store_staged(responses)  # what follows sees them stored
             self.wave = wave
             if req.partner is not None:
                 self._run_fused(req, responses)
+                continue
+            if self._stages_put(req):
+                self._stage_put(req)
                 continue
             try:
                 responses[req.index] = self._run(req)
@@ -326,8 +342,9 @@ class _Runner:
 
     def _run_fused(self, req: EntryRequest, responses: list[dict[str, Any] | None]) -> None:
         """A new resource is created at its POST, with the patch applied; an existing one is
-        patched at its PATCH, when the Bundle's new resources exist (as before), and its POST
-        answers 200 with the patched version. The PATCH of a new resource answers as the write."""
+        patched at its PATCH, when the Bundle's new resources exist (as before; checked there
+        and stored with the other changes, ``_stage_patch``), and its POST answers 200 with the
+        patched version. The PATCH of a new resource answers as the write."""
         post, patch = (req, req.partner) if req.method == "POST" else (req.partner, req)
         assert post is not None and patch is not None
         target = self.resolved[post.full_url or ""]
@@ -341,8 +358,11 @@ class _Runner:
             if req is post:
                 result = self._create_patched(post, patch, target)
                 self.fused[patch.index] = WriteResult(200, result.stored)
+            elif existing and patch.method == "PATCH":
+                self._stage_patch(post, patch, target)
+                return  # both answered when stored
             elif existing:
-                result = self._patch_matched(patch, target)
+                result = self._put_matched(patch, target)
                 responses[post.index] = self._response_entry(WriteResult(200, result.stored), post)
                 self._spend(responses[post.index])
             else:
@@ -353,11 +373,37 @@ class _Runner:
         self._spend(responses[req.index])
 
     def _joins_staged(self, req: EntryRequest) -> bool:
-        """Whether ``req`` is staged too, or writes nothing yet (the POST of a matched pair)."""
-        if self._still_claimed(req):
+        """Whether ``req`` is staged with the writes staged so far, or writes nothing yet (the
+        POST of a matched pair); not when it depends on one of them (``_waits_for_staged``)."""
+        if self._waits_for_staged(req):
+            return False
+        if self._still_claimed(req) or self._stages_put(req):
             return True
-        matched = req.method == "POST" and req.partner is not None
-        return matched and self.resolved[req.full_url or ""] in self.matched
+        post = req if req.method == "POST" else req.partner
+        if post is None or req.partner is None or req.method not in ("POST", "PATCH"):
+            return False
+        return self.resolved.get(post.full_url or "") in self.matched  # staged, or nothing yet
+
+    def _waits_for_staged(self, req: EntryRequest) -> bool:
+        """Whether ``req`` writes a resource already staged, or names one it inherits privacy
+        labels from (a diagnosis; ``privacy.LABEL_SOURCES``): those are stored first, so that its
+        checks see them as stored (``security._labels``)."""
+        staged = {s.target for s in self.staged}
+        if self._target_of(req) in staged:
+            return True
+        sources = privacy.LABEL_SOURCES.get(req.res_type or "", frozenset()) | {"Condition"}
+        return any(
+            isinstance(ref, str) and ref in staged and ref.split("/", 1)[0] in sources
+            for body in (req.resource, req.partner.resource if req.partner else None)
+            for node, key in iter_references(body)
+            for ref in [node[key]]
+        )
+
+    def _target_of(self, req: EntryRequest) -> str | None:
+        if req.method == "POST" or req.partner is not None:
+            post = req if req.method == "POST" else req.partner
+            return self.resolved.get((post.full_url if post else None) or "")
+        return f"{req.res_type}/{req.res_id}" if req.res_id else None
 
     def _still_claimed(self, req: EntryRequest) -> bool:
         """A ``_stageable`` POST whose claim no other entry has taken since."""
@@ -391,20 +437,59 @@ class _Runner:
         checked = svc.check_patched_create(
             self.session, t, post.resource, body, ctype, self.caller, res_id=res_id
         )
-        self.staged.append((post, patch, checked))
+        self.staged.append(_Staged(target, checked, answer=post, then=patch))
+
+    def _stage_patch(self, post: EntryRequest, patch: EntryRequest, target: str) -> None:
+        """Check the patch of a resource the pair's POST matched, to be stored with the next
+        changes; the POST answers 200 with the patched version."""
+        t = patch.res_type
+        assert t is not None
+        svc.may_create(self.caller, t)  # the POST's right, as when it ran on its own
+        res_id = Reference.id_of(target, t)
+        assert res_id is not None
+        body, ctype = _patch_body(patch.resource)
+        checked = svc.check_patch(
+            self.session, t, res_id, body, ctype, self.caller, current=self._read_ahead(t, res_id)
+        )
+        self.staged.append(_Staged(target, checked, answer=patch, also=post))
+
+    def _stages_put(self, req: EntryRequest) -> bool:
+        """A PUT by id of a resource the read ahead found absent (a message's new MessageHeader
+        and Provenance): created with the writes staged next to it."""
+        if req.method != "PUT" or req.partner is not None or req.query or req.if_match:
+            return False
+        if req.res_type is None or req.res_id is None:
+            return False
+        return self._known_absent(req.res_type, req.res_id) is None
+
+    def _stage_put(self, req: EntryRequest) -> None:
+        assert req.res_type is not None and req.res_id is not None
+        try:
+            checked = svc.check_put_create(
+                self.session, req.res_type, req.res_id, req.resource, self.caller
+            )
+        except GatewayError as exc:
+            raise _at_entry(exc, req.index) from exc
+        self.staged.append(_Staged(f"{req.res_type}/{req.res_id}", checked, answer=req))
 
     def _store_staged(self, responses: list[dict[str, Any] | None]) -> None:
         staged, self.staged = self.staged, []
         if not staged:
             return
         try:
-            results = svc.store_checked(self.session, [checked for *_, checked in staged])
+            results = svc.store_checked(self.session, [s.checked for s in staged])
         except GatewayError as exc:
-            raise _at_entry(exc, staged[0][0].index) from exc
-        for (post, patch, _checked), result in zip(staged, results, strict=True):
-            self.fused[patch.index] = WriteResult(200, result.stored)
-            responses[post.index] = self._response_entry(result, post)
-            self._spend(responses[post.index])
+            raise _at_entry(exc, staged[0].answer.index) from exc
+        for s, result in zip(staged, results, strict=True):
+            responses[s.answer.index] = self._response_entry(result, s.answer)
+            self._spend(responses[s.answer.index])
+            if s.also is not None:  # the POST of a matched pair: 200 with the patched version
+                responses[s.also.index] = self._response_entry(
+                    WriteResult(200, result.stored), s.also
+                )
+                self._spend(responses[s.also.index])
+            if s.then is not None:  # the PATCH of a new pair answers at its turn
+                self.fused[s.then.index] = WriteResult(200, result.stored)
 
     def _create_patched(self, post: EntryRequest, patch: EntryRequest, target: str) -> WriteResult:
         t = post.res_type
@@ -440,24 +525,20 @@ class _Runner:
             raise PreconditionFailed(f"{t} was created concurrently by another request; retry")
         return result
 
-    def _patch_matched(self, patch: EntryRequest, target: str) -> WriteResult:
-        t = patch.res_type
+    def _put_matched(self, put: EntryRequest, target: str) -> WriteResult:
+        t = put.res_type
         assert t is not None
         svc.may_create(self.caller, t)  # the POST's right, as when it ran on its own
         res_id = Reference.id_of(target, t)
         assert res_id is not None
-        if patch.method == "PUT":
-            doc = patch.resource
-            if isinstance(doc, dict) and doc.get("id") not in (None, res_id):
-                raise InvalidRequest(
-                    f"The body's id ({doc['id']}) differs from the matched resource ({res_id})",
-                    expression=[f"{t}.id"],
-                )
-            doc = {**doc, "id": res_id} if isinstance(doc, dict) else doc
-            return svc.update(self.session, t, res_id, doc, self.caller)
-        body, ctype = _patch_body(patch.resource)
-        current = self._read_ahead(t, res_id)
-        return svc.patch(self.session, t, res_id, body, ctype, self.caller, current=current)
+        doc = put.resource
+        if isinstance(doc, dict) and doc.get("id") not in (None, res_id):
+            raise InvalidRequest(
+                f"The body's id ({doc['id']}) differs from the matched resource ({res_id})",
+                expression=[f"{t}.id"],
+            )
+        doc = {**doc, "id": res_id} if isinstance(doc, dict) else doc
+        return svc.update(self.session, t, res_id, doc, self.caller)
 
     def _read_ahead(self, res_type: str, res_id: str) -> StoredResource | None:
         return self.prefetched.get(self.session, res_type, res_id) if self.prefetched else None

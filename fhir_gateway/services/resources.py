@@ -377,13 +377,17 @@ def _patched_stub(
 
 
 @dataclass(slots=True)
-class CheckedCreate:
-    """A new resource under an id its writer minted and claimed, checked and not yet stored."""
+class CheckedWrite:
+    """A write checked (the caller's rights, validation, the rules' checks) and not yet stored:
+    a new resource under an id its writer minted, claimed or knows to be free, or a change of
+    the ``current`` row it read. ``store_checked`` stores several together."""
 
     res_id: str
     doc: dict[str, Any]  # as the checks left it (their labels on it)
     event: WriteEvent
     warnings: list[Issue]
+    method: str = "POST"  # as the history records it
+    current: StoredResource | None = None  # the row a change replaces; None: a create
 
 
 def check_patched_create(
@@ -395,23 +399,84 @@ def check_patched_create(
     caller: Caller,
     *,
     res_id: str,
-) -> CheckedCreate:
+) -> CheckedWrite:
     """What ``create_patched`` does before it stores, when the criteria's key is already claimed
     for ``res_id``: the patch applied, the result validated and checked (the caller's rights,
-    the rules' checks). ``store_checked`` stores several together."""
+    the rules' checks)."""
     patched = _patched_stub(res_type, resource, body, content_type, caller)
     _require(caller, res_type, "c")
     doc = _prepare(patched, res_type)
     event = WriteEvent(session, caller, res_type, "create", None, doc)
-    return CheckedCreate(res_id, doc, event, hooks.run_checks(event))
+    return CheckedWrite(res_id, doc, event, hooks.run_checks(event))
 
 
-def store_checked(session: Session, checked: list[CheckedCreate]) -> list[WriteResult]:
-    """The resources ``check_patched_create`` checked, written together (one multi-row
-    statement per table), then their consequences, batch rules once for them all."""
-    stored = repo.create_many(session, [{**c.doc, "id": c.res_id} for c in checked], method="POST")
-    hooks.run_consequences_many([(c.event, s) for c, s in zip(checked, stored, strict=True)])
-    return [WriteResult(201, s, c.warnings) for c, s in zip(checked, stored, strict=True)]
+def check_put_create(
+    session: Session, res_type: str, res_id: str, resource: Any, caller: Caller
+) -> CheckedWrite:
+    """What ``update`` does before it stores, for an id its caller read to be free (a message's
+    new MessageHeader and Provenance)."""
+    check_type(res_type)
+    _require(caller, res_type, "u")
+    doc = _prepare(resource, res_type)
+    _check_body_id(doc, res_type, res_id)
+    _require(caller, res_type, "c")
+    event = WriteEvent(session, caller, res_type, "create", None, doc)
+    return CheckedWrite(res_id, doc, event, hooks.run_checks(event), method="PUT")
+
+
+def check_patch(
+    session: Session,
+    res_type: str,
+    res_id: str,
+    body: Any,
+    content_type: str,
+    caller: Caller,
+    *,
+    if_match: int | None = None,
+    current: StoredResource | None = None,
+) -> CheckedWrite:
+    """What ``patch`` does before it stores. ``current``: as for ``read``."""
+    check_type(res_type)
+    _require(caller, res_type, "u")
+    current = read(session, res_type, res_id, caller, stored=current)
+    if if_match is not None and current.version_id != if_match:
+        raise PreconditionFailed(
+            f"If-Match version {if_match} does not match current version {current.version_id}"
+        )
+    patched = _apply_patch(current.content, body, content_type)
+    if patched.get("resourceType") != res_type or patched.get("id") != res_id:
+        raise InvalidRequest("A patch may not change resourceType or id")
+    if patched != current.content:  # what changes nothing was validated when it was stored
+        validate_resource(patched, expected_type=res_type)
+    doc = _normalised(patched)
+    event = WriteEvent(session, caller, res_type, "patch", current, doc, if_match)
+    return CheckedWrite(res_id, doc, event, hooks.run_checks(event), "PATCH", current)
+
+
+def store_checked(session: Session, checked: list[CheckedWrite]) -> list[WriteResult]:
+    """Checked writes stored together (the new resources in one multi-row statement per table,
+    the changes in another, each guarded by the version its writer read), then their
+    consequences, batch rules once for them all; a change that changes nothing has none."""
+    creates = [c for c in checked if c.current is None]
+    made = repo.create_many(
+        session, [{**c.doc, "id": c.res_id} for c in creates], methods=[c.method for c in creates]
+    )
+    results: dict[int, tuple[StoredResource, bool]] = {
+        id(c): (s, True) for c, s in zip(creates, made, strict=True)
+    }
+    changes = [c for c in checked if c.current is not None]
+    for method in dict.fromkeys(c.method for c in changes):
+        same = [c for c in changes if c.method == method]
+        pairs = [(c.doc, c.current) for c in same if c.current is not None]
+        for c, (s, _) in zip(same, repo.update_many(session, pairs, method=method), strict=True):
+            results[id(c)] = (s, c.current is not None and s.version_id != c.current.version_id)
+    hooks.run_consequences_many(
+        [(c.event, results[id(c)][0]) for c in checked if results[id(c)][1]]
+    )
+    return [
+        WriteResult(201 if c.current is None else 200, results[id(c)][0], c.warnings)
+        for c in checked
+    ]
 
 
 def criteria_key(if_none_exist: str) -> str:
@@ -499,16 +564,7 @@ def update(
     check_type(res_type)
     _require(caller, res_type, "u")
     doc = _prepare(resource, res_type, schema=schema)
-    body_id = doc.get("id")
-    if body_id is None:
-        raise InvalidRequest(
-            "An update must carry the resource id in the body", expression=[f"{res_type}.id"]
-        )
-    if body_id != res_id:
-        raise InvalidRequest(
-            f"The id in the body ({body_id}) differs from the id in the URL ({res_id})",
-            expression=[f"{res_type}.id"],
-        )
+    _check_body_id(doc, res_type, res_id)
     existing = (
         repo.read(session, res_type, res_id, for_update=True) if current is repo.UNREAD else current
     )
@@ -522,6 +578,19 @@ def update(
     return _store_change(
         session, caller, doc, res_id, existing, if_match=if_match, interaction="update"
     )
+
+
+def _check_body_id(doc: dict[str, Any], res_type: str, res_id: str) -> None:
+    body_id = doc.get("id")
+    if body_id is None:
+        raise InvalidRequest(
+            "An update must carry the resource id in the body", expression=[f"{res_type}.id"]
+        )
+    if body_id != res_id:
+        raise InvalidRequest(
+            f"The id in the body ({body_id}) differs from the id in the URL ({res_id})",
+            expression=[f"{res_type}.id"],
+        )
 
 
 def update_many(
@@ -675,28 +744,17 @@ def patch(
     current: StoredResource | None = None,
 ) -> WriteResult:
     """``current``: as for ``read``. The write is guarded by its version all the same."""
-    check_type(res_type)
-    _require(caller, res_type, "u")
-    current = read(session, res_type, res_id, caller, stored=current)
-    if if_match is not None and current.version_id != if_match:
-        raise PreconditionFailed(
-            f"If-Match version {if_match} does not match current version {current.version_id}"
-        )
-    patched = _apply_patch(current.content, body, content_type)
-    if patched.get("resourceType") != res_type or patched.get("id") != res_id:
-        raise InvalidRequest("A patch may not change resourceType or id")
-    if patched != current.content:  # what changes nothing was validated when it was stored
-        validate_resource(patched, expected_type=res_type)
-    return _store_change(
-        session,
-        caller,
-        _normalised(patched),
-        res_id,
-        current,
-        if_match=current.version_id,
-        interaction="patch",
-        client_if_match=if_match,
+    checked = check_patch(
+        session, res_type, res_id, body, content_type, caller, if_match=if_match, current=current
     )
+    live = checked.current
+    assert live is not None
+    stored, created = repo.update_resource(
+        session, checked.doc, res_id, if_match=live.version_id, method="PATCH", current=live
+    )
+    if stored.version_id != live.version_id:  # a patch that changes nothing has no effects
+        hooks.run_consequences(checked.event, stored)
+    return WriteResult(201 if created else 200, stored, checked.warnings)
 
 
 def _apply_patch(content: dict[str, Any], body: Any, content_type: str) -> dict[str, Any]:

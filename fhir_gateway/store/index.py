@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import bindparam, delete, insert, select, tuple_, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from fhir_gateway.search.extract import TABLE_COLUMNS, extract
@@ -179,23 +180,23 @@ def _pg_run_many(
     return {(v["res_type"], v["res_id"]) for v in versions} - written
 
 
+_SQLITE_INSERT_NEW = (
+    sqlite_insert(resources)
+    .on_conflict_do_nothing()
+    .returning(resources.c.res_type, resources.c.res_id)
+)
+
+
 def _insert_many(
     session: Session, versions: list[dict[str, Any]], index_rows: dict[str, list[dict[str, Any]]]
 ) -> set[tuple[str, str]]:
     conn = session.connection()
-    keys = [(v["res_type"], v["res_id"]) for v in versions]
-    taken = {
-        (row.res_type, row.res_id)
-        for row in conn.execute(
-            select(resources.c.res_type, resources.c.res_id).where(
-                tuple_(resources.c.res_type, resources.c.res_id).in_(keys)
-            )
-        )
-    }
-    if taken:
-        return taken
     current = [{k: v for k, v in version.items() if k != "method"} for version in versions]
-    conn.execute(insert(resources), current)
+    # one multi-row INSERT … ON CONFLICT DO NOTHING RETURNING: what went in, without a read first
+    written = {(t, i) for t, i in conn.execute(_SQLITE_INSERT_NEW, current)}
+    taken = {(v["res_type"], v["res_id"]) for v in versions} - written
+    if taken:
+        return taken  # the others went in: roll back, as after any failed write
     conn.execute(_INSERT_VERSION, versions)
     for kind, kind_rows in index_rows.items():
         if kind_rows:

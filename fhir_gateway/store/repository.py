@@ -302,17 +302,20 @@ def create_resource(
 
 
 def create_many(
-    session: Session, resources_: list[dict[str, Any]], *, method: str = "PUT"
+    session: Session,
+    resources_: list[dict[str, Any]],
+    *,
+    method: str = "PUT",
+    methods: list[str] | None = None,
 ) -> list[StoredResource]:
     """Insert new resources under the ids they carry, each as ``create_resource`` would (same
     current, version and index rows), in one multi-row statement per table; 409 when one of the
-    ids exists (on PostgreSQL the others went in: roll back, as after any failed write)."""
+    ids exists (on PostgreSQL the others went in: roll back, as after any failed write).
+    ``methods``: each one's, as the history records it (else ``method`` for all)."""
     when = clock.now()
     stored = [
-        StoredResource(
-            r["resourceType"], r["id"], 1, when, False, _stamp(r, r["id"], 1, when), method
-        )
-        for r in resources_
+        StoredResource(r["resourceType"], r["id"], 1, when, False, _stamp(r, r["id"], 1, when), m)
+        for r, m in zip(resources_, methods or [method] * len(resources_), strict=True)
     ]
     if not stored:
         return []

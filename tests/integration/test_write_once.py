@@ -286,12 +286,17 @@ def test_an_update_message_reads_what_it_puts_by_id_and_matched_ahead(  # type: 
 def _pair(full_url: str, value: str, gender: str) -> list[dict[str, Any]]:
     """A POST ifNoneExist and the PATCH that sets what the message carries, as the HL7 mapping
     emits them per resource."""
+    return _setting(full_url, value, "gender", {"valueCode": gender})
+
+
+def _setting(full_url: str, value: str, name: str, typed: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pair of ``_pair`` setting element ``name`` of the Patient to ``typed``."""
     criteria = f"identifier=urn:x|{value}"
     operation = [
         {"name": "type", "valueCode": "add"},
         {"name": "path", "valueString": "Patient"},
-        {"name": "name", "valueString": "gender"},
-        {"name": "value", "valueCode": gender},
+        {"name": "name", "valueString": name},
+        {"name": "value", **typed},
     ]
     return [
         {
@@ -310,6 +315,15 @@ def _pair(full_url: str, value: str, gender: str) -> list[dict[str, Any]]:
             "request": {"method": "PATCH", "url": f"Patient?{criteria}"},
         },
     ]
+
+
+def _transaction(database: Any, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+    def run(session: Session) -> dict[str, Any]:
+        return process_bundle(session, bundle, SYSTEM, base_url="", settings=_settings())
+
+    return database.write(run)  # type: ignore[no-any-return]
 
 
 def test_the_new_resources_of_a_bundle_are_stored_in_one_statement(database) -> None:  # type: ignore[no-untyped-def]
@@ -349,3 +363,142 @@ def test_an_entry_refused_among_those_stored_together_is_named_and_nothing_is_st
     assert refused.value.message.startswith("Bundle.entry[2]: ")
     assert all(i.diagnostics.startswith("Bundle.entry[2]: ") for i in refused.value.issues)
     assert database.read(_search, "Patient", "identifier=urn:x|T1") == []
+
+
+def test_the_changes_of_an_update_are_stored_together(database) -> None:  # type: ignore[no-untyped-def]
+    # An update message: the resources its pairs matched are patched in one statement, what it
+    # puts by id and is new (its MessageHeader and Provenance) created in another. Before: one
+    # write each.
+    _transaction(
+        database, [e for i in range(3) for e in _pair(f"urn:uuid:p{i}", f"U{i}", "female")]
+    )
+    changes = [
+        e
+        for i in range(3)
+        for e in _setting(
+            f"urn:uuid:p{i}", f"U{i}", "birthDate", {"valueDate": f"1990-01-0{i + 1}"}
+        )
+    ]
+    puts = [
+        {
+            "resource": {"resourceType": "Patient", "id": f"put-{i}", "gender": "other"},
+            "request": {"method": "PUT", "url": f"Patient/put-{i}"},
+        }
+        for i in range(2)
+    ]
+    with counting(database.engine) as seen:
+        answer = _transaction(database, changes + puts)
+    statuses = [e["response"]["status"] for e in answer["entry"]]
+    assert statuses == ["200 OK"] * 6 + ["201 Created"] * 2
+    assert all(e["response"]["location"].endswith("/_history/2") for e in answer["entry"][:6])
+    by_table = seen.by_table
+    writes = (
+        by_table["INSERT resources"] + by_table["WITH resources"] + by_table["UPDATE resources"]
+    )
+    assert writes == 2, by_table
+    for i in range(3):
+        [found] = database.read(_search, "Patient", f"identifier=urn:x|U{i}")
+        assert found["resource"]["birthDate"] == f"1990-01-0{i + 1}"
+    assert database.read(_search, "Patient", "gender=other") != []
+
+
+def test_two_entries_that_change_one_resource_both_apply(database) -> None:  # type: ignore[no-untyped-def]
+    # Two pairs whose criteria match the same Patient (by each of its identifiers): the second
+    # patch waits for the first to be stored and applies on top of it, rather than both being
+    # checked against the version read ahead (one change lost, or a conflict).
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:x", "value": "V1"}, {"system": "urn:x", "value": "V2"}],
+    }
+    database.write(svc.create, "Patient", patient, SYSTEM)
+    answer = _transaction(
+        database,
+        [
+            *_setting("urn:uuid:a", "V1", "gender", {"valueCode": "female"}),
+            *_setting("urn:uuid:b", "V2", "birthDate", {"valueDate": "1990-01-02"}),
+        ],
+    )
+    assert [e["response"]["status"] for e in answer["entry"]] == ["200 OK"] * 4
+    [found] = database.read(_search, "Patient", "identifier=urn:x|V1")
+    assert found["resource"]["gender"] == "female"
+    assert found["resource"]["birthDate"] == "1990-01-02"
+    assert found["resource"]["meta"]["versionId"] == "3"
+
+
+def _matched_patch(res_type: str, value: str, resource: dict[str, Any], op: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+    criteria = f"identifier=urn:x|{value}"
+    return [
+        {
+            "fullUrl": f"urn:uuid:{value}",
+            "resource": {**resource, "identifier": [{"system": "urn:x", "value": value}]},
+            "request": {"method": "POST", "url": res_type, "ifNoneExist": criteria},
+        },
+        {
+            "resource": {
+                "resourceType": "Parameters",
+                "parameter": [{"name": "operation", "part": op}],
+            },
+            "request": {"method": "PATCH", "url": f"{res_type}?{criteria}"},
+        },
+    ]
+
+
+def test_a_referral_changed_beside_its_request_inherits_the_labels_the_request_gains(  # type: ignore[no-untyped-def]
+    database,
+) -> None:
+    # An update names a substance-use diagnosis as the reason of a request and changes the
+    # request's Task beside it: the request is stored first (it inherits the diagnosis's
+    # labels), so the Task's check sees them and the Task carries them too. Checked together,
+    # the Task would miss them: nothing relabels a Task when its request changes.
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    patient = database.write(svc.create, "Patient", {"resourceType": "Patient"}, SYSTEM).stored
+    subject = {"reference": f"Patient/{patient.res_id}"}
+    condition = {
+        "resourceType": "Condition",
+        "subject": subject,
+        "code": {"coding": [{"system": icd, "code": "F10.20"}]},
+    }
+    c_id = database.write(svc.create, "Condition", condition, SYSTEM).stored.res_id
+    request = {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "subject": subject,
+    }
+    r_id = database.write(
+        svc.create,
+        "ServiceRequest",
+        {**request, "identifier": [{"system": "urn:x", "value": "R1"}]},
+        SYSTEM,
+    ).stored.res_id
+    task = {
+        "resourceType": "Task",
+        "status": "requested",
+        "intent": "order",
+        "focus": {"reference": f"ServiceRequest/{r_id}"},
+    }
+    database.write(
+        svc.create, "Task", {**task, "identifier": [{"system": "urn:x", "value": "T1"}]}, SYSTEM
+    )
+    reason = [
+        {"name": "type", "valueCode": "add"},
+        {"name": "path", "valueString": "ServiceRequest"},
+        {"name": "name", "valueString": "reasonReference"},
+        {"name": "value", "valueReference": {"reference": f"Condition/{c_id}"}},
+    ]
+    described = [
+        {"name": "type", "valueCode": "add"},
+        {"name": "path", "valueString": "Task"},
+        {"name": "name", "valueString": "description"},
+        {"name": "value", "valueString": "Follow-up"},
+    ]
+    _transaction(
+        database,
+        [
+            *_matched_patch("ServiceRequest", "R1", request, reason),
+            *_matched_patch("Task", "T1", task, described),
+        ],
+    )
+    [found] = [e["resource"] for e in database.read(_search, "Task", "identifier=urn:x|T1")]
+    assert found["description"] == "Follow-up"
+    assert "ETH" in {s["code"] for s in found["meta"].get("security", [])}
