@@ -375,7 +375,6 @@ class Intake:
             known_matches=matches if caller is SYSTEM else None,  # what the system sees
         )
         written = source_guard.written(response)
-        source_guard.record(session, written, ident.source_time, row.id)
         notes += merge.complete(session, written)
         discharge.announce(
             session,
@@ -398,6 +397,10 @@ class Intake:
                 written=tuple(written),
             ),
         )
+        # Last: the upsert locks the rows of the shared resources every message names (the
+        # sending facility, its practitioners) until the commit; taken before the care plan,
+        # it made concurrent messages from one hospital wait for each other's whole plan.
+        source_guard.record(session, written, ident.source_time, row.id)
         return notes
 
     def _identify(self, row: InboxMessage) -> Identified:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from intake_helpers import ack_fields, adt
 from typer.testing import CliRunner
 
@@ -263,3 +264,54 @@ def test_whether_substance_use_data_are_part2_records_is_decided_per_sender(data
         assert "42CFRPart2" not in general and "ETH" in general
     finally:
         install_rules(settings, database)
+
+
+def test_a_hospitals_discharges_do_not_wait_for_each_others_care_plans(
+    intake, client, database
+) -> None:  # type: ignore[no-untyped-def]
+    # Every message from a hospital names the same sending facility, whose source time each
+    # one records (a row lock until the commit). Recorded last, after the care plan: a second
+    # discharge is applied while the first is still making its plan, rather than waiting for it.
+    if not database.is_postgres:
+        pytest.skip("concurrent writers are PostgreSQL's; SQLite has one writer")
+    assert intake.receive_hl7(adt("A03", "HOT-0", mrn="H0", visit="HV0")).code == "AA"
+    planning, release = threading.Event(), threading.Event()
+    first: list[object] = []
+
+    def slow_plan(session, context) -> None:  # type: ignore[no-untyped-def]
+        if context.encounter and not planning.is_set():
+            planning.set()
+            release.wait(30)
+
+    unregister = client.app.state.rules.on_discharge(slow_plan)
+    try:
+        thread = threading.Thread(
+            target=lambda: first.append(
+                intake.receive_hl7(
+                    adt("A03", "HOT-1", mrn="H1", visit="HV1", when="20240102120000")
+                )
+            )
+        )
+        thread.start()
+        assert planning.wait(30)  # the first is inside its discharge rules
+        done = threading.Event()
+        second: list[object] = []
+
+        def receive_second() -> None:
+            second.append(
+                intake.receive_hl7(
+                    adt("A03", "HOT-2", mrn="H2", visit="HV2", when="20240103120000")
+                )
+            )
+            done.set()
+
+        threading.Thread(target=receive_second, daemon=True).start()
+        applied_meanwhile = done.wait(20)
+        release.set()
+        thread.join(30)
+        done.wait(30)
+    finally:
+        release.set()
+        unregister()
+    assert applied_meanwhile, "the second discharge waited for the first one's care plan"
+    assert [a.code for a in first + second] == ["AA", "AA"]  # type: ignore[attr-defined]
