@@ -134,6 +134,13 @@ class Settings(BaseSettings):
         60.0, description="Seconds a begun MLLP frame may take to end (defeats trickling senders)"
     )
     mllp_max_frame_bytes: int = Field(10 * 1024 * 1024, description="Largest MLLP frame accepted")
+    mllp_workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Threads per MLLP listener process that apply messages; more contend for "
+        "the interpreter lock (more cores: more processes, `mllp --processes`)",
+    )
     mllp_max_connections: int = Field(
         100, ge=1, description="MLLP connections open at once; more are closed as they come"
     )

@@ -91,7 +91,7 @@ class ListenerThread:
     def __init__(self, intake: Intake, config: ListenerConfig) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.listener = MLLPListener(make_handler(intake), config)
+        self.listener = MLLPListener(make_handler(intake, intake.settings.mllp_workers), config)
         self.thread.start()
         asyncio.run_coroutine_threadsafe(self.listener.start(), self.loop).result(10)
 

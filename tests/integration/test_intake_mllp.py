@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import threading
 import time
 from pathlib import Path
 
@@ -217,3 +218,41 @@ def test_mllp_over_tls_requires_a_client_certificate(mllp_factory, settings, tmp
         except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
             pass
     assert reply == b""  # no ACK without a client certificate
+
+
+def test_a_listener_applies_at_most_mllp_workers_messages_at_once(
+    mllp_factory, settings, client, database
+) -> None:  # type: ignore[no-untyped-def]
+    # Six senders at once, two threads applying (mllp_workers): the others' messages wait their
+    # turn (PostgreSQL applies two at a time; SQLite, one writer, one) and all are answered AA.
+    server = mllp_factory(settings.model_copy(update={"mllp_workers": 2}))
+    lock, active, most, names = threading.Lock(), [0], [0], set()
+
+    def applying(session, message) -> None:  # type: ignore[no-untyped-def]
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+            names.add(threading.current_thread().name.rsplit("_", 1)[0])
+        time.sleep(0.2)  # long enough for the others to pile up
+        with lock:
+            active[0] -= 1
+
+    codes: list[str] = []
+
+    def send(i: int) -> None:
+        with MLLPClient("127.0.0.1", server.port) as mllp:
+            raw = adt("A01", f"POOL-{i}", mrn=f"P{i}", visit=f"PV{i}")
+            codes.append(_exchange(mllp, raw)["code"])
+
+    remove = client.app.state.rules.add("message_applied", applying)
+    try:
+        senders = [threading.Thread(target=send, args=(i,)) for i in range(6)]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join(60)
+    finally:
+        remove()
+    assert codes == ["AA"] * 6
+    assert most[0] == (2 if database.is_postgres else 1)
+    assert names == {"mllp-apply"}
