@@ -95,6 +95,7 @@ def build_rules(settings: Settings) -> Rules:
     contacts.install(rules, settings)  # caring contacts: series at discharge, replies, consent
     adherence.install(rules, settings)  # PDC per medication class, refill and injection items
     relapse.install(rules, settings)  # relapse-prevention plans, warning-sign reports → items
+    notifications.install_numbering(rules)  # last: what the others write at the commit notifies
     return rules
 
 

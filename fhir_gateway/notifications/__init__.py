@@ -24,6 +24,7 @@ from fhir_gateway.notifications._encounters import (
     on_encounter_stored,
     process_message_url,
 )
+from fhir_gateway.notifications._numbering import flush_notifications, forget_notifications
 from fhir_gateway.notifications._payloads import davinci_message, notification_bundle
 from fhir_gateway.notifications._rules import check_subscription, on_subscription
 from fhir_gateway.notifications._signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign, verify
@@ -40,6 +41,7 @@ from fhir_gateway.notifications._topics import SERVICE_REQUEST_TOPIC, TASK_TOPIC
 from fhir_gateway.settings import Settings
 
 __all__ = [
+    "install_numbering",
     "BACKPORT_PROFILE",
     "CONTENT_EXT",
     "DELIVERY_HEADER",
@@ -72,3 +74,10 @@ def install(rules: hooks.Rules, settings: Settings) -> None:
     rules.after_write(None, on_write)
     rules.after_write("Encounter", on_encounter_stored)
     rules.on_discharge(on_discharge)
+
+
+def install_numbering(rules: hooks.Rules) -> None:
+    """Number and queue the transaction's notifications before it commits (``_numbering``):
+    registered after every other rule, whose end-of-transaction writes may notify too."""
+    rules.on_session("before_commit", flush_notifications)
+    rules.on_session("after_soft_rollback", forget_notifications)

@@ -15,6 +15,7 @@ from fhir_gateway import clock
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.errors import GatewayError
 from fhir_gateway.hooks import WriteEvent, settings_of
+from fhir_gateway.notifications._numbering import defer
 from fhir_gateway.notifications._payloads import Delivery, notification_bundle, rest_hook
 from fhir_gateway.notifications._subscriptions import Spec, SubscriptionError, parse_subscription
 from fhir_gateway.notifications._visibility import caller_from_json, disclosed, visible_copy
@@ -94,21 +95,26 @@ def _enqueue(session: Session, spec: Spec, stored: StoredResource, interaction: 
     resource = visible_copy(session, viewer, stored.content)
     if resource is None:
         return  # the subscriber may not see this resource: no notification about it either
-    number = outbox.next_event_number(session, spec.id)
-    delivery = _delivery(spec, resource, interaction, number, base_url(session))
-    outbox.enqueue(
-        session,
-        channel="rest-hook",
-        method=delivery.method,
-        url=delivery.url,
-        body=delivery.body,
-        content_type=delivery.content_type,
-        headers=spec.headers,
-        subscription=spec.id,
-        event_number=number,
-        focus=f"{stored.relative}/_history/{stored.version_id}",
-        disclosures=disclosed(session),
-    )
+    focus = f"{stored.relative}/_history/{stored.version_id}"
+    disclosures = disclosed(session)
+
+    def enqueue(session: Session, number: int) -> None:
+        delivery = _delivery(spec, resource, interaction, number, base_url(session))
+        outbox.enqueue(
+            session,
+            channel="rest-hook",
+            method=delivery.method,
+            url=delivery.url,
+            body=delivery.body,
+            content_type=delivery.content_type,
+            headers=spec.headers,
+            subscription=spec.id,
+            event_number=number,
+            focus=focus,
+            disclosures=disclosures,
+        )
+
+    defer(session, spec.id, enqueue)  # numbered when the transaction commits (``_numbering``)
 
 
 def _delivery(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
 from fhir_gateway.notifications._dispatch import active_specs, base_url, matches
+from fhir_gateway.notifications._numbering import defer
 from fhir_gateway.notifications._payloads import DAVINCI_EVENTS, davinci_message
 from fhir_gateway.notifications._subscriptions import Spec
 from fhir_gateway.notifications._visibility import caller_from_json, disclosed, visible_copy
@@ -40,24 +41,21 @@ def _context(session: Session, encounter: dict[str, Any]) -> list[dict[str, Any]
     return [doc for doc in found if doc is not None]
 
 
-def notify_encounter_event(session: Session, event: str, encounter_ref: str) -> list[int]:
+def notify_encounter_event(session: Session, event: str, encounter_ref: str) -> int:
     """Queue ``event`` (notification-admit | notification-discharge) about ``encounter_ref`` for
-    every EHR subscribed to it; returns the outbox row ids."""
+    every EHR subscribed to it (numbered and queued when the transaction commits); returns how
+    many."""
     if event not in DAVINCI_EVENTS:
         raise ValueError(f"{event!r} is not one of {', '.join(DAVINCI_EVENTS)}")
     subscribed = [s for s in active_specs(session) if s.kind == "message"]
     if not subscribed:
-        return []  # nobody to tell: the Encounter need not be read
+        return 0  # nobody to tell: the Encounter need not be read
     encounter = read(session, encounter_ref)
     if encounter is None:
-        return []
+        return 0
     targets = [s for s in subscribed if matches(session, s, "Encounter", encounter["id"])]
     others = _context(session, encounter) if targets else []
-    return [
-        row
-        for row in (_enqueue(session, spec, event, encounter, others) for spec in targets)
-        if row is not None
-    ]
+    return sum(_enqueue(session, spec, event, encounter, others) for spec in targets)
 
 
 def _enqueue(
@@ -66,11 +64,11 @@ def _enqueue(
     event: str,
     encounter: dict[str, Any],
     others: list[dict[str, Any]],
-) -> int | None:
+) -> bool:
     viewer = caller_from_json(outbox.viewer_of(session, spec.id))
     shown = visible_copy(session, viewer, encounter)
     if shown is None:
-        return None
+        return False
     context = [c for c in (visible_copy(session, viewer, doc) for doc in others) if c is not None]
     destination = process_message_url(spec.endpoint)
     bundle = davinci_message(
@@ -81,20 +79,25 @@ def _enqueue(
         destination=destination,
         timestamp=clock.to_instant(clock.now()),
     )
-    number = outbox.next_event_number(session, spec.id)
-    return outbox.enqueue(
-        session,
-        channel="message",
-        method="POST",
-        url=destination,
-        body=orjson.dumps(bundle),
-        content_type=FHIR_JSON,
-        headers=spec.headers,
-        subscription=spec.id,
-        event_number=number,
-        focus=f"Encounter/{encounter['id']}",
-        disclosures=disclosed(session),
-    )
+    disclosures = disclosed(session)
+
+    def enqueue(session: Session, number: int) -> None:
+        outbox.enqueue(
+            session,
+            channel="message",
+            method="POST",
+            url=destination,
+            body=orjson.dumps(bundle),
+            content_type=FHIR_JSON,
+            headers=spec.headers,
+            subscription=spec.id,
+            event_number=number,
+            focus=f"Encounter/{encounter['id']}",
+            disclosures=disclosures,
+        )
+
+    defer(session, spec.id, enqueue)  # numbered when the transaction commits (``_numbering``)
+    return True
 
 
 def on_discharge(session: Session, context: Any) -> None:

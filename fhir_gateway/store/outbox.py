@@ -44,7 +44,7 @@ __all__ = [
     "set_viewer",
     "viewer_of",
     "secrets_of",
-    "next_event_number",
+    "next_event_numbers",
     "forget_subscription",
 ]
 
@@ -483,22 +483,20 @@ def secrets_of(session: Session, subscriptions: set[str]) -> dict[str, str]:
     return {s: secret for s, secret in rows}
 
 
-def next_event_number(session: Session, subscription: str) -> int:
-    """The subscription's event counter, advanced in the caller's transaction (the row lock on
-    PostgreSQL keeps concurrent writers from handing out the same number)."""
+def next_event_numbers(session: Session, subscription: str, count: int = 1) -> int:
+    """The first of ``count`` consecutive numbers of the subscription's event counter, advanced
+    in the caller's transaction (the row lock on PostgreSQL keeps concurrent writers from handing
+    out the same numbers, until the commit: take them as late as possible)."""
     ensure_subscription(session, subscription)
     session.execute(
         update(subscription_state)
         .where(subscription_state.c.subscription == subscription)
-        .values(events=subscription_state.c.events + 1)
+        .values(events=subscription_state.c.events + count)
     )
-    return int(
-        session.execute(
-            select(subscription_state.c.events).where(
-                subscription_state.c.subscription == subscription
-            )
-        ).scalar_one()
-    )
+    last = session.execute(
+        select(subscription_state.c.events).where(subscription_state.c.subscription == subscription)
+    ).scalar_one()
+    return int(last) - count + 1
 
 
 def forget_subscription(session: Session, subscription: str) -> None:

@@ -14,7 +14,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session, SessionTransaction
 
-__all__ = ["memo", "note_written", "writes_to", "note_minted", "unreferenced", "forget"]
+__all__ = [
+    "memo",
+    "note_written",
+    "writes_to",
+    "note_minted",
+    "unreferenced",
+    "forget",
+    "savepoints",
+]
 
 _MEMO = "fhir_gateway.transaction_memo"
 _WRITTEN = "fhir_gateway.types_written"
@@ -58,3 +66,13 @@ def forget(session: Session, _transaction: SessionTransaction) -> None:
     """The transaction (or a savepoint) ended: listened for by every session ``Database`` opens."""
     session.info.pop(_MEMO, None)
     session.info.pop(_WRITTEN, None)
+
+
+def savepoints(session: Session) -> tuple[Any, ...]:
+    """The savepoints the session is inside, innermost first: what is noted for the end of the
+    transaction is tagged with them, so that a savepoint's rollback drops what was noted in it."""
+    out, transaction = [], session.get_nested_transaction()
+    while transaction is not None and transaction.nested:
+        out.append(transaction)
+        transaction = transaction.parent
+    return tuple(out)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.context import SYSTEM, Caller
 from fhir_gateway.services import resources as svc
+from fhir_gateway.store import transaction_memo
 from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.tables import resource_versions
 
@@ -69,21 +70,13 @@ def _agent(caller: Caller) -> dict[str, Any]:
     }
 
 
-def _savepoints(session: Session) -> tuple[Any, ...]:
-    out, transaction = [], session.get_nested_transaction()
-    while transaction is not None and transaction.nested:
-        out.append(transaction)
-        transaction = transaction.parent
-    return tuple(out)
-
-
 def record_transition(
     session: Session, caller: Caller, stored: StoredResource, previous: str | None
 ) -> None:
     """Note that ``caller`` moved the Task version ``stored`` from ``previous`` to its status; the
     transaction's transitions get their Provenance together (``flush_provenance``)."""
     noted = session.info.setdefault(_NOTED, [])
-    noted.append(_Transition(caller, stored, previous, _savepoints(session)))
+    noted.append(_Transition(caller, stored, previous, transaction_memo.savepoints(session)))
 
 
 def forget_transitions(session: Session, transaction: Any) -> None:

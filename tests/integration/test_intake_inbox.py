@@ -266,14 +266,9 @@ def test_whether_substance_use_data_are_part2_records_is_decided_per_sender(data
         install_rules(settings, database)
 
 
-def test_a_hospitals_discharges_do_not_wait_for_each_others_care_plans(
-    intake, client, database
-) -> None:  # type: ignore[no-untyped-def]
-    # Every message from a hospital names the same sending facility, whose source time each
-    # one records (a row lock until the commit). Recorded last, after the care plan: a second
-    # discharge is applied while the first is still making its plan, rather than waiting for it.
-    if not database.is_postgres:
-        pytest.skip("concurrent writers are PostgreSQL's; SQLite has one writer")
+def _applied_while_another_plans(intake, client) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a discharge is applied while another one from the same hospital is inside its
+    discharge rules (held there until the first is answered)."""
     assert intake.receive_hl7(adt("A03", "HOT-0", mrn="H0", visit="HV0")).code == "AA"
     planning, release = threading.Event(), threading.Event()
     first: list[object] = []
@@ -313,5 +308,63 @@ def test_a_hospitals_discharges_do_not_wait_for_each_others_care_plans(
     finally:
         release.set()
         unregister()
-    assert applied_meanwhile, "the second discharge waited for the first one's care plan"
     assert [a.code for a in first + second] == ["AA", "AA"]  # type: ignore[attr-defined]
+    return applied_meanwhile
+
+
+def _subscribe_to_discharges(client) -> None:  # type: ignore[no-untyped-def]
+    subscription = {
+        "resourceType": "Subscription",
+        "id": "ehr-discharges",
+        "status": "requested",
+        "reason": "discharges",
+        "criteria": "Encounter?status=finished",
+        "channel": {"type": "rest-hook", "endpoint": "https://ehr.example.org/hook"},
+    }
+    answer = client.put("/Subscription/ehr-discharges", json=subscription)
+    assert answer.status_code in (200, 201), answer.text
+
+
+def _event_numbers(database) -> list[int]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from fhir_gateway.store.outbox_tables import outbox
+
+    query = select(outbox.c.event_number).where(outbox.c.subscription == "ehr-discharges")
+    return sorted(database.read(lambda s: list(s.execute(query).scalars())))
+
+
+def test_a_hospitals_discharges_do_not_wait_for_each_others_care_plans(
+    intake, client, database
+) -> None:  # type: ignore[no-untyped-def]
+    # Every message from a hospital names the same sending facility, whose source time each
+    # one records (a row lock until the commit). Recorded last, after the care plan: a second
+    # discharge is applied while the first is still making its plan, rather than waiting for it.
+    if not database.is_postgres:
+        pytest.skip("concurrent writers are PostgreSQL's; SQLite has one writer")
+    assert _applied_while_another_plans(intake, client)
+
+
+def test_with_an_ehr_subscribed_discharges_still_do_not_wait_for_each_other(
+    intake, client, database
+) -> None:  # type: ignore[no-untyped-def]
+    # Each discharge notifies the EHR, whose event counter is one row: numbered when the
+    # transaction commits, not when the Encounter is written, it is locked only for the commit.
+    if not database.is_postgres:
+        pytest.skip("concurrent writers are PostgreSQL's; SQLite has one writer")
+    _subscribe_to_discharges(client)
+    assert _applied_while_another_plans(intake, client)
+    assert _event_numbers(database) == [1, 2, 3]
+
+
+def test_a_message_that_fails_notifies_nobody(intake, client, database) -> None:  # type: ignore[no-untyped-def]
+    _subscribe_to_discharges(client)
+    unregister = client.app.state.rules.on_discharge(_broken_care_plan_engine)
+    try:
+        answer = intake.receive_hl7(adt("A03", "NOTE-1"))
+    finally:
+        unregister()
+    assert ack_fields(answer.body)["code"] == "AE"
+    assert _event_numbers(database) == []  # its Encounter was rolled back with its notification
+    assert intake.receive_hl7(adt("A03", "NOTE-2", mrn="MRN2", visit="V2")).code == "AA"
+    assert _event_numbers(database) == [1]

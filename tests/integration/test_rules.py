@@ -102,10 +102,12 @@ def test_the_listing_shows_each_hook_point_with_its_rules_in_order(app: Any) -> 
         "fhir_gateway.security._labels.label_write",
     ]
     assert "fhir_gateway.workflow._rules.check_task" in checks
-    # a REST discharge's plan is written before the plan progress and Provenance are flushed
+    # a REST discharge's plan is written before the plan progress and Provenance are flushed,
+    # and the notifications of all of it are numbered last
     assert [r["name"] for r in listing["before_commit"]] == [
         "fhir_gateway.services.discharge._announce_rest",
         "fhir_gateway.workflow._flush_before_commit",
+        "fhir_gateway.notifications._numbering.flush_notifications",
     ]
     assert [r["name"] for r in listing["scheduled"]] == ["adherence"]
 
