@@ -58,8 +58,4 @@ def flush_notifications(session: Session) -> None:
 
 def forget_notifications(session: Session, transaction: Any) -> None:
     """A rollback: a savepoint's takes its own notifications with it, the transaction's all."""
-    noted = session.info.get(_NOTED)
-    if noted and transaction.nested:
-        session.info[_NOTED] = [n for n in noted if transaction not in n.savepoints]
-    elif noted:
-        session.info.pop(_NOTED, None)
+    transaction_memo.forget_noted(session, _NOTED, transaction)

@@ -457,25 +457,26 @@ def store_checked(session: Session, checked: list[CheckedWrite]) -> list[WriteRe
     """Checked writes stored together (the new resources in one multi-row statement per table,
     the changes in another, each guarded by the version its writer read), then their
     consequences, batch rules once for them all; a change that changes nothing has none."""
-    creates = [c for c in checked if c.current is None]
-    made = repo.create_many(
-        session, [{**c.doc, "id": c.res_id} for c in creates], methods=[c.method for c in creates]
-    )
-    results: dict[int, tuple[StoredResource, bool]] = {
-        id(c): (s, True) for c, s in zip(creates, made, strict=True)
-    }
-    changes = [c for c in checked if c.current is not None]
-    for method in dict.fromkeys(c.method for c in changes):
-        same = [c for c in changes if c.method == method]
-        pairs = [(c.doc, c.current) for c in same if c.current is not None]
-        for c, (s, _) in zip(same, repo.update_many(session, pairs, method=method), strict=True):
-            results[id(c)] = (s, c.current is not None and s.version_id != c.current.version_id)
-    hooks.run_consequences_many(
-        [(c.event, results[id(c)][0]) for c in checked if results[id(c)][1]]
-    )
+    stored: dict[int, StoredResource] = {}  # by position in ``checked``
+    new = [i for i, c in enumerate(checked) if c.current is None]
+    docs = [{**checked[i].doc, "id": checked[i].res_id} for i in new]
+    made = repo.create_many(session, docs, methods=[checked[i].method for i in new])
+    stored.update(zip(new, made, strict=True))
+    changes = [i for i, c in enumerate(checked) if c.current is not None]
+    for method in dict.fromkeys(checked[i].method for i in changes):
+        same = [i for i in changes if checked[i].method == method]
+        pairs = [(c.doc, c.current) for c in (checked[i] for i in same) if c.current is not None]
+        written = [s for s, _ in repo.update_many(session, pairs, method=method)]
+        stored.update(zip(same, written, strict=True))
+    effective: list[hooks.Written] = [
+        (c.event, stored[i])
+        for i, c in enumerate(checked)
+        if c.current is None or stored[i].version_id != c.current.version_id
+    ]
+    hooks.run_consequences_many(effective)
     return [
-        WriteResult(201 if c.current is None else 200, results[id(c)][0], c.warnings)
-        for c in checked
+        WriteResult(201 if c.current is None else 200, stored[i], c.warnings)
+        for i, c in enumerate(checked)
     ]
 
 

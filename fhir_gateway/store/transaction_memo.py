@@ -22,6 +22,7 @@ __all__ = [
     "unreferenced",
     "forget",
     "savepoints",
+    "forget_noted",
 ]
 
 _MEMO = "fhir_gateway.transaction_memo"
@@ -76,3 +77,13 @@ def savepoints(session: Session) -> tuple[Any, ...]:
         out.append(transaction)
         transaction = transaction.parent
     return tuple(out)
+
+
+def forget_noted(session: Session, key: str, transaction: Any) -> None:
+    """A rollback: of what was noted for the end of the transaction under ``session.info[key]``
+    (items tagged with their ``savepoints``), a savepoint's takes its own, the transaction's all."""
+    noted = session.info.get(key)
+    if noted and transaction.nested:
+        session.info[key] = [n for n in noted if transaction not in n.savepoints]
+    elif noted:
+        session.info.pop(key, None)

@@ -12,6 +12,7 @@ take the message at all, no ACK is sent and the connection is closed, so the sen
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -59,7 +60,11 @@ def make_handler(intake: Intake, workers: int = 2) -> Handler:
                 receive = functools.partial(
                     intake.receive_hl7, message, channel="mllp", peer=str(peer)
                 )
-                answer = await asyncio.get_running_loop().run_in_executor(pool, receive)
+                # in the caller's context, as asyncio.to_thread does: the trace continues there
+                context = contextvars.copy_context()
+                answer = await asyncio.get_running_loop().run_in_executor(
+                    pool, context.run, receive
+                )
             except Unavailable as exc:
                 log.warning("MLLP %s: message not stored (%s); no ACK", peer, exc.message)
                 return None

@@ -81,11 +81,7 @@ def record_transition(
 
 def forget_transitions(session: Session, transaction: Any) -> None:
     """A rollback: a savepoint's takes its own transitions with it, the transaction's all."""
-    noted = session.info.get(_NOTED)
-    if noted and transaction.nested:
-        session.info[_NOTED] = [n for n in noted if transaction not in n.savepoints]
-    elif noted:
-        session.info.pop(_NOTED, None)
+    transaction_memo.forget_noted(session, _NOTED, transaction)
 
 
 def flush_provenance(session: Session) -> None:
