@@ -5,8 +5,9 @@ a few threads of its own (the database work is synchronous) and frames its ACK. 
 (``mllp_workers``, 2): a second thread applies a message while the first waits for the database,
 but every further one mostly waits for the interpreter lock, and the switching costs CPU
 (bench/bench_intake.py on 2 cores: 2 threads applied about a fifth more discharges a second than
-the 6 of asyncio's default pool). More cores: more listener processes (``mllp --processes``). When the database cannot
-take the message at all, no ACK is sent and the connection is closed, so the sender retries.
+the 6 of asyncio's default pool). More cores: more listener processes (``mllp --processes``).
+When the database cannot take the message at all, no ACK is sent and the connection is closed,
+so the sender retries.
 """
 
 from __future__ import annotations
