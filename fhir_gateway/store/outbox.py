@@ -488,13 +488,11 @@ def next_event_numbers(session: Session, subscription: str, count: int = 1) -> i
     in the caller's transaction (the row lock on PostgreSQL keeps concurrent writers from handing
     out the same numbers, until the commit: take them as late as possible)."""
     ensure_subscription(session, subscription)
-    session.execute(
+    last = session.execute(
         update(subscription_state)
         .where(subscription_state.c.subscription == subscription)
         .values(events=subscription_state.c.events + count)
-    )
-    last = session.execute(
-        select(subscription_state.c.events).where(subscription_state.c.subscription == subscription)
+        .returning(subscription_state.c.events)
     ).scalar_one()
     return int(last) - count + 1
 
