@@ -120,8 +120,8 @@ def insert_many_with_index(
     """Several new resources (version 1 each) with their index rows, as many ``insert_new_with_index``
     calls would write them, but one multi-row statement per table: on PostgreSQL one statement in
     all (a CTE per table, its rows as arrays), elsewhere one executemany per table. Returns the
-    keys that existed already: those resources got no row at all (PostgreSQL: ON CONFLICT DO
-    NOTHING, the others still go in; elsewhere nothing goes in when any key exists)."""
+    keys that existed already: those resources got no row at all (ON CONFLICT DO NOTHING: the
+    others' current rows still go in; elsewhere nothing more after them: roll back)."""
     index_rows = _index_rows_of(session, versions, contents)
     if session.get_bind().dialect.name == "postgresql":
         return _pg_insert_many(session, versions, index_rows)

@@ -310,7 +310,7 @@ def create_many(
 ) -> list[StoredResource]:
     """Insert new resources under the ids they carry, each as ``create_resource`` would (same
     current, version and index rows), in one multi-row statement per table; 409 when one of the
-    ids exists (on PostgreSQL the others went in: roll back, as after any failed write).
+    ids exists (the others' rows may have gone in: roll back, as after any failed write).
     ``methods``: each one's, as the history records it (else ``method`` for all)."""
     when = clock.now()
     stored = [
