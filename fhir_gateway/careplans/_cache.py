@@ -1,7 +1,8 @@
 """Data built from stored resources (the templates, the partner directory), kept per database and
 rebuilt only when a resource of its types is created, updated or deleted — through the API too.
 
-The database is asked (a fingerprint) once per transaction: again only after the transaction
+The database is asked (a fingerprint) once per transaction, for the types of every such cache at
+once (a discharge uses four of them: one statement, not four): again only after the transaction
 itself wrote a resource of those types (the store notes each type it writes)."""
 
 from __future__ import annotations
@@ -22,19 +23,47 @@ __all__ = ["StoredDataCache", "fingerprint", "forget_stored_data"]
 T = TypeVar("T")
 
 
+_STAMPS = "careplans.stored_data_stamps"
+_NO_STAMP = (0, None, None)
+
+
 def fingerprint(session: Session, types: tuple[str, ...]) -> tuple[Any, ...]:
-    """Changes whenever a resource of ``types`` is created, updated or deleted."""
-    row = session.execute(
+    """Changes whenever a resource of ``types`` is created, updated or deleted: per type, how
+    many, the newest update, the sum of their versions. Read for the types of every cache at
+    once, and kept for the transaction until it writes one of them."""
+    every = _cached_types() | set(types)
+    memo = transaction_memo.memo(session)
+    seen = transaction_memo.writes_to(session, every)
+    known = memo.get(_STAMPS)
+    if known is None or known[0] != seen or not every <= known[1].keys():
+        known = (seen, _read_stamps(session, every))
+        memo[_STAMPS] = known
+    return tuple(known[1][t] for t in types)
+
+
+def _read_stamps(session: Session, types: set[str]) -> dict[str, tuple[Any, ...]]:
+    rows = session.execute(
         select(
-            func.count(), func.max(resources.c.last_updated), func.sum(resources.c.version_id)
-        ).where(resources.c.res_type.in_(types))
-    ).one()
-    return tuple(row)
+            resources.c.res_type,
+            func.count(),
+            func.max(resources.c.last_updated),
+            func.sum(resources.c.version_id),
+        )
+        .where(resources.c.res_type.in_(sorted(types)))
+        .group_by(resources.c.res_type)
+    ).all()
+    stamps = dict.fromkeys(types, _NO_STAMP)
+    stamps.update((row[0], tuple(row[1:])) for row in rows)
+    return stamps
+
+
+def _cached_types() -> set[str]:
+    return {t for cache in list(_caches) for t in cache.types}
 
 
 class StoredDataCache(Generic[T]):
     def __init__(self, types: tuple[str, ...], load: Callable[[Session], T]) -> None:
-        self._types = types
+        self.types = types
         self._load = load
         self._entries: dict[str, tuple[tuple[Any, ...], T]] = {}
         self._lock = threading.Lock()
@@ -48,7 +77,7 @@ class StoredDataCache(Generic[T]):
 
     def get(self, session: Session) -> T:
         memo = transaction_memo.memo(session)
-        seen = (self._forgotten, transaction_memo.writes_to(session, self._types))
+        seen = (self._forgotten, transaction_memo.writes_to(session, self.types))
         remembered = memo.get(self)
         if remembered is not None and remembered[0] == seen:
             return cast(T, remembered[1])
@@ -58,7 +87,7 @@ class StoredDataCache(Generic[T]):
 
     def _current(self, session: Session) -> T:
         key = str(session.get_bind().engine.url)
-        stamp = fingerprint(session, self._types)
+        stamp = fingerprint(session, self.types)
         with self._lock:
             cached = self._entries.get(key)
             if cached is not None and cached[0] == stamp:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
+from fhir_gateway.careplans import StoredDataCache
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.errors import GatewayError
 from fhir_gateway.hooks import WriteEvent, settings_of
@@ -24,10 +25,9 @@ from fhir_gateway.store.repository import StoredResource
 from fhir_gateway.store.search import match_ids
 from fhir_gateway.store.tables import resources
 
-__all__ = ["active_specs", "forget_specs", "matches", "on_write", "base_url"]
+__all__ = ["active_specs", "matches", "on_write", "base_url"]
 
 log = logging.getLogger("fhir_gateway.notifications")
-_CACHE = "notifications.specs"
 FHIR_JSON = "application/fhir+json"
 
 
@@ -37,16 +37,19 @@ def base_url(session: Session) -> str:
 
 
 def active_specs(session: Session) -> list[Spec]:
-    """The active Subscriptions, parsed once per transaction (a Subscription write forgets them)."""
-    cached = session.info.get(_CACHE)
-    if cached is not None:
-        return list(cached)
+    """The active Subscriptions whose end has not passed; parsed once per stored version of the
+    Subscriptions (``careplans.StoredDataCache``: a Subscription write, here or in another
+    process, reads them again)."""
+    now = clock.to_instant(clock.now())
+    return [spec for spec in _specs.get(session) if not (spec.end and spec.end < now)]
+
+
+def _load_specs(session: Session) -> tuple[Spec, ...]:
     rows = session.execute(
         select(resources.c.content).where(
             resources.c.res_type == "Subscription", resources.c.deleted.is_(False)
         )
     ).scalars()
-    now = clock.to_instant(clock.now())
     specs = []
     for content in rows:
         doc = content if isinstance(content, dict) else orjson.loads(content)
@@ -54,14 +57,12 @@ def active_specs(session: Session) -> list[Spec]:
             spec = parse_subscription(doc)
         except SubscriptionError:
             continue
-        if spec.status == "active" and not (spec.end and spec.end < now):
+        if spec.status == "active":
             specs.append(spec)
-    session.info[_CACHE] = specs
-    return list(specs)
+    return tuple(specs)
 
 
-def forget_specs(session: Session) -> None:
-    session.info.pop(_CACHE, None)
+_specs = StoredDataCache(("Subscription",), _load_specs)
 
 
 def matches(session: Session, spec: Spec, res_type: str, res_id: str) -> bool:

@@ -9,7 +9,6 @@ from typing import Any
 
 from fhir_gateway.errors import InvalidRequest, InvalidSearch, Issue
 from fhir_gateway.hooks import WriteEvent
-from fhir_gateway.notifications._dispatch import forget_specs
 from fhir_gateway.notifications._subscriptions import (
     SECRET_EXT,
     SubscriptionError,
@@ -64,7 +63,6 @@ def check_subscription(event: WriteEvent) -> list[Issue]:
 
 def on_subscription(event: WriteEvent, stored: StoredResource | None) -> None:
     session = event.session
-    forget_specs(session)
     if stored is None:
         return
     if stored.deleted:

@@ -17,6 +17,8 @@ For other modules:
   ``AUDIT_SEARCH_PARAMS``: the parameters that search answers to (name → type).
 * ``for_sender(session, sender)``: name the sender of what a session writes, so that its
   substance-use diagnoses are labelled Part 2 or not (``privacy.is_part2_sender``).
+* ``staged_sources(session)``: a transaction's checked writes not yet stored, which what it
+  checks next inherits labels from as if they were stored.
 * ``registered_senders(session)``: the HL7 senders registered hospital clients speak for;
   ``message_caller(session, sender)``: the rights of the client registered for a sender;
   ``sending(caller, sender)``: a caller's rights while a message of that sender is applied.
@@ -43,7 +45,7 @@ from fhir_gateway.security._disclosures import (
 from fhir_gateway.security._disclosures import take as take_disclosures
 from fhir_gateway.security._disclosures import withdrawn_because as disclosure_withdrawn_because
 from fhir_gateway.security._install import install_policy, install_row_policy
-from fhir_gateway.security._labels import for_sender
+from fhir_gateway.security._labels import for_sender, staged_sources
 from fhir_gateway.security._policy import SUBSETTED, partner_caller, redact_for, visible_to
 from fhir_gateway.security._roles import ROLES, ROUTE_ROLES, TokenCaller
 from fhir_gateway.security._senders import (
@@ -70,6 +72,7 @@ __all__ = [
     "install_row_policy",
     "SUBSETTED",
     "for_sender",
+    "staged_sources",
     "SecurityService",
     "partner_caller",
     "redact_for",

@@ -31,26 +31,47 @@ gives the protective answer for an unknown sender).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from fhir_gateway import privacy
 from fhir_gateway.fhir.references import Reference, iter_references
 from fhir_gateway.hooks import WriteEvent, settings_of
 from fhir_gateway.store import repository as repo
-from fhir_gateway.store.tables import idx_reference
+from fhir_gateway.store.tables import idx_reference, resources
 
-__all__ = ["for_sender", "label_write", "label_referrers"]
+__all__ = ["for_sender", "label_write", "label_referrers", "staged_sources"]
 
 _SENDER_KEY = "security.sender"
+_STAGED_KEY = "security.staged"
 _LABEL_EDITORS = frozenset({"case-manager", "admin"})
 
 
 def for_sender(session: Session, sender: str | None) -> None:
     """Name the sender of what this session writes (the intake: ``APP|FACILITY`` or endpoint)."""
     session.info[_SENDER_KEY] = sender
+
+
+@contextmanager
+def staged_sources(session: Session) -> Iterator[dict[tuple[str, str], dict[str, Any]]]:
+    """While a transaction's writes are checked to be stored together (issue 21), the checked
+    resources not yet stored, by (type, id), that it fills: a resource checked after them
+    inherits their labels as if they were stored (an Encounter from the new diagnosis beside
+    it). The caller empties it once they are stored (a later change reads the stored row)."""
+    outer = session.info.get(_STAGED_KEY)
+    staged: dict[tuple[str, str], dict[str, Any]] = {}
+    session.info[_STAGED_KEY] = staged
+    try:
+        yield staged
+    finally:
+        if outer is None:
+            session.info.pop(_STAGED_KEY, None)
+        else:
+            session.info[_STAGED_KEY] = outer
 
 
 def _part2(event: WriteEvent) -> bool:
@@ -143,16 +164,22 @@ def _inherited(session: Session, doc: dict[str, Any]) -> list[dict[str, Any]]:
         sources |= {(p.type, p.id) for p in parsed if p is not None and p.type in kinds}
     if not sources:
         return []
-    current = _current(session, sources)
-    found: list[dict[str, Any]] = []
-    for source in sources:
-        stored = current.get(source)
-        if stored is not None and not stored.deleted:
-            found += [
-                lb
-                for lb in privacy.labels_of(stored.content)
-                if lb.get("code") in privacy.INHERITED
-            ]
+    staged: dict[tuple[str, str], dict[str, Any]] = session.info.get(_STAGED_KEY) or {}
+    contents = [staged[s] for s in sources if s in staged]
+    unstaged = {s for s in sources if s not in staged}
+    if unstaged:
+        current = _current(session, unstaged)
+        contents += [
+            stored.content
+            for source in unstaged
+            if (stored := current.get(source)) is not None and not stored.deleted
+        ]
+    found = [
+        lb
+        for content in contents
+        for lb in privacy.labels_of(content)
+        if lb.get("code") in privacy.INHERITED
+    ]
     return privacy.merge_labels(found)
 
 
@@ -184,15 +211,18 @@ def label_referrers(event: WriteEvent, stored: repo.StoredResource | None) -> No
         lb for lb in privacy.labels_of(stored.content) if lb.get("code") in privacy.INHERITED
     ]
     session = event.session
-    refs = session.execute(
-        select(idx_reference.c.res_type, idx_reference.c.res_id)
-        .where(
-            idx_reference.c.target_type == "Condition", idx_reference.c.target_id == stored.res_id
+    referrers = select(idx_reference.c.res_type, idx_reference.c.res_id).where(
+        idx_reference.c.target_type == "Condition", idx_reference.c.target_id == stored.res_id
+    )
+    rows = session.execute(  # with their content: those labelled already are not read again
+        select(resources.c.res_type, resources.c.res_id, resources.c.content).where(
+            tuple_(resources.c.res_type, resources.c.res_id).in_(referrers),
+            resources.c.res_type != "Condition",
+            resources.c.deleted.is_(False),
         )
-        .distinct()
     ).all()
-    for res_type, res_id in refs:
-        if res_type != "Condition":
+    for res_type, res_id, content in rows:
+        if not privacy.labels_of(content):
             _relabel(session, res_type, res_id, inherited)
 
 

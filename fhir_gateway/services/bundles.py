@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 from sqlalchemy.orm import Session
 
-from fhir_gateway import clock, privacy
+from fhir_gateway import clock, privacy, security
 from fhir_gateway.context import Caller
 from fhir_gateway.errors import (
     GatewayError,
@@ -206,7 +206,8 @@ class _Runner:
         self.staged: list[_Staged] = []
         # the POST of each pair whose key the Bundle claimed for it → that key
         self.stageable: dict[int, tuple[str, str]] = {}
-        self.wave: tuple[int, bool] | None = None  # (_ORDER, after new diagnoses)
+        # the staged resources by (type, id), which what is checked next inherits labels from
+        self.pending: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- transaction ------------------------------------------------------------------------
 
@@ -225,24 +226,29 @@ class _Runner:
         self.stageable = self._stageable(requests)
         responses: list[dict[str, Any] | None] = [None] * len(requests)
         after = self._after_new_conditions(requests)
-        for req in sorted(requests, key=lambda r: (_ORDER[r.method], r.index in after, r.index)):
-            wave = (_ORDER[req.method], req.index in after)
-            if self.staged and (wave != self.wave or not self._joins_staged(req)):
-                self._store_staged(responses)  # what follows sees them stored
-            self.wave = wave
-            if req.partner is not None:
-                self._run_fused(req, responses)
-                continue
-            if self._stages_put(req):
-                self._stage_put(req)
-                continue
+        with security.staged_sources(self.session) as self.pending:
+            for req in sorted(
+                requests, key=lambda r: (_ORDER[r.method], r.index in after, r.index)
+            ):
+                self._take(req, responses)
+            self._store_staged(responses)
+        return [r for r in responses if r is not None]
+
+    def _take(self, req: EntryRequest, responses: list[dict[str, Any] | None]) -> None:
+        """Run, or stage, one entry in its turn; the writes staged so far are stored first
+        when it does not join them."""
+        if self.staged and not self._joins_staged(req):
+            self._store_staged(responses)  # what follows sees them stored
+        if req.partner is not None:
+            self._run_fused(req, responses)
+        elif self._stages_put(req):
+            self._stage_put(req)
+        else:
             try:
                 responses[req.index] = self._run(req)
             except GatewayError as exc:
                 raise _at_entry(exc, req.index) from exc
             self._spend(responses[req.index])
-        self._store_staged(responses)
-        return [r for r in responses if r is not None]
 
     def _after_new_conditions(self, requests: list[EntryRequest]) -> set[int]:
         """The creates that reference a Condition the Bundle creates, to be written after it
@@ -279,7 +285,7 @@ class _Runner:
         posts: dict[tuple[str, str], EntryRequest] = {}
         for req in requests:
             if req.method == "POST" and req.if_none_exist and req.full_url and req.res_type:
-                key = (req.res_type, urlencode(sorted(svc.search_params(req.if_none_exist))))
+                key = (req.res_type, svc.sorted_criteria(req.if_none_exist))
                 if self.conditional.get(key) == self.resolved.get(req.full_url):
                     posts.setdefault(key, req)
         for req in requests:
@@ -292,7 +298,7 @@ class _Runner:
             if req.if_match is not None:
                 continue
             assert req.res_type is not None
-            post = posts.pop((req.res_type, urlencode(sorted(svc.search_params(req.query)))), None)
+            post = posts.pop((req.res_type, svc.sorted_criteria(req.query)), None)
             if post is not None:
                 post.partner, req.partner = req, post
 
@@ -365,8 +371,10 @@ class _Runner:
                 result = self._put_matched(patch, target)
                 responses[post.index] = self._response_entry(WriteResult(200, result.stored), post)
                 self._spend(responses[post.index])
-            else:
+            elif patch.index in self.fused:
                 result = self.fused.pop(patch.index)
+            else:
+                return  # staged with its POST: answered when stored
             responses[req.index] = self._response_entry(result, req)
         except GatewayError as exc:
             raise _at_entry(exc, req.index) from exc
@@ -374,24 +382,31 @@ class _Runner:
 
     def _joins_staged(self, req: EntryRequest) -> bool:
         """Whether ``req`` is staged with the writes staged so far, or writes nothing yet (the
-        POST of a matched pair); not when it depends on one of them (``_waits_for_staged``)."""
+        POST of a matched pair, a conditional create that matched, the PATCH of a staged new
+        pair); not when it depends on one of them (``_waits_for_staged``)."""
+        if req.method == "PATCH" and any(s.then is req for s in self.staged):
+            return True  # answered when its new resource is stored
         if self._waits_for_staged(req):
             return False
         if self._still_claimed(req) or self._stages_put(req):
             return True
         post = req if req.method == "POST" else req.partner
-        if post is None or req.partner is None or req.method not in ("POST", "PATCH"):
+        if post is None or req.method not in ("POST", "PATCH"):
             return False
         return self.resolved.get(post.full_url or "") in self.matched  # staged, or nothing yet
 
     def _waits_for_staged(self, req: EntryRequest) -> bool:
-        """Whether ``req`` writes a resource already staged, or names one it inherits privacy
-        labels from (a diagnosis; ``privacy.LABEL_SOURCES``): those are stored first, so that its
-        checks see them as stored (``security._labels``)."""
+        """Whether ``req`` writes a resource already staged, or names the referral resource it
+        inherits privacy labels from (``privacy.LABEL_SOURCES``: a Task's ServiceRequest, whose
+        rules read it): those are stored first, so that its checks see them stored. A diagnosis
+        is not waited for: its labels are inherited from the staged copy
+        (``security.staged_sources``)."""
         staged = {s.target for s in self.staged}
         if self._target_of(req) in staged:
             return True
-        sources = privacy.LABEL_SOURCES.get(req.res_type or "", frozenset()) | {"Condition"}
+        sources = privacy.LABEL_SOURCES.get(req.res_type or "", frozenset())
+        if not sources:
+            return False
         return any(
             isinstance(ref, str) and ref in staged and ref.split("/", 1)[0] in sources
             for body in (req.resource, req.partner.resource if req.partner else None)
@@ -437,7 +452,7 @@ class _Runner:
         checked = svc.check_patched_create(
             self.session, t, post.resource, body, ctype, self.caller, res_id=res_id
         )
-        self.staged.append(_Staged(target, checked, answer=post, then=patch))
+        self._add_staged(_Staged(target, checked, answer=post, then=patch))
 
     def _stage_patch(self, post: EntryRequest, patch: EntryRequest, target: str) -> None:
         """Check the patch of a resource the pair's POST matched, to be stored with the next
@@ -451,7 +466,7 @@ class _Runner:
         checked = svc.check_patch(
             self.session, t, res_id, body, ctype, self.caller, current=self._read_ahead(t, res_id)
         )
-        self.staged.append(_Staged(target, checked, answer=patch, also=post))
+        self._add_staged(_Staged(target, checked, answer=patch, also=post))
 
     def _stages_put(self, req: EntryRequest) -> bool:
         """A PUT by id of a resource the read ahead found absent (a message's new MessageHeader
@@ -470,10 +485,16 @@ class _Runner:
             )
         except GatewayError as exc:
             raise _at_entry(exc, req.index) from exc
-        self.staged.append(_Staged(f"{req.res_type}/{req.res_id}", checked, answer=req))
+        self._add_staged(_Staged(f"{req.res_type}/{req.res_id}", checked, answer=req))
+
+    def _add_staged(self, staged: _Staged) -> None:
+        self.staged.append(staged)
+        res_type, _, res_id = staged.target.partition("/")
+        self.pending[(res_type, res_id)] = staged.checked.doc
 
     def _store_staged(self, responses: list[dict[str, Any] | None]) -> None:
         staged, self.staged = self.staged, []
+        self.pending.clear()  # stored now: a later change of one reads its row
         if not staged:
             return
         try:
@@ -488,8 +509,11 @@ class _Runner:
                     WriteResult(200, result.stored), s.also
                 )
                 self._spend(responses[s.also.index])
-            if s.then is not None:  # the PATCH of a new pair answers at its turn
-                self.fused[s.then.index] = WriteResult(200, result.stored)
+            if s.then is not None:  # the PATCH of a new pair answers as the write
+                responses[s.then.index] = self._response_entry(
+                    WriteResult(200, result.stored), s.then
+                )
+                self._spend(responses[s.then.index])
 
     def _create_patched(self, post: EntryRequest, patch: EntryRequest, target: str) -> WriteResult:
         t = post.res_type
@@ -574,7 +598,7 @@ class _Runner:
                 return
             req.if_none_exist = self._resolve_in_query(req.if_none_exist)
             params = svc.search_params(req.if_none_exist)
-            key = (req.res_type, urlencode(sorted(params)))
+            key = (req.res_type, svc.sorted_criteria(req.if_none_exist))
             if key not in self.conditional:  # two entries with the same criteria are one resource
                 ids = self.known_matches.get(key)
                 if ids is None:

@@ -202,25 +202,26 @@ class Intake:
         if registered:
             self._check_registered(session, ident)
         key = inbox.key_hash(ident.key_text) if ident.key_text else None
-        mid = inbox.add(
-            session,
-            raw=raw,
-            channel=channel,
-            kind=kind,
-            sender=ident.sender,
-            control_id=ident.control_id,
-            message_key=key,
-            patient_key=ident.patient_key,
-            event=ident.event,
-            peer=peer,
-            source_time=ident.source_time,
-        )
-        if ident.rejected:
-            return _Recorded(mid, terminal=self._fail(session, mid, kind, raw, ident, ident.error))
-        if key is not None and ident.key_text is not None:
-            owner = inbox.claim_key(session, key, ident.key_text, mid)
+        fields: dict[str, Any] = {
+            "raw": raw,
+            "channel": channel,
+            "kind": kind,
+            "sender": ident.sender,
+            "control_id": ident.control_id,
+            "message_key": key,
+            "patient_key": ident.patient_key,
+            "event": ident.event,
+            "peer": peer,
+            "source_time": ident.source_time,
+        }
+        if key is not None and ident.key_text is not None and not ident.rejected:
+            mid, owner = inbox.add_claiming(session, key_text=ident.key_text, **fields)
             if owner != mid:
                 return self._duplicate(session, mid, owner)
+        else:
+            mid = inbox.add(session, **fields)
+        if ident.rejected:
+            return _Recorded(mid, terminal=self._fail(session, mid, kind, raw, ident, ident.error))
         if ident.error is not None:  # parsed but unusable: AE, and a re-send gets that AE again
             return _Recorded(mid, terminal=self._fail(session, mid, kind, raw, ident, ident.error))
         return _Recorded(mid, owner=mid, lock_key=_lock_key(ident.patient_key, key, mid))
@@ -271,12 +272,12 @@ class Intake:
                 return row
             lock_key = _lock_key(row.patient_key, row.message_key, row.id)
         inbox.lock_patient(session, lock_key)
-        row = inbox.lock(session, target)
+        row, first_id = inbox.lock_in_turn(session, target)
         if row is None:
             raise NotFound(f"inbox message {target} is not known")
         if row.status != "received":
             return row
-        first_id = inbox.next_pending(session, row.patient_key, row.id) or row.id
+        first_id = first_id or row.id
         first = row if first_id == row.id else inbox.lock(session, first_id)
         assert first is not None
         finished = self._process(session, first, last_try)
@@ -375,7 +376,7 @@ class Intake:
             known_matches=matches if caller is SYSTEM else None,  # what the system sees
         )
         written = source_guard.written(response)
-        notes += merge.complete(session, written)
+        notes += merge.complete(session, written, bundle, response)
         discharge.announce(
             session,
             source=source,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from fhir_gateway.context import SYSTEM
@@ -89,10 +90,19 @@ def _merged_away(session: Session, criteria: str) -> str | None:
 # --- after the Bundle ---------------------------------------------------------------------------
 
 
-def complete(session: Session, written: list[tuple[str, str]]) -> list[str]:
+def complete(
+    session: Session,
+    written: list[tuple[str, str]],
+    bundle: dict[str, Any],
+    response: dict[str, Any],
+) -> list[str]:
+    """Complete the merges of the Patients the Bundle wrote (``written``, as its ``response``
+    says), each read again; not those it created when no Patient entry carries a link (a new
+    patient's first message: nothing to merge, no identifier to restore)."""
     notes: list[str] = []
+    created = set() if _carries_links(bundle) else _created_patients(response)
     for res_type, res_id in dict.fromkeys(written):
-        if res_type != "Patient":
+        if res_type != "Patient" or res_id in created:
             continue
         survivor = repo.read(session, "Patient", res_id)
         if survivor is None or survivor.deleted:
@@ -102,6 +112,31 @@ def complete(session: Session, written: list[tuple[str, str]]) -> list[str]:
             if other_id is not None:
                 notes += _merge(session, res_id, other_id, link["other"].get("identifier"))
     return notes
+
+
+def _carries_links(bundle: dict[str, Any]) -> bool:
+    """Whether a Patient entry may set a link (its body, or its patch, names one; erring on
+    the side of yes)."""
+    return any(
+        b"link" in orjson.dumps(entry)
+        for entry in bundle.get("entry") or []
+        if "Patient" in str((entry.get("request") or {}).get("url") or "")
+        or (entry.get("resource") or {}).get("resourceType") == "Patient"
+    )
+
+
+def _created_patients(response: dict[str, Any]) -> set[str]:
+    created = set()
+    for entry in response.get("entry") or []:
+        answer = entry.get("response") or {}
+        ref = Reference.parse(str(answer.get("location") or ""))
+        if (
+            ref is not None
+            and ref.type == "Patient"
+            and str(answer.get("status")).startswith("201")
+        ):
+            created.add(ref.id)
+    return created
 
 
 def _merge(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
@@ -19,7 +18,7 @@ from fhir_gateway.context import SYSTEM
 from fhir_gateway.errors import GatewayError
 from fhir_gateway.fhir.references import Reference
 from fhir_gateway.services.bundles import parse_entry_url
-from fhir_gateway.services.resources import search_params
+from fhir_gateway.services.resources import search_params, sorted_criteria
 from fhir_gateway.store import source_times
 from fhir_gateway.store.token_matches import match_ids_many
 
@@ -42,9 +41,10 @@ def drop_stale(
     kept, notes = [], []
     entries = bundle.get("entry") or []
     found = matches if matches is not None else {}
-    _search_all(session, entries, found)
+    times: dict[tuple[str, str], datetime | None] = {}  # read with the matches
+    _search_all(session, entries, found, times)
     targets = [_update_target(entry, found) for entry in entries]
-    times = source_times.get_many(session, [t for t in targets if t is not None])
+    times.update(source_times.get_many(session, [t for t in targets if t and t not in times]))
     for entry, target in zip(entries, targets, strict=True):
         stored = times.get(target) if target else None
         if target is not None and stored is not None and stored > when:
@@ -58,10 +58,14 @@ def drop_stale(
 
 
 def _search_all(
-    session: Session, entries: list[dict[str, Any]], found: dict[tuple[str, str], list[str]]
+    session: Session,
+    entries: list[dict[str, Any]],
+    found: dict[tuple[str, str], list[str]],
+    times: dict[tuple[str, str], datetime | None],
 ) -> None:
     """Search, in one go, the criteria of the conditional updates and of the conditional creates
-    (the same keys, mostly), except those naming entries of this Bundle (resolved later)."""
+    (the same keys, mostly), except those naming entries of this Bundle (resolved later); with
+    the source time of what they find."""
     full_urls = [str(e["fullUrl"]) for e in entries if e.get("fullUrl")]
     queries: dict[tuple[str, str], tuple[str, list[tuple[str, str]]]] = {}
     for entry in entries:
@@ -73,9 +77,11 @@ def _search_all(
             params = search_params(query)
         except GatewayError:
             continue
-        queries.setdefault((res_type, urlencode(sorted(params))), (res_type, params))
+        queries.setdefault((res_type, sorted_criteria(query)), (res_type, params))
     try:
-        ids = match_ids_many(session, list(queries.values()), caller=SYSTEM, limit=2)
+        ids = match_ids_many(
+            session, list(queries.values()), caller=SYSTEM, limit=2, source_times=times
+        )
     except GatewayError:
         return _search_each(session, queries, found)
     found.update(zip(queries, (list(i) for i in ids), strict=True))
@@ -124,7 +130,7 @@ def _update_target(
     if "urn:uuid:" in query:
         return None  # criteria naming entries of this Bundle: the target is new or resolved later
     try:
-        ids = found.get((res_type, urlencode(sorted(search_params(query)))))
+        ids = found.get((res_type, sorted_criteria(query)))
     except GatewayError:
         return None
     return (res_type, ids[0]) if ids is not None and len(ids) == 1 else None

@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import String, func, insert, literal, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -25,12 +25,13 @@ __all__ = [
     "InboxMessage",
     "key_hash",
     "add",
+    "add_claiming",
     "claim_key",
     "get",
     "lock",
     "finish",
     "mark_duplicate",
-    "next_pending",
+    "lock_in_turn",
     "pending_ids",
     "listing",
     "count",
@@ -130,8 +131,17 @@ def add(
     **fields: Any,
 ) -> int:
     """Store a message as received (or already terminal); returns its id, the receipt order."""
+    values = _values(raw, channel, kind, status, fields)
+    return int(
+        session.execute(
+            insert(inbox_messages).values(**values).returning(inbox_messages.c.id)
+        ).scalar_one()
+    )
+
+
+def _values(raw: bytes, channel: str, kind: str, status: str, fields: dict[str, Any]) -> Any:
     source_time = fields.pop("source_time", None)
-    values = {
+    return {
         "raw": raw,
         "channel": channel,
         "kind": kind,
@@ -141,11 +151,34 @@ def add(
         "source_time": clock.to_db(source_time) if source_time else None,
         **fields,
     }
-    return int(
-        session.execute(
-            insert(inbox_messages).values(**values).returning(inbox_messages.c.id)
-        ).scalar_one()
+
+
+def add_claiming(
+    session: Session, *, raw: bytes, channel: str, kind: str, key_text: str, **fields: Any
+) -> tuple[int, int]:
+    """``add`` a received message, then ``claim_key`` its ``message_key`` for it: (its id, the
+    key's owner). One statement on PostgreSQL (the claim a CTE of the insert); two elsewhere."""
+    key = fields["message_key"]
+    if session.get_bind().dialect.name != "postgresql":
+        mid = add(session, raw=raw, channel=channel, kind=kind, **fields)
+        return mid, claim_key(session, key, key_text, mid)
+    values = _values(raw, channel, kind, "received", fields)
+    added = insert(inbox_messages).values(**values).returning(inbox_messages.c.id).cte("added")
+    claimed = (
+        pg_insert(inbox_keys)
+        .from_select(
+            ["message_key", "key_text", "message_id"],
+            select(literal(key, String), literal(key_text, String), added.c.id),
+        )
+        .on_conflict_do_nothing(index_elements=[inbox_keys.c.message_key])
+        .returning(inbox_keys.c.message_id)
+        .cte("claimed")
     )
+    row = session.execute(
+        select(added.c.id, claimed.c.message_id).select_from(added.outerjoin(claimed, true()))
+    ).one()
+    mid = int(row[0])
+    return (mid, mid) if row[1] is not None else (mid, _owner(session, key))
 
 
 def claim_key(session: Session, message_key: str, key_text: str, message_id: int) -> int:
@@ -157,8 +190,10 @@ def claim_key(session: Session, message_key: str, key_text: str, message_id: int
         _claim_statement(session.get_bind().dialect.name),
         {"message_key": message_key, "key_text": key_text, "message_id": message_id},
     ).first()
-    if claimed is not None:
-        return message_id
+    return message_id if claimed is not None else _owner(session, message_key)
+
+
+def _owner(session: Session, message_key: str) -> int:
     owner = session.execute(
         select(inbox_keys.c.message_id).where(inbox_keys.c.message_key == message_key)
     ).scalar_one()
@@ -189,6 +224,32 @@ def lock(session: Session, message_id: int) -> InboxMessage | None:
     stmt = select(inbox_messages).where(inbox_messages.c.id == message_id).with_for_update()
     row = session.execute(stmt).first()
     return _row(row) if row else None
+
+
+def lock_in_turn(session: Session, message_id: int) -> tuple[InboxMessage | None, int | None]:
+    """``lock``, and in the same statement the id of its patient's earliest message still
+    ``received``, received no later than it (None without a patient key, or when none is): the
+    one to apply first."""
+    if not _storable_id(message_id):
+        return None, None
+    earlier = inbox_messages.alias("earlier")
+    first = (
+        select(func.min(earlier.c.id))
+        .where(
+            earlier.c.patient_key == inbox_messages.c.patient_key,
+            earlier.c.status == "received",
+            earlier.c.id <= inbox_messages.c.id,
+        )
+        .scalar_subquery()
+        .label("first_pending")
+    )
+    stmt = (
+        select(inbox_messages, first)
+        .where(inbox_messages.c.id == message_id)
+        .with_for_update(of=inbox_messages)
+    )
+    row = session.execute(stmt).first()
+    return (_row(row), row.first_pending) if row else (None, None)
 
 
 def finish(
@@ -233,19 +294,6 @@ def mark_duplicate(session: Session, message_id: int, original: InboxMessage) ->
             processed_at=clock.to_db(clock.now()),
         )
     )
-
-
-def next_pending(session: Session, patient_key: str | None, up_to: int) -> int | None:
-    """The earliest message still ``received`` for this patient, received no later than ``up_to``."""
-    if patient_key is None:
-        return up_to
-    return session.execute(
-        select(func.min(inbox_messages.c.id)).where(
-            inbox_messages.c.patient_key == patient_key,
-            inbox_messages.c.status == "received",
-            inbox_messages.c.id <= up_to,
-        )
-    ).scalar_one_or_none()
 
 
 def pending_ids(session: Session, *, before: datetime | None = None) -> list[int]:

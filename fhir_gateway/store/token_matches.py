@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from fhir_gateway import clock
 from fhir_gateway.context import Caller
 from fhir_gateway.search import plan as p
 from fhir_gateway.store import visibility
+from fhir_gateway.store.inbox_tables import source_times
 from fhir_gateway.store.search import match_ids
 from fhir_gateway.store.tables import idx_token
 
@@ -35,11 +38,14 @@ def match_ids_many(
     *,
     caller: Caller,
     limit: int | None = None,
+    source_times: dict[tuple[str, str], datetime | None] | None = None,
 ) -> list[list[str]]:
     """``match_ids(session, res_type, params, caller=caller, limit=limit)`` of each query, in order;
-    a query the search refuses raises as it would alone."""
+    a query the search refuses raises as it would alone. ``source_times``, when given, gets the
+    newest message time the intake applied to each resource the index read found (None: none),
+    read with it (``store.source_times``; the intake's replay guard)."""
     keys = [_token_key(res_type, params, caller) for res_type, params in queries]
-    found = _lookup(session, {k for k in keys if k is not None})
+    found = _lookup(session, {k for k in keys if k is not None}, source_times)
     out = []
     for (res_type, params), key in zip(queries, keys, strict=True):
         if key is None:
@@ -74,7 +80,11 @@ def _token_key(res_type: str, params: list[tuple[str, str]], caller: Caller) -> 
     return res_type, node.param.code, value.system, value.code
 
 
-def _lookup(session: Session, keys: set[_TokenKey]) -> dict[_TokenKey, set[str]]:
+def _lookup(
+    session: Session,
+    keys: set[_TokenKey],
+    times: dict[tuple[str, str], datetime | None] | None = None,
+) -> dict[_TokenKey, set[str]]:
     if not keys:
         return {}
     ordered = sorted(keys, key=lambda k: (k[2] is None, k[0], k[1], k[2] or "", k[3]))
@@ -83,19 +93,24 @@ def _lookup(session: Session, keys: set[_TokenKey]) -> dict[_TokenKey, set[str]]
         values.update({f"t{number}": res_type, f"p{number}": param, f"c{number}": code})
         if system is not None:
             values[f"s{number}"] = system
-    statement = _rows_of(sum(k[2] is not None for k in ordered), len(ordered))
+    with_system = sum(k[2] is not None for k in ordered)
+    statement = _rows_of(with_system, len(ordered), times is not None)
     found: dict[_TokenKey, set[str]] = {}
-    for res_type, param, system, code, res_id in session.execute(statement, values):
-        key = (res_type, param, system, code)
+    for row in session.execute(statement, values):
+        key = (row.res_type, row.param, row.system, row.code)
         if key in keys:
-            found.setdefault(key, set()).add(res_id)
+            found.setdefault(key, set()).add(row.res_id)
+            if times is not None:
+                at = row.source_time
+                times[(row.res_type, row.res_id)] = clock.from_db(at) if at else None
     return found
 
 
 @functools.lru_cache(maxsize=128)
-def _rows_of(with_system: int, count: int) -> Select[Any]:
+def _rows_of(with_system: int, count: int, with_times: bool) -> Select[Any]:
     """The rows of ``count`` keys, the first ``with_system`` of them with a system, the rest
-    without: an OR of exact index lookups (one seek each), built once per such shape."""
+    without: an OR of exact index lookups (one seek each), built once per such shape; with the
+    resource's source time when ``with_times``."""
     t = idx_token
     tests = [
         and_(
@@ -106,4 +121,11 @@ def _rows_of(with_system: int, count: int) -> Select[Any]:
         )
         for n in range(count)
     ]
-    return select(t.c.res_type, t.c.param, t.c.system, t.c.code, t.c.res_id).where(or_(*tests))
+    columns = select(t.c.res_type, t.c.param, t.c.system, t.c.code, t.c.res_id)
+    if not with_times:
+        return columns.where(or_(*tests))
+    times = source_times
+    joined = t.outerjoin(
+        times, and_(times.c.res_type == t.c.res_type, times.c.res_id == t.c.res_id)
+    )
+    return columns.add_columns(times.c.source_time).select_from(joined).where(or_(*tests))

@@ -129,6 +129,18 @@ def test_the_outbox_row_is_written_with_the_change_or_not_at_all(gw) -> None:
     )
 
 
+def test_a_subscription_another_gateway_process_stores_is_matched_at_the_next_write(gw) -> None:
+    # The active Subscriptions are parsed once per stored version of them, not once per
+    # transaction (issue 21): one that another process stored is matched from the next write.
+    referral(gw, owner=None, status="accepted")
+    assert rows(gw) == []  # no Subscription yet: nothing matched, and that answer is kept
+    with TestClient(create_app(gw.settings), base_url="http://testserver") as other:
+        subscribe(other, "http://127.0.0.1:9/hook")
+    set_status(gw, "Task/t1", "completed")
+    [row] = rows(gw)
+    assert (row.subscription, row.focus) == ("s1", "Task/t1/_history/2")
+
+
 def test_every_notification_arrives_once_signed_through_failures_timeouts_429_500_and_an_hour_down(
     gw, receiver
 ) -> None:

@@ -1,5 +1,6 @@
-"""Data built from stored resources (templates, partners, instruments, a partner's endpoint) asks
-the database once per transaction, and again only after the transaction wrote one of its types."""
+"""Data built from stored resources (templates, partners, instruments, subscriptions, a partner's
+endpoint) asks the database once per transaction, for every cache at once, and again only after
+the transaction wrote one of its types."""
 
 from __future__ import annotations
 
@@ -51,6 +52,33 @@ def test_a_write_in_the_transaction_is_seen_by_the_next_get(database):
         assert titles.get(session) == ["GAD-7", "PHQ-A"]
         repository.delete_resource(session, "Questionnaire", "q2")
         assert titles.get(session) == ["PHQ-A"]
+
+
+def _basic_codes(session: Session) -> list[str]:
+    found = repository.read_many(session, "Basic", ["b1"])
+    return [s.content["code"]["text"] for s in found if not s.deleted]
+
+
+def _basic(text: str) -> dict[str, Any]:
+    return {"resourceType": "Basic", "id": "b1", "code": {"text": text}}
+
+
+def test_caches_of_different_types_ask_once_between_them_per_transaction(database):
+    # A discharge uses four such caches (templates, directory, instruments, subscriptions): one
+    # statement tells each whether what it holds is still current (issue 21), not one each.
+    titles = StoredDataCache(("Questionnaire",), _titles)
+    codes = StoredDataCache(("Basic",), _basic_codes)
+    with database.session() as session:
+        lookup.save_all(session, [_questionnaire("q1", "PHQ-9"), _basic("intake")])
+    with database.session() as session:
+        assert (titles.get(session), codes.get(session)) == (["PHQ-9"], ["intake"])
+    with database.session() as session, counting(database.engine) as seen:
+        assert (titles.get(session), codes.get(session)) == (["PHQ-9"], ["intake"])
+    assert seen.by_verb == {"SELECT": 1}, seen.by_table
+    with database.session() as session:  # another transaction changes one of the types
+        lookup.save(session, _basic("follow-up"))
+    with database.session() as session:
+        assert (titles.get(session), codes.get(session)) == (["PHQ-9"], ["follow-up"])
 
 
 def _endpoint(address: str) -> dict[str, Any]:

@@ -256,11 +256,14 @@ def test_a_create_under_a_taken_id_conflicts_and_leaves_the_transaction_usable(d
 def test_an_admission_with_a_substance_use_diagnosis_stores_its_encounter_labelled_once(  # type: ignore[no-untyped-def]
     intake, database
 ) -> None:
-    # The Encounter names the diagnosis the message creates: written after it, it is stored with
-    # the labels it inherits, not stored bare and relabelled in a second version.
+    # The Encounter names the diagnosis the message creates: checked after it, it is stored with
+    # the labels it inherits from the diagnosis's checked copy, not stored bare and relabelled in
+    # a second version; and both are stored with the message's other new resources, at once.
     message = adt("A01", "W-SUD") + b"\rDG1|1||F1020^Alcohol dependence^I10||20240101|A"
-    answer = intake.receive_hl7(message)
+    with counting(database.engine) as seen:
+        answer = intake.receive_hl7(message)
     assert ack_fields(answer.body)["code"] == "AA"
+    assert seen.by_table["INSERT resources"] + seen.by_table["WITH resources"] == 1, seen.by_table
     versions = database.read(_versions)
     assert {t for t, _ in versions} >= {"Encounter", "Condition", "Patient"}
     assert set(versions.values()) == {1}
