@@ -189,7 +189,81 @@ _STRING_LITERAL = re.compile(r"'([^'\\]*)'")
 def _compile_predicate(expression: str) -> Callable[[Any], Any]:
     """The where() predicate, parsed once per shape: predicates that differ only in their
     string literals (the identifier a message matches on, a UUID per message) share one parse,
-    the literals given as %variables. Anything the rewrite could change is parsed as it is."""
+    the literals given as %variables. Anything the rewrite could change is parsed as it is.
+    What the HL7 v2 mapping's patches use (``_simple_predicate``) is tested in Python."""
+    general = _general_predicate(expression)
+    return _simple_predicate(expression, general) or general
+
+
+# The shapes of where() the HL7 v2 mapping's patches take: ``a.b = 'text'`` and ``a.empty()``
+# terms, joined by one kind of ``and``/``or`` (``status = 'active' or location.x = 'y'``).
+_NAME = r"[a-z][A-Za-z0-9]*"
+_TERM = re.compile(rf"\s*({_NAME}(?:\.{_NAME})*)\s*(?:=\s*'([^'\\%]*)'|\.empty\(\))\s*")
+_JOIN = re.compile(r"\s(and|or)\s")
+_UNDECIDED = object()  # a shape the Python test does not decide: fhirpathpy does
+
+
+def _simple_predicate(
+    expression: str, general: Callable[[Any], Any]
+) -> Callable[[Any], Any] | None:
+    joins = set(_JOIN.findall(expression))
+    if len(joins) > 1:
+        return None
+    terms = []
+    for text in _JOIN.split(expression)[::2]:
+        match = _TERM.fullmatch(text)
+        if match is None:
+            return None
+        terms.append((tuple(match.group(1).split(".")), match.group(2)))
+    join = joins.pop() if joins else "and"
+
+    def predicate(value: Any) -> Any:
+        results = [_term(value, path, text) for path, text in terms]
+        if _UNDECIDED in results:
+            return general(value)
+        return _joined(join, results)
+
+    return predicate
+
+
+def _term(value: Any, path: tuple[str, ...], text: str | None) -> Any:
+    """``path = 'text'`` (``text`` None: ``path.empty()``) on one item, as FHIRPath answers
+    it: a string compared exactly, an empty collection compared is empty; other shapes (a
+    number, several items, a primitive's extension) are undecided here."""
+    items = [value]
+    for name in path:
+        found: list[Any] = []
+        for item in items:
+            if not isinstance(item, dict) or f"_{name}" in item:
+                return _UNDECIDED
+            child = item.get(name)
+            if isinstance(child, list):
+                found.extend(child)
+            elif child is not None:
+                found.append(child)
+        items = found
+    if text is None:
+        return [not items] if all(isinstance(i, str | dict) and i for i in items) else _UNDECIDED
+    if not items:
+        return []
+    if len(items) == 1 and isinstance(items[0], str):
+        return [items[0] == text]
+    return _UNDECIDED
+
+
+def _joined(join: str, results: list[list[bool]]) -> list[bool]:
+    """FHIRPath's three-valued ``and``/``or`` over the terms' answers ([] is unknown)."""
+    decided = [r[0] for r in results if r]
+    if join == "or":
+        if any(decided):
+            return [True]
+        return [False] if len(decided) == len(results) else []
+    if not all(decided):
+        return [False]
+    return [True] if len(decided) == len(results) else []
+
+
+def _general_predicate(expression: str) -> Callable[[Any], Any]:
     literals: list[str] = []
 
     def to_variable(match: re.Match[str]) -> str:
