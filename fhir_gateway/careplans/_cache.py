@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from fhir_gateway.store import transaction_memo
@@ -42,19 +42,22 @@ def fingerprint(session: Session, types: tuple[str, ...]) -> tuple[Any, ...]:
 
 
 def _read_stamps(session: Session, types: set[str]) -> dict[str, tuple[Any, ...]]:
-    rows = session.execute(
-        select(
-            resources.c.res_type,
-            func.count(),
-            func.max(resources.c.last_updated),
-            func.sum(resources.c.version_id),
-        )
-        .where(resources.c.res_type.in_(sorted(types)))
-        .group_by(resources.c.res_type)
-    ).all()
+    rows = session.connection().execute(_STAMPS_OF, {"types": sorted(types)}).all()
     stamps = dict.fromkeys(types, _NO_STAMP)
     stamps.update((row[0], tuple(row[1:])) for row in rows)
     return stamps
+
+
+_STAMPS_OF = (  # built once: asked in every transaction that uses a cache
+    select(
+        resources.c.res_type,
+        func.count(),
+        func.max(resources.c.last_updated),
+        func.sum(resources.c.version_id),
+    )
+    .where(resources.c.res_type.in_(bindparam("types", expanding=True)))
+    .group_by(resources.c.res_type)
+)
 
 
 def _cached_types() -> set[str]:

@@ -166,9 +166,12 @@ def get_client(session: Session, client_id: str) -> Client | None:
 
 
 def list_clients(session: Session) -> list[Client]:
-    return [
-        _client(r) for r in session.execute(select(auth_clients).order_by(auth_clients.c.client_id))
-    ]
+    return [_client(r) for r in session.connection().execute(_LIST_CLIENTS)]
+
+
+_LIST_CLIENTS = select(auth_clients).order_by(
+    auth_clients.c.client_id
+)  # built once: read per message
 
 
 def remove_client(session: Session, client_id: str) -> bool:

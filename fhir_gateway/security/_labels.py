@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway import privacy
 from fhir_gateway.fhir.references import Reference, iter_references
 from fhir_gateway.hooks import WriteEvent, settings_of
+from fhir_gateway.store import read_ahead
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store.tables import idx_reference, resources
 
@@ -186,11 +187,16 @@ def _inherited(session: Session, doc: dict[str, Any]) -> list[dict[str, Any]]:
 def _current(
     session: Session, sources: set[tuple[str, str]]
 ) -> dict[tuple[str, str], repo.StoredResource]:
-    """The stored rows of ``sources``: one read per type (an Encounter's diagnoses at once)."""
+    """The stored rows of ``sources``: those the transaction read ahead (an update message's
+    diagnoses), then one read per type (an Encounter's diagnoses at once)."""
     by_type: dict[str, list[str]] = {}
-    for res_type, res_id in sorted(sources):
-        by_type.setdefault(res_type, []).append(res_id)
     found: dict[tuple[str, str], repo.StoredResource] = {}
+    for res_type, res_id in sorted(sources):
+        ahead = read_ahead.current_row(session, res_type, res_id)
+        if isinstance(ahead, repo.StoredResource):
+            found[(res_type, res_id)] = ahead
+        elif ahead is repo.UNREAD:
+            by_type.setdefault(res_type, []).append(res_id)
     for res_type, ids in by_type.items():
         if len(ids) == 1:
             stored = repo.read(session, res_type, ids[0])

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway.context import SYSTEM
 from fhir_gateway.fhir.references import Reference
 from fhir_gateway.services import resources as svc
+from fhir_gateway.store import read_ahead
 from fhir_gateway.store import repository as repo
 from fhir_gateway.store.referrers import referencing
 from fhir_gateway.store.search import match_ids
@@ -97,12 +98,12 @@ def complete(
     response: dict[str, Any],
 ) -> list[str]:
     """Complete the merges of the Patients the Bundle wrote (``written``, as its ``response``
-    says), each read again; not those it created when no Patient entry carries a link (a new
-    patient's first message: nothing to merge, no identifier to restore)."""
+    says), each read again; when no Patient entry carries a link, not those that had none
+    before it (created by it, or read ahead without one): nothing to merge or restore."""
     notes: list[str] = []
-    created = set() if _carries_links(bundle) else _created_patients(response)
+    unlinked = set() if _carries_links(bundle) else _unlinked_patients(session, response)
     for res_type, res_id in dict.fromkeys(written):
-        if res_type != "Patient" or res_id in created:
+        if res_type != "Patient" or res_id in unlinked:
             continue
         survivor = repo.read(session, "Patient", res_id)
         if survivor is None or survivor.deleted:
@@ -125,18 +126,21 @@ def _carries_links(bundle: dict[str, Any]) -> bool:
     )
 
 
-def _created_patients(response: dict[str, Any]) -> set[str]:
-    created = set()
+def _unlinked_patients(session: Session, response: dict[str, Any]) -> set[str]:
+    """The Patients the Bundle wrote that had no link before it: those it created, and those
+    its read ahead found without one."""
+    unlinked = set()
     for entry in response.get("entry") or []:
         answer = entry.get("response") or {}
         ref = Reference.parse(str(answer.get("location") or ""))
-        if (
-            ref is not None
-            and ref.type == "Patient"
-            and str(answer.get("status")).startswith("201")
+        if ref is None or ref.type != "Patient" or ref.id is None:
+            continue
+        before = read_ahead.as_read(session, "Patient", ref.id)
+        if str(answer.get("status")).startswith("201") or (
+            isinstance(before, repo.StoredResource) and not before.content.get("link")
         ):
-            created.add(ref.id)
-    return created
+            unlinked.add(ref.id)
+    return unlinked
 
 
 def _merge(

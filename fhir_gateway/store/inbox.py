@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import String, func, insert, literal, select, text, true, update
+from sqlalchemy import String, bindparam, func, insert, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -132,10 +132,16 @@ def add(
 ) -> int:
     """Store a message as received (or already terminal); returns its id, the receipt order."""
     values = _values(raw, channel, kind, status, fields)
-    return int(
-        session.execute(
-            insert(inbox_messages).values(**values).returning(inbox_messages.c.id)
-        ).scalar_one()
+    statement = _add_statement(tuple(values))
+    return int(session.connection().execute(statement, values).scalar_one())
+
+
+@cache
+def _add_statement(names: tuple[str, ...]) -> Any:
+    return (
+        insert(inbox_messages)
+        .values({name: bindparam(name) for name in names})
+        .returning(inbox_messages.c.id)
     )
 
 
@@ -163,20 +169,8 @@ def add_claiming(
         mid = add(session, raw=raw, channel=channel, kind=kind, **fields)
         return mid, claim_key(session, key, key_text, mid)
     values = _values(raw, channel, kind, "received", fields)
-    added = insert(inbox_messages).values(**values).returning(inbox_messages.c.id).cte("added")
-    claimed = (
-        pg_insert(inbox_keys)
-        .from_select(
-            ["message_key", "key_text", "message_id"],
-            select(literal(key, String), literal(key_text, String), added.c.id),
-        )
-        .on_conflict_do_nothing(index_elements=[inbox_keys.c.message_key])
-        .returning(inbox_keys.c.message_id)
-        .cte("claimed")
-    )
-    row = session.execute(
-        select(added.c.id, claimed.c.message_id).select_from(added.outerjoin(claimed, true()))
-    ).one()
+    statement = _add_claiming_statement(tuple(values))
+    row = session.connection().execute(statement, {**values, "key_text": key_text}).one()
     mid = int(row[0])
     return (mid, mid) if row[1] is not None else (mid, _owner(session, key))
 
@@ -191,6 +185,26 @@ def claim_key(session: Session, message_key: str, key_text: str, message_id: int
         {"message_key": message_key, "key_text": key_text, "message_id": message_id},
     ).first()
     return message_id if claimed is not None else _owner(session, message_key)
+
+
+@cache
+def _add_claiming_statement(names: tuple[str, ...]) -> Any:
+    added = _add_statement(names).cte("added")
+    claimed = (
+        pg_insert(inbox_keys)
+        .from_select(
+            ["message_key", "key_text", "message_id"],
+            select(
+                bindparam("message_key", type_=String),
+                bindparam("key_text", type_=String),
+                added.c.id,
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=[inbox_keys.c.message_key])
+        .returning(inbox_keys.c.message_id)
+        .cte("claimed")
+    )
+    return select(added.c.id, claimed.c.message_id).select_from(added.outerjoin(claimed, true()))
 
 
 def _owner(session: Session, message_key: str) -> int:
@@ -232,6 +246,11 @@ def lock_in_turn(session: Session, message_id: int) -> tuple[InboxMessage | None
     one to apply first."""
     if not _storable_id(message_id):
         return None, None
+    row = session.connection().execute(_LOCK_IN_TURN, {"id": message_id}).first()
+    return (_row(row), row.first_pending) if row else (None, None)
+
+
+def _lock_in_turn() -> Any:
     earlier = inbox_messages.alias("earlier")
     first = (
         select(func.min(earlier.c.id))
@@ -243,13 +262,16 @@ def lock_in_turn(session: Session, message_id: int) -> tuple[InboxMessage | None
         .scalar_subquery()
         .label("first_pending")
     )
-    stmt = (
+    return (
         select(inbox_messages, first)
-        .where(inbox_messages.c.id == message_id)
+        .where(inbox_messages.c.id == bindparam("id"))
         .with_for_update(of=inbox_messages)
     )
-    row = session.execute(stmt).first()
-    return (_row(row), row.first_pending) if row else (None, None)
+
+
+# Built once: a statement built anew costs its cache key each time (the better part of a
+# short statement's CPU), one kept is keyed once (issue 21: statements prebuilt).
+_LOCK_IN_TURN = _lock_in_turn()
 
 
 def finish(
@@ -264,22 +286,35 @@ def finish(
     **fields: Any,
 ) -> InboxMessage | None:
     """Record a message's outcome; returns its row as it now is."""
-    row = session.execute(
+    values = {
+        "status": status,
+        "answer_code": answer_code,
+        "answer": answer,
+        "error": error,
+        "warnings": warnings or None,
+        "processed_at": clock.to_db(clock.now()),
+        **fields,
+    }
+    statement = _finish_statement(tuple(fields))
+    row = session.connection().execute(statement, {"message_id": message_id, **values}).first()
+    return _row(row) if row else None
+
+
+@cache
+def _finish_statement(extra: tuple[str, ...]) -> Any:
+    """The UPDATE of ``finish``, built once per set of extra fields."""
+    names = ("status", "answer_code", "answer", "error", "warnings", "processed_at", *extra)
+    return (
         update(inbox_messages)
-        .where(inbox_messages.c.id == message_id)
+        .where(inbox_messages.c.id == bindparam("message_id"))
         .values(
-            status=status,
-            answer_code=answer_code,
-            answer=answer,
-            error=error,
-            warnings=warnings or None,
-            processed_at=clock.to_db(clock.now()),
-            attempts=inbox_messages.c.attempts + 1,
-            **fields,
+            {
+                **{name: bindparam(name) for name in names},
+                "attempts": inbox_messages.c.attempts + 1,
+            }
         )
         .returning(*inbox_messages.c)
-    ).first()
-    return _row(row) if row else None
+    )
 
 
 def mark_duplicate(session: Session, message_id: int, original: InboxMessage) -> None:
@@ -340,10 +375,12 @@ def lock_patient(session: Session, patient_key: str) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
     digest = hashlib.sha256(patient_key.encode()).digest()
-    session.execute(
-        text("SELECT pg_advisory_xact_lock(:k)"),
-        {"k": int.from_bytes(digest[:8], "big", signed=True)},
+    session.connection().execute(
+        _ADVISORY_LOCK, {"k": int.from_bytes(digest[:8], "big", signed=True)}
     )
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 
 def reopen(session: Session, message_id: int, **fields: Any) -> None:

@@ -334,15 +334,17 @@ def read_keys(
 ) -> dict[tuple[str, str], StoredResource]:
     """The current rows of these (type, id) keys that exist, in one query (per 500 keys)."""
     found: dict[tuple[str, str], StoredResource] = {}
+    stmt = _READ_KEYS_FOR_UPDATE if for_update else _READ_KEYS
     for start in range(0, len(keys), 500):  # within any database's limit of bound values
-        stmt = select(resources).where(
-            tuple_(resources.c.res_type, resources.c.res_id).in_(keys[start : start + 500])
-        )
-        if for_update:
-            stmt = stmt.with_for_update()
-        for row in session.execute(stmt):
+        for row in session.connection().execute(stmt, {"keys": keys[start : start + 500]}):
             found[(row.res_type, row.res_id)] = _row_to_stored(row)
     return found
+
+
+_READ_KEYS = select(resources).where(
+    tuple_(resources.c.res_type, resources.c.res_id).in_(bindparam("keys", expanding=True))
+)
+_READ_KEYS_FOR_UPDATE = _READ_KEYS.with_for_update()
 
 
 def update_resource(

@@ -96,7 +96,7 @@ def _lookup(
     with_system = sum(k[2] is not None for k in ordered)
     statement = _rows_of(with_system, len(ordered), times is not None)
     found: dict[_TokenKey, set[str]] = {}
-    for row in session.execute(statement, values):
+    for row in session.connection().execute(statement, values):
         key = (row.res_type, row.param, row.system, row.code)
         if key in keys:
             found.setdefault(key, set()).add(row.res_id)
