@@ -32,6 +32,7 @@ PATIENTS = 100
 CONNECTIONS = 4
 KILLS = 4
 KILL_WAIT = 120.0  # seconds to wait for the ACKs before one kill (a stuck stream fails the test)
+SEND_FOR = 300.0  # seconds a sender has for all its messages (a run takes about a minute)
 
 
 def _free_port() -> int:
@@ -102,25 +103,30 @@ def _message(i: int) -> bytes:
 
 def _sender(port: int, indexes: list[int], acked: dict[str, str], problems: list[str]) -> None:
     sock: socket.socket | None = None
+    deadline = time.monotonic() + SEND_FOR
     for i in indexes:
         raw = _message(i)
-        while True:  # until this message is ACKed: re-send after any failure
+        reply: bytes | None = None
+        while reply is None and time.monotonic() < deadline:  # re-send after any failure
             try:
                 if sock is None:
                     sock = socket.create_connection(("127.0.0.1", port), timeout=15)
                 sock.sendall(SB + raw + EB + CR)
-                reply = b""
-                while not reply.endswith(EB + CR):
+                received = b""
+                while not received.endswith(EB + CR):
                     chunk = sock.recv(4096)
                     if not chunk:
                         raise ConnectionError("closed")
-                    reply += chunk
-                break
+                    received += chunk
+                reply = received
             except OSError:
                 if sock is not None:
                     sock.close()
                 sock = None
                 time.sleep(0.05)
+        if reply is None:  # a gateway that never answers fails the test, rather than hangs it
+            problems.append(f"message {i} and those after it: no ACK in {SEND_FOR:.0f} s")
+            break
         ack = ack_fields(reply.strip(SB + EB + CR))
         if ack["code"] != "AA" or ack["control_id"] != f"CRASH-{i:05d}":
             problems.append(f"message {i}: {ack}")
