@@ -22,7 +22,7 @@ from fhir_gateway import clock
 from fhir_gateway.context import Caller
 from fhir_gateway.search import plan as p
 from fhir_gateway.store import visibility
-from fhir_gateway.store.inbox_tables import source_times
+from fhir_gateway.store.inbox_tables import source_times as source_times_table
 from fhir_gateway.store.search import match_ids
 from fhir_gateway.store.tables import idx_token
 
@@ -124,7 +124,7 @@ def _rows_of(with_system: int, count: int, with_times: bool) -> Select[Any]:
     columns = select(t.c.res_type, t.c.param, t.c.system, t.c.code, t.c.res_id)
     if not with_times:
         return columns.where(or_(*tests))
-    times = source_times
+    times = source_times_table
     joined = t.outerjoin(
         times, and_(times.c.res_type == t.c.res_type, times.c.res_id == t.c.res_id)
     )

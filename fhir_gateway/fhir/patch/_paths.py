@@ -200,6 +200,9 @@ def _compile_predicate(expression: str) -> Callable[[Any], Any]:
 _NAME = r"[a-z][A-Za-z0-9]*"
 _TERM = re.compile(rf"\s*({_NAME}(?:\.{_NAME})*)\s*(?:=\s*'([^'\\%]*)'|\.empty\(\))\s*")
 _JOIN = re.compile(r"\s(and|or)\s")
+_KEYWORDS = frozenset(  # FHIRPath's own words: `true = 'x'` compares a literal, not an element
+    {"true", "false", "and", "or", "xor", "implies", "div", "mod", "in", "contains", "is", "as"}
+)
 _UNDECIDED = object()  # a shape the Python test does not decide: fhirpathpy does
 
 
@@ -212,7 +215,7 @@ def _simple_predicate(
     terms = []
     for text in _JOIN.split(expression)[::2]:
         match = _TERM.fullmatch(text)
-        if match is None:
+        if match is None or _KEYWORDS.intersection(match.group(1).split(".")):
             return None
         terms.append((tuple(match.group(1).split(".")), match.group(2)))
     join = joins.pop() if joins else "and"

@@ -20,6 +20,7 @@ ITEMS: list[Any] = [
     {"value": "5", "code": "a\\b"},
     {"system": ["urn:oid:1.2.3"], "use": True, "code": 3},
     {"_system": {"extension": []}, "value": None},
+    {"true": "x", "use": "old"},
     {},
     "A",
 ]
@@ -41,6 +42,7 @@ EXPRESSIONS = [
     "use = 'official'",
     " code= 'a' ",
     "value = ''",
+    "true = 'x' or use = 'official'",
 ]
 
 
