@@ -208,6 +208,7 @@ class _Runner:
         self.stageable: dict[int, tuple[str, str]] = {}
         # the staged resources by (type, id), which what is checked next inherits labels from
         self.pending: dict[tuple[str, str], dict[str, Any]] = {}
+        self.criteria_keys: dict[str, str] = {}  # a query → its sorted criteria (named often)
 
     # -- transaction ------------------------------------------------------------------------
 
@@ -285,7 +286,7 @@ class _Runner:
         posts: dict[tuple[str, str], EntryRequest] = {}
         for req in requests:
             if req.method == "POST" and req.if_none_exist and req.full_url and req.res_type:
-                key = (req.res_type, svc.sorted_criteria(req.if_none_exist))
+                key = (req.res_type, self._criteria(req.if_none_exist))
                 if self.conditional.get(key) == self.resolved.get(req.full_url):
                     posts.setdefault(key, req)
         for req in requests:
@@ -298,7 +299,7 @@ class _Runner:
             if req.if_match is not None:
                 continue
             assert req.res_type is not None
-            post = posts.pop((req.res_type, svc.sorted_criteria(req.query)), None)
+            post = posts.pop((req.res_type, self._criteria(req.query)), None)
             if post is not None:
                 post.partner, req.partner = req, post
 
@@ -329,7 +330,7 @@ class _Runner:
         claims = [
             (
                 req.res_type,
-                svc.criteria_key(req.if_none_exist),
+                self._criteria(req.if_none_exist),
                 Reference.id_of(target, req.res_type),
             )
             for req in requests
@@ -341,10 +342,18 @@ class _Runner:
         if len(new) > 1:
             self.claimed = repo.claim_conditional_keys(self.session, new)
 
+    def _criteria(self, query: str) -> str:
+        """``svc.criteria_key`` of a conditional entry's query, once per query: a message
+        names each key several times (pairing, identity, claims)."""
+        found = self.criteria_keys.get(query)
+        if found is None:
+            found = self.criteria_keys[query] = svc.criteria_key(query)
+        return found
+
     def _claim_of(self, req: EntryRequest) -> str | None:
         if not self.claimed or not req.res_type or not req.if_none_exist:
             return None
-        return self.claimed.pop((req.res_type, svc.criteria_key(req.if_none_exist)), None)
+        return self.claimed.pop((req.res_type, self._criteria(req.if_none_exist)), None)
 
     def _run_fused(self, req: EntryRequest, responses: list[dict[str, Any] | None]) -> None:
         """A new resource is created at its POST, with the patch applied; an existing one is
@@ -435,7 +444,7 @@ class _Runner:
             if t is None or post.if_none_exist is None:
                 continue
             res_id = Reference.id_of(self.resolved.get(post.full_url or "", ""), t)
-            key = (t, svc.criteria_key(post.if_none_exist))
+            key = (t, self._criteria(post.if_none_exist))
             if res_id is not None and self.claimed.get(key) == res_id:
                 out[post.index] = key
         return out
@@ -598,7 +607,7 @@ class _Runner:
                 return
             req.if_none_exist = self._resolve_in_query(req.if_none_exist)
             params = svc.search_params(req.if_none_exist)
-            key = (req.res_type, svc.sorted_criteria(req.if_none_exist))
+            key = (req.res_type, self._criteria(req.if_none_exist))
             if key not in self.conditional:  # two entries with the same criteria are one resource
                 ids = self.known_matches.get(key)
                 if ids is None:

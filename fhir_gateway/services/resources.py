@@ -5,7 +5,6 @@ function works inside the caller's session and leaves committing to whoever owns
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -482,16 +481,9 @@ def store_checked(session: Session, checked: list[CheckedWrite]) -> list[WriteRe
 
 
 def criteria_key(if_none_exist: str) -> str:
-    """The criteria of an ``If-None-Exist`` as its conditional key stores them."""
-    return sorted_criteria(if_none_exist.lstrip("?"))
-
-
-@functools.lru_cache(maxsize=4096)
-def sorted_criteria(query: str) -> str:
-    """A query's parameters sorted and encoded again: one key for the same criteria in any
-    order. Kept for the last queries: a message's Bundle names each of its keys several times
-    (pairing, identity, claims, the replay guard)."""
-    return urlencode(sorted(search_params(query)))
+    """The criteria of an ``If-None-Exist`` (or a conditional update's query) as its conditional
+    key stores them: sorted and encoded again, one key for the same criteria in any order."""
+    return urlencode(sorted(search_params(if_none_exist.lstrip("?"))))
 
 
 def may_create(caller: Caller, res_type: str) -> None:

@@ -18,7 +18,7 @@ from fhir_gateway.context import SYSTEM
 from fhir_gateway.errors import GatewayError
 from fhir_gateway.fhir.references import Reference
 from fhir_gateway.services.bundles import parse_entry_url
-from fhir_gateway.services.resources import search_params, sorted_criteria
+from fhir_gateway.services.resources import criteria_key, search_params
 from fhir_gateway.store import source_times
 from fhir_gateway.store.token_matches import match_ids_many
 
@@ -77,7 +77,7 @@ def _search_all(
             params = search_params(query)
         except GatewayError:
             continue
-        queries.setdefault((res_type, sorted_criteria(query)), (res_type, params))
+        queries.setdefault((res_type, criteria_key(query)), (res_type, params))
     try:
         ids = match_ids_many(
             session, list(queries.values()), caller=SYSTEM, limit=2, source_times=times
@@ -130,7 +130,7 @@ def _update_target(
     if "urn:uuid:" in query:
         return None  # criteria naming entries of this Bundle: the target is new or resolved later
     try:
-        ids = found.get((res_type, sorted_criteria(query)))
+        ids = found.get((res_type, criteria_key(query)))
     except GatewayError:
         return None
     return (res_type, ids[0]) if ids is not None and len(ids) == 1 else None
