@@ -169,9 +169,8 @@ def list_clients(session: Session) -> list[Client]:
     return [_client(r) for r in session.connection().execute(_LIST_CLIENTS)]
 
 
-_LIST_CLIENTS = select(auth_clients).order_by(
-    auth_clients.c.client_id
-)  # built once: read per message
+# built once: the intake reads the client list for every message it receives
+_LIST_CLIENTS = select(auth_clients).order_by(auth_clients.c.client_id)
 
 
 def remove_client(session: Session, client_id: str) -> bool:

@@ -63,6 +63,13 @@ class Prefetched:
             return UNREAD
         return self._rows.get((res_type, res_id))
 
+    def as_read(self, res_type: str, res_id: str) -> StoredResource | None | object:
+        """The row as read (None: there was none), whatever was written since; ``UNREAD``
+        when it was not asked for."""
+        if (res_type, res_id) not in self._asked:
+            return UNREAD
+        return self._rows.get((res_type, res_id))
+
     def _still_current(self, session: Session, res_type: str) -> bool:
         same_memo = transaction_memo.memo(session).get(_EPOCH) is self._epoch
         writes = transaction_memo.writes_to(session, (res_type,))
@@ -79,6 +86,4 @@ def as_read(session: Session, res_type: str, res_id: str) -> StoredResource | No
     """The row as the transaction's latest read ahead found it (None: there was none), whatever
     the transaction wrote since; ``UNREAD`` when it did not read it."""
     latest: Prefetched | None = transaction_memo.memo(session).get(_LATEST)
-    if latest is None or (res_type, res_id) not in latest._asked:
-        return UNREAD
-    return latest._rows.get((res_type, res_id))
+    return latest.as_read(res_type, res_id) if latest is not None else UNREAD
