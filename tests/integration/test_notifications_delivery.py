@@ -19,6 +19,7 @@ from fhir_gateway.app import create_app
 from fhir_gateway.notifications import CONTENT_EXT, FILTER_EXT, SECRET_EXT, TASK_TOPIC, verify
 from fhir_gateway.settings import Settings
 from fhir_gateway.store import outbox
+from fhir_gateway.store.db import Database
 from fhir_gateway.workers.delivery import DeliveryWorker
 
 SECRET = "receiver-shared-secret"
@@ -134,8 +135,13 @@ def test_a_subscription_another_gateway_process_stores_is_matched_at_the_next_wr
     # transaction (issue 21): one that another process stored is matched from the next write.
     referral(gw, owner=None, status="accepted")
     assert rows(gw) == []  # no Subscription yet: nothing matched, and that answer is kept
-    with TestClient(create_app(gw.settings), base_url="http://testserver") as other:
-        subscribe(other, "http://127.0.0.1:9/hook")
+    elsewhere = Database(gw.settings.database_url)  # another process's pool and listener
+    try:
+        other = create_app(gw.settings, database=elsewhere)
+        with TestClient(other, base_url="http://testserver") as client:
+            subscribe(client, "http://127.0.0.1:9/hook")
+    finally:
+        elsewhere.dispose()  # its search-parameter listener too, before the database is dropped
     set_status(gw, "Task/t1", "completed")
     [row] = rows(gw)
     assert (row.subscription, row.focus) == ("s1", "Task/t1/_history/2")
