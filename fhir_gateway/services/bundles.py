@@ -204,6 +204,8 @@ class _Runner:
         self.claimed: dict[tuple[str, str], str] = {}  # (type, criteria) → owner, claimed ahead
         # writes of consecutive entries of one kind, checked and stored together (issue 21)
         self.staged: list[_Staged] = []
+        self.staged_targets: set[str] = set()  # their Type/id, asked of every entry
+        self.staged_then: set[int] = set()  # the PATCH entries answered when they are stored
         # the POST of each pair whose key the Bundle claimed for it → that key
         self.stageable: dict[int, tuple[str, str]] = {}
         # the staged resources by (type, id), which what is checked next inherits labels from
@@ -393,8 +395,8 @@ class _Runner:
         """Whether ``req`` is staged with the writes staged so far, or writes nothing yet (the
         POST of a matched pair, a conditional create that matched, the PATCH of a staged new
         pair); not when it depends on one of them (``_waits_for_staged``)."""
-        if req.method == "PATCH" and any(s.then is req for s in self.staged):
-            return True  # answered when its new resource is stored
+        if req.index in self.staged_then:
+            return True  # the PATCH of a staged new pair: answered when it is stored
         if self._waits_for_staged(req):
             return False
         if self._still_claimed(req) or self._stages_put(req):
@@ -410,7 +412,7 @@ class _Runner:
         rules read it): those are stored first, so that its checks see them stored. A diagnosis
         is not waited for: its labels are inherited from the staged copy
         (``security.staged_sources``)."""
-        staged = {s.target for s in self.staged}
+        staged = self.staged_targets
         if self._target_of(req) in staged:
             return True
         sources = privacy.LABEL_SOURCES.get(req.res_type or "", frozenset())
@@ -498,11 +500,16 @@ class _Runner:
 
     def _add_staged(self, staged: _Staged) -> None:
         self.staged.append(staged)
+        self.staged_targets.add(staged.target)
+        if staged.then is not None:
+            self.staged_then.add(staged.then.index)
         res_type, _, res_id = staged.target.partition("/")
         self.pending[(res_type, res_id)] = staged.checked.doc
 
     def _store_staged(self, responses: list[dict[str, Any] | None]) -> None:
         staged, self.staged = self.staged, []
+        self.staged_targets.clear()
+        self.staged_then.clear()
         self.pending.clear()  # stored now: a later change of one reads its row
         if not staged:
             return
