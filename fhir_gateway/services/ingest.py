@@ -1,6 +1,6 @@
 """The intake: every inbound message stored, applied once, in order, and answered truthfully.
 
-Two transactions per message:
+Two steps per message, in one transaction when they can be (below):
 
 1. **receive** — the raw message is stored (status ``received``) and its idempotency key claimed
    (``inbox_keys``, a primary key: sender application + facility + MSH-10 for HL7 v2;
@@ -13,9 +13,15 @@ Two transactions per message:
    status set to ``processed`` (or ``failed`` with AE) — all in one transaction. Until the
    message's own turn comes, earlier messages of the same patient go first: order of receipt.
 
-The answer (AA, or the FHIR response) is returned only after step 2 commits. A crash between the
-two steps leaves the message ``received``: the sender's re-send (its key is already claimed)
-applies it, and so does ``recover()`` at start.
+Most messages are their patient's next and apply cleanly: both steps then run in one transaction
+(one BEGIN and COMMIT, no savepoint; issue 21). Any failure in it undoes it all, the record too,
+and the message takes the two-transaction path from the start, where a failure is kept as
+``failed`` with its answer; so does a message whose patient has earlier ones waiting.
+
+The answer (AA, or the FHIR response) is returned only after the apply commits. A crash between
+the two transactions leaves the message ``received``: the sender's re-send (its key is already
+claimed) applies it, and so does ``recover()`` at start; a crash inside the one transaction
+leaves nothing, and the re-send is a new message.
 """
 
 from __future__ import annotations
@@ -119,22 +125,26 @@ class Intake:
         caller: Caller | None = None,
     ) -> Answer:
         with observed_message(channel) as seen:  # span, MSH-10 correlation, metrics
-            ident = seen.identified(intake_hl7.identify(raw, self.options, self.settings))
-            self._check_sender(ident, caller)
-            return seen.answered(
-                self._receive(raw, "hl7v2", channel, peer, ident, registered=caller is None)
-            )
+            ident = seen.identified(self._identified("hl7v2", raw, caller))
+            return seen.answered(self._receive(raw, "hl7v2", channel, peer, ident, caller))
 
     def receive_fhir(
         self, raw: bytes, *, peer: str | None = None, caller: Caller | None = None
     ) -> Answer:
         with observed_message("fhir") as seen:
-            ident = seen.identified(intake_fhir.identify(raw, self.settings))
+            ident = seen.identified(self._identified("fhir-message", raw, caller))
+            return seen.answered(self._receive(raw, "fhir-message", "fhir", peer, ident, caller))
+
+    def _identified(self, kind: str, raw: bytes, caller: Caller | None) -> Identified:
+        """The message parsed, and checked against its poster's senders."""
+        ident: Identified
+        if kind == "hl7v2":
+            ident = intake_hl7.identify(raw, self.options, self.settings)
+        else:
+            ident = intake_fhir.identify(raw, self.settings)
             ident.caller = caller
-            self._check_sender(ident, caller)
-            return seen.answered(
-                self._receive(raw, "fhir-message", "fhir", peer, ident, registered=caller is None)
-            )
+        self._check_sender(ident, caller)
+        return ident
 
     def _check_sender(self, ident: Identified, caller: Caller | None) -> None:
         """A hospital client may submit only for the senders registered to it (``clients add
@@ -176,10 +186,18 @@ class Intake:
         channel: str,
         peer: str | None,
         ident: Identified,
-        *,
-        registered: bool,
+        caller: Caller | None,
     ) -> Answer:
-        recorded = self._write(self._record, raw, kind, channel, peer, ident, registered)
+        registered = caller is None
+        try:
+            outcome = self._write(self._at_once, raw, kind, channel, peer, ident, registered)
+        except Exception as exc:  # noqa: BLE001 - nothing was kept: the two-step path decides
+            log.debug("%s %s: applied in two steps (%r)", kind, ident.control_id, exc)
+            ident = self._identified(kind, raw, caller)  # as parsed, whatever the attempt changed
+            outcome = self._write(self._record, raw, kind, channel, peer, ident, registered)
+        if isinstance(outcome, InboxMessage):
+            return _answer(outcome, False)
+        recorded = outcome
         if recorded.terminal is not None:
             return _answer(recorded.terminal, recorded.duplicate)
         assert recorded.owner is not None
@@ -225,6 +243,35 @@ class Intake:
         if ident.error is not None:  # parsed but unusable: AE, and a re-send gets that AE again
             return _Recorded(mid, terminal=self._fail(session, mid, kind, raw, ident, ident.error))
         return _Recorded(mid, owner=mid, lock_key=_lock_key(ident.patient_key, key, mid))
+
+    def _at_once(
+        self,
+        session: Session,
+        raw: bytes,
+        kind: str,
+        channel: str,
+        peer: str | None,
+        ident: Identified,
+        registered: bool,
+    ) -> InboxMessage | _Recorded:
+        """Record the message and, when it is its patient's next, apply it in the same
+        transaction: its row as processed. Otherwise what ``_record`` says (committed as usual),
+        for the two-step path to go on from. A failure raises: nothing is kept."""
+        recorded = self._record(session, raw, kind, channel, peer, ident, registered)
+        if recorded.terminal is not None or recorded.owner != recorded.message_id:
+            return recorded
+        assert recorded.lock_key is not None
+        inbox.lock_patient(session, recorded.lock_key)
+        row, first_id = inbox.lock_in_turn(session, recorded.message_id)
+        if row is None or first_id not in (None, row.id):
+            return recorded  # earlier messages of the patient wait: they go first
+        discharge.forget_writes(session)
+        code, body, notes = self._apply(session, row, ident)
+        done = inbox.finish(
+            session, row.id, status="processed", answer_code=code, answer=body, warnings=notes
+        )
+        assert done is not None  # locked above
+        return done
 
     def _duplicate(self, session: Session, mid: int, owner: int) -> _Recorded:
         original = inbox.get(session, owner)

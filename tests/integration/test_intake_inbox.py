@@ -9,7 +9,7 @@ import pytest
 from intake_helpers import ack_fields, adt
 from typer.testing import CliRunner
 
-from fhir_gateway.errors import BusinessRule
+from fhir_gateway.errors import BusinessRule, Conflict
 from fhir_gateway.services import (
     lookup,
 )
@@ -100,6 +100,30 @@ def test_messages_of_one_patient_apply_in_the_order_received(intake, database, c
     assert database.read(inbox.count, status="received") == 0
     # the admit's own re-send now gets its (already sent) answer
     assert ack_fields(intake.receive_hl7(admit).body)["code"] == "AA"
+
+
+def test_a_message_whose_first_attempt_conflicts_is_kept_once_and_applied_once(
+    intake, database, client, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # Recorded and applied in one transaction, a conflict undoes the record too; the message
+    # then takes the two-step path: one inbox row, processed, and one patient.
+    attempts: list[int] = []
+    real = Intake._apply
+
+    def conflicting_once(self, session, row, ident):  # type: ignore[no-untyped-def]
+        attempts.append(row.id)
+        if len(attempts) == 1:
+            raise Conflict("a concurrent change")
+        return real(self, session, row, ident)
+
+    monkeypatch.setattr(Intake, "_apply", conflicting_once)
+    answer = intake.receive_hl7(adt("A01", "CONFLICT-1"))
+    assert ack_fields(answer.body)["code"] == "AA"
+    assert len(attempts) == 2
+    assert database.read(inbox.count) == database.read(inbox.count, status="processed") == 1
+    assert len(_patient(client, "MRN1")) == 1
+    assert ack_fields(intake.receive_hl7(adt("A01", "CONFLICT-1")).body)["code"] == "AA"
+    assert database.read(inbox.count, status="duplicate") == 1
 
 
 def test_an_older_message_never_overwrites_newer_data(intake, client, database) -> None:  # type: ignore[no-untyped-def]
