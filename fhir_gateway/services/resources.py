@@ -104,6 +104,21 @@ def _prepare(resource: Any, res_type: str, *, schema: bool = True) -> dict[str, 
     return _normalised(resource)
 
 
+def _new_doc(resource: Any, res_type: str, schema: bool) -> dict[str, Any]:
+    doc = _prepare(resource, res_type, schema=schema)
+    return {k: v for k, v in doc.items() if k != "id"}  # the server assigns ids on create
+
+
+def _check_body_type(resource: Any, res_type: str) -> None:
+    if not isinstance(resource, dict):
+        raise InvalidRequest("The body must be a FHIR resource (a JSON object)")
+    if resource.get("resourceType") != res_type:
+        raise InvalidRequest(
+            f"resourceType is {resource.get('resourceType')!r}, expected {res_type!r}",
+            expression=["resourceType"],
+        )
+
+
 def _normalised(resource: dict[str, Any]) -> dict[str, Any]:
     """What every door stores in one form: a Patient's languages as BCP-47 tags (``eng`` → ``en``,
     the sender's code kept), as the HL7 v2 mapping writes them."""
@@ -298,10 +313,8 @@ def create(
     ``schema=False``: see ``validate_resource`` (the gateway's own writes)."""
     check_type(res_type)
     _require(caller, res_type, "c")
-    doc = _prepare(resource, res_type, schema=schema)
-    doc = {k: v for k, v in doc.items() if k != "id"}  # the server assigns ids on create
     if not if_none_exist:
-        return _store_new(session, caller, doc, res_id)
+        return _store_new(session, caller, _new_doc(resource, res_type, schema), res_id)
     params = search_params(if_none_exist.lstrip("?"))
     if not params:
         raise InvalidRequest("If-None-Exist has no search parameters")
@@ -311,8 +324,10 @@ def create(
         existing = existing if existing is not None and not existing.deleted else None
     if existing is None and not searched:
         existing = _single_match(session, res_type, params, caller, "If-None-Exist")
-    if existing is not None:
+    if existing is not None:  # the body is ignored (FHIR): not validated either, only its type
+        _check_body_type(resource, res_type)
         return WriteResult(200, existing)
+    doc = _new_doc(resource, res_type, schema)
     criteria = urlencode(sorted(params))
     new_id = res_id or repo.new_id()
     owner = (

@@ -24,6 +24,31 @@ def test_if_none_exist_creates_once_then_returns_the_match(client):
     assert client.get("/Patient", params={"identifier": "urn:mrn|A1"}).json()["total"] == 1
 
 
+def test_a_matched_conditional_create_ignores_its_body_and_an_unmatched_one_is_validated(client):
+    # FHIR: one match and the server ignores the post; its body is not validated either (the
+    # matched entries of every message, its facility and doctors, cost no validation). Only the
+    # type is checked, and the same body without a match is refused as invalid.
+    first = client.post("/Patient", json=patient("B1"), headers=FHIR)
+    invalid = patient("B1", gender="bogus")
+    matched = client.post(
+        "/Patient", json=invalid, headers={**FHIR, "If-None-Exist": "identifier=urn:mrn|B1"}
+    )
+    assert matched.status_code == 200
+    assert matched.json() == client.get(f"/Patient/{first.json()['id']}").json()
+    unmatched = client.post(
+        "/Patient",
+        json=patient("B2", gender="bogus"),
+        headers={**FHIR, "If-None-Exist": "identifier=urn:mrn|B2"},
+    )
+    assert unmatched.status_code == 400
+    wrong_type = client.post(
+        "/Patient",
+        json={"resourceType": "Group", "identifier": [{"system": "urn:mrn", "value": "B1"}]},
+        headers={**FHIR, "If-None-Exist": "identifier=urn:mrn|B1"},
+    )
+    assert wrong_type.status_code == 400
+
+
 def test_if_none_exist_with_several_matches_is_412(client):
     client.post("/Patient", json=patient("dup"), headers=FHIR)
     client.post("/Patient", json=patient("dup"), headers=FHIR)
