@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.context import Caller
 from fhir_gateway.search import plan as p
+from fhir_gateway.search import values as v
+from fhir_gateway.search.registry import get_registry
 from fhir_gateway.store import visibility
 from fhir_gateway.store.inbox_tables import source_times as source_times_table
 from fhir_gateway.store.search import match_ids
@@ -60,6 +62,34 @@ def _token_key(res_type: str, params: list[tuple[str, str]], caller: Caller) -> 
     """The one exact ``system|code`` test the criteria amount to, or None (searched alone)."""
     if visibility.current().restricted(caller):
         return None
+    plain = _plain_token_key(res_type, params)
+    return _parsed_token_key(res_type, params) if plain is _UNDECIDED else plain
+
+
+_UNDECIDED: Any = object()
+
+
+def _plain_token_key(res_type: str, params: list[tuple[str, str]]) -> _TokenKey | None:
+    """The key of the usual criteria, ``identifier=system|value``, read without the search's
+    parser (a third of an admission's criteria work): one parameter, no modifier or chain, one
+    value with one bar, nothing escaped, nothing cut short. Anything else is _UNDECIDED."""
+    if len(params) != 1:
+        return _UNDECIDED
+    name, value = params[0]
+    if not name or name[0] == "_" or ":" in name or "." in name:
+        return _UNDECIDED
+    if "\\" in value or "," in value or value.count("|") != 1:
+        return _UNDECIDED
+    system, code = value.split("|")
+    if not system or not code or len(system) > v.TOKEN_SYSTEM_LEN or len(code) > v.TOKEN_CODE_LEN:
+        return _UNDECIDED
+    param = get_registry().get(res_type, name)
+    if param is None or param.type != "token" or not param.supported:
+        return _UNDECIDED
+    return res_type, name, system, code
+
+
+def _parsed_token_key(res_type: str, params: list[tuple[str, str]]) -> _TokenKey | None:
     criteria = [(n, v) for n, v in params if n not in p.RESULT_PARAMS]
     if len(criteria) != 1:
         return None
