@@ -30,7 +30,12 @@ from fhir_gateway.errors import (
     PreconditionFailed,
 )
 from fhir_gateway.fhir.numbers import MAX_INT32, whole_number
-from fhir_gateway.fhir.references import Reference, iter_references
+from fhir_gateway.fhir.references import (
+    Reference,
+    iter_references,
+    json_targets,
+    replace_references,
+)
 from fhir_gateway.services import resources as svc
 from fhir_gateway.services.resources import StoredResource, WriteResult
 from fhir_gateway.settings import Settings
@@ -221,8 +226,9 @@ class _Runner:
                 self._assign_identity(req)
             except GatewayError as exc:
                 raise _at_entry(exc, req.index) from exc
+        targets = json_targets(self.resolved)
         for req in requests:
-            self._rewrite_references(req)
+            self._rewrite_references(req, targets)
         self._pair(requests)
         self._prefetch(requests)
         self._claim_keys(requests)
@@ -657,11 +663,18 @@ class _Runner:
                 query = query.replace(full_url, target)
         return query
 
-    def _rewrite_references(self, req: EntryRequest) -> None:
+    def _rewrite_references(self, req: EntryRequest, targets: dict[bytes, bytes]) -> None:
         if req.query:
             req.query = self._resolve_in_query(req.query)
         if req.resource is not None:
-            req.resource = self._rewrite(req.resource, req.index)
+            replaced = (
+                replace_references(req.resource, targets, _undecided)
+                if isinstance(req.resource, dict)
+                else None
+            )  # the walk below when a reference is to be searched or refused
+            req.resource = (
+                replaced if replaced is not None else self._rewrite(req.resource, req.index)
+            )
 
     def _rewrite(self, node: Any, index: int) -> Any:
         if isinstance(node, dict):
@@ -679,12 +692,12 @@ class _Runner:
     def _resolve_reference(self, ref: str, index: int) -> str:
         if ref in self.resolved:
             return self.resolved[ref]
-        if ref.startswith("urn:uuid:") or ref.startswith("urn:oid:"):
+        if _unknown_entry(ref):
             raise InvalidRequest(
                 f"Reference {ref} names no entry of this Bundle",
                 expression=[f"Bundle.entry[{index}].resource"],
             )
-        if "?" in ref and "/" not in ref.split("?", 1)[0]:  # conditional reference: Type?criteria
+        if _conditional(ref):
             res_type, _, query = ref.partition("?")
             svc.check_type(res_type)
             ids = match_ids(
@@ -869,3 +882,17 @@ def _at_entry(exc: GatewayError, index: int) -> GatewayError:
 
 def _error_entry(exc: GatewayError) -> dict[str, Any]:
     return {"response": {"status": str(exc.status), "outcome": exc.outcome()}}
+
+
+def _unknown_entry(ref: str) -> bool:
+    return ref.startswith("urn:uuid:") or ref.startswith("urn:oid:")
+
+
+def _conditional(ref: str) -> bool:
+    """``Type?criteria``: a reference to resolve by a search."""
+    return "?" in ref and "/" not in ref.split("?", 1)[0]
+
+
+def _undecided(ref: str) -> bool:
+    """A reference not among the Bundle's entries that the walk resolves or refuses."""
+    return _unknown_entry(ref) or _conditional(ref)
