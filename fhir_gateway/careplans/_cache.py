@@ -7,6 +7,7 @@ itself wrote a resource of those types (the store notes each type it writes)."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from fhir_gateway.store import transaction_memo
+from fhir_gateway.store.prebuilt import Prebuilt
 from fhir_gateway.store.tables import resources
 
 __all__ = ["StoredDataCache", "fingerprint", "forget_stored_data"]
@@ -42,22 +44,26 @@ def fingerprint(session: Session, types: tuple[str, ...]) -> tuple[Any, ...]:
 
 
 def _read_stamps(session: Session, types: set[str]) -> dict[str, tuple[Any, ...]]:
-    rows = session.connection().execute(_STAMPS_OF, {"types": sorted(types)}).all()
+    params = {f"t{n}": t for n, t in enumerate(sorted(types))}
+    rows = _stamps_of(len(types)).run(session, params).all()
     stamps = dict.fromkeys(types, _NO_STAMP)
     stamps.update((row[0], tuple(row[1:])) for row in rows)
     return stamps
 
 
-_STAMPS_OF = (  # built once: asked in every transaction that uses a cache
-    select(
-        resources.c.res_type,
-        func.count(),
-        func.max(resources.c.last_updated),
-        func.sum(resources.c.version_id),
+@functools.lru_cache(maxsize=16)
+def _stamps_of(count: int) -> Prebuilt:
+    """Built once per number of types: asked in every transaction that uses a cache."""
+    return Prebuilt(
+        select(
+            resources.c.res_type,
+            func.count(),
+            func.max(resources.c.last_updated),
+            func.sum(resources.c.version_id),
+        )
+        .where(resources.c.res_type.in_([bindparam(f"t{n}") for n in range(count)]))
+        .group_by(resources.c.res_type)
     )
-    .where(resources.c.res_type.in_(bindparam("types", expanding=True)))
-    .group_by(resources.c.res_type)
-)
 
 
 def _cached_types() -> set[str]:

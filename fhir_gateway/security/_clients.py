@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.errors import Conflict, InvalidRequest
 from fhir_gateway.security._roles import ROLES, ceiling_text, scope_within_role
+from fhir_gateway.store.prebuilt import Prebuilt
 from fhir_gateway.store.security_tables import auth_clients
 
 __all__ = [
@@ -166,11 +167,11 @@ def get_client(session: Session, client_id: str) -> Client | None:
 
 
 def list_clients(session: Session) -> list[Client]:
-    return [_client(r) for r in session.connection().execute(_LIST_CLIENTS)]
+    return [_client(r) for r in _LIST_CLIENTS.run(session)]
 
 
 # built once: the intake reads the client list for every message it receives
-_LIST_CLIENTS = select(auth_clients).order_by(auth_clients.c.client_id)
+_LIST_CLIENTS = Prebuilt(select(auth_clients).order_by(auth_clients.c.client_id))
 
 
 def remove_client(session: Session, client_id: str) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, Dialect, Engine, Select, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fhir_gateway.errors import Conflict, Unavailable
 from fhir_gateway.store import pg_arrays, transaction_memo
 from fhir_gateway.store.keyed_ids import unit_of_work
+from fhir_gateway.store.prebuilt import Prebuilt
 from fhir_gateway.store.search_parameters import CHANGED, RegistrySync
 
 __all__ = [
@@ -163,27 +164,6 @@ def is_postgres(engine: Engine) -> bool:
 
 class Reconnected(Unavailable):
     """The connection was lost before the unit of work did anything: it may simply run again."""
-
-
-class Prebuilt:
-    """A SELECT compiled once per dialect, for ``Database.fetch_one``: its SQL, the order of its
-    parameters (positional drivers) and how each column comes back (SQLite's text datetimes)."""
-
-    def __init__(self, statement: Select[Any]) -> None:
-        self.statement = statement
-        self._by_dialect: dict[str, tuple[str, list[str], list[Any]]] = {}
-
-    def compiled(self, dialect: Dialect) -> tuple[str, list[str], list[Any]]:
-        found = self._by_dialect.get(dialect.name)
-        if found is None:
-            compiled = self.statement.compile(dialect=dialect)
-            convert = [
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in self.statement.selected_columns
-            ]
-            found = (compiled.string, list(compiled.positiontup or []), convert)
-            self._by_dialect[dialect.name] = found
-        return found
 
 
 def _fetch_one(pooled: Any, postgres: bool, sql: str, args: Any) -> Any:
@@ -362,14 +342,15 @@ class Database:
         SQLAlchemy connection or transaction, and on PostgreSQL one round trip instead of BEGIN,
         SELECT and ROLLBACK. On SQLite in a file, the calling thread's own connection
         (``_ThreadConnections``); otherwise a pooled one."""
-        sql, positions, convert = query.compiled(self.engine.dialect)
-        args = tuple(params[name] for name in positions) if positions else params
+        compiled = query.compiled(self.engine.dialect)
+        args = compiled.parameters(params)
         if self._thread_connections is not None:
-            row = self._thread_connections.fetch_one(sql, args)
+            row = self._thread_connections.fetch_one(compiled.sql, args)
         else:
-            row = self._pooled_fetch_one(sql, args)
+            row = self._pooled_fetch_one(compiled.sql, args)
         if row is None:
             return None
+        convert = compiled.convert
         return tuple(f(v) if f is not None else v for f, v in zip(convert, row, strict=True))
 
     def _pooled_fetch_one(self, sql: str, args: Any) -> Any:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
 from fhir_gateway.store.inbox_tables import inbox_keys, inbox_messages
+from fhir_gateway.store.prebuilt import Prebuilt
 
 __all__ = [
     "InboxMessage",
@@ -132,17 +133,20 @@ def add(
 ) -> int:
     """Store a message as received (or already terminal); returns its id, the receipt order."""
     values = _values(raw, channel, kind, status, fields)
-    statement = _add_statement(tuple(values))
-    return int(session.connection().execute(statement, values).scalar_one())
+    return int(_ADD(tuple(values)).run(session, values).scalar_one())
 
 
-@cache
 def _add_statement(names: tuple[str, ...]) -> Any:
     return (
         insert(inbox_messages)
         .values({name: bindparam(name) for name in names})
         .returning(inbox_messages.c.id)
     )
+
+
+@cache
+def _ADD(names: tuple[str, ...]) -> Prebuilt:  # noqa: N802 - a statement, as the others
+    return Prebuilt(_add_statement(names))
 
 
 def _values(raw: bytes, channel: str, kind: str, status: str, fields: dict[str, Any]) -> Any:
@@ -170,7 +174,7 @@ def add_claiming(
         return mid, claim_key(session, key, key_text, mid)
     values = _values(raw, channel, kind, "received", fields)
     statement = _add_claiming_statement(tuple(values))
-    row = session.connection().execute(statement, {**values, "key_text": key_text}).one()
+    row = statement.run(session, {**values, "key_text": key_text}).one()
     mid = int(row[0])
     return (mid, mid) if row[1] is not None else (mid, _owner(session, key))
 
@@ -188,7 +192,7 @@ def claim_key(session: Session, message_key: str, key_text: str, message_id: int
 
 
 @cache
-def _add_claiming_statement(names: tuple[str, ...]) -> Any:
+def _add_claiming_statement(names: tuple[str, ...]) -> Prebuilt:
     added = _add_statement(names).cte("added")
     claimed = (
         pg_insert(inbox_keys)
@@ -204,7 +208,9 @@ def _add_claiming_statement(names: tuple[str, ...]) -> Any:
         .returning(inbox_keys.c.message_id)
         .cte("claimed")
     )
-    return select(added.c.id, claimed.c.message_id).select_from(added.outerjoin(claimed, true()))
+    return Prebuilt(
+        select(added.c.id, claimed.c.message_id).select_from(added.outerjoin(claimed, true()))
+    )
 
 
 def _owner(session: Session, message_key: str) -> int:
@@ -227,7 +233,7 @@ def _claim_statement(dialect: str) -> Any:
 def get(session: Session, message_id: int) -> InboxMessage | None:
     if not _storable_id(message_id):
         return None
-    row = session.execute(select(inbox_messages).where(inbox_messages.c.id == message_id)).first()
+    row = _GET.run(session, {"id": message_id}).first()
     return _row(row) if row else None
 
 
@@ -235,9 +241,14 @@ def lock(session: Session, message_id: int) -> InboxMessage | None:
     """Read a row for update (PostgreSQL row lock; SQLite's writer holds the database)."""
     if not _storable_id(message_id):
         return None
-    stmt = select(inbox_messages).where(inbox_messages.c.id == message_id).with_for_update()
-    row = session.execute(stmt).first()
+    row = _LOCK.run(session, {"id": message_id}).first()
     return _row(row) if row else None
+
+
+_GET = Prebuilt(select(inbox_messages).where(inbox_messages.c.id == bindparam("id")))
+_LOCK = Prebuilt(
+    select(inbox_messages).where(inbox_messages.c.id == bindparam("id")).with_for_update()
+)
 
 
 def lock_in_turn(session: Session, message_id: int) -> tuple[InboxMessage | None, int | None]:
@@ -246,7 +257,7 @@ def lock_in_turn(session: Session, message_id: int) -> tuple[InboxMessage | None
     one to apply first."""
     if not _storable_id(message_id):
         return None, None
-    row = session.connection().execute(_LOCK_IN_TURN, {"id": message_id}).first()
+    row = _LOCK_IN_TURN.run(session, {"id": message_id}).first()
     return (_row(row), row.first_pending) if row else (None, None)
 
 
@@ -271,7 +282,7 @@ def _lock_in_turn() -> Any:
 
 # Built once: a statement built anew costs its cache key each time (the better part of a
 # short statement's CPU), one kept is keyed once (issue 21: statements prebuilt).
-_LOCK_IN_TURN = _lock_in_turn()
+_LOCK_IN_TURN = Prebuilt(_lock_in_turn())
 
 
 def finish(
@@ -296,15 +307,15 @@ def finish(
         **fields,
     }
     statement = _finish_statement(tuple(fields))
-    row = session.connection().execute(statement, {"message_id": message_id, **values}).first()
+    row = statement.run(session, {"message_id": message_id, **values}).first()
     return _row(row) if row else None
 
 
 @cache
-def _finish_statement(extra: tuple[str, ...]) -> Any:
+def _finish_statement(extra: tuple[str, ...]) -> Prebuilt:
     """The UPDATE of ``finish``, built once per set of extra fields."""
     names = ("status", "answer_code", "answer", "error", "warnings", "processed_at", *extra)
-    return (
+    return Prebuilt(
         update(inbox_messages)
         .where(inbox_messages.c.id == bindparam("message_id"))
         .values(
@@ -375,12 +386,10 @@ def lock_patient(session: Session, patient_key: str) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
     digest = hashlib.sha256(patient_key.encode()).digest()
-    session.connection().execute(
-        _ADVISORY_LOCK, {"k": int.from_bytes(digest[:8], "big", signed=True)}
-    )
+    _ADVISORY_LOCK.run(session, {"k": int.from_bytes(digest[:8], "big", signed=True)})
 
 
-_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_ADVISORY_LOCK = Prebuilt(text("SELECT pg_advisory_xact_lock(:k)"))
 
 
 def reopen(session: Session, message_id: int, **fields: Any) -> None:

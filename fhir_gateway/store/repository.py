@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, cast
 
 import orjson
@@ -334,17 +334,22 @@ def read_keys(
 ) -> dict[tuple[str, str], StoredResource]:
     """The current rows of these (type, id) keys that exist, in one query (per 500 keys)."""
     found: dict[tuple[str, str], StoredResource] = {}
-    stmt = _READ_KEYS_FOR_UPDATE if for_update else _READ_KEYS
     for start in range(0, len(keys), 500):  # within any database's limit of bound values
-        for row in session.connection().execute(stmt, {"keys": keys[start : start + 500]}):
+        part = keys[start : start + 500]
+        params = {
+            f"{k}{n}": v for n, key in enumerate(part) for k, v in zip("ti", key, strict=True)
+        }
+        for row in _read_keys(len(part), for_update).run(session, params):
             found[(row.res_type, row.res_id)] = _row_to_stored(row)
     return found
 
 
-_READ_KEYS = select(resources).where(
-    tuple_(resources.c.res_type, resources.c.res_id).in_(bindparam("keys", expanding=True))
-)
-_READ_KEYS_FOR_UPDATE = _READ_KEYS.with_for_update()
+@lru_cache(maxsize=128)
+def _read_keys(count: int, for_update: bool) -> Prebuilt:
+    """The read of ``count`` keys (t0, i0, t1, i1 …), built once per count."""
+    keys = [tuple_(bindparam(f"t{n}"), bindparam(f"i{n}")) for n in range(count)]
+    statement = select(resources).where(tuple_(resources.c.res_type, resources.c.res_id).in_(keys))
+    return Prebuilt(statement.with_for_update() if for_update else statement)
 
 
 def update_resource(
@@ -536,12 +541,16 @@ def claim_conditional_key(session: Session, res_type: str, criteria: str, res_id
     return owner if owner is not None else res_id
 
 
-@cache
-def _claim_many_statement(dialect: str) -> Any:
+@lru_cache(maxsize=128)
+def _claim_many_statement(dialect: str, count: int) -> Prebuilt:
+    """A multi-row INSERT of ``count`` keys (res_type0, key_hash0 …), built once per count."""
     insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
     keys = conditional_keys.c
-    return (
+    names = ("res_type", "key_hash", "criteria", "res_id")
+    rows = [{name: bindparam(f"{name}{n}") for name in names} for n in range(count)]
+    return Prebuilt(
         insert_for(conditional_keys)
+        .values(rows)
         .on_conflict_do_nothing()
         .returning(keys.res_type, keys.key_hash)
     )
@@ -564,8 +573,12 @@ def claim_conditional_keys(
     if not rows:
         return {}
     ordered = sorted(rows.values(), key=lambda r: (r["res_type"], r["key_hash"]))  # lock order
-    stmt = _claim_many_statement(session.get_bind().dialect.name)
-    taken = {(r[0], r[1]) for r in session.connection().execute(stmt, ordered)}
+    taken: set[tuple[str, str]] = set()
+    for start in range(0, len(ordered), 500):  # within any database's limit of bound values
+        part = ordered[start : start + 500]
+        stmt = _claim_many_statement(session.get_bind().dialect.name, len(part))
+        params = {f"{k}{n}": v for n, row in enumerate(part) for k, v in row.items()}
+        taken.update((r[0], r[1]) for r in stmt.run(session, params))
     owners = {}
     for (res_type, criteria), row in rows.items():
         if (res_type, row["key_hash"]) in taken:

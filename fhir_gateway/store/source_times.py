@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
 from fhir_gateway.store.inbox_tables import source_times
+from fhir_gateway.store.prebuilt import Prebuilt
 
 __all__ = ["get", "get_many", "advance_many"]
 
@@ -46,19 +47,35 @@ def advance_many(
     it back. One statement for all targets (each once)."""
     if not targets:
         return
-    at = clock.to_db(when)
+    dialect = session.get_bind().dialect.name
+    for start in range(0, len(targets), _PER_STATEMENT):
+        part = targets[start : start + _PER_STATEMENT]
+        params: dict[str, Any] = {"source_time": clock.to_db(when), "message_id": message_id}
+        for n, (res_type, res_id) in enumerate(part):
+            params[f"t{n}"], params[f"i{n}"] = res_type, res_id
+        _upsert(dialect, len(part)).run(session, params)
+
+
+_PER_STATEMENT = 500  # targets: within any database's limit of bound values
+
+
+@lru_cache(maxsize=128)
+def _upsert(dialect: str, count: int) -> Prebuilt:
+    """The upsert of ``count`` targets (t0, i0 …) at one time, built once per count."""
     rows = [
-        {"res_type": t, "res_id": i, "source_time": at, "message_id": message_id}
-        for t, i in targets
+        {
+            "res_type": bindparam(f"t{n}"),
+            "res_id": bindparam(f"i{n}"),
+            "source_time": bindparam("source_time"),
+            "message_id": bindparam("message_id"),
+        }
+        for n in range(count)
     ]
-    session.connection().execute(_upsert(session.get_bind().dialect.name), rows)
-
-
-@cache
-def _upsert(dialect: str) -> Any:
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(source_times)
-    return stmt.on_conflict_do_update(
-        index_elements=[source_times.c.res_type, source_times.c.res_id],
-        set_={"source_time": stmt.excluded.source_time, "message_id": stmt.excluded.message_id},
-        where=source_times.c.source_time < stmt.excluded.source_time,
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(source_times).values(rows)
+    return Prebuilt(
+        stmt.on_conflict_do_update(
+            index_elements=[source_times.c.res_type, source_times.c.res_id],
+            set_={"source_time": stmt.excluded.source_time, "message_id": stmt.excluded.message_id},
+            where=source_times.c.source_time < stmt.excluded.source_time,
+        )
     )

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from fhir_gateway import clock
@@ -25,6 +25,7 @@ from fhir_gateway.search import values as v
 from fhir_gateway.search.registry import get_registry
 from fhir_gateway.store import visibility
 from fhir_gateway.store.inbox_tables import source_times as source_times_table
+from fhir_gateway.store.prebuilt import Prebuilt
 from fhir_gateway.store.search import match_ids
 from fhir_gateway.store.tables import idx_token
 
@@ -126,7 +127,7 @@ def _lookup(
     with_system = sum(k[2] is not None for k in ordered)
     statement = _rows_of(with_system, len(ordered), times is not None)
     found: dict[_TokenKey, set[str]] = {}
-    for row in session.connection().execute(statement, values):
+    for row in statement.run(session, values):
         key = (row.res_type, row.param, row.system, row.code)
         if key in keys:
             found.setdefault(key, set()).add(row.res_id)
@@ -137,7 +138,7 @@ def _lookup(
 
 
 @functools.lru_cache(maxsize=128)
-def _rows_of(with_system: int, count: int, with_times: bool) -> Select[Any]:
+def _rows_of(with_system: int, count: int, with_times: bool) -> Prebuilt:
     """The rows of ``count`` keys, the first ``with_system`` of them with a system, the rest
     without: an OR of exact index lookups (one seek each), built once per such shape; with the
     resource's source time when ``with_times``."""
@@ -153,9 +154,9 @@ def _rows_of(with_system: int, count: int, with_times: bool) -> Select[Any]:
     ]
     columns = select(t.c.res_type, t.c.param, t.c.system, t.c.code, t.c.res_id)
     if not with_times:
-        return columns.where(or_(*tests))
+        return Prebuilt(columns.where(or_(*tests)))
     times = source_times_table
     joined = t.outerjoin(
         times, and_(times.c.res_type == t.c.res_type, times.c.res_id == t.c.res_id)
     )
-    return columns.add_columns(times.c.source_time).select_from(joined).where(or_(*tests))
+    return Prebuilt(columns.add_columns(times.c.source_time).select_from(joined).where(or_(*tests)))
