@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
 from fhir_gateway import privacy
@@ -43,6 +43,7 @@ from fhir_gateway.fhir.references import Reference, iter_references
 from fhir_gateway.hooks import WriteEvent, settings_of
 from fhir_gateway.store import read_ahead
 from fhir_gateway.store import repository as repo
+from fhir_gateway.store.prebuilt import Prebuilt
 from fhir_gateway.store.tables import idx_reference, resources
 
 __all__ = ["for_sender", "label_write", "label_referrers", "staged_sources"]
@@ -217,19 +218,25 @@ def label_referrers(event: WriteEvent, stored: repo.StoredResource | None) -> No
         lb for lb in privacy.labels_of(stored.content) if lb.get("code") in privacy.INHERITED
     ]
     session = event.session
-    referrers = select(idx_reference.c.res_type, idx_reference.c.res_id).where(
-        idx_reference.c.target_type == "Condition", idx_reference.c.target_id == stored.res_id
-    )
-    rows = session.execute(  # with their content: those labelled already are not read again
-        select(resources.c.res_type, resources.c.res_id, resources.c.content).where(
-            tuple_(resources.c.res_type, resources.c.res_id).in_(referrers),
-            resources.c.res_type != "Condition",
-            resources.c.deleted.is_(False),
-        )
-    ).all()
+    # with their content: those labelled already are not read again
+    rows = _REFERRERS.run(session, {"condition": stored.res_id}).all()
     for res_type, res_id, content in rows:
         if not privacy.labels_of(content):
             _relabel(session, res_type, res_id, inherited)
+
+
+_REFERRERS = Prebuilt(  # what references a Condition, with its content; built once
+    select(resources.c.res_type, resources.c.res_id, resources.c.content).where(
+        tuple_(resources.c.res_type, resources.c.res_id).in_(
+            select(idx_reference.c.res_type, idx_reference.c.res_id).where(
+                idx_reference.c.target_type == "Condition",
+                idx_reference.c.target_id == bindparam("condition"),
+            )
+        ),
+        resources.c.res_type != "Condition",
+        resources.c.deleted.is_(False),
+    )
+)
 
 
 def _relabel(session: Session, res_type: str, res_id: str, labels: list[dict[str, Any]]) -> None:

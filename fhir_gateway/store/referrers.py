@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from fhir_gateway.store.prebuilt import Prebuilt
 from fhir_gateway.store.tables import idx_reference
 from fhir_gateway.store.transaction_memo import unreferenced
 
@@ -36,26 +38,22 @@ def may_refer(session: Session, res_types: Sequence[str], param: str, reference:
         return True
     if unreferenced(session, reference, res_types):
         return False  # made in this transaction, and nothing it wrote since may name it
-    found = session.execute(
-        _PROBE,
-        {
-            "res_types": list(res_types),
-            "param": param,
-            "target_type": plain.group(1),
-            "target_id": plain.group(2),
-        },
-    ).first()
-    return found is not None
+    params = {f"t{n}": t for n, t in enumerate(res_types)}
+    params.update(param=param, target_type=plain.group(1), target_id=plain.group(2))
+    return _probe(len(res_types)).run(session, params).first() is not None
 
 
-# Built once: a rule's probe runs on most writes, where building the statement cost more than it.
-_PROBE = (
-    select(idx_reference.c.res_id)
-    .where(
-        idx_reference.c.res_type.in_(bindparam("res_types", expanding=True)),
-        idx_reference.c.param == bindparam("param"),
-        idx_reference.c.target_type == bindparam("target_type"),
-        idx_reference.c.target_id == bindparam("target_id"),
+@functools.lru_cache(maxsize=32)
+def _probe(count: int) -> Prebuilt:
+    """Built once per number of types: a rule's probe runs on most writes, where building the
+    statement cost more than it."""
+    return Prebuilt(
+        select(idx_reference.c.res_id)
+        .where(
+            idx_reference.c.res_type.in_([bindparam(f"t{n}") for n in range(count)]),
+            idx_reference.c.param == bindparam("param"),
+            idx_reference.c.target_type == bindparam("target_type"),
+            idx_reference.c.target_id == bindparam("target_id"),
+        )
+        .limit(1)
     )
-    .limit(1)
-)
