@@ -16,6 +16,7 @@ from fhir_gateway.search.extract import TABLE_COLUMNS, extract
 from fhir_gateway.search.registry import Registry, get_registry
 from fhir_gateway.store import search_parameters
 from fhir_gateway.store.pg_arrays import Bools, Ints, Texts
+from fhir_gateway.store.prebuilt import run_sql
 from fhir_gateway.store.search_parameters import stored_definitions
 from fhir_gateway.store.tables import INDEX_TABLES, resource_versions, resources
 
@@ -86,7 +87,7 @@ def write_version_and_index(
     params += [version[c] for c in _VERSION_COLUMNS[:-1]]
     params.append(orjson.dumps(version["content"]).decode())
     sql = ("WITH " + ", ".join(parts) + " " if parts else "") + _PG_INSERT_VERSION
-    session.connection().exec_driver_sql(sql, tuple(params))  # no SQL to compile
+    run_sql(session, sql, tuple(params))  # no SQL to compile
 
 
 def insert_new_with_index(
@@ -111,7 +112,7 @@ def insert_new_with_index(
     parts.append("v AS (" + _PG_INSERT_VERSION_WITH + ")")
     params += [*current, version["method"], content]
     sql = "WITH " + ", ".join(parts) + " SELECT count(*) FROM r"
-    return bool(session.connection().exec_driver_sql(sql, tuple(params)).scalar())
+    return bool(run_sql(session, sql, tuple(params))[0][0])
 
 
 def insert_many_with_index(
@@ -176,7 +177,7 @@ def _pg_run_many(
     parts.append("v AS (" + _PG_INSERT_VERSION_MANY + ")")
     params += [*columns, contents]
     sql = "WITH " + ", ".join(parts) + " SELECT res_type, res_id FROM r"
-    written = {tuple(row) for row in session.connection().exec_driver_sql(sql, tuple(params))}
+    written = {tuple(row) for row in run_sql(session, sql, tuple(params))}
     return {(v["res_type"], v["res_id"]) for v in versions} - written
 
 

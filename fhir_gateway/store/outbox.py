@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.store.outbox_tables import outbox, outbox_attempts, subscription_state
 from fhir_gateway.store.pg_arrays import Texts
+from fhir_gateway.store.prebuilt import run_sql
 
 __all__ = [
     "OutboxRow",
@@ -243,7 +244,7 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
         else [row[c] for row in rows]
         for c, pg_type in _PENDING
     ]
-    session.connection().exec_driver_sql(_PG_INSERT_MANY, tuple(columns))
+    run_sql(session, _PG_INSERT_MANY, tuple(columns))
 
 
 def claim(

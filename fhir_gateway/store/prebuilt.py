@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-__all__ = ["Prebuilt", "Rows"]
+__all__ = ["Prebuilt", "Rows", "run_sql"]
 
 _Convert = Callable[[Any], Any] | None
 
@@ -109,6 +109,18 @@ class Prebuilt:
             return Rows(rows)
         finally:
             cursor.close()
+
+
+def run_sql(session: Session, sql: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """SQL text written for the driver (PostgreSQL's bulk writes with array parameters), run as
+    ``Prebuilt.run`` runs its own: the rows, as the driver returns them."""
+    connection = session.connection()
+    cursor = connection.connection.cursor()
+    try:
+        connection._cursor_execute(cursor, sql, parameters)  # noqa: SLF001 - see the module
+        return cursor.fetchall() if cursor.description is not None else []
+    finally:
+        cursor.close()
 
 
 def _compile(statement: Executable, dialect: Dialect) -> _Compiled:

@@ -123,9 +123,13 @@ _READ_FOR_UPDATE = _READ.with_for_update()
 def read(
     session: Session, res_type: str, res_id: str, *, for_update: bool = False
 ) -> StoredResource | None:
-    stmt = _READ_FOR_UPDATE if for_update else _READ
-    row = session.connection().execute(stmt, {"res_type": res_type, "res_id": res_id}).first()
+    stmt = _READ_FOR_UPDATE_PREBUILT if for_update else _READ_PREBUILT
+    row = stmt.run(session, {"res_type": res_type, "res_id": res_id}).first()
     return _row_to_stored(row) if row else None
+
+
+_READ_PREBUILT = Prebuilt(_READ)
+_READ_FOR_UPDATE_PREBUILT = Prebuilt(_READ_FOR_UPDATE)
 
 
 def read_many(session: Session, res_type: str, res_ids: list[str]) -> list[StoredResource]:
@@ -133,11 +137,21 @@ def read_many(session: Session, res_type: str, res_ids: list[str]) -> list[Store
     by_id: dict[str, StoredResource] = {}
     for start in range(0, len(res_ids), 1000):  # within any database's limit of bound values
         chunk = res_ids[start : start + 1000]
-        rows = session.execute(
-            select(resources).where(resources.c.res_type == res_type, resources.c.res_id.in_(chunk))
-        ).all()
+        params = {"res_type": res_type, **{f"i{n}": i for n, i in enumerate(chunk)}}
+        rows = _read_many(len(chunk)).run(session, params)
         by_id.update((row.res_id, _row_to_stored(row)) for row in rows)
     return [by_id[i] for i in res_ids if i in by_id]
+
+
+@lru_cache(maxsize=128)
+def _read_many(count: int) -> Prebuilt:
+    """The read of ``count`` ids (i0, i1 …) of one type, built once per count."""
+    ids = [bindparam(f"i{n}") for n in range(count)]
+    return Prebuilt(
+        select(resources).where(
+            resources.c.res_type == bindparam("res_type"), resources.c.res_id.in_(ids)
+        )
+    )
 
 
 def versions_of(

@@ -36,6 +36,7 @@ from sqlalchemy import Dialect, Select, bindparam
 from fhir_gateway.context import Caller
 from fhir_gateway.search import plan as p
 from fhir_gateway.store import visibility
+from fhir_gateway.store.prebuilt import Prebuilt
 
 __all__ = ["Template", "template", "Statements", "Prepared"]
 
@@ -186,6 +187,9 @@ class Statements:
         self._prepared: weakref.WeakKeyDictionary[Select[Any], Prepared | None] = (
             weakref.WeakKeyDictionary()
         )
+        self._prebuilt: weakref.WeakKeyDictionary[Select[Any], Prebuilt | None] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
 
     def prepared(
@@ -199,6 +203,21 @@ class Statements:
         found = _prepare(statement, values, dialect)
         with self._lock:
             self._prepared[statement] = found
+        return found
+
+    def prebuilt(self, statement: Select[Any], dialect: Dialect) -> Prebuilt | None:
+        """``statement`` (one that ``get`` returned) as a ``Prebuilt``, compiled once; None: it
+        cannot be (an expanding list)."""
+        with self._lock:
+            if statement in self._prebuilt:
+                return self._prebuilt[statement]
+        found: Prebuilt | None = Prebuilt(statement)
+        try:
+            found.compiled(dialect)  # type: ignore[union-attr]
+        except ValueError:
+            found = None
+        with self._lock:
+            self._prebuilt[statement] = found
         return found
 
     def get(self, key: Hashable, caller: Caller, build: Callable[[], Select[Any]]) -> Select[Any]:
