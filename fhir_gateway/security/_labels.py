@@ -39,7 +39,7 @@ from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
 from fhir_gateway import privacy
-from fhir_gateway.fhir.references import Reference, iter_references
+from fhir_gateway.fhir.references import Reference, reference_strings
 from fhir_gateway.hooks import WriteEvent, settings_of
 from fhir_gateway.store import read_ahead
 from fhir_gateway.store import repository as repo
@@ -154,7 +154,7 @@ def _inherited(session: Session, doc: dict[str, Any]) -> list[dict[str, Any]]:
     """R/ETH/42CFRPart2 of the labelled Conditions it references, and of the referral resources
     ``privacy.LABEL_SOURCES`` names for its type (a Task: its ServiceRequest; a message: its
     thread)."""
-    refs = [str(node[key]) for node, key in iter_references(doc)]
+    refs = reference_strings(doc)
     sources = {("Condition", i) for ref in refs if (i := Reference.id_of(ref, "Condition"))}
     if doc.get("resourceType") == "Task":
         focus = Reference.id_of((doc.get("focus") or {}).get("reference"), "ServiceRequest")

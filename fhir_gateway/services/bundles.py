@@ -32,8 +32,8 @@ from fhir_gateway.errors import (
 from fhir_gateway.fhir.numbers import MAX_INT32, whole_number
 from fhir_gateway.fhir.references import (
     Reference,
-    iter_references,
     json_targets,
+    reference_strings,
     replace_references,
 )
 from fhir_gateway.services import resources as svc
@@ -277,9 +277,9 @@ class _Runner:
             for req in requests
             if req.method == "POST" and req.res_type != "Condition"
             if any(
-                node[key] in new
+                reference in new
                 for body in (req.resource, req.partner.resource if req.partner else None)
-                for node, key in iter_references(body)
+                for reference in reference_strings(body)
             )
         }
 
@@ -425,10 +425,9 @@ class _Runner:
         if not sources:
             return False
         return any(
-            isinstance(ref, str) and ref in staged and ref.split("/", 1)[0] in sources
+            ref in staged and ref.split("/", 1)[0] in sources
             for body in (req.resource, req.partner.resource if req.partner else None)
-            for node, key in iter_references(body)
-            for ref in [node[key]]
+            for ref in reference_strings(body)
         )
 
     def _target_of(self, req: EntryRequest) -> str | None:

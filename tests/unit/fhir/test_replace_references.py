@@ -8,7 +8,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fhir_gateway.fhir.references import json_targets, replace_references
+from fhir_gateway.fhir.references import (
+    iter_references,
+    json_targets,
+    reference_strings,
+    replace_references,
+)
 
 TARGETS = {
     "urn:uuid:0c1f6a3e-0000-4000-8000-000000000001": "Patient/p1",
@@ -89,6 +94,13 @@ def test_the_copy_is_the_walks(body: dict[str, Any]) -> None:
         assert replaced is not resource
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_JSON, max_size=3), _JSON)
+def test_the_references_read_from_the_text_are_the_walks(items: list[Any], more: Any) -> None:
+    resource = {"resourceType": "Bundle", "entry": items, "reference": more}
+    assert reference_strings(resource) == [node[key] for node, key in iter_references(resource)]
+
+
 def test_references_to_entries_are_replaced_and_text_is_kept() -> None:
     note = 'he said "reference":"urn:uuid:0c1f6a3e-0000-4000-8000-000000000001" \\'
     resource = {
@@ -105,3 +117,4 @@ def test_references_to_entries_are_replaced_and_text_is_kept() -> None:
         "basedOn": [{"reference": "Patient/p2"}],
     }
     assert replace_references({"x": 2**70}, {}, _undecided) is None  # not what orjson writes
+    assert reference_strings({"x": 2**70, "subject": {"reference": "Patient/p"}}) == ["Patient/p"]
