@@ -137,10 +137,12 @@ def process_bundle(
     settings: Settings,
     prefer_representation: bool = False,
     known_matches: Mapping[tuple[str, str], list[str]] | None = None,
+    criteria_keys: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """``known_matches``: (type, sorted criteria) → the ids the caller's search found just
     before, in this transaction with nothing written since (the intake's replay guard): an
-    ifNoneExist with those criteria takes them instead of searching again."""
+    ifNoneExist with those criteria takes them instead of searching again. ``criteria_keys``:
+    a query → ``svc.criteria_key`` of it, as the guard keyed them (kept for the Bundle)."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InvalidRequest("POST to the base takes a Bundle of type batch or transaction")
     kind = bundle.get("type")
@@ -152,6 +154,8 @@ def process_bundle(
     requests = _entry_requests(bundle, base_url)
     runner = _Runner(session, caller, base_url, settings, prefer_representation)
     runner.known_matches = dict(known_matches or {})
+    if criteria_keys is not None:
+        runner.criteria_keys = criteria_keys
     responses = runner.transaction(requests) if kind == "transaction" else runner.batch(requests)
     return {
         "resourceType": "Bundle",

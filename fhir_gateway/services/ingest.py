@@ -409,7 +409,8 @@ class Intake:
     ) -> list[str]:
         converted = bundle  # what the message said, before stale entries are dropped
         matches: dict[tuple[str, str], list[str]] = {}
-        bundle, notes = source_guard.drop_stale(session, bundle, ident.source_time, matches)
+        keys: dict[str, str] = {}  # each query's sorted criteria, keyed once for the message
+        bundle, notes = source_guard.drop_stale(session, bundle, ident.source_time, matches, keys)
         bundle = merge.prepare(session, bundle)  # reads only: the matches still hold
         for_sender(
             session, row.sender
@@ -421,6 +422,7 @@ class Intake:
             base_url=self.base_url,
             settings=self.settings,
             known_matches=matches if caller is SYSTEM else None,  # what the system sees
+            criteria_keys=keys,
         )
         written = source_guard.written(response)
         notes += merge.complete(session, written, bundle, response)

@@ -32,18 +32,21 @@ def drop_stale(
     bundle: dict[str, Any],
     when: datetime | None,
     matches: dict[tuple[str, str], list[str]] | None = None,
+    keys: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The Bundle without the updates older than the stored data, and a note for each.
     ``matches`` gets what each conditional update's criteria found (as the system), by (type,
-    sorted criteria): the Bundle's ifNoneExist with the same criteria need not search again."""
+    sorted criteria): the Bundle's ifNoneExist with the same criteria need not search again.
+    ``keys`` gets each query's sorted criteria (``criteria_key``), for the Bundle to reuse."""
     if when is None:
         return bundle, []
     kept, notes = [], []
     entries = bundle.get("entry") or []
     found = matches if matches is not None else {}
+    keyed = keys if keys is not None else {}
     times: dict[tuple[str, str], datetime | None] = {}  # read with the matches
-    _search_all(session, entries, found, times)
-    targets = [_update_target(entry, found) for entry in entries]
+    _search_all(session, entries, found, times, keyed)
+    targets = [_update_target(entry, found, keyed) for entry in entries]
     times.update(source_times.get_many(session, [t for t in targets if t and t not in times]))
     for entry, target in zip(entries, targets, strict=True):
         stored = times.get(target) if target else None
@@ -62,6 +65,7 @@ def _search_all(
     entries: list[dict[str, Any]],
     found: dict[tuple[str, str], list[str]],
     times: dict[tuple[str, str], datetime | None],
+    keys: dict[str, str],
 ) -> None:
     """Search, in one go, the criteria of the conditional updates and of the conditional creates
     (the same keys, mostly), except those naming entries of this Bundle (resolved later); with
@@ -77,7 +81,7 @@ def _search_all(
             params = search_params(query)
         except GatewayError:
             continue
-        queries.setdefault((res_type, criteria_key(query)), (res_type, params))
+        queries.setdefault((res_type, _key(query, keys)), (res_type, params))
     try:
         ids = match_ids_many(
             session, list(queries.values()), caller=SYSTEM, limit=2, source_times=times
@@ -116,8 +120,15 @@ def _criteria(entry: dict[str, Any]) -> tuple[str, str] | None:
     return res_type, query
 
 
+def _key(query: str, keys: dict[str, str]) -> str:
+    found = keys.get(query)
+    if found is None:
+        found = keys[query] = criteria_key(query)
+    return found
+
+
 def _update_target(
-    entry: dict[str, Any], found: dict[tuple[str, str], list[str]]
+    entry: dict[str, Any], found: dict[tuple[str, str], list[str]], keys: dict[str, str]
 ) -> tuple[str, str] | None:
     request = entry.get("request") or {}
     if request.get("method") not in ("PATCH", "PUT"):
@@ -130,7 +141,7 @@ def _update_target(
     if "urn:uuid:" in query:
         return None  # criteria naming entries of this Bundle: the target is new or resolved later
     try:
-        ids = found.get((res_type, criteria_key(query)))
+        ids = found.get((res_type, _key(query, keys)))
     except GatewayError:
         return None
     return (res_type, ids[0]) if ids is not None and len(ids) == 1 else None
