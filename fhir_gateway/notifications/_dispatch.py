@@ -40,8 +40,11 @@ def active_specs(session: Session) -> list[Spec]:
     """The active Subscriptions whose end has not passed; parsed once per stored version of the
     Subscriptions (``careplans.StoredDataCache``: a Subscription write, here or in another
     process, reads them again)."""
+    specs = _specs.get(session)
+    if not any(spec.end for spec in specs):
+        return list(specs)
     now = clock.to_instant(clock.now())
-    return [spec for spec in _specs.get(session) if not (spec.end and spec.end < now)]
+    return [spec for spec in specs if not (spec.end and spec.end < now)]
 
 
 def _load_specs(session: Session) -> tuple[Spec, ...]:
