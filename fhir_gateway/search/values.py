@@ -49,6 +49,8 @@ _DATE = re.compile(
 
 def normalize(text: str) -> str:
     """Case- and accent-insensitive form of a string, for the default string search."""
+    if text.isascii():  # nothing to decompose (most names and codes): the same, cheaper
+        return " ".join(text.lower().split())
     decomposed = unicodedata.normalize("NFKD", text)
     folded = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(folded.casefold().split())

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fhir_gateway.search.values import date_range, normalize, number_range, split_reference
 
@@ -43,6 +46,15 @@ def test_number_range_uses_implicit_precision() -> None:
     assert number_range("1e2")[1:] == (Decimal(50), Decimal(150))
     with pytest.raises(ValueError):
         number_range("NaN")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_an_ascii_text_is_normalised_as_any_other(text: str) -> None:
+    # ASCII takes a shortcut (nothing to decompose); it must land where the general path does
+    decomposed = unicodedata.normalize("NFKD", text)
+    folded = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    assert normalize(text) == " ".join(folded.casefold().split())
 
 
 def test_normalize_folds_case_accents_and_spaces() -> None:
