@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import orjson
@@ -93,6 +93,20 @@ class Answer:
     @property
     def http_status(self) -> int:
         return HTTP_STATUS.get(self.code, 500)
+
+
+@dataclass(frozen=True, slots=True)
+class _Received:
+    """A message as received, before it is recorded."""
+
+    raw: bytes
+    kind: str  # hl7v2 | fhir-message
+    channel: str
+    peer: str | None
+    ident: Identified
+    # no caller (MLLP): the sender is checked against those registered to hospital clients, in
+    # the transaction that records the message
+    registered: bool
 
 
 @dataclass(slots=True)
@@ -188,13 +202,14 @@ class Intake:
         ident: Identified,
         caller: Caller | None,
     ) -> Answer:
-        registered = caller is None
+        message = _Received(raw, kind, channel, peer, ident, registered=caller is None)
         try:
-            outcome = self._write(self._at_once, raw, kind, channel, peer, ident, registered)
+            outcome = self._write(self._at_once, message)
         except Exception as exc:  # noqa: BLE001 - nothing was kept: the two-step path decides
             log.debug("%s %s: applied in two steps (%r)", kind, ident.control_id, exc)
-            ident = self._identified(kind, raw, caller)  # as parsed, whatever the attempt changed
-            outcome = self._write(self._record, raw, kind, channel, peer, ident, registered)
+            # as parsed, whatever the attempt changed
+            message = replace(message, ident=self._identified(kind, raw, caller))
+            outcome = self._write(self._record, message)
         if isinstance(outcome, InboxMessage):
             return _answer(outcome, False)
         recorded = outcome
@@ -202,34 +217,24 @@ class Intake:
             return _answer(recorded.terminal, recorded.duplicate)
         assert recorded.owner is not None
         if recorded.owner == recorded.message_id:
-            self._prepared[recorded.owner] = ident
+            self._prepared[recorded.owner] = message.ident
         return _answer(self._apply_until(recorded.owner, recorded.lock_key), recorded.duplicate)
 
-    def _record(
-        self,
-        session: Session,
-        raw: bytes,
-        kind: str,
-        channel: str,
-        peer: str | None,
-        ident: Identified,
-        registered: bool,
-    ) -> _Recorded:
-        """``registered``: a message without a caller (MLLP), whose sender is checked against
-        those registered to hospital clients here, in the transaction that records it."""
-        if registered:
+    def _record(self, session: Session, message: _Received) -> _Recorded:
+        raw, kind, ident = message.raw, message.kind, message.ident
+        if message.registered:
             self._check_registered(session, ident)
         key = inbox.key_hash(ident.key_text) if ident.key_text else None
         fields: dict[str, Any] = {
             "raw": raw,
-            "channel": channel,
+            "channel": message.channel,
             "kind": kind,
             "sender": ident.sender,
             "control_id": ident.control_id,
             "message_key": key,
             "patient_key": ident.patient_key,
             "event": ident.event,
-            "peer": peer,
+            "peer": message.peer,
             "source_time": ident.source_time,
         }
         if key is not None and ident.key_text is not None and not ident.rejected:
@@ -244,20 +249,11 @@ class Intake:
             return _Recorded(mid, terminal=self._fail(session, mid, kind, raw, ident, ident.error))
         return _Recorded(mid, owner=mid, lock_key=_lock_key(ident.patient_key, key, mid))
 
-    def _at_once(
-        self,
-        session: Session,
-        raw: bytes,
-        kind: str,
-        channel: str,
-        peer: str | None,
-        ident: Identified,
-        registered: bool,
-    ) -> InboxMessage | _Recorded:
+    def _at_once(self, session: Session, message: _Received) -> InboxMessage | _Recorded:
         """Record the message and, when it is its patient's next, apply it in the same
         transaction: its row as processed. Otherwise what ``_record`` says (committed as usual),
         for the two-step path to go on from. A failure raises: nothing is kept."""
-        recorded = self._record(session, raw, kind, channel, peer, ident, registered)
+        recorded = self._record(session, message)
         if recorded.terminal is not None or recorded.owner != recorded.message_id:
             return recorded
         assert recorded.lock_key is not None
@@ -266,7 +262,7 @@ class Intake:
         if row is None or first_id not in (None, row.id):
             return recorded  # earlier messages of the patient wait: they go first
         discharge.forget_writes(session)
-        code, body, notes = self._apply(session, row, ident)
+        code, body, notes = self._apply(session, row, message.ident)
         done = inbox.finish(
             session, row.id, status="processed", answer_code=code, answer=body, warnings=notes
         )

@@ -21,7 +21,7 @@ import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Dialect
 from sqlalchemy.orm import Session
@@ -118,13 +118,13 @@ def run_sql(session: Session, sql: str, parameters: tuple[Any, ...]) -> list[tup
     cursor = connection.connection.cursor()
     try:
         connection._cursor_execute(cursor, sql, parameters)  # noqa: SLF001 - see the module
-        return cursor.fetchall() if cursor.description is not None else []
+        return list(cursor.fetchall()) if cursor.description is not None else []
     finally:
         cursor.close()
 
 
 def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
-    compiled: Any = statement.compile(dialect=dialect)
+    compiled: Any = cast(Any, statement).compile(dialect=dialect)
     if compiled.post_compile_params or compiled.literal_execute_params:
         raise ValueError("a statement with expanding or literal parameters cannot be prebuilt")
     if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None):
@@ -140,6 +140,6 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
     }
     columns = list(getattr(statement, "exported_columns", ()))
     convert = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
-    row = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None  # type: ignore[misc]  # noqa: PYI024
+    row = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None  # noqa: PYI024
     positions = [escaped.get(n, n) for n in compiled.positiontup or []]
     return _Compiled(compiled.string, positions, binds, convert, row)

@@ -146,7 +146,7 @@ def read_many(session: Session, res_type: str, res_ids: list[str]) -> list[Store
 @lru_cache(maxsize=128)
 def _read_many(count: int) -> Prebuilt:
     """The read of ``count`` ids (i0, i1 …) of one type, built once per count."""
-    ids = [bindparam(f"i{n}") for n in range(count)]
+    ids: list[Any] = [bindparam(f"i{n}") for n in range(count)]
     return Prebuilt(
         select(resources).where(
             resources.c.res_type == bindparam("res_type"), resources.c.res_id.in_(ids)
@@ -561,7 +561,9 @@ def _claim_many_statement(dialect: str, count: int) -> Prebuilt:
     insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
     keys = conditional_keys.c
     names = ("res_type", "key_hash", "criteria", "res_id")
-    rows = [{name: bindparam(f"{name}{n}") for name in names} for n in range(count)]
+    rows: list[dict[str, Any]] = [
+        {name: bindparam(f"{name}{n}") for name in names} for n in range(count)
+    ]
     return Prebuilt(
         insert_for(conditional_keys)
         .values(rows)

@@ -62,7 +62,7 @@ _PER_STATEMENT = 500  # targets: within any database's limit of bound values
 @lru_cache(maxsize=128)
 def _upsert(dialect: str, count: int) -> Prebuilt:
     """The upsert of ``count`` targets (t0, i0 …) at one time, built once per count."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "res_type": bindparam(f"t{n}"),
             "res_id": bindparam(f"i{n}"),

@@ -10,10 +10,11 @@ restricted callers) are searched as ever, one by one.
 
 from __future__ import annotations
 
+import enum
 import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Literal
 
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
@@ -67,10 +68,16 @@ def _token_key(res_type: str, params: list[tuple[str, str]], caller: Caller) -> 
     return _parsed_token_key(res_type, params) if plain is _UNDECIDED else plain
 
 
-_UNDECIDED: Any = object()
+class _Undecided(enum.Enum):
+    UNDECIDED = enum.auto()
 
 
-def _plain_token_key(res_type: str, params: list[tuple[str, str]]) -> _TokenKey | None:
+_UNDECIDED = _Undecided.UNDECIDED
+
+
+def _plain_token_key(
+    res_type: str, params: list[tuple[str, str]]
+) -> _TokenKey | None | Literal[_Undecided.UNDECIDED]:
     """The key of the usual criteria, ``identifier=system|value``, read without the search's
     parser (a third of an admission's criteria work): one parameter, no modifier or chain, one
     value with one bar, nothing escaped, nothing cut short. Anything else is _UNDECIDED."""
