@@ -116,6 +116,7 @@ class _Recorded:
     terminal: InboxMessage | None = None  # already answered
     duplicate: bool = False
     lock_key: str | None = None  # the owner's patient lock, when recorded just now
+    added: inbox.Added | None = None  # as recorded just now, with its patient's waiting ones
 
 
 class Intake:
@@ -237,17 +238,21 @@ class Intake:
             "peer": message.peer,
             "source_time": ident.source_time,
         }
+        added = None
         if key is not None and ident.key_text is not None and not ident.rejected:
-            mid, owner = inbox.add_claiming(session, key_text=ident.key_text, **fields)
-            if owner != mid:
-                return self._duplicate(session, mid, owner)
+            added = inbox.add_claiming(session, key_text=ident.key_text, **fields)
+            mid = added.row.id
+            if added.owner != mid:
+                return self._duplicate(session, mid, added.owner)
         else:
             mid = inbox.add(session, **fields)
         if ident.rejected:
             return _Recorded(mid, terminal=self._fail(session, mid, kind, raw, ident, ident.error))
         if ident.error is not None:  # parsed but unusable: AE, and a re-send gets that AE again
             return _Recorded(mid, terminal=self._fail(session, mid, kind, raw, ident, ident.error))
-        return _Recorded(mid, owner=mid, lock_key=_lock_key(ident.patient_key, key, mid))
+        return _Recorded(
+            mid, owner=mid, lock_key=_lock_key(ident.patient_key, key, mid), added=added
+        )
 
     def _at_once(self, session: Session, message: _Received) -> InboxMessage | _Recorded:
         """Record the message and, when it is its patient's next, apply it in the same
@@ -258,8 +263,12 @@ class Intake:
             return recorded
         assert recorded.lock_key is not None
         inbox.lock_patient(session, recorded.lock_key)
-        row, first_id = inbox.lock_in_turn(session, recorded.message_id)
-        if row is None or first_id not in (None, row.id):
+        if recorded.added is not None:  # its patient's waiting messages read as it was recorded
+            row, waiting = recorded.added.row, recorded.added.waiting
+        else:
+            row, first_id = inbox.lock_in_turn(session, recorded.message_id)
+            waiting = first_id if row is not None and first_id != row.id else None
+        if row is None or waiting is not None:
             return recorded  # earlier messages of the patient wait: they go first
         discharge.forget_writes(session)
         code, body, notes = self._apply(session, row, message.ident)

@@ -23,6 +23,7 @@ from fhir_gateway.store.inbox_tables import inbox_keys, inbox_messages
 from fhir_gateway.store.prebuilt import Prebuilt
 
 __all__ = [
+    "Added",
     "InboxMessage",
     "key_hash",
     "add",
@@ -136,11 +137,11 @@ def add(
     return int(_ADD(tuple(values)).run(session, values).scalar_one())
 
 
-def _add_statement(names: tuple[str, ...]) -> Any:
+def _add_statement(names: tuple[str, ...], *, whole_row: bool = False) -> Any:
     return (
         insert(inbox_messages)
         .values({name: bindparam(name) for name in names})
-        .returning(inbox_messages.c.id)
+        .returning(*(inbox_messages.c if whole_row else [inbox_messages.c.id]))
     )
 
 
@@ -163,20 +164,36 @@ def _values(raw: bytes, channel: str, kind: str, status: str, fields: dict[str, 
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Added:
+    """A message recorded by ``add_claiming``: its row, the owner of its key (another id: a
+    re-send), and the earliest message of its patient still ``received`` before it (None: none,
+    or no patient key), as the recording statement saw them."""
+
+    row: InboxMessage
+    owner: int
+    waiting: int | None
+
+
 def add_claiming(
     session: Session, *, raw: bytes, channel: str, kind: str, key_text: str, **fields: Any
-) -> tuple[int, int]:
-    """``add`` a received message, then ``claim_key`` its ``message_key`` for it: (its id, the
-    key's owner). One statement on PostgreSQL (the claim a CTE of the insert); two elsewhere."""
+) -> Added:
+    """``add`` a received message, then ``claim_key`` its ``message_key`` for it. One statement
+    on PostgreSQL (the claim a CTE of the insert, the patient's waiting messages a subquery: those
+    committed before it); three elsewhere."""
     key = fields["message_key"]
     if session.get_bind().dialect.name != "postgresql":
         mid = add(session, raw=raw, channel=channel, kind=kind, **fields)
-        return mid, claim_key(session, key, key_text, mid)
+        owner = claim_key(session, key, key_text, mid)
+        row, first = lock_in_turn(session, mid)
+        assert row is not None  # just added
+        return Added(row, owner, first if first != mid else None)
     values = _values(raw, channel, kind, "received", fields)
     statement = _add_claiming_statement(tuple(values))
-    row = statement.run(session, {**values, "key_text": key_text}).one()
-    mid = int(row[0])
-    return (mid, mid) if row[1] is not None else (mid, _owner(session, key))
+    found = statement.run(session, {**values, "key_text": key_text}).one()
+    row = _row(found)
+    owner = row.id if found.claimed_by is not None else _owner(session, key)
+    return Added(row, owner, found.first_pending)
 
 
 def claim_key(session: Session, message_key: str, key_text: str, message_id: int) -> int:
@@ -193,7 +210,7 @@ def claim_key(session: Session, message_key: str, key_text: str, message_id: int
 
 @cache
 def _add_claiming_statement(names: tuple[str, ...]) -> Prebuilt:
-    added = _add_statement(names).cte("added")
+    added = _add_statement(names, whole_row=True).cte("added")
     claimed = (
         pg_insert(inbox_keys)
         .from_select(
@@ -208,8 +225,19 @@ def _add_claiming_statement(names: tuple[str, ...]) -> Prebuilt:
         .returning(inbox_keys.c.message_id)
         .cte("claimed")
     )
+    waiting = (  # committed before this statement: the message itself is not among them
+        select(func.min(inbox_messages.c.id))
+        .where(
+            inbox_messages.c.patient_key == bindparam("patient_key"),
+            inbox_messages.c.status == "received",
+        )
+        .scalar_subquery()
+        .label("first_pending")
+    )
     return Prebuilt(
-        select(added.c.id, claimed.c.message_id).select_from(added.outerjoin(claimed, true()))
+        select(added, claimed.c.message_id.label("claimed_by"), waiting).select_from(
+            added.outerjoin(claimed, true())
+        )
     )
 
 
