@@ -117,7 +117,7 @@ def iter_references(resource: Any) -> Iterator[tuple[dict[str, Any], str]]:
 _REFERENCE_MEMBER = re.compile(rb'"reference":("(?:[^"\\]|\\.)*")')
 
 
-class _Undecided(Exception):
+class _UndecidedReference(Exception):
     pass
 
 
@@ -140,18 +140,18 @@ def replace_references(
         if target is not None:
             return b'"reference":' + target
         if undecided(orjson.loads(value)):
-            raise _Undecided
+            raise _UndecidedReference
         return member.group(0)
 
     try:
         return orjson.loads(_REFERENCE_MEMBER.sub(replaced, text))  # type: ignore[no-any-return]
-    except _Undecided:
+    except _UndecidedReference:
         return None
 
 
 def reference_strings(resource: Any) -> list[str]:
-    """Every ``reference`` string in ``resource``, in document order, as ``iter_references``
-    finds them; read from its JSON text (C speed: the labels of every write ask)."""
+    """Every ``reference`` string in ``resource`` that ``iter_references`` finds, in document
+    order; read from its JSON text (C speed: the labels of every write ask)."""
     try:
         text = orjson.dumps(resource)
     except TypeError:
