@@ -62,8 +62,7 @@ class Settings(BaseSettings):
     gc_freeze_at_start: bool = Field(
         True,
         description="Once started, keep the start-up objects out of the garbage collector's "
-        "full passes (gc.freeze), which otherwise walk them all every few dozen messages, and "
-        "collect the young generation every 50,000 new objects instead of 700",
+        "full passes (gc.freeze), which otherwise walk them all every few dozen messages",
     )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics")
     metrics_port: int | None = Field(
