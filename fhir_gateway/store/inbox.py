@@ -134,7 +134,7 @@ def add(
 ) -> int:
     """Store a message as received (or already terminal); returns its id, the receipt order."""
     values = _values(raw, channel, kind, status, fields)
-    return int(_ADD(tuple(values)).run(session, values).scalar_one())
+    return int(_add_prebuilt(tuple(values)).run(session, values).scalar_one())
 
 
 def _add_statement(names: tuple[str, ...], *, whole_row: bool = False) -> Any:
@@ -146,7 +146,7 @@ def _add_statement(names: tuple[str, ...], *, whole_row: bool = False) -> Any:
 
 
 @cache
-def _ADD(names: tuple[str, ...]) -> Prebuilt:  # noqa: N802 - a statement, as the others
+def _add_prebuilt(names: tuple[str, ...]) -> Prebuilt:
     return Prebuilt(_add_statement(names))
 
 

@@ -48,6 +48,7 @@ def advance_many(
     if not targets:
         return
     dialect = session.get_bind().dialect.name
+    targets = sorted(set(targets))  # a row twice in one upsert is an error on PostgreSQL
     for start in range(0, len(targets), _PER_STATEMENT):
         part = targets[start : start + _PER_STATEMENT]
         params: dict[str, Any] = {"source_time": clock.to_db(when), "message_id": message_id}
