@@ -36,14 +36,20 @@ _Convert = Callable[[Any], Any] | None
 class _Compiled:
     sql: str
     positions: list[str]  # parameter names in order (positional drivers); empty: named
-    binds: dict[str, tuple[str, Any, _Convert]]  # name → (name in the SQL, bound value, processor)
+    # name → (name in the SQL, the value bound in the statement, processor, required)
+    binds: dict[str, tuple[str, Any, _Convert, bool]]
     convert: list[_Convert]  # per column
     row: Any  # the named tuple of a row, or None (no rows)
 
     def parameters(self, given: dict[str, Any]) -> Any:
         values: dict[str, Any] = {}
-        for name, (sql_name, bound, process) in self.binds.items():
-            value = given[name] if name in given else bound
+        for name, (sql_name, bound, process, required) in self.binds.items():
+            if name in given:
+                value = given[name]
+            elif required:
+                raise KeyError(f"the statement needs a value for {name!r}")
+            else:
+                value = bound
             values[sql_name] = process(value) if process is not None else value
         return tuple(values[n] for n in self.positions) if self.positions else values
 
@@ -135,6 +141,7 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
             escaped.get(name, name),
             bind.effective_value,
             bind.type.dialect_impl(dialect).bind_processor(dialect),
+            bool(bind.required),
         )
         for name, bind in compiled.binds.items()
     }

@@ -92,3 +92,8 @@ def test_what_a_full_execution_alone_can_do_is_refused_when_compiled(database) -
     )
     with pytest.raises(ValueError, match="expanding"), database.session() as session:
         expanding.run(session, {"ids": [1, 2]})
+
+
+def test_a_value_left_out_is_refused_not_stored_as_null(database) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(KeyError, match="key"), database.session() as session:
+        _CLAIM.run(session, {})
