@@ -263,6 +263,7 @@ class Intake:
             return recorded
         assert recorded.lock_key is not None
         inbox.lock_patient(session, recorded.lock_key)
+        row: InboxMessage | None
         if recorded.added is not None:  # its patient's waiting messages read as it was recorded
             row, waiting = recorded.added.row, recorded.added.waiting
         else:
