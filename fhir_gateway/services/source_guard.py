@@ -162,4 +162,4 @@ def record(
     session: Session, targets: list[tuple[str, str]], when: datetime | None, message_id: int | None
 ) -> None:
     if when is not None:
-        source_times.advance_many(session, sorted(set(targets)), when, message_id)
+        source_times.advance_many(session, targets, when, message_id)  # each once, sorted there

@@ -36,7 +36,6 @@ from fhir_gateway.store.search_parameters import CHANGED, RegistrySync
 __all__ = [
     "sqlite_in_a_file",
     "Database",
-    "Prebuilt",
     "Reconnected",
     "SessionRules",
     "RULES",

@@ -39,7 +39,8 @@ from sqlalchemy.orm import Session
 from fhir_gateway import clock
 from fhir_gateway.errors import Conflict, PreconditionFailed
 from fhir_gateway.store import index as search_index
-from fhir_gateway.store.db import Database, Prebuilt
+from fhir_gateway.store.db import Database
+from fhir_gateway.store.prebuilt import Prebuilt
 from fhir_gateway.store.tables import conditional_keys, resource_versions, resources
 from fhir_gateway.store.transaction_memo import note_written
 

@@ -44,7 +44,7 @@ def advance_many(
 ) -> None:
     """Record ``when`` for each target unless a newer time is already recorded: an upsert whose
     update only moves forward, so two writers of a shared resource (one Organization) never race
-    it back. One statement for all targets (each once)."""
+    it back. One statement per 500 targets, each once however often it is named."""
     if not targets:
         return
     dialect = session.get_bind().dialect.name
