@@ -52,7 +52,7 @@ def save(session: Session, doc: dict[str, Any], caller: Caller = SYSTEM) -> Stor
     """Create or update ``doc`` (which carries its id) through the FHIR service. The engines build
     it from validated templates and stored resources: the models check it, the schema pass is
     for input from outside (and the test suite holds engine output to the schema)."""
-    return svc.update(session, doc["resourceType"], doc["id"], doc, caller, schema=False).stored
+    return svc.update(session, doc["resourceType"], doc["id"], doc, caller, own_write=True).stored
 
 
 def save_all(
@@ -67,5 +67,5 @@ def save_all(
     batch rules called once per run. ``restated``: stored resources with only a status, a text
     note or references to what the engine stored changed, not validated again (``update_many``'s
     ``validate=False``)."""
-    results = svc.update_many(session, docs, caller, schema=False, validate=not restated)
+    results = svc.update_many(session, docs, caller, own_write=True, validate=not restated)
     return [r.stored for r in results]

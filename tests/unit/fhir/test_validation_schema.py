@@ -252,8 +252,26 @@ def test_schema_issues_name_the_element_and_the_reason(
     assert error.message == f"Invalid {doc['resourceType']}: {where}: {reason}{more}"
 
 
-def test_engine_writes_may_leave_the_schema_out() -> None:
-    validate_resource({**PATIENT, "gender": "bogus"}, schema=False)  # the model lets it through
+def test_engine_writes_meet_the_schema() -> None:
+    """The gateway's own writes leave the models out, not the schema: what it refuses is
+    refused, with the element named."""
+    with pytest.raises(InvalidRequest) as caught:
+        validate_resource({**PATIENT, "gender": "bogus"}, own_write=True)
+    assert [i.expression for i in caught.value.issues] == [["Patient.gender"]]
+
+
+def test_only_the_suite_holds_engine_writes_to_the_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two choices of one element: the models refuse it, the schema does not. From outside it is
+    refused always; an engine's write only where STRICT_OWN_WRITES is set (the suite sets it)."""
+    both = {**PATIENT, "deceasedBoolean": True, "deceasedDateTime": "2020-01-01"}
+    monkeypatch.delenv(validation.STRICT_OWN_WRITES, raising=False)
+    validate_resource(both, own_write=True)
+    with pytest.raises(InvalidRequest):
+        validate_resource(both)
+    monkeypatch.setenv(validation.STRICT_OWN_WRITES, "1")
+    with pytest.raises(InvalidRequest) as caught:
+        validate_resource(both, own_write=True)
+    assert "deceased" in caught.value.message
 
 
 @pytest.mark.parametrize("kind", sorted({doc["resourceType"] for doc in CORPUS}))
