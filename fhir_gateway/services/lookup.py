@@ -50,8 +50,8 @@ def search(session: Session, res_type: str, params: list[tuple[str, str]]) -> li
 
 def save(session: Session, doc: dict[str, Any], caller: Caller = SYSTEM) -> StoredResource | None:
     """Create or update ``doc`` (which carries its id) through the FHIR service. The engines build
-    it from validated templates and stored resources: the models check it, the schema pass is
-    for input from outside (and the test suite holds engine output to the schema)."""
+    it from validated templates and stored resources: an own write, checked by the JSON schema's
+    compiled check (``validate_resource``; the test suite holds engine output to the models too)."""
     return svc.update(session, doc["resourceType"], doc["id"], doc, caller, own_write=True).stored
 
 
