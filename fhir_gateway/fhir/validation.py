@@ -135,11 +135,13 @@ def validate_resource(
     ``own_write=True``, for resources the gateway's engines build from validated templates,
     stored resources and values of their own making (dates from ``datetime``, one choice type
     per element), meets the JSON schema alone: its compiled check costs a third to a quarter of
-    the models' (a discharge's plan, work items and Provenance: ~20 % of the discharge's CPU),
-    and catches what an engine could get wrong (an unknown element, a wrong JSON type, a code
-    outside a required value set, a required element missing). The test suite sets
-    ``FHIR_GATEWAY_STRICT_OWN_WRITES=1`` (``STRICT_OWN_WRITES``), which holds the engines'
-    writes to the models too, so that what only the models refuse is caught there."""
+    the models' (a discharge's plan, work items and Provenance: ~20 % of the discharge's CPU).
+    It refuses an unknown element, a value of the wrong JSON type (an object where a primitive
+    belongs or the reverse), a primitive that breaks its pattern and a code outside a required
+    value set; it lets through what only the models refuse: a required element left out, two
+    choices of one element, an impossible date. Those are engine bugs, not data: the test
+    suite sets ``FHIR_GATEWAY_STRICT_OWN_WRITES=1`` (``STRICT_OWN_WRITES``), which holds every
+    engine write it makes to the models as well."""
     if not isinstance(resource, dict):
         raise InvalidRequest("A resource must be a JSON object")
     resource_type = resource.get("resourceType")
@@ -183,6 +185,14 @@ def _schema_definitions() -> dict[str, Any]:
     # The schema checks a nested resource (contained, Bundle.entry.resource) with a oneOf over all
     # 146 types: seconds per Bundle. Nested resources are checked one by one instead (below).
     definitions["ResourceList"] = {"type": "object"}
+    # The published definitions of complex types and resources list their properties but not
+    # ``"type": "object"``, so a string or number where an Identifier belongs met them.
+    for definition in definitions.values():
+        if "properties" in definition and "type" not in definition:
+            definition["type"] = "object"
+    # Element is what a primitive's ``_x`` holds: null is its placeholder in a ``_given`` array
+    # (the JSON rules refuse a null anywhere else).
+    definitions["Element"]["type"] = ["object", "null"]
     return definitions  # type: ignore[no-any-return]
 
 
