@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import statistics
 import subprocess
 import sys
@@ -27,8 +28,10 @@ from typing import IO, Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+KINDS = ("first_stay_discharge", "readmission", "a01", "a08", "mix")  # bench_writepath's
 DEFAULT_KINDS = "first_stay_discharge:30,readmission:24,a01:60,a08:40,mix:30"
 _ANSWER_TIMEOUT_S = 120.0  # one message, however slow the machine
+_START_TIMEOUT_S = 600.0  # a fresh database migrated and seeded
 
 
 def _worker(tree: str, database: str) -> None:
@@ -80,12 +83,17 @@ class _Tree:
             stdout=subprocess.PIPE,
             text=True,
         )
-        if self._line() != "ready":
+        if self._line(_START_TIMEOUT_S) != "ready":
             raise RuntimeError(f"{tree}: the worker did not start")
 
-    def _line(self) -> str:
+    def _line(self, timeout: float = _ANSWER_TIMEOUT_S) -> str:
+        """The worker's next line; a worker silent past ``timeout`` is killed (one line answers
+        each request, so nothing waits in the pipe's buffer while ``select`` waits)."""
         out: IO[str] | None = self.process.stdout
         assert out is not None
+        if not select.select([out], [], [], timeout)[0]:
+            self.process.kill()
+            raise RuntimeError(f"{self.tree}: no answer from the worker within {timeout:g} s")
         line = out.readline().strip()
         if not line:
             raise RuntimeError(f"{self.tree}: the worker stopped (exit {self.process.poll()})")
@@ -140,9 +148,14 @@ def compare(other: str, kinds: list[tuple[str, int]]) -> list[dict[str, Any]]:
 
 
 def _kinds(text: str) -> list[tuple[str, int]]:
+    """``KIND:MESSAGES,…`` → [(kind, messages)]; argparse's error for a malformed one."""
     out = []
     for part in text.split(","):
         kind, _, count = part.strip().partition(":")
+        if kind not in KINDS or not (count or "30").isdigit() or not 0 < int(count or 30) <= 1000:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: KIND:MESSAGES, KIND one of {', '.join(KINDS)}, 1 to 1000 messages"
+            )
         out.append((kind, int(count or 30)))
     return out
 
@@ -153,11 +166,13 @@ if __name__ == "__main__":
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("other", help="the other tree: a checkout of another commit")
-    parser.add_argument("--kinds", default=DEFAULT_KINDS, help="KIND:MESSAGES, comma-separated")
+    parser.add_argument(
+        "--kinds", type=_kinds, default=DEFAULT_KINDS, help="KIND:MESSAGES, comma-separated"
+    )
     args = parser.parse_args()
     print(f"this tree: {ROOT}\nthe other: {os.path.abspath(args.other)}")
     print(f"{'kind':22s} {'this ms':>8s} {'other ms':>9s} {'ratio (median per message)':>28s}")
-    for r in compare(os.path.abspath(args.other), _kinds(args.kinds)):
+    for r in compare(os.path.abspath(args.other), args.kinds):
         print(
             f"{r['kind']:22s} {r['here_ms']:8.2f} {r['other_ms']:9.2f} {r['ratio']:28.3f}"
             f"   ({r['messages']} messages each)",
