@@ -30,7 +30,7 @@ def create_once(session: Session, doc: dict[str, Any]) -> bool:
     existing = repo.read(session, doc["resourceType"], doc["id"])
     if existing is not None and not existing.deleted:
         return False
-    return svc.update(session, doc["resourceType"], doc["id"], doc, SYSTEM, own_write=True).created
+    return svc.update(session, doc["resourceType"], doc["id"], doc, SYSTEM).created
 
 
 def lock(session: Session, *parts: str) -> None:

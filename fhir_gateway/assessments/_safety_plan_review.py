@@ -98,7 +98,7 @@ def complete(session: Session, task: dict[str, Any], plan: str, response_id: str
         if status == "completed":
             current["businessStatus"] = {"text": "Safety plan completed with the patient"}
             current["output"] = [*(current.get("output") or []), *_outputs(plan, response_id)]
-        stored = svc.update(session, "Task", task["id"], current, SYSTEM, own_write=True).stored
+        stored = svc.update(session, "Task", task["id"], current, SYSTEM).stored
         current = stored.content if stored is not None else current
 
 

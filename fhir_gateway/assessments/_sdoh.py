@@ -262,7 +262,7 @@ def _retract(session: Session, caller: Caller, doc: dict[str, Any]) -> None:
         return
     else:
         changed = {**doc, "status": "entered-in-error"}
-    svc.update(session, doc["resourceType"], doc["id"], changed, caller, own_write=True)
+    svc.update(session, doc["resourceType"], doc["id"], changed, caller)
 
 
 def _earlier(session: Session, response_id: str) -> list[dict[str, Any]]:
@@ -300,7 +300,7 @@ def on_response(event: WriteEvent, stored: StoredResource | None) -> None:
         return
     observations, conditions = derive(event.session, response, sdoh)
     for doc in [*observations, *conditions]:
-        svc.update(event.session, doc["resourceType"], doc["id"], doc, event.caller, own_write=True)
+        svc.update(event.session, doc["resourceType"], doc["id"], doc, event.caller)
     kept = {d["id"] for d in [*observations, *conditions]}
     for doc in _earlier(event.session, response["id"]):
         if doc["id"] not in kept:

@@ -3,18 +3,21 @@
 ``parse_json`` turns request bytes into Python values (orjson) and refuses hostile nesting and
 documents of more values than a limit (every value costs validation and index work: 80,000 names
 in one Patient took 24 s to store, 200,000 more than a minute);
-``validate_resource`` checks a resource against the fhir.resources R4B model of its type. Both
-raise ``InvalidRequest`` (400) whose issues name the failing element as a FHIRPath-like expression
-(``Patient.name[0].given``). pydantic's ``ValidationError`` is translated here and nowhere else.
+``validate_resource`` checks a resource against FHIR R4: what the fhir.resources R4B model of
+its type refuses and what the official FHIR R4 JSON schema of its type
+(``fhir_gateway/data/fhir.schema.json``) refuses. Both raise ``InvalidRequest`` (400) whose
+issues name the failing element as a FHIRPath-like expression (``Patient.name[0].given``).
+pydantic's ``ValidationError`` is translated here and nowhere else.
 
-The models let wrong JSON types and codes outside required value sets through (``"active": 1``,
-``"gender": "bogus"``), so a resource the model accepts is also checked against the official FHIR
-R4 JSON schema of its type (``fhir_gateway/data/fhir.schema.json``). A valid document (nearly
-all of them) only meets fastjsonschema's check, compiled to Python once per type on first use
-(about 0.1 s a type); a document it refuses goes through jsonschema, whose errors name the elements
-(jsonschema's verdict is the one that counts, so the issues are what they always were).
+Neither validator alone is enough: the models let wrong JSON types and codes outside required
+value sets through (``"active": 1``, ``"gender": "bogus"``), the schema lets through a missing
+required element, two types of one [x] element and 30 February. A valid document (nearly all of
+them) meets one cheap pass: fastjsonschema's check, compiled to Python once per type on first
+use (about 0.1 s a type), and ``model_rules``' walk of what only the models refuse. A document
+either doubts meets the models, then jsonschema, whose errors name the elements, so that the
+issues are what they always were.
 
-Besides the model, a cheap pass over the JSON enforces rules of FHIR's JSON format that the models
+Before both, a cheap pass over the JSON enforces rules of FHIR's JSON format that the models
 let through: no empty objects or arrays, no null outside arrays, every nested ``resourceType``
 (contained, Bundle.entry.resource, Parameters.parameter.resource) a known R4 type, resource ids of
 at most 64 characters.
@@ -23,7 +26,6 @@ at most 64 characters.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,8 +37,9 @@ from jsonschema import Draft6Validator
 from pydantic import ValidationError
 
 from fhir_gateway.errors import InvalidRequest, Issue, PayloadTooLarge
+from fhir_gateway.fhir.model_rules import may_break_model_rules
 
-__all__ = ["STRICT_OWN_WRITES", "parse_json", "validate_resource"]
+__all__ = ["parse_json", "validate_resource"]
 
 # Resource types R4B added and R4 (the wire version) does not have, and the abstract ones:
 # refused as unknown. (R4 types R4B dropped, MedicinalProduct* and a few Substance*, are unknown
@@ -61,8 +64,6 @@ _NOT_R4 = frozenset(
     }
 )
 _MAX_ID_LENGTH = 64
-# Set to 1 (the test suite does): the engines' own writes meet the models too (validate_resource).
-STRICT_OWN_WRITES = "FHIR_GATEWAY_STRICT_OWN_WRITES"
 _MAX_ISSUES = 50  # a hostile document could produce thousands; the first ones are enough
 
 _Path = tuple[Any, ...]  # a linked list (parent, key): built per node without joining strings
@@ -122,26 +123,15 @@ def _check_shape(value: Any, max_depth: int, max_values: int | None) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def validate_resource(
-    resource: Any, *, expected_type: str | None = None, own_write: bool = False
-) -> None:
+def validate_resource(resource: Any, *, expected_type: str | None = None) -> None:
     """Raise InvalidRequest unless ``resource`` is a valid R4 resource (of ``expected_type``).
 
-    What comes from outside meets both validators: the models, then the JSON schema. The models
-    cannot be left out for what the schema proves: the schema lets through what they refuse
-    (both ``deceasedBoolean`` and ``deceasedDateTime``, a bad date inside a valid pattern), and
-    their issues come first.
-
-    ``own_write=True``, for resources the gateway's engines build from validated templates,
-    stored resources and values of their own making (dates from ``datetime``, one choice type
-    per element), meets the JSON schema alone: its compiled check costs a third to a quarter of
-    the models' (a discharge's plan, work items and Provenance: ~20 % of the discharge's CPU).
-    It refuses an unknown element, a value of the wrong JSON type (an object where a primitive
-    belongs or the reverse), a primitive that breaks its pattern and a code outside a required
-    value set; it lets through what only the models refuse: a required element left out, two
-    choices of one element, an impossible date. Those are engine bugs, not data: the test
-    suite sets ``FHIR_GATEWAY_STRICT_OWN_WRITES=1`` (``STRICT_OWN_WRITES``), which holds every
-    engine write it makes to the models as well."""
+    A valid resource, whoever wrote it (a client, an adapter, an engine), meets one pass: the
+    JSON rules, the JSON schema's compiled check and the walk of what only the models refuse
+    (``model_rules``: required elements, one type per [x] element, real dates, integer
+    ranges); together they refuse what the models and the schema refuse, at a fraction of the
+    models' cost. A resource any of them doubts meets both validators in full, the models then
+    the schema, so that the issues a client reads are the models' first, as they always were."""
     if not isinstance(resource, dict):
         raise InvalidRequest("A resource must be a JSON object")
     resource_type = resource.get("resourceType")
@@ -156,8 +146,7 @@ def validate_resource(
     if model is None:
         raise InvalidRequest(f"Unknown resourceType {resource_type!r}", expression=["resourceType"])
     resources = _check_json_rules(resource, resource_type)
-    if own_write and os.environ.get(STRICT_OWN_WRITES) != "1":
-        _raise_schema_issues(resources, resource_type)
+    if _passes_fast_check(resources) and not may_break_model_rules(resource, model):
         return
     try:
         model.model_validate(resource)

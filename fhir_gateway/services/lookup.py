@@ -52,7 +52,7 @@ def save(session: Session, doc: dict[str, Any], caller: Caller = SYSTEM) -> Stor
     """Create or update ``doc`` (which carries its id) through the FHIR service. The engines build
     it from validated templates and stored resources: an own write, checked by the JSON schema's
     compiled check (``validate_resource``; the test suite holds engine output to the models too)."""
-    return svc.update(session, doc["resourceType"], doc["id"], doc, caller, own_write=True).stored
+    return svc.update(session, doc["resourceType"], doc["id"], doc, caller).stored
 
 
 def save_all(
@@ -67,5 +67,5 @@ def save_all(
     batch rules called once per run. ``restated``: stored resources with only a status, a text
     note or references to what the engine stored changed, not validated again (``update_many``'s
     ``validate=False``)."""
-    results = svc.update_many(session, docs, caller, own_write=True, validate=not restated)
+    results = svc.update_many(session, docs, caller, validate=not restated)
     return [r.stored for r in results]

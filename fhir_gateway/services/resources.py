@@ -95,17 +95,17 @@ def search_params(query: str) -> list[tuple[str, str]]:
     return parse_qsl(query, keep_blank_values=True)
 
 
-def _prepare(resource: Any, res_type: str, *, own_write: bool = False) -> dict[str, Any]:
+def _prepare(resource: Any, res_type: str) -> dict[str, Any]:
     if not isinstance(resource, dict):
         raise InvalidRequest("The body must be a FHIR resource (a JSON object)")
-    validate_resource(resource, expected_type=res_type, own_write=own_write)
+    validate_resource(resource, expected_type=res_type)
     if res_type == "SearchParameter":
         _register_search_parameter(resource)
     return _normalised(resource)
 
 
-def _new_doc(resource: Any, res_type: str, own_write: bool) -> dict[str, Any]:
-    doc = _prepare(resource, res_type, own_write=own_write)
+def _new_doc(resource: Any, res_type: str) -> dict[str, Any]:
+    doc = _prepare(resource, res_type)
     return {k: v for k, v in doc.items() if k != "id"}  # the server assigns ids on create
 
 
@@ -299,7 +299,6 @@ def create(
     searched: bool = False,
     matched: str | None = None,
     claimed: str | None = None,
-    own_write: bool = False,
     matched_row: StoredResource | None = None,
 ) -> WriteResult:
     """POST, with ``If-None-Exist`` made race-safe by a unique key (see claim_conditional_key).
@@ -309,12 +308,11 @@ def create(
     ``matched``: that search found this one id (as the caller), which is read, not searched
     (``matched_row``: its row, read ahead in this transaction).
     ``claimed``: the caller has claimed the criteria's key for ``res_id`` already (with the
-    other keys of its Bundle): the id that owns it (``repo.claim_conditional_keys``).
-    ``own_write=True``: see ``validate_resource`` (the gateway's own writes)."""
+    other keys of its Bundle): the id that owns it (``repo.claim_conditional_keys``)."""
     check_type(res_type)
     _require(caller, res_type, "c")
     if not if_none_exist:
-        return _store_new(session, caller, _new_doc(resource, res_type, own_write), res_id)
+        return _store_new(session, caller, _new_doc(resource, res_type), res_id)
     params = search_params(if_none_exist.lstrip("?"))
     if not params:
         raise InvalidRequest("If-None-Exist has no search parameters")
@@ -327,7 +325,7 @@ def create(
     if existing is not None:  # the body is ignored (FHIR): not validated either, only its type
         _check_body_type(resource, res_type)
         return WriteResult(200, existing)
-    doc = _new_doc(resource, res_type, own_write)
+    doc = _new_doc(resource, res_type)
     criteria = urlencode(sorted(params))
     new_id = res_id or repo.new_id()
     owner = (
@@ -342,14 +340,7 @@ def create(
                 raise Forbidden(f"Not permitted: c on {res_type}")
             return WriteResult(200, stored)
         if not repo.release_conditional_key(session, res_type, criteria, owner, new_id):
-            return create(
-                session,
-                res_type,
-                resource,
-                caller,
-                if_none_exist=if_none_exist,
-                own_write=own_write,
-            )
+            return create(session, res_type, resource, caller, if_none_exist=if_none_exist)
     return _store_new(session, caller, doc, new_id)
 
 
@@ -576,16 +567,14 @@ def update(
     caller: Caller,
     *,
     if_match: int | None = None,
-    own_write: bool = False,
     current: StoredResource | None | object = repo.UNREAD,
 ) -> WriteResult:
-    """PUT Type/id. ``own_write=True``: see ``validate_resource`` (the gateway's own writes).
-    ``current``: its row (None: none), read in this transaction by the caller; the write is
+    """PUT Type/id. ``current``: its row (None: none), read in this transaction by the caller; the write is
     guarded by its version all the same (``repo.update_resource``), but only a row read for
     update makes a concurrent writer wait rather than fail."""
     check_type(res_type)
     _require(caller, res_type, "u")
-    doc = _prepare(resource, res_type, own_write=own_write)
+    doc = _prepare(resource, res_type)
     _check_body_id(doc, res_type, res_id)
     existing = (
         repo.read(session, res_type, res_id, for_update=True) if current is repo.UNREAD else current
@@ -620,7 +609,6 @@ def update_many(
     resources: list[Any],
     caller: Caller,
     *,
-    own_write: bool = False,
     validate: bool = True,
 ) -> list[WriteResult]:
     """PUT of several resources, each carrying its id, as ``update`` would store them one after
@@ -634,10 +622,7 @@ def update_many(
     valid values (a status, a text note, a reference to a resource it stored): they were
     validated when stored, and nothing was added that a validator could refuse, so they are not
     validated again."""
-    docs = [
-        _prepared_for_update(resource, caller, own_write=own_write, validate=validate)
-        for resource in resources
-    ]
+    docs = [_prepared_for_update(resource, caller, validate=validate) for resource in resources]
     keys = list(dict.fromkeys((d["resourceType"], d["id"]) for d in docs))
     ahead = Prefetched.read(session, keys, for_update=True) if len(docs) > 1 else None
     results: list[WriteResult] = []
@@ -652,16 +637,14 @@ def update_many(
     return results + (_store_run(session, caller, run, ahead) if run else [])
 
 
-def _prepared_for_update(
-    resource: Any, caller: Caller, *, own_write: bool, validate: bool
-) -> dict[str, Any]:
+def _prepared_for_update(resource: Any, caller: Caller, *, validate: bool) -> dict[str, Any]:
     res_type = resource.get("resourceType") if isinstance(resource, dict) else None
     if not isinstance(res_type, str):
         raise InvalidRequest("The body must be a FHIR resource (a JSON object)")
     check_type(res_type)
     _require(caller, res_type, "u")
     doc = (
-        _prepare(resource, res_type, own_write=own_write)
+        _prepare(resource, res_type)
         if validate or res_type == "SearchParameter"
         else _normalised(resource)
     )

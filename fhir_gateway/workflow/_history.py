@@ -93,7 +93,7 @@ def flush_provenance(session: Session) -> None:
         key = (noted.caller.client_id, noted.caller.role, noted.caller.organization)
         groups.setdefault(key, []).append(noted)
     for transitions in groups.values():
-        svc.create(session, "Provenance", _provenance(transitions), SYSTEM, own_write=True)
+        svc.create(session, "Provenance", _provenance(transitions), SYSTEM)
 
 
 def _part(transition: _Transition) -> dict[str, Any]:

@@ -5,21 +5,19 @@ refuses nor changes a single issue a client reads."""
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
+from fhir_corpus import CORPUS
+from fhir_corpus import parent as parent_of
+from fhir_corpus import paths as all_paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhir_gateway.errors import InvalidRequest
 from fhir_gateway.fhir import validation
 from fhir_gateway.fhir.validation import validate_resource
-
-DATA = Path(__file__).resolve().parents[2] / "data"
 
 PATIENT = {
     "resourceType": "Patient",
@@ -29,20 +27,6 @@ PATIENT = {
     "gender": "female",
     "birthDate": "1980-05-06",
 }
-
-
-def _corpus() -> list[dict[str, Any]]:
-    """Real resources: the shipped FHIR samples, the converter's expected bundles, and every
-    version the gateway wrote for four discharges (plans, Tasks, Flags, Provenance...)."""
-    files = sorted((DATA / "fhir").rglob("*.json"))
-    files += sorted((DATA / "hl7v2" / "microsoft-fhir-converter" / "expected").glob("*.json"))
-    docs = [json.loads(path.read_text()) for path in files]
-    versions = DATA / "fhir" / "gateway-discharges" / "versions.ndjson"
-    docs += [json.loads(line) for line in versions.read_text().splitlines() if line.strip()]
-    return docs
-
-
-CORPUS = _corpus()
 
 
 def _resources(doc: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
@@ -139,26 +123,13 @@ _json_scalars = st.one_of(
 )
 
 
-def _paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield path
-    if isinstance(node, dict | list):
-        for key, child in node.items() if isinstance(node, dict) else enumerate(node):
-            yield from _paths(child, (*path, key))
-
-
-def _parent(doc: Any, path: tuple[Any, ...]) -> Any:
-    for key in path[:-1]:
-        doc = doc[key]
-    return doc
-
-
 @st.composite
 def mutated_resources(draw: st.DrawFn) -> dict[str, Any]:
     doc = copy.deepcopy(draw(st.sampled_from(CORPUS)))
     for _ in range(draw(st.integers(1, 3))):
-        paths = [p for p in _paths(doc) if p and p != ("resourceType",)]  # refused before
+        paths = [p for p in all_paths(doc) if p and p != ("resourceType",)]  # refused before
         path = paths[draw(st.integers(0, len(paths) - 1))]
-        parent, key = _parent(doc, path), path[-1]
+        parent, key = parent_of(doc, path), path[-1]
         action = draw(st.sampled_from(["replace", "delete", "add"]))
         if action == "replace":
             parent[key] = draw(_json_scalars)
@@ -250,41 +221,6 @@ def test_schema_issues_name_the_element_and_the_reason(
     where, reason = issues[0]
     more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
     assert error.message == f"Invalid {doc['resourceType']}: {where}: {reason}{more}"
-
-
-@pytest.mark.parametrize(
-    ("change", "where"),
-    [
-        ({"gender": "bogus"}, "Patient.gender"),  # a code outside the required value set
-        ({"identifier": ["MRN-1"]}, "Patient.identifier[0]"),  # a string where an object belongs
-        ({"name": "Doe"}, "Patient.name"),  # a string where an array belongs
-        ({"active": "yes"}, "Patient.active"),  # a string where a boolean belongs
-        ({"nickname": "J"}, "Patient"),  # an unknown element
-    ],
-)
-def test_engine_writes_meet_the_schema(
-    monkeypatch: pytest.MonkeyPatch, change: dict[str, Any], where: str
-) -> None:
-    """The gateway's own writes leave the models out, not the schema: what it refuses is
-    refused, with the element named (outside the suite's strict setting, as in production)."""
-    monkeypatch.delenv(validation.STRICT_OWN_WRITES, raising=False)
-    with pytest.raises(InvalidRequest) as caught:
-        validate_resource({**PATIENT, **change}, own_write=True)
-    assert {tuple(i.expression) for i in caught.value.issues} == {(where,)}
-
-
-def test_only_the_suite_holds_engine_writes_to_the_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two choices of one element: the models refuse it, the schema does not. From outside it is
-    refused always; an engine's write only where STRICT_OWN_WRITES is set (the suite sets it)."""
-    both = {**PATIENT, "deceasedBoolean": True, "deceasedDateTime": "2020-01-01"}
-    monkeypatch.delenv(validation.STRICT_OWN_WRITES, raising=False)
-    validate_resource(both, own_write=True)
-    with pytest.raises(InvalidRequest):
-        validate_resource(both)
-    monkeypatch.setenv(validation.STRICT_OWN_WRITES, "1")
-    with pytest.raises(InvalidRequest) as caught:
-        validate_resource(both, own_write=True)
-    assert "deceased" in caught.value.message
 
 
 @pytest.mark.parametrize("kind", sorted({doc["resourceType"] for doc in CORPUS}))
