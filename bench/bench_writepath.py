@@ -6,7 +6,8 @@ CPU per first-stay discharge, readmission, admission (A01) and update (A08).
 
 Each message goes through ``Intake.receive_hl7`` (inbox, conversion, Bundle, rules, plan) on one
 thread. Statements are counted (``fhir_gateway.store.statements``) in a first pass of its own,
-since counting slows the statements it counts; CPU is timed in a second pass without it:
+since counting slows the statements it counts; CPU is timed in a second pass without it, the
+kinds taking turns round by round (a machine whose speed drifts weighs on each kind alike):
 ``time.process_time`` for the gateway, and on PostgreSQL the utime+stime of the backends the
 pool opened (``/proc/<backend pid>/stat``, same machine), in 10 ms ticks summed over the pass.
 
@@ -19,6 +20,7 @@ of PostgreSQL CPU per first stay) met or not, and writes them to bench/results/w
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -103,36 +105,50 @@ class _Backends:
 
 
 def _measure(
-    rounds: list[list[bytes]], send: Callable[[bytes], None], engine: Any, backends: _Backends
-) -> dict[str, float]:
-    half = len(rounds) // 2
-    counted, timed = rounds[:half], rounds[half:]
-    statements = 0
-    for messages in counted:
-        for raw in messages[:-1]:
-            send(raw)
-        with counting(engine) as seen:
+    rounds_by_kind: dict[str, list[list[bytes]]],
+    send: Callable[[bytes], None],
+    engine: Any,
+    backends: _Backends,
+) -> dict[str, dict[str, float]]:
+    """Per kind, statements counted over the first half of its rounds (counting slows the
+    statements it counts) and CPU timed over the second half. The timed rounds take the kinds in
+    turn, a round of each, so that a machine whose speed drifts during the run weighs on every
+    kind alike: a readmission's ratio to a first stay is a target."""
+    statements: dict[str, int] = {}
+    for kind, rounds in rounds_by_kind.items():
+        statements[kind] = 0
+        for messages in rounds[: len(rounds) // 2]:
+            for raw in messages[:-1]:
+                send(raw)
+            with counting(engine) as seen:
+                send(messages[-1])
+            statements[kind] += seen.total
+    cpu = dict.fromkeys(rounds_by_kind, 0.0)
+    db_cpu = dict.fromkeys(rounds_by_kind, 0.0)
+    timed = {kind: rounds[len(rounds) // 2 :] for kind, rounds in rounds_by_kind.items()}
+    on_postgres = backends.cpu_seconds() is not None
+    for turn in itertools.zip_longest(*timed.values()):
+        for kind, messages in zip(timed, turn, strict=True):
+            if messages is None:
+                continue  # the mix has more rounds than the other kinds
+            for raw in messages[:-1]:
+                send(raw)
+            db_at = backends.cpu_seconds()
+            started = time.process_time()
             send(messages[-1])
-        statements += seen.total
-    cpu = 0.0
-    db_before = backends.cpu_seconds()
-    db_cpu = 0.0
-    for messages in timed:
-        for raw in messages[:-1]:
-            send(raw)
-        db_at = backends.cpu_seconds()
-        started = time.process_time()
-        send(messages[-1])
-        cpu += time.process_time() - started
-        db_after = backends.cpu_seconds()
-        if db_at is not None and db_after is not None:
-            db_cpu += db_after - db_at
-    figures = {
-        "statements": round(statements / len(counted), 1),
-        "gateway_cpu_ms": round(1000 * cpu / len(timed), 1),
-    }
-    if db_before is not None:
-        figures["db_cpu_ms"] = round(1000 * db_cpu / len(timed), 1)
+            cpu[kind] += time.process_time() - started
+            db_after = backends.cpu_seconds()
+            if db_at is not None and db_after is not None:
+                db_cpu[kind] += db_after - db_at
+    figures: dict[str, dict[str, float]] = {}
+    for kind, rounds in rounds_by_kind.items():
+        counted, timed_rounds = len(rounds) // 2, len(timed[kind])
+        figures[kind] = {
+            "statements": round(statements[kind] / counted, 1),
+            "gateway_cpu_ms": round(1000 * cpu[kind] / timed_rounds, 1),
+        }
+        if on_postgres:
+            figures[kind]["db_cpu_ms"] = round(1000 * db_cpu[kind] / timed_rounds, 1)
     return figures
 
 
@@ -178,8 +194,8 @@ def run(messages: int = 20, database_url: str | None = None) -> dict[str, Any]:
     for raw in [m for r in _messages(f"warm{run_id}", 2)["mix"] for m in r]:  # warm caches
         send(raw)
     results: dict[str, Any] = {"database": url.split(":", 1)[0].split("+", 1)[0]}
-    for kind, rounds in _messages(run_id, 2 * max(1, messages // 2)).items():
-        results[kind] = _measure(rounds, send, database.engine, backends)
+    rounds_by_kind = _messages(run_id, 2 * max(1, messages // 2))
+    results.update(_measure(rounds_by_kind, send, database.engine, backends))
     database.dispose()
     if tmp is not None:
         tmp.cleanup()
