@@ -1,12 +1,13 @@
-"""Parsing and validating inbound FHIR JSON, once, on the way in.
+"""Parsing FHIR JSON on the way in; validating every resource before it is written.
 
 ``parse_json`` turns request bytes into Python values (orjson) and refuses hostile nesting and
 documents of more values than a limit (every value costs validation and index work: 80,000 names
 in one Patient took 24 s to store, 200,000 more than a minute);
 ``validate_resource`` checks a resource against FHIR R4: what the fhir.resources R4B model of
 its type refuses and what the official FHIR R4 JSON schema of its type
-(``fhir_gateway/data/fhir.schema.json``) refuses. Both raise ``InvalidRequest`` (400) whose
-issues name the failing element as a FHIRPath-like expression (``Patient.name[0].given``).
+(``fhir_gateway/data/fhir.schema.json``) refuses. Each of the two functions raises
+``InvalidRequest`` (400) whose issues name the failing element as a FHIRPath-like expression
+(``Patient.name[0].given``).
 pydantic's ``ValidationError`` is translated here and nowhere else.
 
 Neither validator alone is enough: the models let wrong JSON types and codes outside required

@@ -222,7 +222,7 @@ def _mutate(doc: dict[str, Any], rng: random.Random) -> str:
         holder[key] = not value
     elif isinstance(value, int | float):
         holder[key] = rng.choice(ODD_NUMBERS)
-    elif isinstance(value, str) and value[:4].isdigit() or isinstance(value, str) and ":" in value:
+    elif isinstance(value, str) and (value[:4].isdigit() or ":" in value):
         holder[key] = rng.choice(ODD_DATES)
     else:
         del holder[key]
