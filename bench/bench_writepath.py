@@ -111,21 +111,42 @@ def _measure(
     backends: _Backends,
 ) -> dict[str, dict[str, float]]:
     """Per kind, statements counted over the first half of its rounds (counting slows the
-    statements it counts) and CPU timed over the second half. The timed rounds take the kinds in
-    turn, a round of each, so that a machine whose speed drifts during the run weighs on every
-    kind alike: a readmission's ratio to a first stay is a target."""
-    statements: dict[str, int] = {}
-    for kind, rounds in rounds_by_kind.items():
-        statements[kind] = 0
-        for messages in rounds[: len(rounds) // 2]:
-            for raw in messages[:-1]:
-                send(raw)
-            with counting(engine) as seen:
-                send(messages[-1])
-            statements[kind] += seen.total
-    cpu = dict.fromkeys(rounds_by_kind, 0.0)
-    db_cpu = dict.fromkeys(rounds_by_kind, 0.0)
-    timed = {kind: rounds[len(rounds) // 2 :] for kind, rounds in rounds_by_kind.items()}
+    statements it counts) and CPU timed over the second half (``_timed``)."""
+    halves = {kind: len(rounds) // 2 for kind, rounds in rounds_by_kind.items()}
+    statements = {
+        kind: sum(_statements(messages, send, engine) for messages in rounds[: halves[kind]])
+        for kind, rounds in rounds_by_kind.items()
+    }
+    timed = {kind: rounds[halves[kind] :] for kind, rounds in rounds_by_kind.items()}
+    cpu, db_cpu = _timed(timed, send, backends)
+    figures: dict[str, dict[str, float]] = {}
+    for kind in rounds_by_kind:
+        figures[kind] = {
+            "statements": round(statements[kind] / halves[kind], 1),
+            "gateway_cpu_ms": round(1000 * cpu[kind] / len(timed[kind]), 1),
+        }
+        if db_cpu is not None:
+            figures[kind]["db_cpu_ms"] = round(1000 * db_cpu[kind] / len(timed[kind]), 1)
+    return figures
+
+
+def _statements(messages: list[bytes], send: Callable[[bytes], None], engine: Any) -> int:
+    """The statements of a round's last message (the others set the stage)."""
+    for raw in messages[:-1]:
+        send(raw)
+    with counting(engine) as seen:
+        send(messages[-1])
+    return seen.total
+
+
+def _timed(
+    timed: dict[str, list[list[bytes]]], send: Callable[[bytes], None], backends: _Backends
+) -> tuple[dict[str, float], dict[str, float] | None]:
+    """Gateway and PostgreSQL CPU seconds per kind (None: not PostgreSQL) over its rounds' last
+    messages. The kinds take turns, a round of each, so that a machine whose speed drifts during
+    the run weighs on every kind alike: a readmission's ratio to a first stay is a target."""
+    cpu = dict.fromkeys(timed, 0.0)
+    db_cpu = dict.fromkeys(timed, 0.0)
     on_postgres = backends.cpu_seconds() is not None
     for turn in itertools.zip_longest(*timed.values()):
         for kind, messages in zip(timed, turn, strict=True):
@@ -140,16 +161,7 @@ def _measure(
             db_after = backends.cpu_seconds()
             if db_at is not None and db_after is not None:
                 db_cpu[kind] += db_after - db_at
-    figures: dict[str, dict[str, float]] = {}
-    for kind, rounds in rounds_by_kind.items():
-        counted, timed_rounds = len(rounds) // 2, len(timed[kind])
-        figures[kind] = {
-            "statements": round(statements[kind] / counted, 1),
-            "gateway_cpu_ms": round(1000 * cpu[kind] / timed_rounds, 1),
-        }
-        if on_postgres:
-            figures[kind]["db_cpu_ms"] = round(1000 * db_cpu[kind] / timed_rounds, 1)
-    return figures
+    return cpu, db_cpu if on_postgres else None
 
 
 def _started() -> None:

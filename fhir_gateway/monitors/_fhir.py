@@ -64,7 +64,7 @@ def save(session: Session, doc: dict[str, Any]) -> str:
 def create_once(session: Session, doc: dict[str, Any]) -> bool:
     """Store ``doc`` under its deterministic id unless it exists; True when this call created it.
     A concurrent creator meets the primary key (Conflict, the transaction retried), never a twin.
-    Built by the monitors from stored resources: an own write (see ``lookup.save``)."""
+    Built by the monitors from stored resources."""
     existing = repo.read(session, doc["resourceType"], doc["id"])
     if existing is not None and not existing.deleted:
         return False

@@ -149,7 +149,7 @@ def raise_work_items(session: Session, items: list[tuple[str, Alert]], author: s
         for flag_id, doc in docs.items()
         if found.get(("Flag", flag_id)) is None or found[("Flag", flag_id)].deleted
     ]
-    if new:  # built by the monitors, as ``create_once``: an own write (see ``lookup.save``)
+    if new:
         svc.update_many(session, new, SYSTEM)
     created = {doc["id"] for doc in new}
     for flag_id, alert in items:  # the others brought up to date, as one by one

@@ -50,8 +50,8 @@ def search(session: Session, res_type: str, params: list[tuple[str, str]]) -> li
 
 def save(session: Session, doc: dict[str, Any], caller: Caller = SYSTEM) -> StoredResource | None:
     """Create or update ``doc`` (which carries its id) through the FHIR service. The engines build
-    it from validated templates and stored resources: an own write, checked by the JSON schema's
-    compiled check (``validate_resource``; the test suite holds engine output to the models too)."""
+    it from validated templates and stored resources; it meets the validation every write meets
+    (``validate_resource``)."""
     return svc.update(session, doc["resourceType"], doc["id"], doc, caller).stored
 
 

@@ -569,9 +569,9 @@ def update(
     if_match: int | None = None,
     current: StoredResource | None | object = repo.UNREAD,
 ) -> WriteResult:
-    """PUT Type/id. ``current``: its row (None: none), read in this transaction by the caller; the write is
-    guarded by its version all the same (``repo.update_resource``), but only a row read for
-    update makes a concurrent writer wait rather than fail."""
+    """PUT Type/id. ``current``: its row (None: none), read in this transaction by the caller;
+    the write is guarded by its version all the same (``repo.update_resource``), but only a row
+    read for update makes a concurrent writer wait rather than fail."""
     check_type(res_type)
     _require(caller, res_type, "u")
     doc = _prepare(resource, res_type)

@@ -87,7 +87,7 @@ def forget_transitions(session: Session, transaction: Any) -> None:
 def flush_provenance(session: Session) -> None:
     """One Provenance per agent for the transitions noted in this transaction: a discharge's
     referrals get one, a partner's request one, naming every Task version it made. Built here
-    from stored Tasks: an own write (see ``lookup.save``)."""
+    from stored Tasks."""
     groups: dict[tuple[str, str, str | None], list[_Transition]] = {}
     for noted in session.info.pop(_NOTED, None) or []:
         key = (noted.caller.client_id, noted.caller.role, noted.caller.organization)
